@@ -1,0 +1,58 @@
+/**
+ * Typed errors. Every error a user can cause carries a stable code, an HTTP status and a
+ * message written the way PBS writes it, so the API maps it to a 4xx JSON body and the CLI
+ * prints `qsub: <message>` on stderr with a non-zero exit.
+ */
+export class MetaqueueError extends Error {
+  readonly code: string;
+  readonly status: number;
+  /** PBS-style exit code the CLI should use (PBS uses small positive codes; 1 is generic). */
+  readonly exitCode: number;
+  constructor(code: string, message: string, status = 400, exitCode = 1) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.exitCode = exitCode;
+  }
+}
+
+/** A directive, option or attribute value that does not parse. */
+export class PbsParseError extends MetaqueueError {
+  constructor(message: string) {
+    super("BadValue", message, 400, 2);
+  }
+}
+
+/** Well-formed input the server refuses (unknown queue, limit exceeded, job can never run...). */
+export class RejectedError extends MetaqueueError {
+  constructor(code: string, message: string, status = 400) {
+    super(code, message, status, 1);
+  }
+}
+
+export class NotFoundError extends MetaqueueError {
+  constructor(message: string) {
+    super("UnknownObject", message, 404, 153);
+  }
+}
+
+/** The request is not allowed in the object's current state (e.g. qalter on a running job). */
+export class InvalidStateError extends MetaqueueError {
+  constructor(message: string) {
+    super("InvalidState", message, 409, 168);
+  }
+}
+
+export class UnauthorizedError extends MetaqueueError {
+  constructor(message = "Unauthorized Request") {
+    super("Unauthorized", message, 403, 159);
+  }
+}
+
+/** A conditional write lost a race; callers retry or report. Never shown to users as-is. */
+export class ConflictError extends MetaqueueError {
+  constructor(message: string) {
+    super("Conflict", message, 409, 1);
+  }
+}

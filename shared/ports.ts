@@ -1,0 +1,86 @@
+/**
+ * Ports: the only ways the domain reaches the outside world. Lambda handlers, the local
+ * runtime and tests each plug in their own implementations.
+ */
+
+export interface Clock {
+  /** epoch milliseconds */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Everything a MOM needs to run one job; built by the server (pure) and sent to the executor. */
+export interface JobRunSpec {
+  jobId: string;
+  /** sequence number as text, used in output file names (`name.o<seq>`), with `[idx]` stripped for subjobs? no: PBS uses `name.o<seq>.<idx>` for subjobs */
+  seq: string;
+  /** run attempt; the obituary echoes it so a stale report of an earlier run is ignored */
+  runCount: number;
+  name: string;
+  queue: string;
+  owner: string;
+  /** script text */
+  script: string;
+  /** PBS_O_WORKDIR; the job runs there */
+  workdir: string;
+  /** Variable_List plus PBS_* variables the server sets */
+  env: Record<string, string>;
+  /** seconds; undefined = no limit */
+  walltime?: number;
+  /** seconds between SIGTERM and SIGKILL when killing (PBS kill_delay) */
+  killDelay: number;
+  /** absolute path for stdout */
+  stdoutPath: string;
+  /** absolute path for stderr; null when joined into stdout (-j oe) */
+  stderrPath: string | null;
+  /** when -j eo: stdout goes to stderrPath and stdoutPath is null */
+  joinEo?: boolean;
+  /** PBS_NODEFILE lines (one per MPI rank) */
+  nodefile: string[];
+  /** total ncpus of the job (NCPUS), first chunk for multi-chunk jobs */
+  ncpus: number;
+  arrayIndex?: string;
+  /** the MOM that must run it (node name locally, task id on ECS) */
+  momId: string;
+  /** first node of exec_host */
+  execHost: string;
+}
+
+export type KillReason = "qdel" | "walltime" | "shutdown" | "rerun";
+
+/** Where jobs run: child-process MOMs locally, ECS tasks on AWS. */
+export interface Executor {
+  /** Start the job. Resolves once the MOM has it; rejects if it cannot be started. */
+  dispatch(spec: JobRunSpec): Promise<void>;
+  /** Ask the MOM to kill a running job; the obituary follows through the events queue. */
+  kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void>;
+}
+
+/** Usage of one finished job, as PBS reports it. */
+export interface ResourcesUsed {
+  /** seconds */
+  walltime: number;
+  /** seconds of CPU time (user + system) of the whole process tree */
+  cput: number;
+  /** bytes, peak resident memory observed */
+  mem: number;
+  ncpus: number;
+}
+
+/** What a MOM reports when a job ends (the obituary). */
+export interface Obituary {
+  type: "obit";
+  jobId: string;
+  runCount: number;
+  momId: string;
+  /** PBS Exit_status: the script's code; 256+N if killed by signal N; -29 walltime exceeded */
+  exitStatus: number;
+  startedAt: number;
+  endedAt: number;
+  resourcesUsed: ResourcesUsed;
+  /** why it ended, when not on its own ("job killed: walltime 12 exceeded limit 10") */
+  comment?: string;
+  /** the kill reason, if the MOM killed it */
+  killedFor?: KillReason;
+}

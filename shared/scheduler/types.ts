@@ -1,0 +1,86 @@
+/** Inputs and outputs of one scheduler cycle (pure: see plan.ts). */
+import type { Chunk } from "../pbs/types.js";
+
+export type NodeState = "free" | "job-busy" | "offline" | "down";
+
+export interface NodeInfo {
+  name: string;
+  partition?: string;
+  state: NodeState;
+  available: { ncpus: number; mem: number; ngpus: number };
+}
+
+/** What one placed chunk takes on one node. */
+export interface Allocation {
+  node: string;
+  ncpus: number;
+  mem: number;
+  ngpus: number;
+}
+
+export interface RunningJob {
+  id: string;
+  queue: string;
+  owner: string;
+  alloc: Allocation[];
+  /** epoch ms */
+  startedAt: number;
+  /** seconds; undefined = unknown end (no reservation can be computed past it) */
+  walltime?: number;
+}
+
+export interface CandidateJob {
+  id: string;
+  /** optimistic-concurrency version of the job item; echoed in the decision */
+  ver: number;
+  queue: string;
+  owner: string;
+  /** job priority, -1024..1023 */
+  priority: number;
+  /** epoch ms the job entered the queue */
+  qtime: number;
+  /** numeric sequence for FIFO ties */
+  seq: number;
+  select: Chunk[];
+  walltime?: number;
+}
+
+export interface QueueInfo {
+  name: string;
+  priority: number;
+  started: boolean;
+  /** max running jobs in this queue */
+  maxRun?: number;
+  /** max running jobs per user in this queue */
+  maxUserRun?: number;
+}
+
+export interface CycleInput {
+  /** epoch ms */
+  now: number;
+  nodes: NodeInfo[];
+  running: RunningJob[];
+  candidates: CandidateJob[];
+  queues: QueueInfo[];
+  /** server-wide max running jobs */
+  serverMaxRun?: number;
+  /** allow jobs to start ahead of the blocked top job when they do not delay it */
+  backfill: boolean;
+  /** how many blocked jobs get a reservation (PBS backfill_depth); 1 is typical */
+  backfillDepth: number;
+}
+
+export interface Decision {
+  jobId: string;
+  ver: number;
+  alloc: Allocation[];
+}
+
+export interface CycleResult {
+  /** jobs to start now, in the order they were chosen */
+  start: Decision[];
+  /** why each examined-but-not-started job waits, PBS style ("Not Running: Insufficient amount of resource: ncpus") */
+  waiting: Record<string, string>;
+  /** jobs holding a reservation and their estimated start (epoch ms), if computable */
+  reservations: { jobId: string; estimatedStart?: number }[];
+}
