@@ -51,6 +51,8 @@ export type KillReason = "qdel" | "walltime" | "shutdown" | "rerun";
 
 /** Where jobs run: child-process MOMs locally, ECS tasks on AWS. */
 export interface Executor {
+  /** Which MOM will run a job: the node's MOM locally, a per-run task on ECS. */
+  momIdFor(execHost: string, jobKey: string, runCount: number): string;
   /** Start the job. Resolves once the MOM has it; rejects if it cannot be started. */
   dispatch(spec: JobRunSpec): Promise<void>;
   /** Ask the MOM to kill a running job; the obituary follows through the events queue. */

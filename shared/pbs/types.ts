@@ -73,8 +73,13 @@ export interface QsubOptions {
   outputPath?: string;
   /** -e */
   errorPath?: string;
-  /** -v: variables to pass (value undefined in `-v NAME` means "take from the submit environment") */
+  /** -v NAME=value: variables to pass with their values */
   variables?: Record<string, string>;
+  /**
+   * -v NAME (no `=`): names whose values the submitting client takes from its own environment.
+   * A name is never in both `variables` and `variablesFromEnv`.
+   */
+  variablesFromEnv?: string[];
   /** -V */
   exportEnv?: boolean;
   /** -W depend=... as written */

@@ -81,6 +81,9 @@ export interface CycleResult {
   start: Decision[];
   /** why each examined-but-not-started job waits, PBS style ("Not Running: Insufficient amount of resource: ncpus") */
   waiting: Record<string, string>;
-  /** jobs holding a reservation and their estimated start (epoch ms), if computable */
-  reservations: { jobId: string; estimatedStart?: number }[];
+  /**
+   * jobs holding a reservation and their estimated start (epoch ms), if computable; `alloc` is
+   * where the job would run at that time (PBS `estimated.exec_vnode`), present with `estimatedStart`
+   */
+  reservations: { jobId: string; estimatedStart?: number; alloc?: Allocation[] }[];
 }

@@ -1,0 +1,236 @@
+/**
+ * The HTTP API as the PBS commands use it: JSON over fetch, one server per call. Errors come back
+ * as MetaqueueError subclasses carrying the server's `error.message` (printed after `cmd: `).
+ */
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
+import { userInfo } from "node:os";
+import type {
+  ErrorBody,
+  JobView,
+  NodeView,
+  QueueView,
+  ServerView,
+  SubmitRequest,
+  TraceEvent,
+} from "../../shared/api/views.js";
+import {
+  InvalidStateError,
+  type MetaqueueError,
+  NotFoundError,
+  PbsParseError,
+  RejectedError,
+  UnauthorizedError,
+} from "../../shared/errors.js";
+import type { QsubOptions } from "../../shared/pbs/types.js";
+import { ClientError, type ServerEntry } from "./config.js";
+
+export type HoldType = "u" | "o" | "s";
+
+export interface JobQuery {
+  /** include finished jobs (qstat -x) */
+  history?: boolean;
+  queue?: string;
+  user?: string;
+}
+
+/** Everything the commands ask a server. `target` is the server to ask. */
+export interface Api {
+  getServer(target: ServerEntry): Promise<ServerView>;
+  submit(target: ServerEntry, request: SubmitRequest): Promise<string>;
+  listJobs(target: ServerEntry, query?: JobQuery): Promise<JobView[]>;
+  getJob(target: ServerEntry, id: string, history?: boolean): Promise<JobView>;
+  deleteJob(target: ServerEntry, id: string): Promise<void>;
+  holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
+  releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
+  rerunJob(target: ServerEntry, id: string): Promise<void>;
+  moveJob(target: ServerEntry, id: string, destination: string): Promise<void>;
+  alterJob(target: ServerEntry, id: string, options: QsubOptions): Promise<void>;
+  traceJob(target: ServerEntry, id: string): Promise<TraceEvent[]>;
+  listQueues(target: ServerEntry): Promise<QueueView[]>;
+  getQueue(target: ServerEntry, name: string): Promise<QueueView>;
+  listNodes(target: ServerEntry): Promise<NodeView[]>;
+  qmgr(target: ServerEntry, command: string): Promise<string>;
+}
+
+/** Maps an error body to the shared error class with the PBS exit code. */
+export function errorFromBody(status: number, body: Partial<ErrorBody> | undefined): MetaqueueError {
+  const code = body?.error?.code ?? `Http${status}`;
+  const message = body?.error?.message ?? `server answered HTTP ${status}`;
+  switch (code) {
+    case "UnknownObject":
+      return new NotFoundError(message);
+    case "InvalidState":
+      return new InvalidStateError(message);
+    case "Unauthorized":
+      return new UnauthorizedError(message);
+    case "BadValue":
+      return new PbsParseError(message);
+    default:
+      if (status === 404) return new NotFoundError(message);
+      if (status === 403) return new UnauthorizedError(message);
+      return new RejectedError(code, message, status);
+  }
+}
+
+const enc = encodeURIComponent;
+
+export interface HttpRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  text: string;
+}
+
+/** Sends one request; rejects only when no answer came (connection refused, reset, timeout). */
+export type Transport = (url: string, req: HttpRequest) => Promise<HttpResponse>;
+
+/** Fails a request that got no answer in this many milliseconds. */
+export const REQUEST_TIMEOUT_MS = 120_000;
+
+/**
+ * The default transport: node:http(s) directly. A CLI process makes one or two requests, and
+ * node:http loads much faster than the fetch implementation (undici), which is lazily loaded on
+ * first use and adds about 100 ms to every command. No keep-alive: the process exits at once.
+ */
+export const nodeTransport: Transport = async (url, req) => {
+  const u = new URL(url);
+  const request =
+    u.protocol === "https:" ? (await import("node:https")).request : (httpRequest as typeof httpRequest);
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const headers: Record<string, string | number> = { ...req.headers };
+    if (req.body !== undefined) headers["content-length"] = Buffer.byteLength(req.body);
+    const options: RequestOptions = {
+      method: req.method,
+      headers,
+      agent: false,
+      timeout: REQUEST_TIMEOUT_MS,
+    };
+    const r = request(u, options, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+      );
+      res.on("error", reject);
+    });
+    r.on("timeout", () => r.destroy(new Error("timeout")));
+    r.on("error", reject);
+    r.end(req.body);
+  });
+};
+
+/** A transport over fetch (for runtimes without node:http, or to compare). */
+export function fetchTransport(fetchImpl: typeof fetch = fetch): Transport {
+  return async (url, req) => {
+    const res = await fetchImpl(url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+}
+
+export class HttpApi implements Api {
+  private user: string | undefined;
+  constructor(private readonly transport: Transport = nodeTransport) {}
+
+  private username(): string {
+    if (this.user === undefined) {
+      try {
+        this.user = userInfo().username;
+      } catch {
+        this.user = process.env.USER ?? process.env.LOGNAME ?? "unknown";
+      }
+    }
+    return this.user;
+  }
+
+  private async call<T>(target: ServerEntry, method: string, path: string, body?: unknown): Promise<T> {
+    const url = target.url.replace(/\/+$/, "") + path;
+    const headers: Record<string, string> = {
+      "x-metaqueue-user": this.username(),
+      accept: "application/json",
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let res: HttpResponse;
+    try {
+      res = await this.transport(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ClientError("ConnectionRefused", `cannot connect to server ${target.name} (${target.url})`);
+    }
+    const ok = res.status >= 200 && res.status < 300;
+    let parsed: unknown;
+    if (res.text !== "") {
+      try {
+        parsed = JSON.parse(res.text);
+      } catch {
+        if (ok)
+          throw new ClientError("BadResponse", `invalid response from server ${target.name} (${target.url})`);
+      }
+    }
+    if (!ok) throw errorFromBody(res.status, parsed as Partial<ErrorBody> | undefined);
+    return parsed as T;
+  }
+
+  async getServer(target: ServerEntry): Promise<ServerView> {
+    return (await this.call<{ server: ServerView }>(target, "GET", "/v1/server")).server;
+  }
+  async submit(target: ServerEntry, request: SubmitRequest): Promise<string> {
+    return (await this.call<{ jobId: string }>(target, "POST", "/v1/jobs", request)).jobId;
+  }
+  async listJobs(target: ServerEntry, query: JobQuery = {}): Promise<JobView[]> {
+    const qs = new URLSearchParams();
+    if (query.history) qs.set("history", "1");
+    if (query.queue) qs.set("queue", query.queue);
+    if (query.user) qs.set("user", query.user);
+    const q = qs.toString();
+    return (await this.call<{ jobs: JobView[] }>(target, "GET", `/v1/jobs${q ? `?${q}` : ""}`)).jobs;
+  }
+  async getJob(target: ServerEntry, id: string, history = false): Promise<JobView> {
+    const path = `/v1/jobs/${enc(id)}${history ? "?history=1" : ""}`;
+    return (await this.call<{ job: JobView }>(target, "GET", path)).job;
+  }
+  async deleteJob(target: ServerEntry, id: string): Promise<void> {
+    await this.call(target, "DELETE", `/v1/jobs/${enc(id)}`);
+  }
+  async holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/hold`, holdType ? { holdType } : {});
+  }
+  async releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/release`, holdType ? { holdType } : {});
+  }
+  async rerunJob(target: ServerEntry, id: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/rerun`, {});
+  }
+  async moveJob(target: ServerEntry, id: string, destination: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/move`, { destination });
+  }
+  async alterJob(target: ServerEntry, id: string, options: QsubOptions): Promise<void> {
+    await this.call(target, "PATCH", `/v1/jobs/${enc(id)}`, { options });
+  }
+  async traceJob(target: ServerEntry, id: string): Promise<TraceEvent[]> {
+    return (await this.call<{ events: TraceEvent[] }>(target, "GET", `/v1/jobs/${enc(id)}/trace`)).events;
+  }
+  async listQueues(target: ServerEntry): Promise<QueueView[]> {
+    return (await this.call<{ queues: QueueView[] }>(target, "GET", "/v1/queues")).queues;
+  }
+  async getQueue(target: ServerEntry, name: string): Promise<QueueView> {
+    return (await this.call<{ queue: QueueView }>(target, "GET", `/v1/queues/${enc(name)}`)).queue;
+  }
+  async listNodes(target: ServerEntry): Promise<NodeView[]> {
+    return (await this.call<{ nodes: NodeView[] }>(target, "GET", "/v1/nodes")).nodes;
+  }
+  async qmgr(target: ServerEntry, command: string): Promise<string> {
+    return (await this.call<{ output: string }>(target, "POST", "/v1/qmgr", { command })).output;
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * qstat [-f] [-x|-H] [-F json] [-u users] [-a|-n|-s|-1|-i|-r] [-w] [job_id | destination ...]
+ * qstat -Q[f] [destination ...]
+ * qstat -B[f] [server ...]
+ */
+import type { JobView, PbsAttributes, QueueView } from "../../../shared/api/views.js";
+import type { ServerEntry } from "../config.js";
+import { Command, type Ctx, parseCommand, usageError } from "../context.js";
+import {
+  qstatAltTable,
+  qstatFull,
+  qstatJson,
+  qstatTable,
+  queueFull,
+  queueJson,
+  queueTable,
+  serverFull,
+  serverJson,
+  serverTable,
+} from "../format.js";
+import { destTarget, isFinished, isJobId, jobTarget } from "../route.js";
+
+const USAGE =
+  "qstat [-f] [-1] [-w] [-x] [-H] [-F json] [-u user] [-a] [-n] [-s] [-i] [-r] [job_identifier | destination ...]\n" +
+  "       qstat -Q [-f] [-F json] [destination ...]\n" +
+  "       qstat -B [-f] [-F json] [server_name ...]\n" +
+  "       qstat --version";
+
+/** PBSE_HISTJOBID (15139) & 0xff, as qstat exits for a finished job without -x */
+export const EXIT_JOB_FINISHED = 35;
+
+interface QstatOpts {
+  f?: boolean;
+  x?: boolean;
+  H?: boolean;
+  F?: string;
+  u?: string;
+  Q?: boolean;
+  B?: boolean;
+  a?: boolean;
+  n?: boolean;
+  s?: boolean;
+  "1"?: boolean;
+  w?: boolean;
+  i?: boolean;
+  r?: boolean;
+}
+
+export async function qstat(ctx: Ctx, argv: string[]): Promise<number> {
+  const program = new Command()
+    .option("-f", "full display")
+    .option("-x", "include finished jobs")
+    .option("-H", "only finished jobs")
+    .option("-F <format>", "output format (json)")
+    .option("-u <users>", "jobs of these users")
+    .option("-Q", "queue status")
+    .option("-B", "server status")
+    .option("-a", "alternate display")
+    .option("-n", "alternate display with exec hosts")
+    .option("-s", "alternate display with comments")
+    .option("-1", "one line per job")
+    .option("-w", "wide")
+    .option("-i", "only jobs not running")
+    .option("-r", "only running jobs")
+    .option("-t", "include subjobs")
+    .option("-J", "only array jobs")
+    .option("-T", "estimated start times")
+    .option("-p", "percentage done")
+    .option("-G", "sizes in gb")
+    .option("-M", "sizes in mw")
+    .option("-E", "group by server")
+    .argument("[operands...]");
+  const stop = parseCommand(ctx, program, argv, USAGE);
+  if (stop !== undefined) return stop;
+  const o = program.opts<QstatOpts>();
+  const operands = program.args;
+  let json = false;
+  if (o.F !== undefined) {
+    const fmt = o.F.toLowerCase();
+    if (fmt === "json") json = true;
+    else if (fmt !== "default") return usageError(ctx, USAGE, `invalid output format: ${o.F}`);
+  }
+  if (o.Q && o.B) {
+    ctx.deps.stderr.write("qstat: conflicting options.\n");
+    return usageError(ctx, USAGE);
+  }
+  if (o.B) return serverStatus(ctx, operands, !!o.f || json, json, !!o["1"] || !!o.w);
+  if (o.Q) return queueStatus(ctx, operands, !!o.f || json, json, !!o["1"] || !!o.w);
+  return jobStatus(ctx, operands, o, json);
+}
+
+async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, json: boolean): Promise<number> {
+  const full = !!o.f || json;
+  const history = !!o.x || !!o.H;
+  const alt = !full && !!(o.a || o.u || o.n || o.s || o.i || o.r || o.H);
+  const users = o.u ? o.u.split(",").map((u) => u.trim().split("@")[0]) : undefined;
+  const keep = (job: JobView): boolean => {
+    const state = String(job.attributes.job_state ?? "");
+    if (o.H && !isFinished(job)) return false;
+    if (o.i && !"EHQTW".includes(state)) return false;
+    if (o.r && !"RS".includes(state)) return false;
+    if (users) {
+      const owner = String(job.attributes.Job_Owner ?? "").split("@")[0];
+      if (!users.includes(owner)) return false;
+    }
+    return true;
+  };
+
+  const all: JobView[] = [];
+  let headerDone = false;
+  let firstServer: ServerEntry | undefined;
+  const emit = async (server: ServerEntry, jobs: JobView[]) => {
+    const shown = jobs.filter(keep);
+    firstServer ??= server;
+    if (json) {
+      all.push(...shown);
+      return;
+    }
+    if (shown.length === 0) return;
+    if (full) ctx.out(qstatFull(shown, !!o["1"] || !!o.w));
+    else if (alt) {
+      const serverName = headerDone ? "" : await ctx.serverName(server);
+      ctx.out(
+        qstatAltTable(shown, {
+          serverName,
+          header: !headerDone,
+          nodes: !!o.n,
+          comments: !!o.s,
+          oneLine: !!o["1"],
+        }),
+      );
+    } else ctx.out(qstatTable(shown, !headerDone));
+    headerDone = true;
+  };
+
+  const targets = operands.length > 0 ? operands : [undefined];
+  for (const operand of targets) {
+    try {
+      if (operand === undefined) {
+        const server = ctx.server();
+        await emit(server, await ctx.api.listJobs(server, { history, user: o.u }));
+      } else if (isJobId(operand)) {
+        const t = jobTarget(ctx, operand);
+        const job = await ctx.api.getJob(t.server, t.id, true);
+        if (!history && isFinished(job)) {
+          ctx.err(`${job.id} Job has finished, use -x or -H to obtain historical job information`);
+          ctx.exitCode = EXIT_JOB_FINISHED;
+          continue;
+        }
+        await emit(t.server, [job]);
+      } else {
+        const d = destTarget(ctx, operand);
+        await emit(d.server, await ctx.api.listJobs(d.server, { history, queue: d.queue, user: o.u }));
+      }
+    } catch (e) {
+      ctx.fail(e);
+    }
+  }
+  if (json) {
+    try {
+      const server = firstServer ?? ctx.server();
+      ctx.out(
+        qstatJson(all, { serverName: await ctx.serverName(server), now: Math.floor(ctx.now() / 1000) }),
+      );
+    } catch (e) {
+      ctx.fail(e);
+    }
+  }
+  return ctx.exitCode;
+}
+
+async function queueStatus(
+  ctx: Ctx,
+  operands: string[],
+  full: boolean,
+  json: boolean,
+  oneLine: boolean,
+): Promise<number> {
+  const all: QueueView[] = [];
+  let headerDone = false;
+  let firstServer: ServerEntry | undefined;
+  const targets = operands.length > 0 ? operands : [undefined];
+  for (const operand of targets) {
+    try {
+      let server: ServerEntry;
+      let queues: QueueView[];
+      if (operand === undefined) {
+        server = ctx.server();
+        queues = await ctx.api.listQueues(server);
+      } else {
+        const d = destTarget(ctx, operand);
+        server = d.server;
+        queues = d.queue ? [await ctx.api.getQueue(server, d.queue)] : await ctx.api.listQueues(server);
+      }
+      firstServer ??= server;
+      if (json) all.push(...queues);
+      else if (full) ctx.out(queueFull(queues, oneLine));
+      else if (queues.length > 0) {
+        ctx.out(queueTable(queues, !headerDone));
+        headerDone = true;
+      }
+    } catch (e) {
+      ctx.fail(e);
+    }
+  }
+  if (json) {
+    try {
+      const server = firstServer ?? ctx.server();
+      ctx.out(
+        queueJson(all, { serverName: await ctx.serverName(server), now: Math.floor(ctx.now() / 1000) }),
+      );
+    } catch (e) {
+      ctx.fail(e);
+    }
+  }
+  return ctx.exitCode;
+}
+
+async function serverStatus(
+  ctx: Ctx,
+  operands: string[],
+  full: boolean,
+  json: boolean,
+  oneLine: boolean,
+): Promise<number> {
+  const all: Array<{ name: string; attributes: PbsAttributes }> = [];
+  let headerDone = false;
+  const targets = operands.length > 0 ? operands : [undefined];
+  for (const operand of targets) {
+    try {
+      const name = operand?.startsWith("@") ? operand.slice(1) : operand;
+      const server = ctx.server(name);
+      const view = await ctx.api.getServer(server);
+      const item = { name: view.name, attributes: view.attributes };
+      if (json) all.push(item);
+      else if (full) ctx.out(serverFull([item], oneLine));
+      else {
+        ctx.out(serverTable([item], !headerDone));
+        headerDone = true;
+      }
+    } catch (e) {
+      ctx.fail(e);
+    }
+  }
+  if (json && all.length > 0) {
+    ctx.out(serverJson(all, { serverName: all[0].name, now: Math.floor(ctx.now() / 1000) }));
+  }
+  return ctx.exitCode;
+}

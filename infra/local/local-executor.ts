@@ -1,0 +1,168 @@
+/**
+ * The executor port, locally: one forked MOM process per virtual node, addressed over IPC.
+ * The scheduler's dispatch resolves once the MOM has accepted the job.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Executor, JobRunSpec, KillReason } from "../../shared/ports.js";
+import type { MomReply, MomRequest } from "../../lambdas/mom/local.js";
+
+type MomRequestBody = MomRequest extends infer T ? (T extends MomRequest ? Omit<T, "reqId"> : never) : never;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+
+interface MomProc {
+  node: string;
+  child: ChildProcess;
+  momId?: string;
+  ready: Promise<void>;
+}
+
+export interface LocalExecutorOptions {
+  nodes: string[];
+  env: Record<string, string>;
+  /** where MOM logs go (inherit = the runtime's stderr) */
+  log?: (line: string) => void;
+}
+
+export class LocalExecutor implements Executor {
+  private moms = new Map<string, MomProc>();
+  private reqId = 0;
+  private waiting = new Map<number, { resolve: (r: MomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private stopping = false;
+
+  constructor(private opts: LocalExecutorOptions) {}
+
+  async start(): Promise<void> {
+    await Promise.all(this.opts.nodes.map((n) => this.startMom(n)));
+  }
+
+  private startMom(node: string): Promise<void> {
+    // The bundled MOM starts in ~100 ms; the TypeScript source through tsx is the fallback.
+    const bundled = path.join(root, "dist", "mom-local.js");
+    const entry = fsExists(bundled) ? bundled : path.join(root, "lambdas", "mom", "local.ts");
+    const child = fork(entry, [], {
+      env: { ...process.env, ...this.opts.env, MOM_NODE: node },
+      execArgv: entry.endsWith(".ts") ? ["--import", "tsx"] : [],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    let resolveReady!: () => void;
+    let rejectReady!: (e: Error) => void;
+    const proc: MomProc = { node, child, ready: new Promise((res, rej) => ((resolveReady = res), (rejectReady = rej))) };
+    this.moms.set(node, proc);
+    child.on("message", (m: MomReply) => {
+      if (m.type === "ready") {
+        proc.momId = m.momId;
+        resolveReady();
+      } else {
+        const w = this.waiting.get(m.reqId);
+        if (w) {
+          clearTimeout(w.timer);
+          this.waiting.delete(m.reqId);
+          w.resolve(m);
+        }
+      }
+    });
+    child.on("exit", (code) => {
+      rejectReady(new Error(`MOM ${node} exited (${code})`));
+      if (this.stopping || this.moms.get(node) !== proc) return;
+      this.opts.log?.(`MOM ${node} exited with ${code}; restarting`);
+      // A MOM that dies is restarted, as systemd would restart pbs_mom; its boot message tells
+      // the server what was lost.
+      setTimeout(() => {
+        if (!this.stopping) this.startMom(node).catch((e) => this.opts.log?.(String(e)));
+      }, 500);
+    });
+    return proc.ready;
+  }
+
+  momIdFor(execHost: string): string {
+    const m = this.moms.get(execHost);
+    if (!m?.momId) throw new Error(`no MOM on node ${execHost}`);
+    return m.momId;
+  }
+
+  private request(node: string, req: MomRequestBody, timeoutMs = 10_000): Promise<MomReply> {
+    const m = this.moms.get(node);
+    if (!m || !m.child.connected) return Promise.reject(new Error(`MOM on ${node} is not running`));
+    const reqId = ++this.reqId;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(reqId);
+        reject(new Error(`MOM on ${node} did not answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(reqId, { resolve, reject, timer });
+      m.child.send({ ...req, reqId } as MomRequest);
+    });
+  }
+
+  private nodeOf(momId: string): string {
+    return momId.replace(/:[^:]*$/, "");
+  }
+
+  async dispatch(spec: JobRunSpec): Promise<void> {
+    const node = this.nodeOf(spec.momId);
+    const m = this.moms.get(node);
+    if (!m || m.momId !== spec.momId) throw new Error(`MOM ${spec.momId} is not running (node ${node} has ${m?.momId ?? "none"})`);
+    const r = (await this.request(node, { type: "run", spec })) as Extract<MomReply, { type: "reply" }>;
+    if (!r.ok) throw new Error(r.error ?? "MOM refused the job");
+  }
+
+  async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
+    const node = this.nodeOf(job.momId);
+    if (this.moms.get(node)?.momId !== job.momId) return; // that MOM is gone: the server's sweeper finishes the job
+    await this.request(node, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
+  }
+
+  /** Request counters of every MOM process (for the benchmark). */
+  async counts(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const node of this.moms.keys()) {
+      try {
+        const r = (await this.request(node, { type: "counts" })) as Extract<MomReply, { type: "reply" }>;
+        for (const [k, v] of Object.entries((r.data ?? {}) as Record<string, number>)) out[k] = (out[k] ?? 0) + v;
+      } catch {
+        /* a MOM restarting: its counts are lost */
+      }
+    }
+    return out;
+  }
+
+  /** Kill a node's MOM abruptly (tests: a MOM that dies). */
+  killMom(node: string, signal: NodeJS.Signals = "SIGKILL"): void {
+    this.moms.get(node)?.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      [...this.moms.values()].map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            if (m.child.exitCode !== null || m.child.signalCode !== null) return resolve();
+            const t = setTimeout(() => {
+              m.child.kill("SIGKILL");
+              resolve();
+            }, 5000);
+            m.child.once("exit", () => {
+              clearTimeout(t);
+              resolve();
+            });
+            m.child.kill("SIGTERM");
+          }),
+      ),
+    );
+  }
+}
+
+function fsExists(p: string): boolean {
+  try {
+    fs.accessSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `npm start`: the local metaqueue in the foreground. Ctrl-C stops everything; starting again
+ * finds every job where it was (DynamoDB data under ./.metaqueue).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parseConfig } from "../../shared/config/site-config.js";
+import { startLocal } from "./runtime.js";
+
+const configPath = path.resolve(process.env.METAQUEUE_CONFIG ?? "metaqueue.config.json");
+const dataDir = path.resolve(process.env.METAQUEUE_DATA ?? ".metaqueue");
+
+async function main(): Promise<void> {
+  const config = parseConfig(JSON.parse(fs.readFileSync(configPath, "utf8")));
+  console.log(`metaqueue: starting ${config.sites.length} site(s) from ${configPath}, data in ${dataDir}`);
+  const mq = await startLocal({
+    config,
+    dataDir,
+    confPath: process.env.METAQUEUE_CONF,
+    tickMs: Number(process.env.METAQUEUE_TICK_MS ?? 5000),
+  });
+  for (const s of mq.sites) {
+    console.log(`  ${s.config.server} (${s.config.name}): API ${s.url}  nodes: ${s.config.nodes.map((n) => n.name).join(" ")}`);
+  }
+  console.log(`  DynamoDB Local ${mq.ddbEndpoint}, SQS emulator ${mq.sqsEndpoint}`);
+  console.log(`  CLI server list written to ${mq.confPath}`);
+  console.log(`\nThe PBS commands are in node_modules/.bin; to use them from anywhere:`);
+  console.log(`  export PATH="${path.resolve("node_modules/.bin")}:$PATH"`);
+  console.log(`  echo 'echo hello from $PBS_JOBID' | qsub && qstat`);
+  console.log(`\nmetaqueue is up. Ctrl-C stops it.`);
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nmetaqueue: ${sig}, stopping`);
+    await mq.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err) => {
+  console.error(`metaqueue: ${(err as Error).message}`);
+  process.exit(1);
+});

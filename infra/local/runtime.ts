@@ -1,0 +1,200 @@
+/**
+ * The embedded local metaqueue: DynamoDB Local, the SQS emulator, and per site the API server,
+ * the scheduler and events pollers (Lambda event-source semantics), the sweeper tick and one
+ * MOM process per virtual node. The same handlers Lambda runs.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { makeApiHandler, makeEventsHandler, makeSchedulerHandler, makeSweeperHandler } from "../../lambdas/handlers.js";
+import type { MetaqueueConfig, SiteConfig } from "../../shared/config/site-config.js";
+import { DEFAULT_SETTINGS, type SiteContext, type SiteSettings, triggerCycles } from "../../shared/server/context.js";
+import { toServerState, partitions } from "../../shared/server/objects.js";
+import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
+import { siteQueues } from "../../shared/store/queue-defs.js";
+import { SiteStore, type ServerObject } from "../../shared/store/site-store.js";
+import { createTableInput } from "../../shared/store/table.js";
+import { startApiServer } from "./api-server.js";
+import { startDynamoDbLocal } from "./dynamodb.js";
+import { LocalExecutor } from "./local-executor.js";
+import { ensureQueues, startSqsEmulator } from "./sqs.js";
+import { startSqsPoller } from "./sqs-poller.js";
+import { startTimer } from "./timers.js";
+
+export interface LocalOptions {
+  config: MetaqueueConfig;
+  /** absolute folder for DynamoDB data and MOM scratch (created) */
+  dataDir: string;
+  /** where to write the CLI's server list (default ~/.metaqueue/servers.json) */
+  confPath?: string;
+  settings?: Partial<SiteSettings>;
+  /** sweeper/tick period */
+  tickMs?: number;
+  momHeartbeatMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface LocalSite {
+  config: SiteConfig;
+  ctx: SiteContext;
+  url: string;
+  executor: LocalExecutor;
+}
+
+export interface LocalMetaqueue {
+  sites: LocalSite[];
+  ddbEndpoint: string;
+  sqsEndpoint: string;
+  confPath: string;
+  stop(): Promise<void>;
+}
+
+const TABLE_PREFIX = "metaqueue-";
+const QUEUE_PREFIX = "metaqueue-";
+
+export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) await s().catch((e) => log(`stop: ${(e as Error).message}`));
+  };
+  try {
+    const ddbLocal = await startDynamoDbLocal({ dataDir: path.join(opts.dataDir, "dynamodb") });
+    stops.push(() => ddbLocal.stop());
+    const sqsEmu = await startSqsEmulator();
+    stops.push(() => sqsEmu.stop());
+    const region = "us-east-1";
+    const { ddb, doc } = makeDynamoClients({ region, endpoint: ddbLocal.endpoint, credentials: LOCAL_CREDENTIALS });
+    const sqs = makeSqsClient({ region, endpoint: sqsEmu.endpoint, credentials: LOCAL_CREDENTIALS });
+    const sites: LocalSite[] = [];
+    for (const sc of opts.config.sites) {
+      const table = `${TABLE_PREFIX}${sc.name}`;
+      await ensureTable(ddb, table);
+      const qdefs = siteQueues(QUEUE_PREFIX, sc.name);
+      const urls = await ensureQueues(sqs, [qdefs.sched, qdefs.events]);
+      const store = new SiteStore(doc, table);
+      await seedServerObjects(store, sc);
+      const executor = new LocalExecutor({
+        nodes: sc.nodes.map((n) => n.name),
+        env: {
+          DDB_ENDPOINT: ddbLocal.endpoint,
+          SQS_ENDPOINT: sqsEmu.endpoint,
+          TABLE_NAME: table,
+          EVENTS_QUEUE_URL: urls[qdefs.events.name],
+          MOM_TMP: path.join(opts.dataDir, "mom"),
+          MOM_HEARTBEAT_MS: String(opts.momHeartbeatMs ?? 10_000),
+        },
+        log,
+      });
+      const ctx: SiteContext = {
+        site: { server: sc.server, short: sc.name },
+        store,
+        sqs,
+        queueUrls: { sched: urls[qdefs.sched.name], events: urls[qdefs.events.name] },
+        executor,
+        clock: { now: () => Date.now() },
+        settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+        log: { info: log, warn: log, error: (e: unknown) => log(String(e instanceof Error ? e.stack : e)), debug: () => {} },
+      };
+      const onError = (err: unknown, phase: string) => log(`${sc.name}: ${phase}: ${(err as Error)?.message ?? err}`);
+      // Pollers first, so the MOMs' boot messages are handled as soon as they are sent.
+      const eventsPoller = startSqsPoller({
+        sqs,
+        queueUrl: ctx.queueUrls.events,
+        handler: makeEventsHandler(ctx) as (e: SQSEvent) => Promise<SQSBatchResponse>,
+        batchSize: qdefs.events.consumer.batchSize,
+        maxBatchingWindowMs: qdefs.events.consumer.maxBatchingWindowMs,
+        concurrency: qdefs.events.consumer.concurrency,
+        onError,
+        name: `${sc.name}-events`,
+      });
+      stops.push(() => eventsPoller.stop());
+      const schedPoller = startSqsPoller({
+        sqs,
+        queueUrl: ctx.queueUrls.sched,
+        handler: makeSchedulerHandler(ctx),
+        batchSize: qdefs.sched.consumer.batchSize,
+        maxBatchingWindowMs: qdefs.sched.consumer.maxBatchingWindowMs,
+        concurrency: qdefs.sched.consumer.concurrency,
+        onError,
+        name: `${sc.name}-sched`,
+      });
+      stops.push(() => schedPoller.stop());
+      await executor.start();
+      stops.push(() => executor.stop());
+      const sweeper = makeSweeperHandler(ctx);
+      const tick = startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, sweeper, (e) => log(`${sc.name} tick: ${(e as Error).message}`));
+      stops.push(() => tick.stop());
+      const api = await startApiServer(makeApiHandler(ctx), sc.apiPort ?? 0);
+      stops.push(() => api.stop());
+      // Whatever was queued before a restart gets a cycle now, not at the first tick.
+      const st = toServerState(await store.getServerObjects());
+      await triggerCycles(ctx, partitions(st), "startup");
+      sites.push({ config: sc, ctx, url: api.url, executor });
+    }
+    const confPath = opts.confPath ?? path.join(os.homedir(), ".metaqueue", "servers.json");
+    writeClientConf(confPath, opts.config, sites);
+    return { sites, ddbEndpoint: ddbLocal.endpoint, sqsEndpoint: sqsEmu.endpoint, confPath, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function ensureTable(ddb: import("@aws-sdk/client-dynamodb").DynamoDBClient, table: string): Promise<void> {
+  try {
+    await ddb.send(new DescribeTableCommand({ TableName: table }));
+    return;
+  } catch (err) {
+    if ((err as { name?: string }).name !== "ResourceNotFoundException") throw err;
+  }
+  await ddb.send(new CreateTableCommand(createTableInput(table)));
+}
+
+/** First start: the configuration becomes server objects. Later starts keep what qmgr changed. */
+async function seedServerObjects(store: SiteStore, sc: SiteConfig): Promise<void> {
+  const existing = await store.getServerObjects();
+  if (existing.some((o) => o.kind === "server")) return;
+  const me = os.userInfo().username;
+  const put = async (o: Omit<ServerObject, "ver">) => {
+    await store.putServerObject({ ...o, ver: -1 }).catch((err) => {
+      if ((err as Error).message.includes("already exists")) return;
+      throw err;
+    });
+  };
+  for (const q of sc.queues) {
+    await put({ kind: "queue", name: q.name, attrs: { queue_type: "Execution", enabled: true, started: true, ...q.attributes } });
+  }
+  for (const n of sc.nodes) {
+    const attrs: ServerObject["attrs"] = {
+      state: "free",
+      Mom: n.name,
+      "resources_available.ncpus": n.ncpus,
+      "resources_available.mem": n.mem,
+      "resources_available.ngpus": n.ngpus,
+    };
+    if (n.partition) attrs.partition = n.partition;
+    await put({ kind: "node", name: n.name, attrs });
+  }
+  for (const s of sc.scheds) {
+    await put({ kind: "sched", name: s.name, attrs: { scheduling: true, partition: s.partitions.join(","), ...s.attributes } });
+  }
+  await put({
+    kind: "server",
+    name: "server",
+    attrs: { scheduling: true, managers: me, default_queue: sc.queues[0].name, ...sc.serverAttributes },
+  });
+}
+
+function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[]): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const def = cfg.sites.find((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite) ?? cfg.sites[0];
+  const body = {
+    default: def.server,
+    servers: sites.map((s) => ({ name: s.config.server, short: s.config.name, url: s.url })),
+  };
+  fs.writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
+}

@@ -1,0 +1,55 @@
+/** Lambda configuration: validated environment, clients built once per container. */
+import { z } from "zod";
+import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
+import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
+import { SiteStore } from "../shared/store/site-store.js";
+import type { Executor } from "../shared/ports.js";
+
+const EnvSchema = z.object({
+  AWS_REGION: z.string().min(1),
+  SITE_SHORT: z.string().min(1),
+  SITE_SERVER: z.string().min(1),
+  TABLE_NAME: z.string().min(1),
+  SCHED_QUEUE_URL: z.string().url(),
+  EVENTS_QUEUE_URL: z.string().url(),
+  KILL_DELAY: z.coerce.number().int().nonnegative().default(10),
+  MOM_STALE_SECONDS: z.coerce.number().int().positive().default(120),
+});
+
+let cached: SiteContext | undefined;
+
+/** Build the site context from the environment (once per container). */
+export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = process.env): SiteContext {
+  if (cached) return cached;
+  const r = EnvSchema.safeParse(env);
+  if (!r.success) {
+    throw new Error(`bad Lambda environment: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  const e = r.data;
+  const { doc } = makeDynamoClients({ region: e.AWS_REGION });
+  cached = {
+    site: { server: e.SITE_SERVER, short: e.SITE_SHORT },
+    store: new SiteStore(doc, e.TABLE_NAME),
+    sqs: makeSqsClient({ region: e.AWS_REGION }),
+    queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
+    executor,
+    clock: { now: () => Date.now() },
+    settings: { ...DEFAULT_SETTINGS, killDelay: e.KILL_DELAY, momStaleMs: e.MOM_STALE_SECONDS * 1000, dispatchGraceMs: 300_000 },
+    log: console,
+  };
+  return cached;
+}
+
+/**
+ * Until the ECS executor lands (issue "Deploy to AWS with CDK"), a deployed site refuses to
+ * dispatch with a clear reason: the scheduler puts the job back with that comment.
+ */
+export const unconfiguredExecutor: Executor = {
+  momIdFor: (_host, key, runCount) => `ecs:${key}:${runCount}`,
+  dispatch: async () => {
+    throw new Error("no executor configured for this deployment (ECS executor not deployed)");
+  },
+  kill: async () => {
+    throw new Error("no executor configured for this deployment");
+  },
+};

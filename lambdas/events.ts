@@ -1,0 +1,6 @@
+/** Lambda entry: MOM reports (obituaries, boots) and dependency releases. */
+import type { SQSEvent } from "aws-lambda";
+import { contextFromEnv, unconfiguredExecutor } from "./env.js";
+import { makeEventsHandler } from "./handlers.js";
+
+export const handler = (event: SQSEvent) => makeEventsHandler(contextFromEnv(unconfiguredExecutor))(event);

@@ -1,0 +1,123 @@
+/**
+ * The handler bodies shared by Lambda entries and the local runtime: SQS batches in, domain
+ * calls, partial batch failures out. A failed record is reported (never swallowed) so SQS
+ * redelivers it and, after maxReceiveCount, moves it to the DLQ.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { z } from "zod";
+import { handleApi } from "../shared/api/routes.js";
+import { runCycle } from "../shared/scheduler/cycle.js";
+import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
+import { type EndResult, handleObituary, momHello, releaseDependents, sweepRunning } from "../shared/server/job-end.js";
+import { partitions } from "../shared/server/objects.js";
+
+const ResourcesUsedSchema = z.object({ walltime: z.number(), cput: z.number(), mem: z.number(), ncpus: z.number() });
+export const SiteEventSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("obit"),
+    jobId: z.string().max(128),
+    runCount: z.number().int(),
+    momId: z.string().max(256),
+    exitStatus: z.number().int(),
+    startedAt: z.number(),
+    endedAt: z.number(),
+    resourcesUsed: ResourcesUsedSchema,
+    comment: z.string().max(4096).optional(),
+    killedFor: z.enum(["qdel", "walltime", "shutdown", "rerun"]).optional(),
+  }),
+  z.object({ type: z.literal("ended"), jobKey: z.string().max(128) }),
+  z.object({ type: z.literal("started"), jobKey: z.string().max(128) }),
+  z.object({ type: z.literal("hello"), momId: z.string().max(256), node: z.string().max(256) }),
+]);
+const CycleTriggerSchema = z.object({ type: z.literal("cycle"), partition: z.string().max(128), reason: z.string().max(64) });
+
+/** Follow dependency releases (a deleted child can end its own children) to the end. */
+async function releaseAll(ctx: SiteContext, first: string[], partitionsOut: Set<string>): Promise<void> {
+  let next = first;
+  for (let depth = 0; next.length && depth < 1000; depth++) {
+    const results = await Promise.all(next.map((k) => releaseDependents(ctx, k)));
+    next = [];
+    for (const r of results) {
+      for (const p of r.partitions) partitionsOut.add(p);
+      next.push(...r.ended);
+    }
+  }
+}
+
+export function makeEventsHandler(ctx: SiteContext) {
+  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchResponse["batchItemFailures"] = [];
+    const touched = new Set<string>();
+    for (const r of event.Records) {
+      try {
+        const parsed = SiteEventSchema.safeParse(JSON.parse(r.body));
+        if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
+        const msg = parsed.data;
+        let res: EndResult;
+        if (msg.type === "obit") res = await handleObituary(ctx, msg);
+        else if (msg.type === "hello") res = await momHello(ctx, msg.momId, msg.node);
+        else res = { partitions: [], ended: [msg.jobKey] };
+        for (const p of res.partitions) touched.add(p);
+        await releaseAll(ctx, res.ended, touched);
+      } catch (err) {
+        ctx.log.error(`events: message ${r.messageId} failed: ${(err as Error).message}`);
+        failures.push({ itemIdentifier: r.messageId });
+      }
+    }
+    if (touched.size) {
+      try {
+        await triggerCycles(ctx, touched, "events");
+      } catch (err) {
+        // Without the trigger the tick still runs a cycle; report nothing as failed for that.
+        ctx.log.warn(`events: could not trigger cycles: ${(err as Error).message}`);
+      }
+    }
+    return { batchItemFailures: failures };
+  };
+}
+
+export function makeSchedulerHandler(ctx: SiteContext) {
+  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const byPartition = new Map<string, string[]>();
+    const failures: SQSBatchResponse["batchItemFailures"] = [];
+    for (const r of event.Records) {
+      let p: string;
+      try {
+        p = CycleTriggerSchema.parse(JSON.parse(r.body)).partition;
+      } catch {
+        ctx.log.error(`scheduler: malformed trigger ${r.messageId}`);
+        failures.push({ itemIdentifier: r.messageId });
+        continue;
+      }
+      byPartition.set(p, [...(byPartition.get(p) ?? []), r.messageId]);
+    }
+    // A batch of triggers for one partition is one cycle: they all asked for "a cycle soon".
+    for (const [p, ids] of byPartition) {
+      try {
+        await runCycle(ctx, p);
+      } catch (err) {
+        ctx.log.error(`scheduler: cycle of ${p} failed: ${(err as Error).stack}`);
+        for (const id of ids) failures.push({ itemIdentifier: id });
+      }
+    }
+    return { batchItemFailures: failures };
+  };
+}
+
+/** The periodic tick: check running jobs against their MOMs, then ask every partition for a cycle. */
+export function makeSweeperHandler(ctx: SiteContext) {
+  return async (): Promise<void> => {
+    const st = await loadServerState(ctx);
+    const parts = partitions(st);
+    const touched = new Set<string>(parts);
+    for (const p of parts) {
+      const r = await sweepRunning(ctx, p);
+      await releaseAll(ctx, r.ended, touched);
+    }
+    await triggerCycles(ctx, touched, "tick");
+  };
+}
+
+export function makeApiHandler(ctx: SiteContext) {
+  return (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => handleApi(ctx, event);
+}

@@ -1,0 +1,60 @@
+/** OpenAPI 3.1 description of the HTTP API, with request bodies generated from the zod schemas. */
+import { z } from "zod";
+import { AlterSchema, HoldSchema, MoveSchema, QmgrSchema, SubmitRequestSchema } from "./schemas.js";
+
+const body = (schema: z.ZodTypeAny) => ({
+  required: true,
+  content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } },
+});
+const ok = (description: string) => ({
+  description,
+  content: { "application/json": { schema: { type: "object" } } },
+});
+const errors = {
+  "400": { description: "malformed input (PBS-style message in error.message)" },
+  "401": { description: "no identity" },
+  "403": { description: "Unauthorized Request" },
+  "404": { description: "Unknown Job Id / Unknown queue" },
+  "409": { description: "Request invalid for state of job" },
+};
+const jobId = { name: "id", in: "path", required: true, schema: { type: "string" }, description: "123, 123.casper, 45[].casper, 45[3].casper" };
+
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: { title: "metaqueue", version: "0.1.0", description: "PBS server API of one metaqueue site" },
+    components: {
+      securitySchemes: { user: { type: "apiKey", in: "header", name: "x-metaqueue-user", description: "local mode; on AWS a JWT authorizer" } },
+    },
+    security: [{ user: [] }],
+    paths: {
+      "/v1/server": { get: { summary: "qstat -B", responses: { "200": ok("{server: ServerView}") } } },
+      "/v1/jobs": {
+        get: {
+          summary: "qstat",
+          parameters: [
+            { name: "history", in: "query", schema: { type: "string", enum: ["1"] } },
+            { name: "queue", in: "query", schema: { type: "string" } },
+            { name: "user", in: "query", schema: { type: "string" } },
+          ],
+          responses: { "200": ok("{jobs: JobView[]}") },
+        },
+        post: { summary: "qsub", requestBody: body(SubmitRequestSchema), responses: { "201": ok("{jobId}"), ...errors } },
+      },
+      "/v1/jobs/{id}": {
+        get: { summary: "qstat -f id", parameters: [jobId], responses: { "200": ok("{job: JobView}"), ...errors } },
+        delete: { summary: "qdel", parameters: [jobId], responses: { "200": ok("{jobId}"), ...errors } },
+        patch: { summary: "qalter", parameters: [jobId], requestBody: body(AlterSchema), responses: { "200": ok("{jobId}"), ...errors } },
+      },
+      "/v1/jobs/{id}/hold": { post: { summary: "qhold", parameters: [jobId], requestBody: body(HoldSchema), responses: { "200": ok("{jobId}"), ...errors } } },
+      "/v1/jobs/{id}/release": { post: { summary: "qrls", parameters: [jobId], requestBody: body(HoldSchema), responses: { "200": ok("{jobId}"), ...errors } } },
+      "/v1/jobs/{id}/rerun": { post: { summary: "qrerun", parameters: [jobId], responses: { "200": ok("{jobId}"), ...errors } } },
+      "/v1/jobs/{id}/move": { post: { summary: "qmove", parameters: [jobId], requestBody: body(MoveSchema), responses: { "200": ok("{jobId}"), ...errors } } },
+      "/v1/jobs/{id}/trace": { get: { summary: "tracejob", parameters: [jobId], responses: { "200": ok("{events: TraceEvent[]}"), ...errors } } },
+      "/v1/queues": { get: { summary: "qstat -Q", responses: { "200": ok("{queues: QueueView[]}") } } },
+      "/v1/queues/{name}": { get: { summary: "qstat -Q name", responses: { "200": ok("{queue: QueueView}"), ...errors } } },
+      "/v1/nodes": { get: { summary: "pbsnodes -a", responses: { "200": ok("{nodes: NodeView[]}") } } },
+      "/v1/qmgr": { post: { summary: "qmgr -c", requestBody: body(QmgrSchema), responses: { "200": ok("{output}"), ...errors } } },
+    },
+  };
+}

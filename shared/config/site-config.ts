@@ -1,0 +1,86 @@
+/**
+ * The site configuration file (metaqueue.config.json): which sites exist, their server names,
+ * queues and nodes. One schema for the local runtime and the CDK app.
+ */
+import { z } from "zod";
+
+const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,30}$/, "letters, digits, _ and - (start with a letter)");
+const serverName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/);
+
+export const QueueConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/),
+    /** PBS queue attributes by name (priority, max_run, resources_max.walltime, partition, ...) */
+    attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+
+export const NodeConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/),
+    ncpus: z.number().int().positive(),
+    mem: z.string().default("4gb"),
+    ngpus: z.number().int().nonnegative().default(0),
+    partition: z.string().optional(),
+  })
+  .strict();
+
+export const SchedConfigSchema = z
+  .object({
+    name: name,
+    partitions: z.array(z.string()).min(1),
+    attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+
+export const SiteConfigSchema = z
+  .object({
+    /** short name, used in job IDs: 123.casper */
+    name: name,
+    /** PBS server name: casper-pbs */
+    server: serverName,
+    /** local mode: fixed API port (0 or absent = any free port) */
+    apiPort: z.number().int().nonnegative().optional(),
+    serverAttributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    queues: z.array(QueueConfigSchema).min(1),
+    nodes: z.array(NodeConfigSchema).min(1),
+    scheds: z.array(SchedConfigSchema).default([]),
+  })
+  .strict();
+
+export const MetaqueueConfigSchema = z
+  .object({
+    /** short name of the site the CLI uses when no server is named */
+    defaultSite: z.string().optional(),
+    sites: z.array(SiteConfigSchema).min(1),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    for (const s of cfg.sites) {
+      for (const n of [s.name, s.server]) {
+        if (seen.has(n) && !(n === s.name && n === s.server)) {
+          ctx.addIssue({ code: "custom", message: `site or server name ${n} used twice` });
+        }
+        seen.add(n);
+      }
+    }
+    if (cfg.defaultSite && !cfg.sites.some((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite)) {
+      ctx.addIssue({ code: "custom", message: `defaultSite ${cfg.defaultSite} is not a configured site` });
+    }
+  });
+
+export type QueueConfig = z.infer<typeof QueueConfigSchema>;
+export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+export type SiteConfig = z.infer<typeof SiteConfigSchema>;
+export type MetaqueueConfig = z.infer<typeof MetaqueueConfigSchema>;
+
+/** Parse and validate; the error lists every problem with its path. */
+export function parseConfig(json: unknown): MetaqueueConfig {
+  const r = MetaqueueConfigSchema.safeParse(json);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new Error(`invalid metaqueue configuration:\n${lines.join("\n")}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,2 @@
+export * from "./mom.js";
+export * from "./run-job.js";

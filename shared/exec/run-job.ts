@@ -1,0 +1,490 @@
+/**
+ * Runs one job the way a PBS MOM does: private job directory (TMPDIR, PBS_NODEFILE), a clean
+ * environment made of the job's Variable_List plus the PBS variables, output written straight
+ * to the job's files, walltime enforcement, kill with TERM → kill_delay → KILL on the whole
+ * process group, and resources_used (walltime, cput, mem) measured from /proc.
+ *
+ * The script runs under a tiny bash launcher (the leader of the job's process group) that
+ * reports, on fd 3, the script's raw status, the last signal the group received and the
+ * `times` builtin output, which gives the exact CPU time of every waited-for descendant.
+ *
+ * Nothing here throws for a job-level problem: every failure becomes a JobResult with a
+ * comment.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { JobRunSpec, KillReason, Obituary } from "../ports.js";
+
+export type JobResult = Omit<Obituary, "type" | "momId">;
+
+export interface RunningJob {
+  /** pid of the job's process-group leader (the launcher); 0 when the job could not start */
+  pid: number;
+  /** never rejects */
+  result: Promise<JobResult>;
+  /** TERM the job's process group, KILL it kill_delay seconds later; no-op once it has ended */
+  kill(reason: KillReason): void;
+}
+
+export interface StartJobOptions {
+  /** parent of the per-job directories and of `undelivered/` */
+  tmpRoot: string;
+  /** epoch ms, for startedAt/endedAt; durations use a monotonic clock */
+  clock?: () => number;
+  /** /proc sampling period for cput/mem; default 1000 */
+  sampleEveryMs?: number;
+}
+
+/** PBS JOB_EXEC_KILL_WALLTIME */
+export const EXIT_WALLTIME = -29;
+/** PBS JOB_EXEC_FAIL1-style: the job could not be started */
+export const EXIT_FAILED = -1;
+/** Exit status of a job killed by signal N (PBS Pro convention) */
+export const SIGNAL_EXIT_BASE = 256;
+
+const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
+/** setTimeout cannot wait longer than 2^31-1 ms; long walltimes are waited in steps. */
+const MAX_TIMER_MS = 2 ** 30;
+
+/**
+ * The job's process-group leader. Traps (not ignores: caught signals reset to default on exec)
+ * the catchable kill signals so it outlives the script and can report; its own stderr goes
+ * to /dev/null so bash's "Terminated" notices never reach the user's error file.
+ */
+const LAUNCHER = [
+  "s=0",
+  "trap 's=1' HUP",
+  "trap 's=2' INT",
+  "trap 's=3' QUIT",
+  "trap 's=10' USR1",
+  "trap 's=12' USR2",
+  "trap 's=14' ALRM",
+  "trap 's=15' TERM",
+  "trap 's=24' XCPU",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  'if [ -n "${__MQ_BASH_ENV+x}" ]; then export BASH_ENV="$__MQ_BASH_ENV"; unset __MQ_BASH_ENV; fi',
+  "exec 4>&2 2>/dev/null",
+  '"$@" 2>&4 3>&- 4>&-',
+  "st=$?",
+  '{ echo "$st $s"; times; } >&3',
+  "exit $st",
+].join("\n");
+
+let clkTck: number | undefined;
+function clockTicks(): number {
+  if (clkTck === undefined) {
+    try {
+      const n = Number.parseInt(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim(), 10);
+      clkTck = Number.isFinite(n) && n > 0 ? n : 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+interface GroupSample {
+  /** CPU seconds: utime+stime+cutime+cstime summed over the group's live processes */
+  cpu: number;
+  /** bytes: summed VmRSS */
+  rss: number;
+  /** pids seen in the group */
+  pids: number[];
+}
+
+/** Parse /proc/<pid>/stat: fields after the command name, which may contain spaces and ')'. */
+function parseStat(text: string): { pgrp: number; ticks: number } | undefined {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const f = text.slice(close + 2).split(" ");
+  // f[0] is field 3 (state): pgrp is field 5, utime..cstime are fields 14..17
+  const pgrp = Number(f[2]);
+  const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  if (!Number.isFinite(pgrp) || !Number.isFinite(ticks)) return undefined;
+  return { pgrp, ticks };
+}
+
+/** Sum CPU time and resident memory of every process whose process group is `pgid`. */
+export async function sampleProcessGroup(pgid: number): Promise<GroupSample> {
+  const out: GroupSample = { cpu: 0, rss: 0, pids: [] };
+  let entries: string[];
+  try {
+    entries = await fs.promises.readdir("/proc");
+  } catch {
+    return out;
+  }
+  let ticks = 0;
+  await Promise.all(
+    entries.map(async (name) => {
+      if (!/^\d+$/.test(name)) return;
+      try {
+        const st = parseStat(await fs.promises.readFile(`/proc/${name}/stat`, "utf8"));
+        if (!st || st.pgrp !== pgid) return;
+        ticks += st.ticks;
+        out.pids.push(Number(name));
+        const status = await fs.promises.readFile(`/proc/${name}/status`, "utf8");
+        const m = /^VmRSS:\s+(\d+)\s*kB/m.exec(status);
+        if (m) out.rss += Number(m[1]) * 1024;
+      } catch {
+        // the process ended between readdir and read
+      }
+    }),
+  );
+  out.cpu = ticks / clockTicks();
+  return out;
+}
+
+/** `123[4].casper` → `123[].casper`; undefined for a job that is not a subjob. */
+export function arrayParentId(jobId: string): string | undefined {
+  const m = /^([^[]+)\[[^\]]+\](.*)$/.exec(jobId);
+  return m ? `${m[1]}[]${m[2]}` : undefined;
+}
+
+/** The job's whole environment: spec.env plus the PBS variables (which win). */
+export function buildJobEnv(spec: JobRunSpec, jobDir: string, nodefile: string): Record<string, string> {
+  const home = spec.env.HOME ?? os.homedir();
+  const user = spec.owner.split("@")[0];
+  const env: Record<string, string> = { ...spec.env };
+  env.HOME = home;
+  env.PBS_O_HOME = spec.env.PBS_O_HOME ?? home;
+  env.PATH = spec.env.PATH ?? DEFAULT_PATH;
+  env.USER = user;
+  env.LOGNAME = user;
+  env.PBS_JOBID = spec.jobId;
+  env.PBS_JOBNAME = spec.name;
+  env.PBS_O_WORKDIR = spec.workdir;
+  env.PBS_JOBDIR = spec.workdir;
+  env.PBS_QUEUE = spec.queue;
+  env.PBS_NODEFILE = nodefile;
+  env.PBS_ENVIRONMENT = "PBS_BATCH";
+  env.ENVIRONMENT = "BATCH";
+  env.NCPUS = String(spec.ncpus);
+  env.OMP_NUM_THREADS = String(spec.ncpus);
+  env.TMPDIR = jobDir;
+  const parent = arrayParentId(spec.jobId);
+  const index = spec.arrayIndex ?? (parent !== undefined ? /\[([^\]]+)\]/.exec(spec.jobId)?.[1] : undefined);
+  if (index !== undefined) env.PBS_ARRAY_INDEX = index;
+  if (parent !== undefined) env.PBS_ARRAY_ID = parent;
+  return env;
+}
+
+function safeName(s: string): string {
+  return s.replace(/[/\0]/g, "_");
+}
+
+function errMsg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Parse the launcher's fd 3 report: "<status> <signal>\n<self times>\n<children times>". */
+export function parseLauncherReport(
+  text: string,
+): { status: number; signal: number; childCpu?: number } | undefined {
+  const lines = text.split("\n");
+  const m = /^(\d+) (\d+)$/.exec(lines[0]?.trim() ?? "");
+  if (!m) return undefined;
+  const out: { status: number; signal: number; childCpu?: number } = {
+    status: Number(m[1]),
+    signal: Number(m[2]),
+  };
+  const t = /^(\d+)m([\d.,]+)s\s+(\d+)m([\d.,]+)s/.exec(lines[2]?.trim() ?? "");
+  if (t) {
+    const sec = (min: string, s: string) => Number(min) * 60 + Number(s.replace(",", "."));
+    const v = sec(t[1], t[2]) + sec(t[3], t[4]);
+    if (Number.isFinite(v)) out.childCpu = v;
+  }
+  return out;
+}
+
+interface Outputs {
+  stdout: number | "ignore";
+  stderr: number | "ignore";
+  fds: number[];
+  comments: string[];
+}
+
+function openOutputs(spec: JobRunSpec, tmpRoot: string): Outputs {
+  const out: Outputs = { stdout: "ignore", stderr: "ignore", fds: [], comments: [] };
+  const opened = new Map<string, number | "ignore">();
+  const open = (p: string): number | "ignore" => {
+    const seen = opened.get(p);
+    if (seen !== undefined) return seen;
+    let fd: number | "ignore";
+    try {
+      fd = fs.openSync(p, "w", 0o644);
+      out.fds.push(fd);
+    } catch {
+      const dir = path.join(tmpRoot, "undelivered");
+      const kept = path.join(dir, path.basename(p));
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        fd = fs.openSync(kept, "w", 0o644);
+        out.fds.push(fd);
+        out.comments.push(`output could not be delivered to ${p}; kept at ${kept}`);
+      } catch {
+        fd = "ignore";
+        out.comments.push(`output could not be delivered to ${p}; discarded`);
+      }
+    }
+    opened.set(p, fd);
+    return fd;
+  };
+  const stdoutPath = spec.stdoutPath as string | null;
+  if (spec.joinEo && spec.stderrPath) {
+    out.stderr = open(spec.stderrPath);
+    out.stdout = out.stderr;
+  } else if (stdoutPath) {
+    out.stdout = open(stdoutPath);
+    out.stderr = spec.stderrPath ? open(spec.stderrPath) : out.stdout;
+  } else if (spec.stderrPath) {
+    out.stderr = open(spec.stderrPath);
+    out.stdout = out.stderr;
+  }
+  return out;
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+  fds.length = 0;
+}
+
+function killGroup(pid: number, sig: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // group already gone
+  }
+}
+
+/** Start a job; returns at once. The job dir is removed before `result` resolves. */
+export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
+  const clock = opts.clock ?? Date.now;
+  const sampleEveryMs = opts.sampleEveryMs ?? 1000;
+  const base = { jobId: spec.jobId, runCount: spec.runCount };
+  const noUsage = { walltime: 0, cput: 0, mem: 0, ncpus: spec.ncpus };
+
+  const failed = (comment: string, cleanup?: () => Promise<void>): RunningJob => {
+    const now = clock();
+    const result = (async (): Promise<JobResult> => {
+      if (cleanup) await cleanup().catch(() => {});
+      return {
+        ...base,
+        exitStatus: EXIT_FAILED,
+        startedAt: now,
+        endedAt: now,
+        resourcesUsed: noUsage,
+        comment,
+      };
+    })();
+    return { pid: 0, result, kill: () => {} };
+  };
+
+  // PBS checks the working directory before anything else
+  try {
+    if (!fs.statSync(spec.workdir).isDirectory()) throw new Error("not a directory");
+    fs.accessSync(spec.workdir, fs.constants.X_OK);
+  } catch {
+    return failed(`job failed: cannot chdir to ${spec.workdir}`);
+  }
+
+  const jobDir = path.join(opts.tmpRoot, `${safeName(spec.jobId)}.${spec.runCount}`);
+  const scriptPath = path.join(jobDir, `${safeName(spec.jobId)}.SC`);
+  const nodefilePath = path.join(jobDir, "nodefile");
+  const removeJobDir = () => fs.promises.rm(jobDir, { recursive: true, force: true });
+  try {
+    // a directory left by an earlier MOM for the same run must not leak into this one
+    fs.rmSync(jobDir, { recursive: true, force: true });
+    fs.mkdirSync(jobDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(jobDir, 0o700);
+    fs.writeFileSync(scriptPath, spec.script, { mode: 0o700 });
+    fs.chmodSync(scriptPath, 0o700);
+    fs.writeFileSync(nodefilePath, spec.nodefile.map((l) => `${l}\n`).join(""), { mode: 0o600 });
+  } catch (e) {
+    return failed(`job failed: cannot create job directory ${jobDir}: ${errMsg(e)}`, removeJobDir);
+  }
+
+  const outputs = openOutputs(spec, opts.tmpRoot);
+  const env = buildJobEnv(spec, jobDir, nodefilePath);
+  // BASH_ENV is for the script, not for the launcher: hand it over under another name
+  if (env.BASH_ENV !== undefined) {
+    env.__MQ_BASH_ENV = env.BASH_ENV;
+    delete env.BASH_ENV;
+  }
+  const command = spec.script.startsWith("#!") ? [scriptPath] : ["/bin/bash", scriptPath];
+
+  const startedAt = clock();
+  const t0 = performance.now();
+  let child: ChildProcess;
+  try {
+    child = spawn("/bin/bash", ["-c", LAUNCHER, "metaqueue-launcher", ...command], {
+      cwd: spec.workdir,
+      env,
+      detached: true,
+      stdio: ["ignore", outputs.stdout, outputs.stderr, "pipe"],
+    });
+  } catch (e) {
+    closeAll(outputs.fds);
+    return failed(`job failed: ${errMsg(e)}`, removeJobDir);
+  }
+  // the child holds its own copies
+  closeAll(outputs.fds);
+  const pid = child.pid ?? 0;
+
+  // --- state ---
+  let ended = false;
+  let killedFor: KillReason | undefined;
+  let walltimeComment: string | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let killAt = Number.POSITIVE_INFINITY;
+  let wallTimer: NodeJS.Timeout | undefined;
+  let peakCpu = 0;
+  let peakRss = 0;
+  let sampling: Promise<void> | undefined;
+
+  const sample = (): Promise<void> => {
+    if (sampling || pid <= 0) return sampling ?? Promise.resolve();
+    sampling = sampleProcessGroup(pid)
+      .then((s) => {
+        if (s.cpu > peakCpu) peakCpu = s.cpu;
+        if (s.rss > peakRss) peakRss = s.rss;
+      })
+      .catch(() => {})
+      .finally(() => {
+        sampling = undefined;
+      });
+    return sampling;
+  };
+
+  const scheduleKill = (delayS: number) => {
+    const at = performance.now() + Math.max(0, delayS) * 1000;
+    if (at >= killAt) return;
+    killAt = at;
+    if (killTimer) clearTimeout(killTimer);
+    killTimer = setTimeout(() => killGroup(pid, "SIGKILL"), Math.max(0, at - performance.now()));
+  };
+
+  const kill = (reason: KillReason) => {
+    if (ended || pid <= 0) return;
+    const delay = reason === "shutdown" ? Math.min(spec.killDelay, 1) : spec.killDelay;
+    if (killedFor === undefined) {
+      killedFor = reason;
+      killGroup(pid, "SIGTERM");
+    }
+    scheduleKill(delay);
+  };
+
+  if (spec.walltime !== undefined && pid > 0) {
+    const limitMs = spec.walltime * 1000 + 1;
+    const arm = () => {
+      const left = limitMs - (performance.now() - t0);
+      if (left > 0) {
+        wallTimer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+        return;
+      }
+      if (ended || killedFor !== undefined) return;
+      const used = Math.ceil((performance.now() - t0) / 1000);
+      walltimeComment = `job killed: walltime ${used} exceeded limit ${spec.walltime}`;
+      kill("walltime");
+    };
+    arm();
+  }
+
+  const sampler = setInterval(() => void sample(), Math.max(10, sampleEveryMs));
+  const early = setTimeout(() => void sample(), Math.min(200, sampleEveryMs));
+  void sample();
+
+  // the launcher's fd 3 report
+  let report = "";
+  const reportDone = new Promise<void>((resolve) => {
+    const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
+    if (!pipe) return resolve();
+    pipe.setEncoding("utf8");
+    pipe.on("data", (d: string) => {
+      if (report.length < 4096) report += d;
+    });
+    pipe.on("end", () => resolve());
+    pipe.on("error", () => resolve());
+    pipe.on("close", () => resolve());
+  });
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
+    (resolve) => {
+      child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+    },
+  );
+
+  const result = (async (): Promise<JobResult> => {
+    const ex = await exited;
+    ended = true;
+    const elapsedMs = performance.now() - t0;
+    const endedAt = clock();
+    clearInterval(sampler);
+    clearTimeout(early);
+    if (wallTimer) clearTimeout(wallTimer);
+    // catch what leftover processes used, then end them: the job is over when its shell is
+    await sample();
+    if (killTimer) clearTimeout(killTimer);
+    killGroup(pid, "SIGKILL");
+    await Promise.race([reportDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+    child.stdio[3]?.destroy();
+
+    const comments: string[] = [];
+    let exitStatus: number;
+    const rep = parseLauncherReport(report);
+    if (ex.error || pid <= 0) {
+      exitStatus = EXIT_FAILED;
+      comments.push(`job failed: ${ex.error ? errMsg(ex.error) : "could not start"}`);
+    } else if (ex.signal) {
+      exitStatus = SIGNAL_EXIT_BASE + (os.constants.signals[ex.signal] ?? 0);
+    } else if (rep && rep.signal > 0 && rep.status === 128 + rep.signal) {
+      // the script died of the signal the whole group received
+      exitStatus = SIGNAL_EXIT_BASE + rep.signal;
+    } else {
+      exitStatus = ex.code ?? EXIT_FAILED;
+    }
+    if (killedFor === "walltime") {
+      exitStatus = EXIT_WALLTIME;
+      if (walltimeComment) comments.push(walltimeComment);
+    }
+    comments.push(...outputs.comments);
+
+    await removeJobDir().catch(() => {});
+    const cput = Math.max(peakCpu, rep?.childCpu ?? 0);
+    const out: JobResult = {
+      ...base,
+      exitStatus,
+      startedAt,
+      endedAt,
+      resourcesUsed: {
+        walltime: Math.max(0, Math.floor(elapsedMs / 1000)),
+        cput: Math.max(0, Math.round(cput)),
+        mem: Math.max(0, Math.round(peakRss)),
+        ncpus: spec.ncpus,
+      },
+    };
+    if (comments.length > 0) out.comment = comments.join("; ");
+    if (killedFor !== undefined) out.killedFor = killedFor;
+    return out;
+  })().catch(
+    async (e): Promise<JobResult> => ({
+      ...base,
+      exitStatus: EXIT_FAILED,
+      startedAt,
+      endedAt: clock(),
+      resourcesUsed: noUsage,
+      comment: `job failed: ${errMsg(e)}`,
+    }),
+  );
+
+  return { pid, result, kill };
+}

@@ -1,0 +1,13 @@
+/** The pure PBS vocabulary: parsing and formatting of PBS values, options and commands. */
+export * from "./array.js";
+export * from "./attrlist.js";
+export * from "./depend.js";
+export * from "./jobid.js";
+export * from "./qmgr.js";
+export * from "./qsub-options.js";
+export * from "./resources.js";
+export * from "./select.js";
+export * from "./size.js";
+export * from "./states.js";
+export type * from "./types.js";
+export * from "./walltime.js";

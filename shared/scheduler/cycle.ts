@@ -1,0 +1,294 @@
+/**
+ * One scheduler cycle for one partition, with I/O: read the partition's nodes, running jobs and
+ * the top of each queue's ready index (never the whole queue), ask the pure planner what to
+ * start, then claim each job with a conditional write and hand it to the executor.
+ *
+ * Concurrency: the caller guarantees one cycle per partition at a time (the scheduler FIFO
+ * queue's message group is the partition). Even so, every claim is conditional on the job's
+ * version, so a qdel/qhold racing with the cycle wins or loses cleanly and a job is never
+ * started twice.
+ */
+import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
+import { isFinished, type JobRecord, withTrace } from "../server/job.js";
+import {
+  nodeInfo,
+  nodePartition,
+  queueInfo,
+  queuePartition,
+  schedFor,
+  serverBool,
+  serverNum,
+} from "../server/objects.js";
+import { buildRunSpec } from "../server/run-spec.js";
+import { ConflictError } from "../errors.js";
+import { keys } from "../store/table.js";
+import { formatExecHost, formatExecVnode } from "./format.js";
+import { planCycle } from "./plan.js";
+import type { CandidateJob, Decision, RunningJob } from "./types.js";
+
+export interface CycleReport {
+  sched: string;
+  partition: string;
+  startedAt: number;
+  durationMs: number;
+  considered: number;
+  started: number;
+  running: number;
+  /** the first waiting job and why */
+  topWaiting?: { jobId: string; reason: string };
+}
+
+/** Most jobs whose "Not Running" comment a cycle refreshes: comments cost a write each. */
+const COMMENT_UPDATES_PER_CYCLE = 3;
+
+export async function runCycle(ctx: SiteContext, partition: string): Promise<CycleReport> {
+  const startedAt = ctx.clock.now();
+  const st = await loadServerState(ctx);
+  const sched = schedFor(st, partition);
+  const report: CycleReport = {
+    sched,
+    partition,
+    startedAt,
+    durationMs: 0,
+    considered: 0,
+    started: 0,
+    running: 0,
+  };
+  const schedObj = st.scheds.get(sched);
+  if (!serverBool(st, "scheduling", true) || schedObj?.attrs.scheduling === false) return report;
+
+  const queues = [...st.queues.values()].filter((q) => queuePartition(q) === partition);
+  const nodes = [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo);
+  const [runningJobs, ...readyLists] = await Promise.all([
+    ctx.store.queryRunning(partition),
+    ...queues
+      .filter((q) => queueInfo(q).started)
+      .map((q) => ctx.store.queryReady(keys.readyShards(q.name), ctx.settings.cycleCandidates)),
+  ]);
+  const ready = readyLists.flat();
+  const byId = new Map<string, JobRecord>();
+  const candidates: CandidateJob[] = [];
+  for (const j of ready) {
+    if (j.array) {
+      // An array parent stands for its next subjobs, each a candidate of its own.
+      const running = j.array.running;
+      const room = j.array.max ? Math.max(0, j.array.max - running) : Number.POSITIVE_INFINITY;
+      const n = Math.min(j.array.indices.length - j.array.next, room, 99);
+      for (let i = 0; i < n; i++) {
+        const idx = j.array.indices[j.array.next + i];
+        const cid = `${j.key}[${idx}]`;
+        byId.set(cid, j);
+        candidates.push(toCandidate(j, cid));
+      }
+    } else {
+      byId.set(j.key, j);
+      candidates.push(toCandidate(j, j.key));
+    }
+  }
+  const running: RunningJob[] = runningJobs.map((j) => ({
+    id: j.key,
+    queue: j.queue,
+    owner: j.owner,
+    alloc: j.alloc ?? [],
+    startedAt: j.stime ?? startedAt,
+    walltime: j.walltime,
+  }));
+  const plan = planCycle({
+    now: startedAt,
+    nodes,
+    running,
+    candidates,
+    queues: queues.map(queueInfo),
+    serverMaxRun: serverNum(st, "max_run"),
+    backfill: serverBool(st, "backfill", true),
+    backfillDepth: serverNum(st, "backfill_depth") ?? 1,
+  });
+  report.considered = candidates.length;
+  report.running = running.length;
+
+  // Group subjob decisions by their array parent: one transaction per parent.
+  const plain: Decision[] = [];
+  const arrays = new Map<string, Decision[]>();
+  for (const d of plan.start) {
+    const j = byId.get(d.jobId);
+    if (!j) continue;
+    if (j.array) arrays.set(j.key, [...(arrays.get(j.key) ?? []), d]);
+    else plain.push(d);
+  }
+  const startedJobs: JobRecord[] = [];
+  await Promise.all([
+    ...plain.map(async (d) => {
+      const before = byId.get(d.jobId) as JobRecord;
+      const job = await claim(ctx, before, d, startedAt);
+      if (job) startedJobs.push(job);
+    }),
+    ...[...arrays.entries()].map(async ([key, ds]) => {
+      const parent = byId.get(ds[0].jobId) as JobRecord;
+      const subs = await claimSubjobs(ctx, parent, ds, startedAt);
+      startedJobs.push(...subs);
+      void key;
+    }),
+  ]);
+  report.started = startedJobs.length;
+
+  // Hand the claimed jobs to their MOMs. A dispatch that fails puts the job back in the queue.
+  await Promise.all(startedJobs.map((j) => dispatch(ctx, j)));
+  const withAfterDeps = startedJobs.filter((j) => j.hasDeps);
+  if (withAfterDeps.length)
+    await sendEvents(
+      ctx,
+      withAfterDeps.map((j) => ({ type: "started", jobKey: j.key })),
+    );
+
+  // Tell users why jobs wait (PBS comment), for the first few only: each comment is a write.
+  const waiting = Object.entries(plan.waiting);
+  if (waiting.length)
+    report.topWaiting = { jobId: byId.get(waiting[0][0])?.id ?? waiting[0][0], reason: waiting[0][1] };
+  let comments = 0;
+  for (const [cid, reason] of waiting) {
+    if (comments >= COMMENT_UPDATES_PER_CYCLE) break;
+    const j = byId.get(cid);
+    if (!j || j.array || j.comment === reason) continue;
+    comments++;
+    await ctx.store.updateJob(j, { ...j, comment: reason }).catch((err) => {
+      if (!(err instanceof ConflictError)) throw err;
+    });
+  }
+  report.durationMs = ctx.clock.now() - startedAt;
+  await ctx.store.putCycleReport(sched, { ...report });
+  return report;
+}
+
+function toCandidate(j: JobRecord, id: string): CandidateJob {
+  return {
+    id,
+    ver: j.ver,
+    queue: j.queue,
+    owner: j.owner,
+    priority: j.priority,
+    qtime: j.qtime,
+    seq: j.seq,
+    select: j.sel,
+    walltime: j.walltime,
+  };
+}
+
+function runFields(ctx: SiteContext, job: JobRecord, d: Decision, now: number): Partial<JobRecord> {
+  const execHost = formatExecHost(d.alloc);
+  const runCount = job.runCount + 1;
+  const execVnode = formatExecVnode(d.alloc);
+  return {
+    state: "R",
+    stime: now,
+    mtime: now,
+    alloc: d.alloc,
+    execHost,
+    execVnode,
+    runCount,
+    momId: ctx.executor.momIdFor(d.alloc[0]?.node ?? "", job.key, runCount),
+    comment: `Job run at ${new Date(now).toUTCString()} on ${execVnode}`,
+    hist: withTrace(job.hist, { time: now, source: "L", message: `Job run on ${execVnode}` }),
+  };
+}
+
+async function claim(
+  ctx: SiteContext,
+  before: JobRecord,
+  d: Decision,
+  now: number,
+): Promise<JobRecord | undefined> {
+  try {
+    return await ctx.store.updateJob(before, { ...before, ...runFields(ctx, before, d, now) });
+  } catch (err) {
+    if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again
+    throw err;
+  }
+}
+
+async function claimSubjobs(
+  ctx: SiteContext,
+  parent: JobRecord,
+  ds: Decision[],
+  now: number,
+): Promise<JobRecord[]> {
+  const arr = parent.array;
+  if (!arr) return [];
+  const subs: JobRecord[] = ds.map((d, i) => {
+    const idx = arr.indices[arr.next + i];
+    const key = `${parent.key}[${idx}]`;
+    const sub: JobRecord = {
+      ...parent,
+      id: `${parent.seq}[${idx}].${parent.site}`,
+      key,
+      parentKey: parent.key,
+      arrayIndex: idx,
+      array: undefined,
+      hasDeps: undefined,
+      depend: undefined,
+      outPath: parent.outPath.replaceAll("^array_index^", String(idx)),
+      errPath: parent.errPath.replaceAll("^array_index^", String(idx)),
+      env: { ...parent.env, PBS_ARRAY_INDEX: String(idx), PBS_ARRAY_ID: parent.id },
+      hist: [{ time: now, source: "S", message: `Subjob ${idx} of array ${parent.id} instantiated` }],
+      runCount: 0,
+      ver: 0,
+    };
+    return { ...sub, ...runFields(ctx, sub, d, now) } as JobRecord;
+  });
+  const after: JobRecord = {
+    ...parent,
+    state: "B",
+    stime: parent.stime ?? now,
+    mtime: now,
+    array: { ...arr, next: arr.next + subs.length, running: arr.running + subs.length },
+    hist: parent.stime
+      ? parent.hist
+      : withTrace(parent.hist, { time: now, source: "L", message: "Array job begun" }),
+  };
+  try {
+    await ctx.store.transactJobs([{ before: parent, after }], subs);
+    return subs;
+  } catch (err) {
+    if (err instanceof ConflictError) return [];
+    throw err;
+  }
+}
+
+async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
+  try {
+    await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay));
+  } catch (err) {
+    ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed: ${(err as Error).message}`);
+    await requeueAfterFailedDispatch(ctx, job, (err as Error).message);
+  }
+}
+
+/** The MOM could not take the job: put it back so the next cycle can place it elsewhere. */
+async function requeueAfterFailedDispatch(ctx: SiteContext, job: JobRecord, why: string): Promise<void> {
+  const now = ctx.clock.now();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await ctx.store.getJob(job.key);
+    if (!cur || cur.runCount !== job.runCount || isFinished(cur.state) || cur.state !== "R") return;
+    try {
+      await ctx.store.updateJob(cur, {
+        ...cur,
+        state: "Q",
+        alloc: undefined,
+        execHost: undefined,
+        execVnode: undefined,
+        momId: undefined,
+        stime: undefined,
+        mtime: now,
+        comment: `Not Running: could not start on its MOM: ${why}`,
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Job requeued: dispatch failed: ${why}`,
+        }),
+      });
+      await triggerCycles(ctx, [cur.partition], "dispatch-failed");
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+  }
+}

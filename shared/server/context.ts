@@ -1,0 +1,121 @@
+/**
+ * What every server operation runs with: one site's store, queues, executor and clock.
+ * Lambda builds it from validated environment variables (lambdas/env.ts); the local runtime
+ * builds one per configured site. Nothing here knows which.
+ */
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { randomUUID } from "node:crypto";
+import type { Clock, Executor } from "../ports.js";
+import type { SiteStore } from "../store/site-store.js";
+import { type ServerState, toServerState } from "./objects.js";
+
+export interface SiteIdentity {
+  /** PBS server name: casper-pbs */
+  server: string;
+  /** short name used in job IDs: casper */
+  short: string;
+}
+
+export interface SiteSettings {
+  /** seconds between SIGTERM and SIGKILL (PBS kill_delay) */
+  killDelay: number;
+  /** a MOM whose heartbeat is older than this is considered dead (ms) */
+  momStaleMs: number;
+  /** grace after dispatch before a job unknown to a live MOM is considered lost (ms) */
+  dispatchGraceMs: number;
+  /** candidates the scheduler reads per queue per cycle */
+  cycleCandidates: number;
+  /** largest script accepted, bytes */
+  maxScriptBytes: number;
+}
+
+export const DEFAULT_SETTINGS: SiteSettings = {
+  killDelay: 10,
+  momStaleMs: 30_000,
+  dispatchGraceMs: 60_000,
+  cycleCandidates: 200,
+  maxScriptBytes: 256 * 1024,
+};
+
+export interface SiteContext {
+  site: SiteIdentity;
+  store: SiteStore;
+  sqs: SQSClient;
+  queueUrls: { sched: string; events: string };
+  executor: Executor;
+  clock: Clock;
+  settings: SiteSettings;
+  log: Pick<Console, "info" | "warn" | "error" | "debug">;
+}
+
+export async function loadServerState(ctx: SiteContext): Promise<ServerState> {
+  return toServerState(await ctx.store.getServerObjects());
+}
+
+/** Whether a server name or short name means this site. */
+export function isThisSite(ctx: SiteContext, name: string | undefined): boolean {
+  return !name || name === ctx.site.server || name === ctx.site.short;
+}
+
+// ---------- messages ----------
+
+/** Messages on the scheduler FIFO queue: a request for one cycle of one partition. */
+export interface CycleTrigger {
+  type: "cycle";
+  partition: string;
+  reason: string;
+}
+
+/** Messages on the events queue. */
+export type SiteEvent =
+  | import("../ports.js").Obituary
+  | { type: "ended"; jobKey: string }
+  | { type: "started"; jobKey: string }
+  | { type: "hello"; momId: string; node: string };
+
+/**
+ * Ask for a scheduler cycle. FIFO group = partition, so at most one cycle per partition runs at
+ * a time (the group is locked while a batch is in flight) while partitions run in parallel.
+ */
+export async function triggerCycles(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
+  const list = [...new Set(partitions)];
+  for (let i = 0; i < list.length; i += 10) {
+    const entries = list.slice(i, i + 10).map((p, j) => ({
+      Id: String(j),
+      MessageBody: JSON.stringify({ type: "cycle", partition: p, reason } satisfies CycleTrigger),
+      MessageGroupId: p,
+      MessageDeduplicationId: randomUUID(),
+    }));
+    if (entries.length === 1) {
+      const e = entries[0];
+      await ctx.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: ctx.queueUrls.sched,
+          MessageBody: e.MessageBody,
+          MessageGroupId: e.MessageGroupId,
+          MessageDeduplicationId: e.MessageDeduplicationId,
+        }),
+      );
+    } else {
+      const r = await ctx.sqs.send(new SendMessageBatchCommand({ QueueUrl: ctx.queueUrls.sched, Entries: entries }));
+      if (r.Failed?.length) throw new Error(`could not queue scheduler cycles: ${r.Failed.map((f) => f.Message).join("; ")}`);
+    }
+  }
+}
+
+export async function sendEvents(ctx: SiteContext, events: SiteEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 10) {
+    const chunk = events.slice(i, i + 10);
+    if (chunk.length === 1) {
+      await ctx.sqs.send(new SendMessageCommand({ QueueUrl: ctx.queueUrls.events, MessageBody: JSON.stringify(chunk[0]) }));
+    } else {
+      const r = await ctx.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: ctx.queueUrls.events,
+          Entries: chunk.map((e, j) => ({ Id: String(j), MessageBody: JSON.stringify(e) })),
+        }),
+      );
+      if (r.Failed?.length) throw new Error(`could not send events: ${r.Failed.map((f) => f.Message).join("; ")}`);
+    }
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * Ends of jobs: obituaries from MOMs, MOMs that restart or go silent, and the release of the
+ * jobs that depend on them. Every function here is idempotent: SQS may deliver the same
+ * message twice, out of order, after a crash half-way through.
+ */
+import type { Obituary } from "../ports.js";
+import { formatWalltime } from "../pbs/walltime.js";
+import { formatSize } from "../pbs/size.js";
+import type { AcctRecord } from "../store/site-store.js";
+import { ConflictError } from "../errors.js";
+import { loadServerState, type SiteContext, sendEvents } from "./context.js";
+import { edgeOutcome } from "./depend-rules.js";
+import { isFinished, type JobRecord, withTrace } from "./job.js";
+import { keyOfId, mutateJob } from "./mutate.js";
+import { nodePartition } from "./objects.js";
+
+/** PBS exit status for a job lost with its MOM and not rerunnable (JOB_EXEC_FAIL2). */
+export const EXIT_LOST = -2;
+
+export interface EndResult {
+  /** partitions that got room or new work: run a cycle */
+  partitions: string[];
+  /** job keys that ended (their dependents must be looked at) */
+  ended: string[];
+}
+
+function acct(job: JobRecord, type: string, time: number, extra: Record<string, string | number> = {}): AcctRecord {
+  const data: Record<string, string | number> = {
+    user: job.user,
+    queue: job.queue,
+    jobname: job.name,
+    ctime: Math.floor(job.ctime / 1000),
+    qtime: Math.floor(job.qtime / 1000),
+    ...extra,
+  };
+  if (job.account) data.account = job.account;
+  if (job.stime) data.start = Math.floor(job.stime / 1000);
+  if (job.execHost) data.exec_host = job.execHost;
+  for (const [k, v] of Object.entries(job.rl)) data[`Resource_List.${k}`] = v;
+  return { time, jobId: job.id, type, data };
+}
+
+/** The fields a job gets when it ends for good. */
+function endFields(cur: JobRecord, now: number, exitStatus: number | undefined, comment: string, message: string): JobRecord {
+  return {
+    ...cur,
+    state: cur.parentKey ? "X" : "F",
+    exitStatus,
+    obittime: now,
+    mtime: now,
+    comment,
+    delReq: undefined,
+    rerunReq: undefined,
+    hist: withTrace(cur.hist, { time: now, source: "S", message }),
+  };
+}
+
+function requeueFields(cur: JobRecord, now: number, comment: string): JobRecord {
+  return {
+    ...cur,
+    state: "Q",
+    alloc: undefined,
+    execHost: undefined,
+    execVnode: undefined,
+    momId: undefined,
+    stime: undefined,
+    rerunReq: undefined,
+    mtime: now,
+    qtime: cur.qtime,
+    comment,
+    hist: withTrace(cur.hist, { time: now, source: "S", message: comment }),
+  };
+}
+
+export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<EndResult> {
+  const key = keyOfId(o.jobId);
+  const now = ctx.clock.now();
+  let outcome: "ended" | "requeued" | "stale" = "stale";
+  const { before, after } = await mutateJob(
+    ctx,
+    key,
+    (cur) => {
+      outcome = "stale";
+      if (cur.runCount !== o.runCount || !(cur.state === "R" || cur.state === "E")) return { kind: "skip" };
+      const used = o.resourcesUsed;
+      const withUsage: JobRecord = { ...cur, used, obittime: now };
+      if ((cur.rerunReq || o.killedFor === "rerun") && !cur.delReq) {
+        outcome = "requeued";
+        return { kind: "write", after: requeueFields(withUsage, now, "Job requeued by qrerun") };
+      }
+      outcome = "ended";
+      const deleted = cur.delReq || o.killedFor === "qdel";
+      const comment = deleted
+        ? `Job deleted at request of ${cur.user}; Exit_status=${o.exitStatus}`
+        : (o.comment ?? `Job run at ${new Date(cur.stime ?? now).toUTCString()} and finished`);
+      const after = endFields(withUsage, now, o.exitStatus, comment, `Exit_status=${o.exitStatus} resources_used.walltime=${formatWalltime(used.walltime)} resources_used.cput=${formatWalltime(used.cput)} resources_used.mem=${formatSize(used.mem)}${o.comment ? ` (${o.comment})` : ""}`);
+      return {
+        kind: "write",
+        after,
+        acct: acct(cur, deleted ? "D" : "E", now, {
+          Exit_status: o.exitStatus,
+          end: Math.floor(now / 1000),
+          "resources_used.walltime": formatWalltime(used.walltime),
+          "resources_used.cput": formatWalltime(used.cput),
+          "resources_used.mem": formatSize(used.mem),
+          "resources_used.ncpus": used.ncpus,
+        }),
+      };
+    },
+    { missingOk: true },
+  );
+  if (!before) {
+    ctx.log.warn(`obituary for unknown job ${o.jobId}: ignored`);
+    return { partitions: [], ended: [] };
+  }
+  const job = after ?? before;
+  // A redelivered obituary finds the job already finished with this run: finish the follow-up
+  // work (array parent, dependents) again; each step is idempotent.
+  if (outcome === "stale" && !(isFinished(job.state) && job.runCount === o.runCount)) return { partitions: [], ended: [] };
+  const res: EndResult = { partitions: [job.partition], ended: [] };
+  if (isFinished(job.state)) {
+    if (job.parentKey) await subjobEnded(ctx, job);
+    if (job.hasDeps) res.ended.push(job.key);
+  }
+  return res;
+}
+
+/** Count a finished subjob on its parent; the last one finishes the array. */
+async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
+  const parentKey = sub.parentKey as string;
+  const now = ctx.clock.now();
+  // The subjob's own `doneCounted` flag makes this idempotent: the parent is counted once.
+  if ((sub.extra ?? {}).counted === "1") return;
+  for (let i = 0; i < 10; i++) {
+    const [parent, cur] = await Promise.all([ctx.store.getJob(parentKey), ctx.store.getJob(sub.key)]);
+    if (!parent?.array || !cur || (cur.extra ?? {}).counted === "1") return;
+    const a = parent.array;
+    const failed = (cur.exitStatus ?? 0) !== 0;
+    const array = { ...a, running: Math.max(0, a.running - 1), done: a.done + 1, failed: a.failed + (failed ? 1 : 0) };
+    let after: JobRecord = { ...parent, array, mtime: now };
+    if (array.done >= a.indices.length) {
+      after = endFields(after, now, array.failed ? 1 : 0, `Array job finished: ${array.done} subjobs, ${array.failed} failed`, "Array job finished");
+      after.state = "F";
+    }
+    try {
+      await ctx.store.transactJobs([
+        { before: parent, after },
+        { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
+      ]);
+      if (after.state === "F" && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+  }
+  throw new ConflictError(`array ${parentKey} is changing too fast`);
+}
+
+/**
+ * Look at every job that depends on `parentKey` and release, keep waiting, or end it.
+ * Safe to run any number of times: a child that no longer lists the parent is left alone.
+ */
+export async function releaseDependents(ctx: SiteContext, parentKey: string): Promise<EndResult> {
+  const res: EndResult = { partitions: [], ended: [] };
+  const { job: parent, edges } = await ctx.store.getJobWithEdges(parentKey);
+  if (!parent) return res;
+  const now = ctx.clock.now();
+  for (const e of edges) {
+    const outcome = edgeOutcome(e.type, parent);
+    if (outcome === "pending") continue;
+    const { after } = await mutateJob(
+      ctx,
+      keyOfId(e.childId),
+      (child) => {
+        if (!child.depPending?.includes(parent.id) || isFinished(child.state)) return { kind: "skip" };
+        if (outcome === "unsatisfiable") {
+          const why = `dependency ${e.type}:${parent.id} can never be satisfied`;
+          return {
+            kind: "write",
+            after: {
+              ...endFields(child, now, undefined, `Job deleted: ${why}`, `Job deleted: ${why}`),
+              depPending: child.depPending.filter((p) => p !== parent.id),
+            },
+            acct: acct(child, "D", now, { requestor: "Scheduler", reason: why }),
+          };
+        }
+        const depPending = child.depPending.filter((p) => p !== parent.id);
+        const stillWaiting = depPending.length > 0 || (child.depOn ?? 0) > 0;
+        const holds = stillWaiting ? child.holds : child.holds.replace("s", "");
+        const release = !holds && child.state === "H";
+        return {
+          kind: "write",
+          after: {
+            ...child,
+            depPending: depPending.length ? depPending : undefined,
+            holds,
+            state: release ? "Q" : child.state,
+            etime: release ? now : child.etime,
+            mtime: now,
+            hist: withTrace(child.hist, {
+              time: now,
+              source: "S",
+              message: `Dependency ${e.type}:${parent.id} satisfied${release ? "; job released" : ""}`,
+            }),
+          },
+        };
+      },
+      { missingOk: true },
+    );
+    if (!after) continue;
+    if (after.state === "Q") res.partitions.push(after.partition);
+    if (isFinished(after.state) && after.hasDeps) res.ended.push(after.key);
+  }
+  return res;
+}
+
+/** A job whose MOM is gone: requeue it if it may rerun, else end it with a reason. */
+export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Promise<EndResult> {
+  const now = ctx.clock.now();
+  const { after } = await mutateJob(
+    ctx,
+    job.key,
+    (cur) => {
+      if (cur.runCount !== job.runCount || !(cur.state === "R" || cur.state === "E")) return { kind: "skip" };
+      if (cur.delReq) {
+        return {
+          kind: "write",
+          after: endFields(cur, now, 271, `Job deleted; its MOM was lost (${why})`, `Job deleted (${why})`),
+          acct: acct(cur, "D", now, { reason: why }),
+        };
+      }
+      if (cur.rerunnable && !cur.parentKey) {
+        return { kind: "write", after: requeueFields(cur, now, `Job requeued: ${why}`) };
+      }
+      return {
+        kind: "write",
+        after: endFields(cur, now, EXIT_LOST, `Job failed: ${why}; not rerunnable`, `Job failed: ${why}`),
+        acct: acct(cur, "E", now, { Exit_status: EXIT_LOST, reason: why }),
+      };
+    },
+    { missingOk: true },
+  );
+  if (!after) return { partitions: [], ended: [] };
+  if (after.parentKey && isFinished(after.state)) await subjobEnded(ctx, after);
+  return { partitions: [after.partition], ended: isFinished(after.state) && after.hasDeps ? [after.key] : [] };
+}
+
+/**
+ * A MOM (re)started on a node: whatever that node was running under an earlier MOM is gone,
+ * the way pbs_mom tells the server at boot.
+ */
+export async function momHello(ctx: SiteContext, momId: string, node: string): Promise<EndResult> {
+  const st = await loadServerState(ctx);
+  const n = st.nodes.get(node);
+  const res: EndResult = { partitions: [], ended: [] };
+  if (!n) return res;
+  const running = await ctx.store.queryRunning(nodePartition(n));
+  for (const j of running) {
+    const first = j.alloc?.[0]?.node;
+    if (first === node && j.momId !== momId) {
+      const r = await jobLost(ctx, j, `MOM on ${node} restarted`);
+      res.partitions.push(...r.partitions);
+      res.ended.push(...r.ended);
+    }
+  }
+  if (res.partitions.length === 0) res.partitions.push(nodePartition(n));
+  return res;
+}
+
+/** Periodic check of running jobs against their MOMs' heartbeats. */
+export async function sweepRunning(ctx: SiteContext, partition: string): Promise<EndResult> {
+  const res: EndResult = { partitions: [], ended: [] };
+  const now = ctx.clock.now();
+  const running = await ctx.store.queryRunning(partition);
+  if (!running.length) return res;
+  const beats = await ctx.store.getMomBeats(running.map((j) => j.momId ?? "").filter(Boolean));
+  for (const j of running) {
+    const beat = j.momId ? beats.get(j.momId) : undefined;
+    const since = now - (j.stime ?? now);
+    let why: string | undefined;
+    if (!beat) {
+      if (since > ctx.settings.dispatchGraceMs) why = `MOM ${j.momId} never reported`;
+    } else if (now - beat.at > ctx.settings.momStaleMs) {
+      why = `MOM ${j.momId} went silent (last heartbeat ${Math.round((now - beat.at) / 1000)} s ago)`;
+    } else if (
+      !beat.jobs.some((x) => x.jobId === j.id && x.runCount === j.runCount) &&
+      beat.at - (j.stime ?? now) > ctx.settings.dispatchGraceMs
+    ) {
+      why = `MOM ${j.momId} does not know the job`;
+    }
+    if (why) {
+      const r = await jobLost(ctx, j, why);
+      res.partitions.push(...r.partitions);
+      res.ended.push(...r.ended);
+    }
+  }
+  return res;
+}

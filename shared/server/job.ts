@@ -1,0 +1,129 @@
+/**
+ * The job as stored, and the pure rules that derive what is indexed from its state.
+ * Every change to a job goes through `planUpdate` (store) with the job's `ver`, so two writers
+ * can never both win: the loser re-reads and re-decides.
+ */
+import type { Chunk, JobState } from "../pbs/types.js";
+import type { ResourcesUsed } from "../ports.js";
+import type { Allocation } from "../scheduler/types.js";
+import type { TraceEvent } from "../api/views.js";
+import { keys } from "../store/table.js";
+
+export interface JobRecord {
+  /** full ID: 123.casper, 123[].casper, 123[4].casper */
+  id: string;
+  /** sequence text used in keys: "123" or "123[4]" */
+  key: string;
+  seq: number;
+  /** site short name */
+  site: string;
+  state: JobState;
+  /** PBS Hold_Types letters in effect: u (user), o (operator), s (system: dependencies) */
+  holds: string;
+  queue: string;
+  partition: string;
+  name: string;
+  /** user@host */
+  owner: string;
+  user: string;
+  account?: string;
+  project?: string;
+  script: string;
+  submitDir: string;
+  submitHost: string;
+  /** Resource_List as PBS shows it (text values) */
+  rl: Record<string, string>;
+  sel: Chunk[];
+  walltime?: number;
+  priority: number;
+  rerunnable: boolean;
+  join: "oe" | "eo" | "n";
+  /** absolute paths (no host: prefix) */
+  outPath: string;
+  errPath: string;
+  env: Record<string, string>;
+  depend?: string;
+  /** parents (full IDs) whose condition is not met yet */
+  depPending?: string[];
+  /** `on:N` slots still open (before-type dependencies fill them) */
+  depOn?: number;
+  /** some job depends on this one: look for edges when it starts or ends */
+  hasDeps?: boolean;
+  /** other -W attributes, mail options, shell... kept for display */
+  extra?: Record<string, string>;
+  /** array job: the range text and progress */
+  array?: { range: string; indices: number[]; next: number; max?: number; running: number; done: number; failed: number };
+  /** subjob: parent key and index */
+  parentKey?: string;
+  arrayIndex?: number;
+  ctime: number;
+  qtime: number;
+  mtime: number;
+  etime?: number;
+  stime?: number;
+  obittime?: number;
+  alloc?: Allocation[];
+  execHost?: string;
+  execVnode?: string;
+  momId?: string;
+  runCount: number;
+  exitStatus?: number;
+  used?: ResourcesUsed;
+  comment?: string;
+  /** qdel of a running job asked; the obituary finishes it */
+  delReq?: boolean;
+  /** qrerun asked; the obituary requeues it */
+  rerunReq?: boolean;
+  hist: TraceEvent[];
+  ver: number;
+}
+
+/** Sparse-index attributes a job should carry in its current state. */
+export interface IndexAttrs {
+  rdy?: string;
+  rdySk?: string;
+  run?: string;
+  runSk?: string;
+  lst: string;
+  lstSk: string;
+}
+
+export const FINISHED: ReadonlySet<JobState> = new Set(["F", "X", "M"]);
+
+export function isFinished(s: JobState): boolean {
+  return FINISHED.has(s);
+}
+
+/** Whether an array parent still has subjobs to start. */
+export function arrayHasWork(job: Pick<JobRecord, "array">): boolean {
+  return !!job.array && job.array.next < job.array.indices.length;
+}
+
+export function indexAttrs(job: JobRecord): IndexAttrs {
+  const out: IndexAttrs = { lst: keys.list(job.queue, isFinished(job.state)), lstSk: keys.listSort(job.seq) };
+  // Subjobs are listed under their parent (qstat -t), not on their own.
+  if (job.parentKey) out.lst = `${out.lst}#sub`;
+  const ready = job.state === "Q" || (job.state === "B" && arrayHasWork(job));
+  if (ready && !job.parentKey) {
+    out.rdy = keys.ready(job.queue, job.seq);
+    out.rdySk = keys.readySort(job.priority, job.qtime, job.seq);
+  }
+  if (job.state === "R" || job.state === "E") {
+    out.run = keys.run(job.partition);
+    out.runSk = keys.runSort(job.seq) + (job.arrayIndex !== undefined ? `[${job.arrayIndex}]` : "");
+  }
+  return out;
+}
+
+const MAX_HIST = 100;
+
+/** Append trace events (tracejob), keeping the newest MAX_HIST. */
+export function withTrace(hist: TraceEvent[], ...events: TraceEvent[]): TraceEvent[] {
+  const all = [...hist, ...events];
+  return all.length > MAX_HIST ? all.slice(all.length - MAX_HIST) : all;
+}
+
+export function userOf(owner: string): string {
+  const at = owner.indexOf("@");
+  return at < 0 ? owner : owner.slice(0, at);
+}

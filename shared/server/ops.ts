@@ -1,0 +1,203 @@
+/** qdel, qhold, qrls, qrerun, qalter, qmove: the server's job operations, each a guarded write. */
+import { InvalidStateError, RejectedError, UnauthorizedError } from "../errors.js";
+import { parseDestination } from "../pbs/jobid.js";
+import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
+import { formatSize } from "../pbs/size.js";
+import type { QsubOptions } from "../pbs/types.js";
+import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
+import { isThisSite, loadServerState, type SiteContext, sendEvents, triggerCycles } from "./context.js";
+import { isFinished, type JobRecord, withTrace } from "./job.js";
+import { keyOfId, mutateJob } from "./mutate.js";
+import { getQueue, queueEnabled, queuePartition } from "./objects.js";
+
+export interface Actor {
+  user: string;
+  /** operator or manager: may act on any job */
+  privileged?: boolean;
+}
+
+function mayActOn(actor: Actor, job: JobRecord): void {
+  if (!actor.privileged && actor.user !== job.user) throw new UnauthorizedError();
+}
+
+function finishedError(job: JobRecord): InvalidStateError {
+  return new InvalidStateError(`Job has finished ${job.id}`);
+}
+
+export async function deleteJob(ctx: SiteContext, id: string, actor: Actor): Promise<{ jobId: string }> {
+  const now = ctx.clock.now();
+  let kill: JobRecord | undefined;
+  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+    mayActOn(actor, cur);
+    kill = undefined;
+    if (isFinished(cur.state)) throw finishedError(cur);
+    if (cur.state === "R" || cur.state === "E") {
+      kill = cur;
+      if (cur.delReq) return { kind: "skip" };
+      return {
+        kind: "write",
+        after: { ...cur, delReq: true, mtime: now, hist: withTrace(cur.hist, { time: now, source: "S", message: `delete job request received from ${actor.user}` }) },
+      };
+    }
+    if (cur.state === "B") throw new InvalidStateError(`deleting a running array job is not supported yet: ${cur.id}`);
+    return {
+      kind: "write",
+      after: {
+        ...cur,
+        state: "F",
+        obittime: now,
+        mtime: now,
+        comment: `Job deleted at request of ${actor.user}`,
+        hist: withTrace(cur.hist, { time: now, source: "S", message: `Job deleted at request of ${actor.user}` }),
+      },
+      acct: { time: now, jobId: cur.id, type: "D", data: { requestor: actor.user, queue: cur.queue } },
+    };
+  });
+  if (kill?.momId) await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
+  if (after && isFinished(after.state) && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: after.key }]);
+  return { jobId: id };
+}
+
+export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
+  if (holdType !== "u" && !actor.privileged) throw new UnauthorizedError();
+  const now = ctx.clock.now();
+  await mutateJob(ctx, keyOfId(id), (cur) => {
+    mayActOn(actor, cur);
+    if (isFinished(cur.state)) throw finishedError(cur);
+    if (!["Q", "H", "W"].includes(cur.state)) throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    if (cur.holds.includes(holdType)) return { kind: "skip" };
+    return {
+      kind: "write",
+      after: {
+        ...cur,
+        holds: cur.holds + holdType,
+        state: "H",
+        mtime: now,
+        hist: withTrace(cur.hist, { time: now, source: "S", message: `Holds ${holdType} set at request of ${actor.user}` }),
+      },
+    };
+  });
+}
+
+export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
+  if (holdType !== "u" && !actor.privileged) throw new UnauthorizedError();
+  const now = ctx.clock.now();
+  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+    mayActOn(actor, cur);
+    if (isFinished(cur.state)) throw finishedError(cur);
+    if (!cur.holds.includes(holdType)) return { kind: "skip" };
+    const holds = cur.holds.replace(holdType, "");
+    const release = !holds && cur.state === "H";
+    return {
+      kind: "write",
+      after: {
+        ...cur,
+        holds,
+        state: release ? "Q" : cur.state,
+        etime: release ? now : cur.etime,
+        mtime: now,
+        hist: withTrace(cur.hist, { time: now, source: "S", message: `Holds ${holdType} released at request of ${actor.user}` }),
+      },
+    };
+  });
+  if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "release");
+}
+
+export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
+  const now = ctx.clock.now();
+  let target: JobRecord | undefined;
+  await mutateJob(ctx, keyOfId(id), (cur) => {
+    mayActOn(actor, cur);
+    if (cur.state !== "R") throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`);
+    target = cur;
+    if (cur.rerunReq) return { kind: "skip" };
+    return {
+      kind: "write",
+      after: { ...cur, rerunReq: true, mtime: now, hist: withTrace(cur.hist, { time: now, source: "S", message: `Job rerun requested by ${actor.user}` }) },
+    };
+  });
+  if (target?.momId) await ctx.executor.kill({ jobId: target.id, momId: target.momId, runCount: target.runCount }, "rerun");
+}
+
+/** qalter: change a job that has not started. */
+export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
+  const now = ctx.clock.now();
+  const st = await loadServerState(ctx);
+  if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
+  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+    mayActOn(actor, cur);
+    if (!["Q", "H", "W"].includes(cur.state)) throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    const next: JobRecord = { ...cur, mtime: now };
+    if (opts.name) next.name = opts.name;
+    if (opts.account) next.account = opts.account;
+    if (opts.priority !== undefined) next.priority = opts.priority;
+    if (opts.rerunnable !== undefined) next.rerunnable = opts.rerunnable;
+    if (opts.join) next.join = opts.join;
+    if (opts.variables) next.env = { ...cur.env, ...opts.variables };
+    if (opts.hold) {
+      next.holds = cur.holds.includes("u") ? cur.holds : `${cur.holds}u`;
+      next.state = "H";
+    }
+    if (opts.resources && Object.keys(opts.resources).length) {
+      const raw: Record<string, string> = { ...cur.rl, ...opts.resources };
+      if (opts.resources.select) {
+        delete raw.ncpus;
+        delete raw.mem;
+        delete raw.ngpus;
+      } else if (opts.resources.ncpus || opts.resources.mem || opts.resources.ngpus) delete raw.select;
+      delete raw.nodect;
+      const req = normalizeResources(raw);
+      const q = getQueue(st, cur.queue);
+      const max = q.attrs["resources_max.walltime"];
+      if (max && req.walltime !== undefined) {
+        if (req.walltime > parseWalltime(String(max))) throw new RejectedError("ExceedsQueueLimit", `Job exceeds queue resource limits: walltime > ${max}`);
+      }
+      const t = totals(req);
+      next.sel = req.select;
+      next.walltime = req.walltime;
+      next.rl = { ...cur.rl, ncpus: String(t.ncpus), nodect: String(t.nodect), select: requestSelectText(req) };
+      if (t.mem) next.rl.mem = formatSize(t.mem);
+      if (req.walltime !== undefined) next.rl.walltime = formatWalltime(req.walltime);
+    }
+    next.hist = withTrace(cur.hist, { time: now, source: "S", message: `Job attributes altered by ${actor.user}` });
+    return { kind: "write", after: next };
+  });
+  if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
+}
+
+/** qmove to another queue of this server. */
+export async function moveJob(ctx: SiteContext, id: string, actor: Actor, destination: string): Promise<void> {
+  const d = parseDestination(destination);
+  if (!isThisSite(ctx, d.server)) {
+    throw new RejectedError("UnknownServer", `cannot move to ${destination}: no peering to server ${d.server} is configured`);
+  }
+  const st = await loadServerState(ctx);
+  if (!d.queue) throw new RejectedError("BadDestination", `no queue in destination ${destination}`);
+  const q = (() => {
+    try {
+      return getQueue(st, d.queue as string);
+    } catch {
+      throw new RejectedError("UnknownQueue", `Unknown queue ${d.queue}`);
+    }
+  })();
+  if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
+  const now = ctx.clock.now();
+  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+    mayActOn(actor, cur);
+    if (!["Q", "H", "W"].includes(cur.state)) throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    if (cur.queue === q.name) return { kind: "skip" };
+    return {
+      kind: "write",
+      after: {
+        ...cur,
+        queue: q.name,
+        partition: queuePartition(q),
+        mtime: now,
+        env: { ...cur.env, PBS_O_QUEUE: q.name },
+        hist: withTrace(cur.hist, { time: now, source: "S", message: `Job moved to ${q.name} by ${actor.user}` }),
+      },
+    };
+  });
+  if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "move");
+}

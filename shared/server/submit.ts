@@ -1,0 +1,315 @@
+/**
+ * qsub on the server side: merge #PBS directives with the command line, apply the queue's
+ * policy, register dependencies, and write the job in one conditional request.
+ */
+import path from "node:path";
+import type { SubmitRequest } from "../api/views.js";
+import { MetaqueueError, NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
+import { arrayIndices, parseArrayRange } from "../pbs/array.js";
+import { parseDepend } from "../pbs/depend.js";
+import { parseDestination, parseJobId } from "../pbs/jobid.js";
+import { mergeOptions, parseDirectives } from "../pbs/qsub-options.js";
+import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
+import { formatSize, parseSize } from "../pbs/size.js";
+import type { QsubOptions, ResourceRequest } from "../pbs/types.js";
+import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
+import { planCycle } from "../scheduler/plan.js";
+import type { EdgeRecord, ServerObject } from "../store/site-store.js";
+import { isThisSite, loadServerState, type SiteContext, triggerCycles } from "./context.js";
+import { beforeToAfter, edgeOutcome } from "./depend-rules.js";
+import type { JobRecord } from "./job.js";
+import {
+  getQueue,
+  nodeInfo,
+  nodePartition,
+  queueEnabled,
+  queuePartition,
+  queueResource,
+  requireExecutionQueue,
+  type ServerState,
+} from "./objects.js";
+import { allocateSeq } from "./seq.js";
+
+export interface Submitter {
+  /** PBS user name */
+  user: string;
+}
+
+export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submitter): Promise<{ jobId: string }> {
+  if (Buffer.byteLength(req.script, "utf8") > ctx.settings.maxScriptBytes) {
+    throw new RejectedError(
+      "ScriptTooLarge",
+      `script is ${Buffer.byteLength(req.script, "utf8")} bytes; the limit is ${ctx.settings.maxScriptBytes} bytes`,
+      413,
+    );
+  }
+  if (!path.isAbsolute(req.submitDir)) throw new PbsParseError(`submit directory must be an absolute path: ${req.submitDir}`);
+  const opts = mergeOptions(parseDirectives(req.script), req.options);
+  const st = await loadServerState(ctx);
+  const queue = resolveQueue(ctx, st, opts.queue);
+  checkQueueAccepts(queue, who.user);
+  const now = ctx.clock.now();
+  const resources = resolveResources(st, queue, opts);
+  if (opts.executionTime !== undefined) {
+    throw new RejectedError("NotSupported", "deferred execution (-a) is not supported yet");
+  }
+
+  const array = opts.arrayRange ? parseArrayRange(opts.arrayRange) : undefined;
+  if (array) {
+    const max = Number(queue.attrs.max_array_size ?? st.server.attrs.max_array_size ?? 10000);
+    const n = arrayIndices(array).length;
+    if (n > max) throw new RejectedError("ArrayTooLarge", `Array job exceeds server or queue size limit (${n} > ${max})`);
+  }
+
+  const seq = await allocateSeq(ctx);
+  const seqText = String(seq);
+  const id = array ? `${seq}[].${ctx.site.short}` : `${seq}.${ctx.site.short}`;
+
+  // Dependencies: decide now what is already satisfied, what can never be, and what waits.
+  const deps = opts.depend ? parseDepend(opts.depend) : [];
+  const depPending: string[] = [];
+  const edges: EdgeRecord[] = [];
+  const beforeTargets: { parent: JobRecord; type: string }[] = [];
+  let depOn = 0;
+  for (const d of deps) {
+    if (d.type === "on") {
+      depOn += d.count ?? 0;
+      continue;
+    }
+    for (const ref of d.jobs) {
+      const other = await findLocalJob(ctx, ref);
+      if (d.type.startsWith("before")) {
+        if (!["Q", "H", "W"].includes(other.state)) {
+          throw new RejectedError("BadDependency", `cannot add ${d.type} dependency: job ${other.id} has already started`);
+        }
+        beforeTargets.push({ parent: other, type: beforeToAfter(d.type) });
+        continue;
+      }
+      const outcome = edgeOutcome(d.type, other);
+      if (outcome === "unsatisfiable") {
+        throw new RejectedError(
+          "BadDependency",
+          `dependency ${d.type}:${other.id} can never be satisfied (job ${other.id} ended${
+            other.exitStatus !== undefined ? ` with Exit_status ${other.exitStatus}` : " without running"
+          })`,
+        );
+      }
+      if (outcome === "pending" && !depPending.includes(other.id)) {
+        depPending.push(other.id);
+        edges.push({ parentKey: other.key, childId: id, type: d.type });
+      }
+    }
+  }
+
+  const holds = (opts.hold ? "u" : "") + (depPending.length || depOn ? "s" : "");
+  const name = opts.name ?? defaultName(req.scriptName);
+  const dir = req.submitDir;
+  const suffix = array ? `${seqText}.^array_index^` : seqText;
+  const outPath = outputPath(opts.outputPath, dir, `${name}.o${suffix}`);
+  const errPath = outputPath(opts.errorPath, dir, `${name}.e${suffix}`);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.env)) if (k.startsWith("PBS_O_") || opts.exportEnv) env[k] = v;
+  env.PBS_O_WORKDIR = dir;
+  env.PBS_O_HOST = req.submitHost;
+  env.PBS_O_QUEUE = queue.name;
+  for (const [k, v] of Object.entries(opts.variables ?? {})) env[k] = v;
+  for (const k of opts.variablesFromEnv ?? []) if (req.env[k] !== undefined) env[k] = req.env[k];
+
+  const partition = queuePartition(queue);
+  const t = totals(resources);
+  const rl: Record<string, string> = {
+    ncpus: String(t.ncpus),
+    nodect: String(t.nodect),
+    select: requestSelectText(resources),
+    place: resources.place ?? "pack",
+  };
+  if (t.mem) rl.mem = formatSize(t.mem);
+  if (t.ngpus) rl.ngpus = String(t.ngpus);
+  if (resources.walltime !== undefined) rl.walltime = formatWalltime(resources.walltime);
+  for (const [k, v] of Object.entries(resources.other)) rl[k] = v;
+
+  const job: JobRecord = {
+    id,
+    key: seqText,
+    seq,
+    site: ctx.site.short,
+    state: holds ? "H" : "Q",
+    holds,
+    queue: queue.name,
+    partition,
+    name,
+    owner: `${who.user}@${req.submitHost}`,
+    user: who.user,
+    account: opts.account,
+    project: opts.project,
+    script: req.script,
+    submitDir: dir,
+    submitHost: req.submitHost,
+    rl,
+    sel: resources.select,
+    walltime: resources.walltime,
+    priority: opts.priority ?? 0,
+    rerunnable: opts.rerunnable ?? true,
+    join: opts.join ?? "n",
+    outPath,
+    errPath,
+    env,
+    depend: opts.depend,
+    depPending: depPending.length ? depPending : undefined,
+    depOn: depOn || undefined,
+    extra: extraAttrs(opts),
+    array: array
+      ? { range: opts.arrayRange as string, indices: arrayIndices(array), next: 0, max: array.maxConcurrent, running: 0, done: 0, failed: 0 }
+      : undefined,
+    ctime: now,
+    qtime: now,
+    mtime: now,
+    etime: holds ? undefined : now,
+    runCount: 0,
+    hist: [
+      {
+        time: now,
+        source: "S",
+        message: `Job Queued at request of ${who.user}@${req.submitHost}, owner = ${who.user}@${req.submitHost}, job name = ${name}, queue = ${queue.name}`,
+      },
+      ...(holds ? [{ time: now, source: "S" as const, message: `Job held: Hold_Types = ${holds}${depPending.length ? `, waiting on ${depPending.join(", ")}` : ""}` }] : []),
+    ],
+    ver: 0,
+  };
+
+  const beforeUpdates = beforeTargets.map(({ parent, type }) => {
+    const after: JobRecord = {
+      ...parent,
+      depPending: [...(parent.depPending ?? []), id],
+      depOn: parent.depOn ? parent.depOn - 1 || undefined : undefined,
+      holds: parent.holds.includes("s") ? parent.holds : `${parent.holds}s`,
+      state: parent.state === "Q" ? "H" : parent.state,
+      mtime: now,
+    };
+    edges.push({ parentKey: job.key, childId: parent.id, type });
+    return { before: parent, after };
+  });
+  if (edges.some((e) => e.parentKey === job.key)) job.hasDeps = true;
+
+  await ctx.store.createJob(job, edges, undefined, beforeUpdates);
+  if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
+  return { jobId: id };
+}
+
+function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefined): ServerObject {
+  let name = String(st.server.attrs.default_queue ?? "");
+  if (dest) {
+    const d = parseDestination(dest);
+    if (!isThisSite(ctx, d.server)) {
+      throw new RejectedError("UnknownServer", `cannot submit to ${dest}: server ${d.server} is not this server (${ctx.site.server}) and no peering to it is configured`);
+    }
+    if (d.queue) name = d.queue;
+  }
+  if (!name) throw new RejectedError("NoDefaultQueue", "No default queue specified");
+  try {
+    const q = getQueue(st, name);
+    requireExecutionQueue(q);
+    return q;
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new RejectedError("UnknownQueue", `Unknown queue ${name}`);
+    throw err;
+  }
+}
+
+function checkQueueAccepts(q: ServerObject, user: string): void {
+  if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
+  if (q.attrs.acl_user_enable === true) {
+    const users = String(q.attrs.acl_users ?? "").split(",").map((u) => u.trim().replace(/@.*$/, ""));
+    if (!users.includes(user)) throw new UnauthorizedError(`User ${user} is not in the access list of queue ${q.name}`);
+  }
+}
+
+/** -l with the queue's defaults, checked against its min/max and against the nodes that exist. */
+function resolveResources(st: ServerState, queue: ServerObject, opts: QsubOptions): ResourceRequest {
+  const raw: Record<string, string> = { ...(opts.resources ?? {}) };
+  const hasSelect = raw.select !== undefined || raw.nodes !== undefined;
+  for (const res of ["walltime", "place", "ncpus", "mem", "ngpus"]) {
+    if (raw[res] !== undefined) continue;
+    if (hasSelect && ["ncpus", "mem", "ngpus"].includes(res)) continue;
+    const d = queueResource(queue, "default", res);
+    if (d !== undefined) raw[res] = d;
+  }
+  const req = normalizeResources(raw);
+  const t = totals(req);
+  const check = (res: string, have: number | undefined, parse: (s: string) => number, fmt: (n: number) => string) => {
+    if (have === undefined) return;
+    const max = queueResource(queue, "max", res);
+    if (max !== undefined && have > parse(max)) {
+      throw new RejectedError("ExceedsQueueLimit", `Job exceeds queue resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`);
+    }
+    const min = queueResource(queue, "min", res);
+    if (min !== undefined && have < parse(min)) {
+      throw new RejectedError("BelowQueueMinimum", `Job violates queue resource minimum: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`);
+    }
+  };
+  check("walltime", req.walltime, parseWalltime, formatWalltime);
+  check("ncpus", t.ncpus, Number, String);
+  check("mem", t.mem || undefined, parseSize, formatSize);
+  check("ngpus", t.ngpus || undefined, Number, String);
+  checkCanEverRun(st, queue, req);
+  return req;
+}
+
+/** A job that could not run even on an empty partition is refused now rather than left forever. */
+function checkCanEverRun(st: ServerState, queue: ServerObject, req: ResourceRequest): void {
+  const partition = queuePartition(queue);
+  const nodes = [...st.nodes.values()]
+    .filter((n) => nodePartition(n) === partition)
+    .map((n) => ({ ...nodeInfo(n), state: "free" as const }));
+  const plan = planCycle({
+    now: 0,
+    nodes,
+    running: [],
+    candidates: [{ id: "probe", ver: 0, queue: queue.name, owner: "", priority: 0, qtime: 0, seq: 0, select: req.select, walltime: req.walltime }],
+    queues: [{ name: queue.name, priority: 0, started: true }],
+    backfill: false,
+    backfillDepth: 0,
+  });
+  if (plan.start.length === 0) {
+    const biggest = nodes.reduce((m, n) => Math.max(m, n.available.ncpus), 0);
+    throw new RejectedError(
+      "NeverRuns",
+      `Job will never run: select=${requestSelectText(req)} does not fit the ${nodes.length} node(s) of partition ${partition} (largest node: ncpus=${biggest})`,
+    );
+  }
+}
+
+async function findLocalJob(ctx: SiteContext, ref: string): Promise<JobRecord> {
+  const id = parseJobId(ref);
+  if (!isThisSite(ctx, id.server)) {
+    throw new RejectedError("UnknownServer", `dependency on ${ref}: server ${id.server} is not this server and no peering to it is configured`);
+  }
+  const key = id.arrayIndex !== undefined && id.arrayIndex !== "" ? `${id.seq}[${id.arrayIndex}]` : id.seq;
+  const job = await ctx.store.getJob(key);
+  if (!job) throw new RejectedError("UnknownJob", `Unknown Job Id ${ref}`);
+  return job;
+}
+
+function defaultName(scriptName: string | undefined): string {
+  if (!scriptName) return "STDIN";
+  const base = path.basename(scriptName);
+  return base.length ? base : "STDIN";
+}
+
+/** PBS -o/-e: `[host:]path`, relative to the submit dir; a trailing `/` names a directory. */
+function outputPath(given: string | undefined, dir: string, dflt: string): string {
+  if (!given) return path.join(dir, dflt);
+  const p = given.replace(/^[A-Za-z0-9_.-]+:(?=\/)/, "");
+  const abs = path.resolve(dir, p);
+  return p.endsWith("/") ? path.join(abs, dflt) : abs;
+}
+
+function extraAttrs(opts: QsubOptions): Record<string, string> | undefined {
+  const out: Record<string, string> = { ...(opts.attributes ?? {}) };
+  if (opts.mailPoints) out.Mail_Points = opts.mailPoints;
+  if (opts.mailUsers) out.Mail_Users = opts.mailUsers;
+  if (opts.shell) out.Shell_Path_List = opts.shell;
+  return Object.keys(out).length ? out : undefined;
+}
+
+export { MetaqueueError };

@@ -1,0 +1,203 @@
+/** Jobs, queues, nodes and the server as PBS attribute maps (the shapes of qstat -f -F json). */
+import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "../api/views.js";
+import { formatSize } from "../pbs/size.js";
+import { formatWalltime } from "../pbs/walltime.js";
+import type { ServerObject } from "../store/site-store.js";
+import type { SiteIdentity } from "./context.js";
+import type { JobRecord } from "./job.js";
+import { nodeInfo } from "./objects.js";
+
+/** PBS prints times like `Sun Nov 22 04:56:38 2026`. */
+export function pbsTime(ms: number): string {
+  const d = new Date(ms);
+  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${days[d.getDay()]} ${months[d.getMonth()]} ${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${d.getFullYear()}`;
+}
+
+export function jobView(job: JobRecord, site: SiteIdentity): JobView {
+  const a: PbsAttributes = {
+    Job_Name: job.name,
+    Job_Owner: job.owner,
+    job_state: job.state,
+    queue: job.queue,
+    server: site.server,
+    Checkpoint: "u",
+    ctime: pbsTime(job.ctime),
+    Error_Path: `${job.submitHost}:${job.errPath}`,
+    Hold_Types: job.holds || "n",
+    Join_Path: job.join,
+    Keep_Files: "n",
+    Mail_Points: job.extra?.Mail_Points ?? "a",
+    mtime: pbsTime(job.mtime),
+    Output_Path: `${job.submitHost}:${job.outPath}`,
+    Priority: job.priority,
+    qtime: pbsTime(job.qtime),
+    Rerunable: job.rerunnable ? "True" : "False",
+    Resource_List: { ...job.rl },
+    substate: substate(job),
+    Variable_List: { ...job.env },
+    euser: job.user,
+    run_count: job.runCount,
+    project: job.project ?? "_pbs_project_default",
+    Submit_arguments: "",
+    partition: job.partition,
+  };
+  if (job.account) a.Account_Name = job.account;
+  if (job.etime) a.etime = pbsTime(job.etime);
+  if (job.stime) a.stime = pbsTime(job.stime);
+  if (job.obittime) a.obittime = pbsTime(job.obittime);
+  if (job.execHost) a.exec_host = job.execHost;
+  if (job.execVnode) a.exec_vnode = job.execVnode;
+  if (job.depend) a.depend = job.depend;
+  if (job.comment) a.comment = job.comment;
+  if (job.exitStatus !== undefined) a.Exit_status = job.exitStatus;
+  if (job.used) {
+    a.resources_used = {
+      cput: formatWalltime(job.used.cput),
+      mem: formatSize(job.used.mem),
+      ncpus: job.used.ncpus,
+      walltime: formatWalltime(job.used.walltime),
+    };
+  } else if (job.state === "R") {
+    a.resources_used = { cput: "00:00:00", mem: "0kb", ncpus: Number(job.rl.ncpus ?? 1), walltime: "00:00:00" };
+  }
+  if (job.array) {
+    a.array = "True";
+    a.array_indices_submitted = job.array.range;
+    const remaining = job.array.indices.slice(job.array.next);
+    a.array_indices_remaining = remaining.length ? compressIndices(remaining) : "-";
+    a.array_state_count = `Queued:${remaining.length} Running:${job.array.running} Exiting:0 Expired:${job.array.done} `;
+  }
+  if (job.parentKey !== undefined) {
+    a.array_id = `${job.parentKey}[].${site.short}`;
+    a.array_index = job.arrayIndex ?? 0;
+  }
+  for (const [k, v] of Object.entries(job.extra ?? {})) if (k !== "counted" && !(k in a)) a[k] = v;
+  return { id: job.id, attributes: a };
+}
+
+function substate(job: JobRecord): number {
+  switch (job.state) {
+    case "Q":
+      return 10;
+    case "H":
+      return 20;
+    case "W":
+      return 30;
+    case "R":
+      return 42;
+    case "E":
+      return 51;
+    case "F":
+      return job.exitStatus === undefined ? 91 : 92;
+    default:
+      return 0;
+  }
+}
+
+function compressIndices(xs: number[]): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < xs.length) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
+    parts.push(j > i ? `${xs[i]}-${xs[j]}` : String(xs[i]));
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+const STATE_NAMES: Record<string, string> = { T: "Transit", Q: "Queued", H: "Held", W: "Waiting", R: "Running", E: "Exiting", B: "Begun" };
+
+export function stateCount(jobs: JobRecord[]): string {
+  const c: Record<string, number> = { Transit: 0, Queued: 0, Held: 0, Waiting: 0, Running: 0, Exiting: 0, Begun: 0 };
+  for (const j of jobs) {
+    const n = STATE_NAMES[j.state];
+    if (n) c[n]++;
+  }
+  return Object.entries(c)
+    .map(([k, v]) => `${k}:${v}`)
+    .join(" ");
+}
+
+function flatAttrs(obj: ServerObject): PbsAttributes {
+  const out: PbsAttributes = {};
+  for (const [k, v] of Object.entries(obj.attrs)) {
+    const dot = k.indexOf(".");
+    if (dot > 0) {
+      const parent = k.slice(0, dot);
+      const cur = (out[parent] as Record<string, string | number>) ?? {};
+      cur[k.slice(dot + 1)] = typeof v === "boolean" ? (v ? "True" : "False") : v;
+      out[parent] = cur;
+    } else out[k] = typeof v === "boolean" ? (v ? "True" : "False") : v;
+  }
+  return out;
+}
+
+export function queueView(q: ServerObject, active: JobRecord[]): QueueView {
+  const a = flatAttrs(q);
+  return {
+    name: q.name,
+    attributes: {
+      queue_type: "Execution",
+      total_jobs: active.length,
+      state_count: stateCount(active),
+      enabled: "True",
+      started: "True",
+      ...a,
+    },
+  };
+}
+
+export function nodeView(n: ServerObject, running: JobRecord[]): NodeView {
+  const info = nodeInfo(n);
+  const mine = running.filter((j) => j.alloc?.some((x) => x.node === n.name));
+  const used = { ncpus: 0, mem: 0, ngpus: 0 };
+  for (const j of mine) {
+    for (const x of j.alloc ?? []) {
+      if (x.node !== n.name) continue;
+      used.ncpus += x.ncpus;
+      used.mem += x.mem;
+      used.ngpus += x.ngpus;
+    }
+  }
+  let state: string = info.state;
+  if (state === "free" && used.ncpus >= info.available.ncpus && info.available.ncpus > 0) state = "job-busy";
+  const a: PbsAttributes = {
+    Mom: String(n.attrs.Mom ?? n.name),
+    state,
+    pcpus: info.available.ncpus,
+    partition: info.partition ?? "default",
+    resources_available: {
+      ncpus: info.available.ncpus,
+      mem: formatSize(info.available.mem),
+      ngpus: info.available.ngpus,
+      host: n.name,
+      vnode: n.name,
+    },
+    resources_assigned: { ncpus: used.ncpus, mem: formatSize(used.mem), ngpus: used.ngpus },
+    resv_enable: "True",
+    sharing: "default_shared",
+  };
+  if (mine.length) a.jobs = mine.map((j) => j.id).join(", ");
+  if (n.attrs.comment) a.comment = String(n.attrs.comment);
+  return { name: n.name, attributes: a };
+}
+
+export function serverView(site: SiteIdentity, server: ServerObject, active: JobRecord[]): ServerView {
+  return {
+    name: site.server,
+    short: site.short,
+    attributes: {
+      server_state: server.attrs.scheduling === false ? "Idle" : "Active",
+      server_host: site.server,
+      scheduling: server.attrs.scheduling === false ? "False" : "True",
+      total_jobs: active.length,
+      state_count: stateCount(active),
+      pbs_version: "metaqueue-0.1.0",
+      ...flatAttrs(server),
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * AWS SDK clients, built once per process (module scope in Lambda) from explicit config, with
+ * a middleware that counts requests by service and command: the benchmark reports DynamoDB and
+ * SQS requests per job from these counters.
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+
+export interface ClientConfig {
+  region: string;
+  /** local emulator endpoint; undefined on AWS */
+  endpoint?: string;
+  /** static credentials for local emulators */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** Request counts, e.g. counts["dynamodb.PutItem"]. */
+export const requestCounts: Record<string, number> = {};
+
+export function resetRequestCounts(): void {
+  for (const k of Object.keys(requestCounts)) delete requestCounts[k];
+}
+
+/** Totals by kind: DynamoDB writes, reads, SQS requests. */
+export function summarizeCounts(counts: Record<string, number> = requestCounts) {
+  let ddbWrite = 0;
+  let ddbRead = 0;
+  let sqs = 0;
+  for (const [k, v] of Object.entries(counts)) {
+    const [svc, cmd] = k.split(".");
+    if (svc === "dynamodb") {
+      if (/^(Put|Update|Delete|BatchWrite|TransactWrite)/.test(cmd)) ddbWrite += v;
+      else ddbRead += v;
+    } else if (svc === "sqs") sqs += v;
+  }
+  return { ddbWrite, ddbRead, sqs };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the middleware stack type is generic over every client
+function countRequests(client: { middlewareStack: any }, service: string): void {
+  client.middlewareStack.add(
+    // biome-ignore lint/suspicious/noExplicitAny: SDK middleware signature
+    (next: any, context: any) => async (args: any) => {
+      const name = `${service}.${String(context.commandName ?? "unknown").replace(/Command$/, "")}`;
+      requestCounts[name] = (requestCounts[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: "initialize", name: "metaqueueRequestCounter" },
+  );
+}
+
+export function makeDynamoClients(cfg: ClientConfig): { ddb: DynamoDBClient; doc: DynamoDBDocumentClient } {
+  const ddb = new DynamoDBClient({
+    region: cfg.region,
+    endpoint: cfg.endpoint,
+    credentials: cfg.credentials,
+    maxAttempts: 5,
+  });
+  countRequests(ddb, "dynamodb");
+  const doc = DynamoDBDocumentClient.from(ddb, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+  return { ddb, doc };
+}
+
+export function makeSqsClient(cfg: ClientConfig): SQSClient {
+  const sqs = new SQSClient({
+    region: cfg.region,
+    endpoint: cfg.endpoint,
+    credentials: cfg.credentials,
+    // The local emulator's queue URLs name a host that does not resolve: always send to `endpoint`.
+    ...(cfg.endpoint ? { useQueueUrlAsEndpoint: false } : {}),
+    maxAttempts: 5,
+  });
+  countRequests(sqs, "sqs");
+  return sqs;
+}
+
+export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };

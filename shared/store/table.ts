@@ -1,0 +1,124 @@
+/**
+ * The site table, defined once: the local runtime creates it from `siteTableDefinition`, the CDK
+ * stack builds its `TableV2` from the same object (a test checks they agree).
+ *
+ * One table per site (single-table design) so that a job, its dependency edges and its
+ * accounting record can change in one TransactWriteItems.
+ *
+ *   pk            sk              what
+ *   JOB#<seq>     A               the job
+ *   JOB#<seq>     D#<childId>     "childId depends on this job" (a dependency edge)
+ *   SRV           SERVER|Q#..|N#..|S#..|SEQ|MOM#..   server objects, counters, MOM heartbeats
+ *   ACCT#<day>    <ts>#<jobId>#<T> accounting records
+ *
+ * Sparse indexes, each present only while it matters, so no query ever walks past jobs it
+ * does not want:
+ *   ready (rdy, rdySk)  queued jobs that may run now, per queue and shard, in priority order:
+ *                       the scheduler reads the top N; held/waiting/running jobs are not in it.
+ *   run   (run, runSk)  jobs holding resources (R, E), per partition: the scheduler's
+ *                       allocations and the sweeper's watch list.
+ *   list  (lst, lstSk)  every job by queue, active (A#queue) or finished (F#queue): qstat.
+ */
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+
+export const READY_INDEX = "ready";
+export const RUN_INDEX = "run";
+export const LIST_INDEX = "list";
+
+/**
+ * Ready jobs of one queue are spread over this many index partitions (by seq), so one busy queue
+ * is not one hot key on AWS; the scheduler queries every shard and merges (sort keys compare
+ * across shards). 4 keeps a cycle at 4 small queries per queue.
+ */
+export const READY_SHARDS = 4;
+
+export interface IndexDefinition {
+  name: string;
+  pk: string;
+  sk: string;
+  /** attributes projected besides the keys; "ALL" projects the whole item */
+  projection: "ALL" | string[];
+}
+
+export interface TableDefinition {
+  pk: string;
+  sk: string;
+  indexes: IndexDefinition[];
+}
+
+/** Attributes the scheduler reads from the ready index. */
+const READY_ATTRS = ["id", "ver", "queue", "owner", "priority", "qtime", "seq", "sel", "walltime", "state"];
+/** Attributes the scheduler and sweeper read from the run index. */
+const RUN_ATTRS = ["id", "ver", "queue", "owner", "alloc", "stime", "walltime", "momId", "runCount", "state", "partition", "delReq", "rerunReq"];
+
+export const siteTableDefinition: TableDefinition = {
+  pk: "pk",
+  sk: "sk",
+  indexes: [
+    { name: READY_INDEX, pk: "rdy", sk: "rdySk", projection: READY_ATTRS },
+    { name: RUN_INDEX, pk: "run", sk: "runSk", projection: RUN_ATTRS },
+    { name: LIST_INDEX, pk: "lst", sk: "lstSk", projection: "ALL" },
+  ],
+};
+
+export function tableName(prefix: string, site: string): string {
+  return `${prefix}${site}`;
+}
+
+/** CreateTable input for DynamoDB Local (on AWS the CDK construct builds the same shape). */
+export function createTableInput(name: string, def: TableDefinition = siteTableDefinition): CreateTableCommandInput {
+  const attrs = new Set<string>([def.pk, def.sk]);
+  for (const i of def.indexes) {
+    attrs.add(i.pk);
+    attrs.add(i.sk);
+  }
+  return {
+    TableName: name,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [...attrs].map((a) => ({ AttributeName: a, AttributeType: "S" })),
+    KeySchema: [
+      { AttributeName: def.pk, KeyType: "HASH" },
+      { AttributeName: def.sk, KeyType: "RANGE" },
+    ],
+    GlobalSecondaryIndexes: def.indexes.map((i) => ({
+      IndexName: i.name,
+      KeySchema: [
+        { AttributeName: i.pk, KeyType: "HASH" },
+        { AttributeName: i.sk, KeyType: "RANGE" },
+      ],
+      Projection:
+        i.projection === "ALL"
+          ? { ProjectionType: "ALL" }
+          : { ProjectionType: "INCLUDE", NonKeyAttributes: i.projection },
+    })),
+  };
+}
+
+// ---- key builders (pure) ----
+
+const pad = (n: number, w: number) => String(Math.max(0, Math.floor(n))).padStart(w, "0");
+
+export const keys = {
+  /** `key` is the job's sequence text: "123", or "123[4]" for a subjob */
+  job: (key: string) => ({ pk: `JOB#${key}`, sk: "A" }),
+  edge: (parentKey: string, childId: string) => ({ pk: `JOB#${parentKey}`, sk: `D#${childId}` }),
+  server: () => ({ pk: "SRV", sk: "SERVER" }),
+  queue: (name: string) => ({ pk: "SRV", sk: `Q#${name}` }),
+  node: (name: string) => ({ pk: "SRV", sk: `N#${name}` }),
+  sched: (name: string) => ({ pk: "SRV", sk: `S#${name}` }),
+  seq: () => ({ pk: "SRV", sk: "SEQ" }),
+  mom: (momId: string) => ({ pk: "SRV", sk: `MOM#${momId}` }),
+  acct: (t: number, jobId: string, type: string) => ({
+    pk: `ACCT#${new Date(t).toISOString().slice(0, 10)}`,
+    sk: `${new Date(t).toISOString()}#${jobId}#${type}`,
+  }),
+  /** ready-index key: queue and shard */
+  ready: (queue: string, seq: number) => `${queue}#${seq % READY_SHARDS}`,
+  readyShards: (queue: string) => Array.from({ length: READY_SHARDS }, (_, i) => `${queue}#${i}`),
+  /** ready-index sort key: higher job priority first, then earlier qtime, then lower seq */
+  readySort: (priority: number, qtime: number, seq: number) => `${pad(1023 - priority, 4)}#${pad(qtime, 15)}#${pad(seq, 12)}`,
+  run: (partition: string) => partition,
+  runSort: (seq: number) => pad(seq, 12),
+  list: (queue: string, finished: boolean) => `${finished ? "F" : "A"}#${queue}`,
+  listSort: (seq: number) => pad(seq, 12),
+};

@@ -1,0 +1,100 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  ListTablesCommand,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
+import { freePort } from "../../infra/local/ports.js";
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function client(endpoint: string, accessKeyId: string, region: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region, credentials: { accessKeyId, secretAccessKey: "x" } });
+}
+
+describe("DynamoDB Local", () => {
+  let dataDir: string;
+  let ddb: DynamoDbLocal;
+
+  beforeAll(async () => {
+    // a folder that does not exist yet: startDynamoDbLocal creates it
+    dataDir = join(await mkdtemp(join(tmpdir(), "mq-ddb-")), "data");
+    ddb = await startDynamoDbLocal({ dataDir });
+  });
+
+  afterAll(async () => {
+    await ddb?.stop();
+    await rm(join(dataDir, ".."), { recursive: true, force: true });
+  });
+
+  it("starts on a free port with the data dir created, and shares tables across credentials and regions", async () => {
+    expect((await stat(dataDir)).isDirectory()).toBe(true);
+    expect(ddb.endpoint).toBe(`http://127.0.0.1:${ddb.port}`);
+    expect(isAlive(ddb.pid)).toBe(true);
+
+    const a = client(ddb.endpoint, "alice", "us-east-1");
+    await a.send(
+      new CreateTableCommand({
+        TableName: "jobs",
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      }),
+    );
+    await a.send(
+      new PutItemCommand({ TableName: "jobs", Item: { pk: { S: "1.server" }, state: { S: "Q" } } }),
+    );
+    const b = client(ddb.endpoint, "bob", "eu-west-1");
+    expect((await b.send(new ListTablesCommand({}))).TableNames).toEqual(["jobs"]);
+    a.destroy();
+    b.destroy();
+  });
+
+  it("keeps tables and items across stop + start on the same dir, and stop() leaves no java process", async () => {
+    const oldPid = ddb.pid;
+    const t0 = Date.now();
+    await ddb.stop();
+    expect(Date.now() - t0).toBeLessThan(5_500);
+    expect(isAlive(oldPid)).toBe(false);
+    await ddb.stop(); // idempotent
+
+    const port = await freePort();
+    ddb = await startDynamoDbLocal({ dataDir, port });
+    expect(ddb.port).toBe(port);
+    expect(ddb.pid).not.toBe(oldPid);
+    const c = client(ddb.endpoint, "carol", "ap-south-1");
+    expect((await c.send(new ListTablesCommand({}))).TableNames).toEqual(["jobs"]);
+    const got = await c.send(new GetItemCommand({ TableName: "jobs", Key: { pk: { S: "1.server" } } }));
+    expect(got.Item?.state?.S).toBe("Q");
+    c.destroy();
+  });
+
+  it("rejects when the port is taken instead of mistaking the other server for its own", async () => {
+    await expect(startDynamoDbLocal({ port: ddb.port })).rejects.toThrow(/already in use/);
+  });
+
+  it("rejects with the Java hint when java is not on PATH", async () => {
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      await expect(startDynamoDbLocal({})).rejects.toThrow(
+        /needs Java 17: apt-get install -y openjdk-17-jre-headless/,
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
