@@ -115,15 +115,30 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     if (j.array) arrays.set(j.key, [...(arrays.get(j.key) ?? []), d]);
     else plain.push(d);
   }
+  // The ready index projects only what planning needs; claims and comments rewrite the job, so
+  // read the full records of just the jobs this cycle touches (one batch read), and drop any
+  // that changed since the index was read.
+  const waiting = Object.entries(plan.waiting).slice(0, COMMENT_UPDATES_PER_CYCLE * 3);
+  const touchKeys = new Set<string>();
+  for (const d of plan.start) touchKeys.add((byId.get(d.jobId) as JobRecord).key);
+  for (const [cid] of waiting) if (byId.get(cid)) touchKeys.add((byId.get(cid) as JobRecord).key);
+  const full = touchKeys.size ? await ctx.store.getJobs([...touchKeys]) : new Map<string, JobRecord>();
+  for (const [id, j] of byId) {
+    const f = full.get(j.key);
+    if (f && f.ver === j.ver) byId.set(id, f);
+    else if (touchKeys.has(j.key)) byId.delete(id);
+  }
   const startedJobs: JobRecord[] = [];
   await Promise.all([
     ...plain.map(async (d) => {
-      const before = byId.get(d.jobId) as JobRecord;
+      const before = byId.get(d.jobId);
+      if (!before) return;
       const job = await claim(ctx, before, d, startedAt);
       if (job) startedJobs.push(job);
     }),
     ...[...arrays.entries()].map(async ([key, ds]) => {
-      const parent = byId.get(ds[0].jobId) as JobRecord;
+      const parent = byId.get(ds[0].jobId);
+      if (!parent) return;
       const subs = await claimSubjobs(ctx, parent, ds, startedAt);
       startedJobs.push(...subs);
       void key;
@@ -141,7 +156,6 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     );
 
   // Tell users why jobs wait (PBS comment), for the first few only: each comment is a write.
-  const waiting = Object.entries(plan.waiting);
   if (waiting.length)
     report.topWaiting = { jobId: byId.get(waiting[0][0])?.id ?? waiting[0][0], reason: waiting[0][1] };
   let comments = 0;

@@ -7,6 +7,10 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 
+// Lambda runs Node 22+; on a Node 20 development machine the SDK's end-of-support notice would
+// be printed by every process (the runtime, each MOM): say it once in the README instead.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 export interface ClientConfig {
   region: string;
   /** local emulator endpoint; undefined on AWS */

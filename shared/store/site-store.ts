@@ -141,6 +141,26 @@ export class SiteStore {
     return r.Item ? stripItem(r.Item) : undefined;
   }
 
+  /** Full records of several jobs (BatchGetItem, strongly consistent), by key. */
+  async getJobs(jobKeys: string[]): Promise<Map<string, JobRecord>> {
+    const out = new Map<string, JobRecord>();
+    const uniq = [...new Set(jobKeys)];
+    for (let i = 0; i < uniq.length; i += 100) {
+      let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+        [this.table]: { Keys: uniq.slice(i, i + 100).map((k) => keys.job(k)), ConsistentRead: true },
+      };
+      while (req && Object.keys(req).length) {
+        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
+        for (const it of r.Responses?.[this.table] ?? []) {
+          const j = stripItem(it);
+          out.set(j.key, j);
+        }
+        req = r.UnprocessedKeys as typeof req;
+      }
+    }
+    return out;
+  }
+
   /** The job and every dependency edge hanging off it, in one query. */
   async getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }> {
     const edges: EdgeRecord[] = [];

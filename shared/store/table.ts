@@ -47,9 +47,9 @@ export interface TableDefinition {
 }
 
 /** Attributes the scheduler reads from the ready index. */
-const READY_ATTRS = ["id", "ver", "queue", "owner", "priority", "qtime", "seq", "sel", "walltime", "state"];
+const READY_ATTRS = ["id", "key", "array", "partition", "ver", "queue", "owner", "priority", "qtime", "seq", "sel", "walltime", "state"];
 /** Attributes the scheduler and sweeper read from the run index. */
-const RUN_ATTRS = ["id", "ver", "queue", "owner", "alloc", "stime", "walltime", "momId", "runCount", "state", "partition", "delReq", "rerunReq"];
+const RUN_ATTRS = ["id", "key", "parentKey", "arrayIndex", "ver", "queue", "owner", "alloc", "stime", "walltime", "momId", "runCount", "state", "partition", "delReq", "rerunReq"];
 
 export const siteTableDefinition: TableDefinition = {
   pk: "pk",
