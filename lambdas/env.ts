@@ -23,7 +23,9 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
   if (cached) return cached;
   const r = EnvSchema.safeParse(env);
   if (!r.success) {
-    throw new Error(`bad Lambda environment: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    throw new Error(
+      `bad Lambda environment: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   }
   const e = r.data;
   const { doc } = makeDynamoClients({ region: e.AWS_REGION });
@@ -34,7 +36,12 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,
     clock: { now: () => Date.now() },
-    settings: { ...DEFAULT_SETTINGS, killDelay: e.KILL_DELAY, momStaleMs: e.MOM_STALE_SECONDS * 1000, dispatchGraceMs: 300_000 },
+    settings: {
+      ...DEFAULT_SETTINGS,
+      killDelay: e.KILL_DELAY,
+      momStaleMs: e.MOM_STALE_SECONDS * 1000,
+      dispatchGraceMs: 300_000,
+    },
     log: console,
   };
   return cached;

@@ -3,15 +3,31 @@
  * calls, partial batch failures out. A failed record is reported (never swallowed) so SQS
  * redelivers it and, after maxReceiveCount, moves it to the DLQ.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  SQSBatchResponse,
+  SQSEvent,
+} from "aws-lambda";
 import { z } from "zod";
 import { handleApi } from "../shared/api/routes.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
 import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
-import { type EndResult, handleObituary, momHello, releaseDependents, sweepRunning } from "../shared/server/job-end.js";
+import {
+  type EndResult,
+  handleObituary,
+  momHello,
+  releaseDependents,
+  sweepRunning,
+} from "../shared/server/job-end.js";
 import { partitions } from "../shared/server/objects.js";
 
-const ResourcesUsedSchema = z.object({ walltime: z.number(), cput: z.number(), mem: z.number(), ncpus: z.number() });
+const ResourcesUsedSchema = z.object({
+  walltime: z.number(),
+  cput: z.number(),
+  mem: z.number(),
+  ncpus: z.number(),
+});
 export const SiteEventSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("obit"),
@@ -29,7 +45,11 @@ export const SiteEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("started"), jobKey: z.string().max(128) }),
   z.object({ type: z.literal("hello"), momId: z.string().max(256), node: z.string().max(256) }),
 ]);
-const CycleTriggerSchema = z.object({ type: z.literal("cycle"), partition: z.string().max(128), reason: z.string().max(64) });
+const CycleTriggerSchema = z.object({
+  type: z.literal("cycle"),
+  partition: z.string().max(128),
+  reason: z.string().max(64),
+});
 
 /** Follow dependency releases (a deleted child can end its own children) to the end. */
 async function releaseAll(ctx: SiteContext, first: string[], partitionsOut: Set<string>): Promise<void> {

@@ -21,7 +21,9 @@ export async function startApiServer(
     req.on("end", async () => {
       if (tooBig) {
         res.writeHead(413, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { code: "TooLarge", message: `request body over ${MAX_BODY} bytes` } }));
+        res.end(
+          JSON.stringify({ error: { code: "TooLarge", message: `request body over ${MAX_BODY} bytes` } }),
+        );
         return;
       }
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -37,7 +39,13 @@ export async function startApiServer(
         body: chunks.length ? Buffer.concat(chunks).toString("utf8") : undefined,
         isBase64Encoded: false,
         requestContext: {
-          http: { method: req.method ?? "GET", path: url.pathname, protocol: "HTTP/1.1", sourceIp: req.socket.remoteAddress ?? "", userAgent: headers["user-agent"] ?? "" },
+          http: {
+            method: req.method ?? "GET",
+            path: url.pathname,
+            protocol: "HTTP/1.1",
+            sourceIp: req.socket.remoteAddress ?? "",
+            userAgent: headers["user-agent"] ?? "",
+          },
           requestId: String(Math.random()).slice(2),
           routeKey: "$default",
           stage: "$default",

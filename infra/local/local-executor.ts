@@ -31,7 +31,10 @@ export interface LocalExecutorOptions {
 export class LocalExecutor implements Executor {
   private moms = new Map<string, MomProc>();
   private reqId = 0;
-  private waiting = new Map<number, { resolve: (r: MomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private waiting = new Map<
+    number,
+    { resolve: (r: MomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   private stopping = false;
 
   constructor(private opts: LocalExecutorOptions) {}
@@ -51,7 +54,14 @@ export class LocalExecutor implements Executor {
     });
     let resolveReady!: () => void;
     let rejectReady!: (e: Error) => void;
-    const proc: MomProc = { node, child, ready: new Promise((res, rej) => ((resolveReady = res), (rejectReady = rej))) };
+    const proc: MomProc = {
+      node,
+      child,
+      ready: new Promise((res, rej) => {
+        resolveReady = res;
+        rejectReady = rej;
+      }),
+    };
     this.moms.set(node, proc);
     child.on("message", (m: MomReply) => {
       if (m.type === "ready") {
@@ -106,7 +116,8 @@ export class LocalExecutor implements Executor {
   async dispatch(spec: JobRunSpec): Promise<void> {
     const node = this.nodeOf(spec.momId);
     const m = this.moms.get(node);
-    if (!m || m.momId !== spec.momId) throw new Error(`MOM ${spec.momId} is not running (node ${node} has ${m?.momId ?? "none"})`);
+    if (!m || m.momId !== spec.momId)
+      throw new Error(`MOM ${spec.momId} is not running (node ${node} has ${m?.momId ?? "none"})`);
     const r = (await this.request(node, { type: "run", spec })) as Extract<MomReply, { type: "reply" }>;
     if (!r.ok) throw new Error(r.error ?? "MOM refused the job");
   }
@@ -123,7 +134,8 @@ export class LocalExecutor implements Executor {
     for (const node of this.moms.keys()) {
       try {
         const r = (await this.request(node, { type: "counts" })) as Extract<MomReply, { type: "reply" }>;
-        for (const [k, v] of Object.entries((r.data ?? {}) as Record<string, number>)) out[k] = (out[k] ?? 0) + v;
+        for (const [k, v] of Object.entries((r.data ?? {}) as Record<string, number>))
+          out[k] = (out[k] ?? 0) + v;
       } catch {
         /* a MOM restarting: its counts are lost */
       }

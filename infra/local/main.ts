@@ -20,7 +20,9 @@ async function main(): Promise<void> {
     tickMs: Number(process.env.METAQUEUE_TICK_MS ?? 5000),
   });
   for (const s of mq.sites) {
-    console.log(`  ${s.config.server} (${s.config.name}): API ${s.url}  nodes: ${s.config.nodes.map((n) => n.name).join(" ")}`);
+    console.log(
+      `  ${s.config.server} (${s.config.name}): API ${s.url}  nodes: ${s.config.nodes.map((n) => n.name).join(" ")}`,
+    );
   }
   console.log(`  DynamoDB Local ${mq.ddbEndpoint}, SQS emulator ${mq.sqsEndpoint}`);
   console.log(`  CLI server list written to ${mq.confPath}`);

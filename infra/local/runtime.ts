@@ -8,9 +8,19 @@ import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { makeApiHandler, makeEventsHandler, makeSchedulerHandler, makeSweeperHandler } from "../../lambdas/handlers.js";
+import {
+  makeApiHandler,
+  makeEventsHandler,
+  makeSchedulerHandler,
+  makeSweeperHandler,
+} from "../../lambdas/handlers.js";
 import type { MetaqueueConfig, SiteConfig } from "../../shared/config/site-config.js";
-import { DEFAULT_SETTINGS, type SiteContext, type SiteSettings, triggerCycles } from "../../shared/server/context.js";
+import {
+  DEFAULT_SETTINGS,
+  type SiteContext,
+  type SiteSettings,
+  triggerCycles,
+} from "../../shared/server/context.js";
 import { toServerState, partitions } from "../../shared/server/objects.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
 import { siteQueues } from "../../shared/store/queue-defs.js";
@@ -67,7 +77,11 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
     const sqsEmu = await startSqsEmulator();
     stops.push(() => sqsEmu.stop());
     const region = "us-east-1";
-    const { ddb, doc } = makeDynamoClients({ region, endpoint: ddbLocal.endpoint, credentials: LOCAL_CREDENTIALS });
+    const { ddb, doc } = makeDynamoClients({
+      region,
+      endpoint: ddbLocal.endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
     const sqs = makeSqsClient({ region, endpoint: sqsEmu.endpoint, credentials: LOCAL_CREDENTIALS });
     const sites: LocalSite[] = [];
     for (const sc of opts.config.sites) {
@@ -97,9 +111,15 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         executor,
         clock: { now: () => Date.now() },
         settings: { ...DEFAULT_SETTINGS, ...opts.settings },
-        log: { info: log, warn: log, error: (e: unknown) => log(String(e instanceof Error ? e.stack : e)), debug: () => {} },
+        log: {
+          info: log,
+          warn: log,
+          error: (e: unknown) => log(String(e instanceof Error ? e.stack : e)),
+          debug: () => {},
+        },
       };
-      const onError = (err: unknown, phase: string) => log(`${sc.name}: ${phase}: ${(err as Error)?.message ?? err}`);
+      const onError = (err: unknown, phase: string) =>
+        log(`${sc.name}: ${phase}: ${(err as Error)?.message ?? err}`);
       // Pollers first, so the MOMs' boot messages are handled as soon as they are sent.
       const eventsPoller = startSqsPoller({
         sqs,
@@ -126,7 +146,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       await executor.start();
       stops.push(() => executor.stop());
       const sweeper = makeSweeperHandler(ctx);
-      const tick = startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, sweeper, (e) => log(`${sc.name} tick: ${(e as Error).message}`));
+      const tick = startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, sweeper, (e) =>
+        log(`${sc.name} tick: ${(e as Error).message}`),
+      );
       stops.push(() => tick.stop());
       const api = await startApiServer(makeApiHandler(ctx), sc.apiPort ?? 0);
       stops.push(() => api.stop());
@@ -144,7 +166,10 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
   }
 }
 
-async function ensureTable(ddb: import("@aws-sdk/client-dynamodb").DynamoDBClient, table: string): Promise<void> {
+async function ensureTable(
+  ddb: import("@aws-sdk/client-dynamodb").DynamoDBClient,
+  table: string,
+): Promise<void> {
   try {
     await ddb.send(new DescribeTableCommand({ TableName: table }));
     return;
@@ -166,7 +191,11 @@ async function seedServerObjects(store: SiteStore, sc: SiteConfig): Promise<void
     });
   };
   for (const q of sc.queues) {
-    await put({ kind: "queue", name: q.name, attrs: { queue_type: "Execution", enabled: true, started: true, ...q.attributes } });
+    await put({
+      kind: "queue",
+      name: q.name,
+      attrs: { queue_type: "Execution", enabled: true, started: true, ...q.attributes },
+    });
   }
   for (const n of sc.nodes) {
     const attrs: ServerObject["attrs"] = {
@@ -180,7 +209,11 @@ async function seedServerObjects(store: SiteStore, sc: SiteConfig): Promise<void
     await put({ kind: "node", name: n.name, attrs });
   }
   for (const s of sc.scheds) {
-    await put({ kind: "sched", name: s.name, attrs: { scheduling: true, partition: s.partitions.join(","), ...s.attributes } });
+    await put({
+      kind: "sched",
+      name: s.name,
+      attrs: { scheduling: true, partition: s.partitions.join(","), ...s.attributes },
+    });
   }
   await put({
     kind: "server",
@@ -191,7 +224,8 @@ async function seedServerObjects(store: SiteStore, sc: SiteConfig): Promise<void
 
 function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const def = cfg.sites.find((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite) ?? cfg.sites[0];
+  const def =
+    cfg.sites.find((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite) ?? cfg.sites[0];
   const body = {
     default: def.server,
     servers: sites.map((s) => ({ name: s.config.server, short: s.config.name, url: s.url })),

@@ -11,14 +11,21 @@ import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, KillReason } from "../../shared/ports.js";
-import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient, requestCounts } from "../../shared/store/clients.js";
+import {
+  LOCAL_CREDENTIALS,
+  makeDynamoClients,
+  makeSqsClient,
+  requestCounts,
+} from "../../shared/store/clients.js";
 import { SiteStore } from "../../shared/store/site-store.js";
 
 export type MomRequest =
   | { type: "run"; reqId: number; spec: JobRunSpec }
   | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
   | { type: "counts"; reqId: number };
-export type MomReply = { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown } | { type: "ready"; momId: string };
+export type MomReply =
+  | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
+  | { type: "ready"; momId: string };
 
 function env(name: string): string {
   const v = process.env[name];
@@ -30,11 +37,18 @@ async function main(): Promise<void> {
   const node = env("MOM_NODE");
   const momId = `${node}:${randomUUID().slice(0, 8)}`;
   const region = "us-east-1";
-  const { doc } = makeDynamoClients({ region, endpoint: env("DDB_ENDPOINT"), credentials: LOCAL_CREDENTIALS });
+  const { doc } = makeDynamoClients({
+    region,
+    endpoint: env("DDB_ENDPOINT"),
+    credentials: LOCAL_CREDENTIALS,
+  });
   const store = new SiteStore(doc, env("TABLE_NAME"));
   const sqs = makeSqsClient({ region, endpoint: env("SQS_ENDPOINT"), credentials: LOCAL_CREDENTIALS });
   const eventsUrl = env("EVENTS_QUEUE_URL");
-  const send = (body: unknown) => sqs.send(new SendMessageCommand({ QueueUrl: eventsUrl, MessageBody: JSON.stringify(body) })).then(() => undefined);
+  const send = (body: unknown) =>
+    sqs
+      .send(new SendMessageCommand({ QueueUrl: eventsUrl, MessageBody: JSON.stringify(body) }))
+      .then(() => undefined);
   const tmpRoot = path.join(env("MOM_TMP"), node);
   fs.mkdirSync(tmpRoot, { recursive: true });
   const mom = new Mom({

@@ -17,14 +17,27 @@ const errors = {
   "404": { description: "Unknown Job Id / Unknown queue" },
   "409": { description: "Request invalid for state of job" },
 };
-const jobId = { name: "id", in: "path", required: true, schema: { type: "string" }, description: "123, 123.casper, 45[].casper, 45[3].casper" };
+const jobId = {
+  name: "id",
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+  description: "123, 123.casper, 45[].casper, 45[3].casper",
+};
 
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: "3.1.0",
     info: { title: "metaqueue", version: "0.1.0", description: "PBS server API of one metaqueue site" },
     components: {
-      securitySchemes: { user: { type: "apiKey", in: "header", name: "x-metaqueue-user", description: "local mode; on AWS a JWT authorizer" } },
+      securitySchemes: {
+        user: {
+          type: "apiKey",
+          in: "header",
+          name: "x-metaqueue-user",
+          description: "local mode; on AWS a JWT authorizer",
+        },
+      },
     },
     security: [{ user: [] }],
     paths: {
@@ -39,22 +52,72 @@ export function openApiDocument(): Record<string, unknown> {
           ],
           responses: { "200": ok("{jobs: JobView[]}") },
         },
-        post: { summary: "qsub", requestBody: body(SubmitRequestSchema), responses: { "201": ok("{jobId}"), ...errors } },
+        post: {
+          summary: "qsub",
+          requestBody: body(SubmitRequestSchema),
+          responses: { "201": ok("{jobId}"), ...errors },
+        },
       },
       "/v1/jobs/{id}": {
-        get: { summary: "qstat -f id", parameters: [jobId], responses: { "200": ok("{job: JobView}"), ...errors } },
+        get: {
+          summary: "qstat -f id",
+          parameters: [jobId],
+          responses: { "200": ok("{job: JobView}"), ...errors },
+        },
         delete: { summary: "qdel", parameters: [jobId], responses: { "200": ok("{jobId}"), ...errors } },
-        patch: { summary: "qalter", parameters: [jobId], requestBody: body(AlterSchema), responses: { "200": ok("{jobId}"), ...errors } },
+        patch: {
+          summary: "qalter",
+          parameters: [jobId],
+          requestBody: body(AlterSchema),
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
       },
-      "/v1/jobs/{id}/hold": { post: { summary: "qhold", parameters: [jobId], requestBody: body(HoldSchema), responses: { "200": ok("{jobId}"), ...errors } } },
-      "/v1/jobs/{id}/release": { post: { summary: "qrls", parameters: [jobId], requestBody: body(HoldSchema), responses: { "200": ok("{jobId}"), ...errors } } },
-      "/v1/jobs/{id}/rerun": { post: { summary: "qrerun", parameters: [jobId], responses: { "200": ok("{jobId}"), ...errors } } },
-      "/v1/jobs/{id}/move": { post: { summary: "qmove", parameters: [jobId], requestBody: body(MoveSchema), responses: { "200": ok("{jobId}"), ...errors } } },
-      "/v1/jobs/{id}/trace": { get: { summary: "tracejob", parameters: [jobId], responses: { "200": ok("{events: TraceEvent[]}"), ...errors } } },
+      "/v1/jobs/{id}/hold": {
+        post: {
+          summary: "qhold",
+          parameters: [jobId],
+          requestBody: body(HoldSchema),
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/release": {
+        post: {
+          summary: "qrls",
+          parameters: [jobId],
+          requestBody: body(HoldSchema),
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/rerun": {
+        post: { summary: "qrerun", parameters: [jobId], responses: { "200": ok("{jobId}"), ...errors } },
+      },
+      "/v1/jobs/{id}/move": {
+        post: {
+          summary: "qmove",
+          parameters: [jobId],
+          requestBody: body(MoveSchema),
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/trace": {
+        get: {
+          summary: "tracejob",
+          parameters: [jobId],
+          responses: { "200": ok("{events: TraceEvent[]}"), ...errors },
+        },
+      },
       "/v1/queues": { get: { summary: "qstat -Q", responses: { "200": ok("{queues: QueueView[]}") } } },
-      "/v1/queues/{name}": { get: { summary: "qstat -Q name", responses: { "200": ok("{queue: QueueView}"), ...errors } } },
+      "/v1/queues/{name}": {
+        get: { summary: "qstat -Q name", responses: { "200": ok("{queue: QueueView}"), ...errors } },
+      },
       "/v1/nodes": { get: { summary: "pbsnodes -a", responses: { "200": ok("{nodes: NodeView[]}") } } },
-      "/v1/qmgr": { post: { summary: "qmgr -c", requestBody: body(QmgrSchema), responses: { "200": ok("{output}"), ...errors } } },
+      "/v1/qmgr": {
+        post: {
+          summary: "qmgr -c",
+          requestBody: body(QmgrSchema),
+          responses: { "200": ok("{output}"), ...errors },
+        },
+      },
     },
   };
 }

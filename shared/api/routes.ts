@@ -53,16 +53,22 @@ function parseBody<T extends z.ZodTypeAny>(schema: T, event: APIGatewayProxyEven
 
 /** Who is asking. Locally a header the CLI sets; on AWS the authorizer's claims (see docs). */
 export function identify(event: APIGatewayProxyEventV2): string {
-  const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } }).authorizer?.jwt?.claims;
+  const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } })
+    .authorizer?.jwt?.claims;
   const fromClaims = claims?.["pbs_user"] ?? claims?.["username"] ?? claims?.["cognito:username"];
   const user = String(fromClaims ?? event.headers?.["x-metaqueue-user"] ?? "");
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(user)) throw new MetaqueueError("Unauthenticated", "Unauthorized Request: no user identity", 401);
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(user))
+    throw new MetaqueueError("Unauthenticated", "Unauthorized Request: no user identity", 401);
   return user;
 }
 
 async function actorFor(ctx: SiteContext, user: string): Promise<Actor & { manager: boolean }> {
   const st = await loadServerState(ctx);
-  const list = (a: unknown) => String(a ?? "").split(",").map((s) => s.trim().replace(/@.*$/, "")).filter(Boolean);
+  const list = (a: unknown) =>
+    String(a ?? "")
+      .split(",")
+      .map((s) => s.trim().replace(/@.*$/, ""))
+      .filter(Boolean);
   const manager = list(st.server.attrs.managers).includes(user);
   const operator = list(st.server.attrs.operators).includes(user);
   return { user, privileged: manager || operator, manager };
@@ -71,7 +77,11 @@ async function actorFor(ctx: SiteContext, user: string): Promise<Actor & { manag
 function localJobKey(ctx: SiteContext, id: string): string {
   const ref = parseJobId(id);
   if (!isThisSite(ctx, ref.server)) throw new NotFoundError(`Unknown Job Id ${id}`);
-  return ref.arrayIndex !== undefined ? (ref.arrayIndex === "" ? ref.seq : `${ref.seq}[${ref.arrayIndex}]`) : ref.seq;
+  return ref.arrayIndex !== undefined
+    ? ref.arrayIndex === ""
+      ? ref.seq
+      : `${ref.seq}[${ref.arrayIndex}]`
+    : ref.seq;
 }
 
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
@@ -116,7 +126,10 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     const history = q.history === "1" || q.history === "true";
     const queues = q.queue ? [q.queue] : [...st.queues.keys()];
     const lists = await Promise.all(
-      queues.flatMap((n) => [ctx.store.listJobs(n, false), ...(history ? [ctx.store.listJobs(n, true)] : [])]),
+      queues.flatMap((n) => [
+        ctx.store.listJobs(n, false),
+        ...(history ? [ctx.store.listJobs(n, true)] : []),
+      ]),
     );
     let jobs = lists.flat().sort((a, b) => a.seq - b.seq);
     if (q.user) jobs = jobs.filter((j) => j.user === q.user);
@@ -124,7 +137,9 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   }
   if (path === "/v1/queues" && method === "GET") {
     const st = await loadServerState(ctx);
-    const out = await Promise.all([...st.queues.values()].map(async (qu) => queueView(qu, await ctx.store.listJobs(qu.name, false))));
+    const out = await Promise.all(
+      [...st.queues.values()].map(async (qu) => queueView(qu, await ctx.store.listJobs(qu.name, false))),
+    );
     return json(200, { queues: out });
   }
   let m = /^\/v1\/queues\/([^/]+)$/.exec(path);
@@ -153,7 +168,12 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       const job = await findJob(ctx, id);
       const history = q.history === "1" || q.history === "true";
       if (isFinished(job.state) && !history) {
-        throw new MetaqueueError("JobFinished", `${job.id} Job has finished, use -x or -H to obtain historical job information`, 404, 35);
+        throw new MetaqueueError(
+          "JobFinished",
+          `${job.id} Job has finished, use -x or -H to obtain historical job information`,
+          404,
+          35,
+        );
       }
       return json(200, { job: jobView(job, ctx.site) });
     }

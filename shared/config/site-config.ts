@@ -4,7 +4,9 @@
  */
 import { z } from "zod";
 
-const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,30}$/, "letters, digits, _ and - (start with a letter)");
+const name = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_-]{0,30}$/, "letters, digits, _ and - (start with a letter)");
 const serverName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/);
 
 export const QueueConfigSchema = z
@@ -65,7 +67,10 @@ export const MetaqueueConfigSchema = z
         seen.add(n);
       }
     }
-    if (cfg.defaultSite && !cfg.sites.some((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite)) {
+    if (
+      cfg.defaultSite &&
+      !cfg.sites.some((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite)
+    ) {
       ctx.addIssue({ code: "custom", message: `defaultSite ${cfg.defaultSite} is not a configured site` });
     }
   });

@@ -77,7 +77,11 @@ export type SiteEvent =
  * Ask for a scheduler cycle. FIFO group = partition, so at most one cycle per partition runs at
  * a time (the group is locked while a batch is in flight) while partitions run in parallel.
  */
-export async function triggerCycles(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
+export async function triggerCycles(
+  ctx: SiteContext,
+  partitions: Iterable<string>,
+  reason: string,
+): Promise<void> {
   const list = [...new Set(partitions)];
   for (let i = 0; i < list.length; i += 10) {
     const entries = list.slice(i, i + 10).map((p, j) => ({
@@ -97,8 +101,11 @@ export async function triggerCycles(ctx: SiteContext, partitions: Iterable<strin
         }),
       );
     } else {
-      const r = await ctx.sqs.send(new SendMessageBatchCommand({ QueueUrl: ctx.queueUrls.sched, Entries: entries }));
-      if (r.Failed?.length) throw new Error(`could not queue scheduler cycles: ${r.Failed.map((f) => f.Message).join("; ")}`);
+      const r = await ctx.sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: ctx.queueUrls.sched, Entries: entries }),
+      );
+      if (r.Failed?.length)
+        throw new Error(`could not queue scheduler cycles: ${r.Failed.map((f) => f.Message).join("; ")}`);
     }
   }
 }
@@ -107,7 +114,9 @@ export async function sendEvents(ctx: SiteContext, events: SiteEvent[]): Promise
   for (let i = 0; i < events.length; i += 10) {
     const chunk = events.slice(i, i + 10);
     if (chunk.length === 1) {
-      await ctx.sqs.send(new SendMessageCommand({ QueueUrl: ctx.queueUrls.events, MessageBody: JSON.stringify(chunk[0]) }));
+      await ctx.sqs.send(
+        new SendMessageCommand({ QueueUrl: ctx.queueUrls.events, MessageBody: JSON.stringify(chunk[0]) }),
+      );
     } else {
       const r = await ctx.sqs.send(
         new SendMessageBatchCommand({
@@ -115,7 +124,8 @@ export async function sendEvents(ctx: SiteContext, events: SiteEvent[]): Promise
           Entries: chunk.map((e, j) => ({ Id: String(j), MessageBody: JSON.stringify(e) })),
         }),
       );
-      if (r.Failed?.length) throw new Error(`could not send events: ${r.Failed.map((f) => f.Message).join("; ")}`);
+      if (r.Failed?.length)
+        throw new Error(`could not send events: ${r.Failed.map((f) => f.Message).join("; ")}`);
     }
   }
 }

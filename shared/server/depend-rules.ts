@@ -11,7 +11,10 @@ export function beforeToAfter(t: string): EdgeType {
 }
 
 /** A parent that ended without running (deleted while queued) counts as "not ok". */
-export function edgeOutcome(type: string, parent: Pick<JobRecord, "state" | "stime" | "exitStatus">): EdgeOutcome {
+export function edgeOutcome(
+  type: string,
+  parent: Pick<JobRecord, "state" | "stime" | "exitStatus">,
+): EdgeOutcome {
   const ended = parent.state === "F" || parent.state === "X";
   const ok = ended && parent.exitStatus === 0;
   switch (type) {

@@ -24,7 +24,12 @@ export interface EndResult {
   ended: string[];
 }
 
-function acct(job: JobRecord, type: string, time: number, extra: Record<string, string | number> = {}): AcctRecord {
+function acct(
+  job: JobRecord,
+  type: string,
+  time: number,
+  extra: Record<string, string | number> = {},
+): AcctRecord {
   const data: Record<string, string | number> = {
     user: job.user,
     queue: job.queue,
@@ -41,7 +46,13 @@ function acct(job: JobRecord, type: string, time: number, extra: Record<string, 
 }
 
 /** The fields a job gets when it ends for good. */
-function endFields(cur: JobRecord, now: number, exitStatus: number | undefined, comment: string, message: string): JobRecord {
+function endFields(
+  cur: JobRecord,
+  now: number,
+  exitStatus: number | undefined,
+  comment: string,
+  message: string,
+): JobRecord {
   return {
     ...cur,
     state: cur.parentKey ? "X" : "F",
@@ -93,7 +104,13 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       const comment = deleted
         ? `Job deleted at request of ${cur.user}; Exit_status=${o.exitStatus}`
         : (o.comment ?? `Job run at ${new Date(cur.stime ?? now).toUTCString()} and finished`);
-      const after = endFields(withUsage, now, o.exitStatus, comment, `Exit_status=${o.exitStatus} resources_used.walltime=${formatWalltime(used.walltime)} resources_used.cput=${formatWalltime(used.cput)} resources_used.mem=${formatSize(used.mem)}${o.comment ? ` (${o.comment})` : ""}`);
+      const after = endFields(
+        withUsage,
+        now,
+        o.exitStatus,
+        comment,
+        `Exit_status=${o.exitStatus} resources_used.walltime=${formatWalltime(used.walltime)} resources_used.cput=${formatWalltime(used.cput)} resources_used.mem=${formatSize(used.mem)}${o.comment ? ` (${o.comment})` : ""}`,
+      );
       return {
         kind: "write",
         after,
@@ -116,7 +133,8 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
   const job = after ?? before;
   // A redelivered obituary finds the job already finished with this run: finish the follow-up
   // work (array parent, dependents) again; each step is idempotent.
-  if (outcome === "stale" && !(isFinished(job.state) && job.runCount === o.runCount)) return { partitions: [], ended: [] };
+  if (outcome === "stale" && !(isFinished(job.state) && job.runCount === o.runCount))
+    return { partitions: [], ended: [] };
   const res: EndResult = { partitions: [job.partition], ended: [] };
   if (isFinished(job.state)) {
     if (job.parentKey) await subjobEnded(ctx, job);
@@ -136,10 +154,21 @@ async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
     if (!parent?.array || !cur || (cur.extra ?? {}).counted === "1") return;
     const a = parent.array;
     const failed = (cur.exitStatus ?? 0) !== 0;
-    const array = { ...a, running: Math.max(0, a.running - 1), done: a.done + 1, failed: a.failed + (failed ? 1 : 0) };
+    const array = {
+      ...a,
+      running: Math.max(0, a.running - 1),
+      done: a.done + 1,
+      failed: a.failed + (failed ? 1 : 0),
+    };
     let after: JobRecord = { ...parent, array, mtime: now };
     if (array.done >= a.indices.length) {
-      after = endFields(after, now, array.failed ? 1 : 0, `Array job finished: ${array.done} subjobs, ${array.failed} failed`, "Array job finished");
+      after = endFields(
+        after,
+        now,
+        array.failed ? 1 : 0,
+        `Array job finished: ${array.done} subjobs, ${array.failed} failed`,
+        "Array job finished",
+      );
       after.state = "F";
     }
     try {
@@ -147,7 +176,8 @@ async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
         { before: parent, after },
         { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
       ]);
-      if (after.state === "F" && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
+      if (after.state === "F" && after.hasDeps)
+        await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
       return;
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -242,7 +272,10 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
   );
   if (!after) return { partitions: [], ended: [] };
   if (after.parentKey && isFinished(after.state)) await subjobEnded(ctx, after);
-  return { partitions: [after.partition], ended: isFinished(after.state) && after.hasDeps ? [after.key] : [] };
+  return {
+    partitions: [after.partition],
+    ended: isFinished(after.state) && after.hasDeps ? [after.key] : [],
+  };
 }
 
 /**

@@ -52,7 +52,15 @@ export interface JobRecord {
   /** other -W attributes, mail options, shell... kept for display */
   extra?: Record<string, string>;
   /** array job: the range text and progress */
-  array?: { range: string; indices: number[]; next: number; max?: number; running: number; done: number; failed: number };
+  array?: {
+    range: string;
+    indices: number[];
+    next: number;
+    max?: number;
+    running: number;
+    done: number;
+    failed: number;
+  };
   /** subjob: parent key and index */
   parentKey?: string;
   arrayIndex?: number;

@@ -4,9 +4,7 @@ import type { AcctRecord } from "../store/site-store.js";
 import type { SiteContext } from "./context.js";
 import type { JobRecord } from "./job.js";
 
-export type Decide =
-  | { kind: "write"; after: JobRecord; acct?: AcctRecord }
-  | { kind: "skip" };
+export type Decide = { kind: "write"; after: JobRecord; acct?: AcctRecord } | { kind: "skip" };
 
 /**
  * Apply `decide` to the current job until the conditional write succeeds. `decide` must be a

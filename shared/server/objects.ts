@@ -67,7 +67,13 @@ const ATTRS: Record<ServerObject["kind"], Record<string, Kind>> = {
   },
 };
 
-const RESOURCE_KIND: Record<string, Kind> = { walltime: "time", mem: "size", ncpus: "int", ngpus: "int", nodect: "int" };
+const RESOURCE_KIND: Record<string, Kind> = {
+  walltime: "time",
+  mem: "size",
+  ncpus: "int",
+  ngpus: "int",
+  nodect: "int",
+};
 
 function kindOf(objKind: ServerObject["kind"], attr: string): Kind | undefined {
   const k = ATTRS[objKind][attr];
@@ -189,7 +195,11 @@ export function nodeInfo(n: ServerObject): NodeInfo {
 }
 
 /** Queue resource limit or default as text (e.g. resources_max.walltime). */
-export function queueResource(q: ServerObject, which: "default" | "min" | "max", res: string): string | undefined {
+export function queueResource(
+  q: ServerObject,
+  which: "default" | "min" | "max",
+  res: string,
+): string | undefined {
   const v = q.attrs[`resources_${which}.${res}`];
   return v === undefined ? undefined : String(v);
 }
@@ -213,7 +223,9 @@ export function partitions(st: ServerState): string[] {
 /** Which sched serves a partition (PP-337): the one listing it, else `default`. */
 export function schedFor(st: ServerState, partition: string): string {
   for (const s of st.scheds.values()) {
-    const parts = String(s.attrs.partition ?? "").split(",").map((p) => p.trim());
+    const parts = String(s.attrs.partition ?? "")
+      .split(",")
+      .map((p) => p.trim());
     if (parts.includes(partition)) return s.name;
   }
   return "default";

@@ -36,10 +36,20 @@ export async function deleteJob(ctx: SiteContext, id: string, actor: Actor): Pro
       if (cur.delReq) return { kind: "skip" };
       return {
         kind: "write",
-        after: { ...cur, delReq: true, mtime: now, hist: withTrace(cur.hist, { time: now, source: "S", message: `delete job request received from ${actor.user}` }) },
+        after: {
+          ...cur,
+          delReq: true,
+          mtime: now,
+          hist: withTrace(cur.hist, {
+            time: now,
+            source: "S",
+            message: `delete job request received from ${actor.user}`,
+          }),
+        },
       };
     }
-    if (cur.state === "B") throw new InvalidStateError(`deleting a running array job is not supported yet: ${cur.id}`);
+    if (cur.state === "B")
+      throw new InvalidStateError(`deleting a running array job is not supported yet: ${cur.id}`);
     return {
       kind: "write",
       after: {
@@ -48,13 +58,19 @@ export async function deleteJob(ctx: SiteContext, id: string, actor: Actor): Pro
         obittime: now,
         mtime: now,
         comment: `Job deleted at request of ${actor.user}`,
-        hist: withTrace(cur.hist, { time: now, source: "S", message: `Job deleted at request of ${actor.user}` }),
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Job deleted at request of ${actor.user}`,
+        }),
       },
       acct: { time: now, jobId: cur.id, type: "D", data: { requestor: actor.user, queue: cur.queue } },
     };
   });
-  if (kill?.momId) await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
-  if (after && isFinished(after.state) && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: after.key }]);
+  if (kill?.momId)
+    await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
+  if (after && isFinished(after.state) && after.hasDeps)
+    await sendEvents(ctx, [{ type: "ended", jobKey: after.key }]);
   return { jobId: id };
 }
 
@@ -64,7 +80,8 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
   await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
-    if (!["Q", "H", "W"].includes(cur.state)) throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    if (!["Q", "H", "W"].includes(cur.state))
+      throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
     if (cur.holds.includes(holdType)) return { kind: "skip" };
     return {
       kind: "write",
@@ -73,7 +90,11 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
         holds: cur.holds + holdType,
         state: "H",
         mtime: now,
-        hist: withTrace(cur.hist, { time: now, source: "S", message: `Holds ${holdType} set at request of ${actor.user}` }),
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Holds ${holdType} set at request of ${actor.user}`,
+        }),
       },
     };
   });
@@ -96,7 +117,11 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
         state: release ? "Q" : cur.state,
         etime: release ? now : cur.etime,
         mtime: now,
-        hist: withTrace(cur.hist, { time: now, source: "S", message: `Holds ${holdType} released at request of ${actor.user}` }),
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Holds ${holdType} released at request of ${actor.user}`,
+        }),
       },
     };
   });
@@ -114,10 +139,20 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
     if (cur.rerunReq) return { kind: "skip" };
     return {
       kind: "write",
-      after: { ...cur, rerunReq: true, mtime: now, hist: withTrace(cur.hist, { time: now, source: "S", message: `Job rerun requested by ${actor.user}` }) },
+      after: {
+        ...cur,
+        rerunReq: true,
+        mtime: now,
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Job rerun requested by ${actor.user}`,
+        }),
+      },
     };
   });
-  if (target?.momId) await ctx.executor.kill({ jobId: target.id, momId: target.momId, runCount: target.runCount }, "rerun");
+  if (target?.momId)
+    await ctx.executor.kill({ jobId: target.id, momId: target.momId, runCount: target.runCount }, "rerun");
 }
 
 /** qalter: change a job that has not started. */
@@ -127,7 +162,8 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
-    if (!["Q", "H", "W"].includes(cur.state)) throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    if (!["Q", "H", "W"].includes(cur.state))
+      throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
     const next: JobRecord = { ...cur, mtime: now };
     if (opts.name) next.name = opts.name;
     if (opts.account) next.account = opts.account;
@@ -151,26 +187,47 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
       const q = getQueue(st, cur.queue);
       const max = q.attrs["resources_max.walltime"];
       if (max && req.walltime !== undefined) {
-        if (req.walltime > parseWalltime(String(max))) throw new RejectedError("ExceedsQueueLimit", `Job exceeds queue resource limits: walltime > ${max}`);
+        if (req.walltime > parseWalltime(String(max)))
+          throw new RejectedError(
+            "ExceedsQueueLimit",
+            `Job exceeds queue resource limits: walltime > ${max}`,
+          );
       }
       const t = totals(req);
       next.sel = req.select;
       next.walltime = req.walltime;
-      next.rl = { ...cur.rl, ncpus: String(t.ncpus), nodect: String(t.nodect), select: requestSelectText(req) };
+      next.rl = {
+        ...cur.rl,
+        ncpus: String(t.ncpus),
+        nodect: String(t.nodect),
+        select: requestSelectText(req),
+      };
       if (t.mem) next.rl.mem = formatSize(t.mem);
       if (req.walltime !== undefined) next.rl.walltime = formatWalltime(req.walltime);
     }
-    next.hist = withTrace(cur.hist, { time: now, source: "S", message: `Job attributes altered by ${actor.user}` });
+    next.hist = withTrace(cur.hist, {
+      time: now,
+      source: "S",
+      message: `Job attributes altered by ${actor.user}`,
+    });
     return { kind: "write", after: next };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
 }
 
 /** qmove to another queue of this server. */
-export async function moveJob(ctx: SiteContext, id: string, actor: Actor, destination: string): Promise<void> {
+export async function moveJob(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+  destination: string,
+): Promise<void> {
   const d = parseDestination(destination);
   if (!isThisSite(ctx, d.server)) {
-    throw new RejectedError("UnknownServer", `cannot move to ${destination}: no peering to server ${d.server} is configured`);
+    throw new RejectedError(
+      "UnknownServer",
+      `cannot move to ${destination}: no peering to server ${d.server} is configured`,
+    );
   }
   const st = await loadServerState(ctx);
   if (!d.queue) throw new RejectedError("BadDestination", `no queue in destination ${destination}`);
@@ -185,7 +242,8 @@ export async function moveJob(ctx: SiteContext, id: string, actor: Actor, destin
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
-    if (!["Q", "H", "W"].includes(cur.state)) throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
+    if (!["Q", "H", "W"].includes(cur.state))
+      throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
     if (cur.queue === q.name) return { kind: "skip" };
     return {
       kind: "write",
@@ -195,7 +253,11 @@ export async function moveJob(ctx: SiteContext, id: string, actor: Actor, destin
         partition: queuePartition(q),
         mtime: now,
         env: { ...cur.env, PBS_O_QUEUE: q.name },
-        hist: withTrace(cur.hist, { time: now, source: "S", message: `Job moved to ${q.name} by ${actor.user}` }),
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Job moved to ${q.name} by ${actor.user}`,
+        }),
       },
     };
   });

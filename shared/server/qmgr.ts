@@ -1,5 +1,11 @@
 /** qmgr: create, set, unset, delete, list and print server objects, each change conditional. */
-import { InvalidStateError, NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
+import {
+  InvalidStateError,
+  NotFoundError,
+  PbsParseError,
+  RejectedError,
+  UnauthorizedError,
+} from "../errors.js";
 import { parseQmgr, type QmgrCommand } from "../pbs/qmgr.js";
 import type { AttrValue, ServerObject } from "../store/site-store.js";
 import { loadServerState, type SiteContext, triggerCycles } from "./context.js";
@@ -14,24 +20,28 @@ const KINDS = { server: "server", queue: "queue", node: "node", sched: "sched" }
 
 export async function runQmgr(ctx: SiteContext, text: string, actor: QmgrActor): Promise<string> {
   const cmd = parseQmgr(text);
-  if (cmd.objectType === "resource") throw new RejectedError("NotSupported", "qmgr: custom resources are not supported yet");
+  if (cmd.objectType === "resource")
+    throw new RejectedError("NotSupported", "qmgr: custom resources are not supported yet");
   const kind = KINDS[cmd.objectType];
   const st = await loadServerState(ctx);
   if (cmd.verb === "list" || cmd.verb === "print") return render(ctx, st, cmd);
-  if (!actor.manager) throw new UnauthorizedError(`qmgr: Unauthorized Request: ${actor.user} is not a manager`);
+  if (!actor.manager)
+    throw new UnauthorizedError(`qmgr: Unauthorized Request: ${actor.user} is not a manager`);
   const names = kind === "server" ? ["server"] : cmd.names.map((n) => n.replace(/@.*$/, ""));
   if (!names.length) throw new PbsParseError("qmgr: Syntax error: object name required");
   const touched = new Set<string>();
   for (const name of names) {
     const existing = kind === "server" ? st.server : mapOf(st, kind).get(name);
     if (cmd.verb === "create") {
-      if (existing && existing.ver >= 0) throw new RejectedError("Exists", `qmgr obj=${name} svr=default: Object already exists`);
+      if (existing && existing.ver >= 0)
+        throw new RejectedError("Exists", `qmgr obj=${name} svr=default: Object already exists`);
       const obj: ServerObject = { kind, name, attrs: defaults(kind), ver: -1 };
       applyAttrs(obj, cmd);
       validate(obj);
       await ctx.store.putServerObject(obj);
     } else if (cmd.verb === "delete") {
-      if (!existing || existing.ver < 0) throw new NotFoundError(`qmgr obj=${name} svr=default: Unknown ${kind}`);
+      if (!existing || existing.ver < 0)
+        throw new NotFoundError(`qmgr obj=${name} svr=default: Unknown ${kind}`);
       if (kind === "server") throw new InvalidStateError("qmgr: the server cannot be deleted");
       if (kind === "queue") {
         const active = await ctx.store.listJobs(name, false, { limit: 1 });
@@ -39,7 +49,8 @@ export async function runQmgr(ctx: SiteContext, text: string, actor: QmgrActor):
       }
       await ctx.store.deleteServerObject(kind, name, existing.ver);
     } else {
-      if (!existing || (existing.ver < 0 && kind !== "server")) throw new NotFoundError(`qmgr obj=${name} svr=default: Unknown ${kind}`);
+      if (!existing || (existing.ver < 0 && kind !== "server"))
+        throw new NotFoundError(`qmgr obj=${name} svr=default: Unknown ${kind}`);
       const obj: ServerObject = { ...existing, attrs: { ...existing.attrs } };
       applyAttrs(obj, cmd);
       validate(obj);
@@ -49,7 +60,8 @@ export async function runQmgr(ctx: SiteContext, text: string, actor: QmgrActor):
     }
   }
   // Node or queue changes can free or take resources: let the affected schedulers look again.
-  if (kind === "server" || kind === "sched") for (const p of partitions(await loadServerState(ctx))) touched.add(p);
+  if (kind === "server" || kind === "sched")
+    for (const p of partitions(await loadServerState(ctx))) touched.add(p);
   if (touched.size) await triggerCycles(ctx, touched, "qmgr");
   return "";
 }
@@ -60,7 +72,13 @@ function mapOf(st: ServerState, kind: "queue" | "node" | "sched"): Map<string, S
 
 function defaults(kind: ServerObject["kind"]): Record<string, AttrValue> {
   if (kind === "queue") return { queue_type: "Execution" };
-  if (kind === "node") return { state: "free", "resources_available.ncpus": 1, "resources_available.mem": "1gb", "resources_available.ngpus": 0 };
+  if (kind === "node")
+    return {
+      state: "free",
+      "resources_available.ncpus": 1,
+      "resources_available.mem": "1gb",
+      "resources_available.ngpus": 0,
+    };
   if (kind === "sched") return { scheduling: true };
   return {};
 }
@@ -75,18 +93,26 @@ function applyAttrs(obj: ServerObject, cmd: QmgrCommand): void {
     if (a.op === "=") obj.attrs[a.name] = v;
     else {
       const cur = obj.attrs[a.name];
-      if (typeof v === "number") obj.attrs[a.name] = (typeof cur === "number" ? cur : 0) + (a.op === "+=" ? v : -v);
+      if (typeof v === "number")
+        obj.attrs[a.name] = (typeof cur === "number" ? cur : 0) + (a.op === "+=" ? v : -v);
       else {
-        const list = String(cur ?? "").split(",").filter(Boolean);
+        const list = String(cur ?? "")
+          .split(",")
+          .filter(Boolean);
         const items = String(v).split(",").filter(Boolean);
-        obj.attrs[a.name] = (a.op === "+=" ? [...list, ...items.filter((i) => !list.includes(i))] : list.filter((i) => !items.includes(i))).join(",");
+        obj.attrs[a.name] = (
+          a.op === "+="
+            ? [...list, ...items.filter((i) => !list.includes(i))]
+            : list.filter((i) => !items.includes(i))
+        ).join(",");
       }
     }
   }
 }
 
 function validate(obj: ServerObject): void {
-  if (obj.kind === "queue" && obj.attrs.queue_type === undefined) throw new PbsParseError("qmgr: queue_type must be set");
+  if (obj.kind === "queue" && obj.attrs.queue_type === undefined)
+    throw new PbsParseError("qmgr: queue_type must be set");
 }
 
 const fmt = (v: AttrValue) => (typeof v === "boolean" ? (v ? "True" : "False") : String(v));

@@ -35,7 +35,11 @@ export interface Submitter {
   user: string;
 }
 
-export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submitter): Promise<{ jobId: string }> {
+export async function submitJob(
+  ctx: SiteContext,
+  req: SubmitRequest,
+  who: Submitter,
+): Promise<{ jobId: string }> {
   if (Buffer.byteLength(req.script, "utf8") > ctx.settings.maxScriptBytes) {
     throw new RejectedError(
       "ScriptTooLarge",
@@ -43,7 +47,8 @@ export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submi
       413,
     );
   }
-  if (!path.isAbsolute(req.submitDir)) throw new PbsParseError(`submit directory must be an absolute path: ${req.submitDir}`);
+  if (!path.isAbsolute(req.submitDir))
+    throw new PbsParseError(`submit directory must be an absolute path: ${req.submitDir}`);
   const opts = mergeOptions(parseDirectives(req.script), req.options);
   const st = await loadServerState(ctx);
   const queue = resolveQueue(ctx, st, opts.queue);
@@ -58,7 +63,11 @@ export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submi
   if (array) {
     const max = Number(queue.attrs.max_array_size ?? st.server.attrs.max_array_size ?? 10000);
     const n = arrayIndices(array).length;
-    if (n > max) throw new RejectedError("ArrayTooLarge", `Array job exceeds server or queue size limit (${n} > ${max})`);
+    if (n > max)
+      throw new RejectedError(
+        "ArrayTooLarge",
+        `Array job exceeds server or queue size limit (${n} > ${max})`,
+      );
   }
 
   const seq = await allocateSeq(ctx);
@@ -80,7 +89,10 @@ export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submi
       const other = await findLocalJob(ctx, ref);
       if (d.type.startsWith("before")) {
         if (!["Q", "H", "W"].includes(other.state)) {
-          throw new RejectedError("BadDependency", `cannot add ${d.type} dependency: job ${other.id} has already started`);
+          throw new RejectedError(
+            "BadDependency",
+            `cannot add ${d.type} dependency: job ${other.id} has already started`,
+          );
         }
         beforeTargets.push({ parent: other, type: beforeToAfter(d.type) });
         continue;
@@ -159,7 +171,15 @@ export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submi
     depOn: depOn || undefined,
     extra: extraAttrs(opts),
     array: array
-      ? { range: opts.arrayRange as string, indices: arrayIndices(array), next: 0, max: array.maxConcurrent, running: 0, done: 0, failed: 0 }
+      ? {
+          range: opts.arrayRange as string,
+          indices: arrayIndices(array),
+          next: 0,
+          max: array.maxConcurrent,
+          running: 0,
+          done: 0,
+          failed: 0,
+        }
       : undefined,
     ctime: now,
     qtime: now,
@@ -172,7 +192,15 @@ export async function submitJob(ctx: SiteContext, req: SubmitRequest, who: Submi
         source: "S",
         message: `Job Queued at request of ${who.user}@${req.submitHost}, owner = ${who.user}@${req.submitHost}, job name = ${name}, queue = ${queue.name}`,
       },
-      ...(holds ? [{ time: now, source: "S" as const, message: `Job held: Hold_Types = ${holds}${depPending.length ? `, waiting on ${depPending.join(", ")}` : ""}` }] : []),
+      ...(holds
+        ? [
+            {
+              time: now,
+              source: "S" as const,
+              message: `Job held: Hold_Types = ${holds}${depPending.length ? `, waiting on ${depPending.join(", ")}` : ""}`,
+            },
+          ]
+        : []),
     ],
     ver: 0,
   };
@@ -201,7 +229,10 @@ function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefine
   if (dest) {
     const d = parseDestination(dest);
     if (!isThisSite(ctx, d.server)) {
-      throw new RejectedError("UnknownServer", `cannot submit to ${dest}: server ${d.server} is not this server (${ctx.site.server}) and no peering to it is configured`);
+      throw new RejectedError(
+        "UnknownServer",
+        `cannot submit to ${dest}: server ${d.server} is not this server (${ctx.site.server}) and no peering to it is configured`,
+      );
     }
     if (d.queue) name = d.queue;
   }
@@ -219,8 +250,11 @@ function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefine
 function checkQueueAccepts(q: ServerObject, user: string): void {
   if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
   if (q.attrs.acl_user_enable === true) {
-    const users = String(q.attrs.acl_users ?? "").split(",").map((u) => u.trim().replace(/@.*$/, ""));
-    if (!users.includes(user)) throw new UnauthorizedError(`User ${user} is not in the access list of queue ${q.name}`);
+    const users = String(q.attrs.acl_users ?? "")
+      .split(",")
+      .map((u) => u.trim().replace(/@.*$/, ""));
+    if (!users.includes(user))
+      throw new UnauthorizedError(`User ${user} is not in the access list of queue ${q.name}`);
   }
 }
 
@@ -236,15 +270,26 @@ function resolveResources(st: ServerState, queue: ServerObject, opts: QsubOption
   }
   const req = normalizeResources(raw);
   const t = totals(req);
-  const check = (res: string, have: number | undefined, parse: (s: string) => number, fmt: (n: number) => string) => {
+  const check = (
+    res: string,
+    have: number | undefined,
+    parse: (s: string) => number,
+    fmt: (n: number) => string,
+  ) => {
     if (have === undefined) return;
     const max = queueResource(queue, "max", res);
     if (max !== undefined && have > parse(max)) {
-      throw new RejectedError("ExceedsQueueLimit", `Job exceeds queue resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`);
+      throw new RejectedError(
+        "ExceedsQueueLimit",
+        `Job exceeds queue resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`,
+      );
     }
     const min = queueResource(queue, "min", res);
     if (min !== undefined && have < parse(min)) {
-      throw new RejectedError("BelowQueueMinimum", `Job violates queue resource minimum: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`);
+      throw new RejectedError(
+        "BelowQueueMinimum",
+        `Job violates queue resource minimum: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`,
+      );
     }
   };
   check("walltime", req.walltime, parseWalltime, formatWalltime);
@@ -265,7 +310,19 @@ function checkCanEverRun(st: ServerState, queue: ServerObject, req: ResourceRequ
     now: 0,
     nodes,
     running: [],
-    candidates: [{ id: "probe", ver: 0, queue: queue.name, owner: "", priority: 0, qtime: 0, seq: 0, select: req.select, walltime: req.walltime }],
+    candidates: [
+      {
+        id: "probe",
+        ver: 0,
+        queue: queue.name,
+        owner: "",
+        priority: 0,
+        qtime: 0,
+        seq: 0,
+        select: req.select,
+        walltime: req.walltime,
+      },
+    ],
     queues: [{ name: queue.name, priority: 0, started: true }],
     backfill: false,
     backfillDepth: 0,
@@ -282,7 +339,10 @@ function checkCanEverRun(st: ServerState, queue: ServerObject, req: ResourceRequ
 async function findLocalJob(ctx: SiteContext, ref: string): Promise<JobRecord> {
   const id = parseJobId(ref);
   if (!isThisSite(ctx, id.server)) {
-    throw new RejectedError("UnknownServer", `dependency on ${ref}: server ${id.server} is not this server and no peering to it is configured`);
+    throw new RejectedError(
+      "UnknownServer",
+      `dependency on ${ref}: server ${id.server} is not this server and no peering to it is configured`,
+    );
   }
   const key = id.arrayIndex !== undefined && id.arrayIndex !== "" ? `${id.seq}[${id.arrayIndex}]` : id.seq;
   const job = await ctx.store.getJob(key);

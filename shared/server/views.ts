@@ -61,7 +61,12 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
       walltime: formatWalltime(job.used.walltime),
     };
   } else if (job.state === "R") {
-    a.resources_used = { cput: "00:00:00", mem: "0kb", ncpus: Number(job.rl.ncpus ?? 1), walltime: "00:00:00" };
+    a.resources_used = {
+      cput: "00:00:00",
+      mem: "0kb",
+      ncpus: Number(job.rl.ncpus ?? 1),
+      walltime: "00:00:00",
+    };
   }
   if (job.array) {
     a.array = "True";
@@ -109,10 +114,26 @@ function compressIndices(xs: number[]): string {
   return parts.join(",");
 }
 
-const STATE_NAMES: Record<string, string> = { T: "Transit", Q: "Queued", H: "Held", W: "Waiting", R: "Running", E: "Exiting", B: "Begun" };
+const STATE_NAMES: Record<string, string> = {
+  T: "Transit",
+  Q: "Queued",
+  H: "Held",
+  W: "Waiting",
+  R: "Running",
+  E: "Exiting",
+  B: "Begun",
+};
 
 export function stateCount(jobs: JobRecord[]): string {
-  const c: Record<string, number> = { Transit: 0, Queued: 0, Held: 0, Waiting: 0, Running: 0, Exiting: 0, Begun: 0 };
+  const c: Record<string, number> = {
+    Transit: 0,
+    Queued: 0,
+    Held: 0,
+    Waiting: 0,
+    Running: 0,
+    Exiting: 0,
+    Begun: 0,
+  };
   for (const j of jobs) {
     const n = STATE_NAMES[j.state];
     if (n) c[n]++;

@@ -3,10 +3,7 @@
  * Request parameters are built by pure functions (buildJobUpdate) so they are testable with no
  * network; every job change is conditional on the job's `ver`.
  */
-import {
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-} from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
   DeleteCommand,
@@ -137,7 +134,9 @@ export class SiteStore {
   // ---------- jobs ----------
 
   async getJob(key: string, consistent = true): Promise<JobRecord | undefined> {
-    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: keys.job(key), ConsistentRead: consistent }));
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: keys.job(key), ConsistentRead: consistent }),
+    );
     return r.Item ? stripItem(r.Item) : undefined;
   }
 
@@ -178,7 +177,8 @@ export class SiteStore {
       );
       for (const it of r.Items ?? []) {
         if (it.sk === "A") job = stripItem(it);
-        else if (String(it.sk).startsWith("D#")) edges.push({ parentKey: key, childId: it.childId, type: it.type });
+        else if (String(it.sk).startsWith("D#"))
+          edges.push({ parentKey: key, childId: it.childId, type: it.type });
       }
       start = r.LastEvaluatedKey;
     } while (start);
@@ -211,7 +211,12 @@ export class SiteStore {
     for (const e of edges) {
       if (e.parentKey === job.key) {
         // an edge from the job being created (before-type dependency): it exists only with this Put
-        items.push({ Put: { TableName: this.table, Item: { ...keys.edge(e.parentKey, e.childId), childId: e.childId, type: e.type } } });
+        items.push({
+          Put: {
+            TableName: this.table,
+            Item: { ...keys.edge(e.parentKey, e.childId), childId: e.childId, type: e.type },
+          },
+        });
         continue;
       }
       // The parent must still be unfinished when the edge lands; otherwise its end-of-job
@@ -227,14 +232,18 @@ export class SiteStore {
         },
       });
       items.push({
-        Put: { TableName: this.table, Item: { ...keys.edge(e.parentKey, e.childId), childId: e.childId, type: e.type } },
+        Put: {
+          TableName: this.table,
+          Item: { ...keys.edge(e.parentKey, e.childId), childId: e.childId, type: e.type },
+        },
       });
     }
     if (acct) items.push({ Put: { TableName: this.table, Item: acctItem(acct) } });
     try {
       await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`job ${job.id}: a parent changed while submitting`);
+      if (isConditionFailure(err))
+        throw new ConflictError(`job ${job.id}: a parent changed while submitting`);
       throw err;
     }
   }
@@ -246,7 +255,10 @@ export class SiteStore {
       if (acct) {
         await this.doc.send(
           new TransactWriteCommand({
-            TransactItems: [{ Update: input as never }, { Put: { TableName: this.table, Item: acctItem(acct) } }],
+            TransactItems: [
+              { Update: input as never },
+              { Put: { TableName: this.table, Item: acctItem(acct) } },
+            ],
           }),
         );
       } else {
@@ -260,11 +272,16 @@ export class SiteStore {
   }
 
   /** Several job changes (and new jobs) atomically: used to start array subjobs with their parent. */
-  async transactJobs(updates: { before: JobRecord; after: JobRecord }[], creates: JobRecord[] = []): Promise<void> {
+  async transactJobs(
+    updates: { before: JobRecord; after: JobRecord }[],
+    creates: JobRecord[] = [],
+  ): Promise<void> {
     const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [];
     for (const u of updates) items.push({ Update: buildJobUpdate(this.table, u.before, u.after) as never });
     for (const c of creates) {
-      items.push({ Put: { TableName: this.table, Item: jobItem(c), ConditionExpression: "attribute_not_exists(pk)" } });
+      items.push({
+        Put: { TableName: this.table, Item: jobItem(c), ConditionExpression: "attribute_not_exists(pk)" },
+      });
     }
     try {
       await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
@@ -293,7 +310,9 @@ export class SiteStore {
         ),
       ),
     );
-    const all = pages.flatMap((p) => (p.Items ?? []).map((it) => ({ sk: String(it.rdySk), job: stripItem(it) })));
+    const all = pages.flatMap((p) =>
+      (p.Items ?? []).map((it) => ({ sk: String(it.rdySk), job: stripItem(it) })),
+    );
     all.sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
     return all.slice(0, limit).map((x) => x.job);
   }
@@ -309,7 +328,11 @@ export class SiteStore {
   }
 
   /** Jobs of a queue for qstat: active ones, or finished ones (history), newest last. */
-  async listJobs(queue: string, finished: boolean, opts: { sub?: boolean; limit?: number } = {}): Promise<JobRecord[]> {
+  async listJobs(
+    queue: string,
+    finished: boolean,
+    opts: { sub?: boolean; limit?: number } = {},
+  ): Promise<JobRecord[]> {
     const k = `${finished ? "F" : "A"}#${queue}${opts.sub ? "#sub" : ""}`;
     return this.queryAll(
       {
@@ -330,7 +353,10 @@ export class SiteStore {
         TableName: this.table,
         IndexName: LIST_INDEX,
         KeyConditionExpression: "lst = :k AND lstSk = :s",
-        ExpressionAttributeValues: { ":k": `${fin ? "F" : "A"}#${parent.queue}#sub`, ":s": keys.listSort(parent.seq) },
+        ExpressionAttributeValues: {
+          ":k": `${fin ? "F" : "A"}#${parent.queue}#sub`,
+          ":s": keys.listSort(parent.seq),
+        },
       });
       out.push(...items);
     }
@@ -405,7 +431,11 @@ export class SiteStore {
       );
     } catch (err) {
       if (isConditionFailure(err)) {
-        throw new ConflictError(expectVer === undefined ? `${obj.kind} ${obj.name} already exists` : `${obj.kind} ${obj.name} changed concurrently`);
+        throw new ConflictError(
+          expectVer === undefined
+            ? `${obj.kind} ${obj.name} already exists`
+            : `${obj.kind} ${obj.name} changed concurrently`,
+        );
       }
       throw err;
     }
@@ -436,7 +466,11 @@ export class SiteStore {
 
   async getCycleReports(): Promise<Record<string, unknown>[]> {
     const r = await this.doc.send(
-      new QueryCommand({ TableName: this.table, KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": "CYCLE" } }),
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p",
+        ExpressionAttributeValues: { ":p": "CYCLE" },
+      }),
     );
     return r.Items ?? [];
   }

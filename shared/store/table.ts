@@ -47,9 +47,40 @@ export interface TableDefinition {
 }
 
 /** Attributes the scheduler reads from the ready index. */
-const READY_ATTRS = ["id", "key", "array", "partition", "ver", "queue", "owner", "priority", "qtime", "seq", "sel", "walltime", "state"];
+const READY_ATTRS = [
+  "id",
+  "key",
+  "array",
+  "partition",
+  "ver",
+  "queue",
+  "owner",
+  "priority",
+  "qtime",
+  "seq",
+  "sel",
+  "walltime",
+  "state",
+];
 /** Attributes the scheduler and sweeper read from the run index. */
-const RUN_ATTRS = ["id", "key", "parentKey", "arrayIndex", "ver", "queue", "owner", "alloc", "stime", "walltime", "momId", "runCount", "state", "partition", "delReq", "rerunReq"];
+const RUN_ATTRS = [
+  "id",
+  "key",
+  "parentKey",
+  "arrayIndex",
+  "ver",
+  "queue",
+  "owner",
+  "alloc",
+  "stime",
+  "walltime",
+  "momId",
+  "runCount",
+  "state",
+  "partition",
+  "delReq",
+  "rerunReq",
+];
 
 export const siteTableDefinition: TableDefinition = {
   pk: "pk",
@@ -66,7 +97,10 @@ export function tableName(prefix: string, site: string): string {
 }
 
 /** CreateTable input for DynamoDB Local (on AWS the CDK construct builds the same shape). */
-export function createTableInput(name: string, def: TableDefinition = siteTableDefinition): CreateTableCommandInput {
+export function createTableInput(
+  name: string,
+  def: TableDefinition = siteTableDefinition,
+): CreateTableCommandInput {
   const attrs = new Set<string>([def.pk, def.sk]);
   for (const i of def.indexes) {
     attrs.add(i.pk);
@@ -116,7 +150,8 @@ export const keys = {
   ready: (queue: string, seq: number) => `${queue}#${seq % READY_SHARDS}`,
   readyShards: (queue: string) => Array.from({ length: READY_SHARDS }, (_, i) => `${queue}#${i}`),
   /** ready-index sort key: higher job priority first, then earlier qtime, then lower seq */
-  readySort: (priority: number, qtime: number, seq: number) => `${pad(1023 - priority, 4)}#${pad(qtime, 15)}#${pad(seq, 12)}`,
+  readySort: (priority: number, qtime: number, seq: number) =>
+    `${pad(1023 - priority, 4)}#${pad(qtime, 15)}#${pad(seq, 12)}`,
   run: (partition: string) => partition,
   runSort: (seq: number) => pad(seq, 12),
   list: (queue: string, finished: boolean) => `${finished ? "F" : "A"}#${queue}`,

@@ -1,0 +1,92 @@
+/** Start a real local metaqueue (DynamoDB Local, SQS emulator, MOM processes) and drive the real CLI. */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parseConfig } from "../../shared/config/site-config.js";
+import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
+
+const run = promisify(execFile);
+const BIN = path.resolve("node_modules/.bin");
+
+export interface Stack {
+  mq: LocalMetaqueue;
+  conf: string;
+  dir: string;
+  cli(cmd: string, args: string[], opts?: { cwd?: string; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  waitState(id: string, states: string[], timeoutMs?: number): Promise<string>;
+  attr(id: string, name: string): Promise<string | undefined>;
+}
+
+export const smallConfig = parseConfig({
+  sites: [
+    {
+      name: "casper",
+      server: "casper-pbs",
+      queues: [
+        {
+          name: "casper",
+          attributes: { "resources_max.walltime": "01:00:00", "resources_default.walltime": "00:10:00" },
+        },
+      ],
+      nodes: [
+        { name: "n1", ncpus: 4, mem: "8gb" },
+        { name: "n2", ncpus: 4, mem: "8gb" },
+      ],
+    },
+  ],
+});
+
+export async function startStack(dataDir?: string): Promise<Stack> {
+  const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mq-it-"));
+  const conf = path.join(dir, "servers.json");
+  const mq = await startLocal({
+    config: smallConfig,
+    dataDir: path.join(dir, "data"),
+    confPath: conf,
+    tickMs: 500,
+    momHeartbeatMs: 500,
+    settings: { killDelay: 1, momStaleMs: 3000, dispatchGraceMs: 5000 },
+    log: () => {},
+  });
+  const cli: Stack["cli"] = async (cmd, args, opts = {}) => {
+    const env = { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_SERVER_URL: "" };
+    try {
+      const p = run(path.join(BIN, cmd), args, { cwd: opts.cwd ?? dir, env, maxBuffer: 16 * 1024 * 1024 });
+      if (opts.input !== undefined) {
+        p.child.stdin?.end(opts.input);
+      }
+      const r = await p;
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+    }
+  };
+  const attr = async (id: string, name: string) => {
+    const r = await cli("qstat", ["-x", "-f", "-F", "json", id]);
+    if (r.code !== 0) return undefined;
+    const jobs = JSON.parse(r.stdout).Jobs ?? {};
+    const j = Object.values(jobs)[0] as Record<string, unknown> | undefined;
+    const v = j?.[name];
+    return v === undefined ? undefined : String(v);
+  };
+  const waitState = async (id: string, states: string[], timeoutMs = 30_000) => {
+    const end = Date.now() + timeoutMs;
+    let last: string | undefined;
+    while (Date.now() < end) {
+      last = await attr(id, "job_state");
+      if (last && states.includes(last)) return last;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`job ${id} did not reach ${states.join("/")} in ${timeoutMs} ms (last: ${last})`);
+  };
+  return { mq, conf, dir, cli, waitState, attr };
+}
+
+export function script(dir: string, name: string, body: string): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, body);
+  return p;
+}
