@@ -14,7 +14,11 @@ export interface Stack {
   mq: LocalMetaqueue;
   conf: string;
   dir: string;
-  cli(cmd: string, args: string[], opts?: { cwd?: string; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  cli(
+    cmd: string,
+    args: string[],
+    opts?: { cwd?: string; input?: string },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   waitState(id: string, states: string[], timeoutMs?: number): Promise<string>;
   attr(id: string, name: string): Promise<string | undefined>;
 }
@@ -61,7 +65,11 @@ export async function startStack(dataDir?: string): Promise<Stack> {
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+      return {
+        code: typeof e.code === "number" ? e.code : 1,
+        stdout: e.stdout ?? "",
+        stderr: e.stderr ?? "",
+      };
     }
   };
   const attr = async (id: string, name: string) => {

@@ -82,8 +82,12 @@ describe("one site, end to end", () => {
   it("releases a dependency chain: afterok, afternotok and afterany of a failing job", async () => {
     const fail = (await s.cli("qsub", ["-N", "parent"], { input: "sleep 1; exit 3\n" })).stdout.trim();
     const ok = (await s.cli("qsub", ["-W", `depend=afterok:${fail}`], { input: "echo ok\n" })).stdout.trim();
-    const notok = (await s.cli("qsub", ["-W", `depend=afternotok:${fail}`], { input: "echo notok\n" })).stdout.trim();
-    const any = (await s.cli("qsub", ["-W", `depend=afterany:${fail}`], { input: "echo any\n" })).stdout.trim();
+    const notok = (
+      await s.cli("qsub", ["-W", `depend=afternotok:${fail}`], { input: "echo notok\n" })
+    ).stdout.trim();
+    const any = (
+      await s.cli("qsub", ["-W", `depend=afterany:${fail}`], { input: "echo any\n" })
+    ).stdout.trim();
     expect(await s.attr(ok, "job_state")).toBe("H");
     await s.waitState(fail, ["F"]);
     expect(await s.attr(fail, "Exit_status")).toBe("3");
@@ -135,7 +139,9 @@ describe("one site, end to end", () => {
   });
 
   it("runs an array of 10 subjobs", async () => {
-    const id = (await s.cli("qsub", ["-J", "1-10", "-N", "arr"], { input: "echo sub $PBS_ARRAY_INDEX\n" })).stdout.trim();
+    const id = (
+      await s.cli("qsub", ["-J", "1-10", "-N", "arr"], { input: "echo sub $PBS_ARRAY_INDEX\n" })
+    ).stdout.trim();
     expect(id).toMatch(/^\d+\[\]\.casper$/);
     await s.waitState(id, ["F"], 40_000);
     const seq = id.split("[")[0];
@@ -146,7 +152,10 @@ describe("one site, end to end", () => {
   });
 
   it("creates a queue with qmgr and runs a job in it", async () => {
-    const mk = await s.cli("qmgr", ["-c", "create queue fast queue_type=execution,priority=10,enabled=true,started=true"]);
+    const mk = await s.cli("qmgr", [
+      "-c",
+      "create queue fast queue_type=execution,priority=10,enabled=true,started=true",
+    ]);
     expect(mk.stderr).toBe("");
     const list = await s.cli("qmgr", ["-c", "list queue fast"]);
     expect(list.stdout).toContain("priority = 10");
