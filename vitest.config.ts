@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     // Integration tests start DynamoDB Local and child processes: one file at a time keeps a
     // 2-core machine from timing out, and unit tests are fast either way.
     fileParallelism: false,

@@ -66,6 +66,13 @@ const LAUNCHER = [
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   'if [ -n "${__MQ_BASH_ENV+x}" ]; then export BASH_ENV="$__MQ_BASH_ENV"; unset __MQ_BASH_ENV; fi',
   "exec 4>&2 2>/dev/null",
+  // Die with the MOM: if the MOM is killed outright (SIGKILL of the whole runtime), nothing
+  // kills the job, and a restarted server would requeue it while it still runs. A watchdog in
+  // the job's process group kills the group once the launcher's parent is no longer the MOM.
+  // (kill -0 on the MOM's pid is not enough: an unreaped zombie still answers it.)
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+  '__mq_mom="${__MQ_MOM_PID:-}"; unset __MQ_MOM_PID',
+  'if [ -n "$__mq_mom" ]; then ( while read -r _ _ _ pp _ < /proc/$$/stat && [ "$pp" = "$__mq_mom" ]; do sleep 1; done; kill -KILL 0 ) </dev/null >/dev/null 3>&- 4>&- & fi',
   '"$@" 2>&4 3>&- 4>&-',
   "st=$?",
   '{ echo "$st $s"; times; } >&3',
@@ -319,6 +326,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     env.__MQ_BASH_ENV = env.BASH_ENV;
     delete env.BASH_ENV;
   }
+  env.__MQ_MOM_PID = String(process.pid);
   const command = spec.script.startsWith("#!") ? [scriptPath] : ["/bin/bash", scriptPath];
 
   const startedAt = clock();
