@@ -1,7 +1,10 @@
 /** Lambda entry: the HTTP API. */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { contextFromEnv, unconfiguredExecutor } from "./env.js";
+import { lazyExecutorFromEnv } from "./ecs-env.js";
+import { contextFromEnv } from "./env.js";
 import { makeApiHandler } from "./handlers.js";
 
-export const handler = (event: APIGatewayProxyEventV2) =>
-  makeApiHandler(contextFromEnv(unconfiguredExecutor))(event);
+// qdel and qrerun stop the job's ECS task
+const executor = lazyExecutorFromEnv();
+
+export const handler = (event: APIGatewayProxyEventV2) => makeApiHandler(contextFromEnv(executor))(event);

@@ -20,7 +20,7 @@ import {
   releaseDependents,
   sweepRunning,
 } from "../shared/server/job-end.js";
-import { partitions } from "../shared/server/objects.js";
+import { partitions, schedFor } from "../shared/server/objects.js";
 
 const ResourcesUsedSchema = z.object({
   walltime: z.number(),
@@ -68,22 +68,26 @@ export function makeEventsHandler(ctx: SiteContext) {
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const failures: SQSBatchResponse["batchItemFailures"] = [];
     const touched = new Set<string>();
-    for (const r of event.Records) {
-      try {
-        const parsed = SiteEventSchema.safeParse(JSON.parse(r.body));
-        if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
-        const msg = parsed.data;
-        let res: EndResult;
-        if (msg.type === "obit") res = await handleObituary(ctx, msg);
-        else if (msg.type === "hello") res = await momHello(ctx, msg.momId, msg.node);
-        else res = { partitions: [], ended: [msg.jobKey] };
-        for (const p of res.partitions) touched.add(p);
-        await releaseAll(ctx, res.ended, touched);
-      } catch (err) {
-        ctx.log.error(`events: message ${r.messageId} failed: ${(err as Error).message}`);
-        failures.push({ itemIdentifier: r.messageId });
-      }
-    }
+    // Records are about different jobs (or are idempotent about the same one): handle them
+    // concurrently. Each record fails alone, so SQS redelivers only what did not finish.
+    await Promise.all(
+      event.Records.map(async (r) => {
+        try {
+          const parsed = SiteEventSchema.safeParse(JSON.parse(r.body));
+          if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
+          const msg = parsed.data;
+          let res: EndResult;
+          if (msg.type === "obit") res = await handleObituary(ctx, msg);
+          else if (msg.type === "hello") res = await momHello(ctx, msg.momId, msg.node);
+          else res = { partitions: [], ended: [msg.jobKey] };
+          for (const p of res.partitions) touched.add(p);
+          await releaseAll(ctx, res.ended, touched);
+        } catch (err) {
+          ctx.log.error(`events: message ${r.messageId} failed: ${(err as Error).message}`);
+          failures.push({ itemIdentifier: r.messageId });
+        }
+      }),
+    );
     if (touched.size) {
       try {
         await triggerCycles(ctx, touched, "events");
@@ -114,6 +118,12 @@ export function makeSchedulerHandler(ctx: SiteContext) {
     // A batch of triggers for one partition is one cycle: they all asked for "a cycle soon".
     for (const [p, ids] of byPartition) {
       try {
+        // PP-337 job_accumulation_time: wait before the cycle so a burst of submissions is
+        // scheduled together. The FIFO group stays locked meanwhile, so triggers sent during
+        // the wait queue up and are answered by the next cycle as one batch.
+        const st = await loadServerState(ctx);
+        const acc = Number(st.scheds.get(schedFor(st, p))?.attrs.job_accumulation_time ?? 0);
+        if (acc > 0) await new Promise((r) => setTimeout(r, Math.min(acc, 60) * 1000));
         await runCycle(ctx, p);
       } catch (err) {
         ctx.log.error(`scheduler: cycle of ${p} failed: ${(err as Error).stack}`);

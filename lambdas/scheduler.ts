@@ -1,6 +1,10 @@
 /** Lambda entry: scheduler cycles, fed by the site's FIFO queue (group = partition). */
 import type { SQSEvent } from "aws-lambda";
-import { contextFromEnv, unconfiguredExecutor } from "./env.js";
+import { lazyExecutorFromEnv } from "./ecs-env.js";
+import { contextFromEnv } from "./env.js";
 import { makeSchedulerHandler } from "./handlers.js";
 
-export const handler = (event: SQSEvent) => makeSchedulerHandler(contextFromEnv(unconfiguredExecutor))(event);
+// dispatch = ECS RunTask of the site's MOM task definition
+const executor = lazyExecutorFromEnv();
+
+export const handler = (event: SQSEvent) => makeSchedulerHandler(contextFromEnv(executor))(event);

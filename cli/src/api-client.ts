@@ -158,6 +158,9 @@ export class HttpApi implements Api {
       accept: "application/json",
     };
     if (body !== undefined) headers["content-type"] = "application/json";
+    // a deployed site's API sits behind a JWT authorizer (docs/deploy.md): send the token
+    const token = process.env.METAQUEUE_TOKEN;
+    if (token) headers.authorization = `Bearer ${token}`;
     let res: HttpResponse;
     try {
       res = await this.transport(url, {

@@ -89,6 +89,12 @@ export class LocalExecutor implements Executor {
     return proc.ready;
   }
 
+  /** Start a MOM for every node that has none (nodes created with qmgr while running). */
+  async ensureNodes(nodes: string[]): Promise<void> {
+    const missing = nodes.filter((n) => !this.moms.has(n));
+    if (missing.length && !this.stopping) await Promise.all(missing.map((n) => this.startMom(n)));
+  }
+
   momIdFor(execHost: string): string {
     const m = this.moms.get(execHost);
     if (!m?.momId) throw new Error(`no MOM on node ${execHost}`);

@@ -17,6 +17,7 @@ import {
 import type { MetaqueueConfig, SiteConfig } from "../../shared/config/site-config.js";
 import {
   DEFAULT_SETTINGS,
+  loadServerState,
   type SiteContext,
   type SiteSettings,
   triggerCycles,
@@ -128,6 +129,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         batchSize: qdefs.events.consumer.batchSize,
         maxBatchingWindowMs: qdefs.events.consumer.maxBatchingWindowMs,
         concurrency: qdefs.events.consumer.concurrency,
+        // long polls, as Lambda's pollers do: an idle site makes few receive requests
+        waitTimeSeconds: 10,
         onError,
         name: `${sc.name}-events`,
       });
@@ -139,6 +142,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         batchSize: qdefs.sched.consumer.batchSize,
         maxBatchingWindowMs: qdefs.sched.consumer.maxBatchingWindowMs,
         concurrency: qdefs.sched.consumer.concurrency,
+        waitTimeSeconds: 10,
         onError,
         name: `${sc.name}-sched`,
       });
@@ -146,7 +150,12 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       await executor.start();
       stops.push(() => executor.stop());
       const sweeper = makeSweeperHandler(ctx);
-      const tick = startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, sweeper, (e) =>
+      const onTick = async () => {
+        // a node created with qmgr gets its MOM, as an admin would start pbs_mom on it
+        await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
+        await sweeper();
+      };
+      const tick = startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, onTick, (e) =>
         log(`${sc.name} tick: ${(e as Error).message}`),
       );
       stops.push(() => tick.stop());

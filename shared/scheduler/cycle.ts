@@ -38,6 +38,8 @@ export interface CycleReport {
   topWaiting?: { jobId: string; reason: string };
 }
 
+const lastReports = new Map<string, CycleReport>();
+
 /** Most jobs whose "Not Running" comment a cycle refreshes: comments cost a write each. */
 const COMMENT_UPDATES_PER_CYCLE = 3;
 
@@ -169,7 +171,18 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     });
   }
   report.durationMs = ctx.clock.now() - startedAt;
-  await ctx.store.putCycleReport(sched, { ...report });
+  // The report is for people (dashboard, why is my job waiting): write it when it says
+  // something new or has gone stale, not on every idle cycle.
+  const last = lastReports.get(`${ctx.site.short}/${sched}`);
+  if (
+    !last ||
+    report.started > 0 ||
+    last.topWaiting?.reason !== report.topWaiting?.reason ||
+    startedAt - last.startedAt > 10_000
+  ) {
+    lastReports.set(`${ctx.site.short}/${sched}`, report);
+    await ctx.store.putCycleReport(sched, { ...report });
+  }
   return report;
 }
 
@@ -211,8 +224,18 @@ async function claim(
   d: Decision,
   now: number,
 ): Promise<JobRecord | undefined> {
+  let fields: Partial<JobRecord>;
   try {
-    return await ctx.store.updateJob(before, { ...before, ...runFields(ctx, before, d, now) });
+    fields = runFields(ctx, before, d, now);
+  } catch (err) {
+    // No MOM serves the chosen node (down, or not started yet): leave the job queued, say why.
+    const comment = `Not Running: ${(err as Error).message}`;
+    if (before.comment !== comment)
+      await ctx.store.updateJob(before, { ...before, comment }).catch(() => undefined);
+    return undefined;
+  }
+  try {
+    return await ctx.store.updateJob(before, { ...before, ...fields });
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again
     throw err;

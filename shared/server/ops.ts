@@ -176,13 +176,13 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
       next.state = "H";
     }
     if (opts.resources && Object.keys(opts.resources).length) {
-      const raw: Record<string, string> = { ...cur.rl, ...opts.resources };
-      if (opts.resources.select) {
-        delete raw.ncpus;
-        delete raw.mem;
-        delete raw.ngpus;
-      } else if (opts.resources.ncpus || opts.resources.mem || opts.resources.ngpus) delete raw.select;
-      delete raw.nodect;
+      // The stored select carries the chunk resources; job-wide ncpus/mem/ngpus are derived
+      // from it, so only a new select or new job-wide values replace it.
+      const raw: Record<string, string> = { ...cur.rl };
+      for (const k of ["ncpus", "mem", "ngpus", "nodect"]) delete raw[k];
+      const r = opts.resources;
+      if (!r.select && (r.ncpus || r.mem || r.ngpus || r.nodes)) delete raw.select;
+      Object.assign(raw, r);
       const req = normalizeResources(raw);
       const q = getQueue(st, cur.queue);
       const max = q.attrs["resources_max.walltime"];

@@ -8,7 +8,7 @@ import {
 } from "../errors.js";
 import { parseQmgr, type QmgrCommand } from "../pbs/qmgr.js";
 import type { AttrValue, ServerObject } from "../store/site-store.js";
-import { loadServerState, type SiteContext, triggerCycles } from "./context.js";
+import { invalidateServerState, loadServerState, type SiteContext, triggerCycles } from "./context.js";
 import { convertAttr, nodePartition, partitions, queuePartition, type ServerState } from "./objects.js";
 
 export interface QmgrActor {
@@ -59,6 +59,7 @@ export async function runQmgr(ctx: SiteContext, text: string, actor: QmgrActor):
       if (kind === "node") touched.add(nodePartition(obj));
     }
   }
+  invalidateServerState(ctx);
   // Node or queue changes can free or take resources: let the affected schedulers look again.
   if (kind === "server" || kind === "sched")
     for (const p of partitions(await loadServerState(ctx))) touched.add(p);

@@ -50,7 +50,7 @@ export function siteQueues(prefix: string, site: string): SiteQueues {
       fifo: true,
       visibilityTimeoutSec: 60,
       dlq: { name: dlqName(sched), maxReceiveCount: 5 },
-      consumer: { batchSize: 10, maxBatchingWindowMs: 0, concurrency: 4 },
+      consumer: { batchSize: 10, maxBatchingWindowMs: 0, concurrency: 2 },
     },
     events: {
       name: events,

@@ -176,3 +176,99 @@ describe("one site, end to end", () => {
     expect(Number(await s.attr(id, "run_count"))).toBe(2);
   });
 });
+
+describe("operators' commands", () => {
+  it("qalter, qmove and qrerun change jobs the PBS way", async () => {
+    const held = (await s.cli("qsub", ["-h", "-N", "before"], { input: "echo $PBS_QUEUE\n" })).stdout.trim();
+    expect((await s.cli("qalter", ["-N", "after", "-l", "walltime=00:02:00", "-p", "5", held])).code).toBe(0);
+    expect(await s.attr(held, "Job_Name")).toBe("after");
+    expect(await s.attr(held, "Priority")).toBe("5");
+    const fast = await s.cli("qmgr", [
+      "-c",
+      "create queue other queue_type=execution,enabled=true,started=true",
+    ]);
+    expect(fast.code).toBe(0);
+    expect((await s.cli("qmove", ["other", held])).code).toBe(0);
+    expect(await s.attr(held, "queue")).toBe("other");
+    await s.cli("qrls", [held]);
+    await s.waitState(held, ["F"]);
+    // PBS fixes Output_Path at submission: a renamed job still writes before.o<seq>
+    const seq = held.split(".")[0];
+    expect(fs.readFileSync(path.join(s.dir, `before.o${seq}`), "utf8")).toBe("other\n");
+
+    const counter = path.join(s.dir, "rerun.count");
+    const id = (await s.cli("qsub", [], { input: `echo x >> ${counter}; sleep 30\n` })).stdout.trim();
+    await s.waitState(id, ["R"]);
+    for (let i = 0; i < 50 && !fs.existsSync(counter); i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await s.cli("qrerun", [id])).code).toBe(0);
+    for (let i = 0; i < 100 && fs.readFileSync(counter, "utf8").split("\n").length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(fs.readFileSync(counter, "utf8")).toBe("x\nx\n");
+    expect(await s.attr(id, "run_count")).toBe("2");
+    await s.cli("qdel", [id]);
+    await s.waitState(id, ["F"]);
+    const alterRunning = await s.cli("qalter", ["-N", "late", id]);
+    expect(alterRunning.code).not.toBe(0);
+  });
+
+  it("keeps jobs off an offline node and shows it in pbsnodes", async () => {
+    expect((await s.cli("pbsnodes", ["-o", "n2"])).code).toBe(0);
+    const nodes = (await s.cli("pbsnodes", ["-a"])).stdout;
+    expect(nodes).toMatch(/n2\n(\s+.*\n)*?\s+state = offline/);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await s.cli("qsub", ["-l", "select=1:ncpus=1"], { input: "sleep 0.2\n" })).stdout.trim());
+    for (const id of ids) {
+      await s.waitState(id, ["F"]);
+      expect(await s.attr(id, "exec_host")).toMatch(/^n1\//);
+    }
+    expect((await s.cli("pbsnodes", ["-r", "n2"])).code).toBe(0);
+    expect((await s.cli("pbsnodes", ["-a"])).stdout).not.toContain("offline");
+  });
+
+  it("schedules a second partition with its own sched (PP-337)", async () => {
+    const cmds = [
+      "create node p2n1 resources_available.ncpus=2,resources_available.mem=2gb,partition=p2",
+      "create queue q2 queue_type=execution,enabled=true,started=true,partition=p2",
+      "create sched s2 partition=p2,job_accumulation_time=1",
+    ];
+    for (const c of cmds) expect((await s.cli("qmgr", ["-c", c])).stderr).toBe("");
+    expect((await s.cli("qmgr", ["-c", "list sched s2"])).stdout).toContain("partition = p2");
+    // the tick starts a MOM for the new node, as an admin would start pbs_mom there
+    const id = (
+      await s.cli("qsub", ["-q", "q2", "-l", "select=1:ncpus=2"], { input: "echo p2\n" })
+    ).stdout.trim();
+    await s.waitState(id, ["F"]);
+    expect(await s.attr(id, "exec_host")).toBe("p2n1/0*2");
+    expect(await s.attr(id, "Exit_status")).toBe("0");
+    const big = await s.cli("qsub", ["-q", "q2", "-l", "select=1:ncpus=4"], { input: "true\n" });
+    expect(big.stderr).toMatch(/never run/);
+  });
+
+  it("lists jobs by user and by queue, and the queue and server tables", async () => {
+    const me = (await s.cli("qstat", ["-x", "-F", "json"])).stdout;
+    const anyId = Object.keys(JSON.parse(me).Jobs)[0];
+    const user = String(JSON.parse(me).Jobs[anyId].Job_Owner).split("@")[0];
+    expect((await s.cli("qstat", ["-x", "-u", user])).stdout).toContain(anyId.split(".")[0]);
+    expect((await s.cli("qstat", ["-x", "-u", "nobody-here"])).stdout).not.toContain(anyId.split(".")[0]);
+    expect((await s.cli("qstat", ["-Q"])).stdout).toMatch(/^casper\s/m);
+    expect((await s.cli("qstat", ["-B"])).stdout).toMatch(/^casper-pbs\s/m);
+    expect((await s.cli("qstat", ["-x", "casper"])).code).toBe(0);
+    const unknown = await s.cli("qstat", ["99999"]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/Unknown Job Id 99999/);
+  });
+
+  it("supports before-type dependencies", async () => {
+    const later = (await s.cli("qsub", ["-h", "-N", "later"], { input: "echo later\n" })).stdout.trim();
+    const first = (
+      await s.cli("qsub", ["-W", `depend=beforeok:${later}`], { input: "sleep 0.5\n" })
+    ).stdout.trim();
+    await s.cli("qrls", [later]);
+    expect(await s.attr(later, "job_state")).toBe("H");
+    await s.waitState(first, ["F"]);
+    await s.waitState(later, ["F"]);
+    expect(await s.attr(later, "Exit_status")).toBe("0");
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * npm run bench [-- --runs 3 --jobs 500]
+ *
+ * Runs the local metaqueue in this process (DynamoDB Local, the SQS emulator, child-process
+ * MOMs) on one site with 64 virtual cores and measures, per run:
+ *   - end-to-end throughput of N trivial jobs (/bin/true), first submit to last obituary
+ *   - qsub latency (the real CLI binary, spawned each time) p50/p99
+ *   - submit-to-start latency on an idle site, p50
+ *   - afterok release gap (parent's end to dependent's start), p50
+ *   - DynamoDB and SQS requests per job, counted in the SDK middleware of every process
+ * and prints the medians over the runs as a table. It is a benchmark, not a test: numbers
+ * depend on the machine; compare ratios and medians.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parseConfig } from "../shared/config/site-config.js";
+import type { JobRecord } from "../shared/server/job.js";
+import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/store/clients.js";
+import { type LocalMetaqueue, startLocal } from "../infra/local/runtime.js";
+
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const RUNS = opt("runs", 3);
+const JOBS = opt("jobs", 500);
+
+const config = parseConfig({
+  sites: [
+    {
+      name: "bench",
+      server: "bench-pbs",
+      queues: [{ name: "workq", attributes: { "resources_default.walltime": "00:10:00" } }],
+      nodes: [1, 2, 3, 4].map((i) => ({ name: `b${i}`, ncpus: 16, mem: "64gb" })),
+    },
+  ],
+});
+
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const median = (xs: number[]) => pct(xs, 50);
+
+interface RunResult {
+  throughput: number;
+  submitRate: number;
+  qsubP50: number;
+  qsubP99: number;
+  startP50: number;
+  afterokP50: number;
+  ddbWrites: number;
+  ddbReads: number;
+  sqs: number;
+}
+
+async function oneRun(k: number): Promise<RunResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-bench-"));
+  const mq: LocalMetaqueue = await startLocal({
+    config,
+    dataDir: path.join(dir, "data"),
+    confPath: path.join(dir, "servers.json"),
+    tickMs: 2000,
+    log: () => {},
+  });
+  try {
+    const site = mq.sites[0];
+    const { ctx, url, executor } = site;
+    const api = async (method: string, p: string, body?: unknown) => {
+      const r = await fetch(`${url}${p}`, {
+        method,
+        headers: { "content-type": "application/json", "x-metaqueue-user": os.userInfo().username },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const j = (await r.json()) as Record<string, unknown>;
+      if (r.status >= 400) throw new Error(JSON.stringify(j));
+      return j;
+    };
+    const submit = async (script: string, options: Record<string, unknown> = {}) =>
+      String(
+        (await api("POST", "/v1/jobs", { script, options, submitDir: dir, env: {}, submitHost: "bench" }))
+          .jobId,
+      );
+    const keyOf = (id: string) => id.split(".")[0];
+    const waitDone = async (ids: string[], timeoutMs: number) => {
+      const end = Date.now() + timeoutMs;
+      const pending = new Set(ids.map(keyOf));
+      while (pending.size && Date.now() < end) {
+        const got = await ctx.store.getJobs([...pending]);
+        for (const [key, j] of got) if (j.state === "F") pending.delete(key);
+        if (pending.size) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (pending.size) throw new Error(`${pending.size} jobs not finished`);
+      return [...(await ctx.store.getJobs(ids.map(keyOf))).values()];
+    };
+    const trivial = "/bin/true\n";
+    await waitDone([await submit(trivial)], 30_000); // warm-up: MOMs, connections, JIT
+
+    // 1. throughput and requests per job
+    const momBefore = await executor.counts();
+    resetRequestCounts();
+    const t0 = Date.now();
+    const ids: string[] = [];
+    const queue = Array.from({ length: JOBS }, (_, i) => i);
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (queue.shift() !== undefined) ids.push(await submit(trivial));
+      }),
+    );
+    const tSubmitted = Date.now();
+    const done = await waitDone(ids, 300_000);
+    const lastEnd = Math.max(...done.map((j: JobRecord) => j.obittime ?? 0));
+    // let trailing cycles triggered by the last obituaries finish before reading the counters
+    await new Promise((r) => setTimeout(r, 500));
+    const local = { ...requestCounts };
+    const momAfter = await executor.counts();
+    const all: Record<string, number> = { ...local };
+    for (const [key, v] of Object.entries(momAfter)) all[key] = (all[key] ?? 0) + v - (momBefore[key] ?? 0);
+    const sum = summarizeCounts(all);
+
+    // 2. qsub latency: the real binary, one after another
+    const bin = path.resolve("node_modules/.bin/qsub");
+    const script = path.join(dir, "true.pbs");
+    fs.writeFileSync(script, "#!/bin/bash\n/bin/true\n");
+    const lat: number[] = [];
+    const qsubIds: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const s = performance.now();
+      const r = await run(bin, [script], { cwd: dir, env: { ...process.env, METAQUEUE_CONF: mq.confPath } });
+      lat.push(performance.now() - s);
+      qsubIds.push(r.stdout.trim());
+    }
+    await waitDone(qsubIds, 60_000);
+
+    // 3. submit-to-start on an idle site
+    const starts: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const [j] = await waitDone([await submit(trivial)], 30_000);
+      starts.push((j.stime ?? 0) - j.ctime);
+    }
+
+    // 4. afterok gap
+    const gaps: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const parent = await submit("sleep 0.2\n");
+      const child = await submit(trivial, { depend: `afterok:${parent}` });
+      const [p, c] = await waitDone([parent, child], 30_000);
+      const [pj, cj] = p.id === parent ? [p, c] : [c, p];
+      gaps.push((cj.stime ?? 0) - (pj.obittime ?? 0));
+    }
+
+    const r: RunResult = {
+      throughput: JOBS / ((lastEnd - t0) / 1000),
+      submitRate: JOBS / ((tSubmitted - t0) / 1000),
+      qsubP50: median(lat),
+      qsubP99: pct(lat, 99),
+      startP50: median(starts),
+      afterokP50: median(gaps),
+      ddbWrites: sum.ddbWrite / JOBS,
+      ddbReads: sum.ddbRead / JOBS,
+      sqs: sum.sqs / JOBS,
+    };
+    console.error(
+      `run ${k + 1}/${RUNS}: ${JSON.stringify(r, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
+    );
+    if (k === 0) console.error(`requests in run 1 (all processes): ${JSON.stringify(all)}`);
+    return r;
+  } finally {
+    await mq.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.error(
+    `metaqueue bench: ${RUNS} run(s) of ${JOBS} trivial jobs on 64 virtual cores, ${os.cpus().length} CPU(s), node ${process.version}`,
+  );
+  const results: RunResult[] = [];
+  for (let k = 0; k < RUNS; k++) results.push(await oneRun(k));
+  const m = (f: (r: RunResult) => number) => median(results.map(f));
+  const rows: [string, string, string][] = [
+    [
+      `end-to-end throughput, ${JOBS} × /bin/true`,
+      `${m((r) => r.throughput).toFixed(1)} jobs/s`,
+      "≥ 50 jobs/s",
+    ],
+    ["submission rate (HTTP API, 16 clients)", `${m((r) => r.submitRate).toFixed(1)} jobs/s`, ""],
+    ["qsub latency p50 (CLI process)", `${m((r) => r.qsubP50).toFixed(0)} ms`, ""],
+    ["qsub latency p99 (CLI process)", `${m((r) => r.qsubP99).toFixed(0)} ms`, ""],
+    ["submit-to-start p50, idle site", `${m((r) => r.startP50).toFixed(0)} ms`, "≤ 200 ms"],
+    ["afterok release gap p50", `${m((r) => r.afterokP50).toFixed(0)} ms`, "≤ 200 ms"],
+    ["DynamoDB write requests per job", m((r) => r.ddbWrites).toFixed(2), "≤ 8"],
+    ["DynamoDB read requests per job", m((r) => r.ddbReads).toFixed(2), ""],
+    ["SQS requests per job", m((r) => r.sqs).toFixed(2), "≤ 4"],
+  ];
+  console.log(`\n| metric (median of ${RUNS} runs) | metaqueue | target |`);
+  console.log("|---|---|---|");
+  for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

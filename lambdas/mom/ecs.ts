@@ -1,0 +1,232 @@
+/**
+ * The MOM container entry on ECS: one task runs one job run, then exits.
+ *
+ * The scheduler's RunTask passes the run spec in the container environment (JOB_SPEC, or
+ * JOB_SPEC_GZ = base64 gzip of it; see shared/exec/ecs-executor.ts); the task definition sets
+ * TABLE_NAME, EVENTS_QUEUE_URL, OUTPUT_BUCKET and AWS_REGION. The same `Mom` as the local child
+ * process runs the job: heartbeats go to the site table, the obituary to the events queue.
+ * Before the obituary is sent, stdout/stderr are uploaded to s3://OUTPUT_BUCKET/<jobId>/<file>,
+ * so a job seen as finished has its output in place.
+ *
+ * ECS StopTask (qdel, qrerun) sends SIGTERM: the MOM kills the job (TERM, kill_delay, KILL; the
+ * task's stopTimeout is 120 s) and still reports it; the server already knows why (the job's
+ * delReq/rerunReq), so the report's reason is just "shutdown".
+ *
+ * MOM_PATH_ROOT (set in the image): the job's directories are the submit host's paths
+ * (/home/alice/run); inside the container they are re-rooted under MOM_PATH_ROOT
+ * (/scratch/home/alice/run), where the unprivileged container user may write.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { Mom } from "../../shared/exec/mom.js";
+import type { JobRunSpec, Obituary } from "../../shared/ports.js";
+import { makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
+import { SiteStore } from "../../shared/store/site-store.js";
+
+export interface EcsMomEnv {
+  JOB_SPEC?: string;
+  JOB_SPEC_GZ?: string;
+  TABLE_NAME?: string;
+  EVENTS_QUEUE_URL?: string;
+  /** when unset, output stays in the container (tests, or a shared file system mounted at the paths) */
+  OUTPUT_BUCKET?: string;
+  /** re-root the job's paths under this directory */
+  MOM_PATH_ROOT?: string;
+  /** parent of the per-job TMPDIR; default os.tmpdir() */
+  MOM_TMP?: string;
+  /** default 10000 */
+  MOM_HEARTBEAT_MS?: string;
+  [k: string]: string | undefined;
+}
+
+export interface EcsMomClients {
+  doc: DynamoDBDocumentClient;
+  sqs: SQSClient;
+  /** needed only with OUTPUT_BUCKET */
+  s3?: S3Client;
+}
+
+export interface EcsMomOptions {
+  /** aborting it (SIGTERM) kills the job; its obituary is still sent */
+  stop?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/** The run spec from JOB_SPEC or JOB_SPEC_GZ, checked for the fields the MOM relies on. */
+export function readJobSpec(env: EcsMomEnv): JobRunSpec {
+  let text = env.JOB_SPEC;
+  if (!text && env.JOB_SPEC_GZ) text = gunzipSync(Buffer.from(env.JOB_SPEC_GZ, "base64")).toString("utf8");
+  if (!text) throw new Error("ECS MOM: neither JOB_SPEC nor JOB_SPEC_GZ is set");
+  const spec = JSON.parse(text) as JobRunSpec;
+  for (const k of ["jobId", "momId", "script", "workdir", "stdoutPath"] as const) {
+    if (typeof spec[k] !== "string" || !spec[k]) throw new Error(`ECS MOM: JOB_SPEC has no ${k}`);
+  }
+  if (!Number.isInteger(spec.runCount)) throw new Error("ECS MOM: JOB_SPEC has no runCount");
+  return spec;
+}
+
+/** The spec with its directories re-rooted under `root` (PBS_O_WORKDIR follows the workdir). */
+export function rebaseSpec(spec: JobRunSpec, root: string | undefined): JobRunSpec {
+  if (!root) return spec;
+  const under = (p: string) => path.join(root, path.resolve("/", p));
+  const workdir = under(spec.workdir);
+  const env = { ...spec.env };
+  if (env.PBS_O_WORKDIR === spec.workdir) env.PBS_O_WORKDIR = workdir;
+  return {
+    ...spec,
+    workdir,
+    env,
+    stdoutPath: under(spec.stdoutPath),
+    stderrPath: spec.stderrPath ? under(spec.stderrPath) : spec.stderrPath,
+  };
+}
+
+/** PBS: an -o/-e path naming an existing directory gets the default file name inside it. */
+function deliverable(spec: JobRunSpec): JobRunSpec {
+  const fix = (p: string | null, kind: "o" | "e"): string | null => {
+    if (!p) return p;
+    try {
+      if (fs.statSync(p).isDirectory()) return path.join(p, `${spec.name}.${kind}${spec.seq}`);
+    } catch {
+      /* not there yet: a file */
+    }
+    return p;
+  };
+  return { ...spec, stdoutPath: fix(spec.stdoutPath, "o") as string, stderrPath: fix(spec.stderrPath, "e") };
+}
+
+function required(env: EcsMomEnv, name: keyof EcsMomEnv & string): string {
+  const v = env[name];
+  if (!v) throw new Error(`ECS MOM: ${name} is not set`);
+  return v;
+}
+
+/**
+ * Run one job and report it; resolves with the obituary once the events queue has it.
+ * Throws only when the task cannot even start (bad environment or spec).
+ */
+export async function runEcsMom(
+  env: EcsMomEnv,
+  clients: EcsMomClients,
+  opts: EcsMomOptions = {},
+): Promise<Obituary> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const table = required(env, "TABLE_NAME");
+  const eventsUrl = required(env, "EVENTS_QUEUE_URL");
+  if (env.OUTPUT_BUCKET && !clients.s3)
+    throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
+  const spec = deliverable(rebaseSpec(readJobSpec(env), env.MOM_PATH_ROOT));
+  for (const dir of [spec.workdir, spec.stdoutPath, spec.stderrPath].map((p, i) =>
+    i === 0 ? p : p ? path.dirname(p) : null,
+  )) {
+    try {
+      if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      // the job's own start then fails and its obituary says why
+      log(`ECS MOM: cannot create ${dir}: ${(err as Error).message}`);
+    }
+  }
+  const store = new SiteStore(clients.doc, table);
+  const tmpRoot = path.join(env.MOM_TMP ?? os.tmpdir(), "metaqueue-mom");
+  fs.mkdirSync(tmpRoot, { recursive: true });
+
+  let uploaded: Promise<void> | undefined;
+  const upload = () => {
+    uploaded ??= uploadOutputs(spec, env.OUTPUT_BUCKET, clients.s3, log);
+    return uploaded;
+  };
+  let delivered!: (o: Obituary) => void;
+  const done = new Promise<Obituary>((r) => {
+    delivered = r;
+  });
+  const mom = new Mom({
+    momId: spec.momId,
+    tmpRoot,
+    heartbeatEveryMs: Number(env.MOM_HEARTBEAT_MS ?? 10_000),
+    reporter: {
+      heartbeat: (h) => store.putMomBeat(h),
+      obituary: async (o) => {
+        await upload();
+        await clients.sqs.send(
+          new SendMessageCommand({ QueueUrl: eventsUrl, MessageBody: JSON.stringify(o) }),
+        );
+        delivered(o);
+      },
+    },
+  });
+  const onStop = () => {
+    log(`ECS MOM: stop requested, killing ${spec.jobId} run ${spec.runCount}`);
+    mom.kill(spec.jobId, spec.runCount, "shutdown");
+  };
+  opts.stop?.addEventListener("abort", onStop, { once: true });
+  try {
+    mom.start();
+    mom.run(spec);
+    if (opts.stop?.aborted) onStop();
+    const obit = await done;
+    log(`ECS MOM: ${spec.jobId} run ${spec.runCount} ended, Exit_status=${obit.exitStatus}`);
+    return obit;
+  } finally {
+    opts.stop?.removeEventListener("abort", onStop);
+    await mom.shutdown();
+  }
+}
+
+/** Upload stdout/stderr to s3://bucket/<jobId>/<file>; a failed upload is logged, not fatal. */
+async function uploadOutputs(
+  spec: JobRunSpec,
+  bucket: string | undefined,
+  s3: S3Client | undefined,
+  log: (l: string) => void,
+): Promise<void> {
+  if (!bucket || !s3) return;
+  const files = [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p);
+  await Promise.all(
+    files.map(async (file) => {
+      const key = `${spec.jobId}/${path.basename(file)}`;
+      try {
+        const { size } = await fs.promises.stat(file);
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: fs.createReadStream(file),
+            ContentLength: size,
+            ContentType: "text/plain; charset=utf-8",
+          }),
+        );
+      } catch (err) {
+        log(`ECS MOM: could not upload ${file} to s3://${bucket}/${key}: ${(err as Error).message}`);
+      }
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const env = process.env as EcsMomEnv;
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw new Error("ECS MOM: AWS_REGION is not set");
+  const { doc } = makeDynamoClients({ region });
+  const sqs = makeSqsClient({ region });
+  const s3 = env.OUTPUT_BUCKET ? new S3Client({ region, maxAttempts: 5 }) : undefined;
+  const stop = new AbortController();
+  process.on("SIGTERM", () => stop.abort());
+  process.on("SIGINT", () => stop.abort());
+  await runEcsMom(env, { doc, sqs, s3 }, { stop: stop.signal });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(`ECS MOM failed: ${(err as Error).stack ?? err}`);
+      process.exit(1);
+    },
+  );
+}

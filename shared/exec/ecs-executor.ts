@@ -1,0 +1,282 @@
+/**
+ * The executor port on AWS: one ECS task per job run (Fargate by default).
+ *
+ * - dispatch = RunTask of the site's MOM task definition. The whole JobRunSpec travels in the
+ *   container override environment (`JOB_SPEC`, or `JOB_SPEC_GZ` = base64 gzip when the plain
+ *   JSON does not fit): ECS allows 8192 characters for ALL overrides, JSON punctuation included,
+ *   so a job whose spec does not fit even compressed is refused with a clear error (loading the
+ *   spec from DynamoDB in the task would lift the limit; not needed for scripts of a few KiB).
+ * - the task size comes from the job's request, rounded UP to the smallest valid Fargate size;
+ *   GPUs or more than 16 vCPU / 120 GiB need an EC2 capacity provider and are refused.
+ * - `clientToken` is a hash of `jobId:runCount`, so a retried RunTask (the SDK's or a
+ *   redelivered scheduler message) starts the run once; `startedBy` names the job, so `kill`
+ *   finds the task with ListTasks without the executor writing anything to the job.
+ * - RunTask answers HTTP 200 with `failures[]` when it cannot place the task: that is a throw
+ *   (EcsCapacityError for capacity, EcsDispatchError otherwise), and the scheduler's cycle puts
+ *   the job back in the queue with the message as its comment.
+ */
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import {
+  type AssignPublicIp,
+  type CapacityProviderStrategyItem,
+  DescribeTasksCommand,
+  type ECSClient,
+  type KeyValuePair,
+  ListTasksCommand,
+  RunTaskCommand,
+  type RunTaskCommandInput,
+  type RunTaskCommandOutput,
+  StopTaskCommand,
+  type TaskOverride,
+} from "@aws-sdk/client-ecs";
+import type { Executor, JobRunSpec, KillReason } from "../ports.js";
+
+/** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
+export const ECS_OVERRIDES_LIMIT = 8192;
+/** ECS: startedBy is up to 36 letters, digits, `-`, `/` and `_`. */
+export const STARTED_BY_MAX = 36;
+
+export interface EcsExecutorConfig {
+  /** cluster name or ARN */
+  cluster: string;
+  /** task definition family, family:revision or ARN */
+  taskDefinition: string;
+  /** the MOM container's name in the task definition */
+  containerName: string;
+  subnets: string[];
+  securityGroups: string[];
+  /** public subnets without NAT need a public IP to reach ECR, DynamoDB, SQS and S3 */
+  assignPublicIp: boolean;
+  /** e.g. FARGATE_SPOT; default: launchType FARGATE */
+  capacityProviderStrategy?: CapacityProviderStrategyItem[];
+}
+
+/**
+ * What the executor reads from a run spec. `mem` (bytes) and `ngpus` are optional until the
+ * server's run spec carries them: without `mem` the task gets the smallest memory valid for
+ * its vCPU size.
+ */
+export type EcsJobRunSpec = JobRunSpec & { mem?: number; ngpus?: number };
+
+/** Something went wrong starting the task; the scheduler requeues the job with this message. */
+export class EcsDispatchError extends Error {
+  constructor(
+    message: string,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** ECS had no room (RESOURCE:*, AGENT, Fargate "Capacity is unavailable"): retry later. */
+export class EcsCapacityError extends EcsDispatchError {}
+
+/** The job cannot run on Fargate at all (GPUs, too big, spec too large). */
+export class EcsUnsupportedJobError extends EcsDispatchError {}
+
+// ---- Fargate sizes ----
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** Valid Fargate (Linux) task sizes: cpu units and the memory values (MiB) allowed with them. */
+export const FARGATE_SIZES: { cpu: number; memory: number[] }[] = [
+  { cpu: 256, memory: [512, 1024, 2048] },
+  { cpu: 512, memory: range(1024, 4096, 1024) },
+  { cpu: 1024, memory: range(2048, 8192, 1024) },
+  { cpu: 2048, memory: range(4096, 16384, 1024) },
+  { cpu: 4096, memory: range(8192, 30720, 1024) },
+  { cpu: 8192, memory: range(16384, 61440, 4096) },
+  { cpu: 16384, memory: range(32768, 122880, 8192) },
+];
+
+function range(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let v = from; v <= to; v += step) out.push(v);
+  return out;
+}
+
+/**
+ * The smallest valid Fargate size with at least `ncpus` vCPUs and `memBytes` of memory (cpu
+ * first, then memory within that cpu; a memory need beyond a cpu size's range moves up a size).
+ */
+export function fargateSize(ncpus: number, memBytes = 0, ngpus = 0): { cpu: number; memory: number } {
+  if (ngpus > 0) {
+    throw new EcsUnsupportedJobError(
+      `job requests ngpus=${ngpus}: Fargate has no GPUs; an EC2 capacity provider with GPU instances is needed`,
+    );
+  }
+  const cpuUnits = Math.max(1, Math.ceil(Math.max(0, ncpus) * 1024));
+  const memMiB = Math.ceil(Math.max(0, memBytes) / MiB);
+  for (const size of FARGATE_SIZES) {
+    if (size.cpu < cpuUnits) continue;
+    const memory = size.memory.find((m) => m >= memMiB);
+    if (memory !== undefined) return { cpu: size.cpu, memory };
+  }
+  throw new EcsUnsupportedJobError(
+    `job requests ncpus=${ncpus} mem=${formatGiB(memBytes)}: the largest Fargate task is 16 vCPU and 120 GiB; an EC2 capacity provider is needed`,
+  );
+}
+
+function formatGiB(bytes: number): string {
+  return `${Math.round((bytes / GiB) * 100) / 100}gb`;
+}
+
+// ---- names and tokens ----
+
+/** `startedBy` for a job: its ID with characters ECS refuses turned into `-`, hashed if too long. */
+export function startedByFor(jobId: string): string {
+  const clean = jobId.replace(/[^A-Za-z0-9_/-]/g, "-");
+  if (clean.length <= STARTED_BY_MAX) return clean;
+  return `mq-${createHash("sha256")
+    .update(jobId)
+    .digest("hex")
+    .slice(0, STARTED_BY_MAX - 3)}`;
+}
+
+/** RunTask idempotency token (≤ 64 characters): the same run always gets the same token. */
+export function clientTokenFor(jobId: string, runCount: number): string {
+  return createHash("sha256").update(`${jobId}:${runCount}`).digest("hex");
+}
+
+/** Failure reasons that mean "no room now, try later" rather than "this cannot work". */
+export function isCapacityFailure(reason: string | undefined): boolean {
+  return !!reason && /^RESOURCE:|^AGENT$|Capacity is unavailable|capacity/i.test(reason);
+}
+
+/**
+ * The container overrides for a run: the spec in JOB_SPEC (or JOB_SPEC_GZ), plus JOB_ID,
+ * RUN_COUNT and MOM_ID for logs and for `kill` to tell runs apart. Throws when it cannot fit.
+ */
+export function containerEnvironment(containerName: string, spec: JobRunSpec): KeyValuePair[] {
+  const base: KeyValuePair[] = [
+    { name: "JOB_ID", value: spec.jobId },
+    { name: "RUN_COUNT", value: String(spec.runCount) },
+    { name: "MOM_ID", value: spec.momId },
+  ];
+  const json = JSON.stringify(spec);
+  const plain = [...base, { name: "JOB_SPEC", value: json }];
+  if (overridesLength(containerName, plain) <= ECS_OVERRIDES_LIMIT) return plain;
+  const gz = [...base, { name: "JOB_SPEC_GZ", value: gzipSync(json).toString("base64") }];
+  const n = overridesLength(containerName, gz);
+  if (n <= ECS_OVERRIDES_LIMIT) return gz;
+  throw new EcsUnsupportedJobError(
+    `job ${spec.jobId}: its run spec (script and environment, ${json.length} characters, ${n} gzipped in the ECS overrides) exceeds the ${ECS_OVERRIDES_LIMIT}-character limit of ECS task overrides; shorten the script (e.g. run a file from the job's directory) or its Variable_List`,
+  );
+}
+
+/** Characters of the overrides JSON for this environment, with the largest cpu/memory strings. */
+function overridesLength(containerName: string, environment: KeyValuePair[]): number {
+  const o: TaskOverride = {
+    cpu: "16384",
+    memory: "122880",
+    containerOverrides: [{ name: containerName, environment }],
+  };
+  return JSON.stringify(o).length;
+}
+
+// ---- the executor ----
+
+export class EcsExecutor implements Executor {
+  constructor(
+    private readonly ecs: ECSClient,
+    private readonly config: EcsExecutorConfig,
+  ) {}
+
+  momIdFor(_execHost: string, jobKey: string, runCount: number): string {
+    return `ecs:${jobKey}:${runCount}`;
+  }
+
+  /** The RunTask input for a run (pure; throws EcsUnsupportedJobError for what Fargate cannot run). */
+  runTaskInput(spec: EcsJobRunSpec): RunTaskCommandInput {
+    const { cpu, memory } = fargateSize(spec.ncpus, spec.mem ?? 0, spec.ngpus ?? 0);
+    const c = this.config;
+    return {
+      cluster: c.cluster,
+      taskDefinition: c.taskDefinition,
+      count: 1,
+      ...(c.capacityProviderStrategy?.length
+        ? { capacityProviderStrategy: c.capacityProviderStrategy }
+        : { launchType: "FARGATE" }),
+      networkConfiguration: {
+        awsvpcConfiguration: {
+          subnets: c.subnets,
+          securityGroups: c.securityGroups,
+          assignPublicIp: (c.assignPublicIp ? "ENABLED" : "DISABLED") as AssignPublicIp,
+        },
+      },
+      overrides: {
+        cpu: String(cpu),
+        memory: String(memory),
+        containerOverrides: [
+          { name: c.containerName, environment: containerEnvironment(c.containerName, spec) },
+        ],
+      },
+      startedBy: startedByFor(spec.jobId),
+      clientToken: clientTokenFor(spec.jobId, spec.runCount),
+    };
+  }
+
+  async dispatch(spec: JobRunSpec): Promise<void> {
+    const input = this.runTaskInput(spec);
+    let out: RunTaskCommandOutput;
+    try {
+      out = await this.ecs.send(new RunTaskCommand(input));
+    } catch (err) {
+      const e = err as { name?: string; message?: string };
+      // throttling and some capacity refusals arrive as exceptions rather than failures[]
+      const reason = `${e.name ?? "Error"}: ${e.message ?? String(err)}`;
+      if (isCapacityFailure(e.message) || e.name === "ThrottlingException") {
+        throw new EcsCapacityError(`ECS RunTask for ${spec.jobId} failed, will retry: ${reason}`, reason);
+      }
+      throw new EcsDispatchError(`ECS RunTask for ${spec.jobId} failed: ${reason}`, reason);
+    }
+    const failure = out.failures?.[0];
+    if (failure || !out.tasks?.length) {
+      const reason = failure
+        ? [failure.reason, failure.detail].filter(Boolean).join(": ") || "unknown failure"
+        : "no task started";
+      if (isCapacityFailure(failure?.reason)) {
+        throw new EcsCapacityError(`ECS has no capacity for ${spec.jobId} now (${reason}); requeued`, reason);
+      }
+      throw new EcsDispatchError(`ECS could not start ${spec.jobId}: ${reason}`, reason);
+    }
+  }
+
+  /**
+   * Stop the run's task: ListTasks by `startedBy`, keep the task(s) of this run (RUN_COUNT in
+   * their overrides), StopTask with the reason. ECS sends SIGTERM, the MOM kills the job and
+   * reports the obituary. Nothing to stop (the task already ended) is not an error.
+   */
+  async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
+    const c = this.config;
+    const listed = await this.ecs.send(
+      new ListTasksCommand({
+        cluster: c.cluster,
+        startedBy: startedByFor(job.jobId),
+        desiredStatus: "RUNNING",
+      }),
+    );
+    const arns = listed.taskArns ?? [];
+    if (!arns.length) return;
+    const described = await this.ecs.send(new DescribeTasksCommand({ cluster: c.cluster, tasks: arns }));
+    const ofThisRun = (described.tasks ?? []).filter((t) => {
+      const env = t.overrides?.containerOverrides?.find((o) => o.name === c.containerName)?.environment ?? [];
+      const byName = new Map(env.map((kv) => [kv.name, kv.value]));
+      return byName.get("JOB_ID") === job.jobId && byName.get("RUN_COUNT") === String(job.runCount);
+    });
+    await Promise.all(
+      ofThisRun.map((t) =>
+        this.ecs.send(
+          new StopTaskCommand({
+            cluster: c.cluster,
+            task: t.taskArn,
+            reason: `metaqueue: ${reason} of ${job.jobId} run ${job.runCount}`.slice(0, 255),
+          }),
+        ),
+      ),
+    );
+  }
+}

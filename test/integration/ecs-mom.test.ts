@@ -1,0 +1,182 @@
+/**
+ * The ECS MOM's core (lambdas/mom/ecs.ts runEcsMom) against the local stack: DynamoDB Local and
+ * the SQS emulator stand in for the task's real clients; the spec arrives the way RunTask
+ * passes it (JOB_SPEC, or JOB_SPEC_GZ built by the ECS executor).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
+import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
+import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
+import { runEcsMom } from "../../lambdas/mom/ecs.js";
+import { seedSite } from "../../lambdas/seed.js";
+import { parseConfig } from "../../shared/config/site-config.js";
+import { containerEnvironment } from "../../shared/exec/ecs-executor.js";
+import type { JobRunSpec, Obituary } from "../../shared/ports.js";
+import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/store/clients.js";
+import { siteQueues } from "../../shared/store/queue-defs.js";
+import { SiteStore } from "../../shared/store/site-store.js";
+import { createTableInput } from "../../shared/store/table.js";
+
+const TABLE = "mq-ecs-mom-test";
+
+describe("ECS MOM entry (runEcsMom) on the local stack", () => {
+  let ddbLocal: DynamoDbLocal;
+  let sqsEmu: SqsEmulator;
+  let sqs: SQSClient;
+  let eventsUrl: string;
+  let dir: string;
+  let clients: Parameters<typeof runEcsMom>[1];
+
+  beforeAll(async () => {
+    [ddbLocal, sqsEmu] = await Promise.all([startDynamoDbLocal(), startSqsEmulator()]);
+    const { ddb, doc } = makeDynamoClients({
+      region: "us-east-1",
+      endpoint: ddbLocal.endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await ddb.send(new CreateTableCommand(createTableInput(TABLE)));
+    sqs = makeSqsClient(sqsEmu.endpoint);
+    const q = siteQueues("mq-test-", "casper");
+    const urls = await ensureQueues(sqs, [q.events]);
+    eventsUrl = urls[q.events.name];
+    clients = { doc, sqs };
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-ecs-mom-"));
+  });
+
+  afterAll(async () => {
+    await Promise.all([ddbLocal?.stop(), sqsEmu?.stop()]);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const spec = (seq: number, script: string): JobRunSpec => ({
+    jobId: `${seq}.casper`,
+    seq: String(seq),
+    runCount: 1,
+    name: "STDIN",
+    queue: "casper",
+    owner: "alice@login1",
+    script,
+    workdir: dir,
+    env: { PBS_O_WORKDIR: dir, PBS_O_HOST: "login1" },
+    killDelay: 1,
+    stdoutPath: path.join(dir, `STDIN.o${seq}`),
+    stderrPath: path.join(dir, `STDIN.e${seq}`),
+    nodefile: ["casper-n01"],
+    ncpus: 1,
+    momId: `ecs:${seq}:1`,
+    execHost: "casper-n01",
+  });
+
+  async function receiveObit(jobId: string, timeoutMs = 15_000): Promise<Obituary> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const r = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: eventsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      );
+      for (const m of r.Messages ?? []) {
+        const body = JSON.parse(m.Body ?? "{}");
+        if (body.type === "obit" && body.jobId === jobId) return body as Obituary;
+      }
+    }
+    throw new Error(`no obituary for ${jobId} within ${timeoutMs} ms`);
+  }
+
+  it("runs `echo hi` from JOB_SPEC, writes the output file, heartbeats and reports exit 0 on the events queue", async () => {
+    const s = spec(41, "echo hi\n");
+    const env = {
+      JOB_SPEC: JSON.stringify(s),
+      TABLE_NAME: TABLE,
+      EVENTS_QUEUE_URL: eventsUrl,
+      MOM_TMP: path.join(dir, "tmp"),
+      MOM_HEARTBEAT_MS: "200",
+    };
+    const obit = await runEcsMom(env, clients, { log: () => {} });
+    expect(obit).toMatchObject({
+      type: "obit",
+      jobId: "41.casper",
+      runCount: 1,
+      momId: "ecs:41:1",
+      exitStatus: 0,
+    });
+    const onQueue = await receiveObit("41.casper");
+    expect(onQueue.exitStatus).toBe(0);
+    expect(onQueue.momId).toBe("ecs:41:1");
+    expect(fs.readFileSync(s.stdoutPath, "utf8")).toBe("hi\n");
+    // the heartbeat the sweeper watches is in the table under the run's MOM id
+    const beats = await new SiteStore(clients.doc, TABLE).getMomBeats(["ecs:41:1"]);
+    expect(beats.get("ecs:41:1")?.at).toBeGreaterThan(0);
+  });
+
+  it("reads a gzipped JOB_SPEC_GZ (large script), re-roots paths under MOM_PATH_ROOT, and reports a stop as a kill", async () => {
+    const root = path.join(dir, "root");
+    // ~12 KB of script: too big for the plain override, so the executor compresses it
+    const filler = `# ${"x".repeat(100)}\n`.repeat(120);
+    const s = spec(42, `${filler}echo start; echo "wd=$PWD"; sleep 30\n`);
+    const envList = containerEnvironment("mom", s);
+    expect(envList.map((e) => e.name)).toContain("JOB_SPEC_GZ");
+    const env: Record<string, string> = {
+      TABLE_NAME: TABLE,
+      EVENTS_QUEUE_URL: eventsUrl,
+      MOM_TMP: path.join(dir, "tmp"),
+      MOM_PATH_ROOT: root,
+    };
+    for (const kv of envList) env[kv.name!] = kv.value!;
+    const stop = new AbortController();
+    const out = path.join(root, s.stdoutPath);
+    const running = runEcsMom(env, clients, { stop: stop.signal, log: () => {} });
+    const until = Date.now() + 10_000;
+    while (!fs.existsSync(out) || !fs.readFileSync(out, "utf8").includes("wd=")) {
+      if (Date.now() > until) throw new Error("job did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    stop.abort();
+    const obit = await running;
+    expect(obit.killedFor).toBe("shutdown");
+    expect(obit.exitStatus).toBe(256 + 15);
+    expect(fs.readFileSync(out, "utf8")).toContain(`wd=${path.join(root, dir)}`);
+    expect((await receiveObit("42.casper")).killedFor).toBe("shutdown");
+  });
+
+  it("the deploy-time seed creates the configured server objects once and keeps later qmgr changes", async () => {
+    const store = new SiteStore(clients.doc, TABLE);
+    const sc = parseConfig({
+      sites: [
+        {
+          name: "casper",
+          server: "casper-pbs",
+          queues: [{ name: "casper", attributes: { priority: 5 } }],
+          nodes: [{ name: "casper-n01", ncpus: 16, mem: "64gb" }],
+        },
+      ],
+    }).sites[0];
+    expect(await seedSite(store, sc, "alice@*")).toBe(3);
+    const objs = await store.getServerObjects();
+    const server = objs.find((o) => o.kind === "server");
+    expect(server?.attrs).toMatchObject({ managers: "alice@*", default_queue: "casper", scheduling: true });
+    expect(objs.find((o) => o.kind === "queue" && o.name === "casper")?.attrs).toMatchObject({
+      priority: 5,
+      enabled: true,
+    });
+    expect(objs.find((o) => o.kind === "node")?.attrs).toMatchObject({
+      "resources_available.ncpus": 16,
+      state: "free",
+    });
+    // a qmgr change survives a redeploy; a node added to the configuration is created
+    const q = objs.find((o) => o.kind === "queue")!;
+    await store.putServerObject({ ...q, attrs: { ...q.attrs, priority: 9 } }, q.ver);
+    const more = { ...sc, nodes: [...sc.nodes, { name: "casper-n02", ncpus: 8, mem: "32gb", ngpus: 0 }] };
+    expect(await seedSite(store, more, "alice@*")).toBe(1);
+    const after = await store.getServerObjects();
+    expect(after.find((o) => o.kind === "queue")?.attrs.priority).toBe(9);
+    expect(
+      after
+        .filter((o) => o.kind === "node")
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(["casper-n01", "casper-n02"]);
+  });
+});
