@@ -11,6 +11,8 @@ import type {
 } from "aws-lambda";
 import { z } from "zod";
 import { handleApi } from "../shared/api/routes.js";
+import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
+import { PeerMessageError } from "../shared/peers/messages.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
 import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
 import {
@@ -145,6 +147,34 @@ export function makeSweeperHandler(ctx: SiteContext) {
       await releaseAll(ctx, r.ended, touched);
     }
     await triggerCycles(ctx, touched, "tick");
+  };
+}
+
+/** The peer inbox: verified messages from other sites. Refused ones are counted and dropped. */
+export function makeInboxHandler(ctx: SiteContext) {
+  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchResponse["batchItemFailures"] = [];
+    const touched = new Set<string>();
+    await Promise.all(
+      event.Records.map(async (r) => {
+        try {
+          const res = await handlePeerMessage(ctx, r.body);
+          for (const p of res.partitions) touched.add(p);
+          await releaseAll(ctx, res.ended, touched);
+        } catch (err) {
+          if (err instanceof PeerMessageError) {
+            // Not from a peer we trust, or not ours to read: never act on it, never retry it.
+            rejectedPeerMessages[err.reason] = (rejectedPeerMessages[err.reason] ?? 0) + 1;
+            ctx.log.warn(`inbox: rejected message ${r.messageId}: ${err.message}`);
+            return;
+          }
+          ctx.log.error(`inbox: message ${r.messageId} failed: ${(err as Error).message}`);
+          failures.push({ itemIdentifier: r.messageId });
+        }
+      }),
+    );
+    if (touched.size) await triggerCycles(ctx, touched, "inbox").catch(() => undefined);
+    return { batchItemFailures: failures };
   };
 }
 

@@ -3,6 +3,7 @@
  * the scheduler and events pollers (Lambda event-source semantics), the sweeper tick and one
  * MOM process per virtual node. The same handlers Lambda runs.
  */
+import { createHmac, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -11,6 +12,7 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import {
   makeApiHandler,
   makeEventsHandler,
+  makeInboxHandler,
   makeSchedulerHandler,
   makeSweeperHandler,
 } from "../../lambdas/handlers.js";
@@ -18,6 +20,7 @@ import type { MetaqueueConfig, SiteConfig } from "../../shared/config/site-confi
 import {
   DEFAULT_SETTINGS,
   loadServerState,
+  type PeerInfo,
   type SiteContext,
   type SiteSettings,
   triggerCycles,
@@ -85,11 +88,31 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
     });
     const sqs = makeSqsClient({ region, endpoint: sqsEmu.endpoint, credentials: LOCAL_CREDENTIALS });
     const sites: LocalSite[] = [];
+    // Every site's queues first: each site needs its peers' inbox URLs.
+    const siteUrls = new Map<string, Record<string, string>>();
+    for (const sc of opts.config.sites) {
+      const q = siteQueues(QUEUE_PREFIX, sc.name);
+      siteUrls.set(sc.name, await ensureQueues(sqs, [q.sched, q.events, q.inbox]));
+    }
+    const rootSecret = peerRootSecret(opts.dataDir);
     for (const sc of opts.config.sites) {
       const table = `${TABLE_PREFIX}${sc.name}`;
       await ensureTable(ddb, table);
       const qdefs = siteQueues(QUEUE_PREFIX, sc.name);
-      const urls = await ensureQueues(sqs, [qdefs.sched, qdefs.events]);
+      const urls = siteUrls.get(sc.name) as Record<string, string>;
+      // Locally every configured site peers with every other; each pair shares one secret.
+      const peers = new Map<string, PeerInfo>();
+      for (const other of opts.config.sites) {
+        if (other.name === sc.name) continue;
+        peers.set(other.name, {
+          server: other.server,
+          short: other.name,
+          inboxUrl: (siteUrls.get(other.name) as Record<string, string>)[
+            siteQueues(QUEUE_PREFIX, other.name).inbox.name
+          ],
+          secret: pairSecret(rootSecret, sc.name, other.name),
+        });
+      }
       const store = new SiteStore(doc, table);
       await seedServerObjects(store, sc);
       const executor = new LocalExecutor({
@@ -109,6 +132,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         store,
         sqs,
         queueUrls: { sched: urls[qdefs.sched.name], events: urls[qdefs.events.name] },
+        peers,
         executor,
         clock: { now: () => Date.now() },
         settings: { ...DEFAULT_SETTINGS, ...opts.settings },
@@ -147,6 +171,18 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         name: `${sc.name}-sched`,
       });
       stops.push(() => schedPoller.stop());
+      const inboxPoller = startSqsPoller({
+        sqs,
+        queueUrl: urls[qdefs.inbox.name],
+        handler: makeInboxHandler(ctx),
+        batchSize: qdefs.inbox.consumer.batchSize,
+        maxBatchingWindowMs: qdefs.inbox.consumer.maxBatchingWindowMs,
+        concurrency: qdefs.inbox.consumer.concurrency,
+        waitTimeSeconds: 10,
+        onError,
+        name: `${sc.name}-inbox`,
+      });
+      stops.push(() => inboxPoller.stop());
       await executor.start();
       stops.push(() => executor.stop());
       const sweeper = makeSweeperHandler(ctx);
@@ -240,4 +276,20 @@ function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[])
     servers: sites.map((s) => ({ name: s.config.server, short: s.config.name, url: s.url })),
   };
   fs.writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
+}
+
+/** The local secret peer secrets derive from, made once and kept with the data. */
+function peerRootSecret(dataDir: string): string {
+  const file = path.join(dataDir, "peer-secret");
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch {
+    const secret = randomBytes(32).toString("hex");
+    fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+}
+
+function pairSecret(root: string, a: string, b: string): string {
+  return createHmac("sha256", root).update([a, b].sort().join("|")).digest("hex");
 }

@@ -37,8 +37,20 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   maxScriptBytes: 256 * 1024,
 };
 
+/** Another site this one exchanges messages with. */
+export interface PeerInfo {
+  server: string;
+  short: string;
+  /** the peer's inbound queue */
+  inboxUrl: string;
+  /** shared secret for signing messages between this site and that peer */
+  secret: string;
+}
+
 export interface SiteContext {
   site: SiteIdentity;
+  /** configured peers by short name (empty for a site on its own) */
+  peers?: Map<string, PeerInfo>;
   store: SiteStore;
   sqs: SQSClient;
   queueUrls: { sched: string; events: string };
@@ -70,6 +82,13 @@ export async function loadServerState(ctx: SiteContext): Promise<ServerState> {
 /** Forget cached server objects (after this process changed them). */
 export function invalidateServerState(ctx: SiteContext): void {
   stateCache.delete(ctx.store);
+}
+
+/** The peer a server or short name means, if any. */
+export function findPeer(ctx: SiteContext, name: string | undefined): PeerInfo | undefined {
+  if (!name || !ctx.peers) return undefined;
+  for (const p of ctx.peers.values()) if (p.short === name || p.server === name) return p;
+  return undefined;
 }
 
 /** Whether a server name or short name means this site. */
@@ -128,6 +147,20 @@ export async function triggerCycles(
         throw new Error(`could not queue scheduler cycles: ${r.Failed.map((f) => f.Message).join("; ")}`);
     }
   }
+}
+
+export async function sendToPeer(
+  ctx: SiteContext,
+  peer: PeerInfo,
+  body: import("../peers/messages.js").PeerBody,
+): Promise<void> {
+  const { sealPeerMessage } = await import("../peers/messages.js");
+  await ctx.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: peer.inboxUrl,
+      MessageBody: sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now()),
+    }),
+  );
 }
 
 export async function sendEvents(ctx: SiteContext, events: SiteEvent[]): Promise<void> {

@@ -8,7 +8,7 @@ import { formatWalltime } from "../pbs/walltime.js";
 import { formatSize } from "../pbs/size.js";
 import type { AcctRecord } from "../store/site-store.js";
 import { ConflictError } from "../errors.js";
-import { loadServerState, type SiteContext, sendEvents } from "./context.js";
+import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
 import { isFinished, type JobRecord, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
@@ -194,53 +194,95 @@ export async function releaseDependents(ctx: SiteContext, parentKey: string): Pr
   const res: EndResult = { partitions: [], ended: [] };
   const { job: parent, edges } = await ctx.store.getJobWithEdges(parentKey);
   if (!parent) return res;
-  const now = ctx.clock.now();
   for (const e of edges) {
     const outcome = edgeOutcome(e.type, parent);
     if (outcome === "pending") continue;
-    const { after } = await mutateJob(
-      ctx,
-      keyOfId(e.childId),
-      (child) => {
-        if (!child.depPending?.includes(parent.id) || isFinished(child.state)) return { kind: "skip" };
-        if (outcome === "unsatisfiable") {
-          const why = `dependency ${e.type}:${parent.id} can never be satisfied`;
-          return {
-            kind: "write",
-            after: {
-              ...endFields(child, now, undefined, `Job deleted: ${why}`, `Job deleted: ${why}`),
-              depPending: child.depPending.filter((p) => p !== parent.id),
-            },
-            acct: acct(child, "D", now, { requestor: "Scheduler", reason: why }),
-          };
-        }
-        const depPending = child.depPending.filter((p) => p !== parent.id);
-        const stillWaiting = depPending.length > 0 || (child.depOn ?? 0) > 0;
-        const holds = stillWaiting ? child.holds : child.holds.replace("s", "");
-        const release = !holds && child.state === "H";
+    // The child's site: recorded on the edge, and in any case the suffix of its ID.
+    const childSite = e.site ?? e.childId.slice(e.childId.indexOf(".", e.childId.indexOf("]") + 1) + 1);
+    if (childSite && childSite !== ctx.site.short) {
+      // The child waits at a peer: tell it. Its site applies the outcome idempotently.
+      const peer = findPeer(ctx, childSite);
+      if (!peer) {
+        ctx.log.warn(`dependent ${e.childId} is at ${childSite}, which is not a configured peer: not told`);
+        continue;
+      }
+      await sendToPeer(ctx, peer, {
+        type: "DEPEND_RELEASE",
+        parentId: parent.id,
+        childId: e.childId,
+        depType: e.type,
+        outcome,
+        reason:
+          outcome === "unsatisfiable"
+            ? `job ${parent.id} ended with Exit_status ${parent.exitStatus}`
+            : undefined,
+      });
+      continue;
+    }
+    const r = await applyDependencyOutcome(ctx, e.childId, parent.id, e.type, outcome);
+    res.partitions.push(...r.partitions);
+    res.ended.push(...r.ended);
+  }
+  return res;
+}
+
+/**
+ * One parent of `childId` reached an outcome: release the child when it was the last thing it
+ * waited for, or end it when the dependency can never be met. Idempotent: a child that no
+ * longer lists the parent is left alone (a redelivered message changes nothing).
+ */
+export async function applyDependencyOutcome(
+  ctx: SiteContext,
+  childId: string,
+  parentId: string,
+  type: string,
+  outcome: "satisfied" | "unsatisfiable",
+  reason?: string,
+): Promise<EndResult> {
+  const now = ctx.clock.now();
+  const { after } = await mutateJob(
+    ctx,
+    keyOfId(childId),
+    (child) => {
+      if (!child.depPending?.includes(parentId) || isFinished(child.state)) return { kind: "skip" };
+      const depPending = child.depPending.filter((p) => p !== parentId);
+      if (outcome === "unsatisfiable") {
+        const why = `dependency ${type}:${parentId} can never be satisfied${reason ? ` (${reason})` : ""}`;
         return {
           kind: "write",
           after: {
-            ...child,
-            depPending: depPending.length ? depPending : undefined,
-            holds,
-            state: release ? "Q" : child.state,
-            etime: release ? now : child.etime,
-            mtime: now,
-            hist: withTrace(child.hist, {
-              time: now,
-              source: "S",
-              message: `Dependency ${e.type}:${parent.id} satisfied${release ? "; job released" : ""}`,
-            }),
+            ...endFields(child, now, undefined, `Job deleted: ${why}`, `Job deleted: ${why}`),
+            depPending,
           },
+          acct: acct(child, "D", now, { requestor: "Scheduler", reason: why }),
         };
-      },
-      { missingOk: true },
-    );
-    if (!after) continue;
-    if (after.state === "Q") res.partitions.push(after.partition);
-    if (isFinished(after.state) && after.hasDeps) res.ended.push(after.key);
-  }
+      }
+      const stillWaiting = depPending.length > 0 || (child.depOn ?? 0) > 0;
+      const holds = stillWaiting ? child.holds : child.holds.replace("s", "");
+      const release = !holds && child.state === "H";
+      return {
+        kind: "write",
+        after: {
+          ...child,
+          depPending: depPending.length ? depPending : undefined,
+          holds,
+          state: release ? "Q" : child.state,
+          etime: release ? now : child.etime,
+          mtime: now,
+          hist: withTrace(child.hist, {
+            time: now,
+            source: "S",
+            message: `Dependency ${type}:${parentId} satisfied${release ? "; job released" : ""}`,
+          }),
+        },
+      };
+    },
+    { missingOk: true },
+  );
+  const res: EndResult = { partitions: [], ended: [] };
+  if (!after) return res;
+  if (after.state === "Q") res.partitions.push(after.partition);
+  if (isFinished(after.state) && after.hasDeps) res.ended.push(after.key);
   return res;
 }
 

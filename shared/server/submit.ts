@@ -15,7 +15,15 @@ import type { QsubOptions, ResourceRequest } from "../pbs/types.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
 import type { EdgeRecord, ServerObject } from "../store/site-store.js";
-import { isThisSite, loadServerState, type SiteContext, triggerCycles } from "./context.js";
+import {
+  findPeer,
+  isThisSite,
+  loadServerState,
+  type PeerInfo,
+  type SiteContext,
+  sendToPeer,
+  triggerCycles,
+} from "./context.js";
 import { beforeToAfter, edgeOutcome } from "./depend-rules.js";
 import type { JobRecord } from "./job.js";
 import {
@@ -79,6 +87,7 @@ export async function submitJob(
   const depPending: string[] = [];
   const edges: EdgeRecord[] = [];
   const beforeTargets: { parent: JobRecord; type: string }[] = [];
+  const remote: { peer: PeerInfo; parentId: string; type: string }[] = [];
   let depOn = 0;
   for (const d of deps) {
     if (d.type === "on") {
@@ -86,6 +95,23 @@ export async function submitJob(
       continue;
     }
     for (const ref of d.jobs) {
+      const pid = parseJobId(ref);
+      const peer = isThisSite(ctx, pid.server) ? undefined : findPeer(ctx, pid.server);
+      if (peer) {
+        // A parent at a peer: register with it (below, before the job exists) and wait for its word.
+        if (d.type.startsWith("before")) {
+          throw new RejectedError(
+            "BadDependency",
+            `${d.type} on a job at another site (${ref}) is not supported`,
+          );
+        }
+        const parentId = `${pid.seq}${pid.arrayIndex !== undefined ? `[${pid.arrayIndex}]` : ""}.${peer.short}`;
+        if (!depPending.includes(parentId)) {
+          depPending.push(parentId);
+          remote.push({ peer, parentId, type: d.type });
+        }
+        continue;
+      }
       const other = await findLocalJob(ctx, ref);
       if (d.type.startsWith("before")) {
         if (!["Q", "H", "W"].includes(other.state)) {
@@ -219,6 +245,17 @@ export async function submitJob(
   });
   if (edges.some((e) => e.parentKey === job.key)) job.hasDeps = true;
 
+  // Register with peers first: if we crash before the job is written, a peer holds an edge to
+  // a child that never existed and its later release is ignored here; the other order could
+  // leave a job waiting for a message nobody will send.
+  for (const r of remote) {
+    await sendToPeer(ctx, r.peer, {
+      type: "DEPEND_REGISTER",
+      parentId: r.parentId,
+      childId: id,
+      depType: r.type,
+    });
+  }
   await ctx.store.createJob(job, edges, undefined, beforeUpdates);
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
   return { jobId: id };

@@ -32,6 +32,8 @@ export interface ConsumerDef {
 export interface SiteQueues {
   sched: QueueDef & { consumer: ConsumerDef };
   events: QueueDef & { consumer: ConsumerDef };
+  /** messages from peer sites (signed); poison ones end in its DLQ */
+  inbox: QueueDef & { consumer: ConsumerDef };
 }
 
 /**
@@ -44,6 +46,7 @@ export interface SiteQueues {
 export function siteQueues(prefix: string, site: string): SiteQueues {
   const sched = `${prefix}${site}-sched.fifo`;
   const events = `${prefix}${site}-events`;
+  const inbox = `${prefix}${site}-inbox`;
   return {
     sched: {
       name: sched,
@@ -57,6 +60,12 @@ export function siteQueues(prefix: string, site: string): SiteQueues {
       visibilityTimeoutSec: 60,
       dlq: { name: dlqName(events), maxReceiveCount: 5 },
       consumer: { batchSize: 10, maxBatchingWindowMs: 20, concurrency: 2 },
+    },
+    inbox: {
+      name: inbox,
+      visibilityTimeoutSec: 60,
+      dlq: { name: dlqName(inbox), maxReceiveCount: 5 },
+      consumer: { batchSize: 10, maxBatchingWindowMs: 20, concurrency: 1 },
     },
   };
 }

@@ -39,6 +39,8 @@ export interface MomBeat {
 export interface EdgeRecord {
   parentKey: string;
   childId: string;
+  /** the child's site when it is at a peer (short name) */
+  site?: string;
   /** the child's dependency type on the parent: after, afterok, afternotok, afterany */
   type: string;
 }
@@ -178,7 +180,7 @@ export class SiteStore {
       for (const it of r.Items ?? []) {
         if (it.sk === "A") job = stripItem(it);
         else if (String(it.sk).startsWith("D#"))
-          edges.push({ parentKey: key, childId: it.childId, type: it.type });
+          edges.push({ parentKey: key, childId: it.childId, type: it.type, site: it.site });
       }
       start = r.LastEvaluatedKey;
     } while (start);
@@ -287,6 +289,45 @@ export class SiteStore {
       await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (err) {
       if (isConditionFailure(err)) throw new ConflictError("jobs changed concurrently");
+      throw err;
+    }
+  }
+
+  /**
+   * Add an edge under an existing, unfinished parent (a peer's child registering); sets the
+   * parent's hasDeps in the same transaction. ConflictError if the parent has finished.
+   */
+  async addEdge(e: EdgeRecord): Promise<void> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: keys.job(e.parentKey),
+                UpdateExpression: "SET hasDeps = :t",
+                ConditionExpression: "attribute_exists(pk) AND NOT (#st IN (:f, :x, :m))",
+                ExpressionAttributeNames: { "#st": "state" },
+                ExpressionAttributeValues: { ":t": true, ":f": "F", ":x": "X", ":m": "M" },
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: {
+                  ...keys.edge(e.parentKey, e.childId),
+                  childId: e.childId,
+                  type: e.type,
+                  site: e.site,
+                },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) throw new ConflictError(`job ${e.parentKey} has finished`);
       throw err;
     }
   }

@@ -1,0 +1,47 @@
+/**
+ * The CDK app: one SiteStack per site of the configuration file, named Metaqueue-<site>.
+ *   npx cdk synth                      every site
+ *   npx cdk deploy Metaqueue-casper    one site
+ * See docs/deploy.md and infra/aws/settings.ts for the context values.
+ */
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { Annotations, App } from "aws-cdk-lib";
+import { REPO_ROOT } from "./constructs/lambda.js";
+import { authFor, configPath, loadConfig } from "./settings.js";
+import { DEFAULT_PREFIX, SiteStack } from "./site-stack.js";
+
+const app = new App();
+const ctx = (k: string) => app.node.tryGetContext(k);
+
+// The MOM image copies dist/mom-ecs.js: bundle it now so the image asset (and its hash) is current.
+execFileSync(process.execPath, [path.join(REPO_ROOT, "scripts/build.mjs"), "mom-ecs"], {
+  cwd: REPO_ROOT,
+  stdio: "inherit",
+});
+
+const config = loadConfig(configPath(ctx));
+const account = process.env.CDK_DEFAULT_ACCOUNT;
+const region = process.env.CDK_DEFAULT_REGION;
+const env = account || region ? { account, region } : undefined;
+
+for (const site of config.sites) {
+  const auth = authFor(ctx, site.name);
+  const stack = new SiteStack(app, `Metaqueue-${site.name}`, {
+    env,
+    site,
+    prefix: (ctx("prefix") as string | undefined) ?? DEFAULT_PREFIX,
+    auth,
+    alarmEmail: (ctx(`alarmEmail:${site.name}`) ?? ctx("alarmEmail")) as string | undefined,
+    managers: (ctx(`managers:${site.name}`) ?? ctx("managers")) as string | undefined,
+    queueAgeAlarmSeconds: ctx("queueAgeAlarmSeconds") ? Number(ctx("queueAgeAlarmSeconds")) : undefined,
+  });
+  if (auth.placeholder) {
+    Annotations.of(stack).addWarningV2(
+      "metaqueue:jwtIssuer",
+      `no jwtIssuer context value for ${site.name}: the API accepts no token until you deploy with -c jwtIssuer=<issuer URL> -c jwtAudience=<client id>`,
+    );
+  }
+}
+
+app.synth();

@@ -1,0 +1,73 @@
+/**
+ * The HTTP API: API Gateway HTTP API → the API Lambda, every route behind a JWT authorizer.
+ *
+ * Who is who: the authorizer validates the token (signature, issuer, audience, expiry); the API
+ * then takes the PBS user name from the token's claims: `pbs_user`, else `username`, else
+ * `cognito:username` (shared/api/routes.ts identify()). Privilege is a PBS matter, not an AWS
+ * one: users named in the server's `managers` / `operators` attributes (qmgr) are managers /
+ * operators. With Cognito, add a `pbs_user` custom attribute (or make the user name the PBS
+ * name) and use the app client ID as the audience.
+ */
+import { Duration } from "aws-cdk-lib";
+import { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type * as logs from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+import { siteFunction } from "./lambda.js";
+import type { MomCluster } from "./mom.js";
+import type { SiteQueues } from "./queues.js";
+
+export interface JwtAuthSettings {
+  /** the token issuer URL, e.g. https://cognito-idp.<region>.amazonaws.com/<pool id> */
+  issuer: string;
+  /** accepted `aud` (or Cognito `client_id`) values */
+  audience: string[];
+}
+
+export interface SiteApiProps {
+  site: string;
+  environment: Record<string, string>;
+  table: dynamodb.ITable;
+  queues: SiteQueues;
+  mom: MomCluster;
+  auth: JwtAuthSettings;
+  logRetention: logs.RetentionDays;
+}
+
+export class SiteApi extends Construct {
+  readonly handler: NodejsFunction;
+  readonly api: HttpApi;
+
+  constructor(scope: Construct, id: string, props: SiteApiProps) {
+    super(scope, id);
+    this.handler = siteFunction(this, "Api", {
+      entry: "api.ts",
+      description: `metaqueue ${props.site}: HTTP API`,
+      // qdel/qrerun stop ECS tasks
+      environment: { ...props.environment, ...props.mom.executorEnvironment() },
+      timeout: Duration.seconds(29),
+      memorySize: 1024,
+      logRetention: props.logRetention,
+    });
+    props.table.grantReadWriteData(this.handler);
+    for (const q of props.queues.all()) q.queue.grantSendMessages(this.handler);
+    props.mom.grantKill(this.handler);
+
+    const authorizer = new HttpJwtAuthorizer("Jwt", props.auth.issuer, {
+      jwtAudience: props.auth.audience,
+      identitySource: ["$request.header.Authorization"],
+    });
+    this.api = new HttpApi(this, "Http", {
+      apiName: `metaqueue-${props.site}`,
+      description: `metaqueue ${props.site} PBS server API`,
+      defaultIntegration: new HttpLambdaIntegration("Lambda", this.handler),
+      defaultAuthorizer: authorizer,
+    });
+    const stage = this.api.defaultStage?.node.defaultChild as apigwv2.CfnStage | undefined;
+    if (stage) stage.defaultRouteSettings = { throttlingBurstLimit: 200, throttlingRateLimit: 100 };
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The scheduler: a Lambda fed by the site's FIFO sched queue (one cycle per partition at a
+ * time, see eventSourceProps), which dispatches jobs with ECS RunTask; and the sweeper, the
+ * periodic tick (EventBridge, every minute): silent MOMs, then a cycle per partition.
+ */
+import { Duration } from "aws-cdk-lib";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type * as logs from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+import { siteFunction } from "./lambda.js";
+import type { MomCluster } from "./mom.js";
+import { eventSourceProps, type SiteQueues } from "./queues.js";
+
+export interface SchedulerProps {
+  site: string;
+  environment: Record<string, string>;
+  table: dynamodb.ITable;
+  queues: SiteQueues;
+  mom: MomCluster;
+  logRetention: logs.RetentionDays;
+  /** default 1 minute */
+  tick?: Duration;
+}
+
+export class Scheduler extends Construct {
+  readonly scheduler: NodejsFunction;
+  readonly sweeper: NodejsFunction;
+  readonly tick: events.Rule;
+
+  constructor(scope: Construct, id: string, props: SchedulerProps) {
+    super(scope, id);
+    const { queues } = props;
+    const sched = queues.sched;
+    this.scheduler = siteFunction(this, "Scheduler", {
+      entry: "scheduler.ts",
+      description: `metaqueue ${props.site}: scheduler cycles`,
+      environment: { ...props.environment, ...props.mom.executorEnvironment() },
+      // under the queue's visibility timeout, so a slow cycle is not redelivered while it runs
+      timeout: Duration.seconds(Math.max(10, Math.floor(sched.def.visibilityTimeoutSec / 2))),
+      memorySize: 1024,
+      logRetention: props.logRetention,
+    });
+    this.scheduler.addEventSource(new SqsEventSource(sched.queue, eventSourceProps(queues.defs.sched)));
+    props.table.grantReadWriteData(this.scheduler);
+    for (const q of queues.all()) q.queue.grantSendMessages(this.scheduler);
+    props.mom.grantDispatch(this.scheduler);
+
+    this.sweeper = siteFunction(this, "Sweeper", {
+      entry: "sweeper.ts",
+      description: `metaqueue ${props.site}: periodic tick (silent MOMs, cycles)`,
+      environment: props.environment,
+      timeout: Duration.seconds(55),
+      logRetention: props.logRetention,
+    });
+    props.table.grantReadWriteData(this.sweeper);
+    for (const q of queues.all()) q.queue.grantSendMessages(this.sweeper);
+    this.tick = new events.Rule(this, "Tick", {
+      description: `metaqueue ${props.site}: sweeper tick`,
+      schedule: events.Schedule.rate(props.tick ?? Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.sweeper, { retryAttempts: 0 })],
+    });
+  }
+}

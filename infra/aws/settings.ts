@@ -1,0 +1,50 @@
+/**
+ * What the CDK app reads besides the stacks themselves: the site configuration file and the
+ * deployment context (`cdk.json` "context", or `-c key=value`).
+ *
+ *   config            path of the site config (else METAQUEUE_CONFIG, else metaqueue.config.json)
+ *   jwtIssuer         JWT issuer URL (per site: jwtIssuer:<site>)
+ *   jwtAudience       accepted audiences, comma-separated (per site: jwtAudience:<site>)
+ *   managers          PBS managers of a new site, e.g. "alice@*" (per site: managers:<site>)
+ *   alarmEmail        address subscribed to the alarm topic (per site: alarmEmail:<site>)
+ *   prefix            table/queue name prefix, default "metaqueue-"
+ *   queueAgeAlarmSeconds  default 300
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { type MetaqueueConfig, parseConfig } from "../../shared/config/site-config.js";
+import type { JwtAuthSettings } from "./constructs/api.js";
+
+/** Used when no issuer is configured: no token can match it, so the API refuses everyone. */
+export const PLACEHOLDER_ISSUER = "https://jwt-issuer.invalid/set-the-jwtIssuer-context-value";
+export const PLACEHOLDER_AUDIENCE = "metaqueue";
+
+type Context = (key: string) => unknown;
+
+export function configPath(ctx: Context, env: NodeJS.ProcessEnv = process.env): string {
+  const p = (ctx("config") as string | undefined) ?? env.METAQUEUE_CONFIG ?? "metaqueue.config.json";
+  return path.resolve(p);
+}
+
+export function loadConfig(file: string): MetaqueueConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new Error(`cannot read the metaqueue configuration ${file}: ${(err as Error).message}`);
+  }
+  return parseConfig(json);
+}
+
+export function authFor(ctx: Context, site: string): JwtAuthSettings & { placeholder: boolean } {
+  const issuer = (ctx(`jwtIssuer:${site}`) ?? ctx("jwtIssuer")) as string | undefined;
+  const audience = (ctx(`jwtAudience:${site}`) ?? ctx("jwtAudience")) as string | undefined;
+  return {
+    issuer: issuer || PLACEHOLDER_ISSUER,
+    audience: (audience || PLACEHOLDER_AUDIENCE)
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+    placeholder: !issuer,
+  };
+}

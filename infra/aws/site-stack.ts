@@ -1,0 +1,122 @@
+/**
+ * One metaqueue site on AWS: state (table, output bucket), queues, scheduler + sweeper,
+ * events, the HTTP API, the MOM cluster, a dashboard and alarms. One stack per site in the
+ * configuration file (infra/aws/app.ts).
+ */
+import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import type { SiteConfig } from "../../shared/config/site-config.js";
+import { tableName } from "../../shared/store/table.js";
+import { SiteAlarms } from "./constructs/alarms.js";
+import { type JwtAuthSettings, SiteApi } from "./constructs/api.js";
+import { SiteDashboard } from "./constructs/dashboard.js";
+import { SiteEvents } from "./constructs/events.js";
+import { MomCluster } from "./constructs/mom.js";
+import { SiteQueues } from "./constructs/queues.js";
+import { Scheduler } from "./constructs/scheduler.js";
+import { SiteSeed } from "./constructs/seed.js";
+import { SiteState } from "./constructs/state.js";
+
+export interface SiteStackProps extends StackProps {
+  site: SiteConfig;
+  /** prefix of the table and queue names (the local runtime uses the same: "metaqueue-") */
+  prefix?: string;
+  auth: JwtAuthSettings;
+  alarmEmail?: string;
+  /** default 300 s */
+  queueAgeAlarmSeconds?: number;
+  /** default 30 days */
+  logRetention?: logs.RetentionDays;
+  /** seconds without a MOM heartbeat before its jobs count as lost; default 120 */
+  momStaleSeconds?: number;
+  /** PBS managers of a new site (server attribute `managers`), e.g. "alice@*,bob@*" */
+  managers?: string;
+}
+
+export const DEFAULT_PREFIX = "metaqueue-";
+
+export class SiteStack extends Stack {
+  readonly state: SiteState;
+  readonly queues: SiteQueues;
+  readonly mom: MomCluster;
+  readonly scheduler: Scheduler;
+  readonly events: SiteEvents;
+  readonly api: SiteApi;
+  readonly dashboard: SiteDashboard;
+  readonly alarms: SiteAlarms;
+
+  constructor(scope: Construct, id: string, props: SiteStackProps) {
+    super(scope, id, { description: `metaqueue site ${props.site.name} (${props.site.server})`, ...props });
+    const site = props.site;
+    const prefix = props.prefix ?? DEFAULT_PREFIX;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+
+    this.state = new SiteState(this, "State", { tableName: tableName(prefix, site.name) });
+    const table = this.state.table;
+    new SiteSeed(this, "Seed", { site, table, managers: props.managers ?? "", logRetention });
+    this.queues = new SiteQueues(this, "Queues", { prefix, site: site.name });
+    this.mom = new MomCluster(this, "Mom", {
+      site: site.name,
+      table,
+      eventsQueue: this.queues.events.queue,
+      outputBucket: this.state.outputBucket,
+      logRetention,
+    });
+
+    // what lambdas/env.ts reads (AWS_REGION is set by Lambda itself)
+    const killDelay = Number(site.serverAttributes.kill_delay);
+    const environment: Record<string, string> = {
+      SITE_SHORT: site.name,
+      SITE_SERVER: site.server,
+      TABLE_NAME: table.tableName,
+      SCHED_QUEUE_URL: this.queues.sched.queue.queueUrl,
+      EVENTS_QUEUE_URL: this.queues.events.queue.queueUrl,
+      KILL_DELAY: String(Number.isInteger(killDelay) && killDelay >= 0 ? killDelay : 10),
+      MOM_STALE_SECONDS: String(props.momStaleSeconds ?? 120),
+      POWERTOOLS_SERVICE_NAME: `metaqueue-${site.name}`,
+    };
+    const common = { site: site.name, environment, table, queues: this.queues, logRetention };
+    this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom });
+    this.events = new SiteEvents(this, "Events", common);
+    this.api = new SiteApi(this, "Api", { ...common, mom: this.mom, auth: props.auth });
+
+    const functions = [
+      { name: "api", fn: this.api.handler },
+      { name: "scheduler", fn: this.scheduler.scheduler },
+      { name: "events", fn: this.events.handler },
+      { name: "sweeper", fn: this.scheduler.sweeper },
+    ];
+    this.dashboard = new SiteDashboard(this, "Watch", {
+      site: site.name,
+      functions,
+      queues: this.queues.all(),
+      table,
+      api: this.api.api,
+    });
+    this.alarms = new SiteAlarms(this, "Alarms", {
+      site: site.name,
+      functions,
+      queues: this.queues.all(),
+      alarmEmail: props.alarmEmail,
+      queueAgeThreshold: Duration.seconds(props.queueAgeAlarmSeconds ?? 300),
+    });
+
+    new CfnOutput(this, "ApiUrl", {
+      value: this.api.api.apiEndpoint,
+      description: "METAQUEUE_SERVER_URL for the PBS commands",
+    });
+    new CfnOutput(this, "TableName", { value: table.tableName });
+    new CfnOutput(this, "OutputBucket", {
+      value: this.state.outputBucket.bucketName,
+      description: "job stdout/stderr: s3://<bucket>/<jobId>/<file>",
+    });
+    new CfnOutput(this, "SchedQueueUrl", { value: this.queues.sched.queue.queueUrl });
+    new CfnOutput(this, "EventsQueueUrl", { value: this.queues.events.queue.queueUrl });
+    new CfnOutput(this, "Cluster", { value: this.mom.cluster.clusterName });
+    new CfnOutput(this, "AlarmTopic", { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, "Dashboard", {
+      value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=metaqueue-${site.name}`,
+    });
+  }
+}
