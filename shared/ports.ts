@@ -40,6 +40,10 @@ export interface JobRunSpec {
   nodefile: string[];
   /** total ncpus of the job (NCPUS), first chunk for multi-chunk jobs */
   ncpus: number;
+  /** memory of the first chunk (mother superior), bytes; 0 = not requested */
+  mem?: number;
+  /** GPUs of the first chunk */
+  ngpus?: number;
   arrayIndex?: string;
   /** the MOM that must run it (node name locally, task id on ECS) */
   momId: string;

@@ -135,7 +135,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         peers,
         executor,
         clock: { now: () => Date.now() },
-        settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+        // local mode: the API listens on 127.0.0.1 and the CLI names its user in a header
+        settings: { ...DEFAULT_SETTINGS, trustUserHeader: true, ...opts.settings },
         log: {
           info: log,
           warn: log,

@@ -52,13 +52,15 @@ function parseBody<T extends z.ZodTypeAny>(schema: T, event: APIGatewayProxyEven
 }
 
 /** Who is asking. Locally a header the CLI sets; on AWS the authorizer's claims (see docs). */
-export function identify(event: APIGatewayProxyEventV2): string {
+export function identify(event: APIGatewayProxyEventV2, trustHeader: boolean): string {
   const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } })
     .authorizer?.jwt?.claims;
   const fromClaims = claims?.["pbs_user"] ?? claims?.["username"] ?? claims?.["cognito:username"];
-  const user = String(fromClaims ?? event.headers?.["x-metaqueue-user"] ?? "");
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(user))
+  const fromHeader = trustHeader ? event.headers?.["x-metaqueue-user"] : undefined;
+  const user = String(fromClaims ?? fromHeader ?? "");
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(user)) {
     throw new MetaqueueError("Unauthenticated", "Unauthorized Request: no user identity", 401);
+  }
   return user;
 }
 
@@ -110,7 +112,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   const q = event.queryStringParameters ?? {};
   if (method === "GET" && path === "/openapi.json") return json(200, openApiDocument());
   if (method === "GET" && path === "/health") return json(200, { ok: true, server: ctx.site.server });
-  const user = identify(event);
+  const user = identify(event, ctx.settings.trustUserHeader);
 
   if (path === "/v1/server" && method === "GET") {
     const st = await loadServerState(ctx);

@@ -27,6 +27,12 @@ export interface SiteSettings {
   cycleCandidates: number;
   /** largest script accepted, bytes */
   maxScriptBytes: number;
+  /**
+   * Accept the user name from the x-metaqueue-user header. Only the local runtime sets this
+   * (its API listens on 127.0.0.1); behind API Gateway the identity must come from the
+   * authorizer's claims, never from a header anyone can send.
+   */
+  trustUserHeader: boolean;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -35,6 +41,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   dispatchGraceMs: 60_000,
   cycleCandidates: 200,
   maxScriptBytes: 256 * 1024,
+  trustUserHeader: false,
 };
 
 /** Another site this one exchanges messages with. */

@@ -29,6 +29,8 @@ export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {
     joinEo: join === "eo" ? true : undefined,
     nodefile,
     ncpus: first?.ncpus ?? 1,
+    mem: first?.mem ?? 0,
+    ngpus: first?.ngpus ?? 0,
     arrayIndex: job.arrayIndex !== undefined ? String(job.arrayIndex) : undefined,
     momId: job.momId ?? "",
     execHost: job.execHost?.split("/")[0] ?? alloc[0]?.node ?? "",

@@ -1,0 +1,131 @@
+/** The server's pure parts: request parameters, index attributes, dependency rules, identity. */
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { describe, expect, it } from "vitest";
+import { identify } from "../../../shared/api/routes.js";
+import { edgeOutcome } from "../../../shared/server/depend-rules.js";
+import { indexAttrs, type JobRecord } from "../../../shared/server/job.js";
+import { keyOfId } from "../../../shared/server/mutate.js";
+import { buildJobUpdate } from "../../../shared/store/site-store.js";
+
+const job: JobRecord = {
+  id: "7.casper",
+  key: "7",
+  seq: 7,
+  site: "casper",
+  state: "Q",
+  holds: "",
+  queue: "workq",
+  partition: "default",
+  name: "j",
+  owner: "alice@h",
+  user: "alice",
+  script: "true\n",
+  submitDir: "/tmp",
+  submitHost: "h",
+  rl: { ncpus: "1" },
+  sel: [{ count: 1, ncpus: 1, mem: 0, ngpus: 0, mpiprocs: 1, other: {} }],
+  priority: 0,
+  rerunnable: true,
+  join: "n",
+  outPath: "/tmp/j.o7",
+  errPath: "/tmp/j.e7",
+  env: {},
+  ctime: 1,
+  qtime: 1,
+  mtime: 1,
+  runCount: 0,
+  hist: [],
+  ver: 3,
+};
+
+describe("index attributes follow the state", () => {
+  it("puts a queued job in the ready and list indexes only", () => {
+    const a = indexAttrs(job);
+    expect(a.rdy).toBe("workq#3");
+    expect(a.run).toBeUndefined();
+    expect(a.lst).toBe("A#workq");
+  });
+  it("moves a running job to the run index and a finished one to history", () => {
+    expect(indexAttrs({ ...job, state: "R" })).toMatchObject({ run: "default", rdy: undefined });
+    expect(indexAttrs({ ...job, state: "H" }).rdy).toBeUndefined();
+    expect(indexAttrs({ ...job, state: "F" })).toMatchObject({
+      lst: "F#workq",
+      rdy: undefined,
+      run: undefined,
+    });
+  });
+  it("orders the ready index by priority, then qtime, then seq", () => {
+    const hi = indexAttrs({ ...job, priority: 10, qtime: 5 }).rdySk as string;
+    const lo = indexAttrs({ ...job, priority: 0, qtime: 1 }).rdySk as string;
+    const later = indexAttrs({ ...job, priority: 0, qtime: 2 }).rdySk as string;
+    expect(hi < lo).toBe(true);
+    expect(lo < later).toBe(true);
+  });
+});
+
+describe("buildJobUpdate", () => {
+  it("sets what changed, removes what was cleared, moves index keys, and guards on ver", () => {
+    const running: JobRecord = { ...job, state: "R", stime: 9, execHost: "n1/0", comment: undefined };
+    const u = buildJobUpdate("tbl", { ...job, comment: "waiting" }, running);
+    expect(u.ConditionExpression).toBe("#ver = :ver");
+    expect(u.ExpressionAttributeValues?.[":ver"]).toBe(3);
+    const names = u.ExpressionAttributeNames as Record<string, string>;
+    const values = u.ExpressionAttributeValues as Record<string, unknown>;
+    const setFields = Object.entries(names)
+      .filter(([k]) => u.UpdateExpression?.includes(`${k} = :`))
+      .map(([, v]) => v);
+    expect(setFields).toEqual(expect.arrayContaining(["state", "stime", "execHost", "run", "runSk"]));
+    const removed = (u.UpdateExpression?.split(" REMOVE ")[1] ?? "").split(", ").map((k) => names[k]);
+    expect(removed).toEqual(expect.arrayContaining(["comment", "rdy", "rdySk"]));
+    expect(Object.values(values)).toContain("R");
+    expect(u.UpdateExpression).toContain("#ver = #ver + :one");
+    expect(u.Key).toEqual({ pk: "JOB#7", sk: "A" });
+  });
+  it("never writes the key, the id or the version directly", () => {
+    const u = buildJobUpdate("tbl", job, { ...job, name: "renamed" });
+    expect(Object.values(u.ExpressionAttributeNames ?? {})).not.toContain("pk");
+    expect(Object.values(u.ExpressionAttributeNames ?? {}).filter((n) => n === "ver")).toHaveLength(1);
+  });
+});
+
+describe("dependency rules", () => {
+  const ended = (exitStatus?: number, stime?: number) => ({ state: "F" as const, exitStatus, stime });
+  it("decides afterok, afternotok, afterany and after like PBS", () => {
+    expect(edgeOutcome("afterok", ended(0, 1))).toBe("satisfied");
+    expect(edgeOutcome("afterok", ended(1, 1))).toBe("unsatisfiable");
+    expect(edgeOutcome("afternotok", ended(1, 1))).toBe("satisfied");
+    expect(edgeOutcome("afternotok", ended(0, 1))).toBe("unsatisfiable");
+    expect(edgeOutcome("afterany", ended(7, 1))).toBe("satisfied");
+    expect(edgeOutcome("afterok", { state: "R", stime: 1 })).toBe("pending");
+    expect(edgeOutcome("after", { state: "R", stime: 1 })).toBe("satisfied");
+    expect(edgeOutcome("after", { state: "Q" })).toBe("pending");
+    // deleted before it ran: never started, never ok
+    expect(edgeOutcome("after", ended(undefined))).toBe("unsatisfiable");
+    expect(edgeOutcome("afterok", ended(undefined))).toBe("unsatisfiable");
+  });
+});
+
+describe("identity", () => {
+  const ev = (headers: Record<string, string>, claims?: Record<string, string>) =>
+    ({
+      headers,
+      requestContext: { authorizer: claims ? { jwt: { claims } } : undefined },
+    }) as unknown as APIGatewayProxyEventV2;
+  it("takes the user from the authorizer's claims", () => {
+    expect(identify(ev({}, { pbs_user: "alice" }), false)).toBe("alice");
+  });
+  it("ignores the user header unless the deployment trusts it (local mode only)", () => {
+    expect(() => identify(ev({ "x-metaqueue-user": "mallory" }), false)).toThrow(/Unauthorized/);
+    expect(identify(ev({ "x-metaqueue-user": "bob" }), true)).toBe("bob");
+    expect(identify(ev({ "x-metaqueue-user": "mallory" }, { pbs_user: "alice" }), true)).toBe("alice");
+    expect(() => identify(ev({ "x-metaqueue-user": "a b;rm" }), true)).toThrow(/Unauthorized/);
+  });
+});
+
+describe("job ids to keys", () => {
+  it("strips the server suffix, keeps array indices", () => {
+    expect(keyOfId("12.casper")).toBe("12");
+    expect(keyOfId("12[3].casper")).toBe("12[3]");
+    expect(keyOfId("12")).toBe("12");
+  });
+});
