@@ -166,7 +166,7 @@ measure() { # $1 = label
 
   # (a) throughput
   t0=$(now)
-  seq "$JOBS" | xargs -P 8 -I{} sbatch -Q --parsable -o /dev/null -e /dev/null --wrap=/bin/true >"$W/ids" 2>"$W/sbatch.err"
+  seq "$JOBS" | xargs -P 8 -I{} sbatch --parsable -o /dev/null -e /dev/null --wrap=/bin/true >"$W/ids" 2>"$W/sbatch.err"
   local t_sub; t_sub=$(now)
   wait_empty 180 || return 1
   local t1; t1=$(now)
@@ -191,8 +191,8 @@ measure() { # $1 = label
   # (c) afterok release gap
   : >"$W/gap"
   for i in $(seq 10); do
-    pid=$(sbatch -Q --parsable -o /dev/null -e /dev/null --wrap="sleep 0.2; date +%s.%N > $W/p.$i")
-    cid=$(sbatch -Q --parsable -o /dev/null -e /dev/null --dependency=afterok:"$pid" --wrap="date +%s.%N > $W/c.$i")
+    pid=$(sbatch --parsable -o /dev/null -e /dev/null --wrap="sleep 0.2; date +%s.%N > $W/p.$i")
+    cid=$(sbatch --parsable -o /dev/null -e /dev/null --dependency=afterok:"$pid" --wrap="date +%s.%N > $W/c.$i")
     wait_file "$W/c.$i" 60 || return 1
     awk -v a="$(cat "$W/p.$i")" '{printf "%.3f\n", $1-a}' "$W/c.$i" >>"$W/gap"
     wait_empty 30 || return 1

@@ -28,8 +28,9 @@ import {
 import { toServerState, partitions } from "../../shared/server/objects.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
 import { siteQueues } from "../../shared/store/queue-defs.js";
-import { SiteStore, type ServerObject } from "../../shared/store/site-store.js";
+import { SiteStore } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
+import { seedSite } from "../../shared/server/seed.js";
 import { startApiServer } from "./api-server.js";
 import { startDynamoDbLocal } from "./dynamodb.js";
 import { LocalExecutor } from "./local-executor.js";
@@ -114,7 +115,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         });
       }
       const store = new SiteStore(doc, table);
-      await seedServerObjects(store, sc);
+      await seedSite(store, sc, os.userInfo().username);
       const executor = new LocalExecutor({
         nodes: sc.nodes.map((n) => n.name),
         env: {
@@ -223,49 +224,6 @@ async function ensureTable(
     if ((err as { name?: string }).name !== "ResourceNotFoundException") throw err;
   }
   await ddb.send(new CreateTableCommand(createTableInput(table)));
-}
-
-/** First start: the configuration becomes server objects. Later starts keep what qmgr changed. */
-async function seedServerObjects(store: SiteStore, sc: SiteConfig): Promise<void> {
-  const existing = await store.getServerObjects();
-  if (existing.some((o) => o.kind === "server")) return;
-  const me = os.userInfo().username;
-  const put = async (o: Omit<ServerObject, "ver">) => {
-    await store.putServerObject({ ...o, ver: -1 }).catch((err) => {
-      if ((err as Error).message.includes("already exists")) return;
-      throw err;
-    });
-  };
-  for (const q of sc.queues) {
-    await put({
-      kind: "queue",
-      name: q.name,
-      attrs: { queue_type: "Execution", enabled: true, started: true, ...q.attributes },
-    });
-  }
-  for (const n of sc.nodes) {
-    const attrs: ServerObject["attrs"] = {
-      state: "free",
-      Mom: n.name,
-      "resources_available.ncpus": n.ncpus,
-      "resources_available.mem": n.mem,
-      "resources_available.ngpus": n.ngpus,
-    };
-    if (n.partition) attrs.partition = n.partition;
-    await put({ kind: "node", name: n.name, attrs });
-  }
-  for (const s of sc.scheds) {
-    await put({
-      kind: "sched",
-      name: s.name,
-      attrs: { scheduling: true, partition: s.partitions.join(","), ...s.attributes },
-    });
-  }
-  await put({
-    kind: "server",
-    name: "server",
-    attrs: { scheduling: true, managers: me, default_queue: sc.queues[0].name, ...sc.serverAttributes },
-  });
 }
 
 function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[]): void {

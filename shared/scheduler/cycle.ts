@@ -10,6 +10,7 @@
  */
 import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
+import { requeueFields } from "../server/job-end.js";
 import {
   nodeInfo,
   nodePartition,
@@ -307,20 +308,8 @@ async function requeueAfterFailedDispatch(ctx: SiteContext, job: JobRecord, why:
     if (!cur || cur.runCount !== job.runCount || isFinished(cur.state) || cur.state !== "R") return;
     try {
       await ctx.store.updateJob(cur, {
-        ...cur,
-        state: "Q",
-        alloc: undefined,
-        execHost: undefined,
-        execVnode: undefined,
-        momId: undefined,
-        stime: undefined,
-        mtime: now,
+        ...requeueFields(cur, now, `Job requeued: dispatch failed: ${why}`),
         comment: `Not Running: could not start on its MOM: ${why}`,
-        hist: withTrace(cur.hist, {
-          time: now,
-          source: "S",
-          message: `Job requeued: dispatch failed: ${why}`,
-        }),
       });
       await triggerCycles(ctx, [cur.partition], "dispatch-failed");
       return;

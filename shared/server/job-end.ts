@@ -66,7 +66,7 @@ function endFields(
   };
 }
 
-function requeueFields(cur: JobRecord, now: number, comment: string): JobRecord {
+export function requeueFields(cur: JobRecord, now: number, comment: string): JobRecord {
   return {
     ...cur,
     state: "Q",

@@ -1,6 +1,7 @@
 /** Jobs, queues, nodes and the server as PBS attribute maps (the shapes of qstat -f -F json). */
 import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "../api/views.js";
 import { formatSize } from "../pbs/size.js";
+import { formatStateCount } from "../pbs/states.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import type { ServerObject } from "../store/site-store.js";
 import type { SiteIdentity } from "./context.js";
@@ -114,33 +115,8 @@ function compressIndices(xs: number[]): string {
   return parts.join(",");
 }
 
-const STATE_NAMES: Record<string, string> = {
-  T: "Transit",
-  Q: "Queued",
-  H: "Held",
-  W: "Waiting",
-  R: "Running",
-  E: "Exiting",
-  B: "Begun",
-};
-
 export function stateCount(jobs: JobRecord[]): string {
-  const c: Record<string, number> = {
-    Transit: 0,
-    Queued: 0,
-    Held: 0,
-    Waiting: 0,
-    Running: 0,
-    Exiting: 0,
-    Begun: 0,
-  };
-  for (const j of jobs) {
-    const n = STATE_NAMES[j.state];
-    if (n) c[n]++;
-  }
-  return Object.entries(c)
-    .map(([k, v]) => `${k}:${v}`)
-    .join(" ");
+  return formatStateCount(jobs.map((j) => j.state));
 }
 
 function flatAttrs(obj: ServerObject): PbsAttributes {

@@ -224,14 +224,7 @@ export class SiteStore {
       // The parent must still be unfinished when the edge lands; otherwise its end-of-job
       // release could already have run and would never see this edge.
       items.push({
-        Update: {
-          TableName: this.table,
-          Key: keys.job(e.parentKey),
-          UpdateExpression: "SET hasDeps = :t",
-          ConditionExpression: "attribute_exists(pk) AND NOT (#st IN (:f, :x, :m))",
-          ExpressionAttributeNames: { "#st": "state" },
-          ExpressionAttributeValues: { ":t": true, ":f": "F", ":x": "X", ":m": "M" },
-        },
+        Update: markParentHasDeps(this.table, e.parentKey),
       });
       items.push({
         Put: {
@@ -303,14 +296,7 @@ export class SiteStore {
         new TransactWriteCommand({
           TransactItems: [
             {
-              Update: {
-                TableName: this.table,
-                Key: keys.job(e.parentKey),
-                UpdateExpression: "SET hasDeps = :t",
-                ConditionExpression: "attribute_exists(pk) AND NOT (#st IN (:f, :x, :m))",
-                ExpressionAttributeNames: { "#st": "state" },
-                ExpressionAttributeValues: { ":t": true, ":f": "F", ":x": "X", ":m": "M" },
-              },
+              Update: markParentHasDeps(this.table, e.parentKey),
             },
             {
               Put: {
@@ -558,6 +544,21 @@ export class SiteStore {
     );
     return (r.Items ?? []).map((it) => ({ time: it.time, jobId: it.jobId, type: it.type, data: it.data }));
   }
+}
+
+/**
+ * The parent side of a new dependency edge: mark it as having dependents, but only while it is
+ * unfinished; otherwise its end-of-job release may already have run and would miss the edge.
+ */
+function markParentHasDeps(table: string, parentKey: string) {
+  return {
+    TableName: table,
+    Key: keys.job(parentKey),
+    UpdateExpression: "SET hasDeps = :t",
+    ConditionExpression: "attribute_exists(pk) AND NOT (#st IN (:f, :x, :m))",
+    ExpressionAttributeNames: { "#st": "state" },
+    ExpressionAttributeValues: { ":t": true, ":f": "F", ":x": "X", ":m": "M" },
+  };
 }
 
 function objKey(kind: ServerObject["kind"], name: string) {
