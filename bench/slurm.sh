@@ -157,7 +157,7 @@ wait_file() { # $1 = path, $2 = timeout s
   for _ in $(seq "$n"); do [ -s "$1" ] && return 0; sleep 0.01; done
   echo "slurm.sh: timeout waiting for $1" >&2; return 1
 }
-p50() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+p50() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) printf "%.3f\n", a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A R
 measure() { # $1 = label

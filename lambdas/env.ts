@@ -1,5 +1,7 @@
 /** Lambda configuration: validated environment, clients built once per container. */
+import { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "zod";
+import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
 import { SiteStore } from "../shared/store/site-store.js";
@@ -17,6 +19,21 @@ const EnvSchema = z.object({
 });
 
 let cached: SiteContext | undefined;
+let metrics: PowertoolsMetrics | undefined;
+
+/**
+ * Wrap a Lambda handler so the metrics it emitted are flushed (as CloudWatch EMF log lines)
+ * when the invocation ends, whether it returned or threw.
+ */
+export function instrumented<E, R>(h: (event: E) => Promise<R>): (event: E) => Promise<R> {
+  return async (event) => {
+    try {
+      return await h(event);
+    } finally {
+      metrics?.flush();
+    }
+  };
+}
 
 /** Build the site context from the environment (once per container). */
 export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = process.env): SiteContext {
@@ -29,6 +46,9 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
   }
   const e = r.data;
   const { doc } = makeDynamoClients({ region: e.AWS_REGION });
+  metrics = new PowertoolsMetrics(e.SITE_SHORT);
+  const logger = new Logger({ serviceName: "metaqueue", persistentKeys: { site: e.SITE_SHORT } });
+  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },
     store: new SiteStore(doc, e.TABLE_NAME),
@@ -42,7 +62,13 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
       momStaleMs: e.MOM_STALE_SECONDS * 1000,
       dispatchGraceMs: 300_000,
     },
-    log: console,
+    log: {
+      info: (m: unknown) => logger.info(text(m)),
+      warn: (m: unknown) => logger.warn(text(m)),
+      error: (m: unknown) => (m instanceof Error ? logger.error(m.message, m) : logger.error(text(m))),
+      debug: (m: unknown) => logger.debug(text(m)),
+    },
+    metrics,
   };
   return cached;
 }

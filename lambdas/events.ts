@@ -1,6 +1,8 @@
 /** Lambda entry: MOM reports (obituaries, boots) and dependency releases. */
 import type { SQSEvent } from "aws-lambda";
-import { contextFromEnv, unconfiguredExecutor } from "./env.js";
+import { contextFromEnv, instrumented, unconfiguredExecutor } from "./env.js";
 import { makeEventsHandler } from "./handlers.js";
 
-export const handler = (event: SQSEvent) => makeEventsHandler(contextFromEnv(unconfiguredExecutor))(event);
+export const handler = instrumented(async (event: SQSEvent) =>
+  makeEventsHandler(contextFromEnv(unconfiguredExecutor))(event),
+);

@@ -165,6 +165,7 @@ export function makeInboxHandler(ctx: SiteContext) {
           if (err instanceof PeerMessageError) {
             // Not from a peer we trust, or not ours to read: never act on it, never retry it.
             rejectedPeerMessages[err.reason] = (rejectedPeerMessages[err.reason] ?? 0) + 1;
+            ctx.metrics?.count("PeerMessagesRejected", 1, { reason: err.reason });
             ctx.log.warn(`inbox: rejected message ${r.messageId}: ${err.message}`);
             return;
           }

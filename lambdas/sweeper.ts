@@ -1,5 +1,5 @@
 /** Lambda entry: the periodic tick (EventBridge schedule): silent MOMs, then a cycle per partition. */
-import { contextFromEnv, unconfiguredExecutor } from "./env.js";
+import { contextFromEnv, instrumented, unconfiguredExecutor } from "./env.js";
 import { makeSweeperHandler } from "./handlers.js";
 
-export const handler = () => makeSweeperHandler(contextFromEnv(unconfiguredExecutor))();
+export const handler = instrumented(async () => makeSweeperHandler(contextFromEnv(unconfiguredExecutor))());

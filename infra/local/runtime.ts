@@ -31,6 +31,7 @@ import { siteQueues } from "../../shared/store/queue-defs.js";
 import { SiteStore } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
 import { seedSite } from "../../shared/server/seed.js";
+import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { startApiServer } from "./api-server.js";
 import { startDynamoDbLocal } from "./dynamodb.js";
 import { LocalExecutor } from "./local-executor.js";
@@ -53,6 +54,8 @@ export interface LocalOptions {
 
 export interface LocalSite {
   config: SiteConfig;
+  /** what the handlers emitted (the EMF metrics on AWS), as running totals */
+  metrics: MemoryMetrics;
   ctx: SiteContext;
   url: string;
   executor: LocalExecutor;
@@ -116,6 +119,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       }
       const store = new SiteStore(doc, table);
       await seedSite(store, sc, os.userInfo().username);
+      const siteMetrics = new MemoryMetrics();
       const executor = new LocalExecutor({
         nodes: sc.nodes.map((n) => n.name),
         env: {
@@ -134,6 +138,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         sqs,
         queueUrls: { sched: urls[qdefs.sched.name], events: urls[qdefs.events.name] },
         peers,
+        metrics: siteMetrics,
         executor,
         clock: { now: () => Date.now() },
         // local mode: the API listens on 127.0.0.1 and the CLI names its user in a header
@@ -202,7 +207,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       // Whatever was queued before a restart gets a cycle now, not at the first tick.
       const st = toServerState(await store.getServerObjects());
       await triggerCycles(ctx, partitions(st), "startup");
-      sites.push({ config: sc, ctx, url: api.url, executor });
+      sites.push({ config: sc, ctx, url: api.url, executor, metrics: siteMetrics });
     }
     const confPath = opts.confPath ?? path.join(os.homedir(), ".metaqueue", "servers.json");
     writeClientConf(confPath, opts.config, sites);

@@ -172,6 +172,10 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     });
   }
   report.durationMs = ctx.clock.now() - startedAt;
+  ctx.metrics?.ms("CycleDuration", report.durationMs, { partition });
+  ctx.metrics?.count("JobsStarted", report.started, { partition });
+  ctx.metrics?.count("JobsRunning", report.running + report.started, { partition });
+  ctx.metrics?.count("JobsConsidered", report.considered, { partition });
   // The report is for people (dashboard, why is my job waiting): write it when it says
   // something new or has gone stale, not on every idle cycle.
   const last = lastReports.get(`${ctx.site.short}/${sched}`);
@@ -296,6 +300,7 @@ async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
     await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay));
   } catch (err) {
     ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed: ${(err as Error).message}`);
+    ctx.metrics?.count("DispatchFailures");
     await requeueAfterFailedDispatch(ctx, job, (err as Error).message);
   }
 }

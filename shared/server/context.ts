@@ -65,6 +65,8 @@ export interface SiteContext {
   clock: Clock;
   settings: SiteSettings;
   log: Pick<Console, "info" | "warn" | "error" | "debug">;
+  /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
+  metrics?: import("../observability/metrics.js").MetricsPort;
 }
 
 /**

@@ -136,6 +136,12 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
   if (outcome === "stale" && !(isFinished(job.state) && job.runCount === o.runCount))
     return { partitions: [], ended: [] };
   const res: EndResult = { partitions: [job.partition], ended: [] };
+  // (assigned inside the decide callback, which TypeScript's narrowing does not follow)
+  const result = outcome as "ended" | "requeued" | "stale";
+  if (result === "ended") {
+    ctx.metrics?.count(o.exitStatus === 0 ? "JobsFinished" : "JobsFailed", 1, { queue: job.queue });
+    ctx.metrics?.ms("JobWalltime", o.resourcesUsed.walltime * 1000);
+  } else if (result === "requeued") ctx.metrics?.count("JobsRequeued");
   if (isFinished(job.state)) {
     if (job.parentKey) await subjobEnded(ctx, job);
     if (job.hasDeps) res.ended.push(job.key);
@@ -313,6 +319,7 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
     { missingOk: true },
   );
   if (!after) return { partitions: [], ended: [] };
+  ctx.metrics?.count("JobsLost", 1, { outcome: isFinished(after.state) ? "ended" : "requeued" });
   if (after.parentKey && isFinished(after.state)) await subjobEnded(ctx, after);
   return {
     partitions: [after.partition],

@@ -257,6 +257,7 @@ export async function submitJob(
     });
   }
   await ctx.store.createJob(job, edges, undefined, beforeUpdates);
+  ctx.metrics?.count("JobsSubmitted", 1, { queue: queue.name });
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
   return { jobId: id };
 }

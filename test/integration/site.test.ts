@@ -44,6 +44,11 @@ describe("one site, end to end", () => {
     expect(full).toContain("job_state = F");
     expect(full).toMatch(/exec_host = n[12]\/0\*2/);
     expect(full).toMatch(/resources_used.walltime = 00:00:0\d/);
+    const m = s.mq.sites[0].metrics.totals;
+    expect(m.JobsSubmitted).toBeGreaterThan(0);
+    expect(m.JobsStarted).toBeGreaterThan(0);
+    expect(m.JobsFinished).toBeGreaterThan(0);
+    expect(m["CycleDuration|partition=default"]).toBeGreaterThanOrEqual(0);
     const trace = (await s.cli("tracejob", [id])).stdout;
     expect(trace).toContain("Job Queued");
     expect(trace).toContain("Exit_status=0");
