@@ -202,7 +202,60 @@ async function main(): Promise<void> {
   console.log(`\n| metric (median of ${RUNS} runs) | metaqueue | target |`);
   console.log("|---|---|---|");
   for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);
+  await slurmSideBySide({
+    throughput: m((r) => r.throughput),
+    start: m((r) => r.startP50) / 1000,
+    afterok: m((r) => r.afterokP50) / 1000,
+  });
   process.exit(0);
+}
+
+/**
+ * The same workload on a single-node Slurm (bench/slurm.sh), when slurm-wlm is installed:
+ * `apt-get install slurm-wlm`. Prints Slurm's numbers and metaqueue's ratio to them.
+ */
+async function slurmSideBySide(mq: { throughput: number; start: number; afterok: number }): Promise<void> {
+  if (args.includes("--no-slurm")) return;
+  try {
+    await run("which", ["slurmctld"]);
+  } catch {
+    console.log("\nSlurm side by side: skipped (slurm-wlm is not installed; apt-get install slurm-wlm)");
+    return;
+  }
+  console.error("running the same workload on single-node Slurm (bench/slurm.sh)...");
+  let out: string;
+  try {
+    out = (
+      await run("bash", [path.resolve("bench/slurm.sh"), "both", "--jobs", String(JOBS)], {
+        maxBuffer: 1 << 24,
+      })
+    ).stdout;
+  } catch (err) {
+    console.log(`\nSlurm side by side: failed (${(err as Error).message.split("\n")[0]})`);
+    return;
+  }
+  const row = (label: string) => {
+    const line = out.split("\n").find((l) => l.startsWith(`| ${label}`));
+    const cells = line?.split("|").map((c) => c.trim()) ?? [];
+    return [Number(cells[2]), Number(cells[3])];
+  };
+  const [thD, thT] = row("throughput");
+  const [stD, stT] = row("submit-to-start");
+  const [afD, afT] = row("afterok");
+  const ratio = (a: number, b: number) =>
+    Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "n/a";
+  console.log(`\n| same workload | metaqueue | Slurm default | Slurm tuned | metaqueue vs tuned |`);
+  console.log("|---|---|---|---|---|");
+  console.log(
+    `| throughput (jobs/s, higher is better) | ${mq.throughput.toFixed(1)} | ${thD} | ${thT} | ${ratio(mq.throughput, thT)} |`,
+  );
+  console.log(
+    `| submit-to-start p50 (s, lower is better) | ${mq.start.toFixed(3)} | ${stD} | ${stT} | ${ratio(stT, mq.start)} faster |`,
+  );
+  console.log(
+    `| afterok gap p50 (s, lower is better) | ${mq.afterok.toFixed(3)} | ${afD} | ${afT} | ${ratio(afT, mq.afterok)} faster |`,
+  );
+  console.log(`\n${out.split("\n").find((l) => l.startsWith("Slurm:")) ?? ""}`);
 }
 
 main().catch((err) => {

@@ -34,6 +34,10 @@ for (const site of config.sites) {
     auth,
     alarmEmail: (ctx(`alarmEmail:${site.name}`) ?? ctx("alarmEmail")) as string | undefined,
     managers: (ctx(`managers:${site.name}`) ?? ctx("managers")) as string | undefined,
+    peerAccounts: String(ctx(`peerAccounts:${site.name}`) ?? ctx("peerAccounts") ?? "")
+      .split(",")
+      .map((a) => a.trim())
+      .filter(Boolean),
     queueAgeAlarmSeconds: ctx("queueAgeAlarmSeconds") ? Number(ctx("queueAgeAlarmSeconds")) : undefined,
   });
   if (auth.placeholder) {

@@ -32,6 +32,8 @@ export interface SiteStackProps extends StackProps {
   momStaleSeconds?: number;
   /** PBS managers of a new site (server attribute `managers`), e.g. "alice@*,bob@*" */
   managers?: string;
+  /** AWS accounts of this site's peers (their inbox senders), from context peerAccounts:<site> */
+  peerAccounts?: string[];
 }
 
 export const DEFAULT_PREFIX = "metaqueue-";
@@ -55,7 +57,11 @@ export class SiteStack extends Stack {
     this.state = new SiteState(this, "State", { tableName: tableName(prefix, site.name) });
     const table = this.state.table;
     new SiteSeed(this, "Seed", { site, table, managers: props.managers ?? "", logRetention });
-    this.queues = new SiteQueues(this, "Queues", { prefix, site: site.name });
+    this.queues = new SiteQueues(this, "Queues", {
+      prefix,
+      site: site.name,
+      peerAccounts: props.peerAccounts,
+    });
     this.mom = new MomCluster(this, "Mom", {
       site: site.name,
       table,

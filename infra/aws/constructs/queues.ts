@@ -1,8 +1,10 @@
 /**
  * The site's SQS queues, built from `siteQueues(prefix, site)` (shared/store/queue-defs.ts),
  * the same definitions the local runtime creates: sched (FIFO, group = partition) and events,
- * each with its dead-letter queue. SSE (SQS-managed keys), TLS only, and only principals of
- * this account: peers will reach a site through a separate inbound queue (a later issue).
+ * each with its dead-letter queue, and the inbox that peer sites send to. SSE (SQS-managed
+ * keys), TLS only, and only principals of this account, except that the accounts of the
+ * configured peers may send (and only send) to the inbox. Messages are also signed per peer
+ * (shared/peers/messages.ts): the policy keeps strangers out, the signature tells peers apart.
  */
 import { Duration, Stack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -19,6 +21,8 @@ import {
 export interface SiteQueuesProps {
   prefix: string;
   site: string;
+  /** AWS accounts of the configured peer sites: they may SendMessage to the inbox */
+  peerAccounts?: string[];
 }
 
 export interface QueueWithDlq {
@@ -31,20 +35,22 @@ export class SiteQueues extends Construct {
   readonly defs: SiteQueueDefs;
   readonly sched: QueueWithDlq;
   readonly events: QueueWithDlq;
+  readonly inbox: QueueWithDlq;
 
   constructor(scope: Construct, id: string, props: SiteQueuesProps) {
     super(scope, id);
     this.defs = siteQueues(props.prefix, props.site);
     this.sched = this.make("Sched", this.defs.sched);
     this.events = this.make("Events", this.defs.events);
+    this.inbox = this.make("Inbox", this.defs.inbox, props.peerAccounts ?? []);
   }
 
   /** every queue and DLQ, for dashboards and alarms */
   all(): QueueWithDlq[] {
-    return [this.sched, this.events];
+    return [this.sched, this.events, this.inbox];
   }
 
-  private make(id: string, def: QueueDef): QueueWithDlq {
+  private make(id: string, def: QueueDef, senders: string[] = []): QueueWithDlq {
     const fifo = def.fifo ?? def.name.endsWith(".fifo");
     if (!def.dlq) throw new Error(`queue ${def.name}: the AWS stack expects a dead-letter queue`);
     const common: sqs.QueueProps = {
@@ -65,13 +71,26 @@ export class SiteQueues extends Construct {
       contentBasedDeduplication: fifo ? (def.contentBasedDedup ?? false) : undefined,
       deadLetterQueue: { queue: dlq, maxReceiveCount: def.dlq.maxReceiveCount },
     });
-    for (const q of [queue, dlq]) onlyThisAccount(q);
+    onlyThisAccount(queue, senders);
+    onlyThisAccount(dlq);
+    if (senders.length) {
+      queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: "PeersMaySend",
+          effect: iam.Effect.ALLOW,
+          principals: senders.map((a) => new iam.AccountPrincipal(a)),
+          actions: ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+          resources: [queue.queueArn],
+        }),
+      );
+    }
     return { def, queue, dlq };
   }
 }
 
-/** Deny every principal outside this account, whatever a later statement may allow. */
-function onlyThisAccount(q: sqs.Queue): void {
+/** Deny every principal outside this account (and the given peers), whatever else may allow it. */
+function onlyThisAccount(q: sqs.Queue, peers: string[] = []): void {
+  const accounts = [Stack.of(q).account, ...peers];
   q.addToResourcePolicy(
     new iam.PolicyStatement({
       sid: "OnlyThisAccount",
@@ -79,7 +98,9 @@ function onlyThisAccount(q: sqs.Queue): void {
       principals: [new iam.AnyPrincipal()],
       actions: ["sqs:*"],
       resources: [q.queueArn],
-      conditions: { StringNotEquals: { "aws:PrincipalAccount": Stack.of(q).account } },
+      conditions: {
+        StringNotEquals: { "aws:PrincipalAccount": accounts.length === 1 ? accounts[0] : accounts },
+      },
     }),
   );
 }

@@ -80,6 +80,7 @@ beforeAll(() => {
     auth: { issuer: ISSUER, audience: ["client-abc"] },
     alarmEmail: "hpc-ops@example.org",
     managers: "alice@*",
+    peerAccounts: ["111111111111"],
   });
   template = Template.fromStack(stack);
   resources = template.toJSON().Resources;
@@ -145,7 +146,7 @@ describe("state", () => {
 });
 
 describe("queues", () => {
-  const defs: QueueDef[] = [qdefs.sched, qdefs.events];
+  const defs: QueueDef[] = [qdefs.sched, qdefs.events, qdefs.inbox];
 
   it.each(defs.map((d) => [d.name, d] as const))(
     "%s: redrive to its DLQ, visibility, FIFO, SSE",
@@ -171,7 +172,9 @@ describe("queues", () => {
     const policies = ofType("AWS::SQS::QueuePolicy");
     const queueIds = ofType("AWS::SQS::Queue").map(([id]) => id);
     expect(policies.flatMap(([, p]) => refsIn(p.Properties.Queues)).sort()).toEqual([...queueIds].sort());
+    const inboxId = queueId(qdefs.inbox.name);
     for (const [, p] of policies) {
+      if (refsIn(p.Properties.Queues).includes(inboxId)) continue; // the inbox: next test
       const st = p.Properties.PolicyDocument.Statement;
       expect(st).toEqual(
         expect.arrayContaining([
@@ -190,6 +193,33 @@ describe("queues", () => {
       // nothing is allowed by the queue policy itself
       expect(st.filter((s: Cfn) => s.Effect === "Allow")).toEqual([]);
     }
+  });
+});
+
+describe("peer inbox", () => {
+  it("lets only the configured peer accounts send to the inbox, and nothing else", () => {
+    const inboxId = queueId(qdefs.inbox.name);
+    const [, p] =
+      ofType("AWS::SQS::QueuePolicy").find(([, x]) => refsIn(x.Properties.Queues).includes(inboxId)) ?? [];
+    const st = p!.Properties.PolicyDocument.Statement as Cfn[];
+    const deny = st.find((s) => s.Effect === "Deny" && s.Condition?.StringNotEquals);
+    expect(deny.Condition.StringNotEquals["aws:PrincipalAccount"]).toEqual([
+      { Ref: "AWS::AccountId" },
+      "111111111111",
+    ]);
+    const allow = st.filter((s) => s.Effect === "Allow");
+    expect(allow).toHaveLength(1);
+    expect(JSON.stringify(allow[0].Principal)).toContain("111111111111");
+    expect(allow[0].Action).toEqual(expect.arrayContaining(["sqs:SendMessage"]));
+    expect(allow[0].Action).not.toContain("sqs:ReceiveMessage");
+    expect(allow[0].Resource).toEqual({ "Fn::GetAtt": [inboxId, "Arn"] });
+  });
+  it("has an alarm on the inbox's dead-letter queue", () => {
+    const dlqId = queueId(qdefs.inbox.dlq!.name);
+    const alarms = ofType("AWS::CloudWatch::Alarm").map(([, a]) =>
+      JSON.stringify(a.Properties.Dimensions ?? []),
+    );
+    expect(alarms.some((d) => d.includes(dlqId))).toBe(true);
   });
 });
 
