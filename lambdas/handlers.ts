@@ -66,40 +66,54 @@ async function releaseAll(ctx: SiteContext, first: string[], partitionsOut: Set<
   }
 }
 
-export function makeEventsHandler(ctx: SiteContext) {
-  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
-    const failures: SQSBatchResponse["batchItemFailures"] = [];
-    const touched = new Set<string>();
-    // Records are about different jobs (or are idempotent about the same one): handle them
-    // concurrently. Each record fails alone, so SQS redelivers only what did not finish.
-    await Promise.all(
-      event.Records.map(async (r) => {
-        try {
-          const parsed = SiteEventSchema.safeParse(JSON.parse(r.body));
-          if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
-          const msg = parsed.data;
-          let res: EndResult;
-          if (msg.type === "obit") res = await handleObituary(ctx, msg);
-          else if (msg.type === "hello") res = await momHello(ctx, msg.momId, msg.node);
-          else res = { partitions: [], ended: [msg.jobKey] };
-          for (const p of res.partitions) touched.add(p);
-          await releaseAll(ctx, res.ended, touched);
-        } catch (err) {
-          ctx.log.error(`events: message ${r.messageId} failed: ${(err as Error).message}`);
-          failures.push({ itemIdentifier: r.messageId });
-        }
-      }),
-    );
-    if (touched.size) {
+/**
+ * An SQS batch whose records each end in job changes: handle the records concurrently (they are
+ * about different jobs, or idempotent about the same one), follow dependency releases, then ask
+ * the partitions that changed for a cycle. Each record fails alone, so SQS redelivers only what
+ * did not finish. `handle` may return "drop" for a record that must never be retried.
+ */
+async function processBatch(
+  ctx: SiteContext,
+  event: SQSEvent,
+  name: string,
+  handle: (body: string) => Promise<EndResult | "drop">,
+): Promise<SQSBatchResponse> {
+  const failures: SQSBatchResponse["batchItemFailures"] = [];
+  const touched = new Set<string>();
+  await Promise.all(
+    event.Records.map(async (r) => {
       try {
-        await triggerCycles(ctx, touched, "events");
+        const res = await handle(r.body);
+        if (res === "drop") return;
+        for (const p of res.partitions) touched.add(p);
+        await releaseAll(ctx, res.ended, touched);
       } catch (err) {
-        // Without the trigger the tick still runs a cycle; report nothing as failed for that.
-        ctx.log.warn(`events: could not trigger cycles: ${(err as Error).message}`);
+        ctx.log.error(`${name}: message ${r.messageId} failed: ${(err as Error).message}`);
+        failures.push({ itemIdentifier: r.messageId });
       }
+    }),
+  );
+  if (touched.size) {
+    try {
+      await triggerCycles(ctx, touched, name);
+    } catch (err) {
+      // Without the trigger the tick still runs a cycle; report nothing as failed for that.
+      ctx.log.warn(`${name}: could not trigger cycles: ${(err as Error).message}`);
     }
-    return { batchItemFailures: failures };
-  };
+  }
+  return { batchItemFailures: failures };
+}
+
+export function makeEventsHandler(ctx: SiteContext) {
+  return (event: SQSEvent): Promise<SQSBatchResponse> =>
+    processBatch(ctx, event, "events", async (body) => {
+      const parsed = SiteEventSchema.safeParse(JSON.parse(body));
+      if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
+      const msg = parsed.data;
+      if (msg.type === "obit") return handleObituary(ctx, msg);
+      if (msg.type === "hello") return momHello(ctx, msg.momId, msg.node);
+      return { partitions: [], ended: [msg.jobKey] };
+    });
 }
 
 export function makeSchedulerHandler(ctx: SiteContext) {
@@ -152,31 +166,19 @@ export function makeSweeperHandler(ctx: SiteContext) {
 
 /** The peer inbox: verified messages from other sites. Refused ones are counted and dropped. */
 export function makeInboxHandler(ctx: SiteContext) {
-  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
-    const failures: SQSBatchResponse["batchItemFailures"] = [];
-    const touched = new Set<string>();
-    await Promise.all(
-      event.Records.map(async (r) => {
-        try {
-          const res = await handlePeerMessage(ctx, r.body);
-          for (const p of res.partitions) touched.add(p);
-          await releaseAll(ctx, res.ended, touched);
-        } catch (err) {
-          if (err instanceof PeerMessageError) {
-            // Not from a peer we trust, or not ours to read: never act on it, never retry it.
-            rejectedPeerMessages[err.reason] = (rejectedPeerMessages[err.reason] ?? 0) + 1;
-            ctx.metrics?.count("PeerMessagesRejected", 1, { reason: err.reason });
-            ctx.log.warn(`inbox: rejected message ${r.messageId}: ${err.message}`);
-            return;
-          }
-          ctx.log.error(`inbox: message ${r.messageId} failed: ${(err as Error).message}`);
-          failures.push({ itemIdentifier: r.messageId });
-        }
-      }),
-    );
-    if (touched.size) await triggerCycles(ctx, touched, "inbox").catch(() => undefined);
-    return { batchItemFailures: failures };
-  };
+  return (event: SQSEvent): Promise<SQSBatchResponse> =>
+    processBatch(ctx, event, "inbox", async (body) => {
+      try {
+        return await handlePeerMessage(ctx, body);
+      } catch (err) {
+        if (!(err instanceof PeerMessageError)) throw err;
+        // Not from a peer we trust, or not ours to read: never act on it, never retry it.
+        rejectedPeerMessages[err.reason] = (rejectedPeerMessages[err.reason] ?? 0) + 1;
+        ctx.metrics?.count("PeerMessagesRejected", 1, { reason: err.reason });
+        ctx.log.warn(`inbox: rejected message: ${err.message}`);
+        return "drop";
+      }
+    });
 }
 
 export function makeApiHandler(ctx: SiteContext) {
