@@ -10,7 +10,7 @@
  */
 import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
-import { requeueFields } from "../server/job-end.js";
+import { jobLost, requeueFields } from "../server/job-end.js";
 import {
   nodeInfo,
   nodePartition,
@@ -307,6 +307,12 @@ async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
 
 /** The MOM could not take the job: put it back so the next cycle can place it elsewhere. */
 async function requeueAfterFailedDispatch(ctx: SiteContext, job: JobRecord, why: string): Promise<void> {
+  if (job.parentKey) {
+    // A subjob lives outside the ready index (its parent stands for it there): it cannot go
+    // back to Q, so it ends with the reason and is counted on its array, as a lost run is.
+    await jobLost(ctx, job, `dispatch failed: ${why}`);
+    return;
+  }
   const now = ctx.clock.now();
   for (let attempt = 0; attempt < 5; attempt++) {
     const cur = await ctx.store.getJob(job.key);

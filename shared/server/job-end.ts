@@ -312,7 +312,13 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
       }
       return {
         kind: "write",
-        after: endFields(cur, now, EXIT_LOST, `Job failed: ${why}; not rerunnable`, `Job failed: ${why}`),
+        after: endFields(
+          cur,
+          now,
+          EXIT_LOST,
+          `Job failed: ${why}; ${cur.parentKey ? "subjobs are not requeued" : "not rerunnable"}`,
+          `Job failed: ${why}`,
+        ),
         acct: acct(cur, "E", now, { Exit_status: EXIT_LOST, reason: why }),
       };
     },
