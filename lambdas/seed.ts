@@ -8,7 +8,7 @@
  * The local runtime seeds the same objects on its first start (infra/local/runtime.ts).
  */
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
-import { type SiteConfig, SiteConfigSchema } from "../shared/config/site-config.js";
+import { SiteConfigSchema } from "../shared/config/site-config.js";
 import { makeDynamoClients } from "../shared/store/clients.js";
 import { SiteStore } from "../shared/store/site-store.js";
 import { seedSite } from "../shared/server/seed.js";

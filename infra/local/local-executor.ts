@@ -103,7 +103,7 @@ export class LocalExecutor implements Executor {
 
   private request(node: string, req: MomRequestBody, timeoutMs = 10_000): Promise<MomReply> {
     const m = this.moms.get(node);
-    if (!m || !m.child.connected) return Promise.reject(new Error(`MOM on ${node} is not running`));
+    if (!m?.child.connected) return Promise.reject(new Error(`MOM on ${node} is not running`));
     const reqId = ++this.reqId;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

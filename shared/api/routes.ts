@@ -9,7 +9,6 @@ import { MetaqueueError, NotFoundError, PbsParseError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
 import { isFinished, type JobRecord } from "../server/job.js";
-import { keyOfId } from "../server/mutate.js";
 import { alterJob, deleteJob, holdJob, moveJob, releaseJob, rerunJob, type Actor } from "../server/ops.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
@@ -210,5 +209,3 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   }
   return json(404, { error: { code: "NoRoute", message: `no route ${method} ${path}` } } satisfies ErrorBody);
 }
-
-export { keyOfId };

@@ -10,7 +10,7 @@ import type { AcctRecord } from "../store/site-store.js";
 import { ConflictError } from "../errors.js";
 import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
-import { isFinished, type JobRecord, withTrace } from "./job.js";
+import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { nodePartition } from "./objects.js";
 
@@ -154,10 +154,10 @@ async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
   const parentKey = sub.parentKey as string;
   const now = ctx.clock.now();
   // The subjob's own `doneCounted` flag makes this idempotent: the parent is counted once.
-  if ((sub.extra ?? {}).counted === "1") return;
+  if (sub.extra?.counted === "1") return;
   for (let i = 0; i < 10; i++) {
     const [parent, cur] = await Promise.all([ctx.store.getJob(parentKey), ctx.store.getJob(sub.key)]);
-    if (!parent?.array || !cur || (cur.extra ?? {}).counted === "1") return;
+    if (!parent?.array || !cur || cur.extra?.counted === "1") return;
     const a = parent.array;
     const failed = (cur.exitStatus ?? 0) !== 0;
     const array = {
@@ -265,21 +265,11 @@ export async function applyDependencyOutcome(
       }
       const stillWaiting = depPending.length > 0 || (child.depOn ?? 0) > 0;
       const holds = stillWaiting ? child.holds : child.holds.replace("s", "");
-      const release = !holds && child.state === "H";
       return {
         kind: "write",
         after: {
-          ...child,
+          ...withHolds(child, holds, now, `Dependency ${type}:${parentId} satisfied`),
           depPending: depPending.length ? depPending : undefined,
-          holds,
-          state: release ? "Q" : child.state,
-          etime: release ? now : child.etime,
-          mtime: now,
-          hist: withTrace(child.hist, {
-            time: now,
-            source: "S",
-            message: `Dependency ${type}:${parentId} satisfied${release ? "; job released" : ""}`,
-          }),
         },
       };
     },

@@ -131,6 +131,26 @@ export function withTrace(hist: TraceEvent[], ...events: TraceEvent[]): TraceEve
   return all.length > MAX_HIST ? all.slice(all.length - MAX_HIST) : all;
 }
 
+/**
+ * The job with `holds` as its remaining hold types: with none left, a held job is released to
+ * the queue (and its eligible time starts now). One rule for qrls and dependency release.
+ */
+export function withHolds(job: JobRecord, holds: string, now: number, message: string): JobRecord {
+  const release = !holds && job.state === "H";
+  return {
+    ...job,
+    holds,
+    state: release ? "Q" : job.state,
+    etime: release ? now : job.etime,
+    mtime: now,
+    hist: withTrace(job.hist, {
+      time: now,
+      source: "S",
+      message: release ? `${message}; job released` : message,
+    }),
+  };
+}
+
 export function userOf(owner: string): string {
   const at = owner.indexOf("@");
   return at < 0 ? owner : owner.slice(0, at);

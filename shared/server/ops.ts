@@ -6,7 +6,7 @@ import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { isThisSite, loadServerState, type SiteContext, sendEvents, triggerCycles } from "./context.js";
-import { isFinished, type JobRecord, withTrace } from "./job.js";
+import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue, queueEnabled, queuePartition } from "./objects.js";
 
@@ -108,21 +108,9 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!cur.holds.includes(holdType)) return { kind: "skip" };
     const holds = cur.holds.replace(holdType, "");
-    const release = !holds && cur.state === "H";
     return {
       kind: "write",
-      after: {
-        ...cur,
-        holds,
-        state: release ? "Q" : cur.state,
-        etime: release ? now : cur.etime,
-        mtime: now,
-        hist: withTrace(cur.hist, {
-          time: now,
-          source: "S",
-          message: `Holds ${holdType} released at request of ${actor.user}`,
-        }),
-      },
+      after: withHolds(cur, holds, now, `Holds ${holdType} released at request of ${actor.user}`),
     };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "release");

@@ -4,7 +4,7 @@
  */
 import path from "node:path";
 import type { SubmitRequest } from "../api/views.js";
-import { MetaqueueError, NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
+import { NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
 import { arrayIndices, parseArrayRange } from "../pbs/array.js";
 import { parseDepend } from "../pbs/depend.js";
 import { parseDestination, parseJobId } from "../pbs/jobid.js";
@@ -409,5 +409,3 @@ function extraAttrs(opts: QsubOptions): Record<string, string> | undefined {
   if (opts.shell) out.Shell_Path_List = opts.shell;
   return Object.keys(out).length ? out : undefined;
 }
-
-export { MetaqueueError };
