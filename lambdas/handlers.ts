@@ -13,6 +13,7 @@ import { z } from "zod";
 import { handleApi } from "../shared/api/routes.js";
 import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
 import { PeerMessageError } from "../shared/peers/messages.js";
+import { sendHeartbeats, sweepTransfers } from "../shared/peers/transfer.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
 import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
 import {
@@ -159,6 +160,12 @@ export function makeSweeperHandler(ctx: SiteContext) {
     for (const p of parts) {
       const r = await sweepRunning(ctx, p);
       await releaseAll(ctx, r.ended, touched);
+    }
+    if (ctx.peers?.size) {
+      // Peer transfers: re-send unanswered steps, time out stale ones (the transfer outbox).
+      const t = await sweepTransfers(ctx);
+      for (const p of t.partitions) touched.add(p);
+      await sendHeartbeats(ctx);
     }
     await triggerCycles(ctx, touched, "tick");
   };

@@ -55,3 +55,23 @@ export function isFinished(job: JobView): boolean {
   const s = job.attributes.job_state;
   return s === "F" || s === "M";
 }
+
+/**
+ * A job that moved to a peer is an M record at its origin pointing at its new ID: follow it (a
+ * few hops at most) so the user sees the job where it is now. If that site cannot be reached,
+ * the origin's record is what we have, and it is shown rather than nothing.
+ */
+export async function followMoved(ctx: Ctx, job: JobView): Promise<JobView> {
+  let cur = job;
+  for (let hop = 0; hop < 4; hop++) {
+    const next = cur.attributes.moved_to;
+    if (cur.attributes.job_state !== "M" || typeof next !== "string") return cur;
+    try {
+      const t = jobTarget(ctx, next);
+      cur = await ctx.api.getJob(t.server, t.id, true);
+    } catch {
+      return cur;
+    }
+  }
+  return cur;
+}

@@ -16,7 +16,7 @@ import {
   makeSchedulerHandler,
   makeSweeperHandler,
 } from "../../lambdas/handlers.js";
-import type { MetaqueueConfig, SiteConfig } from "../../shared/config/site-config.js";
+import { federationFor, type MetaqueueConfig, type SiteConfig } from "../../shared/config/site-config.js";
 import {
   DEFAULT_SETTINGS,
   loadServerState,
@@ -115,6 +115,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
             siteQueues(QUEUE_PREFIX, other.name).inbox.name
           ],
           secret: pairSecret(rootSecret, sc.name, other.name),
+          ...federationFor(sc, other),
         });
       }
       const store = new SiteStore(doc, table);

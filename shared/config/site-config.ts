@@ -35,6 +35,28 @@ export const SchedConfigSchema = z
   })
   .strict();
 
+/** How this site federates: which peer queues it pulls from, and how it maps peers' names. */
+export const FederationConfigSchema = z
+  .object({
+    /** pull directives: take queued jobs of `from` (queue@server) into local queue `queue` */
+    pull: z
+      .array(z.object({ queue: z.string(), from: z.string().regex(/^[^@\s]+@[^@\s]+$/) }).strict())
+      .default([]),
+    /** the acid mapper, per peer (site name): its account and user names to ours */
+    peers: z
+      .record(
+        z.string(),
+        z
+          .object({
+            accounts: z.record(z.string().max(64), z.string().max(64)).optional(),
+            users: z.record(z.string().max(64), z.string().max(64)).optional(),
+          })
+          .strict(),
+      )
+      .default({}),
+  })
+  .strict();
+
 export const SiteConfigSchema = z
   .object({
     /** short name, used in job IDs: 123.casper */
@@ -47,6 +69,7 @@ export const SiteConfigSchema = z
     queues: z.array(QueueConfigSchema).min(1),
     nodes: z.array(NodeConfigSchema).min(1),
     scheds: z.array(SchedConfigSchema).default([]),
+    federation: FederationConfigSchema.optional(),
   })
   .strict();
 
@@ -88,4 +111,22 @@ export function parseConfig(json: unknown): MetaqueueConfig {
     throw new Error(`invalid metaqueue configuration:\n${lines.join("\n")}`);
   }
   return r.data;
+}
+
+/** The pull directives and identity maps `site` applies to `peer` (by site or server name). */
+export function federationFor(
+  site: SiteConfig,
+  peer: Pick<SiteConfig, "name" | "server">,
+): {
+  pull: { queue: string; into: string }[];
+  accounts?: Record<string, string>;
+  users?: Record<string, string>;
+} {
+  const fed = site.federation;
+  const pull = (fed?.pull ?? [])
+    .map((d) => ({ into: d.queue, queue: d.from.split("@")[0], server: d.from.split("@")[1] }))
+    .filter((d) => d.server === peer.name || d.server === peer.server)
+    .map(({ queue, into }) => ({ queue, into }));
+  const maps = fed?.peers[peer.name] ?? fed?.peers[peer.server];
+  return { pull, accounts: maps?.accounts, users: maps?.users };
 }

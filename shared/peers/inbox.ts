@@ -8,6 +8,17 @@ import { findPeer, type SiteContext, sendToPeer } from "../server/context.js";
 import { edgeOutcome } from "../server/depend-rules.js";
 import { applyDependencyOutcome, type EndResult } from "../server/job-end.js";
 import { openPeerMessage, type PeerBody } from "./messages.js";
+import {
+  onAbort,
+  onAccept,
+  onCommit,
+  onForward,
+  onJobEnd,
+  onJobEndAck,
+  onJobOp,
+  onOffer,
+  onReject,
+} from "./transfer.js";
 
 /** Messages refused (unknown sender, bad signature, malformed), by reason: never acted on. */
 export const rejectedPeerMessages: Record<string, number> = {};
@@ -19,7 +30,7 @@ export async function handlePeerMessage(ctx: SiteContext, raw: string): Promise<
   switch (body.type) {
     case "DEPEND_REGISTER":
       await registerRemoteChild(ctx, peer, body);
-      return { partitions: [], ended: [] };
+      return NONE;
     case "DEPEND_RELEASE":
       return applyDependencyOutcome(
         ctx,
@@ -29,8 +40,31 @@ export async function handlePeerMessage(ctx: SiteContext, raw: string): Promise<
         body.outcome,
         body.reason,
       );
+    case "HEARTBEAT":
+      await ctx.store.putPeerSeen({ short: peer.short, state: body.state, at: ctx.clock.now() });
+      return NONE;
+    case "OFFER":
+      return onOffer(ctx, peer, body);
+    case "FORWARD":
+      return onForward(ctx, peer, body);
+    case "ACCEPT":
+      return onAccept(ctx, peer, body);
+    case "REJECT":
+      return onReject(ctx, peer, body);
+    case "COMMIT":
+      return onCommit(ctx, peer, body);
+    case "ABORT":
+      return onAbort(ctx, peer, body);
+    case "JOB_END":
+      return onJobEnd(ctx, peer, body);
+    case "JOB_END_ACK":
+      return onJobEndAck(ctx, peer, body);
+    case "JOB_OP":
+      return onJobOp(ctx, peer, body);
   }
 }
+
+const NONE: EndResult = { partitions: [], ended: [] };
 
 async function registerRemoteChild(
   ctx: SiteContext,

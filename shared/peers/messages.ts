@@ -8,7 +8,115 @@ import { z } from "zod";
 
 const jobId = z.string().max(128);
 
+const xferId = z.string().regex(/^[A-Za-z0-9_.:-]{1,80}$/);
+const shortText = z.string().max(256);
+const nodeFree = z
+  .object({
+    ncpus: z.number().int().min(0).max(100_000),
+    mem: z.number().min(0),
+    ngpus: z.number().int().min(0).max(1024),
+  })
+  .strict();
+
+/** What a job carries to the site that will run it: the script and the attributes qsub set. */
+export const JobPayloadSchema = z
+  .object({
+    name: z.string().max(236),
+    user: z.string().max(64),
+    submitHost: z.string().max(255),
+    account: z.string().max(64).optional(),
+    project: z.string().max(64).optional(),
+    script: z.string().max(1_000_000),
+    submitDir: z.string().max(4096),
+    /** Resource_List as text (select, walltime, place, ...) */
+    resources: z.record(z.string().max(64), z.string().max(1024)),
+    priority: z.number().int().min(-1024).max(1023),
+    rerunnable: z.boolean(),
+    join: z.enum(["oe", "eo", "n"]),
+    outPath: z.string().max(4096),
+    errPath: z.string().max(4096),
+    env: z.record(z.string().max(256), z.string().max(65_536)),
+    extra: z.record(z.string().max(64), z.string().max(1024)).optional(),
+    ctime: z.number(),
+    qtime: z.number(),
+  })
+  .strict();
+export type JobPayload = z.infer<typeof JobPayloadSchema>;
+
+export const UsageSchema = z
+  .object({
+    walltime: z.number().min(0),
+    cput: z.number().min(0),
+    mem: z.number().min(0),
+    ncpus: z.number().int().min(0),
+  })
+  .strict();
+
 export const PeerBodySchema = z.discriminatedUnion("type", [
+  /** "I am here, and this is my federation state": the peer health signal, sent on every tick */
+  z.object({ type: z.literal("HEARTBEAT"), state: z.enum(["active", "draining", "down"]) }).strict(),
+  /**
+   * The sender has room: the receiver may hand over queued jobs of `queue` (its own queue) that
+   * fit `nodes`, into the sender's queue `into`. At most `maxJobs`.
+   */
+  z
+    .object({
+      type: z.literal("OFFER"),
+      offerId: xferId,
+      queue: z.string().max(64),
+      into: z.string().max(64),
+      nodes: z.array(nodeFree).max(256),
+      maxJobs: z.number().int().min(1).max(500),
+    })
+    .strict(),
+  /** The sender (origin) hands a job to the receiver. Valid until `deadline` (origin clock). */
+  z
+    .object({
+      type: z.literal("FORWARD"),
+      transferId: xferId,
+      originId: jobId,
+      into: z.string().max(64),
+      deadline: z.number(),
+      job: JobPayloadSchema,
+    })
+    .strict(),
+  /** The receiver took the job (held in transit until COMMIT). */
+  z.object({ type: z.literal("ACCEPT"), transferId: xferId, originId: jobId, newId: jobId }).strict(),
+  /** The receiver refused the job: its receive policy, an unmapped account, too late. */
+  z.object({ type: z.literal("REJECT"), transferId: xferId, originId: jobId, reason: shortText }).strict(),
+  /** The origin recorded the move (M): the receiver may run the job. */
+  z.object({ type: z.literal("COMMIT"), transferId: xferId, newId: jobId }).strict(),
+  /** The origin gave the job back to its queue: the receiver must drop (or never create) it. */
+  z.object({ type: z.literal("ABORT"), transferId: xferId, reason: shortText }).strict(),
+  /** A job moved here ended: its outcome and usage go back to the origin (in the origin's names). */
+  z
+    .object({
+      type: z.literal("JOB_END"),
+      transferId: xferId,
+      originId: jobId,
+      newId: jobId,
+      exitStatus: z.number().int().optional(),
+      deleted: z.boolean(),
+      stime: z.number().optional(),
+      obittime: z.number(),
+      used: UsageSchema.optional(),
+      account: z.string().max(64).optional(),
+      user: z.string().max(64),
+      comment: shortText.optional(),
+    })
+    .strict(),
+  /** The origin has recorded a JOB_END: stop re-sending it. */
+  z.object({ type: z.literal("JOB_END_ACK"), transferId: xferId }).strict(),
+  /** qdel / qhold / qrls of a moved job, asked at its origin (which checked the requester). */
+  z
+    .object({
+      type: z.literal("JOB_OP"),
+      transferId: xferId,
+      newId: jobId,
+      op: z.enum(["delete", "hold", "release"]),
+      requestor: z.string().max(64),
+    })
+    .strict(),
   /** child at the sender waits on parent at the receiver */
   z
     .object({

@@ -12,6 +12,7 @@ import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "..
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import { jobLost, requeueFields } from "../server/job-end.js";
 import {
+  federationState,
   nodeInfo,
   nodePartition,
   queueInfo,
@@ -25,7 +26,8 @@ import { ConflictError } from "../errors.js";
 import { keys } from "../store/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { planCycle } from "./plan.js";
-import type { CandidateJob, Decision, RunningJob } from "./types.js";
+import type { Allocation, CandidateJob, Decision, NodeInfo, RunningJob } from "./types.js";
+import { sendOffers } from "../peers/transfer.js";
 
 export interface CycleReport {
   sched: string;
@@ -37,6 +39,8 @@ export interface CycleReport {
   running: number;
   /** the first waiting job and why */
   topWaiting?: { jobId: string; reason: string };
+  /** offers of the room left sent to peers */
+  offers?: number;
 }
 
 const lastReports = new Map<string, CycleReport>();
@@ -59,6 +63,8 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
   };
   const schedObj = st.scheds.get(sched);
   if (!serverBool(st, "scheduling", true) || schedObj?.attrs.scheduling === false) return report;
+  // A site marked down runs nothing: its queued jobs wait for peers to pull them.
+  if (federationState(st) === "down") return report;
 
   const queues = [...st.queues.values()].filter((q) => queuePartition(q) === partition);
   const nodes = [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo);
@@ -171,6 +177,14 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
       if (!(err instanceof ConflictError)) throw err;
     });
   }
+  // Room left and nothing of ours waiting for it: offer it to the peers we pull from.
+  if (ctx.peers?.size && Object.keys(plan.waiting).length === 0) {
+    const free = freeAfter(nodes, [...running.map((r) => r.alloc), ...plan.start.map((d) => d.alloc)]);
+    report.offers = await sendOffers(ctx, partition, free).catch((err) => {
+      ctx.log.warn(`offers from ${partition}: ${(err as Error).message}`);
+      return 0;
+    });
+  }
   report.durationMs = ctx.clock.now() - startedAt;
   ctx.metrics?.ms("CycleDuration", report.durationMs, { partition });
   ctx.metrics?.count("JobsStarted", report.started, { partition });
@@ -189,6 +203,32 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     await ctx.store.putCycleReport(sched, { ...report });
   }
   return report;
+}
+
+/** Free resources per usable node once `allocs` are taken (what an OFFER carries). */
+export function freeAfter(
+  nodes: NodeInfo[],
+  allocs: Allocation[][],
+): { ncpus: number; mem: number; ngpus: number }[] {
+  const used = new Map<string, { ncpus: number; mem: number; ngpus: number }>();
+  for (const a of allocs.flat()) {
+    const u = used.get(a.node) ?? { ncpus: 0, mem: 0, ngpus: 0 };
+    u.ncpus += a.ncpus;
+    u.mem += a.mem;
+    u.ngpus += a.ngpus;
+    used.set(a.node, u);
+  }
+  return nodes
+    .filter((n) => n.state === "free")
+    .map((n) => {
+      const u = used.get(n.name) ?? { ncpus: 0, mem: 0, ngpus: 0 };
+      return {
+        ncpus: Math.max(0, n.available.ncpus - u.ncpus),
+        mem: Math.max(0, n.available.mem - u.mem),
+        ngpus: Math.max(0, n.available.ngpus - u.ngpus),
+      };
+    })
+    .filter((f) => f.ncpus > 0);
 }
 
 function toCandidate(j: JobRecord, id: string): CandidateJob {

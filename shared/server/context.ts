@@ -33,6 +33,14 @@ export interface SiteSettings {
    * authorizer's claims, never from a header anyone can send.
    */
   trustUserHeader: boolean;
+  /** a transfer not accepted by then returns to the queue (ms); the receiver refuses it after */
+  transferTimeoutMs: number;
+  /** re-send an unanswered transfer step after this long (ms) */
+  transferResendMs: number;
+  /** at most one OFFER per pull directive this often (ms) */
+  offerIntervalMs: number;
+  /** a peer silent for this long is shown as disconnected (ms) */
+  peerStaleMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -42,6 +50,10 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   cycleCandidates: 200,
   maxScriptBytes: 256 * 1024,
   trustUserHeader: false,
+  transferTimeoutMs: 60_000,
+  transferResendMs: 10_000,
+  offerIntervalMs: 2_000,
+  peerStaleMs: 90_000,
 };
 
 /** Another site this one exchanges messages with. */
@@ -52,6 +64,14 @@ export interface PeerInfo {
   inboxUrl: string;
   /** shared secret for signing messages between this site and that peer */
   secret: string;
+  /** pull directives: this site takes queued jobs of the peer's `queue` into its own `into` */
+  pull?: { queue: string; into: string }[];
+  /**
+   * The acid mapper for jobs coming from this peer: its account (project) and user names to
+   * ours. With a map present, a name not in it is refused; without one, names pass unchanged.
+   */
+  accounts?: Record<string, string>;
+  users?: Record<string, string>;
 }
 
 export interface SiteContext {

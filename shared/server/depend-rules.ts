@@ -13,13 +13,16 @@ export function beforeToAfter(t: string): EdgeType {
 /** A parent that ended without running (deleted while queued) counts as "not ok". */
 export function edgeOutcome(
   type: string,
-  parent: Pick<JobRecord, "state" | "stime" | "exitStatus">,
+  parent: Pick<JobRecord, "state" | "stime" | "exitStatus" | "obittime">,
 ): EdgeOutcome {
-  const ended = parent.state === "F" || parent.state === "X";
+  // A moved job (M) has ended once its executing site reported the end (obittime set).
+  const ended =
+    parent.state === "F" || parent.state === "X" || (parent.state === "M" && parent.obittime !== undefined);
   const ok = ended && parent.exitStatus === 0;
   switch (type) {
     case "after":
-      if (parent.stime !== undefined && ["R", "E", "F", "X", "B"].includes(parent.state)) return "satisfied";
+      if (parent.stime !== undefined && ["R", "E", "F", "X", "B", "M"].includes(parent.state))
+        return "satisfied";
       return ended ? "unsatisfiable" : "pending";
     case "afterok":
       return ended ? (ok ? "satisfied" : "unsatisfiable") : "pending";

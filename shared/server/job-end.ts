@@ -11,6 +11,7 @@ import { ConflictError } from "../errors.js";
 import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
+import { reportEnd } from "../peers/transfer.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { nodePartition } from "./objects.js";
 
@@ -111,9 +112,21 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
         comment,
         `Exit_status=${o.exitStatus} resources_used.walltime=${formatWalltime(used.walltime)} resources_used.cput=${formatWalltime(used.cput)} resources_used.mem=${formatSize(used.mem)}${o.comment ? ` (${o.comment})` : ""}`,
       );
+      const walltime = Math.round(used.walltime);
+      const account = cur.account;
       return {
         kind: "write",
         after,
+        // Charged in the same transaction as the end: exactly once. Work run for a peer is
+        // counted apart (for_<origin>); the origin charges its project when JOB_END arrives.
+        charge: account
+          ? {
+              account,
+              where: cur.inbound ? `for_${cur.inbound.from}` : ctx.site.short,
+              coreSeconds: walltime * (Number(cur.rl.ncpus) || used.ncpus || 1),
+              walltime,
+            }
+          : undefined,
         acct: acct(cur, deleted ? "D" : "E", now, {
           Exit_status: o.exitStatus,
           end: Math.floor(now / 1000),
@@ -200,6 +213,8 @@ export async function releaseDependents(ctx: SiteContext, parentKey: string): Pr
   const res: EndResult = { partitions: [], ended: [] };
   const { job: parent, edges } = await ctx.store.getJobWithEdges(parentKey);
   if (!parent) return res;
+  // A job moved here from a peer: its origin must hear the end (re-sent by the sweeper until acknowledged).
+  if (parent.inbound && isFinished(parent.state)) await reportEnd(ctx, parent);
   for (const e of edges) {
     const outcome = edgeOutcome(e.type, parent);
     if (outcome === "pending") continue;

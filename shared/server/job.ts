@@ -83,6 +83,29 @@ export interface JobRecord {
   /** qrerun asked; the obituary requeues it */
   rerunReq?: boolean;
   hist: TraceEvent[];
+  /**
+   * Origin side of a move to a peer: set when the job goes T (transfer `id` to `peer`, valid
+   * until `deadline`), kept on the M record with the job's new ID at the peer.
+   */
+  xfer?: { id: string; peer: string; into: string; deadline: number; newId?: string };
+  /** peers that refused this job (their receive policy): not offered to them again */
+  refusedBy?: string[];
+  /** The job's ID at the peer it moved to (M records): qstat and qdel follow it. */
+  movedTo?: string;
+  /**
+   * The job came from a peer: held in T until the origin commits the move, and its end is
+   * reported back (JOB_END) until the origin acknowledges.
+   */
+  inbound?: {
+    transferId: string;
+    originId: string;
+    from: string;
+    committed: boolean;
+    /** the origin's names, for the usage that goes back */
+    originUser: string;
+    originAccount?: string;
+    endAcked?: boolean;
+  };
   ver: number;
 }
 
@@ -116,11 +139,27 @@ export function indexAttrs(job: JobRecord): IndexAttrs {
     out.rdy = keys.ready(job.queue, job.seq);
     out.rdySk = keys.readySort(job.priority, job.qtime, job.seq);
   }
+  if (transferPending(job)) {
+    out.run = keys.run(TRANSFER_PARTITION);
+    out.runSk = keys.runSort(job.seq);
+  }
   if (job.state === "R" || job.state === "E") {
     out.run = keys.run(job.partition);
     out.runSk = keys.runSort(job.seq) + (job.arrayIndex !== undefined ? `[${job.arrayIndex}]` : "");
   }
   return out;
+}
+
+/**
+ * The run index's key for jobs with a transfer step outstanding: the sweeper reads it to re-send
+ * what a crash or a lost message left undone (an outbox; see shared/peers/transfer.ts).
+ */
+export const TRANSFER_PARTITION = "~transfer";
+
+/** In transit (either side), or ended here for a peer that has not acknowledged the end yet. */
+export function transferPending(job: Pick<JobRecord, "state" | "inbound">): boolean {
+  if (job.state === "T") return true;
+  return !!job.inbound && isFinished(job.state) && !job.inbound.endAcked;
 }
 
 const MAX_HIST = 100;

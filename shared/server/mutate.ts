@@ -1,10 +1,12 @@
 /** Read-decide-write with the job's version as the guard, retried when another writer wins. */
 import { ConflictError, NotFoundError } from "../errors.js";
-import type { AcctRecord } from "../store/site-store.js";
+import type { AcctRecord, UsageCharge } from "../store/site-store.js";
 import type { SiteContext } from "./context.js";
 import type { JobRecord } from "./job.js";
 
-export type Decide = { kind: "write"; after: JobRecord; acct?: AcctRecord } | { kind: "skip" };
+export type Decide =
+  | { kind: "write"; after: JobRecord; acct?: AcctRecord; charge?: UsageCharge }
+  | { kind: "skip" };
 
 /**
  * Apply `decide` to the current job until the conditional write succeeds. `decide` must be a
@@ -26,7 +28,7 @@ export async function mutateJob(
     const d = decide(cur);
     if (d.kind === "skip") return { before: cur };
     try {
-      const after = await ctx.store.updateJob(cur, d.after, d.acct);
+      const after = await ctx.store.updateJob(cur, d.after, d.acct, d.charge);
       return { before: cur, after };
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;

@@ -8,7 +8,7 @@ import { parseWalltime } from "../pbs/walltime.js";
 import type { NodeInfo, NodeState, QueueInfo } from "../scheduler/types.js";
 import type { AttrValue, ServerObject } from "../store/site-store.js";
 
-type Kind = "int" | "bool" | "string" | "size" | "time" | "list" | "nodestate" | "qtype";
+type Kind = "int" | "bool" | "string" | "size" | "time" | "list" | "nodestate" | "qtype" | "fedstate";
 
 /** Attributes qmgr may set, per object type. `resources_*.<name>` are handled by prefix. */
 const ATTRS: Record<ServerObject["kind"], Record<string, Kind>> = {
@@ -28,6 +28,8 @@ const ATTRS: Record<ServerObject["kind"], Record<string, Kind>> = {
     node_stale_time: "int",
     scheduler_iteration: "int",
     acl_host_enable: "bool",
+    /** active; draining (takes no new work from peers); down (runs nothing, peers pull its queue) */
+    federation_state: "fedstate",
   },
   queue: {
     queue_type: "qtype",
@@ -111,6 +113,11 @@ export function convertAttr(objKind: ServerObject["kind"], attr: string, raw: st
       const v = raw.trim();
       if (!["free", "offline", "down"].includes(v)) throw bad();
       return v;
+    }
+    case "fedstate": {
+      const v = raw.trim().toLowerCase();
+      if (v === "active" || v === "draining" || v === "down") return v;
+      throw bad();
     }
     case "qtype": {
       const v = raw.trim().toLowerCase();
@@ -241,4 +248,12 @@ export function requireExecutionQueue(q: ServerObject): void {
   if (q.attrs.queue_type && q.attrs.queue_type !== "Execution") {
     throw new InvalidStateError(`Queue ${q.name} is a routing queue; routing queues are not supported yet`);
   }
+}
+
+export type FederationState = "active" | "draining" | "down";
+
+/** This site's federation state (server attribute federation_state; active when unset). */
+export function federationState(st: ServerState): FederationState {
+  const v = String(st.server.attrs.federation_state ?? "active");
+  return v === "draining" || v === "down" ? v : "active";
 }

@@ -1,11 +1,19 @@
 /** qdel, qhold, qrls, qrerun, qalter, qmove: the server's job operations, each a guarded write. */
-import { InvalidStateError, RejectedError, UnauthorizedError } from "../errors.js";
+import { InvalidStateError, NotFoundError, RejectedError, UnauthorizedError } from "../errors.js";
 import { parseDestination } from "../pbs/jobid.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
-import { isThisSite, loadServerState, type SiteContext, sendEvents, triggerCycles } from "./context.js";
+import {
+  findPeer,
+  isThisSite,
+  loadServerState,
+  type SiteContext,
+  sendEvents,
+  sendToPeer,
+  triggerCycles,
+} from "./context.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue, queueEnabled, queuePartition } from "./objects.js";
@@ -24,7 +32,41 @@ function finishedError(job: JobRecord): InvalidStateError {
   return new InvalidStateError(`Job has finished ${job.id}`);
 }
 
-export async function deleteJob(ctx: SiteContext, id: string, actor: Actor): Promise<{ jobId: string }> {
+/**
+ * qdel/qhold/qrls of a job that moved to a peer (an M record here): the origin checks who asks,
+ * then tells the executing site, which trusts its peer's word (signed message). Returns the ID
+ * at the peer, or undefined when the job did not move.
+ */
+async function forwardOp(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+  op: "delete" | "hold" | "release",
+): Promise<string | undefined> {
+  const job = await ctx.store.getJob(keyOfId(id));
+  if (!job || job.state !== "M" || !job.xfer?.newId) return undefined;
+  mayActOn(actor, job);
+  if (job.obittime !== undefined) throw finishedError(job);
+  const peer = findPeer(ctx, job.xfer.peer);
+  if (!peer)
+    throw new InvalidStateError(`job ${job.id} moved to ${job.xfer.newId}, which is not a configured peer`);
+  await sendToPeer(ctx, peer, {
+    type: "JOB_OP",
+    transferId: job.xfer.id,
+    newId: job.xfer.newId,
+    op,
+    requestor: actor.user,
+  });
+  return job.xfer.newId;
+}
+
+export async function deleteJob(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+): Promise<{ jobId: string; movedTo?: string }> {
+  const movedTo = await forwardOp(ctx, id, actor, "delete");
+  if (movedTo) return { jobId: id, movedTo };
   const now = ctx.clock.now();
   let kill: JobRecord | undefined;
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -76,6 +118,7 @@ export async function deleteJob(ctx: SiteContext, id: string, actor: Actor): Pro
 
 export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   if (holdType !== "u" && !actor.privileged) throw new UnauthorizedError();
+  if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
   await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
@@ -102,6 +145,7 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
 
 export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   if (holdType !== "u" && !actor.privileged) throw new UnauthorizedError();
+  if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
@@ -203,7 +247,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
 }
 
-/** qmove to another queue of this server. */
+/** qmove to another queue of this server, or to a queue of a peer (a push transfer). */
 export async function moveJob(
   ctx: SiteContext,
   id: string,
@@ -211,6 +255,21 @@ export async function moveJob(
   destination: string,
 ): Promise<void> {
   const d = parseDestination(destination);
+  const peer = isThisSite(ctx, d.server) ? undefined : findPeer(ctx, d.server);
+  if (peer) {
+    const { forwardJob, pinnedReason } = await import("../peers/transfer.js");
+    const job = await ctx.store.getJob(keyOfId(id));
+    if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
+    mayActOn(actor, job);
+    const st = await loadServerState(ctx);
+    const why = pinnedReason(job, st.queues.get(job.queue)?.attrs.pinned === true);
+    if (why) throw new InvalidStateError(`cannot move ${job.id} to ${destination}: ${why}`);
+    const into = d.queue ?? "";
+    if (!into) throw new RejectedError("BadDestination", `no queue in destination ${destination}`);
+    if (!(await forwardJob(ctx, job, peer, into, `qmove by ${actor.user}`)))
+      throw new InvalidStateError(`job ${job.id} changed while moving; try again`);
+    return;
+  }
   if (!isThisSite(ctx, d.server)) {
     throw new RejectedError(
       "UnknownServer",

@@ -262,7 +262,7 @@ export async function submitJob(
   return { jobId: id };
 }
 
-function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefined): ServerObject {
+export function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefined): ServerObject {
   let name = String(st.server.attrs.default_queue ?? "");
   if (dest) {
     const d = parseDestination(dest);
@@ -285,7 +285,7 @@ function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefine
   }
 }
 
-function checkQueueAccepts(q: ServerObject, user: string): void {
+export function checkQueueAccepts(q: ServerObject, user: string): void {
   if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
   if (q.attrs.acl_user_enable === true) {
     const users = String(q.attrs.acl_users ?? "")
@@ -297,7 +297,7 @@ function checkQueueAccepts(q: ServerObject, user: string): void {
 }
 
 /** -l with the queue's defaults, checked against its min/max and against the nodes that exist. */
-function resolveResources(st: ServerState, queue: ServerObject, opts: QsubOptions): ResourceRequest {
+export function resolveResources(st: ServerState, queue: ServerObject, opts: QsubOptions): ResourceRequest {
   const raw: Record<string, string> = { ...(opts.resources ?? {}) };
   const hasSelect = raw.select !== undefined || raw.nodes !== undefined;
   for (const res of ["walltime", "place", "ncpus", "mem", "ngpus"]) {

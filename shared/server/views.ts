@@ -54,6 +54,10 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   if (job.depend) a.depend = job.depend;
   if (job.comment) a.comment = job.comment;
   if (job.exitStatus !== undefined) a.Exit_status = job.exitStatus;
+  // Federation: where a moved job went (origin's M record) and where a received one came from.
+  if (job.movedTo) a.moved_to = job.movedTo;
+  if (job.xfer && job.state === "T") a.transfer_to = `${job.xfer.into}@${job.xfer.peer}`;
+  if (job.inbound) a.origin_job = job.inbound.originId;
   if (job.used) {
     a.resources_used = {
       cput: formatWalltime(job.used.cput),

@@ -18,7 +18,7 @@ import {
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../errors.js";
-import { type IndexAttrs, indexAttrs, type JobRecord } from "../server/job.js";
+import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
 import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX } from "./table.js";
 
 export type AttrValue = string | number | boolean;
@@ -43,6 +43,38 @@ export interface EdgeRecord {
   site?: string;
   /** the child's dependency type on the parent: after, afterok, afternotok, afterany */
   type: string;
+}
+
+/** Usage to add to a project's counters in the same transaction as the job's end. */
+export interface UsageCharge {
+  account: string;
+  /** counter suffix: the executing site ("derecho"), or `for_<origin>` for work run for a peer */
+  where: string;
+  coreSeconds: number;
+  walltime: number;
+}
+
+export interface ProjectRecord {
+  account: string;
+  /** core-hours granted at this site (undefined: no allocation, not enforced) */
+  granted?: number;
+  /** core-seconds and walltime seconds by counter (see UsageCharge.where) */
+  coreSeconds: Record<string, number>;
+  walltime: Record<string, number>;
+}
+
+export interface PeerSeen {
+  short: string;
+  state: string;
+  at: number;
+}
+
+/** A transfer this site received: the job it created, or a tombstone that forbids one. */
+export interface TransferRecord {
+  transferId: string;
+  status: "created" | "aborted";
+  key?: string;
+  newId?: string;
 }
 
 export interface AcctRecord {
@@ -243,19 +275,24 @@ export class SiteStore {
     }
   }
 
-  /** Conditional update from `before` to `after`; returns `after` with the new ver. Throws ConflictError on a lost race. */
-  async updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord): Promise<JobRecord> {
+  /**
+   * Conditional update from `before` to `after`; returns `after` with the new ver. Throws
+   * ConflictError on a lost race. The accounting record and the usage charge, when given, land in
+   * the same transaction: a job's end is charged exactly once.
+   */
+  async updateJob(
+    before: JobRecord,
+    after: JobRecord,
+    acct?: AcctRecord,
+    charge?: UsageCharge,
+  ): Promise<JobRecord> {
     const input = buildJobUpdate(this.table, before, after);
     try {
-      if (acct) {
-        await this.doc.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              { Update: input as never },
-              { Put: { TableName: this.table, Item: acctItem(acct) } },
-            ],
-          }),
-        );
+      if (acct || charge) {
+        const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [{ Update: input as never }];
+        if (acct) items.push({ Put: { TableName: this.table, Item: acctItem(acct) } });
+        if (charge) items.push({ Update: chargeUpdate(this.table, charge) as never });
+        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
       } else {
         await this.doc.send(new UpdateCommand(input));
       }
@@ -528,6 +565,154 @@ export class SiteStore {
     return out;
   }
 
+  // ---------- transfers between sites ----------
+
+  /** Jobs with a transfer step outstanding (in transit, or an end not yet acknowledged). */
+  async queryTransfers(): Promise<JobRecord[]> {
+    return this.queryAll({
+      TableName: this.table,
+      IndexName: RUN_INDEX,
+      KeyConditionExpression: "run = :k",
+      ExpressionAttributeValues: { ":k": TRANSFER_PARTITION },
+    });
+  }
+
+  async getTransfer(transferId: string): Promise<TransferRecord | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: keys.xfer(transferId), ConsistentRead: true }),
+    );
+    if (!r.Item) return undefined;
+    return { transferId, status: r.Item.status, key: r.Item.jobKey, newId: r.Item.newId };
+  }
+
+  /**
+   * Create a job received from a peer together with its transfer record. Fails with
+   * ConflictError when the transfer is already known (created before, or aborted): the caller
+   * re-reads it and answers from it, so a duplicate or late FORWARD never makes a second job.
+   */
+  async createInbound(job: JobRecord, transferId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.xfer(transferId), status: "created", jobKey: job.key, newId: job.id },
+                ConditionExpression: "attribute_not_exists(pk)",
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: jobItem(job),
+                ConditionExpression: "attribute_not_exists(pk)",
+              },
+            },
+          ],
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) throw new ConflictError(`transfer ${transferId} already known`);
+      throw err;
+    }
+  }
+
+  /**
+   * Abort a received transfer: leave a tombstone so a FORWARD that arrives later creates nothing,
+   * and drop the job it made if that job is still waiting for the origin's commit (`job` as read,
+   * guarded by its ver). ConflictError if the job changed meanwhile.
+   */
+  async abortInbound(transferId: string, job?: JobRecord): Promise<void> {
+    const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...keys.xfer(transferId), status: "aborted", jobKey: job?.key, newId: job?.id },
+          ...(job ? {} : { ConditionExpression: "attribute_not_exists(pk)" }),
+        },
+      },
+    ];
+    if (job) {
+      items.push({
+        Delete: {
+          TableName: this.table,
+          Key: keys.job(job.key),
+          ConditionExpression: "#ver = :ver AND #st = :t",
+          ExpressionAttributeNames: { "#ver": "ver", "#st": "state" },
+          ExpressionAttributeValues: { ":ver": job.ver, ":t": "T" },
+        },
+      });
+    }
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (err) {
+      if (isConditionFailure(err)) throw new ConflictError(`transfer ${transferId} changed concurrently`);
+      throw err;
+    }
+  }
+
+  async putPeerSeen(p: PeerSeen): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...keys.peer(p.short), ...p } }));
+  }
+
+  async getPeersSeen(): Promise<PeerSeen[]> {
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p",
+        ExpressionAttributeValues: { ":p": "PEER" },
+        ConsistentRead: true,
+      }),
+    );
+    return (r.Items ?? []).map((it) => ({ short: it.short, state: it.state, at: it.at }));
+  }
+
+  // ---------- projects: allocations and usage ----------
+
+  async getProject(account: string): Promise<ProjectRecord | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: keys.project(account), ConsistentRead: true }),
+    );
+    return r.Item ? projectFrom(r.Item) : undefined;
+  }
+
+  async listProjects(): Promise<ProjectRecord[]> {
+    const out: ProjectRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :p",
+          ExpressionAttributeValues: { ":p": "PROJ" },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) out.push(projectFrom(it));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  /** Set (core-hours) or clear (undefined) a project's allocation; usage counters are kept. */
+  async setAllocation(account: string, coreHours: number | undefined): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.project(account),
+        UpdateExpression: coreHours === undefined ? "REMOVE granted" : "SET granted = :g",
+        ExpressionAttributeValues: coreHours === undefined ? undefined : { ":g": coreHours },
+      }),
+    );
+  }
+
+  /** Add usage outside a job transaction (usage reported by a peer is guarded by its own job write). */
+  async chargeUsage(charge: UsageCharge): Promise<void> {
+    await this.doc.send(new UpdateCommand(chargeUpdate(this.table, charge)));
+  }
+
   // ---------- accounting ----------
 
   async putAcct(rec: AcctRecord): Promise<void> {
@@ -555,10 +740,33 @@ function markParentHasDeps(table: string, parentKey: string) {
     TableName: table,
     Key: keys.job(parentKey),
     UpdateExpression: "SET hasDeps = :t",
-    ConditionExpression: "attribute_exists(pk) AND NOT (#st IN (:f, :x, :m))",
+    // A moved job (M) still counts as unfinished until its end comes back from the peer.
+    ConditionExpression:
+      "attribute_exists(pk) AND NOT (#st IN (:f, :x)) AND NOT (#st = :m AND attribute_exists(obittime))",
     ExpressionAttributeNames: { "#st": "state" },
     ExpressionAttributeValues: { ":t": true, ":f": "F", ":x": "X", ":m": "M" },
   };
+}
+
+/** ADD to a project's counters: core-seconds `cs_<where>` and walltime seconds `ws_<where>`. */
+export function chargeUpdate(table: string, c: UsageCharge): UpdateCommandInput {
+  return {
+    TableName: table,
+    Key: keys.project(c.account),
+    UpdateExpression: "ADD #cs :cs, #ws :ws",
+    ExpressionAttributeNames: { "#cs": `cs_${c.where}`, "#ws": `ws_${c.where}` },
+    ExpressionAttributeValues: { ":cs": c.coreSeconds, ":ws": c.walltime },
+  };
+}
+
+function projectFrom(it: Record<string, unknown>): ProjectRecord {
+  const p: ProjectRecord = { account: String(it.sk), coreSeconds: {}, walltime: {} };
+  if (typeof it.granted === "number") p.granted = it.granted;
+  for (const [k, v] of Object.entries(it)) {
+    if (k.startsWith("cs_")) p.coreSeconds[k.slice(3)] = Number(v);
+    if (k.startsWith("ws_")) p.walltime[k.slice(3)] = Number(v);
+  }
+  return p;
 }
 
 function objKey(kind: ServerObject["kind"], name: string) {

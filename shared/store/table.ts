@@ -10,13 +10,17 @@
  *   JOB#<seq>     D#<childId>     "childId depends on this job" (a dependency edge)
  *   SRV           SERVER|Q#..|N#..|S#..|SEQ|MOM#..   server objects, counters, MOM heartbeats
  *   ACCT#<day>    <ts>#<jobId>#<T> accounting records
+ *   XFER#<id>     X               a transfer received from a peer (job created, or aborted)
+ *   PROJ          <account>       allocation and usage by site of a project
+ *   PEER          <short>         a peer's last heartbeat and federation state
  *
  * Sparse indexes, each present only while it matters, so no query ever walks past jobs it
  * does not want:
  *   ready (rdy, rdySk)  queued jobs that may run now, per queue and shard, in priority order:
  *                       the scheduler reads the top N; held/waiting/running jobs are not in it.
  *   run   (run, runSk)  jobs holding resources (R, E), per partition: the scheduler's
- *                       allocations and the sweeper's watch list.
+ *                       allocations and the sweeper's watch list; and, under "~transfer",
+ *                       jobs with a peer-transfer step outstanding (the transfer outbox).
  *   list  (lst, lstSk)  every job by queue, active (A#queue) or finished (F#queue): qstat.
  */
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
@@ -61,6 +65,7 @@ const READY_ATTRS = [
   "sel",
   "walltime",
   "state",
+  "refusedBy",
 ];
 /** Attributes the scheduler and sweeper read from the run index. */
 const RUN_ATTRS = [
@@ -80,6 +85,9 @@ const RUN_ATTRS = [
   "partition",
   "delReq",
   "rerunReq",
+  "xfer",
+  "inbound",
+  "seq",
 ];
 
 export const siteTableDefinition: TableDefinition = {
@@ -146,6 +154,12 @@ export const keys = {
     pk: `ACCT#${new Date(t).toISOString().slice(0, 10)}`,
     sk: `${new Date(t).toISOString()}#${jobId}#${type}`,
   }),
+  /** a transfer received from a peer: which job it made, or that it was aborted (a tombstone) */
+  xfer: (transferId: string) => ({ pk: `XFER#${transferId}`, sk: "X" }),
+  /** a project (account): allocation granted and usage by site */
+  project: (account: string) => ({ pk: "PROJ", sk: account }),
+  /** what this site last heard from a peer */
+  peer: (short: string) => ({ pk: "PEER", sk: short }),
   /** ready-index key: queue and shard */
   ready: (queue: string, seq: number) => `${queue}#${seq % READY_SHARDS}`,
   readyShards: (queue: string) => Array.from({ length: READY_SHARDS }, (_, i) => `${queue}#${i}`),

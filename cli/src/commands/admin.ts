@@ -2,7 +2,7 @@
 import type { NodeView } from "../../../shared/api/views.js";
 import { Command, type Ctx, messageOf, parseCommand, usageError } from "../context.js";
 import { pbsnodesJson, pbsnodesMarked, pbsnodesSummary, pbsnodesText, tracejobText } from "../format.js";
-import { jobTarget } from "../route.js";
+import { followMoved, jobTarget } from "../route.js";
 
 /** Splits qmgr input into commands: one per line, `\` continues a line, `#` starts a comment line. */
 export function qmgrCommands(text: string): string[] {
@@ -187,6 +187,14 @@ export async function tracejob(ctx: Ctx, argv: string[]): Promise<number> {
     try {
       const t = jobTarget(ctx, text);
       const events = await ctx.api.traceJob(t.server, t.id);
+      // A moved job's story goes on at its new site: append it (the origin's record names it).
+      const here = await ctx.api.getJob(t.server, t.id, true).catch(() => undefined);
+      const there = here ? await followMoved(ctx, here) : undefined;
+      if (there && there.id !== here?.id) {
+        const tt = jobTarget(ctx, there.id);
+        events.push(...(await ctx.api.traceJob(tt.server, tt.id).catch(() => [])));
+        events.sort((a, b) => a.time - b.time);
+      }
       ctx.out(
         tracejobText(
           t.id,

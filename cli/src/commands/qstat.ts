@@ -18,7 +18,7 @@ import {
   serverJson,
   serverTable,
 } from "../format.js";
-import { destTarget, isFinished, isJobId, jobTarget } from "../route.js";
+import { destTarget, followMoved, isFinished, isJobId, jobTarget } from "../route.js";
 
 const USAGE =
   "qstat [-f] [-1] [-w] [-x] [-H] [-F json] [-u user] [-a] [-n] [-s] [-i] [-r] [job_identifier | destination ...]\n" +
@@ -141,7 +141,7 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, json: boole
         await emit(server, await ctx.api.listJobs(server, { history, user: o.u }));
       } else if (isJobId(operand)) {
         const t = jobTarget(ctx, operand);
-        const job = await ctx.api.getJob(t.server, t.id, true);
+        const job = await followMoved(ctx, await ctx.api.getJob(t.server, t.id, true));
         if (!history && isFinished(job)) {
           ctx.err(`${job.id} Job has finished, use -x or -H to obtain historical job information`);
           ctx.exitCode = EXIT_JOB_FINISHED;

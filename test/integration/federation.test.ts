@@ -1,0 +1,235 @@
+/**
+ * Peer scheduling on the local stack with real parts: casper fills up, derecho pulls its overflow
+ * (OFFER -> FORWARD -> ACCEPT -> COMMIT), runs it, and sends the end and the usage back. The
+ * origin keeps an M record that qstat follows; qdel at the origin reaches the job at the peer;
+ * the receive policy and the acid mapper refuse what they must; accounting agrees at both ends.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
+import { parseConfig } from "../../shared/config/site-config.js";
+
+const run = promisify(execFile);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-fed-"));
+const conf = path.join(dir, "servers.json");
+let mq: LocalMetaqueue;
+
+const config = parseConfig({
+  defaultSite: "casper",
+  sites: [
+    {
+      name: "casper",
+      server: "casper-pbs",
+      queues: [{ name: "casper", attributes: { "resources_max.walltime": "02:00:00" } }],
+      nodes: [{ name: "c1", ncpus: 2, mem: "4gb" }],
+    },
+    {
+      name: "derecho",
+      server: "desched1",
+      queues: [{ name: "main", attributes: { "resources_max.walltime": "01:00:00" } }],
+      nodes: [{ name: "d1", ncpus: 4, mem: "8gb" }],
+      federation: {
+        pull: [{ queue: "main", from: "casper@casper-pbs" }],
+        peers: {
+          casper: { accounts: { NCAR0001: "DERE0001" }, users: { "*": os.userInfo().username } },
+        },
+      },
+    },
+  ],
+});
+
+async function cli(cmd: string, args: string[], input?: string) {
+  try {
+    const p = run(path.resolve("node_modules/.bin", cmd), args, {
+      cwd: dir,
+      env: { ...process.env, METAQUEUE_CONF: conf },
+    });
+    if (input !== undefined) p.child.stdin?.end(input);
+    const r = await p;
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+/** The job's attributes as the origin stores them (no following). */
+async function raw(id: string): Promise<Record<string, unknown>> {
+  const site = mq.sites.find((s) => id.endsWith(`.${s.ctx.site.short}`));
+  if (!site) throw new Error(`no site for ${id}`);
+  const r = await fetch(`${site.url}/v1/jobs/${encodeURIComponent(id)}?history=true`, {
+    headers: { "x-metaqueue-user": os.userInfo().username },
+  });
+  const body = (await r.json()) as { job: { attributes: Record<string, unknown> } };
+  return body.job.attributes;
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 40_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${last ? String(last) : ""}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function qsub(args: string[], body = "#!/bin/bash\necho hello from $(hostname) $PBS_JOBID\n") {
+  const r = await cli("qsub", args, body);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+}
+
+beforeAll(async () => {
+  mq = await startLocal({
+    config,
+    dataDir: path.join(dir, "data"),
+    confPath: conf,
+    tickMs: 300,
+    momHeartbeatMs: 500,
+    settings: {
+      killDelay: 1,
+      transferResendMs: 1000,
+      transferTimeoutMs: 8000,
+      offerIntervalMs: 200,
+      peerStaleMs: 3000,
+    },
+    log: () => {},
+  });
+}, 90_000);
+afterAll(async () => {
+  await mq?.stop();
+});
+
+describe("pull when busy", () => {
+  const fillers: string[] = [];
+  const moved: string[] = [];
+
+  it("fills casper, and derecho pulls the overflow and runs it", async () => {
+    for (let i = 0; i < 2; i++)
+      fillers.push(
+        await qsub(["-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"], "#!/bin/bash\nsleep 300\n"),
+      );
+    await until("fillers running", async () => {
+      for (const f of fillers) if ((await raw(f)).job_state !== "R") return undefined;
+      return true;
+    });
+    for (let i = 0; i < 4; i++)
+      moved.push(
+        await qsub(["-A", "NCAR0001", "-l", "select=1:ncpus=1", "-l", "walltime=00:05:00", "-N", `over${i}`]),
+      );
+    // every overflow job moves: M at the origin pointing at its ID at derecho, which runs it
+    const newIds = await Promise.all(
+      moved.map((id) =>
+        until(`${id} moved`, async () => {
+          const a = await raw(id);
+          return a.job_state === "M" ? String(a.moved_to) : undefined;
+        }),
+      ),
+    );
+    for (const n of newIds) expect(n).toMatch(/^\d+\.derecho$/);
+    for (const [i, n] of newIds.entries()) {
+      const a = await until(`${n} finished`, async () => {
+        const x = await raw(n);
+        return x.job_state === "F" ? x : undefined;
+      });
+      expect(a.origin_job).toBe(moved[i]);
+      expect(a.Account_Name).toBe("DERE0001");
+      expect(a.Exit_status).toBe(0);
+    }
+    // the end comes back: the origin's record shows the exit status (qstat -x at the origin)
+    for (const id of moved) {
+      const a = await until(`${id} end recorded`, async () => {
+        const x = await raw(id);
+        return x.Exit_status !== undefined ? x : undefined;
+      });
+      expect(a.job_state).toBe("M");
+      expect(a.Exit_status).toBe(0);
+    }
+    // output landed where PBS puts it: the submit directory, named after the origin's job
+    const outs = fs.readdirSync(dir).filter((f) => /^over\d\.o\d+$/.test(f));
+    expect(outs.length).toBe(4);
+  }, 90_000);
+
+  it("qstat and tracejob on the origin ID follow the job to derecho", async () => {
+    const r = await cli("qstat", ["-x", "-f", "-F", "json", moved[0]]);
+    expect(r.code).toBe(0);
+    const [[id, a]] = Object.entries(JSON.parse(r.stdout).Jobs) as [string, Record<string, unknown>][];
+    expect(id).toMatch(/\.derecho$/);
+    expect(a.origin_job).toBe(moved[0]);
+    const t = await cli("tracejob", [moved[0]]);
+    expect(t.stdout).toMatch(/moved to \d+\.derecho/);
+    expect(t.stdout).toMatch(/received from casper-pbs/);
+  });
+
+  it("charges the usage to the project at its home site; both ends agree to the second", async () => {
+    const casper = mq.sites.find((s) => s.ctx.site.short === "casper");
+    const derecho = mq.sites.find((s) => s.ctx.site.short === "derecho");
+    const home = await until("usage at casper", async () => {
+      const p = await casper?.ctx.store.getProject("NCAR0001");
+      return p?.walltime.derecho !== undefined ? p : undefined;
+    });
+    const there = await derecho?.ctx.store.getProject("DERE0001");
+    expect(there?.walltime.for_casper).toBe(home.walltime.derecho);
+    expect(there?.coreSeconds.for_casper).toBe(home.coreSeconds.derecho);
+    expect(home.walltime.casper).toBeUndefined();
+  });
+
+  it("qdel of a moved job at its origin deletes it at the peer", async () => {
+    const id = await qsub(["-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"], "#!/bin/bash\nsleep 120\n");
+    const newId = await until(`${id} moved`, async () => {
+      const a = await raw(id);
+      return a.job_state === "M" ? String(a.moved_to) : undefined;
+    });
+    await until(`${newId} running`, async () => ((await raw(newId)).job_state === "R" ? true : undefined));
+    const d = await cli("qdel", [id]);
+    expect(d.stderr).toBe("");
+    expect(d.code).toBe(0);
+    await until(`${newId} deleted`, async () => ((await raw(newId)).job_state === "F" ? true : undefined));
+    const a = await until(`${id} end recorded`, async () => {
+      const x = await raw(id);
+      return x.obittime !== undefined ? x : undefined;
+    });
+    expect(String(a.comment)).toMatch(/deleted/);
+  }, 60_000);
+
+  it("a job the receiver's policy refuses stays home with the reason", async () => {
+    // derecho's main allows 1 hour; this job asks for 90 minutes
+    const id = await qsub(["-l", "select=1:ncpus=1", "-l", "walltime=01:30:00"]);
+    const a = await until(`${id} rejected`, async () => {
+      const x = await raw(id);
+      return /rejected/.test(String(x.comment ?? "")) ? x : undefined;
+    });
+    expect(a.job_state).toBe("Q");
+    expect(String(a.comment)).toMatch(/resources_max\.walltime/);
+  }, 60_000);
+
+  it("an account with no mapping at the receiver is refused, not run under the wrong project", async () => {
+    const id = await qsub(["-A", "OTHER99", "-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"]);
+    const a = await until(`${id} rejected`, async () => {
+      const x = await raw(id);
+      return /rejected/.test(String(x.comment ?? "")) ? x : undefined;
+    });
+    expect(a.job_state).toBe("Q");
+    expect(String(a.comment)).toMatch(/account OTHER99 of casper has no mapping/);
+  }, 60_000);
+
+  it("a pinned job never leaves", async () => {
+    const id = await qsub(["-W", "pinned=true", "-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"]);
+    await new Promise((r) => setTimeout(r, 3000));
+    const a = await raw(id);
+    expect(a.job_state).toBe("Q");
+    expect(a.moved_to).toBeUndefined();
+    await cli("qdel", [id, ...fillers]);
+  }, 30_000);
+});
