@@ -21,6 +21,7 @@ import {
   RejectedError,
   UnauthorizedError,
 } from "../../shared/errors.js";
+import type { AccountingReport } from "../../shared/accounting/allocations.js";
 import type { QsubOptions } from "../../shared/pbs/types.js";
 import { ClientError, type ServerEntry } from "./config.js";
 
@@ -50,6 +51,15 @@ export interface Api {
   getQueue(target: ServerEntry, name: string): Promise<QueueView>;
   listNodes(target: ServerEntry): Promise<NodeView[]>;
   qmgr(target: ServerEntry, command: string): Promise<string>;
+  accounting(target: ServerEntry, project?: string): Promise<AccountingReport>;
+  peers(target: ServerEntry): Promise<PeersView>;
+}
+
+export interface PeersView {
+  site: string;
+  server: string;
+  state: string;
+  peers: { site: string; server: string; state: string; lastSeen?: number; pulls: string[] }[];
 }
 
 /** Maps an error body to the shared error class with the PBS exit code. */
@@ -232,6 +242,13 @@ export class HttpApi implements Api {
   }
   async listNodes(target: ServerEntry): Promise<NodeView[]> {
     return (await this.call<{ nodes: NodeView[] }>(target, "GET", "/v1/nodes")).nodes;
+  }
+  async accounting(target: ServerEntry, project?: string): Promise<AccountingReport> {
+    const q = project ? `?project=${encodeURIComponent(project)}` : "";
+    return this.call<AccountingReport>(target, "GET", `/v1/accounting${q}`);
+  }
+  async peers(target: ServerEntry): Promise<PeersView> {
+    return this.call<PeersView>(target, "GET", "/v1/peers");
   }
   async qmgr(target: ServerEntry, command: string): Promise<string> {
     return (await this.call<{ output: string }>(target, "POST", "/v1/qmgr", { command })).output;

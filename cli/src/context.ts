@@ -97,6 +97,12 @@ export class Ctx {
     return resolveServer(this.config, name);
   }
 
+  /** every server the client knows (servers.json), default first */
+  allServers(): ServerEntry[] {
+    this.server();
+    return this.config?.servers ?? [];
+  }
+
   /** the server's name for display (-F json, -B); asks the server when only its URL is known */
   async serverName(target: ServerEntry): Promise<string> {
     if (!target.fromEnv) return target.name;

@@ -3,6 +3,7 @@
  * `main("<cmd>", process.argv.slice(2))` and sets process.exitCode to the result.
  */
 import { pbsnodes, qmgr, tracejob } from "./commands/admin.js";
+import { metaqueue } from "./commands/metaqueue.js";
 import { qalter, qdel, qhold, qmove, qrerun, qrls } from "./commands/jobops.js";
 import { qstat } from "./commands/qstat.js";
 import { qsub } from "./commands/qsub.js";
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Handler> = {
   qmgr,
   pbsnodes,
   tracejob,
+  metaqueue,
 };
 
 export const COMMAND_NAMES = Object.keys(COMMANDS);

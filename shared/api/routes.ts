@@ -18,6 +18,7 @@ import { AlterSchema, HoldSchema, MoveSchema, QmgrSchema, SubmitRequestSchema } 
 import type { ErrorBody } from "./views.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
+import { federationRoute } from "./federation-routes.js";
 
 const json = (status: number, body: unknown): Result => ({
   statusCode: status,
@@ -112,6 +113,13 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   if (method === "GET" && path === "/openapi.json") return json(200, openApiDocument());
   if (method === "GET" && path === "/health") return json(200, { ok: true, server: ctx.site.server });
   const user = identify(event, ctx.settings.trustUserHeader);
+  const fed = await federationRoute(
+    ctx,
+    { method, path, query: q, body: (schema) => parseBody(schema, event) },
+    () => actorFor(ctx, user),
+    json,
+  );
+  if (fed) return fed;
 
   if (path === "/v1/server" && method === "GET") {
     const st = await loadServerState(ctx);

@@ -19,7 +19,7 @@ import { QUEUE_NAME_RE, SERVER_NAME_RE } from "./jobid.js";
 import { RESOURCE_NAME_RE } from "./select.js";
 
 export type QmgrVerb = "create" | "delete" | "set" | "unset" | "list" | "print";
-export type QmgrObjectType = "server" | "queue" | "node" | "sched" | "resource";
+export type QmgrObjectType = "server" | "queue" | "node" | "sched" | "resource" | "project";
 export type QmgrOp = "=" | "+=" | "-=";
 
 export interface QmgrAttr {
@@ -75,6 +75,8 @@ const OBJECTS: Record<string, QmgrObjectType> = {
   sched: "sched",
   resource: "resource",
   r: "resource",
+  /** metaqueue: a project's allocation at this site (`set project P1 allocation = 1000`) */
+  project: "project",
 };
 const UNSUPPORTED_OBJECTS = new Set(["hook", "h", "pbshook", "p"]);
 
@@ -215,7 +217,8 @@ export function parseQmgr(command: string): QmgrCommand {
   if (next !== "" && !/\s/.test(next)) throw syntax(`unexpected "${c.rest()}" after ${objWord}`);
 
   const cmd: QmgrCommand = { verb, objectType, names: [], attrs: [] };
-  const needsName = objectType === "queue" || objectType === "node" || objectType === "resource";
+  const needsName =
+    objectType === "queue" || objectType === "node" || objectType === "resource" || objectType === "project";
 
   if (verb === "create" || verb === "delete") {
     if (objectType === "server") throw new PbsParseError(`Operation not permitted: cannot ${verb} a server`);

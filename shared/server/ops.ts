@@ -44,7 +44,7 @@ async function forwardOp(
   op: "delete" | "hold" | "release",
 ): Promise<string | undefined> {
   const job = await ctx.store.getJob(keyOfId(id));
-  if (!job || job.state !== "M" || !job.xfer?.newId) return undefined;
+  if (job?.state !== "M" || !job.xfer?.newId) return undefined;
   mayActOn(actor, job);
   if (job.obittime !== undefined) throw finishedError(job);
   const peer = findPeer(ctx, job.xfer.peer);

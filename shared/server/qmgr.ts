@@ -6,6 +6,7 @@ import {
   RejectedError,
   UnauthorizedError,
 } from "../errors.js";
+import { chargedCoreSeconds } from "../accounting/allocations.js";
 import { parseQmgr, type QmgrCommand } from "../pbs/qmgr.js";
 import type { AttrValue, ServerObject } from "../store/site-store.js";
 import { invalidateServerState, loadServerState, type SiteContext, triggerCycles } from "./context.js";
@@ -22,6 +23,7 @@ export async function runQmgr(ctx: SiteContext, text: string, actor: QmgrActor):
   const cmd = parseQmgr(text);
   if (cmd.objectType === "resource")
     throw new RejectedError("NotSupported", "qmgr: custom resources are not supported yet");
+  if (cmd.objectType === "project") return projectCommand(ctx, cmd, actor);
   const kind = KINDS[cmd.objectType];
   const st = await loadServerState(ctx);
   if (cmd.verb === "list" || cmd.verb === "print") return render(ctx, st, cmd);
@@ -155,3 +157,48 @@ function render(ctx: SiteContext, st: ServerState, cmd: QmgrCommand): string {
 }
 
 const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
+
+/**
+ * `set project P1 allocation = 1000` (core-hours at this site), `unset project P1 allocation`,
+ * `list project [P1]`. Usage is not settable: it only comes from jobs that ended.
+ */
+async function projectCommand(ctx: SiteContext, cmd: QmgrCommand, actor: QmgrActor): Promise<string> {
+  if (cmd.verb === "list" || cmd.verb === "print") {
+    const all = await ctx.store.listProjects();
+    const shown = cmd.names.length ? all.filter((p) => cmd.names.includes(p.account)) : all;
+    if (cmd.names.length && shown.length < cmd.names.length)
+      throw new NotFoundError(`qmgr obj=${cmd.names.join(",")} svr=default: Unknown project`);
+    const lines: string[] = [];
+    for (const p of shown) {
+      if (cmd.verb === "print") {
+        if (p.granted !== undefined) lines.push(`set project ${p.account} allocation = ${p.granted}`);
+        continue;
+      }
+      lines.push(`Project ${p.account}`);
+      if (p.granted !== undefined) lines.push(`    allocation = ${p.granted}`);
+      lines.push(`    allocation_used = ${(chargedCoreSeconds(p) / 3600).toFixed(4)}`);
+      lines.push("");
+    }
+    return lines.length ? `${lines.join("\n")}\n` : "";
+  }
+  if (!actor.manager)
+    throw new UnauthorizedError(`qmgr: Unauthorized Request: ${actor.user} is not a manager`);
+  if (cmd.verb !== "set" && cmd.verb !== "unset")
+    throw new PbsParseError(`qmgr: projects take set, unset and list (not ${cmd.verb})`);
+  for (const a of cmd.attrs) {
+    if (a.name !== "allocation")
+      throw new PbsParseError(`qmgr: Unknown attribute ${a.name} for a project (use allocation)`);
+  }
+  for (const name of cmd.names) {
+    if (cmd.verb === "unset") {
+      await ctx.store.setAllocation(name, undefined);
+      continue;
+    }
+    const a = cmd.attrs.find((x) => x.name === "allocation");
+    const v = Number(a?.value);
+    if (!a || a.op !== "=" || !Number.isFinite(v) || v < 0)
+      throw new PbsParseError(`qmgr: allocation must be "= <core-hours>", a number >= 0`);
+    await ctx.store.setAllocation(name, v);
+  }
+  return "";
+}

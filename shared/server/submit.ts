@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import type { SubmitRequest } from "../api/views.js";
+import { checkAllocation } from "../accounting/allocations.js";
 import { NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
 import { arrayIndices, parseArrayRange } from "../pbs/array.js";
 import { parseDepend } from "../pbs/depend.js";
@@ -63,6 +64,7 @@ export async function submitJob(
   checkQueueAccepts(queue, who.user);
   const now = ctx.clock.now();
   const resources = resolveResources(st, queue, opts);
+  await checkAllocation(ctx, opts.account);
   if (opts.executionTime !== undefined) {
     throw new RejectedError("NotSupported", "deferred execution (-a) is not supported yet");
   }

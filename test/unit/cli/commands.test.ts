@@ -105,6 +105,28 @@ class FakeApi implements Api {
       { name: "node02", attributes: { state: "offline", comment: "broken" } },
     ];
   }
+  async accounting(t: ServerEntry, project?: string) {
+    this.calls.push(["accounting", t.name, project ?? ""]);
+    return {
+      site: t.short,
+      allocations: [{ project: "P1", site: t.short, unit: "core-hours" as const, granted: 10, used: 2.5 }],
+      usage: [
+        { project: "P1", ranAt: t.short, walltimeSeconds: 3600, coreSeconds: 7200 },
+        { project: "P1", ranAt: "derecho", walltimeSeconds: 1800, coreSeconds: 1800 },
+      ],
+    };
+  }
+  async peers(t: ServerEntry) {
+    this.calls.push(["peers", t.name]);
+    return {
+      site: t.short,
+      server: t.name,
+      state: "active",
+      peers: [
+        { site: "derecho", server: "desched1", state: "disconnected", pulls: ["main@desched1 -> casper"] },
+      ],
+    };
+  }
   async qmgr(t: ServerEntry, command: string): Promise<string> {
     this.calls.push(["qmgr", t.name, command]);
     if (this.qmgrFail.has(command)) throw new NotFoundError("Unknown queue");
@@ -445,7 +467,9 @@ describe("qmgr, pbsnodes, tracejob", () => {
   it("tracejob prints the trace", async () => {
     process.env.TZ = "UTC";
     const r = await run("tracejob", ["1"]);
-    expect(r.api.calls).toEqual([["traceJob", "casper-pbs", "1.casper"]]);
+    // the trace, then the job itself: had it moved, its trace at the new site would follow
+    expect(r.api.calls[0]).toEqual(["traceJob", "casper-pbs", "1.casper"]);
+    expect(r.api.calls[1]?.[0]).toBe("getJob");
     expect(r.out).toBe("\nJob: 1.casper\n\n01/02/2025 03:04:05  S    Job Queued\n");
   });
 
@@ -455,5 +479,27 @@ describe("qmgr, pbsnodes, tracejob", () => {
     expect(r.code).toBe(0);
     r = await run("qfoo", []);
     expect(r.code).toBe(2);
+  });
+});
+
+describe("metaqueue accounting and peers", () => {
+  it("prints usage by the site it ran at, and allocations used vs granted", async () => {
+    const r = await run("metaqueue", ["accounting", "--project", "P1", "@casper"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.api.calls).toContainEqual(["accounting", "casper-pbs", "P1"]);
+    expect(r.out).toMatch(/P1\s+casper\s+casper\s+3600\s+2\.0000/);
+    expect(r.out).toMatch(/P1\s+casper\s+derecho\s+1800\s+0\.5000/);
+    expect(r.out).toMatch(/P1\s+casper\s+10\s+2\.5000\s+25\.0/);
+  });
+  it("shows each peer's health", async () => {
+    const r = await run("metaqueue", ["peers", "@casper"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/desched1\s+disconnected\s+never heard; pulls main@desched1 -> casper/);
+  });
+  it("refuses an unknown subcommand with usage and exit 2", async () => {
+    const r = await run("metaqueue", ["bogus"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/usage/);
   });
 });

@@ -239,7 +239,7 @@ export async function runToEnd(
   crash = false,
 ): Promise<void> {
   const j = site.store.jobs.get(key);
-  if (!j || j.state !== "Q") return;
+  if (j?.state !== "Q") return;
   const now = site.ctx.clock.now();
   const used = { walltime, cput: walltime, mem: 1024, ncpus: Number(j.rl.ncpus) || 1 };
   await site.store.updateJob(
