@@ -28,6 +28,16 @@ const config = parseConfig({
       nodes: [{ name: "c1", ncpus: 2, mem: "4gb" }],
     },
     {
+      name: "gust",
+      server: "gust-pbs",
+      queues: [{ name: "gpu", attributes: { "resources_max.walltime": "01:00:00" } }],
+      nodes: [{ name: "g1", ncpus: 1, mem: "4gb" }],
+      federation: {
+        pull: [{ queue: "gpu", from: "casper@casper-pbs" }],
+        peers: { casper: { accounts: { NCAR0001: "GUST0001" } } },
+      },
+    },
+    {
       name: "derecho",
       server: "desched1",
       queues: [{ name: "main", attributes: { "resources_max.walltime": "01:00:00" } }],
@@ -137,14 +147,15 @@ describe("pull when busy", () => {
         }),
       ),
     );
-    for (const n of newIds) expect(n).toMatch(/^\d+\.derecho$/);
+    // both pullers took some: the one-CPU gust at most one at a time
+    for (const n of newIds) expect(n).toMatch(/^\d+\.(derecho|gust)$/);
     for (const [i, n] of newIds.entries()) {
       const a = await until(`${n} finished`, async () => {
         const x = await raw(n);
         return x.job_state === "F" ? x : undefined;
       });
       expect(a.origin_job).toBe(moved[i]);
-      expect(a.Account_Name).toBe("DERE0001");
+      expect(a.Account_Name).toBe(n.endsWith(".gust") ? "GUST0001" : "DERE0001");
       expect(a.Exit_status).toBe(0);
     }
     // the end comes back: the origin's record shows the exit status (qstat -x at the origin)
@@ -165,24 +176,40 @@ describe("pull when busy", () => {
     const r = await cli("qstat", ["-x", "-f", "-F", "json", moved[0]]);
     expect(r.code).toBe(0);
     const [[id, a]] = Object.entries(JSON.parse(r.stdout).Jobs) as [string, Record<string, unknown>][];
-    expect(id).toMatch(/\.derecho$/);
+    expect(id).toMatch(/\.(derecho|gust)$/);
     expect(a.origin_job).toBe(moved[0]);
     const t = await cli("tracejob", [moved[0]]);
-    expect(t.stdout).toMatch(/moved to \d+\.derecho/);
+    expect(t.stdout).toMatch(/moved to \d+\.(derecho|gust)/);
     expect(t.stdout).toMatch(/received from casper-pbs/);
   });
 
   it("charges the usage to the project at its home site; both ends agree to the second", async () => {
-    const casper = mq.sites.find((s) => s.ctx.site.short === "casper");
-    const derecho = mq.sites.find((s) => s.ctx.site.short === "derecho");
+    const site = (n: string) => mq.sites.find((s) => s.ctx.site.short === n);
     const home = await until("usage at casper", async () => {
-      const p = await casper?.ctx.store.getProject("NCAR0001");
-      return p?.walltime.derecho !== undefined ? p : undefined;
+      const p = await site("casper")?.ctx.store.getProject("NCAR0001");
+      const w = p?.walltime ?? {};
+      return w.derecho !== undefined || w.gust !== undefined ? p : undefined;
     });
-    const there = await derecho?.ctx.store.getProject("DERE0001");
-    expect(there?.walltime.for_casper).toBe(home.walltime.derecho);
-    expect(there?.coreSeconds.for_casper).toBe(home.coreSeconds.derecho);
-    expect(home.walltime.casper).toBeUndefined();
+    for (const [peer, acct] of [
+      ["derecho", "DERE0001"],
+      ["gust", "GUST0001"],
+    ]) {
+      const there = await site(peer)?.ctx.store.getProject(acct);
+      expect(there?.walltime.for_casper).toBe(home?.walltime[peer]);
+      expect(there?.coreSeconds.for_casper).toBe(home?.coreSeconds[peer]);
+    }
+    expect(home?.walltime.casper).toBeUndefined();
+    // the report command shows the same numbers by site
+    const r = await cli("metaqueue", ["accounting", "--project", "NCAR0001", "@casper"]);
+    expect(r.code).toBe(0);
+    if (home?.walltime.derecho)
+      expect(r.stdout).toMatch(new RegExp(`NCAR0001\\s+casper\\s+derecho\\s+${home.walltime.derecho}\\s`));
+    // an allocation, once used up, refuses new work charged to the project with a clear error
+    expect((await cli("qmgr", ["-c", "set project NCAR0001 allocation = 0"])).code).toBe(0);
+    const refused = await cli("qsub", ["-A", "NCAR0001"], "true\n");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/allocation of project NCAR0001 at casper is exhausted/);
+    expect((await cli("qmgr", ["-c", "unset project NCAR0001 allocation"])).code).toBe(0);
   });
 
   it("qdel of a moved job at its origin deletes it at the peer", async () => {
@@ -206,22 +233,27 @@ describe("pull when busy", () => {
   it("a job the receiver's policy refuses stays home with the reason", async () => {
     // derecho's main allows 1 hour; this job asks for 90 minutes
     const id = await qsub(["-l", "select=1:ncpus=1", "-l", "walltime=01:30:00"]);
-    const a = await until(`${id} rejected`, async () => {
-      const x = await raw(id);
-      return /rejected/.test(String(x.comment ?? "")) ? x : undefined;
+    // both pullers refuse it (their queues allow one hour), and then nobody offers it again
+    const t = await until(`${id} rejected twice`, async () => {
+      const x = await cli("tracejob", [id]);
+      return (x.stdout.match(/rejected/g) ?? []).length >= 2 ? x.stdout : undefined;
     });
-    expect(a.job_state).toBe("Q");
-    expect(String(a.comment)).toMatch(/resources_max\.walltime/);
+    expect(t).toMatch(/resources_max\.walltime/);
+    await until(`${id} back in the queue`, async () =>
+      (await raw(id)).job_state === "Q" ? true : undefined,
+    );
   }, 60_000);
 
   it("an account with no mapping at the receiver is refused, not run under the wrong project", async () => {
     const id = await qsub(["-A", "OTHER99", "-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"]);
-    const a = await until(`${id} rejected`, async () => {
-      const x = await raw(id);
-      return /rejected/.test(String(x.comment ?? "")) ? x : undefined;
+    const t = await until(`${id} rejected twice`, async () => {
+      const x = await cli("tracejob", [id]);
+      return (x.stdout.match(/rejected/g) ?? []).length >= 2 ? x.stdout : undefined;
     });
-    expect(a.job_state).toBe("Q");
-    expect(String(a.comment)).toMatch(/account OTHER99 of casper has no mapping/);
+    expect(t).toMatch(/account OTHER99 of casper has no mapping/);
+    await until(`${id} back in the queue`, async () =>
+      (await raw(id)).job_state === "Q" ? true : undefined,
+    );
   }, 60_000);
 
   it("a pinned job never leaves", async () => {
@@ -232,4 +264,61 @@ describe("pull when busy", () => {
     expect(a.moved_to).toBeUndefined();
     await cli("qdel", [id, ...fillers]);
   }, 30_000);
+});
+
+describe("site states and health", () => {
+  it("metaqueue peers shows each peer connected", async () => {
+    const r = await until("peers connected", async () => {
+      const x = await cli("metaqueue", ["peers", "-F", "json", "@casper"]);
+      const s = JSON.parse(x.stdout).sites[0];
+      return s.peers.every((p: { state: string }) => p.state === "connected") ? s : undefined;
+    });
+    expect(r.peers.map((p: { site: string }) => p.site).sort()).toEqual(["derecho", "gust"]);
+  });
+
+  it("a draining site takes no work from peers, and says so", async () => {
+    // casper down (runs nothing), both peers draining (they offer nothing): the job stays until pushed
+    expect((await cli("qmgr", ["-c", "set server federation_state = down", "casper-pbs"])).code).toBe(0);
+    expect((await cli("qmgr", ["-c", "set server federation_state = draining", "gust-pbs"])).code).toBe(0);
+    expect((await cli("qmgr", ["-c", "set server federation_state = draining", "desched1"])).code).toBe(0);
+    await until("derecho shown draining", async () => {
+      const x = await cli("metaqueue", ["peers", "-F", "json", "@casper"]);
+      const d = JSON.parse(x.stdout).sites[0].peers.find((p: { site: string }) => p.site === "derecho");
+      return d.state === "draining" ? true : undefined;
+    });
+    const id = await qsub(["-l", "select=1:ncpus=1"]);
+    const mv = await cli("qmove", ["main@desched1", id]);
+    // qmove to a peer is a push: accepted for transfer, refused by the receiver's state
+    expect(mv.code).toBe(0);
+    await until(`${id} refused`, async () => {
+      const x = await cli("tracejob", [id]);
+      return /rejected: site desched1 is draining/.test(x.stdout) ? true : undefined;
+    });
+    await until(`${id} back home`, async () => ((await raw(id)).job_state === "Q" ? true : undefined));
+    for (const s of ["desched1", "gust-pbs", "casper-pbs"])
+      expect((await cli("qmgr", ["-c", "set server federation_state = active", s])).code).toBe(0);
+    // and once the sites are active again it runs (here or at a peer)
+    await until(`${id} ran`, async () => ((await raw(id)).Exit_status !== undefined ? true : undefined));
+  }, 60_000);
+
+  it("a down site runs nothing; its peers pull the queue, dependencies on moved jobs still work", async () => {
+    expect((await cli("qmgr", ["-c", "set server federation_state = down", "casper-pbs"])).code).toBe(0);
+    const parent = await qsub(
+      ["-N", "sim", "-l", "select=1:ncpus=1"],
+      "#!/bin/bash\nsleep 1; echo simulated\n",
+    );
+    const child = await qsub(["-N", "post", "-W", `depend=afterok:${parent}`, "-l", "select=1:ncpus=1"]);
+    // casper has room but is down: the parent leaves, runs at a peer, and its end releases the child
+    const pa = await until(`${parent} ended at a peer`, async () => {
+      const x = await raw(parent);
+      return x.job_state === "M" && x.Exit_status !== undefined ? x : undefined;
+    });
+    expect(pa.Exit_status).toBe(0);
+    const ch = await until(`${child} moved and ran`, async () => {
+      const x = await raw(child);
+      return x.job_state === "M" && x.Exit_status !== undefined ? x : undefined;
+    });
+    expect(ch.Exit_status).toBe(0);
+    expect((await cli("qmgr", ["-c", "set server federation_state = active", "casper-pbs"])).code).toBe(0);
+  }, 90_000);
 });
