@@ -10,6 +10,8 @@
  *   JOB#<seq>     D#<childId>     "childId depends on this job" (a dependency edge)
  *   SRV           SERVER|Q#..|N#..|S#..|SEQ|MOM#..   server objects, counters, MOM heartbeats
  *   ACCT#<day>    <ts>#<jobId>#<T> accounting records
+ *   AUDIT#<day>   <ts>#<rand>     audit trail: privileged actions and refusals (who, what, when)
+ *   JOB#<seq>     L#<ts>#<rand>   the same audit line for the job it was about (tracejob)
  *
  * Sparse indexes, each present only while it matters, so no query ever walks past jobs it
  * does not want:
@@ -145,6 +147,14 @@ export const keys = {
   acct: (t: number, jobId: string, type: string) => ({
     pk: `ACCT#${new Date(t).toISOString().slice(0, 10)}`,
     sk: `${new Date(t).toISOString()}#${jobId}#${type}`,
+  }),
+  audit: (t: number, id: string) => ({
+    pk: `AUDIT#${new Date(t).toISOString().slice(0, 10)}`,
+    sk: `${new Date(t).toISOString()}#${id}`,
+  }),
+  jobAudit: (key: string, t: number, id: string) => ({
+    pk: `JOB#${key}`,
+    sk: `L#${new Date(t).toISOString()}#${id}`,
   }),
   /** ready-index key: queue and shard */
   ready: (queue: string, seq: number) => `${queue}#${seq % READY_SHARDS}`,
