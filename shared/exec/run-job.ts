@@ -402,7 +402,8 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     fs.chmodSync(scriptPath, 0o700);
     fs.writeFileSync(nodefilePath, spec.nodefile.map((l) => `${l}\n`).join(""), { mode: 0o600 });
     // the job's TMPDIR, script and nodefile belong to the job's user
-    if (account) for (const f of [jobDir, scriptPath, nodefilePath]) fs.chownSync(f, account.uid, account.gid);
+    if (account)
+      for (const f of [jobDir, scriptPath, nodefilePath]) fs.chownSync(f, account.uid, account.gid);
   } catch (e) {
     return failed(`job failed: cannot create job directory ${jobDir}: ${errMsg(e)}`, removeJobDir);
   }

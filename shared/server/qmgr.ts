@@ -40,7 +40,7 @@ export function mayChange(actor: QmgrActor, cmd: QmgrCommand): void {
     cmd.attrs.every((a) => allowed.includes(a.name));
   if (!operatorOk)
     throw new UnauthorizedError(
-      `qmgr: Unauthorized Request: ${actor.user} is not a manager${
+      `Unauthorized Request: ${actor.user} is not a manager${
         actor.operator
           ? " (operators may only set " +
             Object.entries(OPERATOR_ATTRS)

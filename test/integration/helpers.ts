@@ -55,12 +55,12 @@ export const smallConfig = parseConfig({
   ],
 });
 
-export async function startStack(dataDir?: string): Promise<Stack> {
+export async function startStack(dataDir?: string, config = smallConfig): Promise<Stack> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mq-it-"));
   const conf = path.join(dir, "servers.json");
   const credential = path.join(dir, "credential");
   const mq = await startLocal({
-    config: smallConfig,
+    config,
     dataDir: path.join(dir, "data"),
     confPath: conf,
     credentialPath: credential,
