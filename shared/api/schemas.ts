@@ -66,7 +66,11 @@ export const SubmitRequestSchema = z
 
 export const HoldSchema = z.object({ holdType: z.enum(["u", "o", "s"]).optional() }).strict();
 export const MoveSchema = z.object({ destination: str(512) }).strict();
-export const AlterSchema = z.object({ options: QsubOptionsSchema }).strict();
+export const AlterSchema = z
+  .object({
+    options: QsubOptionsSchema.refine((o) => Object.keys(o).length > 0, "nothing to alter"),
+  })
+  .strict();
 export const QmgrSchema = z.object({ command: str(65536) }).strict();
 export const EmptySchema = z.object({}).strict();
 
