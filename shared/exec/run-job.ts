@@ -36,6 +36,8 @@ export interface StartJobOptions {
   clock?: () => number;
   /** /proc sampling period for cput/mem; default 1000 */
   sampleEveryMs?: number;
+  /** when this process is root, run the job as its owner's account (refused when none) */
+  runAsOwner?: boolean;
 }
 
 /** PBS JOB_EXEC_KILL_WALLTIME */
@@ -224,8 +226,8 @@ function safeName(s: string): string {
  * and refuses an owner with no account here; a MOM running as anyone else can only run jobs
  * as itself (undefined: no switch), which the README says.
  */
-export function jobAccount(spec: JobRunSpec): { account?: OsUser; refused?: string } {
-  if (process.getuid?.() !== 0) return {};
+export function jobAccount(spec: JobRunSpec, runAsOwner = true): { account?: OsUser; refused?: string } {
+  if (!runAsOwner || process.getuid?.() !== 0) return {};
   const user = spec.user ?? spec.owner.split("@")[0];
   const account = lookupOsUser(user);
   if (!account) return { refused: `job failed: user ${user} does not exist on this host` };
@@ -371,7 +373,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     return { pid: 0, result, kill: () => {} };
   };
 
-  const who = jobAccount(spec);
+  const who = jobAccount(spec, opts.runAsOwner === true);
   if (who.refused) return failed(who.refused);
   const account = who.account;
 

@@ -18,6 +18,7 @@ describe("startJob: whose job it is", () => {
     const tmp = tempDir("nouser-tmp");
     const r = await startJob(makeSpec(work, "echo never\n", { owner: "mq_nobody_here@login1" }), {
       tmpRoot: tmp,
+      runAsOwner: true,
     }).result;
     expect(r.exitStatus).toBe(-1);
     expect(r.comment).toMatch(/user mq_nobody_here does not exist/);
