@@ -66,16 +66,18 @@ async function oneRun(k: number): Promise<RunResult> {
     config,
     dataDir: path.join(dir, "data"),
     confPath: path.join(dir, "servers.json"),
+    credentialPath: path.join(dir, "credential"),
     tickMs: 2000,
     log: () => {},
   });
   try {
     const site = mq.sites[0];
     const { ctx, url, executor } = site;
+    const token = fs.readFileSync(mq.credentialPath, "utf8").trim();
     const api = async (method: string, p: string, body?: unknown) => {
       const r = await fetch(`${url}${p}`, {
         method,
-        headers: { "content-type": "application/json", "x-metaqueue-user": os.userInfo().username },
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const j = (await r.json()) as Record<string, unknown>;
@@ -132,7 +134,10 @@ async function oneRun(k: number): Promise<RunResult> {
     const qsubIds: string[] = [];
     for (let i = 0; i < 40; i++) {
       const s = performance.now();
-      const r = await run(bin, [script], { cwd: dir, env: { ...process.env, METAQUEUE_CONF: mq.confPath } });
+      const r = await run(bin, [script], {
+        cwd: dir,
+        env: { ...process.env, METAQUEUE_CONF: mq.confPath, METAQUEUE_CREDENTIAL: mq.credentialPath },
+      });
       lat.push(performance.now() - s);
       qsubIds.push(r.stdout.trim());
     }

@@ -1,6 +1,7 @@
 /** Lambda configuration: validated environment, clients built once per container. */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "zod";
+import { claimsAuthenticator } from "../shared/api/identity.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
@@ -69,6 +70,8 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
       debug: (m: unknown) => logger.debug(text(m)),
     },
     metrics,
+    // API Gateway's JWT authorizer verified the token; the claims name the PBS user
+    authenticate: claimsAuthenticator(),
   };
   return cached;
 }

@@ -56,3 +56,10 @@ export class ConflictError extends MetaqueueError {
     super("Conflict", message, 409, 1);
   }
 }
+
+/** No identity, or one the server cannot verify (missing, forged or revoked credential). */
+export class UnauthenticatedError extends MetaqueueError {
+  constructor(message = "Unauthorized Request: no valid credential") {
+    super("Unauthenticated", message, 401, 159);
+  }
+}

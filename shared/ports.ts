@@ -20,6 +20,8 @@ export interface JobRunSpec {
   name: string;
   queue: string;
   owner: string;
+  /** PBS user name of the owner: a root MOM runs the job as this OS user */
+  user?: string;
   /** script text */
   script: string;
   /** PBS_O_WORKDIR; the job runs there */

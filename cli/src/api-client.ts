@@ -3,7 +3,6 @@
  * as MetaqueueError subclasses carrying the server's `error.message` (printed after `cmd: `).
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
-import { userInfo } from "node:os";
 import type {
   ErrorBody,
   JobView,
@@ -13,12 +12,14 @@ import type {
   SubmitRequest,
   TraceEvent,
 } from "../../shared/api/views.js";
+import { defaultCredentialPath, readCredentialFile } from "../../shared/auth/credential-file.js";
 import {
   InvalidStateError,
   type MetaqueueError,
   NotFoundError,
   PbsParseError,
   RejectedError,
+  UnauthenticatedError,
   UnauthorizedError,
 } from "../../shared/errors.js";
 import type { AccountingReport } from "../../shared/accounting/allocations.js";
@@ -73,6 +74,10 @@ export function errorFromBody(status: number, body: Partial<ErrorBody> | undefin
       return new InvalidStateError(message);
     case "Unauthorized":
       return new UnauthorizedError(message);
+    case "Unauthenticated":
+      return new UnauthenticatedError(
+        `${message} (the credential is ${process.env.METAQUEUE_TOKEN ? "$METAQUEUE_TOKEN" : defaultCredentialPath(process.env)})`,
+      );
     case "BadValue":
       return new PbsParseError(message);
     default:
@@ -146,30 +151,37 @@ export function fetchTransport(fetchImpl: typeof fetch = fetch): Transport {
   };
 }
 
-export class HttpApi implements Api {
-  private user: string | undefined;
-  constructor(private readonly transport: Transport = nodeTransport) {}
+/**
+ * The token this user proves who they are with: `METAQUEUE_TOKEN` (a deployed site's JWT,
+ * docs/deploy.md), else the local credential file (`METAQUEUE_CREDENTIAL` or
+ * ~/.metaqueue/credential, mode 0600). Undefined when there is neither: the server answers 401.
+ */
+export function clientToken(env: Record<string, string | undefined> = process.env): string | undefined {
+  if (env.METAQUEUE_TOKEN) return env.METAQUEUE_TOKEN;
+  try {
+    return readCredentialFile(defaultCredentialPath(env));
+  } catch (e) {
+    throw new ClientError("BadCredential", (e as Error).message, 159);
+  }
+}
 
-  private username(): string {
-    if (this.user === undefined) {
-      try {
-        this.user = userInfo().username;
-      } catch {
-        this.user = process.env.USER ?? process.env.LOGNAME ?? "unknown";
-      }
-    }
-    return this.user;
+export class HttpApi implements Api {
+  private token: string | undefined | null = null;
+  constructor(
+    private readonly transport: Transport = nodeTransport,
+    private readonly credential: () => string | undefined = () => clientToken(),
+  ) {}
+
+  private bearer(): string | undefined {
+    if (this.token === null) this.token = this.credential();
+    return this.token;
   }
 
   private async call<T>(target: ServerEntry, method: string, path: string, body?: unknown): Promise<T> {
     const url = target.url.replace(/\/+$/, "") + path;
-    const headers: Record<string, string> = {
-      "x-metaqueue-user": this.username(),
-      accept: "application/json",
-    };
+    const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
-    // a deployed site's API sits behind a JWT authorizer (docs/deploy.md): send the token
-    const token = process.env.METAQUEUE_TOKEN;
+    const token = this.bearer();
     if (token) headers.authorization = `Bearer ${token}`;
     let res: HttpResponse;
     try {

@@ -34,6 +34,7 @@ import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { startApiServer } from "./api-server.js";
 import { startDynamoDbLocal } from "./dynamodb.js";
+import { CredentialRegistry, ensureCredential } from "./credentials.js";
 import { LocalExecutor } from "./local-executor.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
@@ -45,6 +46,11 @@ export interface LocalOptions {
   dataDir: string;
   /** where to write the CLI's server list (default ~/.metaqueue/servers.json) */
   confPath?: string;
+  /**
+   * the credential file of the user running the runtime (default $METAQUEUE_CREDENTIAL or
+   * ~/.metaqueue/credential): reused when it exists, created (0600) when not
+   */
+  credentialPath?: string;
   settings?: Partial<SiteSettings>;
   /** sweeper/tick period */
   tickMs?: number;
@@ -66,6 +72,10 @@ export interface LocalMetaqueue {
   ddbEndpoint: string;
   sqsEndpoint: string;
   confPath: string;
+  /** who may use the API: token hashes by user (infra/local/credentials.ts) */
+  credentials: CredentialRegistry;
+  /** the runtime user's credential file */
+  credentialPath: string;
   stop(): Promise<void>;
 }
 
@@ -99,6 +109,12 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       siteUrls.set(sc.name, await ensureQueues(sqs, [q.sched, q.events, q.inbox]));
     }
     const rootSecret = peerRootSecret(opts.dataDir);
+    // One registry for every site of this runtime, as one munge key serves a whole cluster.
+    const credentials = new CredentialRegistry(path.join(opts.dataDir, "credentials.json"));
+    const me = os.userInfo().username;
+    const cred = ensureCredential(credentials, me, { file: opts.credentialPath });
+    if (cred.created) log(`metaqueue: issued a credential for ${me} in ${cred.file}`);
+    const authenticate = credentials.authenticator();
     for (const sc of opts.config.sites) {
       const table = `${TABLE_PREFIX}${sc.name}`;
       await ensureTable(ddb, table);
@@ -142,8 +158,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         metrics: siteMetrics,
         executor,
         clock: { now: () => Date.now() },
-        // local mode: the API listens on 127.0.0.1 and the CLI names its user in a header
-        settings: { ...DEFAULT_SETTINGS, trustUserHeader: true, ...opts.settings },
+        settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+        // every request carries a token from the user's 0600 credential file
+        authenticate,
         log: {
           info: log,
           warn: log,
@@ -212,7 +229,15 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
     }
     const confPath = opts.confPath ?? path.join(os.homedir(), ".metaqueue", "servers.json");
     writeClientConf(confPath, opts.config, sites);
-    return { sites, ddbEndpoint: ddbLocal.endpoint, sqsEndpoint: sqsEmu.endpoint, confPath, stop: stopAll };
+    return {
+      sites,
+      ddbEndpoint: ddbLocal.endpoint,
+      sqsEndpoint: sqsEmu.endpoint,
+      confPath,
+      credentials,
+      credentialPath: cred.file,
+      stop: stopAll,
+    };
   } catch (err) {
     await stopAll();
     throw err;

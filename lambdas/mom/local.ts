@@ -54,6 +54,9 @@ async function main(): Promise<void> {
   const mom = new Mom({
     momId,
     tmpRoot,
+    // a host's MOM runs jobs as their submitters (an ECS task is its own sandbox, and has no
+    // accounts of the site's users)
+    runAsOwner: true,
     heartbeatEveryMs: Number(process.env.MOM_HEARTBEAT_MS ?? 10_000),
     reporter: {
       obituary: (o) => send(o),

@@ -9,6 +9,7 @@ import { UnauthorizedError } from "../errors.js";
 import { peerHealth } from "../peers/transfer.js";
 import { loadServerState, type SiteContext } from "../server/context.js";
 import { federationState } from "../server/objects.js";
+import { audit } from "../server/privilege.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
 
@@ -24,7 +25,7 @@ export async function federationRoute(
     query: Record<string, string | undefined>;
     body: <T extends z.ZodTypeAny>(schema: T) => z.infer<T>;
   },
-  actor: () => Promise<{ user: string; manager: boolean }>,
+  actor: () => Promise<{ user: string; manager?: boolean }>,
   json: (status: number, body: unknown) => Result,
 ): Promise<Result | undefined> {
   const { method, path, query } = req;
@@ -56,9 +57,27 @@ export async function federationRoute(
     if (!PROJECT_RE.test(name))
       return json(400, { error: { code: "BadProject", message: `Illegal project name: ${name}` } });
     const a = await actor();
-    if (!a.manager) throw new UnauthorizedError(`Unauthorized Request: ${a.user} is not a manager`);
+    const target = `allocation of project ${name}`;
+    if (!a.manager) {
+      const err = new UnauthorizedError(`Unauthorized Request: ${a.user} is not a manager`);
+      await audit(ctx, {
+        user: a.user,
+        action: "allocation",
+        target,
+        outcome: "refused",
+        reason: err.message,
+      });
+      throw err;
+    }
     const body = req.body(AllocationSchema);
     await ctx.store.setAllocation(name, body.coreHours ?? undefined);
+    await audit(ctx, {
+      user: a.user,
+      action: "allocation",
+      target,
+      outcome: "allowed",
+      reason: `manager privilege: set to ${body.coreHours ?? "unlimited"} core-hours`,
+    });
     return json(
       200,
       accountingReport(

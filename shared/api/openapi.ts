@@ -32,10 +32,10 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       securitySchemes: {
         user: {
-          type: "apiKey",
-          in: "header",
-          name: "x-metaqueue-user",
-          description: "local mode; on AWS a JWT authorizer",
+          type: "http",
+          scheme: "bearer",
+          description:
+            "locally the token in the user's 0600 ~/.metaqueue/credential; on AWS a JWT checked by the authorizer",
         },
       },
     },

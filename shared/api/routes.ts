@@ -5,17 +5,28 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import type { z } from "zod";
-import { MetaqueueError, NotFoundError, PbsParseError } from "../errors.js";
+import { MetaqueueError, NotFoundError, PbsParseError, UnauthorizedError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
 import { isFinished, type JobRecord } from "../server/job.js";
-import { alterJob, deleteJob, holdJob, moveJob, releaseJob, rerunJob, type Actor } from "../server/ops.js";
+import { keyOfId } from "../server/mutate.js";
+import { type Actor, alterJob, deleteJob, holdJob, moveJob, releaseJob, rerunJob } from "../server/ops.js";
+import { actorFor, audit, levelOf } from "../server/privilege.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
 import { jobView, nodeView, queueView, serverView } from "../server/views.js";
 import { openApiDocument } from "./openapi.js";
-import { AlterSchema, HoldSchema, MoveSchema, QmgrSchema, SubmitRequestSchema } from "./schemas.js";
-import type { ErrorBody } from "./views.js";
+import { type Identity, refuseAll } from "./identity.js";
+import {
+  AlterSchema,
+  EmptySchema,
+  HoldSchema,
+  MoveSchema,
+  QmgrSchema,
+  QuerySchema,
+  SubmitRequestSchema,
+} from "./schemas.js";
+import type { ErrorBody, TraceEvent } from "./views.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
 import { federationRoute } from "./federation-routes.js";
@@ -51,29 +62,89 @@ function parseBody<T extends z.ZodTypeAny>(schema: T, event: APIGatewayProxyEven
   return r.data;
 }
 
-/** Who is asking. Locally a header the CLI sets; on AWS the authorizer's claims (see docs). */
-export function identify(event: APIGatewayProxyEventV2, trustHeader: boolean): string {
-  const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } })
-    .authorizer?.jwt?.claims;
-  const fromClaims = claims?.["pbs_user"] ?? claims?.["username"] ?? claims?.["cognito:username"];
-  const fromHeader = trustHeader ? event.headers?.["x-metaqueue-user"] : undefined;
-  const user = String(fromClaims ?? fromHeader ?? "");
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(user)) {
-    throw new MetaqueueError("Unauthenticated", "Unauthorized Request: no user identity", 401);
+/** Query parameters pass a schema too: known names, bounded values. */
+function parseQuery(event: APIGatewayProxyEventV2): z.infer<typeof QuerySchema> {
+  const r = QuerySchema.safeParse(event.queryStringParameters ?? {});
+  if (!r.success) {
+    const first = r.error.issues[0];
+    throw new PbsParseError(`invalid request: query ${first.path.join(".") || ""}: ${first.message}`);
   }
-  return user;
+  return r.data;
 }
 
-async function actorFor(ctx: SiteContext, user: string): Promise<Actor & { manager: boolean }> {
-  const st = await loadServerState(ctx);
-  const list = (a: unknown) =>
-    String(a ?? "")
-      .split(",")
-      .map((s) => s.trim().replace(/@.*$/, ""))
-      .filter(Boolean);
-  const manager = list(st.server.attrs.managers).includes(user);
-  const operator = list(st.server.attrs.operators).includes(user);
-  return { user, privileged: manager || operator, manager };
+/** Path segments are percent-decoded; a malformed escape is the client's error, not a 500. */
+function decodeSegment(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    throw new PbsParseError("invalid request: malformed path");
+  }
+}
+
+/** Who is asking, or 401. Failures are logged and counted, not written to the table (see README). */
+async function authenticate(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Identity> {
+  try {
+    return await (ctx.authenticate ?? refuseAll)(event);
+  } catch (err) {
+    ctx.metrics?.count("RequestsUnauthenticated", 1);
+    ctx.log.warn(
+      `audit: refused unauthenticated ${event.requestContext.http.method} ${event.rawPath.slice(0, 200)} from ${event.requestContext.http.sourceIp}: ${(err as Error).message}`,
+    );
+    throw err;
+  }
+}
+
+const JOB_ACTIONS: Record<string, string> = {
+  DELETE: "qdel",
+  PATCH: "qalter",
+  hold: "qhold",
+  release: "qrls",
+  rerun: "qrerun",
+  move: "qmove",
+};
+
+/**
+ * Runs a job operation and writes the audit trail: a refusal (with the job's trace when the
+ * job exists), or a manager's or operator's action on someone else's job.
+ */
+async function guardedJobOp<T>(
+  ctx: SiteContext,
+  actor: Actor,
+  action: string,
+  jid: string,
+  key: string,
+  op: () => Promise<T>,
+  alwaysPrivileged = false,
+): Promise<T> {
+  try {
+    const out = await op();
+    if (actor.privileged) {
+      const job = await ctx.store.getJob(key, false);
+      if (job && (alwaysPrivileged || job.user !== actor.user))
+        await audit(ctx, {
+          user: actor.user,
+          action,
+          target: jid,
+          outcome: "allowed",
+          reason: `${levelOf(actor)} privilege${job.user !== actor.user ? ` on a job of ${job.user}` : ""}`,
+          jobKey: key,
+        });
+    }
+    return out;
+  } catch (err) {
+    if (err instanceof UnauthorizedError) {
+      const job = await ctx.store.getJob(key, false).catch(() => undefined);
+      await audit(ctx, {
+        user: actor.user,
+        action,
+        target: jid,
+        outcome: "refused",
+        reason: err.message,
+        ...(job ? { jobKey: key } : {}),
+      });
+    }
+    throw err;
+  }
 }
 
 function localJobKey(ctx: SiteContext, id: string): string {
@@ -87,6 +158,7 @@ function localJobKey(ctx: SiteContext, id: string): string {
 }
 
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
+  if (id.length > 256) throw new PbsParseError("invalid request: job ID too long");
   const job = await ctx.store.getJob(localJobKey(ctx, id), false);
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
   return job;
@@ -109,14 +181,15 @@ export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2)
 async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Result> {
   const method = event.requestContext.http.method.toUpperCase();
   const path = event.rawPath.replace(/\/+$/, "") || "/";
-  const q = event.queryStringParameters ?? {};
   if (method === "GET" && path === "/openapi.json") return json(200, openApiDocument());
   if (method === "GET" && path === "/health") return json(200, { ok: true, server: ctx.site.server });
-  const user = identify(event, ctx.settings.trustUserHeader);
+  const identity = await authenticate(ctx, event);
+  const user = identity.user;
+  const q = parseQuery(event);
   const fed = await federationRoute(
     ctx,
     { method, path, query: q, body: (schema) => parseBody(schema, event) },
-    () => actorFor(ctx, user),
+    () => actorFor(ctx, identity),
     json,
   );
   if (fed) return fed;
@@ -128,7 +201,19 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   }
   if (path === "/v1/jobs" && method === "POST") {
     const req = parseBody(SubmitRequestSchema, event);
-    return json(201, await submitJob(ctx, req, { user }));
+    try {
+      return json(201, await submitJob(ctx, req, identity));
+    } catch (err) {
+      if (err instanceof UnauthorizedError)
+        await audit(ctx, {
+          user,
+          action: "qsub",
+          target: req.options.queue ?? "(default queue)",
+          outcome: "refused",
+          reason: err.message,
+        });
+      throw err;
+    }
   }
   if (path === "/v1/jobs" && method === "GET") {
     const st = await loadServerState(ctx);
@@ -154,8 +239,9 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   let m = /^\/v1\/queues\/([^/]+)$/.exec(path);
   if (m && method === "GET") {
     const st = await loadServerState(ctx);
-    const qu = st.queues.get(decodeURIComponent(m[1]));
-    if (!qu) throw new NotFoundError(`Unknown queue ${decodeURIComponent(m[1])}`);
+    const name = decodeSegment(m[1]);
+    const qu = st.queues.get(name);
+    if (!qu) throw new NotFoundError(`Unknown queue ${name.slice(0, 256)}`);
     return json(200, { queue: queueView(qu, await ctx.store.listJobs(qu.name, false)) });
   }
   if (path === "/v1/nodes" && method === "GET") {
@@ -166,12 +252,38 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   }
   if (path === "/v1/qmgr" && method === "POST") {
     const { command } = parseBody(QmgrSchema, event);
-    const actor = await actorFor(ctx, user);
-    return json(200, { output: await runQmgr(ctx, command, { user, manager: actor.manager }) });
+    const actor = await actorFor(ctx, identity);
+    const changes = !/^\s*(l|li|lis|list|p|pr|pri|prin|print)\b/i.test(command);
+    try {
+      const output = await runQmgr(ctx, command, {
+        user,
+        manager: actor.manager === true,
+        operator: actor.operator === true,
+      });
+      if (changes)
+        await audit(ctx, {
+          user,
+          action: "qmgr",
+          target: command.slice(0, 512),
+          outcome: "allowed",
+          reason: `${levelOf(actor)} privilege`,
+        });
+      return json(200, { output });
+    } catch (err) {
+      if (err instanceof UnauthorizedError)
+        await audit(ctx, {
+          user,
+          action: "qmgr",
+          target: command.slice(0, 512),
+          outcome: "refused",
+          reason: err.message,
+        });
+      throw err;
+    }
   }
   m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace))?$/.exec(path);
   if (m) {
-    const id = decodeURIComponent(m[1]);
+    const id = decodeSegment(m[1]);
     const action = m[2];
     if (!action && method === "GET") {
       const job = await findJob(ctx, id);
@@ -188,30 +300,44 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     }
     if (action === "trace" && method === "GET") {
       const job = await findJob(ctx, id);
-      return json(200, { events: job.hist });
+      // the job's own trace, with the audit lines about it (refusals, privileged actions)
+      const lines = await ctx.store.jobAudit(job.key);
+      const events: TraceEvent[] = [
+        ...job.hist,
+        ...lines.map((a) => ({
+          time: a.time,
+          source: "S" as const,
+          message: `audit: ${a.action} ${a.outcome} for ${a.user}${a.reason ? ` (${a.reason})` : ""}`,
+        })),
+      ].sort((a, b) => a.time - b.time);
+      return json(200, { events });
     }
-    const actor = await actorFor(ctx, user);
+    const name = action ?? method;
     const jid = fullId(ctx, id);
-    if (!action && method === "DELETE") return json(200, await deleteJob(ctx, jid, actor));
+    const key = keyOfId(jid);
+    const actor = await actorFor(ctx, identity);
+    const guarded = <T>(op: () => Promise<T>, alwaysPrivileged = false) =>
+      guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged);
+    if (!action && method === "DELETE") return json(200, await guarded(() => deleteJob(ctx, jid, actor)));
     if (!action && method === "PATCH") {
       const { options } = parseBody(AlterSchema, event);
-      await alterJob(ctx, jid, actor, options);
+      await guarded(() => alterJob(ctx, jid, actor, options));
       return json(200, { jobId: jid });
     }
-    if (method === "POST" && action === "hold") {
-      await holdJob(ctx, jid, actor, parseBody(HoldSchema, event).holdType);
-      return json(200, { jobId: jid });
-    }
-    if (method === "POST" && action === "release") {
-      await releaseJob(ctx, jid, actor, parseBody(HoldSchema, event).holdType);
+    if (method === "POST" && (action === "hold" || action === "release")) {
+      const { holdType } = parseBody(HoldSchema, event);
+      const op = action === "hold" ? holdJob : releaseJob;
+      await guarded(() => op(ctx, jid, actor, holdType), holdType === "o" || holdType === "s");
       return json(200, { jobId: jid });
     }
     if (method === "POST" && action === "rerun") {
-      await rerunJob(ctx, jid, actor);
+      parseBody(EmptySchema, event);
+      await guarded(() => rerunJob(ctx, jid, actor), true);
       return json(200, { jobId: jid });
     }
     if (method === "POST" && action === "move") {
-      await moveJob(ctx, jid, actor, parseBody(MoveSchema, event).destination);
+      const { destination } = parseBody(MoveSchema, event);
+      await guarded(() => moveJob(ctx, jid, actor, destination));
       return json(200, { jobId: jid });
     }
   }

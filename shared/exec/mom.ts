@@ -29,6 +29,8 @@ export interface MomOptions {
   clock?: () => number;
   /** /proc sampling period passed to startJob; default 1000 */
   sampleEveryMs?: number;
+  /** run each job as its owner's OS account when this MOM runs as root (the local MOM) */
+  runAsOwner?: boolean;
   /** how many finished runs to remember, to ignore late duplicate dispatches; default 1000 */
   rememberFinished?: number;
 }
@@ -49,6 +51,7 @@ export class Mom {
   readonly momId: string;
   private readonly reporter: MomReporter;
   private readonly tmpRoot: string;
+  private readonly runAsOwner: boolean;
   private readonly heartbeatEveryMs: number;
   private readonly clock: () => number;
   private readonly sampleEveryMs?: number;
@@ -64,6 +67,7 @@ export class Mom {
     this.momId = opts.momId;
     this.reporter = opts.reporter;
     this.tmpRoot = opts.tmpRoot;
+    this.runAsOwner = opts.runAsOwner === true;
     this.heartbeatEveryMs = opts.heartbeatEveryMs ?? 10_000;
     this.clock = opts.clock ?? Date.now;
     this.sampleEveryMs = opts.sampleEveryMs;
@@ -91,6 +95,7 @@ export class Mom {
       tmpRoot: this.tmpRoot,
       clock: this.clock,
       sampleEveryMs: this.sampleEveryMs,
+      runAsOwner: this.runAsOwner,
     });
     this.jobs.set(key, { jobId: spec.jobId, runCount: spec.runCount, job });
     void job.result.then((r) => {

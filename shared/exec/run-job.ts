@@ -15,6 +15,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { lookupOsUser, type OsUser, osGroupIds } from "../auth/os-user.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports.js";
 
 export type JobResult = Omit<Obituary, "type" | "momId">;
@@ -35,6 +36,8 @@ export interface StartJobOptions {
   clock?: () => number;
   /** /proc sampling period for cput/mem; default 1000 */
   sampleEveryMs?: number;
+  /** when this process is root, run the job as its owner's account (refused when none) */
+  runAsOwner?: boolean;
 }
 
 /** PBS JOB_EXEC_KILL_WALLTIME */
@@ -218,6 +221,42 @@ function safeName(s: string): string {
   return s.replace(/[/\0]/g, "_");
 }
 
+/**
+ * Who the job runs as. A MOM running as root runs each job as its owner (PBS does the same),
+ * and refuses an owner with no account here; a MOM running as anyone else can only run jobs
+ * as itself (undefined: no switch), which the README says.
+ */
+export function jobAccount(spec: JobRunSpec, runAsOwner = true): { account?: OsUser; refused?: string } {
+  if (!runAsOwner || process.getuid?.() !== 0) return {};
+  const user = spec.user ?? spec.owner.split("@")[0];
+  const account = lookupOsUser(user);
+  if (!account) return { refused: `job failed: user ${user} does not exist on this host` };
+  return account.uid === 0 ? {} : { account };
+}
+
+/**
+ * Runs `fn` with the effective uid/gid (and groups) of `account`, so that opening the job's
+ * files and checking its working directory is decided by the kernel for that user, not for
+ * the root MOM (a root open() would follow a user's symlink onto any file). Synchronous on
+ * purpose: nothing else of this process runs while the identity is switched.
+ */
+export function asUser<T>(account: OsUser | undefined, fn: () => T): T {
+  if (!account || !process.seteuid || !process.setegid || !process.setgroups) return fn();
+  const groups = process.getgroups?.() ?? [];
+  const egid = process.getegid?.() ?? 0;
+  const ids = osGroupIds(account.name);
+  process.setgroups(ids.length ? ids : [account.gid]);
+  process.setegid(account.gid);
+  process.seteuid(account.uid);
+  try {
+    return fn();
+  } finally {
+    process.seteuid(0);
+    process.setegid(egid);
+    process.setgroups(groups);
+  }
+}
+
 function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -249,7 +288,7 @@ interface Outputs {
   comments: string[];
 }
 
-function openOutputs(spec: JobRunSpec, tmpRoot: string): Outputs {
+function openOutputs(spec: JobRunSpec, tmpRoot: string, account?: OsUser): Outputs {
   const out: Outputs = { stdout: "ignore", stderr: "ignore", fds: [], comments: [] };
   const opened = new Map<string, number | "ignore">();
   const open = (p: string): number | "ignore" => {
@@ -257,15 +296,17 @@ function openOutputs(spec: JobRunSpec, tmpRoot: string): Outputs {
     if (seen !== undefined) return seen;
     let fd: number | "ignore";
     try {
-      fd = fs.openSync(p, "w", 0o644);
+      // as the job's user: the kernel decides whether that user may write there
+      fd = asUser(account, () => fs.openSync(p, "w", 0o644));
       out.fds.push(fd);
     } catch {
       const dir = path.join(tmpRoot, "undelivered");
       const kept = path.join(dir, path.basename(p));
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        fd = fs.openSync(kept, "w", 0o644);
+        fd = fs.openSync(kept, "w", 0o600);
         out.fds.push(fd);
+        if (account) fs.fchownSync(fd, account.uid, account.gid);
         out.comments.push(`output could not be delivered to ${p}; kept at ${kept}`);
       } catch {
         fd = "ignore";
@@ -332,10 +373,20 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     return { pid: 0, result, kill: () => {} };
   };
 
-  // PBS checks the working directory before anything else
+  const who = jobAccount(spec, opts.runAsOwner === true);
+  if (who.refused) return failed(who.refused);
+  const account = who.account;
+
+  // PBS checks the working directory before anything else, as the job's user: stat of
+  // "dir/." needs search permission on dir for the effective uid (access() would use the
+  // real one). The server only stores normalized absolute paths; check again here.
+  if (!path.isAbsolute(spec.workdir) || path.resolve(spec.workdir) !== spec.workdir)
+    return failed(`job failed: working directory is not a normalized absolute path: ${spec.workdir}`);
   try {
-    if (!fs.statSync(spec.workdir).isDirectory()) throw new Error("not a directory");
-    fs.accessSync(spec.workdir, fs.constants.X_OK);
+    asUser(account, () => {
+      if (!fs.statSync(spec.workdir).isDirectory()) throw new Error("not a directory");
+      fs.statSync(path.join(spec.workdir, "."));
+    });
   } catch {
     return failed(`job failed: cannot chdir to ${spec.workdir}`);
   }
@@ -352,12 +403,20 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     fs.writeFileSync(scriptPath, spec.script, { mode: 0o700 });
     fs.chmodSync(scriptPath, 0o700);
     fs.writeFileSync(nodefilePath, spec.nodefile.map((l) => `${l}\n`).join(""), { mode: 0o600 });
+    // the job's TMPDIR, script and nodefile belong to the job's user
+    if (account)
+      for (const f of [jobDir, scriptPath, nodefilePath]) fs.chownSync(f, account.uid, account.gid);
   } catch (e) {
     return failed(`job failed: cannot create job directory ${jobDir}: ${errMsg(e)}`, removeJobDir);
   }
 
-  const outputs = openOutputs(spec, opts.tmpRoot);
+  const outputs = openOutputs(spec, opts.tmpRoot, account);
   const env = buildJobEnv(spec, jobDir, nodefilePath);
+  if (account) {
+    env.HOME = account.home;
+    env.USER = account.name;
+    env.LOGNAME = account.name;
+  }
   // BASH_ENV is for the script, not for the launcher: hand it over under another name
   if (env.BASH_ENV !== undefined) {
     env.__MQ_BASH_ENV = env.BASH_ENV;
@@ -373,6 +432,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
       cwd: spec.workdir,
       env,
       detached: true,
+      ...(account ? { uid: account.uid, gid: account.gid } : {}),
       stdio: ["ignore", outputs.stdout, outputs.stderr, "pipe"],
     });
   } catch (e) {

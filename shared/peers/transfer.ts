@@ -512,7 +512,7 @@ async function receivedJob(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">):
     throw new ReceiveRefused(`Unknown queue ${m.into}`);
   }
   // The receive side's limits and ACLs rule (LSF's receive queue): the same checks as qsub here.
-  checkQueueAccepts(queue, mapped.user);
+  checkQueueAccepts(queue, { user: mapped.user });
   if (queue.attrs.peer_pull === false)
     throw new ReceiveRefused(`queue ${queue.name} takes no jobs from peers`);
   const opts: QsubOptions = { resources: { ...p.resources } };

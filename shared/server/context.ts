@@ -27,12 +27,6 @@ export interface SiteSettings {
   cycleCandidates: number;
   /** largest script accepted, bytes */
   maxScriptBytes: number;
-  /**
-   * Accept the user name from the x-metaqueue-user header. Only the local runtime sets this
-   * (its API listens on 127.0.0.1); behind API Gateway the identity must come from the
-   * authorizer's claims, never from a header anyone can send.
-   */
-  trustUserHeader: boolean;
   /** a transfer not accepted by then returns to the queue (ms); the receiver refuses it after */
   transferTimeoutMs: number;
   /** re-send an unanswered transfer step after this long (ms) */
@@ -49,7 +43,6 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   dispatchGraceMs: 60_000,
   cycleCandidates: 200,
   maxScriptBytes: 256 * 1024,
-  trustUserHeader: false,
   transferTimeoutMs: 60_000,
   transferResendMs: 10_000,
   offerIntervalMs: 2_000,
@@ -85,6 +78,11 @@ export interface SiteContext {
   clock: Clock;
   settings: SiteSettings;
   log: Pick<Console, "info" | "warn" | "error" | "debug">;
+  /**
+   * Who is asking, for the API (shared/api/identity.ts): the authorizer's claims on AWS, the
+   * credential registry locally. Absent: every API request is refused.
+   */
+  authenticate?: import("../api/identity.js").Authenticator;
   /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
   metrics?: import("../observability/metrics.js").MetricsPort;
 }

@@ -20,12 +20,30 @@ import { getQueue, queueEnabled, queuePartition } from "./objects.js";
 
 export interface Actor {
   user: string;
+  /** groups of the user (queue acl_groups) */
+  groups?: string[];
   /** operator or manager: may act on any job */
   privileged?: boolean;
+  manager?: boolean;
+  operator?: boolean;
 }
 
-function mayActOn(actor: Actor, job: JobRecord): void {
-  if (!actor.privileged && actor.user !== job.user) throw new UnauthorizedError();
+/** PBS: a user acts on their own jobs; operators and managers on any. */
+export function mayActOn(actor: Actor, job: JobRecord): void {
+  if (!actor.privileged && actor.user !== job.user)
+    throw new UnauthorizedError(`Unauthorized Request  ${job.id}`);
+}
+
+/**
+ * PBS hold types: u (user) anyone on their own job, o (other) operators and managers,
+ * s (system) managers only.
+ */
+export function mayUseHold(actor: Actor, holdType: string, id: string): void {
+  const ok =
+    holdType === "u" ||
+    (holdType === "o" && (actor.operator || actor.manager)) ||
+    (holdType === "s" && actor.manager);
+  if (!ok) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
 }
 
 function finishedError(job: JobRecord): InvalidStateError {
@@ -117,7 +135,7 @@ export async function deleteJob(
 }
 
 export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
-  if (holdType !== "u" && !actor.privileged) throw new UnauthorizedError();
+  mayUseHold(actor, holdType, id);
   if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
   await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -144,7 +162,7 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
 }
 
 export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
-  if (holdType !== "u" && !actor.privileged) throw new UnauthorizedError();
+  mayUseHold(actor, holdType, id);
   if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -161,6 +179,8 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
 }
 
 export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
+  // PBS: qrerun needs operator or manager privilege, even for one's own job
+  if (!actor.privileged) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
   const now = ctx.clock.now();
   let target: JobRecord | undefined;
   await mutateJob(ctx, keyOfId(id), (cur) => {

@@ -15,6 +15,42 @@ import { convertAttr, nodePartition, partitions, queuePartition, type ServerStat
 export interface QmgrActor {
   user: string;
   manager: boolean;
+  operator?: boolean;
+}
+
+/**
+ * What an operator may change with qmgr (PBS gives operators the day-to-day switches: start
+ * and stop queues, take nodes offline, pause scheduling). Creating, deleting and every other
+ * attribute, `managers` and `operators` included, need a manager.
+ */
+export const OPERATOR_ATTRS: Record<string, readonly string[]> = {
+  server: ["scheduling", "comment"],
+  queue: ["enabled", "started", "comment"],
+  node: ["state", "comment"],
+  sched: ["scheduling", "comment"],
+};
+
+/** Throws unless the actor may run this (changing) command. */
+export function mayChange(actor: QmgrActor, cmd: QmgrCommand): void {
+  if (actor.manager) return;
+  const allowed = OPERATOR_ATTRS[cmd.objectType] ?? [];
+  const operatorOk =
+    actor.operator &&
+    (cmd.verb === "set" || cmd.verb === "unset") &&
+    cmd.attrs.length > 0 &&
+    cmd.attrs.every((a) => allowed.includes(a.name));
+  if (!operatorOk)
+    throw new UnauthorizedError(
+      `Unauthorized Request: ${actor.user} is not a manager${
+        actor.operator
+          ? " (operators may only set " +
+            Object.entries(OPERATOR_ATTRS)
+              .map(([k, v]) => `${k} ${v.join("/")}`)
+              .join(", ") +
+            ")"
+          : ""
+      }`,
+    );
 }
 
 const KINDS = { server: "server", queue: "queue", node: "node", sched: "sched" } as const;
@@ -27,8 +63,7 @@ export async function runQmgr(ctx: SiteContext, text: string, actor: QmgrActor):
   const kind = KINDS[cmd.objectType];
   const st = await loadServerState(ctx);
   if (cmd.verb === "list" || cmd.verb === "print") return render(ctx, st, cmd);
-  if (!actor.manager)
-    throw new UnauthorizedError(`qmgr: Unauthorized Request: ${actor.user} is not a manager`);
+  mayChange(actor, cmd);
   const names = kind === "server" ? ["server"] : cmd.names.map((n) => n.replace(/@.*$/, ""));
   if (!names.length) throw new PbsParseError("qmgr: Syntax error: object name required");
   const touched = new Set<string>();

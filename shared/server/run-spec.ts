@@ -19,6 +19,7 @@ export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {
     name: job.name,
     queue: job.queue,
     owner: job.owner,
+    user: job.user,
     script: job.script,
     workdir: job.submitDir,
     env: job.env,

@@ -3,6 +3,7 @@
  * policy, register dependencies, and write the job in one conditional request.
  */
 import path from "node:path";
+import { MAX_DEPEND_JOBS } from "../api/schemas.js";
 import type { SubmitRequest } from "../api/views.js";
 import { checkAllocation } from "../accounting/allocations.js";
 import { NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
@@ -42,6 +43,8 @@ import { allocateSeq } from "./seq.js";
 export interface Submitter {
   /** PBS user name */
   user: string;
+  /** the user's groups (queue acl_groups) */
+  groups?: string[];
 }
 
 export async function submitJob(
@@ -56,12 +59,17 @@ export async function submitJob(
       413,
     );
   }
-  if (!path.isAbsolute(req.submitDir))
-    throw new PbsParseError(`submit directory must be an absolute path: ${req.submitDir}`);
+  // Paths from a request are used only normalized and absolute: the MOM then checks that the
+  // job's user may use them (shared/exec/run-job.ts).
+  if (
+    !path.isAbsolute(req.submitDir) ||
+    path.resolve(req.submitDir) !== req.submitDir.replace(/(.)\/+$/, "$1")
+  )
+    throw new PbsParseError(`submit directory must be a normalized absolute path: ${req.submitDir}`);
   const opts = mergeOptions(parseDirectives(req.script), req.options);
   const st = await loadServerState(ctx);
   const queue = resolveQueue(ctx, st, opts.queue);
-  checkQueueAccepts(queue, who.user);
+  checkQueueAccepts(queue, who);
   const now = ctx.clock.now();
   const resources = resolveResources(st, queue, opts);
   await checkAllocation(ctx, opts.account);
@@ -86,6 +94,9 @@ export async function submitJob(
 
   // Dependencies: decide now what is already satisfied, what can never be, and what waits.
   const deps = opts.depend ? parseDepend(opts.depend) : [];
+  const named = deps.reduce((n, d) => n + d.jobs.length, 0);
+  if (named > MAX_DEPEND_JOBS)
+    throw new PbsParseError(`illegal -W value: depend names ${named} jobs; the limit is ${MAX_DEPEND_JOBS}`);
   const depPending: string[] = [];
   const edges: EdgeRecord[] = [];
   const beforeTargets: { parent: JobRecord; type: string }[] = [];
@@ -287,14 +298,29 @@ export function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | u
   }
 }
 
-export function checkQueueAccepts(q: ServerObject, user: string): void {
+const aclList = (v: unknown) =>
+  String(v ?? "")
+    .split(",")
+    .map((u) => u.trim().replace(/@.*$/, ""))
+    .filter(Boolean);
+
+/**
+ * PBS queue ACLs: with `acl_user_enable` the user must be in `acl_users`; with
+ * `acl_group_enable` one of the user's groups must be in `acl_groups`. Both apply when both
+ * are enabled.
+ */
+export function checkQueueAccepts(q: ServerObject, who: Submitter): void {
   if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
-  if (q.attrs.acl_user_enable === true) {
-    const users = String(q.attrs.acl_users ?? "")
-      .split(",")
-      .map((u) => u.trim().replace(/@.*$/, ""));
-    if (!users.includes(user))
-      throw new UnauthorizedError(`User ${user} is not in the access list of queue ${q.name}`);
+  if (q.attrs.acl_user_enable === true && !aclList(q.attrs.acl_users).includes(who.user))
+    throw new UnauthorizedError(
+      `Unauthorized Request: user ${who.user} is not in the access list of queue ${q.name}`,
+    );
+  if (q.attrs.acl_group_enable === true) {
+    const groups = aclList(q.attrs.acl_groups);
+    if (!(who.groups ?? []).some((g) => groups.includes(g)))
+      throw new UnauthorizedError(
+        `Unauthorized Request: no group of ${who.user} is in the group access list of queue ${q.name}`,
+      );
   }
 }
 
@@ -400,6 +426,7 @@ function defaultName(scriptName: string | undefined): string {
 function outputPath(given: string | undefined, dir: string, dflt: string): string {
   if (!given) return path.join(dir, dflt);
   const p = given.replace(/^[A-Za-z0-9_.-]+:(?=\/)/, "");
+  // resolve() normalizes: no `..` or `.` segments reach the MOM
   const abs = path.resolve(dir, p);
   return p.endsWith("/") ? path.join(abs, dflt) : abs;
 }

@@ -6,6 +6,7 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -17,6 +18,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
+import { randomUUID } from "node:crypto";
 import { ConflictError } from "../errors.js";
 import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
 import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX } from "./table.js";
@@ -83,6 +85,22 @@ export interface AcctRecord {
   /** PBS accounting record type: Q S E D R ... */
   type: string;
   data: Record<string, string | number>;
+}
+
+/** One line of the audit trail: a privileged action or a refusal. */
+export interface AuditRecord {
+  time: number;
+  /** PBS user name of the requester ("-" when no identity could be established) */
+  user: string;
+  /** what was asked: qdel, qhold, qmgr, qsub, ... */
+  action: string;
+  /** the job ID, queue or qmgr command it was about */
+  target: string;
+  outcome: "allowed" | "refused";
+  /** why it was allowed (manager, operator) or refused (the message sent back) */
+  reason?: string;
+  /** the job's key when the action was about a job of this site: tracejob shows it */
+  jobKey?: string;
 }
 
 const INDEX_FIELDS: (keyof IndexAttrs)[] = ["rdy", "rdySk", "run", "runSk", "lst", "lstSk"];
@@ -719,6 +737,42 @@ export class SiteStore {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: acctItem(rec) }));
   }
 
+  /**
+   * Writes an audit line to the day's trail and, for a job, next to the job (outside the job
+   * item: a refusal changes nothing about the job itself, not even its version).
+   */
+  async putAudit(rec: AuditRecord): Promise<void> {
+    const id = randomUUID().slice(0, 8);
+    const item = { ...rec };
+    const puts = [{ PutRequest: { Item: { ...keys.audit(rec.time, id), ...item } } }];
+    if (rec.jobKey)
+      puts.push({ PutRequest: { Item: { ...keys.jobAudit(rec.jobKey, rec.time, id), ...item } } });
+    await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: puts } }));
+  }
+
+  async listAudit(day: string): Promise<AuditRecord[]> {
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p",
+        ExpressionAttributeValues: { ":p": `AUDIT#${day}` },
+      }),
+    );
+    return (r.Items ?? []).map(auditOf);
+  }
+
+  /** The audit lines about one job, oldest first. */
+  async jobAudit(key: string): Promise<AuditRecord[]> {
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p AND begins_with(sk, :l)",
+        ExpressionAttributeValues: { ":p": `JOB#${key}`, ":l": "L#" },
+      }),
+    );
+    return (r.Items ?? []).map(auditOf);
+  }
+
   async listAcct(day: string): Promise<AcctRecord[]> {
     const r = await this.doc.send(
       new QueryCommand({
@@ -780,6 +834,11 @@ function objKey(kind: ServerObject["kind"], name: string) {
     case "sched":
       return keys.sched(name);
   }
+}
+
+function auditOf(it: Record<string, unknown>): AuditRecord {
+  const { pk: _pk, sk: _sk, ...rest } = it;
+  return rest as unknown as AuditRecord;
 }
 
 function acctItem(rec: AcctRecord): Record<string, unknown> {

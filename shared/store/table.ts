@@ -13,6 +13,8 @@
  *   XFER#<id>     X               a transfer received from a peer (job created, or aborted)
  *   PROJ          <account>       allocation and usage by site of a project
  *   PEER          <short>         a peer's last heartbeat and federation state
+ *   AUDIT#<day>   <ts>#<rand>     audit trail: privileged actions and refusals (who, what, when)
+ *   JOB#<seq>     L#<ts>#<rand>   the same audit line for the job it was about (tracejob)
  *
  * Sparse indexes, each present only while it matters, so no query ever walks past jobs it
  * does not want:
@@ -160,6 +162,14 @@ export const keys = {
   project: (account: string) => ({ pk: "PROJ", sk: account }),
   /** what this site last heard from a peer */
   peer: (short: string) => ({ pk: "PEER", sk: short }),
+  audit: (t: number, id: string) => ({
+    pk: `AUDIT#${new Date(t).toISOString().slice(0, 10)}`,
+    sk: `${new Date(t).toISOString()}#${id}`,
+  }),
+  jobAudit: (key: string, t: number, id: string) => ({
+    pk: `JOB#${key}`,
+    sk: `L#${new Date(t).toISOString()}#${id}`,
+  }),
   /** ready-index key: queue and shard */
   ready: (queue: string, seq: number) => `${queue}#${seq % READY_SHARDS}`,
   readyShards: (queue: string) => Array.from({ length: READY_SHARDS }, (_, i) => `${queue}#${i}`),

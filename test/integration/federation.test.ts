@@ -11,11 +11,13 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
+import { readCredentialFile } from "../../shared/auth/credential-file.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 
 const run = promisify(execFile);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-fed-"));
 const conf = path.join(dir, "servers.json");
+const credential = path.join(dir, "credential");
 let mq: LocalMetaqueue;
 
 const config = parseConfig({
@@ -56,7 +58,7 @@ async function cli(cmd: string, args: string[], input?: string) {
   try {
     const p = run(path.resolve("node_modules/.bin", cmd), args, {
       cwd: dir,
-      env: { ...process.env, METAQUEUE_CONF: conf },
+      env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: credential },
     });
     if (input !== undefined) p.child.stdin?.end(input);
     const r = await p;
@@ -72,7 +74,7 @@ async function raw(id: string): Promise<Record<string, unknown>> {
   const site = mq.sites.find((s) => id.endsWith(`.${s.ctx.site.short}`));
   if (!site) throw new Error(`no site for ${id}`);
   const r = await fetch(`${site.url}/v1/jobs/${encodeURIComponent(id)}?history=true`, {
-    headers: { "x-metaqueue-user": os.userInfo().username },
+    headers: { authorization: `Bearer ${readCredentialFile(credential)}` },
   });
   const body = (await r.json()) as { job: { attributes: Record<string, unknown> } };
   return body.job.attributes;
@@ -105,6 +107,7 @@ beforeAll(async () => {
     config,
     dataDir: path.join(dir, "data"),
     confPath: conf,
+    credentialPath: credential,
     tickMs: 300,
     momHeartbeatMs: 500,
     settings: {

@@ -14,13 +14,26 @@ export interface Stack {
   mq: LocalMetaqueue;
   conf: string;
   dir: string;
+  /** the runtime user's credential file (what the CLI sends by default) */
+  credential: string;
+  /**
+   * Runs a real CLI command. `as` acts as another identity: its credential file, and when it
+   * names an OS account (`uid`), the process runs as that user, as a real second user would.
+   */
   cli(
     cmd: string,
     args: string[],
-    opts?: { cwd?: string; input?: string },
+    opts?: { cwd?: string; input?: string; as?: CliIdentity },
   ): Promise<{ code: number; stdout: string; stderr: string }>;
   waitState(id: string, states: string[], timeoutMs?: number): Promise<string>;
   attr(id: string, name: string): Promise<string | undefined>;
+}
+
+export interface CliIdentity {
+  credential: string;
+  uid?: number;
+  gid?: number;
+  home?: string;
 }
 
 export const smallConfig = parseConfig({
@@ -42,22 +55,37 @@ export const smallConfig = parseConfig({
   ],
 });
 
-export async function startStack(dataDir?: string): Promise<Stack> {
+export async function startStack(dataDir?: string, config = smallConfig): Promise<Stack> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mq-it-"));
   const conf = path.join(dir, "servers.json");
+  const credential = path.join(dir, "credential");
   const mq = await startLocal({
-    config: smallConfig,
+    config,
     dataDir: path.join(dir, "data"),
     confPath: conf,
+    credentialPath: credential,
     tickMs: 500,
     momHeartbeatMs: 500,
     settings: { killDelay: 1, momStaleMs: 3000, dispatchGraceMs: 5000 },
     log: () => {},
   });
   const cli: Stack["cli"] = async (cmd, args, opts = {}) => {
-    const env = { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_SERVER_URL: "" };
+    const as = opts.as;
+    const env = {
+      ...process.env,
+      METAQUEUE_CONF: conf,
+      METAQUEUE_SERVER_URL: "",
+      METAQUEUE_CREDENTIAL: as?.credential ?? credential,
+      METAQUEUE_TOKEN: "",
+      ...(as?.home ? { HOME: as.home, USER: "", LOGNAME: "" } : {}),
+    };
     try {
-      const p = run(path.join(BIN, cmd), args, { cwd: opts.cwd ?? dir, env, maxBuffer: 16 * 1024 * 1024 });
+      const p = run(path.join(BIN, cmd), args, {
+        cwd: opts.cwd ?? dir,
+        env,
+        maxBuffer: 16 * 1024 * 1024,
+        ...(as?.uid !== undefined ? { uid: as.uid, gid: as.gid } : {}),
+      });
       if (opts.input !== undefined) {
         p.child.stdin?.end(opts.input);
       }
@@ -90,7 +118,7 @@ export async function startStack(dataDir?: string): Promise<Stack> {
     }
     throw new Error(`job ${id} did not reach ${states.join("/")} in ${timeoutMs} ms (last: ${last})`);
   };
-  return { mq, conf, dir, cli, waitState, attr };
+  return { mq, conf, dir, credential, cli, waitState, attr };
 }
 
 export function script(dir: string, name: string, body: string): string {

@@ -41,7 +41,7 @@ async function cli(cmd: string, args: string[], input?: string) {
   try {
     const p = run(path.resolve("node_modules/.bin", cmd), args, {
       cwd: dir,
-      env: { ...process.env, METAQUEUE_CONF: conf },
+      env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: path.join(dir, "credential") },
     });
     if (input !== undefined) p.child.stdin?.end(input);
     const r = await p;
@@ -72,6 +72,7 @@ beforeAll(async () => {
     config,
     dataDir: path.join(dir, "data"),
     confPath: conf,
+    credentialPath: path.join(dir, "credential"),
     tickMs: 500,
     log: () => {},
   });

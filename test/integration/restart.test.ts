@@ -26,6 +26,7 @@ function startRuntime(): ChildProcess {
       METAQUEUE_CONFIG: cfgFile,
       METAQUEUE_DATA: path.join(dir, "data"),
       METAQUEUE_CONF: conf,
+      METAQUEUE_CREDENTIAL: path.join(dir, "credential"),
       METAQUEUE_TICK_MS: "500",
     },
     detached: true, // its own process group: SIGKILL reaches DynamoDB Local and the MOMs too
@@ -41,7 +42,7 @@ function startRuntime(): ChildProcess {
 async function cli(cmd: string, args: string[], input?: string): Promise<string> {
   const p = run(path.resolve("node_modules/.bin", cmd), args, {
     cwd: dir,
-    env: { ...process.env, METAQUEUE_CONF: conf },
+    env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: path.join(dir, "credential") },
   });
   if (input !== undefined) p.child.stdin?.end(input);
   return (await p).stdout;

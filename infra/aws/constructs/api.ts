@@ -3,7 +3,7 @@
  *
  * Who is who: the authorizer validates the token (signature, issuer, audience, expiry); the API
  * then takes the PBS user name from the token's claims: `pbs_user`, else `username`, else
- * `cognito:username` (shared/api/routes.ts identify()). Privilege is a PBS matter, not an AWS
+ * `cognito:username` (shared/api/identity.ts claimsAuthenticator()). Privilege is a PBS matter, not an AWS
  * one: users named in the server's `managers` / `operators` attributes (qmgr) are managers /
  * operators. With Cognito, add a `pbs_user` custom attribute (or make the user name the PBS
  * name) and use the app client ID as the audience.

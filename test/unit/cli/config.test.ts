@@ -67,17 +67,21 @@ describe("loadClientConfig / resolveServer", () => {
 describe("HttpApi", () => {
   const target = { name: "casper-pbs", short: "casper", url: "http://casper:8421/" };
 
-  it("sends JSON with the user header and encodes job IDs", async () => {
+  it("sends JSON with the user's credential and encodes job IDs", async () => {
     const seen: Array<[string, HttpRequest]> = [];
-    const api = new HttpApi(async (url, req) => {
-      seen.push([url, req]);
-      return { status: 200, text: JSON.stringify({ job: { id: "5[].casper", attributes: {} } }) };
-    });
+    const api = new HttpApi(
+      async (url, req) => {
+        seen.push([url, req]);
+        return { status: 200, text: JSON.stringify({ job: { id: "5[].casper", attributes: {} } }) };
+      },
+      () => "the-token",
+    );
     const job = await api.getJob(target, "5[].casper", true);
     expect(job.id).toBe("5[].casper");
     expect(seen[0][0]).toBe("http://casper:8421/v1/jobs/5%5B%5D.casper?history=1");
     expect(seen[0][1].method).toBe("GET");
-    expect(seen[0][1].headers["x-metaqueue-user"]).toBeTruthy();
+    expect(seen[0][1].headers.authorization).toBe("Bearer the-token");
+    expect(seen[0][1].headers["x-metaqueue-user"]).toBeUndefined();
   });
 
   it("maps error bodies to MetaqueueErrors with PBS exit codes", async () => {
@@ -104,10 +108,13 @@ describe("HttpApi", () => {
 
   it("posts bodies", async () => {
     const seen: HttpRequest[] = [];
-    const api = new HttpApi(async (_url, req) => {
-      seen.push(req);
-      return { status: 200, text: JSON.stringify({ output: "ok" }) };
-    });
+    const api = new HttpApi(
+      async (_url, req) => {
+        seen.push(req);
+        return { status: 200, text: JSON.stringify({ output: "ok" }) };
+      },
+      () => undefined,
+    );
     expect(await api.qmgr(target, "list server")).toBe("ok");
     expect(JSON.parse(seen[0].body ?? "")).toEqual({ command: "list server" });
     expect(seen[0].headers["content-type"]).toBe("application/json");

@@ -19,7 +19,8 @@ export function makeSpec(dir: string, script: string, over: Partial<JobRunSpec> 
     runCount: 1,
     name: "STDIN",
     queue: "workq",
-    owner: "alice@login1",
+    // the MOM runs a job as its owner when it runs as root: own the test jobs ourselves
+    owner: `${os.userInfo().username}@login1`,
     script,
     workdir: dir,
     env: { PBS_O_HOST: "login1" },

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { arrayParentId, parseLauncherReport, startJob } from "../../../shared/exec/index.js";
@@ -9,6 +10,26 @@ const tmpRoot = tempDir("moms");
 afterAll(() => {
   fs.rmSync(work, { recursive: true, force: true });
   fs.rmSync(tmpRoot, { recursive: true, force: true });
+});
+
+describe("startJob: whose job it is", () => {
+  it.runIf(process.getuid?.() === 0)("a root MOM refuses a job whose owner has no account here", async () => {
+    const work = tempDir("nouser");
+    const tmp = tempDir("nouser-tmp");
+    const r = await startJob(makeSpec(work, "echo never\n", { owner: "mq_nobody_here@login1" }), {
+      tmpRoot: tmp,
+      runAsOwner: true,
+    }).result;
+    expect(r.exitStatus).toBe(-1);
+    expect(r.comment).toMatch(/user mq_nobody_here does not exist/);
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
+  it("refuses a working directory that is not a normalized absolute path", async () => {
+    const tmp = tempDir("relwd-tmp");
+    const r = await startJob(makeSpec("/tmp/../tmp", "echo never\n"), { tmpRoot: tmp }).result;
+    expect(r.exitStatus).toBe(-1);
+    expect(r.comment).toMatch(/normalized absolute/);
+  });
 });
 
 describe.concurrent("startJob: environment and files", () => {
@@ -34,7 +55,8 @@ describe.concurrent("startJob: environment and files", () => {
     expect(r.comment).toBeUndefined();
     const lines = read(spec.stdoutPath).trim().split("\n");
     expect(lines[0]).toBe(`${spec.jobId} 2 2 ${work}`);
-    expect(lines[1]).toBe(`STDIN workq PBS_BATCH alice alice ${work}`);
+    const me = os.userInfo().username;
+    expect(lines[1]).toBe(`STDIN workq PBS_BATCH ${me} ${me} ${work}`);
     expect(lines.slice(2, 4)).toEqual(["node1", "node1"]);
     const tmp = lines[4].slice("tmp=".length);
     expect(tmp).toBe(path.join(tmpRoot, `${spec.jobId}.1`));

@@ -1,7 +1,12 @@
 /** The server's pure parts: request parameters, index attributes, dependency rules, identity. */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { describe, expect, it } from "vitest";
-import { identify } from "../../../shared/api/routes.js";
+import {
+  claimsAuthenticator,
+  groupsClaim,
+  hashToken,
+  tokenAuthenticator,
+} from "../../../shared/api/identity.js";
 import { edgeOutcome } from "../../../shared/server/depend-rules.js";
 import { indexAttrs, type JobRecord } from "../../../shared/server/job.js";
 import { keyOfId } from "../../../shared/server/mutate.js";
@@ -104,19 +109,32 @@ describe("dependency rules", () => {
 });
 
 describe("identity", () => {
-  const ev = (headers: Record<string, string>, claims?: Record<string, string>) =>
+  const ev = (headers: Record<string, string>, claims?: Record<string, unknown>) =>
     ({
       headers,
       requestContext: { authorizer: claims ? { jwt: { claims } } : undefined },
     }) as unknown as APIGatewayProxyEventV2;
-  it("takes the user from the authorizer's claims", () => {
-    expect(identify(ev({}, { pbs_user: "alice" }), false)).toBe("alice");
+  it("AWS: takes the user and groups from the authorizer's claims, never from a header", async () => {
+    const auth = claimsAuthenticator();
+    expect(await auth(ev({}, { pbs_user: "alice", "cognito:groups": "[ncar admins]" }))).toEqual({
+      user: "alice",
+      groups: ["ncar", "admins"],
+    });
+    await expect(auth(ev({ "x-metaqueue-user": "mallory" }))).rejects.toMatchObject({ status: 401 });
+    await expect(auth(ev({}, { pbs_user: "a b;rm" }))).rejects.toMatchObject({ status: 401 });
+    expect(groupsClaim(["x", "../y"])).toEqual(["x"]);
   });
-  it("ignores the user header unless the deployment trusts it (local mode only)", () => {
-    expect(() => identify(ev({ "x-metaqueue-user": "mallory" }), false)).toThrow(/Unauthorized/);
-    expect(identify(ev({ "x-metaqueue-user": "bob" }), true)).toBe("bob");
-    expect(identify(ev({ "x-metaqueue-user": "mallory" }, { pbs_user: "alice" }), true)).toBe("alice");
-    expect(() => identify(ev({ "x-metaqueue-user": "a b;rm" }), true)).toThrow(/Unauthorized/);
+  it("local: a bearer token known by its hash", async () => {
+    const known = hashToken("tok-alice-0123456789abcdef0123456789");
+    const auth = tokenAuthenticator((h) => (h === known ? { user: "alice", groups: [] } : undefined));
+    expect((await auth(ev({ authorization: "Bearer tok-alice-0123456789abcdef0123456789" }))).user).toBe(
+      "alice",
+    );
+    await expect(auth(ev({ authorization: "Bearer forged" }))).rejects.toMatchObject({ status: 401 });
+    await expect(auth(ev({ "x-metaqueue-user": "alice" }))).rejects.toMatchObject({ status: 401 });
+    await expect(auth(ev({ authorization: `Bearer ${"a".repeat(300)}` }))).rejects.toMatchObject({
+      status: 401,
+    });
   });
 });
 
