@@ -231,7 +231,7 @@ async function projectCommand(ctx: SiteContext, cmd: QmgrCommand, actor: QmgrAct
     }
     const a = cmd.attrs.find((x) => x.name === "allocation");
     const v = Number(a?.value);
-    if (!a || a.op !== "=" || !Number.isFinite(v) || v < 0)
+    if (a?.op !== "=" || !Number.isFinite(v) || v < 0)
       throw new PbsParseError(`qmgr: allocation must be "= <core-hours>", a number >= 0`);
     await ctx.store.setAllocation(name, v);
   }
