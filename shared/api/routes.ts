@@ -14,6 +14,7 @@ import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
 import { jobView, nodeView, queueView, serverView } from "../server/views.js";
 import { openApiDocument } from "./openapi.js";
+import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 import { AlterSchema, HoldSchema, MoveSchema, QmgrSchema, SubmitRequestSchema } from "./schemas.js";
 import type { ErrorBody } from "./views.js";
 
@@ -98,10 +99,10 @@ function fullId(ctx: SiteContext, id: string): string {
 
 export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Result> {
   try {
-    return await route(ctx, event);
+    return withCors(ctx, event, publicWebRoute(ctx, event) ?? (await route(ctx, event)));
   } catch (err) {
     if (!(err instanceof MetaqueueError)) ctx.log.error(err);
-    return errorResult(err);
+    return withCors(ctx, event, errorResult(err));
   }
 }
 
@@ -112,6 +113,8 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   if (method === "GET" && path === "/openapi.json") return json(200, openApiDocument());
   if (method === "GET" && path === "/health") return json(200, { ok: true, server: ctx.site.server });
   const user = identify(event, ctx.settings.trustUserHeader);
+  const web = await webRoute(ctx, event, user, () => actorFor(ctx, user));
+  if (web) return web;
 
   if (path === "/v1/server" && method === "GET") {
     const st = await loadServerState(ctx);

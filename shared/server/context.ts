@@ -52,6 +52,8 @@ export interface PeerInfo {
   inboxUrl: string;
   /** shared secret for signing messages between this site and that peer */
   secret: string;
+  /** the peer's HTTP API base URL, when known (the dashboard reads every site through it) */
+  apiUrl?: string;
 }
 
 export interface SiteContext {

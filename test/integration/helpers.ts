@@ -42,11 +42,11 @@ export const smallConfig = parseConfig({
   ],
 });
 
-export async function startStack(dataDir?: string): Promise<Stack> {
+export async function startStack(dataDir?: string, config = smallConfig): Promise<Stack> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mq-it-"));
   const conf = path.join(dir, "servers.json");
   const mq = await startLocal({
-    config: smallConfig,
+    config,
     dataDir: path.join(dir, "data"),
     confPath: conf,
     tickMs: 500,
