@@ -57,7 +57,9 @@ export interface SiteInfo {
 
 /** Base URL of a site's API ("" = the site that served this page). */
 export function baseOf(site: SiteInfo): string {
-  return site.self ? "" : (site.apiUrl ?? "");
+  if (site.self) return "";
+  if (!site.apiUrl) throw new ApiError(0, "NoUrl", `no API URL for ${site.short}`);
+  return site.apiUrl;
 }
 
 export async function apiFetch<T>(base: string, path: string, init: RequestInit = {}): Promise<T> {

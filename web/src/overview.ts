@@ -43,7 +43,9 @@ function bar(u: Usage, fmt: (n: number) => string = String) {
 }
 
 function siteCard(site: SiteInfo, ov: Overview | undefined, err: string | undefined): HTMLElement {
-  const state = err ? "down" : site.self ? "connected" : site.state === "unknown" ? "connected" : site.state;
+  // a site whose API answered is connected, whatever its peers last heard; one we cannot reach is down
+  const readable = site.self || !!site.apiUrl;
+  const state = !readable ? site.state : err ? "down" : site.state === "unknown" ? "connected" : site.state;
   const card = h(
     "section",
     { class: "card", "aria-labelledby": `site-${site.short}`, "data-site": site.short },
@@ -170,7 +172,10 @@ export async function renderOverview(main: HTMLElement): Promise<() => void> {
         }
       }),
     );
-    grid.replaceChildren(...results.map((r) => siteCard(r.s, r.ov, r.err)));
+    grid.replaceChildren(
+      ...results.map((r) => siteCard(r.s, r.ov, r.err)),
+      ...app.unreachable.map((s) => siteCard(s, undefined, "this site's API URL is not configured here")),
+    );
   };
   await draw();
   return every(3000, draw);

@@ -7,13 +7,17 @@ export interface Who {
 }
 
 export const app = {
+  /** the sites the page can read: this one and the peers whose API URL it was told */
   sites: [] as SiteInfo[],
+  /** peers known by name only (no API URL configured): listed, not read */
+  unreachable: [] as SiteInfo[],
   who: new Map<string, Who>(),
 };
 
 export async function loadSites(): Promise<void> {
   const fed = await apiFetch<{ self: string; sites: SiteInfo[] }>("", "/v1/federation");
-  app.sites = fed.sites;
+  app.sites = fed.sites.filter((s) => s.self || s.apiUrl);
+  app.unreachable = fed.sites.filter((s) => !s.self && !s.apiUrl);
   await Promise.all(
     app.sites.map(async (s) => {
       try {
