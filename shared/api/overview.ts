@@ -155,8 +155,18 @@ export async function buildOverview(ctx: SiteContext): Promise<Overview> {
   };
 }
 
-/** The sweeper tick's sample for the charts (one small write per minute at most, when counts change). */
-export async function sampleSite(ctx: SiteContext): Promise<StatSample> {
+/** Fewest ms between two samples by one process: a tick is seconds, a chart point a minute. */
+export const SAMPLE_EVERY_MS = 15_000;
+const lastSampled = new WeakMap<object, number>();
+
+/**
+ * The sweeper tick's sample for the charts: reads the active jobs at most every SAMPLE_EVERY_MS,
+ * writes the minute's item only when its counts changed.
+ */
+export async function sampleSite(ctx: SiteContext): Promise<StatSample | undefined> {
+  const now = ctx.clock.now();
+  if (now - (lastSampled.get(ctx.store) ?? 0) < SAMPLE_EVERY_MS) return undefined;
+  lastSampled.set(ctx.store, now);
   const st = await loadServerState(ctx);
   const s = sampleOf(await activeJobs(ctx, st.queues.keys()), ctx.clock.now());
   await putStatSample(ctx.store, s);
