@@ -147,20 +147,15 @@ describe("dashboard", () => {
       await row.locator(`button[data-action="${action}"]:not([disabled])`).click();
       await page.locator("#confirm-ok").click();
     };
-    const t0 = Date.now();
-    const step = (s: string) => console.log(`actions: ${s} at ${Date.now() - t0} ms`);
     await click("hold");
-    step("hold clicked");
     await stack.waitState(queuedId, ["H"], 10_000);
     await expect.poll(() => row.locator("[data-state]").textContent()).toBe("H");
-    step("held");
     await click("release");
     await stack.waitState(queuedId, ["Q", "R"], 10_000);
     // Cancel does nothing
     await row.locator('button[data-action="delete"]').click();
     await page.keyboard.press("Escape");
     expect(await stack.attr(queuedId, "job_state")).toMatch(/^[QR]$/);
-    step("cancel checked");
     await click("delete");
     await stack.waitState(queuedId, ["F"], 20_000);
     await screenshot(page, "dashboard-jobs");

@@ -110,6 +110,7 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
     ),
   );
   let running = false;
+  let lastJob = "";
   const load = async () => {
     let job: JobView;
     try {
@@ -120,6 +121,10 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
     }
     const a = (k: string) => (job.attributes[k] === undefined ? "" : String(job.attributes[k]));
     running = a("job_state") === "R" || a("job_state") === "E";
+    // unchanged: leave the page (and the keyboard focus) alone
+    const sig = JSON.stringify(job);
+    if (sig === lastJob) return;
+    lastJob = sig;
     head.replaceChildren();
     append(head, [
       h("h2", {}, `Job ${job.id} `, h("span", { class: "muted" }, a("Job_Name"))),

@@ -155,9 +155,20 @@ export async function renderJobs(main: HTMLElement): Promise<() => void> {
     );
     return r;
   };
+  let shown = "";
   const draw = () => {
     const all = [...loaded.entries()].flatMap(([site, jobs]) => jobs.map((job) => ({ site, job })));
     const rows = mergeMoved(all);
+    // Redraw only what changed, and give focus back to the same button: a keyboard user's place
+    // in the table survives the refresh.
+    const sig = JSON.stringify(rows.map((r) => [r.id, r.path, r.a.job_state, r.a.Job_Name, r.a.queue]));
+    more.hidden = ![...cursor.values()].some((c) => c);
+    if (sig === shown) return;
+    shown = sig;
+    const focused = document.activeElement as HTMLElement | null;
+    const focusKey = tbody.contains(focused)
+      ? [focused?.closest("tr")?.getAttribute("data-job"), focused?.getAttribute("data-action")]
+      : undefined;
     tbody.replaceChildren(
       ...rows.map((r) => {
         const a = (k: string) => (r.a[k] === undefined ? "" : String(r.a[k]));
@@ -181,7 +192,13 @@ export async function renderJobs(main: HTMLElement): Promise<() => void> {
       }),
     );
     count.textContent = rows.length ? `${rows.length} jobs shown` : "no jobs match";
-    more.hidden = ![...cursor.values()].some((c) => c);
+    if (focusKey?.[0]) {
+      const row = tbody.querySelector(`tr[data-job="${CSS.escape(focusKey[0])}"]`);
+      const el = (
+        focusKey[1] ? row?.querySelector(`[data-action="${focusKey[1]}"]`) : row?.querySelector("a")
+      ) as HTMLElement | null | undefined;
+      el?.focus();
+    }
   };
   /** Reload what is shown (first pages again, as many jobs per site as are shown now). */
   const refresh = async () => {
