@@ -60,7 +60,9 @@ function lineChart(
       .join(" ");
     svg.append(s("path", { d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2 }));
     const [lt, lv] = ser.points[ser.points.length - 1];
-    svg.append(s("circle", { cx: x(lt).toFixed(1), cy: y(lv).toFixed(1), r: 3, fill: COLORS[i % COLORS.length] }));
+    svg.append(
+      s("circle", { cx: x(lt).toFixed(1), cy: y(lv).toFixed(1), r: 3, fill: COLORS[i % COLORS.length] }),
+    );
   });
   return h(
     "figure",
