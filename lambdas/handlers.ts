@@ -10,6 +10,7 @@ import type {
   SQSEvent,
 } from "aws-lambda";
 import { z } from "zod";
+import { sampleSite } from "../shared/api/overview.js";
 import { handleApi } from "../shared/api/routes.js";
 import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
 import { PeerMessageError } from "../shared/peers/messages.js";
@@ -168,6 +169,8 @@ export function makeSweeperHandler(ctx: SiteContext) {
       await sendHeartbeats(ctx);
     }
     await triggerCycles(ctx, touched, "tick");
+    // the dashboard's charts: this minute's job counts (a write only when they change)
+    await sampleSite(ctx).catch((err) => ctx.log.warn(`sweeper: stats sample: ${(err as Error).message}`));
   };
 }
 

@@ -24,6 +24,7 @@ async function main(): Promise<void> {
       `  ${s.config.server} (${s.config.name}): API ${s.url}  nodes: ${s.config.nodes.map((n) => n.name).join(" ")}`,
     );
   }
+  console.log(`  dashboard: ${mq.sites[0].url}/ui/`);
   console.log(`  DynamoDB Local ${mq.ddbEndpoint}, SQS emulator ${mq.sqsEndpoint}`);
   console.log(`  CLI server list written to ${mq.confPath}`);
   console.log(`\nThe PBS commands are in node_modules/.bin; to use them from anywhere:`);

@@ -227,6 +227,11 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       await triggerCycles(ctx, partitions(st), "startup");
       sites.push({ config: sc, ctx, url: api.url, executor, metrics: siteMetrics });
     }
+    // Every site's API URL is known once all are listening: peers (and the dashboard) use it.
+    for (const s of sites) {
+      for (const p of s.ctx.peers?.values() ?? [])
+        p.apiUrl = sites.find((o) => o.config.name === p.short)?.url;
+    }
     const confPath = opts.confPath ?? path.join(os.homedir(), ".metaqueue", "servers.json");
     writeClientConf(confPath, opts.config, sites);
     return {

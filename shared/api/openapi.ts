@@ -49,8 +49,24 @@ export function openApiDocument(): Record<string, unknown> {
             { name: "history", in: "query", schema: { type: "string", enum: ["1"] } },
             { name: "queue", in: "query", schema: { type: "string" } },
             { name: "user", in: "query", schema: { type: "string" } },
+            // the dashboard's paged form: any of these makes the answer one page, newest first
+            { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
+            {
+              name: "before",
+              in: "query",
+              schema: { type: "integer" },
+              description: "cursor: `next` of the last page",
+            },
+            {
+              name: "state",
+              in: "query",
+              schema: { type: "string" },
+              description: "job states, comma separated",
+            },
+            { name: "project", in: "query", schema: { type: "string" } },
+            { name: "id", in: "query", schema: { type: "string" }, description: "search by job ID" },
           ],
-          responses: { "200": ok("{jobs: JobView[]}") },
+          responses: { "200": ok("{jobs: JobView[], next?: number | null}") },
         },
         post: {
           summary: "qsub",
@@ -104,6 +120,51 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "tracejob",
           parameters: [jobId],
           responses: { "200": ok("{events: TraceEvent[]}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/deps": {
+        get: {
+          summary: "dependencies both ways",
+          parameters: [jobId],
+          responses: {
+            "200": ok("{dependsOn: {type, jobId, pending}[], dependents: {type, jobId}[]}"),
+            ...errors,
+          },
+        },
+      },
+      "/v1/jobs/{id}/output": {
+        get: {
+          summary: "tail of the job's stdout (stream=o) or stderr (stream=e); `from` = byte offset to follow",
+          parameters: [
+            jobId,
+            { name: "stream", in: "query", schema: { type: "string", enum: ["o", "e"] } },
+            { name: "from", in: "query", schema: { type: "integer" } },
+            { name: "bytes", in: "query", schema: { type: "integer" } },
+          ],
+          responses: {
+            "200": ok("{path, size, offset, text, exists, running}"),
+            "501": ok("not on AWS yet"),
+            ...errors,
+          },
+        },
+      },
+      "/v1/whoami": {
+        get: {
+          summary: "the caller's user name and privilege",
+          responses: { "200": ok("{user, privileged}") },
+        },
+      },
+      "/v1/federation": {
+        get: { summary: "this site and its peers", responses: { "200": ok("{self, sites: SiteSummary[]}") } },
+      },
+      "/v1/overview": {
+        get: { summary: "queues, nodes, last cycles", responses: { "200": ok("Overview") } },
+      },
+      "/v1/stats": {
+        get: {
+          summary: "per-minute job counts",
+          parameters: [{ name: "since", in: "query", schema: { type: "integer" }, description: "epoch ms" }],
+          responses: { "200": ok("{site, samples: StatSample[]}") },
         },
       },
       "/v1/queues": { get: { summary: "qstat -Q", responses: { "200": ok("{queues: QueueView[]}") } } },

@@ -27,6 +27,7 @@ import {
   SubmitRequestSchema,
 } from "./schemas.js";
 import type { ErrorBody, TraceEvent } from "./views.js";
+import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
 import { federationRoute } from "./federation-routes.js";
@@ -171,10 +172,10 @@ function fullId(ctx: SiteContext, id: string): string {
 
 export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Result> {
   try {
-    return await route(ctx, event);
+    return withCors(ctx, event, publicWebRoute(ctx, event) ?? (await route(ctx, event)));
   } catch (err) {
     if (!(err instanceof MetaqueueError)) ctx.log.error(err);
-    return errorResult(err);
+    return withCors(ctx, event, errorResult(err));
   }
 }
 
@@ -186,6 +187,8 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   const identity = await authenticate(ctx, event);
   const user = identity.user;
   const q = parseQuery(event);
+  const web = await webRoute(ctx, event, user, () => actorFor(ctx, identity));
+  if (web) return web;
   const fed = await federationRoute(
     ctx,
     { method, path, query: q, body: (schema) => parseBody(schema, event) },

@@ -74,13 +74,22 @@ export const AlterSchema = z
 export const QmgrSchema = z.object({ command: str(65536) }).strict();
 export const EmptySchema = z.object({}).strict();
 
-/** Query parameters of GET /v1/jobs (the only route that reads any); others must send none. */
+/** Query parameters any route may read; anything else is refused. */
 export const QuerySchema = z
   .object({
     history: z.enum(["0", "1", "true", "false"]).optional(),
     queue: str(256).optional(),
     user: str(64).optional(),
-    /** accounting: one project */
+    /** accounting: one project; the jobs page: jobs of one project */
     project: str(64).optional(),
+    // the dashboard's paging and filters (validated again as numbers where they are read)
+    limit: str(8).optional(),
+    before: str(20).optional(),
+    state: str(32).optional(),
+    id: str(128).optional(),
+    stream: z.enum(["o", "e"]).optional(),
+    bytes: str(12).optional(),
+    from: str(20).optional(),
+    since: str(20).optional(),
   })
   .strict();

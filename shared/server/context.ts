@@ -65,6 +65,8 @@ export interface PeerInfo {
    */
   accounts?: Record<string, string>;
   users?: Record<string, string>;
+  /** the peer's HTTP API base URL, when known (the dashboard reads every site through it) */
+  apiUrl?: string;
 }
 
 export interface SiteContext {

@@ -163,7 +163,7 @@ export function jobItem(job: JobRecord): Record<string, unknown> {
   return { ...keys.job(job.key), ...job, ...indexAttrs(job) };
 }
 
-function stripItem(item: Record<string, unknown>): JobRecord {
+export function stripItem(item: Record<string, unknown>): JobRecord {
   const { pk: _pk, sk: _sk, rdy: _r, rdySk: _rs, run: _u, runSk: _us, lst: _l, lstSk: _ls, ...rest } = item;
   return rest as unknown as JobRecord;
 }

@@ -1,5 +1,6 @@
 /**
- * The HTTP API: API Gateway HTTP API → the API Lambda, every route behind a JWT authorizer.
+ * The HTTP API: API Gateway HTTP API → the API Lambda, every route behind a JWT authorizer but
+ * the dashboard's static files (/, /ui/...) and CORS preflights (OPTIONS).
  *
  * Who is who: the authorizer validates the token (signature, issuer, audience, expiry); the API
  * then takes the PBS user name from the token's claims: `pbs_user`, else `username`, else
@@ -9,7 +10,7 @@
  * name) and use the app client ID as the audience.
  */
 import { Duration } from "aws-cdk-lib";
-import { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpApi, HttpMethod, HttpNoneAuthorizer } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
@@ -67,6 +68,22 @@ export class SiteApi extends Construct {
       defaultIntegration: new HttpLambdaIntegration("Lambda", this.handler),
       defaultAuthorizer: authorizer,
     });
+    // The dashboard's files (the page then calls the API with the user's token) and the CORS
+    // preflights of the peers' dashboards need no token: the same Lambda answers them.
+    const open = new HttpLambdaIntegration("Dashboard", this.handler);
+    for (const [path, method] of [
+      ["/", HttpMethod.GET],
+      ["/ui", HttpMethod.GET],
+      ["/ui/{proxy+}", HttpMethod.GET],
+      ["/{proxy+}", HttpMethod.OPTIONS],
+    ] as const) {
+      this.api.addRoutes({
+        path,
+        methods: [method],
+        integration: open,
+        authorizer: new HttpNoneAuthorizer(),
+      });
+    }
     const stage = this.api.defaultStage?.node.defaultChild as apigwv2.CfnStage | undefined;
     if (stage) stage.defaultRouteSettings = { throttlingBurstLimit: 200, throttlingRateLimit: 100 };
   }

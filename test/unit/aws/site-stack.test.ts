@@ -447,7 +447,7 @@ describe("MOM on ECS", () => {
 });
 
 describe("API", () => {
-  it("an HTTP API whose every route needs a JWT from the configured issuer and audience", () => {
+  it("an HTTP API whose every route but the dashboard's files and preflights needs a JWT", () => {
     const [[apiId, api]] = ofType("AWS::ApiGatewayV2::Api");
     expect(api.Properties.ProtocolType).toBe("HTTP");
     const authId = logicalIdOf("AWS::ApiGatewayV2::Authorizer", () => true);
@@ -458,11 +458,19 @@ describe("API", () => {
     });
     const routes = ofType("AWS::ApiGatewayV2::Route");
     expect(routes.length).toBeGreaterThan(0);
+    const open = new Set(["GET /", "GET /ui", "GET /ui/{proxy+}", "OPTIONS /{proxy+}"]);
+    const seenOpen: string[] = [];
     for (const [, r] of routes) {
       expect(refsIn(r.Properties.ApiId)).toEqual([apiId]);
+      if (open.has(r.Properties.RouteKey)) {
+        seenOpen.push(r.Properties.RouteKey);
+        expect(r.Properties.AuthorizationType ?? "NONE").toBe("NONE");
+        continue;
+      }
       expect(r.Properties.AuthorizationType).toBe("JWT");
       expect(r.Properties.AuthorizerId).toEqual({ Ref: authId });
     }
+    expect(seenOpen.sort()).toEqual([...open].sort());
     template.hasResourceProperties("AWS::ApiGatewayV2::Integration", {
       IntegrationType: "AWS_PROXY",
       IntegrationUri: { "Fn::GetAtt": [fnId("HTTP API"), "Arn"] },

@@ -1,0 +1,185 @@
+/**
+ * What the dashboard shows about one site (GET /v1/overview): its health, queues with state
+ * counts, nodes with used/available resources and the scheduler's last cycle per sched. Reads
+ * server objects (cached), the active jobs (list index, active partitions only), the running jobs
+ * of each partition and the cycle reports: never the finished history.
+ */
+import { loadServerState, type SiteContext } from "../server/context.js";
+import type { JobRecord } from "../server/job.js";
+import { federationState, nodeInfo, partitions } from "../server/objects.js";
+import { peerHealth } from "../peers/transfer.js";
+import { getStatSamples, putStatSample, sampleOf, type StatSample } from "../store/stats.js";
+
+export type PeerHealthState = "connected" | "disconnected" | "draining" | "down" | "unknown";
+
+export interface SiteSummary {
+  short: string;
+  server: string;
+  /** the site's API (and dashboard) base URL, when this site knows it */
+  apiUrl?: string;
+  self: boolean;
+  state: PeerHealthState;
+  /** epoch ms of the last message seen from the peer, when known */
+  lastSeen?: number;
+}
+
+export interface QueueSummary {
+  name: string;
+  enabled: boolean;
+  started: boolean;
+  counts: Record<string, number>;
+  total: number;
+}
+
+export interface Usage {
+  used: number;
+  available: number;
+}
+
+export interface NodeSummary {
+  name: string;
+  state: string;
+  partition: string;
+  ncpus: Usage;
+  /** bytes */
+  mem: Usage;
+  ngpus: Usage;
+  jobs: string[];
+}
+
+export interface CycleSummary {
+  sched: string;
+  partition?: string;
+  startedAt?: number;
+  durationMs?: number;
+  started?: number;
+  considered?: number;
+  topWaiting?: { jobId: string; reason: string };
+}
+
+export interface Overview {
+  site: SiteSummary;
+  scheduling: boolean;
+  queues: QueueSummary[];
+  nodes: NodeSummary[];
+  cycles: CycleSummary[];
+  /** epoch ms when this answer was made */
+  at: number;
+}
+
+/** This site and its peers, with each peer's health from its heartbeats (shared/peers). */
+export async function federation(ctx: SiteContext): Promise<SiteSummary[]> {
+  const [st, seen] = await Promise.all([loadServerState(ctx), ctx.store.getPeersSeen()]);
+  const self = federationState(st);
+  const out: SiteSummary[] = [
+    {
+      short: ctx.site.short,
+      server: ctx.site.server,
+      self: true,
+      state: self === "active" ? "connected" : self,
+    },
+  ];
+  const now = ctx.clock.now();
+  for (const p of ctx.peers?.values() ?? []) {
+    const s = seen.find((x) => x.short === p.short);
+    out.push({
+      short: p.short,
+      server: p.server,
+      apiUrl: p.apiUrl,
+      self: false,
+      state: peerHealth(s, now, ctx.settings.peerStaleMs),
+      lastSeen: s?.at,
+    });
+  }
+  return out;
+}
+
+async function activeJobs(ctx: SiteContext, queues: Iterable<string>): Promise<JobRecord[]> {
+  return (await Promise.all([...queues].map((q) => ctx.store.listJobs(q, false)))).flat();
+}
+
+export async function buildOverview(ctx: SiteContext): Promise<Overview> {
+  const st = await loadServerState(ctx);
+  const [active, running, reports] = await Promise.all([
+    activeJobs(ctx, st.queues.keys()),
+    Promise.all(partitions(st).map((p) => ctx.store.queryRunning(p))).then((x) => x.flat()),
+    ctx.store.getCycleReports(),
+  ]);
+  const queues: QueueSummary[] = [...st.queues.values()].map((q) => {
+    const mine = active.filter((j) => j.queue === q.name);
+    const counts: Record<string, number> = {};
+    for (const j of mine) counts[j.state] = (counts[j.state] ?? 0) + 1;
+    return {
+      name: q.name,
+      enabled: q.attrs.enabled !== false,
+      started: q.attrs.started !== false,
+      counts,
+      total: mine.length,
+    };
+  });
+  const nodes: NodeSummary[] = [...st.nodes.values()].map((n) => {
+    const info = nodeInfo(n);
+    const used = { ncpus: 0, mem: 0, ngpus: 0 };
+    const jobs = new Set<string>();
+    for (const j of running) {
+      for (const a of j.alloc ?? []) {
+        if (a.node !== n.name) continue;
+        used.ncpus += a.ncpus;
+        used.mem += a.mem;
+        used.ngpus += a.ngpus;
+        jobs.add(j.id);
+      }
+    }
+    let state: string = info.state;
+    if (state === "free" && info.available.ncpus > 0 && used.ncpus >= info.available.ncpus)
+      state = "job-busy";
+    return {
+      name: n.name,
+      state,
+      partition: info.partition ?? "default",
+      ncpus: { used: used.ncpus, available: info.available.ncpus },
+      mem: { used: used.mem, available: info.available.mem },
+      ngpus: { used: used.ngpus, available: info.available.ngpus },
+      jobs: [...jobs],
+    };
+  });
+  const cycles: CycleSummary[] = reports.map((r) => ({
+    sched: String(r.sk),
+    partition: r.partition as string | undefined,
+    startedAt: r.startedAt as number | undefined,
+    durationMs: r.durationMs as number | undefined,
+    started: r.started as number | undefined,
+    considered: r.considered as number | undefined,
+    topWaiting: r.topWaiting as CycleSummary["topWaiting"],
+  }));
+  return {
+    site: (await federation(ctx))[0],
+    scheduling: st.server.attrs.scheduling !== false,
+    queues,
+    nodes,
+    cycles,
+    at: ctx.clock.now(),
+  };
+}
+
+/** Fewest ms between two samples by one process: a tick is seconds, a chart point a minute. */
+export const SAMPLE_EVERY_MS = 15_000;
+const lastSampled = new WeakMap<object, number>();
+
+/**
+ * The sweeper tick's sample for the charts: reads the active jobs at most every SAMPLE_EVERY_MS,
+ * writes the minute's item only when its counts changed.
+ */
+export async function sampleSite(ctx: SiteContext): Promise<StatSample | undefined> {
+  const now = ctx.clock.now();
+  if (now - (lastSampled.get(ctx.store) ?? 0) < SAMPLE_EVERY_MS) return undefined;
+  lastSampled.set(ctx.store, now);
+  const st = await loadServerState(ctx);
+  const s = sampleOf(await activeJobs(ctx, st.queues.keys()), ctx.clock.now());
+  await putStatSample(ctx.store, s);
+  return s;
+}
+
+export async function statsSince(ctx: SiteContext, since: number): Promise<StatSample[]> {
+  return getStatSamples(ctx.store, since);
+}
