@@ -35,7 +35,6 @@ const ME = os.userInfo().username; // the CLI's user, and the sites' manager
 let stack: Stack;
 let browser: Browser;
 let casper: LocalSite;
-let derecho: LocalSite;
 
 function unexpected(p: UserPage): string[] {
   return p.errors;
@@ -50,7 +49,7 @@ async function qsub(args: string[]): Promise<string> {
 beforeAll(async () => {
   stack = await startStack(undefined, config);
   useCredentials(stack.mq.credentials, stack.dir, stack.credential);
-  [casper, derecho] = stack.mq.sites;
+  [casper] = stack.mq.sites;
   browser = await launchBrowser();
 }, 60_000);
 
