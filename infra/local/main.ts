@@ -4,20 +4,37 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { z } from "zod";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { startLocal } from "./runtime.js";
 
 const configPath = path.resolve(process.env.METAQUEUE_CONFIG ?? "metaqueue.config.json");
 const dataDir = path.resolve(process.env.METAQUEUE_DATA ?? ".metaqueue");
 
+/** Optional tuning (tests, demos): METAQUEUE_SETTINGS='{"transferTimeoutMs":5000}'. */
+const SettingsSchema = z
+  .object({
+    killDelay: z.number().int().min(0),
+    momStaleMs: z.number().int().positive(),
+    dispatchGraceMs: z.number().int().positive(),
+    transferTimeoutMs: z.number().int().positive(),
+    transferResendMs: z.number().int().positive(),
+    offerIntervalMs: z.number().int().positive(),
+    peerStaleMs: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
+
 async function main(): Promise<void> {
   const config = parseConfig(JSON.parse(fs.readFileSync(configPath, "utf8")));
+  const settings = SettingsSchema.parse(JSON.parse(process.env.METAQUEUE_SETTINGS ?? "{}"));
   console.log(`metaqueue: starting ${config.sites.length} site(s) from ${configPath}, data in ${dataDir}`);
   const mq = await startLocal({
     config,
     dataDir,
     confPath: process.env.METAQUEUE_CONF,
     tickMs: Number(process.env.METAQUEUE_TICK_MS ?? 5000),
+    settings,
   });
   for (const s of mq.sites) {
     console.log(

@@ -124,5 +124,5 @@ describe("dashboard at scale", () => {
     await screenshot(page, "dashboard-charts");
     expect(me.errors.filter((e) => !/404/.test(e))).toEqual([]);
     await me.context.close();
-  });
+  }, 90_000);
 });

@@ -1,0 +1,187 @@
+/**
+ * SIGKILL mid-transfer: the whole local runtime (both sites, DynamoDB Local, the SQS emulator
+ * and its in-flight messages, the MOMs) dies while derecho is pulling casper's overflow. On
+ * restart the transfer outbox re-sends what was lost; every job ends exactly once, none runs at
+ * two sites or twice, and no copy is left waiting in transit.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-fedkill-"));
+const conf = path.join(dir, "servers.json");
+const cfgFile = path.join(dir, "config.json");
+const credential = path.join(dir, "credential");
+fs.writeFileSync(
+  cfgFile,
+  JSON.stringify({
+    defaultSite: "casper",
+    sites: [
+      {
+        name: "casper",
+        server: "casper-pbs",
+        queues: [{ name: "casper" }],
+        nodes: [{ name: "c1", ncpus: 1 }],
+      },
+      {
+        name: "derecho",
+        server: "desched1",
+        queues: [{ name: "main" }],
+        nodes: [{ name: "d1", ncpus: 4 }],
+        federation: { pull: [{ queue: "main", from: "casper@casper-pbs" }] },
+      },
+    ],
+  }),
+);
+let proc: ChildProcess | undefined;
+
+function startRuntime(): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", "infra/local/main.ts"], {
+    env: {
+      ...process.env,
+      METAQUEUE_CONFIG: cfgFile,
+      METAQUEUE_DATA: path.join(dir, "data"),
+      METAQUEUE_CONF: conf,
+      METAQUEUE_CREDENTIAL: credential,
+      METAQUEUE_TICK_MS: "300",
+      METAQUEUE_SETTINGS: JSON.stringify({
+        transferTimeoutMs: 4000,
+        transferResendMs: 1000,
+        offerIntervalMs: 200,
+        momStaleMs: 3000,
+        dispatchGraceMs: 5000,
+      }),
+    },
+    detached: true, // its own process group: SIGKILL reaches DynamoDB Local and the MOMs too
+    stdio: [
+      "ignore",
+      fs.openSync(path.join(dir, "runtime.log"), "a"),
+      fs.openSync(path.join(dir, "runtime.log"), "a"),
+    ],
+  });
+}
+
+async function cli(cmd: string, args: string[], input?: string): Promise<string> {
+  const p = run(path.resolve("node_modules/.bin", cmd), args, {
+    cwd: dir,
+    env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: credential },
+  });
+  if (input !== undefined) p.child.stdin?.end(input);
+  return (await p).stdout;
+}
+
+async function waitUp(since: number): Promise<void> {
+  for (let i = 0; i < 240; i++) {
+    if (fs.existsSync(conf) && fs.statSync(conf).mtimeMs >= since) {
+      try {
+        await cli("qstat", ["-B", "@casper", "@derecho"]);
+        return;
+      } catch {
+        /* not yet */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(
+    `runtime did not come up: ${fs.readFileSync(path.join(dir, "runtime.log"), "utf8").slice(-2000)}`,
+  );
+}
+
+type Jobs = Record<string, Record<string, unknown>>;
+
+/** Every job a site has, finished ones too, as that site stores them (listing does not follow moves). */
+async function list(server: string): Promise<Jobs> {
+  return JSON.parse(await cli("qstat", ["-x", "-f", "-F", "json", `@${server}`])).Jobs ?? {};
+}
+
+afterAll(async () => {
+  if (proc?.pid) {
+    try {
+      process.kill(-proc.pid, "SIGINT");
+      await new Promise((r) => setTimeout(r, 3000));
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+describe("SIGKILL of both sites in the middle of transfers", () => {
+  it("ends every job exactly once", async () => {
+    let t = Date.now();
+    proc = startRuntime();
+    await waitUp(t);
+    const filler = (await cli("qsub", ["-r", "n", "-N", "filler"], "sleep 300\n")).trim();
+    for (let i = 0; i < 40 && (await list("casper"))[filler]?.job_state !== "R"; i++)
+      await new Promise((r) => setTimeout(r, 250));
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++)
+      ids.push(
+        (
+          await cli("qsub", ["-r", "n", "-N", `j${i}`], `echo $PBS_JOBNAME >> ${dir}/runs.log\nsleep 1\n`)
+        ).trim(),
+      );
+
+    // kill as soon as the first transfer is under way
+    let atKill: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const jobs = await list("casper");
+      atKill = ids.map((id) => String(jobs[id]?.job_state));
+      if (atKill.some((s) => s === "T" || s === "M")) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(-(proc.pid as number), "SIGKILL");
+    console.log(`federation restart: origin states at SIGKILL: ${atKill.join(" ")}`);
+    // some work was still to move when the runtime died
+    expect(atKill.filter((s) => s === "Q" || s === "T").length).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1500));
+
+    t = Date.now();
+    proc = startRuntime();
+    await waitUp(t);
+    // the filler is lost with its MOM (not rerunnable); the rest are pulled or run at home
+    const end = Date.now() + 90_000;
+    let home: Jobs = {};
+    let there: Jobs = {};
+    for (;;) {
+      [home, there] = [await list("casper"), await list("desched1")];
+      const done = ids.every((id) => {
+        const j = home[id];
+        return j && (j.job_state === "F" || (j.job_state === "M" && j.Exit_status !== undefined));
+      });
+      const limbo = Object.values(there).some((j) => j.job_state === "T");
+      if (done && !limbo) break;
+      if (Date.now() > end)
+        throw new Error(
+          `not settled: ${JSON.stringify(ids.map((id) => [id, home[id]?.job_state, home[id]?.moved_to]))}`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const copies = new Map<string, string[]>();
+    for (const [id, j] of Object.entries(there)) {
+      if (j.origin_job) copies.set(String(j.origin_job), [...(copies.get(String(j.origin_job)) ?? []), id]);
+    }
+    const runs = fs.existsSync(path.join(dir, "runs.log"))
+      ? fs.readFileSync(path.join(dir, "runs.log"), "utf8")
+      : "";
+    let moved = 0;
+    for (const [i, id] of ids.entries()) {
+      const j = home[id];
+      const c = copies.get(id) ?? [];
+      if (j.job_state === "M") {
+        moved++;
+        expect(c).toEqual([j.moved_to]); // exactly one copy, the one the origin points at
+        expect(there[c[0]].job_state).toBe("F");
+      } else expect(c).toEqual([]); // stayed home: no copy anywhere
+      // ran at most once, anywhere; and a job that ended with 0 ran exactly once
+      const lines = runs.split("\n").filter((l) => l === `j${i}`).length;
+      expect(lines).toBeLessThanOrEqual(1);
+      if (j.Exit_status === 0) expect(lines).toBe(1);
+    }
+    expect(moved).toBeGreaterThan(0);
+  }, 180_000);
+});
