@@ -8,6 +8,8 @@
  *   - submit-to-start latency on an idle site, p50
  *   - afterok release gap (parent's end to dependent's start), p50
  *   - DynamoDB and SQS requests per job, counted in the SDK middleware of every process
+ * then peer transfers between two sites (bench/transfer.ts; --no-transfer skips them,
+ * --transfer-only runs only them, --transfer-jobs N sizes the burst),
  * and prints the medians over the runs as a table. It is a benchmark, not a test: numbers
  * depend on the machine; compare ratios and medians.
  */
@@ -20,6 +22,7 @@ import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
 import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/store/clients.js";
 import { type LocalMetaqueue, startLocal } from "../infra/local/runtime.js";
+import { type TransferResult, transferRun } from "./transfer.js";
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -182,7 +185,39 @@ async function oneRun(k: number): Promise<RunResult> {
   }
 }
 
+async function transfers(): Promise<void> {
+  if (args.includes("--no-transfer")) return;
+  const n = opt("transfer-jobs", JOBS);
+  console.error(`peer transfers: ${RUNS} run(s), 20 single jobs then a burst of ${n}, two sites`);
+  const rs: TransferResult[] = [];
+  for (let k = 0; k < RUNS; k++) {
+    const r = await transferRun(n);
+    console.error(
+      `transfer run ${k + 1}/${RUNS}: ${JSON.stringify(r, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
+    );
+    rs.push(r);
+  }
+  const m = (f: (r: TransferResult) => number) => median(rs.map(f));
+  console.log(`\n| peer transfer (median of ${RUNS} runs) | metaqueue |`);
+  console.log("|---|---|");
+  console.log(
+    `| transfer latency p50 (submit at full origin → running at peer) | ${m((r) => r.latencyP50).toFixed(0)} ms |`,
+  );
+  console.log(`| transfer latency p99 | ${m((r) => r.latencyP99).toFixed(0)} ms |`);
+  console.log(
+    `| jobs moved per second, burst of ${n} queued jobs | ${m((r) => r.movedPerSec).toFixed(1)} jobs/s |`,
+  );
+  console.log(`| burst: all ${n} moved, run and reported back | ${m((r) => r.burstDoneSec).toFixed(1)} s |`);
+  console.log(`| SQS requests per moved job (move, run, end report) | ${m((r) => r.sqsPerJob).toFixed(2)} |`);
+  console.log(`| DynamoDB writes per moved job (both sites) | ${m((r) => r.ddbWritesPerJob).toFixed(2)} |`);
+  console.log(`| DynamoDB reads per moved job (both sites) | ${m((r) => r.ddbReadsPerJob).toFixed(2)} |`);
+}
+
 async function main(): Promise<void> {
+  if (args.includes("--transfer-only")) {
+    await transfers();
+    process.exit(0);
+  }
   console.error(
     `metaqueue bench: ${RUNS} run(s) of ${JOBS} trivial jobs on 64 virtual cores, ${os.cpus().length} CPU(s), node ${process.version}`,
   );
@@ -212,6 +247,7 @@ async function main(): Promise<void> {
     start: m((r) => r.startP50) / 1000,
     afterok: m((r) => r.afterokP50) / 1000,
   });
+  await transfers();
   process.exit(0);
 }
 

@@ -11,6 +11,7 @@ import { openPeerMessage, type PeerBody } from "./messages.js";
 import {
   onAbort,
   onAccept,
+  onBacklog,
   onCommit,
   onForward,
   onJobEnd,
@@ -45,6 +46,8 @@ export async function handlePeerMessage(ctx: SiteContext, raw: string): Promise<
       return NONE;
     case "OFFER":
       return onOffer(ctx, peer, body);
+    case "BACKLOG":
+      return onBacklog(ctx, peer, body);
     case "FORWARD":
       return onForward(ctx, peer, body);
     case "ACCEPT":

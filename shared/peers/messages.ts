@@ -55,6 +55,8 @@ export const UsageSchema = z
 export const PeerBodySchema = z.discriminatedUnion("type", [
   /** "I am here, and this is my federation state": the peer health signal, sent on every tick */
   z.object({ type: z.literal("HEARTBEAT"), state: z.enum(["active", "draining", "down"]) }).strict(),
+  /** The sender has jobs waiting in these queues: a peer that pulls from them may offer room now. */
+  z.object({ type: z.literal("BACKLOG"), queues: z.array(z.string().max(64)).max(64) }).strict(),
   /**
    * The sender has room: the receiver may hand over queued jobs of `queue` (its own queue) that
    * fit `nodes`, into the sender's queue `into`. At most `maxJobs`.
@@ -106,7 +108,7 @@ export const PeerBodySchema = z.discriminatedUnion("type", [
     })
     .strict(),
   /** The origin has recorded a JOB_END: stop re-sending it. */
-  z.object({ type: z.literal("JOB_END_ACK"), transferId: xferId }).strict(),
+  z.object({ type: z.literal("JOB_END_ACK"), transferId: xferId, newId: jobId }).strict(),
   /** qdel / qhold / qrls of a moved job, asked at its origin (which checked the requester). */
   z
     .object({

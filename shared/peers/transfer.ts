@@ -39,11 +39,11 @@ import {
   type PeerInfo,
   type SiteContext,
   sendToPeer,
-  triggerCycles,
+  sendToPeerBatch,
 } from "../server/context.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import type { EndResult } from "../server/job-end.js";
-import { mutateJob } from "../server/mutate.js";
+import { keyOfId, mutateJob } from "../server/mutate.js";
 import {
   federationState,
   getQueue,
@@ -113,6 +113,20 @@ export async function forwardJob(
   into: string,
   why: string,
 ): Promise<boolean> {
+  const written = await markInTransit(ctx, job, peer, into, why);
+  if (!written) return false;
+  await sendToPeer(ctx, peer, forwardOf(written));
+  return true;
+}
+
+/** Q -> T with a new transfer; undefined when the job changed meanwhile. */
+async function markInTransit(
+  ctx: SiteContext,
+  job: JobRecord,
+  peer: PeerInfo,
+  into: string,
+  why: string,
+): Promise<JobRecord | undefined> {
   const now = ctx.clock.now();
   const xfer = {
     id: `${ctx.site.short}-${job.key}-${randomUUID().slice(0, 8)}`,
@@ -132,28 +146,31 @@ export async function forwardJob(
       message: `Job being moved to ${into}@${peer.server} (${why}), transfer ${xfer.id}`,
     }),
   };
-  let written: JobRecord;
   try {
-    written = await ctx.store.updateJob(job, after);
+    const written = await ctx.store.updateJob(job, after);
+    ctx.metrics?.count("TransfersStarted", 1, { peer: peer.short });
+    return written;
   } catch (err) {
-    if (err instanceof ConflictError) return false;
+    if (err instanceof ConflictError) return undefined;
     throw err;
   }
-  await sendForward(ctx, written, peer);
-  ctx.metrics?.count("TransfersStarted", 1, { peer: peer.short });
-  return true;
 }
 
-async function sendForward(ctx: SiteContext, job: JobRecord, peer: PeerInfo): Promise<void> {
-  if (!job.xfer) return;
-  await sendToPeer(ctx, peer, {
+/** The FORWARD for a job in transit (marked by markInTransit, so `xfer` is set). */
+function forwardOf(job: JobRecord): PeerBody {
+  if (!job.xfer) throw new Error(`job ${job.id} is not in transit`);
+  return {
     type: "FORWARD",
     transferId: job.xfer.id,
     originId: job.id,
     into: job.xfer.into,
     deadline: job.xfer.deadline,
     job: payloadOf(job),
-  });
+  };
+}
+
+async function sendForward(ctx: SiteContext, job: JobRecord, peer: PeerInfo): Promise<void> {
+  if (job.xfer) await sendToPeer(ctx, peer, forwardOf(job));
 }
 
 /** The key of the job a transfer ID of this site names (`<site>-<key>-<nonce>`). */
@@ -319,7 +336,7 @@ export async function onJobEnd(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_END
   }
   // Acknowledge whenever the end is recorded (now or before); unknown transfers too, or the
   // peer would re-send forever.
-  await sendToPeer(ctx, peer, { type: "JOB_END_ACK", transferId: m.transferId });
+  await sendToPeer(ctx, peer, { type: "JOB_END_ACK", transferId: m.transferId, newId: m.newId });
   if (recorded?.obittime !== undefined && recorded.hasDeps) return { partitions: [], ended: [recorded.key] };
   return NONE;
 }
@@ -357,13 +374,17 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
   });
   if (!picked.length) return NONE;
   const full = await ctx.store.getJobs(picked);
-  let moved = 0;
-  for (const k of picked) {
-    const job = full.get(k);
-    if (!job || pinnedReason(job, queuePinned) || job.refusedBy?.includes(peer.short)) continue;
-    if (await forwardJob(ctx, job, peer, m.into, `pulled by ${peer.server}`)) moved++;
-  }
-  ctx.log.info(`offer from ${peer.short}: ${moved} job(s) of ${m.queue} handed over`);
+  const marked = await Promise.all(
+    picked.map((k) => {
+      const job = full.get(k);
+      if (!job || pinnedReason(job, queuePinned) || job.refusedBy?.includes(peer.short)) return undefined;
+      return markInTransit(ctx, job, peer, m.into, `pulled by ${peer.server}`);
+    }),
+  );
+  // one SendMessageBatch per ten FORWARDs; a FORWARD lost here is re-sent by the sweep
+  const forwards = marked.filter((j): j is JobRecord => j !== undefined).map(forwardOf);
+  await sendToPeerBatch(ctx, peer, forwards);
+  ctx.log.info(`offer from ${peer.short}: ${forwards.length} job(s) of ${m.queue} handed over`);
   return NONE;
 }
 
@@ -429,11 +450,8 @@ export function pickForOffer(inp: OfferPickInput): string[] {
 export async function onForward(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">): Promise<EndResult> {
   const reject = (reason: string) =>
     sendToPeer(ctx, peer, { type: "REJECT", transferId: m.transferId, originId: m.originId, reason });
-  const known = await ctx.store.getTransfer(m.transferId);
-  if (known) {
-    await answerKnown(ctx, peer, m, known);
-    return NONE;
-  }
+  // No read first: a transfer seen before (created, or tombstoned by ABORT) makes the create
+  // below fail, and only then is it read and answered. A duplicate costs a sequence number.
   if (ctx.clock.now() > m.deadline) {
     // Too late: the origin has (or soon will have) taken it back. Leave a tombstone first so
     // that this transfer can never be created by a copy of this message still in flight.
@@ -588,21 +606,15 @@ class ReceiveRefused extends MetaqueueError {
   }
 }
 
-async function jobOfTransfer(ctx: SiteContext, transferId: string): Promise<JobRecord | undefined> {
-  const t = await ctx.store.getTransfer(transferId);
-  return t?.status === "created" && t.key ? ctx.store.getJob(t.key) : undefined;
-}
-
 /** COMMIT: the origin recorded the move; the job may run here now. */
 export async function onCommit(ctx: SiteContext, _peer: PeerInfo, m: Msg<"COMMIT">): Promise<EndResult> {
-  const t = await ctx.store.getTransfer(m.transferId);
-  if (t?.status !== "created" || !t.key) return NONE;
   const now = ctx.clock.now();
   const { after } = await mutateJob(
     ctx,
-    t.key,
+    keyOfId(m.newId),
     (cur) => {
-      if (cur.state !== "T" || !cur.inbound || cur.inbound.committed) return { kind: "skip" };
+      if (cur.state !== "T" || cur.inbound?.transferId !== m.transferId || cur.inbound.committed)
+        return { kind: "skip" };
       return {
         kind: "write",
         after: {
@@ -633,8 +645,8 @@ export async function onCommit(ctx: SiteContext, _peer: PeerInfo, m: Msg<"COMMIT
     },
     { missingOk: true },
   );
-  if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "transfer");
-  return NONE;
+  // the batch's handler asks for one cycle per partition for all the jobs committed in it
+  return after?.state === "Q" ? { partitions: [after.partition], ended: [] } : NONE;
 }
 
 /** ABORT: drop the uncommitted copy, or make sure none is ever created. */
@@ -661,8 +673,8 @@ export async function onAbort(ctx: SiteContext, _peer: PeerInfo, m: Msg<"ABORT">
 
 /** JOB_OP: qdel/qhold/qrls asked at the origin (which checked who asked) for a job now here. */
 export async function onJobOp(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_OP">): Promise<EndResult> {
-  const job = await jobOfTransfer(ctx, m.transferId);
-  if (!job || job.inbound?.from !== peer.short) return NONE;
+  const job = await ctx.store.getJob(keyOfId(m.newId));
+  if (!job || job.inbound?.transferId !== m.transferId || job.inbound.from !== peer.short) return NONE;
   const actor = { user: `${m.requestor}@${peer.short}`, privileged: true };
   try {
     if (m.op === "delete") await deleteJob(ctx, job.id, actor);
@@ -682,13 +694,11 @@ export async function onJobEndAck(
   _peer: PeerInfo,
   m: Msg<"JOB_END_ACK">,
 ): Promise<EndResult> {
-  const t = await ctx.store.getTransfer(m.transferId);
-  if (!t?.key) return NONE;
   await mutateJob(
     ctx,
-    t.key,
+    keyOfId(m.newId),
     (cur) =>
-      cur.inbound && !cur.inbound.endAcked
+      cur.inbound?.transferId === m.transferId && !cur.inbound.endAcked
         ? { kind: "write", after: { ...cur, inbound: { ...cur.inbound, endAcked: true } } }
         : { kind: "skip" },
     { missingOk: true },
@@ -735,8 +745,15 @@ export async function sweepTransfers(ctx: SiteContext): Promise<EndResult> {
   const res: EndResult = { partitions: [], ended: [] };
   const now = ctx.clock.now();
   const jobs = await ctx.store.queryTransfers();
-  if (!jobs.length) return res;
-  const full = await ctx.store.getJobs(jobs.map((j) => j.key));
+  // The index carries mtime and the transfer fields: read whole records only for what is due
+  // (stale, or past its deadline), so a burst in flight costs one query per tick, not a read per job.
+  const due = jobs.filter(
+    (j) =>
+      now - j.mtime >= ctx.settings.transferResendMs ||
+      (j.state === "T" && j.xfer !== undefined && now > j.xfer.deadline + CLOCK_MARGIN_MS),
+  );
+  if (!due.length) return res;
+  const full = await ctx.store.getJobs(due.map((j) => j.key));
   for (const job of full.values()) {
     const stale = now - job.mtime >= ctx.settings.transferResendMs;
     try {
@@ -838,6 +855,35 @@ export async function sendOffers(
     }
   }
   return sent;
+}
+
+const lastBacklog = new Map<string, number>();
+
+/**
+ * After a cycle that left jobs waiting: tell the peers, so one that pulls from these queues and
+ * has room offers it now rather than at its next tick. At most once per offerIntervalMs.
+ */
+export async function sendBacklog(ctx: SiteContext, queues: string[]): Promise<void> {
+  if (!ctx.peers?.size || !queues.length) return;
+  const now = ctx.clock.now();
+  for (const peer of ctx.peers.values()) {
+    const k = `${ctx.site.short}/${peer.short}`;
+    if (now - (lastBacklog.get(k) ?? 0) < ctx.settings.offerIntervalMs) continue;
+    lastBacklog.set(k, now);
+    await sendToPeer(ctx, peer, { type: "BACKLOG", queues: [...new Set(queues)].slice(0, 64) });
+  }
+}
+
+/** BACKLOG: a peer has work waiting; if we pull from those queues, run a cycle (it offers room). */
+export async function onBacklog(ctx: SiteContext, peer: PeerInfo, m: Msg<"BACKLOG">): Promise<EndResult> {
+  const st = await loadServerState(ctx);
+  if (federationState(st) !== "active") return NONE;
+  const parts = (peer.pull ?? [])
+    .filter((d) => m.queues.includes(d.queue))
+    .map((d) => st.queues.get(d.into))
+    .filter((q) => q !== undefined)
+    .map((q) => queuePartition(q));
+  return { partitions: [...new Set(parts)], ended: [] };
 }
 
 const lastBeat = new Map<string, number>();

@@ -27,7 +27,7 @@ import { keys } from "../store/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { planCycle } from "./plan.js";
 import type { Allocation, CandidateJob, Decision, NodeInfo, RunningJob } from "./types.js";
-import { sendOffers } from "../peers/transfer.js";
+import { sendBacklog, sendOffers } from "../peers/transfer.js";
 
 export interface CycleReport {
   sched: string;
@@ -176,6 +176,15 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     await ctx.store.updateJob(j, { ...j, comment: reason }).catch((err) => {
       if (!(err instanceof ConflictError)) throw err;
     });
+  }
+  // Jobs of ours wait: say so to the peers (one that pulls from us may have room now).
+  if (ctx.peers?.size && Object.keys(plan.waiting).length > 0) {
+    const waitingQueues = Object.keys(plan.waiting)
+      .map((cid) => byId.get(cid)?.queue)
+      .filter((q): q is string => q !== undefined);
+    await sendBacklog(ctx, waitingQueues).catch((err) =>
+      ctx.log.warn(`backlog from ${partition}: ${(err as Error).message}`),
+    );
   }
   // Room left and nothing of ours waiting for it: offer it to the peers we pull from.
   if (ctx.peers?.size && Object.keys(plan.waiting).length === 0) {

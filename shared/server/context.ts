@@ -45,7 +45,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   maxScriptBytes: 256 * 1024,
   transferTimeoutMs: 60_000,
   transferResendMs: 10_000,
-  offerIntervalMs: 2_000,
+  offerIntervalMs: 500,
   peerStaleMs: 90_000,
 };
 
@@ -190,6 +190,29 @@ export async function sendToPeer(
       MessageBody: sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now()),
     }),
   );
+}
+
+/** Several messages to one peer, ten per SendMessageBatch. */
+export async function sendToPeerBatch(
+  ctx: SiteContext,
+  peer: PeerInfo,
+  bodies: import("../peers/messages.js").PeerBody[],
+): Promise<void> {
+  if (bodies.length === 1) return sendToPeer(ctx, peer, bodies[0]);
+  const { sealPeerMessage } = await import("../peers/messages.js");
+  for (let i = 0; i < bodies.length; i += 10) {
+    const r = await ctx.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: peer.inboxUrl,
+        Entries: bodies.slice(i, i + 10).map((b, j) => ({
+          Id: String(j),
+          MessageBody: sealPeerMessage(ctx.site.short, peer.short, peer.secret, b, ctx.clock.now()),
+        })),
+      }),
+    );
+    if (r.Failed?.length)
+      throw new Error(`could not send to ${peer.short}: ${r.Failed.map((f) => f.Message).join("; ")}`);
+  }
 }
 
 export async function sendEvents(ctx: SiteContext, events: SiteEvent[]): Promise<void> {

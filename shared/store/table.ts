@@ -90,6 +90,7 @@ const RUN_ATTRS = [
   "xfer",
   "inbound",
   "seq",
+  "mtime",
 ];
 
 export const siteTableDefinition: TableDefinition = {

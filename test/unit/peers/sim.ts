@@ -178,9 +178,13 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
       site: { server: sc.server, short: sc.name },
       store: store as unknown as SiteStore,
       sqs: {
-        send: async (cmd: { input: { QueueUrl?: string; MessageBody?: string } }) => {
+        send: async (cmd: {
+          input: { QueueUrl?: string; MessageBody?: string; Entries?: { MessageBody?: string }[] };
+        }) => {
           const url = cmd.input.QueueUrl ?? "";
-          if (url.startsWith("mem://")) net.send({ to: url.slice(6), body: cmd.input.MessageBody ?? "" });
+          if (!url.startsWith("mem://")) return {};
+          const bodies = cmd.input.Entries?.map((e) => e.MessageBody ?? "") ?? [cmd.input.MessageBody ?? ""];
+          for (const body of bodies) net.send({ to: url.slice(6), body });
           return {};
         },
       } as unknown as SiteContext["sqs"],
