@@ -1,5 +1,6 @@
 /** Lambda configuration: validated environment, clients built once per container. */
 import { Logger } from "@aws-lambda-powertools/logger";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
@@ -7,6 +8,7 @@ import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js"
 import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
 import { SiteStore } from "../shared/store/site-store.js";
 import type { Executor } from "../shared/ports.js";
+import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
 const EnvSchema = z.object({
   AWS_REGION: z.string().min(1),
@@ -74,6 +76,30 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
     authenticate: claimsAuthenticator(),
   };
   return cached;
+}
+
+let peersLoaded: Promise<void> | undefined;
+
+/**
+ * The site context with its peers (PEERS, secrets from SSM), built once per container. Every
+ * entry uses this one: any handler may need to message a peer (a dependency release, a
+ * transfer step, a forwarded qdel).
+ */
+export async function siteContext(
+  executor: Executor,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SiteContext> {
+  const ctx = contextFromEnv(executor, env);
+  peersLoaded ??= (async () => {
+    const defs = parsePeersEnv(env.PEERS);
+    if (!defs.length) return;
+    ctx.peers = await loadPeers(defs, ssmSecrets(new SSMClient({ region: env.AWS_REGION })));
+  })().catch((err) => {
+    peersLoaded = undefined; // try again on the next invocation
+    throw err;
+  });
+  await peersLoaded;
+  return ctx;
 }
 
 /**

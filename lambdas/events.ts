@@ -1,8 +1,8 @@
 /** Lambda entry: MOM reports (obituaries, boots) and dependency releases. */
 import type { SQSEvent } from "aws-lambda";
-import { contextFromEnv, instrumented, unconfiguredExecutor } from "./env.js";
+import { siteContext, instrumented, unconfiguredExecutor } from "./env.js";
 import { makeEventsHandler } from "./handlers.js";
 
 export const handler = instrumented(async (event: SQSEvent) =>
-  makeEventsHandler(contextFromEnv(unconfiguredExecutor))(event),
+  makeEventsHandler(await siteContext(unconfiguredExecutor))(event),
 );

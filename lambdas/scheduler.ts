@@ -1,12 +1,12 @@
 /** Lambda entry: scheduler cycles, fed by the site's FIFO queue (group = partition). */
 import type { SQSEvent } from "aws-lambda";
 import { lazyExecutorFromEnv } from "./ecs-env.js";
-import { contextFromEnv, instrumented } from "./env.js";
+import { siteContext, instrumented } from "./env.js";
 import { makeSchedulerHandler } from "./handlers.js";
 
 // dispatch = ECS RunTask of the site's MOM task definition
 const executor = lazyExecutorFromEnv();
 
 export const handler = instrumented(async (event: SQSEvent) =>
-  makeSchedulerHandler(contextFromEnv(executor))(event),
+  makeSchedulerHandler(await siteContext(executor))(event),
 );

@@ -1,5 +1,7 @@
 /** Lambda entry: the periodic tick (EventBridge schedule): silent MOMs, then a cycle per partition. */
-import { contextFromEnv, instrumented, unconfiguredExecutor } from "./env.js";
+import { siteContext, instrumented, unconfiguredExecutor } from "./env.js";
 import { makeSweeperHandler } from "./handlers.js";
 
-export const handler = instrumented(async () => makeSweeperHandler(contextFromEnv(unconfiguredExecutor))());
+export const handler = instrumented(async () =>
+  makeSweeperHandler(await siteContext(unconfiguredExecutor))(),
+);

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { Annotations, App } from "aws-cdk-lib";
 import { REPO_ROOT } from "./constructs/lambda.js";
-import { authFor, configPath, loadConfig } from "./settings.js";
+import { authFor, configPath, loadConfig, peerLinks } from "./settings.js";
 import { DEFAULT_PREFIX, SiteStack } from "./site-stack.js";
 
 const app = new App();
@@ -39,6 +39,8 @@ for (const site of config.sites) {
       .map((a) => a.trim())
       .filter(Boolean),
     queueAgeAlarmSeconds: ctx("queueAgeAlarmSeconds") ? Number(ctx("queueAgeAlarmSeconds")) : undefined,
+    otherSites: config.sites.filter((s) => s.name !== site.name),
+    peers: peerLinks(ctx(`peers:${site.name}`)),
   });
   if (auth.placeholder) {
     Annotations.of(stack).addWarningV2(

@@ -9,10 +9,13 @@
  *   alarmEmail        address subscribed to the alarm topic (per site: alarmEmail:<site>)
  *   prefix            table/queue name prefix, default "metaqueue-"
  *   queueAgeAlarmSeconds  default 300
+ *   peers:<site>      the site's peers: inbox URL and pair-secret parameter each (peerLinks)
+ *   peerAccounts:<site>  AWS accounts that may send to the site's inbox
  */
 import fs from "node:fs";
 import path from "node:path";
 import { type MetaqueueConfig, parseConfig } from "../../shared/config/site-config.js";
+import { z } from "zod";
 import type { JwtAuthSettings } from "./constructs/api.js";
 
 /** Used when no issuer is configured: no token can match it, so the API refuses everyone. */
@@ -47,4 +50,25 @@ export function authFor(ctx: Context, site: string): JwtAuthSettings & { placeho
       .filter(Boolean),
     placeholder: !issuer,
   };
+}
+
+const PeerLinksSchema = z.record(
+  z.string(),
+  z.object({ inboxUrl: z.string().url(), secretParameter: z.string().min(1) }).strict(),
+);
+
+/**
+ * Context `peers:<site>`: for each peer site, its inbox URL (its InboxQueueUrl output) and the
+ * SSM SecureString parameter holding the pair secret, as JSON (or an object in cdk.json):
+ *   -c 'peers:casper={"derecho":{"inboxUrl":"https://sqs...","secretParameter":"/metaqueue/peer/casper-derecho"}}'
+ */
+export function peerLinks(value: unknown): Record<string, { inboxUrl: string; secretParameter: string }> {
+  if (value === undefined || value === null || value === "") return {};
+  const raw = typeof value === "string" ? JSON.parse(value) : value;
+  const r = PeerLinksSchema.safeParse(raw);
+  if (!r.success)
+    throw new Error(
+      `bad peers context: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
+  return r.data;
 }

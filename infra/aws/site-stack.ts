@@ -6,12 +6,13 @@
 import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
-import type { SiteConfig } from "../../shared/config/site-config.js";
+import { federationFor, type SiteConfig } from "../../shared/config/site-config.js";
 import { tableName } from "../../shared/store/table.js";
 import { SiteAlarms } from "./constructs/alarms.js";
 import { type JwtAuthSettings, SiteApi } from "./constructs/api.js";
 import { SiteDashboard } from "./constructs/dashboard.js";
 import { SiteEvents } from "./constructs/events.js";
+import { type PeerLink, SiteInbox } from "./constructs/inbox.js";
 import { MomCluster } from "./constructs/mom.js";
 import { SiteQueues } from "./constructs/queues.js";
 import { Scheduler } from "./constructs/scheduler.js";
@@ -34,6 +35,10 @@ export interface SiteStackProps extends StackProps {
   managers?: string;
   /** AWS accounts of this site's peers (their inbox senders), from context peerAccounts:<site> */
   peerAccounts?: string[];
+  /** the other sites of the configuration (their server names, this site's pulls from them) */
+  otherSites?: SiteConfig[];
+  /** where each peer's inbox is and which secret signs, by peer site name (context peers:<site>) */
+  peers?: Record<string, PeerLink>;
 }
 
 export const DEFAULT_PREFIX = "metaqueue-";
@@ -47,6 +52,8 @@ export class SiteStack extends Stack {
   readonly api: SiteApi;
   readonly dashboard: SiteDashboard;
   readonly alarms: SiteAlarms;
+  /** present when the site has peers (context peers:<site>) */
+  readonly inbox?: SiteInbox;
 
   constructor(scope: Construct, id: string, props: SiteStackProps) {
     super(scope, id, { description: `metaqueue site ${props.site.name} (${props.site.server})`, ...props });
@@ -82,6 +89,16 @@ export class SiteStack extends Stack {
       MOM_STALE_SECONDS: String(props.momStaleSeconds ?? 120),
       POWERTOOLS_SERVICE_NAME: `metaqueue-${site.name}`,
     };
+    // Peers: the pull directives and identity maps from the configuration, inbox and secret
+    // from context. A peer without a link is not peered (its messages would be refused).
+    const links: PeerLink[] = [];
+    const peerEnv = (props.otherSites ?? []).flatMap((other) => {
+      const link = props.peers?.[other.name];
+      if (!link) return [];
+      links.push(link);
+      return [{ short: other.name, server: other.server, ...link, ...federationFor(site, other) }];
+    });
+    if (peerEnv.length) environment.PEERS = JSON.stringify(peerEnv);
     const common = { site: site.name, environment, table, queues: this.queues, logRetention };
     this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom });
     this.events = new SiteEvents(this, "Events", common);
@@ -93,6 +110,11 @@ export class SiteStack extends Stack {
       { name: "events", fn: this.events.handler },
       { name: "sweeper", fn: this.scheduler.sweeper },
     ];
+    if (links.length) {
+      this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom, links });
+      functions.push({ name: "inbox", fn: this.inbox.handler });
+      for (const f of functions) SiteInbox.grantPeering(f.fn, links);
+    }
     this.dashboard = new SiteDashboard(this, "Watch", {
       site: site.name,
       functions,
@@ -119,6 +141,10 @@ export class SiteStack extends Stack {
     });
     new CfnOutput(this, "SchedQueueUrl", { value: this.queues.sched.queue.queueUrl });
     new CfnOutput(this, "EventsQueueUrl", { value: this.queues.events.queue.queueUrl });
+    new CfnOutput(this, "InboxQueueUrl", {
+      value: this.queues.inbox.queue.queueUrl,
+      description: "what peer sites put in their peers:<site> context (inboxUrl)",
+    });
     new CfnOutput(this, "Cluster", { value: this.mom.cluster.clusterName });
     new CfnOutput(this, "AlarmTopic", { value: this.alarms.topic.topicArn });
     new CfnOutput(this, "Dashboard", {

@@ -12,7 +12,7 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LAMBDA_BUNDLING, REPO_ROOT } from "../../../infra/aws/constructs/lambda.js";
 
-const ENTRIES = ["api", "scheduler", "events", "sweeper", "seed"];
+const ENTRIES = ["api", "scheduler", "events", "sweeper", "inbox", "seed"];
 const ENV: Record<string, string> = {
   AWS_REGION: "us-east-1",
   SITE_SHORT: "casper",

@@ -1,0 +1,75 @@
+/**
+ * A deployed site's peers: who they are and where their inboxes are come from the PEERS
+ * environment variable (written by the CDK stack from the configuration and the `peers:<site>`
+ * context); the secret each pair signs with comes from an SSM SecureString parameter, read once
+ * per container, never from the environment (which anyone who can read the function sees).
+ */
+import { GetParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { z } from "zod";
+import type { PeerInfo } from "../shared/server/context.js";
+
+const name = z.string().min(1).max(64);
+
+export const PeerEnvSchema = z
+  .array(
+    z
+      .object({
+        short: name,
+        server: z.string().min(1).max(255),
+        inboxUrl: z.string().url(),
+        /** SSM parameter (SecureString) holding the secret this site and that peer share */
+        secretParameter: z.string().min(1).max(2048),
+        pull: z
+          .array(z.object({ queue: name, into: name }).strict())
+          .max(64)
+          .optional(),
+        accounts: z.record(name, name).optional(),
+        users: z.record(name, name).optional(),
+      })
+      .strict(),
+  )
+  .max(64);
+export type PeerEnv = z.infer<typeof PeerEnvSchema>[number];
+
+/** Parse PEERS (absent or empty: a site on its own). Throws with every problem listed. */
+export function parsePeersEnv(text: string | undefined): PeerEnv[] {
+  if (!text?.trim()) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error("bad Lambda environment: PEERS is not JSON");
+  }
+  const r = PeerEnvSchema.safeParse(raw);
+  if (!r.success)
+    throw new Error(
+      `bad Lambda environment: PEERS: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
+  return r.data;
+}
+
+/** The peers with their secrets, ready for SiteContext.peers. A missing secret is an error. */
+export async function loadPeers(
+  defs: PeerEnv[],
+  getSecret: (parameter: string) => Promise<string>,
+): Promise<Map<string, PeerInfo>> {
+  const out = new Map<string, PeerInfo>();
+  for (const d of defs) {
+    const secret = await getSecret(d.secretParameter);
+    if (secret.length < 16)
+      throw new Error(`peer ${d.short}: secret ${d.secretParameter} is shorter than 16 characters`);
+    const { secretParameter: _s, ...rest } = d;
+    out.set(d.short, { ...rest, secret });
+  }
+  return out;
+}
+
+/** Read a SecureString parameter, decrypted. */
+export function ssmSecrets(ssm: SSMClient): (parameter: string) => Promise<string> {
+  return async (parameter) => {
+    const r = await ssm.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }));
+    const v = r.Parameter?.Value;
+    if (!v) throw new Error(`peer secret parameter ${parameter} has no value`);
+    return v;
+  };
+}
