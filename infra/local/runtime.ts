@@ -65,6 +65,10 @@ export interface LocalSite {
   ctx: SiteContext;
   url: string;
   executor: LocalExecutor;
+  /** stop the site's consumers and tick (its API and MOMs stay): a site that stopped answering */
+  pause(): Promise<void>;
+  /** start them again */
+  resume(): void;
 }
 
 export interface LocalMetaqueue {
@@ -170,44 +174,56 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       };
       const onError = (err: unknown, phase: string) =>
         log(`${sc.name}: ${phase}: ${(err as Error)?.message ?? err}`);
-      // Pollers first, so the MOMs' boot messages are handled as soon as they are sent.
-      const eventsPoller = startSqsPoller({
-        sqs,
-        queueUrl: ctx.queueUrls.events,
-        handler: makeEventsHandler(ctx) as (e: SQSEvent) => Promise<SQSBatchResponse>,
-        batchSize: qdefs.events.consumer.batchSize,
-        maxBatchingWindowMs: qdefs.events.consumer.maxBatchingWindowMs,
-        concurrency: qdefs.events.consumer.concurrency,
-        // long polls, as Lambda's pollers do: an idle site makes few receive requests
-        waitTimeSeconds: 10,
-        onError,
-        name: `${sc.name}-events`,
+      // The site's loops (what Lambda's triggers drive on AWS): its three SQS consumers and its
+      // tick. pause() stops them, as a site whose functions stopped answering; resume() restarts.
+      const startPollers = () => {
+        // Pollers first, so the MOMs' boot messages are handled as soon as they are sent.
+        const eventsPoller = startSqsPoller({
+          sqs,
+          queueUrl: ctx.queueUrls.events,
+          handler: makeEventsHandler(ctx) as (e: SQSEvent) => Promise<SQSBatchResponse>,
+          batchSize: qdefs.events.consumer.batchSize,
+          maxBatchingWindowMs: qdefs.events.consumer.maxBatchingWindowMs,
+          concurrency: qdefs.events.consumer.concurrency,
+          // long polls, as Lambda's pollers do: an idle site makes few receive requests
+          waitTimeSeconds: 10,
+          onError,
+          name: `${sc.name}-events`,
+        });
+
+        const schedPoller = startSqsPoller({
+          sqs,
+          queueUrl: ctx.queueUrls.sched,
+          handler: makeSchedulerHandler(ctx),
+          batchSize: qdefs.sched.consumer.batchSize,
+          maxBatchingWindowMs: qdefs.sched.consumer.maxBatchingWindowMs,
+          concurrency: qdefs.sched.consumer.concurrency,
+          waitTimeSeconds: 10,
+          onError,
+          name: `${sc.name}-sched`,
+        });
+
+        const inboxPoller = startSqsPoller({
+          sqs,
+          queueUrl: urls[qdefs.inbox.name],
+          handler: makeInboxHandler(ctx),
+          batchSize: qdefs.inbox.consumer.batchSize,
+          maxBatchingWindowMs: qdefs.inbox.consumer.maxBatchingWindowMs,
+          concurrency: qdefs.inbox.consumer.concurrency,
+          waitTimeSeconds: 10,
+          onError,
+          name: `${sc.name}-inbox`,
+        });
+
+        return async () => {
+          await Promise.all([eventsPoller.stop(), schedPoller.stop(), inboxPoller.stop()]);
+        };
+      };
+      let stopPollers: (() => Promise<void>) | undefined = startPollers();
+      stops.push(async () => {
+        await stopPollers?.();
+        stopPollers = undefined;
       });
-      stops.push(() => eventsPoller.stop());
-      const schedPoller = startSqsPoller({
-        sqs,
-        queueUrl: ctx.queueUrls.sched,
-        handler: makeSchedulerHandler(ctx),
-        batchSize: qdefs.sched.consumer.batchSize,
-        maxBatchingWindowMs: qdefs.sched.consumer.maxBatchingWindowMs,
-        concurrency: qdefs.sched.consumer.concurrency,
-        waitTimeSeconds: 10,
-        onError,
-        name: `${sc.name}-sched`,
-      });
-      stops.push(() => schedPoller.stop());
-      const inboxPoller = startSqsPoller({
-        sqs,
-        queueUrl: urls[qdefs.inbox.name],
-        handler: makeInboxHandler(ctx),
-        batchSize: qdefs.inbox.consumer.batchSize,
-        maxBatchingWindowMs: qdefs.inbox.consumer.maxBatchingWindowMs,
-        concurrency: qdefs.inbox.consumer.concurrency,
-        waitTimeSeconds: 10,
-        onError,
-        name: `${sc.name}-inbox`,
-      });
-      stops.push(() => inboxPoller.stop());
       await executor.start();
       stops.push(() => executor.stop());
       const sweeper = makeSweeperHandler(ctx);
@@ -216,16 +232,30 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
         await sweeper();
       };
-      const tick = startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, onTick, (e) =>
-        log(`${sc.name} tick: ${(e as Error).message}`),
-      );
-      stops.push(() => tick.stop());
+      const startTick = () =>
+        startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, onTick, (e) =>
+          log(`${sc.name} tick: ${(e as Error).message}`),
+        );
+      let tick: ReturnType<typeof startTimer> | undefined = startTick();
+      stops.push(async () => {
+        await tick?.stop();
+        tick = undefined;
+      });
+      const pause = async () => {
+        await Promise.all([stopPollers?.(), tick?.stop()]);
+        stopPollers = undefined;
+        tick = undefined;
+      };
+      const resume = () => {
+        stopPollers ??= startPollers();
+        tick ??= startTick();
+      };
       const api = await startApiServer(makeApiHandler(ctx), sc.apiPort ?? 0);
       stops.push(() => api.stop());
       // Whatever was queued before a restart gets a cycle now, not at the first tick.
       const st = toServerState(await store.getServerObjects());
       await triggerCycles(ctx, partitions(st), "startup");
-      sites.push({ config: sc, ctx, url: api.url, executor, metrics: siteMetrics });
+      sites.push({ config: sc, ctx, url: api.url, executor, metrics: siteMetrics, pause, resume });
     }
     // Every site's API URL is known once all are listening: peers (and the dashboard) use it.
     for (const s of sites) {

@@ -279,6 +279,59 @@ describe("site states and health", () => {
     expect(r.peers.map((p: { site: string }) => p.site).sort()).toEqual(["derecho", "gust"]);
   });
 
+  it("a peer that stops answering shows as disconnected; its transfer times out, returns, and never lands", async () => {
+    const derecho = mq.sites.find((x) => x.ctx.site.short === "derecho");
+    // nobody else may take the job meanwhile: casper runs nothing, gust offers nothing
+    expect((await cli("qmgr", ["-c", "set server federation_state = down", "casper-pbs"])).code).toBe(0);
+    expect((await cli("qmgr", ["-c", "set server federation_state = draining", "gust-pbs"])).code).toBe(0);
+    await derecho?.pause();
+    const id = await qsub(["-N", "stranded", "-l", "select=1:ncpus=1"]);
+    expect((await cli("qmove", ["main@desched1", id])).code).toBe(0);
+    expect((await raw(id)).job_state).toBe("T");
+    await until(
+      "derecho disconnected",
+      async () => {
+        const x = await cli("metaqueue", ["peers", "-F", "json", "@casper"]);
+        const d = JSON.parse(x.stdout).sites[0].peers.find((p: { site: string }) => p.site === "derecho");
+        return d.state === "disconnected" ? true : undefined;
+      },
+      20_000,
+    );
+    // the deadline (8 s) and the clock margin (5 s) pass: back in the queue, with the reason
+    const t = await until(
+      `${id} back from transit`,
+      async () => {
+        const x = await cli("tracejob", [id]);
+        return /timed out/.test(x.stdout) ? x.stdout : undefined;
+      },
+      30_000,
+    );
+    expect(t).toMatch(/Transfer to derecho timed out; job back in queue/);
+    expect((await raw(id)).job_state).toBe("Q");
+    // derecho comes back and reads its old FORWARD (and the ABORT): too late, that transfer
+    // creates nothing. (Back and active, derecho may pull the job again by a new transfer.)
+    derecho?.resume();
+    await until("derecho connected", async () => {
+      const x = await cli("metaqueue", ["peers", "-F", "json", "@casper"]);
+      const d = JSON.parse(x.stdout).sites[0].peers.find((p: { site: string }) => p.site === "derecho");
+      return d.state === "connected" ? true : undefined;
+    });
+    for (const server of ["gust-pbs", "casper-pbs"])
+      expect((await cli("qmgr", ["-c", "set server federation_state = active", server])).code).toBe(0);
+    const home = await until(`${id} ran`, async () => {
+      const x = await raw(id);
+      return x.Exit_status !== undefined ? x : undefined;
+    });
+    // exactly one place: a copy at derecho only if the origin's record points at it
+    const there = JSON.parse((await cli("qstat", ["-x", "-f", "-F", "json", "@desched1"])).stdout).Jobs ?? {};
+    const copies = Object.keys(there).filter(
+      (cid) => (there[cid] as { origin_job?: string }).origin_job === id,
+    );
+    if (home.job_state === "M" && String(home.moved_to).endsWith(".derecho"))
+      expect(copies).toEqual([home.moved_to]);
+    else expect(copies).toEqual([]);
+  }, 90_000);
+
   it("a draining site takes no work from peers, and says so", async () => {
     // casper down (runs nothing), both peers draining (they offer nothing): the job stays until pushed
     expect((await cli("qmgr", ["-c", "set server federation_state = down", "casper-pbs"])).code).toBe(0);
