@@ -1,4 +1,5 @@
 /** OpenAPI 3.1 description of the HTTP API, with request bodies generated from the zod schemas. */
+import { AllocationSchema } from "./federation-routes.js";
 import { z } from "zod";
 import { AlterSchema, HoldSchema, MoveSchema, QmgrSchema, SubmitRequestSchema } from "./schemas.js";
 
@@ -177,6 +178,28 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "qmgr -c",
           requestBody: body(QmgrSchema),
           responses: { "200": ok("{output}"), ...errors },
+        },
+      },
+      "/v1/peers": {
+        get: {
+          summary: "metaqueue peers: this site's federation state, its peers' health and pull directives",
+          responses: { "200": ok("{site, server, state, peers: {site, server, state, lastSeen, pulls}[]}") },
+        },
+      },
+      "/v1/accounting": {
+        get: {
+          summary: "metaqueue accounting: usage by the site it ran at, allocations used vs granted",
+          parameters: [{ name: "project", in: "query", schema: { type: "string" } }],
+          responses: {
+            "200": ok("AccountingReport {site, allocations: AllocationRow[], usage: UsageRow[]}"),
+          },
+        },
+      },
+      "/v1/accounting/allocations/{project}": {
+        put: {
+          summary: "qmgr set project P allocation = N (managers only); coreHours null removes it",
+          requestBody: body(AllocationSchema),
+          responses: { "200": ok("AccountingReport"), ...errors },
         },
       },
     },

@@ -14,12 +14,28 @@ export interface OsUser {
   shell: string;
 }
 
+/**
+ * Answers are kept for LOOKUP_TTL_MS: the MOM looks its job's owner up for every job, and each
+ * lookup forks a process (execFileSync blocks the MOM meanwhile). An account changed is seen
+ * within that time; "no such account" is not kept, so an account just created is seen at once.
+ */
+export const LOOKUP_TTL_MS = 30_000;
+const cache = new Map<string, { at: number; out: string | undefined }>();
+
 function run(cmd: string, args: string[]): string | undefined {
+  const key = `${cmd}\0${args.join("\0")}`;
+  const now = Date.now();
+  const hit = cache.get(key);
+  if (hit && now - hit.at < LOOKUP_TTL_MS) return hit.out;
+  let out: string | undefined;
   try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 5000 });
+    out = execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 5000 });
   } catch {
-    return undefined;
+    out = undefined;
   }
+  if (cache.size > 1000) cache.clear();
+  if (out !== undefined) cache.set(key, { at: now, out });
+  return out;
 }
 
 /** The account `name`, or undefined when there is none. */
