@@ -10,7 +10,7 @@
  */
 import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
-import { jobLost, requeueFields } from "../server/job-end.js";
+import { acct, jobLost, requeueFields } from "../server/job-end.js";
 import {
   federationState,
   nodeInfo,
@@ -289,7 +289,10 @@ async function claim(
     return undefined;
   }
   try {
-    return await ctx.store.updateJob(before, { ...before, ...fields });
+    const after = { ...before, ...fields };
+    // the S (start) accounting record lands with the claim, in one transaction
+    const rec = acct(after, "S", now, { etime: Math.floor((before.etime ?? before.qtime) / 1000) });
+    return await ctx.store.updateJob(before, after, rec);
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again
     throw err;

@@ -25,7 +25,8 @@ export interface EndResult {
   ended: string[];
 }
 
-function acct(
+/** A PBS accounting record of `job` (Q, S, E, D, ...) with the usual fields. */
+export function acct(
   job: JobRecord,
   type: string,
   time: number,

@@ -269,7 +269,9 @@ export async function submitJob(
       depType: r.type,
     });
   }
-  await ctx.store.createJob(job, edges, undefined, beforeUpdates);
+  // the Q (queued) accounting record is written with the job, in one request
+  const queued = { time: now, jobId: id, type: "Q", data: { queue: queue.name, user: who.user } };
+  await ctx.store.createJob(job, edges, queued, beforeUpdates);
   ctx.metrics?.count("JobsSubmitted", 1, { queue: queue.name });
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
   return { jobId: id };

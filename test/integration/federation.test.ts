@@ -202,6 +202,26 @@ describe("pull when busy", () => {
       expect(there?.coreSeconds.for_casper).toBe(home?.coreSeconds[peer]);
     }
     expect(home?.walltime.casper).toBeUndefined();
+    // PBS accounting records at both ends: Q and M (and E with exec_site) at the origin; Q, S and E at the peer
+    const day = new Date().toISOString().slice(0, 10);
+    const recs = async (n: string) => (await site(n)?.ctx.store.listAcct(day)) ?? [];
+    const [casperRecs, peerRecs] = [
+      await recs("casper"),
+      [...(await recs("derecho")), ...(await recs("gust"))],
+    ];
+    const first = moved[0];
+    const types = casperRecs.filter((r) => r.jobId === first).map((r) => r.type);
+    expect(types).toEqual(expect.arrayContaining(["Q", "M", "E"]));
+    const e = casperRecs.find((r) => r.jobId === first && r.type === "E");
+    expect(e?.data.exec_site).toMatch(/^(derecho|gust)$/);
+    expect(e?.data.account).toBe("NCAR0001");
+    const copy = String(e?.data.exec_jobid);
+    expect(peerRecs.filter((r) => r.jobId === copy).map((r) => r.type)).toEqual(
+      expect.arrayContaining(["Q", "S", "E"]),
+    );
+    expect(peerRecs.find((r) => r.jobId === copy && r.type === "E")?.data["resources_used.walltime"]).toBe(
+      e?.data["resources_used.walltime"],
+    );
     // the report command shows the same numbers by site
     const r = await cli("metaqueue", ["accounting", "--project", "NCAR0001", "@casper"]);
     expect(r.code).toBe(0);
