@@ -848,6 +848,12 @@ export async function sendOffers(
   if (!room.length) return 0;
   const st = await loadServerState(ctx);
   if (federationState(st) !== "active") return 0;
+  // Jobs already accepted here and not yet committed will take some of this room: offer again
+  // once they are queued (and this cycle's successor has placed them), not twice for one room.
+  const pendingIn = (await ctx.store.queryTransfers()).filter(
+    (j) => j.state === "T" && j.inbound && j.partition === partition,
+  );
+  if (pendingIn.length) return 0;
   let sent = 0;
   const now = ctx.clock.now();
   for (const peer of ctx.peers.values()) {

@@ -226,7 +226,9 @@ describe("pull when busy", () => {
     const r = await cli("metaqueue", ["accounting", "--project", "NCAR0001", "@casper"]);
     expect(r.code).toBe(0);
     if (home?.walltime.derecho)
-      expect(r.stdout).toMatch(new RegExp(`NCAR0001\\s+casper\\s+derecho\\s+${home.walltime.derecho}\\s`));
+      expect(r.stdout).toMatch(
+        new RegExp(`NCAR0001\\s+casper\\s+derecho\\s+-\\s+${home.walltime.derecho}\\s`),
+      );
     // an allocation, once used up, refuses new work charged to the project with a clear error
     expect((await cli("qmgr", ["-c", "set project NCAR0001 allocation = 0"])).code).toBe(0);
     const refused = await cli("qsub", ["-A", "NCAR0001"], "true\n");

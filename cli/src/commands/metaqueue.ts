@@ -47,44 +47,52 @@ async function accounting(ctx: Ctx, argv: string[]): Promise<number> {
 
 const hours = (s: number) => (s / 3600).toFixed(4);
 
-/** Usage by project and by the site it ran at, as each home site charged it; then allocations. */
+/**
+ * Usage by project: where it is recorded (each server's own books), where it ran, and for whom
+ * (work a site ran for a peer's project); then allocations used vs granted.
+ */
 export function accountingText(reports: AccountingReport[]): string {
-  const lines: string[] = [];
-  const row = (c: string[]) =>
-    lines.push(
-      c
-        .map((x, i) => (i < 3 ? x.padEnd(14) : x.padStart(13)))
-        .join(" ")
-        .trimEnd(),
-    );
-  row(["Project", "Charged at", "Ran at", "Walltime(s)", "Core-hours"]);
-  row(["-------", "----------", "------", "-----------", "----------"]);
+  const rows: string[][] = [["Project", "Recorded at", "Ran at", "For", "Walltime(s)", "Core-hours"]];
   for (const r of reports) {
     for (const u of r.usage) {
-      const ranAt = u.forPeer ? `${u.ranAt} (for ${u.forPeer})` : u.ranAt;
-      row([
+      rows.push([
         u.project,
-        u.forPeer ? u.forPeer : r.site,
-        ranAt,
+        r.site,
+        u.ranAt,
+        u.forPeer ?? "-",
         String(u.walltimeSeconds),
         hours(u.coreSeconds),
       ]);
     }
   }
+  const lines = table(rows, 4);
   const allocs = reports.flatMap((r) => r.allocations);
   if (allocs.length) {
-    lines.push("");
-    lines.push(
-      `${"Project".padEnd(14)} ${"Site".padEnd(14)} ${"Granted".padStart(13)} ${"Used".padStart(13)} ${"Used%".padStart(7)}`,
-    );
-    for (const a of allocs) {
-      const pct = a.granted ? ((100 * a.used) / a.granted).toFixed(1) : "-";
-      lines.push(
-        `${a.project.padEnd(14)} ${a.site.padEnd(14)} ${(a.granted === undefined ? "unlimited" : String(a.granted)).padStart(13)} ${a.used.toFixed(4).padStart(13)} ${pct.padStart(7)}`,
-      );
+    const a: string[][] = [["Project", "Site", "Granted", "Used", "Used%"]];
+    for (const x of allocs) {
+      const pct = x.granted ? ((100 * x.used) / x.granted).toFixed(1) : "-";
+      a.push([
+        x.project,
+        x.site,
+        x.granted === undefined ? "unlimited" : String(x.granted),
+        x.used.toFixed(4),
+        pct,
+      ]);
     }
+    lines.push("", ...table(a, 2));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** Columns as wide as their widest cell; the first `left` columns left-aligned, the rest right. */
+function table(rows: string[][], left: number): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return [line(rows[0]), line(widths.map((w) => "-".repeat(w))), ...rows.slice(1).map(line)];
 }
 
 async function peers(ctx: Ctx, argv: string[]): Promise<number> {

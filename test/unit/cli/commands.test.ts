@@ -488,8 +488,8 @@ describe("metaqueue accounting and peers", () => {
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     expect(r.api.calls).toContainEqual(["accounting", "casper-pbs", "P1"]);
-    expect(r.out).toMatch(/P1\s+casper\s+casper\s+3600\s+2\.0000/);
-    expect(r.out).toMatch(/P1\s+casper\s+derecho\s+1800\s+0\.5000/);
+    expect(r.out).toMatch(/P1\s+casper\s+casper\s+-\s+3600\s+2\.0000/);
+    expect(r.out).toMatch(/P1\s+casper\s+derecho\s+-\s+1800\s+0\.5000/);
     expect(r.out).toMatch(/P1\s+casper\s+10\s+2\.5000\s+25\.0/);
   });
   it("shows each peer's health", async () => {
