@@ -177,46 +177,32 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       // The site's loops (what Lambda's triggers drive on AWS): its three SQS consumers and its
       // tick. pause() stops them, as a site whose functions stopped answering; resume() restarts.
       const startPollers = () => {
-        // Pollers first, so the MOMs' boot messages are handled as soon as they are sent.
-        const eventsPoller = startSqsPoller({
-          sqs,
-          queueUrl: ctx.queueUrls.events,
-          handler: makeEventsHandler(ctx) as (e: SQSEvent) => Promise<SQSBatchResponse>,
-          batchSize: qdefs.events.consumer.batchSize,
-          maxBatchingWindowMs: qdefs.events.consumer.maxBatchingWindowMs,
-          concurrency: qdefs.events.consumer.concurrency,
-          // long polls, as Lambda's pollers do: an idle site makes few receive requests
-          waitTimeSeconds: 10,
-          onError,
-          name: `${sc.name}-events`,
-        });
-
-        const schedPoller = startSqsPoller({
-          sqs,
-          queueUrl: ctx.queueUrls.sched,
-          handler: makeSchedulerHandler(ctx),
-          batchSize: qdefs.sched.consumer.batchSize,
-          maxBatchingWindowMs: qdefs.sched.consumer.maxBatchingWindowMs,
-          concurrency: qdefs.sched.consumer.concurrency,
-          waitTimeSeconds: 10,
-          onError,
-          name: `${sc.name}-sched`,
-        });
-
-        const inboxPoller = startSqsPoller({
-          sqs,
-          queueUrl: urls[qdefs.inbox.name],
-          handler: makeInboxHandler(ctx),
-          batchSize: qdefs.inbox.consumer.batchSize,
-          maxBatchingWindowMs: qdefs.inbox.consumer.maxBatchingWindowMs,
-          concurrency: qdefs.inbox.consumer.concurrency,
-          waitTimeSeconds: 10,
-          onError,
-          name: `${sc.name}-inbox`,
-        });
-
+        // Long polls, as Lambda's pollers do: an idle site makes few receive requests.
+        const consume = (
+          label: string,
+          def: (typeof qdefs)["events"],
+          queueUrl: string,
+          handler: (e: SQSEvent) => Promise<SQSBatchResponse>,
+        ) =>
+          startSqsPoller({
+            sqs,
+            queueUrl,
+            handler,
+            batchSize: def.consumer.batchSize,
+            maxBatchingWindowMs: def.consumer.maxBatchingWindowMs,
+            concurrency: def.consumer.concurrency,
+            waitTimeSeconds: 10,
+            onError,
+            name: `${sc.name}-${label}`,
+          });
+        // Events first, so the MOMs' boot messages are handled as soon as they are sent.
+        const pollers = [
+          consume("events", qdefs.events, ctx.queueUrls.events, makeEventsHandler(ctx)),
+          consume("sched", qdefs.sched, ctx.queueUrls.sched, makeSchedulerHandler(ctx)),
+          consume("inbox", qdefs.inbox, urls[qdefs.inbox.name], makeInboxHandler(ctx)),
+        ];
         return async () => {
-          await Promise.all([eventsPoller.stop(), schedPoller.stop(), inboxPoller.stop()]);
+          await Promise.all(pollers.map((p) => p.stop()));
         };
       };
       let stopPollers: (() => Promise<void>) | undefined = startPollers();

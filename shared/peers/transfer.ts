@@ -27,11 +27,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { ConflictError, MetaqueueError } from "../errors.js";
-import { requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
+import { toCandidate, toRunning } from "../scheduler/inputs.js";
 import type { NodeInfo } from "../scheduler/types.js";
 import {
   findPeer,
@@ -54,7 +54,7 @@ import {
 } from "../server/objects.js";
 import { deleteJob, holdJob, releaseJob } from "../server/ops.js";
 import { allocateSeq } from "../server/seq.js";
-import { checkQueueAccepts, resolveResources } from "../server/submit.js";
+import { checkQueueAccepts, resolveResources, resourceList } from "../server/submit.js";
 import { keys } from "../store/table.js";
 import { mapInbound } from "./identity-map.js";
 import type { JobPayload, PeerBody } from "./messages.js";
@@ -360,14 +360,7 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
       fed === "down"
         ? []
         : [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo),
-    running: running.map((j) => ({
-      id: j.key,
-      queue: j.queue,
-      owner: j.owner,
-      alloc: j.alloc ?? [],
-      startedAt: j.stime ?? 0,
-      walltime: j.walltime,
-    })),
+    running: running.map((j) => toRunning(j, 0)),
     queue: queueInfo(q),
     offered: m.nodes,
     maxJobs: m.maxJobs,
@@ -407,17 +400,7 @@ export interface OfferPickInput {
  * and that fit the offered room, in the scheduler's order (priority, then age), at most maxJobs.
  */
 export function pickForOffer(inp: OfferPickInput): string[] {
-  const candidates = inp.ready.map((j) => ({
-    id: j.key,
-    ver: j.ver,
-    queue: j.queue,
-    owner: j.owner,
-    priority: j.priority,
-    qtime: j.qtime,
-    seq: j.seq,
-    select: j.sel,
-    walltime: j.walltime,
-  }));
+  const candidates = inp.ready.map((j) => toCandidate(j, j.key));
   const queues = [{ ...inp.queue, started: true }];
   const local = inp.localNodes.length
     ? planCycle({
@@ -537,16 +520,7 @@ async function receivedJob(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">):
   const req = resolveResources(st, queue, opts);
   const seq = await allocateSeq(ctx);
   const now = ctx.clock.now();
-  const t = totals(req);
-  const rl: Record<string, string> = {
-    ncpus: String(t.ncpus),
-    nodect: String(t.nodect),
-    select: requestSelectText(req),
-    place: req.place ?? "pack",
-  };
-  if (t.mem) rl.mem = formatSize(t.mem);
-  if (t.ngpus) rl.ngpus = String(t.ngpus);
-  if (req.walltime !== undefined) rl.walltime = formatWalltime(req.walltime);
+  const rl = resourceList(req);
   const id = `${seq}.${ctx.site.short}`;
   return {
     id,

@@ -25,6 +25,7 @@ import { buildRunSpec } from "../server/run-spec.js";
 import { ConflictError } from "../errors.js";
 import { keys } from "../store/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
+import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
 import type { Allocation, CandidateJob, Decision, NodeInfo, RunningJob } from "./types.js";
 import { sendBacklog, sendOffers } from "../peers/transfer.js";
@@ -94,14 +95,7 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
       candidates.push(toCandidate(j, j.key));
     }
   }
-  const running: RunningJob[] = runningJobs.map((j) => ({
-    id: j.key,
-    queue: j.queue,
-    owner: j.owner,
-    alloc: j.alloc ?? [],
-    startedAt: j.stime ?? startedAt,
-    walltime: j.walltime,
-  }));
+  const running: RunningJob[] = runningJobs.map((j) => toRunning(j, startedAt));
   const plan = planCycle({
     now: startedAt,
     nodes,
@@ -238,20 +232,6 @@ export function freeAfter(
       };
     })
     .filter((f) => f.ncpus > 0);
-}
-
-function toCandidate(j: JobRecord, id: string): CandidateJob {
-  return {
-    id,
-    ver: j.ver,
-    queue: j.queue,
-    owner: j.owner,
-    priority: j.priority,
-    qtime: j.qtime,
-    seq: j.seq,
-    select: j.sel,
-    walltime: j.walltime,
-  };
 }
 
 function runFields(ctx: SiteContext, job: JobRecord, d: Decision, now: number): Partial<JobRecord> {

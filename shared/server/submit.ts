@@ -167,17 +167,7 @@ export async function submitJob(
   for (const k of opts.variablesFromEnv ?? []) if (req.env[k] !== undefined) env[k] = req.env[k];
 
   const partition = queuePartition(queue);
-  const t = totals(resources);
-  const rl: Record<string, string> = {
-    ncpus: String(t.ncpus),
-    nodect: String(t.nodect),
-    select: requestSelectText(resources),
-    place: resources.place ?? "pack",
-  };
-  if (t.mem) rl.mem = formatSize(t.mem);
-  if (t.ngpus) rl.ngpus = String(t.ngpus);
-  if (resources.walltime !== undefined) rl.walltime = formatWalltime(resources.walltime);
-  for (const [k, v] of Object.entries(resources.other)) rl[k] = v;
+  const rl = resourceList(resources);
 
   const job: JobRecord = {
     id,
@@ -324,6 +314,22 @@ export function checkQueueAccepts(q: ServerObject, who: Submitter): void {
         `Unauthorized Request: no group of ${who.user} is in the group access list of queue ${q.name}`,
       );
   }
+}
+
+/** Resource_List as PBS shows it (text values) for a resolved request. */
+export function resourceList(req: ResourceRequest): Record<string, string> {
+  const t = totals(req);
+  const rl: Record<string, string> = {
+    ncpus: String(t.ncpus),
+    nodect: String(t.nodect),
+    select: requestSelectText(req),
+    place: req.place ?? "pack",
+  };
+  if (t.mem) rl.mem = formatSize(t.mem);
+  if (t.ngpus) rl.ngpus = String(t.ngpus);
+  if (req.walltime !== undefined) rl.walltime = formatWalltime(req.walltime);
+  for (const [k, v] of Object.entries(req.other)) rl[k] = v;
+  return rl;
 }
 
 /** -l with the queue's defaults, checked against its min/max and against the nodes that exist. */

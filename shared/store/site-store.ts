@@ -446,11 +446,19 @@ export class SiteStore {
   }
 
   private async queryAll(input: QueryCommandInput, limit = Number.POSITIVE_INFINITY): Promise<JobRecord[]> {
-    const out: JobRecord[] = [];
+    return (await this.queryItems(input, limit)).map(stripItem);
+  }
+
+  /** Every item a query matches, page after page (until `limit` items). */
+  private async queryItems(
+    input: QueryCommandInput,
+    limit = Number.POSITIVE_INFINITY,
+  ): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const r = await this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
-      for (const it of r.Items ?? []) out.push(stripItem(it));
+      out.push(...(r.Items ?? []));
       start = r.LastEvaluatedKey;
     } while (start && out.length < limit);
     return out;
@@ -675,15 +683,13 @@ export class SiteStore {
   }
 
   async getPeersSeen(): Promise<PeerSeen[]> {
-    const r = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :p",
-        ExpressionAttributeValues: { ":p": "PEER" },
-        ConsistentRead: true,
-      }),
-    );
-    return (r.Items ?? []).map((it) => ({ short: it.short, state: it.state, at: it.at }));
+    const items = await this.queryItems({
+      TableName: this.table,
+      KeyConditionExpression: "pk = :p",
+      ExpressionAttributeValues: { ":p": "PEER" },
+      ConsistentRead: true,
+    });
+    return items.map((it) => ({ short: String(it.short), state: String(it.state), at: Number(it.at) }));
   }
 
   // ---------- projects: allocations and usage ----------
@@ -696,22 +702,13 @@ export class SiteStore {
   }
 
   async listProjects(): Promise<ProjectRecord[]> {
-    const out: ProjectRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :p",
-          ExpressionAttributeValues: { ":p": "PROJ" },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) out.push(projectFrom(it));
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await this.queryItems({
+      TableName: this.table,
+      KeyConditionExpression: "pk = :p",
+      ExpressionAttributeValues: { ":p": "PROJ" },
+      ConsistentRead: true,
+    });
+    return items.map(projectFrom);
   }
 
   /** Set (core-hours) or clear (undefined) a project's allocation; usage counters are kept. */
