@@ -4,21 +4,16 @@
  * restart the transfer outbox re-sends what was lost; every job ends exactly once, none runs at
  * two sites or twice, and no copy is left waiting in transit.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { runtimeProcess } from "./runtime-process.js";
 
-const run = promisify(execFile);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-fedkill-"));
-const conf = path.join(dir, "servers.json");
-const cfgFile = path.join(dir, "config.json");
-const credential = path.join(dir, "credential");
-fs.writeFileSync(
-  cfgFile,
-  JSON.stringify({
+const runtime = runtimeProcess(
+  dir,
+  {
     defaultSite: "casper",
     sites: [
       {
@@ -35,61 +30,20 @@ fs.writeFileSync(
         federation: { pull: [{ queue: "main", from: "casper@casper-pbs" }] },
       },
     ],
-  }),
+  },
+  {
+    METAQUEUE_TICK_MS: "300",
+    METAQUEUE_SETTINGS: JSON.stringify({
+      transferTimeoutMs: 4000,
+      transferResendMs: 1000,
+      offerIntervalMs: 200,
+      momStaleMs: 3000,
+      dispatchGraceMs: 5000,
+    }),
+  },
 );
-let proc: ChildProcess | undefined;
-
-function startRuntime(): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "infra/local/main.ts"], {
-    env: {
-      ...process.env,
-      METAQUEUE_CONFIG: cfgFile,
-      METAQUEUE_DATA: path.join(dir, "data"),
-      METAQUEUE_CONF: conf,
-      METAQUEUE_CREDENTIAL: credential,
-      METAQUEUE_TICK_MS: "300",
-      METAQUEUE_SETTINGS: JSON.stringify({
-        transferTimeoutMs: 4000,
-        transferResendMs: 1000,
-        offerIntervalMs: 200,
-        momStaleMs: 3000,
-        dispatchGraceMs: 5000,
-      }),
-    },
-    detached: true, // its own process group: SIGKILL reaches DynamoDB Local and the MOMs too
-    stdio: [
-      "ignore",
-      fs.openSync(path.join(dir, "runtime.log"), "a"),
-      fs.openSync(path.join(dir, "runtime.log"), "a"),
-    ],
-  });
-}
-
-async function cli(cmd: string, args: string[], input?: string): Promise<string> {
-  const p = run(path.resolve("node_modules/.bin", cmd), args, {
-    cwd: dir,
-    env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: credential },
-  });
-  if (input !== undefined) p.child.stdin?.end(input);
-  return (await p).stdout;
-}
-
-async function waitUp(since: number): Promise<void> {
-  for (let i = 0; i < 240; i++) {
-    if (fs.existsSync(conf) && fs.statSync(conf).mtimeMs >= since) {
-      try {
-        await cli("qstat", ["-B", "@casper", "@derecho"]);
-        return;
-      } catch {
-        /* not yet */
-      }
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(
-    `runtime did not come up: ${fs.readFileSync(path.join(dir, "runtime.log"), "utf8").slice(-2000)}`,
-  );
-}
+const cli = runtime.cli;
+const probe = ["@casper", "@derecho"];
 
 type Jobs = Record<string, Record<string, unknown>>;
 
@@ -98,23 +52,11 @@ async function list(server: string): Promise<Jobs> {
   return JSON.parse(await cli("qstat", ["-x", "-f", "-F", "json", `@${server}`])).Jobs ?? {};
 }
 
-afterAll(async () => {
-  if (proc?.pid) {
-    try {
-      process.kill(-proc.pid, "SIGINT");
-      await new Promise((r) => setTimeout(r, 3000));
-      process.kill(-proc.pid, "SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-});
+afterAll(() => runtime.stop());
 
 describe("SIGKILL of both sites in the middle of transfers", () => {
   it("ends every job exactly once", async () => {
-    let t = Date.now();
-    proc = startRuntime();
-    await waitUp(t);
+    await runtime.start(probe);
     const filler = (await cli("qsub", ["-r", "n", "-N", "filler"], "sleep 300\n")).trim();
     for (let i = 0; i < 40 && (await list("casper"))[filler]?.job_state !== "R"; i++)
       await new Promise((r) => setTimeout(r, 250));
@@ -134,15 +76,13 @@ describe("SIGKILL of both sites in the middle of transfers", () => {
       if (atKill.some((s) => s === "T" || s === "M")) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    process.kill(-(proc.pid as number), "SIGKILL");
+    runtime.kill();
     console.log(`federation restart: origin states at SIGKILL: ${atKill.join(" ")}`);
     // some work was still to move when the runtime died
     expect(atKill.filter((s) => s === "Q" || s === "T").length).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 1500));
 
-    t = Date.now();
-    proc = startRuntime();
-    await waitUp(t);
+    await runtime.start(probe);
     // the filler is lost with its MOM (not rerunnable); the rest are pulled or run at home
     const end = Date.now() + 90_000;
     let home: Jobs = {};

@@ -6,19 +6,16 @@
  */
 import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
+import type { LocalMetaqueue } from "../../infra/local/runtime.js";
 import { readCredentialFile } from "../../shared/auth/credential-file.js";
 import { parseConfig } from "../../shared/config/site-config.js";
+import { type Stack, startStack } from "./helpers.js";
 
-const run = promisify(execFile);
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-fed-"));
-const conf = path.join(dir, "servers.json");
-const credential = path.join(dir, "credential");
+let stack: Stack;
 let mq: LocalMetaqueue;
+let dir: string;
+let credential: string;
 
 const config = parseConfig({
   defaultSite: "casper",
@@ -54,20 +51,8 @@ const config = parseConfig({
   ],
 });
 
-async function cli(cmd: string, args: string[], input?: string) {
-  try {
-    const p = run(path.resolve("node_modules/.bin", cmd), args, {
-      cwd: dir,
-      env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: credential },
-    });
-    if (input !== undefined) p.child.stdin?.end(input);
-    const r = await p;
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const cli = (cmd: string, args: string[], input?: string) =>
+  stack.cli(cmd, args, input === undefined ? {} : { input });
 
 /** The job's attributes as the origin stores them (no following). */
 async function raw(id: string): Promise<Record<string, unknown>> {
@@ -103,22 +88,11 @@ async function qsub(args: string[], body = "#!/bin/bash\necho hello from $(hostn
 }
 
 beforeAll(async () => {
-  mq = await startLocal({
-    config,
-    dataDir: path.join(dir, "data"),
-    confPath: conf,
-    credentialPath: credential,
+  stack = await startStack(undefined, config, {
     tickMs: 300,
-    momHeartbeatMs: 500,
-    settings: {
-      killDelay: 1,
-      transferResendMs: 1000,
-      transferTimeoutMs: 8000,
-      offerIntervalMs: 200,
-      peerStaleMs: 3000,
-    },
-    log: () => {},
+    settings: { transferResendMs: 1000, transferTimeoutMs: 8000, offerIntervalMs: 200, peerStaleMs: 3000 },
   });
+  ({ mq, dir, credential } = stack);
 }, 90_000);
 afterAll(async () => {
   await mq?.stop();

@@ -6,6 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
+import type { SiteSettings } from "../../shared/server/context.js";
 
 const run = promisify(execFile);
 const BIN = path.resolve("node_modules/.bin");
@@ -55,7 +56,11 @@ export const smallConfig = parseConfig({
   ],
 });
 
-export async function startStack(dataDir?: string, config = smallConfig): Promise<Stack> {
+export async function startStack(
+  dataDir?: string,
+  config = smallConfig,
+  tuning: { tickMs?: number; settings?: Partial<SiteSettings> } = {},
+): Promise<Stack> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mq-it-"));
   const conf = path.join(dir, "servers.json");
   const credential = path.join(dir, "credential");
@@ -64,9 +69,9 @@ export async function startStack(dataDir?: string, config = smallConfig): Promis
     dataDir: path.join(dir, "data"),
     confPath: conf,
     credentialPath: credential,
-    tickMs: 500,
+    tickMs: tuning.tickMs ?? 500,
     momHeartbeatMs: 500,
-    settings: { killDelay: 1, momStaleMs: 3000, dispatchGraceMs: 5000 },
+    settings: { killDelay: 1, momStaleMs: 3000, dispatchGraceMs: 5000, ...tuning.settings },
     log: () => {},
   });
   const cli: Stack["cli"] = async (cmd, args, opts = {}) => {

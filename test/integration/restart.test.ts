@@ -3,67 +3,16 @@
  * lost, a rerunnable job runs again, a non-rerunnable one ends with a reason, and no job keeps
  * running from the killed runtime (its processes die with their MOM).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { smallConfig } from "./helpers.js";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import { runtimeProcess } from "./runtime-process.js";
 
-const run = promisify(execFile);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-restart-"));
-const conf = path.join(dir, "servers.json");
-const cfgFile = path.join(dir, "config.json");
-fs.writeFileSync(cfgFile, JSON.stringify(smallConfig));
-let proc: ChildProcess | undefined;
-
-function startRuntime(): ChildProcess {
-  const p = spawn(process.execPath, ["--import", "tsx", "infra/local/main.ts"], {
-    env: {
-      ...process.env,
-      METAQUEUE_CONFIG: cfgFile,
-      METAQUEUE_DATA: path.join(dir, "data"),
-      METAQUEUE_CONF: conf,
-      METAQUEUE_CREDENTIAL: path.join(dir, "credential"),
-      METAQUEUE_TICK_MS: "500",
-    },
-    detached: true, // its own process group: SIGKILL reaches DynamoDB Local and the MOMs too
-    stdio: [
-      "ignore",
-      fs.openSync(path.join(dir, "runtime.log"), "a"),
-      fs.openSync(path.join(dir, "runtime.log"), "a"),
-    ],
-  });
-  return p;
-}
-
-async function cli(cmd: string, args: string[], input?: string): Promise<string> {
-  const p = run(path.resolve("node_modules/.bin", cmd), args, {
-    cwd: dir,
-    env: { ...process.env, METAQUEUE_CONF: conf, METAQUEUE_CREDENTIAL: path.join(dir, "credential") },
-  });
-  if (input !== undefined) p.child.stdin?.end(input);
-  return (await p).stdout;
-}
-
-async function waitUp(since: number): Promise<void> {
-  for (let i = 0; i < 240; i++) {
-    if (fs.existsSync(conf) && fs.statSync(conf).mtimeMs >= since) {
-      try {
-        await cli("qstat", ["-B"]);
-        return;
-      } catch {
-        /* not yet */
-      }
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(
-    `runtime did not come up: ${fs.readFileSync(path.join(dir, "runtime.log"), "utf8").slice(-2000)}`,
-  );
-}
+const runtime = runtimeProcess(dir, smallConfig);
+const cli = runtime.cli;
 
 async function job(id: string): Promise<Record<string, unknown>> {
   const out = await cli("qstat", ["-x", "-f", "-F", "json", id]);
@@ -81,23 +30,11 @@ async function waitFor(id: string, states: string[], ms = 60_000): Promise<Recor
   throw new Error(`${id} stuck in ${j.job_state}`);
 }
 
-afterAll(async () => {
-  if (proc?.pid) {
-    try {
-      process.kill(-proc.pid, "SIGINT");
-      await new Promise((r) => setTimeout(r, 3000));
-      process.kill(-proc.pid, "SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-});
+afterAll(() => runtime.stop());
 
 describe("SIGKILL of the whole runtime", () => {
   it("loses nothing, reruns only what may rerun, and every job ends with a reason", async () => {
-    let t = Date.now();
-    proc = startRuntime();
-    await waitUp(t);
+    await runtime.start();
     const body = (name: string) => `echo start >> ${name}.log; sleep 4; echo end >> ${name}.log\n`;
     const a = (await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "A"], body("A"))).trim();
     const b = (await cli("qsub", ["-l", "select=1:ncpus=4", "-r", "n", "-N", "B"], body("B"))).trim();
@@ -114,14 +51,12 @@ describe("SIGKILL of the whole runtime", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    process.kill(-(proc.pid as number), "SIGKILL");
+    runtime.kill();
     await new Promise((r) => setTimeout(r, 6000)); // longer than the jobs' sleep: an orphan would finish
     expect(fs.readFileSync(path.join(dir, "A.log"), "utf8")).toBe("start\n");
     expect(fs.readFileSync(path.join(dir, "B.log"), "utf8")).toBe("start\n");
 
-    t = Date.now();
-    proc = startRuntime();
-    await waitUp(t);
+    await runtime.start();
     const ja = await waitFor(a, ["F"]);
     const jb = await waitFor(b, ["F"]);
     const jc = await waitFor(c, ["F"]);
