@@ -20,8 +20,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
-import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/store/clients.js";
-import { type LocalMetaqueue, startLocal } from "../infra/local/runtime.js";
+import { countRequests, median, pct, startBenchStack } from "./local.js";
 import { type TransferResult, transferRun } from "./transfer.js";
 
 const run = promisify(execFile);
@@ -44,13 +43,6 @@ const config = parseConfig({
   ],
 });
 
-const pct = (xs: number[], p: number) => {
-  if (!xs.length) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-const median = (xs: number[]) => pct(xs, 50);
-
 interface RunResult {
   throughput: number;
   submitRate: number;
@@ -64,34 +56,13 @@ interface RunResult {
 }
 
 async function oneRun(k: number): Promise<RunResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-bench-"));
-  const mq: LocalMetaqueue = await startLocal({
-    config,
-    dataDir: path.join(dir, "data"),
-    confPath: path.join(dir, "servers.json"),
-    credentialPath: path.join(dir, "credential"),
-    tickMs: 2000,
-    log: () => {},
-  });
+  const bench = await startBenchStack(config, "site");
+  const { mq, dir } = bench;
   try {
     const site = mq.sites[0];
-    const { ctx, url, executor } = site;
-    const token = fs.readFileSync(mq.credentialPath, "utf8").trim();
-    const api = async (method: string, p: string, body?: unknown) => {
-      const r = await fetch(`${url}${p}`, {
-        method,
-        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const j = (await r.json()) as Record<string, unknown>;
-      if (r.status >= 400) throw new Error(JSON.stringify(j));
-      return j;
-    };
-    const submit = async (script: string, options: Record<string, unknown> = {}) =>
-      String(
-        (await api("POST", "/v1/jobs", { script, options, submitDir: dir, env: {}, submitHost: "bench" }))
-          .jobId,
-      );
+    const { ctx } = site;
+    const submit = (script: string, options: Record<string, unknown> = {}) =>
+      bench.submit(site, script, options);
     const keyOf = (id: string) => id.split(".")[0];
     const waitDone = async (ids: string[], timeoutMs: number) => {
       const end = Date.now() + timeoutMs;
@@ -108,8 +79,7 @@ async function oneRun(k: number): Promise<RunResult> {
     await waitDone([await submit(trivial)], 30_000); // warm-up: MOMs, connections, JIT
 
     // 1. throughput and requests per job
-    const momBefore = await executor.counts();
-    resetRequestCounts();
+    const counting = await countRequests([site]);
     const t0 = Date.now();
     const ids: string[] = [];
     const queue = Array.from({ length: JOBS }, (_, i) => i);
@@ -123,11 +93,7 @@ async function oneRun(k: number): Promise<RunResult> {
     const lastEnd = Math.max(...done.map((j: JobRecord) => j.obittime ?? 0));
     // let trailing cycles triggered by the last obituaries finish before reading the counters
     await new Promise((r) => setTimeout(r, 500));
-    const local = { ...requestCounts };
-    const momAfter = await executor.counts();
-    const all: Record<string, number> = { ...local };
-    for (const [key, v] of Object.entries(momAfter)) all[key] = (all[key] ?? 0) + v - (momBefore[key] ?? 0);
-    const sum = summarizeCounts(all);
+    const { all, sum } = await counting.done();
 
     // 2. qsub latency: the real binary, one after another
     const bin = path.resolve("node_modules/.bin/qsub");
@@ -180,8 +146,7 @@ async function oneRun(k: number): Promise<RunResult> {
     if (k === 0) console.error(`requests in run 1 (all processes): ${JSON.stringify(all)}`);
     return r;
   } finally {
-    await mq.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 

@@ -5,13 +5,10 @@
  *   - a burst of N queued jobs: moved per second (first submit to the last M record), and
  *     messages and DynamoDB requests per moved job (every process, SDK middleware counts)
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
-import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/store/clients.js";
-import { type LocalMetaqueue, type LocalSite, startLocal } from "../infra/local/runtime.js";
+import type { LocalSite } from "../infra/local/runtime.js";
+import { countRequests, pct, startBenchStack } from "./local.js";
 
 export interface TransferResult {
   latencyP50: number;
@@ -41,34 +38,13 @@ const config = parseConfig({
   ],
 });
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : Number.NaN;
-};
-
 export async function transferRun(jobs: number): Promise<TransferResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-bench-xfer-"));
-  const mq: LocalMetaqueue = await startLocal({
-    config,
-    dataDir: path.join(dir, "data"),
-    confPath: path.join(dir, "servers.json"),
-    credentialPath: path.join(dir, "credential"),
-    tickMs: 2000,
-    log: () => {},
-  });
+  const bench = await startBenchStack(config, "xfer");
+  const { mq } = bench;
   try {
     const [casper, derecho] = mq.sites;
-    const token = fs.readFileSync(mq.credentialPath, "utf8").trim();
-    const submit = async (site: LocalSite, script: string) => {
-      const r = await fetch(`${site.url}/v1/jobs`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        body: JSON.stringify({ script, options: {}, submitDir: dir, env: {}, submitHost: "bench" }),
-      });
-      const j = (await r.json()) as { jobId?: string };
-      if (!j.jobId) throw new Error(JSON.stringify(j));
-      return j.jobId.split(".")[0];
-    };
+    const submit = async (site: LocalSite, script: string) =>
+      (await bench.submit(site, script)).split(".")[0];
     const until = async <T>(f: () => Promise<T | undefined>, ms: number): Promise<T> => {
       const end = Date.now() + ms;
       for (;;) {
@@ -102,8 +78,7 @@ export async function transferRun(jobs: number): Promise<TransferResult> {
     }
 
     // 2. a burst of queued jobs at the full origin
-    const momBefore = await momCounts([casper, derecho]);
-    resetRequestCounts();
+    const counting = await countRequests([casper, derecho]);
     const t0 = Date.now();
     const keys: string[] = [];
     const todo = Array.from({ length: jobs }, (_, i) => i);
@@ -127,10 +102,7 @@ export async function transferRun(jobs: number): Promise<TransferResult> {
     }, 600_000);
     const tDone = Date.now();
     await new Promise((r) => setTimeout(r, 1000)); // trailing acks
-    const all: Record<string, number> = { ...requestCounts };
-    const momAfter = await momCounts([casper, derecho]);
-    for (const [k, v] of Object.entries(momAfter)) all[k] = (all[k] ?? 0) + v - (momBefore[k] ?? 0);
-    const sum = summarizeCounts(all);
+    const { all, sum } = await counting.done();
     console.error(`transfer burst requests (all processes): ${JSON.stringify(all)}`);
     // the filler stays: deleting it is not part of the measurement
     return {
@@ -143,14 +115,6 @@ export async function transferRun(jobs: number): Promise<TransferResult> {
       ddbReadsPerJob: sum.ddbRead / jobs,
     };
   } finally {
-    await mq.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await bench.stop();
   }
-}
-
-async function momCounts(sites: LocalSite[]): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const s of sites)
-    for (const [k, v] of Object.entries(await s.executor.counts())) out[k] = (out[k] ?? 0) + v;
-  return out;
 }

@@ -1,0 +1,80 @@
+/**
+ * What the benchmarks share: a local metaqueue in this process on a throw-away data dir, job
+ * submission over its HTTP API, request counting across every process, percentiles.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { MetaqueueConfig } from "../shared/config/site-config.js";
+import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/store/clients.js";
+import { type LocalMetaqueue, type LocalSite, startLocal } from "../infra/local/runtime.js";
+
+export const pct = (xs: number[], p: number) => {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+export const median = (xs: number[]) => pct(xs, 50);
+
+export interface BenchStack {
+  mq: LocalMetaqueue;
+  dir: string;
+  /** POST /v1/jobs at `site` as the runtime's user; the full job ID */
+  submit(site: LocalSite, script: string, options?: Record<string, unknown>): Promise<string>;
+  /** stop everything and remove the data */
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(config: MetaqueueConfig, tag: string): Promise<BenchStack> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mq-bench-${tag}-`));
+  const mq = await startLocal({
+    config,
+    dataDir: path.join(dir, "data"),
+    confPath: path.join(dir, "servers.json"),
+    credentialPath: path.join(dir, "credential"),
+    tickMs: 2000,
+    log: () => {},
+  });
+  const token = fs.readFileSync(mq.credentialPath, "utf8").trim();
+  const submit: BenchStack["submit"] = async (site, script, options = {}) => {
+    const r = await fetch(`${site.url}/v1/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ script, options, submitDir: dir, env: {}, submitHost: "bench" }),
+    });
+    const j = (await r.json()) as { jobId?: string };
+    if (r.status >= 400 || !j.jobId) throw new Error(JSON.stringify(j));
+    return j.jobId;
+  };
+  return {
+    mq,
+    dir,
+    submit,
+    stop: async () => {
+      await mq.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Count requests from now on, in this process (SDK middleware) and in every MOM of `sites`
+ * (they count their own); `done()` returns the per-kind totals and their summary.
+ */
+export async function countRequests(sites: LocalSite[]) {
+  const moms = async () => {
+    const out: Record<string, number> = {};
+    for (const s of sites)
+      for (const [k, v] of Object.entries(await s.executor.counts())) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  const before = await moms();
+  resetRequestCounts();
+  return {
+    done: async () => {
+      const all: Record<string, number> = { ...requestCounts };
+      for (const [k, v] of Object.entries(await moms())) all[k] = (all[k] ?? 0) + v - (before[k] ?? 0);
+      return { all, sum: summarizeCounts(all) };
+    },
+  };
+}
