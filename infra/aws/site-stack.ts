@@ -111,7 +111,7 @@ export class SiteStack extends Stack {
       { name: "sweeper", fn: this.scheduler.sweeper },
     ];
     if (links.length) {
-      this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom, links });
+      this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom });
       functions.push({ name: "inbox", fn: this.inbox.handler });
       for (const f of functions) SiteInbox.grantPeering(f.fn, links);
     }

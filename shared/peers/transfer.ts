@@ -44,6 +44,7 @@ import {
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import type { EndResult } from "../server/job-end.js";
 import { keyOfId, mutateJob } from "../server/mutate.js";
+import type { AcctRecord } from "../store/site-store.js";
 import {
   federationState,
   getQueue,
@@ -187,37 +188,28 @@ export async function onAccept(ctx: SiteContext, peer: PeerInfo, m: Msg<"ACCEPT"
   const key = originKeyOf(ctx, m.transferId);
   const now = ctx.clock.now();
   const { before, after } = key
-    ? await mutateJob(
-        ctx,
-        key,
-        (cur) => {
-          if (cur.state !== "T" || cur.xfer?.id !== m.transferId) return { kind: "skip" };
-          return {
-            kind: "write",
-            after: {
-              ...cur,
-              state: "M",
-              movedTo: m.newId,
-              xfer: { ...cur.xfer, newId: m.newId },
-              mtime: now,
-              comment: `Job moved to ${m.newId}`,
-              hist: withTrace(cur.hist, { time: now, source: "S", message: `Job moved to ${m.newId}` }),
-            },
-            acct: {
-              time: now,
-              jobId: cur.id,
-              type: "M",
-              data: {
-                user: cur.user,
-                queue: cur.queue,
-                destination: m.newId,
-                ...(cur.account ? { account: cur.account } : {}),
-              },
-            },
-          };
+    ? await settleTransfer(ctx, key, m.transferId, (cur) => ({
+        after: {
+          ...cur,
+          state: "M",
+          movedTo: m.newId,
+          xfer: cur.xfer ? { ...cur.xfer, newId: m.newId } : undefined,
+          mtime: now,
+          comment: `Job moved to ${m.newId}`,
+          hist: withTrace(cur.hist, { time: now, source: "S", message: `Job moved to ${m.newId}` }),
         },
-        { missingOk: true },
-      )
+        acct: {
+          time: now,
+          jobId: cur.id,
+          type: "M",
+          data: {
+            user: cur.user,
+            queue: cur.queue,
+            destination: m.newId,
+            ...(cur.account ? { account: cur.account } : {}),
+          },
+        },
+      }))
     : {};
   const job = after ?? before;
   if (job?.state === "M" && job.xfer?.id === m.transferId) {
@@ -239,24 +231,35 @@ export async function onReject(ctx: SiteContext, peer: PeerInfo, m: Msg<"REJECT"
   const key = originKeyOf(ctx, m.transferId);
   if (!key) return NONE;
   const now = ctx.clock.now();
-  const { after } = await mutateJob(
-    ctx,
-    key,
-    (cur) => {
-      if (cur.state !== "T" || cur.xfer?.id !== m.transferId) return { kind: "skip" };
-      return {
-        kind: "write",
-        // Its policy will say the same next time: do not hand this job to that peer again.
-        after: {
-          ...backToQueue(cur, now, `Transfer to ${peer.server} rejected: ${m.reason}`),
-          refusedBy: [...new Set([...(cur.refusedBy ?? []), peer.short])],
-        },
-      };
+  const { after } = await settleTransfer(ctx, key, m.transferId, (cur) => ({
+    // Its policy will say the same next time: do not hand this job to that peer again.
+    after: {
+      ...backToQueue(cur, now, `Transfer to ${peer.server} rejected: ${m.reason}`),
+      refusedBy: [...new Set([...(cur.refusedBy ?? []), peer.short])],
     },
-    { missingOk: true },
-  );
+  }));
   if (after) ctx.metrics?.count("TransfersRejected", 1, { peer: peer.short });
   return after ? { partitions: [after.partition], ended: [] } : NONE;
+}
+
+/**
+ * Decide a transfer of ours: change the job only while it is still in transit under this
+ * transfer (T with this xfer.id). ACCEPT, REJECT and the timeout all go through here, so at most
+ * one of them ever wins: the conditional write on the job's version settles it.
+ */
+function settleTransfer(
+  ctx: SiteContext,
+  key: string,
+  transferId: string,
+  settle: (cur: JobRecord) => { after: JobRecord; acct?: AcctRecord },
+) {
+  return mutateJob(
+    ctx,
+    key,
+    (cur) =>
+      cur.state === "T" && cur.xfer?.id === transferId ? { kind: "write", ...settle(cur) } : { kind: "skip" },
+    { missingOk: true },
+  );
 }
 
 function backToQueue(cur: JobRecord, now: number, comment: string): JobRecord {
@@ -749,22 +752,9 @@ export async function sweepTransfers(ctx: SiteContext): Promise<EndResult> {
         const peer = findPeer(ctx, job.xfer.peer);
         // A margin past the deadline: the receiver refuses by its own clock, which may lag ours.
         if (now > job.xfer.deadline + CLOCK_MARGIN_MS || !peer) {
-          const { after } = await mutateJob(
-            ctx,
-            job.key,
-            (cur) =>
-              cur.state === "T" && cur.xfer?.id === job.xfer?.id
-                ? {
-                    kind: "write",
-                    after: backToQueue(
-                      cur,
-                      now,
-                      `Transfer to ${job.xfer?.peer} timed out; job back in queue`,
-                    ),
-                  }
-                : { kind: "skip" },
-            { missingOk: true },
-          );
+          const { after } = await settleTransfer(ctx, job.key, job.xfer.id, (cur) => ({
+            after: backToQueue(cur, now, `Transfer to ${job.xfer?.peer} timed out; job back in queue`),
+          }));
           if (after) {
             ctx.metrics?.count("TransfersTimedOut", 1, { peer: job.xfer.peer });
             res.partitions.push(after.partition);

@@ -4,15 +4,14 @@
  * to the peers' inbox queues, named by ARN, nothing wider.
  */
 import { Arn, Duration, Stack } from "aws-cdk-lib";
-import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import type { SiteEventsProps } from "./events.js";
 import { siteFunction } from "./lambda.js";
 import type { MomCluster } from "./mom.js";
-import { eventSourceProps, type SiteQueues } from "./queues.js";
+import { eventSourceProps } from "./queues.js";
 
 /** A peer as the stack is told about it (context `peers:<site>`). */
 export interface PeerLink {
@@ -29,14 +28,8 @@ export function queueArnOfUrl(url: string): string {
   return `arn:aws:sqs:${m[1]}:${m[2]}:${m[3]}`;
 }
 
-export interface SiteInboxProps {
-  site: string;
-  environment: Record<string, string>;
-  table: dynamodb.ITable;
-  queues: SiteQueues;
+export interface SiteInboxProps extends SiteEventsProps {
   mom: MomCluster;
-  logRetention: logs.RetentionDays;
-  links: PeerLink[];
 }
 
 export class SiteInbox extends Construct {
