@@ -812,36 +812,43 @@ export async function sendOffers(
   if (!room.length) return 0;
   const st = await loadServerState(ctx);
   if (federationState(st) !== "active") return 0;
+  // The directives of this partition whose offer is due (no I/O for the ones throttled).
+  const now = ctx.clock.now();
+  const due = [...ctx.peers.values()].flatMap((peer) =>
+    (peer.pull ?? [])
+      .filter((d) => {
+        const into = st.queues.get(d.into);
+        if (!into || queuePartition(into) !== partition) return false;
+        return now - (lastOffer.get(offerKey(ctx, peer, d)) ?? 0) >= ctx.settings.offerIntervalMs;
+      })
+      .map((d) => ({ peer, d })),
+  );
+  if (!due.length) return 0;
   // Jobs already accepted here and not yet committed will take some of this room: offer again
   // once they are queued (and this cycle's successor has placed them), not twice for one room.
   const pendingIn = (await ctx.store.queryTransfers()).filter(
     (j) => j.state === "T" && j.inbound && j.partition === partition,
   );
   if (pendingIn.length) return 0;
-  let sent = 0;
-  const now = ctx.clock.now();
-  for (const peer of ctx.peers.values()) {
-    for (const d of peer.pull ?? []) {
-      const into = st.queues.get(d.into);
-      if (!into || queuePartition(into) !== partition) continue;
-      const k = `${ctx.site.short}/${peer.short}/${d.queue}/${d.into}`;
-      if (now - (lastOffer.get(k) ?? 0) < ctx.settings.offerIntervalMs) continue;
-      lastOffer.set(k, now);
-      await sendToPeer(ctx, peer, {
-        type: "OFFER",
-        offerId: randomUUID(),
-        queue: d.queue,
-        into: d.into,
-        nodes: room.slice(0, 256),
-        maxJobs: Math.min(
-          500,
-          room.reduce((s, n) => s + n.ncpus, 0),
-        ),
-      });
-      sent++;
-    }
+  for (const { peer, d } of due) {
+    lastOffer.set(offerKey(ctx, peer, d), now);
+    await sendToPeer(ctx, peer, {
+      type: "OFFER",
+      offerId: randomUUID(),
+      queue: d.queue,
+      into: d.into,
+      nodes: room.slice(0, 256),
+      maxJobs: Math.min(
+        500,
+        room.reduce((s, n) => s + n.ncpus, 0),
+      ),
+    });
   }
-  return sent;
+  return due.length;
+}
+
+function offerKey(ctx: SiteContext, peer: PeerInfo, d: { queue: string; into: string }): string {
+  return `${ctx.site.short}/${peer.short}/${d.queue}/${d.into}`;
 }
 
 const lastBacklog = new Map<string, number>();
