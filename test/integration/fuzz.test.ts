@@ -6,28 +6,11 @@
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../shared/config/site-config.js";
 import { rejectedPeerMessages } from "../../shared/peers/inbox.js";
 import { sealPeerMessage } from "../../shared/peers/messages.js";
-import { type Stack, startStack } from "./helpers.js";
+import { type Stack, startStack, twoSiteConfig } from "./helpers.js";
 
-const config = parseConfig({
-  defaultSite: "casper",
-  sites: [
-    {
-      name: "casper",
-      server: "casper-pbs",
-      queues: [{ name: "casper" }],
-      nodes: [{ name: "c1", ncpus: 2, mem: "4gb" }],
-    },
-    {
-      name: "derecho",
-      server: "desched1",
-      queues: [{ name: "main" }],
-      nodes: [{ name: "d1", ncpus: 2, mem: "4gb" }],
-    },
-  ],
-});
+const config = twoSiteConfig;
 
 let s: Stack;
 let token: string;

@@ -56,6 +56,25 @@ export const smallConfig = parseConfig({
   ],
 });
 
+/** The seed pair, small: casper and derecho, one 2-core node each, no pulls configured. */
+export const twoSiteConfig = parseConfig({
+  defaultSite: "casper",
+  sites: [
+    {
+      name: "casper",
+      server: "casper-pbs",
+      queues: [{ name: "casper" }],
+      nodes: [{ name: "c1", ncpus: 2, mem: "4gb" }],
+    },
+    {
+      name: "derecho",
+      server: "desched1",
+      queues: [{ name: "main" }],
+      nodes: [{ name: "d1", ncpus: 2, mem: "4gb" }],
+    },
+  ],
+});
+
 export async function startStack(
   dataDir?: string,
   config = smallConfig,

@@ -10,32 +10,16 @@ import { promisify } from "node:util";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
-import { parseConfig } from "../../shared/config/site-config.js";
 import { rejectedPeerMessages } from "../../shared/peers/inbox.js";
 import { sealPeerMessage } from "../../shared/peers/messages.js";
+import { twoSiteConfig } from "./helpers.js";
 
 const run = promisify(execFile);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-peers-"));
 const conf = path.join(dir, "servers.json");
 let mq: LocalMetaqueue;
 
-const config = parseConfig({
-  defaultSite: "casper",
-  sites: [
-    {
-      name: "casper",
-      server: "casper-pbs",
-      queues: [{ name: "casper" }],
-      nodes: [{ name: "c1", ncpus: 2, mem: "4gb" }],
-    },
-    {
-      name: "derecho",
-      server: "desched1",
-      queues: [{ name: "main" }],
-      nodes: [{ name: "d1", ncpus: 2, mem: "4gb" }],
-    },
-  ],
-});
+const config = twoSiteConfig;
 
 async function cli(cmd: string, args: string[], input?: string) {
   try {
