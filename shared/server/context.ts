@@ -27,6 +27,12 @@ export interface SiteSettings {
   cycleCandidates: number;
   /** largest script accepted, bytes */
   maxScriptBytes: number;
+  /**
+   * largest job accepted at submit (or after qalter), bytes as the store counts its item: well
+   * under DynamoDB's 400 KB so the job can still grow (trace lines, comment, resources_used,
+   * exec_host) for the rest of its life
+   */
+  maxJobBytes: number;
   /** a transfer not accepted by then returns to the queue (ms); the receiver refuses it after */
   transferTimeoutMs: number;
   /** re-send an unanswered transfer step after this long (ms) */
@@ -43,6 +49,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   dispatchGraceMs: 60_000,
   cycleCandidates: 200,
   maxScriptBytes: 256 * 1024,
+  maxJobBytes: 300 * 1024,
   transferTimeoutMs: 60_000,
   transferResendMs: 10_000,
   offerIntervalMs: 500,

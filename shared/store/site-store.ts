@@ -187,6 +187,11 @@ export class SiteStore {
 
   // ---------- jobs ----------
 
+  /** Bytes the job's item takes in this table (the same item createJob writes). */
+  jobItemBytes(job: JobRecord): number {
+    return jobItemSize(job);
+  }
+
   async getJob(key: string, consistent = true): Promise<JobRecord | undefined> {
     const r = await this.doc.send(
       new GetCommand({ TableName: this.table, Key: keys.job(key), ConsistentRead: consistent }),
