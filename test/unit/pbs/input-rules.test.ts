@@ -20,7 +20,8 @@ const CONTROLS = ["\n", "\r", "\t", "\x1b[31m", "\x7f", "\x85", "\u2028", "\u202
 
 describe("control characters", () => {
   it("finds each kind and says where", () => {
-    for (const c of CONTROLS) expect(findControl(`ab${c}cd`), JSON.stringify(c)).toMatch(/^U\+[0-9A-F]{4} at 3$/);
+    for (const c of CONTROLS)
+      expect(findControl(`ab${c}cd`), JSON.stringify(c)).toMatch(/^U\+[0-9A-F]{4} at 3$/);
     expect(findControl("plain text, with spaces and ünïcödé")).toBeUndefined();
   });
 
@@ -48,8 +49,14 @@ describe("control characters", () => {
         const o = { [field]: `ok${c}forged` } as QsubOptions;
         expectParseError(() => validateQsubOptions(o), `illegal ${flag} value: contains a control character`);
       }
-    expectParseError(() => validateQsubOptions({ resources: { software: "a\nb" } }), "illegal -l software value");
-    expectParseError(() => validateQsubOptions({ attributes: { comment: "a\rb" } }), "illegal -W comment value");
+    expectParseError(
+      () => validateQsubOptions({ resources: { software: "a\nb" } }),
+      "illegal -l software value",
+    );
+    expectParseError(
+      () => validateQsubOptions({ attributes: { comment: "a\rb" } }),
+      "illegal -W comment value",
+    );
     expectParseError(() => validateQsubOptions({ variables: { "A\nB": "x" } }), "illegal -v value");
   });
 
@@ -75,7 +82,10 @@ describe("control characters", () => {
   });
 
   it("refuses them in other request text (submit host, script name)", () => {
-    expectParseError(() => checkFreeText("submit host", "h\nx"), "illegal submit host: contains a control character");
+    expectParseError(
+      () => checkFreeText("submit host", "h\nx"),
+      "illegal submit host: contains a control character",
+    );
     expect(checkFreeText("submit host", "login1.example.org")).toBe("login1.example.org");
   });
 

@@ -29,7 +29,8 @@ import { jobItem, SiteStore } from "../../../shared/store/site-store.js";
 import { classifyStoreError, STORE_ATTEMPTS } from "../../../shared/store/store-errors.js";
 
 const meta = { $metadata: {} };
-const conditionFailed = () => new ConditionalCheckFailedException({ message: "The conditional request failed", ...meta });
+const conditionFailed = () =>
+  new ConditionalCheckFailedException({ message: "The conditional request failed", ...meta });
 const canceled = (...codes: string[]) =>
   new TransactionCanceledException({
     message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(", ")}]`,
@@ -79,7 +80,9 @@ function job(over: Partial<JobRecord> = {}): JobRecord {
 describe("classifyStoreError", () => {
   it("a failed condition, alone or in a transaction, is a conflict", () => {
     expect(classifyStoreError(conditionFailed(), "lost")).toBeInstanceOf(ConflictError);
-    expect(classifyStoreError(canceled("ConditionalCheckFailed", "None"), "lost")).toBeInstanceOf(ConflictError);
+    expect(classifyStoreError(canceled("ConditionalCheckFailed", "None"), "lost")).toBeInstanceOf(
+      ConflictError,
+    );
   });
 
   it("an item over the limit is a final 413, in either shape, with the SDK error as cause", () => {
@@ -94,13 +97,16 @@ describe("classifyStoreError", () => {
   });
 
   it("a validation error reported with a condition failure is still the validation error", () => {
-    expect((classifyStoreError(canceled("ConditionalCheckFailed", "ValidationError"), "x") as StoreError).code).toBe(
-      "JobTooLarge",
-    );
+    expect(
+      (classifyStoreError(canceled("ConditionalCheckFailed", "ValidationError"), "x") as StoreError).code,
+    ).toBe("JobTooLarge");
   });
 
   it("other validation errors are a final 400", () => {
-    const s = classifyStoreError(named("ValidationException", "One or more parameter values were invalid"), "x");
+    const s = classifyStoreError(
+      named("ValidationException", "One or more parameter values were invalid"),
+      "x",
+    );
     expect([(s as StoreError).code, (s as StoreError).status, (s as StoreError).retryable]).toEqual([
       "StoreValidation",
       400,
@@ -134,7 +140,9 @@ describe("SiteStore writes and mutateJob on each failure", () => {
   const store = new SiteStore(DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1" })), "T");
   const ctx = { store } as unknown as SiteContext;
   const hold = () =>
-    mutateJob(ctx, "1", (cur) => ({ kind: "write", after: { ...cur, holds: "u", state: "H" } }), { attempts: 3 });
+    mutateJob(ctx, "1", (cur) => ({ kind: "write", after: { ...cur, holds: "u", state: "H" } }), {
+      attempts: 3,
+    });
 
   it("throttling is retried with backoff inside the store, and the write then succeeds", async () => {
     ddb.on(GetCommand).resolves({ Item: { pk: "JOB#1", sk: "A", ...job() } });
@@ -219,7 +227,10 @@ describe("job size", () => {
   });
 
   it("refuses a job over maxJobBytes with the sizes that make it up", () => {
-    const ctx = { store: { jobItemBytes: (j: JobRecord) => itemSize(jobItem(j)) }, settings: DEFAULT_SETTINGS };
+    const ctx = {
+      store: { jobItemBytes: (j: JobRecord) => itemSize(jobItem(j)) },
+      settings: DEFAULT_SETTINGS,
+    };
     const big = job({ env: { BIG: "x".repeat(400 * 1024) } });
     let err: unknown;
     try {
@@ -228,13 +239,16 @@ describe("job size", () => {
       err = e;
     }
     expect(err).toMatchObject({ code: "JobTooLarge", status: 413, exitCode: 166 });
-    expect((err as Error).message).toMatch(/^Job too large: 40\d KB \(script 1 KB, variables 401 KB\); the limit is 300 KB$/);
+    expect((err as Error).message).toMatch(
+      /^Job too large: 40\d KB \(script 1 KB, variables 401 KB\); the limit is 300 KB$/,
+    );
     expect(() => checkJobSize(ctx as unknown as SiteContext, job(), "Job")).not.toThrow();
   });
 
   it("keeps a job's trace bounded in bytes and in length, newest kept", () => {
     let hist = withTrace([], { time: 0, source: "S", message: "Job Queued" });
-    for (let i = 1; i <= 500; i++) hist = withTrace(hist, { time: i, source: "S", message: `m${i} ${"y".repeat(2000)}` });
+    for (let i = 1; i <= 500; i++)
+      hist = withTrace(hist, { time: i, source: "S", message: `m${i} ${"y".repeat(2000)}` });
     const bytes = hist.reduce((n, e) => n + Buffer.byteLength(e.message), 0);
     expect(bytes).toBeLessThanOrEqual(MAX_TRACE_BYTES);
     expect(hist.at(-1)?.message.startsWith("m500 ")).toBe(true);
