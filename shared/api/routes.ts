@@ -169,9 +169,33 @@ function localJobKey(ctx: SiteContext, id: string): string {
 
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
   if (id.length > 256) throw new PbsParseError("invalid request: job ID too long");
-  const job = await ctx.store.getJob(localJobKey(ctx, id), false);
+  const key = localJobKey(ctx, id);
+  const job = (await ctx.store.getJob(key, false)) ?? (await queuedSubjobView(ctx, key));
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
   return job;
+}
+
+/**
+ * A subjob exists as a record only once it starts; until then qstat shows it as PBS does,
+ * queued (or held with its array), from its parent.
+ */
+async function queuedSubjobView(ctx: SiteContext, key: string): Promise<JobRecord | undefined> {
+  const m = /^(\d+)\[(\d+)\]$/.exec(key);
+  if (!m) return undefined;
+  const parent = await ctx.store.getJob(m[1], false);
+  const a = parent?.array;
+  const index = Number(m[2]);
+  if (!parent || !a || a.indices.indexOf(index, a.next) < 0 || isFinished(parent.state)) return undefined;
+  return {
+    ...parent,
+    id: `${parent.seq}[${index}].${parent.site}`,
+    key,
+    parentKey: parent.key,
+    arrayIndex: index,
+    array: undefined,
+    state: parent.state === "H" ? "H" : "Q",
+    hist: [],
+  };
 }
 
 /** Full job ID for a user-given one (bare seq -> seq.short). */

@@ -134,6 +134,10 @@ describe("array IDs in every command", () => {
     }
     expect(await s.attr(id, "Job_Name")).toBe("arr");
     expect(await s.attr(id, "array_indices_remaining")).toBe("1,3-4");
+    // a subjob that has not started shows as its array does (held here); a deleted one is gone
+    expect(await s.attr(`${seq}[3].casper`, "job_state")).toBe("H");
+    expect(await s.attr(`${seq}[3].casper`, "array_id")).toBe(id);
+    expect((await s.cli("qstat", [`${seq}[2].casper`])).code).toBe(153);
     // a subjob that has not started is held with its array, not on its own
     const hold = await s.cli("qhold", [`${seq}[3].casper`]);
     expect(hold.stderr).toMatch(
