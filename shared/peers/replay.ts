@@ -89,22 +89,30 @@ export async function claimMessage(
   const key = `${ctx.site.short}/${m.from}/${m.id}`;
   const hit = seen.get(key);
   if (hit && hit.until >= now && hit.delivery !== d) throw replayed(m, "this process");
-  // Synchronous check-and-set: two deliveries in one batch (handled concurrently) cannot both pass.
+  if (DURABLE_TYPES.has(m.body.type)) {
+    // The table decides; the LRU only remembers what the table granted. (Remembering before
+    // the put would let a refused replay, racing SQS's redelivery of a killed handler's
+    // message, shut that redelivery out of this process.) Two deliveries in one batch both
+    // reach the conditional put, and only one wins it.
+    try {
+      await ctx.store.claimPeerMessage(
+        { peer: m.from, id: m.id, delivery: d, type: m.body.type, until: m.validUntil },
+        now,
+      );
+    } catch (err) {
+      if (err instanceof ConflictError) throw replayed(m, "the site table", err);
+      // Unknown outcome (throttled, network): the delivery fails and SQS retries it, and the
+      // same delivery may claim again, so nothing is lost and nothing is applied twice.
+      throw err;
+    }
+  }
+  // Synchronous check-and-set (no await since the check): two deliveries in one batch, handled
+  // concurrently, cannot both pass.
+  const again = seen.get(key);
+  if (again && again.until >= now && again.delivery !== d) throw replayed(m, "this process");
   seen.delete(key);
   seen.set(key, { delivery: d, until: m.validUntil });
   prune(now);
-  if (!DURABLE_TYPES.has(m.body.type)) return;
-  try {
-    await ctx.store.claimPeerMessage(
-      { peer: m.from, id: m.id, delivery: d, type: m.body.type, until: m.validUntil },
-      now,
-    );
-  } catch (err) {
-    if (err instanceof ConflictError) throw replayed(m, "the site table", err);
-    // Unknown outcome (throttled, network): the delivery fails and SQS retries it, and the same
-    // delivery may claim again, so nothing is lost and nothing is applied twice.
-    throw err;
-  }
 }
 
 function replayed(m: OpenedPeerMessage, where: string, cause?: unknown): PeerMessageError {

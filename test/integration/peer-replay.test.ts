@@ -8,6 +8,7 @@
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredentialFile } from "../../shared/auth/credential-file.js";
+import { ConflictError } from "../../shared/errors.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { rejectedPeerMessages } from "../../shared/peers/inbox.js";
 import { forgetSeenMessages } from "../../shared/peers/replay.js";
@@ -169,4 +170,22 @@ describe("replayed peer messages", () => {
     expect(await states(second)).toEqual(["Q", "Q"]);
     for (const id of [fill, ...second]) await stack.cli("qdel", [id]);
   }, 120_000);
+
+  it("the durable record on DynamoDB: the same delivery may claim again, another may not, until it expires", async () => {
+    const store = stack.mq.sites.find((s) => s.config.name === "casper")?.ctx.store;
+    if (!store) throw new Error("no casper store");
+    const now = Date.now();
+    const claim = (id: string, delivery: string, until: number) =>
+      store.claimPeerMessage({ peer: "derecho", id, delivery, type: "OFFER", until }, now);
+    const id = "a".repeat(32);
+    await claim(id, "sqs-1", now + 60_000);
+    // SQS redelivering the message whose handler was killed after the claim: taken again
+    await claim(id, "sqs-1", now + 60_000);
+    // another queue message with the same ID: a replay
+    await expect(claim(id, "sqs-2", now + 60_000)).rejects.toBeInstanceOf(ConflictError);
+    // a record past its end counts as gone even before TTL deletes it
+    const old = "b".repeat(32);
+    await claim(old, "sqs-3", now - 2_000);
+    await claim(old, "sqs-4", now + 60_000);
+  });
 });

@@ -196,4 +196,21 @@ describe("replayed peer messages", () => {
     casper.ctx.settings = { ...casper.ctx.settings, peerClockSkewMs: 120_000 };
     expect(await reasonOf(() => handlePeerMessage(casper.ctx, ahead, "sqs-3"))).toBe("accepted");
   });
+
+  it("processes the redelivery of a message whose handler failed after the claim (crash safety)", async () => {
+    const { clock, casper } = casperOf();
+    const raw = beat("down", clock.t);
+    const put = casper.store.putPeerSeen.bind(casper.store);
+    casper.store.putPeerSeen = async () => {
+      throw new Error("killed between the claim and the effect");
+    };
+    await expect(handlePeerMessage(casper.ctx, raw, "sqs-1")).rejects.toThrow(/killed/);
+    expect(casper.store.claims.size).toBe(1); // claimed, effect not applied
+    casper.store.putPeerSeen = put;
+    forgetSeenMessages(); // the process was killed: its memory is gone
+    // a replay racing the redelivery is refused; SQS's redelivery (same MessageId) is applied
+    expect(await reasonOf(() => handlePeerMessage(casper.ctx, raw, "sqs-2"))).toBe("replayed");
+    expect(await reasonOf(() => handlePeerMessage(casper.ctx, raw, "sqs-1"))).toBe("accepted");
+    expect(casper.store.peers.get("derecho")?.state).toBe("down");
+  });
 });
