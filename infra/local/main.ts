@@ -21,6 +21,9 @@ const SettingsSchema = z
     transferResendMs: z.number().int().positive(),
     offerIntervalMs: z.number().int().positive(),
     peerStaleMs: z.number().int().positive(),
+    peerMessageMaxAgeMs: z.number().int().positive(),
+    peerCommandMaxAgeMs: z.number().int().positive(),
+    peerClockSkewMs: z.number().int().min(0),
   })
   .partial()
   .strict();

@@ -71,6 +71,18 @@ export interface PeerSeen {
   at: number;
 }
 
+/** A peer message this site has taken (the replay guard's durable record). */
+export interface PeerMessageClaim {
+  peer: string;
+  /** the message's signed ID */
+  id: string;
+  /** the queue's ID for this delivery (SQS MessageId): a redelivery of it may claim again */
+  delivery: string;
+  type: string;
+  /** epoch ms after which the message is refused as stale anyway (the record may go then) */
+  until: number;
+}
+
 /** A transfer this site received: the job it created, or a tombstone that forbids one. */
 export interface TransferRecord {
   transferId: string;
@@ -676,6 +688,33 @@ export class SiteStore {
 
   async putPeerSeen(p: PeerSeen): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...keys.peer(p.short), ...p } }));
+  }
+
+  /**
+   * Take a peer message, once: succeeds when no live record of this (peer, id) exists or the
+   * record is this same delivery (SQS redelivering a message whose handler failed or was
+   * killed); throws ConflictError when another delivery took it (a replay). `now` decides what
+   * is live: TTL deletes expired items only eventually.
+   */
+  async claimPeerMessage(c: PeerMessageClaim, now: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...keys.peerMessage(c.peer, c.id),
+            delivery: c.delivery,
+            type: c.type,
+            expiresAt: Math.ceil(c.until / 1000),
+          },
+          ConditionExpression: "attribute_not_exists(pk) OR delivery = :d OR expiresAt < :now",
+          ExpressionAttributeValues: { ":d": c.delivery, ":now": Math.floor(now / 1000) },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) throw new ConflictError(`message ${c.id} from ${c.peer} already taken`);
+      throw err;
+    }
   }
 
   async getPeersSeen(): Promise<PeerSeen[]> {

@@ -7,6 +7,7 @@
  */
 import { ConflictError } from "../../../shared/errors.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
+import { PeerMessageError } from "../../../shared/peers/messages.js";
 import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import { DEFAULT_SETTINGS, type PeerInfo, type SiteContext } from "../../../shared/server/context.js";
@@ -16,6 +17,7 @@ import { siteObjects } from "../../../shared/server/seed.js";
 import type {
   AcctRecord,
   EdgeRecord,
+  PeerMessageClaim,
   PeerSeen,
   ProjectRecord,
   ServerObject,
@@ -113,6 +115,14 @@ export class MemStore {
     }
     this.xfers.set(transferId, { transferId, status: "aborted", key: job?.key, newId: job?.id });
   }
+  /** the replay guard's records: (peer, id) -> the delivery that took it, until when */
+  claims = new Map<string, { delivery: string; until: number }>();
+  async claimPeerMessage(c: PeerMessageClaim, now: number) {
+    const k = `${c.peer}/${c.id}`;
+    const cur = this.claims.get(k);
+    if (cur && cur.delivery !== c.delivery && cur.until >= now) throw new ConflictError(`${k} taken`);
+    this.claims.set(k, { delivery: c.delivery, until: c.until });
+  }
   async putPeerSeen(p: PeerSeen) {
     this.peers.set(p.short, p);
   }
@@ -124,13 +134,24 @@ export class MemStore {
 export interface Wire {
   to: string;
   body: string;
+  /**
+   * The queue's ID for this message (SQS MessageId), given when it is sent or first delivered:
+   * a redelivery or a duplicate of the same queue message keeps it (the receiver processes it
+   * again), while a replay is a new queue message with a new one (the receiver refuses it).
+   */
+  qid?: string;
 }
+
+let nextQid = 0;
 
 export class Network {
   inflight: Wire[] = [];
   /** sends of the handler now running; a crash throws them away */
   pending: Wire[] | undefined;
+  /** messages the receiver refused (PeerMessageError), with the reason */
+  refused: { wire: Wire; reason: string }[] = [];
   send(w: Wire) {
+    w.qid ??= `q${++nextQid}`;
     if (this.pending) this.pending.push(w);
     else this.inflight.push(w);
   }
@@ -210,10 +231,18 @@ export async function deliver(sites: SimSite[], net: Network, w: Wire, crash: bo
   if (!site) throw new Error(`no site ${w.to}`);
   net.pending = [];
   let failed = false;
+  w.qid ??= `q${++nextQid}`;
   try {
-    const r = await handlePeerMessage(site.ctx, w.body);
+    const r = await handlePeerMessage(site.ctx, w.body, w.qid);
     for (const k of r.ended) await releaseDependents(site.ctx, k);
   } catch (err) {
+    if (err instanceof PeerMessageError) {
+      // refused (a replay: another queue message with an ID already taken; stale): the inbox
+      // handler counts it and deletes it from the queue, and nothing it would send is sent
+      net.pending = undefined;
+      net.refused.push({ wire: w, reason: err.reason });
+      return;
+    }
     if (!(err instanceof ConflictError)) throw err;
     failed = true;
   }
