@@ -49,8 +49,6 @@ const READY_TIMEOUT_MS = 60_000;
 const POLL_EVERY_MS = 100;
 const STOP_GRACE_MS = 5_000;
 const TAIL_CHARS = 4_000;
-/** inside a namespace of its own every port is free */
-const NAMESPACE_PORT = 8000;
 
 /** Static credentials and region for local clients; with `-sharedDb` every client sees the same tables anyway. */
 export const localAwsCredentials = { accessKeyId: "local", secretAccessKey: "local" } as const;
@@ -102,7 +100,9 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     removeTemp();
     throw new Error(`DynamoDB Local: port ${opts.port} is already in use`);
   }
-  const port = opts.port ?? (ns ? NAMESPACE_PORT : await freePort());
+  // In a namespace of its own any port is free; one free on the host too keeps a connection
+  // to it on the host from reaching some other server, which would blur what a refusal means.
+  const port = opts.port ?? (await freePort());
   const endpoint = `unix:${socketPath}`;
 
   const fwdArgs: ForwarderArgs = {
