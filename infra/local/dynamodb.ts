@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { endpointOptions } from "../../shared/store/clients.js";
 import type { ForwarderArgs } from "./ddb-forwarder.js";
-import { freePort, isPortFree } from "./ports.js";
+import { freePort, isPortFree, socketInUse } from "./ports.js";
 import { ensurePrivateDir, privatizeTree } from "./private-dir.js";
 
 export interface DynamoDbLocalOptions {
@@ -85,6 +85,8 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
   if (opts.socketPath !== undefined) {
     socketPath = path.resolve(opts.socketPath);
     ensurePrivateDir(path.dirname(socketPath));
+    if (await socketInUse(socketPath))
+      throw new Error(`DynamoDB Local: ${socketPath} is in use by another runtime`);
   } else {
     tempSockDir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-ddb-sock-"));
     socketPath = path.join(tempSockDir, "ddb.sock");

@@ -12,6 +12,7 @@ import {
 import { buildApp } from "fauxqs";
 import { LOCAL_CREDENTIALS, makeSqsClient as makeClient } from "../../shared/store/clients.js";
 import type { QueueDef } from "../../shared/store/queue-defs.js";
+import { socketInUse } from "./ports.js";
 import { ensurePrivateDir } from "./private-dir.js";
 
 export type { QueueDef } from "../../shared/store/queue-defs.js";
@@ -38,6 +39,8 @@ export async function startSqsEmulator(opts: { socketPath?: string } = {}): Prom
   if (opts.socketPath !== undefined) {
     socketPath = path.resolve(opts.socketPath);
     ensurePrivateDir(path.dirname(socketPath));
+    if (await socketInUse(socketPath))
+      throw new Error(`SQS emulator: ${socketPath} is in use by another runtime`);
   } else {
     tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-sqs-sock-"));
     socketPath = path.join(tempDir, "sqs.sock");

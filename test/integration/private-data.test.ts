@@ -11,8 +11,9 @@ import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureCredential } from "../../infra/local/credentials.js";
+import { startLocal } from "../../infra/local/runtime.js";
 import { lookupOsUser } from "../../shared/auth/os-user.js";
-import { type CliIdentity, type Stack, script, startStack } from "./helpers.js";
+import { type CliIdentity, type Stack, script, smallConfig, startStack } from "./helpers.js";
 
 const asRoot = process.getuid?.() === 0;
 const userName = `mqd${process.pid % 100000}`;
@@ -199,6 +200,17 @@ describe("the data services are the runtime's alone", () => {
       "ddb.tcp": "ECONNREFUSED",
     });
     expect(lines.slice(1)).toEqual(["bash.tcp refused", "ls.sock denied"]);
+  });
+
+  it("a second runtime on the same data is refused instead of taking over the sockets", async () => {
+    const second = startLocal({
+      config: smallConfig,
+      dataDir,
+      confPath: path.join(s.dir, "second-servers.json"),
+      credentialPath: s.credential,
+      log: () => {},
+    });
+    await expect(second).rejects.toThrow(/ddb\.sock is in use by another runtime/);
   });
 
   it("the runtime's own job runs to its end over the private sockets", async () => {
