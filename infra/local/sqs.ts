@@ -30,8 +30,8 @@ export interface SqsEmulator {
  * is 0700 (created if missing; omit `socketPath` for a fresh private folder under the system
  * temp dir, removed by `stop()`).
  *
- * Its queue URLs are `http://localhost/000000000000/<name>`, from the Host header of the
- * requests (`makeSqsClient` sends `localhost`); clients send every request to the socket.
+ * Its queue URLs are `http://sqs.<region>.localhost/000000000000/<name>`, a host that need not
+ * resolve: `makeSqsClient` sends every request to the socket whatever the URL says.
  */
 export async function startSqsEmulator(opts: { socketPath?: string } = {}): Promise<SqsEmulator> {
   let tempDir: string | null = null;

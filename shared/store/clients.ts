@@ -64,9 +64,9 @@ const UNIX_PREFIX = "unix:";
 
 /**
  * The SDK options that reach `endpoint`: a URL as is; for `unix:/path.sock` a request handler
- * whose agent opens every connection on that socket. The URL's host (`localhost`) then only
- * fills the Host header, which the SQS emulator builds its queue URLs from, so every client of
- * one emulator must use this same function to agree on them.
+ * whose agent opens every connection on that socket. `http://localhost` then only fills the
+ * Host header; the SQS emulator copies a port found there into the queue URLs it makes and
+ * matches URLs exactly, so every client of one emulator comes through here and sends the same.
  */
 export function endpointOptions(endpoint: string | undefined): {
   endpoint?: string;
