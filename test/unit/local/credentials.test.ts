@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { Worker } from "node:worker_threads";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { CredentialRegistry, ensureCredential } from "../../../infra/local/credentials.js";
 import {
@@ -81,12 +82,22 @@ describe("writeCredentialFile for another user", () => {
     expect(readCredentialFileFor(file(), owner)).toBe(t);
   });
 
-  it("does not block on a FIFO as the file, and replaces it on renew", () => {
+  it("does not block on a FIFO as the file, and replaces it on renew", async () => {
     fs.mkdirSync(folder(), { mode: 0o700 });
     fs.chownSync(folder(), owner.uid, owner.gid);
     execFileSync("mkfifo", ["-m", "0600", file()]);
     fs.chownSync(file(), owner.uid, owner.gid);
+    // should a regression block in open(), a thread opens the other end after 3 s
+    const safety = new Worker(
+      `const fs = require("node:fs"); const { workerData: p } = require("node:worker_threads");
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+       try { fs.closeSync(fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); } catch {}`,
+      { eval: true, workerData: file() },
+    );
+    const t0 = Date.now();
     expect(() => readCredentialFileFor(file(), owner)).toThrow(/not a regular file/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await safety.terminate();
     writeCredentialFile(file(), newToken(), owner);
     expect(fs.lstatSync(file()).isFile()).toBe(true);
   });
