@@ -10,7 +10,7 @@
  * Root only: it makes OS users, as auth.test.ts does.
  */
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -82,6 +82,11 @@ afterAll(async () => {
   }
 });
 
+/** Whether `u` may read `p` (test -r run as that user): what the API must answer for them. */
+const mayRead = (u: User, p: string) => spawnSync("test", ["-r", p], { uid: u.uid, gid: u.gid }).status === 0;
+/** The undelivered/ copy a job's comment names. */
+const keptAt = (comment: string) => /kept at (\S+)/.exec(comment)?.[1] ?? "";
+
 const sha = (p: string) => createHash("sha256").update(fs.readFileSync(p)).digest("hex");
 
 /** What the dashboard asks: the tail of a stream, as `who` (their credential). */
@@ -135,9 +140,11 @@ describe.runIf(asRoot)("output is read and written with the owner's rights only"
     const r = await readOutput(id, "o", bob);
     expect(r.text).not.toContain("ROOT-SECRET");
     // the undelivered/ copy is bob's: read as bob, when the MOM's folder lets him reach it
-    expect([200, 403]).toContain(r.status);
+    const kept = keptAt(comment);
+    expect(fs.statSync(kept).uid).toBe(bob.uid);
+    expect(r.status).toBe(mayRead(bob, kept) ? 200 : 403);
     if (r.status === 200) {
-      expect(r.json.path).toMatch(/\/undelivered\//);
+      expect(r.json.path).toBe(kept);
       expect(r.json.text).toBe("from-bob\n");
     }
   });
@@ -158,11 +165,13 @@ describe.runIf(asRoot)("output is read and written with the owner's rights only"
     await s.waitState(id, ["F"]);
     expect(sha(hers)).toBe(before);
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(String(await s.attr(id, "comment"))).toMatch(
+    const comment = String(await s.attr(id, "comment"));
+    expect(comment).toMatch(
       /could not be delivered to .*link\.out \(a symbolic link\); kept at .*undelivered/,
     );
     const done = await readOutput(id, "o", bob);
     expect(done.text).not.toContain("ALICE-PRIVATE");
+    expect(done.status).toBe(mayRead(bob, keptAt(comment)) ? 200 : 403);
     if (done.status === 200) expect(done.json.text).toBe("through-link\n");
   });
 
@@ -204,13 +213,14 @@ describe.runIf(asRoot)("output is read and written with the owner's rights only"
     expect(fs.readFileSync(path.join(bob.home, "next.out"), "utf8")).toBe("next\n");
     await s.waitState(id, ["F"]);
     expect(String(await s.attr(id, "Exit_status"))).toBe("0");
-    expect(String(await s.attr(id, "comment"))).toMatch(
+    const comment = String(await s.attr(id, "comment"));
+    expect(comment).toMatch(
       /could not be delivered to .*\/f \(a FIFO with no reader\); kept at .*undelivered/,
     );
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
     const done = await readOutput(id, "o", bob);
     expect(done.ms).toBeLessThan(5000);
-    expect([200, 403]).toContain(done.status);
+    expect(done.status).toBe(mayRead(bob, keptAt(comment)) ? 200 : 403);
     if (done.status === 200) expect(done.json.text).toBe("to-fifo\n");
   });
 });
