@@ -44,6 +44,9 @@ export const SiteEventSchema = z.discriminatedUnion("type", [
     resourcesUsed: ResourcesUsedSchema,
     comment: z.string().max(4096).optional(),
     killedFor: z.enum(["qdel", "walltime", "shutdown", "rerun"]).optional(),
+    delivered: z
+      .object({ o: z.string().max(4096).optional(), e: z.string().max(4096).optional() })
+      .optional(),
   }),
   z.object({ type: z.literal("ended"), jobKey: z.string().max(128) }),
   z.object({ type: z.literal("started"), jobKey: z.string().max(128) }),

@@ -21,6 +21,7 @@ import {
   defaultCredentialPath,
   newToken,
   readCredentialFile,
+  readCredentialFileFor,
   writeCredentialFile,
 } from "../../shared/auth/credential-file.js";
 import { lookupOsUser, osGroups } from "../../shared/auth/os-user.js";
@@ -126,16 +127,15 @@ export function ensureCredential(
         ? path.join(account.home, ".metaqueue", "credential")
         : undefined);
   if (!file) throw new RejectedError("BadUser", `no account ${user} on this host: name a file with --out`);
-  let token = opts.renew ? undefined : readCredentialFile(file);
+  // root writing into another user's folder: as that user's file, following nothing they planted
+  const owner =
+    process.getuid?.() === 0 && account && !self ? { uid: account.uid, gid: account.gid } : undefined;
+  const read = () => (owner ? readCredentialFileFor(file, owner) : readCredentialFile(file));
+  let token = opts.renew ? undefined : read();
   const created = token === undefined;
   if (!token) {
     token = newToken();
-    const asRoot = process.getuid?.() === 0;
-    writeCredentialFile(
-      file,
-      token,
-      asRoot && account && !self ? { uid: account.uid, gid: account.gid } : undefined,
-    );
+    writeCredentialFile(file, token, owner);
   }
   registry.register(user, token, account ? osGroups(user) : []);
   return { file, created };

@@ -36,6 +36,7 @@ import { startApiServer } from "./api-server.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
 import { CredentialRegistry, ensureCredential } from "./credentials.js";
 import { LocalExecutor } from "./local-executor.js";
+import { localOutputReader } from "./output-reader.js";
 import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
@@ -175,6 +176,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         settings: { ...DEFAULT_SETTINGS, ...opts.settings },
         // every request carries a token from the user's 0600 credential file
         authenticate,
+        // job output, read with the job owner's rights (never the runtime's)
+        output: localOutputReader(),
         log: {
           info: log,
           warn: log,

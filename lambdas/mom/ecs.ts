@@ -178,8 +178,12 @@ export async function runEcsMom(
   }
 }
 
-/** Upload stdout/stderr to s3://bucket/<jobId>/<file>; a failed upload is logged, not fatal. */
-async function uploadOutputs(
+/**
+ * Upload stdout/stderr to s3://bucket/<jobId>/<file>; a failed upload is logged, not fatal.
+ * The job may have left anything at those paths: opened O_NOFOLLOW|O_NONBLOCK and read only as
+ * a regular file, so a link is not followed and a FIFO cannot hang the MOM before its obituary.
+ */
+export async function uploadOutputs(
   spec: JobRunSpec,
   bucket: string | undefined,
   s3: S3Client | undefined,
@@ -190,19 +194,25 @@ async function uploadOutputs(
   await Promise.all(
     files.map(async (file) => {
       const key = `${spec.jobId}/${path.basename(file)}`;
+      let fh: fs.promises.FileHandle | undefined;
       try {
-        const { size } = await fs.promises.stat(file);
+        const C = fs.constants;
+        fh = await fs.promises.open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+        const st = await fh.stat();
+        if (!st.isFile()) throw new Error("not a regular file");
         await s3.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: key,
-            Body: fs.createReadStream(file),
-            ContentLength: size,
+            Body: fh.createReadStream({ autoClose: false, start: 0 }),
+            ContentLength: st.size,
             ContentType: "text/plain; charset=utf-8",
           }),
         );
       } catch (err) {
         log(`ECS MOM: could not upload ${file} to s3://${bucket}/${key}: ${(err as Error).message}`);
+      } finally {
+        await fh?.close();
       }
     }),
   );

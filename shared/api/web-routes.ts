@@ -14,13 +14,12 @@
  * The page reads every site's API directly from the browser (CORS, below), so each site answers
  * for its own jobs and applies its own rules, as it does for the CLI.
  */
-import fs from "node:fs/promises";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { MetaqueueError, NotFoundError, PbsParseError, UnauthorizedError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import type { JobState } from "../pbs/types.js";
 import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
-import type { JobRecord } from "../server/job.js";
+import { isFinished, type JobRecord } from "../server/job.js";
 import type { Actor } from "../server/ops.js";
 import { jobView } from "../server/views.js";
 import { listJobPage } from "../store/job-pages.js";
@@ -159,28 +158,25 @@ async function pagedJobs(ctx: SiteContext, q: Record<string, string | undefined>
   return json(200, { jobs: page.jobs.map((j) => jobView(j, ctx.site)), next: page.next ?? null });
 }
 
-async function readTail(
-  file: string,
-  from: number | undefined,
-  max: number,
-): Promise<{ size: number; offset: number; text: string; exists: boolean }> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(file, "r");
-  } catch {
-    return { size: 0, offset: 0, text: "", exists: false };
+/**
+ * The file behind a job's stream, as its MOM knows it: for a finished job, where the MOM wrote
+ * it (its obituary); for a running one, the path the MOM was given (a joined stream names the
+ * shared file). Never a path only asked for: a job that never ran (`qsub -h -o /etc/shadow`)
+ * has no output to read.
+ */
+export function outputFile(
+  job: Pick<JobRecord, "state" | "runCount" | "join" | "outPath" | "errPath" | "delivered">,
+  stream: "o" | "e",
+): { file: string } | { none: string } {
+  if ((job.state === "R" || job.state === "E") && job.runCount > 0) {
+    if (stream === "o") return { file: job.join === "eo" ? job.errPath : job.outPath };
+    return { file: job.join === "oe" ? job.outPath : job.errPath };
   }
-  try {
-    const { size } = await fh.stat();
-    let start = from ?? Math.max(0, size - max);
-    if (start > size) start = 0; // the file was rewritten (a rerun): read it again
-    const len = Math.min(max, size - start);
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, start);
-    return { size, offset: start, text: buf.toString("utf8"), exists: true };
-  } finally {
-    await fh.close();
+  if (isFinished(job.state) && job.delivered) {
+    const file = job.delivered[stream];
+    return file ? { file } : { none: "the stream was discarded" };
   }
+  return { none: "no output yet" };
 }
 
 async function output(
@@ -192,28 +188,43 @@ async function output(
   const job = await getJob(ctx, id);
   const who = await actor();
   if (!who.privileged && who.user !== job.user) throw new UnauthorizedError();
-  if (process.env.AWS_LAMBDA_FUNCTION_NAME) {
-    // On AWS the MOM runs in an ECS task: its output would be read from the task's log stream
-    // (CloudWatch Logs) or the copy staged to S3; neither is wired to the API yet.
+  // On AWS the MOM runs in an ECS task: its output would be read from the task's log stream
+  // (CloudWatch Logs) or a copy staged to S3; no reader is wired to the API there yet.
+  if (!ctx.output)
     throw new MetaqueueError(
       "NotImplemented",
-      "job output is not readable through the API on AWS yet (it is in the MOM task's CloudWatch log stream)",
+      "job output is not readable through the API on this site",
       501,
     );
-  }
   const stream = q.stream === "e" ? "e" : "o";
-  const file = stream === "e" ? job.errPath : job.outPath;
   const max = intParam(q.bytes, "bytes", TAIL_DEFAULT, 1, TAIL_MAX);
   const from = q.from ? intParam(q.from, "from", 0, 0, Number.MAX_SAFE_INTEGER) : undefined;
+  const where = outputFile(job, stream);
+  if ("none" in where)
+    throw new NotFoundError(
+      `job ${job.id} has no ${stream === "e" ? "error" : "output"} file: ${where.none}`,
+    );
+  const file = where.file;
   const joined = (stream === "o" && job.join === "eo") || (stream === "e" && job.join === "oe");
-  const tail = await readTail(file, from, max);
+  // opened with the owner's rights, whoever asks (a manager gets only what the owner could read)
+  const tail = await ctx.output.tail(job.user, file, from, max);
+  if (tail.refused === "error")
+    throw new MetaqueueError("OutputUnreadable", `cannot read ${file}: ${tail.message}`, 500);
+  if (tail.refused)
+    throw new MetaqueueError(
+      "OutputRefused",
+      `cannot read ${file} as ${job.user}: ${tail.message}`,
+      403,
+      159,
+    );
+  const body = tail.exists ? tail : { size: 0, offset: 0, text: "", exists: false };
   return json(200, {
     jobId: job.id,
     stream,
     path: file,
     joined,
     running: job.state === "R" || job.state === "E",
-    ...tail,
+    ...body,
   });
 }
 

@@ -70,3 +70,29 @@ export function osGroupIds(name: string): number[] {
         .filter((n) => Number.isInteger(n))
     : [];
 }
+
+/**
+ * Runs `fn` with the effective uid/gid (and groups) of `account`, so that opening the job's
+ * files and checking its working directory is decided by the kernel for that user, not for
+ * the root MOM (a root open() would follow a user's symlink onto any file). Synchronous on
+ * purpose: no other JavaScript of this process runs while the identity is switched. The switch
+ * is process-wide (glibc applies it to every thread), so a file operation already running on
+ * libuv's thread pool meanwhile runs as that user too: keep the window to a few syscalls, and
+ * never switch in a process that serves requests (the API reads output in a child process).
+ */
+export function asUser<T>(account: OsUser | undefined, fn: () => T): T {
+  if (!account || !process.seteuid || !process.setegid || !process.setgroups) return fn();
+  const groups = process.getgroups?.() ?? [];
+  const egid = process.getegid?.() ?? 0;
+  const ids = osGroupIds(account.name);
+  process.setgroups(ids.length ? ids : [account.gid]);
+  process.setegid(account.gid);
+  process.seteuid(account.uid);
+  try {
+    return fn();
+  } finally {
+    process.seteuid(0);
+    process.setegid(egid);
+    process.setgroups(groups);
+  }
+}

@@ -1,2 +1,3 @@
 export * from "./mom.js";
 export * from "./run-job.js";
+export * from "./outputs.js";

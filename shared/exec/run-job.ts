@@ -15,8 +15,12 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { lookupOsUser, type OsUser, osGroupIds } from "../auth/os-user.js";
+import { asUser, lookupOsUser, type OsUser } from "../auth/os-user.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports.js";
+import { openOutputs, safeName } from "./outputs.js";
+
+// moved to os-user.ts (outputs.ts needs it too); still exported from here
+export { asUser };
 
 export type JobResult = Omit<Obituary, "type" | "momId">;
 
@@ -217,10 +221,6 @@ export function buildJobEnv(spec: JobRunSpec, jobDir: string, nodefile: string):
   return env;
 }
 
-function safeName(s: string): string {
-  return s.replace(/[/\0]/g, "_");
-}
-
 /**
  * Who the job runs as. A MOM running as root runs each job as its owner (PBS does the same),
  * and refuses an owner with no account here; a MOM running as anyone else can only run jobs
@@ -232,29 +232,6 @@ export function jobAccount(spec: JobRunSpec, runAsOwner = true): { account?: OsU
   const account = lookupOsUser(user);
   if (!account) return { refused: `job failed: user ${user} does not exist on this host` };
   return account.uid === 0 ? {} : { account };
-}
-
-/**
- * Runs `fn` with the effective uid/gid (and groups) of `account`, so that opening the job's
- * files and checking its working directory is decided by the kernel for that user, not for
- * the root MOM (a root open() would follow a user's symlink onto any file). Synchronous on
- * purpose: nothing else of this process runs while the identity is switched.
- */
-export function asUser<T>(account: OsUser | undefined, fn: () => T): T {
-  if (!account || !process.seteuid || !process.setegid || !process.setgroups) return fn();
-  const groups = process.getgroups?.() ?? [];
-  const egid = process.getegid?.() ?? 0;
-  const ids = osGroupIds(account.name);
-  process.setgroups(ids.length ? ids : [account.gid]);
-  process.setegid(account.gid);
-  process.seteuid(account.uid);
-  try {
-    return fn();
-  } finally {
-    process.seteuid(0);
-    process.setegid(egid);
-    process.setgroups(groups);
-  }
 }
 
 function errMsg(e: unknown): string {
@@ -277,55 +254,6 @@ export function parseLauncherReport(
     const sec = (min: string, s: string) => Number(min) * 60 + Number(s.replace(",", "."));
     const v = sec(t[1], t[2]) + sec(t[3], t[4]);
     if (Number.isFinite(v)) out.childCpu = v;
-  }
-  return out;
-}
-
-interface Outputs {
-  stdout: number | "ignore";
-  stderr: number | "ignore";
-  fds: number[];
-  comments: string[];
-}
-
-function openOutputs(spec: JobRunSpec, tmpRoot: string, account?: OsUser): Outputs {
-  const out: Outputs = { stdout: "ignore", stderr: "ignore", fds: [], comments: [] };
-  const opened = new Map<string, number | "ignore">();
-  const open = (p: string): number | "ignore" => {
-    const seen = opened.get(p);
-    if (seen !== undefined) return seen;
-    let fd: number | "ignore";
-    try {
-      // as the job's user: the kernel decides whether that user may write there
-      fd = asUser(account, () => fs.openSync(p, "w", 0o644));
-      out.fds.push(fd);
-    } catch {
-      const dir = path.join(tmpRoot, "undelivered");
-      const kept = path.join(dir, path.basename(p));
-      try {
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        fd = fs.openSync(kept, "w", 0o600);
-        out.fds.push(fd);
-        if (account) fs.fchownSync(fd, account.uid, account.gid);
-        out.comments.push(`output could not be delivered to ${p}; kept at ${kept}`);
-      } catch {
-        fd = "ignore";
-        out.comments.push(`output could not be delivered to ${p}; discarded`);
-      }
-    }
-    opened.set(p, fd);
-    return fd;
-  };
-  const stdoutPath = spec.stdoutPath as string | null;
-  if (spec.joinEo && spec.stderrPath) {
-    out.stderr = open(spec.stderrPath);
-    out.stdout = out.stderr;
-  } else if (stdoutPath) {
-    out.stdout = open(stdoutPath);
-    out.stderr = spec.stderrPath ? open(spec.stderrPath) : out.stdout;
-  } else if (spec.stderrPath) {
-    out.stderr = open(spec.stderrPath);
-    out.stdout = out.stderr;
   }
   return out;
 }
@@ -580,6 +508,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     };
     if (comments.length > 0) out.comment = comments.join("; ");
     if (killedFor !== undefined) out.killedFor = killedFor;
+    out.delivered = outputs.delivered;
     return out;
   })().catch(
     async (e): Promise<JobResult> => ({

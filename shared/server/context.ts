@@ -106,6 +106,8 @@ export interface SiteContext {
    * credential registry locally. Absent: every API request is refused.
    */
   authenticate?: import("../api/identity.js").Authenticator;
+  /** reads job output with the job owner's rights (local runtime); absent: the API answers 501 */
+  output?: import("../ports.js").OutputReader;
   /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
   metrics?: import("../observability/metrics.js").MetricsPort;
 }

@@ -96,7 +96,9 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       outcome = "stale";
       if (cur.runCount !== o.runCount || !(cur.state === "R" || cur.state === "E")) return { kind: "skip" };
       const used = o.resourcesUsed;
-      const withUsage: JobRecord = { ...cur, used, obittime: now };
+      // where the MOM wrote the output, in the same write: the API reads a finished job's
+      // output from there only
+      const withUsage: JobRecord = { ...cur, used, obittime: now, delivered: o.delivered };
       if ((cur.rerunReq || o.killedFor === "rerun") && !cur.delReq) {
         outcome = "requeued";
         return { kind: "write", after: requeueFields(withUsage, now, "Job requeued by qrerun") };

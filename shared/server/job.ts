@@ -4,7 +4,7 @@
  * can never both win: the loser re-reads and re-decides.
  */
 import type { Chunk, JobState } from "../pbs/types.js";
-import type { ResourcesUsed } from "../ports.js";
+import type { Delivered, ResourcesUsed } from "../ports.js";
 import type { Allocation } from "../scheduler/types.js";
 import type { TraceEvent } from "../api/views.js";
 import { keys } from "../store/table.js";
@@ -77,6 +77,8 @@ export interface JobRecord {
   runCount: number;
   exitStatus?: number;
   used?: ResourcesUsed;
+  /** where the last run's MOM wrote stdout/stderr (its obituary); the API reads only these */
+  delivered?: Delivered;
   comment?: string;
   /** qdel of a running job asked; the obituary finishes it */
   delReq?: boolean;

@@ -110,6 +110,8 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
     ),
   );
   let running = false;
+  // output exists only for a job that ran: the API answers 404 for one that never did
+  let ran = false;
   let lastJob = "";
   const load = async () => {
     let job: JobView;
@@ -121,6 +123,7 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
     }
     const a = (k: string) => (job.attributes[k] === undefined ? "" : String(job.attributes[k]));
     running = a("job_state") === "R" || a("job_state") === "E";
+    ran = running || a("job_state") === "F" || a("job_state") === "X";
     // unchanged: leave the page (and the keyboard focus) alone
     const sig = JSON.stringify(job);
     if (sig === lastJob) return;
@@ -176,6 +179,10 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
     );
   };
   const tail = async () => {
+    if (!ran) {
+      outInfo.textContent = "no output yet";
+      return;
+    }
     try {
       const from = offset ? `&from=${offset}` : "";
       const t = await apiFetch<Tail>(base, `/v1/jobs/${enc}/output?stream=${stream}${from}`);

@@ -177,8 +177,9 @@ describe.concurrent("startJob: environment and files", () => {
     const spec = makeSpec(work, "echo kept", { stdoutPath: bad, stderrPath: null });
     const r = await startJob(spec, { tmpRoot }).result;
     expect(r.exitStatus).toBe(0);
-    const kept = path.join(tmpRoot, "undelivered", "x.o1");
-    expect(r.comment).toBe(`output could not be delivered to ${bad}; kept at ${kept}`);
+    const kept = path.join(tmpRoot, "undelivered", `${spec.jobId}.1.x.o1`);
+    expect(r.comment).toBe(`output could not be delivered to ${bad} (no such directory); kept at ${kept}`);
+    expect(r.delivered).toEqual({ o: kept, e: kept });
     expect(read(kept)).toBe("kept\n");
   });
 });

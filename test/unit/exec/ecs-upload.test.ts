@@ -1,0 +1,69 @@
+/**
+ * The ECS MOM uploads a job's output before its obituary: whatever the job left at those paths
+ * (a FIFO, a link) must neither hang it nor be followed. S3 is a recording stub (no local S3).
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Readable } from "node:stream";
+import { Worker } from "node:worker_threads";
+import type { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, describe, expect, it } from "vitest";
+import { uploadOutputs } from "../../../lambdas/mom/ecs.js";
+import { makeSpec, tempDir } from "./helpers.js";
+
+const work = tempDir("ecs-upload");
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function stubS3() {
+  const put: Record<string, string> = {};
+  const s3 = {
+    send: async (cmd: PutObjectCommand) => {
+      const chunks: Buffer[] = [];
+      for await (const c of cmd.input.Body as Readable) chunks.push(Buffer.from(c));
+      put[String(cmd.input.Key)] = Buffer.concat(chunks).toString("utf8");
+      return {};
+    },
+  } as unknown as S3Client;
+  return { s3, put };
+}
+
+describe("uploadOutputs (ECS MOM)", () => {
+  it("uploads regular files, and neither follows a link nor blocks on a FIFO", async () => {
+    const target = path.join(work, "task-secret");
+    fs.writeFileSync(target, "SECRET\n");
+    const link = path.join(work, "out.o1");
+    fs.symlinkSync(target, link);
+    const fifo = path.join(work, "err.e1");
+    execFileSync("mkfifo", [fifo]);
+    // should a regression block in open(), a thread opens the FIFO's other end after 3 s
+    const safety = new Worker(
+      `const fs = require("node:fs"); const { workerData: p } = require("node:worker_threads");
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+       try { fs.closeSync(fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)); } catch {}`,
+      { eval: true, workerData: fifo },
+    );
+    const logs: string[] = [];
+    const { s3, put } = stubS3();
+    const t0 = Date.now();
+    await uploadOutputs(makeSpec(work, "", { stdoutPath: link, stderrPath: fifo }), "b", s3, (l) =>
+      logs.push(l),
+    );
+    const took = Date.now() - t0;
+    await safety.terminate();
+    expect(took).toBeLessThan(2000);
+    expect(put).toEqual({});
+    expect(logs.join("\n")).toMatch(/could not upload .*out\.o1/);
+    expect(logs.join("\n")).toMatch(/could not upload .*err\.e1 .*not a regular file/);
+
+    const plain = makeSpec(work, "");
+    fs.writeFileSync(plain.stdoutPath, "hello\n");
+    fs.writeFileSync(plain.stderrPath as string, "");
+    const ok = stubS3();
+    await uploadOutputs(plain, "b", ok.s3, () => {});
+    expect(ok.put).toEqual({
+      [`${plain.jobId}/${path.basename(plain.stdoutPath)}`]: "hello\n",
+      [`${plain.jobId}/${path.basename(plain.stderrPath as string)}`]: "",
+    });
+  });
+});
