@@ -712,8 +712,7 @@ export class SiteStore {
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`message ${c.id} from ${c.peer} already taken`);
-      throw err;
+      throw storeFailure(err, `message ${c.id} from ${c.peer} already taken`);
     }
   }
 
