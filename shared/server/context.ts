@@ -35,6 +35,11 @@ export interface SiteSettings {
   offerIntervalMs: number;
   /** a peer silent for this long is shown as disconnected (ms) */
   peerStaleMs: number;
+  /**
+   * the repair sweep (shared/server/repair.ts) runs at most this often from the sweeper tick,
+   * and at the first tick of a process (ms)
+   */
+  repairIntervalMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -47,6 +52,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   transferResendMs: 10_000,
   offerIntervalMs: 500,
   peerStaleMs: 90_000,
+  repairIntervalMs: 60_000,
 };
 
 /** Another site this one exchanges messages with. */

@@ -1,0 +1,24 @@
+/**
+ * Fault injection, for tests only: SIGKILL this process's whole group at one exact point of a
+ * job's end, to prove that a restart repairs what the kill left half-done. Read once, when the
+ * events handler is built; without METAQUEUE_FAULT it is never active and costs nothing.
+ *
+ *   METAQUEUE_FAULT=kill-after-end      the first obituary that ends a job with dependents:
+ *                                       after its write, before its dependents are released
+ *   METAQUEUE_FAULT=kill-after-end:N    the N-th such obituary in this process (mid-chain)
+ *
+ * `process.kill(0, ...)` signals the process group: in the local runtime that is DynamoDB
+ * Local, the SQS emulator and the MOMs with it, as an operator's `kill -9` of the group would.
+ */
+export function faultFromEnv(env: NodeJS.ProcessEnv = process.env): { afterEnd(): void } | undefined {
+  const m = /^kill-after-end(?::(\d+))?$/.exec(env.METAQUEUE_FAULT ?? "");
+  if (!m) return undefined;
+  let left = Number(m[1] ?? 1);
+  return {
+    afterEnd() {
+      if (--left !== 0) return;
+      console.error(`metaqueue: METAQUEUE_FAULT=${env.METAQUEUE_FAULT}: SIGKILL of the process group`);
+      process.kill(0, "SIGKILL");
+    },
+  };
+}
