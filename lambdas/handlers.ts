@@ -118,7 +118,7 @@ export function makeEventsHandler(ctx: SiteContext) {
       if (msg.type === "obit") {
         const r = await handleObituary(ctx, msg);
         // the end is written; its dependents are released by processBatch after this returns
-        if (fault && r.ended.length) fault.afterEnd();
+        if (fault && r.ended.length) await fault.afterEnd();
         return r;
       }
       if (msg.type === "hello") return momHello(ctx, msg.momId, msg.node);

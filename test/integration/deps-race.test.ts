@@ -72,7 +72,10 @@ async function runningParent(): Promise<JobRecord> {
 }
 
 /** A child submitted with afterok on `parent`: held, its edge under the parent (as submit.ts writes it). */
-function childOf(parent: JobRecord, type = "afterok"): { child: JobRecord; edge: Parameters<SiteStore["addEdge"]>[0] } {
+function childOf(
+  parent: JobRecord,
+  type = "afterok",
+): { child: JobRecord; edge: Parameters<SiteStore["addEdge"]>[0] } {
   const child = job({
     state: "H",
     holds: "s",
@@ -215,7 +218,12 @@ describe("the repair sweep", () => {
   });
 
   it("ends a child whose local parent does not exist (the answer a peer gives)", async () => {
-    const child = job({ state: "H", holds: "s", depend: "afterok:99999.casper", depPending: ["99999.casper"] });
+    const child = job({
+      state: "H",
+      holds: "s",
+      depend: "afterok:99999.casper",
+      depPending: ["99999.casper"],
+    });
     await store.createJob(child);
     const r = await repairStranded(ctx);
     expect(r.missingParents).toBeGreaterThanOrEqual(1);
