@@ -19,7 +19,12 @@ import { DEFAULT_SETTINGS, type SiteContext } from "../../shared/server/context.
 import { handleObituary } from "../../shared/server/job-end.js";
 import type { JobRecord } from "../../shared/server/job.js";
 import { repairStranded } from "../../shared/server/repair.js";
-import { makeDynamoClients } from "../../shared/store/clients.js";
+import {
+  makeDynamoClients,
+  requestCounts,
+  resetRequestCounts,
+  summarizeCounts,
+} from "../../shared/store/clients.js";
 import { SiteStore } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
 
@@ -138,6 +143,25 @@ beforeAll(async () => {
 afterAll(async () => {
   await ddb?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the repair sweep's cost", () => {
+  it("reads the waiting jobs and their parents only: two requests, no writes, whatever else the site holds", async () => {
+    const parents: JobRecord[] = [];
+    for (let i = 0; i < 4; i++) parents.push(await runningParent());
+    for (let i = 0; i < 40; i++) {
+      const { child, edge } = childOf(parents[i % 4]);
+      await store.createJob(child, [edge]);
+    }
+    // jobs that wait on nothing are not in the wait index: the sweep never reads them
+    for (let i = 0; i < 60; i++) await store.createJob(job({ state: i % 2 ? "Q" : "F" }));
+    resetRequestCounts();
+    const r = await repairStranded(ctx);
+    const counts = { ...requestCounts };
+    expect(r.waiting).toBe(40);
+    expect(counts).toEqual({ "dynamodb.Query": 1, "dynamodb.BatchGetItem": 1 });
+    expect(summarizeCounts(counts)).toEqual({ ddbRead: 2, ddbWrite: 0, sqs: 0 });
+  });
 });
 
 describe("an edge added while the parent ends", () => {
