@@ -236,8 +236,11 @@ describe("the repair sweep", () => {
     const p = await runningParent();
     const { child, edge } = childOf(p);
     await store.createJob(child, [edge]);
+    resetRequestCounts();
     const r = await repairStranded(ctx);
     expect(r.parentsReleased).not.toContain(p.id);
+    // every job still waiting here waits on a running parent: the wait index and the parents only
+    expect({ ...requestCounts }).toEqual({ "dynamodb.Query": 1, "dynamodb.BatchGetItem": 1 });
     expect((await store.getJob(child.key))?.state).toBe("H");
   });
 
