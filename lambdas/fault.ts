@@ -5,7 +5,8 @@
  *
  *   METAQUEUE_FAULT=kill-after-end      the first obituary that ends a job with dependents:
  *                                       after its write, before its dependents are released
- *   METAQUEUE_FAULT=kill-after-end:N    the N-th such obituary in this process (mid-chain)
+ *   METAQUEUE_FAULT=kill-after-end:N    the N-th such obituary (mid-chain); counted per events
+ *                                       handler, so per site when one process runs several
  *
  * `process.kill(0, ...)` signals the process group: in the local runtime that is DynamoDB
  * Local, the SQS emulator and the MOMs with it, as an operator's `kill -9` of the group would.
