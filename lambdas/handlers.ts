@@ -25,6 +25,8 @@ import {
   sweepRunning,
 } from "../shared/server/job-end.js";
 import { partitions, schedFor } from "../shared/server/objects.js";
+import { repairDue, repairStranded } from "../shared/server/repair.js";
+import { faultFromEnv } from "./fault.js";
 
 const ResourcesUsedSchema = z.object({
   walltime: z.number(),
@@ -110,12 +112,18 @@ async function processBatch(
 }
 
 export function makeEventsHandler(ctx: SiteContext) {
+  const fault = faultFromEnv(); // tests only (lambdas/fault.ts); undefined unless METAQUEUE_FAULT is set
   return (event: SQSEvent): Promise<SQSBatchResponse> =>
     processBatch(ctx, event, "events", async (body) => {
       const parsed = SiteEventSchema.safeParse(JSON.parse(body));
       if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
       const msg = parsed.data;
-      if (msg.type === "obit") return handleObituary(ctx, msg);
+      if (msg.type === "obit") {
+        const r = await handleObituary(ctx, msg);
+        // the end is written; its dependents are released by processBatch after this returns
+        if (fault && r.ended.length) await fault.afterEnd();
+        return r;
+      }
       if (msg.type === "hello") return momHello(ctx, msg.momId, msg.node);
       return { partitions: [], ended: [msg.jobKey] };
     });
@@ -155,7 +163,10 @@ export function makeSchedulerHandler(ctx: SiteContext) {
   };
 }
 
-/** The periodic tick: check running jobs against their MOMs, then ask every partition for a cycle. */
+/**
+ * The periodic tick: check running jobs against their MOMs, re-send unanswered transfer steps,
+ * repair half-finished job ends (at a slower cadence), then ask every partition for a cycle.
+ */
 export function makeSweeperHandler(ctx: SiteContext) {
   return async (): Promise<void> => {
     const st = await loadServerState(ctx);
@@ -170,6 +181,17 @@ export function makeSweeperHandler(ctx: SiteContext) {
       const t = await sweepTransfers(ctx);
       for (const p of t.partitions) touched.add(p);
       await sendHeartbeats(ctx);
+    }
+    if (repairDue(ctx)) {
+      // Half-finished follow-ups of job ends (dependents never released, subjobs never
+      // counted): at the first tick of a process, then every repairIntervalMs.
+      try {
+        const r = await repairStranded(ctx);
+        for (const p of r.partitions) touched.add(p);
+        await releaseAll(ctx, r.ended, touched);
+      } catch (err) {
+        ctx.log.warn(`sweeper: repair: ${(err as Error).message}`);
+      }
     }
     await triggerCycles(ctx, touched, "tick");
     // the dashboard's charts: this minute's job counts (a write only when they change)

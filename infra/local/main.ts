@@ -24,6 +24,7 @@ const SettingsSchema = z
     peerMessageMaxAgeMs: z.number().int().positive(),
     peerCommandMaxAgeMs: z.number().int().positive(),
     peerClockSkewMs: z.number().int().min(0),
+    repairIntervalMs: z.number().int().positive(),
   })
   .partial()
   .strict();

@@ -7,7 +7,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, UpdateTableCommand } from "@aws-sdk/client-dynamodb";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import {
   makeApiHandler,
@@ -283,13 +283,28 @@ async function ensureTable(
   ddb: import("@aws-sdk/client-dynamodb").DynamoDBClient,
   table: string,
 ): Promise<void> {
+  let have: Set<string>;
   try {
-    await ddb.send(new DescribeTableCommand({ TableName: table }));
-    return;
+    const d = await ddb.send(new DescribeTableCommand({ TableName: table }));
+    have = new Set((d.Table?.GlobalSecondaryIndexes ?? []).map((g) => String(g.IndexName)));
   } catch (err) {
     if ((err as { name?: string }).name !== "ResourceNotFoundException") throw err;
+    await ddb.send(new CreateTableCommand(createTableInput(table)));
+    return;
   }
-  await ddb.send(new CreateTableCommand(createTableInput(table)));
+  // A data folder from an earlier version: add the indexes it lacks (the wait index), one per
+  // request as DynamoDB requires; existing items are indexed by the backfill.
+  const want = createTableInput(table);
+  for (const g of want.GlobalSecondaryIndexes ?? []) {
+    if (have.has(String(g.IndexName))) continue;
+    await ddb.send(
+      new UpdateTableCommand({
+        TableName: table,
+        AttributeDefinitions: want.AttributeDefinitions,
+        GlobalSecondaryIndexUpdates: [{ Create: g }],
+      }),
+    );
+  }
 }
 
 function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[]): void {

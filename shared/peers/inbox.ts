@@ -110,7 +110,9 @@ async function registerRemoteChild(
       reason,
     });
   for (let attempt = 0; attempt < 3; attempt++) {
-    const parent = await ctx.store.getJob(key);
+    // The child's site re-sends a register while its job waits (shared/server/repair.ts): an
+    // edge already in place for a parent still pending needs no write.
+    const { job: parent, edge } = await ctx.store.getJobAndEdge(key, m.childId);
     if (!parent) return release("unsatisfiable", `Unknown Job Id ${m.parentId}`);
     const outcome = edgeOutcome(m.depType, parent);
     if (outcome !== "pending") {
@@ -121,6 +123,7 @@ async function registerRemoteChild(
           : undefined,
       );
     }
+    if (edge?.type === m.depType && edge.site === peer.short) return;
     try {
       await ctx.store.addEdge({ parentKey: key, childId: m.childId, type: m.depType, site: peer.short });
       return;

@@ -51,6 +51,10 @@ export interface SiteSettings {
   peerCommandMaxAgeMs: number;
   /** how far ahead of this site's clock a peer message's send time may be (ms) */
   peerClockSkewMs: number;
+   * the repair sweep (shared/server/repair.ts) runs at most this often from the sweeper tick,
+   * and at the first tick of a process (ms)
+   */
+  repairIntervalMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -68,6 +72,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   // SQS's default retention (4 days): a command waiting in an inbox nobody read is still applied
   peerCommandMaxAgeMs: 4 * 24 * 3600_000,
   peerClockSkewMs: 60_000,
+  repairIntervalMs: 60_000,
 };
 
 /** Another site this one exchanges messages with. */

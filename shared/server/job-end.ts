@@ -165,8 +165,11 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
   return res;
 }
 
-/** Count a finished subjob on its parent; the last one finishes the array. */
-async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
+/**
+ * Count a finished subjob on its parent; the last one finishes the array. Also run by the
+ * repair sweep for a subjob whose end was written but not counted (a crash in between).
+ */
+export async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
   const parentKey = sub.parentKey as string;
   const now = ctx.clock.now();
   // The subjob's own `doneCounted` flag makes this idempotent: the parent is counted once.

@@ -119,6 +119,8 @@ export interface IndexAttrs {
   runSk?: string;
   lst: string;
   lstSk: string;
+  wt?: string;
+  wtSk?: string;
 }
 
 export const FINISHED: ReadonlySet<JobState> = new Set(["F", "X", "M"]);
@@ -149,7 +151,23 @@ export function indexAttrs(job: JobRecord): IndexAttrs {
     out.run = keys.run(job.partition);
     out.runSk = keys.runSort(job.seq) + (job.arrayIndex !== undefined ? `[${job.arrayIndex}]` : "");
   }
+  if (waitsOnJobs(job)) {
+    out.wt = keys.wait();
+    out.wtSk = keys.waitSort(job.seq);
+  }
   return out;
+}
+
+/**
+ * A job that waits on other jobs: on the parents it depends on (`depPending`), or, for an array
+ * job under way (B), on its subjobs being counted. These are what a crash between a job's end
+ * and its follow-up can strand, so the repair sweep (shared/server/repair.ts) reads them, and
+ * only them, from the wait index.
+ */
+export function waitsOnJobs(job: Pick<JobRecord, "state" | "depPending" | "array" | "parentKey">): boolean {
+  if (isFinished(job.state)) return false;
+  if (job.depPending?.length) return true;
+  return job.state === "B" && !!job.array && !job.parentKey;
 }
 
 /**

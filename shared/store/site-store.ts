@@ -21,7 +21,7 @@ import { randomUUID } from "node:crypto";
 import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
 import { itemSize } from "./item-size.js";
 import { classifyStoreError, retryBusy } from "./store-errors.js";
-import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX } from "./table.js";
+import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX, WAIT_INDEX } from "./table.js";
 
 export type AttrValue = string | number | boolean;
 
@@ -37,6 +37,9 @@ export interface MomBeat {
   jobs: { jobId: string; runCount: number }[];
   at: number;
 }
+
+/** A job as the wait index projects it (see shared/store/table.ts). */
+export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend">;
 
 export interface EdgeRecord {
   parentKey: string;
@@ -115,7 +118,7 @@ export interface AuditRecord {
   jobKey?: string;
 }
 
-const INDEX_FIELDS: (keyof IndexAttrs)[] = ["rdy", "rdySk", "run", "runSk", "lst", "lstSk"];
+const INDEX_FIELDS: (keyof IndexAttrs)[] = ["rdy", "rdySk", "run", "runSk", "lst", "lstSk", "wt", "wtSk"];
 const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
 
 /**
@@ -181,7 +184,19 @@ export function jobItemSize(job: JobRecord): number {
 }
 
 export function stripItem(item: Record<string, unknown>): JobRecord {
-  const { pk: _pk, sk: _sk, rdy: _r, rdySk: _rs, run: _u, runSk: _us, lst: _l, lstSk: _ls, ...rest } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    rdy: _r,
+    rdySk: _rs,
+    run: _u,
+    runSk: _us,
+    lst: _l,
+    lstSk: _ls,
+    wt: _w,
+    wtSk: _ws,
+    ...rest
+  } = item;
   return rest as unknown as JobRecord;
 }
 
@@ -254,6 +269,26 @@ export class SiteStore {
       start = r.LastEvaluatedKey;
     } while (start);
     return { job, edges };
+  }
+
+  /**
+   * A job and one of its edges, in one request (BatchGetItem, strongly consistent): a peer's
+   * repeated DEPEND_REGISTER finds its edge already there and writes nothing.
+   */
+  async getJobAndEdge(key: string, childId: string): Promise<{ job?: JobRecord; edge?: EdgeRecord }> {
+    let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+      [this.table]: { Keys: [keys.job(key), keys.edge(key, childId)], ConsistentRead: true },
+    };
+    const out: { job?: JobRecord; edge?: EdgeRecord } = {};
+    while (req && Object.keys(req).length) {
+      const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
+      for (const it of r.Responses?.[this.table] ?? []) {
+        if (it.sk === "A") out.job = stripItem(it);
+        else out.edge = { parentKey: key, childId: it.childId, type: it.type, site: it.site };
+      }
+      req = r.UnprocessedKeys as typeof req;
+    }
+    return out;
   }
 
   /** Create a job (fails if the key exists), optionally with edges under its parents in the same transaction. */
@@ -456,6 +491,29 @@ export class SiteStore {
       out.push(...items);
     }
     return out.sort((a, b) => (a.arrayIndex ?? 0) - (b.arrayIndex ?? 0));
+  }
+
+  /**
+   * Jobs that wait on other jobs (dependencies, or an array's subjobs), as the wait index
+   * projects them. Bounded by those jobs: no other job is in the index.
+   */
+  async queryWaiting(): Promise<WaitingJob[]> {
+    return (await this.queryAll({
+      TableName: this.table,
+      IndexName: WAIT_INDEX,
+      KeyConditionExpression: "wt = :k",
+      ExpressionAttributeValues: { ":k": keys.wait() },
+    })) as WaitingJob[];
+  }
+
+  /** Finished subjobs of an array parent (from the list index). */
+  async finishedSubjobs(parent: Pick<JobRecord, "queue" | "seq">): Promise<JobRecord[]> {
+    return this.queryAll({
+      TableName: this.table,
+      IndexName: LIST_INDEX,
+      KeyConditionExpression: "lst = :k AND lstSk = :s",
+      ExpressionAttributeValues: { ":k": `F#${parent.queue}#sub`, ":s": keys.listSort(parent.seq) },
+    });
   }
 
   private async queryAll(input: QueryCommandInput, limit = Number.POSITIVE_INFINITY): Promise<JobRecord[]> {
@@ -819,17 +877,23 @@ export class SiteStore {
 /**
  * The parent side of a new dependency edge: mark it as having dependents, but only while it is
  * unfinished; otherwise its end-of-job release may already have run and would miss the edge.
+ *
+ * It bumps `ver` like every other job write: the job's end (obituary, qdel, jobLost, JOB_END)
+ * decides from a read of the job whether to release dependents (`hasDeps`) and writes on
+ * `ver = <read>`. Without the bump, an end that read the parent before this edge landed still
+ * wins its write and never looks for the edge: the child stays held forever (issue 10). With
+ * it, that end fails its condition, re-reads (mutateJob), and sees `hasDeps`.
  */
-function markParentHasDeps(table: string, parentKey: string) {
+export function markParentHasDeps(table: string, parentKey: string) {
   return {
     TableName: table,
     Key: keys.job(parentKey),
-    UpdateExpression: "SET hasDeps = :t",
+    UpdateExpression: "SET hasDeps = :t, #ver = #ver + :one",
     // A moved job (M) still counts as unfinished until its end comes back from the peer.
     ConditionExpression:
       "attribute_exists(pk) AND NOT (#st IN (:f, :x)) AND NOT (#st = :m AND attribute_exists(obittime))",
-    ExpressionAttributeNames: { "#st": "state" },
-    ExpressionAttributeValues: { ":t": true, ":f": "F", ":x": "X", ":m": "M" },
+    ExpressionAttributeNames: { "#st": "state", "#ver": "ver" },
+    ExpressionAttributeValues: { ":t": true, ":one": 1, ":f": "F", ":x": "X", ":m": "M" },
   };
 }
 

@@ -25,12 +25,20 @@
  *                       allocations and the sweeper's watch list; and, under "~transfer",
  *                       jobs with a peer-transfer step outstanding (the transfer outbox).
  *   list  (lst, lstSk)  every job by queue, active (A#queue) or finished (F#queue): qstat.
+ *   wait  (wt, wtSk)    jobs that wait on other jobs: on unfinished dependencies (depPending),
+ *                       or array jobs under way (B) on their subjobs. The repair sweep reads
+ *                       it to finish what a crash left half-done (shared/server/repair.ts).
+ *                       A job enters it at most once and leaves it once (2 index writes per
+ *                       dependent or array job, none for the others): its projection holds
+ *                       only what does not change while a job waits, so the writes of an
+ *                       array's subjobs and a held job's comments do not reach it.
  */
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 
 export const READY_INDEX = "ready";
 export const RUN_INDEX = "run";
 export const LIST_INDEX = "list";
+export const WAIT_INDEX = "wait";
 
 /**
  * Ready jobs of one queue are spread over this many index partitions (by seq), so one busy queue
@@ -96,6 +104,12 @@ const RUN_ATTRS = [
   "mtime",
 ];
 
+/**
+ * Attributes the repair sweep reads from the wait index. `depPending` changes only when a
+ * parent releases the job, which is a change the sweep must see anyway.
+ */
+const WAIT_ATTRS = ["id", "key", "seq", "state", "depPending", "depend"];
+
 export const siteTableDefinition: TableDefinition = {
   pk: "pk",
   sk: "sk",
@@ -103,6 +117,7 @@ export const siteTableDefinition: TableDefinition = {
     { name: READY_INDEX, pk: "rdy", sk: "rdySk", projection: READY_ATTRS },
     { name: RUN_INDEX, pk: "run", sk: "runSk", projection: RUN_ATTRS },
     { name: LIST_INDEX, pk: "lst", sk: "lstSk", projection: "ALL" },
+    { name: WAIT_INDEX, pk: "wt", sk: "wtSk", projection: WAIT_ATTRS },
   ],
   // Readers never rely on the deletion (it lags by up to days): they compare expiresAt themselves.
   ttl: "expiresAt",
@@ -188,4 +203,10 @@ export const keys = {
   runSort: (seq: number) => pad(seq, 12),
   list: (queue: string, finished: boolean) => `${finished ? "F" : "A"}#${queue}`,
   listSort: (seq: number) => pad(seq, 12),
+  /**
+   * wait-index key: one partition key for the site. It is written only when a job starts or
+   * stops waiting on other jobs, far below what one index partition takes (1,000 writes/s).
+   */
+  wait: () => "W",
+  waitSort: (seq: number) => pad(seq, 12),
 };

@@ -19,6 +19,8 @@ export interface RuntimeProcess {
   kill(): void;
   /** SIGINT, then SIGKILL what is left (afterAll) */
   stop(): Promise<void>;
+  /** resolves when the runtime process has exited (a fault injected into it killed it) */
+  exited(timeoutMs: number): Promise<void>;
 }
 
 export function runtimeProcess(
@@ -71,6 +73,17 @@ export function runtimeProcess(
     throw new Error(`runtime did not come up: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
   };
 
+  const exited: RuntimeProcess["exited"] = (timeoutMs) =>
+    new Promise((resolve, reject) => {
+      const p = proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+      const t = setTimeout(() => reject(new Error(`runtime still running after ${timeoutMs} ms`)), timeoutMs);
+      p.once("exit", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+
   const kill = () => {
     if (proc?.pid) process.kill(-proc.pid, "SIGKILL");
   };
@@ -86,5 +99,5 @@ export function runtimeProcess(
     }
   };
 
-  return { cli, start, kill, stop };
+  return { cli, start, kill, stop, exited };
 }

@@ -145,3 +145,33 @@ describe("job ids to keys", () => {
     expect(keyOfId("12")).toBe("12");
   });
 });
+
+describe("the wait index (repair sweep)", () => {
+  it("holds a job while it waits on parents or, as an array under way, on its subjobs", () => {
+    expect(indexAttrs(job).wt).toBeUndefined();
+    const held = indexAttrs({ ...job, state: "H", depPending: ["6.casper"] });
+    expect([held.wt, held.wtSk]).toEqual(["W", "000000000007"]);
+    expect(indexAttrs({ ...job, state: "F", depPending: ["6.casper"] }).wt).toBeUndefined();
+    const array = { range: "1-2", indices: [1, 2], next: 2, running: 2, done: 0, failed: 0 };
+    expect(indexAttrs({ ...job, state: "B", array }).wt).toBe("W");
+    expect(indexAttrs({ ...job, state: "F", array }).wt).toBeUndefined();
+    expect(indexAttrs({ ...job, state: "R", parentKey: "7", arrayIndex: 1 }).wt).toBeUndefined();
+  });
+  it("a release moves the job out of it in the same write", () => {
+    const held: JobRecord = { ...job, state: "H", holds: "s", depPending: ["6.casper"] };
+    const u = buildJobUpdate("tbl", held, { ...held, state: "Q", holds: "", depPending: undefined });
+    const names = Object.values(u.ExpressionAttributeNames as Record<string, string>);
+    expect(names).toEqual(expect.arrayContaining(["wt", "wtSk"]));
+    expect(u.UpdateExpression).toMatch(/REMOVE .*#f\d+/);
+  });
+});
+
+describe("fault injection (tests only)", () => {
+  it("is never active unless METAQUEUE_FAULT names a known fault", async () => {
+    const { faultFromEnv } = await import("../../../lambdas/fault.js");
+    expect(faultFromEnv({})).toBeUndefined();
+    expect(faultFromEnv({ METAQUEUE_FAULT: "kill-everything" })).toBeUndefined();
+    expect(faultFromEnv({ METAQUEUE_FAULT: "kill-after-end" })).toBeDefined();
+    expect(faultFromEnv({ METAQUEUE_FAULT: "kill-after-end:2" })).toBeDefined();
+  });
+});
