@@ -233,6 +233,20 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
     return forwardJob(callCtx(casper, out), job, peer, "main", "push");
   };
 
+  /** Run handlers at once; their store calls interleave in an order drawn from `seed`. */
+  const concurrently = async (seed: number, ...acts: (() => Promise<unknown>)[]) => {
+    const rnd = prng(seed);
+    const yields = () => rnd() % 4;
+    casper.store.yields = yields;
+    derecho.store.yields = yields;
+    try {
+      await Promise.all(acts.map((a) => a()));
+    } finally {
+      casper.store.yields = undefined;
+      derecho.store.yields = undefined;
+    }
+  };
+
   for (const s of steps) {
     switch (s.op) {
       case "deliver":
@@ -296,29 +310,22 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
         await push(s.pick);
         break;
       case "concurrent": {
-        // Two handlers at once; their store calls interleave in an order drawn from the seed.
+        // Two handlers at once on one site.
         if (!net.inflight.length) break;
         const w = take(s.pick);
-        const rnd = prng(s.seed);
-        const yields = () => rnd() % 4;
-        casper.store.yields = yields;
-        derecho.store.yields = yields;
+        // The second act, on the same site: another message, the same one again (SQS may),
+        // the outbox sweep, a push, or a run.
         const kind = (s.seed >>> 3) % 6;
+        const here = w.to === "casper" ? casper : derecho;
         let second: () => Promise<unknown>;
         if (kind === 0 && net.inflight.length) {
           const w2 = take(s.pick >>> 4);
           second = () => send(w2, false);
-        } else if (kind === 2) second = () => sweep(casper, net, false);
-        else if (kind === 3) second = () => sweep(derecho, net, false);
+        } else if (kind === 2 || kind === 3) second = () => sweep(here, net, false);
         else if (kind === 4) second = () => push(s.pick >>> 4);
-        else if (kind === 5) second = () => (w.to === "casper" ? runLocal(s.pick) : runRemote(s.pick, false));
-        else second = () => send({ ...w }, false); // the same message twice at once (SQS may)
-        try {
-          await Promise.all([send(w, false), second()]);
-        } finally {
-          casper.store.yields = undefined;
-          derecho.store.yields = undefined;
-        }
+        else if (kind === 5) second = () => (here === casper ? runLocal(s.pick) : runRemote(s.pick, false));
+        else second = () => send({ ...w }, false);
+        await concurrently(s.seed, () => send(w, false), second);
         ex.concurrent = true;
         break;
       }
@@ -332,7 +339,17 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
         const answers: Wire[] = [];
         await send(fwd, false, answers);
         clock.t += PAST_DEADLINE + (s.dt % 5000);
-        await sweep(casper, net, s.seed % 3 === 0); // its ABORT may be lost: the ACCEPT answers it too
+        if (s.seed % 4 === 1) {
+          // the ACCEPT and the origin's sweep at once, past the deadline: one of them decides
+          const accept = answers.splice(0);
+          await concurrently(
+            s.seed,
+            () => sweep(casper, net, false),
+            ...accept.map((a) => () => send(a, false)),
+          );
+        } else {
+          await sweep(casper, net, s.seed % 3 === 0); // its ABORT may be lost: the ACCEPT answers it too
+        }
         if (s.seed % 2 === 0) await runLocal(s.pick); // and the job may start here meanwhile
         for (const a of answers) {
           if (s.seed % 5 === 0)

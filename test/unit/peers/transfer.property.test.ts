@@ -8,7 +8,8 @@
  * accounting agrees.
  *
  * MQ_PROPTEST_RUNS (default 10000) and MQ_PROPTEST_SEED (default random; fast-check prints the
- * seed and path of a failure) rerun it; test/unit/peers/MUTANTS.md lists the bugs it must catch
+ * seed and path of a failure) rerun it; MQ_PROPTEST_NO_SHRINK=1 stops at the first failure
+ * without shrinking. test/unit/peers/MUTANTS.md lists the bugs it must catch
  * (scripts/mutants.sh).
  */
 import fc from "fast-check";
@@ -18,6 +19,8 @@ import { type Exercised, ScheduleArb, type SimResult, simulate, type Step } from
 
 const NUM_RUNS = Number(process.env.MQ_PROPTEST_RUNS ?? 10_000);
 const SEED = process.env.MQ_PROPTEST_SEED === undefined ? undefined : Number(process.env.MQ_PROPTEST_SEED);
+/** scripts/mutants.sh: report the first failing schedule without shrinking it (faster) */
+const NO_SHRINK = process.env.MQ_PROPTEST_NO_SHRINK === "1";
 
 function check(r: SimResult) {
   const { casper, derecho, net } = r;
@@ -129,7 +132,7 @@ describe("peer transfer protocol under faults", () => {
         steps += schedule.length;
         for (const k of Object.keys(seen) as (keyof Exercised)[]) if (r.exercised[k]) seen[k]++;
       }),
-      { numRuns: NUM_RUNS, seed: SEED },
+      { numRuns: NUM_RUNS, seed: SEED, endOnFailure: NO_SHRINK },
     );
     // What the schedules reached: each of the hard cases in well over one schedule in ten.
     const share = Object.fromEntries(
