@@ -46,6 +46,7 @@ function check(r: SimResult) {
       expect(r.remoteRuns.get(j.id)).toBe(1);
       expect(c[0].state).toBe("F");
       expect(c[0].inbound?.endAcked).toBe(true);
+      expect(j.obittime).toBeTypeOf("number");
       expect(j.obittime).toBe(c[0].obittime);
       expect(j.exitStatus).toBe(0);
       expect(acct.map((a) => a.type).sort()).toEqual(["E", "M"]);
