@@ -129,7 +129,7 @@ export interface Exercised {
   lateAccept: boolean;
   /** a transfer message (same type, transfer, receiver) was delivered more than once */
   duplicated: boolean;
-  /** two handlers ran at once on a site and at least one store call conflicted or interleaved */
+  /** two handlers (or a handler and the sweep, a push, a run) ran at once on a site */
   concurrent: boolean;
   /** a job moved and ran at the receiver */
   moved: boolean;
