@@ -36,7 +36,7 @@ for name in "${names[@]}"; do
     failed=1
     continue
   fi
-  log="$tmp/.log-$name"
+  log="$tmp/.log-${name//\//_}"
   start=$(date +%s)
   (cd "$tmp" && MQ_PROPTEST_NO_SHRINK=1 npx vitest run "$test_file" -t "long random schedules" >"$log" 2>&1)
   rc=$?
