@@ -192,7 +192,7 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
       if (deliveredOnce.has(k)) ex.duplicated = true;
       deliveredOnce.add(k);
     }
-    if (d.failed) return;
+    if (d.failed || d.refused) return;
     if (b.type === "ABORT" && to === "derecho") abortedThere.add(b.transferId);
     if (b.type === "ACCEPT" && d.sent.some((w) => bodyOf(w).type === "ABORT")) ex.lateAccept = true;
   };

@@ -152,6 +152,12 @@ export class MemStore {
 export interface Wire {
   to: string;
   body: string;
+  /**
+   * The queue's ID for this message (SQS MessageId), given when it is sent or first delivered:
+   * a redelivery or a duplicate of the same queue message keeps it (the receiver processes it
+   * again), while a replay is a new queue message with a new one (the receiver refuses it).
+   */
+  qid?: string;
 }
 
 /** What a message says, for the test's bookkeeping (the sites themselves verify and parse). */
@@ -159,10 +165,14 @@ export function bodyOf(w: Wire): PeerBody {
   return JSON.parse((JSON.parse(w.body) as { body: string }).body) as PeerBody;
 }
 
+let nextQid = 0;
+
 /** The wire: messages sent and not yet delivered, and ones held back to arrive much later. */
 export class Network {
   inflight: Wire[] = [];
   held: Wire[] = [];
+  /** messages the receiver refused (stale, replayed), with the reason */
+  refused: { wire: Wire; reason: string }[] = [];
 }
 
 export interface SimSite {
@@ -181,7 +191,7 @@ function sqsInto(out: Wire[]): SiteContext["sqs"] {
       const url = cmd.input.QueueUrl ?? "";
       if (!url.startsWith("mem://")) return {};
       const bodies = cmd.input.Entries?.map((e) => e.MessageBody ?? "") ?? [cmd.input.MessageBody ?? ""];
-      for (const body of bodies) out.push({ to: url.slice(6), body });
+      for (const body of bodies) out.push({ to: url.slice(6), body, qid: `q${++nextQid}` });
       return {};
     },
   } as unknown as SiteContext["sqs"];
@@ -264,6 +274,8 @@ export interface Delivered {
   failed: boolean;
   /** what the handler sent (put on the wire unless it crashed) */
   sent: Wire[];
+  /** the inbox refused it (stale, replayed): dropped, nothing applied */
+  refused?: string;
 }
 
 /**
@@ -282,6 +294,7 @@ export async function deliver(
   const sent: Wire[] = [];
   const ctx = callCtx(site, sent);
   let failed = false;
+  w.qid ??= `q${++nextQid}`;
   try {
     const r = await handlePeerMessage(ctx, w.body);
     for (const k of r.ended) await releaseDependents(ctx, k);
