@@ -78,14 +78,14 @@ async function processBatch(
   ctx: SiteContext,
   event: SQSEvent,
   name: string,
-  handle: (body: string) => Promise<EndResult | "drop">,
+  handle: (body: string, messageId: string) => Promise<EndResult | "drop">,
 ): Promise<SQSBatchResponse> {
   const failures: SQSBatchResponse["batchItemFailures"] = [];
   const touched = new Set<string>();
   await Promise.all(
     event.Records.map(async (r) => {
       try {
-        const res = await handle(r.body);
+        const res = await handle(r.body, r.messageId);
         if (res === "drop") return;
         for (const p of res.partitions) touched.add(p);
         await releaseAll(ctx, res.ended, touched);
@@ -177,12 +177,14 @@ export function makeSweeperHandler(ctx: SiteContext) {
 /** The peer inbox: verified messages from other sites. Refused ones are counted and dropped. */
 export function makeInboxHandler(ctx: SiteContext) {
   return (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processBatch(ctx, event, "inbox", async (body) => {
+    processBatch(ctx, event, "inbox", async (body, messageId) => {
       try {
-        return await handlePeerMessage(ctx, body);
+        // the MessageId tells SQS's redelivery of this message (processed) from a replay (refused)
+        return await handlePeerMessage(ctx, body, messageId);
       } catch (err) {
         if (!(err instanceof PeerMessageError)) throw err;
-        // Not from a peer we trust, or not ours to read: never act on it, never retry it.
+        // Not from a peer we trust, not ours to read, stale or replayed: never act on it, never
+        // retry it.
         rejectedPeerMessages[err.reason] = (rejectedPeerMessages[err.reason] ?? 0) + 1;
         ctx.metrics?.count("PeerMessagesRejected", 1, { reason: err.reason });
         ctx.log.warn(`inbox: rejected message: ${err.message}`);

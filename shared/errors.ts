@@ -8,8 +8,8 @@ export class MetaqueueError extends Error {
   readonly status: number;
   /** PBS-style exit code the CLI should use (PBS uses small positive codes; 1 is generic). */
   readonly exitCode: number;
-  constructor(code: string, message: string, status = 400, exitCode = 1) {
-    super(message);
+  constructor(code: string, message: string, status = 400, exitCode = 1, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.status = status;
@@ -26,10 +26,17 @@ export class PbsParseError extends MetaqueueError {
 
 /** Well-formed input the server refuses (unknown queue, limit exceeded, job can never run...). */
 export class RejectedError extends MetaqueueError {
-  constructor(code: string, message: string, status = 400) {
-    super(code, message, status, 1);
+  constructor(code: string, message: string, status = 400, exitCode = 1) {
+    super(code, message, status, exitCode);
   }
 }
+
+/**
+ * PBS exit codes (`pbs_errno & 0xff`, as the commands exit) for the errors below:
+ * PBSE_BADATVAL 15014 "Illegal attribute or resource value", PBSE_IVALREQ 15004 "Invalid
+ * request", PBSE_JOBSCRIPTMAXSIZE 15175, PBSE_SYSTEM 15010.
+ */
+export const PBS_EXIT = { BADATVAL: 166, IVALREQ: 156, JOBSCRIPTMAXSIZE: 71, SYSTEM: 162 } as const;
 
 export class NotFoundError extends MetaqueueError {
   constructor(message: string) {
@@ -47,6 +54,24 @@ export class InvalidStateError extends MetaqueueError {
 export class UnauthorizedError extends MetaqueueError {
   constructor(message = "Unauthorized Request") {
     super("Unauthorized", message, 403, 159);
+  }
+}
+
+/**
+ * The store refused or failed a request for a reason other than a lost race: an item over
+ * DynamoDB's size limit or another validation error (never retried: the same request fails
+ * the same way), or throttling and transaction conflicts (`retryable`: the request was not
+ * applied, so sending it again is safe). Keeps the SDK error as `cause`.
+ */
+export class StoreError extends MetaqueueError {
+  readonly retryable: boolean;
+  constructor(
+    code: string,
+    message: string,
+    opts: { status: number; retryable: boolean; exitCode?: number; cause?: unknown },
+  ) {
+    super(code, message, opts.status, opts.exitCode ?? PBS_EXIT.SYSTEM, { cause: opts.cause });
+    this.retryable = opts.retryable;
   }
 }
 

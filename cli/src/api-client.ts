@@ -83,7 +83,8 @@ export function errorFromBody(status: number, body: Partial<ErrorBody> | undefin
     default:
       if (status === 404) return new NotFoundError(message);
       if (status === 403) return new UnauthorizedError(message);
-      return new RejectedError(code, message, status);
+      // the server says which PBS exit status its refusal carries (e.g. 166 for a bad value)
+      return new RejectedError(code, message, status, body?.error?.exitCode ?? 1);
   }
 }
 

@@ -3,6 +3,7 @@
  * tracejob). Column widths, truncation with `*` and line wrapping follow OpenPBS's qstat.c,
  * pbsnodes.c and tracejob.c.
  */
+import { escapeControls } from "../../shared/pbs/text.js";
 import type {
   JobView,
   NodeView,
@@ -84,7 +85,9 @@ const CHAR_LINE_LIMIT = 78;
 /** One `    name[.resource] = value` entry, wrapped like OpenPBS prt_attr() unless oneLine. */
 export function prtAttr(name: string, resource: string | undefined, value: string, oneLine = false): string {
   const key = resource === undefined ? name : `${name}.${resource}`;
-  if (oneLine) return `    ${key} = ${value.replace(/\n/g, "\\n").replace(/\f/g, "\\f")}`;
+  // values hold user text (Variable_List may carry newlines): escaped, so none forges a line
+  value = escapeControls(value);
+  if (oneLine) return `    ${key} = ${value}`;
   let out = `    ${key} = `;
   let start = key.length + 7;
   const tokens = value.split(",").filter((t) => t !== "");
@@ -583,6 +586,9 @@ function traceTime(ms: number): string {
 export function tracejobText(jobId: string, events: TraceEvent[]): string {
   const sorted = [...events].sort((x, y) => x.time - y.time);
   let out = `\nJob: ${jobId}\n\n`;
-  for (const e of sorted) out += `${traceTime(e.time).padEnd(20)} ${e.source.padEnd(5)}${e.message}\n`;
+  // Messages hold user text (names, comments): a control character in a record stored before
+  // submit refused them must still never forge a line or drive the terminal.
+  for (const e of sorted)
+    out += `${traceTime(e.time).padEnd(20)} ${e.source.padEnd(5)}${escapeControls(e.message)}\n`;
   return out;
 }

@@ -21,6 +21,9 @@ const SettingsSchema = z
     transferResendMs: z.number().int().positive(),
     offerIntervalMs: z.number().int().positive(),
     peerStaleMs: z.number().int().positive(),
+    peerMessageMaxAgeMs: z.number().int().positive(),
+    peerCommandMaxAgeMs: z.number().int().positive(),
+    peerClockSkewMs: z.number().int().min(0),
   })
   .partial()
   .strict();
@@ -42,7 +45,12 @@ async function main(): Promise<void> {
     );
   }
   console.log(`  dashboard: ${mq.sites[0].url}/ui/`);
-  console.log(`  DynamoDB Local ${mq.ddbEndpoint}, SQS emulator ${mq.sqsEndpoint}`);
+  const where = {
+    netns: "its JVM in a network namespace of its own",
+    userns: "its JVM in a user + network namespace of its own",
+    none: `its JVM on port ${mq.dynamodb.port} of every interface: NOT private`,
+  }[mq.dynamodb.isolation];
+  console.log(`  DynamoDB Local ${mq.ddbEndpoint} (${where}), SQS emulator ${mq.sqsEndpoint}`);
   console.log(`  CLI server list written to ${mq.confPath}`);
   console.log(`\nThe PBS commands are in node_modules/.bin; to use them from anywhere:`);
   console.log(`  export PATH="${path.resolve("node_modules/.bin")}:$PATH"`);

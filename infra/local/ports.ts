@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 /**
  * A TCP port that was free a moment ago: binds a server to port 0 on all interfaces, reads the
@@ -32,5 +32,21 @@ export function isPortFree(port: number): Promise<boolean> {
     server.listen({ port, host: "0.0.0.0", exclusive: true }, () => {
       server.close(() => resolve(true));
     });
+  });
+}
+
+/**
+ * true if a server accepts on the Unix socket `path` now. A socket file nobody listens on (left
+ * by a runtime that was SIGKILLed) may be replaced; one that answers belongs to a runtime that
+ * still runs on the same data, whose clients would silently move to ours.
+ */
+export function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect({ path });
+    c.once("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once("error", () => resolve(false));
   });
 }

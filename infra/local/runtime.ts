@@ -33,9 +33,10 @@ import { createTableInput } from "../../shared/store/table.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { startApiServer } from "./api-server.js";
-import { startDynamoDbLocal } from "./dynamodb.js";
+import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
 import { CredentialRegistry, ensureCredential } from "./credentials.js";
 import { LocalExecutor } from "./local-executor.js";
+import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
 import { startTimer } from "./timers.js";
@@ -73,8 +74,12 @@ export interface LocalSite {
 
 export interface LocalMetaqueue {
   sites: LocalSite[];
+  /** `unix:<dataDir>/sock/ddb.sock`: for `makeDynamoClients` */
   ddbEndpoint: string;
+  /** `unix:<dataDir>/sock/sqs.sock`: for `makeSqsClient` */
   sqsEndpoint: string;
+  /** DynamoDB Local's JVM: its port and whether that port is in a namespace of its own */
+  dynamodb: Pick<DynamoDbLocal, "pid" | "port" | "isolation">;
   confPath: string;
   /** who may use the API: token hashes by user (infra/local/credentials.ts) */
   credentials: CredentialRegistry;
@@ -88,15 +93,20 @@ const QUEUE_PREFIX = "metaqueue-";
 
 export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  fs.mkdirSync(opts.dataDir, { recursive: true });
+  // the site's state: only the runtime user reads it, except the MOMs' scratch for the jobs
+  prepareDataDir(opts.dataDir, ["mom"]);
+  const sockDir = path.join(opts.dataDir, "sock");
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const s of stops.reverse()) await s().catch((e) => log(`stop: ${(e as Error).message}`));
   };
   try {
-    const ddbLocal = await startDynamoDbLocal({ dataDir: path.join(opts.dataDir, "dynamodb") });
+    const ddbLocal = await startDynamoDbLocal({
+      dataDir: path.join(opts.dataDir, "dynamodb"),
+      socketPath: path.join(sockDir, "ddb.sock"),
+    });
     stops.push(() => ddbLocal.stop());
-    const sqsEmu = await startSqsEmulator();
+    const sqsEmu = await startSqsEmulator({ socketPath: path.join(sockDir, "sqs.sock") });
     stops.push(() => sqsEmu.stop());
     const region = "us-east-1";
     const { ddb, doc } = makeDynamoClients({
@@ -254,6 +264,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       sites,
       ddbEndpoint: ddbLocal.endpoint,
       sqsEndpoint: sqsEmu.endpoint,
+      dynamodb: { pid: ddbLocal.pid, port: ddbLocal.port, isolation: ddbLocal.isolation },
       confPath,
       credentials,
       credentialPath: cred.file,

@@ -1,53 +1,72 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   type QueueAttributeName,
   SetQueueAttributesCommand,
-  SQSClient,
+  type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { type FauxqsServer, startFauxqs } from "fauxqs";
+import { buildApp } from "fauxqs";
+import { LOCAL_CREDENTIALS, makeSqsClient as makeClient } from "../../shared/store/clients.js";
 import type { QueueDef } from "../../shared/store/queue-defs.js";
+import { socketInUse } from "./ports.js";
+import { ensurePrivateDir } from "./private-dir.js";
 
 export type { QueueDef } from "../../shared/store/queue-defs.js";
 
 export interface SqsEmulator {
-  /** e.g. `http://127.0.0.1:41234`; pass it to `makeSqsClient` */
+  /** `unix:<socketPath>`; pass it to `makeSqsClient` */
   endpoint: string;
+  socketPath: string;
   stop(): Promise<void>;
-  /** the fauxqs server, for tests (`inspectQueue`, `purgeAll`, ...) */
-  server: FauxqsServer;
 }
 
 /**
- * Starts the in-process SQS emulator (fauxqs) on `port` (default: any free port). Its queue URLs
- * name a host (`sqs.<region>.localhost`) that may not resolve: always talk to it through
- * `makeSqsClient(endpoint)`, which sends every request to `endpoint`.
+ * Starts the in-process SQS emulator (fauxqs) on a Unix socket, its only listener: fauxqs has
+ * no authentication, so whoever reaches it may read or send on any queue. The socket's folder
+ * is 0700 (created if missing; omit `socketPath` for a fresh private folder under the system
+ * temp dir, removed by `stop()`).
+ *
+ * Its queue URLs are `http://sqs.<region>.localhost/000000000000/<name>`, a host that need not
+ * resolve: `makeSqsClient` sends every request to the socket whatever the URL says.
  */
-export async function startSqsEmulator(opts: { port?: number } = {}): Promise<SqsEmulator> {
-  const server = await startFauxqs({ port: opts.port ?? 0, logger: false });
+export async function startSqsEmulator(opts: { socketPath?: string } = {}): Promise<SqsEmulator> {
+  let tempDir: string | null = null;
+  let socketPath: string;
+  if (opts.socketPath !== undefined) {
+    socketPath = path.resolve(opts.socketPath);
+    ensurePrivateDir(path.dirname(socketPath));
+    if (await socketInUse(socketPath))
+      throw new Error(`SQS emulator: ${socketPath} is in use by another runtime`);
+  } else {
+    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-sqs-sock-"));
+    socketPath = path.join(tempDir, "sqs.sock");
+  }
+  // a socket left by a runtime that was SIGKILLed: nobody listens on it any more
+  fs.rmSync(socketPath, { force: true });
+  // what fauxqs's own startFauxqs does, but listening on the socket instead of 0.0.0.0:<port>
+  const app = buildApp({ logger: false });
+  await app.listen({ path: socketPath });
+  fs.chmodSync(socketPath, 0o600);
   let stopped: Promise<void> | null = null;
   return {
-    endpoint: server.address,
-    server,
+    endpoint: `unix:${socketPath}`,
+    socketPath,
     stop: () => {
-      stopped ??= server.stop();
+      stopped ??= app.close().then(() => {
+        if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+      });
       return stopped;
     },
   };
 }
 
-/**
- * An SQSClient for the emulator. With an explicit `endpoint` the SDK already ignores the host in
- * `QueueUrl`; `useQueueUrlAsEndpoint: false` makes that explicit (SDK v3 option, default true).
- */
+/** An SQSClient for the emulator: `makeSqsClient` of shared/store/clients.ts with local credentials. */
 export function makeSqsClient(endpoint: string, region = "us-east-1"): SQSClient {
-  return new SQSClient({
-    endpoint,
-    region,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    useQueueUrlAsEndpoint: false,
-  });
+  return makeClient({ region, endpoint, credentials: LOCAL_CREDENTIALS });
 }
 
 /**

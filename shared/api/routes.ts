@@ -4,8 +4,9 @@
  * and map typed errors to 4xx JSON.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { randomUUID } from "node:crypto";
 import type { z } from "zod";
-import { MetaqueueError, NotFoundError, PbsParseError, UnauthorizedError } from "../errors.js";
+import { MetaqueueError, NotFoundError, PbsParseError, StoreError, UnauthorizedError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
 import { isFinished, type JobRecord } from "../server/job.js";
@@ -38,11 +39,19 @@ const json = (status: number, body: unknown): Result => ({
   body: JSON.stringify(body),
 });
 
-export function errorResult(err: unknown): Result {
+/**
+ * A typed error becomes its status and PBS message (and exit code); anything else is a 500
+ * that names the request it was logged under, never the error's text or stack.
+ */
+export function errorResult(err: unknown, requestId: string = randomUUID()): Result {
   if (err instanceof MetaqueueError) {
-    return json(err.status, { error: { code: err.code, message: err.message } } satisfies ErrorBody);
+    return json(err.status, {
+      error: { code: err.code, message: err.message, exitCode: err.exitCode },
+    } satisfies ErrorBody);
   }
-  return json(500, { error: { code: "Internal", message: "internal server error" } } satisfies ErrorBody);
+  return json(500, {
+    error: { code: "Internal", message: `internal server error (request ${requestId})`, requestId },
+  } satisfies ErrorBody);
 }
 
 function parseBody<T extends z.ZodTypeAny>(schema: T, event: APIGatewayProxyEventV2): z.infer<T> {
@@ -160,9 +169,33 @@ function localJobKey(ctx: SiteContext, id: string): string {
 
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
   if (id.length > 256) throw new PbsParseError("invalid request: job ID too long");
-  const job = await ctx.store.getJob(localJobKey(ctx, id), false);
+  const key = localJobKey(ctx, id);
+  const job = (await ctx.store.getJob(key, false)) ?? (await queuedSubjobView(ctx, key));
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
   return job;
+}
+
+/**
+ * A subjob exists as a record only once it starts; until then qstat shows it as PBS does,
+ * queued (or held with its array), from its parent.
+ */
+async function queuedSubjobView(ctx: SiteContext, key: string): Promise<JobRecord | undefined> {
+  const m = /^(\d+)\[(\d+)\]$/.exec(key);
+  if (!m) return undefined;
+  const parent = await ctx.store.getJob(m[1], false);
+  const a = parent?.array;
+  const index = Number(m[2]);
+  if (!parent || !a || a.indices.indexOf(index, a.next) < 0 || isFinished(parent.state)) return undefined;
+  return {
+    ...parent,
+    id: `${parent.seq}[${index}].${parent.site}`,
+    key,
+    parentKey: parent.key,
+    arrayIndex: index,
+    array: undefined,
+    state: parent.state === "H" ? "H" : "Q",
+    hist: [],
+  };
 }
 
 /** Full job ID for a user-given one (bare seq -> seq.short). */
@@ -174,8 +207,10 @@ export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2)
   try {
     return withCors(ctx, event, publicWebRoute(ctx, event) ?? (await route(ctx, event)));
   } catch (err) {
-    if (!(err instanceof MetaqueueError)) ctx.log.error(err);
-    return withCors(ctx, event, errorResult(err));
+    const requestId = event.requestContext?.requestId || randomUUID();
+    if (err instanceof StoreError) ctx.log.warn(`request ${requestId}: ${err.message}`, err.cause);
+    else if (!(err instanceof MetaqueueError)) ctx.log.error(`request ${requestId} failed`, err);
+    return withCors(ctx, event, errorResult(err, requestId));
   }
 }
 

@@ -41,7 +41,8 @@ export interface TraceEvent {
 
 /** Error body of every 4xx/5xx answer. `message` is what the CLI prints after `cmd: `. */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  /** `exitCode`: the PBS exit status the command should end with; `requestId`: for a 500, the id the server logged it under */
+  error: { code: string; message: string; exitCode?: number; requestId?: string };
 }
 
 export interface SubmitRequest {

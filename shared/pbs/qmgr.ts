@@ -14,6 +14,7 @@
  *
  * Messages carry no command prefix: the CLI prints `qmgr: <message>`.
  */
+import { findControl } from "./text.js";
 import { PbsParseError } from "../errors.js";
 import { QUEUE_NAME_RE, SERVER_NAME_RE } from "./jobid.js";
 import { RESOURCE_NAME_RE } from "./select.js";
@@ -134,6 +135,14 @@ function group(c: Cursor, re: RegExp, what: string): string[] {
 }
 
 function readValue(c: Cursor, name: string): string {
+  const v = readRawValue(c, name);
+  // a value is shown by qmgr print, pbsnodes and qstat: a control character would forge lines there
+  const at = findControl(v);
+  if (at) throw syntax(`illegal value for ${name}: contains a control character (${at})`);
+  return v;
+}
+
+function readRawValue(c: Cursor, name: string): string {
   c.ws();
   const q = c.peekChar();
   if (q === '"' || q === "'") {

@@ -1,6 +1,7 @@
 /**
- * A site's inbox: messages from peers. Verified first (signature, known sender), then applied
- * idempotently: SQS may deliver a message twice, late, or out of order.
+ * A site's inbox: messages from peers. Verified first (signature, known sender, send time within
+ * the window, an ID not taken before), then applied idempotently: SQS may deliver a message
+ * twice, late, or out of order.
  */
 import { ConflictError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
@@ -8,6 +9,7 @@ import { findPeer, type SiteContext, sendToPeer } from "../server/context.js";
 import { edgeOutcome } from "../server/depend-rules.js";
 import { applyDependencyOutcome, type EndResult } from "../server/job-end.js";
 import { openPeerMessage, type PeerBody } from "./messages.js";
+import { claimMessage } from "./replay.js";
 import {
   onAbort,
   onAccept,
@@ -21,11 +23,32 @@ import {
   onReject,
 } from "./transfer.js";
 
-/** Messages refused (unknown sender, bad signature, malformed), by reason: never acted on. */
+/**
+ * Messages refused (unknown sender, bad signature, malformed, stale, replayed), by reason: never
+ * acted on.
+ */
 export const rejectedPeerMessages: Record<string, number> = {};
 
-export async function handlePeerMessage(ctx: SiteContext, raw: string): Promise<EndResult> {
-  const { from, body } = openPeerMessage(raw, ctx.site.short, (p) => findPeer(ctx, p)?.secret);
+/**
+ * Verify, claim and apply one message. `delivery` is the queue's ID for this delivery (SQS
+ * MessageId): a redelivery of the same queue message is processed again, another queue message
+ * with the same signed ID is a replay (replay.ts). Throws PeerMessageError for what must be
+ * dropped, anything else for what must be retried.
+ */
+export async function handlePeerMessage(
+  ctx: SiteContext,
+  raw: string,
+  delivery?: string,
+): Promise<EndResult> {
+  const s = ctx.settings;
+  const opened = openPeerMessage(raw, ctx.site.short, (p) => findPeer(ctx, p)?.secret, {
+    now: ctx.clock.now(),
+    maxAgeMs: s.peerMessageMaxAgeMs,
+    commandMaxAgeMs: s.peerCommandMaxAgeMs,
+    maxFutureMs: s.peerClockSkewMs,
+  });
+  await claimMessage(ctx, opened, delivery);
+  const { from, body } = opened;
   const peer = findPeer(ctx, from);
   if (!peer) throw new Error(`peer ${from} vanished`);
   switch (body.type) {

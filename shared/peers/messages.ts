@@ -1,9 +1,15 @@
 /**
  * Messages between sites, on the receiver's inbound SQS queue. Each is signed with the secret
- * the two sites share (HMAC-SHA256 over the sender, receiver and body), so a site acts only on
- * its configured peers; anything else is rejected and counted, never acted on.
+ * the two sites share (HMAC-SHA256 over every field of the envelope: version, sender, receiver,
+ * send time, message ID and body), so a site acts only on its configured peers, and only on a
+ * message as its sender wrote it; anything else is rejected and counted, never acted on.
+ *
+ * The send time and the ID are signed so that a captured message cannot be passed off as new:
+ * the receiver refuses one sent too long ago or too far in the future (openPeerMessage), and one
+ * whose ID it has already taken from that peer (replay.ts). A re-send is a new message (new ID,
+ * new time), never a copy of an old one.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 
 const jobId = z.string().max(128);
@@ -142,21 +148,48 @@ export const PeerBodySchema = z.discriminatedUnion("type", [
 ]);
 export type PeerBody = z.infer<typeof PeerBodySchema>;
 
+/**
+ * Messages that nobody sends again: a lost one is lost for good (a dependency registered or
+ * released across sites, a qdel/qhold/qrls forwarded to the executing site). Everything else is
+ * either re-sent by the transfer outbox until answered (FORWARD ... JOB_END_ACK) or describes a
+ * moment and is sent again anyway (HEARTBEAT, BACKLOG, OFFER). A command is refused as stale
+ * only after `peerCommandMaxAgeMs` (as long as SQS keeps a message), so a site whose inbox was
+ * not read for a while still applies it; the rest after `peerMessageMaxAgeMs`.
+ */
+export const UNREPEATED_TYPES: ReadonlySet<PeerBody["type"]> = new Set([
+  "DEPEND_REGISTER",
+  "DEPEND_RELEASE",
+  "JOB_OP",
+]);
+
+export const PEER_ENVELOPE_VERSION = 2 as const;
+
 export const PeerEnvelopeSchema = z
   .object({
-    v: z.literal(1),
+    /** 2: sentAt and id are signed (1 signed only from, to and body: refused) */
+    v: z.literal(PEER_ENVELOPE_VERSION),
     from: z.string().max(64),
     to: z.string().max(64),
-    /** epoch ms; informational (SQS may delay) */
-    sentAt: z.number(),
+    /** epoch ms, sender's clock; signed: the receiver refuses messages outside its window */
+    sentAt: z.number().int().min(0),
+    /** 128 random bits, hex; signed: the receiver takes each ID from a peer once */
+    id: z.string().regex(/^[0-9a-f]{32}$/),
     body: z.string().max(200_000),
     sig: z.string().regex(/^[0-9a-f]{64}$/),
   })
   .strict();
 export type PeerEnvelope = z.infer<typeof PeerEnvelopeSchema>;
 
-function mac(secret: string, from: string, to: string, body: string): string {
-  return createHmac("sha256", secret).update(`${from}\n${to}\n${body}`).digest("hex");
+/** The MAC covers every field but the MAC itself, as a JSON array (no field can bleed into the next). */
+function mac(secret: string, e: Omit<PeerEnvelope, "sig">): string {
+  return createHmac("sha256", secret)
+    .update(JSON.stringify([e.v, e.from, e.to, e.sentAt, e.id, e.body]))
+    .digest("hex");
+}
+
+/** A new message ID: 128 random bits. */
+export function newMessageId(): string {
+  return randomBytes(16).toString("hex");
 }
 
 export function sealPeerMessage(
@@ -165,37 +198,75 @@ export function sealPeerMessage(
   secret: string,
   body: PeerBody,
   now: number,
+  id: string = newMessageId(),
 ): string {
-  const text = JSON.stringify(body);
-  const env: PeerEnvelope = { v: 1, from, to, sentAt: now, body: text, sig: mac(secret, from, to, text) };
-  return JSON.stringify(env);
+  const e = { v: PEER_ENVELOPE_VERSION, from, to, sentAt: Math.floor(now), id, body: JSON.stringify(body) };
+  return JSON.stringify({ ...e, sig: mac(secret, e) } satisfies PeerEnvelope);
 }
+
+export type PeerRefusal =
+  | "malformed"
+  | "unknown-peer"
+  | "bad-signature"
+  | "wrong-receiver"
+  /** sent longer ago than the window, or further in the future than the clock skew allowed */
+  | "stale"
+  /** an ID this site already took from that peer */
+  | "replayed";
 
 export class PeerMessageError extends Error {
   constructor(
-    readonly reason: "malformed" | "unknown-peer" | "bad-signature" | "wrong-receiver",
+    readonly reason: PeerRefusal,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
-/** Verify and parse a message for site `me`; `secretOf(peer)` is undefined for strangers. */
+/** How old (or how far ahead of this site's clock) a message may be. */
+export interface FreshnessWindow {
+  /** this site's clock, epoch ms */
+  now: number;
+  /** messages the outbox re-sends and moment-describing ones (see UNREPEATED_TYPES) */
+  maxAgeMs: number;
+  /** UNREPEATED_TYPES */
+  commandMaxAgeMs: number;
+  /** how far ahead of ours a peer's clock may be */
+  maxFutureMs: number;
+}
+
+export interface OpenedPeerMessage {
+  from: string;
+  body: PeerBody;
+  /** the signed message ID and send time: what the replay guard keys on and keeps until */
+  id: string;
+  sentAt: number;
+  /** the end of this message's window (receiver clock): after it, it is refused as stale anyway */
+  validUntil: number;
+}
+
+/**
+ * Verify and parse a message for site `me`; `secretOf(peer)` is undefined for strangers.
+ * Checks, in order: shape, receiver, sender, signature (so nothing unauthenticated is judged
+ * further), body, then the send time against `win`. Repeated IDs are replay.ts's business.
+ */
 export function openPeerMessage(
   raw: string,
   me: string,
   secretOf: (peer: string) => string | undefined,
-): { from: string; body: PeerBody } {
+  win: FreshnessWindow,
+): OpenedPeerMessage {
   let env: PeerEnvelope;
   try {
     env = PeerEnvelopeSchema.parse(JSON.parse(raw));
-  } catch {
-    throw new PeerMessageError("malformed", "malformed peer message");
+  } catch (err) {
+    throw new PeerMessageError("malformed", "malformed peer message", { cause: err });
   }
   if (env.to !== me) throw new PeerMessageError("wrong-receiver", `message for ${env.to}, not ${me}`);
   const secret = secretOf(env.from);
   if (!secret) throw new PeerMessageError("unknown-peer", `message from unknown peer ${env.from}`);
-  const want = Buffer.from(mac(secret, env.from, env.to, env.body), "hex");
+  const want = Buffer.from(mac(secret, env), "hex");
   const got = Buffer.from(env.sig, "hex");
   if (want.length !== got.length || !timingSafeEqual(want, got)) {
     throw new PeerMessageError("bad-signature", `bad signature on message from ${env.from}`);
@@ -203,8 +274,20 @@ export function openPeerMessage(
   let body: PeerBody;
   try {
     body = PeerBodySchema.parse(JSON.parse(env.body));
-  } catch {
-    throw new PeerMessageError("malformed", `malformed body from ${env.from}`);
+  } catch (err) {
+    throw new PeerMessageError("malformed", `malformed body from ${env.from}`, { cause: err });
   }
-  return { from: env.from, body };
+  const maxAge = UNREPEATED_TYPES.has(body.type) ? win.commandMaxAgeMs : win.maxAgeMs;
+  const age = win.now - env.sentAt;
+  if (age > maxAge)
+    throw new PeerMessageError(
+      "stale",
+      `${body.type} ${env.id} from ${env.from} was sent ${Math.round(age / 1000)} s ago (window ${Math.round(maxAge / 1000)} s)`,
+    );
+  if (-age > win.maxFutureMs)
+    throw new PeerMessageError(
+      "stale",
+      `${body.type} ${env.id} from ${env.from} is dated ${Math.round(-age / 1000)} s ahead of this site's clock (allowed ${Math.round(win.maxFutureMs / 1000)} s)`,
+    );
+  return { from: env.from, body, id: env.id, sentAt: env.sentAt, validUntil: env.sentAt + maxAge };
 }

@@ -22,7 +22,7 @@ import {
   serverNum,
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
-import { ConflictError } from "../errors.js";
+import { ConflictError, StoreError } from "../errors.js";
 import { keys } from "../store/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
@@ -275,10 +275,18 @@ async function claim(
     return await ctx.store.updateJob(before, after, rec);
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again
+    // A job the store can no longer grow (stored before submit checked sizes): leave it queued
+    // and say so, rather than fail the whole cycle on it.
+    if (err instanceof StoreError && !err.retryable) {
+      ctx.log.warn(`cannot start ${before.id}: ${err.message}`);
+      return undefined;
+    }
     throw err;
   }
 }
 
+/** What one DynamoDB transaction may carry (4 MB), less a margin for the parent and the keys. */
+const TRANSACTION_BYTES = 3.5 * 1024 * 1024;
 async function claimSubjobs(
   ctx: SiteContext,
   parent: JobRecord,
@@ -287,6 +295,10 @@ async function claimSubjobs(
 ): Promise<JobRecord[]> {
   const arr = parent.array;
   if (!arr) return [];
+  // One transaction holds at most 4 MB: each subjob carries its parent's script and variables,
+  // so a large array starts fewer subjobs per cycle (the next cycle starts the rest).
+  const perSub = ctx.store.jobItemBytes(parent) + 1024;
+  ds = ds.slice(0, Math.max(1, Math.floor((TRANSACTION_BYTES - perSub) / perSub)));
   const subs: JobRecord[] = ds.map((d, i) => {
     const idx = arr.indices[arr.next + i];
     const key = `${parent.key}[${idx}]`;

@@ -27,6 +27,12 @@ export interface SiteSettings {
   cycleCandidates: number;
   /** largest script accepted, bytes */
   maxScriptBytes: number;
+  /**
+   * largest job accepted at submit (or after qalter), bytes as the store counts its item: well
+   * under DynamoDB's 400 KB so the job can still grow (trace lines, comment, resources_used,
+   * exec_host) for the rest of its life
+   */
+  maxJobBytes: number;
   /** a transfer not accepted by then returns to the queue (ms); the receiver refuses it after */
   transferTimeoutMs: number;
   /** re-send an unanswered transfer step after this long (ms) */
@@ -35,6 +41,16 @@ export interface SiteSettings {
   offerIntervalMs: number;
   /** a peer silent for this long is shown as disconnected (ms) */
   peerStaleMs: number;
+  /**
+   * A peer message sent longer ago than this is refused as stale (ms). It must exceed how long
+   * SQS can legitimately hold one: the inbox's visibility (60 s) x maxReceiveCount (5) plus
+   * batching, plus the clock skew between sites. Replay records are kept this long.
+   */
+  peerMessageMaxAgeMs: number;
+  /** the same for messages nobody re-sends (DEPEND_*, JOB_OP: see UNREPEATED_TYPES), ms */
+  peerCommandMaxAgeMs: number;
+  /** how far ahead of this site's clock a peer message's send time may be (ms) */
+  peerClockSkewMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -43,10 +59,15 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   dispatchGraceMs: 60_000,
   cycleCandidates: 200,
   maxScriptBytes: 256 * 1024,
+  maxJobBytes: 300 * 1024,
   transferTimeoutMs: 60_000,
   transferResendMs: 10_000,
   offerIntervalMs: 500,
   peerStaleMs: 90_000,
+  peerMessageMaxAgeMs: 10 * 60_000,
+  // SQS's default retention (4 days): a command waiting in an inbox nobody read is still applied
+  peerCommandMaxAgeMs: 4 * 24 * 3600_000,
+  peerClockSkewMs: 60_000,
 };
 
 /** Another site this one exchanges messages with. */

@@ -163,11 +163,33 @@ export function transferPending(job: Pick<JobRecord, "state" | "inbound">): bool
 }
 
 const MAX_HIST = 100;
+/** Longest trace message kept (characters); a longer one is cut with an ellipsis. */
+export const MAX_TRACE_MESSAGE = 1024;
+/**
+ * Bytes of trace a job keeps at most (messages, newest kept). With the submit limit
+ * (maxJobBytes, 300 KB) this bounds how far a long life can grow a job's item, which must
+ * stay under DynamoDB's 400 KB: the trace can never be what makes a write fail.
+ */
+export const MAX_TRACE_BYTES = 48 * 1024;
 
-/** Append trace events (tracejob), keeping the newest MAX_HIST. */
+/** Append trace events (tracejob), keeping the newest MAX_HIST and at most MAX_TRACE_BYTES. */
 export function withTrace(hist: TraceEvent[], ...events: TraceEvent[]): TraceEvent[] {
-  const all = [...hist, ...events];
-  return all.length > MAX_HIST ? all.slice(all.length - MAX_HIST) : all;
+  const cut = events.map((e) =>
+    e.message.length > MAX_TRACE_MESSAGE
+      ? { ...e, message: `${e.message.slice(0, MAX_TRACE_MESSAGE - 3)}...` }
+      : e,
+  );
+  const all = [...hist, ...cut];
+  let start = Math.max(0, all.length - MAX_HIST);
+  let bytes = 0;
+  for (let i = all.length - 1; i >= start; i--) {
+    bytes += Buffer.byteLength(all[i].message) + 16;
+    if (bytes > MAX_TRACE_BYTES) {
+      start = i + 1;
+      break;
+    }
+  }
+  return start > 0 ? all.slice(start) : all;
 }
 
 /**

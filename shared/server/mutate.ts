@@ -31,6 +31,8 @@ export async function mutateJob(
       const after = await ctx.store.updateJob(cur, d.after, d.acct, d.charge);
       return { before: cur, after };
     } catch (err) {
+      // Only a lost race is retried here: a StoreError (item too large, validation) fails the
+      // same way every time, and throttling was already retried by the store.
       if (!(err instanceof ConflictError)) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 20 * (i + 1)));
     }
@@ -38,8 +40,12 @@ export async function mutateJob(
   throw new ConflictError(`job ${key} is changing too fast; try again`);
 }
 
-/** "123.casper" / "123[4].casper" / "123" -> the key "123" / "123[4]". */
+/**
+ * "123.casper" / "123[4].casper" / "123" -> the key "123" / "123[4]". An array's own ID
+ * ("123[].casper", what qsub prints) names the parent, whose key is the bare "123".
+ */
 export function keyOfId(id: string): string {
   const dot = id.indexOf(".", id.indexOf("]") + 1);
-  return dot < 0 ? id : id.slice(0, dot);
+  const key = dot < 0 ? id : id.slice(0, dot);
+  return key.endsWith("[]") ? key.slice(0, -2) : key;
 }

@@ -4,6 +4,7 @@ import { parseDestination } from "../pbs/jobid.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
+import { validateQsubOptions } from "../pbs/validate.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import {
   findPeer,
@@ -17,6 +18,7 @@ import {
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue, queueEnabled, queuePartition } from "./objects.js";
+import { checkJobSize } from "./submit.js";
 
 export interface Actor {
   user: string;
@@ -86,6 +88,7 @@ export async function deleteJob(
   const movedTo = await forwardOp(ctx, id, actor, "delete");
   if (movedTo) return { jobId: id, movedTo };
   const now = ctx.clock.now();
+  if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
   let kill: JobRecord | undefined;
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
@@ -136,6 +139,7 @@ export async function deleteJob(
 
 export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
+  await refuseQueuedSubjob(ctx, id);
   if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
   await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -163,6 +167,7 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
 
 export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
+  await refuseQueuedSubjob(ctx, id);
   if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -209,6 +214,8 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 
 /** qalter: change a job that has not started. */
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
+  validateQsubOptions(opts);
+  await refuseQueuedSubjob(ctx, id);
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
@@ -262,6 +269,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
       source: "S",
       message: `Job attributes altered by ${actor.user}`,
     });
+    checkJobSize(ctx, next, "Job after qalter");
     return { kind: "write", after: next };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
@@ -275,6 +283,7 @@ export async function moveJob(
   destination: string,
 ): Promise<void> {
   const d = parseDestination(destination);
+  await refuseQueuedSubjob(ctx, id);
   const peer = isThisSite(ctx, d.server) ? undefined : findPeer(ctx, d.server);
   if (peer) {
     const { forwardJob, pinnedReason } = await import("../peers/transfer.js");
@@ -329,4 +338,70 @@ export async function moveJob(
     };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "move");
+}
+
+/** `123[4]` (a subjob key) -> its parent's key and index; undefined for any other key. */
+function subjobOf(key: string): { parentKey: string; index: number } | undefined {
+  const m = /^(\d+)\[(\d+)\]$/.exec(key);
+  return m ? { parentKey: m[1], index: Number(m[2]) } : undefined;
+}
+
+/**
+ * A subjob exists as a record only once it starts; before that it is an index its parent has
+ * yet to start. Returns the parent when `id` names such a subjob.
+ */
+async function queuedSubjobParent(ctx: SiteContext, id: string): Promise<JobRecord | undefined> {
+  const sub = subjobOf(keyOfId(id));
+  if (!sub || (await ctx.store.getJob(keyOfId(id), false))) return undefined;
+  const parent = await ctx.store.getJob(sub.parentKey);
+  const a = parent?.array;
+  if (!a || a.indices.indexOf(sub.index, a.next) < 0) return undefined;
+  return parent;
+}
+
+/**
+ * PBS holds, releases, alters and moves an array as a whole: a subjob that has not started
+ * cannot be changed on its own (qdel of one is allowed: deleteQueuedSubjob).
+ */
+async function refuseQueuedSubjob(ctx: SiteContext, id: string): Promise<void> {
+  const parent = await queuedSubjobParent(ctx, id);
+  if (parent)
+    throw new InvalidStateError(
+      `Request invalid for state of job ${id}: a subjob that has not started is changed with its array ${parent.id}`,
+    );
+}
+
+/**
+ * qdel of a subjob that has not started: its index leaves the parent's list of indices still
+ * to run (one guarded write on the parent), so it never starts. When that leaves the array
+ * with nothing to run, running or left, the array ends as deleted.
+ */
+async function deleteQueuedSubjob(ctx: SiteContext, id: string, actor: Actor, now: number): Promise<boolean> {
+  const parent = await queuedSubjobParent(ctx, id);
+  if (!parent) return false;
+  const index = (subjobOf(keyOfId(id)) as { index: number }).index;
+  const { after } = await mutateJob(ctx, parent.key, (cur) => {
+    mayActOn(actor, cur);
+    const a = cur.array;
+    const at = a ? a.indices.indexOf(index, a.next) : -1;
+    if (!a || at < 0) throw new NotFoundError(`Unknown Job Id ${id}`);
+    const indices = [...a.indices.slice(0, at), ...a.indices.slice(at + 1)];
+    const nothingLeft = indices.length === 0 || (a.next >= indices.length && a.running === 0);
+    const message = `Subjob ${index} deleted at request of ${actor.user}`;
+    return {
+      kind: "write",
+      after: {
+        ...cur,
+        array: { ...a, indices },
+        mtime: now,
+        ...(nothingLeft
+          ? { state: "F" as const, obittime: now, comment: `Job deleted at request of ${actor.user}` }
+          : {}),
+        hist: withTrace(cur.hist, { time: now, source: "S", message }),
+      },
+    };
+  });
+  if (after && isFinished(after.state) && after.hasDeps)
+    await sendEvents(ctx, [{ type: "ended", jobKey: after.key }]);
+  return true;
 }

@@ -6,7 +6,7 @@ import path from "node:path";
 import { MAX_DEPEND_JOBS } from "../api/schemas.js";
 import type { SubmitRequest } from "../api/views.js";
 import { checkAllocation } from "../accounting/allocations.js";
-import { NotFoundError, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
+import { NotFoundError, PBS_EXIT, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
 import { arrayIndices, parseArrayRange } from "../pbs/array.js";
 import { parseDepend } from "../pbs/depend.js";
 import { parseDestination, parseJobId } from "../pbs/jobid.js";
@@ -14,6 +14,7 @@ import { mergeOptions, parseDirectives } from "../pbs/qsub-options.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize, parseSize } from "../pbs/size.js";
 import type { QsubOptions, ResourceRequest } from "../pbs/types.js";
+import { checkFreeText, checkJobName, emptyScriptReason, validateQsubOptions } from "../pbs/validate.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
 import type { EdgeRecord, ServerObject } from "../store/site-store.js";
@@ -57,8 +58,14 @@ export async function submitJob(
       "ScriptTooLarge",
       `script is ${Buffer.byteLength(req.script, "utf8")} bytes; the limit is ${ctx.settings.maxScriptBytes} bytes`,
       413,
+      PBS_EXIT.JOBSCRIPTMAXSIZE,
     );
   }
+  const empty = emptyScriptReason(req.script);
+  if (empty) throw new RejectedError("EmptyScript", empty, 400, PBS_EXIT.IVALREQ);
+  checkFreeText("submit host", req.submitHost);
+  checkFreeText("submit directory", req.submitDir);
+  if (req.scriptName !== undefined) checkFreeText("script file name", req.scriptName);
   // Paths from a request are used only normalized and absolute: the MOM then checks that the
   // job's user may use them (shared/exec/run-job.ts).
   if (
@@ -67,6 +74,7 @@ export async function submitJob(
   )
     throw new PbsParseError(`submit directory must be a normalized absolute path: ${req.submitDir}`);
   const opts = mergeOptions(parseDirectives(req.script), req.options);
+  validateQsubOptions(opts);
   const st = await loadServerState(ctx);
   const queue = resolveQueue(ctx, st, opts.queue);
   checkQueueAccepts(queue, who);
@@ -247,6 +255,8 @@ export async function submitJob(
     return { before: parent, after };
   });
   if (edges.some((e) => e.parentKey === job.key)) job.hasDeps = true;
+  // Before anything is sent or written: a job the store could not hold, or could not let grow.
+  checkJobSize(ctx, job, "Job");
 
   // Register with peers first: if we crash before the job is written, a peer holds an edge to
   // a child that never existed and its later release is ignored here; the other order could
@@ -427,7 +437,29 @@ async function findLocalJob(ctx: SiteContext, ref: string): Promise<JobRecord> {
 function defaultName(scriptName: string | undefined): string {
   if (!scriptName) return "STDIN";
   const base = path.basename(scriptName);
-  return base.length ? base : "STDIN";
+  return base.length ? checkJobName(base, "job name (from the script file name; use -N)") : "STDIN";
+}
+
+/**
+ * A job's item must fit DynamoDB (400 KB) with room for the rest of its life, so a job is
+ * refused above `maxJobBytes` (300 KB by default) at submit and at qalter, with the sizes that
+ * make it up: a refused submit stores nothing, and a stored job can always be changed and ended.
+ */
+export function checkJobSize(ctx: SiteContext, job: JobRecord, what: string): void {
+  const bytes = ctx.store.jobItemBytes(job);
+  const limit = ctx.settings.maxJobBytes;
+  if (bytes <= limit) return;
+  const kb = (n: number) => `${Math.ceil(n / 1024)} KB`;
+  const envBytes = Object.entries(job.env).reduce(
+    (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
+    0,
+  );
+  throw new RejectedError(
+    "JobTooLarge",
+    `${what} too large: ${kb(bytes)} (script ${kb(Buffer.byteLength(job.script))}, variables ${kb(envBytes)}); the limit is ${kb(limit)}`,
+    413,
+    PBS_EXIT.BADATVAL,
+  );
 }
 
 /** PBS -o/-e: `[host:]path`, relative to the submit dir; a trailing `/` names a directory. */

@@ -3,9 +3,12 @@
  * a middleware that counts requests by service and command: the benchmark reports DynamoDB and
  * SQS requests per job from these counters.
  */
+import http from "node:http";
+import net from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 
 // Lambda runs Node 22+; on a Node 20 development machine the SDK's end-of-support notice would
 // be printed by every process (the runtime, each MOM): say it once in the README instead.
@@ -13,7 +16,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 export interface ClientConfig {
   region: string;
-  /** local emulator endpoint; undefined on AWS */
+  /**
+   * local emulator endpoint; undefined on AWS. `unix:/abs/path.sock` talks HTTP over that Unix
+   * socket (the local runtime's DynamoDB Local and SQS emulator listen on nothing else).
+   */
   endpoint?: string;
   /** static credentials for local emulators */
   credentials?: { accessKeyId: string; secretAccessKey: string };
@@ -54,10 +60,31 @@ function countRequests(client: { middlewareStack: any }, service: string): void 
   );
 }
 
+const UNIX_PREFIX = "unix:";
+
+/**
+ * The SDK options that reach `endpoint`: a URL as is; for `unix:/path.sock` a request handler
+ * whose agent opens every connection on that socket. `http://localhost` then only fills the
+ * Host header; the SQS emulator copies a port found there into the queue URLs it makes and
+ * matches URLs exactly, so every client of one emulator comes through here and sends the same.
+ */
+export function endpointOptions(endpoint: string | undefined): {
+  endpoint?: string;
+  requestHandler?: NodeHttpHandler;
+} {
+  if (!endpoint?.startsWith(UNIX_PREFIX)) return { endpoint };
+  const socketPath = endpoint.slice(UNIX_PREFIX.length);
+  // keep-alive and 50 sockets, as the SDK's default agent: a connection per request would
+  // cost a connect() each, and the pollers hold some open in long polls
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+  httpAgent.createConnection = () => net.connect({ path: socketPath });
+  return { endpoint: "http://localhost", requestHandler: new NodeHttpHandler({ httpAgent }) };
+}
+
 export function makeDynamoClients(cfg: ClientConfig): { ddb: DynamoDBClient; doc: DynamoDBDocumentClient } {
   const ddb = new DynamoDBClient({
     region: cfg.region,
-    endpoint: cfg.endpoint,
+    ...endpointOptions(cfg.endpoint),
     credentials: cfg.credentials,
     maxAttempts: 5,
   });
@@ -71,7 +98,7 @@ export function makeDynamoClients(cfg: ClientConfig): { ddb: DynamoDBClient; doc
 export function makeSqsClient(cfg: ClientConfig): SQSClient {
   const sqs = new SQSClient({
     region: cfg.region,
-    endpoint: cfg.endpoint,
+    ...endpointOptions(cfg.endpoint),
     credentials: cfg.credentials,
     // The local emulator's queue URLs name a host that does not resolve: always send to `endpoint`.
     ...(cfg.endpoint ? { useQueueUrlAsEndpoint: false } : {}),

@@ -3,7 +3,6 @@
  * Request parameters are built by pure functions (buildJobUpdate) so they are testable with no
  * network; every job change is conditional on the job's `ver`.
  */
-import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -19,8 +18,9 @@ import {
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
-import { ConflictError } from "../errors.js";
 import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
+import { itemSize } from "./item-size.js";
+import { classifyStoreError, retryBusy } from "./store-errors.js";
 import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX } from "./table.js";
 
 export type AttrValue = string | number | boolean;
@@ -69,6 +69,18 @@ export interface PeerSeen {
   short: string;
   state: string;
   at: number;
+}
+
+/** A peer message this site has taken (the replay guard's durable record). */
+export interface PeerMessageClaim {
+  peer: string;
+  /** the message's signed ID */
+  id: string;
+  /** the queue's ID for this delivery (SQS MessageId): a redelivery of it may claim again */
+  delivery: string;
+  type: string;
+  /** epoch ms after which the message is refused as stale anyway (the record may go then) */
+  until: number;
 }
 
 /** A transfer this site received: the job it created, or a tombstone that forbids one. */
@@ -163,19 +175,21 @@ export function jobItem(job: JobRecord): Record<string, unknown> {
   return { ...keys.job(job.key), ...job, ...indexAttrs(job) };
 }
 
+/** Bytes the job's item takes in the table (what createJob writes): submit checks it against a limit. */
+export function jobItemSize(job: JobRecord): number {
+  return itemSize(jobItem(job));
+}
+
 export function stripItem(item: Record<string, unknown>): JobRecord {
   const { pk: _pk, sk: _sk, rdy: _r, rdySk: _rs, run: _u, runSk: _us, lst: _l, lstSk: _ls, ...rest } = item;
   return rest as unknown as JobRecord;
 }
 
-function isConditionFailure(err: unknown): boolean {
-  return (
-    err instanceof ConditionalCheckFailedException ||
-    err instanceof TransactionCanceledException ||
-    (err as { name?: string })?.name === "ConditionalCheckFailedException" ||
-    (err as { name?: string })?.name === "TransactionCanceledException"
-  );
-}
+/**
+ * Only a failed condition is a conflict: an item over the size limit, a validation error or
+ * throttling is a StoreError (shared/store/store-errors.ts), never taken for a lost race.
+ */
+const storeFailure = classifyStoreError;
 
 export class SiteStore {
   constructor(
@@ -184,6 +198,11 @@ export class SiteStore {
   ) {}
 
   // ---------- jobs ----------
+
+  /** Bytes the job's item takes in this table (the same item createJob writes). */
+  jobItemBytes(job: JobRecord): number {
+    return jobItemSize(job);
+  }
 
   async getJob(key: string, consistent = true): Promise<JobRecord | undefined> {
     const r = await this.doc.send(
@@ -251,10 +270,9 @@ export class SiteStore {
     };
     if (edges.length === 0 && !acct && updates.length === 0) {
       try {
-        await this.doc.send(new PutCommand(put));
+        await retryBusy(() => this.doc.send(new PutCommand(put)));
       } catch (err) {
-        if (isConditionFailure(err)) throw new ConflictError(`job ${job.id} already exists`);
-        throw err;
+        throw storeFailure(err, `job ${job.id} already exists`);
       }
       return;
     }
@@ -285,11 +303,9 @@ export class SiteStore {
     }
     if (acct) items.push({ Put: { TableName: this.table, Item: acctItem(acct) } });
     try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (err) {
-      if (isConditionFailure(err))
-        throw new ConflictError(`job ${job.id}: a parent changed while submitting`);
-      throw err;
+      throw storeFailure(err, `job ${job.id}: a parent changed while submitting`);
     }
   }
 
@@ -310,13 +326,12 @@ export class SiteStore {
         const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [{ Update: input as never }];
         if (acct) items.push({ Put: { TableName: this.table, Item: acctItem(acct) } });
         if (charge) items.push({ Update: chargeUpdate(this.table, charge) as never });
-        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+        await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
       } else {
-        await this.doc.send(new UpdateCommand(input));
+        await retryBusy(() => this.doc.send(new UpdateCommand(input)));
       }
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`job ${before.id} changed concurrently`);
-      throw err;
+      throw storeFailure(err, `job ${before.id} changed concurrently`);
     }
     return { ...after, ver: before.ver + 1 };
   }
@@ -334,10 +349,9 @@ export class SiteStore {
       });
     }
     try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError("jobs changed concurrently");
-      throw err;
+      throw storeFailure(err, "jobs changed concurrently");
     }
   }
 
@@ -368,8 +382,7 @@ export class SiteStore {
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`job ${e.parentKey} has finished`);
-      throw err;
+      throw storeFailure(err, `job ${e.parentKey} has finished`);
     }
   }
 
@@ -520,14 +533,12 @@ export class SiteStore {
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) {
-        throw new ConflictError(
-          expectVer === undefined
-            ? `${obj.kind} ${obj.name} already exists`
-            : `${obj.kind} ${obj.name} changed concurrently`,
-        );
-      }
-      throw err;
+      throw storeFailure(
+        err,
+        expectVer === undefined
+          ? `${obj.kind} ${obj.name} already exists`
+          : `${obj.kind} ${obj.name} changed concurrently`,
+      );
     }
   }
 
@@ -542,8 +553,7 @@ export class SiteStore {
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`${kind} ${name} changed concurrently`);
-      throw err;
+      throw storeFailure(err, `${kind} ${name} changed concurrently`);
     }
   }
 
@@ -639,8 +649,7 @@ export class SiteStore {
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`transfer ${transferId} already known`);
-      throw err;
+      throw storeFailure(err, `transfer ${transferId} already known`);
     }
   }
 
@@ -673,13 +682,39 @@ export class SiteStore {
     try {
       await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (err) {
-      if (isConditionFailure(err)) throw new ConflictError(`transfer ${transferId} changed concurrently`);
-      throw err;
+      throw storeFailure(err, `transfer ${transferId} changed concurrently`);
     }
   }
 
   async putPeerSeen(p: PeerSeen): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...keys.peer(p.short), ...p } }));
+  }
+
+  /**
+   * Take a peer message, once: succeeds when no live record of this (peer, id) exists or the
+   * record is this same delivery (SQS redelivering a message whose handler failed or was
+   * killed); throws ConflictError when another delivery took it (a replay). `now` decides what
+   * is live: TTL deletes expired items only eventually.
+   */
+  async claimPeerMessage(c: PeerMessageClaim, now: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...keys.peerMessage(c.peer, c.id),
+            delivery: c.delivery,
+            type: c.type,
+            expiresAt: Math.ceil(c.until / 1000),
+          },
+          ConditionExpression: "attribute_not_exists(pk) OR delivery = :d OR expiresAt < :now",
+          ExpressionAttributeValues: { ":d": c.delivery, ":now": Math.floor(now / 1000) },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) throw new ConflictError(`message ${c.id} from ${c.peer} already taken`);
+      throw err;
+    }
   }
 
   async getPeersSeen(): Promise<PeerSeen[]> {

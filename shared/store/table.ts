@@ -13,6 +13,7 @@
  *   XFER#<id>     X               a transfer received from a peer (job created, or aborted)
  *   PROJ          <account>       allocation and usage by site of a project
  *   PEER          <short>         a peer's last heartbeat and federation state
+ *   PMSG#<peer>#<id>  M          a peer message taken (replay guard; expires by TTL)
  *   AUDIT#<day>   <ts>#<rand>     audit trail: privileged actions and refusals (who, what, when)
  *   JOB#<seq>     L#<ts>#<rand>   the same audit line for the job it was about (tracejob)
  *
@@ -50,6 +51,8 @@ export interface TableDefinition {
   pk: string;
   sk: string;
   indexes: IndexDefinition[];
+  /** the TTL attribute (epoch seconds): DynamoDB deletes items some time after it passes */
+  ttl?: string;
 }
 
 /** Attributes the scheduler reads from the ready index. */
@@ -101,6 +104,8 @@ export const siteTableDefinition: TableDefinition = {
     { name: RUN_INDEX, pk: "run", sk: "runSk", projection: RUN_ATTRS },
     { name: LIST_INDEX, pk: "lst", sk: "lstSk", projection: "ALL" },
   ],
+  // Readers never rely on the deletion (it lags by up to days): they compare expiresAt themselves.
+  ttl: "expiresAt",
 };
 
 export function tableName(prefix: string, site: string): string {
@@ -163,6 +168,8 @@ export const keys = {
   project: (account: string) => ({ pk: "PROJ", sk: account }),
   /** what this site last heard from a peer */
   peer: (short: string) => ({ pk: "PEER", sk: short }),
+  /** a message taken from a peer (its signed ID): one key each, so no hot partition */
+  peerMessage: (peer: string, id: string) => ({ pk: `PMSG#${peer}#${id}`, sk: "M" }),
   audit: (t: number, id: string) => ({
     pk: `AUDIT#${new Date(t).toISOString().slice(0, 10)}`,
     sk: `${new Date(t).toISOString()}#${id}`,

@@ -238,10 +238,18 @@ describe("hostile input", () => {
         fc.oneof(
           fc.string({ minLength: 1, maxLength: 200 }),
           fc.json(),
-          fc.constant(valid.replace('"v":1', '"v":1,"extra":true')),
+          fc.constant(valid.replace('"v":2', '"v":2,"extra":true')),
           fc.constant(valid.replace('"to":"casper"', '"to":"derecho"')),
           big(200_000).map((b) =>
-            JSON.stringify({ v: 1, from: "derecho", to: "casper", sentAt: 1, body: b, sig: "0".repeat(64) }),
+            JSON.stringify({
+              v: 2,
+              from: "derecho",
+              to: "casper",
+              sentAt: Date.now(),
+              id: "0".repeat(32),
+              body: b,
+              sig: "0".repeat(64),
+            }),
           ),
         ),
         { numRuns: 199, seed: 7 },

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -11,6 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { freePort } from "../../infra/local/ports.js";
+import { endpointOptions } from "../../shared/store/clients.js";
 
 function isAlive(pid: number): boolean {
   try {
@@ -22,7 +24,11 @@ function isAlive(pid: number): boolean {
 }
 
 function client(endpoint: string, accessKeyId: string, region: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region, credentials: { accessKeyId, secretAccessKey: "x" } });
+  return new DynamoDBClient({
+    ...endpointOptions(endpoint),
+    region,
+    credentials: { accessKeyId, secretAccessKey: "x" },
+  });
 }
 
 describe("DynamoDB Local", () => {
@@ -42,7 +48,9 @@ describe("DynamoDB Local", () => {
 
   it("starts on a free port with the data dir created, and shares tables across credentials and regions", async () => {
     expect((await stat(dataDir)).isDirectory()).toBe(true);
-    expect(ddb.endpoint).toBe(`http://127.0.0.1:${ddb.port}`);
+    expect(ddb.endpoint).toBe(`unix:${ddb.socketPath}`);
+    expect((await stat(ddb.socketPath)).mode & 0o777).toBe(0o600);
+    if (process.getuid?.() === 0) expect(ddb.isolation).toBe("netns");
     expect(isAlive(ddb.pid)).toBe(true);
 
     const a = client(ddb.endpoint, "alice", "us-east-1");
@@ -82,8 +90,15 @@ describe("DynamoDB Local", () => {
     c.destroy();
   });
 
-  it("rejects when the port is taken instead of mistaking the other server for its own", async () => {
-    await expect(startDynamoDbLocal({ port: ddb.port })).rejects.toThrow(/already in use/);
+  it("without a namespace, rejects when the port is taken instead of mistaking the other server for its own", async () => {
+    const other = createServer();
+    await new Promise<void>((r) => other.listen({ port: 0, host: "0.0.0.0" }, r));
+    const port = (other.address() as { port: number }).port;
+    try {
+      await expect(startDynamoDbLocal({ port, isolation: "none" })).rejects.toThrow(/already in use/);
+    } finally {
+      other.close();
+    }
   });
 
   it("rejects with the Java hint when java is not on PATH", async () => {

@@ -387,7 +387,7 @@ describe("SQS poller (Lambda event-source mapping)", () => {
     const errors: string[] = [];
     const p = poll({
       sqs,
-      queueUrl: `${emu.endpoint}/000000000000/no-such-queue`,
+      queueUrl: "http://localhost/000000000000/no-such-queue",
       queueArn: "arn:aws:sqs:us-east-1:000000000000:no-such-queue",
       batchSize: 1,
       maxBatchingWindowMs: 0,

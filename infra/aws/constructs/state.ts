@@ -37,6 +37,7 @@ export class SiteState extends Construct {
       deletionProtection: true,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
+      timeToLiveAttribute: def.ttl,
     });
     for (const index of def.indexes) {
       this.table.addGlobalSecondaryIndex({

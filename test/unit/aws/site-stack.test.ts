@@ -96,6 +96,8 @@ describe("state", () => {
     const p = table.Properties;
     expect(p.TableName).toBe(tableDef.TableName);
     expect(p.KeySchema).toEqual(tableDef.KeySchema);
+    // expiring items (stats samples, peer-message replay records) carry expiresAt
+    expect(p.TimeToLiveSpecification).toEqual({ AttributeName: "expiresAt", Enabled: true });
     const byName = (a: { AttributeName?: string }[]) =>
       [...a].sort((x, y) => String(x.AttributeName).localeCompare(String(y.AttributeName)));
     expect(byName(p.AttributeDefinitions)).toEqual(byName(tableDef.AttributeDefinitions!));

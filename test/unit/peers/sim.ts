@@ -7,7 +7,7 @@
  */
 import { ConflictError } from "../../../shared/errors.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
-import type { PeerBody } from "../../../shared/peers/messages.js";
+import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
 import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
@@ -18,6 +18,7 @@ import { siteObjects } from "../../../shared/server/seed.js";
 import type {
   AcctRecord,
   EdgeRecord,
+  PeerMessageClaim,
   PeerSeen,
   ProjectRecord,
   ServerObject,
@@ -138,6 +139,15 @@ export class MemStore {
       this.jobs.delete(job.key);
     }
     this.xfers.set(transferId, { transferId, status: "aborted", key: job?.key, newId: job?.id });
+  }
+  /** the replay guard's records: (peer, id) -> the delivery that took it, until when */
+  claims = new Map<string, { delivery: string; until: number }>();
+  async claimPeerMessage(c: PeerMessageClaim, now: number) {
+    await this.io();
+    const k = `${c.peer}/${c.id}`;
+    const cur = this.claims.get(k);
+    if (cur && cur.delivery !== c.delivery && cur.until >= now) throw new ConflictError(`${k} taken`);
+    this.claims.set(k, { delivery: c.delivery, until: c.until });
   }
   async putPeerSeen(p: PeerSeen) {
     await this.io();
@@ -296,9 +306,15 @@ export async function deliver(
   let failed = false;
   w.qid ??= `q${++nextQid}`;
   try {
-    const r = await handlePeerMessage(ctx, w.body);
+    const r = await handlePeerMessage(ctx, w.body, w.qid);
     for (const k of r.ended) await releaseDependents(ctx, k);
   } catch (err) {
+    if (err instanceof PeerMessageError) {
+      // refused (a replay: another queue message with an ID already taken; stale): the inbox
+      // handler counts it and deletes it from the queue, and nothing it would send is sent
+      net.refused.push({ wire: w, reason: err.reason });
+      return { body: bodyOf(w), failed: false, sent: [], refused: err.reason };
+    }
     if (!(err instanceof ConflictError)) throw err;
     failed = true;
   }
