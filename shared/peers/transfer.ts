@@ -752,14 +752,18 @@ export async function sweepTransfers(ctx: SiteContext): Promise<EndResult> {
         const peer = findPeer(ctx, job.xfer.peer);
         // A margin past the deadline: the receiver refuses by its own clock, which may lag ours.
         if (now > job.xfer.deadline + CLOCK_MARGIN_MS || !peer) {
-          const { after } = await settleTransfer(ctx, job.key, job.xfer.id, (cur) => ({
+          const { before, after } = await settleTransfer(ctx, job.key, job.xfer.id, (cur) => ({
             after: backToQueue(cur, now, `Transfer to ${job.xfer?.peer} timed out; job back in queue`),
           }));
           if (after) {
             ctx.metrics?.count("TransfersTimedOut", 1, { peer: job.xfer.peer });
             res.partitions.push(after.partition);
           }
-          if (peer)
+          // An ACCEPT handled since this sweep's read may have won (T -> M, COMMIT sent): then an
+          // ABORT would drop the copy the origin now counts on (or contradict its COMMIT).
+          const cur = after ?? before;
+          const committed = cur?.state === "M" && cur.xfer?.id === job.xfer.id;
+          if (peer && !committed)
             await sendToPeer(ctx, peer, {
               type: "ABORT",
               transferId: job.xfer.id,

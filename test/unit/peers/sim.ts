@@ -7,7 +7,8 @@
  */
 import { ConflictError } from "../../../shared/errors.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
-import { PeerMessageError } from "../../../shared/peers/messages.js";
+import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
+import { MemoryMetrics } from "../../../shared/observability/metrics.js";
 import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import { DEFAULT_SETTINGS, type PeerInfo, type SiteContext } from "../../../shared/server/context.js";
@@ -36,20 +37,35 @@ export class MemStore {
   acct: AcctRecord[] = [];
   peers = new Map<string, PeerSeen>();
   seq = 0;
+  /**
+   * How many microtasks a store call yields before it acts, or none. A DynamoDB call is I/O:
+   * two handlers running at once interleave there, and the order of their conditional writes
+   * is what the protocol must survive. The check and the write of one call stay atomic, as
+   * DynamoDB's are.
+   */
+  yields: (() => number) | undefined;
   constructor(readonly objects: ServerObject[]) {}
+  private async io() {
+    const n = this.yields?.() ?? 0;
+    for (let i = 0; i < n; i++) await undefined;
+  }
 
   async getServerObjects() {
+    await this.io();
     return clone(this.objects);
   }
   async reserveSeq(n: number) {
+    await this.io();
     this.seq += n;
     return this.seq - n + 1;
   }
   async getJob(key: string) {
+    await this.io();
     const j = this.jobs.get(key);
     return j ? clone(j) : undefined;
   }
   async getJobs(keys: string[]) {
+    await this.io();
     const out = new Map<string, JobRecord>();
     for (const k of keys) {
       const j = this.jobs.get(k);
@@ -61,10 +77,12 @@ export class MemStore {
     return { job: await this.getJob(key), edges: [] };
   }
   async createJob(job: JobRecord) {
+    await this.io();
     if (this.jobs.has(job.key)) throw new ConflictError(`job ${job.id} already exists`);
     this.jobs.set(job.key, clone(job));
   }
   async updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord, charge?: UsageCharge) {
+    await this.io();
     const cur = this.jobs.get(before.key);
     if (!cur || cur.ver !== before.ver) throw new ConflictError(`job ${before.id} changed concurrently`);
     const next = { ...clone(after), ver: before.ver + 1 };
@@ -80,9 +98,11 @@ export class MemStore {
     this.projects.set(c.account, p);
   }
   async chargeUsage(c: UsageCharge) {
+    await this.io();
     this.charge(c);
   }
   async queryReady(shardKeys: string[], limit: number) {
+    await this.io();
     const queues = new Set(shardKeys.map((k) => k.slice(0, k.lastIndexOf("#"))));
     return [...this.jobs.values()]
       .filter((j) => indexAttrs(j).rdy && queues.has(j.queue))
@@ -91,22 +111,27 @@ export class MemStore {
       .map(clone);
   }
   async queryRunning(partition: string) {
+    await this.io();
     return [...this.jobs.values()].filter((j) => indexAttrs(j).run === partition).map(clone);
   }
   async queryTransfers() {
+    await this.io();
     return [...this.jobs.values()].filter((j) => transferPending(j)).map(clone);
   }
   async getTransfer(id: string) {
+    await this.io();
     const t = this.xfers.get(id);
     return t ? clone(t) : undefined;
   }
   async createInbound(job: JobRecord, transferId: string) {
+    await this.io();
     if (this.xfers.has(transferId) || this.jobs.has(job.key))
       throw new ConflictError(`transfer ${transferId} already known`);
     this.xfers.set(transferId, { transferId, status: "created", key: job.key, newId: job.id });
     this.jobs.set(job.key, clone(job));
   }
   async abortInbound(transferId: string, job?: JobRecord) {
+    await this.io();
     if (!job && this.xfers.has(transferId)) throw new ConflictError("known");
     if (job) {
       const cur = this.jobs.get(job.key);
@@ -118,15 +143,18 @@ export class MemStore {
   /** the replay guard's records: (peer, id) -> the delivery that took it, until when */
   claims = new Map<string, { delivery: string; until: number }>();
   async claimPeerMessage(c: PeerMessageClaim, now: number) {
+    await this.io();
     const k = `${c.peer}/${c.id}`;
     const cur = this.claims.get(k);
     if (cur && cur.delivery !== c.delivery && cur.until >= now) throw new ConflictError(`${k} taken`);
     this.claims.set(k, { delivery: c.delivery, until: c.until });
   }
   async putPeerSeen(p: PeerSeen) {
+    await this.io();
     this.peers.set(p.short, p);
   }
   async putAcct(r: AcctRecord) {
+    await this.io();
     this.acct.push(r);
   }
 }
@@ -142,30 +170,58 @@ export interface Wire {
   qid?: string;
 }
 
+/** What a message says, for the test's bookkeeping (the sites themselves verify and parse). */
+export function bodyOf(w: Wire): PeerBody {
+  return JSON.parse((JSON.parse(w.body) as { body: string }).body) as PeerBody;
+}
+
 let nextQid = 0;
 
+/** The wire: messages sent and not yet delivered, and ones held back to arrive much later. */
 export class Network {
   inflight: Wire[] = [];
-  /** sends of the handler now running; a crash throws them away */
-  pending: Wire[] | undefined;
-  /** messages the receiver refused (PeerMessageError), with the reason */
+  held: Wire[] = [];
+  /** messages the receiver refused (stale, replayed), with the reason */
   refused: { wire: Wire; reason: string }[] = [];
-  send(w: Wire) {
-    w.qid ??= `q${++nextQid}`;
-    if (this.pending) this.pending.push(w);
-    else this.inflight.push(w);
-  }
 }
 
 export interface SimSite {
   name: string;
   ctx: SiteContext;
   store: MemStore;
+  metrics: MemoryMetrics;
 }
+
+/** The SQS client of one handler invocation: what it sends lands in `out`, not yet on the wire. */
+function sqsInto(out: Wire[]): SiteContext["sqs"] {
+  return {
+    send: async (cmd: {
+      input: { QueueUrl?: string; MessageBody?: string; Entries?: { MessageBody?: string }[] };
+    }) => {
+      const url = cmd.input.QueueUrl ?? "";
+      if (!url.startsWith("mem://")) return {};
+      const bodies = cmd.input.Entries?.map((e) => e.MessageBody ?? "") ?? [cmd.input.MessageBody ?? ""];
+      for (const body of bodies) out.push({ to: url.slice(6), body, qid: `q${++nextQid}` });
+      return {};
+    },
+  } as unknown as SiteContext["sqs"];
+}
+
+/**
+ * The site's context for one handler invocation, whose sends go to `out`: the caller decides
+ * whether they reach the wire (a crash between the writes and the sends loses them). Each of two
+ * concurrent handlers has its own.
+ */
+export function callCtx(site: SimSite, out: Wire[]): SiteContext {
+  return { ...site.ctx, sqs: sqsInto(out) };
+}
+
+/** Parsed once per process: every federation starts from the same configuration. */
+let config: ReturnType<typeof parseConfig> | undefined;
 
 /** Two sites, casper (origin) and derecho (receiver, maps account P1 to D1). */
 export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
-  const cfg = parseConfig({
+  config ??= parseConfig({
     sites: [
       {
         name: "casper",
@@ -181,6 +237,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
       },
     ],
   });
+  const cfg = config;
   const sites: SimSite[] = [];
   for (const sc of cfg.sites) {
     const store = new MemStore(siteObjects(sc, "root").map((o) => ({ ...o, ver: 0 })));
@@ -195,20 +252,11 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
         accounts: sc.name === "derecho" ? { P1: "D1" } : undefined,
       });
     }
+    const metrics = new MemoryMetrics();
     const ctx: SiteContext = {
       site: { server: sc.server, short: sc.name },
       store: store as unknown as SiteStore,
-      sqs: {
-        send: async (cmd: {
-          input: { QueueUrl?: string; MessageBody?: string; Entries?: { MessageBody?: string }[] };
-        }) => {
-          const url = cmd.input.QueueUrl ?? "";
-          if (!url.startsWith("mem://")) return {};
-          const bodies = cmd.input.Entries?.map((e) => e.MessageBody ?? "") ?? [cmd.input.MessageBody ?? ""];
-          for (const body of bodies) net.send({ to: url.slice(6), body });
-          return {};
-        },
-      } as unknown as SiteContext["sqs"],
+      sqs: sqsInto(net.inflight),
       queueUrls: { sched: "sched", events: "events" },
       executor: {
         momIdFor: () => "m",
@@ -216,76 +264,108 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
         kill: async () => {},
       },
       clock: { now: () => clock.t },
-      settings: { ...DEFAULT_SETTINGS, transferTimeoutMs: 10_000, transferResendMs: 1_000 },
+      settings: { ...DEFAULT_SETTINGS, transferTimeoutMs: TRANSFER_TIMEOUT_MS, transferResendMs: RESEND_MS },
       log: { info() {}, warn() {}, error() {}, debug() {} },
       peers,
+      metrics,
     };
-    sites.push({ name: sc.name, ctx, store });
+    sites.push({ name: sc.name, ctx, store, metrics });
   }
   return sites;
 }
 
-/** Deliver one message; a crash loses the handler's sends and redelivers the message later. */
-export async function deliver(sites: SimSite[], net: Network, w: Wire, crash: boolean): Promise<void> {
+/** The simulated sites' transfer timeout and first resend interval. */
+export const TRANSFER_TIMEOUT_MS = 10_000;
+export const RESEND_MS = 1_000;
+
+export interface Delivered {
+  body: PeerBody;
+  /** the handler threw a conflict (gave up): nothing was acknowledged, SQS delivers it again */
+  failed: boolean;
+  /** what the handler sent (put on the wire unless it crashed) */
+  sent: Wire[];
+  /** the inbox refused it (stale, replayed): dropped, nothing applied */
+  refused?: string;
+}
+
+/**
+ * Deliver one message; a crash loses the handler's sends and redelivers the message later.
+ * `onto` is where the sends go (the wire, unless the caller wants to hold them).
+ */
+export async function deliver(
+  sites: SimSite[],
+  net: Network,
+  w: Wire,
+  crash: boolean,
+  onto: Wire[] = net.inflight,
+): Promise<Delivered> {
   const site = sites.find((s) => s.name === w.to);
   if (!site) throw new Error(`no site ${w.to}`);
-  net.pending = [];
+  const sent: Wire[] = [];
+  const ctx = callCtx(site, sent);
   let failed = false;
   w.qid ??= `q${++nextQid}`;
   try {
-    const r = await handlePeerMessage(site.ctx, w.body, w.qid);
-    for (const k of r.ended) await releaseDependents(site.ctx, k);
+    const r = await handlePeerMessage(ctx, w.body, w.qid);
+    for (const k of r.ended) await releaseDependents(ctx, k);
   } catch (err) {
     if (err instanceof PeerMessageError) {
       // refused (a replay: another queue message with an ID already taken; stale): the inbox
       // handler counts it and deletes it from the queue, and nothing it would send is sent
-      net.pending = undefined;
       net.refused.push({ wire: w, reason: err.reason });
-      return;
+      return { body: bodyOf(w), failed: false, sent: [], refused: err.reason };
     }
     if (!(err instanceof ConflictError)) throw err;
     failed = true;
   }
-  const sent = net.pending;
-  net.pending = undefined;
-  if (crash || failed) {
+  if (crash || failed)
     net.inflight.push(w); // not deleted from the queue: SQS delivers it again
-    return;
-  }
-  net.inflight.push(...sent);
+  else onto.push(...sent);
+  return { body: bodyOf(w), failed, sent };
 }
 
-export async function sweep(site: SimSite, net: Network, crash: boolean): Promise<void> {
-  net.pending = [];
-  await sweepTransfers(site.ctx);
-  const sent = net.pending;
-  net.pending = undefined;
+export async function sweep(site: SimSite, net: Network, crash: boolean): Promise<Wire[]> {
+  const sent: Wire[] = [];
+  await sweepTransfers(callCtx(site, sent));
   if (!crash) net.inflight.push(...sent);
+  return sent;
 }
 
-/** The receiver runs a committed job to its end (what the scheduler and MOM would do). */
+/**
+ * The receiver runs a committed job to its end (what the scheduler and MOM would do): one
+ * conditional write from Q, so of two attempts at once only one runs it. True when it ran.
+ */
 export async function runToEnd(
   site: SimSite,
   net: Network,
   key: string,
   walltime: number,
   crash = false,
-): Promise<void> {
-  const j = site.store.jobs.get(key);
-  if (j?.state !== "Q") return;
+): Promise<boolean> {
+  const j = await site.store.getJob(key);
+  if (j?.state !== "Q") return false;
   const now = site.ctx.clock.now();
   const used = { walltime, cput: walltime, mem: 1024, ncpus: Number(j.rl.ncpus) || 1 };
-  await site.store.updateJob(
-    j,
-    { ...j, state: "F", stime: now - walltime * 1000, obittime: now, exitStatus: 0, used },
-    undefined,
-    j.account
-      ? { account: j.account, where: `for_${j.inbound?.from}`, coreSeconds: walltime * used.ncpus, walltime }
-      : undefined,
-  );
-  net.pending = [];
-  await releaseDependents(site.ctx, key);
-  const sent = net.pending;
-  net.pending = undefined;
+  try {
+    await site.store.updateJob(
+      j,
+      { ...j, state: "F", stime: now - walltime * 1000, obittime: now, exitStatus: 0, used },
+      undefined,
+      j.account
+        ? {
+            account: j.account,
+            where: `for_${j.inbound?.from}`,
+            coreSeconds: walltime * used.ncpus,
+            walltime,
+          }
+        : undefined,
+    );
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    return false;
+  }
+  const sent: Wire[] = [];
+  await releaseDependents(callCtx(site, sent), key);
   if (!crash) net.inflight.push(...sent);
+  return true;
 }
