@@ -51,6 +51,7 @@ export interface SiteSettings {
   peerCommandMaxAgeMs: number;
   /** how far ahead of this site's clock a peer message's send time may be (ms) */
   peerClockSkewMs: number;
+  /**
    * the repair sweep (shared/server/repair.ts) runs at most this often from the sweeper tick,
    * and at the first tick of a process (ms)
    */
