@@ -21,6 +21,7 @@ const SettingsSchema = z
     transferResendMs: z.number().int().positive(),
     offerIntervalMs: z.number().int().positive(),
     peerStaleMs: z.number().int().positive(),
+    momReportWindowMs: z.number().int().positive(),
   })
   .partial()
   .strict();

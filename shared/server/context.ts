@@ -35,6 +35,11 @@ export interface SiteSettings {
   offerIntervalMs: number;
   /** a peer silent for this long is shown as disconnected (ms) */
   peerStaleMs: number;
+  /**
+   * a MOM report (obituary, hello) signed further than this from now is refused as stale (ms).
+   * Longer than SQS may redeliver an events message (visibility 60 s x maxReceiveCount 5).
+   */
+  momReportWindowMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -47,6 +52,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   transferResendMs: 10_000,
   offerIntervalMs: 500,
   peerStaleMs: 90_000,
+  momReportWindowMs: 15 * 60_000,
 };
 
 /** Another site this one exchanges messages with. */
@@ -87,6 +93,16 @@ export interface SiteContext {
   authenticate?: import("../api/identity.js").Authenticator;
   /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
   metrics?: import("../observability/metrics.js").MetricsPort;
+  /**
+   * The site's MOM secret: each MOM's key is derived from it (shared/auth/mom-report.ts).
+   * Absent: every MOM report is refused as forged.
+   */
+  momSecret?: string;
+  /**
+   * When this server process came up (the local runtime): heartbeats are judged stale only
+   * momStaleMs after it, so MOMs restarted with the runtime have time to say hello first.
+   */
+  upSince?: number;
 }
 
 /**

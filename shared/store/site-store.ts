@@ -36,6 +36,9 @@ export interface MomBeat {
   momId: string;
   jobs: { jobId: string; runCount: number }[];
   at: number;
+  /** the MOM's signature (shared/auth/mom-report.ts signBeat); the sweeper checks it */
+  nonce?: string;
+  sig?: string;
 }
 
 export interface EdgeRecord {
@@ -583,12 +586,34 @@ export class SiteStore {
       while (req && Object.keys(req).length) {
         const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
         for (const it of r.Responses?.[this.table] ?? []) {
-          out.set(it.momId, { momId: it.momId, jobs: it.jobs ?? [], at: it.at });
+          out.set(it.momId, { momId: it.momId, jobs: it.jobs ?? [], at: it.at, nonce: it.nonce, sig: it.sig });
         }
         req = r.UnprocessedKeys as typeof req;
       }
     }
     return out;
+  }
+
+  /**
+   * Record a node's MOM boot (its hello) unless a later one is recorded: false when the hello is
+   * older than the node's last accepted one (a replay must not undo a newer MOM's adoption).
+   * The same hello again (SQS redelivery) is accepted.
+   */
+  async putMomBoot(node: string, momId: string, sentAt: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...keys.mom(`BOOT#${node}`), momId, sentAt },
+          ConditionExpression: "attribute_not_exists(pk) OR sentAt < :s OR (sentAt = :s AND momId = :m)",
+          ExpressionAttributeValues: { ":s": sentAt, ":m": momId },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   // ---------- transfers between sites ----------
