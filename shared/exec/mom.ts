@@ -148,7 +148,8 @@ export class Mom {
       fs.rmSync(dir, { recursive: true, force: true });
       return;
     }
-    const obit: Obituary = { type: "obit", momId: this.momId, ...r };
+    // from this MOM, whoever started the run: the report is signed with this MOM's key
+    const obit: Obituary = { ...r, type: "obit", momId: this.momId };
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeObit(dir, obit);
