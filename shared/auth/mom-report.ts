@@ -159,7 +159,15 @@ export function beatIsGenuine(siteSecret: string, b: SignedBeat): boolean {
   try {
     verifyReport(
       siteSecret,
-      { v: MOM_REPORT_VERSION, kind: "beat", momId: b.momId, sentAt: b.at, nonce: b.nonce, body: { jobs: b.jobs }, sig: b.sig },
+      {
+        v: MOM_REPORT_VERSION,
+        kind: "beat",
+        momId: b.momId,
+        sentAt: b.at,
+        nonce: b.nonce,
+        body: { jobs: b.jobs },
+        sig: b.sig,
+      },
       b.at,
       0,
       "beat",

@@ -8,13 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { KillReason } from "../ports.js";
-import {
-  launcherAlive,
-  type RunRecord,
-  readJson,
-  runsRoot,
-  statusPid,
-} from "./run-dir.js";
+import { launcherAlive, type RunRecord, readJson, runsRoot, statusPid } from "./run-dir.js";
 import {
   EXIT_WALLTIME,
   type JobResult,
@@ -96,7 +90,8 @@ export function scanRuns(tmpRoot: string, now: number): RecoveredRun[] {
       // no record: the MOM died before spawning (or in the microseconds after); nothing to
       // report that the server cannot decide itself (the job was never seen running)
       const pid = status ? statusPid(status.text) : undefined;
-      if (pid === undefined || !launcherAlive(pid, undefined)) fs.rmSync(dir, { recursive: true, force: true });
+      if (pid === undefined || !launcherAlive(pid, undefined))
+        fs.rmSync(dir, { recursive: true, force: true });
       continue;
     }
     if (!(rec.pid > 0)) rec.pid = (status && statusPid(status.text)) || 0;

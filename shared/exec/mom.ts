@@ -170,7 +170,11 @@ export class Mom {
     for (const r of scanRuns(this.tmpRoot, this.clock())) {
       if (r.kind === "adopt") {
         const { jobId, runCount } = r.rec;
-        this.watch(jobId, runCount, adoptRun(r.rec, r.dir, { clock: this.clock, pollMs: this.sampleEveryMs }));
+        this.watch(
+          jobId,
+          runCount,
+          adoptRun(r.rec, r.dir, { clock: this.clock, pollMs: this.sampleEveryMs }),
+        );
         out.running.push({ jobId, runCount });
         continue;
       }

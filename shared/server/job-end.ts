@@ -419,7 +419,7 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
     if (beat && !(ctx.momSecret && beatIsGenuine(ctx.momSecret, beat))) {
       // Not written by that MOM: trusting it could requeue a running job (run twice). Judge
       // nothing on it; the MOM's next genuine beat replaces it.
-      ctx.metrics?.count("MomReportsRefused", 1, { reason: "forged" });
+      ctx.metrics?.count("MomReportsRefused", 1, { reason: "forged", kind: "beat" });
       ctx.log.warn(`sweeper: heartbeat of ${beat.momId} is not signed by it: ignored`);
       continue;
     }

@@ -586,7 +586,13 @@ export class SiteStore {
       while (req && Object.keys(req).length) {
         const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
         for (const it of r.Responses?.[this.table] ?? []) {
-          out.set(it.momId, { momId: it.momId, jobs: it.jobs ?? [], at: it.at, nonce: it.nonce, sig: it.sig });
+          out.set(it.momId, {
+            momId: it.momId,
+            jobs: it.jobs ?? [],
+            at: it.at,
+            nonce: it.nonce,
+            sig: it.sig,
+          });
         }
         req = r.UnprocessedKeys as typeof req;
       }

@@ -37,7 +37,9 @@ describe("MOM report signatures", () => {
 
   it("accepts a report signed with the MOM's key, whatever the order of the body's keys", () => {
     const e = signReport(key, momId, "obit", body, 1000);
-    const reordered = JSON.parse(JSON.stringify({ ...e, body: Object.fromEntries(Object.entries(body).reverse()) }));
+    const reordered = JSON.parse(
+      JSON.stringify({ ...e, body: Object.fromEntries(Object.entries(body).reverse()) }),
+    );
     expect(verifyReport(secret, reordered, 2000, WINDOW).body).toEqual(body);
   });
 
@@ -45,9 +47,9 @@ describe("MOM report signatures", () => {
     const e = signReport(key, momId, "obit", body, 1000);
     expect(refusal(() => verifyReport(secret, body, 1000, WINDOW))).toBe("forged");
     expect(refusal(() => verifyReport(secret, { ...e, sig: undefined }, 1000, WINDOW))).toBe("forged");
-    expect(refusal(() => verifyReport(secret, { ...e, body: { ...body, exitStatus: 1 } }, 1000, WINDOW))).toBe(
-      "forged",
-    );
+    expect(
+      refusal(() => verifyReport(secret, { ...e, body: { ...body, exitStatus: 1 } }, 1000, WINDOW)),
+    ).toBe("forged");
     // signed by n2's MOM but claiming to be n1's
     const other = signReport(momKey(secret, "n2:abc"), momId, "obit", body, 1000);
     expect(refusal(() => verifyReport(secret, other, 1000, WINDOW))).toBe("forged");

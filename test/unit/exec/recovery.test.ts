@@ -28,7 +28,11 @@ class Reporter implements MomReporter {
   }
 }
 
-function record(tmpRoot: string, jobId: string, over: Partial<RunRecord> = {}): { dir: string; rec: RunRecord } {
+function record(
+  tmpRoot: string,
+  jobId: string,
+  over: Partial<RunRecord> = {},
+): { dir: string; rec: RunRecord } {
   const dir = runDirOf(tmpRoot, jobId, 1);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const rec: RunRecord = {
