@@ -416,7 +416,7 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
   for (const j of running) {
     const beat = j.momId ? beats.get(j.momId) : undefined;
     const since = Math.min(now - (j.stime ?? now), upFor);
-    if (beat && !(ctx.momSecret && beatIsGenuine(ctx.momSecret, beat))) {
+    if (beat && ctx.momSecret && !beatIsGenuine(ctx.momSecret, beat)) {
       // Not written by that MOM: trusting it could requeue a running job (run twice). Judge
       // nothing on it; the MOM's next genuine beat replaces it.
       ctx.metrics?.count("MomReportsRefused", 1, { reason: "forged", kind: "beat" });

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { readCredentialFile } from "../../shared/auth/credential-file.js";
 import { runtimeProcess } from "./runtime-process.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-killrestart-"));
@@ -41,8 +42,6 @@ const runtime = runtimeProcess(
       transferTimeoutMs: 4000,
       transferResendMs: 1000,
       offerIntervalMs: 200,
-      momStaleMs: 3000,
-      dispatchGraceMs: 5000,
     }),
   },
 );
@@ -84,13 +83,41 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
     const killAndRestart = async (why: string) => {
       runtime.kill();
       kills.push(`${why} at ${((Date.now() - t0) / 1000).toFixed(1)} s (${startLines().length} starts)`);
-      await sleep(500);
+      await sleep(300);
       await runtime.start(probe);
     };
 
+    // 200 qsub processes would take minutes on a busy 2-core machine: submissions go through
+    // the same HTTP request qsub makes (POST /v1/jobs with the credential); everything else
+    // uses the real CLI
+    const submitDir = dir;
+    let servers: Record<string, string> = {};
+    let token: string | undefined;
+    const readServers = () => {
+      const conf = JSON.parse(fs.readFileSync(path.join(dir, "servers.json"), "utf8"));
+      servers = Object.fromEntries(conf.servers.map((x: { name: string; url: string }) => [x.name, x.url]));
+    };
+    const qsub = async (server: string, options: Record<string, unknown>, script: string): Promise<string> => {
+      const res = await fetch(`${servers[server]}/v1/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({
+          script,
+          options,
+          submitDir,
+          env: { PBS_O_WORKDIR: submitDir, PBS_O_HOME: submitDir, PATH: "/usr/bin:/bin" },
+          submitHost: "login1",
+        }),
+      });
+      const body = (await res.json()) as { jobId?: string; error?: { message: string } };
+      if (!res.ok || !body.jobId) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
+      return body.jobId;
+    };
     await runtime.start(probe);
+    readServers();
+    token = readCredentialFile(path.join(dir, "credential")); // issued at the first start
     let next = 0;
-    let killedInSubmit = false;
+    let gate: Promise<void> | undefined;
     const submitOne = async (i: number) => {
       const s = subs[i];
       if (s.depend !== undefined && !ids.has(s.depend)) {
@@ -98,21 +125,23 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
         for (let w = 0; w < 100 && !ids.has(s.depend) && !uncertain.has(s.depend); w++) await sleep(100);
         if (!ids.has(s.depend)) return;
       }
-      const args = ["-N", s.token, "-q", s.server === "casper-pbs" ? "casper@casper-pbs" : "main@desched1"];
-      if (s.depend !== undefined) args.push("-W", `depend=afterok:${ids.get(s.depend)}`);
+      const options: Record<string, unknown> = { name: s.token, queue: s.server === "casper-pbs" ? "casper" : "main" };
+      if (s.depend !== undefined) options.depend = `afterok:${ids.get(s.depend)}`;
       try {
-        ids.set(i, (await cli("qsub", args, `echo ${s.token} >> ${starts}\nsleep 0.2\n`)).trim());
+        ids.set(i, await qsub(s.server, options, `echo ${s.token} >> ${starts}\nsleep 0.2\n`));
       } catch {
         uncertain.add(i); // the runtime died under it: it may or may not exist
       }
     };
     const worker = async () => {
       while (next < order.length) {
+        await gate;
         const i = order[next++];
         await submitOne(i);
-        if (!killedInSubmit && ids.size >= 50) {
-          killedInSubmit = true;
-          await killAndRestart("during submission");
+        if (!gate && ids.size >= 50) {
+          // the other submitters are cut mid-request, then wait for the restart
+          gate = killAndRestart("during submission").then(readServers);
+          await gate;
         }
       }
     };
@@ -125,6 +154,7 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
     ] as const) {
       for (let w = 0; w < 600 && startLines().length < frac * total(); w++) await sleep(100);
       await killAndRestart(why);
+      readServers();
     }
 
     // settle: every job at its origin F, or moved and F where it went
