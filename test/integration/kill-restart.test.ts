@@ -204,7 +204,7 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
     const count = new Map<string, number>();
     for (const l of lines) count.set(l, (count.get(l) ?? 0) + 1);
     const lost = [...ids].filter(
-      ([i, id]) => final(i, id)?.Exit_status !== 0 || count.get(subs[i].token) !== 1,
+      ([i, id]) => !vanished.has(i) && (final(i, id)?.Exit_status !== 0 || count.get(subs[i].token) !== 1),
     );
     const twice = [...count].filter(([, n]) => n > 1).map(([t]) => t);
     const never = [...uncertain].filter((i) => count.has(subs[i].token));
