@@ -87,15 +87,20 @@ export function scanRuns(tmpRoot: string, now: number): RecoveredRun[] {
     const rec = readJson<RunRecord>(path.join(dir, "run.json"));
     const status = readText(path.join(dir, "status"));
     if (!rec) {
-      // no record: the MOM died before spawning (or in the microseconds after); nothing to
-      // report that the server cannot decide itself (the job was never seen running)
-      const pid = status ? statusPid(status.text) : undefined;
-      if (pid === undefined || !launcherAlive(pid, undefined))
-        fs.rmSync(dir, { recursive: true, force: true });
+      // no record: the MOM died before spawning (run.json is written first): never started,
+      // the server requeues it when the hello does not list it
+      fs.rmSync(dir, { recursive: true, force: true });
       continue;
     }
+    // killed between spawn and the record's pid: the launcher wrote it first thing
     if (!(rec.pid > 0)) rec.pid = (status && statusPid(status.text)) || 0;
     const ended = () => fs.rmSync(rec.jobDir, { recursive: true, force: true });
+    if (!(rec.pid > 0)) {
+      // the launcher never ran: the job never started
+      ended();
+      fs.rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     if (status && parseLauncherReport(status.text)) {
       ended();
       out.push({

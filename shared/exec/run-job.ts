@@ -427,6 +427,9 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   };
   let child: ChildProcess;
   try {
+    // before the spawn: a MOM killed right after it still leaves a record of the run (the
+    // launcher's first act is to write its pid in the status file)
+    writeRunRecord(runDir, record);
     child = spawn("/bin/bash", ["-c", LAUNCHER, "metaqueue-launcher", ...command], {
       cwd: spec.workdir,
       env,
@@ -445,7 +448,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     try {
       writeRunRecord(runDir, { ...record, pid, pidStart: procStart(pid)?.start });
     } catch {
-      // the launcher also wrote its pid into the status file: recovery falls back on it
+      // the launcher also writes its pid into the status file: recovery falls back on it
     }
   }
 

@@ -83,6 +83,11 @@ describe("Mom.recover", () => {
     writeRunRecord(c.dir, { ...c.rec, pid, pidStart: procStart(pid)?.start });
     // d: its launcher is gone without a status (killed while no MOM watched)
     record(tmpRoot, "4.casper", { pid: 999_999_999 });
+    // e: the MOM died right after writing the record, before the launcher ran: never started,
+    // so not reported (the server requeues it); and a directory without a record at all
+    const e = record(tmpRoot, "5.casper");
+    fs.writeFileSync(path.join(e.dir, "status"), "");
+    fs.mkdirSync(runDirOf(tmpRoot, "6.casper", 1));
 
     const reporter = new Reporter();
     const mom = new Mom({ momId: "n1:new", reporter, tmpRoot, sampleEveryMs: 100 });
@@ -91,6 +96,8 @@ describe("Mom.recover", () => {
     expect(ids(got.ended)).toEqual(["1.casper", "2.casper", "4.casper"]);
     expect(ids(got.running)).toEqual(["3.casper"]);
     expect(mom.running()).toEqual([{ jobId: "3.casper", runCount: 1 }]);
+    expect(fs.existsSync(e.dir)).toBe(false);
+    expect(fs.existsSync(runDirOf(tmpRoot, "6.casper", 1))).toBe(false);
     await waitFor(() => reporter.obits.length === 4, 10_000);
     const by = new Map(reporter.obits.map((o) => [o.jobId, o]));
     // every report comes from the new MOM (it signs them)
