@@ -7,9 +7,9 @@
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { EcsExecutor } from "../shared/exec/ecs-executor.js";
 import type { Executor } from "../shared/ports.js";
-import { unconfiguredExecutor } from "./env.js";
+import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
 
-export function executorFromEnv(env: NodeJS.ProcessEnv = process.env): Executor {
+export function executorFromEnv(env: NodeJS.ProcessEnv = process.env, momSecret?: string): Executor {
   if (!env.ECS_CLUSTER) return unconfiguredExecutor;
   const need = (name: string): string => {
     const v = env[name];
@@ -28,6 +28,7 @@ export function executorFromEnv(env: NodeJS.ProcessEnv = process.env): Executor 
     subnets: list(need("ECS_SUBNETS")),
     securityGroups: list(env.ECS_SECURITY_GROUPS),
     assignPublicIp: env.ECS_ASSIGN_PUBLIC_IP !== "false",
+    momSecret,
   });
 }
 
@@ -40,7 +41,11 @@ export function lazyExecutorFromEnv(env: NodeJS.ProcessEnv = process.env): Execu
   };
   return {
     momIdFor: (host, key, runCount) => get().momIdFor(host, key, runCount),
-    dispatch: (spec) => get().dispatch(spec),
+    // the task's MOM_KEY needs the MOM secret (read once, at the first dispatch)
+    dispatch: async (spec) => {
+      if (!ex) ex = executorFromEnv(env, await momSecretFromEnv(env));
+      return ex.dispatch(spec);
+    },
     kill: (job, reason) => get().kill(job, reason),
   };
 }

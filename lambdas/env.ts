@@ -79,6 +79,22 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
 }
 
 let peersLoaded: Promise<void> | undefined;
+let momSecretLoaded: Promise<string | undefined> | undefined;
+
+/**
+ * The site's MOM secret (SSM SecureString named by MOM_SECRET_PARAMETER), read once per
+ * container: the events and sweeper functions verify MOM reports with it, the scheduler derives
+ * each ECS task's MOM_KEY from it. Unset: MOM reports are not authenticated (see README).
+ */
+export function momSecretFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const name = env.MOM_SECRET_PARAMETER;
+  if (!name) return Promise.resolve(undefined);
+  momSecretLoaded ??= ssmSecrets(new SSMClient({ region: env.AWS_REGION }))(name).catch((err) => {
+    momSecretLoaded = undefined; // try again on the next invocation
+    throw err;
+  });
+  return momSecretLoaded;
+}
 
 /**
  * The site context with its peers (PEERS, secrets from SSM), built once per container. Every
@@ -90,6 +106,7 @@ export async function siteContext(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<SiteContext> {
   const ctx = contextFromEnv(executor, env);
+  ctx.momSecret ??= await momSecretFromEnv(env);
   peersLoaded ??= (async () => {
     const defs = parsePeersEnv(env.PEERS);
     if (!defs.length) return;

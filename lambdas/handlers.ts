@@ -14,6 +14,7 @@ import { sampleSite } from "../shared/api/overview.js";
 import { handleApi } from "../shared/api/routes.js";
 import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
 import { PeerMessageError } from "../shared/peers/messages.js";
+import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-report.js";
 import { sendHeartbeats, sweepTransfers } from "../shared/peers/transfer.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
 import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
@@ -34,25 +35,44 @@ const ResourcesUsedSchema = z.object({
   mem: z.number(),
   ncpus: z.number(),
 });
+const ObitBodySchema = z.object({
+  type: z.literal("obit"),
+  jobId: z.string().max(128),
+  runCount: z.number().int(),
+  momId: z.string().max(256),
+  exitStatus: z.number().int(),
+  startedAt: z.number(),
+  endedAt: z.number(),
+  resourcesUsed: ResourcesUsedSchema,
+  comment: z.string().max(4096).optional(),
+  killedFor: z.enum(["qdel", "walltime", "shutdown", "rerun"]).optional(),
+  delivered: z.object({ o: z.string().max(4096).optional(), e: z.string().max(4096).optional() }).optional(),
+});
+const RunRefSchema = z.object({ jobId: z.string().max(128), runCount: z.number().int() });
+const HelloBodySchema = z.object({
+  type: z.literal("hello"),
+  momId: z.string().max(256),
+  node: z.string().max(256),
+  /** runs of earlier MOMs of this node this MOM adopted (still running) */
+  running: z.array(RunRefSchema).max(10_000).optional(),
+  /** runs of earlier MOMs that ended, reported by this MOM (obituaries sent) */
+  ended: z.array(RunRefSchema).max(10_000).optional(),
+});
+/** A MOM's report: obituary and hello only travel signed (shared/auth/mom-report.ts). */
+const MomEnvelopeSchema = z.object({
+  type: z.literal("mom"),
+  v: z.number(),
+  kind: z.enum(["obit", "hello"]),
+  momId: z.string().max(256),
+  sentAt: z.number(),
+  nonce: z.string().max(64),
+  body: z.unknown(),
+  sig: z.string().max(128),
+});
 export const SiteEventSchema = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("obit"),
-    jobId: z.string().max(128),
-    runCount: z.number().int(),
-    momId: z.string().max(256),
-    exitStatus: z.number().int(),
-    startedAt: z.number(),
-    endedAt: z.number(),
-    resourcesUsed: ResourcesUsedSchema,
-    comment: z.string().max(4096).optional(),
-    killedFor: z.enum(["qdel", "walltime", "shutdown", "rerun"]).optional(),
-    delivered: z
-      .object({ o: z.string().max(4096).optional(), e: z.string().max(4096).optional() })
-      .optional(),
-  }),
+  MomEnvelopeSchema,
   z.object({ type: z.literal("ended"), jobKey: z.string().max(128) }),
   z.object({ type: z.literal("started"), jobKey: z.string().max(128) }),
-  z.object({ type: z.literal("hello"), momId: z.string().max(256), node: z.string().max(256) }),
 ]);
 const CycleTriggerSchema = z.object({
   type: z.literal("cycle"),
@@ -115,18 +135,63 @@ export function makeEventsHandler(ctx: SiteContext) {
   const fault = faultFromEnv(); // tests only (lambdas/fault.ts); undefined unless METAQUEUE_FAULT is set
   return (event: SQSEvent): Promise<SQSBatchResponse> =>
     processBatch(ctx, event, "events", async (body) => {
-      const parsed = SiteEventSchema.safeParse(JSON.parse(body));
-      if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
-      const msg = parsed.data;
-      if (msg.type === "obit") {
-        const r = await handleObituary(ctx, msg);
-        // the end is written; its dependents are released by processBatch after this returns
-        if (fault && r.ended.length) await fault.afterEnd();
-        return r;
+      const json = JSON.parse(body);
+      try {
+        // an obituary or hello outside a signed envelope is what a forger sends (a deployment
+        // without a MOM secret still takes them, unauthenticated, as before: see README)
+        if (json?.type === "obit" || json?.type === "hello") {
+          if (ctx.momSecret) throw new MomReportError("forged", `unsigned ${json.type} report`);
+          return await unsignedReport(ctx, json);
+        }
+        const parsed = SiteEventSchema.safeParse(json);
+        if (!parsed.success) throw new Error(`malformed event: ${parsed.error.issues[0]?.message}`);
+        const msg = parsed.data;
+        if (msg.type === "mom") {
+          const r = await momReport(ctx, msg);
+          // the end is written; its dependents are released by processBatch after this returns
+          if (fault && msg.kind === "obit" && r.ended.length) await fault.afterEnd();
+          return r;
+        }
+        return { partitions: [], ended: [msg.jobKey] };
+      } catch (err) {
+        if (!(err instanceof MomReportError)) throw err;
+        // Not from the MOM it names, or not about its own work: never act on it, never retry it.
+        refusedMomReports[err.reason] = (refusedMomReports[err.reason] ?? 0) + 1;
+        ctx.metrics?.count("MomReportsRefused", 1, { reason: err.reason });
+        ctx.log.warn(`events: refused MOM report (${err.reason}): ${err.message}`);
+        return "drop";
       }
-      if (msg.type === "hello") return momHello(ctx, msg.momId, msg.node);
-      return { partitions: [], ended: [msg.jobKey] };
     });
+}
+
+/** Refused MOM reports of this process by reason (tests; MomReportsRefused metric on AWS). */
+export const refusedMomReports: Record<string, number> = {};
+
+async function unsignedReport(ctx: SiteContext, json: unknown): Promise<EndResult> {
+  const o = ObitBodySchema.safeParse(json);
+  if (o.success) return handleObituary(ctx, o.data);
+  const h = HelloBodySchema.parse(json);
+  return momHello(ctx, h.momId, h.node, ctx.clock.now(), { running: h.running ?? [], ended: h.ended ?? [] });
+}
+
+/** Verify a signed MOM report and act on it; MomReportError when refused. */
+async function momReport(ctx: SiteContext, raw: z.infer<typeof MomEnvelopeSchema>): Promise<EndResult> {
+  if (!ctx.momSecret) throw new MomReportError("forged", "this site has no MOM secret");
+  const { type: _t, ...fields } = raw;
+  const env = verifyReport(ctx.momSecret, fields, ctx.clock.now(), ctx.settings.momReportWindowMs);
+  if (env.kind === "obit") {
+    const o = ObitBodySchema.safeParse(env.body);
+    if (!o.success || o.data.momId !== env.momId)
+      throw new MomReportError("forged", `obituary body does not match its envelope from ${env.momId}`);
+    return handleObituary(ctx, o.data);
+  }
+  const h = HelloBodySchema.safeParse(env.body);
+  if (!h.success || h.data.momId !== env.momId || nodeOfMomId(env.momId) !== h.data.node)
+    throw new MomReportError("forged", `hello body does not match its envelope from ${env.momId}`);
+  return momHello(ctx, h.data.momId, h.data.node, env.sentAt, {
+    running: h.data.running ?? [],
+    ended: h.data.ended ?? [],
+  });
 }
 
 export function makeSchedulerHandler(ctx: SiteContext) {

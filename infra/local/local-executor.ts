@@ -6,6 +6,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { momKey, newMomId } from "../../shared/auth/mom-report.js";
 import type { Executor, JobRunSpec, KillReason } from "../../shared/ports.js";
 import type { MomReply, MomRequest } from "../../lambdas/mom/local.js";
 
@@ -24,6 +25,8 @@ interface MomProc {
 export interface LocalExecutorOptions {
   nodes: string[];
   env: Record<string, string>;
+  /** the site's MOM secret: each MOM gets HMAC(secret, momId) as its key, over IPC */
+  momSecret: string;
   /** where MOM logs go (inherit = the runtime's stderr) */
   log?: (line: string) => void;
 }
@@ -63,8 +66,12 @@ export class LocalExecutor implements Executor {
       }),
     };
     this.moms.set(node, proc);
+    // The executor names the MOM (so the key binds its node) and hands it the key over IPC.
+    const momId = newMomId(node);
     child.on("message", (m: MomReply) => {
-      if (m.type === "ready") {
+      if (m.type === "boot") {
+        child.send({ type: "init", momId, key: momKey(this.opts.momSecret, momId) } satisfies MomRequest);
+      } else if (m.type === "ready") {
         proc.momId = m.momId;
         resolveReady();
       } else {

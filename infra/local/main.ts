@@ -25,6 +25,7 @@ const SettingsSchema = z
     peerCommandMaxAgeMs: z.number().int().positive(),
     peerClockSkewMs: z.number().int().min(0),
     repairIntervalMs: z.number().int().positive(),
+    momReportWindowMs: z.number().int().positive(),
   })
   .partial()
   .strict();

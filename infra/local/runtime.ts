@@ -124,6 +124,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       siteUrls.set(sc.name, await ensureQueues(sqs, [q.sched, q.events, q.inbox]));
     }
     const rootSecret = peerRootSecret(opts.dataDir);
+    const momSecret = localSecret(opts.dataDir, "mom-secret");
     // One registry for every site of this runtime, as one munge key serves a whole cluster.
     const credentials = new CredentialRegistry(path.join(opts.dataDir, "credentials.json"));
     const me = os.userInfo().username;
@@ -162,6 +163,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           MOM_TMP: path.join(opts.dataDir, "mom"),
           MOM_HEARTBEAT_MS: String(opts.momHeartbeatMs ?? 10_000),
         },
+        momSecret,
         log,
       });
       const ctx: SiteContext = {
@@ -174,6 +176,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         executor,
         clock: { now: () => Date.now() },
         settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+        momSecret,
+        upSince: Date.now(),
         // every request carries a token from the user's 0600 credential file
         authenticate,
         // job output, read with the job owner's rights (never the runtime's)
@@ -320,7 +324,12 @@ function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[])
 
 /** The local secret peer secrets derive from, made once and kept with the data. */
 function peerRootSecret(dataDir: string): string {
-  const file = path.join(dataDir, "peer-secret");
+  return localSecret(dataDir, "peer-secret");
+}
+
+/** A secret of this runtime (0600 in the data dir), made once. */
+function localSecret(dataDir: string, name: string): string {
+  const file = path.join(dataDir, name);
   try {
     return fs.readFileSync(file, "utf8").trim();
   } catch {

@@ -24,6 +24,7 @@ import { gunzipSync } from "node:zlib";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
@@ -42,6 +43,11 @@ export interface EcsMomEnv {
   MOM_TMP?: string;
   /** default 10000 */
   MOM_HEARTBEAT_MS?: string;
+  /**
+   * this task's key, HMAC(site MOM secret, momId), from the task overrides: reports are signed
+   * with it. (Until issue 12 separates job and MOM, a job in the same container can read it.)
+   */
+  MOM_KEY?: string;
   [k: string]: string | undefined;
 }
 
@@ -133,6 +139,7 @@ export async function runEcsMom(
     }
   }
   const store = new SiteStore(clients.doc, table);
+  const key = env.MOM_KEY;
   const tmpRoot = path.join(env.MOM_TMP ?? os.tmpdir(), "metaqueue-mom");
   fs.mkdirSync(tmpRoot, { recursive: true });
 
@@ -150,11 +157,14 @@ export async function runEcsMom(
     tmpRoot,
     heartbeatEveryMs: Number(env.MOM_HEARTBEAT_MS ?? 10_000),
     reporter: {
-      heartbeat: (h) => store.putMomBeat(h),
+      heartbeat: (h) => store.putMomBeat(key ? signBeat(key, spec.momId, h.jobs, h.at) : h),
       obituary: async (o) => {
         await upload();
+        // signed at every send (a retry carries a fresh time); unsigned only without a key,
+        // which the server refuses (a deployment without the MOM secret: see README)
+        const body = key ? { type: "mom", ...signReport(key, spec.momId, "obit", o) } : o;
         await clients.sqs.send(
-          new SendMessageCommand({ QueueUrl: eventsUrl, MessageBody: JSON.stringify(o) }),
+          new SendMessageCommand({ QueueUrl: eventsUrl, MessageBody: JSON.stringify(body) }),
         );
         delivered(o);
       },

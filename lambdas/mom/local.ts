@@ -1,15 +1,19 @@
 /**
  * The local MOM: one child process per virtual node, running the same MOM code an ECS task runs.
  * The local runtime forks it and talks to it over the IPC channel; it reports like a real MOM:
- * obituaries and its boot ("hello") on the site's events queue, heartbeats in the site table.
- * When the parent goes away (even by SIGKILL) the IPC channel closes and this MOM kills its jobs
- * and exits, so no job outlives its runtime.
+ * obituaries and its boot ("hello") on the site's events queue, heartbeats in the site table,
+ * each signed with the key the executor handed over IPC (first message: never in env, argv or
+ * a file, which jobs of the same uid could read through /proc).
+ * When the parent goes away (even by SIGKILL) the IPC channel closes and this MOM exits
+ * WITHOUT killing its jobs: the next MOM of this node adopts them (pbs_mom -p), so a crash of
+ * the runtime neither loses a job nor starts one twice. A SIGTERM (graceful stop) kills them.
  */
-import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { Mom } from "../../shared/exec/mom.js";
+import { keyOfId } from "../../shared/server/mutate.js";
 import type { JobRunSpec, KillReason } from "../../shared/ports.js";
 import {
   LOCAL_CREDENTIALS,
@@ -20,11 +24,13 @@ import {
 import { SiteStore } from "../../shared/store/site-store.js";
 
 export type MomRequest =
+  | { type: "init"; momId: string; key: string }
   | { type: "run"; reqId: number; spec: JobRunSpec }
   | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
   | { type: "counts"; reqId: number };
 export type MomReply =
   | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
+  | { type: "boot" }
   | { type: "ready"; momId: string };
 
 function env(name: string): string {
@@ -33,9 +39,25 @@ function env(name: string): string {
   return v;
 }
 
+/** The executor names this MOM and gives it its key; ask for them once listening. */
+function identity(): Promise<{ momId: string; key: string }> {
+  return new Promise((resolve) => {
+    const onInit = (m: MomRequest) => {
+      if (m?.type !== "init") return;
+      process.off("message", onInit);
+      resolve({ momId: m.momId, key: m.key });
+    };
+    process.on("message", onInit);
+    process.send?.({ type: "boot" } satisfies MomReply);
+  });
+}
+
 async function main(): Promise<void> {
   const node = env("MOM_NODE");
-  const momId = `${node}:${randomUUID().slice(0, 8)}`;
+  // exit with the runtime, before or after init, leaving the jobs to the next MOM
+  process.on("disconnect", () => process.exit(0));
+  const { momId, key } = await identity();
+  if (!momId.startsWith(`${node}:`)) throw new Error(`local MOM: ${momId} is not a MOM of ${node}`);
   const region = "us-east-1";
   const { doc } = makeDynamoClients({
     region,
@@ -45,12 +67,18 @@ async function main(): Promise<void> {
   const store = new SiteStore(doc, env("TABLE_NAME"));
   const sqs = makeSqsClient({ region, endpoint: env("SQS_ENDPOINT"), credentials: LOCAL_CREDENTIALS });
   const eventsUrl = env("EVENTS_QUEUE_URL");
-  const send = (body: unknown) =>
+  // signed at every send, so a retry carries a fresh time
+  const send = (kind: "obit" | "hello", body: unknown) =>
     sqs
-      .send(new SendMessageCommand({ QueueUrl: eventsUrl, MessageBody: JSON.stringify(body) }))
+      .send(
+        new SendMessageCommand({
+          QueueUrl: eventsUrl,
+          MessageBody: JSON.stringify({ type: "mom", ...signReport(key, momId, kind, body) }),
+        }),
+      )
       .then(() => undefined);
   const tmpRoot = path.join(env("MOM_TMP"), node);
-  fs.mkdirSync(tmpRoot, { recursive: true });
+  fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const mom = new Mom({
     momId,
     tmpRoot,
@@ -58,16 +86,24 @@ async function main(): Promise<void> {
     // accounts of the site's users)
     runAsOwner: true,
     heartbeatEveryMs: Number(process.env.MOM_HEARTBEAT_MS ?? 10_000),
+    keepSentMs: process.env.MOM_KEEP_SENT_MS ? Number(process.env.MOM_KEEP_SENT_MS) : undefined,
     reporter: {
-      obituary: (o) => send(o),
-      heartbeat: (h) => store.putMomBeat(h),
+      obituary: (o) => send("obit", o),
+      heartbeat: (h) => store.putMomBeat(signBeat(key, momId, h.jobs, h.at)),
+      settled: async (jobId, runCount) => {
+        const j = await store.getJob(keyOfId(jobId));
+        return !j || j.runCount !== runCount || !(j.state === "R" || j.state === "E");
+      },
     },
   });
-  // Tell the server this node's MOM (re)started: jobs an earlier MOM ran here are gone.
-  await send({ type: "hello", momId, node });
+  // Runs earlier MOMs of this node left: obituaries re-sent, live ones adopted. Then tell the
+  // server this node's MOM (re)started: what it neither adopted nor reported is gone.
+  const recovered = mom.recover();
+  await send("hello", { type: "hello", momId, node, ...recovered });
   mom.start();
   const reply = (m: MomReply) => process.send?.(m);
   process.on("message", (m: MomRequest) => {
+    if (m.type === "init") return; // already named
     try {
       if (m.type === "run") {
         const spec = { ...m.spec, ...deliverable(m.spec) };
@@ -89,7 +125,6 @@ async function main(): Promise<void> {
     await mom.shutdown();
     process.exit(0);
   };
-  process.on("disconnect", stop);
   process.on("SIGTERM", stop);
   process.on("SIGINT", () => {}); // the runtime decides: Ctrl-C reaches the whole group
   reply({ type: "ready", momId });

@@ -30,6 +30,7 @@ import {
   StopTaskCommand,
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
+import { momKey } from "../auth/mom-report.js";
 import type { Executor, JobRunSpec, KillReason } from "../ports.js";
 
 /** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
@@ -50,6 +51,8 @@ export interface EcsExecutorConfig {
   assignPublicIp: boolean;
   /** e.g. FARGATE_SPOT; default: launchType FARGATE */
   capacityProviderStrategy?: CapacityProviderStrategyItem[];
+  /** the site's MOM secret: each task gets MOM_KEY = HMAC(secret, momId) to sign its reports */
+  momSecret?: string;
 }
 
 /**
@@ -150,11 +153,16 @@ export function isCapacityFailure(reason: string | undefined): boolean {
  * The container overrides for a run: the spec in JOB_SPEC (or JOB_SPEC_GZ), plus JOB_ID,
  * RUN_COUNT and MOM_ID for logs and for `kill` to tell runs apart. Throws when it cannot fit.
  */
-export function containerEnvironment(containerName: string, spec: JobRunSpec): KeyValuePair[] {
+export function containerEnvironment(
+  containerName: string,
+  spec: JobRunSpec,
+  momSecret?: string,
+): KeyValuePair[] {
   const base: KeyValuePair[] = [
     { name: "JOB_ID", value: spec.jobId },
     { name: "RUN_COUNT", value: String(spec.runCount) },
     { name: "MOM_ID", value: spec.momId },
+    ...(momSecret ? [{ name: "MOM_KEY", value: momKey(momSecret, spec.momId) }] : []),
   ];
   const json = JSON.stringify(spec);
   const plain = [...base, { name: "JOB_SPEC", value: json }];
@@ -211,7 +219,7 @@ export class EcsExecutor implements Executor {
         cpu: String(cpu),
         memory: String(memory),
         containerOverrides: [
-          { name: c.containerName, environment: containerEnvironment(c.containerName, spec) },
+          { name: c.containerName, environment: containerEnvironment(c.containerName, spec, c.momSecret) },
         ],
       },
       startedBy: startedByFor(spec.jobId),

@@ -2,10 +2,19 @@
  * One MOM's brain: runs the jobs dispatched to it, kills them on request, reports each
  * finished run (obituary, retried until delivered) and beats a heartbeat listing what runs.
  * I/O is injected through the reporter, so a child-process MOM and an ECS task share it.
+ *
+ * Ends are durable: each run has a directory under `<tmpRoot>/runs` (shared/exec/run-dir.ts)
+ * and its obituary is written there before it is sent, so a finished job is never run again
+ * because its report was lost with a crashed runtime. `recover()` (at start, before hello)
+ * re-sends those, and adopts the runs an earlier MOM of this node left running.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { MetaqueueError } from "../errors.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports.js";
-import { type RunningJob, startJob } from "./run-job.js";
+import { adoptRun, scanRuns } from "./adopt.js";
+import { runDirOf, runsRoot, writeAtomic, writeObit } from "./run-dir.js";
+import { type JobResult, type RunningJob, startJob } from "./run-job.js";
 
 export interface MomHeartbeat {
   momId: string;
@@ -17,6 +26,17 @@ export interface MomHeartbeat {
 export interface MomReporter {
   obituary(o: Obituary): Promise<void>;
   heartbeat(h: MomHeartbeat): Promise<void>;
+  /**
+   * Whether the server is done with a run (no longer running it): its delivered obituary may be
+   * forgotten. Absent: forgotten keepSentMs after delivery.
+   */
+  settled?(jobId: string, runCount: number): Promise<boolean>;
+}
+
+/** Runs a starting MOM found on its node (its hello lists them). */
+export interface MomRecovery {
+  running: { jobId: string; runCount: number }[];
+  ended: { jobId: string; runCount: number }[];
 }
 
 export interface MomOptions {
@@ -33,6 +53,11 @@ export interface MomOptions {
   runAsOwner?: boolean;
   /** how many finished runs to remember, to ignore late duplicate dispatches; default 1000 */
   rememberFinished?: number;
+  /**
+   * keep a delivered obituary on disk this long (and until the server settled the run), so one
+   * lost with the SQS emulator's memory is sent again by the next MOM; default 300000
+   */
+  keepSentMs?: number;
 }
 
 const BACKOFF_FIRST_MS = 100;
@@ -44,6 +69,7 @@ const keyOf = (jobId: string, runCount: number) => `${runCount}\u0000${jobId}`;
 
 interface Pending {
   obit: Obituary;
+  dir: string;
   timer?: NodeJS.Timeout;
 }
 
@@ -56,6 +82,8 @@ export class Mom {
   private readonly clock: () => number;
   private readonly sampleEveryMs?: number;
   private readonly rememberFinished: number;
+  private readonly keepSentMs: number;
+  private pruneTimer?: NodeJS.Timeout;
 
   private readonly jobs = new Map<string, { jobId: string; runCount: number; job: RunningJob }>();
   private readonly finished = new Set<string>();
@@ -72,6 +100,7 @@ export class Mom {
     this.clock = opts.clock ?? Date.now;
     this.sampleEveryMs = opts.sampleEveryMs;
     this.rememberFinished = opts.rememberFinished ?? 1000;
+    this.keepSentMs = opts.keepSentMs ?? 300_000;
   }
 
   /**
@@ -93,19 +122,69 @@ export class Mom {
     if (this.jobs.has(key) || this.finished.has(key) || this.pending.has(key)) return;
     const job = startJob(spec, {
       tmpRoot: this.tmpRoot,
+      momId: this.momId,
       clock: this.clock,
       sampleEveryMs: this.sampleEveryMs,
       runAsOwner: this.runAsOwner,
     });
-    this.jobs.set(key, { jobId: spec.jobId, runCount: spec.runCount, job });
+    this.watch(spec.jobId, spec.runCount, job);
+  }
+
+  private watch(jobId: string, runCount: number, job: RunningJob): void {
+    const key = keyOf(jobId, runCount);
+    this.jobs.set(key, { jobId, runCount, job });
     void job.result.then((r) => {
       this.jobs.delete(key);
       this.remember(key);
-      // jobs ended by shutdown are requeued by the server when it sees this MOM gone
-      if (this.stopping) return;
-      this.pending.set(key, { obit: { type: "obit", momId: this.momId, ...r } });
-      void this.send(key, BACKOFF_FIRST_MS);
+      this.ended(key, runDirOf(this.tmpRoot, jobId, runCount), r);
     });
+  }
+
+  /** A run ended: make its end durable, then report it. */
+  private ended(key: string, dir: string, r: JobResult): void {
+    if (this.stopping) {
+      // killed by a graceful stop: no end to report, the server requeues it when the next MOM
+      // of this node says hello without it
+      fs.rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+    // from this MOM, whoever started the run: the report is signed with this MOM's key
+    const obit: Obituary = { ...r, type: "obit", momId: this.momId };
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeObit(dir, obit);
+    } catch {
+      // the disk refused: still report it (only a crash before delivery would lose it now)
+    }
+    this.pending.set(key, { obit, dir });
+    void this.send(key, BACKOFF_FIRST_MS);
+  }
+
+  /**
+   * Before this MOM says hello: re-send every obituary an earlier MOM of this node left on
+   * disk (delivered ones too: the emulator's copy may have died with the runtime), report the
+   * runs that ended while no MOM watched, and adopt the runs still going.
+   */
+  recover(): MomRecovery {
+    const out: MomRecovery = { running: [], ended: [] };
+    for (const r of scanRuns(this.tmpRoot, this.clock())) {
+      if (r.kind === "adopt") {
+        const { jobId, runCount } = r.rec;
+        this.watch(
+          jobId,
+          runCount,
+          adoptRun(r.rec, r.dir, { clock: this.clock, pollMs: this.sampleEveryMs }),
+        );
+        out.running.push({ jobId, runCount });
+        continue;
+      }
+      const { jobId, runCount } = r.obit;
+      const key = keyOf(jobId, runCount);
+      this.remember(key);
+      this.ended(key, r.dir, r.obit);
+      out.ended.push({ jobId, runCount });
+    }
+    return out;
   }
 
   /** Kill a running run; false if it is not running here. */
@@ -120,11 +199,38 @@ export class Mom {
     return [...this.jobs.values()].map(({ jobId, runCount }) => ({ jobId, runCount }));
   }
 
-  /** Start heartbeats; the first one goes out now. */
+  /** Start heartbeats (the first one goes out now) and the pruning of delivered obituaries. */
   start(): void {
     if (this.heartbeatTimer || this.stopping) return;
     this.beat();
     this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeatEveryMs);
+    const every = Math.max(1000, Math.min(60_000, this.keepSentMs / 2));
+    this.pruneTimer = setInterval(() => void this.prune(), every);
+    this.pruneTimer.unref();
+  }
+
+  /** Forget delivered obituaries older than keepSentMs whose runs the server has settled. */
+  async prune(): Promise<void> {
+    const root = runsRoot(this.tmpRoot);
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      return;
+    }
+    const now = this.clock();
+    for (const name of names) {
+      const dir = path.join(root, name);
+      try {
+        const sentAt = Number(fs.readFileSync(path.join(dir, "sent"), "utf8"));
+        if (!(now - sentAt > this.keepSentMs)) continue;
+        const o = JSON.parse(fs.readFileSync(path.join(dir, "obit.json"), "utf8")) as Obituary;
+        if (this.reporter.settled && !(await this.reporter.settled(o.jobId, o.runCount))) continue;
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // not delivered yet, or being written: next time
+      }
+    }
   }
 
   /**
@@ -134,6 +240,7 @@ export class Mom {
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.heartbeatTimer = undefined;
     const results = [...this.jobs.values()].map(({ job }) => {
       job.kill("shutdown");
@@ -145,6 +252,7 @@ export class Mom {
       this.pending.delete(key);
       return Promise.resolve()
         .then(() => this.reporter.obituary(p.obit))
+        .then(() => this.delivered(p))
         .catch(() => {});
     });
     if (last.length > 0) {
@@ -170,9 +278,19 @@ export class Mom {
     try {
       await this.reporter.obituary(p.obit);
       if (this.pending.get(key) === p) this.pending.delete(key);
+      this.delivered(p);
     } catch {
       if (this.stopping || this.pending.get(key) !== p) return;
       p.timer = setTimeout(() => void this.send(key, Math.min(backoffMs * 2, BACKOFF_MAX_MS)), backoffMs);
+    }
+  }
+
+  /** Mark an obituary delivered; prune() forgets it later (never at once: see keepSentMs). */
+  private delivered(p: Pending): void {
+    try {
+      if (fs.existsSync(p.dir)) writeAtomic(path.join(p.dir, "sent"), String(this.clock()));
+    } catch {
+      // kept unmarked: sent again by the next MOM, which is harmless
     }
   }
 

@@ -7,6 +7,8 @@
  * The script runs under a tiny bash launcher (the leader of the job's process group) that
  * reports, on fd 3, the script's raw status, the last signal the group received and the
  * `times` builtin output, which gives the exact CPU time of every waited-for descendant.
+ * fd 3 is the run's `status` file (shared/exec/run-dir.ts), not a pipe: the launcher writes
+ * it even when no MOM is alive, so a MOM restarted after a crash learns how the run ended.
  *
  * Nothing here throws for a job-level problem: every failure becomes a JobResult with a
  * comment.
@@ -21,6 +23,7 @@ import { openOutputs, safeName } from "./outputs.js";
 
 // moved to os-user.ts (outputs.ts needs it too); still exported from here
 export { asUser };
+import { procStart, type RunRecord, runDirOf, writeRunRecord } from "./run-dir.js";
 
 export type JobResult = Omit<Obituary, "type" | "momId">;
 
@@ -34,8 +37,10 @@ export interface RunningJob {
 }
 
 export interface StartJobOptions {
-  /** parent of the per-job directories and of `undelivered/` */
+  /** parent of the per-job directories, of `runs/` and of `undelivered/` */
   tmpRoot: string;
+  /** the MOM starting the run, recorded in its run.json */
+  momId?: string;
   /** epoch ms, for startedAt/endedAt; durations use a monotonic clock */
   clock?: () => number;
   /** /proc sampling period for cput/mem; default 1000 */
@@ -61,6 +66,7 @@ const MAX_TIMER_MS = 2 ** 30;
  * to /dev/null so bash's "Terminated" notices never reach the user's error file.
  */
 const LAUNCHER = [
+  'echo "pid $$" >&3',
   "s=0",
   "trap 's=1' HUP",
   "trap 's=2' INT",
@@ -78,50 +84,6 @@ const LAUNCHER = [
   '{ echo "$st $s"; times; } >&3',
   "exit $st",
 ].join("\n");
-
-/**
- * Die with the MOM. If the MOM is killed outright (SIGKILL of the whole runtime), nothing
- * would kill its jobs, and a restarted server would requeue a job while the old run still
- * ran. One watchdog per MOM process, outside the MOM's process group, polls once a second.
- * When its parent is no longer the MOM, it kills every job process group listed in its file.
- * (kill -0 on the MOM's pid is not enough: an unreaped zombie still answers it.)
- * A watchdog inside each job's group did the same, but cost 18% of throughput
- * (`npm run bench`: 27.7 vs 22.9 jobs/s, 2 runs each, 500 jobs).
- */
-const WATCHDOG = [
-  'f="$1"; mom="$2"',
-  'while read -r _ _ _ pp _ < /proc/$$/stat && [ "$pp" = "$mom" ]; do sleep 1; done',
-  'if [ -f "$f" ]; then while read -r g; do [ -n "$g" ] && kill -KILL -- "-$g" 2>/dev/null; done < "$f"; fi',
-].join("\n");
-
-let guard: { file: string; groups: Set<number> } | undefined;
-
-function writeGuardFile(): void {
-  if (!guard) return;
-  try {
-    fs.writeFileSync(guard.file, [...guard.groups].map((g) => `${g}\n`).join(""));
-  } catch {
-    /* the tmp root vanished: nothing left to guard */
-  }
-}
-
-function guardGroup(tmpRoot: string, pgid: number): void {
-  if (!guard) {
-    const file = path.join(tmpRoot, `.job-groups.${process.pid}`);
-    guard = { file, groups: new Set() };
-    const w = spawn("/bin/bash", ["-c", WATCHDOG, "metaqueue-mom-watchdog", file, String(process.pid)], {
-      detached: true,
-      stdio: "ignore",
-    });
-    w.unref();
-  }
-  guard.groups.add(pgid);
-  writeGuardFile();
-}
-
-function unguardGroup(pgid: number): void {
-  if (guard?.groups.delete(pgid)) writeGuardFile();
-}
 
 let clkTck: number | undefined;
 function clockTicks(): number {
@@ -238,11 +200,14 @@ function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Parse the launcher's fd 3 report: "<status> <signal>\n<self times>\n<children times>". */
+/**
+ * Parse the launcher's fd 3 report: "pid <pid>" (first, optional), then at its end
+ * "<status> <signal>\n<self times>\n<children times>". Undefined until the end is written.
+ */
 export function parseLauncherReport(
   text: string,
 ): { status: number; signal: number; childCpu?: number } | undefined {
-  const lines = text.split("\n");
+  const lines = text.split("\n").filter((l) => !l.startsWith("pid "));
   const m = /^(\d+) (\d+)$/.exec(lines[0]?.trim() ?? "");
   if (!m) return undefined;
   const out: { status: number; signal: number; childCpu?: number } = {
@@ -269,12 +234,22 @@ function closeAll(fds: number[]): void {
   fds.length = 0;
 }
 
-function killGroup(pid: number, sig: NodeJS.Signals): void {
+export function killGroup(pid: number, sig: NodeJS.Signals): void {
   if (pid <= 0) return;
   try {
     process.kill(-pid, sig);
   } catch {
     // group already gone
+  }
+}
+
+function groupExists(pgid: number): boolean {
+  if (pgid <= 0) return false;
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -352,25 +327,58 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   }
   const command = spec.script.startsWith("#!") ? [scriptPath] : ["/bin/bash", scriptPath];
 
+  // The run's durable record: the status file is opened here (by the MOM, 0600) and given to
+  // the launcher as fd 3; run.json names the launcher so a restarted MOM can adopt the run.
+  const runDir = runDirOf(opts.tmpRoot, spec.jobId, spec.runCount);
+  const statusPath = path.join(runDir, "status");
+  let statusFd: number;
+  try {
+    fs.rmSync(runDir, { recursive: true, force: true });
+    fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    statusFd = fs.openSync(statusPath, "w", 0o600);
+  } catch (e) {
+    closeAll(outputs.fds);
+    return failed(`job failed: cannot create run directory ${runDir}: ${errMsg(e)}`, removeJobDir);
+  }
   const startedAt = clock();
   const t0 = performance.now();
+  const record: RunRecord = {
+    jobId: spec.jobId,
+    runCount: spec.runCount,
+    momId: opts.momId ?? spec.momId,
+    pid: 0,
+    startedAt,
+    walltime: spec.walltime,
+    killDelay: spec.killDelay,
+    ncpus: spec.ncpus,
+    jobDir,
+  };
   let child: ChildProcess;
   try {
+    // before the spawn: a MOM killed right after it still leaves a record of the run (the
+    // launcher's first act is to write its pid in the status file)
+    writeRunRecord(runDir, record);
     child = spawn("/bin/bash", ["-c", LAUNCHER, "metaqueue-launcher", ...command], {
       cwd: spec.workdir,
       env,
       detached: true,
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
-      stdio: ["ignore", outputs.stdout, outputs.stderr, "pipe"],
+      stdio: ["ignore", outputs.stdout, outputs.stderr, statusFd],
     });
   } catch (e) {
-    closeAll(outputs.fds);
+    closeAll([...outputs.fds, statusFd]);
     return failed(`job failed: ${errMsg(e)}`, removeJobDir);
   }
   // the child holds its own copies
-  closeAll(outputs.fds);
+  closeAll([...outputs.fds, statusFd]);
   const pid = child.pid ?? 0;
-  if (pid > 0) guardGroup(opts.tmpRoot, pid);
+  if (pid > 0) {
+    try {
+      writeRunRecord(runDir, { ...record, pid, pidStart: procStart(pid)?.start });
+    } catch {
+      // the launcher also writes its pid into the status file: recovery falls back on it
+    }
+  }
 
   // --- state ---
   let ended = false;
@@ -435,20 +443,6 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   const early = setTimeout(() => void sample(), Math.min(200, sampleEveryMs));
   void sample();
 
-  // the launcher's fd 3 report
-  let report = "";
-  const reportDone = new Promise<void>((resolve) => {
-    const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
-    if (!pipe) return resolve();
-    pipe.setEncoding("utf8");
-    pipe.on("data", (d: string) => {
-      if (report.length < 4096) report += d;
-    });
-    pipe.on("end", () => resolve());
-    pipe.on("error", () => resolve());
-    pipe.on("close", () => resolve());
-  });
-
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
     (resolve) => {
       child.once("error", (error) => resolve({ code: null, signal: null, error }));
@@ -468,9 +462,15 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     await sample();
     if (killTimer) clearTimeout(killTimer);
     killGroup(pid, "SIGKILL");
-    if (pid > 0) unguardGroup(pid);
-    await Promise.race([reportDone, new Promise((r) => setTimeout(r, 2000).unref())]);
-    child.stdio[3]?.destroy();
+    // the group's leftovers die by that KILL: wait (briefly) until they are gone, so the run
+    // is over when its result is
+    for (let i = 0; i < 100 && groupExists(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    let report = "";
+    try {
+      report = (await fs.promises.readFile(statusPath, "utf8")).slice(0, 4096);
+    } catch {
+      // no status: the launcher died by a signal, which `ex` says
+    }
 
     const comments: string[] = [];
     let exitStatus: number;

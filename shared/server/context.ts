@@ -56,6 +56,11 @@ export interface SiteSettings {
    * and at the first tick of a process (ms)
    */
   repairIntervalMs: number;
+  /**
+   * a MOM report (obituary, hello) signed further than this from now is refused as stale (ms).
+   * Longer than SQS may redeliver an events message (visibility 60 s x maxReceiveCount 5).
+   */
+  momReportWindowMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -74,6 +79,7 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   peerCommandMaxAgeMs: 4 * 24 * 3600_000,
   peerClockSkewMs: 60_000,
   repairIntervalMs: 60_000,
+  momReportWindowMs: 15 * 60_000,
 };
 
 /** Another site this one exchanges messages with. */
@@ -116,6 +122,16 @@ export interface SiteContext {
   output?: import("../ports.js").OutputReader;
   /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
   metrics?: import("../observability/metrics.js").MetricsPort;
+  /**
+   * The site's MOM secret: each MOM's key is derived from it (shared/auth/mom-report.ts).
+   * Absent: every MOM report is refused as forged.
+   */
+  momSecret?: string;
+  /**
+   * When this server process came up (the local runtime): heartbeats are judged stale only
+   * momStaleMs after it, so MOMs restarted with the runtime have time to say hello first.
+   */
+  upSince?: number;
 }
 
 /**

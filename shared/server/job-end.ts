@@ -8,6 +8,7 @@ import { formatWalltime } from "../pbs/walltime.js";
 import { formatSize } from "../pbs/size.js";
 import type { AcctRecord } from "../store/site-store.js";
 import { ConflictError } from "../errors.js";
+import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.js";
 import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
@@ -88,13 +89,19 @@ export function requeueFields(cur: JobRecord, now: number, comment: string): Job
 export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<EndResult> {
   const key = keyOfId(o.jobId);
   const now = ctx.clock.now();
-  let outcome: "ended" | "requeued" | "stale" = "stale";
+  let outcome: "ended" | "requeued" | "stale" | "misdirected" = "stale";
   const { before, after } = await mutateJob(
     ctx,
     key,
     (cur) => {
       outcome = "stale";
       if (cur.runCount !== o.runCount || !(cur.state === "R" || cur.state === "E")) return { kind: "skip" };
+      // Only the MOM that runs the job, or a later MOM of the same node that adopted or
+      // recovered the run (its key binds the node), may end it.
+      if (cur.momId !== o.momId && nodeOfMomId(o.momId) !== cur.alloc?.[0]?.node) {
+        outcome = "misdirected";
+        return { kind: "skip" };
+      }
       const used = o.resourcesUsed;
       // where the MOM wrote the output, in the same write: the API reads a finished job's
       // output from there only
@@ -146,6 +153,8 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
     ctx.log.warn(`obituary for unknown job ${o.jobId}: ignored`);
     return { partitions: [], ended: [] };
   }
+  if ((outcome as string) === "misdirected")
+    throw new MomReportError("misdirected", `obituary from ${o.momId} for ${o.jobId}, which runs elsewhere`);
   const job = after ?? before;
   // A redelivered obituary finds the job already finished with this run: finish the follow-up
   // work (array parent, dependents) again; each step is idempotent.
@@ -344,23 +353,56 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
   };
 }
 
+/** Runs a restarted MOM found on its node: still running (adopted) or ended (reported). */
+export interface MomRecovered {
+  running: { jobId: string; runCount: number }[];
+  ended: { jobId: string; runCount: number }[];
+}
+
 /**
- * A MOM (re)started on a node: whatever that node was running under an earlier MOM is gone,
- * the way pbs_mom tells the server at boot.
+ * A MOM (re)started on a node, the way pbs_mom -p tells the server at boot: runs it adopted
+ * now belong to it (their momId moves, so qdel and the sweeper find it), runs it reported
+ * ended wait for their obituaries, and whatever else the node was running under an earlier
+ * MOM is gone. A hello older than the node's last accepted one is refused as replayed: it
+ * would declare lost the runs a newer MOM adopted.
  */
-export async function momHello(ctx: SiteContext, momId: string, node: string): Promise<EndResult> {
+export async function momHello(
+  ctx: SiteContext,
+  momId: string,
+  node: string,
+  sentAt: number,
+  recovered: MomRecovered = { running: [], ended: [] },
+): Promise<EndResult> {
+  if (!(await ctx.store.putMomBoot(node, momId, sentAt)))
+    throw new MomReportError("replayed", `hello from ${momId} is older than ${node}'s last MOM boot`);
   const st = await loadServerState(ctx);
   const n = st.nodes.get(node);
   const res: EndResult = { partitions: [], ended: [] };
   if (!n) return res;
+  const ref = (r: { jobId: string; runCount: number }) => `${r.runCount}\u0000${keyOfId(r.jobId)}`;
+  const adopted = new Set(recovered.running.map(ref));
+  const reported = new Set(recovered.ended.map(ref));
   const running = await ctx.store.queryRunning(nodePartition(n));
   for (const j of running) {
     const first = j.alloc?.[0]?.node;
-    if (first === node && j.momId !== momId) {
-      const r = await jobLost(ctx, j, `MOM on ${node} restarted`);
-      res.partitions.push(...r.partitions);
-      res.ended.push(...r.ended);
+    if (first !== node || j.momId === momId) continue;
+    const r = `${j.runCount}\u0000${j.key}`;
+    if (reported.has(r)) continue; // its obituary is on the way
+    if (adopted.has(r)) {
+      await mutateJob(
+        ctx,
+        j.key,
+        (cur) =>
+          cur.runCount !== j.runCount || cur.state !== "R" || cur.alloc?.[0]?.node !== node
+            ? { kind: "skip" }
+            : { kind: "write", after: { ...cur, momId, mtime: ctx.clock.now() } },
+        { missingOk: true },
+      );
+      continue;
     }
+    const lost = await jobLost(ctx, j, `MOM on ${node} restarted`);
+    res.partitions.push(...lost.partitions);
+    res.ended.push(...lost.ended);
   }
   if (res.partitions.length === 0) res.partitions.push(nodePartition(n));
   return res;
@@ -373,13 +415,23 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
   const running = await ctx.store.queryRunning(partition);
   if (!running.length) return res;
   const beats = await ctx.store.getMomBeats(running.map((j) => j.momId ?? "").filter(Boolean));
+  // A server that just came up (the local runtime after a crash) gives its MOMs momStaleMs to
+  // beat and say hello before judging their silence: they were down with it.
+  const upFor = ctx.upSince === undefined ? Number.POSITIVE_INFINITY : now - ctx.upSince;
   for (const j of running) {
     const beat = j.momId ? beats.get(j.momId) : undefined;
-    const since = now - (j.stime ?? now);
+    const since = Math.min(now - (j.stime ?? now), upFor);
+    if (beat && ctx.momSecret && !beatIsGenuine(ctx.momSecret, beat)) {
+      // Not written by that MOM: trusting it could requeue a running job (run twice). Judge
+      // nothing on it; the MOM's next genuine beat replaces it.
+      ctx.metrics?.count("MomReportsRefused", 1, { reason: "forged", kind: "beat" });
+      ctx.log.warn(`sweeper: heartbeat of ${beat.momId} is not signed by it: ignored`);
+      continue;
+    }
     let why: string | undefined;
     if (!beat) {
       if (since > ctx.settings.dispatchGraceMs) why = `MOM ${j.momId} never reported`;
-    } else if (now - beat.at > ctx.settings.momStaleMs) {
+    } else if (now - beat.at > ctx.settings.momStaleMs && upFor > ctx.settings.momStaleMs) {
       why = `MOM ${j.momId} went silent (last heartbeat ${Math.round((now - beat.at) / 1000)} s ago)`;
     } else if (
       !beat.jobs.some((x) => x.jobId === j.id && x.runCount === j.runCount) &&

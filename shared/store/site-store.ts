@@ -18,6 +18,7 @@ import {
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
+import { ConflictError } from "../errors.js";
 import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
 import { itemSize } from "./item-size.js";
 import { classifyStoreError, retryBusy } from "./store-errors.js";
@@ -36,6 +37,9 @@ export interface MomBeat {
   momId: string;
   jobs: { jobId: string; runCount: number }[];
   at: number;
+  /** the MOM's signature (shared/auth/mom-report.ts signBeat); the sweeper checks it */
+  nonce?: string;
+  sig?: string;
 }
 
 /** A job as the wait index projects it (see shared/store/table.ts). */
@@ -651,12 +655,41 @@ export class SiteStore {
       while (req && Object.keys(req).length) {
         const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
         for (const it of r.Responses?.[this.table] ?? []) {
-          out.set(it.momId, { momId: it.momId, jobs: it.jobs ?? [], at: it.at });
+          out.set(it.momId, {
+            momId: it.momId,
+            jobs: it.jobs ?? [],
+            at: it.at,
+            nonce: it.nonce,
+            sig: it.sig,
+          });
         }
         req = r.UnprocessedKeys as typeof req;
       }
     }
     return out;
+  }
+
+  /**
+   * Record a node's MOM boot (its hello) unless a later one is recorded: false when the hello is
+   * older than the node's last accepted one (a replay must not undo a newer MOM's adoption).
+   * The same hello again (SQS redelivery) is accepted.
+   */
+  async putMomBoot(node: string, momId: string, sentAt: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...keys.mom(`BOOT#${node}`), momId, sentAt },
+          ConditionExpression: "attribute_not_exists(pk) OR sentAt < :s OR (sentAt = :s AND momId = :m)",
+          ExpressionAttributeValues: { ":s": sentAt, ":m": momId },
+        }),
+      );
+      return true;
+    } catch (err) {
+      const e = storeFailure(err, `node ${node} has a later MOM boot`);
+      if (e instanceof ConflictError) return false;
+      throw e;
+    }
   }
 
   // ---------- transfers between sites ----------

@@ -10,6 +10,7 @@ import {
   StopTaskCommand,
 } from "@aws-sdk/client-ecs";
 import { mockClient } from "aws-sdk-client-mock";
+import { momKey } from "../../../shared/auth/mom-report.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   EcsCapacityError,
@@ -272,5 +273,17 @@ describe("EcsExecutor", () => {
     await ex.kill({ jobId: "123.casper", momId: "ecs:123:1", runCount: 1 }, "qdel");
     expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0);
+  });
+});
+
+describe("EcsExecutor: the task's MOM key", () => {
+  it("puts MOM_KEY = HMAC(site MOM secret, momId) in the overrides, and nothing without a secret", () => {
+    const s = spec();
+    const envOf = (ex: EcsExecutor) =>
+      ex.runTaskInput(s).overrides?.containerOverrides?.[0].environment ?? [];
+    const secret = "m".repeat(64);
+    const withKey = envOf(new EcsExecutor({} as never, { ...config, momSecret: secret }));
+    expect(withKey.find((e) => e.name === "MOM_KEY")?.value).toBe(momKey(secret, s.momId));
+    expect(envOf(new EcsExecutor({} as never, config)).some((e) => e.name === "MOM_KEY")).toBe(false);
   });
 });
