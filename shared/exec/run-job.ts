@@ -108,7 +108,7 @@ interface GroupSample {
 }
 
 /** Parse /proc/<pid>/stat: fields after the command name, which may contain spaces and ')'. */
-function parseStat(text: string): { pgrp: number; ticks: number } | undefined {
+function parseStat(text: string): { state: string; pgrp: number; ticks: number } | undefined {
   const close = text.lastIndexOf(")");
   if (close < 0) return undefined;
   const f = text.slice(close + 2).split(" ");
@@ -116,7 +116,7 @@ function parseStat(text: string): { pgrp: number; ticks: number } | undefined {
   const pgrp = Number(f[2]);
   const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
   if (!Number.isFinite(pgrp) || !Number.isFinite(ticks)) return undefined;
-  return { pgrp, ticks };
+  return { state: f[0], pgrp, ticks };
 }
 
 /** Sum CPU time and resident memory of every process whose process group is `pgid`. */
@@ -243,14 +243,34 @@ export function killGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Whether a process of group `pgid` still runs. kill(-pgid, 0) alone is not enough: a KILLed
+ * grandchild that its new parent has not reaped yet is a zombie that still answers it (in a
+ * container whose PID 1 never reaps, for ever), so a positive answer is checked in /proc.
+ */
 function groupExists(pgid: number): boolean {
   if (pgid <= 0) return false;
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
+  let entries: string[];
+  try {
+    entries = fs.readdirSync("/proc");
+  } catch {
+    return true;
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const st = parseStat(fs.readFileSync(`/proc/${name}/stat`, "utf8"));
+      if (st && st.pgrp === pgid && st.state !== "Z" && st.state !== "X") return true;
+    } catch {
+      // ended between readdir and read
+    }
+  }
+  return false;
 }
 
 /** Start a job; returns at once. The job dir is removed before `result` resolves. */
