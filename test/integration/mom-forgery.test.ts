@@ -1,6 +1,6 @@
 /**
  * Forged MOM reports, sent from job code: a job (root here, so it can reach the SQS emulator and
- * DynamoDB Local) sends an unsigned obituary for another running job, an unsigned hello for its
+ * DynamoDB Local through their Unix sockets, which other users' jobs cannot: private-data.test.ts) sends an unsigned obituary for another running job, an unsigned hello for its
  * node, a report with a made-up signature, and overwrites the heartbeat items with beats that
  * omit every job. The victim keeps running and ends with its own exit status, nothing is
  * charged or requeued by the forgeries, and each refusal is counted by reason. Genuinely
@@ -30,9 +30,19 @@ const { SQSClient, SendMessageCommand } = require("@aws-sdk/client-sqs");
 const { DynamoDBClient } = require("@aws-sdk/client-dynamodb");
 const { DynamoDBDocumentClient, ScanCommand, PutCommand } = require("@aws-sdk/lib-dynamodb");
 const [sqsUrl, ddbUrl, queueUrl, table, victim, node, out] = process.argv.slice(2);
+const { NodeHttpHandler } = require("@smithy/node-http-handler");
+const http = require("node:http");
+const net = require("node:net");
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
-const sqs = new SQSClient({ region: "us-east-1", endpoint: sqsUrl, credentials });
-const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1", endpoint: ddbUrl, credentials }));
+// the data services listen only on Unix sockets (root's, in a 0700 folder): this job is root's
+const via = (ep) => {
+  if (!ep.startsWith("unix:")) return { endpoint: ep };
+  const httpAgent = new http.Agent({ keepAlive: true });
+  httpAgent.createConnection = () => net.connect({ path: ep.slice(5) });
+  return { endpoint: "http://localhost", requestHandler: new NodeHttpHandler({ httpAgent }) };
+};
+const sqs = new SQSClient({ region: "us-east-1", credentials, ...via(sqsUrl) });
+const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1", credentials, ...via(ddbUrl) }));
 const beats = (await doc.send(new ScanCommand({ TableName: table }))).Items.filter((i) => String(i.sk).startsWith("MOM#") && i.jobs);
 const victimMom = beats.find((b) => b.jobs.some((j) => j.jobId === victim))?.momId ?? node + ":guess";
 const used = { walltime: 99999, cput: 99999, mem: 1, ncpus: 1 };
