@@ -78,7 +78,11 @@ async function main(): Promise<void> {
       )
       .then(() => undefined);
   const tmpRoot = path.join(env("MOM_TMP"), node);
-  fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
+  // 0711, as the data folder: jobs run as their owners and must reach their own TMPDIR and
+  // script below (each 0700, theirs), but nobody may list what the node holds; the run records
+  // (runs/) are 0700 and the MOM's own
+  fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
+  for (const dir of [env("MOM_TMP"), tmpRoot]) fs.chmodSync(dir, 0o711);
   const mom = new Mom({
     momId,
     tmpRoot,
