@@ -41,6 +41,7 @@ for (const site of config.sites) {
     queueAgeAlarmSeconds: ctx("queueAgeAlarmSeconds") ? Number(ctx("queueAgeAlarmSeconds")) : undefined,
     otherSites: config.sites.filter((s) => s.name !== site.name),
     peers: peerLinks(ctx(`peers:${site.name}`)),
+    momSecretParameter: ctx(`momSecretParameter:${site.name}`) as string | undefined,
   });
   if (auth.placeholder) {
     Annotations.of(stack).addWarningV2(

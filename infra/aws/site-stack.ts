@@ -3,7 +3,9 @@
  * events, the HTTP API, the MOM cluster, a dashboard and alarms. One stack per site in the
  * configuration file (infra/aws/app.ts).
  */
-import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { Arn, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { federationFor, type SiteConfig } from "../../shared/config/site-config.js";
@@ -39,6 +41,17 @@ export interface SiteStackProps extends StackProps {
   otherSites?: SiteConfig[];
   /** where each peer's inbox is and which secret signs, by peer site name (context peers:<site>) */
   peers?: Record<string, PeerLink>;
+  /**
+   * SSM SecureString holding the site's MOM secret (each MOM's report key is derived from it);
+   * default `/metaqueue/<site>/mom-secret`. Created by the admin before the first deploy
+   * (docs/deploy.md): CloudFormation cannot create a SecureString.
+   */
+  momSecretParameter?: string;
+}
+
+/** The MOM secret's parameter name when none is given. */
+export function defaultMomSecretParameter(site: string): string {
+  return `/metaqueue/${site}/mom-secret`;
 }
 
 export const DEFAULT_PREFIX = "metaqueue-";
@@ -77,6 +90,7 @@ export class SiteStack extends Stack {
       logRetention,
     });
 
+    const momSecretParameter = props.momSecretParameter ?? defaultMomSecretParameter(site.name);
     // what lambdas/env.ts reads (AWS_REGION is set by Lambda itself)
     const killDelay = Number(site.serverAttributes.kill_delay);
     const environment: Record<string, string> = {
@@ -88,6 +102,9 @@ export class SiteStack extends Stack {
       KILL_DELAY: String(Number.isInteger(killDelay) && killDelay >= 0 ? killDelay : 10),
       MOM_STALE_SECONDS: String(props.momStaleSeconds ?? 120),
       POWERTOOLS_SERVICE_NAME: `metaqueue-${site.name}`,
+      // every function verifies MOM reports (events, sweeper) or derives MOM keys (scheduler);
+      // the secret itself never travels in the environment (lambdas/env.ts momSecretFromEnv)
+      MOM_SECRET_PARAMETER: momSecretParameter,
     };
     // Peers: the pull directives and identity maps from the configuration, inbox and secret
     // from context. A peer without a link is not peered (its messages would be refused).
@@ -110,8 +127,10 @@ export class SiteStack extends Stack {
       { name: "events", fn: this.events.handler },
       { name: "sweeper", fn: this.scheduler.sweeper },
     ];
+    for (const f of functions) grantParameterRead(f.fn, momSecretParameter);
     if (links.length) {
       this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom });
+      grantParameterRead(this.inbox.handler, momSecretParameter);
       functions.push({ name: "inbox", fn: this.inbox.handler });
       for (const f of functions) SiteInbox.grantPeering(f.fn, links);
     }
@@ -151,4 +170,19 @@ export class SiteStack extends Stack {
       value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=metaqueue-${site.name}`,
     });
   }
+}
+
+/** Let `fn` read (and decrypt, with the account's default key) one SSM parameter. */
+function grantParameterRead(fn: NodejsFunction, name: string): void {
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["ssm:GetParameter"],
+      resources: [
+        Arn.format(
+          { service: "ssm", resource: "parameter", resourceName: name.replace(/^\//, "") },
+          Stack.of(fn),
+        ),
+      ],
+    }),
+  );
 }

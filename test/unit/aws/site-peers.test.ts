@@ -109,7 +109,9 @@ describe("a site with a peer on AWS", () => {
     const statements = Object.values(resources)
       .filter((r) => r.Type === "AWS::IAM::Policy")
       .flatMap((r) => r.Properties.PolicyDocument.Statement as Cfn[]);
-    const ssm = statements.filter((s) => [s.Action].flat().includes("ssm:GetParameter"));
+    const ssm = statements.filter(
+      (s) => [s.Action].flat().includes("ssm:GetParameter") && JSON.stringify(s.Resource).includes("/peer/"),
+    );
     expect(ssm.length).toBe(5);
     for (const s of ssm)
       expect(JSON.stringify(s.Resource)).toMatch(/parameter\/metaqueue\/peer\/casper-derecho"/);

@@ -225,13 +225,14 @@ describe("peer inbox", () => {
   });
 });
 
+const entries = [
+  "HTTP API",
+  "scheduler cycles",
+  "MOM reports and dependency releases",
+  "periodic tick (silent MOMs, cycles)",
+];
+
 describe("lambdas", () => {
-  const entries = [
-    "HTTP API",
-    "scheduler cycles",
-    "MOM reports and dependency releases",
-    "periodic tick (silent MOMs, cycles)",
-  ];
 
   it("four functions on Node.js 22, ARM64, with the environment lambdas/env.ts needs", () => {
     for (const what of entries) {
@@ -255,6 +256,8 @@ describe("lambdas", () => {
       expect(env.SITE_SHORT).toBe("casper");
       expect(env.SITE_SERVER).toBe("casper-pbs");
       expect(env.KILL_DELAY).toBe("15");
+      // the MOM secret's name, never the secret (read from SSM at cold start)
+      expect(env.MOM_SECRET_PARAMETER).toBe("/metaqueue/casper/mom-secret");
       expect(refsIn(env.TABLE_NAME)).toEqual([logicalIdOf("AWS::DynamoDB::Table", () => true)]);
       expect(refsIn(env.SCHED_QUEUE_URL)).toEqual([queueId(qdefs.sched.name)]);
       expect(refsIn(env.EVENTS_QUEUE_URL)).toEqual([queueId(qdefs.events.name)]);
@@ -318,6 +321,14 @@ describe("IAM", () => {
         ...s,
       })),
     );
+
+  it("every function may read the MOM secret's parameter, and no other", () => {
+    const reads = statements().filter((s) => [s.Action].flat().includes("ssm:GetParameter"));
+    const fnRoles = entries.map((what) => refsIn(resources[fnId(what)].Properties.Role)[0]);
+    expect(new Set(reads.flatMap((s) => s.roles))).toEqual(new Set(fnRoles));
+    for (const s of reads)
+      expect(JSON.stringify(s.Resource)).toMatch(/:parameter\/metaqueue\/casper\/mom-secret"\]/);
+  });
 
   it("DynamoDB and SQS actions name only this site's table (and its indexes) and queues, never *", () => {
     const tableId = logicalIdOf("AWS::DynamoDB::Table", () => true);
