@@ -233,7 +233,6 @@ const entries = [
 ];
 
 describe("lambdas", () => {
-
   it("four functions on Node.js 22, ARM64, with the environment lambdas/env.ts needs", () => {
     for (const what of entries) {
       const p = resources[fnId(what)].Properties;
