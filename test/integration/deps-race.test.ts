@@ -27,6 +27,7 @@ import {
 } from "../../shared/store/clients.js";
 import { SiteStore } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
+import { jobRecord } from "../fixtures/job.js";
 
 let ddb: DynamoDbLocal;
 let store: SiteStore;
@@ -35,38 +36,7 @@ let seq = 100;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-deps-race-"));
 
 function job(over: Partial<JobRecord> = {}): JobRecord {
-  const s = over.seq ?? ++seq;
-  return {
-    id: `${s}.casper`,
-    key: String(s),
-    seq: s,
-    site: "casper",
-    state: "Q",
-    holds: "",
-    queue: "workq",
-    partition: "default",
-    name: `j${s}`,
-    owner: "alice@h",
-    user: "alice",
-    script: "true\n",
-    submitDir: "/tmp",
-    submitHost: "h",
-    rl: { ncpus: "1" },
-    sel: [{ count: 1, ncpus: 1, mem: 0, ngpus: 0, mpiprocs: 1, other: {} }],
-    priority: 0,
-    rerunnable: true,
-    join: "n",
-    outPath: "/tmp/o",
-    errPath: "/tmp/e",
-    env: {},
-    ctime: 1,
-    qtime: 1,
-    mtime: 1,
-    runCount: 0,
-    hist: [],
-    ver: 0,
-    ...over,
-  };
+  return jobRecord(over.seq ?? ++seq, over);
 }
 
 /** A running parent, as the scheduler leaves it. */

@@ -8,49 +8,19 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runtimeProcess } from "./runtime-process.js";
+import { pullPairConfig, QUICK_TRANSFERS, runtimeProcess, siteJobs } from "./runtime-process.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-fedkill-"));
-const runtime = runtimeProcess(
-  dir,
-  {
-    defaultSite: "casper",
-    sites: [
-      {
-        name: "casper",
-        server: "casper-pbs",
-        queues: [{ name: "casper" }],
-        nodes: [{ name: "c1", ncpus: 1 }],
-      },
-      {
-        name: "derecho",
-        server: "desched1",
-        queues: [{ name: "main" }],
-        nodes: [{ name: "d1", ncpus: 4 }],
-        federation: { pull: [{ queue: "main", from: "casper@casper-pbs" }] },
-      },
-    ],
-  },
-  {
-    METAQUEUE_TICK_MS: "300",
-    METAQUEUE_SETTINGS: JSON.stringify({
-      transferTimeoutMs: 4000,
-      transferResendMs: 1000,
-      offerIntervalMs: 200,
-      momStaleMs: 3000,
-      dispatchGraceMs: 5000,
-    }),
-  },
-);
+const runtime = runtimeProcess(dir, pullPairConfig(1, 4), {
+  METAQUEUE_TICK_MS: "300",
+  METAQUEUE_SETTINGS: JSON.stringify({ ...QUICK_TRANSFERS, momStaleMs: 3000, dispatchGraceMs: 5000 }),
+});
 const cli = runtime.cli;
 const probe = ["@casper", "@derecho"];
 
 type Jobs = Record<string, Record<string, unknown>>;
 
-/** Every job a site has, finished ones too, as that site stores them (listing does not follow moves). */
-async function list(server: string): Promise<Jobs> {
-  return JSON.parse(await cli("qstat", ["-x", "-f", "-F", "json", `@${server}`])).Jobs ?? {};
-}
+const list = (server: string): Promise<Jobs> => siteJobs(cli, server);
 
 afterAll(() => runtime.stop());
 

@@ -11,47 +11,20 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readCredentialFile } from "../../shared/auth/credential-file.js";
-import { runtimeProcess } from "./runtime-process.js";
+import { pullPairConfig, QUICK_TRANSFERS, runtimeProcess, siteJobs } from "./runtime-process.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-killrestart-"));
 fs.chmodSync(dir, 0o777); // jobs (of any user) append to the starts file here
 const starts = path.join(dir, "starts");
-const runtime = runtimeProcess(
-  dir,
-  {
-    defaultSite: "casper",
-    sites: [
-      {
-        name: "casper",
-        server: "casper-pbs",
-        queues: [{ name: "casper" }],
-        nodes: [{ name: "c1", ncpus: 2 }],
-      },
-      {
-        name: "derecho",
-        server: "desched1",
-        queues: [{ name: "main" }],
-        nodes: [{ name: "d1", ncpus: 2 }],
-        federation: { pull: [{ queue: "main", from: "casper@casper-pbs" }] },
-      },
-    ],
-  },
-  {
-    METAQUEUE_TICK_MS: "300",
-    METAQUEUE_SETTINGS: JSON.stringify({
-      transferTimeoutMs: 4000,
-      transferResendMs: 1000,
-      offerIntervalMs: 200,
-    }),
-  },
-);
+const runtime = runtimeProcess(dir, pullPairConfig(2, 2), {
+  METAQUEUE_TICK_MS: "300",
+  METAQUEUE_SETTINGS: JSON.stringify({ ...QUICK_TRANSFERS }),
+});
 const cli = runtime.cli;
 const probe = ["@casper", "@derecho"];
 
 type Jobs = Record<string, Record<string, unknown>>;
-async function list(server: string): Promise<Jobs> {
-  return JSON.parse(await cli("qstat", ["-x", "-f", "-F", "json", `@${server}`])).Jobs ?? {};
-}
+const list = (server: string): Promise<Jobs> => siteJobs(cli, server);
 const startLines = () =>
   fs.existsSync(starts) ? fs.readFileSync(starts, "utf8").split("\n").filter(Boolean) : [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

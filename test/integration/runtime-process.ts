@@ -101,3 +101,39 @@ export function runtimeProcess(
 
   return { cli, start, kill, stop, exited };
 }
+
+/**
+ * The seed pair for SIGKILL tests: casper and derecho with one node each, derecho pulling
+ * casper's overflow, with transfer timings short enough for a test.
+ */
+export function pullPairConfig(casperNcpus: number, derechoNcpus: number) {
+  return {
+    defaultSite: "casper",
+    sites: [
+      {
+        name: "casper",
+        server: "casper-pbs",
+        queues: [{ name: "casper" }],
+        nodes: [{ name: "c1", ncpus: casperNcpus }],
+      },
+      {
+        name: "derecho",
+        server: "desched1",
+        queues: [{ name: "main" }],
+        nodes: [{ name: "d1", ncpus: derechoNcpus }],
+        federation: { pull: [{ queue: "main", from: "casper@casper-pbs" }] },
+      },
+    ],
+  };
+}
+
+/** METAQUEUE_SETTINGS for quick transfers (a lost step re-sent within a second or so). */
+export const QUICK_TRANSFERS = { transferTimeoutMs: 4000, transferResendMs: 1000, offerIntervalMs: 200 };
+
+/** Every job a site has, finished ones too, as that site stores them (listing does not follow moves). */
+export async function siteJobs(
+  cli: RuntimeProcess["cli"],
+  server: string,
+): Promise<Record<string, Record<string, unknown>>> {
+  return JSON.parse(await cli("qstat", ["-x", "-f", "-F", "json", `@${server}`])).Jobs ?? {};
+}

@@ -23,40 +23,27 @@ import {
   TRANSFER_TIMEOUT_MS,
   type Wire,
 } from "./sim.js";
+import { jobRecord } from "../../fixtures/job.js";
 
 export function queuedJob(site: SimSite, seq: number, now: number): JobRecord {
-  return {
-    id: `${seq}.${site.name}`,
-    key: String(seq),
+  return jobRecord(
     seq,
-    site: site.name,
-    state: "Q",
-    holds: "",
-    queue: "casper",
-    partition: "default",
-    name: `job${seq}`,
-    owner: "alice@host",
-    user: "alice",
-    account: "P1",
-    script: "#!/bin/bash\ntrue\n",
-    submitDir: "/tmp",
-    submitHost: "host",
-    rl: { ncpus: "2", nodect: "1", select: "1:ncpus=2", place: "pack", walltime: "00:10:00" },
-    sel: [{ count: 1, ncpus: 2, mem: 0, ngpus: 0, mpiprocs: 1 }] as JobRecord["sel"],
-    walltime: 600,
-    priority: 0,
-    rerunnable: true,
-    join: "n",
-    outPath: "/tmp/o",
-    errPath: "/tmp/e",
-    env: {},
-    ctime: now,
-    qtime: now,
-    mtime: now,
-    runCount: 0,
-    hist: [],
-    ver: 0,
-  };
+    {
+      queue: "casper",
+      name: `job${seq}`,
+      owner: "alice@host",
+      account: "P1",
+      script: "#!/bin/bash\ntrue\n",
+      submitHost: "host",
+      rl: { ncpus: "2", nodect: "1", select: "1:ncpus=2", place: "pack", walltime: "00:10:00" },
+      sel: [{ count: 1, ncpus: 2, mem: 0, ngpus: 0, mpiprocs: 1 }] as JobRecord["sel"],
+      walltime: 600,
+      ctime: now,
+      qtime: now,
+      mtime: now,
+    },
+    site.name,
+  );
 }
 
 /** Past a transfer's deadline as the origin judges it (deadline + clock margin). */

@@ -11,37 +11,9 @@ import { edgeOutcome } from "../../../shared/server/depend-rules.js";
 import { indexAttrs, type JobRecord } from "../../../shared/server/job.js";
 import { keyOfId } from "../../../shared/server/mutate.js";
 import { buildJobUpdate } from "../../../shared/store/site-store.js";
+import { jobRecord } from "../../fixtures/job.js";
 
-const job: JobRecord = {
-  id: "7.casper",
-  key: "7",
-  seq: 7,
-  site: "casper",
-  state: "Q",
-  holds: "",
-  queue: "workq",
-  partition: "default",
-  name: "j",
-  owner: "alice@h",
-  user: "alice",
-  script: "true\n",
-  submitDir: "/tmp",
-  submitHost: "h",
-  rl: { ncpus: "1" },
-  sel: [{ count: 1, ncpus: 1, mem: 0, ngpus: 0, mpiprocs: 1, other: {} }],
-  priority: 0,
-  rerunnable: true,
-  join: "n",
-  outPath: "/tmp/j.o7",
-  errPath: "/tmp/j.e7",
-  env: {},
-  ctime: 1,
-  qtime: 1,
-  mtime: 1,
-  runCount: 0,
-  hist: [],
-  ver: 3,
-};
+const job: JobRecord = jobRecord(7, { name: "j", outPath: "/tmp/j.o7", errPath: "/tmp/j.e7", ver: 3 });
 
 describe("index attributes follow the state", () => {
   it("puts a queued job in the ready and list indexes only", () => {

@@ -27,6 +27,7 @@ import { checkJobSize } from "../../../shared/server/submit.js";
 import { itemSize } from "../../../shared/store/item-size.js";
 import { jobItem, SiteStore } from "../../../shared/store/site-store.js";
 import { classifyStoreError, STORE_ATTEMPTS } from "../../../shared/store/store-errors.js";
+import { jobRecord } from "../../fixtures/job.js";
 
 const meta = { $metadata: {} };
 const conditionFailed = () =>
@@ -44,37 +45,7 @@ const named = (name: string, message: string) => Object.assign(new Error(message
 const tooBig = () => named("ValidationException", "Item size has exceeded the maximum allowed size");
 
 function job(over: Partial<JobRecord> = {}): JobRecord {
-  return {
-    id: "1.casper",
-    key: "1",
-    seq: 1,
-    site: "casper",
-    state: "Q",
-    holds: "",
-    queue: "casper",
-    partition: "default",
-    name: "STDIN",
-    owner: "u@h",
-    user: "u",
-    script: "true\n",
-    submitDir: "/tmp",
-    submitHost: "h",
-    rl: { ncpus: "1" },
-    sel: [],
-    priority: 0,
-    rerunnable: true,
-    join: "n",
-    outPath: "/tmp/o",
-    errPath: "/tmp/e",
-    env: {},
-    ctime: 1,
-    qtime: 1,
-    mtime: 1,
-    runCount: 0,
-    hist: [],
-    ver: 3,
-    ...over,
-  };
+  return jobRecord(1, { queue: "casper", name: "STDIN", owner: "u@h", user: "u", sel: [], ver: 3, ...over });
 }
 
 describe("classifyStoreError", () => {
