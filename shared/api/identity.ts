@@ -15,25 +15,17 @@
 import { createHash } from "node:crypto";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { UnauthenticatedError } from "../errors.js";
+import { isValidName } from "../pbs/names.js";
+import type { Identity } from "../ports.js";
 
-export interface Identity {
-  /** PBS user name (Job_Owner without the host) */
-  user: string;
-  /** OS or directory groups, for queue acl_groups */
-  groups: string[];
-}
+// who a request is and what a valid name is belong to the domain; the API re-exports them
+export { isValidName, NAME_RE } from "../pbs/names.js";
+export type { Identity } from "../ports.js";
 
 export type Authenticator = (event: APIGatewayProxyEventV2) => Promise<Identity>;
 
-/** A user or group name as PBS and POSIX accept it: nothing that could be a path or a shell word. */
-export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
-
 /** Tokens are 32 random bytes, base64url: anything longer is not ours and is not hashed. */
 export const MAX_TOKEN_LENGTH = 256;
-
-export function isValidName(s: unknown): s is string {
-  return typeof s === "string" && NAME_RE.test(s);
-}
 
 export function hashToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");

@@ -11,11 +11,12 @@ import { parseJobId } from "../pbs/jobid.js";
 import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";
-import { type Actor, alterJob, deleteJob, holdJob, moveJob, releaseJob, rerunJob } from "../server/ops.js";
+import { moveJob } from "../server/move.js";
+import { type Actor, alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
 import { actorFor, audit, levelOf } from "../server/privilege.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
-import { jobView, nodeView, queueView, serverView } from "../server/views.js";
+import { jobView, nodeView, queueView, serverView } from "./render.js";
 import { openApiDocument } from "./openapi.js";
 import { type Identity, refuseAll } from "./identity.js";
 import {

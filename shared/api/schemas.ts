@@ -23,8 +23,7 @@ const envName = z.string().regex(/^[^=\0]{1,256}$/, "not a valid variable name")
 
 /** Largest script the schema lets through; the site's maxScriptBytes (256 KB) decides after. */
 export const MAX_SCRIPT_CHARS = 1024 * 1024;
-/** Jobs a -W depend list may name, all types together. */
-export const MAX_DEPEND_JOBS = 100;
+export { MAX_DEPEND_JOBS } from "../pbs/depend.js";
 
 export const QsubOptionsSchema = z
   .object({

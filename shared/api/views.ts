@@ -31,33 +31,14 @@ export interface ServerView {
   attributes: PbsAttributes;
 }
 
-export interface TraceEvent {
-  /** epoch milliseconds */
-  time: number;
-  /** S = server, L = scheduler, M = MOM, A = accounting (tracejob's letters) */
-  source: "S" | "L" | "M" | "A";
-  message: string;
-}
+// what the domain defines, the API shows as is
+export type { TraceEvent } from "../server/job.js";
+export type { SubmitRequest } from "../pbs/types.js";
 
 /** Error body of every 4xx/5xx answer. `message` is what the CLI prints after `cmd: `. */
 export interface ErrorBody {
   /** `exitCode`: the PBS exit status the command should end with; `requestId`: for a 500, the id the server logged it under */
   error: { code: string; message: string; exitCode?: number; requestId?: string };
-}
-
-export interface SubmitRequest {
-  /** the script text (may be empty when everything is on the command line is not allowed: PBS needs a script) */
-  script: string;
-  /** options from the command line (override #PBS directives in the script) */
-  options: import("../pbs/types.js").QsubOptions;
-  /** PBS_O_WORKDIR: absolute path of the submit directory */
-  submitDir: string;
-  /** PBS_O_* values and, with -V, the whole environment; -v names without values are resolved from it */
-  env: Record<string, string>;
-  /** name of the submit host (PBS_O_HOST) */
-  submitHost: string;
-  /** script file name, for the default job name; absent when read from stdin (name = STDIN) */
-  scriptName?: string;
 }
 
 export interface SubmitResponse {

@@ -21,7 +21,7 @@ import type { JobState } from "../pbs/types.js";
 import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import type { Actor } from "../server/ops.js";
-import { jobView } from "../server/views.js";
+import { jobView } from "./render.js";
 import { listJobPage } from "../store/job-pages.js";
 import { buildOverview, federation, statsSince } from "./overview.js";
 import { WEB_ASSETS } from "./web-assets.gen.js";

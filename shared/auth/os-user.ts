@@ -4,7 +4,7 @@
  * ever an option or a shell word here.
  */
 import { execFileSync } from "node:child_process";
-import { isValidName } from "../api/identity.js";
+import { isValidName } from "../pbs/names.js";
 
 export interface OsUser {
   name: string;

@@ -117,3 +117,19 @@ export interface JobIdRef {
   /** `123[]` -> "" (the array parent), `123[4]` -> "4"; undefined for a plain job */
   arrayIndex?: string;
 }
+
+/** A submission as qsub (or the dashboard) sends it: the script and what surrounds it. */
+export interface SubmitRequest {
+  /** the script text (may be empty when everything is on the command line is not allowed: PBS needs a script) */
+  script: string;
+  /** options from the command line (override #PBS directives in the script) */
+  options: QsubOptions;
+  /** PBS_O_WORKDIR: absolute path of the submit directory */
+  submitDir: string;
+  /** PBS_O_* values and, with -V, the whole environment; -v names without values are resolved from it */
+  env: Record<string, string>;
+  /** name of the submit host (PBS_O_HOST) */
+  submitHost: string;
+  /** script file name, for the default job name; absent when read from stdin (name = STDIN) */
+  scriptName?: string;
+}

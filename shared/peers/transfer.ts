@@ -42,7 +42,7 @@ import {
   sendToPeerBatch,
 } from "../server/context.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
-import type { EndResult } from "../server/job-end.js";
+import type { EndResult } from "../server/end-result.js";
 import { keyOfId, mutateJob } from "../server/mutate.js";
 import type { AcctRecord } from "../store/site-store.js";
 import {

@@ -5,6 +5,7 @@
  */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
+import { type PeerBody, sealPeerMessage } from "../peers/messages.js";
 import type { Clock, Executor } from "../ports.js";
 import type { SiteStore } from "../store/site-store.js";
 import { type ServerState, toServerState } from "./objects.js";
@@ -223,12 +224,7 @@ export async function triggerCycles(
   }
 }
 
-export async function sendToPeer(
-  ctx: SiteContext,
-  peer: PeerInfo,
-  body: import("../peers/messages.js").PeerBody,
-): Promise<void> {
-  const { sealPeerMessage } = await import("../peers/messages.js");
+export async function sendToPeer(ctx: SiteContext, peer: PeerInfo, body: PeerBody): Promise<void> {
   await ctx.sqs.send(
     new SendMessageCommand({
       QueueUrl: peer.inboxUrl,
@@ -238,13 +234,8 @@ export async function sendToPeer(
 }
 
 /** Several messages to one peer, ten per SendMessageBatch. */
-export async function sendToPeerBatch(
-  ctx: SiteContext,
-  peer: PeerInfo,
-  bodies: import("../peers/messages.js").PeerBody[],
-): Promise<void> {
+export async function sendToPeerBatch(ctx: SiteContext, peer: PeerInfo, bodies: PeerBody[]): Promise<void> {
   if (bodies.length === 1) return sendToPeer(ctx, peer, bodies[0]);
-  const { sealPeerMessage } = await import("../peers/messages.js");
   for (let i = 0; i < bodies.length; i += 10) {
     const r = await ctx.sqs.send(
       new SendMessageBatchCommand({

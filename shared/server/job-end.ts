@@ -11,6 +11,7 @@ import { ConflictError } from "../errors.js";
 import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.js";
 import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
+import type { EndResult } from "./end-result.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { reportEnd } from "../peers/transfer.js";
 import { keyOfId, mutateJob } from "./mutate.js";
@@ -19,12 +20,7 @@ import { nodePartition } from "./objects.js";
 /** PBS exit status for a job lost with its MOM and not rerunnable (JOB_EXEC_FAIL2). */
 export const EXIT_LOST = -2;
 
-export interface EndResult {
-  /** partitions that got room or new work: run a cycle */
-  partitions: string[];
-  /** job keys that ended (their dependents must be looked at) */
-  ended: string[];
-}
+export type { EndResult } from "./end-result.js";
 
 /** A PBS accounting record of `job` (Q, S, E, D, ...) with the usual fields. */
 export function acct(

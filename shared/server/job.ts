@@ -6,8 +6,16 @@
 import type { Chunk, JobState } from "../pbs/types.js";
 import type { Delivered, ResourcesUsed } from "../ports.js";
 import type { Allocation } from "../scheduler/types.js";
-import type { TraceEvent } from "../api/views.js";
 import { keys } from "../store/table.js";
+
+/** One line of a job's history, as tracejob prints it. */
+export interface TraceEvent {
+  /** epoch milliseconds */
+  time: number;
+  /** S = server, L = scheduler, M = MOM, A = accounting (tracejob's letters) */
+  source: "S" | "L" | "M" | "A";
+  message: string;
+}
 
 export interface JobRecord {
   /** full ID: 123.casper, 123[].casper, 123[4].casper */

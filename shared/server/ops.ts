@@ -1,6 +1,5 @@
-/** qdel, qhold, qrls, qrerun, qalter, qmove: the server's job operations, each a guarded write. */
+/** qdel, qhold, qrls, qrerun, qalter: the server's job operations, each a guarded write (qmove: move.ts). */
 import { InvalidStateError, NotFoundError, RejectedError, UnauthorizedError } from "../errors.js";
-import { parseDestination } from "../pbs/jobid.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
@@ -8,7 +7,6 @@ import { validateQsubOptions } from "../pbs/validate.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import {
   findPeer,
-  isThisSite,
   loadServerState,
   type SiteContext,
   sendEvents,
@@ -17,7 +15,7 @@ import {
 } from "./context.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
-import { getQueue, queueEnabled, queuePartition } from "./objects.js";
+import { getQueue } from "./objects.js";
 import { checkJobSize } from "./submit.js";
 
 export interface Actor {
@@ -275,71 +273,6 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
 }
 
-/** qmove to another queue of this server, or to a queue of a peer (a push transfer). */
-export async function moveJob(
-  ctx: SiteContext,
-  id: string,
-  actor: Actor,
-  destination: string,
-): Promise<void> {
-  const d = parseDestination(destination);
-  await refuseQueuedSubjob(ctx, id);
-  const peer = isThisSite(ctx, d.server) ? undefined : findPeer(ctx, d.server);
-  if (peer) {
-    const { forwardJob, pinnedReason } = await import("../peers/transfer.js");
-    const job = await ctx.store.getJob(keyOfId(id));
-    if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
-    mayActOn(actor, job);
-    const st = await loadServerState(ctx);
-    const why = pinnedReason(job, st.queues.get(job.queue)?.attrs.pinned === true);
-    if (why) throw new InvalidStateError(`cannot move ${job.id} to ${destination}: ${why}`);
-    const into = d.queue ?? "";
-    if (!into) throw new RejectedError("BadDestination", `no queue in destination ${destination}`);
-    if (!(await forwardJob(ctx, job, peer, into, `qmove by ${actor.user}`)))
-      throw new InvalidStateError(`job ${job.id} changed while moving; try again`);
-    return;
-  }
-  if (!isThisSite(ctx, d.server)) {
-    throw new RejectedError(
-      "UnknownServer",
-      `cannot move to ${destination}: no peering to server ${d.server} is configured`,
-    );
-  }
-  const st = await loadServerState(ctx);
-  if (!d.queue) throw new RejectedError("BadDestination", `no queue in destination ${destination}`);
-  const q = (() => {
-    try {
-      return getQueue(st, d.queue as string);
-    } catch {
-      throw new RejectedError("UnknownQueue", `Unknown queue ${d.queue}`);
-    }
-  })();
-  if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
-  const now = ctx.clock.now();
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
-    mayActOn(actor, cur);
-    if (!["Q", "H", "W"].includes(cur.state))
-      throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
-    if (cur.queue === q.name) return { kind: "skip" };
-    return {
-      kind: "write",
-      after: {
-        ...cur,
-        queue: q.name,
-        partition: queuePartition(q),
-        mtime: now,
-        env: { ...cur.env, PBS_O_QUEUE: q.name },
-        hist: withTrace(cur.hist, {
-          time: now,
-          source: "S",
-          message: `Job moved to ${q.name} by ${actor.user}`,
-        }),
-      },
-    };
-  });
-  if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "move");
-}
-
 /** `123[4]` (a subjob key) -> its parent's key and index; undefined for any other key. */
 function subjobOf(key: string): { parentKey: string; index: number } | undefined {
   const m = /^(\d+)\[(\d+)\]$/.exec(key);
@@ -363,7 +296,7 @@ async function queuedSubjobParent(ctx: SiteContext, id: string): Promise<JobReco
  * PBS holds, releases, alters and moves an array as a whole: a subjob that has not started
  * cannot be changed on its own (qdel of one is allowed: deleteQueuedSubjob).
  */
-async function refuseQueuedSubjob(ctx: SiteContext, id: string): Promise<void> {
+export async function refuseQueuedSubjob(ctx: SiteContext, id: string): Promise<void> {
   const parent = await queuedSubjobParent(ctx, id);
   if (parent)
     throw new InvalidStateError(

@@ -3,8 +3,8 @@
  * policy, register dependencies, and write the job in one conditional request.
  */
 import path from "node:path";
-import { MAX_DEPEND_JOBS } from "../api/schemas.js";
-import type { SubmitRequest } from "../api/views.js";
+import { MAX_DEPEND_JOBS } from "../pbs/depend.js";
+import type { SubmitRequest } from "../pbs/types.js";
 import { checkAllocation } from "../accounting/allocations.js";
 import { NotFoundError, PBS_EXIT, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
 import { arrayIndices, parseArrayRange } from "../pbs/array.js";

@@ -1,12 +1,12 @@
 /** Jobs, queues, nodes and the server as PBS attribute maps (the shapes of qstat -f -F json). */
-import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "../api/views.js";
+import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "./views.js";
 import { formatSize } from "../pbs/size.js";
 import { formatStateCount } from "../pbs/states.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import type { ServerObject } from "../store/site-store.js";
-import type { SiteIdentity } from "./context.js";
-import type { JobRecord } from "./job.js";
-import { nodeInfo } from "./objects.js";
+import type { SiteIdentity } from "../server/context.js";
+import type { JobRecord } from "../server/job.js";
+import { nodeInfo } from "../server/objects.js";
 
 /** PBS prints times like `Sun Nov 22 04:56:38 2026`. */
 export function pbsTime(ms: number): string {
