@@ -93,20 +93,6 @@ export function rebaseSpec(spec: JobRunSpec, root: string | undefined): JobRunSp
   };
 }
 
-/** PBS: an -o/-e path naming an existing directory gets the default file name inside it. */
-function deliverable(spec: JobRunSpec): JobRunSpec {
-  const fix = (p: string | null, kind: "o" | "e"): string | null => {
-    if (!p) return p;
-    try {
-      if (fs.statSync(p).isDirectory()) return path.join(p, `${spec.name}.${kind}${spec.seq}`);
-    } catch {
-      /* not there yet: a file */
-    }
-    return p;
-  };
-  return { ...spec, stdoutPath: fix(spec.stdoutPath, "o") as string, stderrPath: fix(spec.stderrPath, "e") };
-}
-
 function required(env: EcsMomEnv, name: keyof EcsMomEnv & string): string {
   const v = env[name];
   if (!v) throw new Error(`ECS MOM: ${name} is not set`);
@@ -127,7 +113,7 @@ export async function runEcsMom(
   const eventsUrl = required(env, "EVENTS_QUEUE_URL");
   if (env.OUTPUT_BUCKET && !clients.s3)
     throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
-  const spec = deliverable(rebaseSpec(readJobSpec(env), env.MOM_PATH_ROOT));
+  const spec = rebaseSpec(readJobSpec(env), env.MOM_PATH_ROOT);
   for (const dir of [spec.workdir, spec.stdoutPath, spec.stderrPath].map((p, i) =>
     i === 0 ? p : p ? path.dirname(p) : null,
   )) {
@@ -144,8 +130,12 @@ export async function runEcsMom(
   fs.mkdirSync(tmpRoot, { recursive: true });
 
   let uploaded: Promise<void> | undefined;
-  const upload = () => {
-    uploaded ??= uploadOutputs(spec, env.OUTPUT_BUCKET, clients.s3, log);
+  // what the MOM delivered (an -o naming a directory got the default file name in it; output
+  // refused at its path went to undelivered/): that is the output there is to keep
+  const upload = (o: Obituary) => {
+    const d = o.delivered;
+    const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
+    uploaded ??= uploadOutputs(files, env.OUTPUT_BUCKET, clients.s3, log);
     return uploaded;
   };
   let delivered!: (o: Obituary) => void;
@@ -159,7 +149,7 @@ export async function runEcsMom(
     reporter: {
       heartbeat: (h) => store.putMomBeat(key ? signBeat(key, spec.momId, h.jobs, h.at) : h),
       obituary: async (o) => {
-        await upload();
+        await upload(o);
         // signed at every send (a retry carries a fresh time); unsigned only without a key,
         // which the server refuses (a deployment without the MOM secret: see README)
         const body = key ? { type: "mom", ...signReport(key, spec.momId, "obit", o) } : o;
@@ -200,7 +190,8 @@ export async function uploadOutputs(
   log: (l: string) => void,
 ): Promise<void> {
   if (!bucket || !s3) return;
-  const files = [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p);
+  // a joined stream is one file: upload it once
+  const files = [...new Set([spec.stdoutPath, spec.stderrPath])].filter((p): p is string => !!p);
   await Promise.all(
     files.map(async (file) => {
       const key = `${spec.jobId}/${path.basename(file)}`;

@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     if (m.type === "init") return; // already named
     try {
       if (m.type === "run") {
-        const spec = { ...m.spec, ...deliverable(m.spec) };
+        const spec = m.spec;
         mom.run(spec);
         reply({ type: "reply", reqId: m.reqId, ok: true });
       } else if (m.type === "kill") {
@@ -132,20 +132,6 @@ async function main(): Promise<void> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", () => {}); // the runtime decides: Ctrl-C reaches the whole group
   reply({ type: "ready", momId });
-}
-
-/** PBS: an -o/-e path naming an existing directory gets the default file name inside it. */
-function deliverable(spec: JobRunSpec): Partial<JobRunSpec> {
-  const fix = (p: string | null, kind: "o" | "e") => {
-    if (!p) return p;
-    try {
-      if (fs.statSync(p).isDirectory()) return path.join(p, `${spec.name}.${kind}${spec.seq}`);
-    } catch {
-      /* not there yet: a file */
-    }
-    return p;
-  };
-  return { stdoutPath: fix(spec.stdoutPath, "o") as string, stderrPath: fix(spec.stderrPath, "e") };
 }
 
 main().catch((err) => {

@@ -105,10 +105,23 @@ export function openOutputFile(p: string, mode = 0o644): number {
  * What cannot be delivered is kept under `<tmpRoot>/undelivered/` (as PBS keeps it in its
  * spool), with a comment; the obituary says where each stream went.
  */
+/** `p` itself, or `p/<name>.<o|e><seq>` when `p` is a directory (as PBS delivers to one). */
+export function inDirectory(p: string, spec: Pick<JobRunSpec, "name" | "seq">, kind: "o" | "e"): string {
+  try {
+    if (fs.statSync(p).isDirectory()) return path.join(p, `${spec.name}.${kind}${spec.seq}`);
+  } catch {
+    // not there yet (or not visible to this user): a file to create
+  }
+  return p;
+}
+
 export function openOutputs(spec: JobRunSpec, tmpRoot: string, account?: OsUser): Outputs {
   const out: Outputs = { stdout: "ignore", stderr: "ignore", fds: [], comments: [], delivered: {} };
   const opened = new Map<string, { fd: number | "ignore"; at?: string }>();
-  const open = (p: string): { fd: number | "ignore"; at?: string } => {
+  const open = (requested: string, kind: "o" | "e"): { fd: number | "ignore"; at?: string } => {
+    // PBS: an -o/-e path naming an existing directory gets the default file name inside it.
+    // Looked at as the job's user, so the answer says nothing about paths the user cannot see.
+    const p = requested === DISCARD ? requested : asUser(account, () => inDirectory(requested, spec, kind));
     const seen = opened.get(p);
     if (seen) return seen;
     let res: { fd: number | "ignore"; at?: string };
@@ -151,13 +164,13 @@ export function openOutputs(spec: JobRunSpec, tmpRoot: string, account?: OsUser)
   let o: { fd: number | "ignore"; at?: string } | undefined;
   let e: { fd: number | "ignore"; at?: string } | undefined;
   if (spec.joinEo && spec.stderrPath) {
-    e = open(spec.stderrPath);
+    e = open(spec.stderrPath, "e");
     o = e;
   } else if (stdoutPath) {
-    o = open(stdoutPath);
-    e = spec.stderrPath ? open(spec.stderrPath) : o;
+    o = open(stdoutPath, "o");
+    e = spec.stderrPath ? open(spec.stderrPath, "e") : o;
   } else if (spec.stderrPath) {
-    e = open(spec.stderrPath);
+    e = open(spec.stderrPath, "e");
     o = e;
   }
   if (o) {

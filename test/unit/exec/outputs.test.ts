@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
-import { openOutputs, startJob } from "../../../shared/exec/index.js";
+import { openOutputFile, openOutputs, startJob } from "../../../shared/exec/index.js";
 import { lookupOsUser } from "../../../shared/auth/os-user.js";
 import { makeSpec, read, tempDir } from "./helpers.js";
 
@@ -116,13 +116,21 @@ describe("openOutputs", () => {
     ]);
   });
 
-  it("refuses a directory", () => {
+  it("delivers into a directory named as the path, under PBS's default name (as PBS does)", () => {
     const dir = path.join(work, "adir");
     fs.mkdirSync(dir);
     const spec = makeSpec(work, "", { stdoutPath: dir, stderrPath: null });
     const o = openOutputs(spec, tmpRoot);
     for (const fd of o.fds) fs.closeSync(fd);
-    expect(o.comments[0]).toMatch(/\(a directory\); kept at /);
+    expect(o.comments).toEqual([]);
+    expect(o.delivered.o).toBe(path.join(dir, `${spec.name}.o${spec.seq}`));
+    expect(fs.statSync(o.delivered.o as string).isFile()).toBe(true);
+  });
+
+  it("refuses a directory it is asked to open as a file", () => {
+    const dir = path.join(work, "bdir");
+    fs.mkdirSync(dir);
+    expect(() => openOutputFile(dir)).toThrow();
   });
 
   it("treats /dev/null as discard: no fd, no comment, nothing delivered", () => {
