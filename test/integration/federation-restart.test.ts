@@ -30,6 +30,8 @@ describe("SIGKILL of both sites in the middle of transfers", () => {
     const filler = (await cli("qsub", ["-r", "n", "-N", "filler"], "sleep 300\n")).trim();
     for (let i = 0; i < 40 && (await list("casper"))[filler]?.job_state !== "R"; i++)
       await new Promise((r) => setTimeout(r, 250));
+    // without the filler running, casper would run the jobs itself and no transfer would be killed
+    expect((await list("casper"))[filler]?.job_state).toBe("R");
     const ids: string[] = [];
     for (let i = 0; i < 8; i++)
       ids.push(

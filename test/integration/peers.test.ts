@@ -67,7 +67,11 @@ afterAll(async () => {
 
 describe("peer sites", () => {
   it("runs the seed 000 workflow: submit at the peer, afterok across sites", async () => {
-    fs.writeFileSync(path.join(dir, "run_model.pbs"), "#!/bin/bash\nsleep 1; touch model.done\n");
+    // the model ends when the test says so (model.go), not after a sleep a loaded machine may outlast
+    fs.writeFileSync(
+      path.join(dir, "run_model.pbs"),
+      "#!/bin/bash\nwhile [ ! -e model.go ]; do sleep 0.1; done; touch model.done\n",
+    );
     fs.writeFileSync(path.join(dir, "run_post.pbs"), "#!/bin/bash\ntest -f model.done\n");
     const jid = (await cli("qsub", ["-q", "main@desched1", "run_model.pbs"])).stdout.trim();
     expect(jid).toMatch(/^\d+\.derecho$/);
@@ -76,12 +80,14 @@ describe("peer sites", () => {
     ).stdout.trim();
     expect(post).toMatch(/^\d+\.casper$/);
     expect((await attrs(post)).job_state).toBe("H");
+    fs.writeFileSync(path.join(dir, "model.go"), "");
     const p = await waitFinished(post);
     expect(p.Exit_status).toBe(0);
     const m = await attrs(jid);
-    expect(Number(p.stime ? Date.parse(String(p.stime)) : 0)).toBeGreaterThanOrEqual(
-      Number(Date.parse(String(m.obittime))) - 1000,
-    );
+    // the child started only after the parent ended (both times must be there to compare)
+    expect(Date.parse(String(p.stime))).not.toBeNaN();
+    expect(Date.parse(String(m.obittime))).not.toBeNaN();
+    expect(Date.parse(String(p.stime))).toBeGreaterThanOrEqual(Date.parse(String(m.obittime)) - 1000);
     expect((await cli("qstat", ["@casper-pbs"])).code).toBe(0);
     expect((await cli("qstat", ["-x", "main@desched1"])).stdout).toContain(jid.split(".")[0]);
   });

@@ -50,6 +50,8 @@ describe("SIGKILL of the whole runtime", () => {
     for (let i = 0; i < 40 && !(started("A") && started("B") && started("D")); i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
+    // the kill must find them running, or the test would not be about jobs outliving the runtime
+    expect(["A", "B", "D"].filter((n) => !started(n))).toEqual([]);
 
     runtime.kill();
     await new Promise((r) => setTimeout(r, 6000)); // longer than A's and B's sleep
