@@ -18,17 +18,19 @@
  * - Q -> R the scheduler starts the job (cycle claim).
  * - Q -> B the scheduler starts the first subjobs of an array (claimSubjobs).
  * - Q -> H qhold; qalter -h; qsub of a job with a before* dependency on this one (submit).
- * - Q -> T a peer's OFFER pulls the job, or qmove to a queue at a peer (markInTransit).
+ * - Q -> T a peer's OFFER pulls the job, or qmove to a queue at a peer (markInTransit; only a
+ *   queued job without holds or pending dependencies is handed over: pinnedReason).
  * - Q -> F qdel; a dependency that can never be satisfied (a job whose s hold an operator
  *   released); qdel of the last index an array had left to run (deleteQueuedSubjob).
  * - H -> Q qrls, or the last dependency satisfied, removes the last hold (withHolds).
- * - H -> T qmove of a held job to a queue at a peer (PBS moves held jobs).
  * - H -> F qdel; a dependency that can never be satisfied; qdel of the last unstarted index of
  *   a held array.
  * - T -> M the peer ACCEPTed the transfer (origin).
  * - T -> Q, T -> H the peer REJECTed it or it timed out: back in its queue, held if it has holds
- *   (origin, backToQueue); the origin COMMITted (receiver, onCommit).
- * - T -> F qdel of a job in transit; a dependency that can never be satisfied.
+ *   (origin, backToQueue); the origin COMMITted (receiver, onCommit). Only an unheld Q job is
+ *   handed over (pinnedReason), so T -> H needs a hold added in transit, which no operation does
+ *   today; the code writes it and PBS allows it, so the table does too.
+ * - T -> F qdel of a job in transit (at the origin, or its uncommitted copy at the receiver).
  * - R -> F the job ended (obituary), was deleted, or its MOM was lost and it may not rerun.
  * - R -> X the same for an array subjob.
  * - R -> Q requeue: qrerun, a lost MOM with a rerunnable job, a dispatch that failed.
@@ -56,7 +58,7 @@ export const UNUSED_STATES: readonly JobState[] = ["W", "E"];
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   Q: ["R", "B", "H", "T", "F"],
-  H: ["Q", "T", "F"],
+  H: ["Q", "F"],
   W: [],
   T: ["M", "Q", "H", "F"],
   R: ["F", "X", "Q"],

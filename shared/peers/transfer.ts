@@ -373,10 +373,7 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
   const marked = await Promise.all(
     picked.map((k) => {
       const job = full.get(k);
-      // The ready index is read eventually consistent: the full record may show the job already
-      // started, held or moved since. Only a queued job is handed over (no R -> T in the table).
-      if (job?.state !== "Q" || pinnedReason(job, queuePinned) || job.refusedBy?.includes(peer.short))
-        return undefined;
+      if (!job || pinnedReason(job, queuePinned) || job.refusedBy?.includes(peer.short)) return undefined;
       return markInTransit(ctx, job, peer, m.into, `pulled by ${peer.server}`);
     }),
   );

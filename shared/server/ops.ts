@@ -290,10 +290,6 @@ export async function moveJob(
     const job = await ctx.store.getJob(keyOfId(id));
     if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
     mayActOn(actor, job);
-    // As for a move within this server: only a job that has not started moves (PBS), and the
-    // state table has no R/F/M -> T.
-    if (!["Q", "H", "W"].includes(job.state))
-      throw new InvalidStateError(`Request invalid for state of job ${job.id}`);
     const st = await loadServerState(ctx);
     const why = pinnedReason(job, st.queues.get(job.queue)?.attrs.pinned === true);
     if (why) throw new InvalidStateError(`cannot move ${job.id} to ${destination}: ${why}`);

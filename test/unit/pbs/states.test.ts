@@ -28,7 +28,6 @@ describe("canTransition", () => {
     ["Q", "T", "a peer's OFFER pulls the job, or qmove to a peer's queue"],
     ["Q", "F", "qdel of a queued job"],
     ["H", "Q", "qrls or the last dependency satisfied (withHolds)"],
-    ["H", "T", "qmove of a held job to a peer's queue"],
     ["H", "F", "qdel of a held job, or a dependency that can never be satisfied"],
     ["T", "M", "the peer ACCEPTed the transfer"],
     ["T", "Q", "the peer REJECTed it or it timed out; COMMIT at the receiver"],
@@ -57,6 +56,7 @@ describe("canTransition", () => {
     ["B", "R"],
     ["T", "R"],
     ["R", "T"],
+    ["H", "T"],
     ["R", "H"],
   ] as [JobState, JobState][])("%s -> %s is refused", (from, to) => {
     expect(canTransition(from, to)).toBe(false);

@@ -43,7 +43,6 @@ describe("buildJobUpdate checks the state table", () => {
       ["pulled by a peer", job("Q"), job("T", { xfer: { id: "x", peer: "p", deadline: 1, into: "q" } })],
       ["qdel queued", job("Q"), job("F", { obittime: now })],
       ["qrls", job("H", { holds: "u" }), job("Q", { holds: "" })],
-      ["qmove held to a peer", job("H", { holds: "u" }), job("T", { holds: "u" })],
       ["dependency never satisfied", job("H", { holds: "s" }), job("F", { holds: "s", obittime: now })],
       ["ACCEPT", job("T"), job("M", { movedTo: "1.p" })],
       ["REJECT / timeout", job("T"), job("Q", { comment: "rejected" })],
