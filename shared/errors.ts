@@ -82,6 +82,17 @@ export class ConflictError extends MetaqueueError {
   }
 }
 
+/**
+ * A job write the state table (shared/pbs/states.ts) forbids: a bug in the code that made it,
+ * never a user's doing nor a lost race, so it is a 500 and not a ConflictError (retrying would
+ * only make the same write again). Thrown before anything is sent to the store.
+ */
+export class IllegalTransitionError extends MetaqueueError {
+  constructor(message: string) {
+    super("IllegalTransition", message, 500, PBS_EXIT.SYSTEM);
+  }
+}
+
 /** No identity, or one the server cannot verify (missing, forged or revoked credential). */
 export class UnauthenticatedError extends MetaqueueError {
   constructor(message = "Unauthorized Request: no valid credential") {

@@ -1,39 +1,68 @@
 /**
- * The PBS job state machine as data.
+ * The PBS job state machine as data. The store checks every job write against it (a job item
+ * is created only in a state of CREATED_IN, and changes only along TRANSITIONS), so this table
+ * is what the code does, not a description of it: a write that breaks it fails loudly.
  *
  * States: Q queued, H held, W waiting (execution time in the future), T in transit (being moved
- * to a peer), R running, E exiting, F finished, M moved (the origin keeps a record, the job
- * lives on elsewhere), B array begun (parent of an array with at least one subjob started),
- * X subjob finished.
+ * to a peer, or received from one and not yet committed), R running, E exiting, F finished,
+ * M moved (the origin keeps a record, the job lives on elsewhere), B array begun (parent of an
+ * array with at least one subjob started), X subjob finished.
  *
- * Transitions (from -> to, and why):
- * - Q -> R run; Q -> H hold; Q -> W execution time set in the future (qalter -a); Q -> T move to
- *   a peer (qmove/federation); Q -> B first subjob of an array started; Q -> F qdel of a queued
- *   job; Q -> X qdel of a queued subjob.
- * - H -> Q release; H -> W release while the execution time is still in the future; H -> F qdel.
- * - W -> Q execution time reached; W -> H hold; W -> F qdel.
- * - T -> Q transfer failed, job is back in its queue; T -> M transfer succeeded; T -> F deleted
- *   while in transit.
- * - R -> E job script ended, epilogue/staging running; R -> F killed / node lost without rerun;
- *   R -> Q requeue (qrerun, node failure with a rerunnable job); R -> X subjob killed.
- * - E -> F done; E -> Q requeued on exit (rerun exit status); E -> X subjob done.
- * - B -> F all subjobs finished or the array was deleted.
- * - F, M, X are terminal.
+ * A job is created in (CREATED_IN):
+ * - Q or H by qsub (H when it carries a user hold or waits on other jobs);
+ * - T on the receiving site of a transfer, until the origin's COMMIT;
+ * - R for an array subjob: it exists as a record only from its start, written with its
+ *   parent's Q/B -> B in one transaction.
+ *
+ * Transitions (from -> to: the operation that makes it):
+ * - Q -> R the scheduler starts the job (cycle claim).
+ * - Q -> B the scheduler starts the first subjobs of an array (claimSubjobs).
+ * - Q -> H qhold; qalter -h; qsub of a job with a before* dependency on this one (submit).
+ * - Q -> T a peer's OFFER pulls the job, or qmove to a queue at a peer (markInTransit; only a
+ *   queued job without holds or pending dependencies is handed over: pinnedReason).
+ * - Q -> F qdel; a dependency that can never be satisfied (a job whose s hold an operator
+ *   released); qdel of the last index an array had left to run (deleteQueuedSubjob).
+ * - H -> Q qrls, or the last dependency satisfied, removes the last hold (withHolds).
+ * - H -> F qdel; a dependency that can never be satisfied; qdel of the last unstarted index of
+ *   a held array.
+ * - T -> M the peer ACCEPTed the transfer (origin).
+ * - T -> Q, T -> H the peer REJECTed it or it timed out: back in its queue, held if it has holds
+ *   (origin, backToQueue); the origin COMMITted (receiver, onCommit). Only an unheld Q job is
+ *   handed over (pinnedReason), so T -> H needs a hold added in transit, which no operation does
+ *   today; the code writes it and PBS allows it, so the table does too.
+ * - T -> F qdel of a job in transit (at the origin, or its uncommitted copy at the receiver).
+ * - R -> F the job ended (obituary), was deleted, or its MOM was lost and it may not rerun.
+ * - R -> X the same for an array subjob.
+ * - R -> Q requeue: qrerun, a lost MOM with a rerunnable job, a dispatch that failed.
+ * - B -> F the last subjob was counted (subjobEnded), or qdel of the last unstarted index.
+ * - F, M, X are terminal (M still records the end reported by the peer, but stays M).
+ * - A write that keeps the state (a comment, a hold type added, a subjob counted) is always
+ *   allowed.
+ *
+ * W and E are PBS states the tools accept (qstat, qselect) but this server never enters: there
+ * is no execution time (qsub -a), and a MOM reports a job's end in one step, so R goes straight
+ * to F/X/Q with no exiting phase. Their rows are empty; entering them fails the store's check.
  *
  * Not modelled: suspend (S/U), checkpoint-hold of a running job (R -> H).
  */
-import { PbsParseError } from "../errors.js";
+import { IllegalTransitionError, PbsParseError } from "../errors.js";
 import type { JobState } from "./types.js";
 
 export const JOB_STATES: readonly JobState[] = ["Q", "H", "W", "T", "R", "E", "F", "M", "B", "X"];
 
+/** States a job item may be created in (see above). */
+export const CREATED_IN: readonly JobState[] = ["Q", "H", "T", "R"];
+
+/** PBS states this server never enters (no qsub -a, no exiting phase): see above. */
+export const UNUSED_STATES: readonly JobState[] = ["W", "E"];
+
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  Q: ["R", "H", "W", "T", "B", "F", "X"],
-  H: ["Q", "W", "F"],
-  W: ["Q", "H", "F"],
-  T: ["Q", "M", "F"],
-  R: ["E", "F", "Q", "X"],
-  E: ["F", "Q", "X"],
+  Q: ["R", "B", "H", "T", "F"],
+  H: ["Q", "F"],
+  W: [],
+  T: ["M", "Q", "H", "F"],
+  R: ["F", "X", "Q"],
+  E: [],
   B: ["F"],
   F: [],
   M: [],
@@ -43,6 +72,23 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
 /** True when `from -> to` is a legal transition (a state never "transitions" to itself). */
 export function canTransition(from: JobState, to: JobState): boolean {
   return TRANSITIONS[from]?.includes(to) ?? false;
+}
+
+/**
+ * Throws IllegalTransitionError unless a job may be written from `from` to `to`: the same state
+ * (any other change of the job) or a transition of the table.
+ */
+export function checkTransition(jobId: string, from: JobState, to: JobState): void {
+  if (from !== to && !canTransition(from, to))
+    throw new IllegalTransitionError(
+      `job ${jobId}: state ${from} -> ${to} is not a transition of the job state table`,
+    );
+}
+
+/** Throws IllegalTransitionError unless a job may be created in `state`. */
+export function checkCreatedIn(jobId: string, state: JobState): void {
+  if (!CREATED_IN.includes(state))
+    throw new IllegalTransitionError(`job ${jobId}: a job is never created in state ${state}`);
 }
 
 /** F (finished), M (moved away) and X (subjob finished) are final. */

@@ -19,6 +19,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
 import { ConflictError } from "../errors.js";
+import { checkCreatedIn, checkTransition } from "../pbs/states.js";
 import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
 import { itemSize } from "./item-size.js";
 import { classifyStoreError, retryBusy } from "./store-errors.js";
@@ -128,9 +129,12 @@ const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIE
 /**
  * UpdateItem input that moves `before` to `after`: SETs changed fields, REMOVEs cleared ones,
  * keeps the sparse index attributes in step with the state, bumps `ver`, and succeeds only if
- * nobody changed the job since `before` was read.
+ * nobody changed the job since `before` was read. Throws IllegalTransitionError, before anything
+ * is sent, when the state table forbids `before.state -> after.state`: every job update (alone,
+ * with an accounting record, or in a transaction) is built here.
  */
 export function buildJobUpdate(table: string, before: JobRecord, after: JobRecord): UpdateCommandInput {
+  checkTransition(before.id, before.state, after.state);
   const sets: string[] = [];
   const removes: string[] = [];
   const names: Record<string, string> = { "#ver": "ver" };
@@ -180,6 +184,16 @@ export function buildJobUpdate(table: string, before: JobRecord, after: JobRecor
 /** The item a new job is stored as: the record plus its index attributes. */
 export function jobItem(job: JobRecord): Record<string, unknown> {
   return { ...keys.job(job.key), ...job, ...indexAttrs(job) };
+}
+
+/**
+ * The item a job is created as, once its state is checked against the states a job may be
+ * created in (IllegalTransitionError otherwise): every create (createJob, transactJobs,
+ * createInbound) builds its item here.
+ */
+export function newJobItem(job: JobRecord): Record<string, unknown> {
+  checkCreatedIn(job.id, job.state);
+  return jobItem(job);
 }
 
 /** Bytes the job's item takes in the table (what createJob writes): submit checks it against a limit. */
@@ -304,7 +318,7 @@ export class SiteStore {
   ): Promise<void> {
     const put = {
       TableName: this.table,
-      Item: jobItem(job),
+      Item: newJobItem(job),
       ConditionExpression: "attribute_not_exists(pk)",
     };
     if (edges.length === 0 && !acct && updates.length === 0) {
@@ -384,7 +398,7 @@ export class SiteStore {
     for (const u of updates) items.push({ Update: buildJobUpdate(this.table, u.before, u.after) as never });
     for (const c of creates) {
       items.push({
-        Put: { TableName: this.table, Item: jobItem(c), ConditionExpression: "attribute_not_exists(pk)" },
+        Put: { TableName: this.table, Item: newJobItem(c), ConditionExpression: "attribute_not_exists(pk)" },
       });
     }
     try {
@@ -732,7 +746,7 @@ export class SiteStore {
             {
               Put: {
                 TableName: this.table,
-                Item: jobItem(job),
+                Item: newJobItem(job),
                 ConditionExpression: "attribute_not_exists(pk)",
               },
             },

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { IllegalTransitionError } from "../../../shared/errors.js";
 import {
+  CREATED_IN,
   canTransition,
+  checkCreatedIn,
+  checkTransition,
   formatHoldTypes,
   formatStateCount,
   holdTypesFrom,
@@ -10,32 +14,32 @@ import {
   JOB_STATES,
   stateCountKey,
   TRANSITIONS,
+  UNUSED_STATES,
 } from "../../../shared/pbs/states.js";
 import type { JobState } from "../../../shared/pbs/types.js";
 import { expectParseError } from "./helpers.js";
 
 describe("canTransition", () => {
+  // One example per operation that changes a job's state (see the table's comment).
   it.each([
-    ["Q", "R"],
-    ["Q", "H"],
-    ["H", "Q"],
-    ["W", "Q"],
-    ["Q", "W"],
-    ["Q", "T"],
-    ["T", "Q"],
-    ["T", "M"],
-    ["R", "E"],
-    ["E", "F"],
-    ["R", "F"],
-    ["R", "Q"],
-    ["Q", "F"],
-    ["H", "F"],
-    ["W", "F"],
-    ["B", "F"],
-    ["Q", "B"],
-    ["E", "X"],
-  ] as [JobState, JobState][])("%s -> %s is allowed", (from, to) => {
+    ["Q", "R", "the scheduler starts a job (cycle claim)"],
+    ["Q", "B", "the scheduler starts an array's first subjobs (claimSubjobs)"],
+    ["Q", "H", "qhold / qalter -h / a before* dependency added by qsub"],
+    ["Q", "T", "a peer's OFFER pulls the job, or qmove to a peer's queue"],
+    ["Q", "F", "qdel of a queued job"],
+    ["H", "Q", "qrls or the last dependency satisfied (withHolds)"],
+    ["H", "F", "qdel of a held job, or a dependency that can never be satisfied"],
+    ["T", "M", "the peer ACCEPTed the transfer"],
+    ["T", "Q", "the peer REJECTed it or it timed out; COMMIT at the receiver"],
+    ["T", "H", "a held job's transfer REJECTed or timed out (backToQueue)"],
+    ["T", "F", "qdel of a job in transit"],
+    ["R", "F", "the job ended (obituary), or its MOM was lost and it may not rerun"],
+    ["R", "X", "an array subjob ended"],
+    ["R", "Q", "qrerun, a lost MOM with a rerunnable job, a failed dispatch"],
+    ["B", "F", "the last subjob was counted, or qdel of the last unstarted index"],
+  ] as [JobState, JobState, string][])("%s -> %s is allowed: %s", (from, to) => {
     expect(canTransition(from, to)).toBe(true);
+    expect(() => checkTransition("1.s", from, to)).not.toThrow();
   });
 
   it.each([
@@ -44,22 +48,46 @@ describe("canTransition", () => {
     ["M", "Q"],
     ["X", "R"],
     ["H", "R"],
-    ["W", "R"],
     ["E", "R"],
     ["Q", "E"],
-    ["Q", "Q"],
+    ["R", "E"],
+    ["Q", "W"],
+    ["Q", "X"],
     ["B", "R"],
     ["T", "R"],
+    ["R", "T"],
+    ["H", "T"],
+    ["R", "H"],
   ] as [JobState, JobState][])("%s -> %s is refused", (from, to) => {
     expect(canTransition(from, to)).toBe(false);
+    expect(() => checkTransition("1.s", from, to)).toThrow(IllegalTransitionError);
   });
 
-  it("terminal states have no way out, and every state is in the table", () => {
+  it("a write that keeps the state is always allowed, even in a terminal state", () => {
+    for (const s of JOB_STATES) {
+      expect(canTransition(s, s)).toBe(false);
+      expect(() => checkTransition("1.s", s, s)).not.toThrow();
+    }
+  });
+
+  it("terminal and unused states have no way out, every other state has one, and every state is in the table", () => {
     for (const s of JOB_STATES) {
       expect(TRANSITIONS[s]).toBeDefined();
-      if (isTerminal(s)) expect(TRANSITIONS[s]).toEqual([]);
+      if (isTerminal(s) || UNUSED_STATES.includes(s)) expect(TRANSITIONS[s]).toEqual([]);
       else expect(TRANSITIONS[s].length).toBeGreaterThan(0);
     }
+  });
+
+  it("no transition leads into an unused state, and every state but W and E can be reached", () => {
+    const entered = new Set<JobState>([...CREATED_IN, ...Object.values(TRANSITIONS).flat()]);
+    for (const s of UNUSED_STATES) expect(entered.has(s)).toBe(false);
+    expect(JOB_STATES.filter((s) => !entered.has(s))).toEqual([...UNUSED_STATES]);
+  });
+
+  it("a job is created only in Q, H (qsub), T (received from a peer) or R (array subjob)", () => {
+    for (const s of ["Q", "H", "T", "R"] as JobState[]) expect(() => checkCreatedIn("1.s", s)).not.toThrow();
+    for (const s of ["W", "E", "F", "M", "B", "X"] as JobState[])
+      expect(() => checkCreatedIn("1.s", s)).toThrow(IllegalTransitionError);
   });
 });
 

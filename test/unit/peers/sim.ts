@@ -6,6 +6,7 @@
  * writes and their sends. Only the storage and the wire are fakes; the protocol code is not.
  */
 import { ConflictError } from "../../../shared/errors.js";
+import { checkCreatedIn, checkTransition } from "../../../shared/pbs/states.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
 import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
@@ -77,11 +78,14 @@ export class MemStore {
     return { job: await this.getJob(key), edges: [] };
   }
   async createJob(job: JobRecord) {
+    // the same state-table checks as the real store (shared/store/site-store.ts)
+    checkCreatedIn(job.id, job.state);
     await this.io();
     if (this.jobs.has(job.key)) throw new ConflictError(`job ${job.id} already exists`);
     this.jobs.set(job.key, clone(job));
   }
   async updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord, charge?: UsageCharge) {
+    checkTransition(before.id, before.state, after.state);
     await this.io();
     const cur = this.jobs.get(before.key);
     if (!cur || cur.ver !== before.ver) throw new ConflictError(`job ${before.id} changed concurrently`);
@@ -124,6 +128,7 @@ export class MemStore {
     return t ? clone(t) : undefined;
   }
   async createInbound(job: JobRecord, transferId: string) {
+    checkCreatedIn(job.id, job.state);
     await this.io();
     if (this.xfers.has(transferId) || this.jobs.has(job.key))
       throw new ConflictError(`transfer ${transferId} already known`);
