@@ -3,9 +3,10 @@
  * Lambda builds it from validated environment variables (lambdas/env.ts); the local runtime
  * builds one per configured site. Nothing here knows which.
  */
-import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
 import { type PeerBody, sealPeerMessage } from "../peers/messages.js";
+import { sendMessages } from "../store/send-messages.js";
 import type { Clock, Executor } from "../ports.js";
 import type { SiteStore } from "../store/site-store.js";
 import { type ServerState, toServerState } from "./objects.js";
@@ -196,77 +197,28 @@ export async function triggerCycles(
   partitions: Iterable<string>,
   reason: string,
 ): Promise<void> {
-  const list = [...new Set(partitions)];
-  for (let i = 0; i < list.length; i += 10) {
-    const entries = list.slice(i, i + 10).map((p, j) => ({
-      Id: String(j),
-      MessageBody: JSON.stringify({ type: "cycle", partition: p, reason } satisfies CycleTrigger),
-      MessageGroupId: p,
-      MessageDeduplicationId: randomUUID(),
-    }));
-    if (entries.length === 1) {
-      const e = entries[0];
-      await ctx.sqs.send(
-        new SendMessageCommand({
-          QueueUrl: ctx.queueUrls.sched,
-          MessageBody: e.MessageBody,
-          MessageGroupId: e.MessageGroupId,
-          MessageDeduplicationId: e.MessageDeduplicationId,
-        }),
-      );
-    } else {
-      const r = await ctx.sqs.send(
-        new SendMessageBatchCommand({ QueueUrl: ctx.queueUrls.sched, Entries: entries }),
-      );
-      if (r.Failed?.length)
-        throw new Error(`could not queue scheduler cycles: ${r.Failed.map((f) => f.Message).join("; ")}`);
-    }
-  }
+  const messages = [...new Set(partitions)].map((p) => ({
+    body: JSON.stringify({ type: "cycle", partition: p, reason } satisfies CycleTrigger),
+    groupId: p,
+    dedupId: randomUUID(),
+  }));
+  await sendMessages(ctx.sqs, ctx.queueUrls.sched, messages, "scheduler cycles");
 }
 
+const seal = (ctx: SiteContext, peer: PeerInfo, body: PeerBody) =>
+  sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now());
+
 export async function sendToPeer(ctx: SiteContext, peer: PeerInfo, body: PeerBody): Promise<void> {
-  await ctx.sqs.send(
-    new SendMessageCommand({
-      QueueUrl: peer.inboxUrl,
-      MessageBody: sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now()),
-    }),
-  );
+  await sendToPeerBatch(ctx, peer, [body]);
 }
 
 /** Several messages to one peer, ten per SendMessageBatch. */
 export async function sendToPeerBatch(ctx: SiteContext, peer: PeerInfo, bodies: PeerBody[]): Promise<void> {
-  if (bodies.length === 1) return sendToPeer(ctx, peer, bodies[0]);
-  for (let i = 0; i < bodies.length; i += 10) {
-    const r = await ctx.sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: peer.inboxUrl,
-        Entries: bodies.slice(i, i + 10).map((b, j) => ({
-          Id: String(j),
-          MessageBody: sealPeerMessage(ctx.site.short, peer.short, peer.secret, b, ctx.clock.now()),
-        })),
-      }),
-    );
-    if (r.Failed?.length)
-      throw new Error(`could not send to ${peer.short}: ${r.Failed.map((f) => f.Message).join("; ")}`);
-  }
+  const messages = bodies.map((b) => ({ body: seal(ctx, peer, b) }));
+  await sendMessages(ctx.sqs, peer.inboxUrl, messages, `messages to ${peer.short}`);
 }
 
 export async function sendEvents(ctx: SiteContext, events: SiteEvent[]): Promise<void> {
-  for (let i = 0; i < events.length; i += 10) {
-    const chunk = events.slice(i, i + 10);
-    if (chunk.length === 1) {
-      await ctx.sqs.send(
-        new SendMessageCommand({ QueueUrl: ctx.queueUrls.events, MessageBody: JSON.stringify(chunk[0]) }),
-      );
-    } else {
-      const r = await ctx.sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: ctx.queueUrls.events,
-          Entries: chunk.map((e, j) => ({ Id: String(j), MessageBody: JSON.stringify(e) })),
-        }),
-      );
-      if (r.Failed?.length)
-        throw new Error(`could not send events: ${r.Failed.map((f) => f.Message).join("; ")}`);
-    }
-  }
+  const messages = events.map((e) => ({ body: JSON.stringify(e) }));
+  await sendMessages(ctx.sqs, ctx.queueUrls.events, messages, "events");
 }
