@@ -1,13 +1,8 @@
-/**
- * A site's inbox: messages from peers. Verified first (signature, known sender, send time within
- * the window, an ID not taken before), then applied idempotently: SQS may deliver a message
- * twice, late, or out of order.
- */
-import { ConflictError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { findPeer, type SiteContext, sendToPeer } from "../server/context.js";
 import { edgeOutcome } from "../server/depend-rules.js";
 import { applyDependencyOutcome, type EndResult } from "../server/job-end.js";
+import { retryConflicts } from "../server/retry.js";
 import { openPeerMessage, type PeerBody } from "./messages.js";
 import { claimMessage } from "./replay.js";
 import {
@@ -109,7 +104,7 @@ async function registerRemoteChild(
       outcome,
       reason,
     });
-  for (let attempt = 0; attempt < 3; attempt++) {
+  await retryConflicts(`dependency on ${m.parentId}`, 3, async () => {
     // The child's site re-sends a register while its job waits (shared/server/repair.ts): an
     // edge already in place for a parent still pending needs no write.
     const { job: parent, edge } = await ctx.store.getJobAndEdge(key, m.childId);
@@ -124,12 +119,8 @@ async function registerRemoteChild(
       );
     }
     if (edge?.type === m.depType && edge.site === peer.short) return;
-    try {
-      await ctx.store.addEdge({ parentKey: key, childId: m.childId, type: m.depType, site: peer.short });
-      return;
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      // the parent finished while we registered: read it again and answer from its outcome
-    }
-  }
+    // a ConflictError here: the parent finished while we registered; the retry reads it again
+    // and answers from its outcome
+    await ctx.store.addEdge({ parentKey: key, childId: m.childId, type: m.depType, site: peer.short });
+  });
 }

@@ -11,6 +11,7 @@
 import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import { acct, jobLost, requeueFields } from "../server/job-end.js";
+import { retryConflicts } from "../server/retry.js";
 import {
   federationState,
   nodeInfo,
@@ -358,18 +359,16 @@ async function requeueAfterFailedDispatch(ctx: SiteContext, job: JobRecord, why:
     return;
   }
   const now = ctx.clock.now();
-  for (let attempt = 0; attempt < 5; attempt++) {
+  await retryConflicts(`job ${job.key}`, 5, async () => {
     const cur = await ctx.store.getJob(job.key);
     if (!cur || cur.runCount !== job.runCount || isFinished(cur.state) || cur.state !== "R") return;
-    try {
-      await ctx.store.updateJob(cur, {
-        ...requeueFields(cur, now, `Job requeued: dispatch failed: ${why}`),
-        comment: `Not Running: could not start on its MOM: ${why}`,
-      });
-      await triggerCycles(ctx, [cur.partition], "dispatch-failed");
-      return;
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-  }
+    await ctx.store.updateJob(cur, {
+      ...requeueFields(cur, now, `Job requeued: dispatch failed: ${why}`),
+      comment: `Not Running: could not start on its MOM: ${why}`,
+    });
+    await triggerCycles(ctx, [cur.partition], "dispatch-failed");
+  }).catch((err) => {
+    // still losing races: leave it R; the sweeper ends or requeues a run its MOM never reported
+    if (!(err instanceof ConflictError)) throw err;
+  });
 }

@@ -7,7 +7,6 @@ import type { Obituary } from "../ports.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import { formatSize } from "../pbs/size.js";
 import type { AcctRecord } from "../store/site-store.js";
-import { ConflictError } from "../errors.js";
 import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.js";
 import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
@@ -15,6 +14,7 @@ import type { EndResult } from "./end-result.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { reportEnd } from "../peers/transfer.js";
 import { keyOfId, mutateJob } from "./mutate.js";
+import { retryConflicts } from "./retry.js";
 import { nodePartition } from "./objects.js";
 
 /** PBS exit status for a job lost with its MOM and not rerunnable (JOB_EXEC_FAIL2). */
@@ -179,7 +179,7 @@ export async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<voi
   const now = ctx.clock.now();
   // The subjob's own `doneCounted` flag makes this idempotent: the parent is counted once.
   if (sub.extra?.counted === "1") return;
-  for (let i = 0; i < 10; i++) {
+  await retryConflicts(`array ${parentKey}`, 10, async () => {
     const [parent, cur] = await Promise.all([ctx.store.getJob(parentKey), ctx.store.getJob(sub.key)]);
     if (!parent?.array || !cur || cur.extra?.counted === "1") return;
     const a = parent.array;
@@ -201,19 +201,13 @@ export async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<voi
       );
       after.state = "F";
     }
-    try {
-      await ctx.store.transactJobs([
-        { before: parent, after },
-        { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
-      ]);
-      if (after.state === "F" && after.hasDeps)
-        await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
-      return;
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-  }
-  throw new ConflictError(`array ${parentKey} is changing too fast`);
+    // both conditional on their versions: a lost race (another subjob counted) reads again
+    await ctx.store.transactJobs([
+      { before: parent, after },
+      { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
+    ]);
+    if (after.state === "F" && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
+  });
 }
 
 /**

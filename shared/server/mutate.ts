@@ -1,8 +1,9 @@
 /** Read-decide-write with the job's version as the guard, retried when another writer wins. */
-import { ConflictError, NotFoundError } from "../errors.js";
+import { NotFoundError } from "../errors.js";
 import type { AcctRecord, UsageCharge } from "../store/site-store.js";
 import type { SiteContext } from "./context.js";
 import type { JobRecord } from "./job.js";
+import { retryConflicts } from "./retry.js";
 
 export type Decide =
   | { kind: "write"; after: JobRecord; acct?: AcctRecord; charge?: UsageCharge }
@@ -18,8 +19,7 @@ export async function mutateJob(
   decide: (cur: JobRecord) => Decide,
   opts: { missingOk?: boolean; attempts?: number } = {},
 ): Promise<{ before?: JobRecord; after?: JobRecord }> {
-  const attempts = opts.attempts ?? 8;
-  for (let i = 0; i < attempts; i++) {
+  return retryConflicts(`job ${key}`, opts.attempts ?? 8, async () => {
     const cur = await ctx.store.getJob(key);
     if (!cur) {
       if (opts.missingOk) return {};
@@ -27,17 +27,11 @@ export async function mutateJob(
     }
     const d = decide(cur);
     if (d.kind === "skip") return { before: cur };
-    try {
-      const after = await ctx.store.updateJob(cur, d.after, d.acct, d.charge);
-      return { before: cur, after };
-    } catch (err) {
-      // Only a lost race is retried here: a StoreError (item too large, validation) fails the
-      // same way every time, and throttling was already retried by the store.
-      if (!(err instanceof ConflictError)) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 20 * (i + 1)));
-    }
-  }
-  throw new ConflictError(`job ${key} is changing too fast; try again`);
+    // a lost race (ConflictError) is tried again from a fresh read; a StoreError (item too
+    // large, validation) fails the same way every time, and throttling was retried by the store
+    const after = await ctx.store.updateJob(cur, d.after, d.acct, d.charge);
+    return { before: cur, after };
+  });
 }
 
 /**
