@@ -26,7 +26,7 @@
  *   lost message, only delays. Every handler is idempotent, so re-sending is safe.
  */
 import { randomUUID } from "node:crypto";
-import { ConflictError, MetaqueueError } from "../errors.js";
+import { ConflictError, IllegalTransitionError, MetaqueueError } from "../errors.js";
 import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
 import { formatWalltime } from "../pbs/walltime.js";
@@ -786,6 +786,9 @@ export async function sweepTransfers(ctx: SiteContext): Promise<EndResult> {
         await reportEnd(ctx, job);
       }
     } catch (err) {
+      // a bug (a write the job state table forbids) must be seen, not logged away as one job's
+      // trouble: it fails the sweep, and the sweeper's errors are alarmed
+      if (err instanceof IllegalTransitionError) throw err;
       ctx.log.warn(`transfer sweep of ${job.id}: ${(err as Error).message}`);
     }
   }
