@@ -1,14 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { endpointOptions } from "../../shared/store/clients.js";
 import type { ForwarderArgs } from "./ddb-forwarder.js";
-import { freePort, isPortFree, socketInUse } from "./ports.js";
-import { ensurePrivateDir, privatizeTree } from "./private-dir.js";
+import { freePort, isPortFree } from "./ports.js";
+import { claimSocket, ensurePrivateDir, privatizeTree } from "./private-dir.js";
 
 export interface DynamoDbLocalOptions {
   /** absolute folder for the SQLite file (created 0700 if missing); omit for an in-memory database */
@@ -80,20 +79,7 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     // an earlier version left the .db file 0644
     privatizeTree(dataDir);
   }
-  let tempSockDir: string | null = null;
-  let socketPath: string;
-  if (opts.socketPath !== undefined) {
-    socketPath = path.resolve(opts.socketPath);
-    ensurePrivateDir(path.dirname(socketPath));
-    if (await socketInUse(socketPath))
-      throw new Error(`DynamoDB Local: ${socketPath} is in use by another runtime`);
-  } else {
-    tempSockDir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-ddb-sock-"));
-    socketPath = path.join(tempSockDir, "ddb.sock");
-  }
-  const removeTemp = () => {
-    if (tempSockDir) fs.rmSync(tempSockDir, { recursive: true, force: true });
-  };
+  const { socketPath, removeTemp } = await claimSocket("DynamoDB Local", opts.socketPath, "ddb.sock");
 
   const ns = opts.isolation === "none" ? null : namespace();
   const isolation: DdbIsolation = ns?.kind ?? "none";

@@ -3,7 +3,9 @@
  * the runtime user may read or change it. Folders 0700, files 0600, owned by the runtime user.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { socketInUse } from "./ports.js";
 
 /**
  * Creates `dir` (and missing parents) and makes it 0700. Refuses a folder that belongs to
@@ -58,4 +60,27 @@ export function prepareDataDir(dataDir: string, traversable: string[]): void {
     else if (e.isFile()) fs.chmodSync(p, 0o600);
   }
   fs.chmodSync(dataDir, 0o711);
+}
+
+/**
+ * Where a local data service listens: `socketPath` in its private folder (refused while another
+ * runtime answers on it), or, without one, a fresh private folder under the system temp dir that
+ * `removeTemp()` deletes.
+ */
+export async function claimSocket(
+  what: string,
+  socketPath: string | undefined,
+  name: string,
+): Promise<{ socketPath: string; removeTemp: () => void }> {
+  if (socketPath === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mq-${name}-`));
+    return {
+      socketPath: path.join(dir, name),
+      removeTemp: () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const p = path.resolve(socketPath);
+  ensurePrivateDir(path.dirname(p));
+  if (await socketInUse(p)) throw new Error(`${what}: ${p} is in use by another runtime`);
+  return { socketPath: p, removeTemp: () => {} };
 }

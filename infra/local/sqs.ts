@@ -1,6 +1,4 @@
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -12,8 +10,7 @@ import {
 import { buildApp } from "fauxqs";
 import { LOCAL_CREDENTIALS, makeSqsClient as makeClient } from "../../shared/store/clients.js";
 import type { QueueDef } from "../../shared/store/queue-defs.js";
-import { socketInUse } from "./ports.js";
-import { ensurePrivateDir } from "./private-dir.js";
+import { claimSocket } from "./private-dir.js";
 
 export type { QueueDef } from "../../shared/store/queue-defs.js";
 
@@ -34,17 +31,7 @@ export interface SqsEmulator {
  * resolve: `makeSqsClient` sends every request to the socket whatever the URL says.
  */
 export async function startSqsEmulator(opts: { socketPath?: string } = {}): Promise<SqsEmulator> {
-  let tempDir: string | null = null;
-  let socketPath: string;
-  if (opts.socketPath !== undefined) {
-    socketPath = path.resolve(opts.socketPath);
-    ensurePrivateDir(path.dirname(socketPath));
-    if (await socketInUse(socketPath))
-      throw new Error(`SQS emulator: ${socketPath} is in use by another runtime`);
-  } else {
-    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-sqs-sock-"));
-    socketPath = path.join(tempDir, "sqs.sock");
-  }
+  const { socketPath, removeTemp } = await claimSocket("SQS emulator", opts.socketPath, "sqs.sock");
   // a socket left by a runtime that was SIGKILLed: nobody listens on it any more
   fs.rmSync(socketPath, { force: true });
   // what fauxqs's own startFauxqs does, but listening on the socket instead of 0.0.0.0:<port>
@@ -57,7 +44,7 @@ export async function startSqsEmulator(opts: { socketPath?: string } = {}): Prom
     socketPath,
     stop: () => {
       stopped ??= app.close().then(() => {
-        if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+        removeTemp();
       });
       return stopped;
     },
