@@ -181,12 +181,8 @@ export interface CycleTrigger {
   reason: string;
 }
 
-/** Messages on the events queue. */
-export type SiteEvent =
-  | import("../ports.js").Obituary
-  | { type: "ended"; jobKey: string }
-  | { type: "started"; jobKey: string }
-  | { type: "hello"; momId: string; node: string };
+/** What the server itself puts on the events queue (MOMs send signed reports: shared/auth/mom-report.ts). */
+export type SiteEvent = { type: "ended"; jobKey: string } | { type: "started"; jobKey: string };
 
 /**
  * Ask for a scheduler cycle. FIFO group = partition, so at most one cycle per partition runs at
