@@ -6,7 +6,7 @@
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { EcsExecutor } from "../shared/exec/ecs-executor.js";
-import type { Executor } from "../shared/ports.js";
+import type { Executor } from "../shared/ports/index.js";
 import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
 
 export function executorFromEnv(env: NodeJS.ProcessEnv = process.env, momSecret?: string): Executor {

@@ -6,8 +6,8 @@ import { claimsAuthenticator } from "../shared/api/identity.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
-import { SiteStore } from "../shared/store/site-store.js";
-import type { Executor } from "../shared/ports.js";
+import { DynamoSiteStore } from "../shared/store/site-store.js";
+import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
 const EnvSchema = z.object({
@@ -54,7 +54,7 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
   const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },
-    store: new SiteStore(doc, e.TABLE_NAME),
+    store: new DynamoSiteStore(doc, e.TABLE_NAME),
     sqs: makeSqsClient({ region: e.AWS_REGION }),
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,

@@ -10,7 +10,7 @@
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
 import { SiteConfigSchema } from "../shared/config/site-config.js";
 import { makeDynamoClients } from "../shared/store/clients.js";
-import { SiteStore } from "../shared/store/site-store.js";
+import { DynamoSiteStore } from "../shared/store/site-store.js";
 import { seedSite } from "../shared/server/seed.js";
 
 export const handler = async (event: CloudFormationCustomResourceEvent) => {
@@ -21,7 +21,7 @@ export const handler = async (event: CloudFormationCustomResourceEvent) => {
   if (!region) throw new Error("AWS_REGION is not set");
   const site = SiteConfigSchema.parse(JSON.parse(props.Site));
   const { doc } = makeDynamoClients({ region });
-  const created = await seedSite(new SiteStore(doc, props.TableName), site, props.Managers ?? "");
+  const created = await seedSite(new DynamoSiteStore(doc, props.TableName), site, props.Managers ?? "");
   console.log(`seeded ${site.name}: ${created} server object(s) created`);
   return { PhysicalResourceId: physicalId, Data: { Created: created } };
 };

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { momKey, newMomId } from "../../shared/auth/mom-report.js";
-import type { Executor, JobRunSpec, KillReason } from "../../shared/ports.js";
+import type { Executor, JobRunSpec, KillReason } from "../../shared/ports/index.js";
 import type { MomReply, MomRequest } from "../../lambdas/mom/local.js";
 
 type MomRequestBody = MomRequest extends infer T ? (T extends MomRequest ? Omit<T, "reqId"> : never) : never;

@@ -17,7 +17,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { lookupOsUser, type OsUser, osGroupIds } from "../../shared/auth/os-user.js";
-import type { OutputReader, OutputRefusal, OutputTail } from "../../shared/ports.js";
+import type { OutputReader, OutputRefusal, OutputTail } from "../../shared/ports/index.js";
 
 const C = fs.constants;
 export const OUTPUT_READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;

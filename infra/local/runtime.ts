@@ -28,7 +28,7 @@ import {
 import { toServerState, partitions } from "../../shared/server/objects.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
 import { siteQueues } from "../../shared/store/queue-defs.js";
-import { SiteStore } from "../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
@@ -150,7 +150,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           ...federationFor(sc, other),
         });
       }
-      const store = new SiteStore(doc, table);
+      const store = new DynamoSiteStore(doc, table);
       await seedSite(store, sc, os.userInfo().username);
       const siteMetrics = new MemoryMetrics();
       const executor = new LocalExecutor({

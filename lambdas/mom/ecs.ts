@@ -26,9 +26,9 @@ import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { Mom } from "../../shared/exec/mom.js";
-import type { JobRunSpec, Obituary } from "../../shared/ports.js";
+import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
-import { SiteStore } from "../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../shared/store/site-store.js";
 
 export interface EcsMomEnv {
   JOB_SPEC?: string;
@@ -124,7 +124,7 @@ export async function runEcsMom(
       log(`ECS MOM: cannot create ${dir}: ${(err as Error).message}`);
     }
   }
-  const store = new SiteStore(clients.doc, table);
+  const store = new DynamoSiteStore(clients.doc, table);
   const key = env.MOM_KEY;
   const tmpRoot = path.join(env.MOM_TMP ?? os.tmpdir(), "metaqueue-mom");
   fs.mkdirSync(tmpRoot, { recursive: true });

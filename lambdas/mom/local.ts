@@ -14,14 +14,14 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { keyOfId } from "../../shared/server/mutate.js";
-import type { JobRunSpec, KillReason } from "../../shared/ports.js";
+import type { JobRunSpec, KillReason } from "../../shared/ports/index.js";
 import {
   LOCAL_CREDENTIALS,
   makeDynamoClients,
   makeSqsClient,
   requestCounts,
 } from "../../shared/store/clients.js";
-import { SiteStore } from "../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../shared/store/site-store.js";
 
 export type MomRequest =
   | { type: "init"; momId: string; key: string }
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     endpoint: env("DDB_ENDPOINT"),
     credentials: LOCAL_CREDENTIALS,
   });
-  const store = new SiteStore(doc, env("TABLE_NAME"));
+  const store = new DynamoSiteStore(doc, env("TABLE_NAME"));
   const sqs = makeSqsClient({ region, endpoint: env("SQS_ENDPOINT"), credentials: LOCAL_CREDENTIALS });
   const eventsUrl = env("EVENTS_QUEUE_URL");
   // signed at every send, so a retry carries a fresh time

@@ -6,7 +6,7 @@
  */
 import { RejectedError } from "../errors.js";
 import type { SiteContext } from "../server/context.js";
-import type { ProjectRecord } from "../store/site-store.js";
+import type { ProjectRecord } from "../server/records.js";
 
 export interface UsageRow {
   project: string;

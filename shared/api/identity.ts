@@ -16,11 +16,11 @@ import { createHash } from "node:crypto";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { UnauthenticatedError } from "../errors.js";
 import { isValidName } from "../pbs/names.js";
-import type { Identity } from "../ports.js";
+import type { Identity } from "../ports/index.js";
 
 // who a request is and what a valid name is belong to the domain; the API re-exports them
 export { isValidName, NAME_RE } from "../pbs/names.js";
-export type { Identity } from "../ports.js";
+export type { Identity } from "../ports/index.js";
 
 export type Authenticator = (event: APIGatewayProxyEventV2) => Promise<Identity>;
 

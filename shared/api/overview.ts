@@ -8,7 +8,8 @@ import { loadServerState, type SiteContext } from "../server/context.js";
 import type { JobRecord } from "../server/job.js";
 import { federationState, nodeInfo, partitions } from "../server/objects.js";
 import { peerHealth } from "../peers/transfer.js";
-import { getStatSamples, putStatSample, sampleOf, type StatSample } from "../store/stats.js";
+import type { StatSample } from "../server/records.js";
+import { recordStatSample, sampleOf } from "../server/stats.js";
 
 export type PeerHealthState = "connected" | "disconnected" | "draining" | "down" | "unknown";
 
@@ -176,10 +177,10 @@ export async function sampleSite(ctx: SiteContext): Promise<StatSample | undefin
   lastSampled.set(ctx.store, now);
   const st = await loadServerState(ctx);
   const s = sampleOf(await activeJobs(ctx, st.queues.keys()), ctx.clock.now());
-  await putStatSample(ctx.store, s);
+  await recordStatSample(ctx.store, s);
   return s;
 }
 
 export async function statsSince(ctx: SiteContext, since: number): Promise<StatSample[]> {
-  return getStatSamples(ctx.store, since);
+  return ctx.store.getStatSamples(since);
 }

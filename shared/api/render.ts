@@ -3,7 +3,7 @@ import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "./
 import { formatSize } from "../pbs/size.js";
 import { formatStateCount } from "../pbs/states.js";
 import { formatWalltime } from "../pbs/walltime.js";
-import type { ServerObject } from "../store/site-store.js";
+import type { ServerObject } from "../server/records.js";
 import type { SiteIdentity } from "../server/context.js";
 import type { JobRecord } from "../server/job.js";
 import { nodeInfo } from "../server/objects.js";

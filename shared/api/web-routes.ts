@@ -22,7 +22,6 @@ import { isThisSite, loadServerState, type SiteContext } from "../server/context
 import { isFinished, type JobRecord } from "../server/job.js";
 import type { Actor } from "../server/ops.js";
 import { jobView } from "./render.js";
-import { listJobPage } from "../store/job-pages.js";
 import { buildOverview, federation, statsSince } from "./overview.js";
 import { WEB_ASSETS } from "./web-assets.gen.js";
 
@@ -146,7 +145,7 @@ async function pagedJobs(ctx: SiteContext, q: Record<string, string | undefined>
   }
   const st = await loadServerState(ctx);
   const queues = q.queue ? [q.queue].filter((n) => st.queues.has(n)) : [...st.queues.keys()];
-  const page = await listJobPage(ctx.store, {
+  const page = await ctx.store.listJobPage({
     queues,
     history,
     limit,

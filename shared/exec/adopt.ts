@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { KillReason } from "../ports.js";
+import type { KillReason } from "../ports/index.js";
 import { launcherAlive, type RunRecord, readJson, runsRoot, statusPid } from "./run-dir.js";
 import {
   EXIT_WALLTIME,

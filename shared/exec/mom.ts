@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MetaqueueError } from "../errors.js";
-import type { JobRunSpec, KillReason, Obituary } from "../ports.js";
+import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { adoptRun, scanRuns } from "./adopt.js";
 import { runDirOf, runsRoot, writeAtomic, writeObit } from "./run-dir.js";
 import { type JobResult, type RunningJob, startJob } from "./run-job.js";

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { asUser, type OsUser } from "../auth/os-user.js";
-import type { Delivered, JobRunSpec } from "../ports.js";
+import type { Delivered, JobRunSpec } from "../ports/index.js";
 
 /** A job ID or file name as one path component. */
 export function safeName(s: string): string {

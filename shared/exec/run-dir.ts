@@ -11,7 +11,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Obituary } from "../ports.js";
+import type { Obituary } from "../ports/index.js";
 
 export interface RunRecord {
   jobId: string;

@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { asUser, lookupOsUser, type OsUser } from "../auth/os-user.js";
-import type { JobRunSpec, KillReason, Obituary } from "../ports.js";
+import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { openOutputs, safeName } from "./outputs.js";
 
 // moved to os-user.ts (outputs.ts needs it too); still exported from here

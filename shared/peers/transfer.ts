@@ -44,7 +44,7 @@ import {
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import type { EndResult } from "../server/end-result.js";
 import { keyOfId, mutateJob } from "../server/mutate.js";
-import type { AcctRecord } from "../store/site-store.js";
+import type { AcctRecord } from "../server/records.js";
 import {
   federationState,
   getQueue,

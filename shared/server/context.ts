@@ -7,8 +7,8 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
 import { type PeerBody, sealPeerMessage } from "../peers/messages.js";
 import { sendMessages } from "../store/send-messages.js";
-import type { Clock, Executor } from "../ports.js";
-import type { SiteStore } from "../store/site-store.js";
+import type { Clock, Executor } from "../ports/index.js";
+import type { SiteStore } from "../ports/store.js";
 import { type ServerState, toServerState } from "./objects.js";
 
 export interface SiteIdentity {
@@ -121,7 +121,7 @@ export interface SiteContext {
    */
   authenticate?: import("../api/identity.js").Authenticator;
   /** reads job output with the job owner's rights (local runtime); absent: the API answers 501 */
-  output?: import("../ports.js").OutputReader;
+  output?: import("../ports/index.js").OutputReader;
   /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
   metrics?: import("../observability/metrics.js").MetricsPort;
   /**

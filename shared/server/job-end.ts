@@ -3,10 +3,10 @@
  * jobs that depend on them. Every function here is idempotent: SQS may deliver the same
  * message twice, out of order, after a crash half-way through.
  */
-import type { Obituary } from "../ports.js";
+import type { Obituary } from "../ports/index.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import { formatSize } from "../pbs/size.js";
-import type { AcctRecord } from "../store/site-store.js";
+import type { AcctRecord } from "../server/records.js";
 import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.js";
 import { findPeer, loadServerState, type SiteContext, sendEvents, sendToPeer } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";

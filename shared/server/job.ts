@@ -4,7 +4,7 @@
  * can never both win: the loser re-reads and re-decides.
  */
 import type { Chunk, JobState } from "../pbs/types.js";
-import type { Delivered, ResourcesUsed } from "../ports.js";
+import type { Delivered, ResourcesUsed } from "../ports/index.js";
 import type { Allocation } from "../scheduler/types.js";
 import { keys } from "../store/table.js";
 

@@ -1,6 +1,6 @@
 /** Read-decide-write with the job's version as the guard, retried when another writer wins. */
 import { NotFoundError } from "../errors.js";
-import type { AcctRecord, UsageCharge } from "../store/site-store.js";
+import type { AcctRecord, UsageCharge } from "../server/records.js";
 import type { SiteContext } from "./context.js";
 import type { JobRecord } from "./job.js";
 import { retryConflicts } from "./retry.js";

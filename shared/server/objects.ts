@@ -6,7 +6,7 @@ import { InvalidStateError, NotFoundError, PbsParseError } from "../errors.js";
 import { parseSize } from "../pbs/size.js";
 import { parseWalltime } from "../pbs/walltime.js";
 import type { NodeInfo, NodeState, QueueInfo } from "../scheduler/types.js";
-import type { AttrValue, ServerObject } from "../store/site-store.js";
+import type { AttrValue, ServerObject } from "../server/records.js";
 
 type Kind = "int" | "bool" | "string" | "size" | "time" | "list" | "nodestate" | "qtype" | "fedstate";
 

@@ -5,8 +5,8 @@
  * operators and managers change any. Every refusal and every use of privilege goes to the
  * audit trail (audit()).
  */
-import type { Identity } from "../ports.js";
-import type { AuditRecord } from "../store/site-store.js";
+import type { Identity } from "../ports/index.js";
+import type { AuditRecord } from "../server/records.js";
 import { loadServerState, type SiteContext } from "./context.js";
 import type { Actor } from "./ops.js";
 

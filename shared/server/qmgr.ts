@@ -8,7 +8,7 @@ import {
 } from "../errors.js";
 import { chargedCoreSeconds } from "../accounting/allocations.js";
 import { parseQmgr, type QmgrCommand } from "../pbs/qmgr.js";
-import type { AttrValue, ServerObject } from "../store/site-store.js";
+import type { AttrValue, ServerObject } from "../server/records.js";
 import { invalidateServerState, loadServerState, type SiteContext, triggerCycles } from "./context.js";
 import { convertAttr, nodePartition, partitions, queuePartition, type ServerState } from "./objects.js";
 

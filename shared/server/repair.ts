@@ -24,7 +24,7 @@
 import { parseDepend } from "../pbs/depend.js";
 import { parseJobId } from "../pbs/jobid.js";
 import type { JobRecord } from "./job.js";
-import type { WaitingJob } from "../store/site-store.js";
+import type { WaitingJob } from "../server/records.js";
 import { findPeer, isThisSite, type PeerInfo, type SiteContext, sendToPeerBatch } from "./context.js";
 import { edgeOutcome } from "./depend-rules.js";
 import { applyDependencyOutcome, type EndResult, releaseDependents, subjobEnded } from "./job-end.js";

@@ -1,5 +1,5 @@
 /** Build what the MOM needs from a job that the scheduler just placed (pure). */
-import type { JobRunSpec } from "../ports.js";
+import type { JobRunSpec } from "../ports/index.js";
 import type { JobRecord } from "./job.js";
 
 export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {

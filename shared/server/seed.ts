@@ -4,7 +4,8 @@
  * only created when missing, so what qmgr changed later is never overwritten.
  */
 import type { SiteConfig } from "../config/site-config.js";
-import type { ServerObject, SiteStore } from "../store/site-store.js";
+import type { SiteStore } from "../ports/store.js";
+import type { ServerObject } from "../server/records.js";
 
 /** The server objects a site configuration describes (pure). */
 export function siteObjects(sc: SiteConfig, managers: string): Omit<ServerObject, "ver">[] {

@@ -17,7 +17,7 @@ import type { QsubOptions, ResourceRequest } from "../pbs/types.js";
 import { checkFreeText, checkJobName, emptyScriptReason, validateQsubOptions } from "../pbs/validate.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
-import type { EdgeRecord, ServerObject } from "../store/site-store.js";
+import type { EdgeRecord, ServerObject } from "../server/records.js";
 import {
   findPeer,
   isThisSite,

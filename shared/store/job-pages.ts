@@ -6,32 +6,16 @@
  */
 import { QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { JobState } from "../pbs/types.js";
+import type { JobPage, JobPageQuery } from "../server/records.js";
 import { FINISHED, type JobRecord } from "../server/job.js";
-import { type SiteStore, stripItem } from "./site-store.js";
+import type { DynamoSiteStore } from "./site-store.js";
+import { stripItem } from "./site-store.js";
 import { keys, LIST_INDEX } from "./table.js";
-
-export interface JobPageQuery {
-  queues: string[];
-  /** include finished jobs (F, X, M) */
-  history: boolean;
-  limit: number;
-  /** return jobs with seq below this one */
-  before?: number;
-  user?: string;
-  states?: JobState[];
-  project?: string;
-}
-
-export interface JobPage {
-  jobs: JobRecord[];
-  /** pass as `before` for the next page; absent on the last page */
-  next?: number;
-}
 
 /** Items read per request: a page plus slack for filtered-out jobs. */
 const READ_BATCH = 100;
 
-export async function listJobPage(store: SiteStore, q: JobPageQuery): Promise<JobPage> {
+export async function listJobPage(store: DynamoSiteStore, q: JobPageQuery): Promise<JobPage> {
   const states = q.states?.length ? q.states : undefined;
   const wantActive = !states || states.some((s) => !FINISHED.has(s));
   const wantFinished = q.history && (!states || states.some((s) => FINISHED.has(s)));
@@ -48,7 +32,7 @@ export async function listJobPage(store: SiteStore, q: JobPageQuery): Promise<Jo
 }
 
 async function readPartition(
-  store: SiteStore,
+  store: DynamoSiteStore,
   lst: string,
   q: JobPageQuery,
   states: JobState[] | undefined,

@@ -21,107 +21,28 @@ import { randomUUID } from "node:crypto";
 import { ConflictError } from "../errors.js";
 import { checkCreatedIn, checkTransition } from "../pbs/states.js";
 import { type IndexAttrs, indexAttrs, type JobRecord, TRANSFER_PARTITION } from "../server/job.js";
+import type { SiteStore } from "../ports/store.js";
+import type {
+  AcctRecord,
+  AuditRecord,
+  EdgeRecord,
+  JobPage,
+  JobPageQuery,
+  MomBeat,
+  PeerMessageClaim,
+  PeerSeen,
+  ProjectRecord,
+  ServerObject,
+  StatSample,
+  TransferRecord,
+  UsageCharge,
+  WaitingJob,
+} from "../server/records.js";
 import { itemSize } from "./item-size.js";
+import { listJobPage } from "./job-pages.js";
+import { getStatSamples, putStatSample } from "./stats.js";
 import { classifyStoreError, retryBusy } from "./store-errors.js";
 import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX, WAIT_INDEX } from "./table.js";
-
-export type AttrValue = string | number | boolean;
-
-export interface ServerObject {
-  kind: "server" | "queue" | "node" | "sched";
-  name: string;
-  attrs: Record<string, AttrValue>;
-  ver: number;
-}
-
-export interface MomBeat {
-  momId: string;
-  jobs: { jobId: string; runCount: number }[];
-  at: number;
-  /** the MOM's signature (shared/auth/mom-report.ts signBeat); the sweeper checks it */
-  nonce?: string;
-  sig?: string;
-}
-
-/** A job as the wait index projects it (see shared/store/table.ts). */
-export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend">;
-
-export interface EdgeRecord {
-  parentKey: string;
-  childId: string;
-  /** the child's site when it is at a peer (short name) */
-  site?: string;
-  /** the child's dependency type on the parent: after, afterok, afternotok, afterany */
-  type: string;
-}
-
-/** Usage to add to a project's counters in the same transaction as the job's end. */
-export interface UsageCharge {
-  account: string;
-  /** counter suffix: the executing site ("derecho"), or `for_<origin>` for work run for a peer */
-  where: string;
-  coreSeconds: number;
-  walltime: number;
-}
-
-export interface ProjectRecord {
-  account: string;
-  /** core-hours granted at this site (undefined: no allocation, not enforced) */
-  granted?: number;
-  /** core-seconds and walltime seconds by counter (see UsageCharge.where) */
-  coreSeconds: Record<string, number>;
-  walltime: Record<string, number>;
-}
-
-export interface PeerSeen {
-  short: string;
-  state: string;
-  at: number;
-}
-
-/** A peer message this site has taken (the replay guard's durable record). */
-export interface PeerMessageClaim {
-  peer: string;
-  /** the message's signed ID */
-  id: string;
-  /** the queue's ID for this delivery (SQS MessageId): a redelivery of it may claim again */
-  delivery: string;
-  type: string;
-  /** epoch ms after which the message is refused as stale anyway (the record may go then) */
-  until: number;
-}
-
-/** A transfer this site received: the job it created, or a tombstone that forbids one. */
-export interface TransferRecord {
-  transferId: string;
-  status: "created" | "aborted";
-  key?: string;
-  newId?: string;
-}
-
-export interface AcctRecord {
-  time: number;
-  jobId: string;
-  /** PBS accounting record type: Q S E D R ... */
-  type: string;
-  data: Record<string, string | number>;
-}
-
-/** One line of the audit trail: a privileged action or a refusal. */
-export interface AuditRecord {
-  time: number;
-  /** PBS user name of the requester ("-" when no identity could be established) */
-  user: string;
-  /** what was asked: qdel, qhold, qmgr, qsub, ... */
-  action: string;
-  /** the job ID, queue or qmgr command it was about */
-  target: string;
-  outcome: "allowed" | "refused";
-  /** why it was allowed (manager, operator) or refused (the message sent back) */
-  reason?: string;
-  /** the job's key when the action was about a job of this site: tracejob shows it */
-  jobKey?: string;
-}
 
 const INDEX_FIELDS: (keyof IndexAttrs)[] = ["rdy", "rdySk", "run", "runSk", "lst", "lstSk", "wt", "wtSk"];
 const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
@@ -224,7 +145,8 @@ export function stripItem(item: Record<string, unknown>): JobRecord {
  */
 const storeFailure = classifyStoreError;
 
-export class SiteStore {
+/** The DynamoDB adapter of every store port: one table per site (shared/store/table.ts). */
+export class DynamoSiteStore implements SiteStore {
   constructor(
     readonly doc: DynamoDBDocumentClient,
     readonly table: string,
@@ -553,6 +475,10 @@ export class SiteStore {
     return out;
   }
 
+  async listJobPage(q: JobPageQuery): Promise<JobPage> {
+    return listJobPage(this, q);
+  }
+
   // ---------- sequence numbers ----------
 
   /** Reserve `n` consecutive sequence numbers; returns the first. */
@@ -649,6 +575,14 @@ export class SiteStore {
       }),
     );
     return r.Items ?? [];
+  }
+
+  async putStatSample(s: StatSample): Promise<void> {
+    await putStatSample(this, s);
+  }
+
+  async getStatSamples(since: number): Promise<StatSample[]> {
+    return getStatSamples(this, since);
   }
 
   // ---------- MOM heartbeats ----------

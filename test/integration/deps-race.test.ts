@@ -26,12 +26,12 @@ import {
   resetRequestCounts,
   summarizeCounts,
 } from "../../shared/store/clients.js";
-import { jobItem, SiteStore } from "../../shared/store/site-store.js";
+import { DynamoSiteStore, jobItem } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
 import { jobRecord } from "../fixtures/job.js";
 
 let ddb: DynamoDbLocal;
-let store: SiteStore;
+let store: DynamoSiteStore;
 let ctx: SiteContext;
 let seq = 100;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-deps-race-"));
@@ -59,7 +59,7 @@ async function runningParent(): Promise<JobRecord> {
 function childOf(
   parent: JobRecord,
   type = "afterok",
-): { child: JobRecord; edge: Parameters<SiteStore["addEdge"]>[0] } {
+): { child: JobRecord; edge: Parameters<DynamoSiteStore["addEdge"]>[0] } {
   const child = job({
     state: "H",
     holds: "s",
@@ -86,7 +86,7 @@ const obit = (p: JobRecord) => ({
  */
 function interleave(key: string, between: () => Promise<void>): SiteContext {
   let done = false;
-  const s = Object.create(store) as SiteStore;
+  const s = Object.create(store) as DynamoSiteStore;
   s.getJob = async (k: string, consistent?: boolean) => {
     const j = await store.getJob(k, consistent);
     if (k === key && !done) {
@@ -106,7 +106,7 @@ beforeAll(async () => {
     credentials: localAwsCredentials,
   });
   await raw.send(new CreateTableCommand(createTableInput("site")));
-  store = new SiteStore(doc, "site");
+  store = new DynamoSiteStore(doc, "site");
   ctx = {
     site: { server: "casper-pbs", short: "casper" },
     store,

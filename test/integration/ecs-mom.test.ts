@@ -15,10 +15,10 @@ import { runEcsMom } from "../../lambdas/mom/ecs.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { containerEnvironment } from "../../shared/exec/ecs-executor.js";
-import type { JobRunSpec, Obituary } from "../../shared/ports.js";
+import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/store/clients.js";
 import { siteQueues } from "../../shared/store/queue-defs.js";
-import { SiteStore } from "../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../shared/store/site-store.js";
 import { createTableInput } from "../../shared/store/table.js";
 
 const TABLE = "mq-ecs-mom-test";
@@ -110,7 +110,7 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
     // (the first beat is sent at start without waiting; under load it may land after the job)
     let at = 0;
     for (let i = 0; i < 50 && !at; i++) {
-      at = (await new SiteStore(clients.doc, TABLE).getMomBeats(["ecs:41:1"])).get("ecs:41:1")?.at ?? 0;
+      at = (await new DynamoSiteStore(clients.doc, TABLE).getMomBeats(["ecs:41:1"])).get("ecs:41:1")?.at ?? 0;
       if (!at) await new Promise((r) => setTimeout(r, 100));
     }
     expect(at).toBeGreaterThan(0);
@@ -147,7 +147,7 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
   });
 
   it("the deploy-time seed creates the configured server objects once and keeps later qmgr changes", async () => {
-    const store = new SiteStore(clients.doc, TABLE);
+    const store = new DynamoSiteStore(clients.doc, TABLE);
     const sc = parseConfig({
       sites: [
         {

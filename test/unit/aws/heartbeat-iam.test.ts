@@ -8,14 +8,14 @@ import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { HEARTBEAT_ATTRIBUTES } from "../../../infra/aws/constructs/mom.js";
-import { SiteStore } from "../../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../../shared/store/site-store.js";
 
 describe("heartbeat item vs the task role's IAM condition", () => {
   it("putMomBeat writes partition SRV and only the allowed attributes", async () => {
     const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1" }));
     const mock = mockClient(doc);
     mock.on(PutCommand).resolves({});
-    await new SiteStore(doc, "metaqueue-casper").putMomBeat({
+    await new DynamoSiteStore(doc, "metaqueue-casper").putMomBeat({
       momId: "ecs:12:1",
       jobs: [{ jobId: "12.casper", runCount: 1 }],
       at: 1_700_000_000_000,

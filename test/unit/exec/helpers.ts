@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { JobRunSpec } from "../../../shared/ports.js";
+import type { JobRunSpec } from "../../../shared/ports/index.js";
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `mq-${prefix}-`));

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MetaqueueError } from "../../../shared/errors.js";
 import { Mom, type MomHeartbeat, type MomReporter } from "../../../shared/exec/index.js";
-import type { Obituary } from "../../../shared/ports.js";
+import type { Obituary } from "../../../shared/ports/index.js";
 import { alive, makeSpec, read, tempDir, waitFor } from "./helpers.js";
 
 const work = tempDir("momwork");

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Mom, type MomHeartbeat, type MomReporter } from "../../../shared/exec/index.js";
 import { procStart, type RunRecord, runDirOf, writeRunRecord } from "../../../shared/exec/run-dir.js";
-import type { Obituary } from "../../../shared/ports.js";
+import type { Obituary } from "../../../shared/ports/index.js";
 import { makeSpec, tempDir, waitFor } from "./helpers.js";
 
 const work = tempDir("recwork");

@@ -16,7 +16,7 @@ import {
   tailWindow,
 } from "../../../infra/local/output-reader.js";
 import { lookupOsUser } from "../../../shared/auth/os-user.js";
-import type { OutputTail } from "../../../shared/ports.js";
+import type { OutputTail } from "../../../shared/ports/index.js";
 
 const asRoot = process.getuid?.() === 0;
 const nobody = asRoot ? lookupOsUser("nobody") : undefined;

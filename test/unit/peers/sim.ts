@@ -16,6 +16,7 @@ import { DEFAULT_SETTINGS, type PeerInfo, type SiteContext } from "../../../shar
 import { indexAttrs, type JobRecord, transferPending } from "../../../shared/server/job.js";
 import { releaseDependents } from "../../../shared/server/job-end.js";
 import { siteObjects } from "../../../shared/server/seed.js";
+import type { SiteStore } from "../../../shared/ports/store.js";
 import type {
   AcctRecord,
   EdgeRecord,
@@ -23,10 +24,9 @@ import type {
   PeerSeen,
   ProjectRecord,
   ServerObject,
-  SiteStore,
   TransferRecord,
   UsageCharge,
-} from "../../../shared/store/site-store.js";
+} from "../../../shared/server/records.js";
 
 const clone = <T>(v: T): T => structuredClone(v);
 

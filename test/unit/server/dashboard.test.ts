@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { publicWebRoute, withCors } from "../../../shared/api/web-routes.js";
 import type { SiteContext } from "../../../shared/server/context.js";
 import type { JobRecord } from "../../../shared/server/job.js";
-import { sampleOf } from "../../../shared/store/stats.js";
+import { sampleOf } from "../../../shared/server/stats.js";
 import { mergeMoved } from "../../../web/src/jobs.js";
 
 const job = (id: string, attrs: Record<string, string>) => ({

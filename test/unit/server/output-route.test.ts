@@ -7,7 +7,7 @@ import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { outputFile, webRoute } from "../../../shared/api/web-routes.js";
 import { MetaqueueError } from "../../../shared/errors.js";
-import type { OutputReader, OutputTail } from "../../../shared/ports.js";
+import type { OutputReader, OutputTail } from "../../../shared/ports/index.js";
 import type { SiteContext } from "../../../shared/server/context.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 import type { Actor } from "../../../shared/server/ops.js";

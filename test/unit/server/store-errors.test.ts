@@ -25,7 +25,7 @@ import { type JobRecord, MAX_TRACE_BYTES, withTrace } from "../../../shared/serv
 import { mutateJob } from "../../../shared/server/mutate.js";
 import { checkJobSize } from "../../../shared/server/submit.js";
 import { itemSize } from "../../../shared/store/item-size.js";
-import { jobItem, SiteStore } from "../../../shared/store/site-store.js";
+import { DynamoSiteStore, jobItem } from "../../../shared/store/site-store.js";
 import { classifyStoreError, STORE_ATTEMPTS } from "../../../shared/store/store-errors.js";
 import { jobRecord } from "../../fixtures/job.js";
 
@@ -108,7 +108,10 @@ describe("classifyStoreError", () => {
 describe("SiteStore writes and mutateJob on each failure", () => {
   const ddb = mockClient(DynamoDBDocumentClient);
   afterEach(() => ddb.reset());
-  const store = new SiteStore(DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1" })), "T");
+  const store = new DynamoSiteStore(
+    DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1" })),
+    "T",
+  );
   const ctx = { store } as unknown as SiteContext;
   const hold = () =>
     mutateJob(ctx, "1", (cur) => ({ kind: "write", after: { ...cur, holds: "u", state: "H" } }), {

@@ -8,14 +8,14 @@ import { ConflictError, IllegalTransitionError, StoreError } from "../../../shar
 import { TRANSITIONS } from "../../../shared/pbs/states.js";
 import type { JobState } from "../../../shared/pbs/types.js";
 import type { JobRecord } from "../../../shared/server/job.js";
-import { buildJobUpdate, SiteStore } from "../../../shared/store/site-store.js";
+import { DynamoSiteStore, buildJobUpdate } from "../../../shared/store/site-store.js";
 import { jobRecord } from "../../fixtures/job.js";
 
 const job = (state: JobState, over: Partial<JobRecord> = {}): JobRecord =>
   jobRecord(7, { state, ver: 3, ...over });
 
 /** A store whose client records what it would send, and sends nothing. */
-function recordingStore(): { store: SiteStore; sent: unknown[] } {
+function recordingStore(): { store: DynamoSiteStore; sent: unknown[] } {
   const sent: unknown[] = [];
   const doc = {
     send: async (cmd: unknown) => {
@@ -23,7 +23,7 @@ function recordingStore(): { store: SiteStore; sent: unknown[] } {
       return {};
     },
   } as unknown as DynamoDBDocumentClient;
-  return { store: new SiteStore(doc, "tbl"), sent };
+  return { store: new DynamoSiteStore(doc, "tbl"), sent };
 }
 
 describe("buildJobUpdate checks the state table", () => {

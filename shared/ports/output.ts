@@ -1,0 +1,32 @@
+/** Port: reading job output with the owner's rights. */
+/** Why an output file was not read (OutputReader). */
+export type OutputRefusal =
+  /** the job's owner has no account on this host, so nothing can be opened with their rights */
+  | "no-account"
+  /** the owner may not open it (EACCES/EPERM) */
+  | "denied"
+  /** the last component is a symbolic link (never followed) */
+  | "link"
+  /** a FIFO, device, socket or directory: only regular files are read */
+  | "not-regular"
+  /** anything else (the reader failed or timed out) */
+  | "error";
+
+export type OutputTail =
+  | { exists: true; size: number; offset: number; text: string; refused?: undefined }
+  | { exists: false; refused?: undefined }
+  | { exists: false; refused: OutputRefusal; message: string };
+
+/**
+ * Reads job output with the job owner's rights, never the site's: opened without following a
+ * link, regular files only, without blocking. Locally a root runtime reads in a short-lived
+ * process running as the owner; AWS has none yet (the API answers 501).
+ */
+export interface OutputReader {
+  /**
+   * At most `max` bytes of `file` from byte `from` (default: the last `max` bytes; a `from`
+   * past the end means the file was rewritten and it is read from 0), opened as the OS
+   * account `owner`.
+   */
+  tail(owner: string, file: string, from: number | undefined, max: number): Promise<OutputTail>;
+}

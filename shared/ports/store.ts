@@ -1,0 +1,155 @@
+/**
+ * Port: where a site keeps its state, split by what each part holds. The domain sees only these
+ * interfaces; `shared/adapters/dynamodb` (the product, on AWS and on DynamoDB Local) and
+ * `shared/adapters/memory` (the protocol simulator and the fast unit tests) implement all of
+ * them, and one contract suite (test/contract/store.contract.ts) runs against both.
+ *
+ * What every adapter must guarantee, because the domain's correctness rests on it:
+ * - Every job change is conditional on the `ver` the caller read and bumps it by one; a lost
+ *   race throws ConflictError and writes nothing. Creates fail with ConflictError when the key
+ *   exists.
+ * - Every job write checks the state table (shared/pbs/states.ts) before anything is written and
+ *   throws IllegalTransitionError for a forbidden transition or creation state.
+ * - Multi-item writes (createJob with edges or accounting, updateJob with accounting and a
+ *   charge, transactJobs, createInbound, abortInbound, addEdge) are all-or-nothing.
+ * - Anything else that fails (item too large, throttling after retries, validation) is a
+ *   StoreError, never a ConflictError: a bug or an overload must not pass for a lost race.
+ * - Index reads (queryReady, listJobs, listJobPage, ...) keep the orders documented on each.
+ */
+import type { JobRecord } from "../server/job.js";
+import type {
+  AcctRecord,
+  AuditRecord,
+  EdgeRecord,
+  JobPage,
+  JobPageQuery,
+  MomBeat,
+  PeerMessageClaim,
+  PeerSeen,
+  ProjectRecord,
+  ServerObject,
+  StatSample,
+  TransferRecord,
+  UsageCharge,
+  WaitingJob,
+} from "../server/records.js";
+
+/** A job change read as `before`, to be written as `after`. */
+export interface JobChange {
+  before: JobRecord;
+  after: JobRecord;
+}
+
+/** Jobs, their dependency edges and the job sequence. */
+export interface JobStore {
+  /** Bytes the job takes as stored (submit checks it against maxJobBytes). */
+  jobItemBytes(job: JobRecord): number;
+  getJob(key: string, consistent?: boolean): Promise<JobRecord | undefined>;
+  /** Several jobs by key (strongly consistent); missing keys are absent from the map. */
+  getJobs(keys: string[]): Promise<Map<string, JobRecord>>;
+  /** The job and every dependency edge hanging off it. */
+  getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }>;
+  /** A job and one of its edges, read together. */
+  getJobAndEdge(key: string, childId: string): Promise<{ job?: JobRecord; edge?: EdgeRecord }>;
+  /**
+   * Create a job (ConflictError if its key exists), atomically with: edges under its parents
+   * (each parent must exist and be unfinished, and gets hasDeps and a ver bump), an accounting
+   * record, and updates of other jobs.
+   */
+  createJob(job: JobRecord, edges?: EdgeRecord[], acct?: AcctRecord, updates?: JobChange[]): Promise<void>;
+  /**
+   * Move a job from `before` to `after` if nobody changed it since (ver); the accounting record
+   * and the usage charge, when given, land in the same transaction. Returns `after` with the new ver.
+   */
+  updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord, charge?: UsageCharge): Promise<JobRecord>;
+  /** Several job changes and new jobs, all or nothing. */
+  transactJobs(updates: JobChange[], creates?: JobRecord[]): Promise<void>;
+  /** An edge under an existing unfinished parent (sets hasDeps, bumps ver); ConflictError otherwise. */
+  addEdge(e: EdgeRecord): Promise<void>;
+  deleteEdge(parentKey: string, childId: string): Promise<void>;
+  /** Reserve `n` consecutive sequence numbers; returns the first. */
+  reserveSeq(n: number): Promise<number>;
+
+  /** Top `limit` ready jobs of the given ready-index shards, in scheduling order (rdySk ascending). */
+  queryReady(shardKeys: string[], limit: number): Promise<JobRecord[]>;
+  /** Jobs holding resources in a partition (R and E). */
+  queryRunning(partition: string): Promise<JobRecord[]>;
+  /** Jobs of a queue, active or finished (history), oldest first (by seq); `sub` lists subjobs. */
+  listJobs(queue: string, finished: boolean, opts?: { sub?: boolean; limit?: number }): Promise<JobRecord[]>;
+  /** Subjobs of an array parent, active and finished, by array index. */
+  listSubjobs(parent: JobRecord): Promise<JobRecord[]>;
+  /** Finished subjobs of an array parent. */
+  finishedSubjobs(parent: Pick<JobRecord, "queue" | "seq">): Promise<JobRecord[]>;
+  /** Jobs waiting on other jobs (dependencies, arrays under way), projected. */
+  queryWaiting(): Promise<WaitingJob[]>;
+  /** One page of jobs for the dashboard, newest first, filtered by the store. */
+  listJobPage(q: JobPageQuery): Promise<JobPage>;
+}
+
+/** Server, queue, node and scheduler objects (qmgr), and what the scheduler reports. */
+export interface ServerObjectStore {
+  getServerObjects(): Promise<ServerObject[]>;
+  /** Create (expectVer undefined: must not exist) or replace at expectVer; ConflictError otherwise. */
+  putServerObject(obj: ServerObject, expectVer?: number): Promise<void>;
+  deleteServerObject(kind: ServerObject["kind"], name: string, expectVer: number): Promise<void>;
+  /** A scheduler's last cycle summary (last writer wins: it is a report). */
+  putCycleReport(sched: string, report: Record<string, unknown>): Promise<void>;
+  getCycleReports(): Promise<Record<string, unknown>[]>;
+  /** One minute of job counts, kept for two days. */
+  putStatSample(s: StatSample): Promise<void>;
+  /** Samples from `since` (epoch ms) on, oldest first. */
+  getStatSamples(since: number): Promise<StatSample[]>;
+}
+
+/** What the site's MOMs last said: heartbeats and boots. */
+export interface MomStore {
+  putMomBeat(beat: MomBeat): Promise<void>;
+  getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>>;
+  /**
+   * Record a node's MOM boot unless a later one is recorded: false when this one is older (a
+   * replayed hello must not undo a newer MOM's adoption). The same boot again is accepted.
+   */
+  putMomBoot(node: string, momId: string, sentAt: number): Promise<boolean>;
+}
+
+/** Jobs moving between sites, and what this site knows of its peers. */
+export interface TransferStore {
+  /** Jobs with a transfer step outstanding (in transit, or an end not yet acknowledged). */
+  queryTransfers(): Promise<JobRecord[]>;
+  getTransfer(transferId: string): Promise<TransferRecord | undefined>;
+  /** A received job with its transfer record; ConflictError when the transfer is already known. */
+  createInbound(job: JobRecord, transferId: string): Promise<void>;
+  /**
+   * Tombstone a received transfer, dropping the job it made if that job is still in transit at
+   * the ver read; ConflictError if the job changed (or, with no job, the transfer is known).
+   */
+  abortInbound(transferId: string, job?: JobRecord): Promise<void>;
+  putPeerSeen(p: PeerSeen): Promise<void>;
+  getPeersSeen(): Promise<PeerSeen[]>;
+  /**
+   * Take a peer message once: ConflictError when a live claim of (peer, id) by another delivery
+   * exists. `now` decides what is live (expired claims may be taken again).
+   */
+  claimPeerMessage(c: PeerMessageClaim, now: number): Promise<void>;
+}
+
+/** Projects (allocations and usage), accounting records and the audit trail. */
+export interface Ledger {
+  getProject(account: string): Promise<ProjectRecord | undefined>;
+  listProjects(): Promise<ProjectRecord[]>;
+  /** Set (core-hours) or clear (undefined) an allocation; usage counters are kept. */
+  setAllocation(account: string, coreHours: number | undefined): Promise<void>;
+  /** Add usage outside a job's own transaction. */
+  chargeUsage(charge: UsageCharge): Promise<void>;
+  putAcct(rec: AcctRecord): Promise<void>;
+  /** Accounting records of a UTC day (YYYYMMDD), in time order. */
+  listAcct(day: string): Promise<AcctRecord[]>;
+  /** An audit line, in the day's trail and, for a job, next to the job. */
+  putAudit(rec: AuditRecord): Promise<void>;
+  listAudit(day: string): Promise<AuditRecord[]>;
+  /** The audit lines about one job, oldest first. */
+  jobAudit(key: string): Promise<AuditRecord[]>;
+}
+
+/** Everything one site stores. */
+export interface SiteStore extends JobStore, ServerObjectStore, MomStore, TransferStore, Ledger {}

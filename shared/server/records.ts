@@ -1,0 +1,136 @@
+/**
+ * The records a site keeps besides its jobs (shared/server/job.ts): server objects, MOM
+ * heartbeats, dependency edges, transfers, peers, projects, accounting and audit. Domain types:
+ * the store ports (shared/ports/store.ts) hold them and every adapter stores them as they are.
+ */
+import type { JobState } from "../pbs/types.js";
+import type { JobRecord } from "./job.js";
+
+export type AttrValue = string | number | boolean;
+
+export interface ServerObject {
+  kind: "server" | "queue" | "node" | "sched";
+  name: string;
+  attrs: Record<string, AttrValue>;
+  ver: number;
+}
+
+export interface MomBeat {
+  momId: string;
+  jobs: { jobId: string; runCount: number }[];
+  at: number;
+  /** the MOM's signature (shared/auth/mom-report.ts signBeat); the sweeper checks it */
+  nonce?: string;
+  sig?: string;
+}
+
+/** A job as the wait index projects it (see shared/store/table.ts). */
+export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend">;
+
+export interface EdgeRecord {
+  parentKey: string;
+  childId: string;
+  /** the child's site when it is at a peer (short name) */
+  site?: string;
+  /** the child's dependency type on the parent: after, afterok, afternotok, afterany */
+  type: string;
+}
+
+/** Usage to add to a project's counters in the same transaction as the job's end. */
+export interface UsageCharge {
+  account: string;
+  /** counter suffix: the executing site ("derecho"), or `for_<origin>` for work run for a peer */
+  where: string;
+  coreSeconds: number;
+  walltime: number;
+}
+
+export interface ProjectRecord {
+  account: string;
+  /** core-hours granted at this site (undefined: no allocation, not enforced) */
+  granted?: number;
+  /** core-seconds and walltime seconds by counter (see UsageCharge.where) */
+  coreSeconds: Record<string, number>;
+  walltime: Record<string, number>;
+}
+
+export interface PeerSeen {
+  short: string;
+  state: string;
+  at: number;
+}
+
+/** A peer message this site has taken (the replay guard's durable record). */
+export interface PeerMessageClaim {
+  peer: string;
+  /** the message's signed ID */
+  id: string;
+  /** the queue's ID for this delivery (SQS MessageId): a redelivery of it may claim again */
+  delivery: string;
+  type: string;
+  /** epoch ms after which the message is refused as stale anyway (the record may go then) */
+  until: number;
+}
+
+/** A transfer this site received: the job it created, or a tombstone that forbids one. */
+export interface TransferRecord {
+  transferId: string;
+  status: "created" | "aborted";
+  key?: string;
+  newId?: string;
+}
+
+export interface AcctRecord {
+  time: number;
+  jobId: string;
+  /** PBS accounting record type: Q S E D R ... */
+  type: string;
+  data: Record<string, string | number>;
+}
+
+/** One line of the audit trail: a privileged action or a refusal. */
+export interface AuditRecord {
+  time: number;
+  /** PBS user name of the requester ("-" when no identity could be established) */
+  user: string;
+  /** what was asked: qdel, qhold, qmgr, qsub, ... */
+  action: string;
+  /** the job ID, queue or qmgr command it was about */
+  target: string;
+  outcome: "allowed" | "refused";
+  /** why it was allowed (manager, operator) or refused (the message sent back) */
+  reason?: string;
+  /** the job's key when the action was about a job of this site: tracejob shows it */
+  jobKey?: string;
+}
+
+/** A page of jobs for the dashboard (JobStore.listJobPage). */
+export interface JobPageQuery {
+  queues: string[];
+  /** include finished jobs (F, X, M) */
+  history: boolean;
+  limit: number;
+  /** return jobs with seq below this one */
+  before?: number;
+  user?: string;
+  states?: JobState[];
+  project?: string;
+}
+
+export interface JobPage {
+  /** newest first */
+  jobs: JobRecord[];
+  /** pass as `before` for the next page; absent on the last page */
+  next?: number;
+}
+
+/** Job counts of one minute, for the dashboard's charts (shared/store/stats.ts). */
+export interface StatSample {
+  /** start of the minute, epoch ms */
+  t: number;
+  queued: number;
+  running: number;
+  held: number;
+  /** active jobs here that came from another site, by origin site */
+  movedIn: Record<string, number>;
+}
