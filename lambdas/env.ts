@@ -5,8 +5,8 @@ import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
-import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
-import { DynamoSiteStore } from "../shared/store/site-store.js";
+import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 

@@ -26,10 +26,10 @@ import {
   triggerCycles,
 } from "../../shared/server/context.js";
 import { toServerState, partitions } from "../../shared/server/objects.js";
-import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
-import { siteQueues } from "../../shared/store/queue-defs.js";
-import { DynamoSiteStore } from "../../shared/store/site-store.js";
-import { createTableInput } from "../../shared/store/table.js";
+import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
+import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { startApiServer } from "./api-server.js";

@@ -56,7 +56,7 @@ import {
 import { deleteJob, holdJob, releaseJob } from "../server/ops.js";
 import { allocateSeq } from "../server/seq.js";
 import { checkQueueAccepts, resolveResources, resourceList } from "../server/submit.js";
-import { keys } from "../store/table.js";
+import { keys } from "../adapters/dynamodb/table.js";
 import { mapInbound } from "./identity-map.js";
 import type { JobPayload, PeerBody } from "./messages.js";
 

@@ -24,7 +24,7 @@ import {
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
 import { ConflictError, StoreError } from "../errors.js";
-import { keys } from "../store/table.js";
+import { keys } from "../adapters/dynamodb/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";

@@ -13,7 +13,8 @@ import { MemoryMetrics } from "../../../shared/observability/metrics.js";
 import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import { DEFAULT_SETTINGS, type PeerInfo, type SiteContext } from "../../../shared/server/context.js";
-import { indexAttrs, type JobRecord, transferPending } from "../../../shared/server/job.js";
+import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
+import { type JobRecord, transferPending } from "../../../shared/server/job.js";
 import { releaseDependents } from "../../../shared/server/job-end.js";
 import { siteObjects } from "../../../shared/server/seed.js";
 import type { SiteStore } from "../../../shared/ports/store.js";
@@ -78,7 +79,7 @@ export class MemStore {
     return { job: await this.getJob(key), edges: [] };
   }
   async createJob(job: JobRecord) {
-    // the same state-table checks as the real store (shared/store/site-store.ts)
+    // the same state-table checks as the real store (shared/adapters/dynamodb/)
     checkCreatedIn(job.id, job.state);
     await this.io();
     if (this.jobs.has(job.key)) throw new ConflictError(`job ${job.id} already exists`);
