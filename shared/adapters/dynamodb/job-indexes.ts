@@ -33,9 +33,9 @@ const READ_BATCH = 100;
 
 export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobIndexRead> {
   /** Top `limit` ready jobs of a queue, in scheduling order, merged over the index shards. */
-  async queryReady(shardKeys: string[], limit: number): Promise<JobRecord[]> {
+  async queryReady(queue: string, limit: number): Promise<JobRecord[]> {
     const pages = await Promise.all(
-      shardKeys.map((k) =>
+      keys.readyShards(queue).map((k) =>
         this.doc.send(
           new QueryCommand({
             TableName: this.table,

@@ -106,11 +106,10 @@ export class MemStore {
     await this.io();
     this.charge(c);
   }
-  async queryReady(shardKeys: string[], limit: number) {
+  async queryReady(queue: string, limit: number) {
     await this.io();
-    const queues = new Set(shardKeys.map((k) => k.slice(0, k.lastIndexOf("#"))));
     return [...this.jobs.values()]
-      .filter((j) => indexAttrs(j).rdy && queues.has(j.queue))
+      .filter((j) => indexAttrs(j).rdy && j.queue === queue)
       .sort((a, b) => ((indexAttrs(a).rdySk ?? "") < (indexAttrs(b).rdySk ?? "") ? -1 : 1))
       .slice(0, limit)
       .map(clone);
