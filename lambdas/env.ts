@@ -6,9 +6,9 @@ import { claimsAuthenticator } from "../shared/api/identity.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
-import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
+import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
 import { SqsBus } from "../shared/adapters/sqs/bus.js";
-import { DynamoSiteStore } from "../shared/store/site-store.js";
+import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 

@@ -51,7 +51,6 @@ import {
 import { deleteJob, holdJob, releaseJob } from "../server/ops.js";
 import { allocateSeq } from "../server/seq.js";
 import { checkQueueAccepts, resolveResources, resourceList } from "../server/submit.js";
-import { keys } from "../store/table.js";
 import { mapInbound } from "./identity-map.js";
 import type { JobPayload, PeerBody } from "./messages.js";
 
@@ -347,7 +346,7 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
   if (!q) return NONE;
   const partition = queuePartition(q);
   const queuePinned = q.attrs.pinned === true;
-  const ready = await ctx.store.queryReady(keys.readyShards(q.name), ctx.settings.cycleCandidates);
+  const ready = await ctx.store.queryReady(q.name, ctx.settings.cycleCandidates);
   const plain = ready.filter((j) => !j.array && !j.refusedBy?.includes(peer.short));
   if (!plain.length) return NONE;
   const running = fed === "down" ? [] : await ctx.store.queryRunning(partition);

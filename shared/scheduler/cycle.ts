@@ -26,7 +26,6 @@ import {
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
 import { ConflictError, StoreError } from "../errors.js";
-import { keys } from "../store/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
@@ -76,7 +75,7 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     ctx.store.queryRunning(partition),
     ...queues
       .filter((q) => queueInfo(q).started)
-      .map((q) => ctx.store.queryReady(keys.readyShards(q.name), ctx.settings.cycleCandidates)),
+      .map((q) => ctx.store.queryReady(q.name, ctx.settings.cycleCandidates)),
   ]);
   const ready = readyLists.flat();
   const byId = new Map<string, JobRecord>();

@@ -17,7 +17,7 @@
  *   finished subjobs not counted yet (`extra.counted`).
  *
  * What it reads is bounded by the jobs that wait on other jobs: one query of the sparse wait
- * index (shared/store/table.ts), one BatchGet of their local parents, and for arrays whose
+ * index (shared/adapters/dynamodb/table.ts), one BatchGet of their local parents, and for arrays whose
  * counts disagree, their finished subjobs. Every step it takes is the same idempotent step the
  * normal path takes, so it may race the normal path (an end being released right now) safely.
  */

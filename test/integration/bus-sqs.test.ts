@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
 import { SqsBus } from "../../shared/adapters/sqs/bus.js";
 import { BusSendError } from "../../shared/errors.js";
-import { requestCounts, resetRequestCounts } from "../../shared/store/clients.js";
+import { requestCounts, resetRequestCounts } from "../../shared/adapters/aws-clients.js";
 import { busContract, type Received } from "../contract/bus.contract.js";
 
 let emu: SqsEmulator;

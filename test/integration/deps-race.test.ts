@@ -26,9 +26,10 @@ import {
   requestCounts,
   resetRequestCounts,
   summarizeCounts,
-} from "../../shared/store/clients.js";
-import { DynamoSiteStore, jobItem } from "../../shared/store/site-store.js";
-import { createTableInput } from "../../shared/store/table.js";
+} from "../../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { jobItem } from "../../shared/adapters/dynamodb/items.js";
+import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 import { jobRecord } from "../fixtures/job.js";
 
 let ddb: DynamoDbLocal;

@@ -4,7 +4,7 @@
  * request either way, and the simpler call), and any entry SQS refuses turned into a
  * BusSendError, so the caller's handler fails and SQS redelivers its input.
  *
- * Retries: the client's own retry strategy (shared/store/clients.ts) re-sends a request that
+ * Retries: the client's own retry strategy (shared/adapters/aws-clients.ts) re-sends a request that
  * failed as a whole (throttling, a dropped connection). An entry refused inside a batch that
  * succeeded is not retried here: SQS refuses entries for what they are (too large, missing a
  * group ID), so the same entry would be refused again. No library was taken for the batching:

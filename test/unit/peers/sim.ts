@@ -14,7 +14,8 @@ import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import type { PeerInfo, SiteContext } from "../../../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
-import { indexAttrs, type JobRecord, transferPending } from "../../../shared/server/job.js";
+import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
+import { type JobRecord, transferPending } from "../../../shared/server/job.js";
 import { releaseDependents } from "../../../shared/server/job-end.js";
 import { siteObjects } from "../../../shared/server/seed.js";
 import type { MessageBus } from "../../../shared/ports/bus.js";
@@ -80,7 +81,7 @@ export class MemStore {
     return { job: await this.getJob(key), edges: [] };
   }
   async createJob(job: JobRecord) {
-    // the same state-table checks as the real store (shared/store/site-store.ts)
+    // the same state-table checks as the real store (shared/adapters/dynamodb/)
     checkCreatedIn(job.id, job.state);
     await this.io();
     if (this.jobs.has(job.key)) throw new ConflictError(`job ${job.id} already exists`);
@@ -107,11 +108,10 @@ export class MemStore {
     await this.io();
     this.charge(c);
   }
-  async queryReady(shardKeys: string[], limit: number) {
+  async queryReady(queue: string, limit: number) {
     await this.io();
-    const queues = new Set(shardKeys.map((k) => k.slice(0, k.lastIndexOf("#"))));
     return [...this.jobs.values()]
-      .filter((j) => indexAttrs(j).rdy && queues.has(j.queue))
+      .filter((j) => indexAttrs(j).rdy && j.queue === queue)
       .sort((a, b) => ((indexAttrs(a).rdySk ?? "") < (indexAttrs(b).rdySk ?? "") ? -1 : 1))
       .slice(0, limit)
       .map(clone);
