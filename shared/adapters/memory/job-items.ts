@@ -57,7 +57,7 @@ function patchJob(cur: Item, before: JobRecord, after: JobRecord): Item {
     const va = a[field];
     if (va === undefined) {
       if (b[field] !== undefined) delete next[field];
-    } else if (JSON.stringify(va) !== JSON.stringify(b[field])) next[field] = structuredClone(va);
+    } else if (JSON.stringify(va) !== JSON.stringify(b[field])) next[field] = va;
   }
   const ib = indexAttrs(before);
   const ia = indexAttrs(after);

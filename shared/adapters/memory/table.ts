@@ -39,13 +39,18 @@ export interface WriteOp {
 /** DynamoDB's limit on the actions of one TransactWriteItems. */
 const MAX_TRANSACT_ITEMS = 100;
 
-/** A value as the document client stores it: undefined dropped in maps and lists. */
+/**
+ * A value as the document client stores it (undefined dropped in maps and lists), as a new
+ * deep-frozen copy. Stored items are frozen so that conditions, builders and inspection can be
+ * handed them without a copy and still cannot change what is stored; reads through the port
+ * copy them (structuredClone), so callers get records of their own to change.
+ */
 export function clean<T>(v: T): T {
-  if (Array.isArray(v)) return v.filter((x) => x !== undefined).map(clean) as T;
+  if (Array.isArray(v)) return Object.freeze(v.filter((x) => x !== undefined).map(clean)) as T;
   if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !(v instanceof Set)) {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) out[k] = clean(x);
-    return out as T;
+    return Object.freeze(out) as T;
   }
   return v;
 }
@@ -99,10 +104,16 @@ export class MemoryTable {
     return hits.map((it) => structuredClone(project(idx, it)));
   }
 
-  /** Every item (for inspection in tests), by table key. */
-  all(): Item[] {
+  /**
+   * Every item whose partition key starts with `prefix`, by table key, as stored: deep-frozen,
+   * not copied (a Scan for a test's checks, which may run after every step of a simulation).
+   */
+  peek(prefix = ""): Readonly<Item>[] {
     const out: Item[] = [];
-    for (const pk of [...this.parts.keys()].sort(cmp)) out.push(...this.query(pk));
+    for (const pk of [...this.parts.keys()].filter((p) => p.startsWith(prefix)).sort(cmp)) {
+      const part = this.parts.get(pk) as Map<string, Item>;
+      for (const sk of [...part.keys()].sort(cmp)) out.push(part.get(sk) as Item);
+    }
     return out;
   }
 
@@ -134,10 +145,9 @@ export class MemoryTable {
     const staged: { key: Key; item: Item | undefined }[] = [];
     let failed = false;
     for (const op of ops) {
+      // the stored item itself: frozen, so a condition or builder cannot change it in place
       const cur = this.parts.get(op.key.pk)?.get(op.key.sk);
-      // Conditions and new items see a copy: a condition or builder that mutates cannot leak.
-      const view = cur === undefined ? undefined : structuredClone(cur);
-      const next = op.next(view);
+      const next = op.next(cur);
       const item = next === undefined ? undefined : clean({ ...next, pk: op.key.pk, sk: op.key.sk });
       // DynamoDB refuses an oversized item whatever the conditions say (a validation error).
       if (item && itemSize(item) > DYNAMO_ITEM_LIMIT)
@@ -145,7 +155,7 @@ export class MemoryTable {
           validationError("Item size has exceeded the maximum allowed size"),
           conflict,
         );
-      if (op.cond && !op.cond(view === undefined ? undefined : structuredClone(view))) failed = true;
+      if (op.cond && !op.cond(cur)) failed = true;
       staged.push({ key: op.key, item });
     }
     if (failed) throw new ConflictError(conflict);
