@@ -166,7 +166,7 @@ describe("replayed peer messages", () => {
     expect(await reasonOf(() => handlePeerMessage(casper.ctx, raw, "sqs-2"))).toBe("replayed");
     // the record names the delivery that took it, and lives until the message's window ends
     const claim = [...casper.store.claims.values()][0];
-    expect(claim).toEqual({ delivery: "sqs-1", until: clock.t + 600_000 });
+    expect(claim).toEqual({ delivery: "sqs-1", expiresAt: Math.ceil((clock.t + 600_000) / 1000) });
     // a redelivery of the first queue message is still processed after the restart
     forgetSeenMessages();
     expect(await reasonOf(() => handlePeerMessage(casper.ctx, raw, "sqs-1"))).toBe("accepted");

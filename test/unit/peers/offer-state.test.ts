@@ -27,10 +27,10 @@ const big = (): JobRecord =>
     sel: [{ count: 1, ncpus: 2, mem: 0, ngpus: 0, mpiprocs: 1, other: {} }],
   });
 
-function setup(job: JobRecord) {
+async function setup(job: JobRecord) {
   const clock = { t: 1_000_000 };
   const [casper] = makeFederation(clock, new Network());
-  casper.store.jobs.set(job.key, job);
+  await casper.store.createJob(job);
   const peer = casper.ctx.peers?.get("derecho");
   if (!peer) throw new Error("no peer");
   const out: Wire[] = [];
@@ -39,7 +39,7 @@ function setup(job: JobRecord) {
 
 describe("OFFER and the state table", () => {
   it("hands over a queued job (Q -> T)", async () => {
-    const { casper, peer, out, ctx } = setup(big());
+    const { casper, peer, out, ctx } = await setup(big());
     await onOffer(ctx, peer, offer);
     expect(casper.store.jobs.get("1")?.state).toBe("T");
     expect(out).toHaveLength(1);
@@ -47,7 +47,7 @@ describe("OFFER and the state table", () => {
 
   it("leaves a job the ready index still lists as queued but that has started since", async () => {
     const queued = big();
-    const { casper, peer, out, ctx } = setup({ ...queued, state: "R", runCount: 1, ver: 1 });
+    const { casper, peer, out, ctx } = await setup({ ...queued, state: "R", runCount: 1, ver: 1 });
     // the index as read a moment before the job started
     casper.store.queryReady = async () => [structuredClone(queued)];
     await onOffer(ctx, peer, offer);

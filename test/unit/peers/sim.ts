@@ -1,12 +1,20 @@
 /**
  * A federation in memory for protocol tests: each site runs the REAL inbox handlers and
- * transfer sweep over an in-memory store with the same conditional semantics as DynamoDB
- * (ver-guarded updates, create-if-absent, transactions), and the sites talk over a network
- * that drops, duplicates, reorders and delays messages, and crashes handlers between their
- * writes and their sends. Only the storage and the wire are fakes; the protocol code is not.
+ * transfer sweep over the product's in-memory store adapter, which the store contract suite
+ * holds to DynamoDB's behaviour (ver-guarded updates, create-if-absent, transactions, index
+ * orders and projections), and the sites talk over a network that drops, duplicates, reorders
+ * and delays messages, and crashes handlers between their writes and their sends. Only the wire
+ * is a fake; the protocol code and the store adapter are the product's.
  */
+import {
+  MemorySiteStore,
+  storedAcct,
+  storedClaims,
+  storedJobs,
+  storedPeers,
+  storedProjects,
+} from "../../../shared/adapters/memory/index.js";
 import { ConflictError } from "../../../shared/errors.js";
-import { checkCreatedIn, checkTransition } from "../../../shared/pbs/states.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
 import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
@@ -14,155 +22,40 @@ import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import type { PeerInfo, SiteContext } from "../../../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
-import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
-import { type JobRecord, transferPending } from "../../../shared/server/job.js";
+import type { JobRecord } from "../../../shared/server/job.js";
 import { releaseDependents } from "../../../shared/server/job-end.js";
 import { siteObjects } from "../../../shared/server/seed.js";
 import type { MessageBus } from "../../../shared/ports/bus.js";
-import type { SiteStore } from "../../../shared/ports/store.js";
-import type {
-  AcctRecord,
-  EdgeRecord,
-  PeerMessageClaim,
-  PeerSeen,
-  ProjectRecord,
-  ServerObject,
-  TransferRecord,
-  UsageCharge,
-} from "../../../shared/server/records.js";
+import type { AcctRecord, PeerSeen, ProjectRecord } from "../../../shared/server/records.js";
 
-const clone = <T>(v: T): T => structuredClone(v);
-
-/** The subset of SiteStore the protocol uses, in memory, with DynamoDB's guarantees. */
-export class MemStore {
-  jobs = new Map<string, JobRecord>();
-  xfers = new Map<string, TransferRecord>();
-  projects = new Map<string, ProjectRecord>();
-  acct: AcctRecord[] = [];
-  peers = new Map<string, PeerSeen>();
-  seq = 0;
-  /**
-   * How many microtasks a store call yields before it acts, or none. A DynamoDB call is I/O:
-   * two handlers running at once interleave there, and the order of their conditional writes
-   * is what the protocol must survive. The check and the write of one call stay atomic, as
-   * DynamoDB's are.
-   */
-  yields: (() => number) | undefined;
-  constructor(readonly objects: ServerObject[]) {}
-  private async io() {
-    const n = this.yields?.() ?? 0;
-    for (let i = 0; i < n; i++) await undefined;
+/**
+ * A site's store: the product's in-memory adapter (shared/adapters/memory), which the store
+ * contract suite holds to DynamoDB's behaviour, with synchronous views of what it holds for the
+ * tests' checks (copies, read fresh on each access). Its `yields` hook makes each store call
+ * yield microtasks first, so concurrent handlers interleave at their I/O as on DynamoDB while
+ * each call's check-and-write stays atomic.
+ */
+export class SimStore extends MemorySiteStore {
+  /** jobs by key */
+  get jobs(): Map<string, JobRecord> {
+    return new Map(storedJobs(this).map((j) => [j.key, j]));
   }
-
-  async getServerObjects() {
-    await this.io();
-    return clone(this.objects);
+  get acct(): AcctRecord[] {
+    return storedAcct(this);
   }
-  async reserveSeq(n: number) {
-    await this.io();
-    this.seq += n;
-    return this.seq - n + 1;
+  /** projects by account */
+  get projects(): Map<string, ProjectRecord> {
+    return new Map(storedProjects(this).map((p) => [p.account, p]));
   }
-  async getJob(key: string) {
-    await this.io();
-    const j = this.jobs.get(key);
-    return j ? clone(j) : undefined;
+  /** what this site last heard from each peer */
+  get peers(): Map<string, PeerSeen> {
+    return new Map(storedPeers(this).map((p) => [p.short, p]));
   }
-  async getJobs(keys: string[]) {
-    await this.io();
-    const out = new Map<string, JobRecord>();
-    for (const k of keys) {
-      const j = this.jobs.get(k);
-      if (j) out.set(k, clone(j));
-    }
-    return out;
-  }
-  async getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }> {
-    return { job: await this.getJob(key), edges: [] };
-  }
-  async createJob(job: JobRecord) {
-    // the same state-table checks as the real store (shared/adapters/dynamodb/)
-    checkCreatedIn(job.id, job.state);
-    await this.io();
-    if (this.jobs.has(job.key)) throw new ConflictError(`job ${job.id} already exists`);
-    this.jobs.set(job.key, clone(job));
-  }
-  async updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord, charge?: UsageCharge) {
-    checkTransition(before.id, before.state, after.state);
-    await this.io();
-    const cur = this.jobs.get(before.key);
-    if (!cur || cur.ver !== before.ver) throw new ConflictError(`job ${before.id} changed concurrently`);
-    const next = { ...clone(after), ver: before.ver + 1 };
-    this.jobs.set(before.key, next);
-    if (acct) this.acct.push(clone(acct));
-    if (charge) this.charge(charge);
-    return clone(next);
-  }
-  charge(c: UsageCharge) {
-    const p = this.projects.get(c.account) ?? { account: c.account, coreSeconds: {}, walltime: {} };
-    p.coreSeconds[c.where] = (p.coreSeconds[c.where] ?? 0) + c.coreSeconds;
-    p.walltime[c.where] = (p.walltime[c.where] ?? 0) + c.walltime;
-    this.projects.set(c.account, p);
-  }
-  async chargeUsage(c: UsageCharge) {
-    await this.io();
-    this.charge(c);
-  }
-  async queryReady(queue: string, limit: number) {
-    await this.io();
-    return [...this.jobs.values()]
-      .filter((j) => indexAttrs(j).rdy && j.queue === queue)
-      .sort((a, b) => ((indexAttrs(a).rdySk ?? "") < (indexAttrs(b).rdySk ?? "") ? -1 : 1))
-      .slice(0, limit)
-      .map(clone);
-  }
-  async queryRunning(partition: string) {
-    await this.io();
-    return [...this.jobs.values()].filter((j) => indexAttrs(j).run === partition).map(clone);
-  }
-  async queryTransfers() {
-    await this.io();
-    return [...this.jobs.values()].filter((j) => transferPending(j)).map(clone);
-  }
-  async getTransfer(id: string) {
-    await this.io();
-    const t = this.xfers.get(id);
-    return t ? clone(t) : undefined;
-  }
-  async createInbound(job: JobRecord, transferId: string) {
-    checkCreatedIn(job.id, job.state);
-    await this.io();
-    if (this.xfers.has(transferId) || this.jobs.has(job.key))
-      throw new ConflictError(`transfer ${transferId} already known`);
-    this.xfers.set(transferId, { transferId, status: "created", key: job.key, newId: job.id });
-    this.jobs.set(job.key, clone(job));
-  }
-  async abortInbound(transferId: string, job?: JobRecord) {
-    await this.io();
-    if (!job && this.xfers.has(transferId)) throw new ConflictError("known");
-    if (job) {
-      const cur = this.jobs.get(job.key);
-      if (!cur || cur.ver !== job.ver || cur.state !== "T") throw new ConflictError("changed");
-      this.jobs.delete(job.key);
-    }
-    this.xfers.set(transferId, { transferId, status: "aborted", key: job?.key, newId: job?.id });
-  }
-  /** the replay guard's records: (peer, id) -> the delivery that took it, until when */
-  claims = new Map<string, { delivery: string; until: number }>();
-  async claimPeerMessage(c: PeerMessageClaim, now: number) {
-    await this.io();
-    const k = `${c.peer}/${c.id}`;
-    const cur = this.claims.get(k);
-    if (cur && cur.delivery !== c.delivery && cur.until >= now) throw new ConflictError(`${k} taken`);
-    this.claims.set(k, { delivery: c.delivery, until: c.until });
-  }
-  async putPeerSeen(p: PeerSeen) {
-    await this.io();
-    this.peers.set(p.short, p);
-  }
-  async putAcct(r: AcctRecord) {
-    await this.io();
-    this.acct.push(r);
+  /** the replay guard's records: "peer/id" -> the delivery that took it, until when (epoch s) */
+  get claims(): Map<string, { delivery: string; expiresAt: number }> {
+    return new Map(
+      storedClaims(this).map((c) => [`${c.peer}/${c.id}`, { delivery: c.delivery, expiresAt: c.expiresAt }]),
+    );
   }
 }
 
@@ -195,7 +88,7 @@ export class Network {
 export interface SimSite {
   name: string;
   ctx: SiteContext;
-  store: MemStore;
+  store: SimStore;
   metrics: MemoryMetrics;
 }
 
@@ -245,7 +138,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
   const cfg = config;
   const sites: SimSite[] = [];
   for (const sc of cfg.sites) {
-    const store = new MemStore(siteObjects(sc, "root").map((o) => ({ ...o, ver: 0 })));
+    const store = new SimStore({ objects: siteObjects(sc, "root").map((o) => ({ ...o, ver: 0 })) });
     const peers = new Map<string, PeerInfo>();
     for (const o of cfg.sites) {
       if (o.name === sc.name) continue;
@@ -260,7 +153,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
     const metrics = new MemoryMetrics();
     const ctx: SiteContext = {
       site: { server: sc.server, short: sc.name },
-      store: store as unknown as SiteStore,
+      store,
       bus: busInto(net.inflight),
       queueUrls: { sched: "sched", events: "events" },
       executor: {

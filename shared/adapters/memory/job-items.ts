@@ -1,0 +1,117 @@
+/**
+ * Jobs as items of the site table, built exactly as the DynamoDB adapter builds them: the record
+ * plus the sparse index attributes of its state (`indexAttrs`), and a change applied as the same
+ * field-by-field patch (set what changed, remove what was cleared, never the keys or `ver`, keep
+ * the index attributes in step). Applying the patch rather than storing `after` matters: a caller
+ * whose `before` differs from the stored item in a field it did not change keeps the stored value,
+ * on DynamoDB and here alike.
+ */
+import { checkCreatedIn, checkTransition } from "../../pbs/states.js";
+import type { JobRecord } from "../../server/job.js";
+import { type IndexAttrs, indexAttrs } from "../dynamodb/indexes.js";
+import type { EdgeRecord } from "../../server/records.js";
+import { keys } from "../dynamodb/table.js";
+import type { Item, WriteOp } from "./table.js";
+
+const INDEX_FIELDS: (keyof IndexAttrs)[] = ["rdy", "rdySk", "run", "runSk", "lst", "lstSk", "wt", "wtSk"];
+const NEVER_PATCH = new Set<string>(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
+
+/** The item a job is stored as: the record plus its index attributes. */
+export function jobItem(job: JobRecord): Item {
+  return { ...keys.job(job.key), ...job, ...indexAttrs(job) };
+}
+
+/** The job an item holds: the item without its table and index keys. */
+export function jobOf(item: Item): JobRecord {
+  // rest destructuring, not a loop over entries: the simulator's checks call this on every job
+  // after every step, and V8 copies the rest in one fast step
+  const {
+    pk: _pk,
+    sk: _sk,
+    rdy: _r,
+    rdySk: _rs,
+    run: _u,
+    runSk: _us,
+    lst: _l,
+    lstSk: _ls,
+    wt: _w,
+    wtSk: _ws,
+    ...job
+  } = item;
+  return job as unknown as JobRecord;
+}
+
+/** Creating `job` if its key is free; the state table is checked here, before anything is written. */
+export function createJobOp(job: JobRecord): WriteOp {
+  checkCreatedIn(job.id, job.state);
+  const item = jobItem(job);
+  return { key: keys.job(job.key), cond: (cur) => cur === undefined, next: () => item };
+}
+
+/**
+ * Moving a job from `before` to `after` if its stored ver is `before.ver`, bumping it. The state
+ * table is checked when the op is built, so a forbidden transition throws before any write.
+ */
+export function updateJobOp(before: JobRecord, after: JobRecord): WriteOp {
+  checkTransition(before.id, before.state, after.state);
+  return {
+    key: keys.job(before.key),
+    cond: (cur) => cur !== undefined && cur.ver === before.ver,
+    next: (cur) => (cur === undefined ? undefined : patchJob(cur, before, after)),
+  };
+}
+
+function patchJob(cur: Item, before: JobRecord, after: JobRecord): Item {
+  const next: Item = { ...cur };
+  const b = before as unknown as Item;
+  const a = after as unknown as Item;
+  for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
+    if (NEVER_PATCH.has(field)) continue;
+    const va = a[field];
+    if (va === undefined) {
+      if (b[field] !== undefined) delete next[field];
+    } else if (JSON.stringify(va) !== JSON.stringify(b[field])) next[field] = va;
+  }
+  const ib = indexAttrs(before);
+  const ia = indexAttrs(after);
+  for (const f of INDEX_FIELDS) {
+    if (ia[f] === undefined) {
+      if (ib[f] !== undefined) delete next[f];
+    } else if (ia[f] !== ib[f]) next[f] = ia[f];
+  }
+  next.ver = (cur.ver as number) + 1;
+  return next;
+}
+
+/**
+ * The parent side of a new dependency edge: hasDeps and a ver bump, only while the parent exists
+ * and is unfinished (a moved job counts as unfinished until its end comes back). Why the bump:
+ * see markParentHasDeps in the DynamoDB adapter (an end that read the parent before the edge
+ * must lose its write and re-read).
+ */
+export function markParentOp(parentKey: string): WriteOp {
+  return {
+    key: keys.job(parentKey),
+    cond: (cur) =>
+      cur !== undefined &&
+      !(cur.state === "F" || cur.state === "X") &&
+      !(cur.state === "M" && cur.obittime !== undefined),
+    next: (cur) => (cur === undefined ? undefined : { ...cur, hasDeps: true, ver: (cur.ver as number) + 1 }),
+  };
+}
+
+/** An edge item; `site` is written only by addEdge (createJob's edges are local), as on DynamoDB. */
+export function putEdgeOp(e: EdgeRecord, withSite: boolean): WriteOp {
+  const item: Item = { childId: e.childId, type: e.type };
+  if (withSite) item.site = e.site;
+  return { key: keys.edge(e.parentKey, e.childId), next: () => item };
+}
+
+export function edgeOf(parentKey: string, it: Item): EdgeRecord {
+  return {
+    parentKey,
+    childId: it.childId as string,
+    type: it.type as string,
+    site: it.site as string | undefined,
+  };
+}

@@ -1,0 +1,532 @@
+/**
+ * The in-memory adapter of every store port: the site table of shared/adapters/dynamodb/table.ts held in a
+ * MemoryTable, with the same items, keys, conditions and index attributes as the DynamoDB adapter
+ * (DynamoSiteStore), so it returns what DynamoDB returns for the same writes. The contract suite
+ * (test/contract/store.contract.ts) runs against both and is what keeps them twins.
+ *
+ * Used by the protocol simulator and the fast unit tests. Two optional hooks serve them:
+ * - `yields`: how many microtasks an operation yields before it acts. A DynamoDB call is I/O, so
+ *   two handlers running at once interleave there; the check-and-write of one operation stays
+ *   atomic (MemoryTable.write is synchronous), as DynamoDB's is.
+ * - `fail`: an error to throw instead of an operation (nothing written), to force error paths.
+ */
+import { randomUUID } from "node:crypto";
+import { ConflictError } from "../../errors.js";
+import type { JobRecord } from "../../server/job.js";
+import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
+import type { JobChange, SiteStore } from "../../ports/store.js";
+import type {
+  AcctRecord,
+  AuditRecord,
+  EdgeRecord,
+  JobPage,
+  JobPageQuery,
+  MomBeat,
+  PeerMessageClaim,
+  PeerSeen,
+  ProjectRecord,
+  ServerObject,
+  StatSample,
+  TransferRecord,
+  UsageCharge,
+  WaitingJob,
+} from "../../server/records.js";
+import { itemSize } from "../dynamodb/item-size.js";
+import {
+  type IndexDefinition,
+  keys,
+  LIST_INDEX,
+  READY_INDEX,
+  RUN_INDEX,
+  siteTableDefinition,
+  WAIT_INDEX,
+} from "../dynamodb/table.js";
+import { createJobOp, edgeOf, jobItem, jobOf, markParentOp, putEdgeOp, updateJobOp } from "./job-items.js";
+import { listJobPage } from "./job-pages.js";
+import { acctOf, acctOp, auditOf, chargeOp, objKey, peerOf, projectFrom } from "./records.js";
+import { decimalAdd, type Item, MemoryTable, type WriteOp } from "./table.js";
+
+/** The operations a `fail` hook is asked about: the port's method names. */
+export type StoreOp = keyof SiteStore;
+
+export interface MemoryStoreOptions {
+  /** Server objects the site starts with (stored at the ver they carry). */
+  objects?: ServerObject[];
+  /** Microtasks an operation yields before it acts (see above). */
+  yields?: () => number;
+  /** An error to throw instead of `op` (nothing is written), or undefined to go ahead. */
+  fail?: (op: StoreOp) => unknown;
+}
+
+const index = (name: string): IndexDefinition => {
+  const i = siteTableDefinition.indexes.find((x) => x.name === name);
+  if (!i) throw new Error(`the site table has no ${name} index`);
+  return i;
+};
+const READY = index(READY_INDEX);
+const RUN = index(RUN_INDEX);
+const LIST = index(LIST_INDEX);
+const WAIT = index(WAIT_INDEX);
+
+const STAT_KEEP_S = 2 * 24 * 3600;
+const pad15 = (n: number) => String(n).padStart(15, "0");
+
+export class MemorySiteStore implements SiteStore {
+  readonly table = new MemoryTable();
+  yields: (() => number) | undefined;
+  fail: ((op: StoreOp) => unknown) | undefined;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.yields = opts.yields;
+    this.fail = opts.fail;
+    for (const o of opts.objects ?? [])
+      this.table.write(
+        [
+          {
+            key: objKey(o.kind, o.name),
+            next: () => ({ kind: o.kind, name: o.name, attrs: o.attrs, ver: o.ver }),
+          },
+        ],
+        "",
+      );
+  }
+
+  /** The I/O point of an operation: where concurrent callers interleave, and where it may fail. */
+  private async io(op: StoreOp): Promise<void> {
+    const n = this.yields?.() ?? 0;
+    for (let i = 0; i < n; i++) await undefined;
+    const err = this.fail?.(op);
+    if (err !== undefined) throw err;
+  }
+
+  // ---------- jobs ----------
+
+  jobItemBytes(job: JobRecord): number {
+    return itemSize(jobItem(job));
+  }
+
+  async getJob(key: string, _consistent = true): Promise<JobRecord | undefined> {
+    await this.io("getJob");
+    const it = this.table.get(keys.job(key));
+    return it ? jobOf(it) : undefined;
+  }
+
+  async getJobs(jobKeys: string[]): Promise<Map<string, JobRecord>> {
+    await this.io("getJobs");
+    const out = new Map<string, JobRecord>();
+    for (const k of new Set(jobKeys)) {
+      const it = this.table.get(keys.job(k));
+      if (it) {
+        const j = jobOf(it);
+        out.set(j.key, j);
+      }
+    }
+    return out;
+  }
+
+  async getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }> {
+    await this.io("getJobWithEdges");
+    let job: JobRecord | undefined;
+    const edges: EdgeRecord[] = [];
+    for (const it of this.table.query(keys.job(key).pk)) {
+      if (it.sk === "A") job = jobOf(it);
+      else if (String(it.sk).startsWith("D#")) edges.push(edgeOf(key, it));
+    }
+    return { job, edges };
+  }
+
+  async getJobAndEdge(key: string, childId: string): Promise<{ job?: JobRecord; edge?: EdgeRecord }> {
+    await this.io("getJobAndEdge");
+    const out: { job?: JobRecord; edge?: EdgeRecord } = {};
+    const j = this.table.get(keys.job(key));
+    if (j) out.job = jobOf(j);
+    const e = this.table.get(keys.edge(key, childId));
+    if (e) out.edge = edgeOf(key, e);
+    return out;
+  }
+
+  async createJob(job: JobRecord, edges: EdgeRecord[] = [], acct?: AcctRecord, updates: JobChange[] = []) {
+    // Every op is built (and the state table checked) before the first await: a forbidden
+    // write throws having written nothing, as the DynamoDB adapter's request builders do.
+    const create = createJobOp(job);
+    if (edges.length === 0 && !acct && updates.length === 0) {
+      await this.io("createJob");
+      this.table.write([create], `job ${job.id} already exists`);
+      return;
+    }
+    const ops: WriteOp[] = [create];
+    for (const u of updates) ops.push(updateJobOp(u.before, u.after));
+    for (const e of edges) {
+      // an edge from the job being created (before-type dependency) exists only with its job;
+      // an edge under another job needs that parent unfinished when it lands
+      if (e.parentKey !== job.key) ops.push(markParentOp(e.parentKey));
+      ops.push(putEdgeOp(e, false));
+    }
+    if (acct) ops.push(acctOp(acct));
+    await this.io("createJob");
+    this.table.write(ops, `job ${job.id}: a parent changed while submitting`, true);
+  }
+
+  async updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord, charge?: UsageCharge) {
+    const ops = [updateJobOp(before, after)];
+    if (acct) ops.push(acctOp(acct));
+    if (charge) ops.push(chargeOp(charge));
+    await this.io("updateJob");
+    this.table.write(ops, `job ${before.id} changed concurrently`, ops.length > 1);
+    return structuredClone({ ...after, ver: before.ver + 1 });
+  }
+
+  async transactJobs(updates: JobChange[], creates: JobRecord[] = []): Promise<void> {
+    const ops = [...updates.map((u) => updateJobOp(u.before, u.after)), ...creates.map(createJobOp)];
+    await this.io("transactJobs");
+    this.table.write(ops, "jobs changed concurrently", true);
+  }
+
+  async addEdge(e: EdgeRecord): Promise<void> {
+    await this.io("addEdge");
+    this.table.write(
+      [markParentOp(e.parentKey), putEdgeOp(e, true)],
+      `job ${e.parentKey} has finished`,
+      true,
+    );
+  }
+
+  async deleteEdge(parentKey: string, childId: string): Promise<void> {
+    await this.io("deleteEdge");
+    this.table.write([{ key: keys.edge(parentKey, childId), next: () => undefined }], "");
+  }
+
+  async reserveSeq(n: number): Promise<number> {
+    await this.io("reserveSeq");
+    let last = 0;
+    this.table.write(
+      [
+        {
+          key: keys.seq(),
+          next: (cur) => {
+            last = decimalAdd(Number(cur?.nextSeq ?? 0), n);
+            return { ...cur, nextSeq: last };
+          },
+        },
+      ],
+      "",
+    );
+    return last - n + 1;
+  }
+
+  async queryReady(queue: string, limit: number): Promise<JobRecord[]> {
+    await this.io("queryReady");
+    // per shard, its first `limit` by rdySk; then merged: what the DynamoDB adapter's queries give
+    const all = keys.readyShards(queue).flatMap((k) => this.table.queryIndex(READY, k).slice(0, limit));
+    all.sort((a, b) => (String(a.rdySk) < String(b.rdySk) ? -1 : String(a.rdySk) > String(b.rdySk) ? 1 : 0));
+    return all.slice(0, limit).map(jobOf);
+  }
+
+  async queryRunning(partition: string): Promise<JobRecord[]> {
+    await this.io("queryRunning");
+    return this.table.queryIndex(RUN, partition).map(jobOf);
+  }
+
+  /**
+   * With `limit`, at most that many, oldest first. (The DynamoDB adapter stops paging at the
+   * limit but returns its whole last page, so it may return more: callers ask for "any" only.)
+   */
+  async listJobs(queue: string, finished: boolean, opts: { sub?: boolean; limit?: number } = {}) {
+    await this.io("listJobs");
+    const k = `${keys.list(queue, finished)}${opts.sub ? "#sub" : ""}`;
+    const items = this.table.queryIndex(LIST, k);
+    return (opts.limit === undefined ? items : items.slice(0, opts.limit)).map(jobOf);
+  }
+
+  async listSubjobs(parent: JobRecord): Promise<JobRecord[]> {
+    await this.io("listSubjobs");
+    const s = keys.listSort(parent.seq);
+    const out = [false, true].flatMap((fin) =>
+      this.table.queryIndex(LIST, `${keys.list(parent.queue, fin)}#sub`, (x) => x === s).map(jobOf),
+    );
+    return out.sort((a, b) => (a.arrayIndex ?? 0) - (b.arrayIndex ?? 0));
+  }
+
+  async finishedSubjobs(parent: Pick<JobRecord, "queue" | "seq">): Promise<JobRecord[]> {
+    await this.io("finishedSubjobs");
+    const s = keys.listSort(parent.seq);
+    return this.table.queryIndex(LIST, `${keys.list(parent.queue, true)}#sub`, (x) => x === s).map(jobOf);
+  }
+
+  async queryWaiting(): Promise<WaitingJob[]> {
+    await this.io("queryWaiting");
+    return this.table.queryIndex(WAIT, keys.wait()).map(jobOf) as WaitingJob[];
+  }
+
+  async listJobPage(q: JobPageQuery): Promise<JobPage> {
+    await this.io("listJobPage");
+    return listJobPage(this.table, q);
+  }
+
+  // ---------- server objects ----------
+
+  async getServerObjects(): Promise<ServerObject[]> {
+    await this.io("getServerObjects");
+    return this.table
+      .query("SRV")
+      .filter((it) => it.kind !== undefined)
+      .map((it) => ({
+        kind: it.kind as ServerObject["kind"],
+        name: it.name as string,
+        attrs: (it.attrs ?? {}) as ServerObject["attrs"],
+        ver: (it.ver ?? 0) as number,
+      }));
+  }
+
+  async putServerObject(obj: ServerObject, expectVer?: number): Promise<void> {
+    await this.io("putServerObject");
+    this.table.write(
+      [
+        {
+          key: objKey(obj.kind, obj.name),
+          cond: (cur) => (expectVer === undefined ? cur === undefined : cur?.ver === expectVer),
+          next: () => ({ kind: obj.kind, name: obj.name, attrs: obj.attrs, ver: (expectVer ?? -1) + 1 }),
+        },
+      ],
+      expectVer === undefined
+        ? `${obj.kind} ${obj.name} already exists`
+        : `${obj.kind} ${obj.name} changed concurrently`,
+    );
+  }
+
+  async deleteServerObject(kind: ServerObject["kind"], name: string, expectVer: number): Promise<void> {
+    await this.io("deleteServerObject");
+    this.table.write(
+      [{ key: objKey(kind, name), cond: (cur) => cur?.ver === expectVer, next: () => undefined }],
+      `${kind} ${name} changed concurrently`,
+    );
+  }
+
+  async putCycleReport(sched: string, report: Record<string, unknown>): Promise<void> {
+    await this.io("putCycleReport");
+    const item = { pk: "CYCLE", sk: sched, ...report };
+    this.table.write([{ key: { pk: String(item.pk), sk: String(item.sk) }, next: () => item }], "");
+  }
+
+  /** The reports as stored, keys included (as the DynamoDB adapter returns them). */
+  async getCycleReports(): Promise<Record<string, unknown>[]> {
+    await this.io("getCycleReports");
+    return this.table.query("CYCLE");
+  }
+
+  async putStatSample(s: StatSample): Promise<void> {
+    await this.io("putStatSample");
+    const key = { pk: "STAT", sk: pad15(s.t) };
+    this.table.write([{ key, next: () => ({ ...s, expiresAt: Math.floor(s.t / 1000) + STAT_KEEP_S }) }], "");
+  }
+
+  async getStatSamples(since: number): Promise<StatSample[]> {
+    await this.io("getStatSamples");
+    const from = pad15(since);
+    return this.table
+      .query("STAT", (s) => s >= from)
+      .map((it) => ({
+        t: Number(it.t),
+        queued: Number(it.queued ?? 0),
+        running: Number(it.running ?? 0),
+        held: Number(it.held ?? 0),
+        movedIn: (it.movedIn as Record<string, number>) ?? {},
+      }));
+  }
+
+  // ---------- MOMs ----------
+
+  async putMomBeat(beat: MomBeat): Promise<void> {
+    await this.io("putMomBeat");
+    this.table.write([{ key: keys.mom(beat.momId), next: () => ({ ...beat }) }], "");
+  }
+
+  async getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>> {
+    await this.io("getMomBeats");
+    const out = new Map<string, MomBeat>();
+    for (const id of new Set(momIds)) {
+      const it = this.table.get(keys.mom(id));
+      if (!it) continue;
+      out.set(it.momId as string, {
+        momId: it.momId as string,
+        jobs: (it.jobs ?? []) as MomBeat["jobs"],
+        at: it.at as number,
+        nonce: it.nonce as string | undefined,
+        sig: it.sig as string | undefined,
+      });
+    }
+    return out;
+  }
+
+  async putMomBoot(node: string, momId: string, sentAt: number): Promise<boolean> {
+    await this.io("putMomBoot");
+    try {
+      this.table.write(
+        [
+          {
+            key: keys.mom(`BOOT#${node}`),
+            // a later boot wins; the same boot again (a redelivered hello) is accepted
+            cond: (cur) =>
+              cur === undefined ||
+              (typeof cur.sentAt === "number" && cur.sentAt < sentAt) ||
+              (cur.sentAt === sentAt && cur.momId === momId),
+            next: () => ({ momId, sentAt }),
+          },
+        ],
+        `node ${node} has a later MOM boot`,
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConflictError) return false;
+      throw err;
+    }
+  }
+
+  // ---------- transfers and peers ----------
+
+  async queryTransfers(): Promise<JobRecord[]> {
+    await this.io("queryTransfers");
+    return this.table.queryIndex(RUN, TRANSFER_PARTITION).map(jobOf);
+  }
+
+  async getTransfer(transferId: string): Promise<TransferRecord | undefined> {
+    await this.io("getTransfer");
+    const it = this.table.get(keys.xfer(transferId));
+    if (!it) return undefined;
+    return {
+      transferId,
+      status: it.status as TransferRecord["status"],
+      key: it.jobKey as string | undefined,
+      newId: it.newId as string | undefined,
+    };
+  }
+
+  async createInbound(job: JobRecord, transferId: string): Promise<void> {
+    const create = createJobOp(job);
+    await this.io("createInbound");
+    this.table.write(
+      [
+        {
+          key: keys.xfer(transferId),
+          cond: (cur) => cur === undefined,
+          next: () => ({ status: "created", jobKey: job.key, newId: job.id }),
+        },
+        create,
+      ],
+      `transfer ${transferId} already known`,
+      true,
+    );
+  }
+
+  async abortInbound(transferId: string, job?: JobRecord): Promise<void> {
+    await this.io("abortInbound");
+    const ops: WriteOp[] = [
+      {
+        key: keys.xfer(transferId),
+        // with no job, only an unknown transfer may be tombstoned; with one, the job's guard decides
+        cond: job ? undefined : (cur) => cur === undefined,
+        next: () => ({ status: "aborted", jobKey: job?.key, newId: job?.id }),
+      },
+    ];
+    if (job)
+      ops.push({
+        key: keys.job(job.key),
+        cond: (cur) => cur !== undefined && cur.ver === job.ver && cur.state === "T",
+        next: () => undefined,
+      });
+    this.table.write(ops, `transfer ${transferId} changed concurrently`, true);
+  }
+
+  async putPeerSeen(p: PeerSeen): Promise<void> {
+    await this.io("putPeerSeen");
+    this.table.write([{ key: keys.peer(p.short), next: () => ({ ...p }) }], "");
+  }
+
+  async getPeersSeen(): Promise<PeerSeen[]> {
+    await this.io("getPeersSeen");
+    return this.table.query("PEER").map(peerOf);
+  }
+
+  async claimPeerMessage(c: PeerMessageClaim, now: number): Promise<void> {
+    await this.io("claimPeerMessage");
+    // whole seconds, as the DynamoDB item's TTL attribute holds them
+    const nowS = Math.floor(now / 1000);
+    this.table.write(
+      [
+        {
+          key: keys.peerMessage(c.peer, c.id),
+          cond: (cur) =>
+            cur === undefined ||
+            cur.delivery === c.delivery ||
+            (typeof cur.expiresAt === "number" && cur.expiresAt < nowS),
+          next: () => ({ delivery: c.delivery, type: c.type, expiresAt: Math.ceil(c.until / 1000) }),
+        },
+      ],
+      `message ${c.id} from ${c.peer} already taken`,
+    );
+  }
+
+  // ---------- ledger ----------
+
+  async getProject(account: string): Promise<ProjectRecord | undefined> {
+    await this.io("getProject");
+    const it = this.table.get(keys.project(account));
+    return it ? projectFrom(it) : undefined;
+  }
+
+  async listProjects(): Promise<ProjectRecord[]> {
+    await this.io("listProjects");
+    return this.table.query("PROJ").map(projectFrom);
+  }
+
+  async setAllocation(account: string, coreHours: number | undefined): Promise<void> {
+    await this.io("setAllocation");
+    this.table.write(
+      [
+        {
+          key: keys.project(account),
+          next: (cur) => {
+            const it: Item = { ...cur };
+            if (coreHours === undefined) delete it.granted;
+            else it.granted = coreHours;
+            return it;
+          },
+        },
+      ],
+      "",
+    );
+  }
+
+  async chargeUsage(charge: UsageCharge): Promise<void> {
+    await this.io("chargeUsage");
+    this.table.write([chargeOp(charge)], "");
+  }
+
+  async putAcct(rec: AcctRecord): Promise<void> {
+    await this.io("putAcct");
+    this.table.write([acctOp(rec)], "");
+  }
+
+  async listAcct(day: string): Promise<AcctRecord[]> {
+    await this.io("listAcct");
+    return this.table.query(`ACCT#${day}`).map(acctOf);
+  }
+
+  async putAudit(rec: AuditRecord): Promise<void> {
+    await this.io("putAudit");
+    const id = randomUUID().slice(0, 8);
+    const ops: WriteOp[] = [{ key: keys.audit(rec.time, id), next: () => ({ ...rec }) }];
+    if (rec.jobKey) ops.push({ key: keys.jobAudit(rec.jobKey, rec.time, id), next: () => ({ ...rec }) });
+    this.table.write(ops, "");
+  }
+
+  async listAudit(day: string): Promise<AuditRecord[]> {
+    await this.io("listAudit");
+    return this.table.query(`AUDIT#${day}`).map(auditOf);
+  }
+
+  async jobAudit(key: string): Promise<AuditRecord[]> {
+    await this.io("jobAudit");
+    return this.table.query(keys.job(key).pk, (s) => s.startsWith("L#")).map(auditOf);
+  }
+}

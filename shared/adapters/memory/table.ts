@@ -1,0 +1,202 @@
+/**
+ * The site table in memory: items under (pk, sk), read and written the way DynamoDB reads and
+ * writes them, so that MemorySiteStore can be the DynamoDB adapter's twin item for item. What is
+ * DynamoDB's here, and why:
+ *
+ * - Items are plain data as the document client marshals them (undefined values dropped at every
+ *   depth, `removeUndefinedValues`), copied in and copied out: nobody holds a reference to a
+ *   stored item.
+ * - A write is a list of operations, each with an optional condition on the item as stored; all
+ *   conditions are checked, then all items are written, in one synchronous step (no await in
+ *   between), so a write is atomic against every other call however the event loop interleaves
+ *   them. A failed condition writes nothing and throws ConflictError.
+ * - The validation DynamoDB does before any condition (item over 400 KB, a transaction of no or
+ *   more than 100 actions, two actions on one item) is a StoreError built by the same
+ *   `classifyStoreError` the DynamoDB adapter uses, so both adapters throw the same error.
+ * - Secondary indexes are sparse and read as DynamoDB reads a GSI: only items carrying both index
+ *   keys, ordered by the index sort key, projected to the index's attributes plus the keys.
+ * - Numbers added with ADD are summed in decimal, as DynamoDB does (0.1 + 0.2 is 0.3 there).
+ */
+import { ConflictError } from "../../errors.js";
+import { itemSize } from "../dynamodb/item-size.js";
+import { classifyStoreError, DYNAMO_ITEM_LIMIT } from "../dynamodb/errors.js";
+import type { IndexDefinition } from "../dynamodb/table.js";
+
+export type Item = Record<string, unknown>;
+export interface Key {
+  pk: string;
+  sk: string;
+}
+
+/** One action of a write: the item it makes from the stored one (undefined deletes it). */
+export interface WriteOp {
+  key: Key;
+  /** true when the write may go ahead, given the item as stored (undefined: absent) */
+  cond?: (cur: Item | undefined) => boolean;
+  next: (cur: Item | undefined) => Item | undefined;
+}
+
+/** DynamoDB's limit on the actions of one TransactWriteItems. */
+const MAX_TRANSACT_ITEMS = 100;
+
+/**
+ * A value as the document client stores it (undefined dropped in maps and lists), as a new
+ * deep-frozen copy. Stored items are frozen so that conditions, builders and inspection can be
+ * handed them without a copy and still cannot change what is stored; reads through the port
+ * copy them (structuredClone), so callers get records of their own to change.
+ */
+export function clean<T>(v: T): T {
+  if (Array.isArray(v)) return Object.freeze(v.filter((x) => x !== undefined).map(clean)) as T;
+  if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !(v instanceof Set)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) out[k] = clean(x);
+    return Object.freeze(out) as T;
+  }
+  return v;
+}
+
+/** The SDK error DynamoDB answers an invalid request with, for classifyStoreError. */
+function validationError(message: string): Error {
+  const e = new Error(message);
+  e.name = "ValidationException";
+  return e;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export class MemoryTable {
+  /** pk -> sk -> item */
+  private readonly parts = new Map<string, Map<string, Item>>();
+
+  get(key: Key): Item | undefined {
+    const it = this.parts.get(key.pk)?.get(key.sk);
+    return it === undefined ? undefined : structuredClone(it);
+  }
+
+  /** Items of a partition whose sort key passes `sk`, by sort key ascending (a Query). */
+  query(pk: string, sk: (s: string) => boolean = () => true): Item[] {
+    const part = this.parts.get(pk);
+    if (!part) return [];
+    return [...part.keys()]
+      .filter(sk)
+      .sort(cmp)
+      .map((s) => structuredClone(part.get(s) as Item));
+  }
+
+  /**
+   * Items of a secondary index partition, by index sort key ascending, projected as the index
+   * projects them. Items with equal index sort keys come in table-key order (DynamoDB leaves
+   * that order unspecified: nothing may rely on it).
+   */
+  queryIndex(idx: IndexDefinition, value: string, sk: (s: string) => boolean = () => true): Item[] {
+    const hits: Item[] = [];
+    for (const part of this.parts.values())
+      for (const it of part.values()) {
+        const s = it[idx.sk];
+        if (it[idx.pk] === value && typeof s === "string" && sk(s)) hits.push(it);
+      }
+    hits.sort(
+      (a, b) =>
+        cmp(a[idx.sk] as string, b[idx.sk] as string) ||
+        cmp(a.pk as string, b.pk as string) ||
+        cmp(a.sk as string, b.sk as string),
+    );
+    return hits.map((it) => structuredClone(project(idx, it)));
+  }
+
+  /**
+   * Every item whose partition key starts with `prefix`, by table key, as stored: deep-frozen,
+   * not copied (a Scan for a test's checks, which may run after every step of a simulation).
+   */
+  peek(prefix = ""): Readonly<Item>[] {
+    const out: Item[] = [];
+    for (const pk of [...this.parts.keys()].filter((p) => p.startsWith(prefix)).sort(cmp)) {
+      const part = this.parts.get(pk) as Map<string, Item>;
+      for (const sk of [...part.keys()].sort(cmp)) out.push(part.get(sk) as Item);
+    }
+    return out;
+  }
+
+  /**
+   * Apply `ops` all or nothing. `transact` adds TransactWriteItems' own validation (1 to 100
+   * actions, each on a different item). `conflict` is the ConflictError's message when a
+   * condition fails. Synchronous on purpose: nothing else runs between the checks and the writes.
+   */
+  write(ops: WriteOp[], conflict: string, transact = false): void {
+    if (transact) {
+      if (ops.length === 0 || ops.length > MAX_TRANSACT_ITEMS)
+        throw classifyStoreError(
+          validationError(
+            `Member must have length between 1 and ${MAX_TRANSACT_ITEMS}, was ${ops.length} (TransactItems)`,
+          ),
+          conflict,
+        );
+      const seen = new Set<string>();
+      for (const op of ops) {
+        const k = `${op.key.pk}\u0000${op.key.sk}`;
+        if (seen.has(k))
+          throw classifyStoreError(
+            validationError("Transaction request cannot include multiple operations on one item"),
+            conflict,
+          );
+        seen.add(k);
+      }
+    }
+    const staged: { key: Key; item: Item | undefined }[] = [];
+    let failed = false;
+    for (const op of ops) {
+      // the stored item itself: frozen, so a condition or builder cannot change it in place
+      const cur = this.parts.get(op.key.pk)?.get(op.key.sk);
+      const next = op.next(cur);
+      const item = next === undefined ? undefined : clean({ ...next, pk: op.key.pk, sk: op.key.sk });
+      // DynamoDB refuses an oversized item whatever the conditions say (a validation error).
+      if (item && itemSize(item) > DYNAMO_ITEM_LIMIT)
+        throw classifyStoreError(
+          validationError("Item size has exceeded the maximum allowed size"),
+          conflict,
+        );
+      if (op.cond && !op.cond(cur)) failed = true;
+      staged.push({ key: op.key, item });
+    }
+    if (failed) throw new ConflictError(conflict);
+    for (const { key, item } of staged) {
+      if (item === undefined) {
+        const part = this.parts.get(key.pk);
+        part?.delete(key.sk);
+        if (part && part.size === 0) this.parts.delete(key.pk);
+      } else {
+        const part = this.parts.get(key.pk) ?? new Map<string, Item>();
+        this.parts.set(key.pk, part);
+        part.set(key.sk, item);
+      }
+    }
+  }
+}
+
+/** The attributes a GSI returns for an item: its projection plus the table and index keys. */
+function project(idx: IndexDefinition, it: Item): Item {
+  if (idx.projection === "ALL") return it;
+  const out: Item = {};
+  for (const a of ["pk", "sk", idx.pk, idx.sk, ...idx.projection]) if (it[a] !== undefined) out[a] = it[a];
+  return out;
+}
+
+/**
+ * a + b as DynamoDB's ADD computes it: in decimal (38 digits), not in binary floating point.
+ * Integers (the usual case) take the fast path.
+ */
+export function decimalAdd(a: number, b: number): number {
+  if (Number.isInteger(a) && Number.isInteger(b) && Number.isSafeInteger(a + b)) return a + b;
+  const da = toDecimal(a);
+  const db = toDecimal(b);
+  const exp = Math.min(da.exp, db.exp);
+  const sum = da.mant * 10n ** BigInt(da.exp - exp) + db.mant * 10n ** BigInt(db.exp - exp);
+  return Number(`${sum}e${exp}`);
+}
+
+/** x as mant * 10^exp, from its shortest decimal text. */
+function toDecimal(x: number): { mant: bigint; exp: number } {
+  const [m, e = "0"] = String(x).toLowerCase().split("e");
+  const [int, frac = ""] = m.split(".");
+  return { mant: BigInt(`${int}${frac}`), exp: Number(e) - frac.length };
+}
