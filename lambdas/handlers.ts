@@ -15,7 +15,8 @@ import { handleApi } from "../shared/api/routes.js";
 import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
 import { PeerMessageError } from "../shared/peers/messages.js";
 import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-report.js";
-import { sendHeartbeats, sweepTransfers } from "../shared/peers/transfer.js";
+import { sweepTransfers } from "../shared/peers/outbox.js";
+import { sendHeartbeats } from "../shared/peers/peer-health.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
 import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
 import {

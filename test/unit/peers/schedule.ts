@@ -8,7 +8,8 @@
 import fc from "fast-check";
 import { ConflictError } from "../../../shared/errors.js";
 import { sealPeerMessage } from "../../../shared/peers/messages.js";
-import { CLOCK_MARGIN_MS, forwardJob } from "../../../shared/peers/transfer.js";
+import { forwardJob } from "../../../shared/peers/origin.js";
+import { CLOCK_MARGIN_MS } from "../../../shared/peers/outbox.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 import {
   bodyOf,

@@ -10,7 +10,8 @@ import { checkCreatedIn, checkTransition } from "../../../shared/pbs/states.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
 import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
-import { sweepTransfers } from "../../../shared/peers/transfer.js";
+import { sweepTransfers } from "../../../shared/peers/outbox.js";
+import { PeerPacing } from "../../../shared/peers/pacing.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import { DEFAULT_SETTINGS, type PeerInfo, type SiteContext } from "../../../shared/server/context.js";
 import { indexAttrs, type JobRecord, transferPending } from "../../../shared/server/job.js";
@@ -273,6 +274,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
       log: { info() {}, warn() {}, error() {}, debug() {} },
       peers,
       metrics,
+      pacing: new PeerPacing(),
     };
     sites.push({ name: sc.name, ctx, store, metrics });
   }
