@@ -7,6 +7,7 @@ import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
 import { DynamoSiteStore } from "../shared/store/site-store.js";
+import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
@@ -59,6 +60,8 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,
     clock: { now: () => Date.now() },
+    // one per container, as the context: resends, offers and heartbeats are paced per process
+    pacing: new PeerPacing(),
     settings: {
       ...DEFAULT_SETTINGS,
       killDelay: e.KILL_DELAY,
