@@ -221,25 +221,29 @@ function jobEnd(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "job
   // Acknowledge whenever the end is recorded (now or before); unknown transfers too, or the
   // peer would re-send forever.
   const ack = send({ type: "JOB_END_ACK", transferId: m.transferId, newId: m.newId });
-  const ended = (j: JobRecord): Effect[] =>
-    j.obittime !== undefined && j.hasDeps ? [{ kind: "ended", key: j.key }] : [];
-  if (!movedUnder(job, m.transferId) || job.obittime !== undefined)
-    return stay(
-      job,
-      job?.obittime !== undefined ? "end already recorded" : "not moved under this transfer",
-      ack,
-      ...(job ? ended(job) : []),
-    );
+  // Its dependents are released whenever the end is recorded, now or before (the release is
+  // idempotent, and a crash may have come between the record and the release).
+  const ended = (j: JobRecord | undefined): Effect[] =>
+    j?.obittime !== undefined && j.hasDeps ? [{ kind: "ended", key: j.key }] : [];
+  if (!movedUnder(job, m.transferId)) return stay(job, "not moved under this transfer", ack, ...ended(job));
+  // Recorded once: the charge is in the write that records the end, and JOB_END is re-sent
+  // until acknowledged, so a second record would charge the usage twice.
+  if (job.obittime !== undefined) return stay(job, "end already recorded", ack, ...ended(job));
   const walltime = Math.round(m.used?.walltime ?? 0);
   const ncpus = Number(job.rl.ncpus) || m.used?.ncpus || 1;
   const account = job.account;
-  const effects: Effect[] = [];
-  if (account !== undefined && m.account !== undefined && m.account !== account)
-    effects.push({
-      kind: "log",
-      level: "warn",
-      message: `usage for ${job.id} came back for account ${m.account}, not ${account}: charged to ${account}`,
-    });
+  // The peer echoes the account the job left with: a different one is worth a look, and the
+  // usage is charged to the account the job was submitted under here either way.
+  const warn: Effect[] =
+    account !== undefined && m.account !== undefined && m.account !== account
+      ? [
+          {
+            kind: "log",
+            level: "warn",
+            message: `usage for ${job.id} came back for account ${m.account}, not ${account}: charged to ${account}`,
+          },
+        ]
+      : [];
   const data: Record<string, string | number> = {
     user: job.user,
     queue: job.queue,
@@ -268,7 +272,7 @@ function jobEnd(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "job
     comment: m.comment ? `${message}: ${m.comment}` : message,
     hist: withTrace(job.hist, { time: i.now, source: "S", message }),
   };
-  effects.unshift({
+  const write: Effect = {
     kind: "write",
     after,
     acct: { time: i.now, jobId: job.id, type: m.deleted ? "D" : "E", data },
@@ -276,8 +280,8 @@ function jobEnd(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "job
       account && m.used
         ? { account, where: i.peer.short, coreSeconds: walltime * ncpus, walltime }
         : undefined,
-  });
-  return { state: after, effects: [...effects, ack, ...ended(after)] };
+  };
+  return { state: after, effects: [write, ...warn, ack, ...ended(after)] };
 }
 
 function backToQueue(cur: JobRecord, now: number, comment: string): JobRecord {

@@ -113,7 +113,6 @@ function forward(r: Received, i: Extract<ReceiverInput, { kind: "forward" }>): S
   if (i.now > m.deadline)
     return {
       state: undefined,
-      ignored: "transfer deadline passed",
       effects: [
         { kind: "tombstone", transferId: m.transferId },
         send(rejectOf(m, "transfer deadline passed")),
@@ -166,13 +165,16 @@ function commit(job: JobRecord | undefined, i: Extract<ReceiverInput, { kind: "c
 function abort(r: Received, m: Msg<"ABORT">): Step {
   if (r.transfer?.status === "aborted") return stay(r.job, "already aborted");
   const job = r.transfer?.key ? r.job : undefined;
+  // A committed copy is kept: it may be running, and the origin counts on it (M). A correct
+  // origin never aborts what it committed; this is the receiver's own guard against one that does.
   if (job && (job.state !== "T" || job.inbound?.committed))
-    // Cannot happen by the protocol (the origin never aborts what it committed); keep the job.
     return stay(job, "committed", {
       kind: "log",
       level: "error",
       message: `ABORT for committed transfer ${m.transferId} (${job.id}): ignored`,
     });
+  // No copy (yet): the tombstone makes sure none is ever created, by a FORWARD still in flight.
+  // With a copy held in T: dropped with the tombstone, conditionally on the copy as read.
   return {
     state: undefined,
     effects: [
