@@ -192,6 +192,11 @@ describe("receiver: ABORT", () => {
   it.each([
     ["committed", committed()],
     ["committed and ended", ended()],
+    // committed here, then forwarded onward: T again, and the origin still counts on it
+    [
+      "committed and in transit onward",
+      committed({ state: "T", xfer: { id: "derecho-7-cccc", peer: "gust", into: "main", deadline: 1 } }),
+    ],
   ])(
     "a copy %s is kept (logged as an error: a correct origin never aborts what it committed)",
     (_what, job) => {
