@@ -98,11 +98,13 @@ export async function onCommit(ctx: SiteContext, peer: PeerInfo, m: Msg<"COMMIT"
 
 /** ABORT: drop the uncommitted copy, or make sure none is ever created. */
 export async function onAbort(ctx: SiteContext, peer: PeerInfo, m: Msg<"ABORT">): Promise<EndResult> {
-  // Not retryConflicts: a lost race here is answered by the fresh read at once (no jitter), as
-  // it always was; the sim's interleavings depend on it no more than the product's do.
+  // An ABORT races only with the same transfer's COMMIT, FORWARD or another ABORT: a fresh read
+  // settles it, so lost races are re-read at once (no backoff, unlike retryConflicts).
   for (let attempt = 0; attempt < 5; attempt++) {
     const transfer = await ctx.store.getTransfer(m.transferId);
-    const job = transfer?.key ? await ctx.store.getJob(transfer.key) : undefined;
+    // a tombstone needs no more reading: the machine ignores the ABORT
+    const job =
+      transfer?.status !== "aborted" && transfer?.key ? await ctx.store.getJob(transfer.key) : undefined;
     const r: Received = { transfer, job };
     const step: Step = receiverStep(r, { kind: "abort", m });
     try {
