@@ -18,7 +18,9 @@ import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-re
 import { sweepTransfers } from "../shared/peers/outbox.js";
 import { sendHeartbeats } from "../shared/peers/peer-health.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
-import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
+import type { SiteContext } from "../shared/server/context.js";
+import { triggerCycles } from "../shared/server/messages.js";
+import { loadServerState } from "../shared/server/server-state.js";
 import {
   type EndResult,
   handleObituary,

@@ -8,17 +8,12 @@ import { randomUUID } from "node:crypto";
 import { planCycle } from "../scheduler/plan.js";
 import { toCandidate, toRunning } from "../scheduler/inputs.js";
 import type { NodeInfo, QueueInfo, RunningJob } from "../scheduler/types.js";
-import {
-  loadServerState,
-  type PeerInfo,
-  type SiteContext,
-  sendToPeer,
-  sendToPeerBatch,
-} from "../server/context.js";
+import type { PeerInfo, SiteContext } from "../server/context.js";
+import { sendToPeer, sendToPeerBatch } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { federationState, nodeInfo, nodePartition, queueInfo, queuePartition } from "../server/objects.js";
-import { keys } from "../store/table.js";
 import { markInTransit, pinnedReason } from "./origin.js";
 import { pacingOf } from "./pacing.js";
 import { NONE } from "./run-step.js";
@@ -32,7 +27,7 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
   if (!q) return NONE;
   const partition = queuePartition(q);
   const queuePinned = q.attrs.pinned === true;
-  const ready = await ctx.store.queryReady(keys.readyShards(q.name), ctx.settings.cycleCandidates);
+  const ready = await ctx.store.queryReady(q.name, ctx.settings.cycleCandidates);
   const plain = ready.filter((j) => !j.array && !j.refusedBy?.includes(peer.short));
   if (!plain.length) return NONE;
   const running = fed === "down" ? [] : await ctx.store.queryRunning(partition);

@@ -6,7 +6,8 @@
  * (originDue, the receiver's tick); when is this module's.
  */
 import { IllegalTransitionError } from "../errors.js";
-import { findPeer, type SiteContext, sendToPeer } from "../server/context.js";
+import { findPeer, type SiteContext } from "../server/context.js";
+import { sendToPeer } from "../server/messages.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { forwardOf, originDue, originStep } from "./origin-machine.js";

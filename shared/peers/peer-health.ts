@@ -2,7 +2,9 @@
  * Peer health: each site tells its peers its federation state (HEARTBEAT) a few times per stale
  * period; what a site last heard from a peer, and when, is how people see that peer.
  */
-import { loadServerState, type SiteContext, sendToPeer } from "../server/context.js";
+import type { SiteContext } from "../server/context.js";
+import { sendToPeer } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
 import { federationState } from "../server/objects.js";
 import { pacingOf } from "./pacing.js";
 

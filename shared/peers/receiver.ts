@@ -7,7 +7,8 @@
  */
 import { ConflictError, MetaqueueError } from "../errors.js";
 import type { QsubOptions } from "../pbs/types.js";
-import { findPeer, loadServerState, type PeerInfo, type SiteContext } from "../server/context.js";
+import { findPeer, type PeerInfo, type SiteContext } from "../server/context.js";
+import { loadServerState } from "../server/server-state.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";

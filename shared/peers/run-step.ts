@@ -3,7 +3,8 @@
  * the record the machine was given, then its sends, counts and logs. Shared by the shells
  * (origin.ts, receiver.ts, outbox.ts, offers.ts).
  */
-import { type PeerInfo, type SiteContext, sendToPeer } from "../server/context.js";
+import type { PeerInfo, SiteContext } from "../server/context.js";
+import { sendToPeer } from "../server/messages.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { retryConflicts } from "../server/retry.js";
