@@ -13,8 +13,6 @@ import { originStep } from "./origin-machine.js";
 import { applyStore, perform, stepJob } from "./run-step.js";
 import type { Msg, Step } from "./step.js";
 
-export { payloadOf } from "./origin-machine.js";
-
 /** Why a queued job may not leave this site, or undefined when it may. */
 export function pinnedReason(job: JobRecord, queuePinned: boolean): string | undefined {
   if (job.state !== "Q") return `job is ${job.state}, not queued`;
@@ -77,7 +75,7 @@ export async function markInTransit(
 }
 
 /** The key of the job a transfer ID of this site names (`<site>-<key>-<nonce>`). */
-export function originKeyOf(ctx: SiteContext, transferId: string): string | undefined {
+function originKeyOf(ctx: SiteContext, transferId: string): string | undefined {
   const prefix = `${ctx.site.short}-`;
   if (!transferId.startsWith(prefix)) return undefined;
   const rest = transferId.slice(prefix.length);
