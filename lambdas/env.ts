@@ -9,6 +9,7 @@ import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
 import { SqsBus } from "../shared/adapters/sqs/bus.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
+import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
@@ -61,6 +62,8 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,
     clock: { now: () => Date.now() },
+    // one per container, as the context: resends, offers and heartbeats are paced per process
+    pacing: new PeerPacing(),
     settings: {
       ...DEFAULT_SETTINGS,
       killDelay: e.KILL_DELAY,

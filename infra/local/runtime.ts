@@ -30,6 +30,7 @@ import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
+import { PeerPacing } from "../../shared/peers/pacing.js";
 import { startApiServer } from "./api-server.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
 import { CredentialRegistry, ensureCredential } from "./credentials.js";
@@ -183,6 +184,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         settings: { ...DEFAULT_SETTINGS, ...opts.settings },
         momSecret,
         upSince: Date.now(),
+        // this site's resends, offers and heartbeats are paced apart from the other sites'
+        pacing: new PeerPacing(),
         // every request carries a token from the user's 0600 credential file
         authenticate,
         // job output, read with the job owner's rights (never the runtime's)

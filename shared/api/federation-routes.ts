@@ -6,7 +6,7 @@ import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { z } from "zod";
 import { accountingReport } from "../accounting/allocations.js";
 import { UnauthorizedError } from "../errors.js";
-import { peerHealth } from "../peers/transfer.js";
+import { peerHealth } from "../peers/peer-health.js";
 import type { SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
 import { federationState } from "../server/objects.js";

@@ -8,7 +8,7 @@ import type { SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
 import type { JobRecord } from "../server/job.js";
 import { federationState, nodeInfo, partitions } from "../server/objects.js";
-import { peerHealth } from "../peers/transfer.js";
+import { peerHealth } from "../peers/peer-health.js";
 import type { StatSample } from "../server/records.js";
 import { recordStatSample, sampleOf } from "../server/stats.js";
 

@@ -6,18 +6,9 @@ import { applyDependencyOutcome, type EndResult } from "../server/job-end.js";
 import { retryConflicts } from "../server/retry.js";
 import { openPeerMessage, type PeerBody } from "./messages.js";
 import { claimMessage } from "./replay.js";
-import {
-  onAbort,
-  onAccept,
-  onBacklog,
-  onCommit,
-  onForward,
-  onJobEnd,
-  onJobEndAck,
-  onJobOp,
-  onOffer,
-  onReject,
-} from "./transfer.js";
+import { onBacklog, onOffer } from "./offers.js";
+import { onAccept, onJobEnd, onReject } from "./origin.js";
+import { onAbort, onCommit, onForward, onJobEndAck, onJobOp } from "./receiver.js";
 
 /**
  * Messages refused (unknown sender, bad signature, malformed, stale, replayed), by reason: never

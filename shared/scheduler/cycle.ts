@@ -30,7 +30,7 @@ import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
 import type { Allocation, CandidateJob, Decision, NodeInfo, RunningJob } from "./types.js";
-import { sendBacklog, sendOffers } from "../peers/transfer.js";
+import { sendBacklog, sendOffers } from "../peers/offers.js";
 
 export interface CycleReport {
   sched: string;

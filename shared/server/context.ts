@@ -66,6 +66,11 @@ export interface SiteContext {
    * momStaleMs after it, so MOMs restarted with the runtime have time to say hello first.
    */
   upSince?: number;
+  /**
+   * When this site's process last sent each paced peer message (resends, offers, heartbeats):
+   * made with the context, so it lives as long as the process. Absent: nothing is paced.
+   */
+  pacing?: import("../peers/pacing.js").PeerPacing;
 }
 
 /** The peer a server or short name means, if any. */

@@ -14,7 +14,7 @@ import { loadServerState } from "./server-state.js";
 import { edgeOutcome } from "./depend-rules.js";
 import type { EndResult } from "./end-result.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
-import { reportEnd } from "../peers/transfer.js";
+import { reportEnd } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { retryConflicts } from "./retry.js";
 import { nodePartition } from "./objects.js";

@@ -1,12 +1,12 @@
 /**
  * qmove: to another queue of this server, or to a queue of a peer (a push transfer). Apart from
  * the other job operations (ops.ts) because it is the one that starts a transfer: the peer
- * protocol (peers/transfer.ts) uses ops.ts for forwarded qdel/qhold/qrls, so ops.ts must not
+ * protocol (peers/receiver.ts) uses ops.ts for forwarded qdel/qhold/qrls, so ops.ts must not
  * import it back.
  */
 import { InvalidStateError, NotFoundError, RejectedError } from "../errors.js";
 import { parseDestination } from "../pbs/jobid.js";
-import { forwardJob, pinnedReason } from "../peers/transfer.js";
+import { forwardJob, pinnedReason } from "../peers/origin.js";
 import { findPeer, isThisSite, type SiteContext } from "./context.js";
 import { triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";

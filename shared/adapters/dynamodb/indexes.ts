@@ -38,7 +38,7 @@ export const INDEX_FIELDS: (keyof IndexAttrs)[] = [
 
 /**
  * The run index's key for jobs with a transfer step outstanding: the sweeper reads it to re-send
- * what a crash or a lost message left undone (an outbox; see shared/peers/transfer.ts).
+ * what a crash or a lost message left undone (an outbox; see shared/peers/outbox.ts).
  */
 export const TRANSFER_PARTITION = "~transfer";
 

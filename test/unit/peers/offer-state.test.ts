@@ -5,7 +5,7 @@
  * and fail the whole OFFER).
  */
 import { describe, expect, it } from "vitest";
-import { onOffer } from "../../../shared/peers/transfer.js";
+import { onOffer } from "../../../shared/peers/offers.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 import { jobRecord } from "../../fixtures/job.js";
 import { callCtx, makeFederation, Network, type Wire } from "./sim.js";

@@ -8,7 +8,8 @@
 import fc from "fast-check";
 import { ConflictError } from "../../../shared/errors.js";
 import { sealPeerMessage } from "../../../shared/peers/messages.js";
-import { CLOCK_MARGIN_MS, forwardJob } from "../../../shared/peers/transfer.js";
+import { forwardJob } from "../../../shared/peers/origin.js";
+import { CLOCK_MARGIN_MS } from "../../../shared/peers/outbox.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 import {
   bodyOf,
@@ -151,9 +152,7 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
   const net = new Network();
   const sites = makeFederation(clock, net);
   const [casper, derecho] = sites;
-  // The sweep keeps resend counts per process (site/key): start from none, as a new process.
-  await sweep(casper, net, false);
-  await sweep(derecho, net, false);
+  // Each site's resend counts live in its context's pacing, new with the federation.
   for (let i = 1; i <= nJobs; i++) await casper.store.createJob(queuedJob(casper, i, clock.t));
   const peer = casper.ctx.peers?.get("derecho");
   if (!peer) throw new Error("casper has no peer derecho");

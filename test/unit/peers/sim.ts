@@ -18,7 +18,8 @@ import { ConflictError } from "../../../shared/errors.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
 import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
-import { sweepTransfers } from "../../../shared/peers/transfer.js";
+import { sweepTransfers } from "../../../shared/peers/outbox.js";
+import { PeerPacing } from "../../../shared/peers/pacing.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import type { PeerInfo, SiteContext } from "../../../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
@@ -166,6 +167,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
       log: { info() {}, warn() {}, error() {}, debug() {} },
       peers,
       metrics,
+      pacing: new PeerPacing(),
     };
     sites.push({ name: sc.name, ctx, store, metrics });
   }

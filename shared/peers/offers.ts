@@ -1,0 +1,189 @@
+/**
+ * Offers: a site with room after a cycle OFFERs it to the peers it pulls from, and the peer
+ * hands over (forwards, by the origin's machine) what fits there and would not start at home;
+ * a site with jobs waiting tells its peers (BACKLOG) so one with room offers now rather than at
+ * its next tick. How often is paced per process (pacing.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { planCycle } from "../scheduler/plan.js";
+import { toCandidate, toRunning } from "../scheduler/inputs.js";
+import type { NodeInfo, QueueInfo, RunningJob } from "../scheduler/types.js";
+import type { PeerInfo, SiteContext } from "../server/context.js";
+import { sendToPeer, sendToPeerBatch } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
+import type { EndResult } from "../server/end-result.js";
+import type { JobRecord } from "../server/job.js";
+import { federationState, nodeInfo, nodePartition, queueInfo, queuePartition } from "../server/objects.js";
+import { markInTransit, pinnedReason } from "./origin.js";
+import { pacingOf } from "./pacing.js";
+import { NONE } from "./run-step.js";
+import { type Msg, sendsOf } from "./step.js";
+
+/** OFFER: a peer has room. Hand over what fits and could not start here now, oldest first. */
+export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">): Promise<EndResult> {
+  const st = await loadServerState(ctx);
+  const fed = federationState(st);
+  const q = st.queues.get(m.queue);
+  if (!q) return NONE;
+  const partition = queuePartition(q);
+  const queuePinned = q.attrs.pinned === true;
+  const ready = await ctx.store.queryReady(q.name, ctx.settings.cycleCandidates);
+  const plain = ready.filter((j) => !j.array && !j.refusedBy?.includes(peer.short));
+  if (!plain.length) return NONE;
+  const running = fed === "down" ? [] : await ctx.store.queryRunning(partition);
+  const picked = pickForOffer({
+    now: ctx.clock.now(),
+    ready: plain,
+    localNodes:
+      fed === "down"
+        ? []
+        : [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo),
+    running: running.map((j) => toRunning(j, 0)),
+    queue: queueInfo(q),
+    offered: m.nodes,
+    maxJobs: m.maxJobs,
+  });
+  if (!picked.length) return NONE;
+  const full = await ctx.store.getJobs(picked);
+  const marked = await Promise.all(
+    picked.map((k) => {
+      const job = full.get(k);
+      if (!job || pinnedReason(job, queuePinned) || job.refusedBy?.includes(peer.short)) return undefined;
+      return markInTransit(ctx, job, peer, m.into, `pulled by ${peer.server}`);
+    }),
+  );
+  // one SendMessageBatch per ten FORWARDs; a FORWARD lost here is re-sent by the sweep
+  const forwards = marked.flatMap((step) => (step ? sendsOf(step) : []));
+  for (const step of marked) if (step) ctx.metrics?.count("TransfersStarted", 1, { peer: peer.short });
+  await sendToPeerBatch(ctx, peer, forwards);
+  ctx.log.info(`offer from ${peer.short}: ${forwards.length} job(s) of ${m.queue} handed over`);
+  return NONE;
+}
+
+export interface OfferPickInput {
+  now: number;
+  /** ready jobs of the offered queue, in ready-index order */
+  ready: Pick<
+    JobRecord,
+    "key" | "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime"
+  >[];
+  localNodes: NodeInfo[];
+  running: RunningJob[];
+  queue: QueueInfo;
+  offered: { ncpus: number; mem: number; ngpus: number }[];
+  maxJobs: number;
+}
+
+/**
+ * Which jobs to hand over for an offer (pure): those that would NOT start here in this cycle
+ * and that fit the offered room, in the scheduler's order (priority, then age), at most maxJobs.
+ */
+export function pickForOffer(inp: OfferPickInput): string[] {
+  const candidates = inp.ready.map((j) => toCandidate(j, j.key));
+  const queues = [{ ...inp.queue, started: true }];
+  const local = inp.localNodes.length
+    ? planCycle({
+        now: inp.now,
+        nodes: inp.localNodes,
+        running: inp.running,
+        candidates,
+        queues,
+        backfill: false,
+        backfillDepth: 0,
+      })
+    : { start: [] };
+  const startsHere = new Set(local.start.map((d) => d.jobId));
+  const rest = candidates.filter((c) => !startsHere.has(c.id));
+  const remote = planCycle({
+    now: inp.now,
+    nodes: inp.offered.map((n, i) => ({ name: `offer${i}`, state: "free", available: { ...n } })),
+    running: [],
+    candidates: rest,
+    queues: [{ name: inp.queue.name, priority: 0, started: true }],
+    backfill: false,
+    backfillDepth: 0,
+  });
+  return remote.start.slice(0, inp.maxJobs).map((d) => d.jobId);
+}
+
+/**
+ * After a cycle that left room: offer it to the peers we pull from, into the queues of this
+ * partition. At most one offer per directive per offerIntervalMs (per process).
+ */
+export async function sendOffers(
+  ctx: SiteContext,
+  partition: string,
+  free: { ncpus: number; mem: number; ngpus: number }[],
+): Promise<number> {
+  if (!ctx.peers?.size) return 0;
+  const room = free.filter((n) => n.ncpus > 0);
+  if (!room.length) return 0;
+  const st = await loadServerState(ctx);
+  if (federationState(st) !== "active") return 0;
+  // The directives of this partition whose offer is due (no I/O for the ones throttled).
+  const now = ctx.clock.now();
+  const { lastOffer } = pacingOf(ctx);
+  const due = [...ctx.peers.values()].flatMap((peer) =>
+    (peer.pull ?? [])
+      .filter((d) => {
+        const into = st.queues.get(d.into);
+        if (!into || queuePartition(into) !== partition) return false;
+        return now - (lastOffer.get(offerKey(peer, d)) ?? 0) >= ctx.settings.offerIntervalMs;
+      })
+      .map((d) => ({ peer, d })),
+  );
+  if (!due.length) return 0;
+  // Jobs already accepted here and not yet committed will take some of this room: offer again
+  // once they are queued (and this cycle's successor has placed them), not twice for one room.
+  const pendingIn = (await ctx.store.queryTransfers()).filter(
+    (j) => j.state === "T" && j.inbound && j.partition === partition,
+  );
+  if (pendingIn.length) return 0;
+  for (const { peer, d } of due) {
+    lastOffer.set(offerKey(peer, d), now);
+    await sendToPeer(ctx, peer, {
+      type: "OFFER",
+      offerId: randomUUID(),
+      queue: d.queue,
+      into: d.into,
+      nodes: room.slice(0, 256),
+      maxJobs: Math.min(
+        500,
+        room.reduce((s, n) => s + n.ncpus, 0),
+      ),
+    });
+  }
+  return due.length;
+}
+
+function offerKey(peer: PeerInfo, d: { queue: string; into: string }): string {
+  return `${peer.short}/${d.queue}/${d.into}`;
+}
+
+/**
+ * After a cycle that left jobs waiting: tell the peers, so one that pulls from these queues and
+ * has room offers it now rather than at its next tick. At most once per offerIntervalMs.
+ */
+export async function sendBacklog(ctx: SiteContext, queues: string[]): Promise<void> {
+  if (!ctx.peers?.size || !queues.length) return;
+  const now = ctx.clock.now();
+  const { lastBacklog } = pacingOf(ctx);
+  for (const peer of ctx.peers.values()) {
+    const k = peer.short;
+    if (now - (lastBacklog.get(k) ?? 0) < ctx.settings.offerIntervalMs) continue;
+    lastBacklog.set(k, now);
+    await sendToPeer(ctx, peer, { type: "BACKLOG", queues: [...new Set(queues)].slice(0, 64) });
+  }
+}
+
+/** BACKLOG: a peer has work waiting; if we pull from those queues, run a cycle (it offers room). */
+export async function onBacklog(ctx: SiteContext, peer: PeerInfo, m: Msg<"BACKLOG">): Promise<EndResult> {
+  const st = await loadServerState(ctx);
+  if (federationState(st) !== "active") return NONE;
+  const parts = (peer.pull ?? [])
+    .filter((d) => m.queues.includes(d.queue))
+    .map((d) => st.queues.get(d.into))
+    .filter((q) => q !== undefined)
+    .map((q) => queuePartition(q));
+  return { partitions: [...new Set(parts)], ended: [] };
+}

@@ -1,0 +1,115 @@
+/**
+ * The origin's side, I/O: hand a job to a peer, and take the peer's answers (ACCEPT, REJECT,
+ * JOB_END). Each handler reads the job, runs the origin's machine (origin-machine.ts, where the
+ * protocol and its invariants are explained), makes its one change conditionally on the record
+ * read (a lost race re-reads and runs the machine again), and only then sends.
+ */
+import { randomUUID } from "node:crypto";
+import { ConflictError } from "../errors.js";
+import type { PeerInfo, SiteContext } from "../server/context.js";
+import type { EndResult } from "../server/end-result.js";
+import type { JobRecord } from "../server/job.js";
+import { originStep } from "./origin-machine.js";
+import { applyStore, perform, stepJob } from "./run-step.js";
+import type { Msg, Step } from "./step.js";
+
+/** Why a queued job may not leave this site, or undefined when it may. */
+export function pinnedReason(job: JobRecord, queuePinned: boolean): string | undefined {
+  if (job.state !== "Q") return `job is ${job.state}, not queued`;
+  if (job.holds) return "job is held";
+  if (job.depPending?.length || job.depOn) return "job has unmet dependencies";
+  if (job.array || job.parentKey) return "array jobs stay at their site";
+  if (queuePinned) return `queue ${job.queue} is pinned to this site`;
+  const p = job.extra?.pinned;
+  if (p !== undefined && /^(true|1|yes|y)$/i.test(p)) return "job is pinned to this site";
+  return undefined;
+}
+
+/**
+ * Mark a queued job T and hand it to `peer`'s queue `into`. Returns false when the job changed
+ * meanwhile (started, held, moved by someone else): it simply stays.
+ */
+export async function forwardJob(
+  ctx: SiteContext,
+  job: JobRecord,
+  peer: PeerInfo,
+  into: string,
+  why: string,
+): Promise<boolean> {
+  const step = await markInTransit(ctx, job, peer, into, why);
+  if (!step) return false;
+  await perform(ctx, peer, peer.short, step);
+  return true;
+}
+
+/**
+ * Q -> T under a new transfer, written conditionally on `job` as the caller read it; the step
+ * (its FORWARD not yet sent), or undefined when the job changed meanwhile. No re-read on a lost
+ * race: whoever changed the job (a start, a hold, another transfer) decided its fate first.
+ */
+export async function markInTransit(
+  ctx: SiteContext,
+  job: JobRecord,
+  peer: PeerInfo,
+  into: string,
+  why: string,
+): Promise<Step | undefined> {
+  const now = ctx.clock.now();
+  const step = originStep(job, {
+    kind: "forward",
+    now,
+    peer,
+    transferId: `${ctx.site.short}-${job.key}-${randomUUID().slice(0, 8)}`,
+    deadline: now + ctx.settings.transferTimeoutMs,
+    into,
+    why,
+  });
+  if (step.ignored) return undefined;
+  try {
+    await applyStore(ctx, job, step);
+  } catch (err) {
+    if (err instanceof ConflictError) return undefined;
+    throw err;
+  }
+  return step;
+}
+
+/** The key of the job a transfer ID of this site names (`<site>-<key>-<nonce>`). */
+function originKeyOf(ctx: SiteContext, transferId: string): string | undefined {
+  const prefix = `${ctx.site.short}-`;
+  if (!transferId.startsWith(prefix)) return undefined;
+  const rest = transferId.slice(prefix.length);
+  const dash = rest.lastIndexOf("-");
+  return dash > 0 ? rest.slice(0, dash) : undefined;
+}
+
+/** ACCEPT: the decision point (T -> M once; anything else about this transfer is answered ABORT). */
+export async function onAccept(ctx: SiteContext, peer: PeerInfo, m: Msg<"ACCEPT">): Promise<EndResult> {
+  const now = ctx.clock.now();
+  const { step } = await stepJob(ctx, originKeyOf(ctx, m.transferId), (cur) =>
+    originStep(cur, { kind: "accept", now, peer, m }),
+  );
+  await perform(ctx, peer, peer.short, step);
+  return { partitions: [], ended: [] };
+}
+
+/** REJECT: back to the queue with the receiver's reason as the comment. */
+export async function onReject(ctx: SiteContext, peer: PeerInfo, m: Msg<"REJECT">): Promise<EndResult> {
+  const key = originKeyOf(ctx, m.transferId);
+  if (!key) return { partitions: [], ended: [] };
+  const now = ctx.clock.now();
+  const { step } = await stepJob(ctx, key, (cur) => originStep(cur, { kind: "reject", now, peer, m }));
+  return perform(ctx, peer, peer.short, step);
+}
+
+/**
+ * JOB_END: the moved job ended at the peer: the M record takes the outcome and the usage is
+ * charged here, once; always acknowledged.
+ */
+export async function onJobEnd(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_END">): Promise<EndResult> {
+  const now = ctx.clock.now();
+  const { step } = await stepJob(ctx, originKeyOf(ctx, m.transferId), (cur) =>
+    originStep(cur, { kind: "jobEnd", now, peer, m }),
+  );
+  return perform(ctx, peer, peer.short, step);
+}
