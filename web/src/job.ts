@@ -2,6 +2,9 @@
  * One job: every PBS attribute, its history (tracejob), dependencies both ways, and the tail of
  * its stdout/stderr, which follows the file (new bytes every second) while the job runs.
  */
+// the same formatter as qstat -f and the API (pure, so the browser bundle takes it as is); the
+// browser's local time, as a PBS command prints in the local time of where it runs
+import { ctime } from "../../shared/pbs/time.js";
 import { ApiError, apiFetch, baseOf, type JobView } from "./api.js";
 import { actionButtons } from "./actions.js";
 import { append, h } from "./dom.js";
@@ -159,7 +162,7 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
         h(
           "tr",
           {},
-          h("td", {}, new Date(ev.time).toLocaleString()),
+          h("td", {}, ctime(ev.time)),
           h("td", {}, ev.source),
           h("td", { class: "wrap" }, ev.message),
         ),
