@@ -5,7 +5,7 @@
  * stack without the MOM cluster) it is the executor that refuses with a clear reason.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
-import { EcsExecutor } from "../shared/exec/ecs-executor.js";
+import { EcsExecutor } from "../shared/adapters/executor/ecs.js";
 import type { Executor } from "../shared/ports/index.js";
 import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
 

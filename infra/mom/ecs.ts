@@ -2,7 +2,7 @@
  * The MOM container entry on ECS: one task runs one job run, then exits.
  *
  * The scheduler's RunTask passes the run spec in the container environment (JOB_SPEC, or
- * JOB_SPEC_GZ = base64 gzip of it; see shared/exec/ecs-executor.ts); the task definition sets
+ * JOB_SPEC_GZ = base64 gzip of it; see shared/adapters/executor/ecs.ts); the task definition sets
  * TABLE_NAME, EVENTS_QUEUE_URL, OUTPUT_BUCKET and AWS_REGION. The same `Mom` as the local child
  * process runs the job: heartbeats go to the site table, the obituary to the events queue.
  * Before the obituary is sent, stdout/stderr are uploaded to s3://OUTPUT_BUCKET/<jobId>/<file>,

@@ -14,7 +14,7 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { keyOfId } from "../../shared/server/mutate.js";
-import type { JobRunSpec, KillReason } from "../../shared/ports/index.js";
+import type { MomReply, MomRequest } from "../../shared/adapters/executor/local.js";
 import {
   LOCAL_CREDENTIALS,
   makeDynamoClients,
@@ -22,16 +22,6 @@ import {
   requestCounts,
 } from "../../shared/store/clients.js";
 import { DynamoSiteStore } from "../../shared/store/site-store.js";
-
-export type MomRequest =
-  | { type: "init"; momId: string; key: string }
-  | { type: "run"; reqId: number; spec: JobRunSpec }
-  | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
-  | { type: "counts"; reqId: number };
-export type MomReply =
-  | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
-  | { type: "boot" }
-  | { type: "ready"; momId: string };
 
 function env(name: string): string {
   const v = process.env[name];
