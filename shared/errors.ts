@@ -99,3 +99,15 @@ export class UnauthenticatedError extends MetaqueueError {
     super("Unauthenticated", message, 401, 159);
   }
 }
+
+/**
+ * A process's environment lacks variables it needs or has ones that do not parse: it cannot
+ * start. `problems` lists every one (`NAME: why`), so one failed start says all there is to fix.
+ */
+export class EnvError extends MetaqueueError {
+  readonly problems: string[];
+  constructor(who: string, problems: string[], options?: { cause?: unknown }) {
+    super("BadEnvironment", `${who}: bad environment: ${problems.join("; ")}`, 500, PBS_EXIT.SYSTEM, options);
+    this.problems = problems;
+  }
+}
