@@ -15,13 +15,11 @@ import { handleApi } from "../shared/api/routes.js";
 import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
 import { PeerMessageError } from "../shared/peers/messages.js";
 import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-report.js";
-import { sendHeartbeats, sweepTransfers } from "../shared/peers/transfer.js";
 import { runAccumulatedCycle } from "../shared/scheduler/accumulation.js";
 import { releaseCascade } from "../shared/server/cascade.js";
-import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
-import { type EndResult, handleObituary, momHello, sweepRunning } from "../shared/server/job-end.js";
-import { partitions } from "../shared/server/objects.js";
-import { repairDue, repairStranded } from "../shared/server/repair.js";
+import { sweepTick } from "../shared/server/tick.js";
+import { type SiteContext, triggerCycles } from "../shared/server/context.js";
+import { type EndResult, handleObituary, momHello } from "../shared/server/job-end.js";
 import { faultFromEnv } from "./fault.js";
 
 const ResourcesUsedSchema = z.object({
@@ -210,30 +208,7 @@ export function makeSchedulerHandler(ctx: SiteContext) {
  */
 export function makeSweeperHandler(ctx: SiteContext) {
   return async (): Promise<void> => {
-    const st = await loadServerState(ctx);
-    const parts = partitions(st);
-    const touched = new Set<string>(parts);
-    for (const p of parts) {
-      const r = await sweepRunning(ctx, p);
-      await releaseCascade(ctx, r.ended, touched);
-    }
-    if (ctx.peers?.size) {
-      // Peer transfers: re-send unanswered steps, time out stale ones (the transfer outbox).
-      const t = await sweepTransfers(ctx);
-      for (const p of t.partitions) touched.add(p);
-      await sendHeartbeats(ctx);
-    }
-    if (repairDue(ctx)) {
-      // Half-finished follow-ups of job ends (dependents never released, subjobs never
-      // counted): at the first tick of a process, then every repairIntervalMs.
-      try {
-        const r = await repairStranded(ctx);
-        for (const p of r.partitions) touched.add(p);
-        await releaseCascade(ctx, r.ended, touched);
-      } catch (err) {
-        ctx.log.warn(`sweeper: repair: ${(err as Error).message}`);
-      }
-    }
+    const touched = await sweepTick(ctx);
     await triggerCycles(ctx, touched, "tick");
     // the dashboard's charts: this minute's job counts (a write only when they change)
     await sampleSite(ctx).catch((err) => ctx.log.warn(`sweeper: stats sample: ${(err as Error).message}`));
