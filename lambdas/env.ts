@@ -27,8 +27,8 @@ export const LambdaEnvSchema = z.object({
   MOM_STALE_SECONDS: z.coerce.number().int().positive().default(120),
   /** JSON (lambdas/peers-env.ts PeerEnvSchema); absent or empty: no peers */
   PEERS: z.string().optional(),
-  /** SSM SecureString holding the site's MOM secret */
-  MOM_SECRET_PARAMETER: z.string().min(1).optional(),
+  /** SSM SecureString holding the site's MOM secret; absent or empty: none */
+  MOM_SECRET_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 

@@ -77,6 +77,21 @@ describe("the entries' schemas", () => {
     ]);
   });
 
+  it("a Lambda's optional variables may be empty, as unset", () => {
+    const e = readEnv("Lambda", LambdaEnvSchema, {
+      AWS_REGION: "r",
+      SITE_SHORT: "s",
+      SITE_SERVER: "s-pbs",
+      TABLE_NAME: "t",
+      SCHED_QUEUE_URL: "https://q/sched",
+      EVENTS_QUEUE_URL: "https://q/events",
+      MOM_SECRET_PARAMETER: "",
+      PEERS: "",
+    });
+    expect(e.MOM_SECRET_PARAMETER).toBeUndefined();
+    expect(e.KILL_DELAY).toBe(10);
+  });
+
   it("the ECS executor: none without ECS_CLUSTER; with it, every other variable it needs", () => {
     expect(executorFromEnv({})).toBe(unconfiguredExecutor);
     expect(problems(() => executorFromEnv({ ECS_CLUSTER: "c", ECS_SUBNETS: " , " }))).toEqual([
