@@ -5,35 +5,58 @@
  * stack without the MOM cluster) it is the executor that refuses with a clear reason.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
-import { EcsExecutor } from "../shared/exec/ecs-executor.js";
+import { z } from "zod";
+import { EcsExecutor } from "../shared/adapters/executor/ecs.js";
+import { type Env, readEnv } from "../shared/config/env.js";
 import type { Executor } from "../shared/ports/index.js";
 import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
 
-export function executorFromEnv(env: NodeJS.ProcessEnv = process.env, momSecret?: string): Executor {
-  if (!env.ECS_CLUSTER) return unconfiguredExecutor;
-  const need = (name: string): string => {
-    const v = env[name];
-    if (!v) throw new Error(`bad Lambda environment: ${name} is not set (ECS_CLUSTER is)`);
-    return v;
-  };
-  const list = (v: string | undefined) =>
-    (v ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-  return new EcsExecutor(new ECSClient({ region: need("AWS_REGION"), maxAttempts: 5 }), {
-    cluster: need("ECS_CLUSTER"),
-    taskDefinition: need("ECS_TASK_DEFINITION"),
-    containerName: env.ECS_CONTAINER_NAME || "mom",
-    subnets: list(need("ECS_SUBNETS")),
-    securityGroups: list(env.ECS_SECURITY_GROUPS),
-    assignPublicIp: env.ECS_ASSIGN_PUBLIC_IP !== "false",
+/** An unset or empty variable is absent (CDK writes "" for an optional value it has none of). */
+const opt = <T extends z.ZodType>(t: T) => z.preprocess((x) => (x === "" ? undefined : x), t.optional());
+const list = opt(z.string()).transform((x) =>
+  (x ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+/**
+ * What the ECS executor reads (infra/aws/constructs/mom.ts executorEnvironment). Without
+ * ECS_CLUSTER there is no executor and nothing else is needed; with it, the rest must be there.
+ */
+export const EcsExecutorEnvSchema = z
+  .object({
+    AWS_REGION: opt(z.string()),
+    ECS_CLUSTER: opt(z.string()),
+    ECS_TASK_DEFINITION: opt(z.string()),
+    ECS_CONTAINER_NAME: opt(z.string()).transform((x) => x ?? "mom"),
+    ECS_SUBNETS: list,
+    ECS_SECURITY_GROUPS: list,
+    ECS_ASSIGN_PUBLIC_IP: opt(z.string()).transform((x) => x !== "false"),
+  })
+  .superRefine((e, ctx) => {
+    if (!e.ECS_CLUSTER) return;
+    for (const k of ["AWS_REGION", "ECS_TASK_DEFINITION", "ECS_SUBNETS"] as const) {
+      if (!e[k]?.length) ctx.addIssue({ code: "custom", path: [k], message: "is not set (ECS_CLUSTER is)" });
+    }
+  });
+
+export function executorFromEnv(env: Env = process.env, momSecret?: string): Executor {
+  const e = readEnv("Lambda", EcsExecutorEnvSchema, env);
+  if (!e.ECS_CLUSTER || !e.ECS_TASK_DEFINITION || !e.AWS_REGION) return unconfiguredExecutor;
+  return new EcsExecutor(new ECSClient({ region: e.AWS_REGION, maxAttempts: 5 }), {
+    cluster: e.ECS_CLUSTER,
+    taskDefinition: e.ECS_TASK_DEFINITION,
+    containerName: e.ECS_CONTAINER_NAME,
+    subnets: e.ECS_SUBNETS,
+    securityGroups: e.ECS_SECURITY_GROUPS,
+    assignPublicIp: e.ECS_ASSIGN_PUBLIC_IP,
     momSecret,
   });
 }
 
 /** The same, built on first call. */
-export function lazyExecutorFromEnv(env: NodeJS.ProcessEnv = process.env): Executor {
+export function lazyExecutorFromEnv(env: Env = process.env): Executor {
   let ex: Executor | undefined;
   const get = () => {
     ex ??= executorFromEnv(env);

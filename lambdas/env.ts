@@ -3,6 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
+import { type Env, readEnv } from "../shared/config/env.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
@@ -13,7 +14,12 @@ import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
-const EnvSchema = z.object({
+/**
+ * What every Lambda of a site reads (infra/aws/site-stack.ts sets it; AWS_REGION is Lambda's
+ * own). PEERS and MOM_SECRET_PARAMETER are optional: a site on its own, a site without MOM
+ * report signatures (see README).
+ */
+export const LambdaEnvSchema = z.object({
   AWS_REGION: z.string().min(1),
   SITE_SHORT: z.string().min(1),
   SITE_SERVER: z.string().min(1),
@@ -22,7 +28,19 @@ const EnvSchema = z.object({
   EVENTS_QUEUE_URL: z.string().url(),
   KILL_DELAY: z.coerce.number().int().nonnegative().default(10),
   MOM_STALE_SECONDS: z.coerce.number().int().positive().default(120),
+  /** JSON (lambdas/peers-env.ts PeerEnvSchema); absent or empty: no peers */
+  PEERS: z.string().optional(),
+  /** SSM SecureString holding the site's MOM secret; absent or empty: none */
+  MOM_SECRET_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
 });
+export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
+
+/** The part of it the MOM secret needs (the executor reads it alone, before any context). */
+const MomSecretEnvSchema = LambdaEnvSchema.pick({ AWS_REGION: true, MOM_SECRET_PARAMETER: true }).partial({
+  AWS_REGION: true,
+});
+
+const WHO = "Lambda";
 
 let cached: SiteContext | undefined;
 let metrics: PowertoolsMetrics | undefined;
@@ -42,15 +60,9 @@ export function instrumented<E, R>(h: (event: E) => Promise<R>): (event: E) => P
 }
 
 /** Build the site context from the environment (once per container). */
-export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = process.env): SiteContext {
+export function contextFromEnv(executor: Executor, env: Env = process.env): SiteContext {
   if (cached) return cached;
-  const r = EnvSchema.safeParse(env);
-  if (!r.success) {
-    throw new Error(
-      `bad Lambda environment: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-    );
-  }
-  const e = r.data;
+  const e = readEnv(WHO, LambdaEnvSchema, env);
   const { doc } = makeDynamoClients({ region: e.AWS_REGION });
   metrics = new PowertoolsMetrics(e.SITE_SHORT);
   const logger = new Logger({ serviceName: "metaqueue", persistentKeys: { site: e.SITE_SHORT } });
@@ -91,10 +103,11 @@ let momSecretLoaded: Promise<string | undefined> | undefined;
  * container: the events and sweeper functions verify MOM reports with it, the scheduler derives
  * each ECS task's MOM_KEY from it. Unset: MOM reports are not authenticated (see README).
  */
-export function momSecretFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const name = env.MOM_SECRET_PARAMETER;
+export function momSecretFromEnv(env: Env = process.env): Promise<string | undefined> {
+  const e = readEnv(WHO, MomSecretEnvSchema, env);
+  const name = e.MOM_SECRET_PARAMETER;
   if (!name) return Promise.resolve(undefined);
-  momSecretLoaded ??= ssmSecrets(new SSMClient({ region: env.AWS_REGION }))(name).catch((err) => {
+  momSecretLoaded ??= ssmSecrets(new SSMClient({ region: e.AWS_REGION }))(name).catch((err) => {
     momSecretLoaded = undefined; // try again on the next invocation
     throw err;
   });
@@ -106,16 +119,14 @@ export function momSecretFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<
  * entry uses this one: any handler may need to message a peer (a dependency release, a
  * transfer step, a forwarded qdel).
  */
-export async function siteContext(
-  executor: Executor,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<SiteContext> {
+export async function siteContext(executor: Executor, env: Env = process.env): Promise<SiteContext> {
   const ctx = contextFromEnv(executor, env);
   ctx.momSecret ??= await momSecretFromEnv(env);
   peersLoaded ??= (async () => {
-    const defs = parsePeersEnv(env.PEERS);
+    const e = readEnv(WHO, LambdaEnvSchema, env);
+    const defs = parsePeersEnv(e.PEERS);
     if (!defs.length) return;
-    ctx.peers = await loadPeers(defs, ssmSecrets(new SSMClient({ region: env.AWS_REGION })));
+    ctx.peers = await loadPeers(defs, ssmSecrets(new SSMClient({ region: e.AWS_REGION })));
   })().catch((err) => {
     peersLoaded = undefined; // try again on the next invocation
     throw err;

@@ -16,19 +16,23 @@
  * transactions were lost; 10 ms later, 2 of 6; 50 ms or more later, 0 of 10), where DynamoDB
  * answers only once the write is durable. The wait gives the state a real table would have.
  */
+import { type Env, envSchema, readEnv, v } from "../shared/config/env.js";
+
 const SETTLE_MS = 1000;
 
-export function faultFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-): { afterEnd(): Promise<void> } | undefined {
-  const m = /^kill-after-end(?::(\d+))?$/.exec(env.METAQUEUE_FAULT ?? "");
+/** Test-only, so lenient: a value that is no fault this module knows leaves it off. */
+const FaultEnvSchema = envSchema({ METAQUEUE_FAULT: v.optional() });
+
+export function faultFromEnv(env: Env = process.env): { afterEnd(): Promise<void> } | undefined {
+  const { METAQUEUE_FAULT: fault } = readEnv("fault injection", FaultEnvSchema, env);
+  const m = /^kill-after-end(?::(\d+))?$/.exec(fault ?? "");
   if (!m) return undefined;
   let left = Number(m[1] ?? 1);
   return {
     async afterEnd() {
       if (--left !== 0) return;
       await new Promise((r) => setTimeout(r, SETTLE_MS));
-      console.error(`metaqueue: METAQUEUE_FAULT=${env.METAQUEUE_FAULT}: SIGKILL of the process group`);
+      console.error(`metaqueue: METAQUEUE_FAULT=${fault}: SIGKILL of the process group`);
       process.kill(0, "SIGKILL");
     },
   };

@@ -15,21 +15,12 @@ import { handleApi } from "../shared/api/routes.js";
 import { handlePeerMessage, rejectedPeerMessages } from "../shared/peers/inbox.js";
 import { PeerMessageError } from "../shared/peers/messages.js";
 import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-report.js";
-import { sweepTransfers } from "../shared/peers/outbox.js";
-import { sendHeartbeats } from "../shared/peers/peer-health.js";
-import { runCycle } from "../shared/scheduler/cycle.js";
+import { runAccumulatedCycle } from "../shared/scheduler/accumulation.js";
+import { releaseCascade } from "../shared/server/cascade.js";
+import { sweepTick } from "../shared/server/tick.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { triggerCycles } from "../shared/server/messages.js";
-import { loadServerState } from "../shared/server/server-state.js";
-import {
-  type EndResult,
-  handleObituary,
-  momHello,
-  releaseDependents,
-  sweepRunning,
-} from "../shared/server/job-end.js";
-import { partitions, schedFor } from "../shared/server/objects.js";
-import { repairDue, repairStranded } from "../shared/server/repair.js";
+import { type EndResult, handleObituary, momHello } from "../shared/server/job-end.js";
 import { faultFromEnv } from "./fault.js";
 
 const ResourcesUsedSchema = z.object({
@@ -83,19 +74,6 @@ const CycleTriggerSchema = z.object({
   reason: z.string().max(64),
 });
 
-/** Follow dependency releases (a deleted child can end its own children) to the end. */
-async function releaseAll(ctx: SiteContext, first: string[], partitionsOut: Set<string>): Promise<void> {
-  let next = first;
-  for (let depth = 0; next.length && depth < 1000; depth++) {
-    const results = await Promise.all(next.map((k) => releaseDependents(ctx, k)));
-    next = [];
-    for (const r of results) {
-      for (const p of r.partitions) partitionsOut.add(p);
-      next.push(...r.ended);
-    }
-  }
-}
-
 /**
  * An SQS batch whose records each end in job changes: handle the records concurrently (they are
  * about different jobs, or idempotent about the same one), follow dependency releases, then ask
@@ -116,7 +94,7 @@ async function processBatch(
         const res = await handle(r.body, r.messageId);
         if (res === "drop") return;
         for (const p of res.partitions) touched.add(p);
-        await releaseAll(ctx, res.ended, touched);
+        await releaseCascade(ctx, res.ended, touched);
       } catch (err) {
         ctx.log.error(`${name}: message ${r.messageId} failed: ${(err as Error).message}`);
         failures.push({ itemIdentifier: r.messageId });
@@ -215,13 +193,7 @@ export function makeSchedulerHandler(ctx: SiteContext) {
     // A batch of triggers for one partition is one cycle: they all asked for "a cycle soon".
     for (const [p, ids] of byPartition) {
       try {
-        // PP-337 job_accumulation_time: wait before the cycle so a burst of submissions is
-        // scheduled together. The FIFO group stays locked meanwhile, so triggers sent during
-        // the wait queue up and are answered by the next cycle as one batch.
-        const st = await loadServerState(ctx);
-        const acc = Number(st.scheds.get(schedFor(st, p))?.attrs.job_accumulation_time ?? 0);
-        if (acc > 0) await new Promise((r) => setTimeout(r, Math.min(acc, 60) * 1000));
-        await runCycle(ctx, p);
+        await runAccumulatedCycle(ctx, p);
       } catch (err) {
         ctx.log.error(`scheduler: cycle of ${p} failed: ${(err as Error).stack}`);
         for (const id of ids) failures.push({ itemIdentifier: id });
@@ -237,30 +209,7 @@ export function makeSchedulerHandler(ctx: SiteContext) {
  */
 export function makeSweeperHandler(ctx: SiteContext) {
   return async (): Promise<void> => {
-    const st = await loadServerState(ctx);
-    const parts = partitions(st);
-    const touched = new Set<string>(parts);
-    for (const p of parts) {
-      const r = await sweepRunning(ctx, p);
-      await releaseAll(ctx, r.ended, touched);
-    }
-    if (ctx.peers?.size) {
-      // Peer transfers: re-send unanswered steps, time out stale ones (the transfer outbox).
-      const t = await sweepTransfers(ctx);
-      for (const p of t.partitions) touched.add(p);
-      await sendHeartbeats(ctx);
-    }
-    if (repairDue(ctx)) {
-      // Half-finished follow-ups of job ends (dependents never released, subjobs never
-      // counted): at the first tick of a process, then every repairIntervalMs.
-      try {
-        const r = await repairStranded(ctx);
-        for (const p of r.partitions) touched.add(p);
-        await releaseAll(ctx, r.ended, touched);
-      } catch (err) {
-        ctx.log.warn(`sweeper: repair: ${(err as Error).message}`);
-      }
-    }
+    const touched = await sweepTick(ctx);
     await triggerCycles(ctx, touched, "tick");
     // the dashboard's charts: this minute's job counts (a write only when they change)
     await sampleSite(ctx).catch((err) => ctx.log.warn(`sweeper: stats sample: ${(err as Error).message}`));

@@ -6,6 +6,7 @@
  */
 import { GetParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
+import { EnvError } from "../shared/errors.js";
 import type { PeerInfo } from "../shared/server/context.js";
 
 const name = z.string().min(1).max(64);
@@ -38,12 +39,13 @@ export function parsePeersEnv(text: string | undefined): PeerEnv[] {
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new Error("bad Lambda environment: PEERS is not JSON");
+    throw new EnvError("Lambda", ["PEERS is not JSON"]);
   }
   const r = PeerEnvSchema.safeParse(raw);
   if (!r.success)
-    throw new Error(
-      `bad Lambda environment: PEERS: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    throw new EnvError(
+      "Lambda",
+      r.error.issues.map((i) => `PEERS.${i.path.join(".")}: ${i.message}`),
     );
   return r.data;
 }

@@ -8,17 +8,21 @@
  * The local runtime seeds the same objects on its first start (infra/local/runtime.ts).
  */
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
+import { z } from "zod";
+import { readEnv } from "../shared/config/env.js";
 import { SiteConfigSchema } from "../shared/config/site-config.js";
 import { makeDynamoClients } from "../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { seedSite } from "../shared/server/seed.js";
 
+/** Lambda sets AWS_REGION; the table and the site come in the resource's properties. */
+const SeedEnvSchema = z.object({ AWS_REGION: z.string().min(1) });
+
 export const handler = async (event: CloudFormationCustomResourceEvent) => {
   const physicalId = `metaqueue-seed-${event.ResourceProperties.TableName}`;
   if (event.RequestType === "Delete") return { PhysicalResourceId: event.PhysicalResourceId };
   const props = event.ResourceProperties as unknown as { TableName: string; Site: string; Managers?: string };
-  const region = process.env.AWS_REGION;
-  if (!region) throw new Error("AWS_REGION is not set");
+  const { AWS_REGION: region } = readEnv("seed Lambda", SeedEnvSchema);
   const site = SiteConfigSchema.parse(JSON.parse(props.Site));
   const { doc } = makeDynamoClients({ region });
   const created = await seedSite(new DynamoSiteStore(doc, props.TableName), site, props.Managers ?? "");

@@ -33,11 +33,11 @@ export const COMMON = {
 export const BUNDLES = [
   { name: "cli", entryPoints: ["cli/src/main.ts"], outfile: "cli/dist/main.js" },
   // the local MOM: forked once per virtual node, so its start-up time counts
-  { name: "mom-local", entryPoints: ["lambdas/mom/local.ts"], outfile: "dist/mom-local.js" },
+  { name: "mom-local", entryPoints: ["infra/mom/local.ts"], outfile: "dist/mom-local.js" },
   // DynamoDB Local's keeper in its network namespace (infra/local/ddb-forwarder.ts): one a start
   { name: "ddb-forwarder", entryPoints: ["infra/local/ddb-forwarder.ts"], outfile: "dist/ddb-forwarder.js" },
   // the MOM of an ECS task (Dockerfile.mom copies it into the image; node:22 there)
-  { name: "mom-ecs", entryPoints: ["lambdas/mom/ecs.ts"], outfile: "dist/mom-ecs.js", target: "node22" },
+  { name: "mom-ecs", entryPoints: ["infra/mom/ecs.ts"], outfile: "dist/mom-ecs.js", target: "node22" },
 ];
 
 /**

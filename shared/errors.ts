@@ -117,3 +117,15 @@ export class BusSendError extends Error {
     this.reasons = reasons;
   }
 }
+
+/**
+ * A process's environment lacks variables it needs or has ones that do not parse: it cannot
+ * start. `problems` lists every one (`NAME: why`), so one failed start says all there is to fix.
+ */
+export class EnvError extends MetaqueueError {
+  readonly problems: string[];
+  constructor(who: string, problems: string[], options?: { cause?: unknown }) {
+    super("BadEnvironment", `${who}: bad environment: ${problems.join("; ")}`, 500, PBS_EXIT.SYSTEM, options);
+    this.problems = problems;
+  }
+}

@@ -24,7 +24,7 @@ import {
 } from "../../shared/errors.js";
 import type { AccountingReport } from "../../shared/accounting/allocations.js";
 import type { QsubOptions } from "../../shared/pbs/types.js";
-import { ClientError, type ServerEntry } from "./config.js";
+import { ClientError, cliEnv, type ServerEntry } from "./config.js";
 
 export type HoldType = "u" | "o" | "s";
 
@@ -75,9 +75,7 @@ export function errorFromBody(status: number, body: Partial<ErrorBody> | undefin
     case "Unauthorized":
       return new UnauthorizedError(message);
     case "Unauthenticated":
-      return new UnauthenticatedError(
-        `${message} (the credential is ${process.env.METAQUEUE_TOKEN ? "$METAQUEUE_TOKEN" : defaultCredentialPath(process.env)})`,
-      );
+      return new UnauthenticatedError(`${message} (the credential is ${credentialName(cliEnv())})`);
     case "BadValue":
       return new PbsParseError(message);
     default:
@@ -158,12 +156,18 @@ export function fetchTransport(fetchImpl: typeof fetch = fetch): Transport {
  * ~/.metaqueue/credential, mode 0600). Undefined when there is neither: the server answers 401.
  */
 export function clientToken(env: Record<string, string | undefined> = process.env): string | undefined {
-  if (env.METAQUEUE_TOKEN) return env.METAQUEUE_TOKEN;
+  const e = cliEnv(env);
+  if (e.METAQUEUE_TOKEN) return e.METAQUEUE_TOKEN;
   try {
-    return readCredentialFile(defaultCredentialPath(env));
+    return readCredentialFile(defaultCredentialPath(e));
   } catch (e) {
     throw new ClientError("BadCredential", (e as Error).message, 159);
   }
+}
+
+/** Where the token comes from, for an error message. */
+function credentialName(e: ReturnType<typeof cliEnv>): string {
+  return e.METAQUEUE_TOKEN ? "$METAQUEUE_TOKEN" : defaultCredentialPath(e);
 }
 
 export class HttpApi implements Api {

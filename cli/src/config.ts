@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { type Env, envSchema, readEnv, v } from "../../shared/config/env.js";
 import { MetaqueueError } from "../../shared/errors.js";
 
 export interface ServerEntry {
@@ -38,7 +39,26 @@ export class ClientError extends MetaqueueError {
 export const NO_SERVER_MESSAGE =
   'cannot find a metaqueue server: start one with "npm start" or set METAQUEUE_SERVER_URL';
 
-type Env = Record<string, string | undefined>;
+/**
+ * What the PBS commands read from their environment (the rest of it is the job's: qsub passes
+ * PBS_O_* and -v/-V variables on). No zod here: it would add to every command's start, and
+ * qsub must start in ≤ 100 ms. An empty variable counts as unset, as before.
+ */
+export const CliEnvSchema = envSchema({
+  /** the server list (default $HOME/.metaqueue/servers.json) */
+  METAQUEUE_CONF: v.optional(),
+  /** the default server's URL; wins over the list */
+  METAQUEUE_SERVER_URL: v.optional(),
+  /** a deployed site's JWT (docs/deploy.md) */
+  METAQUEUE_TOKEN: v.optional(),
+  /** the local credential file (default ~/.metaqueue/credential) */
+  METAQUEUE_CREDENTIAL: v.optional(),
+  HOME: v.optional(),
+});
+
+export function cliEnv(env: Env = process.env) {
+  return readEnv("metaqueue client", CliEnvSchema, env);
+}
 
 function readConfigFile(path: string, read: (p: string) => string): ClientConfig | undefined {
   let text: string;
@@ -77,9 +97,10 @@ export function loadClientConfig(
   env: Env = process.env,
   read: (path: string) => string = (p) => readFileSync(p, "utf8"),
 ): ClientConfig | undefined {
-  const confPath = env.METAQUEUE_CONF || join(env.HOME || homedir(), ".metaqueue", "servers.json");
+  const e = cliEnv(env);
+  const confPath = e.METAQUEUE_CONF ?? join(e.HOME ?? homedir(), ".metaqueue", "servers.json");
   const fromFile = readConfigFile(confPath, read);
-  const url = env.METAQUEUE_SERVER_URL;
+  const url = e.METAQUEUE_SERVER_URL;
   if (url) {
     const known = fromFile?.servers.find((s) => sameUrl(s.url, url));
     const entry: ServerEntry = known ?? { name: "default", short: "", url, fromEnv: true };

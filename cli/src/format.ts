@@ -4,6 +4,7 @@
  * pbsnodes.c and tracejob.c.
  */
 import { escapeControls } from "../../shared/pbs/text.js";
+import { ctime, traceTime } from "../../shared/pbs/time.js";
 import type {
   JobView,
   NodeView,
@@ -31,18 +32,9 @@ const TIME_ATTRS = new Set([
   "last_used_time",
 ]);
 
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-const p2 = (n: number) => String(n).padStart(2, "0");
-
 /** Epoch seconds (or milliseconds, if huge) to ctime(3) without the newline, local time. */
 export function ctimeString(epoch: number): string {
-  const d = new Date(epoch > 1e11 ? epoch : epoch * 1000);
-  return (
-    `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ` +
-    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`
-  );
+  return ctime(epoch > 1e11 ? epoch : epoch * 1000);
 }
 
 function scalar(v: string | number | boolean): string {
@@ -572,14 +564,6 @@ export function pbsnodesMarked(nodes: NodeView[]): string {
       `${node.name.padEnd(20)} ${state.padEnd(26)} ${str(node.attributes, "comment") ?? ""}`.trimEnd() + "\n";
   }
   return out;
-}
-
-function traceTime(ms: number): string {
-  const d = new Date(ms);
-  return (
-    `${p2(d.getMonth() + 1)}/${p2(d.getDate())}/${d.getFullYear()} ` +
-    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`
-  );
 }
 
 /** `tracejob`: a blank line, `Job: <id>`, a blank line, then `MM/DD/YYYY HH:MM:SS  S    message` lines. */

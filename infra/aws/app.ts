@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { Annotations, App } from "aws-cdk-lib";
 import { REPO_ROOT } from "./constructs/lambda.js";
-import { authFor, configPath, loadConfig, peerLinks } from "./settings.js";
+import { authFor, cdkEnv, configPath, loadConfig, peerLinks } from "./settings.js";
 import { DEFAULT_PREFIX, SiteStack } from "./site-stack.js";
 
 const app = new App();
@@ -20,9 +20,10 @@ execFileSync(process.execPath, [path.join(REPO_ROOT, "scripts/build.mjs"), "mom-
   stdio: "inherit",
 });
 
-const config = loadConfig(configPath(ctx));
-const account = process.env.CDK_DEFAULT_ACCOUNT;
-const region = process.env.CDK_DEFAULT_REGION;
+const cdk = cdkEnv();
+const config = loadConfig(configPath(ctx, cdk));
+const account = cdk.CDK_DEFAULT_ACCOUNT;
+const region = cdk.CDK_DEFAULT_REGION;
 const env = account || region ? { account, region } : undefined;
 
 for (const site of config.sites) {

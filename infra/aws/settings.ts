@@ -14,6 +14,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { type Env, readEnv } from "../../shared/config/env.js";
 import { type MetaqueueConfig, parseConfig } from "../../shared/config/site-config.js";
 import { z } from "zod";
 import type { JwtAuthSettings } from "./constructs/api.js";
@@ -24,7 +25,22 @@ export const PLACEHOLDER_AUDIENCE = "metaqueue";
 
 type Context = (key: string) => unknown;
 
-export function configPath(ctx: Context, env: NodeJS.ProcessEnv = process.env): string {
+/** An unset or empty variable is absent. */
+const opt = z.preprocess((x) => (x === "" ? undefined : x), z.string().optional());
+
+/** What the CDK app reads from its environment (the CDK CLI sets the CDK_DEFAULT_* pair). */
+export const CdkEnvSchema = z.object({
+  METAQUEUE_CONFIG: opt,
+  CDK_DEFAULT_ACCOUNT: opt,
+  CDK_DEFAULT_REGION: opt,
+});
+export type CdkEnv = z.infer<typeof CdkEnvSchema>;
+
+export function cdkEnv(env: Env = process.env): CdkEnv {
+  return readEnv("CDK app", CdkEnvSchema, env);
+}
+
+export function configPath(ctx: Context, env: CdkEnv = cdkEnv()): string {
   const p = (ctx("config") as string | undefined) ?? env.METAQUEUE_CONFIG ?? "metaqueue.config.json";
   return path.resolve(p);
 }

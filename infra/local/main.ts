@@ -5,11 +5,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { readEnv } from "../../shared/config/env.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { startLocal } from "./runtime.js";
-
-const configPath = path.resolve(process.env.METAQUEUE_CONFIG ?? "metaqueue.config.json");
-const dataDir = path.resolve(process.env.METAQUEUE_DATA ?? ".metaqueue");
 
 /** Optional tuning (tests, demos): METAQUEUE_SETTINGS='{"transferTimeoutMs":5000}'. */
 const SettingsSchema = z
@@ -30,15 +28,39 @@ const SettingsSchema = z
   .partial()
   .strict();
 
+/** An unset or empty variable is absent. */
+const opt = <T extends z.ZodType>(t: T) => z.preprocess((x) => (x === "" ? undefined : x), t.optional());
+
+/** What `npm start` reads (README "Running locally"; the integration tests set the same). */
+export const LocalEnvSchema = z.object({
+  METAQUEUE_CONFIG: opt(z.string()).transform((p) => path.resolve(p ?? "metaqueue.config.json")),
+  METAQUEUE_DATA: opt(z.string()).transform((p) => path.resolve(p ?? ".metaqueue")),
+  /** the CLI's server list to write (default: under the data folder) */
+  METAQUEUE_CONF: opt(z.string()),
+  METAQUEUE_TICK_MS: opt(z.coerce.number().int().positive()).transform((n) => n ?? 5000),
+  METAQUEUE_SETTINGS: opt(z.string()).transform((text, ctx) => {
+    try {
+      return SettingsSchema.parse(JSON.parse(text ?? "{}"));
+    } catch (err) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not the JSON of a settings object: ${(err as Error).message}`,
+      });
+      return z.NEVER;
+    }
+  }),
+});
+
 async function main(): Promise<void> {
+  const env = readEnv("metaqueue", LocalEnvSchema);
+  const { METAQUEUE_CONFIG: configPath, METAQUEUE_DATA: dataDir, METAQUEUE_SETTINGS: settings } = env;
   const config = parseConfig(JSON.parse(fs.readFileSync(configPath, "utf8")));
-  const settings = SettingsSchema.parse(JSON.parse(process.env.METAQUEUE_SETTINGS ?? "{}"));
   console.log(`metaqueue: starting ${config.sites.length} site(s) from ${configPath}, data in ${dataDir}`);
   const mq = await startLocal({
     config,
     dataDir,
-    confPath: process.env.METAQUEUE_CONF,
-    tickMs: Number(process.env.METAQUEUE_TICK_MS ?? 5000),
+    confPath: env.METAQUEUE_CONF,
+    tickMs: env.METAQUEUE_TICK_MS,
     settings,
   });
   for (const s of mq.sites) {

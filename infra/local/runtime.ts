@@ -34,7 +34,7 @@ import { PeerPacing } from "../../shared/peers/pacing.js";
 import { startApiServer } from "./api-server.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
 import { CredentialRegistry, ensureCredential } from "./credentials.js";
-import { LocalExecutor } from "./local-executor.js";
+import { LocalExecutor } from "../../shared/adapters/executor/local.js";
 import { localOutputReader } from "./output-reader.js";
 import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";

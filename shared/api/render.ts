@@ -1,21 +1,13 @@
 /** Jobs, queues, nodes and the server as PBS attribute maps (the shapes of qstat -f -F json). */
 import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "./views.js";
 import { formatSize } from "../pbs/size.js";
+import { ctime } from "../pbs/time.js";
 import { formatStateCount } from "../pbs/states.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import type { ServerObject } from "../server/records.js";
 import type { SiteIdentity } from "../server/context.js";
 import type { JobRecord } from "../server/job.js";
 import { nodeInfo } from "../server/objects.js";
-
-/** PBS prints times like `Sun Nov 22 04:56:38 2026`. */
-export function pbsTime(ms: number): string {
-  const d = new Date(ms);
-  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${days[d.getDay()]} ${months[d.getMonth()]} ${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${d.getFullYear()}`;
-}
 
 export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   const a: PbsAttributes = {
@@ -25,16 +17,16 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     queue: job.queue,
     server: site.server,
     Checkpoint: "u",
-    ctime: pbsTime(job.ctime),
+    ctime: ctime(job.ctime),
     Error_Path: `${job.submitHost}:${job.errPath}`,
     Hold_Types: job.holds || "n",
     Join_Path: job.join,
     Keep_Files: "n",
     Mail_Points: job.extra?.Mail_Points ?? "a",
-    mtime: pbsTime(job.mtime),
+    mtime: ctime(job.mtime),
     Output_Path: `${job.submitHost}:${job.outPath}`,
     Priority: job.priority,
-    qtime: pbsTime(job.qtime),
+    qtime: ctime(job.qtime),
     Rerunable: job.rerunnable ? "True" : "False",
     Resource_List: { ...job.rl },
     substate: substate(job),
@@ -46,9 +38,9 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     partition: job.partition,
   };
   if (job.account) a.Account_Name = job.account;
-  if (job.etime) a.etime = pbsTime(job.etime);
-  if (job.stime) a.stime = pbsTime(job.stime);
-  if (job.obittime) a.obittime = pbsTime(job.obittime);
+  if (job.etime) a.etime = ctime(job.etime);
+  if (job.stime) a.stime = ctime(job.stime);
+  if (job.obittime) a.obittime = ctime(job.obittime);
   if (job.execHost) a.exec_host = job.execHost;
   if (job.execVnode) a.exec_vnode = job.execVnode;
   if (job.depend) a.depend = job.depend;

@@ -29,7 +29,7 @@ import {
   QuerySchema,
   SubmitRequestSchema,
 } from "./schemas.js";
-import type { ErrorBody, TraceEvent } from "./views.js";
+import type { ErrorBody, JobResponse, TraceEvent, TraceResponse } from "./views.js";
 import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
@@ -336,7 +336,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
           35,
         );
       }
-      return json(200, { job: jobView(job, ctx.site) });
+      return json(200, { job: jobView(job, ctx.site) } satisfies JobResponse);
     }
     if (action === "trace" && method === "GET") {
       const job = await findJob(ctx, id);
@@ -350,7 +350,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
           message: `audit: ${a.action} ${a.outcome} for ${a.user}${a.reason ? ` (${a.reason})` : ""}`,
         })),
       ].sort((a, b) => a.time - b.time);
-      return json(200, { events });
+      return json(200, { events } satisfies TraceResponse);
     }
     const name = action ?? method;
     const jid = fullId(ctx, id);

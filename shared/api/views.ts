@@ -4,6 +4,9 @@
  * Nested objects (Resource_List, resources_used, Variable_List) print as `Parent.child = v`
  * in `qstat -f`.
  */
+import type { TraceEvent } from "../server/job.js";
+import type { StatSample } from "../server/records.js";
+import type { SiteSummary } from "./overview.js";
 export type PbsValue = string | number | boolean | Record<string, string | number>;
 export type PbsAttributes = Record<string, PbsValue>;
 
@@ -32,7 +35,7 @@ export interface ServerView {
 }
 
 // what the domain defines, the API shows as is
-export type { TraceEvent } from "../server/job.js";
+export type { TraceEvent };
 export type { SubmitRequest } from "../pbs/types.js";
 
 /** Error body of every 4xx/5xx answer. `message` is what the CLI prints after `cmd: `. */
@@ -44,3 +47,70 @@ export interface ErrorBody {
 export interface SubmitResponse {
   jobId: string;
 }
+
+// The dashboard's endpoints (shared/api/web-routes.ts answers them; web/src imports these types,
+// type-only, so the browser bundle gets none of the server's code).
+
+/** GET /v1/jobs (the paged form) */
+export interface JobPageResponse {
+  jobs: JobView[];
+  /** pass as `before` for the next page; null on the last page */
+  next?: number | null;
+}
+
+/** GET /v1/jobs/:id */
+export interface JobResponse {
+  job: JobView;
+}
+
+/** GET /v1/jobs/:id/trace */
+export interface TraceResponse {
+  events: TraceEvent[];
+}
+
+/** GET /v1/jobs/:id/deps: dependencies both ways */
+export interface JobDeps {
+  jobId: string;
+  /** the job's -W depend= value */
+  depend: string | null;
+  /** its parents; pending: not yet decided */
+  dependsOn: { type: string; jobId: string; pending: boolean }[];
+  /** the jobs that wait on it, and the site each waits at */
+  dependents: { type: string; jobId: string; site: string }[];
+}
+
+/** GET /v1/jobs/:id/output: the tail of a stream, from `offset` (follow with `from=offset+size`) */
+export interface OutputTail {
+  jobId: string;
+  stream: "o" | "e";
+  path: string;
+  /** the stream is the other one's file (qsub -j) */
+  joined: boolean;
+  running: boolean;
+  size: number;
+  offset: number;
+  text: string;
+  exists: boolean;
+}
+
+/** GET /v1/whoami */
+export interface Whoami {
+  user: string;
+  privileged: boolean;
+}
+
+/** GET /v1/federation */
+export interface FederationResponse {
+  self: string;
+  sites: SiteSummary[];
+}
+
+/** GET /v1/stats */
+export interface StatsResponse {
+  site: string;
+  samples: StatSample[];
+}
+
+export type { Overview, SiteSummary, Usage } from "./overview.js";
+export type { StatSample } from "../server/records.js";
+export type { AccountingReport, AllocationRow } from "../accounting/allocations.js";

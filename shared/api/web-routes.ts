@@ -23,6 +23,14 @@ import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import type { Actor } from "../server/ops.js";
 import { jobView } from "./render.js";
+import type {
+  FederationResponse,
+  JobDeps,
+  JobPageResponse,
+  OutputTail,
+  StatsResponse,
+  Whoami,
+} from "./views.js";
 import { buildOverview, federation, statsSince } from "./overview.js";
 import { WEB_ASSETS } from "./web-assets.gen.js";
 
@@ -142,7 +150,7 @@ async function pagedJobs(ctx: SiteContext, q: Record<string, string | undefined>
     } catch (err) {
       if (!(err instanceof MetaqueueError)) throw err;
     }
-    return json(200, { jobs: job ? [jobView(job, ctx.site)] : [] });
+    return json(200, { jobs: job ? [jobView(job, ctx.site)] : [] } satisfies JobPageResponse);
   }
   const st = await loadServerState(ctx);
   const queues = q.queue ? [q.queue].filter((n) => st.queues.has(n)) : [...st.queues.keys()];
@@ -155,7 +163,10 @@ async function pagedJobs(ctx: SiteContext, q: Record<string, string | undefined>
     project: q.project || undefined,
     states: states as JobState[],
   });
-  return json(200, { jobs: page.jobs.map((j) => jobView(j, ctx.site)), next: page.next ?? null });
+  return json(200, {
+    jobs: page.jobs.map((j) => jobView(j, ctx.site)),
+    next: page.next ?? null,
+  } satisfies JobPageResponse);
 }
 
 /**
@@ -225,13 +236,13 @@ async function output(
     joined,
     running: job.state === "R" || job.state === "E",
     ...body,
-  });
+  } satisfies OutputTail);
 }
 
 async function deps(ctx: SiteContext, id: string): Promise<Result> {
   const { job, edges } = await ctx.store.getJobWithEdges(jobKey(ctx, id));
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
-  const dependsOn: { type: string; jobId: string; pending: boolean }[] = [];
+  const dependsOn: JobDeps["dependsOn"] = [];
   for (const part of (job.depend ?? "").split(",").filter(Boolean)) {
     const [type, ...ids] = part.split(":");
     for (const jid of ids) dependsOn.push({ type, jobId: jid, pending: !!job.depPending?.includes(jid) });
@@ -241,7 +252,7 @@ async function deps(ctx: SiteContext, id: string): Promise<Result> {
     jobId: e.site && !e.childId.includes(".") ? `${e.childId}.${e.site}` : e.childId,
     site: e.site ?? ctx.site.short,
   }));
-  return json(200, { jobId: job.id, depend: job.depend ?? null, dependsOn, dependents });
+  return json(200, { jobId: job.id, depend: job.depend ?? null, dependsOn, dependents } satisfies JobDeps);
 }
 
 /** The dashboard's API routes (after identification); undefined = not one of them. */
@@ -255,13 +266,15 @@ export async function webRoute(
   if (method !== "GET") return undefined;
   const path = event.rawPath.replace(/\/+$/, "");
   const q = event.queryStringParameters ?? {};
-  if (path === "/v1/whoami") return json(200, { user, privileged: !!(await actor()).privileged });
-  if (path === "/v1/federation") return json(200, { self: ctx.site.short, sites: await federation(ctx) });
+  if (path === "/v1/whoami")
+    return json(200, { user, privileged: !!(await actor()).privileged } satisfies Whoami);
+  if (path === "/v1/federation")
+    return json(200, { self: ctx.site.short, sites: await federation(ctx) } satisfies FederationResponse);
   if (path === "/v1/overview") return json(200, await buildOverview(ctx));
   if (path === "/v1/stats") {
     const now = ctx.clock.now();
     const since = intParam(q.since, "since", now - 3_600_000, 0, now);
-    return json(200, { site: ctx.site.short, samples: await statsSince(ctx, since) });
+    return json(200, { site: ctx.site.short, samples: await statsSince(ctx, since) } satisfies StatsResponse);
   }
   if (path === "/v1/jobs" && isPagedList(q)) return pagedJobs(ctx, q);
   const m = /^\/v1\/jobs\/([^/]+)\/(deps|output)$/.exec(path);

@@ -9,5 +9,6 @@ export * from "./resources.js";
 export * from "./select.js";
 export * from "./size.js";
 export * from "./states.js";
+export * from "./time.js";
 export type * from "./types.js";
 export * from "./walltime.js";

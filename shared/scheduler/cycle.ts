@@ -8,6 +8,7 @@
  * version, so a qdel/qhold racing with the cycle wins or loses cleanly and a job is never
  * started twice.
  */
+import { runComment } from "../pbs/time.js";
 import type { SiteContext } from "../server/context.js";
 import { sendEvents, triggerCycles } from "../server/messages.js";
 import { loadServerState } from "../server/server-state.js";
@@ -249,7 +250,7 @@ function runFields(ctx: SiteContext, job: JobRecord, d: Decision, now: number): 
     execVnode,
     runCount,
     momId: ctx.executor.momIdFor(d.alloc[0]?.node ?? "", job.key, runCount),
-    comment: `Job run at ${new Date(now).toUTCString()} on ${execVnode}`,
+    comment: runComment(now, execVnode),
     hist: withTrace(job.hist, { time: now, source: "L", message: `Job run on ${execVnode}` }),
   };
 }

@@ -6,6 +6,7 @@
 import type { Obituary } from "../ports/index.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import { formatSize } from "../pbs/size.js";
+import { runComment } from "../pbs/time.js";
 import type { AcctRecord } from "../server/records.js";
 import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.js";
 import { findPeer, type SiteContext } from "./context.js";
@@ -112,7 +113,8 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       const deleted = cur.delReq || o.killedFor === "qdel";
       const comment = deleted
         ? `Job deleted at request of ${cur.user}; Exit_status=${o.exitStatus}`
-        : (o.comment ?? `Job run at ${new Date(cur.stime ?? now).toUTCString()} and finished`);
+        : // as PBS (update_job_finish_comment): the run comment with " and finished" after it
+          (o.comment ?? `${runComment(cur.stime ?? now, cur.execVnode)} and finished`);
       const after = endFields(
         withUsage,
         now,

@@ -5,7 +5,9 @@
  * both win: the loser re-reads and re-decides.
  */
 import type { Chunk, JobState } from "../pbs/types.js";
-import type { Delivered, ResourcesUsed } from "../ports/index.js";
+// from the executor port itself, not the ports index: the index re-exports the store ports,
+// which hold JobRecord, and importing it here would close a cycle
+import type { Delivered, ResourcesUsed } from "../ports/executor.js";
 import type { Allocation } from "../scheduler/types.js";
 
 /** One line of a job's history, as tracejob prints it. */

@@ -1,5 +1,5 @@
 /**
- * The ECS MOM's core (lambdas/mom/ecs.ts runEcsMom) against the local stack: DynamoDB Local and
+ * The ECS MOM's core (infra/mom/ecs.ts runEcsMom) against the local stack: DynamoDB Local and
  * the SQS emulator stand in for the task's real clients; the spec arrives the way RunTask
  * passes it (JOB_SPEC, or JOB_SPEC_GZ built by the ECS executor).
  */
@@ -11,10 +11,10 @@ import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
-import { runEcsMom } from "../../lambdas/mom/ecs.js";
+import { runEcsMom } from "../../infra/mom/ecs.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { parseConfig } from "../../shared/config/site-config.js";
-import { containerEnvironment } from "../../shared/exec/ecs-executor.js";
+import { containerEnvironment } from "../../shared/adapters/executor/ecs.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/adapters/aws-clients.js";
 import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";

@@ -6,6 +6,9 @@
  * The page talks to each site's API directly (its URL from GET /v1/federation on the site that
  * served the page); each site checks identity and rights itself, as it does for the CLI.
  */
+// The API's own response types (type-only: esbuild erases them, the bundle gets no server code).
+import type { JobView, SiteSummary } from "../../shared/api/views.js";
+
 const TOKEN_KEY = "metaqueue.token";
 
 export class ApiError extends Error {
@@ -46,14 +49,8 @@ export function takeTokenFromUrl(): void {
   history.replaceState(null, "", `${location.pathname}${location.search}#/overview`);
 }
 
-export interface SiteInfo {
-  short: string;
-  server: string;
-  apiUrl?: string;
-  self: boolean;
-  state: string;
-  lastSeen?: number;
-}
+/** A site as GET /v1/federation lists it. */
+export type SiteInfo = SiteSummary;
 
 /** Base URL of a site's API ("" = the site that served this page). */
 export function baseOf(site: SiteInfo): string {
@@ -87,7 +84,4 @@ export async function apiFetch<T>(base: string, path: string, init: RequestInit 
   return body as T;
 }
 
-export interface JobView {
-  id: string;
-  attributes: Record<string, string | number | boolean | Record<string, string | number>>;
-}
+export type { JobView };

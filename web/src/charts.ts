@@ -4,24 +4,15 @@
  * site that came from another), and project allocations used vs granted (GET /v1/accounting, when
  * a site serves it).
  */
+import type {
+  AccountingReport,
+  AllocationRow as Allocation,
+  StatSample as Sample,
+  StatsResponse,
+} from "../../shared/api/views.js";
 import { ApiError, apiFetch, baseOf } from "./api.js";
 import { h, s } from "./dom.js";
 import { app, every } from "./state.js";
-
-interface Sample {
-  t: number;
-  queued: number;
-  running: number;
-  held: number;
-  movedIn: Record<string, number>;
-}
-interface Allocation {
-  project: string;
-  site: string;
-  unit: string;
-  granted: number;
-  used: number;
-}
 
 const COLORS = ["#0b5cad", "#c2410c", "#15803d", "#7e22ce", "#be123c", "#0e7490"];
 const W = 600;
@@ -95,7 +86,7 @@ export async function renderCharts(main: HTMLElement): Promise<() => void> {
     const data = await Promise.all(
       app.sites.map(async (site) => ({
         site: site.short,
-        samples: await apiFetch<{ samples: Sample[] }>(baseOf(site), `/v1/stats?since=${since}`)
+        samples: await apiFetch<StatsResponse>(baseOf(site), `/v1/stats?since=${since}`)
           .then((r) => r.samples)
           .catch(() => [] as Sample[]),
       })),
@@ -132,7 +123,7 @@ export async function renderCharts(main: HTMLElement): Promise<() => void> {
     const allocs: Allocation[] = [];
     for (const site of app.sites) {
       try {
-        const r = await apiFetch<{ allocations?: Allocation[] }>(baseOf(site), "/v1/accounting");
+        const r = await apiFetch<Partial<AccountingReport>>(baseOf(site), "/v1/accounting");
         allocs.push(...(r.allocations ?? []));
       } catch (e) {
         if (!(e instanceof ApiError) || e.status !== 404) throw e;

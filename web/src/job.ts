@@ -2,29 +2,14 @@
  * One job: every PBS attribute, its history (tracejob), dependencies both ways, and the tail of
  * its stdout/stderr, which follows the file (new bytes every second) while the job runs.
  */
+// the same formatter as qstat -f and the API (pure, so the browser bundle takes it as is); the
+// browser's local time, as a PBS command prints in the local time of where it runs
+import { ctime } from "../../shared/pbs/time.js";
+import type { JobDeps, JobResponse, OutputTail, TraceResponse } from "../../shared/api/views.js";
 import { ApiError, apiFetch, baseOf, type JobView } from "./api.js";
 import { actionButtons } from "./actions.js";
 import { append, h } from "./dom.js";
 import { every, siteOfJob } from "./state.js";
-
-interface Trace {
-  time: number;
-  source: string;
-  message: string;
-}
-interface Deps {
-  dependsOn: { type: string; jobId: string; pending: boolean }[];
-  dependents: { type: string; jobId: string }[];
-}
-interface Tail {
-  size: number;
-  offset: number;
-  text: string;
-  exists: boolean;
-  running: boolean;
-  path: string;
-  joined: boolean;
-}
 
 const jobLink = (id: string) => h("a", { href: `#/job/${encodeURIComponent(id)}` }, id);
 
@@ -116,7 +101,7 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
   const load = async () => {
     let job: JobView;
     try {
-      job = (await apiFetch<{ job: JobView }>(base, `/v1/jobs/${enc}?history=1`)).job;
+      job = (await apiFetch<JobResponse>(base, `/v1/jobs/${enc}?history=1`)).job;
     } catch (e) {
       head.replaceChildren(h("h2", {}, `Job ${id}`), h("p", { class: "error" }, (e as Error).message));
       return;
@@ -151,15 +136,15 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
       ),
     );
     const [tr, dp] = await Promise.all([
-      apiFetch<{ events: Trace[] }>(base, `/v1/jobs/${enc}/trace`).catch(() => ({ events: [] as Trace[] })),
-      apiFetch<Deps>(base, `/v1/jobs/${enc}/deps`).catch(() => undefined),
+      apiFetch<TraceResponse>(base, `/v1/jobs/${enc}/trace`).catch((): TraceResponse => ({ events: [] })),
+      apiFetch<JobDeps>(base, `/v1/jobs/${enc}/deps`).catch(() => undefined),
     ]);
     trace.replaceChildren(
       ...tr.events.map((ev) =>
         h(
           "tr",
           {},
-          h("td", {}, new Date(ev.time).toLocaleString()),
+          h("td", {}, ctime(ev.time)),
           h("td", {}, ev.source),
           h("td", { class: "wrap" }, ev.message),
         ),
@@ -185,7 +170,7 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
     }
     try {
       const from = offset ? `&from=${offset}` : "";
-      const t = await apiFetch<Tail>(base, `/v1/jobs/${enc}/output?stream=${stream}${from}`);
+      const t = await apiFetch<OutputTail>(base, `/v1/jobs/${enc}/output?stream=${stream}${from}`);
       if (!t.exists) {
         outInfo.textContent = `${t.path}: no file yet`;
         return;

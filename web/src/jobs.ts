@@ -4,6 +4,7 @@
  * here. A moved job shows once: the origin's M record (moved_to) and the copy at the executing
  * site (origin_job) become one row with its path, its state where it is now, linked there.
  */
+import type { JobPageResponse } from "../../shared/api/views.js";
 import { apiFetch, baseOf, type JobView, type SiteInfo } from "./api.js";
 import { actionButtons } from "./actions.js";
 import { h, status } from "./dom.js";
@@ -149,10 +150,7 @@ export async function renderJobs(main: HTMLElement): Promise<() => void> {
   const loaded = new Map<string, JobView[]>();
   const cursor = new Map<string, number | null>();
   const fetchPage = async (s: SiteInfo, before?: number) => {
-    const r = await apiFetch<{ jobs: JobView[]; next?: number | null }>(
-      baseOf(s),
-      `/v1/jobs?${query(f, before)}`,
-    );
+    const r = await apiFetch<JobPageResponse>(baseOf(s), `/v1/jobs?${query(f, before)}`);
     return r;
   };
   let shown = "";

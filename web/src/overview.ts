@@ -1,32 +1,8 @@
 /** Sites view: every site's health, queues, nodes and last scheduler cycle; refreshed every 3 s. */
+import type { Overview, Usage } from "../../shared/api/views.js";
 import { apiFetch, baseOf, type SiteInfo } from "./api.js";
 import { fmtAgo, fmtBytes, h } from "./dom.js";
 import { app, every } from "./state.js";
-
-interface Usage {
-  used: number;
-  available: number;
-}
-interface Overview {
-  scheduling: boolean;
-  queues: {
-    name: string;
-    enabled: boolean;
-    started: boolean;
-    counts: Record<string, number>;
-    total: number;
-  }[];
-  nodes: { name: string; state: string; partition: string; ncpus: Usage; mem: Usage; ngpus: Usage }[];
-  cycles: {
-    sched: string;
-    partition?: string;
-    startedAt?: number;
-    durationMs?: number;
-    started?: number;
-    topWaiting?: { jobId: string; reason: string };
-  }[];
-  at: number;
-}
 
 function bar(u: Usage, fmt: (n: number) => string = String) {
   const pct = u.available ? Math.min(100, Math.round((u.used / u.available) * 100)) : 0;

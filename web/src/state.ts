@@ -1,10 +1,8 @@
 /** What every view shares: the sites of the metaqueue and who the user is at each. */
+import type { FederationResponse, Whoami } from "../../shared/api/views.js";
 import { apiFetch, baseOf, type SiteInfo } from "./api.js";
 
-export interface Who {
-  user: string;
-  privileged: boolean;
-}
+export type Who = Whoami;
 
 export const app = {
   /** the sites the page can read: this one and the peers whose API URL it was told */
@@ -15,7 +13,7 @@ export const app = {
 };
 
 export async function loadSites(): Promise<void> {
-  const fed = await apiFetch<{ self: string; sites: SiteInfo[] }>("", "/v1/federation");
+  const fed = await apiFetch<FederationResponse>("", "/v1/federation");
   app.sites = fed.sites.filter((s) => s.self || s.apiUrl);
   app.unreachable = fed.sites.filter((s) => !s.self && !s.apiUrl);
   await Promise.all(

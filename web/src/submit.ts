@@ -3,6 +3,7 @@
  * same mistakes give the same messages (`qsub: ...`) before anything is sent; the server then
  * validates again exactly as for the CLI and its errors are shown the same way.
  */
+import type { SubmitResponse } from "../../shared/api/views.js";
 import {
   mergeOptions,
   parseDirectives,
@@ -104,7 +105,7 @@ async function submit(script: string, optionText: string, dir: string, siteName:
   if (!site) throw new Error("no site to submit to");
   if (!dir.startsWith("/")) throw new Error("the working directory must be an absolute path");
   localStorage.setItem("metaqueue.dir", dir);
-  const r = await apiFetch<{ jobId: string }>(baseOf(site), "/v1/jobs", {
+  const r = await apiFetch<SubmitResponse>(baseOf(site), "/v1/jobs", {
     method: "POST",
     body: JSON.stringify({
       script,

@@ -1,6 +1,6 @@
 /**
  * Where jobs run: an ECS cluster and the MOM's Fargate task definition (one task per job run,
- * started by the scheduler's RunTask; see shared/exec/ecs-executor.ts and lambdas/mom/ecs.ts).
+ * started by the scheduler's RunTask; see shared/adapters/executor/ecs.ts and infra/mom/ecs.ts).
  *
  * Network: a VPC of public subnets only, with NO NAT gateway; tasks get a public IP (outbound
  * only: their security group admits nothing inbound) to reach ECR, CloudWatch Logs and SQS.

@@ -22,7 +22,7 @@ import {
   FARGATE_SIZES,
   fargateSize,
   startedByFor,
-} from "../../../shared/exec/ecs-executor.js";
+} from "../../../shared/adapters/executor/ecs.js";
 
 const GB = 1024 ** 3;
 const MB = 1024 ** 2;

@@ -41,7 +41,7 @@ beforeAll(async () => {
     absWorkingDir: REPO_ROOT,
     entryPoints: Object.fromEntries([
       ...ENTRIES.map((e) => [e, `lambdas/${e}.ts`]),
-      ["mom-ecs", "lambdas/mom/ecs.ts"],
+      ["mom-ecs", "infra/mom/ecs.ts"],
     ]),
     outdir: outDir,
     outExtension: { ".js": ".mjs" },

@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import type { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, describe, expect, it } from "vitest";
-import { uploadOutputs } from "../../../lambdas/mom/ecs.js";
+import { uploadOutputs } from "../../../infra/mom/ecs.js";
 import { makeSpec, tempDir } from "./helpers.js";
 
 const work = tempDir("ecs-upload");

@@ -2,7 +2,7 @@
  * The MOM container entry on ECS: one task runs one job run, then exits.
  *
  * The scheduler's RunTask passes the run spec in the container environment (JOB_SPEC, or
- * JOB_SPEC_GZ = base64 gzip of it; see shared/exec/ecs-executor.ts); the task definition sets
+ * JOB_SPEC_GZ = base64 gzip of it; see shared/adapters/executor/ecs.ts); the task definition sets
  * TABLE_NAME, EVENTS_QUEUE_URL, OUTPUT_BUCKET and AWS_REGION. The same `Mom` as the local child
  * process runs the job: heartbeats go to the site table, the obituary to the events queue.
  * Before the obituary is sent, stdout/stderr are uploaded to s3://OUTPUT_BUCKET/<jobId>/<file>,
@@ -25,6 +25,8 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
+import { envSchema, readEnv, v } from "../../shared/config/env.js";
+import { EnvError } from "../../shared/errors.js";
 import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
@@ -93,11 +95,28 @@ export function rebaseSpec(spec: JobRunSpec, root: string | undefined): JobRunSp
   };
 }
 
-function required(env: EcsMomEnv, name: keyof EcsMomEnv & string): string {
-  const v = env[name];
-  if (!v) throw new Error(`ECS MOM: ${name} is not set`);
-  return v;
-}
+const WHO = "ECS MOM";
+
+/**
+ * What runEcsMom reads (see EcsMomEnv). No zod: the task starts for one job, and what it loads
+ * before the job runs delays the job.
+ */
+const ECS_MOM_FIELDS = {
+  TABLE_NAME: v.string(),
+  EVENTS_QUEUE_URL: v.string(),
+  OUTPUT_BUCKET: v.optional(),
+  MOM_PATH_ROOT: v.optional(),
+  MOM_TMP: v.optional(),
+  MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
+  MOM_KEY: v.optional(),
+};
+const EcsMomEnvSchema = envSchema(ECS_MOM_FIELDS);
+/** The container's: the same, and the region (ECS sets both names). */
+const EcsMomMainEnvSchema = envSchema({
+  ...ECS_MOM_FIELDS,
+  AWS_REGION: v.optional(),
+  AWS_DEFAULT_REGION: v.optional(),
+});
 
 /**
  * Run one job and report it; resolves with the obituary once the events queue has it.
@@ -109,11 +128,11 @@ export async function runEcsMom(
   opts: EcsMomOptions = {},
 ): Promise<Obituary> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  const table = required(env, "TABLE_NAME");
-  const eventsUrl = required(env, "EVENTS_QUEUE_URL");
-  if (env.OUTPUT_BUCKET && !clients.s3)
-    throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
-  const spec = rebaseSpec(readJobSpec(env), env.MOM_PATH_ROOT);
+  const e = readEnv(WHO, EcsMomEnvSchema, env);
+  const table = e.TABLE_NAME;
+  const eventsUrl = e.EVENTS_QUEUE_URL;
+  if (e.OUTPUT_BUCKET && !clients.s3) throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
+  const spec = rebaseSpec(readJobSpec(env), e.MOM_PATH_ROOT);
   for (const dir of [spec.workdir, spec.stdoutPath, spec.stderrPath].map((p, i) =>
     i === 0 ? p : p ? path.dirname(p) : null,
   )) {
@@ -125,8 +144,8 @@ export async function runEcsMom(
     }
   }
   const store = new DynamoSiteStore(clients.doc, table);
-  const key = env.MOM_KEY;
-  const tmpRoot = path.join(env.MOM_TMP ?? os.tmpdir(), "metaqueue-mom");
+  const key = e.MOM_KEY;
+  const tmpRoot = path.join(e.MOM_TMP ?? os.tmpdir(), "metaqueue-mom");
   fs.mkdirSync(tmpRoot, { recursive: true });
 
   let uploaded: Promise<void> | undefined;
@@ -135,7 +154,7 @@ export async function runEcsMom(
   const upload = (o: Obituary) => {
     const d = o.delivered;
     const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
-    uploaded ??= uploadOutputs(files, env.OUTPUT_BUCKET, clients.s3, log);
+    uploaded ??= uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log);
     return uploaded;
   };
   let delivered!: (o: Obituary) => void;
@@ -145,7 +164,7 @@ export async function runEcsMom(
   const mom = new Mom({
     momId: spec.momId,
     tmpRoot,
-    heartbeatEveryMs: Number(env.MOM_HEARTBEAT_MS ?? 10_000),
+    heartbeatEveryMs: e.MOM_HEARTBEAT_MS,
     reporter: {
       heartbeat: (h) => store.putMomBeat(key ? signBeat(key, spec.momId, h.jobs, h.at) : h),
       obituary: async (o) => {
@@ -221,11 +240,13 @@ export async function uploadOutputs(
 
 async function main(): Promise<void> {
   const env = process.env as EcsMomEnv;
-  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (!region) throw new Error("ECS MOM: AWS_REGION is not set");
+  // every problem at once, before any client is built
+  const e = readEnv(WHO, EcsMomMainEnvSchema, env);
+  const region = e.AWS_REGION ?? e.AWS_DEFAULT_REGION;
+  if (!region) throw new EnvError(WHO, ["AWS_REGION: is not set"]);
   const { doc } = makeDynamoClients({ region });
   const sqs = makeSqsClient({ region });
-  const s3 = env.OUTPUT_BUCKET ? new S3Client({ region, maxAttempts: 5 }) : undefined;
+  const s3 = e.OUTPUT_BUCKET ? new S3Client({ region, maxAttempts: 5 }) : undefined;
   const stop = new AbortController();
   process.on("SIGTERM", () => stop.abort());
   process.on("SIGINT", () => stop.abort());

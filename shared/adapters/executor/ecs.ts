@@ -30,8 +30,8 @@ import {
   StopTaskCommand,
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
-import { momKey } from "../auth/mom-report.js";
-import type { Executor, JobRunSpec, KillReason } from "../ports/index.js";
+import { momKey } from "../../auth/mom-report.js";
+import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
 
 /** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
 export const ECS_OVERRIDES_LIMIT = 8192;

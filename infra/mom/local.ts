@@ -12,9 +12,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
+import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { keyOfId } from "../../shared/server/mutate.js";
-import type { JobRunSpec, KillReason } from "../../shared/ports/index.js";
+import type { MomReply, MomRequest } from "../../shared/adapters/executor/local.js";
 import {
   LOCAL_CREDENTIALS,
   makeDynamoClients,
@@ -23,21 +24,20 @@ import {
 } from "../../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 
-export type MomRequest =
-  | { type: "init"; momId: string; key: string }
-  | { type: "run"; reqId: number; spec: JobRunSpec }
-  | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
-  | { type: "counts"; reqId: number };
-export type MomReply =
-  | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
-  | { type: "boot" }
-  | { type: "ready"; momId: string };
-
-function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`local MOM: ${name} is not set`);
-  return v;
-}
+/**
+ * What the local executor sets on the MOM it forks (shared/adapters/executor/local.ts and
+ * infra/local/runtime.ts). No zod: a MOM is forked per node, so its start-up time counts.
+ */
+const LocalMomEnvSchema = envSchema({
+  MOM_NODE: v.string(),
+  DDB_ENDPOINT: v.string(),
+  TABLE_NAME: v.string(),
+  SQS_ENDPOINT: v.string(),
+  EVENTS_QUEUE_URL: v.string(),
+  MOM_TMP: v.string(),
+  MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
+  MOM_KEEP_SENT_MS: v.optionalInt({ min: 0 }),
+});
 
 /** The executor names this MOM and gives it its key; ask for them once listening. */
 function identity(): Promise<{ momId: string; key: string }> {
@@ -53,7 +53,8 @@ function identity(): Promise<{ momId: string; key: string }> {
 }
 
 async function main(): Promise<void> {
-  const node = env("MOM_NODE");
+  const env = readEnv("local MOM", LocalMomEnvSchema);
+  const node = env.MOM_NODE;
   // exit with the runtime, before or after init, leaving the jobs to the next MOM
   process.on("disconnect", () => process.exit(0));
   const { momId, key } = await identity();
@@ -61,12 +62,12 @@ async function main(): Promise<void> {
   const region = "us-east-1";
   const { doc } = makeDynamoClients({
     region,
-    endpoint: env("DDB_ENDPOINT"),
+    endpoint: env.DDB_ENDPOINT,
     credentials: LOCAL_CREDENTIALS,
   });
-  const store = new DynamoSiteStore(doc, env("TABLE_NAME"));
-  const sqs = makeSqsClient({ region, endpoint: env("SQS_ENDPOINT"), credentials: LOCAL_CREDENTIALS });
-  const eventsUrl = env("EVENTS_QUEUE_URL");
+  const store = new DynamoSiteStore(doc, env.TABLE_NAME);
+  const sqs = makeSqsClient({ region, endpoint: env.SQS_ENDPOINT, credentials: LOCAL_CREDENTIALS });
+  const eventsUrl = env.EVENTS_QUEUE_URL;
   // signed at every send, so a retry carries a fresh time
   const send = (kind: "obit" | "hello", body: unknown) =>
     sqs
@@ -77,20 +78,20 @@ async function main(): Promise<void> {
         }),
       )
       .then(() => undefined);
-  const tmpRoot = path.join(env("MOM_TMP"), node);
+  const tmpRoot = path.join(env.MOM_TMP, node);
   // 0711, as the data folder: jobs run as their owners and must reach their own TMPDIR and
   // script below (each 0700, theirs), but nobody may list what the node holds; the run records
   // (runs/) are 0700 and the MOM's own
   fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
-  for (const dir of [env("MOM_TMP"), tmpRoot]) fs.chmodSync(dir, 0o711);
+  for (const dir of [env.MOM_TMP, tmpRoot]) fs.chmodSync(dir, 0o711);
   const mom = new Mom({
     momId,
     tmpRoot,
     // a host's MOM runs jobs as their submitters (an ECS task is its own sandbox, and has no
     // accounts of the site's users)
     runAsOwner: true,
-    heartbeatEveryMs: Number(process.env.MOM_HEARTBEAT_MS ?? 10_000),
-    keepSentMs: process.env.MOM_KEEP_SENT_MS ? Number(process.env.MOM_KEEP_SENT_MS) : undefined,
+    heartbeatEveryMs: env.MOM_HEARTBEAT_MS,
+    keepSentMs: env.MOM_KEEP_SENT_MS,
     reporter: {
       obituary: (o) => send("obit", o),
       heartbeat: (h) => store.putMomBeat(signBeat(key, momId, h.jobs, h.at)),

@@ -6,14 +6,28 @@ import { type ChildProcess, fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { momKey, newMomId } from "../../shared/auth/mom-report.js";
-import type { Executor, JobRunSpec, KillReason } from "../../shared/ports/index.js";
-import type { MomReply, MomRequest } from "../../lambdas/mom/local.js";
+import { momKey, newMomId } from "../../auth/mom-report.js";
+import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
+
+/**
+ * The IPC protocol between this executor and the MOM it forks (infra/mom/local.ts): declared
+ * here, with the side that starts the conversation, so the MOM entry imports it and not the
+ * other way round (shared/ never imports an entry).
+ */
+export type MomRequest =
+  | { type: "init"; momId: string; key: string }
+  | { type: "run"; reqId: number; spec: JobRunSpec }
+  | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
+  | { type: "counts"; reqId: number };
+export type MomReply =
+  | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
+  | { type: "boot" }
+  | { type: "ready"; momId: string };
 
 type MomRequestBody = MomRequest extends infer T ? (T extends MomRequest ? Omit<T, "reqId"> : never) : never;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
+const root = path.resolve(here, "../../..");
 
 interface MomProc {
   node: string;
@@ -49,7 +63,7 @@ export class LocalExecutor implements Executor {
   private startMom(node: string): Promise<void> {
     // The bundled MOM starts in ~100 ms; the TypeScript source through tsx is the fallback.
     const bundled = path.join(root, "dist", "mom-local.js");
-    const entry = fsExists(bundled) ? bundled : path.join(root, "lambdas", "mom", "local.ts");
+    const entry = fsExists(bundled) ? bundled : path.join(root, "infra", "mom", "local.ts");
     const child = fork(entry, [], {
       env: { ...process.env, ...this.opts.env, MOM_NODE: node },
       execArgv: entry.endsWith(".ts") ? ["--import", "tsx"] : [],

@@ -1,0 +1,33 @@
+/**
+ * PP-337 job_accumulation_time: a scheduler waits this many seconds before its cycle, so a burst
+ * of submissions is scheduled together rather than one cycle per job.
+ */
+import type { SiteContext } from "../server/context.js";
+import { loadServerState } from "../server/server-state.js";
+import { schedFor } from "../server/objects.js";
+import { runCycle } from "./cycle.js";
+
+/** The longest wait honoured: a Lambda's timeout must cover the wait and the cycle after it. */
+export const MAX_ACCUMULATION_S = 60;
+
+/** The partition's scheduler's job_accumulation_time in milliseconds (0: none), capped. */
+export async function accumulationMs(ctx: SiteContext, partition: string): Promise<number> {
+  const st = await loadServerState(ctx);
+  const acc = Number(st.scheds.get(schedFor(st, partition))?.attrs.job_accumulation_time ?? 0);
+  return acc > 0 ? Math.min(acc, MAX_ACCUMULATION_S) * 1000 : 0;
+}
+
+/**
+ * Wait out the partition's accumulation time, then run one cycle. The caller holds the
+ * partition's trigger group (the scheduler FIFO queue's message group) meanwhile, so triggers
+ * sent during the wait queue up and are answered by the next cycle as one batch.
+ */
+export async function runAccumulatedCycle(
+  ctx: SiteContext,
+  partition: string,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<void> {
+  const ms = await accumulationMs(ctx, partition);
+  if (ms > 0) await sleep(ms);
+  await runCycle(ctx, partition);
+}
