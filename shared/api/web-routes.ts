@@ -18,7 +18,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import { MetaqueueError, NotFoundError, PbsParseError, UnauthorizedError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import type { JobState } from "../pbs/types.js";
-import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
+import { isThisSite, type SiteContext } from "../server/context.js";
+import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import type { Actor } from "../server/ops.js";
 import { jobView } from "./render.js";

@@ -33,14 +33,9 @@ import { formatWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
 import { toCandidate, toRunning } from "../scheduler/inputs.js";
 import type { NodeInfo } from "../scheduler/types.js";
-import {
-  findPeer,
-  loadServerState,
-  type PeerInfo,
-  type SiteContext,
-  sendToPeer,
-  sendToPeerBatch,
-} from "../server/context.js";
+import { findPeer, type PeerInfo, type SiteContext } from "../server/context.js";
+import { sendToPeer, sendToPeerBatch } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import type { EndResult } from "../server/end-result.js";
 import { keyOfId, mutateJob } from "../server/mutate.js";

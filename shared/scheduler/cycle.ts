@@ -8,7 +8,9 @@
  * version, so a qdel/qhold racing with the cycle wins or loses cleanly and a job is never
  * started twice.
  */
-import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
+import type { SiteContext } from "../server/context.js";
+import { sendEvents, triggerCycles } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import { acct, jobLost, requeueFields } from "../server/job-end.js";
 import { retryConflicts } from "../server/retry.js";

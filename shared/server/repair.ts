@@ -25,7 +25,8 @@ import { parseDepend } from "../pbs/depend.js";
 import { parseJobId } from "../pbs/jobid.js";
 import type { JobRecord } from "./job.js";
 import type { WaitingJob } from "../server/records.js";
-import { findPeer, isThisSite, type PeerInfo, type SiteContext, sendToPeerBatch } from "./context.js";
+import { findPeer, isThisSite, type PeerInfo, type SiteContext } from "./context.js";
+import { sendToPeerBatch } from "./messages.js";
 import { edgeOutcome } from "./depend-rules.js";
 import { applyDependencyOutcome, type EndResult, releaseDependents, subjobEnded } from "./job-end.js";
 

@@ -20,7 +20,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { errorResult } from "../../../shared/api/routes.js";
 import { ConflictError, StoreError } from "../../../shared/errors.js";
 import type { SiteContext } from "../../../shared/server/context.js";
-import { DEFAULT_SETTINGS } from "../../../shared/server/context.js";
+import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
 import { type JobRecord, MAX_TRACE_BYTES, withTrace } from "../../../shared/server/job.js";
 import { mutateJob } from "../../../shared/server/mutate.js";
 import { checkJobSize } from "../../../shared/server/submit.js";
