@@ -211,6 +211,7 @@ describe("arrays", () => {
     await s.obit(`${seq}[1].casper`);
     await s.obit(`${seq}[2].casper`, { exitStatus: 2 });
     duplicateEvents(); // a subjob is counted once, however often its end is delivered
+    interleave(); // and when the copies are handled at the same time
     await s.settle();
     expect(await s.job(id)).toMatchObject({
       state: "B",
@@ -220,6 +221,28 @@ describe("arrays", () => {
     await s.obit(`${seq}[3].casper`);
     await s.settle();
     expect(await s.job(id)).toMatchObject({ state: "F", exitStatus: 1 });
+  });
+
+  it("a subjob end redelivered after a crash, twice at once, is counted on its array once", async () => {
+    const id = await s.submit("alice", "true\n", { arrayRange: "1-2" });
+    await s.settle();
+    const seq = id.split("[")[0];
+    s.clock.advance(1_000);
+    await s.obit(`${seq}[1].casper`);
+    const [message] = s.bus.peek("events");
+    // the end is written, then the handler dies before counting it on the parent
+    let crash = true;
+    s.store.fail = (op) => {
+      if (op !== "transactJobs" || !crash) return undefined;
+      crash = false;
+      return new Error("crashed between the end and the count");
+    };
+    expect(await s.runEvents()).toHaveLength(1); // failed: SQS delivers it again
+    expect((await s.job(`${seq}[1].casper`)).state).toBe("X");
+    expect((await s.job(id)).array?.done).toBe(0);
+    await s.bus.send("events", [message, message], "redelivered twice");
+    expect(await s.runEvents()).toEqual([]);
+    expect((await s.job(id)).array).toMatchObject({ done: 1, running: 1 });
   });
 
   it("runs no more subjobs at once than the nodes hold, and starts the rest as room frees", async () => {
