@@ -204,6 +204,16 @@ describe("jobs and privilege", () => {
     expect((await s.store.listAudit(day())).some((a) => a.user === "bob")).toBe(false);
   });
 
+  it("an operator may set only the operator attributes with qmgr", async () => {
+    const set = (as: string, command: string) => s.api("POST", "/v1/qmgr", { as, body: { command } });
+    expect((await set("root", "set server operators += bob@*")).status).toBe(200);
+    expect((await set("bob", "set queue casper enabled = True")).status).toBe(200);
+    expect((await set("bob", "set server managers += bob@*")).status).toBe(403);
+    expect((await set("bob", "create queue bobq queue_type = Execution")).status).toBe(403);
+    expect((await set("root", "set server operators -= bob@*")).status).toBe(200);
+    expect((await set("bob", "set queue casper enabled = True")).status).toBe(403);
+  });
+
   it("a queue ACL refusal of a submit is 403 and audited", async () => {
     await s.setAttrs("queue", "casper", { acl_user_enable: true, acl_users: "alice" });
     const r = await s.api("POST", "/v1/jobs", { as: "bob", body: submitBody({ submitDir: "/home/bob" }) });
@@ -230,12 +240,61 @@ describe("jobs and privilege", () => {
       body: { command: "create queue fast queue_type=execution,priority=10,enabled=true,started=true" },
     });
     expect(m.status).toBe(200);
-    // the new queue takes jobs at once (qmgr refreshes the cached server objects)
-    expect(await submit("alice", { queue: "fast" })).toMatch(/\.casper$/);
+    // the new queue takes jobs at once (qmgr refreshes the cached server objects), and runs them
+    const fast = await submit("alice", { queue: "fast" });
+    await s.settle();
+    expect(await s.job(fast)).toMatchObject({ state: "R", queue: "fast" });
     expect((await s.store.listAudit(day())).map((a) => [a.action, a.user, a.outcome])).toEqual([
       ["qmgr", "alice", "refused"],
       ["qmgr", "root", "allowed"],
     ]);
+  });
+});
+
+describe("listings and arrays", () => {
+  it("lists queues, nodes and the server with their job counts, and jobs by queue", async () => {
+    const id = await submit("alice", { hold: true });
+    const j = await startJob(s, "bob");
+    const queues = await s.api("GET", "/v1/queues", { as: "bob" });
+    expect(queues.body.queues.map((q: { name: string }) => q.name)).toEqual(["casper"]);
+    expect(JSON.stringify(queues.body)).toMatch(/Held:1/);
+    const nodes = await s.api("GET", "/v1/nodes", { as: "bob" });
+    expect(nodes.body.nodes.map((n: { name: string }) => n.name).sort()).toEqual(["n1", "n2"]);
+    expect(JSON.stringify(nodes.body)).toContain(j.id);
+    const server = await s.api("GET", "/v1/server", { as: "bob" });
+    expect(server.status).toBe(200);
+    expect(JSON.stringify(server.body)).toContain("casper-pbs");
+    const byQueue = await s.api("GET", "/v1/jobs", { as: "bob", query: { queue: "casper" } });
+    expect(byQueue.body.jobs.map((x: { id: string }) => x.id)).toEqual([id, j.id]);
+  });
+
+  it("takes the array ID qsub prints in every command; a subjob that has not started shows as its array", async () => {
+    const id = await submit("alice", { hold: true, arrayRange: "1-4" });
+    const seq = id.split("[")[0];
+    const enc = encodeURIComponent;
+    expect((await s.api("GET", `/v1/jobs/${enc(id)}`, { as: "alice" })).status).toBe(200);
+    for (const [method, path, body] of [
+      ["POST", `/v1/jobs/${enc(id)}/hold`, { holdType: "o" }],
+      ["POST", `/v1/jobs/${enc(`${seq}[]`)}/release`, { holdType: "u" }],
+      ["PATCH", `/v1/jobs/${enc(id)}`, { options: { name: "arr" } }],
+      ["POST", `/v1/jobs/${enc(id)}/move`, { destination: "casper" }],
+      ["DELETE", `/v1/jobs/${enc(`${seq}[2].casper`)}`, undefined],
+    ] as const) {
+      const r = await s.api(method, path, { as: "root", body });
+      expect(r.status, `${method} ${path}: ${JSON.stringify(r.body)}`).toBe(200);
+    }
+    const parent = await s.job(id);
+    expect(parent).toMatchObject({
+      name: "arr",
+      holds: "o",
+      array: expect.objectContaining({ indices: [1, 3, 4] }),
+    });
+    const sub = await s.api("GET", `/v1/jobs/${enc(`${seq}[3].casper`)}`, { as: "alice" });
+    expect(sub.body.job.attributes).toMatchObject({ job_state: "H" });
+    expect((await s.api("GET", `/v1/jobs/${enc(`${seq}[2].casper`)}`, { as: "alice" })).status).toBe(404);
+    const hold = await s.api("POST", `/v1/jobs/${enc(`${seq}[3].casper`)}/hold`, { as: "alice", body: {} });
+    expect(hold.status).toBe(409);
+    expect(hold.body.error.message).toMatch(/with its array/);
   });
 });
 

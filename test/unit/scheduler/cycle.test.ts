@@ -8,7 +8,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { inspectStore } from "../../../shared/adapters/memory/index.js";
 import { triggerCycles } from "../../../shared/server/messages.js";
 import { deleteJob } from "../../../shared/server/ops.js";
-import { type MemorySite, memorySite } from "../../fixtures/memory-site.js";
+import { type MemorySite, memorySite, startJob } from "../../fixtures/memory-site.js";
 
 let s: MemorySite;
 beforeEach(async () => {
@@ -200,5 +200,42 @@ describe("a cycle", () => {
     expect((await s.job(id)).state).toBe("F");
     expect(s.executor.dispatched).toEqual([]);
     expect(inspectStore(s.store).acct.map((a) => a.type)).toEqual(["Q", "D"]);
+  });
+});
+
+describe("what a site reports and runs", () => {
+  it("counts submitted, started and finished jobs, and cycle durations by partition", async () => {
+    const j = await startJob(s, "alice", "true\n", { join: "oe" });
+    // -j oe: one stream, into the output file
+    expect(s.executor.dispatched[0]).toMatchObject({ stderrPath: null, stdoutPath: j.outPath });
+    await s.obit(j.id);
+    await s.settle();
+    expect(s.metrics.totals).toMatchObject({ JobsSubmitted: 1, JobsStarted: 1, JobsFinished: 1 });
+    expect(s.metrics.totals["CycleDuration|partition=default"]).toBeGreaterThanOrEqual(0);
+  });
+
+  it("schedules a second partition with its own sched (PP-337), and refuses what never fits it", async () => {
+    await s.setAttrs("node", "p2n1", {
+      "resources_available.ncpus": 2,
+      "resources_available.mem": "2gb",
+      partition: "p2",
+      state: "free",
+    });
+    await s.setAttrs("queue", "q2", {
+      queue_type: "Execution",
+      enabled: true,
+      started: true,
+      partition: "p2",
+    });
+    await s.setAttrs("sched", "s2", { partition: "p2", scheduling: true });
+    const id = await s.submit("alice", "true\n", { queue: "q2", resources: { select: "1:ncpus=2" } });
+    expect(s.bus.peek("sched").map((m) => JSON.parse(m.body).partition)).toEqual(["p2"]);
+    await s.settle();
+    expect(await s.job(id)).toMatchObject({ state: "R", partition: "p2", execHost: "p2n1/0*2" });
+    expect((await s.store.getCycleReports()).map((r) => r.sched)).toContain("s2");
+    const big = await s
+      .submit("alice", "true\n", { queue: "q2", resources: { select: "1:ncpus=4" } })
+      .catch((e) => e);
+    expect(big.message).toMatch(/never run/);
   });
 });

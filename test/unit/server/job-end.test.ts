@@ -275,3 +275,52 @@ describe("runs whose MOM never reports", () => {
     expect(again.hist.map((h) => h.message)).toContain(`Job requeued: MOM ${j.momId} never reported`);
   });
 });
+
+describe("a MOM that restarts", () => {
+  it("adopts the runs it still has: the job keeps running under the new MOM and ends once", async () => {
+    const j = await startJob(s, "alice", "true\n", { account: "P1" });
+    const node = (j.execHost as string).split("/")[0];
+    s.clock.advance(5_000);
+    await s.hello(node, `${node}:reborn`, { running: [j.id] });
+    await s.settle();
+    expect(await s.job(j.id)).toMatchObject({ state: "R", momId: `${node}:reborn`, runCount: 1 });
+    // the old MOM's word no longer counts, the new one's does
+    await s.obit(j.id, { momId: "elsewhere:mom" });
+    await s.runEvents();
+    expect((await s.job(j.id)).state).toBe("R");
+    await s.obit(j.id, { walltime: 5 });
+    await s.obit(j.id, { walltime: 5 });
+    await s.settle();
+    expect(await s.job(j.id)).toMatchObject({ state: "F", exitStatus: 0, runCount: 1 });
+    expect(acctOf(j.id)).toEqual(["Q", "S", "E"]);
+    expect((await s.store.getProject("P1"))?.coreSeconds).toEqual({ casper: 5 });
+  });
+
+  it("a run it does not report is lost: requeued when rerunnable, else ended; an older hello is refused", async () => {
+    const again = await startJob(s, "alice", "true\n", { resources: { select: "1:ncpus=4" } });
+    const once = await startJob(s, "alice", "true\n", {
+      resources: { select: "1:ncpus=4" },
+      rerunnable: false,
+    });
+    s.clock.advance(5_000);
+    for (const j of [again, once]) {
+      const node = (j.execHost as string).split("/")[0];
+      await s.hello(node, `${node}:reborn`);
+    }
+    await s.runEvents();
+    expect(await s.job(again.id)).toMatchObject({ state: "Q", runCount: 1 });
+    const lost = await s.job(once.id);
+    expect(lost).toMatchObject({ state: "F", exitStatus: -2 });
+    expect(lost.comment).toMatch(/^Job failed: MOM on n\d restarted; not rerunnable/);
+    await s.settle();
+    expect(await s.job(again.id)).toMatchObject({ state: "R", runCount: 2 });
+    // a hello sent before the last accepted one (a replay) would declare the new run lost
+    const node = ((await s.job(again.id)).execHost as string).split("/")[0];
+    s.clock.advance(-1_000);
+    await s.hello(node, `${node}:old`);
+    s.clock.advance(1_000);
+    expect(await s.runEvents()).toEqual([]);
+    expect(s.logs.join("\n")).toMatch(/refused MOM report \(replayed\)/);
+    expect((await s.job(again.id)).state).toBe("R");
+  });
+});
