@@ -58,6 +58,24 @@ describe("obituaries", () => {
     ]);
   });
 
+  it("a run killed for its walltime ends with Exit_status -29 and the MOM's reason as the comment", async () => {
+    const j = await startJob(s, "alice", "sleep 30\n", { resources: { walltime: "00:00:01" } });
+    expect(s.executor.dispatched[0].walltime).toBe(1);
+    s.clock.advance(2_000);
+    await s.obit(j.id, {
+      exitStatus: -29,
+      walltime: 1,
+      killedFor: "walltime",
+      comment: "job killed: walltime 2 exceeded limit 1",
+    });
+    await s.settle();
+    expect(await s.job(j.id)).toMatchObject({
+      state: "F",
+      exitStatus: -29,
+      comment: "job killed: walltime 2 exceeded limit 1",
+    });
+  });
+
   it("charge the project exactly once when the obituary is delivered twice, in one batch or two", async () => {
     const j = await startJob(s, "alice", "true\n", { account: "P1", resources: { select: "1:ncpus=2" } });
     s.clock.advance(60_000);
