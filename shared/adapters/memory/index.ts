@@ -1,5 +1,7 @@
 /** The in-memory adapter of the store ports (the protocol simulator and fast unit tests). */
 export {
+  inspectStore,
+  type MemoryStoreContents,
   type StoredClaim,
   storedAcct,
   storedClaims,

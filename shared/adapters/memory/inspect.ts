@@ -53,3 +53,22 @@ export function storedClaims(store: MemorySiteStore): StoredClaim[] {
     };
   });
 }
+
+/** Everything a MemorySiteStore holds, at once (for a test's checks). */
+export interface MemoryStoreContents {
+  jobs: JobRecord[];
+  acct: AcctRecord[];
+  projects: ProjectRecord[];
+  peers: PeerSeen[];
+  claims: StoredClaim[];
+}
+
+export function inspectStore(store: MemorySiteStore): MemoryStoreContents {
+  return {
+    jobs: storedJobs(store),
+    acct: storedAcct(store),
+    projects: storedProjects(store),
+    peers: storedPeers(store),
+    claims: storedClaims(store),
+  };
+}
