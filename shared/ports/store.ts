@@ -145,7 +145,7 @@ export interface Ledger {
   /** Add usage outside a job's own transaction. */
   chargeUsage(charge: UsageCharge): Promise<void>;
   putAcct(rec: AcctRecord): Promise<void>;
-  /** Accounting records of a UTC day (YYYYMMDD), in time order. */
+  /** Accounting records of a UTC day (YYYY-MM-DD, as keys.acct writes it), in time order. */
   listAcct(day: string): Promise<AcctRecord[]>;
   /** An audit line, in the day's trail and, for a job, next to the job. */
   putAudit(rec: AuditRecord): Promise<void>;
