@@ -37,8 +37,19 @@ export type { SubmitRequest } from "../pbs/types.js";
 
 /** Error body of every 4xx/5xx answer. `message` is what the CLI prints after `cmd: `. */
 export interface ErrorBody {
-  /** `exitCode`: the PBS exit status the command should end with; `requestId`: for a 500, the id the server logged it under */
-  error: { code: string; message: string; exitCode?: number; requestId?: string };
+  /**
+   * `exitCode`: the PBS exit status the command should end with; `pbsError`/`pbsErrno`: the PBS
+   * error it is (`PBSE_UNKJOBID`, 15001) when PBS has one (the command exits `pbsErrno & 0xff`);
+   * `requestId`: for a 500, the id the server logged it under
+   */
+  error: {
+    code: string;
+    message: string;
+    exitCode?: number;
+    pbsError?: string;
+    pbsErrno?: number;
+    requestId?: string;
+  };
 }
 
 export interface SubmitResponse {

@@ -47,7 +47,7 @@ export function mayUseHold(actor: Actor, holdType: string, id: string): void {
 }
 
 function finishedError(job: JobRecord): InvalidStateError {
-  return new InvalidStateError(`Job has finished ${job.id}`);
+  return new InvalidStateError(`Job has finished ${job.id}`, "HISTJOBID");
 }
 
 /**
@@ -189,7 +189,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
   await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
     if (cur.state !== "R") throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
-    if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`);
+    if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`, "NORERUN");
     target = cur;
     if (cur.rerunReq) return { kind: "skip" };
     return {
