@@ -18,19 +18,30 @@ export const QSTAT_HEADER =
   "Job id            Name             User              Time Use S Queue\n" +
   "----------------  ---------------- ----------------  -------- - -----\n";
 
-/** `qstat` default display (OpenPBS display_statjob, non-full). */
-export function qstatTable(jobs: JobView[], header = true): string {
-  let out = header && jobs.length > 0 ? QSTAT_HEADER : "";
+/** The -w header of the default display (OpenPBS display_statjob, wide). */
+export const QSTAT_WIDE_HEADER =
+  "Job id                         Name            User             Time Use S Queue\n" +
+  "-----------------------------  --------------- ---------------  -------- - ---------------\n";
+
+/** Column widths of the default display: normal (PBS_MAXSEQNUM + 5, NAMEL, OWNERL, LOCL) and -w (SIZE*_W). */
+const DEFAULT_WIDTHS = { id: 17, name: 16, owner: 16, queue: 16 };
+const DEFAULT_WIDE_WIDTHS = { id: 30, name: 15, owner: 15, queue: 15 };
+
+/** `qstat` default display (OpenPBS display_statjob, non-full); `wide` is `qstat -w`. */
+export function qstatTable(jobs: JobView[], header = true, wide = false): string {
+  const w = wide ? DEFAULT_WIDE_WIDTHS : DEFAULT_WIDTHS;
+  let out = header && jobs.length > 0 ? (wide ? QSTAT_WIDE_HEADER : QSTAT_HEADER) : "";
   for (const job of jobs) {
     const a = job.attributes;
-    const jid = trunc(shortJobId(job.id), 17);
+    const jid = trunc(shortJobId(job.id), w.id);
     const rawName = str(a, "Job_Name") ?? "";
-    const name = rawName.length >= 16 ? `${rawName.slice(0, 15)}*` : rawName;
-    const owner = trunc(ownerUser(a), 16);
+    // PBS cuts a name that fills its column (>=, not >), unlike the other columns
+    const name = rawName.length >= w.name ? `${rawName.slice(0, w.name - 1)}*` : rawName;
+    const owner = trunc(ownerUser(a), w.owner);
     const timeu = trunc(sub(a, "resources_used", "cput") ?? "0", 8);
     const state = trunc(str(a, "job_state") ?? "", 1);
-    const queue = trunc(queueOnly(a), 16);
-    out += `${jid.padEnd(17)} ${name.padEnd(16)} ${owner.padEnd(16)}  ${timeu.padStart(8)} ${state.padEnd(1)} ${queue.padEnd(16)}\n`;
+    const queue = trunc(queueOnly(a), w.queue);
+    out += `${jid.padEnd(w.id)} ${name.padEnd(w.name)} ${owner.padEnd(w.owner)}  ${timeu.padStart(8)} ${state.padEnd(1)} ${queue.padEnd(w.queue)}\n`;
   }
   return out;
 }
@@ -67,7 +78,39 @@ export interface AltOptions {
   comments?: boolean;
   /** -1: -n/-s on the job's line */
   oneLine?: boolean;
+  /** -w: the wide layout (IDs to 30 characters, names and users to 15) */
+  wide?: boolean;
   header?: boolean;
+}
+
+/**
+ * Column widths of the alternate display, in order: job ID, user, queue, job name, session,
+ * NDS, TSK. Normal: OpenPBS SIZEJOBID, SIZEUSER, SIZEQUEUENAME...; -w: SIZEJOBID_W, SIZEUSER_W,
+ * PBS_MAXQUEUENAME, SIZEJOBNAME_W, SIZESESSID_W, SIZENDS_W, SIZETSK_W.
+ */
+const ALT_WIDTHS = [15, 8, 8, 10, 6, 3, 3] as const;
+const ALT_WIDE_WIDTHS = [30, 15, 15, 15, 8, 4, 5] as const;
+
+/** The -w header of the alternate display: its columns sized like the rows (altdsp_statjob). */
+function altWideHeader(): string {
+  const w = ALT_WIDE_WIDTHS;
+  const names = ["Job ID", "Username", "Queue", "Jobname", "SessID", "NDS", "TSK"];
+  const lead = w.map((n) => " ".repeat(n)).join(" ");
+  const head = names.map((t, i) => t.slice(0, w[i]).padEnd(w[i])).join(" ");
+  const dashes = w.map((n) => "-".repeat(n)).join(" ");
+  return (
+    `${lead} Req'd  Req'd   Elap\n` + `${head} Memory Time  S Time\n` + `${dashes} ------ ----- - -----\n`
+  );
+}
+
+/**
+ * The -s comment line's text: PBS shortens a comment longer than 74 characters (114 with -w) to
+ * 70 (110) and `...` (COMMENTLENSCOPE_* and COMMENTLEN_* in pbs_share.h, through pbs_strncpy).
+ */
+function altComment(comment: string, wide: boolean): string {
+  if (comment.length <= 74) return comment;
+  if (wide) return comment.length > 114 ? `${comment.slice(0, 110)}...` : comment;
+  return `${comment.slice(0, 70)}...`;
 }
 
 function prtNodes(execHost: string, noNewline: boolean): string {
@@ -96,27 +139,32 @@ function prtNodes(execHost: string, noNewline: boolean): string {
   return lines.map((l) => `   ${l}\n`).join("");
 }
 
-/** `qstat -a` / `qstat -u user` alternate display (OpenPBS altdsp_statjob, not wide). */
+/** `qstat -a` / `qstat -u user` alternate display (OpenPBS altdsp_statjob), normal or -w. */
 export function qstatAltTable(jobs: JobView[], opts: AltOptions): string {
+  const wide = !!opts.wide;
+  const [idW, userW, queueW, nameW, sessW, ndsW, tskW] = wide ? ALT_WIDE_WIDTHS : ALT_WIDTHS;
   let out = "";
   if (opts.header !== false) {
     out += `\n${opts.serverName}: ${opts.serverComment ?? ""}`;
-    out += `\n${" ".repeat(60)}${"Req'd".padEnd(7)}${"Req'd".padEnd(8)}Elap\n`;
-    out += "Job ID          Username Queue    Jobname    SessID NDS TSK Memory Time  S Time\n";
-    out += "--------------- -------- -------- ---------- ------ --- --- ------ ----- - -----\n";
+    if (wide) out += `\n${altWideHeader()}`;
+    else {
+      out += `\n${" ".repeat(60)}${"Req'd".padEnd(7)}${"Req'd".padEnd(8)}Elap\n`;
+      out += "Job ID          Username Queue    Jobname    SessID NDS TSK Memory Time  S Time\n";
+      out += "--------------- -------- -------- ---------- ------ --- --- ------ ----- - -----\n";
+    }
   }
   const blank = " -- ";
   const fit = (s: string, w: number) => s.slice(0, w);
   for (const job of jobs) {
     const a = job.attributes;
     const tv = (v: string | undefined, n: number) => (v === undefined ? blank : trunc(v, n));
-    const jobn = tv(str(a, "Job_Name"), 10);
-    const usern = tv(str(a, "Job_Owner") === undefined ? undefined : ownerUser(a), 8);
-    const queuen = tv(str(a, "queue") === undefined ? undefined : queueOnly(a), 8);
-    const sess = tv(str(a, "session_id"), 6);
-    const nodect = tv(sub(a, "Resource_List", "nodect"), 3);
+    const jobn = tv(str(a, "Job_Name"), nameW);
+    const usern = tv(str(a, "Job_Owner") === undefined ? undefined : ownerUser(a), userW);
+    const queuen = tv(str(a, "queue") === undefined ? undefined : queueOnly(a), queueW);
+    const sess = tv(str(a, "session_id"), sessW);
+    const nodect = tv(sub(a, "Resource_List", "nodect"), ndsW);
     const ncpus = sub(a, "Resource_List", "ncpus");
-    const tasks = tv(ncpus === "0" ? undefined : ncpus, 3);
+    const tasks = tv(ncpus === "0" ? undefined : ncpus, tskW);
     const rl = a.Resource_List;
     const memRaw = rl && typeof rl === "object" ? rl.mem : undefined;
     const rqmem = memRaw === undefined ? blank : cnvSize(memRaw);
@@ -125,16 +173,18 @@ export function qstatAltTable(jobs: JobView[], opts: AltOptions): string {
     const eltime =
       (cput !== undefined ? sub(a, "resources_used", "cput") : sub(a, "resources_used", "walltime")) || blank;
     const state = str(a, "job_state") ?? blank;
-    const jid = trunc(job.id, 15);
+    const jid = trunc(job.id, idW);
+    // -w prints the state unclipped (%1s), the normal layout clips it (%1.1s)
+    const st = wide ? state : fit(state, 1);
     out +=
-      `${fit(jid, 15).padEnd(15)} ${fit(usern, 8).padEnd(8)} ${fit(queuen, 8).padEnd(8)} ` +
-      `${fit(jobn, 10).padEnd(10)} ${fit(sess, 6).padStart(6)} ${fit(nodect, 3).padStart(3)} ${fit(tasks, 3).padStart(3)} ` +
-      `${fit(rqmem, 6).padStart(6)} ${fit(rqtime, 5).padStart(5)} ${fit(state, 1)} ${fit(eltime, 5).padStart(5)}`;
+      `${fit(jid, idW).padEnd(idW)} ${fit(usern, userW).padEnd(userW)} ${fit(queuen, queueW).padEnd(queueW)} ` +
+      `${fit(jobn, nameW).padEnd(nameW)} ${fit(sess, sessW).padStart(sessW)} ${fit(nodect, ndsW).padStart(ndsW)} ${fit(tasks, tskW).padStart(tskW)} ` +
+      `${fit(rqmem, 6).padStart(6)} ${fit(rqtime, 5).padStart(5)} ${st} ${fit(eltime, 5).padStart(5)}`;
     out += opts.oneLine ? " " : "\n";
     if (opts.nodes) out += prtNodes(str(a, "exec_host") ?? "", !!opts.oneLine);
     if (opts.comments) {
       const comment = str(a, "comment");
-      if (comment) out += `   ${comment}\n`;
+      if (comment) out += `   ${altComment(comment, wide)}\n`;
     }
     if (opts.oneLine && !opts.nodes && !opts.comments) out = `${out.trimEnd()}\n`;
   }

@@ -14,6 +14,8 @@ import type {
 } from "../../shared/api/views.js";
 import { CHAR_LINE_LIMIT, ctimeString, flatten, str, sub, TIME_ATTRS, trunc } from "./attr-text.js";
 
+import { jsonTypedAttrs } from "./json-values.js";
+
 export { ctimeString, trunc } from "./attr-text.js";
 export * from "./format-jobs.js";
 
@@ -68,7 +70,7 @@ export function qstatFull(jobs: JobView[], oneLine = false): string {
   return jobs.map((j) => fullBlock(`Job Id: ${j.id}`, j.attributes, oneLine)).join("");
 }
 
-/** Attribute map for -F json: numeric time attributes become ctime strings. */
+/** Attribute map for pbsnodes -F json: numeric time attributes become ctime strings. */
 function jsonAttrs(attrs: PbsAttributes): Record<string, PbsValue> {
   const out: Record<string, PbsValue> = {};
   for (const [k, v] of Object.entries(attrs)) {
@@ -96,7 +98,8 @@ function jsonDoc(
   };
   if (items.length > 0 || always) {
     const map: Record<string, unknown> = {};
-    for (const it of items) map[it.name] = jsonAttrs(it.attributes);
+    // qstat's values carry OpenPBS's JSON types (numbers as numbers: json-values.ts)
+    for (const it of items) map[it.name] = jsonTypedAttrs(it.attributes);
     doc[key] = map;
   }
   return `${JSON.stringify(doc, null, 4)}\n`;
