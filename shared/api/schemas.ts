@@ -60,6 +60,7 @@ export const SubmitRequestSchema = z
     env: map(envName, str(131072), 1000).default({}),
     submitHost: str(255).default("localhost"),
     scriptName: str(4096).optional(),
+    submitArguments: str(65536).optional(),
   })
   .strict();
 

@@ -206,7 +206,7 @@ export async function submitJob(
     depend: opts.depend,
     depPending: depPending.length ? depPending : undefined,
     depOn: depOn || undefined,
-    extra: extraAttrs(opts),
+    extra: extraAttrs(opts, req.submitArguments),
     array: array
       ? {
           range: opts.arrayRange as string,
@@ -471,8 +471,9 @@ function outputPath(given: string | undefined, dir: string, dflt: string): strin
   return p.endsWith("/") ? path.join(abs, dflt) : abs;
 }
 
-function extraAttrs(opts: QsubOptions): Record<string, string> | undefined {
+function extraAttrs(opts: QsubOptions, submitArguments?: string): Record<string, string> | undefined {
   const out: Record<string, string> = { ...(opts.attributes ?? {}) };
+  if (submitArguments) out.Submit_arguments = submitArguments;
   if (opts.mailPoints) out.Mail_Points = opts.mailPoints;
   if (opts.mailUsers) out.Mail_Users = opts.mailUsers;
   if (opts.shell) out.Shell_Path_List = opts.shell;

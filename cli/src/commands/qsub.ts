@@ -104,6 +104,8 @@ export async function qsub(ctx: Ctx, argv: string[]): Promise<number> {
     submitHost: ctx.hostname(),
   };
   if (scriptName !== undefined) request.scriptName = scriptName;
+  // PBS records the command line only when there is one (qsub.c: argc >= 2)
+  if (argv.length > 0) request.submitArguments = argv.join(" ");
   const jobId = await ctx.api.submit(server, request);
   if (!options.quiet) ctx.out(`${jobId}\n`);
   return 0;
