@@ -147,6 +147,10 @@ async function guardedJobOp<T>(
     }
     return out;
   } catch (err) {
+    // the store names a missing job by its key; PBS's commands name it as the user gave it,
+    // completed with the server (`qdel: Unknown Job Id 12.casper`)
+    if (err instanceof NotFoundError && err.pbs === "UNKJOBID" && err.message === `Unknown Job Id ${key}`)
+      throw new NotFoundError(`Unknown Job Id ${jid}`);
     if (err instanceof UnauthorizedError) {
       const job = await ctx.store.getJob(key, false).catch(() => undefined);
       await audit(ctx, {

@@ -52,6 +52,13 @@ export interface ErrorBody {
   };
 }
 
+/**
+ * The longest Submit_arguments kept. PBS keeps any command line; here the record must fit the
+ * store's item beside the script and variables (whose own -v values already hold the bulk of a
+ * long command line), so qsub cuts the copy it sends at this length.
+ */
+export const MAX_SUBMIT_ARGUMENTS = 65536;
+
 export interface SubmitResponse {
   jobId: string;
 }
