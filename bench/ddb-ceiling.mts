@@ -10,8 +10,8 @@ import path from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { startDynamoDbLocal } from "../infra/local/dynamodb.js";
-import { LOCAL_CREDENTIALS, makeDynamoClients } from "../shared/store/clients.js";
-import { createTableInput } from "../shared/store/table.js";
+import { LOCAL_CREDENTIALS, makeDynamoClients } from "../shared/adapters/aws-clients.js";
+import { createTableInput } from "../shared/adapters/dynamodb/table.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-ddb-"));
 const ddbLocal = await startDynamoDbLocal({ dataDir: dir });

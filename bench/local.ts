@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { MetaqueueConfig } from "../shared/config/site-config.js";
-import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/store/clients.js";
+import { requestCounts, resetRequestCounts, summarizeCounts } from "../shared/adapters/aws-clients.js";
 import { type LocalMetaqueue, type LocalSite, startLocal } from "../infra/local/runtime.js";
 
 export const pct = (xs: number[], p: number) => {

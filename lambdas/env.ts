@@ -4,9 +4,11 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
-import { DEFAULT_SETTINGS, type SiteContext } from "../shared/server/context.js";
-import { makeDynamoClients, makeSqsClient } from "../shared/store/clients.js";
-import { DynamoSiteStore } from "../shared/store/site-store.js";
+import type { SiteContext } from "../shared/server/context.js";
+import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
+import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
+import { SqsBus } from "../shared/adapters/sqs/bus.js";
+import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import type { Executor } from "../shared/ports/index.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
@@ -55,7 +57,7 @@ export function contextFromEnv(executor: Executor, env: NodeJS.ProcessEnv = proc
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },
     store: new DynamoSiteStore(doc, e.TABLE_NAME),
-    sqs: makeSqsClient({ region: e.AWS_REGION }),
+    bus: new SqsBus(makeSqsClient({ region: e.AWS_REGION })),
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,
     clock: { now: () => Date.now() },

@@ -17,7 +17,9 @@ import { PeerMessageError } from "../shared/peers/messages.js";
 import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-report.js";
 import { sendHeartbeats, sweepTransfers } from "../shared/peers/transfer.js";
 import { runCycle } from "../shared/scheduler/cycle.js";
-import { loadServerState, type SiteContext, triggerCycles } from "../shared/server/context.js";
+import type { SiteContext } from "../shared/server/context.js";
+import { triggerCycles } from "../shared/server/messages.js";
+import { loadServerState } from "../shared/server/server-state.js";
 import {
   type EndResult,
   handleObituary,

@@ -9,8 +9,8 @@
  */
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
 import { SiteConfigSchema } from "../shared/config/site-config.js";
-import { makeDynamoClients } from "../shared/store/clients.js";
-import { DynamoSiteStore } from "../shared/store/site-store.js";
+import { makeDynamoClients } from "../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { seedSite } from "../shared/server/seed.js";
 
 export const handler = async (event: CloudFormationCustomResourceEvent) => {

@@ -142,3 +142,21 @@ export class UnauthenticatedError extends MetaqueueError {
     super("Unauthenticated", message, 401, undefined, { pbs: "PERM" });
   }
 }
+
+/**
+ * The message bus did not accept every message of a send (shared/ports/bus.ts): `what` names
+ * them, `reasons` says why each refused one was refused. Deliberately not a MetaqueueError:
+ * handlers that treat a MetaqueueError as the user's answer (a refused transfer, a qdel of a
+ * finished job) and go on must not swallow this one, or a message would be lost. It propagates,
+ * the handler fails, and its own input is redelivered; the API answers 500.
+ */
+export class BusSendError extends Error {
+  readonly what: string;
+  readonly reasons: string[];
+  constructor(what: string, reasons: string[], options?: { cause?: unknown }) {
+    super(`could not send ${what}: ${reasons.join("; ")}`, options);
+    this.name = new.target.name;
+    this.what = what;
+    this.reasons = reasons;
+  }
+}

@@ -9,7 +9,7 @@ import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { federationFor, type SiteConfig } from "../../shared/config/site-config.js";
-import { tableName } from "../../shared/store/table.js";
+import { tableName } from "../../shared/adapters/dynamodb/table.js";
 import { SiteAlarms } from "./constructs/alarms.js";
 import { type JwtAuthSettings, SiteApi } from "./constructs/api.js";
 import { SiteDashboard } from "./constructs/dashboard.js";

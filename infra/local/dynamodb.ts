@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
-import { endpointOptions } from "../../shared/store/clients.js";
+import { endpointOptions } from "../../shared/adapters/aws-clients.js";
 import type { ForwarderArgs } from "./ddb-forwarder.js";
 import { freePort, isPortFree } from "./ports.js";
 import { claimSocket, ensurePrivateDir, privatizeTree } from "./private-dir.js";
@@ -31,7 +31,7 @@ export interface DynamoDbLocalOptions {
 export type DdbIsolation = "netns" | "userns" | "none";
 
 export interface DynamoDbLocal {
-  /** `unix:<socketPath>`; give it to `makeDynamoClients` (shared/store/clients.ts) */
+  /** `unix:<socketPath>`; give it to `makeDynamoClients` (shared/adapters/aws-clients.ts) */
   endpoint: string;
   socketPath: string;
   /** the JVM's TCP port, in its namespace unless `isolation` is `none` */

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand, DescribeTableCommand, UpdateTableCommand } from "@aws-sdk/client-dynamodb";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import {
   makeApiHandler,
@@ -17,19 +18,16 @@ import {
   makeSweeperHandler,
 } from "../../lambdas/handlers.js";
 import { federationFor, type MetaqueueConfig, type SiteConfig } from "../../shared/config/site-config.js";
-import {
-  DEFAULT_SETTINGS,
-  loadServerState,
-  type PeerInfo,
-  type SiteContext,
-  type SiteSettings,
-  triggerCycles,
-} from "../../shared/server/context.js";
+import type { PeerInfo, SiteContext } from "../../shared/server/context.js";
+import { triggerCycles } from "../../shared/server/messages.js";
+import { loadServerState } from "../../shared/server/server-state.js";
+import { DEFAULT_SETTINGS, type SiteSettings } from "../../shared/server/settings.js";
 import { toServerState, partitions } from "../../shared/server/objects.js";
-import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
-import { siteQueues } from "../../shared/store/queue-defs.js";
-import { DynamoSiteStore } from "../../shared/store/site-store.js";
-import { createTableInput } from "../../shared/store/table.js";
+import { SqsBus } from "../../shared/adapters/sqs/bus.js";
+import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
+import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { startApiServer } from "./api-server.js";
@@ -65,6 +63,11 @@ export interface LocalSite {
   /** what the handlers emitted (the EMF metrics on AWS), as running totals */
   metrics: MemoryMetrics;
   ctx: SiteContext;
+  /**
+   * The emulator's SQS client (shared by all sites): for tests that put raw messages on a queue
+   * as an outsider would (a forged report, a replayed peer message); the site sends via ctx.bus.
+   */
+  sqs: SQSClient;
   url: string;
   executor: LocalExecutor;
   /** stop the site's consumers and tick (its API and MOMs stay): a site that stopped answering */
@@ -116,6 +119,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       credentials: LOCAL_CREDENTIALS,
     });
     const sqs = makeSqsClient({ region, endpoint: sqsEmu.endpoint, credentials: LOCAL_CREDENTIALS });
+    // what the sites send through (their ctx.bus); the pollers below receive with `sqs` itself
+    const bus = new SqsBus(sqs);
     const sites: LocalSite[] = [];
     // Every site's queues first: each site needs its peers' inbox URLs.
     const siteUrls = new Map<string, Record<string, string>>();
@@ -169,7 +174,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       const ctx: SiteContext = {
         site: { server: sc.server, short: sc.name },
         store,
-        sqs,
+        bus,
         queueUrls: { sched: urls[qdefs.sched.name], events: urls[qdefs.events.name] },
         peers,
         metrics: siteMetrics,
@@ -258,7 +263,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       // Whatever was queued before a restart gets a cycle now, not at the first tick.
       const st = toServerState(await store.getServerObjects());
       await triggerCycles(ctx, partitions(st), "startup");
-      sites.push({ config: sc, ctx, url: api.url, executor, metrics: siteMetrics, pause, resume });
+      sites.push({ config: sc, ctx, sqs, url: api.url, executor, metrics: siteMetrics, pause, resume });
     }
     // Every site's API URL is known once all are listening: peers (and the dashboard) use it.
     for (const s of sites) {

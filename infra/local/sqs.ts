@@ -8,11 +8,11 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { buildApp } from "fauxqs";
-import { LOCAL_CREDENTIALS, makeSqsClient as makeClient } from "../../shared/store/clients.js";
-import type { QueueDef } from "../../shared/store/queue-defs.js";
+import { LOCAL_CREDENTIALS, makeSqsClient as makeClient } from "../../shared/adapters/aws-clients.js";
+import type { QueueDef } from "../../shared/adapters/sqs/queue-defs.js";
 import { claimSocket } from "./private-dir.js";
 
-export type { QueueDef } from "../../shared/store/queue-defs.js";
+export type { QueueDef } from "../../shared/adapters/sqs/queue-defs.js";
 
 export interface SqsEmulator {
   /** `unix:<socketPath>`; pass it to `makeSqsClient` */
@@ -51,7 +51,7 @@ export async function startSqsEmulator(opts: { socketPath?: string } = {}): Prom
   };
 }
 
-/** An SQSClient for the emulator: `makeSqsClient` of shared/store/clients.ts with local credentials. */
+/** An SQSClient for the emulator: `makeSqsClient` of shared/adapters/aws-clients.ts with local credentials. */
 export function makeSqsClient(endpoint: string, region = "us-east-1"): SQSClient {
   return makeClient({ region, endpoint, credentials: LOCAL_CREDENTIALS });
 }

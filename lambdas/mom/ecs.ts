@@ -27,8 +27,8 @@ import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
-import { makeDynamoClients, makeSqsClient } from "../../shared/store/clients.js";
-import { DynamoSiteStore } from "../../shared/store/site-store.js";
+import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 
 export interface EcsMomEnv {
   JOB_SPEC?: string;

@@ -20,8 +20,8 @@ import {
   makeDynamoClients,
   makeSqsClient,
   requestCounts,
-} from "../../shared/store/clients.js";
-import { DynamoSiteStore } from "../../shared/store/site-store.js";
+} from "../../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 
 export type MomRequest =
   | { type: "init"; momId: string; key: string }

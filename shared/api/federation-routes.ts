@@ -7,7 +7,8 @@ import { z } from "zod";
 import { accountingReport } from "../accounting/allocations.js";
 import { UnauthorizedError } from "../errors.js";
 import { peerHealth } from "../peers/transfer.js";
-import { loadServerState, type SiteContext } from "../server/context.js";
+import type { SiteContext } from "../server/context.js";
+import { loadServerState } from "../server/server-state.js";
 import { federationState } from "../server/objects.js";
 import { audit } from "../server/privilege.js";
 

@@ -4,7 +4,8 @@
  * server objects (cached), the active jobs (list index, active partitions only), the running jobs
  * of each partition and the cycle reports: never the finished history.
  */
-import { loadServerState, type SiteContext } from "../server/context.js";
+import type { SiteContext } from "../server/context.js";
+import { loadServerState } from "../server/server-state.js";
 import type { JobRecord } from "../server/job.js";
 import { federationState, nodeInfo, partitions } from "../server/objects.js";
 import { peerHealth } from "../peers/transfer.js";

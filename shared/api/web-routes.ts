@@ -7,7 +7,7 @@
  *   GET /v1/federation   this site and its peers: names, API URLs, health
  *   GET /v1/overview     queues, nodes, last cycles (overview.ts)
  *   GET /v1/stats        per-minute job counts for the charts
- *   GET /v1/jobs?limit=  one page of jobs, filtered on the server (store/job-pages.ts)
+ *   GET /v1/jobs?limit=  one page of jobs, filtered on the server (adapters/dynamodb/job-indexes.ts)
  *   GET /v1/jobs/:id/deps    dependencies both ways
  *   GET /v1/jobs/:id/output  the tail of the job's stdout or stderr
  *
@@ -18,7 +18,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import { MetaqueueError, NotFoundError, PbsParseError, UnauthorizedError } from "../errors.js";
 import { parseJobId } from "../pbs/jobid.js";
 import type { JobState } from "../pbs/types.js";
-import { isThisSite, loadServerState, type SiteContext } from "../server/context.js";
+import { isThisSite, type SiteContext } from "../server/context.js";
+import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import type { Actor } from "../server/ops.js";
 import { jobView } from "./render.js";

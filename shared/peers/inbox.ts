@@ -1,5 +1,6 @@
 import { parseJobId } from "../pbs/jobid.js";
-import { findPeer, type SiteContext, sendToPeer } from "../server/context.js";
+import { findPeer, type SiteContext } from "../server/context.js";
+import { sendToPeer } from "../server/messages.js";
 import { edgeOutcome } from "../server/depend-rules.js";
 import { applyDependencyOutcome, type EndResult } from "../server/job-end.js";
 import { retryConflicts } from "../server/retry.js";

@@ -33,14 +33,9 @@ import { formatWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
 import { toCandidate, toRunning } from "../scheduler/inputs.js";
 import type { NodeInfo } from "../scheduler/types.js";
-import {
-  findPeer,
-  loadServerState,
-  type PeerInfo,
-  type SiteContext,
-  sendToPeer,
-  sendToPeerBatch,
-} from "../server/context.js";
+import { findPeer, type PeerInfo, type SiteContext } from "../server/context.js";
+import { sendToPeer, sendToPeerBatch } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import type { EndResult } from "../server/end-result.js";
 import { keyOfId, mutateJob } from "../server/mutate.js";
@@ -56,7 +51,6 @@ import {
 import { deleteJob, holdJob, releaseJob } from "../server/ops.js";
 import { allocateSeq } from "../server/seq.js";
 import { checkQueueAccepts, resolveResources, resourceList } from "../server/submit.js";
-import { keys } from "../store/table.js";
 import { mapInbound } from "./identity-map.js";
 import type { JobPayload, PeerBody } from "./messages.js";
 
@@ -352,7 +346,7 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
   if (!q) return NONE;
   const partition = queuePartition(q);
   const queuePinned = q.attrs.pinned === true;
-  const ready = await ctx.store.queryReady(keys.readyShards(q.name), ctx.settings.cycleCandidates);
+  const ready = await ctx.store.queryReady(q.name, ctx.settings.cycleCandidates);
   const plain = ready.filter((j) => !j.array && !j.refusedBy?.includes(peer.short));
   if (!plain.length) return NONE;
   const running = fed === "down" ? [] : await ctx.store.queryRunning(partition);

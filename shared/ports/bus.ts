@@ -20,7 +20,8 @@ export interface BusMessage {
 export interface MessageBus {
   /**
    * Send messages to an address (a queue URL for SQS; any name in memory), in as few requests as
-   * the transport allows. `what` names them in the error when some were refused.
+   * the transport allows. `what` names them in the error when some were refused: a BusSendError
+   * (shared/errors.ts) with each refusal's reason. Messages accepted before the refusal stay sent.
    */
   send(address: string, messages: BusMessage[], what: string): Promise<void>;
 }

@@ -70,8 +70,11 @@ export interface JobStore {
   /** Reserve `n` consecutive sequence numbers; returns the first. */
   reserveSeq(n: number): Promise<number>;
 
-  /** Top `limit` ready jobs of the given ready-index shards, in scheduling order (rdySk ascending). */
-  queryReady(shardKeys: string[], limit: number): Promise<JobRecord[]>;
+  /**
+   * Top `limit` ready jobs of a queue, in scheduling order: higher priority first, then earlier
+   * qtime, then lower seq. (How the adapter spreads a queue over index partitions is its own.)
+   */
+  queryReady(queue: string, limit: number): Promise<JobRecord[]>;
   /** Jobs holding resources in a partition (R and E). */
   queryRunning(partition: string): Promise<JobRecord[]>;
   /** Jobs of a queue, active or finished (history), oldest first (by seq); `sub` lists subjobs. */

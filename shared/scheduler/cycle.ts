@@ -8,7 +8,9 @@
  * version, so a qdel/qhold racing with the cycle wins or loses cleanly and a job is never
  * started twice.
  */
-import { loadServerState, type SiteContext, sendEvents, triggerCycles } from "../server/context.js";
+import type { SiteContext } from "../server/context.js";
+import { sendEvents, triggerCycles } from "../server/messages.js";
+import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import { acct, jobLost, requeueFields } from "../server/job-end.js";
 import { retryConflicts } from "../server/retry.js";
@@ -24,7 +26,6 @@ import {
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
 import { ConflictError, StoreError } from "../errors.js";
-import { keys } from "../store/table.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
@@ -74,7 +75,7 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     ctx.store.queryRunning(partition),
     ...queues
       .filter((q) => queueInfo(q).started)
-      .map((q) => ctx.store.queryReady(keys.readyShards(q.name), ctx.settings.cycleCandidates)),
+      .map((q) => ctx.store.queryReady(q.name, ctx.settings.cycleCandidates)),
   ]);
   const ready = readyLists.flat();
   const byId = new Map<string, JobRecord>();

@@ -1,12 +1,12 @@
 /**
- * The job as stored, and the pure rules that derive what is indexed from its state.
- * Every change to a job goes through `planUpdate` (store) with the job's `ver`, so two writers
- * can never both win: the loser re-reads and re-decides.
+ * The job as stored, and pure predicates about it (finished, waiting on other jobs, in transit)
+ * that the store adapters derive their indexes from (shared/adapters/dynamodb/indexes.ts).
+ * Every change to a job goes through the store with the job's `ver`, so two writers can never
+ * both win: the loser re-reads and re-decides.
  */
 import type { Chunk, JobState } from "../pbs/types.js";
 import type { Delivered, ResourcesUsed } from "../ports/index.js";
 import type { Allocation } from "../scheduler/types.js";
-import { keys } from "../store/table.js";
 
 /** One line of a job's history, as tracejob prints it. */
 export interface TraceEvent {
@@ -119,18 +119,6 @@ export interface JobRecord {
   ver: number;
 }
 
-/** Sparse-index attributes a job should carry in its current state. */
-export interface IndexAttrs {
-  rdy?: string;
-  rdySk?: string;
-  run?: string;
-  runSk?: string;
-  lst: string;
-  lstSk: string;
-  wt?: string;
-  wtSk?: string;
-}
-
 export const FINISHED: ReadonlySet<JobState> = new Set(["F", "X", "M"]);
 
 export function isFinished(s: JobState): boolean {
@@ -140,30 +128,6 @@ export function isFinished(s: JobState): boolean {
 /** Whether an array parent still has subjobs to start. */
 export function arrayHasWork(job: Pick<JobRecord, "array">): boolean {
   return !!job.array && job.array.next < job.array.indices.length;
-}
-
-export function indexAttrs(job: JobRecord): IndexAttrs {
-  const out: IndexAttrs = { lst: keys.list(job.queue, isFinished(job.state)), lstSk: keys.listSort(job.seq) };
-  // Subjobs are listed under their parent (qstat -t), not on their own.
-  if (job.parentKey) out.lst = `${out.lst}#sub`;
-  const ready = job.state === "Q" || (job.state === "B" && arrayHasWork(job));
-  if (ready && !job.parentKey) {
-    out.rdy = keys.ready(job.queue, job.seq);
-    out.rdySk = keys.readySort(job.priority, job.qtime, job.seq);
-  }
-  if (transferPending(job)) {
-    out.run = keys.run(TRANSFER_PARTITION);
-    out.runSk = keys.runSort(job.seq);
-  }
-  if (job.state === "R" || job.state === "E") {
-    out.run = keys.run(job.partition);
-    out.runSk = keys.runSort(job.seq) + (job.arrayIndex !== undefined ? `[${job.arrayIndex}]` : "");
-  }
-  if (waitsOnJobs(job)) {
-    out.wt = keys.wait();
-    out.wtSk = keys.waitSort(job.seq);
-  }
-  return out;
 }
 
 /**
@@ -177,12 +141,6 @@ export function waitsOnJobs(job: Pick<JobRecord, "state" | "depPending" | "array
   if (job.depPending?.length) return true;
   return job.state === "B" && !!job.array && !job.parentKey;
 }
-
-/**
- * The run index's key for jobs with a transfer step outstanding: the sweeper reads it to re-send
- * what a crash or a lost message left undone (an outbox; see shared/peers/transfer.ts).
- */
-export const TRANSFER_PARTITION = "~transfer";
 
 /** In transit (either side), or ended here for a peer that has not acknowledged the end yet. */
 export function transferPending(job: Pick<JobRecord, "state" | "inbound">): boolean {

@@ -7,7 +7,9 @@
 import { InvalidStateError, NotFoundError, RejectedError } from "../errors.js";
 import { parseDestination } from "../pbs/jobid.js";
 import { forwardJob, pinnedReason } from "../peers/transfer.js";
-import { findPeer, isThisSite, loadServerState, type SiteContext, triggerCycles } from "./context.js";
+import { findPeer, isThisSite, type SiteContext } from "./context.js";
+import { triggerCycles } from "./messages.js";
+import { loadServerState } from "./server-state.js";
 import { withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue, queueEnabled, queuePartition } from "./objects.js";

@@ -5,14 +5,9 @@ import { formatSize } from "../pbs/size.js";
 import type { QsubOptions } from "../pbs/types.js";
 import { validateQsubOptions } from "../pbs/validate.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
-import {
-  findPeer,
-  loadServerState,
-  type SiteContext,
-  sendEvents,
-  sendToPeer,
-  triggerCycles,
-} from "./context.js";
+import { findPeer, type SiteContext } from "./context.js";
+import { sendEvents, sendToPeer, triggerCycles } from "./messages.js";
+import { loadServerState } from "./server-state.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";

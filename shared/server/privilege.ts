@@ -7,7 +7,8 @@
  */
 import type { Identity } from "../ports/index.js";
 import type { AuditRecord } from "../server/records.js";
-import { loadServerState, type SiteContext } from "./context.js";
+import type { SiteContext } from "./context.js";
+import { loadServerState } from "./server-state.js";
 import type { Actor } from "./ops.js";
 
 function names(attr: unknown): string[] {

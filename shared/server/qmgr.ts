@@ -9,7 +9,9 @@ import {
 import { chargedCoreSeconds } from "../accounting/allocations.js";
 import { parseQmgr, type QmgrCommand } from "../pbs/qmgr.js";
 import type { AttrValue, ServerObject } from "../server/records.js";
-import { invalidateServerState, loadServerState, type SiteContext, triggerCycles } from "./context.js";
+import type { SiteContext } from "./context.js";
+import { triggerCycles } from "./messages.js";
+import { invalidateServerState, loadServerState } from "./server-state.js";
 import { convertAttr, nodePartition, partitions, queuePartition, type ServerState } from "./objects.js";
 
 export interface QmgrActor {

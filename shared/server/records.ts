@@ -24,7 +24,7 @@ export interface MomBeat {
   sig?: string;
 }
 
-/** A job as the wait index projects it (see shared/store/table.ts). */
+/** A job as the wait index projects it (see shared/adapters/dynamodb/table.ts). */
 export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend">;
 
 export interface EdgeRecord {
@@ -124,7 +124,7 @@ export interface JobPage {
   next?: number;
 }
 
-/** Job counts of one minute, for the dashboard's charts (shared/store/stats.ts). */
+/** Job counts of one minute, for the dashboard's charts (shared/adapters/dynamodb/server-objects.ts). */
 export interface StatSample {
   /** start of the minute, epoch ms */
   t: number;

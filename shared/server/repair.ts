@@ -17,7 +17,7 @@
  *   finished subjobs not counted yet (`extra.counted`).
  *
  * What it reads is bounded by the jobs that wait on other jobs: one query of the sparse wait
- * index (shared/store/table.ts), one BatchGet of their local parents, and for arrays whose
+ * index (shared/adapters/dynamodb/table.ts), one BatchGet of their local parents, and for arrays whose
  * counts disagree, their finished subjobs. Every step it takes is the same idempotent step the
  * normal path takes, so it may race the normal path (an end being released right now) safely.
  */
@@ -25,7 +25,8 @@ import { parseDepend } from "../pbs/depend.js";
 import { parseJobId } from "../pbs/jobid.js";
 import type { JobRecord } from "./job.js";
 import type { WaitingJob } from "../server/records.js";
-import { findPeer, isThisSite, type PeerInfo, type SiteContext, sendToPeerBatch } from "./context.js";
+import { findPeer, isThisSite, type PeerInfo, type SiteContext } from "./context.js";
+import { sendToPeerBatch } from "./messages.js";
 import { edgeOutcome } from "./depend-rules.js";
 import { applyDependencyOutcome, type EndResult, releaseDependents, subjobEnded } from "./job-end.js";
 

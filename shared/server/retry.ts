@@ -2,7 +2,7 @@
  * The one retry loop of the domain: try an optimistic read-decide-write again when another
  * writer won the race (ConflictError), with a short jittered backoff, and give up after
  * `attempts` lost races. Nothing else is retried here: a StoreError fails the same way every
- * time, and throttling was already retried by the store (shared/store/store-errors.ts).
+ * time, and throttling was already retried by the store (shared/adapters/dynamodb/errors.ts).
  */
 import { ConflictError } from "../errors.js";
 

@@ -18,15 +18,9 @@ import { checkFreeText, checkJobName, emptyScriptReason, validateQsubOptions } f
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
 import type { EdgeRecord, ServerObject } from "../server/records.js";
-import {
-  findPeer,
-  isThisSite,
-  loadServerState,
-  type PeerInfo,
-  type SiteContext,
-  sendToPeer,
-  triggerCycles,
-} from "./context.js";
+import { findPeer, isThisSite, type PeerInfo, type SiteContext } from "./context.js";
+import { sendToPeer, triggerCycles } from "./messages.js";
+import { loadServerState } from "./server-state.js";
 import { beforeToAfter, edgeOutcome } from "./depend-rules.js";
 import type { JobRecord } from "./job.js";
 import {

@@ -16,7 +16,8 @@ import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, localAwsCredentials, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ConflictError } from "../../shared/errors.js";
-import { DEFAULT_SETTINGS, type SiteContext } from "../../shared/server/context.js";
+import type { SiteContext } from "../../shared/server/context.js";
+import { DEFAULT_SETTINGS } from "../../shared/server/settings.js";
 import { handleObituary } from "../../shared/server/job-end.js";
 import type { JobRecord } from "../../shared/server/job.js";
 import { repairStranded } from "../../shared/server/repair.js";
@@ -25,9 +26,10 @@ import {
   requestCounts,
   resetRequestCounts,
   summarizeCounts,
-} from "../../shared/store/clients.js";
-import { DynamoSiteStore, jobItem } from "../../shared/store/site-store.js";
-import { createTableInput } from "../../shared/store/table.js";
+} from "../../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { jobItem } from "../../shared/adapters/dynamodb/items.js";
+import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 import { jobRecord } from "../fixtures/job.js";
 
 let ddb: DynamoDbLocal;
@@ -110,7 +112,7 @@ beforeAll(async () => {
   ctx = {
     site: { server: "casper-pbs", short: "casper" },
     store,
-    sqs: undefined as never, // nothing here sends a message
+    bus: undefined as never, // nothing here sends a message
     queueUrls: { sched: "", events: "" },
     executor: undefined as never,
     clock: { now: () => Date.now() },

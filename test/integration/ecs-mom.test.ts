@@ -16,10 +16,10 @@ import { seedSite } from "../../shared/server/seed.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { containerEnvironment } from "../../shared/exec/ecs-executor.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
-import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/store/clients.js";
-import { siteQueues } from "../../shared/store/queue-defs.js";
-import { DynamoSiteStore } from "../../shared/store/site-store.js";
-import { createTableInput } from "../../shared/store/table.js";
+import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/adapters/aws-clients.js";
+import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 
 const TABLE = "mq-ecs-mom-test";
 

@@ -258,7 +258,7 @@ describe("hostile input", () => {
     const count = () => Object.values(rejectedPeerMessages).reduce((a, b) => a + b, 0);
     const start = count();
     for (let i = 0; i < bodies.length; i += 10) {
-      await casper.ctx.sqs.send(
+      await casper.sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: inbox,
           Entries: bodies.slice(i, i + 10).map((b, k) => ({ Id: String(k), MessageBody: b })),

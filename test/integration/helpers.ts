@@ -6,7 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { type LocalMetaqueue, startLocal } from "../../infra/local/runtime.js";
-import type { SiteSettings } from "../../shared/server/context.js";
+import type { SiteSettings } from "../../shared/server/settings.js";
 
 const run = promisify(execFile);
 const BIN = path.resolve("node_modules/.bin");

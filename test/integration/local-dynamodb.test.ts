@@ -12,7 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { freePort } from "../../infra/local/ports.js";
-import { endpointOptions } from "../../shared/store/clients.js";
+import { endpointOptions } from "../../shared/adapters/aws-clients.js";
 
 function isAlive(pid: number): boolean {
   try {

@@ -16,7 +16,7 @@ import {
   startSqsEmulator,
 } from "../../infra/local/sqs.js";
 import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller.js";
-import { dlqName } from "../../shared/store/queue-defs.js";
+import { dlqName } from "../../shared/adapters/sqs/queue-defs.js";
 
 let emu: SqsEmulator;
 let sqs: SQSClient;

@@ -96,7 +96,7 @@ describe.skipIf(!asRoot)("forged MOM reports from job code", () => {
     const secret = fs.readFileSync(path.join(s.dir, "data", "mom-secret"), "utf8").trim();
     const other = node === "n1" ? "n2" : "n1";
     const send = (kind: "obit" | "hello", momId: string, body: unknown, at = Date.now()) =>
-      site.ctx.sqs.send(
+      site.sqs.send(
         new SendMessageCommand({
           QueueUrl: site.ctx.queueUrls.events,
           MessageBody: JSON.stringify({

@@ -64,7 +64,7 @@ beforeAll(async () => {
   const derecho = stack.mq.sites.find((s) => s.config.name === "derecho");
   if (!derecho) throw new Error("no derecho");
   casperInbox = derecho.ctx.peers?.get("casper")?.inboxUrl as string;
-  sqs = derecho.ctx.sqs;
+  sqs = derecho.sqs;
   realSend = sqs.send.bind(sqs) as SQSClient["send"];
   // The wire between the sites, as an attacker with access to the queue sees it. Only OFFERs
   // from derecho are held back, so no genuine offer moves a job while the replays are judged.

@@ -124,13 +124,13 @@ describe("peer sites", () => {
     const inbox = casper.ctx.peers
       ?.get("derecho")
       ?.inboxUrl.replace("derecho-inbox", "casper-inbox") as string;
-    await casper.ctx.sqs.send(
+    await casper.sqs.send(
       new SendMessageCommand({
         QueueUrl: inbox,
         MessageBody: sealPeerMessage("mallory", "casper", "x", forged, Date.now()),
       }),
     );
-    await casper.ctx.sqs.send(
+    await casper.sqs.send(
       new SendMessageCommand({
         QueueUrl: inbox,
         MessageBody: sealPeerMessage("derecho", "casper", "wrong-secret", forged, Date.now()),

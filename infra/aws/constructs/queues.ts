@@ -1,5 +1,5 @@
 /**
- * The site's SQS queues, built from `siteQueues(prefix, site)` (shared/store/queue-defs.ts),
+ * The site's SQS queues, built from `siteQueues(prefix, site)` (shared/adapters/sqs/queue-defs.ts),
  * the same definitions the local runtime creates: sched (FIFO, group = partition) and events,
  * each with its dead-letter queue, and the inbox that peer sites send to. SSE (SQS-managed
  * keys), TLS only, and only principals of this account, except that the accounts of the
@@ -16,7 +16,7 @@ import {
   type QueueDef,
   type SiteQueues as SiteQueueDefs,
   siteQueues,
-} from "../../../shared/store/queue-defs.js";
+} from "../../../shared/adapters/sqs/queue-defs.js";
 
 export interface SiteQueuesProps {
   prefix: string;

@@ -1,6 +1,6 @@
 /**
  * The site's durable state: the DynamoDB table (built from the ONE table definition in
- * shared/store/table.ts, which the local runtime also creates from) and the job-output bucket.
+ * shared/adapters/dynamodb/table.ts, which the local runtime also creates from) and the job-output bucket.
  * Both are retained when the stack is deleted.
  *
  * Why `dynamodb.Table` and not `TableV2`: TableV2 synthesizes AWS::DynamoDB::GlobalTable; the
@@ -11,7 +11,7 @@ import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
-import { siteTableDefinition, type TableDefinition } from "../../../shared/store/table.js";
+import { siteTableDefinition, type TableDefinition } from "../../../shared/adapters/dynamodb/table.js";
 
 export interface SiteStateProps {
   tableName: string;

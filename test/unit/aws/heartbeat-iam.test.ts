@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { HEARTBEAT_ATTRIBUTES } from "../../../infra/aws/constructs/mom.js";
-import { DynamoSiteStore } from "../../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../../shared/adapters/dynamodb/index.js";
 
 describe("heartbeat item vs the task role's IAM condition", () => {
   it("putMomBeat writes partition SRV and only the allowed attributes", async () => {

@@ -10,8 +10,8 @@ import { App } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig, type SiteConfig } from "../../../shared/config/site-config.js";
-import { type QueueDef, siteQueues } from "../../../shared/store/queue-defs.js";
-import { createTableInput, tableName } from "../../../shared/store/table.js";
+import { type QueueDef, siteQueues } from "../../../shared/adapters/sqs/queue-defs.js";
+import { createTableInput, tableName } from "../../../shared/adapters/dynamodb/table.js";
 import { SiteStack } from "../../../infra/aws/site-stack.js";
 import { MOM_DOCKERFILE } from "../../../infra/aws/constructs/mom.js";
 

@@ -131,7 +131,7 @@ describe("peer message signing", () => {
 });
 
 describe("replayed peer messages", () => {
-  function casperOf(settings: Partial<import("../../../shared/server/context.js").SiteSettings> = {}) {
+  function casperOf(settings: Partial<import("../../../shared/server/settings.js").SiteSettings> = {}) {
     const clock = { t: T0 };
     const sites = makeFederation(clock, new Network());
     const casper = sites[0];

@@ -12,10 +12,13 @@ import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
 import { sweepTransfers } from "../../../shared/peers/transfer.js";
 import { parseConfig } from "../../../shared/config/site-config.js";
-import { DEFAULT_SETTINGS, type PeerInfo, type SiteContext } from "../../../shared/server/context.js";
-import { indexAttrs, type JobRecord, transferPending } from "../../../shared/server/job.js";
+import type { PeerInfo, SiteContext } from "../../../shared/server/context.js";
+import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
+import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
+import { type JobRecord, transferPending } from "../../../shared/server/job.js";
 import { releaseDependents } from "../../../shared/server/job-end.js";
 import { siteObjects } from "../../../shared/server/seed.js";
+import type { MessageBus } from "../../../shared/ports/bus.js";
 import type { SiteStore } from "../../../shared/ports/store.js";
 import type {
   AcctRecord,
@@ -78,7 +81,7 @@ export class MemStore {
     return { job: await this.getJob(key), edges: [] };
   }
   async createJob(job: JobRecord) {
-    // the same state-table checks as the real store (shared/store/site-store.ts)
+    // the same state-table checks as the real store (shared/adapters/dynamodb/)
     checkCreatedIn(job.id, job.state);
     await this.io();
     if (this.jobs.has(job.key)) throw new ConflictError(`job ${job.id} already exists`);
@@ -105,11 +108,10 @@ export class MemStore {
     await this.io();
     this.charge(c);
   }
-  async queryReady(shardKeys: string[], limit: number) {
+  async queryReady(queue: string, limit: number) {
     await this.io();
-    const queues = new Set(shardKeys.map((k) => k.slice(0, k.lastIndexOf("#"))));
     return [...this.jobs.values()]
-      .filter((j) => indexAttrs(j).rdy && queues.has(j.queue))
+      .filter((j) => indexAttrs(j).rdy && j.queue === queue)
       .sort((a, b) => ((indexAttrs(a).rdySk ?? "") < (indexAttrs(b).rdySk ?? "") ? -1 : 1))
       .slice(0, limit)
       .map(clone);
@@ -197,19 +199,17 @@ export interface SimSite {
   metrics: MemoryMetrics;
 }
 
-/** The SQS client of one handler invocation: what it sends lands in `out`, not yet on the wire. */
-function sqsInto(out: Wire[]): SiteContext["sqs"] {
+/**
+ * The message bus of one handler invocation: what it sends to a peer's inbox lands in `out`, not
+ * yet on the wire (cycle triggers and events, to the site's own queues, are not simulated).
+ */
+function busInto(out: Wire[]): MessageBus {
   return {
-    send: async (cmd: {
-      input: { QueueUrl?: string; MessageBody?: string; Entries?: { MessageBody?: string }[] };
-    }) => {
-      const url = cmd.input.QueueUrl ?? "";
-      if (!url.startsWith("mem://")) return {};
-      const bodies = cmd.input.Entries?.map((e) => e.MessageBody ?? "") ?? [cmd.input.MessageBody ?? ""];
-      for (const body of bodies) out.push({ to: url.slice(6), body, qid: `q${++nextQid}` });
-      return {};
+    send: async (address, messages) => {
+      if (!address.startsWith("mem://")) return;
+      for (const m of messages) out.push({ to: address.slice(6), body: m.body, qid: `q${++nextQid}` });
     },
-  } as unknown as SiteContext["sqs"];
+  };
 }
 
 /**
@@ -218,7 +218,7 @@ function sqsInto(out: Wire[]): SiteContext["sqs"] {
  * concurrent handlers has its own.
  */
 export function callCtx(site: SimSite, out: Wire[]): SiteContext {
-  return { ...site.ctx, sqs: sqsInto(out) };
+  return { ...site.ctx, bus: busInto(out) };
 }
 
 /** Parsed once per process: every federation starts from the same configuration. */
@@ -261,7 +261,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
     const ctx: SiteContext = {
       site: { server: sc.server, short: sc.name },
       store: store as unknown as SiteStore,
-      sqs: sqsInto(net.inflight),
+      bus: busInto(net.inflight),
       queueUrls: { sched: "sched", events: "events" },
       executor: {
         momIdFor: () => "m",

@@ -8,9 +8,10 @@ import {
   tokenAuthenticator,
 } from "../../../shared/api/identity.js";
 import { edgeOutcome } from "../../../shared/server/depend-rules.js";
-import { indexAttrs, type JobRecord } from "../../../shared/server/job.js";
+import type { JobRecord } from "../../../shared/server/job.js";
 import { keyOfId } from "../../../shared/server/mutate.js";
-import { buildJobUpdate } from "../../../shared/store/site-store.js";
+import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
+import { buildJobUpdate } from "../../../shared/adapters/dynamodb/items.js";
 import { jobRecord } from "../../fixtures/job.js";
 
 const job: JobRecord = jobRecord(7, { name: "j", outPath: "/tmp/j.o7", errPath: "/tmp/j.e7", ver: 3 });

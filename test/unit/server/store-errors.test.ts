@@ -20,13 +20,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { errorResult } from "../../../shared/api/routes.js";
 import { ConflictError, StoreError } from "../../../shared/errors.js";
 import type { SiteContext } from "../../../shared/server/context.js";
-import { DEFAULT_SETTINGS } from "../../../shared/server/context.js";
+import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
 import { type JobRecord, MAX_TRACE_BYTES, withTrace } from "../../../shared/server/job.js";
 import { mutateJob } from "../../../shared/server/mutate.js";
 import { checkJobSize } from "../../../shared/server/submit.js";
-import { itemSize } from "../../../shared/store/item-size.js";
-import { DynamoSiteStore, jobItem } from "../../../shared/store/site-store.js";
-import { classifyStoreError, STORE_ATTEMPTS } from "../../../shared/store/store-errors.js";
+import { itemSize } from "../../../shared/adapters/dynamodb/item-size.js";
+import { DynamoSiteStore } from "../../../shared/adapters/dynamodb/index.js";
+import { jobItem } from "../../../shared/adapters/dynamodb/items.js";
+import { classifyStoreError, STORE_ATTEMPTS } from "../../../shared/adapters/dynamodb/errors.js";
 import { jobRecord } from "../../fixtures/job.js";
 
 const meta = { $metadata: {} };

@@ -8,7 +8,8 @@ import { ConflictError, IllegalTransitionError, StoreError } from "../../../shar
 import { TRANSITIONS } from "../../../shared/pbs/states.js";
 import type { JobState } from "../../../shared/pbs/types.js";
 import type { JobRecord } from "../../../shared/server/job.js";
-import { DynamoSiteStore, buildJobUpdate } from "../../../shared/store/site-store.js";
+import { DynamoSiteStore } from "../../../shared/adapters/dynamodb/index.js";
+import { buildJobUpdate } from "../../../shared/adapters/dynamodb/items.js";
 import { jobRecord } from "../../fixtures/job.js";
 
 const job = (state: JobState, over: Partial<JobRecord> = {}): JobRecord =>

@@ -9,7 +9,7 @@
  * - throttling, TransactionConflict, 5xx from the service            -> StoreError, 503, retryable
  * - anything else                                                    -> unchanged (a 500)
  */
-import { ConflictError, PBS_EXIT, StoreError } from "../errors.js";
+import { ConflictError, PBS_EXIT, StoreError } from "../../errors.js";
 
 /** DynamoDB's own limit on one item (attribute names and values), in bytes. */
 export const DYNAMO_ITEM_LIMIT = 400 * 1024;

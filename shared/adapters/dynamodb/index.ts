@@ -1,0 +1,197 @@
+/**
+ * The DynamoDB adapter of every store port (shared/ports/store.ts): one table per site
+ * (table.ts), one object implementing SiteStore. Each port's methods live in the module named
+ * for what it holds; this class only composes them, so every part shares the one client and
+ * table and a caller (or a test wrapping one method) sees a single store.
+ *
+ *   jobs.ts            jobs, dependency edges, the job sequence     (JobStore)
+ *   job-indexes.ts     ready/run/list/wait index reads, job pages   (JobStore)
+ *   server-objects.ts  qmgr objects, cycle reports, stat samples    (ServerObjectStore)
+ *   moms.ts            MOM heartbeats and boots                     (MomStore)
+ *   transfers.ts       transfers received, peers seen, msg claims   (TransferStore)
+ *   ledger.ts          projects, accounting, audit                  (Ledger)
+ *   items.ts / indexes.ts / table.ts   item shapes, index attributes, key schema
+ */
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type {
+  JobStore,
+  Ledger,
+  MomStore,
+  ServerObjectStore,
+  SiteStore,
+  TransferStore,
+} from "../../ports/store.js";
+import { DynamoJobIndexes } from "./job-indexes.js";
+import { DynamoJobs } from "./jobs.js";
+import { DynamoLedger } from "./ledger.js";
+import { DynamoMoms } from "./moms.js";
+import { DynamoServerObjects } from "./server-objects.js";
+import { DynamoTransfers } from "./transfers.js";
+
+export class DynamoSiteStore implements SiteStore {
+  private readonly jobs: DynamoJobs;
+  private readonly jobIndexes: DynamoJobIndexes;
+  private readonly objects: DynamoServerObjects;
+  private readonly moms: DynamoMoms;
+  private readonly transfers: DynamoTransfers;
+  private readonly ledger: DynamoLedger;
+
+  constructor(
+    readonly doc: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {
+    this.jobs = new DynamoJobs(doc, table);
+    this.jobIndexes = new DynamoJobIndexes(doc, table);
+    this.objects = new DynamoServerObjects(doc, table);
+    this.moms = new DynamoMoms(doc, table);
+    this.transfers = new DynamoTransfers(doc, table);
+    this.ledger = new DynamoLedger(doc, table);
+  }
+
+  // Each method takes its port's own parameter types, so the delegation cannot drift from the
+  // port; the parts are private so no caller comes to depend on how the adapter is cut.
+
+  // ---------- jobs (jobs.ts) ----------
+  jobItemBytes(...a: Parameters<JobStore["jobItemBytes"]>) {
+    return this.jobs.jobItemBytes(...a);
+  }
+  getJob(...a: Parameters<JobStore["getJob"]>) {
+    return this.jobs.getJob(...a);
+  }
+  getJobs(...a: Parameters<JobStore["getJobs"]>) {
+    return this.jobs.getJobs(...a);
+  }
+  getJobWithEdges(...a: Parameters<JobStore["getJobWithEdges"]>) {
+    return this.jobs.getJobWithEdges(...a);
+  }
+  getJobAndEdge(...a: Parameters<JobStore["getJobAndEdge"]>) {
+    return this.jobs.getJobAndEdge(...a);
+  }
+  createJob(...a: Parameters<JobStore["createJob"]>) {
+    return this.jobs.createJob(...a);
+  }
+  updateJob(...a: Parameters<JobStore["updateJob"]>) {
+    return this.jobs.updateJob(...a);
+  }
+  transactJobs(...a: Parameters<JobStore["transactJobs"]>) {
+    return this.jobs.transactJobs(...a);
+  }
+  addEdge(...a: Parameters<JobStore["addEdge"]>) {
+    return this.jobs.addEdge(...a);
+  }
+  deleteEdge(...a: Parameters<JobStore["deleteEdge"]>) {
+    return this.jobs.deleteEdge(...a);
+  }
+  reserveSeq(...a: Parameters<JobStore["reserveSeq"]>) {
+    return this.jobs.reserveSeq(...a);
+  }
+
+  // ---------- job index reads (job-indexes.ts) ----------
+  queryReady(...a: Parameters<JobStore["queryReady"]>) {
+    return this.jobIndexes.queryReady(...a);
+  }
+  queryRunning(...a: Parameters<JobStore["queryRunning"]>) {
+    return this.jobIndexes.queryRunning(...a);
+  }
+  listJobs(...a: Parameters<JobStore["listJobs"]>) {
+    return this.jobIndexes.listJobs(...a);
+  }
+  listSubjobs(...a: Parameters<JobStore["listSubjobs"]>) {
+    return this.jobIndexes.listSubjobs(...a);
+  }
+  finishedSubjobs(...a: Parameters<JobStore["finishedSubjobs"]>) {
+    return this.jobIndexes.finishedSubjobs(...a);
+  }
+  queryWaiting(...a: Parameters<JobStore["queryWaiting"]>) {
+    return this.jobIndexes.queryWaiting(...a);
+  }
+  listJobPage(...a: Parameters<JobStore["listJobPage"]>) {
+    return this.jobIndexes.listJobPage(...a);
+  }
+
+  // ---------- server objects (server-objects.ts) ----------
+  getServerObjects(...a: Parameters<ServerObjectStore["getServerObjects"]>) {
+    return this.objects.getServerObjects(...a);
+  }
+  putServerObject(...a: Parameters<ServerObjectStore["putServerObject"]>) {
+    return this.objects.putServerObject(...a);
+  }
+  deleteServerObject(...a: Parameters<ServerObjectStore["deleteServerObject"]>) {
+    return this.objects.deleteServerObject(...a);
+  }
+  putCycleReport(...a: Parameters<ServerObjectStore["putCycleReport"]>) {
+    return this.objects.putCycleReport(...a);
+  }
+  getCycleReports(...a: Parameters<ServerObjectStore["getCycleReports"]>) {
+    return this.objects.getCycleReports(...a);
+  }
+  putStatSample(...a: Parameters<ServerObjectStore["putStatSample"]>) {
+    return this.objects.putStatSample(...a);
+  }
+  getStatSamples(...a: Parameters<ServerObjectStore["getStatSamples"]>) {
+    return this.objects.getStatSamples(...a);
+  }
+
+  // ---------- MOMs (moms.ts) ----------
+  putMomBeat(...a: Parameters<MomStore["putMomBeat"]>) {
+    return this.moms.putMomBeat(...a);
+  }
+  getMomBeats(...a: Parameters<MomStore["getMomBeats"]>) {
+    return this.moms.getMomBeats(...a);
+  }
+  putMomBoot(...a: Parameters<MomStore["putMomBoot"]>) {
+    return this.moms.putMomBoot(...a);
+  }
+
+  // ---------- transfers and peers (transfers.ts) ----------
+  queryTransfers(...a: Parameters<TransferStore["queryTransfers"]>) {
+    return this.transfers.queryTransfers(...a);
+  }
+  getTransfer(...a: Parameters<TransferStore["getTransfer"]>) {
+    return this.transfers.getTransfer(...a);
+  }
+  createInbound(...a: Parameters<TransferStore["createInbound"]>) {
+    return this.transfers.createInbound(...a);
+  }
+  abortInbound(...a: Parameters<TransferStore["abortInbound"]>) {
+    return this.transfers.abortInbound(...a);
+  }
+  putPeerSeen(...a: Parameters<TransferStore["putPeerSeen"]>) {
+    return this.transfers.putPeerSeen(...a);
+  }
+  getPeersSeen(...a: Parameters<TransferStore["getPeersSeen"]>) {
+    return this.transfers.getPeersSeen(...a);
+  }
+  claimPeerMessage(...a: Parameters<TransferStore["claimPeerMessage"]>) {
+    return this.transfers.claimPeerMessage(...a);
+  }
+
+  // ---------- ledger (ledger.ts) ----------
+  getProject(...a: Parameters<Ledger["getProject"]>) {
+    return this.ledger.getProject(...a);
+  }
+  listProjects(...a: Parameters<Ledger["listProjects"]>) {
+    return this.ledger.listProjects(...a);
+  }
+  setAllocation(...a: Parameters<Ledger["setAllocation"]>) {
+    return this.ledger.setAllocation(...a);
+  }
+  chargeUsage(...a: Parameters<Ledger["chargeUsage"]>) {
+    return this.ledger.chargeUsage(...a);
+  }
+  putAcct(...a: Parameters<Ledger["putAcct"]>) {
+    return this.ledger.putAcct(...a);
+  }
+  listAcct(...a: Parameters<Ledger["listAcct"]>) {
+    return this.ledger.listAcct(...a);
+  }
+  putAudit(...a: Parameters<Ledger["putAudit"]>) {
+    return this.ledger.putAudit(...a);
+  }
+  listAudit(...a: Parameters<Ledger["listAudit"]>) {
+    return this.ledger.listAudit(...a);
+  }
+  jobAudit(...a: Parameters<Ledger["jobAudit"]>) {
+    return this.ledger.jobAudit(...a);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The ledger: projects (allocation granted and usage by site, `PROJ/<account>`), accounting
+ * records (`ACCT#<day>/<time>#<jobId>#<type>`) and the audit trail (`AUDIT#<day>/<time>#<rand>`,
+ * and the same line under the job, `JOB#<key>/L#...`, for tracejob).
+ *
+ * DynamoDB facts that shaped it: usage is counted with UpdateItem ADD, which needs no read and
+ * adds concurrent charges without a lost update; a job's own accounting record and charge ride
+ * in the job's transaction (jobs.ts, items.ts), these are the writes outside one; records are
+ * partitioned by day so a day's records are one Query, in sort-key (time) order.
+ */
+import {
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { randomUUID } from "node:crypto";
+import type { Ledger } from "../../ports/store.js";
+import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
+import { acctItem, chargeUpdate } from "./items.js";
+import { TableAccess } from "./table-access.js";
+import { keys } from "./table.js";
+
+export class DynamoLedger extends TableAccess implements Ledger {
+  async getProject(account: string): Promise<ProjectRecord | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: keys.project(account), ConsistentRead: true }),
+    );
+    return r.Item ? projectFrom(r.Item) : undefined;
+  }
+
+  async listProjects(): Promise<ProjectRecord[]> {
+    const items = await this.queryItems({
+      TableName: this.table,
+      KeyConditionExpression: "pk = :p",
+      ExpressionAttributeValues: { ":p": "PROJ" },
+      ConsistentRead: true,
+    });
+    return items.map(projectFrom);
+  }
+
+  /** Set (core-hours) or clear (undefined) a project's allocation; usage counters are kept. */
+  async setAllocation(account: string, coreHours: number | undefined): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.project(account),
+        UpdateExpression: coreHours === undefined ? "REMOVE granted" : "SET granted = :g",
+        ExpressionAttributeValues: coreHours === undefined ? undefined : { ":g": coreHours },
+      }),
+    );
+  }
+
+  /** Add usage outside a job transaction (usage reported by a peer is guarded by its own job write). */
+  async chargeUsage(charge: UsageCharge): Promise<void> {
+    await this.doc.send(new UpdateCommand(chargeUpdate(this.table, charge)));
+  }
+
+  async putAcct(rec: AcctRecord): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: acctItem(rec) }));
+  }
+
+  /**
+   * Writes an audit line to the day's trail and, for a job, next to the job (outside the job
+   * item: a refusal changes nothing about the job itself, not even its version).
+   */
+  async putAudit(rec: AuditRecord): Promise<void> {
+    const id = randomUUID().slice(0, 8);
+    const item = { ...rec };
+    const puts = [{ PutRequest: { Item: { ...keys.audit(rec.time, id), ...item } } }];
+    if (rec.jobKey)
+      puts.push({ PutRequest: { Item: { ...keys.jobAudit(rec.jobKey, rec.time, id), ...item } } });
+    await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: puts } }));
+  }
+
+  async listAudit(day: string): Promise<AuditRecord[]> {
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p",
+        ExpressionAttributeValues: { ":p": `AUDIT#${day}` },
+      }),
+    );
+    return (r.Items ?? []).map(auditOf);
+  }
+
+  /** The audit lines about one job, oldest first. */
+  async jobAudit(key: string): Promise<AuditRecord[]> {
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p AND begins_with(sk, :l)",
+        ExpressionAttributeValues: { ":p": `JOB#${key}`, ":l": "L#" },
+      }),
+    );
+    return (r.Items ?? []).map(auditOf);
+  }
+
+  async listAcct(day: string): Promise<AcctRecord[]> {
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p",
+        ExpressionAttributeValues: { ":p": `ACCT#${day}` },
+      }),
+    );
+    return (r.Items ?? []).map((it) => ({ time: it.time, jobId: it.jobId, type: it.type, data: it.data }));
+  }
+}
+
+function projectFrom(it: Record<string, unknown>): ProjectRecord {
+  const p: ProjectRecord = { account: String(it.sk), coreSeconds: {}, walltime: {} };
+  if (typeof it.granted === "number") p.granted = it.granted;
+  for (const [k, v] of Object.entries(it)) {
+    if (k.startsWith("cs_")) p.coreSeconds[k.slice(3)] = Number(v);
+    if (k.startsWith("ws_")) p.walltime[k.slice(3)] = Number(v);
+  }
+  return p;
+}
+
+function auditOf(it: Record<string, unknown>): AuditRecord {
+  const { pk: _pk, sk: _sk, ...rest } = it;
+  return rest as unknown as AuditRecord;
+}

@@ -1,0 +1,68 @@
+/**
+ * The message bus on SQS (and on the SQS emulator locally): the one way messages go onto a
+ * queue. Ten per SendMessageBatch (SQS's limit), a single message as a plain SendMessage (one
+ * request either way, and the simpler call), and any entry SQS refuses turned into a
+ * BusSendError, so the caller's handler fails and SQS redelivers its input.
+ *
+ * Retries: the client's own retry strategy (shared/adapters/aws-clients.ts) re-sends a request that
+ * failed as a whole (throttling, a dropped connection). An entry refused inside a batch that
+ * succeeded is not retried here: SQS refuses entries for what they are (too large, missing a
+ * group ID), so the same entry would be refused again. No library was taken for the batching:
+ * sqs-producer (the maintained one) sends one queue per producer, always as a batch, and reports
+ * only the IDs of refused entries, not why.
+ *
+ * A send that fails part-way leaves the earlier batches sent: the bus delivers at least once, and
+ * every receiver already takes a message twice (redelivery does the same).
+ */
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { BusSendError } from "../../errors.js";
+import type { BusMessage, MessageBus } from "../../ports/bus.js";
+
+/** SQS's most entries in one SendMessageBatch. */
+export const SQS_BATCH_MAX = 10;
+
+export class SqsBus implements MessageBus {
+  constructor(private readonly sqs: SQSClient) {}
+
+  async send(address: string, messages: BusMessage[], what: string): Promise<void> {
+    // In order, one batch after the other: a FIFO group's messages keep their order across
+    // batches only if a batch is sent after the one before it was accepted.
+    for (let i = 0; i < messages.length; i += SQS_BATCH_MAX) {
+      await this.sendChunk(address, messages.slice(i, i + SQS_BATCH_MAX), what);
+    }
+  }
+
+  private async sendChunk(queueUrl: string, chunk: BusMessage[], what: string): Promise<void> {
+    let failed: string[];
+    try {
+      if (chunk.length === 1) {
+        const m = chunk[0];
+        await this.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: m.body,
+            MessageGroupId: m.groupId,
+            MessageDeduplicationId: m.dedupId,
+          }),
+        );
+        return;
+      }
+      const r = await this.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map((m, j) => ({
+            Id: String(j),
+            MessageBody: m.body,
+            MessageGroupId: m.groupId,
+            MessageDeduplicationId: m.dedupId,
+          })),
+        }),
+      );
+      failed = (r.Failed ?? []).map((f) => `${f.Code ?? "refused"}: ${f.Message ?? "no reason given"}`);
+    } catch (err) {
+      // the request as a whole was refused (after the SDK's retries): keep SQS's error as cause
+      throw new BusSendError(what, [(err as Error).message ?? String(err)], { cause: err });
+    }
+    if (failed.length) throw new BusSendError(what, failed);
+  }
+}

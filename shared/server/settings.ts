@@ -1,0 +1,70 @@
+/**
+ * A site's tunables: timeouts, limits and intervals every operation reads from
+ * `ctx.settings`. The entries start from DEFAULT_SETTINGS and override what their environment
+ * or configuration sets.
+ */
+export interface SiteSettings {
+  /** seconds between SIGTERM and SIGKILL (PBS kill_delay) */
+  killDelay: number;
+  /** a MOM whose heartbeat is older than this is considered dead (ms) */
+  momStaleMs: number;
+  /** grace after dispatch before a job unknown to a live MOM is considered lost (ms) */
+  dispatchGraceMs: number;
+  /** candidates the scheduler reads per queue per cycle */
+  cycleCandidates: number;
+  /** largest script accepted, bytes */
+  maxScriptBytes: number;
+  /**
+   * largest job accepted at submit (or after qalter), bytes as the store counts its item: well
+   * under DynamoDB's 400 KB so the job can still grow (trace lines, comment, resources_used,
+   * exec_host) for the rest of its life
+   */
+  maxJobBytes: number;
+  /** a transfer not accepted by then returns to the queue (ms); the receiver refuses it after */
+  transferTimeoutMs: number;
+  /** re-send an unanswered transfer step after this long (ms) */
+  transferResendMs: number;
+  /** at most one OFFER per pull directive this often (ms) */
+  offerIntervalMs: number;
+  /** a peer silent for this long is shown as disconnected (ms) */
+  peerStaleMs: number;
+  /**
+   * A peer message sent longer ago than this is refused as stale (ms). It must exceed how long
+   * SQS can legitimately hold one: the inbox's visibility (60 s) x maxReceiveCount (5) plus
+   * batching, plus the clock skew between sites. Replay records are kept this long.
+   */
+  peerMessageMaxAgeMs: number;
+  /** the same for messages nobody re-sends (DEPEND_*, JOB_OP: see UNREPEATED_TYPES), ms */
+  peerCommandMaxAgeMs: number;
+  /** how far ahead of this site's clock a peer message's send time may be (ms) */
+  peerClockSkewMs: number;
+  /**
+   * the repair sweep (shared/server/repair.ts) runs at most this often from the sweeper tick,
+   * and at the first tick of a process (ms)
+   */
+  repairIntervalMs: number;
+  /**
+   * a MOM report (obituary, hello) signed further than this from now is refused as stale (ms).
+   * Longer than SQS may redeliver an events message (visibility 60 s x maxReceiveCount 5).
+   */
+  momReportWindowMs: number;
+}
+
+export const DEFAULT_SETTINGS: SiteSettings = {
+  killDelay: 10,
+  momStaleMs: 30_000,
+  dispatchGraceMs: 60_000,
+  cycleCandidates: 200,
+  maxScriptBytes: 256 * 1024,
+  maxJobBytes: 300 * 1024,
+  transferTimeoutMs: 60_000,
+  transferResendMs: 10_000,
+  offerIntervalMs: 500,
+  peerStaleMs: 90_000,
+  peerMessageMaxAgeMs: 10 * 60_000,
+  // SQS's default retention (4 days): a command waiting in an inbox nobody read is still applied
+  peerCommandMaxAgeMs: 4 * 24 * 3600_000,
+  peerClockSkewMs: 60_000,
+  repairIntervalMs: 60_000,
+  momReportWindowMs: 15 * 60_000,
+};
