@@ -53,11 +53,13 @@ export interface ErrorBody {
 }
 
 /**
- * The longest Submit_arguments kept. PBS keeps any command line; here the record must fit the
- * store's item beside the script and variables (whose own -v values already hold the bulk of a
- * long command line), so qsub cuts the copy it sends at this length.
+ * The longest Submit_arguments kept. PBS keeps any command line; here it counts toward the job's
+ * size limit (maxJobBytes) beside the script and variables, and a long command line is long
+ * because of its -v values, which Variable_List already holds: a full copy would halve what a
+ * job may carry. So qsub cuts the copy it sends at this length (real command lines are far
+ * shorter).
  */
-export const MAX_SUBMIT_ARGUMENTS = 65536;
+export const MAX_SUBMIT_ARGUMENTS = 4096;
 
 export interface SubmitResponse {
   jobId: string;

@@ -135,9 +135,11 @@ describe("qstat output formats", () => {
 
 describe("a closed pipe", () => {
   it("qstat | head -1 and a reader that never reads end quietly: no stack trace", async () => {
-    // a big -f display (the variable is 60 KB) outgrows the pipe, so head's exit breaks qstat's write
+    // a big -f display (two 60 KB variables) outgrows the 64 KB pipe, so head's exit breaks qstat's write
     const big = "x".repeat(60_000);
-    const id = (await s.cli("qsub", ["-h", "-v", `BIG=${big}`], { input: "true\n" })).stdout.trim();
+    const id = (
+      await s.cli("qsub", ["-h", "-v", `BIG=${big}`, "-v", `BIG2=${big}`], { input: "true\n" })
+    ).stdout.trim();
     const head = await shell(`qstat -f ${id} | head -1`);
     expect(head.stdout).toBe(`Job Id: ${id}\n`);
     expect(head.stderr).toBe("");

@@ -510,6 +510,9 @@ describe("PBS's qstat formats and qsub's record", () => {
     expect((r.api.calls[0][2] as SubmitRequest).submitArguments).toBe("-l walltime=1:00:00 -v A=x y job.sh");
     r = await run("qsub", []);
     expect((r.api.calls[0][2] as SubmitRequest).submitArguments).toBeUndefined();
+    // a huge -v is in Variable_List already: the copy is cut so it does not eat the job's size limit
+    r = await run("qsub", ["-v", `BIG=${"x".repeat(10_000)}`]);
+    expect((r.api.calls[0][2] as SubmitRequest).submitArguments).toHaveLength(4096);
   });
 
   it("-w widens the tables; -F dsv takes -D; -w with -F and -D without dsv are refused like PBS", async () => {
