@@ -242,7 +242,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
         if (req.walltime > parseWalltime(String(max)))
           throw new RejectedError(
             "ExceedsQueueLimit",
-            `Job exceeds queue resource limits: walltime > ${max}`,
+            `Job violates queue and/or server resource limits: walltime > ${max}`,
           );
       }
       const t = totals(req);

@@ -359,14 +359,14 @@ export function resolveResources(st: ServerState, queue: ServerObject, opts: Qsu
     if (max !== undefined && have > parse(max)) {
       throw new RejectedError(
         "ExceedsQueueLimit",
-        `Job exceeds queue resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`,
+        `Job violates queue and/or server resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`,
       );
     }
     const min = queueResource(queue, "min", res);
     if (min !== undefined && have < parse(min)) {
       throw new RejectedError(
         "BelowQueueMinimum",
-        `Job violates queue resource minimum: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`,
+        `Job violates queue and/or server resource limits: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`,
       );
     }
   };

@@ -54,7 +54,12 @@ describe("PBS exit statuses and messages", () => {
   it("every job command exits pbs_errno & 0xff with PBS's words", async () => {
     const cases: Array<[string, string[], number, string | RegExp]> = [
       ["qsub", ["-q", "nosuch", "--", "/bin/true"], 170, /^qsub: Unknown queue nosuch\n$/],
-      ["qsub", ["-l", "walltime=02:00:00", "--", "/bin/true"], 188, /^qsub: .*resource limits/],
+      [
+        "qsub",
+        ["-l", "walltime=02:00:00", "--", "/bin/true"],
+        188,
+        /^qsub: Job violates queue and\/or server resource limits: walltime 02:00:00 > /,
+      ],
       ["qdel", ["9999"], 153, "qdel: Unknown Job Id 9999.casper\n"],
       ["qhold", ["9999"], 153, "qhold: Unknown Job Id 9999.casper\n"],
       ["qrls", ["9999"], 153, "qrls: Unknown Job Id 9999.casper\n"],

@@ -27,7 +27,7 @@ describe("PBS exit codes from server to command", () => {
       [new NotFoundError("Unknown queue nosuch", "UNKQUE"), "PBSE_UNKQUE", 15018, 170],
       [new RejectedError("UnknownQueue", "Unknown queue nosuch"), "PBSE_UNKQUE", 15018, 170],
       [
-        new RejectedError("ExceedsQueueLimit", "Job exceeds queue resource limits"),
+        new RejectedError("ExceedsQueueLimit", "Job violates queue and/or server resource limits"),
         "PBSE_EXCQRESC",
         15036,
         188,
