@@ -47,7 +47,8 @@ export class MetaqueueError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.status = status;
-    this.pbs = options?.pbs ?? PBS_ERROR_OF_CODE[code];
+    // own keys only: a code read from an answer ("toString") must not find Object's methods
+    this.pbs = options?.pbs ?? (Object.hasOwn(PBS_ERROR_OF_CODE, code) ? PBS_ERROR_OF_CODE[code] : undefined);
     this.exitCode = exitCode ?? (this.pbs ? pbsExitOf(this.pbs) : 1);
   }
 }
@@ -61,7 +62,7 @@ export class PbsParseError extends MetaqueueError {
 
 /** Well-formed input the server refuses (unknown queue, limit exceeded, job can never run...). */
 export class RejectedError extends MetaqueueError {
-  /** `exitCode` only for a refusal PBS has no error for; the PBS error of `code` decides otherwise */
+  /** without `exitCode`, the PBS error of `code` decides it (1 when PBS has none) */
   constructor(code: string, message: string, status = 400, exitCode?: number) {
     super(code, message, status, exitCode);
   }

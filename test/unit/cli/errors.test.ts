@@ -58,3 +58,11 @@ describe("PBS exit codes from server to command", () => {
     expect(none.exit).toBe(1);
   });
 });
+
+describe("odd answers", () => {
+  it("an error code named like an Object method is just an unknown code", () => {
+    const e = errorFromBody(400, { error: { code: "toString", message: "m" } });
+    expect(e.exitCode).toBe(1);
+    expect(e.pbs).toBeUndefined();
+  });
+});
