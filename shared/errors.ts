@@ -1,19 +1,55 @@
 /**
  * Typed errors. Every error a user can cause carries a stable code, an HTTP status and a
  * message written the way PBS writes it, so the API maps it to a 4xx JSON body and the CLI
- * prints `qsub: <message>` on stderr with a non-zero exit.
+ * prints `qsub: <message>` on stderr with a non-zero exit. Where PBS has an error for the case,
+ * the error names it (`pbs`, from the one table in shared/pbs/errno.ts): the API sends its
+ * number and the commands exit with `pbs_errno & 0xff`, as OpenPBS's do.
  */
+import { type PbsErrorName, pbsExitOf } from "./pbs/errno.js";
+
+/**
+ * The PBS error of each refusal code the server uses without naming one itself (RejectedError's
+ * codes are strings chosen where the refusal is made; this keeps their PBS meaning in one place).
+ */
+const PBS_ERROR_OF_CODE: Record<string, PbsErrorName> = {
+  UnknownQueue: "UNKQUE",
+  QueueDisabled: "QUNOENB",
+  NoDefaultQueue: "QUENODFLT",
+  UnknownJob: "UNKJOBID",
+  NotSupported: "NOSUP",
+  ArrayTooLarge: "MaxArraySize",
+  BadDependency: "BADDEPEND",
+  ExceedsQueueLimit: "EXCQRESC",
+  BelowQueueMinimum: "EXCQRESC",
+  // a request no node can ever hold is over the site's limits: PBS's nearest refusal
+  NeverRuns: "EXCQRESC",
+  ScriptTooLarge: "JOBSCRIPTMAXSIZE",
+  EmptyScript: "IVALREQ",
+  JobTooLarge: "BADATVAL",
+  JobFinished: "HISTJOBID",
+};
+
 export class MetaqueueError extends Error {
   readonly code: string;
   readonly status: number;
   /** PBS-style exit code the CLI should use (PBS uses small positive codes; 1 is generic). */
   readonly exitCode: number;
-  constructor(code: string, message: string, status = 400, exitCode = 1, options?: { cause?: unknown }) {
-    super(message, options);
+  /** the PBS error this is (PBSE_ name without the prefix), when PBS has one */
+  readonly pbs?: PbsErrorName;
+  constructor(
+    code: string,
+    message: string,
+    status = 400,
+    exitCode?: number,
+    options?: { cause?: unknown; pbs?: PbsErrorName },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.status = status;
-    this.exitCode = exitCode;
+    // own keys only: a code read from an answer ("toString") must not find Object's methods
+    this.pbs = options?.pbs ?? (Object.hasOwn(PBS_ERROR_OF_CODE, code) ? PBS_ERROR_OF_CODE[code] : undefined);
+    this.exitCode = exitCode ?? (this.pbs ? pbsExitOf(this.pbs) : 1);
   }
 }
 
@@ -26,34 +62,40 @@ export class PbsParseError extends MetaqueueError {
 
 /** Well-formed input the server refuses (unknown queue, limit exceeded, job can never run...). */
 export class RejectedError extends MetaqueueError {
-  constructor(code: string, message: string, status = 400, exitCode = 1) {
+  /** without `exitCode`, the PBS error of `code` decides it (1 when PBS has none) */
+  constructor(code: string, message: string, status = 400, exitCode?: number) {
     super(code, message, status, exitCode);
   }
 }
 
-/**
- * PBS exit codes (`pbs_errno & 0xff`, as the commands exit) for the errors below:
- * PBSE_BADATVAL 15014 "Illegal attribute or resource value", PBSE_IVALREQ 15004 "Invalid
- * request", PBSE_JOBSCRIPTMAXSIZE 15175, PBSE_SYSTEM 15010.
- */
-export const PBS_EXIT = { BADATVAL: 166, IVALREQ: 156, JOBSCRIPTMAXSIZE: 71, SYSTEM: 162 } as const;
+/** PBS exit codes (`pbs_errno & 0xff`, as the commands exit) some callers name directly. */
+export const PBS_EXIT = {
+  BADATVAL: pbsExitOf("BADATVAL"),
+  IVALREQ: pbsExitOf("IVALREQ"),
+  JOBSCRIPTMAXSIZE: pbsExitOf("JOBSCRIPTMAXSIZE"),
+  SYSTEM: pbsExitOf("SYSTEM"),
+} as const;
 
+/** An object that does not exist: a job (PBSE_UNKJOBID) unless told which PBS error it is. */
 export class NotFoundError extends MetaqueueError {
-  constructor(message: string) {
-    super("UnknownObject", message, 404, 153);
+  constructor(message: string, pbs: PbsErrorName = "UNKJOBID") {
+    super("UnknownObject", message, 404, undefined, { pbs });
   }
 }
 
-/** The request is not allowed in the object's current state (e.g. qalter on a running job). */
+/**
+ * The request is not allowed in the object's current state (e.g. qalter on a running job):
+ * PBSE_BADSTATE unless a nearer PBS error is named (PBSE_HISTJOBID for a finished job).
+ */
 export class InvalidStateError extends MetaqueueError {
-  constructor(message: string) {
-    super("InvalidState", message, 409, 168);
+  constructor(message: string, pbs: PbsErrorName = "BADSTATE") {
+    super("InvalidState", message, 409, undefined, { pbs });
   }
 }
 
 export class UnauthorizedError extends MetaqueueError {
   constructor(message = "Unauthorized Request") {
-    super("Unauthorized", message, 403, 159);
+    super("Unauthorized", message, 403, undefined, { pbs: "PERM" });
   }
 }
 
@@ -70,7 +112,9 @@ export class StoreError extends MetaqueueError {
     message: string,
     opts: { status: number; retryable: boolean; exitCode?: number; cause?: unknown },
   ) {
-    super(code, message, opts.status, opts.exitCode ?? PBS_EXIT.SYSTEM, { cause: opts.cause });
+    // an item over the store's size limit is the user's too-large value; anything else is PBS's system error
+    const pbs: PbsErrorName = opts.exitCode === PBS_EXIT.BADATVAL ? "BADATVAL" : "SYSTEM";
+    super(code, message, opts.status, opts.exitCode ?? PBS_EXIT.SYSTEM, { cause: opts.cause, pbs });
     this.retryable = opts.retryable;
   }
 }
@@ -89,14 +133,14 @@ export class ConflictError extends MetaqueueError {
  */
 export class IllegalTransitionError extends MetaqueueError {
   constructor(message: string) {
-    super("IllegalTransition", message, 500, PBS_EXIT.SYSTEM);
+    super("IllegalTransition", message, 500, undefined, { pbs: "SYSTEM" });
   }
 }
 
 /** No identity, or one the server cannot verify (missing, forged or revoked credential). */
 export class UnauthenticatedError extends MetaqueueError {
   constructor(message = "Unauthorized Request: no valid credential") {
-    super("Unauthenticated", message, 401, 159);
+    super("Unauthenticated", message, 401, undefined, { pbs: "PERM" });
   }
 }
 

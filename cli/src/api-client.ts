@@ -23,6 +23,7 @@ import {
   UnauthorizedError,
 } from "../../shared/errors.js";
 import type { AccountingReport } from "../../shared/accounting/allocations.js";
+import { pbsErrorName, pbsExitStatus } from "../../shared/pbs/errno.js";
 import type { QsubOptions } from "../../shared/pbs/types.js";
 import { ClientError, cliEnv, type ServerEntry } from "./config.js";
 
@@ -63,15 +64,23 @@ export interface PeersView {
   peers: { site: string; server: string; state: string; lastSeen?: number; pulls: string[] }[];
 }
 
-/** Maps an error body to the shared error class with the PBS exit code. */
+/**
+ * Maps an error body to the shared error class with the PBS exit code: `pbsErrno & 0xff` when the
+ * server names the PBS error (as OpenPBS's commands exit with pbs_errno), else its `exitCode`.
+ */
 export function errorFromBody(status: number, body: Partial<ErrorBody> | undefined): MetaqueueError {
   const code = body?.error?.code ?? `Http${status}`;
   const message = body?.error?.message ?? `server answered HTTP ${status}`;
+  const raw = body?.error?.pbsErrno;
+  const errno = typeof raw === "number" && Number.isInteger(raw) && raw > 0 ? raw : undefined;
+  const pbs = errno === undefined ? undefined : pbsErrorName(errno);
   switch (code) {
     case "UnknownObject":
-      return new NotFoundError(message);
+      if (errno === undefined || pbs) return new NotFoundError(message, pbs);
+      break;
     case "InvalidState":
-      return new InvalidStateError(message);
+      if (errno === undefined || pbs) return new InvalidStateError(message, pbs);
+      break;
     case "Unauthorized":
       return new UnauthorizedError(message);
     case "Unauthenticated":
@@ -79,11 +88,14 @@ export function errorFromBody(status: number, body: Partial<ErrorBody> | undefin
     case "BadValue":
       return new PbsParseError(message);
     default:
-      if (status === 404) return new NotFoundError(message);
-      if (status === 403) return new UnauthorizedError(message);
-      // the server says which PBS exit status its refusal carries (e.g. 166 for a bad value)
-      return new RejectedError(code, message, status, body?.error?.exitCode ?? 1);
+      if (errno === undefined && status === 404) return new NotFoundError(message);
+      if (errno === undefined && status === 403) return new UnauthorizedError(message);
+      break;
   }
+  // a PBS error this client does not list yet still exits as PBS's commands would
+  if (errno !== undefined) return new RejectedError(code, message, status, pbsExitStatus(errno));
+  // the server says which PBS exit status its refusal carries (e.g. 166 for a bad value)
+  return new RejectedError(code, message, status, body?.error?.exitCode ?? 1);
 }
 
 const enc = encodeURIComponent;

@@ -4,7 +4,7 @@
  * pbsnodes.c and tracejob.c.
  */
 import { escapeControls } from "../../shared/pbs/text.js";
-import { ctime, traceTime } from "../../shared/pbs/time.js";
+import { traceTime } from "../../shared/pbs/time.js";
 import type {
   JobView,
   NodeView,
@@ -13,66 +13,14 @@ import type {
   QueueView,
   TraceEvent,
 } from "../../shared/api/views.js";
+import { CHAR_LINE_LIMIT, ctimeString, flatten, str, sub, TIME_ATTRS, trunc } from "./attr-text.js";
+
+import { jsonTypedAttrs } from "./json-values.js";
+
+export { ctimeString, trunc } from "./attr-text.js";
+export * from "./format-jobs.js";
 
 export const PBS_VERSION = "metaqueue-0.1.0";
-
-/** Attributes whose epoch-seconds values print as ctime(3) strings. */
-const TIME_ATTRS = new Set([
-  "ctime",
-  "etime",
-  "stime",
-  "mtime",
-  "qtime",
-  "obittime",
-  "Execution_Time",
-  "reserve_start",
-  "reserve_end",
-  "credential_validity",
-  "last_state_change_time",
-  "last_used_time",
-]);
-
-/** Epoch seconds (or milliseconds, if huge) to ctime(3) without the newline, local time. */
-export function ctimeString(epoch: number): string {
-  return ctime(epoch > 1e11 ? epoch : epoch * 1000);
-}
-
-function scalar(v: string | number | boolean): string {
-  if (typeof v === "boolean") return v ? "True" : "False";
-  return String(v);
-}
-
-/** The text of one attribute value (time attributes given as numbers become ctime strings). */
-function attrText(name: string, v: string | number | boolean): string {
-  if (typeof v === "number" && TIME_ATTRS.has(name)) return ctimeString(v);
-  return scalar(v);
-}
-
-/** PBS's Variable_List text: `A=1,B=2` with commas inside values escaped. */
-function variableListText(v: PbsValue): string {
-  if (typeof v !== "object") return scalar(v);
-  return Object.entries(v)
-    .map(([k, x]) => `${k}=${String(x).replace(/,/g, "\\,")}`)
-    .join(",");
-}
-
-/** Flattens attributes as qstat -f lists them: [name, resource?, text]. */
-function flatten(attrs: PbsAttributes): Array<[string, string | undefined, string]> {
-  const out: Array<[string, string | undefined, string]> = [];
-  for (const [name, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null) continue;
-    if (name === "Variable_List") {
-      out.push([name, undefined, variableListText(v)]);
-    } else if (typeof v === "object") {
-      for (const [res, x] of Object.entries(v)) out.push([name, res, attrText(res, x)]);
-    } else {
-      out.push([name, undefined, attrText(name, v)]);
-    }
-  }
-  return out;
-}
-
-const CHAR_LINE_LIMIT = 78;
 
 /** One `    name[.resource] = value` entry, wrapped like OpenPBS prt_attr() unless oneLine. */
 export function prtAttr(name: string, resource: string | undefined, value: string, oneLine = false): string {
@@ -116,177 +64,12 @@ function fullBlock(title: string, attrs: PbsAttributes, oneLine: boolean): strin
   return `${lines.join("\n")}\n\n`;
 }
 
-/** Truncate to `len` with `*` as the last character when longer (OpenPBS DISPLAY_TRUNC_CHAR). */
-export function trunc(value: string, len: number): string {
-  return value.length > len ? `${value.slice(0, len - 1)}*` : value;
-}
-
-function str(attrs: PbsAttributes, name: string): string | undefined {
-  const v = attrs[name];
-  if (v === undefined || v === null || typeof v === "object") return undefined;
-  return scalar(v);
-}
-
-function sub(attrs: PbsAttributes, name: string, res: string): string | undefined {
-  const v = attrs[name];
-  if (!v || typeof v !== "object") return undefined;
-  const x = v[res];
-  return x === undefined || x === null ? undefined : String(x);
-}
-
-function ownerUser(attrs: PbsAttributes): string {
-  const owner = str(attrs, "Job_Owner") ?? "";
-  const at = owner.indexOf("@");
-  return at >= 0 ? owner.slice(0, at) : owner;
-}
-
-function queueOnly(attrs: PbsAttributes): string {
-  const q = str(attrs, "queue") ?? "";
-  const at = q.indexOf("@");
-  return at >= 0 ? q.slice(0, at) : q;
-}
-
-/** Job ID as the default table shows it: up to the first component of the server name. */
-function shortJobId(id: string): string {
-  const first = id.indexOf(".");
-  if (first < 0) return id;
-  const second = id.indexOf(".", first + 1);
-  return second < 0 ? id : id.slice(0, second);
-}
-
-export const QSTAT_HEADER =
-  "Job id            Name             User              Time Use S Queue\n" +
-  "----------------  ---------------- ----------------  -------- - -----\n";
-
-/** `qstat` default display (OpenPBS display_statjob, non-full). */
-export function qstatTable(jobs: JobView[], header = true): string {
-  let out = header && jobs.length > 0 ? QSTAT_HEADER : "";
-  for (const job of jobs) {
-    const a = job.attributes;
-    const jid = trunc(shortJobId(job.id), 17);
-    const rawName = str(a, "Job_Name") ?? "";
-    const name = rawName.length >= 16 ? `${rawName.slice(0, 15)}*` : rawName;
-    const owner = trunc(ownerUser(a), 16);
-    const timeu = trunc(sub(a, "resources_used", "cput") ?? "0", 8);
-    const state = trunc(str(a, "job_state") ?? "", 1);
-    const queue = trunc(queueOnly(a), 16);
-    out += `${jid.padEnd(17)} ${name.padEnd(16)} ${owner.padEnd(16)}  ${timeu.padStart(8)} ${state.padEnd(1)} ${queue.padEnd(16)}\n`;
-  }
-  return out;
-}
-
-/** OpenPBS cnv_size(): a size string (`4gb`, `1024kb`, bytes as a number) to the alt display's form. */
-export function cnvSize(value: string | number): string {
-  const letters = " kmgtp?";
-  let nval: number;
-  let out: number;
-  if (typeof value === "number") {
-    nval = Math.ceil(value / 1024);
-    out = 1;
-  } else {
-    const m = /^(\d+)([kmgt]?)([bw]?)/i.exec(value.trim());
-    if (!m) return value;
-    nval = Number(m[1]);
-    out = m[2] ? " kmgt".indexOf(m[2].toLowerCase()) : 0;
-    if (m[3].toLowerCase() === "w") nval *= 8;
-  }
-  while (nval > 9999) {
-    nval = Math.floor((nval + 1023) / 1024);
-    out++;
-  }
-  return `${nval}${letters[out]}b`;
-}
-
-export interface AltOptions {
-  serverName: string;
-  /** the server's comment attribute, printed after its name */
-  serverComment?: string;
-  /** -n: list exec_host under each job */
-  nodes?: boolean;
-  /** -s: list the job comment under each job */
-  comments?: boolean;
-  /** -1: -n/-s on the job's line */
-  oneLine?: boolean;
-  header?: boolean;
-}
-
-function prtNodes(execHost: string, noNewline: boolean): string {
-  const parts = execHost
-    .split("+")
-    .filter((t) => t !== "")
-    .map((t) => {
-      const slash = t.indexOf("/");
-      const host = slash < 0 ? t : t.slice(0, slash);
-      const rest = slash < 0 ? "" : t.slice(slash);
-      const shortHost = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? host : host.split(".")[0];
-      return shortHost + rest;
-    });
-  if (parts.length === 0) return noNewline ? "\n" : "";
-  const lines: string[] = [];
-  let line = "";
-  for (const p of parts) {
-    if (line.length + p.length < CHAR_LINE_LIMIT - 1) line += `${p}+`;
-    else {
-      lines.push(line);
-      line = `${p}+`;
-    }
-  }
-  lines.push(line.slice(0, -1));
-  if (noNewline) return `${lines.join("")}\n`;
-  return lines.map((l) => `   ${l}\n`).join("");
-}
-
-/** `qstat -a` / `qstat -u user` alternate display (OpenPBS altdsp_statjob, not wide). */
-export function qstatAltTable(jobs: JobView[], opts: AltOptions): string {
-  let out = "";
-  if (opts.header !== false) {
-    out += `\n${opts.serverName}: ${opts.serverComment ?? ""}`;
-    out += `\n${" ".repeat(60)}${"Req'd".padEnd(7)}${"Req'd".padEnd(8)}Elap\n`;
-    out += "Job ID          Username Queue    Jobname    SessID NDS TSK Memory Time  S Time\n";
-    out += "--------------- -------- -------- ---------- ------ --- --- ------ ----- - -----\n";
-  }
-  const blank = " -- ";
-  const fit = (s: string, w: number) => s.slice(0, w);
-  for (const job of jobs) {
-    const a = job.attributes;
-    const tv = (v: string | undefined, n: number) => (v === undefined ? blank : trunc(v, n));
-    const jobn = tv(str(a, "Job_Name"), 10);
-    const usern = tv(str(a, "Job_Owner") === undefined ? undefined : ownerUser(a), 8);
-    const queuen = tv(str(a, "queue") === undefined ? undefined : queueOnly(a), 8);
-    const sess = tv(str(a, "session_id"), 6);
-    const nodect = tv(sub(a, "Resource_List", "nodect"), 3);
-    const ncpus = sub(a, "Resource_List", "ncpus");
-    const tasks = tv(ncpus === "0" ? undefined : ncpus, 3);
-    const rl = a.Resource_List;
-    const memRaw = rl && typeof rl === "object" ? rl.mem : undefined;
-    const rqmem = memRaw === undefined ? blank : cnvSize(memRaw);
-    const cput = sub(a, "Resource_List", "cput");
-    const rqtime = (cput ?? sub(a, "Resource_List", "walltime")) || blank;
-    const eltime =
-      (cput !== undefined ? sub(a, "resources_used", "cput") : sub(a, "resources_used", "walltime")) || blank;
-    const state = str(a, "job_state") ?? blank;
-    const jid = trunc(job.id, 15);
-    out +=
-      `${fit(jid, 15).padEnd(15)} ${fit(usern, 8).padEnd(8)} ${fit(queuen, 8).padEnd(8)} ` +
-      `${fit(jobn, 10).padEnd(10)} ${fit(sess, 6).padStart(6)} ${fit(nodect, 3).padStart(3)} ${fit(tasks, 3).padStart(3)} ` +
-      `${fit(rqmem, 6).padStart(6)} ${fit(rqtime, 5).padStart(5)} ${fit(state, 1)} ${fit(eltime, 5).padStart(5)}`;
-    out += opts.oneLine ? " " : "\n";
-    if (opts.nodes) out += prtNodes(str(a, "exec_host") ?? "", !!opts.oneLine);
-    if (opts.comments) {
-      const comment = str(a, "comment");
-      if (comment) out += `   ${comment}\n`;
-    }
-    if (opts.oneLine && !opts.nodes && !opts.comments) out = `${out.trimEnd()}\n`;
-  }
-  return out;
-}
-
 /** `qstat -f`: `Job Id: <id>` then `    attr = value` lines, a blank line after each job. */
 export function qstatFull(jobs: JobView[], oneLine = false): string {
   return jobs.map((j) => fullBlock(`Job Id: ${j.id}`, j.attributes, oneLine)).join("");
 }
 
-/** Attribute map for -F json: numeric time attributes become ctime strings. */
+/** Attribute map for pbsnodes -F json: numeric time attributes become ctime strings. */
 function jsonAttrs(attrs: PbsAttributes): Record<string, PbsValue> {
   const out: Record<string, PbsValue> = {};
   for (const [k, v] of Object.entries(attrs)) {
@@ -314,7 +97,8 @@ function jsonDoc(
   };
   if (items.length > 0 || always) {
     const map: Record<string, unknown> = {};
-    for (const it of items) map[it.name] = jsonAttrs(it.attributes);
+    // qstat's values carry OpenPBS's JSON types (numbers as numbers: json-values.ts)
+    for (const it of items) map[it.name] = jsonTypedAttrs(it.attributes);
     doc[key] = map;
   }
   return `${JSON.stringify(doc, null, 4)}\n`;

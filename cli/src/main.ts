@@ -9,6 +9,7 @@ import { qstat } from "./commands/qstat.js";
 import { qsub } from "./commands/qsub.js";
 import { Ctx, type Deps, defaultDeps, exitCodeOf, messageOf } from "./context.js";
 import { PBS_VERSION } from "./format.js";
+import { exitQuietlyOnClosedPipe } from "./pipe.js";
 
 export type { Deps } from "./context.js";
 export { defaultDeps } from "./context.js";
@@ -34,6 +35,7 @@ export const COMMAND_NAMES = Object.keys(COMMANDS);
 
 /** Runs one PBS command; returns its exit code. Never throws. */
 export async function main(cmd: string, argv: string[], deps: Deps = defaultDeps): Promise<number> {
+  if (deps.stdout === process.stdout) exitQuietlyOnClosedPipe([process.stdout, process.stderr]);
   const handler = COMMANDS[cmd];
   if (!handler) {
     deps.stderr.write(`metaqueue: unknown command ${cmd} (one of ${COMMAND_NAMES.join(", ")})\n`);

@@ -34,7 +34,8 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     euser: job.user,
     run_count: job.runCount,
     project: job.project ?? "_pbs_project_default",
-    Submit_arguments: "",
+    // qsub's arguments, where PBS lists them; absent when qsub had none, as in PBS
+    ...(job.extra?.Submit_arguments ? { Submit_arguments: job.extra.Submit_arguments } : {}),
     partition: job.partition,
   };
   if (job.account) a.Account_Name = job.account;

@@ -7,6 +7,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
 import { MetaqueueError, NotFoundError, PbsParseError, StoreError, UnauthorizedError } from "../errors.js";
+import { PBS_ERRORS } from "../pbs/errno.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { isThisSite, type SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
@@ -47,8 +48,11 @@ const json = (status: number, body: unknown): Result => ({
  */
 export function errorResult(err: unknown, requestId: string = randomUUID()): Result {
   if (err instanceof MetaqueueError) {
+    // the PBS error's name and number travel too, so any client can exit as PBS's commands do
+    const pbs =
+      err.pbs === undefined ? {} : { pbsError: `PBSE_${err.pbs}`, pbsErrno: PBS_ERRORS[err.pbs].errno };
     return json(err.status, {
-      error: { code: err.code, message: err.message, exitCode: err.exitCode },
+      error: { code: err.code, message: err.message, exitCode: err.exitCode, ...pbs },
     } satisfies ErrorBody);
   }
   return json(500, {
@@ -144,6 +148,10 @@ async function guardedJobOp<T>(
     }
     return out;
   } catch (err) {
+    // the store names a missing job by its key; PBS's commands name it as the user gave it,
+    // completed with the server (`qdel: Unknown Job Id 12.casper`)
+    if (err instanceof NotFoundError && err.pbs === "UNKJOBID" && err.message === `Unknown Job Id ${key}`)
+      throw new NotFoundError(`Unknown Job Id ${jid}`);
     if (err instanceof UnauthorizedError) {
       const job = await ctx.store.getJob(key, false).catch(() => undefined);
       await audit(ctx, {
@@ -281,7 +289,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     const st = await loadServerState(ctx);
     const name = decodeSegment(m[1]);
     const qu = st.queues.get(name);
-    if (!qu) throw new NotFoundError(`Unknown queue ${name.slice(0, 256)}`);
+    if (!qu) throw new NotFoundError(`Unknown queue ${name.slice(0, 256)}`, "UNKQUE");
     return json(200, { queue: queueView(qu, await ctx.store.listJobs(qu.name, false)) });
   }
   if (path === "/v1/nodes" && method === "GET") {
@@ -333,7 +341,8 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
           "JobFinished",
           `${job.id} Job has finished, use -x or -H to obtain historical job information`,
           404,
-          35,
+          undefined,
+          { pbs: "HISTJOBID" },
         );
       }
       return json(200, { job: jobView(job, ctx.site) } satisfies JobResponse);

@@ -4,6 +4,7 @@
  * API (2 MB body locally, 10 MB on API Gateway).
  */
 import { z } from "zod";
+import { MAX_SUBMIT_ARGUMENTS } from "./views.js";
 
 /** Any text field: no NUL (a NUL in a path or an environment variable ends it early in C). */
 const str = (max: number) =>
@@ -60,6 +61,7 @@ export const SubmitRequestSchema = z
     env: map(envName, str(131072), 1000).default({}),
     submitHost: str(255).default("localhost"),
     scriptName: str(4096).optional(),
+    submitArguments: str(MAX_SUBMIT_ARGUMENTS).optional(),
   })
   .strict();
 

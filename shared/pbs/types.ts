@@ -132,4 +132,9 @@ export interface SubmitRequest {
   submitHost: string;
   /** script file name, for the default job name; absent when read from stdin (name = STDIN) */
   scriptName?: string;
+  /**
+   * qsub's command-line arguments joined by spaces, as OpenPBS shows them in Submit_arguments
+   * (qsub records them only when there are any)
+   */
+  submitArguments?: string;
 }

@@ -240,7 +240,7 @@ export function schedFor(st: ServerState, partition: string): string {
 
 export function getQueue(st: ServerState, name: string): ServerObject {
   const q = st.queues.get(name);
-  if (!q) throw new NotFoundError(`Unknown queue ${name}`);
+  if (!q) throw new NotFoundError(`Unknown queue ${name}`, "UNKQUE");
   return q;
 }
 

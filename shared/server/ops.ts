@@ -42,7 +42,7 @@ export function mayUseHold(actor: Actor, holdType: string, id: string): void {
 }
 
 function finishedError(job: JobRecord): InvalidStateError {
-  return new InvalidStateError(`Job has finished ${job.id}`);
+  return new InvalidStateError(`Job has finished ${job.id}`, "HISTJOBID");
 }
 
 /**
@@ -184,7 +184,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
   await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
     if (cur.state !== "R") throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
-    if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`);
+    if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`, "NORERUN");
     target = cur;
     if (cur.rerunReq) return { kind: "skip" };
     return {
@@ -242,7 +242,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
         if (req.walltime > parseWalltime(String(max)))
           throw new RejectedError(
             "ExceedsQueueLimit",
-            `Job exceeds queue resource limits: walltime > ${max}`,
+            `Job violates queue and/or server resource limits: walltime > ${max}`,
           );
       }
       const t = totals(req);

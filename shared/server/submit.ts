@@ -200,7 +200,7 @@ export async function submitJob(
     depend: opts.depend,
     depPending: depPending.length ? depPending : undefined,
     depOn: depOn || undefined,
-    extra: extraAttrs(opts),
+    extra: extraAttrs(opts, req.submitArguments),
     array: array
       ? {
           range: opts.arrayRange as string,
@@ -359,14 +359,14 @@ export function resolveResources(st: ServerState, queue: ServerObject, opts: Qsu
     if (max !== undefined && have > parse(max)) {
       throw new RejectedError(
         "ExceedsQueueLimit",
-        `Job exceeds queue resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`,
+        `Job violates queue and/or server resource limits: ${res} ${fmt(have)} > resources_max.${res} ${max} of queue ${queue.name}`,
       );
     }
     const min = queueResource(queue, "min", res);
     if (min !== undefined && have < parse(min)) {
       throw new RejectedError(
         "BelowQueueMinimum",
-        `Job violates queue resource minimum: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`,
+        `Job violates queue and/or server resource limits: ${res} ${fmt(have)} < resources_min.${res} ${min} of queue ${queue.name}`,
       );
     }
   };
@@ -465,8 +465,9 @@ function outputPath(given: string | undefined, dir: string, dflt: string): strin
   return p.endsWith("/") ? path.join(abs, dflt) : abs;
 }
 
-function extraAttrs(opts: QsubOptions): Record<string, string> | undefined {
+function extraAttrs(opts: QsubOptions, submitArguments?: string): Record<string, string> | undefined {
   const out: Record<string, string> = { ...(opts.attributes ?? {}) };
+  if (submitArguments) out.Submit_arguments = submitArguments;
   if (opts.mailPoints) out.Mail_Points = opts.mailPoints;
   if (opts.mailUsers) out.Mail_Users = opts.mailUsers;
   if (opts.shell) out.Shell_Path_List = opts.shell;

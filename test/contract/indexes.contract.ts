@@ -6,7 +6,6 @@ import { describe, expect, it } from "vitest";
 import type { JobState } from "../../shared/pbs/types.js";
 import type { JobRecord } from "../../shared/server/job.js";
 import type { JobPageQuery } from "../../shared/server/records.js";
-import { keys } from "../../shared/adapters/dynamodb/table.js";
 import { freshStore, job, type MakeStore } from "./store-fixture.js";
 
 /** A subjob record of array parent `parent`, index `i`. */

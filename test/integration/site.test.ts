@@ -70,7 +70,11 @@ describe("one site, end to end", () => {
     const cases: [string[], string | undefined, RegExp][] = [
       [["-q", "nosuch"], "echo hi\n", /Unknown queue/],
       [["-l", "select=1:ncpus=two"], "echo hi\n", /ncpus/],
-      [["-l", "walltime=02:00:00"], "echo hi\n", /exceeds queue resource limits/i],
+      [
+        ["-l", "walltime=02:00:00"],
+        "echo hi\n",
+        /^qsub: Job violates queue and\/or server resource limits: walltime/,
+      ],
       [[], "#PBS -l walltime=banana\necho hi\n", /line 1/],
       [["-l", "select=1:ncpus=64"], "echo hi\n", /never run/i],
       [[], `#!/bin/bash\n# ${"x".repeat(1024 * 1024)}\necho hi\n`, /limit/],

@@ -1,11 +1,12 @@
 /**
- * qstat [-f] [-x|-H] [-F json] [-u users] [-a|-n|-s|-1|-i|-r] [-w] [job_id | destination ...]
- * qstat -Q[f] [destination ...]
- * qstat -B[f] [server ...]
+ * qstat [-f] [-x|-H] [-F json|dsv [-D delim]] [-u users] [-a|-n|-s|-1|-i|-r] [-w] [job_id | destination ...]
+ * qstat -Q[f] [-F json|dsv [-D delim]] [destination ...]
+ * qstat -B[f] [-F json|dsv [-D delim]] [server ...]
  */
 import type { JobView, PbsAttributes, QueueView } from "../../../shared/api/views.js";
 import type { ServerEntry } from "../config.js";
 import { Command, type Ctx, parseCommand, usageError } from "../context.js";
+import { DSV_DELIMITER, qstatDsv, queueDsv, serverDsv } from "../format-dsv.js";
 import {
   qstatAltTable,
   qstatFull,
@@ -18,22 +19,27 @@ import {
   serverJson,
   serverTable,
 } from "../format.js";
+import { pbsExitOf } from "../../../shared/pbs/errno.js";
 import { destTarget, followMoved, isFinished, isJobId, jobTarget } from "../route.js";
 
 const USAGE =
-  "qstat [-f] [-1] [-w] [-x] [-H] [-F json] [-u user] [-a] [-n] [-s] [-i] [-r] [job_identifier | destination ...]\n" +
-  "       qstat -Q [-f] [-F json] [destination ...]\n" +
-  "       qstat -B [-f] [-F json] [server_name ...]\n" +
+  "qstat [-f] [-1] [-x] [-H] [-F format | -w] [-D delim] [-u user] [-a] [-n] [-s] [-i] [-r] [job_identifier | destination ...]\n" +
+  "       qstat -Q [-f] [-F format] [-D delim] [destination ...]\n" +
+  "       qstat -B [-f] [-F format] [-D delim] [server_name ...]\n" +
   "       qstat --version";
 
 /** PBSE_HISTJOBID (15139) & 0xff, as qstat exits for a finished job without -x */
-export const EXIT_JOB_FINISHED = 35;
+export const EXIT_JOB_FINISHED = pbsExitOf("HISTJOBID");
+
+/** How -f output is written: PBS's text, JSON, or delimiter-separated values (-F dsv, -D). */
+type Output = { kind: "text" } | { kind: "json" } | { kind: "dsv"; delim: string };
 
 interface QstatOpts {
   f?: boolean;
   x?: boolean;
   H?: boolean;
   F?: string;
+  D?: string;
   u?: string;
   Q?: boolean;
   B?: boolean;
@@ -51,7 +57,8 @@ export async function qstat(ctx: Ctx, argv: string[]): Promise<number> {
     .option("-f", "full display")
     .option("-x", "include finished jobs")
     .option("-H", "only finished jobs")
-    .option("-F <format>", "output format (json)")
+    .option("-F <format>", "output format (default, json or dsv)")
+    .option("-D <delim>", "delimiter for -F dsv (default |)")
     .option("-u <users>", "jobs of these users")
     .option("-Q", "queue status")
     .option("-B", "server status")
@@ -74,23 +81,29 @@ export async function qstat(ctx: Ctx, argv: string[]): Promise<number> {
   if (stop !== undefined) return stop;
   const o = program.opts<QstatOpts>();
   const operands = program.args;
-  let json = false;
+  let output: Output = { kind: "text" };
   if (o.F !== undefined) {
     const fmt = o.F.toLowerCase();
-    if (fmt === "json") json = true;
+    if (fmt === "json") output = { kind: "json" };
+    else if (fmt === "dsv") output = { kind: "dsv", delim: o.D ?? DSV_DELIMITER };
     else if (fmt !== "default") return usageError(ctx, USAGE, `invalid output format: ${o.F}`);
   }
+  // as OpenPBS: -D only with -F dsv, and -w only with PBS's own text layout
+  if (o.D !== undefined && output.kind !== "dsv") return usageError(ctx, USAGE, "-D needs -F dsv");
+  if (o.w && output.kind !== "text") return usageError(ctx, USAGE, "option w cannot be used with -F");
   if (o.Q && o.B) {
     ctx.deps.stderr.write("qstat: conflicting options.\n");
     return usageError(ctx, USAGE);
   }
-  if (o.B) return serverStatus(ctx, operands, !!o.f || json, json, !!o["1"] || !!o.w);
-  if (o.Q) return queueStatus(ctx, operands, !!o.f || json, json, !!o["1"] || !!o.w);
-  return jobStatus(ctx, operands, o, json);
+  const full = !!o.f || output.kind !== "text";
+  if (o.B) return serverStatus(ctx, operands, full, output, !!o["1"] || !!o.w);
+  if (o.Q) return queueStatus(ctx, operands, full, output, !!o["1"] || !!o.w);
+  return jobStatus(ctx, operands, o, output);
 }
 
-async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, json: boolean): Promise<number> {
-  const full = !!o.f || json;
+async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, output: Output): Promise<number> {
+  const json = output.kind === "json";
+  const full = !!o.f || output.kind !== "text";
   const history = !!o.x || !!o.H;
   const alt = !full && !!(o.a || o.u || o.n || o.s || o.i || o.r || o.H);
   const users = o.u ? o.u.split(",").map((u) => u.trim().split("@")[0]) : undefined;
@@ -117,7 +130,8 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, json: boole
       return;
     }
     if (shown.length === 0) return;
-    if (full) ctx.out(qstatFull(shown, !!o["1"] || !!o.w));
+    if (output.kind === "dsv") ctx.out(qstatDsv(shown, output.delim));
+    else if (full) ctx.out(qstatFull(shown, !!o["1"] || !!o.w));
     else if (alt) {
       const serverName = headerDone ? "" : await ctx.serverName(server);
       ctx.out(
@@ -127,9 +141,10 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, json: boole
           nodes: !!o.n,
           comments: !!o.s,
           oneLine: !!o["1"],
+          wide: !!o.w,
         }),
       );
-    } else ctx.out(qstatTable(shown, !headerDone));
+    } else ctx.out(qstatTable(shown, !headerDone, !!o.w));
     headerDone = true;
   };
 
@@ -173,9 +188,10 @@ async function queueStatus(
   ctx: Ctx,
   operands: string[],
   full: boolean,
-  json: boolean,
+  output: Output,
   oneLine: boolean,
 ): Promise<number> {
+  const json = output.kind === "json";
   const all: QueueView[] = [];
   let headerDone = false;
   let firstServer: ServerEntry | undefined;
@@ -194,6 +210,7 @@ async function queueStatus(
       }
       firstServer ??= server;
       if (json) all.push(...queues);
+      else if (output.kind === "dsv") ctx.out(queueDsv(queues, output.delim));
       else if (full) ctx.out(queueFull(queues, oneLine));
       else if (queues.length > 0) {
         ctx.out(queueTable(queues, !headerDone));
@@ -220,9 +237,10 @@ async function serverStatus(
   ctx: Ctx,
   operands: string[],
   full: boolean,
-  json: boolean,
+  output: Output,
   oneLine: boolean,
 ): Promise<number> {
+  const json = output.kind === "json";
   const all: Array<{ name: string; attributes: PbsAttributes }> = [];
   let headerDone = false;
   const targets = operands.length > 0 ? operands : [undefined];
@@ -233,6 +251,7 @@ async function serverStatus(
       const view = await ctx.api.getServer(server);
       const item = { name: view.name, attributes: view.attributes };
       if (json) all.push(item);
+      else if (output.kind === "dsv") ctx.out(serverDsv([item], output.delim));
       else if (full) ctx.out(serverFull([item], oneLine));
       else {
         ctx.out(serverTable([item], !headerDone));

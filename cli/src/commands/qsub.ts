@@ -5,7 +5,7 @@
  * only the job ID (nothing with -z).
  */
 import { basename } from "node:path";
-import type { SubmitRequest } from "../../../shared/api/views.js";
+import { MAX_SUBMIT_ARGUMENTS, type SubmitRequest } from "../../../shared/api/views.js";
 import { mergeOptions, parseDirectives, parseQsubArgv } from "../../../shared/pbs/index.js";
 import type { Ctx } from "../context.js";
 import { destTarget, resolveVariables } from "../route.js";
@@ -104,6 +104,8 @@ export async function qsub(ctx: Ctx, argv: string[]): Promise<number> {
     submitHost: ctx.hostname(),
   };
   if (scriptName !== undefined) request.scriptName = scriptName;
+  // PBS records the command line only when there is one (qsub.c: argc >= 2)
+  if (argv.length > 0) request.submitArguments = argv.join(" ").slice(0, MAX_SUBMIT_ARGUMENTS);
   const jobId = await ctx.api.submit(server, request);
   if (!options.quiet) ctx.out(`${jobId}\n`);
   return 0;

@@ -503,3 +503,35 @@ describe("metaqueue accounting and peers", () => {
     expect(r.err).toMatch(/usage/);
   });
 });
+
+describe("PBS's qstat formats and qsub's record", () => {
+  it("qsub sends its command line as Submit_arguments, and nothing without arguments", async () => {
+    let r = await run("qsub", ["-l", "walltime=1:00:00", "-v", "A=x y", "job.sh"]);
+    expect((r.api.calls[0][2] as SubmitRequest).submitArguments).toBe("-l walltime=1:00:00 -v A=x y job.sh");
+    r = await run("qsub", []);
+    expect((r.api.calls[0][2] as SubmitRequest).submitArguments).toBeUndefined();
+    // a huge -v is in Variable_List already: the copy is cut so it does not eat the job's size limit
+    r = await run("qsub", ["-v", `BIG=${"x".repeat(10_000)}`]);
+    expect((r.api.calls[0][2] as SubmitRequest).submitArguments).toHaveLength(4096);
+  });
+
+  it("-w widens the tables; -F dsv takes -D; -w with -F and -D without dsv are refused like PBS", async () => {
+    let r = await run("qstat", ["-w"]);
+    expect(r.out.split("\n")[0]).toBe(
+      "Job id                         Name            User             Time Use S Queue",
+    );
+    r = await run("qstat", ["-a", "-w"]);
+    expect(r.out).toContain(`${"Job ID".padEnd(30)} Username`);
+    r = await run("qstat", ["-f", "-F", "dsv", "-D", ";", "1"]);
+    expect(r.out).toBe("Job Id: 1.casper;Job_Name=one;Job_Owner=alice@h;job_state=R;queue=casper\n");
+    r = await run("qstat", ["-f", "-F", "dsv", "1"]);
+    expect(r.out).toBe("Job Id: 1.casper|Job_Name=one|Job_Owner=alice@h|job_state=R|queue=casper\n");
+    r = await run("qstat", ["-w", "-F", "json"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("qstat: option w cannot be used with -F\n");
+    r = await run("qstat", ["-D", ";"]);
+    expect(r.code).toBe(2);
+    r = await run("qstat", ["-F", "yaml"]);
+    expect(r.code).toBe(2);
+  });
+});
