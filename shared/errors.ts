@@ -19,8 +19,9 @@ export class MetaqueueError extends Error {
 
 /** A directive, option or attribute value that does not parse. */
 export class PbsParseError extends MetaqueueError {
-  constructor(message: string) {
-    super("BadValue", message, 400, 2);
+  /** `exitCode`: 2 (qsub's "illegal -x value") unless PBS exits with the server's errno there. */
+  constructor(message: string, exitCode = 2) {
+    super("BadValue", message, 400, exitCode);
   }
 }
 
@@ -34,9 +35,15 @@ export class RejectedError extends MetaqueueError {
 /**
  * PBS exit codes (`pbs_errno & 0xff`, as the commands exit) for the errors below:
  * PBSE_BADATVAL 15014 "Illegal attribute or resource value", PBSE_IVALREQ 15004 "Invalid
- * request", PBSE_JOBSCRIPTMAXSIZE 15175, PBSE_SYSTEM 15010.
+ * request", PBSE_JOBSCRIPTMAXSIZE 15175, PBSE_SYSTEM 15010, PBSE_UNKRESC 15035 "Unknown resource".
  */
-export const PBS_EXIT = { BADATVAL: 166, IVALREQ: 156, JOBSCRIPTMAXSIZE: 71, SYSTEM: 162 } as const;
+export const PBS_EXIT = {
+  BADATVAL: 166,
+  IVALREQ: 156,
+  JOBSCRIPTMAXSIZE: 71,
+  SYSTEM: 162,
+  UNKRESC: 187,
+} as const;
 
 export class NotFoundError extends MetaqueueError {
   constructor(message: string) {

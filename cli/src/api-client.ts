@@ -79,7 +79,7 @@ export function errorFromBody(status: number, body: Partial<ErrorBody> | undefin
         `${message} (the credential is ${process.env.METAQUEUE_TOKEN ? "$METAQUEUE_TOKEN" : defaultCredentialPath(process.env)})`,
       );
     case "BadValue":
-      return new PbsParseError(message);
+      return new PbsParseError(message, body?.error?.exitCode ?? 2);
     default:
       if (status === 404) return new NotFoundError(message);
       if (status === 403) return new UnauthorizedError(message);

@@ -74,7 +74,8 @@ export function compareCandidates(
 }
 
 interface Usage {
-  alloc: { i: number; ncpus: number; mem: number; ngpus: number }[];
+  /** per chunk on node i; `excl`: held exclusively (an exclhost chunk marks every vnode of its host) */
+  alloc: { i: number; ncpus: number; mem: number; ngpus: number; excl: boolean }[];
   /** epoch ms, inclusive */
   start: number;
   /** epoch ms, exclusive; Infinity = never ends */
@@ -82,10 +83,10 @@ interface Usage {
 }
 
 /**
- * Resource usage over time. Free resources only drop when a usage starts, and every usage starts
- * either before now (running), at now (started this cycle) or at a reservation's start, so
- * checking "now" and each reservation start is enough. Free arrays at those points are cached
- * and updated as usages are added.
+ * Resource usage over time. Free resources only drop (and job and exclusive counts only rise)
+ * when a usage starts, and every usage starts either before now (running), at now (started this
+ * cycle) or at a reservation's start, so checking "now" and each reservation start is enough.
+ * Free arrays at those points are cached and updated as usages are added.
  */
 class Timeline {
   private readonly usages: Usage[] = [];
@@ -109,7 +110,10 @@ class Timeline {
     return this.points.get(t) ?? this.compute(t);
   }
 
-  /** Per node, the least free over [start, end). The result must not be modified. */
+  /**
+   * Per node, the least free (and the most jobs and exclusive holds) over [start, end). The
+   * result must not be modified.
+   */
   profile(start: number, end: number): Res[] {
     const base = this.freeAt(start);
     let out: Res[] | undefined;
@@ -122,6 +126,8 @@ class Timeline {
         if (f.ncpus < o.ncpus) o.ncpus = f.ncpus;
         if (f.mem < o.mem) o.mem = f.mem;
         if (f.ngpus < o.ngpus) o.ngpus = f.ngpus;
+        if (f.jobs > o.jobs) o.jobs = f.jobs;
+        if (f.excl > o.excl) o.excl = f.excl;
       }
     }
     return out ?? base;
@@ -147,6 +153,8 @@ function subtract(free: Res[], u: Usage): void {
     f.ncpus -= a.ncpus;
     f.mem -= a.mem;
     f.ngpus -= a.ngpus;
+    f.jobs += 1;
+    if (a.excl) f.excl += 1;
   }
 }
 
@@ -165,7 +173,13 @@ export function planCycle(input: CycleInput): CycleResult {
   const slots: NodeSlot[] = nodeInfos.map((n) => ({
     name: n.name,
     host: n.name.split(".")[0].toLowerCase(),
+    sharing: n.sharing,
   }));
+  // vnodes per host, for exclhost holds
+  const siblings = new Map<string, number[]>();
+  slots.forEach((s, i) => {
+    siblings.set(s.host, [...(siblings.get(s.host) ?? []), i]);
+  });
   const indexOf = new Map<string, number>();
   nodeInfos.forEach((n, i) => {
     if (!indexOf.has(n.name)) indexOf.set(n.name, i);
@@ -174,10 +188,12 @@ export function planCycle(input: CycleInput): CycleResult {
     ncpus: n.available.ncpus,
     mem: n.available.mem,
     ngpus: n.available.ngpus,
+    jobs: 0,
+    excl: 0,
   }));
   const usable = nodeInfos.map((n) => n.state !== "offline" && n.state !== "down");
   const everyNode = nodeInfos.map(() => true);
-  const totals: Res = { ncpus: 0, mem: 0, ngpus: 0 };
+  const totals: Res = { ncpus: 0, mem: 0, ngpus: 0, jobs: 0, excl: 0 };
   for (const c of capacity) {
     totals.ncpus += c.ncpus;
     totals.mem += c.mem;
@@ -187,7 +203,12 @@ export function planCycle(input: CycleInput): CycleResult {
   const toUsage = (alloc: readonly Allocation[], start: number, end: number): Usage => ({
     alloc: alloc.flatMap((a) => {
       const i = indexOf.get(a.node);
-      return i === undefined ? [] : [{ i, ncpus: a.ncpus, mem: a.mem, ngpus: a.ngpus }];
+      if (i === undefined) return [];
+      const own = { i, ncpus: a.ncpus, mem: a.mem, ngpus: a.ngpus, excl: a.excl !== undefined };
+      if (a.excl !== "exclhost") return [own];
+      // the other vnodes of the host are held too, though no chunk of the job is on them
+      const others = (siblings.get(slots[i].host) ?? []).filter((j) => j !== i);
+      return [own, ...others.map((j) => ({ i: j, ncpus: 0, mem: 0, ngpus: 0, excl: true }))];
     }),
     start,
     end,
@@ -261,7 +282,7 @@ export function planCycle(input: CycleInput): CycleResult {
       result.waiting[job.id] = insufficientMessage("ncpus", job.select[0].ncpus, 0, totals.ncpus);
       continue;
     }
-    if (instanceCount(job.select) === 0 || !placeSelect(job.select, slots, capacity, everyNode)) {
+    if (instanceCount(job.select) === 0 || !placeSelect(job.select, job.place, slots, capacity, everyNode)) {
       result.waiting[job.id] = REASON.neverRun;
       continue;
     }
@@ -269,7 +290,7 @@ export function planCycle(input: CycleInput): CycleResult {
     const end = endOf(now, job.walltime);
     const freeNow = timeline.freeAt(now);
     const profile = timeline.profile(now, end);
-    const alloc = placeSelect(job.select, slots, profile, usable);
+    const alloc = placeSelect(job.select, job.place, slots, profile, usable);
     if (alloc) {
       timeline.add(toUsage(alloc, now, end));
       result.start.push({ jobId: job.id, ver: job.ver, alloc });
@@ -279,12 +300,13 @@ export function planCycle(input: CycleInput): CycleResult {
       continue;
     }
 
-    const fitsFreeNow = profile !== freeNow && placeSelect(job.select, slots, freeNow, usable) !== null;
+    const fitsFreeNow =
+      profile !== freeNow && placeSelect(job.select, job.place, slots, freeNow, usable) !== null;
     result.waiting[job.id] = fitsFreeNow
       ? REASON.conflict
       : insufficientReason(job.select, freeNow, usable, totals);
     // Needs offline/down nodes back: unknown when, so it does not hold the partition.
-    if (!placeSelect(job.select, slots, capacity, usable)) continue;
+    if (!placeSelect(job.select, job.place, slots, capacity, usable)) continue;
     if (!input.backfill) {
       stopped = true;
       continue;
@@ -315,7 +337,13 @@ function reserve(
   now: number,
 ): { start: number; alloc: Allocation[] } | undefined {
   for (const t of timeline.endsAfter(now)) {
-    const alloc = placeSelect(job.select, slots, timeline.profile(t, endOf(t, job.walltime)), usable);
+    const alloc = placeSelect(
+      job.select,
+      job.place,
+      slots,
+      timeline.profile(t, endOf(t, job.walltime)),
+      usable,
+    );
     if (alloc) return { start: t, alloc };
   }
   return undefined;
