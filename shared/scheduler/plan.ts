@@ -9,7 +9,13 @@
  *   PBS reason and takes no reservation.
  * - A candidate whose chunks cannot be placed even on the empty partition (every node, whatever
  *   its state) will never run: it waits with that reason and blocks nobody.
- * - A candidate that fits now starts (placement: see {@link placeSelect}). With reservations in
+ * - Placement is PBS `place` (see {@link placeSelect}): `free` packs chunks best-fit, `pack` puts
+ *   them all on one host, `scatter` one per host, `vscatter` one per vnode; `excl`/`exclhost`
+ *   (the job's word or the node's `sharing`) take only idle nodes/hosts and keep every other job
+ *   off them while they run. A job is placed whole (one allocation per chunk instance, in select
+ *   order) or not at all. Exclusive holds live in the same timeline as cpus and memory (a count
+ *   of jobs and of exclusive holds per node), so reservations and backfill honour them too.
+ * - A candidate that fits now starts. With reservations in
  *   force it must also fit, on every node, alongside the reserved jobs at each reservation start
  *   that falls before its own end (`now + walltime`; no walltime = never ends). Placement is done
  *   on that combined profile, so a backfill job is steered off reserved nodes when it can be.
