@@ -33,6 +33,11 @@ export interface NodeSlot {
   name: string;
   /** short host name (text before the first dot), lower case, for `host=` and host arrangements */
   host: string;
+  /**
+   * indices of the vnodes on this host, itself included: one array per host, shared by its
+   * vnodes (computed once per cycle, not per placement)
+   */
+  hostNodes: readonly number[];
   sharing?: NodeSharing;
 }
 
@@ -79,17 +84,6 @@ export function instanceCount(select: readonly Chunk[]): number {
   return n;
 }
 
-/** Node indices per host, hosts in first-node order. */
-function hostsOf(nodes: readonly NodeSlot[]): Map<string, number[]> {
-  const hosts = new Map<string, number[]>();
-  nodes.forEach((n, i) => {
-    const list = hosts.get(n.host);
-    if (list) list.push(i);
-    else hosts.set(n.host, [i]);
-  });
-  return hosts;
-}
-
 /**
  * Place every chunk instance (chunk x count) of `select` on one node each, as `place` says,
  * using `free` (not modified) and only nodes with `eligible[i]`.
@@ -103,6 +97,10 @@ function hostsOf(nodes: readonly NodeSlot[]): Map<string, number[]> {
  * placement only an exhaustive search would find can be missed; it never over-commits and never
  * breaks the arrangement or sharing.
  *
+ * `exclusiveInPlay` false promises that no node in `free` is held exclusively and none has a
+ * `sharing` rule (the planner knows), which lets a job that asks for no exclusivity skip the
+ * per-node sharing checks.
+ *
  * Returns one allocation per chunk instance, in select order (chunk, then instance), or null
  * when some instance does not fit: a job is placed whole or not at all.
  */
@@ -112,44 +110,50 @@ export function placeSelect(
   nodes: readonly NodeSlot[],
   free: readonly Res[],
   eligible: readonly boolean[],
+  exclusiveInPlay = true,
 ): Allocation[] | null {
   const arrangement = place?.arrangement ?? "free";
-  const hosts = hostsOf(nodes);
+  const n = nodes.length;
+  // Fast path (most cycles): no node is held or has a sharing rule and the job asks for none,
+  // so every eligible node is open and every chunk shared.
+  if (!exclusiveInPlay && (place?.sharing === undefined || place.sharing === "shared")) {
+    if (arrangement !== "pack") return placeOn(select, nodes, free, eligible, null, arrangement);
+  }
   const idle = (i: number) => free[i].jobs <= 0 && free[i].excl <= 0;
-  const mode: Mode[] = nodes.map((n) => effectiveSharing(place?.sharing, n.sharing));
-  // A node this job may use at all: not held by another job, and idle (or its whole host idle)
-  // when the job would hold it exclusively there.
-  const open = nodes.map((n, i) => {
-    if (!eligible[i] || free[i].excl > 0) return false;
-    if (mode[i] === "excl") return idle(i);
-    if (mode[i] === "exclhost") return (hosts.get(n.host) ?? []).every(idle);
-    return true;
-  });
+  // Per node: the sharing that applies (index into MODES), and whether this job may use it at
+  // all: not held by another job, and idle (or its whole host idle) when the job would hold it
+  // exclusively there. Typed arrays and plain loops: this runs several times per candidate.
+  const mode = new Uint8Array(n);
+  const open = new Uint8Array(n);
+  const asked = place?.sharing;
+  for (let i = 0; i < n; i++) {
+    const ns = nodes[i].sharing;
+    const m = asked === undefined && ns === undefined ? "shared" : effectiveSharing(asked, ns);
+    if (m !== "shared") mode[i] = m === "excl" ? 1 : 2;
+    if (!eligible[i] || free[i].excl > 0) continue;
+    if (m === "excl" ? idle(i) : m === "exclhost" ? nodes[i].hostNodes.every(idle) : true) open[i] = 1;
+  }
   if (arrangement !== "pack") return placeOn(select, nodes, free, open, mode, arrangement);
-  const candidates = [...hosts.values()].filter((list) => list.some((i) => open[i]));
-  const freeCpus = (list: number[]) => list.reduce((a, i) => a + (open[i] ? free[i].ncpus : 0), 0);
+  const candidates = [...new Set(nodes.map((x) => x.hostNodes))].filter((list) => list.some((i) => open[i]));
+  const freeCpus = (list: readonly number[]) => list.reduce((a, i) => a + (open[i] ? free[i].ncpus : 0), 0);
   candidates.sort((a, b) => freeCpus(a) - freeCpus(b) || a[0] - b[0]);
   for (const list of candidates) {
-    const only = new Set(list);
-    const alloc = placeOn(
-      select,
-      nodes,
-      free,
-      open.map((o, i) => o && only.has(i)),
-      mode,
-      "free",
-    );
+    const only = new Uint8Array(n);
+    for (const i of list) only[i] = open[i];
+    const alloc = placeOn(select, nodes, free, only, mode, "free");
     if (alloc) return alloc;
   }
   return null;
 }
 
+const MODES: readonly Mode[] = ["shared", "excl", "exclhost"];
+
 function placeOn(
   select: readonly Chunk[],
   nodes: readonly NodeSlot[],
   free: readonly Res[],
-  open: readonly boolean[],
-  mode: readonly Mode[],
+  open: ArrayLike<boolean | number>,
+  mode: Uint8Array | null,
   arrangement: "free" | "scatter" | "vscatter",
 ): Allocation[] | null {
   const n = nodes.length;
@@ -161,8 +165,11 @@ function placeOn(
     mem[i] = free[i].mem;
     gpu[i] = free[i].ngpus;
   }
-  const usedNode = new Uint8Array(n);
-  const usedHost = new Set<string>();
+  // nodes this job already uses, and hosts (by their first vnode's index)
+  const perVnode = arrangement === "vscatter";
+  const perHost = arrangement === "scatter";
+  const usedNode = new Uint8Array(perVnode ? n : 0);
+  const usedHost = new Uint8Array(perHost ? n : 0);
   const order = select.map((_, k) => k);
   order.sort((a, b) => {
     const x = select[a];
@@ -177,8 +184,8 @@ function placeOn(
       let best = -1;
       for (let i = 0; i < n; i++) {
         if (!open[i] || cpu[i] < c.ncpus || mem[i] < c.mem || gpu[i] < c.ngpus) continue;
-        if (arrangement === "vscatter" && usedNode[i]) continue;
-        if (arrangement === "scatter" && usedHost.has(nodes[i].host)) continue;
+        if (perVnode && usedNode[i]) continue;
+        if (perHost && usedHost[nodes[i].hostNodes[0]]) continue;
         if (!nodeMatches(c, nodes[i])) continue;
         if (
           best < 0 ||
@@ -192,8 +199,8 @@ function placeOn(
       cpu[best] -= c.ncpus;
       mem[best] -= c.mem;
       gpu[best] -= c.ngpus;
-      usedNode[best] = 1;
-      usedHost.add(nodes[best].host);
+      if (perVnode) usedNode[best] = 1;
+      if (perHost) usedHost[nodes[best].hostNodes[0]] = 1;
       where[k].push(best);
     }
   }
@@ -201,7 +208,8 @@ function placeOn(
   select.forEach((c, k) => {
     for (const i of where[k]) {
       const a: Allocation = { node: nodes[i].name, ncpus: c.ncpus, mem: c.mem, ngpus: c.ngpus };
-      if (mode[i] !== "shared") a.excl = mode[i] as "excl" | "exclhost";
+      const m = mode ? MODES[mode[i]] : "shared";
+      if (m !== "shared") a.excl = m;
       alloc.push(a);
     }
   });

@@ -176,16 +176,20 @@ function allCpusAsked(select: readonly Chunk[]): boolean {
 export function planCycle(input: CycleInput): CycleResult {
   const { now } = input;
   const nodeInfos = [...input.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const slots: NodeSlot[] = nodeInfos.map((n) => ({
+  // vnodes per host (one array per host, shared by its vnodes): host arrangements, exclhost
+  const siblings = new Map<string, number[]>();
+  const hostOf = nodeInfos.map((n) => n.name.split(".")[0].toLowerCase());
+  hostOf.forEach((h, i) => {
+    const list = siblings.get(h);
+    if (list) list.push(i);
+    else siblings.set(h, [i]);
+  });
+  const slots: NodeSlot[] = nodeInfos.map((n, i) => ({
     name: n.name,
-    host: n.name.split(".")[0].toLowerCase(),
+    host: hostOf[i],
+    hostNodes: siblings.get(hostOf[i]) ?? [i],
     sharing: n.sharing,
   }));
-  // vnodes per host, for exclhost holds
-  const siblings = new Map<string, number[]>();
-  slots.forEach((s, i) => {
-    siblings.set(s.host, [...(siblings.get(s.host) ?? []), i]);
-  });
   const indexOf = new Map<string, number>();
   nodeInfos.forEach((n, i) => {
     if (!indexOf.has(n.name)) indexOf.set(n.name, i);
@@ -206,14 +210,20 @@ export function planCycle(input: CycleInput): CycleResult {
     totals.ngpus += c.ngpus;
   }
 
+  // Whether any node may be held exclusively or has a sharing rule: while not, placement skips
+  // its per-node sharing checks (placeSelect's fast path). Only ever turns true.
+  let exclusiveInPlay = nodeInfos.some((n) => n.sharing !== undefined && n.sharing !== "default_shared");
+  const place = (job: CandidateJob, free: readonly Res[], eligible: readonly boolean[]) =>
+    placeSelect(job.select, job.place, slots, free, eligible, exclusiveInPlay);
   const toUsage = (alloc: readonly Allocation[], start: number, end: number): Usage => ({
     alloc: alloc.flatMap((a) => {
       const i = indexOf.get(a.node);
       if (i === undefined) return [];
+      if (a.excl) exclusiveInPlay = true;
       const own = { i, ncpus: a.ncpus, mem: a.mem, ngpus: a.ngpus, excl: a.excl !== undefined };
       if (a.excl !== "exclhost") return [own];
       // the other vnodes of the host are held too, though no chunk of the job is on them
-      const others = (siblings.get(slots[i].host) ?? []).filter((j) => j !== i);
+      const others = slots[i].hostNodes.filter((j) => j !== i);
       return [own, ...others.map((j) => ({ i: j, ncpus: 0, mem: 0, ngpus: 0, excl: true }))];
     }),
     start,
@@ -288,7 +298,7 @@ export function planCycle(input: CycleInput): CycleResult {
       result.waiting[job.id] = insufficientMessage("ncpus", job.select[0].ncpus, 0, totals.ncpus);
       continue;
     }
-    if (instanceCount(job.select) === 0 || !placeSelect(job.select, job.place, slots, capacity, everyNode)) {
+    if (instanceCount(job.select) === 0 || !place(job, capacity, everyNode)) {
       result.waiting[job.id] = REASON.neverRun;
       continue;
     }
@@ -296,7 +306,7 @@ export function planCycle(input: CycleInput): CycleResult {
     const end = endOf(now, job.walltime);
     const freeNow = timeline.freeAt(now);
     const profile = timeline.profile(now, end);
-    const alloc = placeSelect(job.select, job.place, slots, profile, usable);
+    const alloc = place(job, profile, usable);
     if (alloc) {
       timeline.add(toUsage(alloc, now, end));
       result.start.push({ jobId: job.id, ver: job.ver, alloc });
@@ -306,19 +316,18 @@ export function planCycle(input: CycleInput): CycleResult {
       continue;
     }
 
-    const fitsFreeNow =
-      profile !== freeNow && placeSelect(job.select, job.place, slots, freeNow, usable) !== null;
+    const fitsFreeNow = profile !== freeNow && place(job, freeNow, usable) !== null;
     result.waiting[job.id] = fitsFreeNow
       ? REASON.conflict
       : insufficientReason(job.select, freeNow, usable, totals);
     // Needs offline/down nodes back: unknown when, so it does not hold the partition.
-    if (!placeSelect(job.select, job.place, slots, capacity, usable)) continue;
+    if (!place(job, capacity, usable)) continue;
     if (!input.backfill) {
       stopped = true;
       continue;
     }
     if (result.reservations.length >= depth) continue;
-    const reservation = reserve(job, timeline, slots, usable, now);
+    const reservation = reserve(job, timeline, (free) => place(job, free, usable), now);
     if (reservation) {
       timeline.mark(reservation.start);
       timeline.add(toUsage(reservation.alloc, reservation.start, endOf(reservation.start, job.walltime)));
@@ -338,18 +347,11 @@ export function planCycle(input: CycleInput): CycleResult {
 function reserve(
   job: CandidateJob,
   timeline: Timeline,
-  slots: readonly NodeSlot[],
-  usable: readonly boolean[],
+  place: (free: readonly Res[]) => Allocation[] | null,
   now: number,
 ): { start: number; alloc: Allocation[] } | undefined {
   for (const t of timeline.endsAfter(now)) {
-    const alloc = placeSelect(
-      job.select,
-      job.place,
-      slots,
-      timeline.profile(t, endOf(t, job.walltime)),
-      usable,
-    );
+    const alloc = place(timeline.profile(t, endOf(t, job.walltime)));
     if (alloc) return { start: t, alloc };
   }
   return undefined;
