@@ -55,8 +55,9 @@ export class MetaqueueError extends Error {
 
 /** A directive, option or attribute value that does not parse. */
 export class PbsParseError extends MetaqueueError {
-  constructor(message: string) {
-    super("BadValue", message, 400, 2);
+  /** `exitCode`: 2 (qsub's "illegal -x value") unless PBS exits with the server's errno there. */
+  constructor(message: string, exitCode = 2) {
+    super("BadValue", message, 400, exitCode);
   }
 }
 
@@ -74,6 +75,7 @@ export const PBS_EXIT = {
   IVALREQ: pbsExitOf("IVALREQ"),
   JOBSCRIPTMAXSIZE: pbsExitOf("JOBSCRIPTMAXSIZE"),
   SYSTEM: pbsExitOf("SYSTEM"),
+  UNKRESC: pbsExitOf("UNKRESC"),
 } as const;
 
 /** An object that does not exist: a job (PBSE_UNKJOBID) unless told which PBS error it is. */

@@ -86,7 +86,7 @@ export function errorFromBody(status: number, body: Partial<ErrorBody> | undefin
     case "Unauthenticated":
       return new UnauthenticatedError(`${message} (the credential is ${credentialName(cliEnv())})`);
     case "BadValue":
-      return new PbsParseError(message);
+      return new PbsParseError(message, body?.error?.exitCode ?? 2);
     default:
       if (errno === undefined && status === 404) return new NotFoundError(message);
       if (errno === undefined && status === 403) return new UnauthorizedError(message);

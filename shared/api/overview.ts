@@ -132,8 +132,11 @@ export async function buildOverview(ctx: SiteContext): Promise<Overview> {
         jobs.add(j.id);
       }
     }
+    let held = false;
+    for (const j of running) held ||= (j.alloc ?? []).some((a) => a.node === n.name && a.excl !== undefined);
     let state: string = info.state;
-    if (state === "free" && info.available.ncpus > 0 && used.ncpus >= info.available.ncpus)
+    if (state === "free" && held) state = "job-exclusive";
+    else if (state === "free" && info.available.ncpus > 0 && used.ncpus >= info.available.ncpus)
       state = "job-busy";
     return {
       name: n.name,

@@ -158,7 +158,11 @@ export function nodeView(n: ServerObject, running: JobRecord[]): NodeView {
     }
   }
   let state: string = info.state;
-  if (state === "free" && used.ncpus >= info.available.ncpus && info.available.ncpus > 0) state = "job-busy";
+  // a job holding the node alone (place=excl, or the node's sharing) makes it job-exclusive
+  const held = mine.some((j) => j.alloc?.some((x) => x.node === n.name && x.excl));
+  if (state === "free" && held) state = "job-exclusive";
+  else if (state === "free" && used.ncpus >= info.available.ncpus && info.available.ncpus > 0)
+    state = "job-busy";
   const a: PbsAttributes = {
     Mom: String(n.attrs.Mom ?? n.name),
     state,
@@ -173,7 +177,7 @@ export function nodeView(n: ServerObject, running: JobRecord[]): NodeView {
     },
     resources_assigned: { ncpus: used.ncpus, mem: formatSize(used.mem), ngpus: used.ngpus },
     resv_enable: "True",
-    sharing: "default_shared",
+    sharing: info.sharing ?? "default_shared",
   };
   if (mine.length) a.jobs = mine.map((j) => j.id).join(", ");
   if (n.attrs.comment) a.comment = String(n.attrs.comment);

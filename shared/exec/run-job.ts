@@ -173,8 +173,9 @@ export function buildJobEnv(spec: JobRunSpec, jobDir: string, nodefile: string):
   env.PBS_NODEFILE = nodefile;
   env.PBS_ENVIRONMENT = "PBS_BATCH";
   env.ENVIRONMENT = "BATCH";
-  env.NCPUS = String(spec.ncpus);
-  env.OMP_NUM_THREADS = String(spec.ncpus);
+  // PBS sets both from the first rank's thread count: ompthreads, else the chunk's ncpus
+  env.NCPUS = String(spec.threads ?? spec.ncpus);
+  env.OMP_NUM_THREADS = String(spec.threads ?? spec.ncpus);
   env.TMPDIR = jobDir;
   const parent = arrayParentId(spec.jobId);
   const index = spec.arrayIndex ?? (parent !== undefined ? /\[([^\]]+)\]/.exec(spec.jobId)?.[1] : undefined);

@@ -2,11 +2,11 @@
  * Job resource requests (`-l`): split a `-l` argument, validate values, and normalize the
  * accumulated map into a ResourceRequest (select chunks + walltime + place + other).
  */
-import { PbsParseError } from "../errors.js";
+import { PBS_EXIT, PbsParseError } from "../errors.js";
 import { splitAttrList } from "./attrlist.js";
 import { formatSelect, parseIntValue, parseSelect, RESOURCE_NAME_RE } from "./select.js";
 import { parseSize } from "./size.js";
-import type { Chunk, ResourceRequest } from "./types.js";
+import type { Chunk, PlaceArrangement, Placement, PlaceSharing, ResourceRequest } from "./types.js";
 import { parseWalltime } from "./walltime.js";
 
 /** Job-level resources that cannot be combined with `select` (they belong inside the chunks). */
@@ -33,33 +33,64 @@ export function parseResourceList(text: string): Record<string, string> {
   return out;
 }
 
-/** Validate a `place` value: `[arrangement][:sharing][:group=resource]` in any order. */
-export function parsePlace(text: string): string {
-  const t = text.trim();
-  let arrangement = false;
-  let sharing = false;
-  let group = false;
+/**
+ * Parse a `place` value: `[arrangement][:sharing][:group=resource]`, words in any order, case
+ * insensitive, each kind at most once (PBS `decode_place`). The arrangement defaults to `free`;
+ * no sharing word leaves it to the node's `sharing` attribute.
+ *
+ * Refusals carry PBS's text and exit status, as qsub prints them: a malformed value is
+ * "Illegal attribute or resource value Resource_List.place" (PBSE_BADATVAL, exit 166). A
+ * well-formed `group=` is refused as PBS refuses a resource it cannot group by ("Unknown
+ * resource", PBSE_UNKRESC, exit 187): grouping needs string resources on the vnodes (switch,
+ * rack) and this complex defines none, so accepting it would mean ignoring it.
+ */
+export function parsePlace(text: string): Placement {
   const bad = (why: string) =>
     new PbsParseError(
-      `illegal -l value: place=${text} (${why}; expected [free|pack|scatter|vscatter][:excl|shared|exclhost][:group=resource])`,
+      `Illegal attribute or resource value Resource_List.place (place=${text}: ${why}; expected [free|pack|scatter|vscatter][:excl|shared|exclhost])`,
+      PBS_EXIT.BADATVAL,
     );
+  const t = text.trim();
   if (t === "") throw bad("empty");
+  let arrangement: PlaceArrangement | undefined;
+  let sharing: PlaceSharing | undefined;
+  let group: string | undefined;
   for (const part of t.split(":")) {
-    const p = part.toLowerCase();
+    const p = part.trim().toLowerCase();
     if (PLACE_ARRANGEMENT.has(p)) {
       if (arrangement) throw bad("two arrangements");
-      arrangement = true;
+      arrangement = p as PlaceArrangement;
     } else if (PLACE_SHARING.has(p)) {
       if (sharing) throw bad("two sharing values");
-      sharing = true;
-    } else if (p.startsWith("group=") && RESOURCE_NAME_RE.test(part.slice(6))) {
-      if (group) throw bad("two groups");
-      group = true;
+      sharing = p as PlaceSharing;
+    } else if (p.startsWith("group=") && RESOURCE_NAME_RE.test(part.trim().slice(6))) {
+      if (group !== undefined) throw bad("two groups");
+      group = part.trim().slice(6);
     } else {
       throw bad(`unknown placement "${part}"`);
     }
   }
-  return t;
+  if (group !== undefined) {
+    throw new PbsParseError(
+      `Unknown resource Resource_List.place (group=${group}: this complex has no resource to group chunks by)`,
+      PBS_EXIT.UNKRESC,
+    );
+  }
+  return sharing ? { arrangement: arrangement ?? "free", sharing } : { arrangement: arrangement ?? "free" };
+}
+
+/**
+ * The placement a stored `place` text stands for, for the scheduler. Text that no longer
+ * parses (stored before this check existed) counts as `free`, shared by the node's rule: the
+ * placement every job had then.
+ */
+export function placementOf(text: string | undefined): Placement {
+  if (text === undefined) return { arrangement: "free" };
+  try {
+    return parsePlace(text);
+  } catch {
+    return { arrangement: "free" };
+  }
 }
 
 /**
@@ -145,9 +176,11 @@ export function validateResourceValue(name: string, value: string): void {
 /**
  * Normalize the accumulated `-l` map (names case-insensitive) into a ResourceRequest:
  * - `select` given: its chunks; `ncpus`/`mem`/`ngpus`/`mpiprocs`/`nodes` alongside it are rejected.
+ *   `place` defaults to `free`.
  * - `nodes` given (old syntax): converted with nodesToSelect; `place` defaults to `scatter`; a
  *   job-wide `mem` is divided evenly (rounded up) over the nodes; `ncpus`/`ngpus` are rejected.
- * - neither: one chunk from `ncpus` (default 1), `mem` (default 0), `ngpus` (default 0), `mpiprocs`.
+ * - neither: one chunk from `ncpus` (default 1), `mem` (default 0), `ngpus` (default 0), `mpiprocs`;
+ *   `place` defaults to `pack` (PBS's conversion of job-wide resources).
  * `walltime` is parsed to seconds, `place` validated, everything else kept as text in `other`.
  */
 export function normalizeResources(raw: Record<string, string>): ResourceRequest {
@@ -168,6 +201,7 @@ export function normalizeResources(raw: Record<string, string>): ResourceRequest
       }
     }
     req.select = parseSelect(res.select);
+    if (!has("place")) req.place = "free";
   } else if (has("nodes")) {
     for (const k of ["ncpus", "ngpus", "mpiprocs"]) {
       if (has(k)) {
@@ -194,11 +228,13 @@ export function normalizeResources(raw: Record<string, string>): ResourceRequest
         other: {},
       },
     ];
+    // PBS converts job-wide ncpus/mem into one chunk with place=pack
+    if (!has("place")) req.place = "pack";
   }
 
   const consumed = new Set(["select", "nodes", "walltime", "place", ...CHUNK_LEVEL_RESOURCES]);
   if (has("walltime")) req.walltime = parseWalltime(res.walltime);
-  if (has("place")) req.place = parsePlace(res.place);
+  if (has("place")) req.place = res.place;
   for (const [k, v] of Object.entries(res)) {
     if (!consumed.has(k)) req.other[k] = v;
   }

@@ -68,6 +68,10 @@ function parseChunk(text: string, whole: string): Chunk {
       case "mem":
         chunk.mem = parseSize(value);
         break;
+      case "ompthreads":
+        // kept as text with the other resources, but checked: the MOM sets OMP_NUM_THREADS from it
+        chunk.other[key] = String(parseIntValue(value, "ompthreads"));
+        break;
       default:
         chunk.other[key] = value;
     }

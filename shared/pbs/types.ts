@@ -17,11 +17,23 @@ export interface Chunk {
   other: Record<string, string>;
 }
 
+/** How chunks are laid out over hosts (PBS `place` arrangement). */
+export type PlaceArrangement = "free" | "pack" | "scatter" | "vscatter";
+/** Whether a job shares its nodes (PBS `place` sharing); absent = the node's `sharing` decides. */
+export type PlaceSharing = "excl" | "exclhost" | "shared";
+
+/** A parsed PBS `place` value. */
+export interface Placement {
+  arrangement: PlaceArrangement;
+  sharing?: PlaceSharing;
+}
+
 /** A job's normalized resource request (PBS Resource_List). */
 export interface ResourceRequest {
   select: Chunk[];
   /** seconds; undefined = none requested (queue default or unlimited applies) */
   walltime?: number;
+  /** `place` as given (validated, see parsePlace); absent only when no default applies */
   place?: string;
   /** other job-wide resources as text (e.g. software=, cput=) */
   other: Record<string, string>;

@@ -29,8 +29,13 @@ export interface JobRunSpec {
   joinEo?: boolean;
   /** PBS_NODEFILE lines (one per MPI rank) */
   nodefile: string[];
-  /** total ncpus of the job (NCPUS), first chunk for multi-chunk jobs */
+  /** ncpus of the first chunk (the mother superior's share) */
   ncpus: number;
+  /**
+   * NCPUS and OMP_NUM_THREADS: the first chunk's `ompthreads`, else its ncpus; absent (a spec
+   * from before it existed) = `ncpus`
+   */
+  threads?: number;
   /** memory of the first chunk (mother superior), bytes; 0 = not requested */
   mem?: number;
   /** GPUs of the first chunk */

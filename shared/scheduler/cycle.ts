@@ -211,13 +211,18 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
   return report;
 }
 
-/** Free resources per usable node once `allocs` are taken (what an OFFER carries). */
+/**
+ * Free resources per usable node once `allocs` are taken (what an OFFER carries). A node a job
+ * holds exclusively has no room to offer, whatever its free cpus.
+ */
 export function freeAfter(
   nodes: NodeInfo[],
   allocs: Allocation[][],
 ): { ncpus: number; mem: number; ngpus: number }[] {
   const used = new Map<string, { ncpus: number; mem: number; ngpus: number }>();
+  const held = new Set<string>();
   for (const a of allocs.flat()) {
+    if (a.excl) held.add(a.node);
     const u = used.get(a.node) ?? { ncpus: 0, mem: 0, ngpus: 0 };
     u.ncpus += a.ncpus;
     u.mem += a.mem;
@@ -225,7 +230,7 @@ export function freeAfter(
     used.set(a.node, u);
   }
   return nodes
-    .filter((n) => n.state === "free")
+    .filter((n) => n.state === "free" && !held.has(n.name))
     .map((n) => {
       const u = used.get(n.name) ?? { ncpus: 0, mem: 0, ngpus: 0 };
       return {

@@ -13,7 +13,8 @@ function bytesToKb(bytes: number): number {
 }
 
 /**
- * PBS `exec_vnode`: `(node1:ncpus=2:mem=1048576kb)+(node2:ncpus=1)`.
+ * PBS `exec_vnode`: `(node1:ncpus=2:mem=1048576kb)+(node2:ncpus=1)`, one entry per chunk
+ * (two chunks on one node are two entries, as PBS prints them).
  * `ncpus` is always printed; `mem` (in kb) and `ngpus` only when non-zero.
  */
 export function formatExecVnode(alloc: Allocation[]): string {
@@ -28,11 +29,20 @@ export function formatExecVnode(alloc: Allocation[]): string {
 }
 
 /**
- * PBS `exec_host`: `node1/0*2+node2/0` (host/index*ncpus, `*1` omitted). Allocations are merged
- * per node, so the slot index is always 0.
+ * PBS `exec_host`: `host/index*ncpus` per chunk, `*1` omitted: `n1/0*8+n1/1*8` for two chunks
+ * on n1, `n1/0+n2/0` for one on each. PBS's index is the first free slot in the MOM's job table,
+ * which counts other jobs' chunks too; we number this job's chunks per host from 0, which is
+ * what PBS prints on nodes no other job uses (tools read the host names and the counts).
  */
 export function formatExecHost(alloc: Allocation[]): string {
-  return alloc.map((a) => (a.ncpus === 1 ? `${a.node}/0` : `${a.node}/0*${a.ncpus}`)).join("+");
+  const next = new Map<string, number>();
+  return alloc
+    .map((a) => {
+      const idx = next.get(a.node) ?? 0;
+      next.set(a.node, idx + 1);
+      return a.ncpus === 1 ? `${a.node}/${idx}` : `${a.node}/${idx}*${a.ncpus}`;
+    })
+    .join("+");
 }
 
 const SIZE_UNITS: Record<string, number> = {

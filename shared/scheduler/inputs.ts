@@ -1,9 +1,15 @@
 /** What the pure planner reads of a stored job: a candidate to start, or a job holding resources. */
+import { placementOf } from "../pbs/resources.js";
 import type { JobRecord } from "../server/job.js";
 import type { CandidateJob, RunningJob } from "./types.js";
 
+/**
+ * `rl` (Resource_List) carries the job's `place`; a reader that lacks it (the offer picker)
+ * plans with the `free` arrangement.
+ */
 export function toCandidate(
-  j: Pick<JobRecord, "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime">,
+  j: Pick<JobRecord, "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime"> &
+    Partial<Pick<JobRecord, "rl">>,
   id: string,
 ): CandidateJob {
   return {
@@ -15,11 +21,15 @@ export function toCandidate(
     qtime: j.qtime,
     seq: j.seq,
     select: j.sel,
+    place: placementOf(j.rl?.place),
     walltime: j.walltime,
   };
 }
 
-/** `startedAt` stands in for a start time the record lacks. */
+/**
+ * `startedAt` stands in for a start time the record lacks. Exclusive holds travel in `alloc`
+ * (Allocation.excl), so the run index needs nothing more.
+ */
 export function toRunning(
   j: Pick<JobRecord, "key" | "queue" | "owner" | "alloc" | "stime" | "walltime">,
   startedAt: number,

@@ -9,7 +9,13 @@
  *   PBS reason and takes no reservation.
  * - A candidate whose chunks cannot be placed even on the empty partition (every node, whatever
  *   its state) will never run: it waits with that reason and blocks nobody.
- * - A candidate that fits now starts (placement: see {@link placeSelect}). With reservations in
+ * - Placement is PBS `place` (see {@link placeSelect}): `free` packs chunks best-fit, `pack` puts
+ *   them all on one host, `scatter` one per host, `vscatter` one per vnode; `excl`/`exclhost`
+ *   (the job's word or the node's `sharing`) take only idle nodes/hosts and keep every other job
+ *   off them while they run. A job is placed whole (one allocation per chunk instance, in select
+ *   order) or not at all. Exclusive holds live in the same timeline as cpus and memory (a count
+ *   of jobs and of exclusive holds per node), so reservations and backfill honour them too.
+ * - A candidate that fits now starts. With reservations in
  *   force it must also fit, on every node, alongside the reserved jobs at each reservation start
  *   that falls before its own end (`now + walltime`; no walltime = never ends). Placement is done
  *   on that combined profile, so a backfill job is steered off reserved nodes when it can be.
@@ -74,7 +80,8 @@ export function compareCandidates(
 }
 
 interface Usage {
-  alloc: { i: number; ncpus: number; mem: number; ngpus: number }[];
+  /** per chunk on node i; `excl`: held exclusively (an exclhost chunk marks every vnode of its host) */
+  alloc: { i: number; ncpus: number; mem: number; ngpus: number; excl: boolean }[];
   /** epoch ms, inclusive */
   start: number;
   /** epoch ms, exclusive; Infinity = never ends */
@@ -82,10 +89,10 @@ interface Usage {
 }
 
 /**
- * Resource usage over time. Free resources only drop when a usage starts, and every usage starts
- * either before now (running), at now (started this cycle) or at a reservation's start, so
- * checking "now" and each reservation start is enough. Free arrays at those points are cached
- * and updated as usages are added.
+ * Resource usage over time. Free resources only drop (and job and exclusive counts only rise)
+ * when a usage starts, and every usage starts either before now (running), at now (started this
+ * cycle) or at a reservation's start, so checking "now" and each reservation start is enough.
+ * Free arrays at those points are cached and updated as usages are added.
  */
 class Timeline {
   private readonly usages: Usage[] = [];
@@ -109,7 +116,10 @@ class Timeline {
     return this.points.get(t) ?? this.compute(t);
   }
 
-  /** Per node, the least free over [start, end). The result must not be modified. */
+  /**
+   * Per node, the least free (and the most jobs and exclusive holds) over [start, end). The
+   * result must not be modified.
+   */
   profile(start: number, end: number): Res[] {
     const base = this.freeAt(start);
     let out: Res[] | undefined;
@@ -122,6 +132,8 @@ class Timeline {
         if (f.ncpus < o.ncpus) o.ncpus = f.ncpus;
         if (f.mem < o.mem) o.mem = f.mem;
         if (f.ngpus < o.ngpus) o.ngpus = f.ngpus;
+        if (f.jobs > o.jobs) o.jobs = f.jobs;
+        if (f.excl > o.excl) o.excl = f.excl;
       }
     }
     return out ?? base;
@@ -147,6 +159,8 @@ function subtract(free: Res[], u: Usage): void {
     f.ncpus -= a.ncpus;
     f.mem -= a.mem;
     f.ngpus -= a.ngpus;
+    f.jobs += 1;
+    if (a.excl) f.excl += 1;
   }
 }
 
@@ -162,9 +176,19 @@ function allCpusAsked(select: readonly Chunk[]): boolean {
 export function planCycle(input: CycleInput): CycleResult {
   const { now } = input;
   const nodeInfos = [...input.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const slots: NodeSlot[] = nodeInfos.map((n) => ({
+  // vnodes per host (one array per host, shared by its vnodes): host arrangements, exclhost
+  const siblings = new Map<string, number[]>();
+  const hostOf = nodeInfos.map((n) => n.name.split(".")[0].toLowerCase());
+  hostOf.forEach((h, i) => {
+    const list = siblings.get(h);
+    if (list) list.push(i);
+    else siblings.set(h, [i]);
+  });
+  const slots: NodeSlot[] = nodeInfos.map((n, i) => ({
     name: n.name,
-    host: n.name.split(".")[0].toLowerCase(),
+    host: hostOf[i],
+    hostNodes: siblings.get(hostOf[i]) ?? [i],
+    sharing: n.sharing,
   }));
   const indexOf = new Map<string, number>();
   nodeInfos.forEach((n, i) => {
@@ -174,20 +198,33 @@ export function planCycle(input: CycleInput): CycleResult {
     ncpus: n.available.ncpus,
     mem: n.available.mem,
     ngpus: n.available.ngpus,
+    jobs: 0,
+    excl: 0,
   }));
   const usable = nodeInfos.map((n) => n.state !== "offline" && n.state !== "down");
   const everyNode = nodeInfos.map(() => true);
-  const totals: Res = { ncpus: 0, mem: 0, ngpus: 0 };
+  const totals: Res = { ncpus: 0, mem: 0, ngpus: 0, jobs: 0, excl: 0 };
   for (const c of capacity) {
     totals.ncpus += c.ncpus;
     totals.mem += c.mem;
     totals.ngpus += c.ngpus;
   }
 
+  // Whether any node may be held exclusively or has a sharing rule: while not, placement skips
+  // its per-node sharing checks (placeSelect's fast path). Only ever turns true.
+  let exclusiveInPlay = nodeInfos.some((n) => n.sharing !== undefined && n.sharing !== "default_shared");
+  const place = (job: CandidateJob, free: readonly Res[], eligible: readonly boolean[]) =>
+    placeSelect(job.select, job.place, slots, free, eligible, exclusiveInPlay);
   const toUsage = (alloc: readonly Allocation[], start: number, end: number): Usage => ({
     alloc: alloc.flatMap((a) => {
       const i = indexOf.get(a.node);
-      return i === undefined ? [] : [{ i, ncpus: a.ncpus, mem: a.mem, ngpus: a.ngpus }];
+      if (i === undefined) return [];
+      if (a.excl) exclusiveInPlay = true;
+      const own = { i, ncpus: a.ncpus, mem: a.mem, ngpus: a.ngpus, excl: a.excl !== undefined };
+      if (a.excl !== "exclhost") return [own];
+      // the other vnodes of the host are held too, though no chunk of the job is on them
+      const others = slots[i].hostNodes.filter((j) => j !== i);
+      return [own, ...others.map((j) => ({ i: j, ncpus: 0, mem: 0, ngpus: 0, excl: true }))];
     }),
     start,
     end,
@@ -261,7 +298,7 @@ export function planCycle(input: CycleInput): CycleResult {
       result.waiting[job.id] = insufficientMessage("ncpus", job.select[0].ncpus, 0, totals.ncpus);
       continue;
     }
-    if (instanceCount(job.select) === 0 || !placeSelect(job.select, slots, capacity, everyNode)) {
+    if (instanceCount(job.select) === 0 || !place(job, capacity, everyNode)) {
       result.waiting[job.id] = REASON.neverRun;
       continue;
     }
@@ -269,7 +306,7 @@ export function planCycle(input: CycleInput): CycleResult {
     const end = endOf(now, job.walltime);
     const freeNow = timeline.freeAt(now);
     const profile = timeline.profile(now, end);
-    const alloc = placeSelect(job.select, slots, profile, usable);
+    const alloc = place(job, profile, usable);
     if (alloc) {
       timeline.add(toUsage(alloc, now, end));
       result.start.push({ jobId: job.id, ver: job.ver, alloc });
@@ -279,18 +316,18 @@ export function planCycle(input: CycleInput): CycleResult {
       continue;
     }
 
-    const fitsFreeNow = profile !== freeNow && placeSelect(job.select, slots, freeNow, usable) !== null;
+    const fitsFreeNow = profile !== freeNow && place(job, freeNow, usable) !== null;
     result.waiting[job.id] = fitsFreeNow
       ? REASON.conflict
       : insufficientReason(job.select, freeNow, usable, totals);
     // Needs offline/down nodes back: unknown when, so it does not hold the partition.
-    if (!placeSelect(job.select, slots, capacity, usable)) continue;
+    if (!place(job, capacity, usable)) continue;
     if (!input.backfill) {
       stopped = true;
       continue;
     }
     if (result.reservations.length >= depth) continue;
-    const reservation = reserve(job, timeline, slots, usable, now);
+    const reservation = reserve(job, timeline, (free) => place(job, free, usable), now);
     if (reservation) {
       timeline.mark(reservation.start);
       timeline.add(toUsage(reservation.alloc, reservation.start, endOf(reservation.start, job.walltime)));
@@ -310,12 +347,11 @@ export function planCycle(input: CycleInput): CycleResult {
 function reserve(
   job: CandidateJob,
   timeline: Timeline,
-  slots: readonly NodeSlot[],
-  usable: readonly boolean[],
+  place: (free: readonly Res[]) => Allocation[] | null,
   now: number,
 ): { start: number; alloc: Allocation[] } | undefined {
   for (const t of timeline.endsAfter(now)) {
-    const alloc = placeSelect(job.select, slots, timeline.profile(t, endOf(t, job.walltime)), usable);
+    const alloc = place(timeline.profile(t, endOf(t, job.walltime)));
     if (alloc) return { start: t, alloc };
   }
   return undefined;

@@ -1,21 +1,51 @@
 /** Inputs and outputs of one scheduler cycle (pure: see plan.ts). */
-import type { Chunk } from "../pbs/types.js";
+import type { Chunk, Placement } from "../pbs/types.js";
 
 export type NodeState = "free" | "job-busy" | "offline" | "down";
+
+/**
+ * PBS vnode `sharing`: how a node treats a job's `place` sharing. `default_*` apply when the job
+ * says nothing; `force_*` and `ignore_excl` override the job. Absent = `default_shared`.
+ */
+export type NodeSharing =
+  | "default_shared"
+  | "default_excl"
+  | "default_exclhost"
+  | "ignore_excl"
+  | "force_excl"
+  | "force_exclhost";
+
+export const NODE_SHARING: readonly NodeSharing[] = [
+  "default_shared",
+  "default_excl",
+  "default_exclhost",
+  "ignore_excl",
+  "force_excl",
+  "force_exclhost",
+];
 
 export interface NodeInfo {
   name: string;
   partition?: string;
   state: NodeState;
   available: { ncpus: number; mem: number; ngpus: number };
+  sharing?: NodeSharing;
 }
 
-/** What one placed chunk takes on one node. */
+/**
+ * What one placed chunk takes on one node: a job's allocation lists one entry per chunk
+ * instance, in select order (two chunks on one node are two entries, as in `exec_vnode`).
+ */
 export interface Allocation {
   node: string;
   ncpus: number;
   mem: number;
   ngpus: number;
+  /**
+   * The job holds this node (`excl`) or its whole host (`exclhost`) alone while it runs: no
+   * other job may be placed there. Absent = shared.
+   */
+  excl?: "excl" | "exclhost";
 }
 
 export interface RunningJob {
@@ -42,6 +72,8 @@ export interface CandidateJob {
   /** numeric sequence for FIFO ties */
   seq: number;
   select: Chunk[];
+  /** PBS `place`; absent = free arrangement, sharing as the nodes say */
+  place?: Placement;
   walltime?: number;
 }
 

@@ -5,10 +5,28 @@
 import { InvalidStateError, NotFoundError, PbsParseError } from "../errors.js";
 import { parseSize } from "../pbs/size.js";
 import { parseWalltime } from "../pbs/walltime.js";
-import type { NodeInfo, NodeState, QueueInfo } from "../scheduler/types.js";
+import { parsePlace } from "../pbs/resources.js";
+import {
+  NODE_SHARING,
+  type NodeInfo,
+  type NodeSharing,
+  type NodeState,
+  type QueueInfo,
+} from "../scheduler/types.js";
 import type { AttrValue, ServerObject } from "../server/records.js";
 
-type Kind = "int" | "bool" | "string" | "size" | "time" | "list" | "nodestate" | "qtype" | "fedstate";
+type Kind =
+  | "int"
+  | "bool"
+  | "string"
+  | "size"
+  | "time"
+  | "list"
+  | "nodestate"
+  | "qtype"
+  | "fedstate"
+  | "place"
+  | "sharing";
 
 /** Attributes qmgr may set, per object type. `resources_*.<name>` are handled by prefix. */
 const ATTRS: Record<ServerObject["kind"], Record<string, Kind>> = {
@@ -54,6 +72,7 @@ const ATTRS: Record<ServerObject["kind"], Record<string, Kind>> = {
     partition: "string",
     comment: "string",
     Mom: "string",
+    sharing: "sharing",
     "resources_available.ncpus": "int",
     "resources_available.mem": "size",
     "resources_available.ngpus": "int",
@@ -75,6 +94,7 @@ const RESOURCE_KIND: Record<string, Kind> = {
   ncpus: "int",
   ngpus: "int",
   nodect: "int",
+  place: "place",
 };
 
 function kindOf(objKind: ServerObject["kind"], attr: string): Kind | undefined {
@@ -118,6 +138,14 @@ export function convertAttr(objKind: ServerObject["kind"], attr: string, raw: st
       const v = raw.trim().toLowerCase();
       if (v === "active" || v === "draining" || v === "down") return v;
       throw bad();
+    }
+    case "place":
+      parsePlace(raw);
+      return raw.trim();
+    case "sharing": {
+      const v = raw.trim().toLowerCase();
+      if (!(NODE_SHARING as readonly string[]).includes(v)) throw bad();
+      return v;
     }
     case "qtype": {
       const v = raw.trim().toLowerCase();
@@ -198,6 +226,7 @@ export function nodeInfo(n: ServerObject): NodeInfo {
       mem: n.attrs["resources_available.mem"] ? parseSize(String(n.attrs["resources_available.mem"])) : 0,
       ngpus: num(n.attrs["resources_available.ngpus"]) ?? 0,
     },
+    ...(typeof n.attrs.sharing === "string" ? { sharing: n.attrs.sharing as NodeSharing } : {}),
   };
 }
 

@@ -1,16 +1,35 @@
 /** Build what the MOM needs from a job that the scheduler just placed (pure). */
+import type { Chunk } from "../pbs/types.js";
 import type { JobRunSpec } from "../ports/index.js";
 import type { JobRecord } from "./job.js";
 
+/** The select's chunk instances in select order (chunk, then instance): the order of `alloc`. */
+function instances(sel: readonly Chunk[]): Chunk[] {
+  return sel.flatMap((c) => Array.from({ length: Math.max(0, c.count) }, () => c));
+}
+
+/** A chunk's `ompthreads`, if it asked for a whole number of them. */
+function ompthreads(c: Chunk | undefined): number | undefined {
+  const v = c?.other?.ompthreads;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * The MOM's view of the placement, as a PBS MOM derives it from `exec_vnode` and the select:
+ * - PBS_NODEFILE: one line per MPI rank, `mpiprocs` lines for each chunk (allocations are one
+ *   per chunk instance, in select order, so chunk i ran on alloc[i].node);
+ * - NCPUS and OMP_NUM_THREADS: the first chunk's `ompthreads`, else its `ncpus` (PBS sets both
+ *   from the first rank's thread count).
+ */
 export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {
   const alloc = job.alloc ?? [];
+  const chunks = instances(job.sel);
   const first = job.sel[0];
-  const perRank = Math.max(1, first?.ncpus ?? 1);
   const nodefile: string[] = [];
-  for (const a of alloc) {
-    const ranks = Math.max(1, Math.round(a.ncpus / perRank)) * Math.max(1, first?.mpiprocs ?? 1);
-    for (let i = 0; i < ranks; i++) nodefile.push(a.node);
-  }
+  alloc.forEach((a, i) => {
+    const ranks = Math.max(0, (chunks[i] ?? first)?.mpiprocs ?? 1);
+    for (let r = 0; r < ranks; r++) nodefile.push(a.node);
+  });
   const join = job.join;
   return {
     jobId: job.id,
@@ -30,6 +49,7 @@ export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {
     joinEo: join === "eo" ? true : undefined,
     nodefile,
     ncpus: first?.ncpus ?? 1,
+    threads: ompthreads(first) ?? first?.ncpus ?? 1,
     mem: first?.mem ?? 0,
     ngpus: first?.ngpus ?? 0,
     arrayIndex: job.arrayIndex !== undefined ? String(job.arrayIndex) : undefined,

@@ -76,6 +76,8 @@ const READY_ATTRS = [
   "qtime",
   "seq",
   "sel",
+  // Resource_List: the scheduler reads `place` from it
+  "rl",
   "walltime",
   "state",
   "refusedBy",

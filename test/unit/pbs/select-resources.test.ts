@@ -3,6 +3,7 @@ import {
   nodesToSelect,
   normalizeResources,
   parsePlace,
+  placementOf,
   parseResourceList,
   totals,
   validateResourceValue,
@@ -120,23 +121,42 @@ describe("parseResourceList", () => {
 
 describe("parsePlace", () => {
   it.each([
-    "pack",
-    "scatter",
-    "free",
-    "vscatter",
-    "excl",
-    "scatter:excl",
-    "shared:pack",
-    "pack:exclhost:group=switch",
-  ])("accepts %s", (p) => {
-    expect(parsePlace(p)).toBe(p);
+    ["pack", { arrangement: "pack" }],
+    ["scatter", { arrangement: "scatter" }],
+    ["free", { arrangement: "free" }],
+    ["vscatter", { arrangement: "vscatter" }],
+    ["excl", { arrangement: "free", sharing: "excl" }],
+    ["scatter:excl", { arrangement: "scatter", sharing: "excl" }],
+    ["shared:pack", { arrangement: "pack", sharing: "shared" }],
+    ["EXCLHOST:Pack", { arrangement: "pack", sharing: "exclhost" }],
+  ])("accepts %s", (p, want) => {
+    expect(parsePlace(p)).toEqual(want);
   });
-  it.each(["", "pack:scatter", "excl:shared", "random", "group=", "scatter:group=a:group=b"])(
-    "rejects %j",
+  it.each(["", "pack:scatter", "excl:shared", "random", "group=", "pack::excl", "scatter:group=a:group=b"])(
+    "rejects %j as PBS does: Illegal attribute or resource value, exit 166",
     (p) => {
-      expectParseError(() => parsePlace(p), "place=");
+      const err = expectParseError(
+        () => parsePlace(p),
+        "Illegal attribute or resource value Resource_List.place",
+      );
+      expect(err.exitCode).toBe(166);
     },
   );
+  it.each(["group=switch", "pack:exclhost:group=switch", "group=host"])(
+    "refuses %j with PBS's Unknown resource, exit 187 (no grouping resources here)",
+    (p) => {
+      const err = expectParseError(() => parsePlace(p), /^Unknown resource Resource_List\.place \(group=/);
+      expect(err.exitCode).toBe(187);
+    },
+  );
+});
+
+describe("placementOf", () => {
+  it("reads stored place text, free when absent or no longer valid", () => {
+    expect(placementOf("scatter:excl")).toEqual({ arrangement: "scatter", sharing: "excl" });
+    expect(placementOf(undefined)).toEqual({ arrangement: "free" });
+    expect(placementOf("pack:group=switch")).toEqual({ arrangement: "free" });
+  });
 });
 
 describe("nodesToSelect", () => {
@@ -181,9 +201,10 @@ describe("normalizeResources", () => {
     });
   });
 
-  it("builds one chunk from ncpus/mem/ngpus", () => {
+  it("builds one chunk from ncpus/mem/ngpus, placed pack as PBS converts it", () => {
     expect(normalizeResources({ ncpus: "8", mem: "16gb", ngpus: "2" })).toEqual({
       select: [{ count: 1, ncpus: 8, mem: 16 * GB, ngpus: 2, mpiprocs: 1, other: {} }],
+      place: "pack",
       other: {},
     });
   });
@@ -191,8 +212,21 @@ describe("normalizeResources", () => {
   it("defaults to one chunk of one cpu", () => {
     expect(normalizeResources({})).toEqual({
       select: [{ count: 1, ncpus: 1, mem: 0, ngpus: 0, mpiprocs: 1, other: {} }],
+      place: "pack",
       other: {},
     });
+  });
+
+  it("defaults place to free with select, keeps a given place as written", () => {
+    expect(normalizeResources({ select: "2:ncpus=1" }).place).toBe("free");
+    expect(normalizeResources({ select: "2:ncpus=1", place: "Scatter:excl" }).place).toBe("Scatter:excl");
+  });
+
+  it("checks ompthreads in a chunk as a whole number", () => {
+    expect(normalizeResources({ select: "1:ncpus=4:ompthreads=02" }).select[0].other).toEqual({
+      ompthreads: "2",
+    });
+    expectParseError(() => normalizeResources({ select: "1:ncpus=4:ompthreads=two" }), "ompthreads");
   });
 
   it("treats names case-insensitively", () => {
@@ -225,7 +259,7 @@ describe("normalizeResources", () => {
     [{ walltime: "soon" }, "time"],
     [{ mem: "big" }, "size"],
     [{ ncpus: "-2" }, "whole number"],
-    [{ place: "everywhere" }, "place="],
+    [{ place: "everywhere" }, "Resource_List.place"],
     [{ "bad-name": "1" }, "Unknown resource: bad-name"],
     [{ foo: "" }, "empty value"],
     [{ select: "1:ncpus" }, "select="],

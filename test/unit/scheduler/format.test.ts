@@ -30,6 +30,16 @@ describe("exec_vnode / exec_host", () => {
     expect(formatExecHost(alloc)).toBe("node1/0*2+node2/0+gpu-3.site/0*4");
   });
 
+  it("gives each chunk its own entry: two chunks on one node are n1/0*8+n1/1*8, as PBS prints", () => {
+    const two: Allocation[] = [
+      { node: "n1", ncpus: 8, mem: 0, ngpus: 0 },
+      { node: "n2", ncpus: 1, mem: 0, ngpus: 0 },
+      { node: "n1", ncpus: 8, mem: 0, ngpus: 0, excl: "excl" },
+    ];
+    expect(formatExecHost(two)).toBe("n1/0*8+n2/0+n1/1*8");
+    expect(formatExecVnode(two)).toBe("(n1:ncpus=8)+(n2:ncpus=1)+(n1:ncpus=8)");
+  });
+
   it("parses what it formats", () => {
     expect(parseExecVnode(formatExecVnode(alloc))).toEqual(alloc);
     expect(parseExecVnode("")).toEqual([]);

@@ -64,6 +64,7 @@ export function job(
     qtime: opts.qtime ?? NOW - 1000,
     seq: opts.seq ?? seq,
     select,
+    ...(opts.place ? { place: opts.place } : {}),
     walltime: "walltime" in opts ? opts.walltime : HOUR,
   };
 }

@@ -1,13 +1,16 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { planCycle } from "../../../shared/scheduler/plan.js";
-import type {
-  Allocation,
-  CandidateJob,
-  CycleInput,
-  NodeInfo,
-  QueueInfo,
-  RunningJob,
+import type { PlaceArrangement, PlaceSharing } from "../../../shared/pbs/types.js";
+import {
+  type Allocation,
+  type CandidateJob,
+  type CycleInput,
+  NODE_SHARING,
+  type NodeInfo,
+  type NodeSharing,
+  type QueueInfo,
+  type RunningJob,
 } from "../../../shared/scheduler/types.js";
 import { GB, NOW } from "./helpers.js";
 
@@ -18,7 +21,25 @@ const nodeArb = fc.record({
   memGb: fc.integer({ min: 0, max: 8 }),
   ngpus: fc.integer({ min: 0, max: 4 }),
   state: fc.constantFrom(...STATES),
+  // nodes h<k>.n<i> share host h<k>: scatter (per host) and vscatter (per vnode) differ
+  host: fc.integer({ min: 0, max: 3 }),
+  // mostly the default: force_*/ignore_excl override the job's word, which must be tested too
+  sharing: fc.constantFrom<NodeSharing | undefined>(
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    ...NODE_SHARING,
+  ),
 });
+
+const placeArb = fc.option(
+  fc.record({
+    arrangement: fc.constantFrom<PlaceArrangement>("free", "pack", "scatter", "vscatter"),
+    sharing: fc.option(fc.constantFrom<PlaceSharing>("excl", "exclhost", "shared"), { nil: undefined }),
+  }),
+  { nil: undefined },
+);
 
 const runArb = fc.record({
   node: fc.nat(),
@@ -29,6 +50,8 @@ const runArb = fc.record({
   owner: fc.constantFrom("u1", "u2"),
   startedAgoS: fc.integer({ min: 0, max: 20_000 }),
   walltime: fc.option(fc.integer({ min: 1, max: 20_000 }), { nil: undefined }),
+  // mostly shared, so that exclusive candidates meet busy nodes
+  excl: fc.constantFrom<"excl" | "exclhost" | undefined>(undefined, undefined, undefined, "excl", "exclhost"),
 });
 
 const chunkArb = fc.record({
@@ -46,6 +69,7 @@ const candArb = fc.record({
   qtimeAgo: fc.integer({ min: 0, max: 100 }),
   seq: fc.integer({ min: 0, max: 50 }),
   select: fc.array(chunkArb, { minLength: 1, maxLength: 2 }),
+  place: placeArb,
   walltime: fc.option(fc.integer({ min: 1, max: 20_000 }), { nil: undefined }),
 });
 
@@ -71,25 +95,35 @@ const inputArb = fc
   })
   .map((g): CycleInput => {
     const nodes: NodeInfo[] = g.nodes.map((n, i) => ({
-      name: `n${i}`,
+      name: `h${n.host}.n${i}`,
       state: n.state,
       available: { ncpus: n.ncpus, mem: n.memGb * GB, ngpus: n.ngpus },
+      ...(n.sharing ? { sharing: n.sharing } : {}),
     }));
-    // running jobs are consistent: they fit their node's capacity
+    // running jobs are consistent: they fit their node's capacity, and an exclusive one is alone
+    // on its node (exclhost: its host)
     const left = nodes.map((n) => ({ ...n.available }));
     const running: RunningJob[] = [];
+    const taken = nodes.map(() => 0);
+    const held = nodes.map(() => false);
     g.running.forEach((r, k) => {
       const i = r.node % nodes.length;
       const want = { ncpus: r.ncpus, mem: r.memGb * GB, ngpus: r.ngpus };
       if (want.ncpus > left[i].ncpus || want.mem > left[i].mem || want.ngpus > left[i].ngpus) return;
+      const scope = nodes.flatMap((n, j) =>
+        (r.excl === "exclhost" ? hostOf(n.name) === hostOf(nodes[i].name) : j === i) ? [j] : [],
+      );
+      if (held[i] || (r.excl && scope.some((j) => taken[j] > 0 || held[j]))) return;
       left[i].ncpus -= want.ncpus;
       left[i].mem -= want.mem;
       left[i].ngpus -= want.ngpus;
+      taken[i]++;
+      if (r.excl) for (const j of scope) held[j] = true;
       running.push({
         id: `r${k}`,
         queue: r.queue,
         owner: r.owner,
-        alloc: [{ node: `n${i}`, ...want }],
+        alloc: [{ node: nodes[i].name, ...want, ...(r.excl ? { excl: r.excl } : {}) }],
         startedAt: NOW - r.startedAgoS * 1000,
         walltime: r.walltime,
       });
@@ -110,6 +144,7 @@ const inputArb = fc
         mpiprocs: 1,
         other: {},
       })),
+      ...(c.place ? { place: c.place.sharing ? c.place : { arrangement: c.place.arrangement } } : {}),
       walltime: c.walltime,
     }));
     const queues: QueueInfo[] = [...g.queues];
@@ -129,6 +164,39 @@ interface Interval {
   alloc: Allocation[];
   start: number;
   end: number;
+}
+
+const hostOf = (node: string) => node.split(".")[0];
+
+/** The PBS sharing table, written out independently of the planner's. */
+function expectedSharing(job: PlaceSharing | undefined, node: NodeSharing | undefined): string {
+  if (node === "ignore_excl") return "shared";
+  if (node === "force_excl") return "excl";
+  if (node === "force_exclhost") return "exclhost";
+  if (job !== undefined) return job;
+  if (node === "default_excl") return "excl";
+  if (node === "default_exclhost") return "exclhost";
+  return "shared";
+}
+
+/**
+ * Exclusive holds at t, both ways: a chunk held `excl` shares its node, and one held `exclhost`
+ * its host, with no other job's chunk (the same job's chunks may share).
+ */
+function assertExclusiveAt(usages: Interval[], t: number, what: string) {
+  const active = usages.map((u, k) => ({ ...u, k })).filter((u) => u.start <= t && t < u.end);
+  for (const u of active) {
+    for (const a of u.alloc) {
+      if (!a.excl) continue;
+      for (const v of active) {
+        if (v.k === u.k) continue;
+        for (const b of v.alloc) {
+          const clash = a.excl === "exclhost" ? hostOf(b.node) === hostOf(a.node) : b.node === a.node;
+          expect(clash, `${what}: ${a.excl} chunk on ${a.node} shared with ${b.node}`).toBe(false);
+        }
+      }
+    }
+  }
 }
 
 /** Every usage active at t, per node, never exceeds capacity. */
@@ -177,10 +245,32 @@ describe("planCycle properties", () => {
         }
 
         const states = new Map(input.nodes.map((n) => [n.name, n.state]));
+        const sharingOf = new Map(input.nodes.map((n) => [n.name, n.sharing]));
+        const placed = [
+          ...r.start,
+          ...r.reservations.flatMap((x) => (x.alloc ? [{ jobId: x.jobId, alloc: x.alloc }] : [])),
+        ];
+        for (const d of placed) {
+          const job = byId.get(d.jobId)!;
+          // placed whole: one allocation per chunk instance, in select order, each the chunk's size
+          const chunks = job.select.flatMap((c) => Array.from({ length: c.count }, () => c));
+          expect(d.alloc.map((a) => [a.ncpus, a.mem, a.ngpus])).toEqual(
+            chunks.map((c) => [c.ncpus, c.mem, c.ngpus]),
+          );
+          // the arrangement
+          const hosts = d.alloc.map((a) => hostOf(a.node));
+          const arrangement = job.place?.arrangement ?? "free";
+          if (arrangement === "pack") expect(new Set(hosts).size).toBeLessThanOrEqual(1);
+          if (arrangement === "scatter") expect(new Set(hosts).size).toBe(hosts.length);
+          if (arrangement === "vscatter")
+            expect(new Set(d.alloc.map((a) => a.node)).size).toBe(d.alloc.length);
+          // each chunk says whether it holds its node, as the job's and the node's sharing rule
+          for (const a of d.alloc)
+            expect(a.excl ?? "shared").toBe(expectedSharing(job.place?.sharing, sharingOf.get(a.node)));
+        }
         for (const d of r.start) {
           const job = byId.get(d.jobId)!;
-          // each node listed once, no offline/down node, totals match the request
-          expect(new Set(d.alloc.map((a) => a.node)).size).toBe(d.alloc.length);
+          // no offline/down node, totals match the request
           const tot = { ncpus: 0, mem: 0, ngpus: 0 };
           for (const a of d.alloc) {
             expect(["free", "job-busy"]).toContain(states.get(a.node));
@@ -227,9 +317,12 @@ describe("planCycle properties", () => {
         }
         expect(r.reservations.length).toBeLessThanOrEqual(input.backfill ? input.backfillDepth : 0);
         assertFeasibleAt(input, usages, input.now, "now");
+        assertExclusiveAt(usages, input.now, "now");
         for (const res of r.reservations) {
-          if (res.estimatedStart !== undefined)
+          if (res.estimatedStart !== undefined) {
             assertFeasibleAt(input, usages, res.estimatedStart, `at ${res.jobId}`);
+            assertExclusiveAt(usages, res.estimatedStart, `at ${res.jobId}`);
+          }
         }
 
         // limits

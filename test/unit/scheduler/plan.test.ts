@@ -29,12 +29,13 @@ describe("planCycle: fitting", () => {
     expect(r.waiting.j1).toBe("Not Running: Insufficient amount of resource: ncpus (R: 4 A: 2 T: 8)");
   });
 
-  it("places several chunks across nodes, merging instances per node", () => {
+  it("places several chunks across nodes, one allocation per chunk instance", () => {
     const r = planCycle(
       cycle({ nodes: [node("n2", 4), node("n1", 4)], candidates: [job("j1", [chunk(3, 2, GB)])] }),
     );
     expect(r.start[0].alloc).toEqual([
-      { node: "n1", ncpus: 4, mem: 2 * GB, ngpus: 0 },
+      { node: "n1", ncpus: 2, mem: GB, ngpus: 0 },
+      { node: "n1", ncpus: 2, mem: GB, ngpus: 0 },
       { node: "n2", ncpus: 2, mem: GB, ngpus: 0 },
     ]);
   });
