@@ -1,4 +1,5 @@
 /** Lambda configuration: validated environment, clients built once per container. */
+import { systemClock } from "../shared/ports/clock.js";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
@@ -73,7 +74,7 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     bus: new SqsBus(makeSqsClient({ region: e.AWS_REGION })),
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,
-    clock: { now: () => Date.now() },
+    clock: systemClock,
     // one per container, as the context: resends, offers and heartbeats are paced per process
     pacing: new PeerPacing(),
     settings: {

@@ -3,6 +3,7 @@
  * the scheduler and events pollers (Lambda event-source semantics), the sweeper tick and one
  * MOM process per virtual node. The same handlers Lambda runs.
  */
+import { systemClock } from "../../shared/ports/clock.js";
 import { createHmac, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -180,7 +181,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         peers,
         metrics: siteMetrics,
         executor,
-        clock: { now: () => Date.now() },
+        clock: systemClock,
         settings: { ...DEFAULT_SETTINGS, ...opts.settings },
         momSecret,
         upSince: Date.now(),

@@ -22,12 +22,8 @@ export async function accumulationMs(ctx: SiteContext, partition: string): Promi
  * partition's trigger group (the scheduler FIFO queue's message group) meanwhile, so triggers
  * sent during the wait queue up and are answered by the next cycle as one batch.
  */
-export async function runAccumulatedCycle(
-  ctx: SiteContext,
-  partition: string,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
-): Promise<void> {
+export async function runAccumulatedCycle(ctx: SiteContext, partition: string): Promise<void> {
   const ms = await accumulationMs(ctx, partition);
-  if (ms > 0) await sleep(ms);
+  if (ms > 0) await ctx.clock.sleep(ms);
   await runCycle(ctx, partition);
 }

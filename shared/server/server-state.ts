@@ -12,7 +12,9 @@ export const SERVER_STATE_TTL_MS = 1000;
 const stateCache = new WeakMap<object, { at: number; value: Promise<ServerState> }>();
 
 export async function loadServerState(ctx: SiteContext): Promise<ServerState> {
-  const now = Date.now();
+  // the context's clock: a test that moves its clock sees a qmgr change of another process
+  // take effect as a Lambda would, and the simulator stays deterministic
+  const now = ctx.clock.now();
   const hit = stateCache.get(ctx.store);
   if (hit && now - hit.at < SERVER_STATE_TTL_MS) return hit.value;
   const value = ctx.store.getServerObjects().then(toServerState);

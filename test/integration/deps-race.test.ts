@@ -8,6 +8,7 @@
  * - The repair sweep finds, through the wait index only, a child held on a parent that ended
  *   without releasing it, a child whose parent does not exist, and a subjob never counted.
  */
+import { systemClock } from "../../shared/ports/clock.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -115,7 +116,7 @@ beforeAll(async () => {
     bus: undefined as never, // nothing here sends a message
     queueUrls: { sched: "", events: "" },
     executor: undefined as never,
-    clock: { now: () => Date.now() },
+    clock: systemClock,
     settings: { ...DEFAULT_SETTINGS },
     log: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} },
   };

@@ -162,7 +162,12 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
         dispatch: async () => {},
         kill: async () => {},
       },
-      clock: { now: () => clock.t },
+      clock: {
+        now: () => clock.t,
+        sleep: async (ms: number) => {
+          clock.t += ms;
+        },
+      },
       settings: { ...DEFAULT_SETTINGS, transferTimeoutMs: TRANSFER_TIMEOUT_MS, transferResendMs: RESEND_MS },
       log: { info() {}, warn() {}, error() {}, debug() {} },
       peers,
