@@ -110,7 +110,7 @@ describe("submit", () => {
         "true\n",
         { resources: { walltime: "02:00:00" } },
         "ExceedsQueueLimit",
-        /exceeds queue resource limits/i,
+        /Job violates queue and\/or server resource limits/,
       ],
       ["bad directive", "#PBS -l walltime=banana\ntrue\n", {}, "BadValue", /line 1/],
       ["never fits a node", "true\n", { resources: { select: "1:ncpus=64" } }, "NeverRuns", /never run/],
