@@ -34,3 +34,23 @@ export function edgeOutcome(
       return "pending";
   }
 }
+
+/** What each edge type demands implies these weaker ones (afterok: the parent ran and ended). */
+const IMPLIES: Record<EdgeType, EdgeType[]> = {
+  afterok: ["afterok", "after", "afterany"],
+  after: ["after", "afterany"],
+  afternotok: ["afternotok", "afterany"],
+  afterany: ["afterany"],
+};
+
+/**
+ * One job named twice against the same other job (`afterok:12,afterany:12`, or two before-types
+ * on one job): a pair of jobs holds one edge, so the two types become the one that asks for
+ * both, or undefined when no single type does (`afterok` with `afternotok` can never both hold).
+ * Keeping the first type instead would silently drop what the second asked for.
+ */
+export function combineEdgeTypes(a: EdgeType, b: EdgeType): EdgeType | undefined {
+  if (IMPLIES[a].includes(b)) return a;
+  if (IMPLIES[b].includes(a)) return b;
+  return undefined;
+}

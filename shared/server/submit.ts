@@ -21,7 +21,7 @@ import type { EdgeRecord, ServerObject } from "../server/records.js";
 import { findPeer, isThisSite, type PeerInfo, type SiteContext } from "./context.js";
 import { sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
-import { beforeToAfter, edgeOutcome } from "./depend-rules.js";
+import { beforeToAfter, combineEdgeTypes, type EdgeType, edgeOutcome } from "./depend-rules.js";
 import type { JobRecord } from "./job.js";
 import {
   getQueue,
@@ -101,7 +101,7 @@ export async function submitJob(
     throw new PbsParseError(`illegal -W value: depend names ${named} jobs; the limit is ${MAX_DEPEND_JOBS}`);
   const depPending: string[] = [];
   const edges: EdgeRecord[] = [];
-  const beforeTargets: { parent: JobRecord; type: string }[] = [];
+  const beforeTargets: { parent: JobRecord; type: EdgeType }[] = [];
   const remote: { peer: PeerInfo; parentId: string; type: string }[] = [];
   let depOn = 0;
   for (const d of deps) {
@@ -135,7 +135,10 @@ export async function submitJob(
             `cannot add ${d.type} dependency: job ${other.id} has already started`,
           );
         }
-        beforeTargets.push({ parent: other, type: beforeToAfter(d.type) });
+        const type = beforeToAfter(d.type);
+        const seen = beforeTargets.find((t) => t.parent.key === other.key);
+        if (seen) seen.type = combinedType(seen.type, type, other.id);
+        else beforeTargets.push({ parent: other, type });
         continue;
       }
       const outcome = edgeOutcome(d.type, other);
@@ -147,9 +150,13 @@ export async function submitJob(
           })`,
         );
       }
-      if (outcome === "pending" && !depPending.includes(other.id)) {
-        depPending.push(other.id);
-        edges.push({ parentKey: other.key, childId: id, type: d.type });
+      if (outcome === "pending") {
+        const seen = edges.find((e) => e.parentKey === other.key && e.childId === id);
+        if (seen) seen.type = combinedType(seen.type as EdgeType, d.type as EdgeType, other.id);
+        else {
+          depPending.push(other.id);
+          edges.push({ parentKey: other.key, childId: id, type: d.type });
+        }
       }
     }
   }
@@ -472,4 +479,15 @@ function extraAttrs(opts: QsubOptions, submitArguments?: string): Record<string,
   if (opts.mailUsers) out.Mail_Users = opts.mailUsers;
   if (opts.shell) out.Shell_Path_List = opts.shell;
   return Object.keys(out).length ? out : undefined;
+}
+
+/** Two dependency types on one job, as one edge (depend-rules.ts combineEdgeTypes), or refused. */
+function combinedType(a: EdgeType, b: EdgeType, otherId: string): EdgeType {
+  const t = combineEdgeTypes(a, b);
+  if (!t)
+    throw new RejectedError(
+      "BadDependency",
+      `dependency ${a} and ${b} on job ${otherId} can never both be satisfied`,
+    );
+  return t;
 }

@@ -205,3 +205,35 @@ describe("submit", () => {
     expect((await s.job(ok)).state).toBe("Q");
   });
 });
+
+describe("one job named twice in a dependency", () => {
+  beforeEach(async () => {
+    await s.setAttrs("server", "server", { scheduling: false });
+  });
+
+  it("two before-types on one job become one edge asking for both (not a refused transaction)", async () => {
+    const a = await s.submit("alice", "true\n");
+    const b = await s.submit("alice", "true\n", { depend: `beforeok:${a},beforeany:${a}` });
+    const { edges } = await s.store.getJobWithEdges((await s.job(b)).key);
+    expect(edges).toEqual([expect.objectContaining({ childId: a, type: "afterok" })]);
+    expect((await s.job(a)).state).toBe("H");
+  });
+
+  it("afterany then afterok keeps afterok, whatever the order", async () => {
+    const a = await s.submit("alice", "true\n");
+    for (const depend of [`afterany:${a},afterok:${a}`, `afterok:${a},afterany:${a}`]) {
+      const c = await s.submit("alice", "true\n", { depend });
+      const { edges } = await s.store.getJobWithEdges((await s.job(a)).key);
+      expect(edges.find((e) => e.childId === c)?.type, depend).toBe("afterok");
+    }
+  });
+
+  it("afterok with afternotok on one job is refused, and nothing is written", async () => {
+    const a = await s.submit("alice", "true\n");
+    const before = inspectStore(s.store).jobs.length;
+    await expect(s.submit("alice", "true\n", { depend: `afterok:${a},afternotok:${a}` })).rejects.toThrow(
+      /can never both be satisfied/,
+    );
+    expect(inspectStore(s.store).jobs.length).toBe(before);
+  });
+});
