@@ -5,6 +5,7 @@
  * invariants are explained), makes its one change conditionally (a lost race re-reads and runs
  * the machine again) and only then sends.
  */
+import { retryConflicts } from "../server/retry.js";
 import { ConflictError, MetaqueueError } from "../errors.js";
 import type { QsubOptions } from "../pbs/types.js";
 import { findPeer, type PeerInfo, type SiteContext } from "../server/context.js";
@@ -101,22 +102,22 @@ export async function onCommit(ctx: SiteContext, peer: PeerInfo, m: Msg<"COMMIT"
 export async function onAbort(ctx: SiteContext, peer: PeerInfo, m: Msg<"ABORT">): Promise<EndResult> {
   // An ABORT races only with the same transfer's COMMIT, FORWARD or another ABORT: a fresh read
   // settles it, so lost races are re-read at once (no backoff, unlike retryConflicts).
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const transfer = await ctx.store.getTransfer(m.transferId);
-    // a tombstone needs no more reading: the machine ignores the ABORT
-    const job =
-      transfer?.status !== "aborted" && transfer?.key ? await ctx.store.getJob(transfer.key) : undefined;
-    const r: Received = { transfer, job };
-    const step: Step = receiverStep(r, { kind: "abort", m });
-    try {
+  const step = await retryConflicts(
+    `transfer ${m.transferId}`,
+    5,
+    async () => {
+      const transfer = await ctx.store.getTransfer(m.transferId);
+      // a tombstone needs no more reading: the machine ignores the ABORT
+      const job =
+        transfer?.status !== "aborted" && transfer?.key ? await ctx.store.getJob(transfer.key) : undefined;
+      const r: Received = { transfer, job };
+      const step: Step = receiverStep(r, { kind: "abort", m });
       await applyStore(ctx, job, step);
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      continue;
-    }
-    return perform(ctx, peer, peer.short, step);
-  }
-  throw new ConflictError(`transfer ${m.transferId} is changing too fast`);
+      return step;
+    },
+    { backoff: false },
+  );
+  return perform(ctx, peer, peer.short, step);
 }
 
 /** JOB_OP: qdel/qhold/qrls asked at the origin (which checked who asked) for a job now here. */
