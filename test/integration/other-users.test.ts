@@ -110,9 +110,7 @@ describe("the dashboard link npm start prints", () => {
       fetch(`${link.origin}/v1/server`, { headers: { authorization: `Bearer ${t}` } });
     const ok = await get(token);
     expect(ok.status).toBe(200);
-    expect(((await ok.json()) as { server?: { name?: string } }).server?.name ?? "casper-pbs").toBe(
-      "casper-pbs",
-    );
+    expect(((await ok.json()) as { server: { name: string } }).server.name).toBe("casper-pbs");
     expect((await get(`${token.slice(0, -2)}xx`)).status).toBe(401);
     // it is not the runtime user's long-lived credential
     expect(fs.readFileSync(path.join(root, "runtime-credential"), "utf8").trim()).not.toBe(token);
