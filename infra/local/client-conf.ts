@@ -14,8 +14,40 @@ import type { MetaqueueConfig } from "../../shared/config/site-config.js";
  * root (every user's commands look there first), else `<dataDir>/metaqueue.conf`, which the
  * commands of this checkout find when the data dir is the default one.
  */
-export function defaultConfPath(dataDir: string, uid = process.getuid?.()): string {
-  return uid === 0 ? SYSTEM_CONF : path.join(dataDir, DATA_CONF_NAME);
+export function defaultConfPath(dataDir: string, uid = process.getuid?.(), systemPath = SYSTEM_CONF): string {
+  return uid === 0 ? systemPath : path.join(dataDir, DATA_CONF_NAME);
+}
+
+/**
+ * Writes the list where the commands will look and returns that path: `explicit` when given,
+ * else the default above; a root runtime that cannot write /etc (a read-only /etc in a
+ * container) falls back to the data dir and says why through `warn`.
+ */
+export function publishConf(
+  body: ConfFile,
+  dataDir: string,
+  explicit: string | undefined,
+  warn: (line: string) => void,
+  uid = process.getuid?.(),
+  systemPath = SYSTEM_CONF,
+): string {
+  if (explicit !== undefined) {
+    writeConfFile(explicit, body);
+    return explicit;
+  }
+  const first = defaultConfPath(dataDir, uid, systemPath);
+  try {
+    writeConfFile(first, body);
+    return first;
+  } catch (err) {
+    if (first !== systemPath) throw err;
+    const fallback = path.join(dataDir, DATA_CONF_NAME);
+    warn(
+      `metaqueue: cannot write ${systemPath} (${(err as Error).message}); the server list is in ${fallback}`,
+    );
+    writeConfFile(fallback, body);
+    return fallback;
+  }
 }
 
 /** The list for these sites at these API URLs, the configured default site first in `default`. */

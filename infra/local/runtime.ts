@@ -33,7 +33,7 @@ import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { PeerPacing } from "../../shared/peers/pacing.js";
 import { startApiServer } from "./api-server.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
-import { confFileFor, defaultConfPath, removeStaleUserConf, writeConfFile } from "./client-conf.js";
+import { confFileFor, publishConf, removeStaleUserConf } from "./client-conf.js";
 import { CredentialRegistry, dashboardLink, ensureCredential } from "./credentials.js";
 import { LocalExecutor } from "../../shared/adapters/executor/local.js";
 import { localOutputReader } from "./output-reader.js";
@@ -279,13 +279,14 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       for (const p of s.ctx.peers?.values() ?? [])
         p.apiUrl = sites.find((o) => o.config.name === p.short)?.url;
     }
-    const confPath = opts.confPath ?? defaultConfPath(opts.dataDir);
-    writeConfFile(
-      confPath,
+    const confPath = publishConf(
       confFileFor(
         opts.config,
         sites.map((s) => ({ server: s.config.server, short: s.config.name, url: s.url })),
       ),
+      opts.dataDir,
+      opts.confPath,
+      log,
     );
     if (opts.confPath === undefined) {
       const stale = removeStaleUserConf(opts.config);

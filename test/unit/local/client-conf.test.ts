@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   confFileFor,
   defaultConfPath,
+  publishConf,
   removeStaleUserConf,
   writeConfFile,
 } from "../../../infra/local/client-conf.js";
@@ -63,6 +64,29 @@ describe("the server list the runtime writes", () => {
   it("goes to /etc/metaqueue.conf as root, else into the data dir", () => {
     expect(defaultConfPath("/d", 0)).toBe("/etc/metaqueue.conf");
     expect(defaultConfPath("/d", 1000)).toBe("/d/metaqueue.conf");
+  });
+
+  it("a root runtime that cannot write /etc writes the list into the data dir and says so", () => {
+    const body = confFileFor(cfg, urls);
+    const dataDir = fs.mkdtempSync(path.join(root, "data-"));
+    const notADir = path.join(root, "a-file");
+    fs.writeFileSync(notADir, "");
+    const etc = fs.mkdtempSync(path.join(root, "etc-"));
+    const warned: string[] = [];
+    const warn = (l: string) => warned.push(l);
+    expect(publishConf(body, dataDir, undefined, warn, 0, path.join(etc, "metaqueue.conf"))).toBe(
+      path.join(etc, "metaqueue.conf"),
+    );
+    expect(warned).toEqual([]);
+    const blocked = path.join(notADir, "metaqueue.conf");
+    expect(publishConf(body, dataDir, undefined, warn, 0, blocked)).toBe(
+      path.join(dataDir, "metaqueue.conf"),
+    );
+    expect(warned[0]).toContain(`cannot write ${blocked}`);
+    expect(fs.statSync(path.join(dataDir, "metaqueue.conf")).mode & 0o777).toBe(0o644);
+    // METAQUEUE_CONF: there and nowhere else
+    const named = path.join(dataDir, "named.json");
+    expect(publishConf(body, dataDir, named, warn, 0, blocked)).toBe(named);
   });
 
   it("removes a per-user list an earlier start wrote, and keeps one the user wrote", () => {
