@@ -3,13 +3,18 @@
  *
  * 1. `METAQUEUE_SERVER_URL` names the default server's URL and wins. Servers listed in the config
  *    file (below), if there is one, stay reachable by name.
- * 2. else the JSON file named by `METAQUEUE_CONF`,
- * 3. else `$HOME/.metaqueue/servers.json` (written by the local runtime when it starts):
+ * 2. The JSON file named by `METAQUEUE_CONF`, and only that one (as `PBS_CONF_FILE` replaces
+ *    `/etc/pbs.conf`); else the first of these that exists:
+ *    - `$HOME/.metaqueue/servers.json`, the user's own list;
+ *    - `/etc/metaqueue.conf`, written by a root runtime for every user;
+ *    - `<checkout>/.metaqueue/metaqueue.conf`, written by a runtime that could not write /etc
+ *      into its default data dir (shared/config/client-conf.ts).
  *    `{ "default": "casper-pbs", "servers": [ { "name": "casper-pbs", "short": "casper", "url": "http://127.0.0.1:8421" } ] }`
  */
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DATA_CONF_NAME, SYSTEM_CONF, userConfPath } from "../../shared/config/client-conf.js";
 import { type Env, envSchema, readEnv, v } from "../../shared/config/env.js";
 import { MetaqueueError } from "../../shared/errors.js";
 
@@ -45,7 +50,7 @@ export const NO_SERVER_MESSAGE =
  * qsub must start in ≤ 100 ms. An empty variable counts as unset, as before.
  */
 export const CliEnvSchema = envSchema({
-  /** the server list (default $HOME/.metaqueue/servers.json) */
+  /** the server list (default: ~/.metaqueue/servers.json, /etc/metaqueue.conf, <checkout>/.metaqueue/metaqueue.conf) */
   METAQUEUE_CONF: v.optional(),
   /** the default server's URL; wins over the list */
   METAQUEUE_SERVER_URL: v.optional(),
@@ -60,12 +65,37 @@ export function cliEnv(env: Env = process.env) {
   return readEnv("metaqueue client", CliEnvSchema, env);
 }
 
+/**
+ * The system-wide lists, in the order they are tried: /etc, then the default data dir of the
+ * checkout this CLI runs from (cli/src/config.ts and the bundle cli/dist/main.js both sit two
+ * folders below it).
+ */
+export function systemConfPaths(): string[] {
+  return [SYSTEM_CONF, fileURLToPath(new URL(`../../.metaqueue/${DATA_CONF_NAME}`, import.meta.url))];
+}
+
+/**
+ * Reads a server list; refuses one that anyone may write: the commands send the user's
+ * credential to the URLs it names, so whoever can change it could collect credentials.
+ */
+export function readConfText(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    if (fstatSync(fd).mode & 0o002)
+      throw new ClientError("BadConfig", `${path} is writable by every user: refused`);
+    return readFileSync(fd, "utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readConfigFile(path: string, read: (p: string) => string): ClientConfig | undefined {
   let text: string;
   try {
     text = read(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (err instanceof ClientError) throw err;
     throw new ClientError("BadConfig", `cannot read ${path}: ${(err as Error).message}`);
   }
   let raw: unknown;
@@ -92,14 +122,22 @@ function readConfigFile(path: string, read: (p: string) => string): ClientConfig
 /**
  * Loads the client configuration. Returns undefined when there is none at all (no env URL and no
  * config file). Throws ClientError on a config file that exists but does not parse.
+ * `systemConfs` are the system-wide lists (tests name their own).
  */
 export function loadClientConfig(
   env: Env = process.env,
-  read: (path: string) => string = (p) => readFileSync(p, "utf8"),
+  read: (path: string) => string = readConfText,
+  systemConfs: string[] = systemConfPaths(),
 ): ClientConfig | undefined {
   const e = cliEnv(env);
-  const confPath = e.METAQUEUE_CONF ?? join(e.HOME ?? homedir(), ".metaqueue", "servers.json");
-  const fromFile = readConfigFile(confPath, read);
+  const candidates = e.METAQUEUE_CONF
+    ? [e.METAQUEUE_CONF]
+    : [userConfPath(e.HOME ?? homedir()), ...systemConfs];
+  let fromFile: ClientConfig | undefined;
+  for (const p of candidates) {
+    fromFile = readConfigFile(p, read);
+    if (fromFile) break;
+  }
   const url = e.METAQUEUE_SERVER_URL;
   if (url) {
     const known = fromFile?.servers.find((s) => sameUrl(s.url, url));

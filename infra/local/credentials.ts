@@ -33,16 +33,30 @@ interface Entry {
   issued: string;
 }
 
+/** A dashboard link's token: short-lived, one per user, kept apart from the user's credential. */
+interface LinkEntry {
+  user: string;
+  groups: string[];
+  /** epoch ms after which it is refused */
+  expires: number;
+}
+
 interface RegistryFile {
   version: 1;
   users: Record<string, Entry>;
+  /** dashboard link tokens by hash (absent in files older versions wrote) */
+  links?: Record<string, LinkEntry>;
 }
 
 export class CredentialRegistry {
   private byHash = new Map<string, Identity>();
+  private links = new Map<string, LinkEntry>();
   private mtime = -1;
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   private read(): RegistryFile {
     try {
@@ -68,13 +82,31 @@ export class CredentialRegistry {
       if (isValidName(user) && typeof e?.hash === "string")
         map.set(e.hash, { user, groups: (e.groups ?? []).filter(isValidName) });
     }
+    const links = new Map<string, LinkEntry>();
+    for (const [h, l] of Object.entries(reg.links ?? {})) {
+      if (isValidName(l?.user) && typeof l.expires === "number")
+        links.set(h, { user: l.user, groups: (l.groups ?? []).filter(isValidName), expires: l.expires });
+    }
     this.byHash = map;
+    this.links = links;
     this.mtime = m;
   }
 
   lookup(tokenHash: string): Identity | undefined {
     this.refresh();
-    return this.byHash.get(tokenHash);
+    const id = this.byHash.get(tokenHash);
+    if (id) return id;
+    const link = this.links.get(tokenHash);
+    if (link && link.expires > this.now()) return { user: link.user, groups: link.groups };
+    return undefined;
+  }
+
+  private write(reg: RegistryFile): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `${JSON.stringify(reg, null, 2)}\n`, { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+    this.mtime = -1;
   }
 
   /** Record `token` as `user`'s credential (replacing an earlier one). */
@@ -86,11 +118,27 @@ export class CredentialRegistry {
       groups: groups.filter(isValidName),
       issued: new Date().toISOString(),
     };
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify(reg, null, 2)}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
-    this.mtime = -1;
+    this.write(reg);
+  }
+
+  /**
+   * A new token for a dashboard link signing `user` in, valid for `ttlMs`. It replaces the
+   * user's earlier link token (only the latest printed link works) and is not their credential:
+   * a link that leaks from a terminal or a log gives a few hours of dashboard, not the
+   * long-lived token the commands use. Expired link tokens are dropped here.
+   */
+  issueLink(user: string, groups: string[], ttlMs: number): string {
+    if (!isValidName(user)) throw new RejectedError("BadUser", `not a valid user name: ${user}`);
+    const reg = this.read();
+    const now = this.now();
+    const links: Record<string, LinkEntry> = {};
+    for (const [h, l] of Object.entries(reg.links ?? {})) {
+      if (l?.user !== user && typeof l?.expires === "number" && l.expires > now) links[h] = l;
+    }
+    const token = newToken();
+    links[hashToken(token)] = { user, groups: groups.filter(isValidName), expires: now + ttlMs };
+    this.write({ ...reg, links });
+    return token;
   }
 
   authenticator(): Authenticator {
@@ -139,4 +187,18 @@ export function ensureCredential(
   }
   registry.register(user, token, account ? osGroups(user) : []);
   return { file, created };
+}
+
+/**
+ * How long a dashboard link printed at start signs its user in: a working day. The token sits
+ * in the URL's fragment, which browsers never send to a server (so no access log has it), but
+ * the link itself is printed to a terminal and whatever records npm start's output.
+ */
+export const DASHBOARD_LINK_TTL_MS = 8 * 3600_000;
+
+/** `<url>/ui/#token=...`: a link that signs `user` in (web/src/api.ts takes the fragment). */
+export function dashboardLink(registry: CredentialRegistry, user: string, siteUrl: string): string {
+  const account = lookupOsUser(user);
+  const token = registry.issueLink(user, account ? osGroups(user) : [], DASHBOARD_LINK_TTL_MS);
+  return `${siteUrl}/ui/#token=${encodeURIComponent(token)}`;
 }

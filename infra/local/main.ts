@@ -4,7 +4,9 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { DATA_CONF_NAME, SYSTEM_CONF } from "../../shared/config/client-conf.js";
 import { readEnv } from "../../shared/config/env.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { startLocal } from "./runtime.js";
@@ -35,7 +37,7 @@ const opt = <T extends z.ZodType>(t: T) => z.preprocess((x) => (x === "" ? undef
 export const LocalEnvSchema = z.object({
   METAQUEUE_CONFIG: opt(z.string()).transform((p) => path.resolve(p ?? "metaqueue.config.json")),
   METAQUEUE_DATA: opt(z.string()).transform((p) => path.resolve(p ?? ".metaqueue")),
-  /** the CLI's server list to write (default: under the data folder) */
+  /** the CLI's server list to write (default: /etc/metaqueue.conf as root, else <data>/metaqueue.conf) */
   METAQUEUE_CONF: opt(z.string()),
   METAQUEUE_TICK_MS: opt(z.coerce.number().int().positive()).transform((n) => n ?? 5000),
   METAQUEUE_SETTINGS: opt(z.string()).transform((text, ctx) => {
@@ -50,6 +52,12 @@ export const LocalEnvSchema = z.object({
     }
   }),
 });
+
+/** Whether the commands of this checkout find `conf` with no METAQUEUE_CONF (cli/src/config.ts). */
+function foundByEveryone(conf: string): boolean {
+  const checkoutConf = fileURLToPath(new URL(`../../.metaqueue/${DATA_CONF_NAME}`, import.meta.url));
+  return conf === SYSTEM_CONF || path.resolve(conf) === checkoutConf;
+}
 
 async function main(): Promise<void> {
   const env = readEnv("metaqueue", LocalEnvSchema);
@@ -68,7 +76,8 @@ async function main(): Promise<void> {
       `  ${s.config.server} (${s.config.name}): API ${s.url}  nodes: ${s.config.nodes.map((n) => n.name).join(" ")}`,
     );
   }
-  console.log(`  dashboard: ${mq.sites[0].url}/ui/`);
+  // signs the runtime's user in for a few hours (infra/local/credentials.ts says why not longer)
+  console.log(`  dashboard: ${mq.dashboardUrl}`);
   const where = {
     netns: "its JVM in a network namespace of its own",
     userns: "its JVM in a user + network namespace of its own",
@@ -76,6 +85,9 @@ async function main(): Promise<void> {
   }[mq.dynamodb.isolation];
   console.log(`  DynamoDB Local ${mq.ddbEndpoint} (${where}), SQS emulator ${mq.sqsEndpoint}`);
   console.log(`  CLI server list written to ${mq.confPath}`);
+  if (!foundByEveryone(mq.confPath)) {
+    console.log(`  other users' commands do not look there: they need  export METAQUEUE_CONF=${mq.confPath}`);
+  }
   console.log(`\nThe PBS commands are in node_modules/.bin; to use them from anywhere:`);
   console.log(`  export PATH="${path.resolve("node_modules/.bin")}:$PATH"`);
   console.log(`  echo 'echo hello from $PBS_JOBID' | qsub && qstat`);

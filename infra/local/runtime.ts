@@ -34,7 +34,8 @@ import { MemoryMetrics } from "../../shared/observability/metrics.js";
 import { PeerPacing } from "../../shared/peers/pacing.js";
 import { startApiServer } from "./api-server.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
-import { CredentialRegistry, ensureCredential } from "./credentials.js";
+import { confFileFor, publishConf, removeStaleUserConf } from "./client-conf.js";
+import { CredentialRegistry, dashboardLink, ensureCredential } from "./credentials.js";
 import { LocalExecutor } from "../../shared/adapters/executor/local.js";
 import { localOutputReader } from "./output-reader.js";
 import { prepareDataDir } from "./private-dir.js";
@@ -46,7 +47,10 @@ export interface LocalOptions {
   config: MetaqueueConfig;
   /** absolute folder for DynamoDB data and MOM scratch (created) */
   dataDir: string;
-  /** where to write the CLI's server list (default ~/.metaqueue/servers.json) */
+  /**
+   * where to write the CLI's server list (default: /etc/metaqueue.conf as root, else
+   * `<dataDir>/metaqueue.conf`; infra/local/client-conf.ts)
+   */
   confPath?: string;
   /**
    * the credential file of the user running the runtime (default $METAQUEUE_CREDENTIAL or
@@ -87,6 +91,8 @@ export interface LocalMetaqueue {
   /** DynamoDB Local's JVM: its port and whether that port is in a namespace of its own */
   dynamodb: Pick<DynamoDbLocal, "pid" | "port" | "isolation">;
   confPath: string;
+  /** the first site's dashboard with a short-lived token that signs the runtime's user in */
+  dashboardUrl: string;
   /** who may use the API: token hashes by user (infra/local/credentials.ts) */
   credentials: CredentialRegistry;
   /** the runtime user's credential file */
@@ -274,14 +280,27 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       for (const p of s.ctx.peers?.values() ?? [])
         p.apiUrl = sites.find((o) => o.config.name === p.short)?.url;
     }
-    const confPath = opts.confPath ?? path.join(os.homedir(), ".metaqueue", "servers.json");
-    writeClientConf(confPath, opts.config, sites);
+    const confPath = publishConf(
+      confFileFor(
+        opts.config,
+        sites.map((s) => ({ server: s.config.server, short: s.config.name, url: s.url })),
+      ),
+      opts.dataDir,
+      opts.confPath,
+      log,
+    );
+    if (opts.confPath === undefined) {
+      const stale = removeStaleUserConf(opts.config);
+      if (stale)
+        log(`metaqueue: removed ${stale} (an earlier start wrote it; the commands read ${confPath})`);
+    }
     return {
       sites,
       ddbEndpoint: ddbLocal.endpoint,
       sqsEndpoint: sqsEmu.endpoint,
       dynamodb: { pid: ddbLocal.pid, port: ddbLocal.port, isolation: ddbLocal.isolation },
       confPath,
+      dashboardUrl: dashboardLink(credentials, me, sites[0].url),
       credentials,
       credentialPath: cred.file,
       stop: stopAll,
@@ -318,17 +337,6 @@ async function ensureTable(
       }),
     );
   }
-}
-
-function writeClientConf(file: string, cfg: MetaqueueConfig, sites: LocalSite[]): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const def =
-    cfg.sites.find((s) => s.name === cfg.defaultSite || s.server === cfg.defaultSite) ?? cfg.sites[0];
-  const body = {
-    default: def.server,
-    servers: sites.map((s) => ({ name: s.config.server, short: s.config.name, url: s.url })),
-  };
-  fs.writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
 }
 
 /** The local secret peer secrets derive from, made once and kept with the data. */

@@ -3,7 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HttpApi, type HttpRequest, errorFromBody } from "../../../cli/src/api-client.js";
-import { loadClientConfig, qualifyJobId, resolveServer } from "../../../cli/src/config.js";
+import { chmodSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import {
+  loadClientConfig,
+  qualifyJobId,
+  readConfText,
+  resolveServer,
+  systemConfPaths,
+} from "../../../cli/src/config.js";
 
 const FILE = {
   default: "casper-pbs",
@@ -51,9 +59,59 @@ describe("loadClientConfig / resolveServer", () => {
   });
 
   it("no configuration at all", () => {
-    const cfg = loadClientConfig({ HOME: home(false) });
+    const cfg = loadClientConfig({ HOME: home(false) }, undefined, [join(home(false), "none.conf")]);
     expect(cfg).toBeUndefined();
     expect(() => resolveServer(cfg)).toThrow(/cannot find a metaqueue server/);
+  });
+
+  describe("lookup order: the user's own list, then the system-wide ones (pbs.conf)", () => {
+    const sys = (dir: string, name: string, def: string) => {
+      const p = join(dir, name);
+      writeFileSync(p, JSON.stringify({ ...FILE, default: def }), { mode: 0o644 });
+      return p;
+    };
+
+    it("a user with no list of their own reads the first system-wide file that exists", () => {
+      const dir = home(false);
+      const etc = sys(dir, "etc.conf", "derecho-pbs");
+      const data = sys(dir, "data.conf", "casper-pbs");
+      expect(resolveServer(loadClientConfig({ HOME: dir }, undefined, [etc, data])).name).toBe("derecho-pbs");
+      // no /etc file: the runtime's data-dir file
+      const missing = join(dir, "no-etc.conf");
+      expect(resolveServer(loadClientConfig({ HOME: dir }, undefined, [missing, data])).name).toBe(
+        "casper-pbs",
+      );
+    });
+
+    it("the user's ~/.metaqueue/servers.json comes before the system-wide file", () => {
+      const dir = home(true);
+      const etc = sys(dir, "etc.conf", "derecho-pbs");
+      expect(resolveServer(loadClientConfig({ HOME: dir }, undefined, [etc])).name).toBe("casper-pbs");
+    });
+
+    it("METAQUEUE_CONF replaces every other place, as PBS_CONF_FILE does", () => {
+      const dir = home(true);
+      const etc = sys(dir, "etc.conf", "derecho-pbs");
+      const env = { HOME: dir, METAQUEUE_CONF: join(dir, "absent.json") };
+      expect(loadClientConfig(env, undefined, [etc])).toBeUndefined();
+    });
+
+    it("the system-wide places are /etc/metaqueue.conf, then the checkout's .metaqueue/metaqueue.conf", () => {
+      const checkout = fileURLToPath(new URL("../../../", import.meta.url));
+      expect(systemConfPaths()).toEqual([
+        "/etc/metaqueue.conf",
+        join(checkout, ".metaqueue", "metaqueue.conf"),
+      ]);
+    });
+
+    it("refuses a list every user may write (it decides where credentials are sent)", () => {
+      const dir = home(false);
+      const etc = sys(dir, "etc.conf", "derecho-pbs");
+      chmodSync(etc, 0o666);
+      expect(() => loadClientConfig({ HOME: dir }, readConfText, [etc])).toThrow(/writable by every user/);
+      chmodSync(etc, 0o644);
+      expect(resolveServer(loadClientConfig({ HOME: dir }, readConfText, [etc])).name).toBe("derecho-pbs");
+    });
   });
 
   it("qualifyJobId", () => {
