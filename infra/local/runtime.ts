@@ -174,7 +174,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           TABLE_NAME: table,
           EVENTS_QUEUE_URL: urls[qdefs.events.name],
           MOM_TMP: path.join(opts.dataDir, "mom"),
-          MOM_HEARTBEAT_MS: String(opts.momHeartbeatMs ?? 10_000),
+          MOM_HEARTBEAT_MS: String(opts.momHeartbeatMs ?? heartbeatFor({ ...DEFAULT_SETTINGS, ...opts.settings })),
         },
         momSecret,
         log,
@@ -358,4 +358,13 @@ function localSecret(dataDir: string, name: string): string {
 
 function pairSecret(root: string, a: string, b: string): string {
   return createHmac("sha256", root).update([a, b].sort().join("|")).digest("hex");
+}
+
+/**
+ * How often a local MOM beats: every 10 s, but at least three times per momStaleMs, so a site
+ * configured to judge MOMs quickly (the kill tests set momStaleMs 3 s) never takes a live MOM's
+ * quiet spell for a dead one and ends its jobs as lost.
+ */
+export function heartbeatFor(settings: Pick<SiteSettings, "momStaleMs">): number {
+  return Math.max(100, Math.min(10_000, Math.floor(settings.momStaleMs / 3)));
 }

@@ -41,7 +41,7 @@ describe("SIGKILL of the whole runtime", () => {
     const a = (await cli("qsub", ["-l", "select=1:ncpus=2", "-N", "A"], body("A", 4))).trim();
     const b = (await cli("qsub", ["-l", "select=1:ncpus=2", "-r", "n", "-N", "B"], body("B", 4))).trim();
     // still running when the site comes back: adopted by the new MOM
-    const d = (await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "D"], body("D", 20))).trim();
+    const d = (await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "D"], body("D", 30))).trim();
     const c = (await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "C"], "echo run >> C.log\n")).trim();
     const h = (await cli("qsub", ["-h", "-N", "H"], "echo held >> H.log\n")).trim();
     for (const id of [a, b, d]) await waitFor(id, ["R"]);
@@ -67,7 +67,8 @@ describe("SIGKILL of the whole runtime", () => {
       expect(j.Exit_status).toBe(0);
       expect(j.run_count).toBe(1);
     }
-    expect((await job(d)).job_state).toBe("R"); // adopted, not requeued
+    // adopted, not requeued: still R (or, on a slow machine, already F), and run_count stays 1 below
+    expect(["R", "F"]).toContain((await job(d)).job_state);
     const jd = await waitFor(d, ["F"]);
     expect(jd.Exit_status).toBe(0);
     expect(jd.run_count).toBe(1);
