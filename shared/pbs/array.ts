@@ -67,7 +67,10 @@ export function formatArrayRange(r: ArrayRange): string {
 }
 
 /** What a job ID's brackets name: the whole array (`[]`), one subjob (`[3]`) or a range (`[1-5:2]`). */
-export type ArrayPart = { kind: "array" } | { kind: "subjob"; index: number } | { kind: "range"; range: ArrayRange };
+export type ArrayPart =
+  | { kind: "array" }
+  | { kind: "subjob"; index: number }
+  | { kind: "range"; range: ArrayRange };
 
 /**
  * Read the text between a job ID's brackets (jobid.ts has checked its shape). A range may

@@ -122,7 +122,14 @@ export async function deleteJob(
         ...cur,
         // an array none of whose subjobs started: each of them is deleted with it (X)
         ...(cur.array
-          ? { array: { ...cur.array, indices: [], next: 0, deleted: [...(cur.array.deleted ?? []), ...cur.array.indices] } }
+          ? {
+              array: {
+                ...cur.array,
+                indices: [],
+                next: 0,
+                deleted: [...(cur.array.deleted ?? []), ...cur.array.indices],
+              },
+            }
           : {}),
         state: "F",
         obittime: now,

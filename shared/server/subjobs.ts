@@ -67,7 +67,8 @@ export async function arraySubjobs(
   const seen = new Set(out.map((s) => s.arrayIndex));
   for (const i of a.deleted ?? []) if (keep(i) && !seen.has(i)) out.push(virtualSubjob(parent, i, "X"));
   if (!isFinished(parent.state))
-    for (const i of a.indices.slice(a.next)) if (keep(i) && !seen.has(i)) out.push(virtualSubjob(parent, i, "Q"));
+    for (const i of a.indices.slice(a.next))
+      if (keep(i) && !seen.has(i)) out.push(virtualSubjob(parent, i, "Q"));
   return out.sort((x, y) => (x.arrayIndex ?? 0) - (y.arrayIndex ?? 0));
 }
 
