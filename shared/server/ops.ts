@@ -349,7 +349,9 @@ async function deleteArray(ctx: SiteContext, parent: JobRecord, actor: Actor, no
       },
     };
   });
-  const running = (await ctx.store.listSubjobs(parent)).filter((j) => !isFinished(j.state));
+  // by key (consistent reads), not through an index that may lag a subjob started just before
+  const started = after?.array?.indices.map((i) => `${parent.key}[${i}]`) ?? [];
+  const running = [...(await ctx.store.getJobs(started)).values()].filter((j) => !isFinished(j.state));
   for (const sub of running) {
     try {
       await deleteJob(ctx, sub.id, actor);
