@@ -138,6 +138,7 @@ describe("parseDepend", () => {
     ["afterok:1::2", "needs job IDs"],
     ["afterok:1,", "empty entry"],
     ["afterok:foo", "illegally formed job identifier: foo"],
+    ["afterok:12[1-5].casper", "illegally formed job identifier: 12[1-5].casper"],
     ["on", "needs a count"],
     ["on:0", "positive integer"],
     ["on:x", "positive integer"],
