@@ -201,6 +201,11 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
 export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
   // PBS: qrerun needs operator or manager privilege, even for one's own job
   if (!actor.privileged) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
+  // A requeued subjob would be a Q record outside the ready index (its array stands for its
+  // unstarted subjobs there), so it would never start again: refused, as a lost MOM's subjob
+  // is not requeued either (job-end.ts), rather than accepted and stranded.
+  if (subjobRef(keyOfId(id)))
+    throw new InvalidStateError(`Job is not rerunnable ${id}: array subjobs are not requeued`, "NORERUN");
   const now = ctx.clock.now();
   let target: JobRecord | undefined;
   await mutateJob(ctx, keyOfId(id), (cur) => {

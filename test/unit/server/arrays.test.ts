@@ -8,7 +8,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { MetaqueueError } from "../../../shared/errors.js";
 import { moveJob } from "../../../shared/server/move.js";
-import { alterJob, deleteJob, holdJob, releaseJob } from "../../../shared/server/ops.js";
+import { alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "../../../shared/server/ops.js";
 import { type MemorySite, memorySite } from "../../fixtures/memory-site.js";
 
 let s: MemorySite;
@@ -170,5 +170,21 @@ describe("holds, alters and moves act on the array, never on its subjobs (PBSE_I
     await alterJob(s.ctx, id, s.actor("alice"), { name: "renamed" });
     await releaseJob(s.ctx, id, s.actor("alice"));
     expect(await s.job(id)).toMatchObject({ name: "renamed", state: "Q" });
+  });
+});
+
+describe("qrerun of a subjob", () => {
+  it("is refused (NORERUN), not accepted and stranded as a Q record no cycle would start", async () => {
+    const { id, seq } = await array("1-2", true);
+    await releaseJob(s.ctx, id, s.actor("alice"));
+    await s.settle();
+    const sub = `${seq}[1].casper`;
+    expect((await s.job(sub)).state).toBe("R");
+    for (const target of [sub, `${seq}[1-2].casper`]) {
+      const err = await errorOf(rerunJob(s.ctx, target, s.actor("root")));
+      expect(err.pbs).toBe("NORERUN");
+    }
+    expect(s.executor.kills).toEqual([]);
+    expect((await s.job(sub)).rerunReq).toBeUndefined();
   });
 });
