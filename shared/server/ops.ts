@@ -154,7 +154,7 @@ export async function deleteJob(
 
 export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
   await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -182,7 +182,7 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
 
 export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -235,7 +235,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 /** qalter: change a job that has not started. */
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
   validateQsubOptions(opts);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
@@ -300,7 +300,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
  * them, started or not (OpenPBS req_holdjob/req_releasejob/req_modifyjob/req_movejob:
  * PBSE_IVALREQ for anything but a plain job or an array).
  */
-export async function refuseQueuedSubjob(_ctx: SiteContext, id: string): Promise<void> {
+export function refuseSubjob(id: string): void {
   if (subjobRef(keyOfId(id))) throw new InvalidStateError(`Invalid request ${id}`, "IVALREQ");
 }
 
