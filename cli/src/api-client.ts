@@ -42,6 +42,8 @@ export interface Api {
   submit(target: ServerEntry, request: SubmitRequest): Promise<string>;
   listJobs(target: ServerEntry, query?: JobQuery): Promise<JobView[]>;
   getJob(target: ServerEntry, id: string, history?: boolean): Promise<JobView>;
+  /** The subjobs an array (`12[]`), subjob (`12[3]`) or range (`12[1-5]`) ID names. */
+  listSubjobs(target: ServerEntry, id: string): Promise<JobView[]>;
   deleteJob(target: ServerEntry, id: string): Promise<void>;
   holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
@@ -241,6 +243,9 @@ export class HttpApi implements Api {
   async getJob(target: ServerEntry, id: string, history = false): Promise<JobView> {
     const path = `/v1/jobs/${enc(id)}${history ? "?history=1" : ""}`;
     return (await this.call<{ job: JobView }>(target, "GET", path)).job;
+  }
+  async listSubjobs(target: ServerEntry, id: string): Promise<JobView[]> {
+    return (await this.call<{ jobs: JobView[] }>(target, "GET", `/v1/jobs/${enc(id)}/subjobs`)).jobs;
   }
   async deleteJob(target: ServerEntry, id: string): Promise<void> {
     await this.call(target, "DELETE", `/v1/jobs/${enc(id)}`);

@@ -123,6 +123,13 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { "200": ok("{events: TraceEvent[]}"), ...errors },
         },
       },
+      "/v1/jobs/{id}/subjobs": {
+        get: {
+          summary: "qstat -t: the subjobs of an array (12[]), a subjob (12[3]) or a range (12[1-5])",
+          parameters: [jobId],
+          responses: { "200": ok("{jobs: JobView[]}"), ...errors },
+        },
+      },
       "/v1/jobs/{id}/deps": {
         get: {
           summary: "dependencies both ways",

@@ -71,7 +71,9 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     a.array_indices_submitted = job.array.range;
     const remaining = job.array.indices.slice(job.array.next);
     a.array_indices_remaining = remaining.length ? compressIndices(remaining) : "-";
-    a.array_state_count = `Queued:${remaining.length} Running:${job.array.running} Exiting:0 Expired:${job.array.done} `;
+    // subjobs deleted before they started are X too: PBS counts them Expired
+    const expired = job.array.done + (job.array.deleted?.length ?? 0);
+    a.array_state_count = `Queued:${remaining.length} Running:${job.array.running} Exiting:0 Expired:${expired} `;
   }
   if (job.parentKey !== undefined) {
     a.array_id = `${job.parentKey}[].${site.short}`;

@@ -18,6 +18,7 @@ import { type Actor, alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "
 import { actorFor, audit, levelOf } from "../server/privilege.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
+import { arraySubjobs, indexFilter, subjobRef, unrecordedSubjob } from "../server/subjobs.js";
 import { jobView, nodeView, queueView, serverView } from "./render.js";
 import { openApiDocument } from "./openapi.js";
 import { type Identity, refuseAll } from "./identity.js";
@@ -180,32 +181,29 @@ function localJobKey(ctx: SiteContext, id: string): string {
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
   if (id.length > 256) throw new PbsParseError("invalid request: job ID too long");
   const key = localJobKey(ctx, id);
-  const job = (await ctx.store.getJob(key, false)) ?? (await queuedSubjobView(ctx, key));
+  const job = (await ctx.store.getJob(key, false)) ?? (await unrecordedSubjob(ctx, key));
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
   return job;
 }
 
 /**
- * A subjob exists as a record only once it starts; until then qstat shows it as PBS does,
- * queued (or held with its array), from its parent.
+ * qstat -t and subjob ranges: the subjobs an ID names (`12[]` all of them, `12[3]` one,
+ * `12[1-5]` a range), started or not, and those deleted before they started (X).
  */
-async function queuedSubjobView(ctx: SiteContext, key: string): Promise<JobRecord | undefined> {
-  const m = /^(\d+)\[(\d+)\]$/.exec(key);
-  if (!m) return undefined;
-  const parent = await ctx.store.getJob(m[1], false);
-  const a = parent?.array;
-  const index = Number(m[2]);
-  if (!parent || !a || a.indices.indexOf(index, a.next) < 0 || isFinished(parent.state)) return undefined;
-  return {
-    ...parent,
-    id: `${parent.seq}[${index}].${parent.site}`,
-    key,
-    parentKey: parent.key,
-    arrayIndex: index,
-    array: undefined,
-    state: parent.state === "H" ? "H" : "Q",
-    hist: [],
-  };
+async function findSubjobs(ctx: SiteContext, id: string): Promise<JobRecord[]> {
+  if (id.length > 256) throw new PbsParseError("invalid request: job ID too long");
+  const key = localJobKey(ctx, id);
+  const ref = subjobRef(key);
+  const parent = await ctx.store.getJob(ref?.parentKey ?? key, false);
+  if (!parent) throw new NotFoundError(`Unknown Job Id ${id}`);
+  const subs = await arraySubjobs(ctx, parent, ref ? indexFilter(ref.part) : undefined);
+  if (ref && subs.length === 0) throw new NotFoundError(`Unknown Job Id ${id}`);
+  return subs;
+}
+
+async function arrayListed(ctx: SiteContext, parentKey: string): Promise<boolean> {
+  const parent = await ctx.store.getJob(parentKey, false);
+  return !!parent && !isFinished(parent.state);
 }
 
 /** Full job ID for a user-given one (bare seq -> seq.short). */
@@ -329,14 +327,20 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       throw err;
     }
   }
-  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace))?$/.exec(path);
+  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace|subjobs))?$/.exec(path);
   if (m) {
     const id = decodeSegment(m[1]);
     const action = m[2];
+    if (action === "subjobs" && method === "GET") {
+      const jobs = await findSubjobs(ctx, id);
+      return json(200, { jobs: jobs.map((j) => jobView(j, ctx.site)) });
+    }
     if (!action && method === "GET") {
       const job = await findJob(ctx, id);
       const history = q.history === "1" || q.history === "true";
-      if (isFinished(job.state) && !history) {
+      // an X subjob is shown with its array while the array is listed (as PBS does)
+      const shownWithArray = job.state === "X" && !!job.parentKey && (await arrayListed(ctx, job.parentKey));
+      if (isFinished(job.state) && !history && !shownWithArray) {
         throw new MetaqueueError(
           "JobFinished",
           `${job.id} Job has finished, use -x or -H to obtain historical job information`,

@@ -65,3 +65,29 @@ export function formatArrayRange(r: ArrayRange): string {
   if (r.maxConcurrent !== undefined) s += `%${r.maxConcurrent}`;
   return s;
 }
+
+/** What a job ID's brackets name: the whole array (`[]`), one subjob (`[3]`) or a range (`[1-5:2]`). */
+export type ArrayPart =
+  | { kind: "array" }
+  | { kind: "subjob"; index: number }
+  | { kind: "range"; range: ArrayRange };
+
+/**
+ * Read the text between a job ID's brackets (jobid.ts has checked its shape). A range may
+ * have its end equal to its start (`3-3`, one subjob) but not before it, as in PBS.
+ */
+export function parseArrayPart(text: string): ArrayPart {
+  if (text === "") return { kind: "array" };
+  if (/^\d+$/.test(text)) return { kind: "subjob", index: Number(text) };
+  const m = /^(\d+)-(\d+)(?::(\d+))?$/.exec(text);
+  if (!m) throw new PbsParseError(`illegally formed job identifier: [${text}]`);
+  const range = { start: Number(m[1]), end: Number(m[2]), step: m[3] === undefined ? 1 : Number(m[3]) };
+  if (range.end < range.start || range.step < 1)
+    throw new PbsParseError(`illegally formed job identifier: [${text}]`);
+  return { kind: "range", range };
+}
+
+/** Whether `index` is one of the range's indices. */
+export function inRange(r: ArrayRange, index: number): boolean {
+  return index >= r.start && index <= r.end && (index - r.start) % r.step === 0;
+}

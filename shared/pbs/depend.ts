@@ -54,11 +54,15 @@ export function parseDepend(text: string): Dependency[] {
       continue;
     }
     for (const a of args) {
+      let ok = true;
       try {
-        parseJobId(a);
+        // a job, an array or one subjob: PBS takes no subjob range in a dependency
+        ok = !parseJobId(a).arrayIndex?.includes("-");
       } catch {
-        throw new PbsParseError(`illegal -W value: depend=${text}: illegally formed job identifier: ${a}`);
+        ok = false;
       }
+      if (!ok)
+        throw new PbsParseError(`illegal -W value: depend=${text}: illegally formed job identifier: ${a}`);
     }
     total += args.length;
     if (total > MAX_DEPEND_JOBS) {

@@ -10,10 +10,11 @@ export const QUEUE_NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
 /** Server names (host names or short names). */
 export const SERVER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-const JOBID_RE = /^(\d+)(?:\[(\d*)\])?(?:\.([A-Za-z0-9][A-Za-z0-9_.-]*))?$/;
+const JOBID_RE = /^(\d+)(?:\[(\d*|\d+-\d+(?::\d+)?)\])?(?:\.([A-Za-z0-9][A-Za-z0-9_.-]*))?$/;
 
 /**
- * Parse `seq[.server]`, `seq[][.server]` (array parent) or `seq[N][.server]` (subjob).
+ * Parse `seq[.server]`, `seq[][.server]` (array parent), `seq[N][.server]` (subjob) or
+ * `seq[X-Y[:Z]][.server]` (a range of subjobs, as PBS's qstat, qdel, qrerun take).
  * No whitespace is allowed anywhere.
  */
 export function parseJobId(text: string): JobIdRef {

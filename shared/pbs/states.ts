@@ -34,7 +34,8 @@
  * - R -> F the job ended (obituary), was deleted, or its MOM was lost and it may not rerun.
  * - R -> X the same for an array subjob.
  * - R -> Q requeue: qrerun, a lost MOM with a rerunnable job, a dispatch that failed.
- * - B -> F the last subjob was counted (subjobEnded), or qdel of the last unstarted index.
+ * - B -> F the last subjob was counted (subjobEnded), qdel of the last unstarted index, or qdel
+ *   of the array when none of its subjobs runs (deleteArray).
  * - F, M, X are terminal (M still records the end reported by the peer, but stays M).
  * - A write that keeps the state (a comment, a hold type added, a subjob counted) is always
  *   allowed.

@@ -70,6 +70,8 @@ export interface JobRecord {
     running: number;
     done: number;
     failed: number;
+    /** indices deleted before they started (qdel): never run, shown as X with the array */
+    deleted?: number[];
   };
   /** subjob: parent key and index */
   parentKey?: string;

@@ -13,7 +13,7 @@ import { loadServerState } from "./server-state.js";
 import { withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue, queueEnabled, queuePartition } from "./objects.js";
-import { type Actor, mayActOn, refuseQueuedSubjob } from "./ops.js";
+import { type Actor, mayActOn, refuseSubjob } from "./ops.js";
 
 /** qmove to another queue of this server, or to a queue of a peer (a push transfer). */
 export async function moveJob(
@@ -23,7 +23,7 @@ export async function moveJob(
   destination: string,
 ): Promise<void> {
   const d = parseDestination(destination);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   const peer = isThisSite(ctx, d.server) ? undefined : findPeer(ctx, d.server);
   if (peer) {
     const job = await ctx.store.getJob(keyOfId(id));

@@ -12,6 +12,7 @@ import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";
 import { checkJobSize } from "./submit.js";
+import { arraySubjobs, indexFilter, isUnstarted, subjobRef } from "./subjobs.js";
 
 export interface Actor {
   user: string;
@@ -81,11 +82,18 @@ export async function deleteJob(
   const movedTo = await forwardOp(ctx, id, actor, "delete");
   if (movedTo) return { jobId: id, movedTo };
   const now = ctx.clock.now();
+  const ref = subjobRef(keyOfId(id));
+  if (ref?.part.kind === "range") {
+    await deleteRange(ctx, id, actor);
+    return { jobId: id };
+  }
   if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
   let kill: JobRecord | undefined;
+  let array: JobRecord | undefined;
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
     mayActOn(actor, cur);
     kill = undefined;
+    array = undefined;
     if (isFinished(cur.state)) throw finishedError(cur);
     if (cur.state === "R" || cur.state === "E") {
       kill = cur;
@@ -104,12 +112,25 @@ export async function deleteJob(
         },
       };
     }
-    if (cur.state === "B")
-      throw new InvalidStateError(`deleting a running array job is not supported yet: ${cur.id}`);
+    if (cur.state === "B") {
+      array = cur;
+      return { kind: "skip" };
+    }
     return {
       kind: "write",
       after: {
         ...cur,
+        // an array none of whose subjobs started: each of them is deleted with it (X)
+        ...(cur.array
+          ? {
+              array: {
+                ...cur.array,
+                indices: [],
+                next: 0,
+                deleted: [...(cur.array.deleted ?? []), ...cur.array.indices],
+              },
+            }
+          : {}),
         state: "F",
         obittime: now,
         mtime: now,
@@ -123,6 +144,7 @@ export async function deleteJob(
       acct: { time: now, jobId: cur.id, type: "D", data: { requestor: actor.user, queue: cur.queue } },
     };
   });
+  if (array) await deleteArray(ctx, array, actor, now);
   if (kill?.momId)
     await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
   if (after && isFinished(after.state) && after.hasDeps)
@@ -132,7 +154,7 @@ export async function deleteJob(
 
 export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
   await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -160,7 +182,7 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
 
 export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -179,6 +201,11 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
 export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
   // PBS: qrerun needs operator or manager privilege, even for one's own job
   if (!actor.privileged) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
+  // A requeued subjob would be a Q record outside the ready index (its array stands for its
+  // unstarted subjobs there), so it would never start again: refused, as a lost MOM's subjob
+  // is not requeued either (job-end.ts), rather than accepted and stranded.
+  if (subjobRef(keyOfId(id)))
+    throw new InvalidStateError(`Job is not rerunnable ${id}: array subjobs are not requeued`, "NORERUN");
   const now = ctx.clock.now();
   let target: JobRecord | undefined;
   await mutateJob(ctx, keyOfId(id), (cur) => {
@@ -208,7 +235,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 /** qalter: change a job that has not started. */
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
   validateQsubOptions(opts);
-  await refuseQueuedSubjob(ctx, id);
+  refuseSubjob(id);
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
@@ -268,46 +295,92 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
 }
 
-/** `123[4]` (a subjob key) -> its parent's key and index; undefined for any other key. */
-function subjobOf(key: string): { parentKey: string; index: number } | undefined {
-  const m = /^(\d+)\[(\d+)\]$/.exec(key);
-  return m ? { parentKey: m[1], index: Number(m[2]) } : undefined;
+/**
+ * PBS holds, releases, alters and moves an array as a whole, never one subjob or a range of
+ * them, started or not (OpenPBS req_holdjob/req_releasejob/req_modifyjob/req_movejob:
+ * PBSE_IVALREQ for anything but a plain job or an array).
+ */
+export function refuseSubjob(id: string): void {
+  if (subjobRef(keyOfId(id))) throw new InvalidStateError(`Invalid request ${id}`, "IVALREQ");
 }
 
 /**
- * A subjob exists as a record only once it starts; before that it is an index its parent has
- * yet to start. Returns the parent when `id` names such a subjob.
+ * qdel of a range (`12[1-5]`): each subjob of the array in the range, as qdel of each would;
+ * indices the array does not have are passed over, as PBS does. The first refusal (a finished
+ * subjob, another user's array) is thrown once the others are done.
  */
-async function queuedSubjobParent(ctx: SiteContext, id: string): Promise<JobRecord | undefined> {
-  const sub = subjobOf(keyOfId(id));
-  if (!sub || (await ctx.store.getJob(keyOfId(id), false))) return undefined;
-  const parent = await ctx.store.getJob(sub.parentKey);
-  const a = parent?.array;
-  if (!a || a.indices.indexOf(sub.index, a.next) < 0) return undefined;
-  return parent;
+async function deleteRange(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
+  const ref = subjobRef(keyOfId(id)) as NonNullable<ReturnType<typeof subjobRef>>;
+  const parent = await ctx.store.getJob(ref.parentKey);
+  if (!parent?.array) throw new NotFoundError(`Unknown Job Id ${id}`);
+  mayActOn(actor, parent);
+  const subs = (await arraySubjobs(ctx, parent, indexFilter(ref.part))).filter((j) => j.state !== "X");
+  if (subs.length === 0) throw new NotFoundError(`Unknown Job Id ${id}`);
+  let first: unknown;
+  for (const sub of subs) {
+    try {
+      await deleteJob(ctx, sub.id, actor);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first) throw first;
 }
 
 /**
- * PBS holds, releases, alters and moves an array as a whole: a subjob that has not started
- * cannot be changed on its own (qdel of one is allowed: deleteQueuedSubjob).
+ * qdel of an array under way (B): the indices it has not started leave its list (they never
+ * run, shown X), and its running subjobs are killed; the array ends when the last of them is
+ * counted (job-end.ts subjobEnded), or at once when none runs.
  */
-export async function refuseQueuedSubjob(ctx: SiteContext, id: string): Promise<void> {
-  const parent = await queuedSubjobParent(ctx, id);
-  if (parent)
-    throw new InvalidStateError(
-      `Request invalid for state of job ${id}: a subjob that has not started is changed with its array ${parent.id}`,
-    );
+async function deleteArray(ctx: SiteContext, parent: JobRecord, actor: Actor, now: number): Promise<void> {
+  const { after } = await mutateJob(ctx, parent.key, (cur) => {
+    mayActOn(actor, cur);
+    const a = cur.array;
+    if (cur.state !== "B" || !a) return { kind: "skip" };
+    const dropped = a.indices.slice(a.next);
+    const array = { ...a, indices: a.indices.slice(0, a.next), deleted: [...(a.deleted ?? []), ...dropped] };
+    const message = `Job deleted at request of ${actor.user}`;
+    const ends = array.running === 0 && array.done >= array.indices.length;
+    return {
+      kind: "write",
+      after: {
+        ...cur,
+        array,
+        delReq: true,
+        mtime: now,
+        ...(ends ? { state: "F" as const, obittime: now, exitStatus: array.failed ? 1 : 0 } : {}),
+        comment: message,
+        hist: withTrace(cur.hist, { time: now, source: "S", message }),
+      },
+    };
+  });
+  // by key (consistent reads), not through an index that may lag a subjob started just before
+  const started = after?.array?.indices.map((i) => `${parent.key}[${i}]`) ?? [];
+  const running = [...(await ctx.store.getJobs(started)).values()].filter((j) => !isFinished(j.state));
+  for (const sub of running) {
+    try {
+      await deleteJob(ctx, sub.id, actor);
+    } catch (err) {
+      // a subjob that ended meanwhile is counted by its own end
+      if (!(err instanceof InvalidStateError)) throw err;
+    }
+  }
+  if (after && isFinished(after.state) && after.hasDeps)
+    await sendEvents(ctx, [{ type: "ended", jobKey: after.key }]);
 }
 
 /**
  * qdel of a subjob that has not started: its index leaves the parent's list of indices still
- * to run (one guarded write on the parent), so it never starts. When that leaves the array
- * with nothing to run, running or left, the array ends as deleted.
+ * to run for its list of deleted ones (one guarded write on the parent), so it never starts
+ * and shows X. When that leaves the array with nothing to run, running or left, the array
+ * ends as deleted.
  */
 async function deleteQueuedSubjob(ctx: SiteContext, id: string, actor: Actor, now: number): Promise<boolean> {
-  const parent = await queuedSubjobParent(ctx, id);
-  if (!parent) return false;
-  const index = (subjobOf(keyOfId(id)) as { index: number }).index;
+  const ref = subjobRef(keyOfId(id));
+  if (ref?.part.kind !== "subjob" || (await ctx.store.getJob(keyOfId(id), false))) return false;
+  const index = ref.part.index;
+  const parent = await ctx.store.getJob(ref.parentKey);
+  if (!parent || !isUnstarted(parent, index)) return false;
   const { after } = await mutateJob(ctx, parent.key, (cur) => {
     mayActOn(actor, cur);
     const a = cur.array;
@@ -320,10 +393,16 @@ async function deleteQueuedSubjob(ctx: SiteContext, id: string, actor: Actor, no
       kind: "write",
       after: {
         ...cur,
-        array: { ...a, indices },
+        array: { ...a, indices, deleted: [...(a.deleted ?? []), index] },
         mtime: now,
         ...(nothingLeft
-          ? { state: "F" as const, obittime: now, comment: `Job deleted at request of ${actor.user}` }
+          ? {
+              state: "F" as const,
+              obittime: now,
+              // subjobs that ran decide the array's exit (PBS does not count deleted ones)
+              ...(a.done > 0 ? { exitStatus: a.failed ? 1 : 0 } : {}),
+              comment: `Job deleted at request of ${actor.user}`,
+            }
           : {}),
         hist: withTrace(cur.hist, { time: now, source: "S", message }),
       },

@@ -23,7 +23,7 @@ import { pbsExitOf } from "../../../shared/pbs/errno.js";
 import { destTarget, followMoved, isFinished, isJobId, jobTarget } from "../route.js";
 
 const USAGE =
-  "qstat [-f] [-1] [-x] [-H] [-F format | -w] [-D delim] [-u user] [-a] [-n] [-s] [-i] [-r] [job_identifier | destination ...]\n" +
+  "qstat [-f] [-1] [-x] [-H] [-J] [-t] [-F format | -w] [-D delim] [-u user] [-a] [-n] [-s] [-i] [-r] [job_identifier | destination ...]\n" +
   "       qstat -Q [-f] [-F format] [-D delim] [destination ...]\n" +
   "       qstat -B [-f] [-F format] [-D delim] [server_name ...]\n" +
   "       qstat --version";
@@ -50,6 +50,8 @@ interface QstatOpts {
   w?: boolean;
   i?: boolean;
   r?: boolean;
+  t?: boolean;
+  J?: boolean;
 }
 
 export async function qstat(ctx: Ctx, argv: string[]): Promise<number> {
@@ -112,6 +114,8 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, output: Out
     if (o.H && !isFinished(job)) return false;
     if (o.i && !"EHQTW".includes(state)) return false;
     if (o.r && !"RS".includes(state)) return false;
+    // -J: array jobs only (with -t, their subjobs too: nothing else lists them)
+    if (o.J && job.attributes.array !== "True" && job.attributes.array_id === undefined) return false;
     if (users) {
       const owner = String(job.attributes.Job_Owner ?? "").split("@")[0];
       if (!users.includes(owner)) return false;
@@ -148,12 +152,27 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, output: Out
     headerDone = true;
   };
 
+  /** -t: each array followed by its subjobs (PBS lists subjobs only with -t). */
+  const expand = async (server: ServerEntry, jobs: JobView[]): Promise<JobView[]> => {
+    const out: JobView[] = [];
+    for (const job of jobs) {
+      if (job.attributes.array_id !== undefined && !o.t) continue;
+      out.push(job);
+      if (o.t && job.attributes.array === "True") out.push(...(await ctx.api.listSubjobs(server, job.id)));
+    }
+    return out;
+  };
+
   const targets = operands.length > 0 ? operands : [undefined];
   for (const operand of targets) {
     try {
       if (operand === undefined) {
         const server = ctx.server();
-        await emit(server, await ctx.api.listJobs(server, { history, user: o.u }));
+        await emit(server, await expand(server, await ctx.api.listJobs(server, { history, user: o.u })));
+      } else if (isJobId(operand) && /\[\d+-/.test(operand)) {
+        // a range of subjobs (`12[1-5]`): each subjob in it the array has
+        const t = jobTarget(ctx, operand);
+        await emit(t.server, await ctx.api.listSubjobs(t.server, t.id));
       } else if (isJobId(operand)) {
         const t = jobTarget(ctx, operand);
         const job = await followMoved(ctx, await ctx.api.getJob(t.server, t.id, true));
@@ -162,10 +181,11 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, output: Out
           ctx.exitCode = EXIT_JOB_FINISHED;
           continue;
         }
-        await emit(t.server, [job]);
+        await emit(t.server, o.t ? await expand(t.server, [job]) : [job]);
       } else {
         const d = destTarget(ctx, operand);
-        await emit(d.server, await ctx.api.listJobs(d.server, { history, queue: d.queue, user: o.u }));
+        const jobs = await ctx.api.listJobs(d.server, { history, queue: d.queue, user: o.u });
+        await emit(d.server, await expand(d.server, jobs));
       }
     } catch (e) {
       ctx.fail(e);

@@ -291,10 +291,17 @@ describe("listings and arrays", () => {
     });
     const sub = await s.api("GET", `/v1/jobs/${enc(`${seq}[3].casper`)}`, { as: "alice" });
     expect(sub.body.job.attributes).toMatchObject({ job_state: "H" });
-    expect((await s.api("GET", `/v1/jobs/${enc(`${seq}[2].casper`)}`, { as: "alice" })).status).toBe(404);
+    // deleted before it started: X, shown with its array
+    const deleted = await s.api("GET", `/v1/jobs/${enc(`${seq}[2].casper`)}`, { as: "alice" });
+    expect(deleted.body.job.attributes).toMatchObject({ job_state: "X" });
+    expect((await s.api("GET", `/v1/jobs/${enc(`${seq}[9].casper`)}`, { as: "alice" })).status).toBe(404);
+    // PBS holds an array, never one of its subjobs (PBSE_IVALREQ)
     const hold = await s.api("POST", `/v1/jobs/${enc(`${seq}[3].casper`)}/hold`, { as: "alice", body: {} });
     expect(hold.status).toBe(409);
-    expect(hold.body.error.message).toMatch(/with its array/);
+    expect(hold.body.error).toMatchObject({
+      message: `Invalid request ${seq}[3].casper`,
+      pbsError: "PBSE_IVALREQ",
+    });
   });
 });
 

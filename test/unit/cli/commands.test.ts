@@ -65,6 +65,10 @@ class FakeApi implements Api {
     this.calls.push(["getJob", t.name, id, history]);
     return this.find(t, id);
   }
+  async listSubjobs(t: ServerEntry, id: string): Promise<JobView[]> {
+    this.calls.push(["listSubjobs", t.name, id]);
+    return [];
+  }
   async deleteJob(t: ServerEntry, id: string): Promise<void> {
     this.calls.push(["deleteJob", t.name, id]);
     if (this.failDelete.has(id)) throw new InvalidStateError(`Request invalid for state of job ${id}`);

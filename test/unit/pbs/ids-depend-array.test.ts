@@ -3,7 +3,9 @@ import {
   arrayIndices,
   countIndices,
   formatArrayRange,
+  inRange,
   MAX_ARRAY_SIZE,
+  parseArrayPart,
   parseArrayRange,
 } from "../../../shared/pbs/array.js";
 import { formatDepend, MAX_DEPEND_JOBS, parseDepend } from "../../../shared/pbs/depend.js";
@@ -19,6 +21,9 @@ describe("parseJobId", () => {
     ["123[]", { seq: "123", arrayIndex: "" }],
     ["123[].casper", { seq: "123", server: "casper", arrayIndex: "" }],
     ["123[7].casper", { seq: "123", server: "casper", arrayIndex: "7" }],
+    // subjob ranges, as PBS's qstat, qdel and qrerun take them
+    ["123[1-5]", { seq: "123", arrayIndex: "1-5" }],
+    ["123[0-100:5].casper", { seq: "123", server: "casper", arrayIndex: "0-100:5" }],
   ])("%s", (text, ref) => {
     expect(parseJobId(text)).toEqual(ref);
   });
@@ -35,9 +40,28 @@ describe("parseJobId", () => {
     "123[]. casper",
     "-1",
     "12x",
-    "123[1-5]",
+    "123[1-]",
+    "123[-5]",
+    "123[1-5:]",
+    "123[1-5%2]",
   ])("rejects %j", (text) => {
     expectParseError(() => parseJobId(text), `illegally formed job identifier: ${text}`);
+  });
+});
+
+describe("parseArrayPart (what a job ID's brackets name)", () => {
+  it("reads the array, one subjob or a range", () => {
+    expect(parseArrayPart("")).toEqual({ kind: "array" });
+    expect(parseArrayPart("7")).toEqual({ kind: "subjob", index: 7 });
+    expect(parseArrayPart("3-3")).toEqual({ kind: "range", range: { start: 3, end: 3, step: 1 } });
+    expect(parseArrayPart("1-9:4")).toEqual({ kind: "range", range: { start: 1, end: 9, step: 4 } });
+  });
+  it.each(["5-1", "1-5:0", "x"])("rejects %j", (text) => {
+    expectParseError(() => parseArrayPart(text), "illegally formed job identifier");
+  });
+  it("inRange: the range's own indices only", () => {
+    const r = { start: 1, end: 9, step: 4 };
+    expect([0, 1, 2, 5, 9, 10, 13].filter((i) => inRange(r, i))).toEqual([1, 5, 9]);
   });
 });
 
@@ -114,6 +138,7 @@ describe("parseDepend", () => {
     ["afterok:1::2", "needs job IDs"],
     ["afterok:1,", "empty entry"],
     ["afterok:foo", "illegally formed job identifier: foo"],
+    ["afterok:12[1-5].casper", "illegally formed job identifier: 12[1-5].casper"],
     ["on", "needs a count"],
     ["on:0", "positive integer"],
     ["on:x", "positive integer"],
