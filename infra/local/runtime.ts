@@ -174,7 +174,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           TABLE_NAME: table,
           EVENTS_QUEUE_URL: urls[qdefs.events.name],
           MOM_TMP: path.join(opts.dataDir, "mom"),
-          MOM_HEARTBEAT_MS: String(opts.momHeartbeatMs ?? heartbeatFor({ ...DEFAULT_SETTINGS, ...opts.settings })),
+          MOM_HEARTBEAT_MS: String(
+            opts.momHeartbeatMs ?? heartbeatFor({ ...DEFAULT_SETTINGS, ...opts.settings }),
+          ),
         },
         momSecret,
         log,
