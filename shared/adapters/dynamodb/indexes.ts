@@ -9,7 +9,16 @@
  * isFinished, arrayHasWork, waitsOnJobs, transferPending); the keys and their order are this
  * adapter's. An in-memory store that must order its reads as DynamoDB does imports these.
  */
-import { arrayHasWork, isFinished, type JobRecord, transferPending, waitsOnJobs } from "../../server/job.js";
+import type { JobState } from "../../pbs/types.js";
+import {
+  arrayHasWork,
+  FINISHED,
+  isFinished,
+  type JobRecord,
+  transferPending,
+  waitsOnJobs,
+} from "../../server/job.js";
+import type { JobPageQuery } from "../../server/records.js";
 import { keys } from "./table.js";
 
 /** Sparse-index attributes a job should carry in its current state. */
@@ -64,4 +73,21 @@ export function indexAttrs(job: JobRecord): IndexAttrs {
     out.wtSk = keys.waitSort(job.seq);
   }
   return out;
+}
+
+/**
+ * The list-index partitions a dashboard page reads (JobStore.listJobPage), and the states it
+ * filters on: the queues' active partitions unless only finished states are asked for, and their
+ * finished ones with history. Both adapters read the same partitions.
+ */
+export function pagePartitions(q: JobPageQuery): { parts: string[]; states: JobState[] | undefined } {
+  const states = q.states?.length ? q.states : undefined;
+  const wantActive = !states || states.some((s) => !FINISHED.has(s));
+  const wantFinished = q.history && (!states || states.some((s) => FINISHED.has(s)));
+  const parts: string[] = [];
+  for (const queue of q.queues) {
+    if (wantActive) parts.push(keys.list(queue, false));
+    if (wantFinished) parts.push(keys.list(queue, true));
+  }
+  return { parts, states };
 }

@@ -12,8 +12,9 @@
 import { QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { JobState } from "../../pbs/types.js";
 import type { JobStore } from "../../ports/store.js";
-import { FINISHED, type JobRecord } from "../../server/job.js";
+import type { JobRecord } from "../../server/job.js";
 import type { JobPage, JobPageQuery, WaitingJob } from "../../server/records.js";
+import { pagePartitions } from "./indexes.js";
 import { stripItem } from "./items.js";
 import { TableAccess } from "./table-access.js";
 import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX, WAIT_INDEX } from "./table.js";
@@ -130,14 +131,7 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
    * The cursor is the last sequence number returned, so it stays valid while jobs change.
    */
   async listJobPage(q: JobPageQuery): Promise<JobPage> {
-    const states = q.states?.length ? q.states : undefined;
-    const wantActive = !states || states.some((s) => !FINISHED.has(s));
-    const wantFinished = q.history && (!states || states.some((s) => FINISHED.has(s)));
-    const parts: string[] = [];
-    for (const queue of q.queues) {
-      if (wantActive) parts.push(keys.list(queue, false));
-      if (wantFinished) parts.push(keys.list(queue, true));
-    }
+    const { parts, states } = pagePartitions(q);
     const pages = await Promise.all(parts.map((p) => this.readPartition(p, q, states)));
     const all = pages.flatMap((p) => p.jobs).sort((a, b) => b.seq - a.seq);
     const jobs = all.slice(0, q.limit);

@@ -46,7 +46,7 @@ export class DynamoServerObjects extends TableAccess implements ServerObjectStor
    * qmgr changes are conditional like every other change.
    */
   async putServerObject(obj: ServerObject, expectVer?: number): Promise<void> {
-    const key = objKey(obj.kind, obj.name);
+    const key = keys.object(obj.kind, obj.name);
     try {
       await this.doc.send(
         new PutCommand({
@@ -71,7 +71,7 @@ export class DynamoServerObjects extends TableAccess implements ServerObjectStor
       await this.doc.send(
         new DeleteCommand({
           TableName: this.table,
-          Key: objKey(kind, name),
+          Key: keys.object(kind, name),
           ConditionExpression: "ver = :v",
           ExpressionAttributeValues: { ":v": expectVer },
         }),
@@ -132,18 +132,5 @@ export class DynamoServerObjects extends TableAccess implements ServerObjectStor
       start = r.LastEvaluatedKey;
     } while (start);
     return out;
-  }
-}
-
-function objKey(kind: ServerObject["kind"], name: string) {
-  switch (kind) {
-    case "server":
-      return keys.server();
-    case "queue":
-      return keys.queue(name);
-    case "node":
-      return keys.node(name);
-    case "sched":
-      return keys.sched(name);
   }
 }

@@ -173,6 +173,9 @@ export const keys = {
   queue: (name: string) => ({ pk: "SRV", sk: `Q#${name}` }),
   node: (name: string) => ({ pk: "SRV", sk: `N#${name}` }),
   sched: (name: string) => ({ pk: "SRV", sk: `S#${name}` }),
+  /** any server object by its kind (qmgr's server, queue, node, sched) */
+  object: (kind: "server" | "queue" | "node" | "sched", name: string) =>
+    kind === "server" ? keys.server() : keys[kind](name),
   seq: () => ({ pk: "SRV", sk: "SEQ" }),
   mom: (momId: string) => ({ pk: "SRV", sk: `MOM#${momId}` }),
   acct: (t: number, jobId: string, type: string) => ({

@@ -8,38 +8,19 @@
  */
 import { checkCreatedIn, checkTransition } from "../../pbs/states.js";
 import type { JobRecord } from "../../server/job.js";
-import { type IndexAttrs, indexAttrs } from "../dynamodb/indexes.js";
+import { INDEX_FIELDS, indexAttrs } from "../dynamodb/indexes.js";
+import { jobItem } from "../dynamodb/items.js";
 import type { EdgeRecord } from "../../server/records.js";
 import { keys } from "../dynamodb/table.js";
 import type { Item, WriteOp } from "./table.js";
 
-const INDEX_FIELDS: (keyof IndexAttrs)[] = ["rdy", "rdySk", "run", "runSk", "lst", "lstSk", "wt", "wtSk"];
 const NEVER_PATCH = new Set<string>(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
 
-/** The item a job is stored as: the record plus its index attributes. */
-export function jobItem(job: JobRecord): Item {
-  return { ...keys.job(job.key), ...job, ...indexAttrs(job) };
-}
-
-/** The job an item holds: the item without its table and index keys. */
-export function jobOf(item: Item): JobRecord {
-  // rest destructuring, not a loop over entries: the simulator's checks call this on every job
-  // after every step, and V8 copies the rest in one fast step
-  const {
-    pk: _pk,
-    sk: _sk,
-    rdy: _r,
-    rdySk: _rs,
-    run: _u,
-    runSk: _us,
-    lst: _l,
-    lstSk: _ls,
-    wt: _w,
-    wtSk: _ws,
-    ...job
-  } = item;
-  return job as unknown as JobRecord;
-}
+/**
+ * The item a job is stored as, and the job an item holds: the DynamoDB adapter's own functions,
+ * so both adapters shape items identically.
+ */
+export { jobItem, stripItem as jobOf } from "../dynamodb/items.js";
 
 /** Creating `job` if its key is free; the state table is checked here, before anything is written. */
 export function createJobOp(job: JobRecord): WriteOp {

@@ -7,8 +7,8 @@
  * is left do not depend on where a batch ended, so reading everything here gives the same page.
  */
 import type { JobState } from "../../pbs/types.js";
-import { FINISHED } from "../../server/job.js";
 import type { JobPage, JobPageQuery } from "../../server/records.js";
+import { pagePartitions } from "../dynamodb/indexes.js";
 import { keys, LIST_INDEX, siteTableDefinition } from "../dynamodb/table.js";
 import { jobOf } from "./job-items.js";
 import type { Item, MemoryTable } from "./table.js";
@@ -17,14 +17,7 @@ const LIST = siteTableDefinition.indexes.find((i) => i.name === LIST_INDEX);
 
 export function listJobPage(table: MemoryTable, q: JobPageQuery): JobPage {
   if (!LIST) throw new Error("the site table has no list index");
-  const states = q.states?.length ? q.states : undefined;
-  const wantActive = !states || states.some((s) => !FINISHED.has(s));
-  const wantFinished = q.history && (!states || states.some((s) => FINISHED.has(s)));
-  const parts: string[] = [];
-  for (const queue of q.queues) {
-    if (wantActive) parts.push(keys.list(queue, false));
-    if (wantFinished) parts.push(keys.list(queue, true));
-  }
+  const { parts, states } = pagePartitions(q);
   const before = q.before === undefined ? undefined : keys.listSort(q.before);
   const match = (it: Item) =>
     (!q.user || it.user === q.user) &&

@@ -2,13 +2,7 @@
  * The site's other records as items of the in-memory table, keyed and shaped as the DynamoDB
  * adapter keys and shapes them (shared/adapters/dynamodb/table.ts `keys`), and read back the same way.
  */
-import type {
-  AcctRecord,
-  AuditRecord,
-  ProjectRecord,
-  ServerObject,
-  UsageCharge,
-} from "../../server/records.js";
+import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
 import { keys } from "../dynamodb/table.js";
 import { decimalAdd, type Item, type WriteOp } from "./table.js";
 
@@ -55,17 +49,4 @@ export function auditOf(it: Item): AuditRecord {
 
 export function peerOf(it: Item) {
   return { short: String(it.short), state: String(it.state), at: Number(it.at) };
-}
-
-export function objKey(kind: ServerObject["kind"], name: string) {
-  switch (kind) {
-    case "server":
-      return keys.server();
-    case "queue":
-      return keys.queue(name);
-    case "node":
-      return keys.node(name);
-    case "sched":
-      return keys.sched(name);
-  }
 }

@@ -43,7 +43,7 @@ import {
 } from "../dynamodb/table.js";
 import { createJobOp, edgeOf, jobItem, jobOf, markParentOp, putEdgeOp, updateJobOp } from "./job-items.js";
 import { listJobPage } from "./job-pages.js";
-import { acctOf, acctOp, auditOf, chargeOp, objKey, peerOf, projectFrom } from "./records.js";
+import { acctOf, acctOp, auditOf, chargeOp, peerOf, projectFrom } from "./records.js";
 import { decimalAdd, type Item, MemoryTable, type WriteOp } from "./table.js";
 
 /** The operations a `fail` hook is asked about: the port's method names. */
@@ -83,7 +83,7 @@ export class MemorySiteStore implements SiteStore {
       this.table.write(
         [
           {
-            key: objKey(o.kind, o.name),
+            key: keys.object(o.kind, o.name),
             next: () => ({ kind: o.kind, name: o.name, attrs: o.attrs, ver: o.ver }),
           },
         ],
@@ -283,7 +283,7 @@ export class MemorySiteStore implements SiteStore {
     this.table.write(
       [
         {
-          key: objKey(obj.kind, obj.name),
+          key: keys.object(obj.kind, obj.name),
           cond: (cur) => (expectVer === undefined ? cur === undefined : cur?.ver === expectVer),
           next: () => ({ kind: obj.kind, name: obj.name, attrs: obj.attrs, ver: (expectVer ?? -1) + 1 }),
         },
@@ -297,7 +297,7 @@ export class MemorySiteStore implements SiteStore {
   async deleteServerObject(kind: ServerObject["kind"], name: string, expectVer: number): Promise<void> {
     await this.io("deleteServerObject");
     this.table.write(
-      [{ key: objKey(kind, name), cond: (cur) => cur?.ver === expectVer, next: () => undefined }],
+      [{ key: keys.object(kind, name), cond: (cur) => cur?.ver === expectVer, next: () => undefined }],
       `${kind} ${name} changed concurrently`,
     );
   }
