@@ -8,7 +8,7 @@ import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { findPeer, type SiteContext } from "./context.js";
 import { sendEvents, sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
-import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
+import { isFinished, type JobRecord, unheldState, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";
 import { checkJobSize } from "./submit.js";
@@ -223,6 +223,12 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     if (opts.rerunnable !== undefined) next.rerunnable = opts.rerunnable;
     if (opts.join) next.join = opts.join;
     if (opts.variables) next.env = { ...cur.env, ...opts.variables };
+    if (opts.executionTime !== undefined) {
+      // qalter -a: a job not held waits (W) until the new time, or is queued if it has come
+      next.execAt = opts.executionTime * 1000;
+      if (cur.state !== "H") next.state = unheldState(next, now);
+      if (next.state === "Q" && cur.state !== "Q") next.etime = now;
+    }
     if (opts.hold) {
       next.holds = cur.holds.includes("u") ? cur.holds : `${cur.holds}u`;
       next.state = "H";

@@ -25,7 +25,7 @@ export interface MomBeat {
 }
 
 /** A job as the wait index projects it (see shared/adapters/dynamodb/table.ts). */
-export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend">;
+export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend" | "execAt">;
 
 export interface EdgeRecord {
   parentKey: string;
