@@ -35,6 +35,15 @@ export interface RunningJob {
   result: Promise<JobResult>;
   /** TERM the job's process group, KILL it kill_delay seconds later; no-op once it has ended */
   kill(reason: KillReason): void;
+  /** what the run has used so far (whole seconds, bytes): the heartbeat carries it */
+  usage?(): RunUsage;
+}
+
+/** resources_used of a run in progress, as the MOM's heartbeat reports it. */
+export interface RunUsage {
+  walltime: number;
+  cput: number;
+  mem: number;
 }
 
 export interface StartJobOptions {
@@ -650,5 +659,10 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     };
   });
 
-  return { pid, result, kill };
+  const usage = (): RunUsage => ({
+    walltime: Math.max(0, Math.floor((performance.now() - t0) / 1000)),
+    cput: Math.max(0, Math.round(peakCpu)),
+    mem: Math.max(0, Math.round(peakRss)),
+  });
+  return { pid, result, kill, usage };
 }

@@ -17,7 +17,8 @@ export interface ServerObject {
 
 export interface MomBeat {
   momId: string;
-  jobs: { jobId: string; runCount: number }[];
+  /** the runs the MOM holds, with their usage so far (walltime and cput in s, mem in bytes) */
+  jobs: { jobId: string; runCount: number; used?: { walltime: number; cput: number; mem: number } }[];
   at: number;
   /** the MOM's signature (shared/auth/mom-report.ts signBeat); the sweeper checks it */
   nonce?: string;

@@ -53,6 +53,11 @@ export interface SiteSettings {
    * (the submit directory, no login shell)
    */
   jobStart: "home-login" | "workdir";
+  /**
+   * a running job's resources_used is rewritten from its MOM's heartbeat at most once per this
+   * much of its walltime (ms): qstat -f shows it grow without a write per job per beat
+   */
+  usedUpdateMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -73,4 +78,5 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   repairIntervalMs: 60_000,
   momReportWindowMs: 15 * 60_000,
   jobStart: "home-login",
+  usedUpdateMs: 60_000,
 };

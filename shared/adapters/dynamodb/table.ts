@@ -108,6 +108,8 @@ const RUN_ATTRS = [
   "inbound",
   "seq",
   "mtime",
+  // resources_used so far: the sweeper compares the MOM's figures with it before any write
+  "used",
 ];
 
 /**
