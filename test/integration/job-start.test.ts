@@ -81,13 +81,13 @@ describe("the top shell and the start directory", () => {
     expect(fs.statSync(out).mode & 0o777).toBe(0o600);
   });
 
-  it("-W umask=022 reaches the job and its output files", async () => {
+  it("-W umask=027 reaches the job and its output files", async () => {
     const sc = script(s.dir, "um.job", "umask\n");
-    const id = await submit(["-N", "um", "-W", "umask=022", sc]);
+    const id = await submit(["-N", "um", "-W", "umask=027", sc]);
     expect(await s.waitState(id, ["F"])).toBe("F");
-    expect((await fullJob(id)).umask).toBe(22);
-    expect(fs.readFileSync(outFile("um", id), "utf8")).toBe("0022\n");
-    expect(fs.statSync(outFile("um", id)).mode & 0o777).toBe(0o644);
+    expect((await fullJob(id)).umask).toBe(27);
+    expect(fs.readFileSync(outFile("um", id), "utf8")).toBe("0027\n");
+    expect(fs.statSync(outFile("um", id)).mode & 0o777).toBe(0o640);
   });
 });
 
