@@ -8,6 +8,7 @@ import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { findPeer, type SiteContext } from "./context.js";
 import { sendEvents, sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
+import { checkJobStartOptions } from "../pbs/job-start.js";
 import { isFinished, type JobRecord, unheldState, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";
@@ -208,6 +209,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 /** qalter: change a job that has not started. */
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
   validateQsubOptions(opts);
+  checkJobStartOptions(opts);
   await refuseQueuedSubjob(ctx, id);
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
@@ -223,6 +225,9 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     if (opts.rerunnable !== undefined) next.rerunnable = opts.rerunnable;
     if (opts.join) next.join = opts.join;
     if (opts.variables) next.env = { ...cur.env, ...opts.variables };
+    // -S and -W umask take effect at the job's (next) start: the MOM reads them from the job
+    if (opts.shell !== undefined) next.extra = { ...next.extra, Shell_Path_List: opts.shell };
+    if (opts.attributes?.umask !== undefined) next.extra = { ...next.extra, umask: opts.attributes.umask };
     if (opts.executionTime !== undefined) {
       // qalter -a: a job not held waits (W) until the new time, or is queued if it has come
       next.execAt = opts.executionTime * 1000;

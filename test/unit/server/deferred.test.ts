@@ -81,6 +81,25 @@ describe("qsub -a", () => {
   });
 });
 
+describe("qalter -S and -W umask", () => {
+  it("change what the MOM gets at the job's start; a bad value is refused", async () => {
+    const id = await s.submit("alice", "true\n", { hold: true });
+    await alterJob(s.ctx, id, s.actor("alice"), { shell: "/bin/zsh", attributes: { umask: "022" } });
+    const j = await s.job(id);
+    expect(j.extra).toMatchObject({ Shell_Path_List: "/bin/zsh", umask: "022" });
+    await expect(alterJob(s.ctx, id, s.actor("alice"), { attributes: { umask: "9" } })).rejects.toThrow(
+      "umask=9",
+    );
+    await releaseJob(s.ctx, id, s.actor("alice"));
+    await s.settle();
+    expect(s.executor.dispatched[0]).toMatchObject({
+      shellPaths: "/bin/zsh",
+      umask: 0o22,
+      start: "home-login",
+    });
+  });
+});
+
 describe("the planner and Execution_Time", () => {
   const input = (execAt: number | undefined) => ({
     now: T0,
