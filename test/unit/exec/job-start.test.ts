@@ -4,7 +4,6 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startJob } from "../../../shared/exec/index.js";
 import { makeSpec, read, tempDir } from "./helpers.js";
