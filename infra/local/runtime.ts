@@ -190,7 +190,11 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         metrics: siteMetrics,
         executor,
         clock: systemClock,
-        settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+        settings: {
+          ...DEFAULT_SETTINGS,
+          ...(sc.jobStart ? { jobStart: sc.jobStart } : {}),
+          ...opts.settings,
+        },
         momSecret,
         upSince: Date.now(),
         // this site's resends, offers and heartbeats are paced apart from the other sites'

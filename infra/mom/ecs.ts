@@ -132,7 +132,9 @@ export async function runEcsMom(
   const table = e.TABLE_NAME;
   const eventsUrl = e.EVENTS_QUEUE_URL;
   if (e.OUTPUT_BUCKET && !clients.s3) throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
-  const spec = rebaseSpec(readJobSpec(env), e.MOM_PATH_ROOT);
+  // A task container has no account or home directory of the job's owner: the job starts in
+  // its (re-rooted) submit directory, where its files are, whatever the site's jobStart says.
+  const spec: JobRunSpec = { ...rebaseSpec(readJobSpec(env), e.MOM_PATH_ROOT), start: "workdir" };
   for (const dir of [spec.workdir, spec.stdoutPath, spec.stderrPath].map((p, i) =>
     i === 0 ? p : p ? path.dirname(p) : null,
   )) {

@@ -40,6 +40,7 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   };
   if (job.account) a.Account_Name = job.account;
   if (job.etime) a.etime = ctime(job.etime);
+  if (job.execAt !== undefined) a.Execution_Time = ctime(job.execAt);
   if (job.stime) a.stime = ctime(job.stime);
   if (job.obittime) a.obittime = ctime(job.obittime);
   if (job.execHost) a.exec_host = job.execHost;

@@ -69,6 +69,11 @@ export const SiteConfigSchema = z
     queues: z.array(QueueConfigSchema).min(1),
     nodes: z.array(NodeConfigSchema).min(1),
     scheds: z.array(SchedConfigSchema).default([]),
+    /**
+     * where jobs start: "home-login" (PBS's way: the owner's $HOME, a login shell) or
+     * "workdir" (the submit directory, no login shell); default home-login
+     */
+    jobStart: z.enum(["home-login", "workdir"]).optional(),
     federation: FederationConfigSchema.optional(),
   })
   .strict();

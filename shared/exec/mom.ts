@@ -18,9 +18,16 @@ import { type JobResult, type RunningJob, startJob } from "./run-job.js";
 
 export interface MomHeartbeat {
   momId: string;
-  jobs: { jobId: string; runCount: number }[];
+  jobs: BeatJob[];
   /** epoch ms */
   at: number;
+}
+
+/** A run a heartbeat lists, with what it has used so far (absent for an adopted run). */
+export interface BeatJob {
+  jobId: string;
+  runCount: number;
+  used?: { walltime: number; cput: number; mem: number };
 }
 
 export interface MomReporter {
@@ -261,7 +268,12 @@ export class Mom {
   }
 
   private beat(): void {
-    const h: MomHeartbeat = { momId: this.momId, jobs: this.running(), at: this.clock() };
+    // each run's usage so far: the sweeper copies it into resources_used (shared/server/job-end.ts)
+    const jobs = [...this.jobs.values()].map(({ jobId, runCount, job }): BeatJob => {
+      const used = job.usage?.();
+      return used ? { jobId, runCount, used } : { jobId, runCount };
+    });
+    const h: MomHeartbeat = { momId: this.momId, jobs, at: this.clock() };
     try {
       void this.reporter.heartbeat(h).catch(() => {
         // the next beat will do

@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { asUser, type OsUser } from "../auth/os-user.js";
+import { DEFAULT_UMASK } from "../pbs/job-start.js";
 import type { Delivered, JobRunSpec } from "../ports/index.js";
 
 /** A job ID or file name as one path component. */
@@ -129,7 +130,8 @@ export function openOutputs(spec: JobRunSpec, tmpRoot: string, account?: OsUser)
     else {
       try {
         // as the job's user: the kernel decides whether that user may write there
-        const fd = asUser(account, () => openOutputFile(p));
+        // created with the job's umask (PBS's default 077: private to the job's user)
+        const fd = asUser(account, () => openOutputFile(p, 0o666 & ~(spec.umask ?? DEFAULT_UMASK)));
         out.fds.push(fd);
         res = { fd, at: p };
       } catch (e) {

@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { asUser, lookupOsUser, type OsUser } from "../auth/os-user.js";
+import { DEFAULT_UMASK, pickShell } from "../pbs/job-start.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { openOutputs, safeName } from "./outputs.js";
 
@@ -34,6 +35,15 @@ export interface RunningJob {
   result: Promise<JobResult>;
   /** TERM the job's process group, KILL it kill_delay seconds later; no-op once it has ended */
   kill(reason: KillReason): void;
+  /** what the run has used so far (whole seconds, bytes): the heartbeat carries it */
+  usage?(): RunUsage;
+}
+
+/** resources_used of a run in progress, as the MOM's heartbeat reports it. */
+export interface RunUsage {
+  walltime: number;
+  cput: number;
+  mem: number;
 }
 
 export interface StartJobOptions {
@@ -78,8 +88,12 @@ const LAUNCHER = [
   "trap 's=24' XCPU",
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   'if [ -n "${__MQ_BASH_ENV+x}" ]; then export BASH_ENV="$__MQ_BASH_ENV"; unset __MQ_BASH_ENV; fi',
+  // $1: the job's umask; $2: argv[0] for the top shell ("-bash": a login shell), or empty
+  'umask "$1"',
+  "a0=$2",
+  "shift 2",
   "exec 4>&2 2>/dev/null",
-  '"$@" 2>&4 3>&- 4>&-',
+  'if [ -n "$a0" ]; then (exec -a "$a0" "$@") 2>&4 3>&- 4>&-; else "$@" 2>&4 3>&- 4>&-; fi',
   "st=$?",
   '{ echo "$st $s"; times; } >&3',
   "exit $st",
@@ -274,6 +288,88 @@ function groupExists(pgid: number): boolean {
   return false;
 }
 
+/** `-W umask` as the shell's umask builtin takes it. */
+function umaskText(mask: number): string {
+  return (mask & 0o777).toString(8).padStart(4, "0");
+}
+
+/** Shells that take `-c 'exec "$0" "$@"' script` (used to honour a script's `#!` after login). */
+const POSIX_SHELLS = new Set(["sh", "bash", "dash", "ksh", "ksh93", "mksh", "zsh"]);
+
+export interface TopShell {
+  /** the directory the job starts in */
+  cwd: string;
+  /** argv[0] of the top shell: `-name` makes it a login shell; undefined = no login */
+  argv0?: string;
+  login: boolean;
+  /** the command (after the launcher) that runs the script at `scriptPath` */
+  command(scriptPath: string): string[];
+}
+
+/**
+ * How the job starts, as a PBS MOM starts it (OpenPBS set_shell/start_process): the top shell
+ * is the `-S` entry for this host, else the one without a host, else the owner's login shell;
+ * with `home-login` (the default) it starts in the owner's home directory as a login shell
+ * (argv[0] `-bash`), so /etc/profile, ~/.bash_profile and `module` work; with `workdir` it
+ * starts in PBS_O_WORKDIR, and a script without `-S` runs by its `#!` line or else bash.
+ * A `-S` shell that does not exist (or cannot be run) on this host fails the job.
+ */
+export function topShell(spec: JobRunSpec, account: OsUser | undefined): TopShell | { refused: string } {
+  const host = spec.execHost || os.hostname();
+  let chosen: string | undefined;
+  try {
+    chosen = pickShell(spec.shellPaths, host);
+  } catch (e) {
+    return { refused: `job failed: ${errMsg(e)}` };
+  }
+  if (chosen !== undefined) {
+    let ok = false;
+    try {
+      const st = asUser(account, () => fs.statSync(chosen as string));
+      ok = st.isFile() && (st.mode & 0o111) !== 0;
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      return {
+        refused: `job failed: shell ${chosen} (Shell_Path_List) does not exist or is not executable on ${host}`,
+      };
+  }
+  const shebang = spec.script.startsWith("#!");
+  if (spec.start === "workdir") {
+    return {
+      cwd: spec.workdir,
+      login: false,
+      command: (sc) => (chosen ? [chosen, sc] : shebang ? [sc] : ["/bin/bash", sc]),
+    };
+  }
+  const me = account ?? lookupOsUser(os.userInfo().username);
+  const home = account?.home ?? spec.env.HOME ?? me?.home ?? os.homedir();
+  const shell = chosen ?? loginShellOf(me);
+  const name = path.basename(shell);
+  return {
+    cwd: home,
+    argv0: `-${name}`,
+    login: true,
+    // a script's own `#!` still decides its interpreter when no -S is given: the login shell
+    // reads the profiles, then execs the script
+    command: (sc) =>
+      !chosen && shebang && POSIX_SHELLS.has(name) ? [shell, "-c", 'exec "$0" "$@"', sc] : [shell, sc],
+  };
+}
+
+/** The account's login shell if it can run one (not nologin/false), else bash. */
+function loginShellOf(u: OsUser | undefined): string {
+  const sh = u?.shell;
+  if (!sh || !path.isAbsolute(sh) || /\/(nologin|false)$/.test(sh)) return "/bin/bash";
+  try {
+    fs.accessSync(sh, fs.constants.X_OK);
+    return sh;
+  } catch {
+    return "/bin/bash";
+  }
+}
+
 /** Start a job; returns at once. The job dir is removed before `result` resolves. */
 export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   const clock = opts.clock ?? Date.now;
@@ -301,18 +397,25 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   if (who.refused) return failed(who.refused);
   const account = who.account;
 
-  // PBS checks the working directory before anything else, as the job's user: stat of
-  // "dir/." needs search permission on dir for the effective uid (access() would use the
+  const top = topShell(spec, account);
+  if ("refused" in top) return failed(top.refused);
+
+  // PBS checks the directory the job starts in before anything else, as the job's user: stat
+  // of "dir/." needs search permission on dir for the effective uid (access() would use the
   // real one). The server only stores normalized absolute paths; check again here.
-  if (!path.isAbsolute(spec.workdir) || path.resolve(spec.workdir) !== spec.workdir)
-    return failed(`job failed: working directory is not a normalized absolute path: ${spec.workdir}`);
+  if (!path.isAbsolute(top.cwd) || path.resolve(top.cwd) !== top.cwd)
+    return failed(`job failed: working directory is not a normalized absolute path: ${top.cwd}`);
   try {
     asUser(account, () => {
-      if (!fs.statSync(spec.workdir).isDirectory()) throw new Error("not a directory");
-      fs.statSync(path.join(spec.workdir, "."));
+      if (!fs.statSync(top.cwd).isDirectory()) throw new Error("not a directory");
+      fs.statSync(path.join(top.cwd, "."));
     });
   } catch {
-    return failed(`job failed: cannot chdir to ${spec.workdir}`);
+    return failed(
+      top.login
+        ? `job failed: cannot chdir to home directory ${top.cwd}`
+        : `job failed: cannot chdir to ${top.cwd}`,
+    );
   }
 
   const jobDir = path.join(opts.tmpRoot, `${safeName(spec.jobId)}.${spec.runCount}`);
@@ -346,7 +449,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     env.__MQ_BASH_ENV = env.BASH_ENV;
     delete env.BASH_ENV;
   }
-  const command = spec.script.startsWith("#!") ? [scriptPath] : ["/bin/bash", scriptPath];
+  const command = [umaskText(spec.umask ?? DEFAULT_UMASK), top.argv0 ?? "", ...top.command(scriptPath)];
 
   // The run's durable record: the status file is opened here (by the MOM, 0600) and given to
   // the launcher as fd 3; run.json names the launcher so a restarted MOM can adopt the run.
@@ -380,7 +483,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     // launcher's first act is to write its pid in the status file)
     writeRunRecord(runDir, record);
     child = spawn("/bin/bash", ["-c", LAUNCHER, "metaqueue-launcher", ...command], {
-      cwd: spec.workdir,
+      cwd: top.cwd,
       env,
       detached: true,
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
@@ -390,8 +493,12 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     closeAll([...outputs.fds, statusFd]);
     return failed(`job failed: ${errMsg(e)}`, removeJobDir);
   }
-  // the child holds its own copies
-  closeAll([...outputs.fds, statusFd]);
+  // the child holds its own copies; the MOM keeps the error stream's to write PBS's kill line
+  const errFd = typeof outputs.stderr === "number" ? outputs.stderr : undefined;
+  closeAll([...outputs.fds.filter((fd) => fd !== errFd), statusFd]);
+  const closeErr = () => {
+    if (errFd !== undefined) closeAll([errFd]);
+  };
   const pid = child.pid ?? 0;
   if (pid > 0) {
     try {
@@ -455,6 +562,14 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
       if (ended || killedFor !== undefined) return;
       const used = Math.ceil((performance.now() - t0) / 1000);
       walltimeComment = `job killed: walltime ${used} exceeded limit ${spec.walltime}`;
+      // PBS writes the reason into the job's error file (the output file under -j oe)
+      if (errFd !== undefined) {
+        try {
+          fs.writeSync(errFd, `=>> PBS: ${walltimeComment}\n`);
+        } catch {
+          // a full or vanished file: the comment still says it
+        }
+      }
       kill("walltime");
     };
     arm();
@@ -474,6 +589,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   const result = (async (): Promise<JobResult> => {
     const ex = await exited;
     ended = true;
+    closeErr();
     const elapsedMs = performance.now() - t0;
     const endedAt = clock();
     clearInterval(sampler);
@@ -531,16 +647,22 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     if (killedFor !== undefined) out.killedFor = killedFor;
     out.delivered = outputs.delivered;
     return out;
-  })().catch(
-    async (e): Promise<JobResult> => ({
+  })().catch(async (e): Promise<JobResult> => {
+    closeErr();
+    return {
       ...base,
       exitStatus: EXIT_FAILED,
       startedAt,
       endedAt: clock(),
       resourcesUsed: noUsage,
       comment: `job failed: ${errMsg(e)}`,
-    }),
-  );
+    };
+  });
 
-  return { pid, result, kill };
+  const usage = (): RunUsage => ({
+    walltime: Math.max(0, Math.floor((performance.now() - t0) / 1000)),
+    cput: Math.max(0, Math.round(peakCpu)),
+    mem: Math.max(0, Math.round(peakRss)),
+  });
+  return { pid, result, kill, usage };
 }

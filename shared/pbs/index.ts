@@ -2,6 +2,7 @@
 export * from "./array.js";
 export * from "./attrlist.js";
 export * from "./depend.js";
+export * from "./job-start.js";
 export * from "./jobid.js";
 export * from "./qmgr.js";
 export * from "./qsub-options.js";

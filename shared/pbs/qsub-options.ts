@@ -8,6 +8,7 @@ import { parseArrayRange } from "./array.js";
 import { splitAttrList, splitCommaList } from "./attrlist.js";
 import { parseDepend } from "./depend.js";
 import { parseDestination } from "./jobid.js";
+import { checkMailPoints, parseShellPathList, parseUmask, REFUSED_W_ATTRIBUTES } from "./job-start.js";
 import { parseResourceList, validateResourceValue } from "./resources.js";
 import type { QsubOptions } from "./types.js";
 
@@ -272,6 +273,11 @@ export function applyQsubOption(
               `Illegal attribute or resource value: -W block=${v} (expected true or false)`,
             );
           }
+        } else if (REFUSED_W_ATTRIBUTES[lname]) {
+          throw new PbsParseError(REFUSED_W_ATTRIBUTES[lname]);
+        } else if (lname === "umask") {
+          parseUmask(v);
+          attr("umask", v);
         } else {
           attr(name, v);
         }
@@ -304,6 +310,7 @@ export function applyQsubOption(
       if (!/^(n|[abej]+)$/.test(v) || new Set(v).size !== v.length) {
         throw new PbsParseError(`illegal -m value: "${v}" (use any of a, b, e, j once each, or n for none)`);
       }
+      checkMailPoints(v);
       o.mailPoints = v;
       break;
     }
@@ -317,6 +324,7 @@ export function applyQsubOption(
     }
     case "S":
       o.shell = noSpace(flag, need(flag, value), "shell path list");
+      parseShellPathList(o.shell);
       break;
     case "a":
       o.executionTime = parseExecutionTime(need(flag, value), ctx);

@@ -9,7 +9,8 @@
  * array with at least one subjob started), X subjob finished.
  *
  * A job is created in (CREATED_IN):
- * - Q or H by qsub (H when it carries a user hold or waits on other jobs);
+ * - Q or H by qsub (H when it carries a user hold or waits on other jobs); W by qsub -a with
+ *   an Execution_Time still ahead (and no hold);
  * - T on the receiving site of a transfer, until the origin's COMMIT;
  * - R for an array subjob: it exists as a record only from its start, written with its
  *   parent's Q/B -> B in one transaction.
@@ -23,6 +24,9 @@
  * - Q -> F qdel; a dependency that can never be satisfied (a job whose s hold an operator
  *   released); qdel of the last index an array had left to run (deleteQueuedSubjob).
  * - H -> Q qrls, or the last dependency satisfied, removes the last hold (withHolds).
+ * - H -> W the same, for a job whose Execution_Time (-a) is still ahead.
+ * - Q -> W qalter -a to a time ahead; W -> Q the sweeper (Execution_Time reached) or qalter -a
+ *   to a time past; W -> H qhold; W -> F qdel.
  * - H -> F qdel; a dependency that can never be satisfied; qdel of the last unstarted index of
  *   a held array.
  * - T -> M the peer ACCEPTed the transfer (origin).
@@ -40,9 +44,9 @@
  * - A write that keeps the state (a comment, a hold type added, a subjob counted) is always
  *   allowed.
  *
- * W and E are PBS states the tools accept (qstat, qselect) but this server never enters: there
- * is no execution time (qsub -a), and a MOM reports a job's end in one step, so R goes straight
- * to F/X/Q with no exiting phase. Their rows are empty; entering them fails the store's check.
+ * E is a PBS state the tools accept (qstat, qselect) but this server never enters: a MOM
+ * reports a job's end in one step, so R goes straight to F/X/Q with no exiting phase. Its row
+ * is empty; entering it fails the store's check.
  *
  * Not modelled: suspend (S/U), checkpoint-hold of a running job (R -> H).
  */
@@ -52,15 +56,15 @@ import type { JobState } from "./types.js";
 export const JOB_STATES: readonly JobState[] = ["Q", "H", "W", "T", "R", "E", "F", "M", "B", "X"];
 
 /** States a job item may be created in (see above). */
-export const CREATED_IN: readonly JobState[] = ["Q", "H", "T", "R"];
+export const CREATED_IN: readonly JobState[] = ["Q", "H", "W", "T", "R"];
 
-/** PBS states this server never enters (no qsub -a, no exiting phase): see above. */
-export const UNUSED_STATES: readonly JobState[] = ["W", "E"];
+/** PBS states this server never enters (no exiting phase): see above. */
+export const UNUSED_STATES: readonly JobState[] = ["E"];
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  Q: ["R", "B", "H", "T", "F"],
-  H: ["Q", "F"],
-  W: [],
+  Q: ["R", "B", "H", "T", "F", "W"],
+  H: ["Q", "F", "W"],
+  W: ["Q", "H", "F"],
   T: ["M", "Q", "H", "F"],
   R: ["F", "X", "Q"],
   E: [],

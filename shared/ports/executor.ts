@@ -41,6 +41,16 @@ export interface JobRunSpec {
   /** GPUs of the first chunk */
   ngpus?: number;
   arrayIndex?: string;
+  /** -S Shell_Path_List as written (`path[@host],...`): the MOM picks its host's entry */
+  shellPaths?: string;
+  /** -W umask; absent = PBS's default 077 */
+  umask?: number;
+  /**
+   * where and how the job starts: `home-login` (PBS: the owner's home directory, the top shell
+   * as a login shell, so profiles and `module` work) or `workdir` (PBS_O_WORKDIR, no login
+   * shell); absent = home-login
+   */
+  start?: "home-login" | "workdir";
   /** the MOM that must run it (node name locally, task id on ECS) */
   momId: string;
   /** first node of exec_host */

@@ -349,7 +349,7 @@ async function claimSubjobs(
 
 async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
   try {
-    await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay));
+    await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay, ctx.settings.jobStart));
   } catch (err) {
     ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed: ${(err as Error).message}`);
     ctx.metrics?.count("DispatchFailures");

@@ -9,7 +9,7 @@ import type { CandidateJob, RunningJob } from "./types.js";
  */
 export function toCandidate(
   j: Pick<JobRecord, "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime"> &
-    Partial<Pick<JobRecord, "rl">>,
+    Partial<Pick<JobRecord, "rl" | "execAt">>,
   id: string,
 ): CandidateJob {
   return {
@@ -23,6 +23,7 @@ export function toCandidate(
     select: j.sel,
     place: placementOf(j.rl?.place),
     walltime: j.walltime,
+    ...(j.execAt !== undefined ? { execAt: j.execAt } : {}),
   };
 }
 

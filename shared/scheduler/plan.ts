@@ -60,6 +60,7 @@ export const REASON = {
   userQueueLimit: (queue: string) => `Not Running: User has reached queue ${queue} running job limit.`,
   neverRun: "Not Running: Job will never run with the resources currently configured in the complex",
   conflict: "Not Running: Job would conflict with reservation or top job",
+  executionTime: "Not Running: Job Execution_Time has not been reached",
 } as const;
 
 /** PBS sort order of candidates (see module comment). */
@@ -269,6 +270,11 @@ export function planCycle(input: CycleInput): CycleResult {
     if (seen.has(job.id)) continue;
     seen.add(job.id);
 
+    // -a: a job whose Execution_Time is ahead neither starts nor holds the partition back
+    if (job.execAt !== undefined && job.execAt > now) {
+      result.waiting[job.id] = REASON.executionTime;
+      continue;
+    }
     const queue = queues.get(job.queue);
     if (!queue?.started) {
       result.waiting[job.id] = REASON.queueNotStarted;

@@ -75,6 +75,8 @@ export interface CandidateJob {
   /** PBS `place`; absent = free arrangement, sharing as the nodes say */
   place?: Placement;
   walltime?: number;
+  /** -a Execution_Time, epoch ms: never started before it */
+  execAt?: number;
 }
 
 export interface QueueInfo {

@@ -437,7 +437,51 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
       const r = await jobLost(ctx, j, why);
       res.partitions.push(...r.partitions);
       res.ended.push(...r.ended);
+      continue;
     }
+    const used = beat?.jobs.find((x) => x.jobId === j.id && x.runCount === j.runCount)?.used;
+    if (used) await recordUsage(ctx, j, used);
   }
   return res;
+}
+
+/**
+ * resources_used of a running job from its MOM's (genuine) heartbeat, so qstat -f shows it grow
+ * as PBS does. Throttled: written when the reported walltime is `usedUpdateMs` past the stored
+ * one (or the run is a new one, whose walltime starts again below it), so a running job is
+ * rewritten about once a minute, not on every beat. A conditional write on the fresh job: the
+ * obituary's final figures, or a run that ended meanwhile, are never overwritten.
+ */
+async function recordUsage(
+  ctx: SiteContext,
+  j: JobRecord,
+  used: { walltime: number; cput: number; mem: number },
+): Promise<void> {
+  const due = (cur: JobRecord) =>
+    !cur.used ||
+    used.walltime < cur.used.walltime ||
+    (used.walltime - cur.used.walltime) * 1000 >= ctx.settings.usedUpdateMs;
+  if (!due(j)) return;
+  const now = ctx.clock.now();
+  await mutateJob(
+    ctx,
+    j.key,
+    (cur) =>
+      cur.state !== "R" || cur.runCount !== j.runCount || !due(cur)
+        ? { kind: "skip" }
+        : {
+            kind: "write",
+            after: {
+              ...cur,
+              used: {
+                walltime: Math.max(0, Math.floor(used.walltime)),
+                cput: Math.max(0, Math.round(used.cput)),
+                mem: Math.max(0, Math.round(used.mem)),
+                ncpus: Number(cur.rl.ncpus ?? 1) || 1,
+              },
+              mtime: now,
+            },
+          },
+    { missingOk: true },
+  ).catch((err) => ctx.log.warn(`sweeper: resources_used of ${j.id}: ${(err as Error).message}`));
 }

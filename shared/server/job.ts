@@ -76,6 +76,8 @@ export interface JobRecord {
   /** subjob: parent key and index */
   parentKey?: string;
   arrayIndex?: number;
+  /** -a Execution_Time, epoch ms: the job waits in W until then */
+  execAt?: number;
   ctime: number;
   qtime: number;
   mtime: number;
@@ -142,6 +144,8 @@ export function arrayHasWork(job: Pick<JobRecord, "array">): boolean {
  */
 export function waitsOnJobs(job: Pick<JobRecord, "state" | "depPending" | "array" | "parentKey">): boolean {
   if (isFinished(job.state)) return false;
+  // a deferred job (-a) waits on the clock: the sweeper reads it from the same index
+  if (job.state === "W") return true;
   if (job.depPending?.length) return true;
   return job.state === "B" && !!job.array && !job.parentKey;
 }
@@ -188,11 +192,12 @@ export function withTrace(hist: TraceEvent[], ...events: TraceEvent[]): TraceEve
  */
 export function withHolds(job: JobRecord, holds: string, now: number, message: string): JobRecord {
   const release = !holds && job.state === "H";
+  const state = release ? unheldState(job, now) : job.state;
   return {
     ...job,
     holds,
-    state: release ? "Q" : job.state,
-    etime: release ? now : job.etime,
+    state,
+    etime: state === "Q" && release ? now : job.etime,
     mtime: now,
     hist: withTrace(job.hist, {
       time: now,
@@ -200,6 +205,14 @@ export function withHolds(job: JobRecord, holds: string, now: number, message: s
       message: release ? `${message}; job released` : message,
     }),
   };
+}
+
+/**
+ * Where a job with no holds left goes: W while its Execution_Time (-a) is ahead, as PBS, else
+ * Q. The sweeper moves W jobs to Q when their time comes (shared/server/deferred.ts).
+ */
+export function unheldState(job: Pick<JobRecord, "execAt">, now: number): "Q" | "W" {
+  return job.execAt !== undefined && job.execAt > now ? "W" : "Q";
 }
 
 export function userOf(owner: string): string {

@@ -8,7 +8,8 @@ import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { findPeer, type SiteContext } from "./context.js";
 import { sendEvents, sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
-import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
+import { checkJobStartOptions } from "../pbs/job-start.js";
+import { isFinished, type JobRecord, unheldState, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";
 import { checkJobSize } from "./submit.js";
@@ -236,6 +237,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
   validateQsubOptions(opts);
   refuseSubjob(id);
+  checkJobStartOptions(opts);
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
@@ -250,6 +252,15 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     if (opts.rerunnable !== undefined) next.rerunnable = opts.rerunnable;
     if (opts.join) next.join = opts.join;
     if (opts.variables) next.env = { ...cur.env, ...opts.variables };
+    // -S and -W umask take effect at the job's (next) start: the MOM reads them from the job
+    if (opts.shell !== undefined) next.extra = { ...next.extra, Shell_Path_List: opts.shell };
+    if (opts.attributes?.umask !== undefined) next.extra = { ...next.extra, umask: opts.attributes.umask };
+    if (opts.executionTime !== undefined) {
+      // qalter -a: a job not held waits (W) until the new time, or is queued if it has come
+      next.execAt = opts.executionTime * 1000;
+      if (cur.state !== "H") next.state = unheldState(next, now);
+      if (next.state === "Q" && cur.state !== "Q") next.etime = now;
+    }
     if (opts.hold) {
       next.holds = cur.holds.includes("u") ? cur.holds : `${cur.holds}u`;
       next.state = "H";

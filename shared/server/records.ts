@@ -17,7 +17,8 @@ export interface ServerObject {
 
 export interface MomBeat {
   momId: string;
-  jobs: { jobId: string; runCount: number }[];
+  /** the runs the MOM holds, with their usage so far (walltime and cput in s, mem in bytes) */
+  jobs: { jobId: string; runCount: number; used?: { walltime: number; cput: number; mem: number } }[];
   at: number;
   /** the MOM's signature (shared/auth/mom-report.ts signBeat); the sweeper checks it */
   nonce?: string;
@@ -25,7 +26,7 @@ export interface MomBeat {
 }
 
 /** A job as the wait index projects it (see shared/adapters/dynamodb/table.ts). */
-export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend">;
+export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend" | "execAt">;
 
 export interface EdgeRecord {
   parentKey: string;

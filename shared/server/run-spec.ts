@@ -1,4 +1,5 @@
 /** Build what the MOM needs from a job that the scheduler just placed (pure). */
+import { parseUmask } from "../pbs/job-start.js";
 import type { Chunk } from "../pbs/types.js";
 import type { JobRunSpec } from "../ports/index.js";
 import type { JobRecord } from "./job.js";
@@ -21,7 +22,11 @@ function ompthreads(c: Chunk | undefined): number | undefined {
  * - NCPUS and OMP_NUM_THREADS: the first chunk's `ompthreads`, else its `ncpus` (PBS sets both
  *   from the first rank's thread count).
  */
-export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {
+export function buildRunSpec(
+  job: JobRecord,
+  killDelay: number,
+  start: "home-login" | "workdir" = "home-login",
+): JobRunSpec {
   const alloc = job.alloc ?? [];
   const chunks = instances(job.sel);
   const first = job.sel[0];
@@ -53,6 +58,9 @@ export function buildRunSpec(job: JobRecord, killDelay: number): JobRunSpec {
     mem: first?.mem ?? 0,
     ngpus: first?.ngpus ?? 0,
     arrayIndex: job.arrayIndex !== undefined ? String(job.arrayIndex) : undefined,
+    ...(job.extra?.Shell_Path_List ? { shellPaths: job.extra.Shell_Path_List } : {}),
+    ...(job.extra?.umask !== undefined ? { umask: parseUmask(job.extra.umask) } : {}),
+    start,
     momId: job.momId ?? "",
     execHost: job.execHost?.split("/")[0] ?? alloc[0]?.node ?? "",
   };

@@ -48,6 +48,16 @@ export interface SiteSettings {
    * Longer than SQS may redeliver an events message (visibility 60 s x maxReceiveCount 5).
    */
   momReportWindowMs: number;
+  /**
+   * where jobs start: `home-login` (PBS: the owner's $HOME and a login shell) or `workdir`
+   * (the submit directory, no login shell)
+   */
+  jobStart: "home-login" | "workdir";
+  /**
+   * a running job's resources_used is rewritten from its MOM's heartbeat at most once per this
+   * much of its walltime (ms): qstat -f shows it grow without a write per job per beat
+   */
+  usedUpdateMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -67,4 +77,6 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   peerClockSkewMs: 60_000,
   repairIntervalMs: 60_000,
   momReportWindowMs: 15 * 60_000,
+  jobStart: "home-login",
+  usedUpdateMs: 60_000,
 };

@@ -10,6 +10,7 @@ import { NotFoundError, PBS_EXIT, PbsParseError, RejectedError, UnauthorizedErro
 import { arrayIndices, parseArrayRange } from "../pbs/array.js";
 import { parseDepend } from "../pbs/depend.js";
 import { parseDestination, parseJobId } from "../pbs/jobid.js";
+import { checkJobStartOptions } from "../pbs/job-start.js";
 import { mergeOptions, parseDirectives } from "../pbs/qsub-options.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize, parseSize } from "../pbs/size.js";
@@ -75,9 +76,7 @@ export async function submitJob(
   const now = ctx.clock.now();
   const resources = resolveResources(st, queue, opts);
   await checkAllocation(ctx, opts.account);
-  if (opts.executionTime !== undefined) {
-    throw new RejectedError("NotSupported", "deferred execution (-a) is not supported yet");
-  }
+  checkJobStartOptions(opts);
 
   const array = opts.arrayRange ? parseArrayRange(opts.arrayRange) : undefined;
   if (array) {
@@ -162,6 +161,9 @@ export async function submitJob(
   }
 
   const holds = (opts.hold ? "u" : "") + (depPending.length || depOn ? "s" : "");
+  // -a: epoch seconds in the request, ms in the record; W until then (a hold still wins)
+  const execAt = opts.executionTime !== undefined ? opts.executionTime * 1000 : undefined;
+  const unheld = execAt !== undefined && execAt > now ? "W" : "Q";
   const name = opts.name ?? defaultName(req.scriptName);
   const dir = req.submitDir;
   const suffix = array ? `${seqText}.^array_index^` : seqText;
@@ -183,10 +185,11 @@ export async function submitJob(
     key: seqText,
     seq,
     site: ctx.site.short,
-    state: holds ? "H" : "Q",
+    state: holds ? "H" : unheld,
     holds,
     queue: queue.name,
     partition,
+    execAt,
     name,
     owner: `${who.user}@${req.submitHost}`,
     user: who.user,
@@ -222,7 +225,7 @@ export async function submitJob(
     ctime: now,
     qtime: now,
     mtime: now,
-    etime: holds ? undefined : now,
+    etime: holds || unheld === "W" ? undefined : now,
     runCount: 0,
     hist: [
       {

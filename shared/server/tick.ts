@@ -6,6 +6,7 @@
 import { sweepTransfers } from "../peers/outbox.js";
 import { sendHeartbeats } from "../peers/peer-health.js";
 import { releaseCascade } from "./cascade.js";
+import { releaseDeferred } from "./deferred.js";
 import type { SiteContext } from "./context.js";
 import { sweepRunning } from "./job-end.js";
 import { partitions } from "./objects.js";
@@ -20,6 +21,11 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
   for (const p of parts) {
     const r = await sweepRunning(ctx, p);
     await releaseCascade(ctx, r.ended, touched);
+  }
+  try {
+    for (const p of await releaseDeferred(ctx)) touched.add(p);
+  } catch (err) {
+    ctx.log.warn(`sweeper: deferred jobs: ${(err as Error).message}`);
   }
   if (ctx.peers?.size) {
     // Peer transfers: re-send unanswered steps, time out stale ones (the transfer outbox).

@@ -28,6 +28,8 @@
  *   wait  (wt, wtSk)    jobs that wait on other jobs: on unfinished dependencies (depPending),
  *                       or array jobs under way (B) on their subjobs. The repair sweep reads
  *                       it to finish what a crash left half-done (shared/server/repair.ts).
+ *                       Deferred jobs (W, qsub -a) wait on the clock here too: the sweeper
+ *                       queues them when their Execution_Time comes (shared/server/deferred.ts).
  *                       A job enters it at most once and leaves it once (2 index writes per
  *                       dependent or array job, none for the others): its projection holds
  *                       only what does not change while a job waits, so the writes of an
@@ -81,6 +83,8 @@ const READY_ATTRS = [
   "walltime",
   "state",
   "refusedBy",
+  // -a: the planner never starts a job before its Execution_Time
+  "execAt",
 ];
 /** Attributes the scheduler and sweeper read from the run index. */
 const RUN_ATTRS = [
@@ -104,13 +108,15 @@ const RUN_ATTRS = [
   "inbound",
   "seq",
   "mtime",
+  // resources_used so far: the sweeper compares the MOM's figures with it before any write
+  "used",
 ];
 
 /**
  * Attributes the repair sweep reads from the wait index. `depPending` changes only when a
  * parent releases the job, which is a change the sweep must see anyway.
  */
-const WAIT_ATTRS = ["id", "key", "seq", "state", "depPending", "depend"];
+const WAIT_ATTRS = ["id", "key", "seq", "state", "depPending", "depend", "execAt"];
 
 export const siteTableDefinition: TableDefinition = {
   pk: "pk",

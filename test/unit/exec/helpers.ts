@@ -31,6 +31,9 @@ export function makeSpec(dir: string, script: string, over: Partial<JobRunSpec> 
     ncpus: 2,
     momId: "node1",
     execHost: "node1",
+    // most tests look at the job in its submit directory; the PBS start (home, login shell)
+    // has its own tests (job-start.test.ts)
+    start: "workdir",
     ...over,
   };
 }

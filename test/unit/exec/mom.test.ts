@@ -71,7 +71,14 @@ describe.concurrent("Mom", () => {
     mom.run(spec);
     mom.start();
     expect(reporter.beats).toHaveLength(1);
-    expect(reporter.beats[0].jobs).toEqual([{ jobId: spec.jobId, runCount: 1 }]);
+    // each beat carries the run's usage so far (the sweeper turns it into resources_used)
+    expect(reporter.beats[0].jobs).toEqual([
+      {
+        jobId: spec.jobId,
+        runCount: 1,
+        used: { walltime: expect.any(Number), cput: expect.any(Number), mem: expect.any(Number) },
+      },
+    ]);
     await waitFor(() => reporter.beats.length >= 3);
     expect(mom.kill(spec.jobId, 2, "qdel")).toBe(false);
     expect(mom.kill(spec.jobId, 1, "qdel")).toBe(true);

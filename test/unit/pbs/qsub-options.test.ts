@@ -38,7 +38,7 @@ describe("applyQsubOption", () => {
     o = applyQsubOption(o, "p", "-1024");
     o = applyQsubOption(o, "r", "n");
     o = applyQsubOption(o, "J", "1-10%2");
-    o = applyQsubOption(o, "m", "abe");
+    o = applyQsubOption(o, "m", "n");
     o = applyQsubOption(o, "M", "a@x.org,b@y.org");
     o = applyQsubOption(o, "S", "/bin/bash");
     o = applyQsubOption(o, "P", "proj1");
@@ -55,7 +55,7 @@ describe("applyQsubOption", () => {
       priority: -1024,
       rerunnable: false,
       arrayRange: "1-10%2",
-      mailPoints: "abe",
+      mailPoints: "n",
       mailUsers: "a@x.org,b@y.org",
       shell: "/bin/bash",
       project: "proj1",
@@ -84,13 +84,9 @@ describe("applyQsubOption", () => {
   });
 
   it("handles -W depend, other attributes and block", () => {
-    const o = applyQsubOption(
-      {},
-      "W",
-      "depend=afterok:1.casper:2,afterany:3,group_list=ncar,sandbox=PRIVATE",
-    );
+    const o = applyQsubOption({}, "W", "depend=afterok:1.casper:2,afterany:3,group_list=ncar,umask=027");
     expect(o.depend).toBe("afterok:1.casper:2,afterany:3");
-    expect(o.attributes).toEqual({ group_list: "ncar", sandbox: "PRIVATE" });
+    expect(o.attributes).toEqual({ group_list: "ncar", umask: "027" });
     expect(applyQsubOption({}, "W", "block=false")).toEqual({});
     expectParseError(() => applyQsubOption({}, "W", "block=true"), "-W block=true is not supported");
     expectParseError(
@@ -373,7 +369,7 @@ describe("parseQsubArgv", () => {
 describe("mergeOptions", () => {
   it("lets the command line win per option and per key", () => {
     const d = parseDirectives(
-      "#PBS -N dname -q dq -l walltime=10,mem=1gb -v A=1,B=2,C -W group_list=g1 -W sandbox=PRIVATE -h\n",
+      "#PBS -N dname -q dq -l walltime=10,mem=1gb -v A=1,B=2,C -W group_list=g1 -W umask=022 -h\n",
     );
     const c = parseQsubArgv([
       "-N",
@@ -392,7 +388,7 @@ describe("mergeOptions", () => {
       resources: { walltime: "20", mem: "1gb" },
       variables: { B: "3" },
       variablesFromEnv: ["C", "A"],
-      attributes: { group_list: "g2", sandbox: "PRIVATE" },
+      attributes: { group_list: "g2", umask: "022" },
     });
   });
 

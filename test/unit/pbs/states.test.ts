@@ -29,6 +29,11 @@ describe("canTransition", () => {
     ["Q", "F", "qdel of a queued job"],
     ["H", "Q", "qrls or the last dependency satisfied (withHolds)"],
     ["H", "F", "qdel of a held job, or a dependency that can never be satisfied"],
+    ["H", "W", "qrls of a job whose Execution_Time (-a) is still ahead"],
+    ["Q", "W", "qalter -a to a time ahead"],
+    ["W", "Q", "Execution_Time reached (sweeper), or qalter -a to a time past"],
+    ["W", "H", "qhold of a deferred job"],
+    ["W", "F", "qdel of a deferred job"],
     ["T", "M", "the peer ACCEPTed the transfer"],
     ["T", "Q", "the peer REJECTed it or it timed out; COMMIT at the receiver"],
     ["T", "H", "a held job's transfer REJECTed or timed out (backToQueue)"],
@@ -51,7 +56,8 @@ describe("canTransition", () => {
     ["E", "R"],
     ["Q", "E"],
     ["R", "E"],
-    ["Q", "W"],
+    ["W", "R"],
+    ["W", "T"],
     ["Q", "X"],
     ["B", "R"],
     ["T", "R"],
@@ -78,15 +84,16 @@ describe("canTransition", () => {
     }
   });
 
-  it("no transition leads into an unused state, and every state but W and E can be reached", () => {
+  it("no transition leads into an unused state, and every state but E can be reached", () => {
     const entered = new Set<JobState>([...CREATED_IN, ...Object.values(TRANSITIONS).flat()]);
     for (const s of UNUSED_STATES) expect(entered.has(s)).toBe(false);
     expect(JOB_STATES.filter((s) => !entered.has(s))).toEqual([...UNUSED_STATES]);
   });
 
-  it("a job is created only in Q, H (qsub), T (received from a peer) or R (array subjob)", () => {
-    for (const s of ["Q", "H", "T", "R"] as JobState[]) expect(() => checkCreatedIn("1.s", s)).not.toThrow();
-    for (const s of ["W", "E", "F", "M", "B", "X"] as JobState[])
+  it("a job is created only in Q, H, W (qsub), T (received from a peer) or R (array subjob)", () => {
+    for (const s of ["Q", "H", "W", "T", "R"] as JobState[])
+      expect(() => checkCreatedIn("1.s", s)).not.toThrow();
+    for (const s of ["E", "F", "M", "B", "X"] as JobState[])
       expect(() => checkCreatedIn("1.s", s)).toThrow(IllegalTransitionError);
   });
 });
