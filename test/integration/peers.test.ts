@@ -70,9 +70,12 @@ describe("peer sites", () => {
     // the model ends when the test says so (model.go), not after a sleep a loaded machine may outlast
     fs.writeFileSync(
       path.join(dir, "run_model.pbs"),
-      "#!/bin/bash\nwhile [ ! -e model.go ]; do sleep 0.1; done; touch model.done\n",
+      '#!/bin/bash\n# jobs start in $HOME, as in PBS\ncd "$PBS_O_WORKDIR"\nwhile [ ! -e model.go ]; do sleep 0.1; done; touch model.done\n',
     );
-    fs.writeFileSync(path.join(dir, "run_post.pbs"), "#!/bin/bash\ntest -f model.done\n");
+    fs.writeFileSync(
+      path.join(dir, "run_post.pbs"),
+      '#!/bin/bash\ncd "$PBS_O_WORKDIR"\ntest -f model.done\n',
+    );
     const jid = (await cli("qsub", ["-q", "main@desched1", "run_model.pbs"])).stdout.trim();
     expect(jid).toMatch(/^\d+\.derecho$/);
     const post = (

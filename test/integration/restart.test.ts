@@ -37,13 +37,15 @@ describe("SIGKILL of the whole runtime", () => {
   it("loses nothing, runs nothing twice, and every job ends with its own status", async () => {
     await runtime.start();
     const body = (name: string, secs: number) =>
-      `echo start >> ${name}.log; sleep ${secs}; echo end >> ${name}.log\n`;
+      `cd "$PBS_O_WORKDIR"; echo start >> ${name}.log; sleep ${secs}; echo end >> ${name}.log\n`;
     const a = (await cli("qsub", ["-l", "select=1:ncpus=2", "-N", "A"], body("A", 4))).trim();
     const b = (await cli("qsub", ["-l", "select=1:ncpus=2", "-r", "n", "-N", "B"], body("B", 4))).trim();
     // still running when the site comes back: adopted by the new MOM
     const d = (await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "D"], body("D", 30))).trim();
-    const c = (await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "C"], "echo run >> C.log\n")).trim();
-    const h = (await cli("qsub", ["-h", "-N", "H"], "echo held >> H.log\n")).trim();
+    const c = (
+      await cli("qsub", ["-l", "select=1:ncpus=4", "-N", "C"], 'cd "$PBS_O_WORKDIR"; echo run >> C.log\n')
+    ).trim();
+    const h = (await cli("qsub", ["-h", "-N", "H"], 'cd "$PBS_O_WORKDIR"; echo held >> H.log\n')).trim();
     for (const id of [a, b, d]) await waitFor(id, ["R"]);
     expect((await job(c)).job_state).toBe("Q");
     const started = (n: string) => fs.existsSync(path.join(dir, `${n}.log`));
