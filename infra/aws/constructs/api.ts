@@ -50,7 +50,12 @@ export interface SiteApiProps {
   mom: MomCluster;
   auth: JwtAuthSettings;
   logRetention: logs.RetentionDays;
+  /** default API_RESERVED_CONCURRENCY */
+  reservedConcurrency?: number;
 }
+
+/** the API's share of the account's Lambda concurrency (default 1000 per region) */
+export const API_RESERVED_CONCURRENCY = 50;
 
 export class SiteApi extends Construct {
   readonly handler: NodejsFunction;
@@ -67,6 +72,8 @@ export class SiteApi extends Construct {
       environment: { ...props.environment, ...props.mom.executorEnvironment() },
       timeout: Duration.seconds(29),
       memorySize: 1024,
+      // a ceiling: a flood of qstat calls stops here instead of taking the account's pool
+      reservedConcurrentExecutions: props.reservedConcurrency ?? API_RESERVED_CONCURRENCY,
       logRetention: props.logRetention,
     });
     props.table.grantReadWriteData(this.handler);
