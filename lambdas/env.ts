@@ -1,6 +1,5 @@
 /** Lambda configuration: validated environment, clients built once per container. */
 import { systemClock } from "../shared/ports/clock.js";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
@@ -13,6 +12,7 @@ import { SqsBus } from "../shared/adapters/sqs/bus.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
+import { logger, metrics as containerMetrics } from "./middleware.js";
 import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
 /**
@@ -44,29 +44,15 @@ const MomSecretEnvSchema = LambdaEnvSchema.pick({ AWS_REGION: true, MOM_SECRET_P
 const WHO = "Lambda";
 
 let cached: SiteContext | undefined;
-let metrics: PowertoolsMetrics | undefined;
-
-/**
- * Wrap a Lambda handler so the metrics it emitted are flushed (as CloudWatch EMF log lines)
- * when the invocation ends, whether it returned or threw.
- */
-export function instrumented<E, R>(h: (event: E) => Promise<R>): (event: E) => Promise<R> {
-  return async (event) => {
-    try {
-      return await h(event);
-    } finally {
-      metrics?.flush();
-    }
-  };
-}
 
 /** Build the site context from the environment (once per container). */
 export function contextFromEnv(executor: Executor, env: Env = process.env): SiteContext {
   if (cached) return cached;
   const e = readEnv(WHO, LambdaEnvSchema, env);
   const { doc } = makeDynamoClients({ region: e.AWS_REGION });
-  metrics = new PowertoolsMetrics(e.SITE_SHORT);
-  const logger = new Logger({ serviceName: "metaqueue", persistentKeys: { site: e.SITE_SHORT } });
+  // the container's logger and metrics (lambdas/middleware.ts flushes the metrics per invocation)
+  const metrics = new PowertoolsMetrics(e.SITE_SHORT, containerMetrics);
+  logger.appendPersistentKeys({ site: e.SITE_SHORT });
   const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },

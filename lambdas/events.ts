@@ -1,8 +1,9 @@
 /** Lambda entry: MOM reports (obituaries, boots) and dependency releases. */
 import type { SQSEvent } from "aws-lambda";
-import { siteContext, instrumented, unconfiguredExecutor } from "./env.js";
+import { siteContext, unconfiguredExecutor } from "./env.js";
+import { siteHandler } from "./middleware.js";
 import { makeEventsHandler } from "./handlers.js";
 
-export const handler = instrumented(async (event: SQSEvent) =>
+export const handler = siteHandler(async (event: SQSEvent) =>
   makeEventsHandler(await siteContext(unconfiguredExecutor))(event),
 );

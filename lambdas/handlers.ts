@@ -1,13 +1,22 @@
 /**
  * The handler bodies shared by Lambda entries and the local runtime: SQS batches in, domain
  * calls, partial batch failures out. A failed record is reported (never swallowed) so SQS
- * redelivers it and, after maxReceiveCount, moves it to the DLQ.
+ * redelivers it and, after maxReceiveCount, moves it to the DLQ. The batches go through
+ * Powertools batch (`processPartialResponse`); the Lambda entries wrap these bodies in middy
+ * with the Powertools logger and metrics middlewares (lambdas/middleware.ts).
  */
+import {
+  BatchProcessor,
+  EventType,
+  processPartialResponse,
+  SqsFifoPartialProcessorAsync,
+} from "@aws-lambda-powertools/batch";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
   SQSBatchResponse,
   SQSEvent,
+  SQSRecord,
 } from "aws-lambda";
 import { z } from "zod";
 import { sampleSite } from "../shared/api/overview.js";
@@ -86,10 +95,11 @@ async function processBatch(
   name: string,
   handle: (body: string, messageId: string) => Promise<EndResult | "drop">,
 ): Promise<SQSBatchResponse> {
-  const failures: SQSBatchResponse["batchItemFailures"] = [];
   const touched = new Set<string>();
-  await Promise.all(
-    event.Records.map(async (r) => {
+  // records in parallel; a record that throws is reported failed, the others are not
+  const response = await processPartialResponse(
+    event,
+    async (r: SQSRecord) => {
       try {
         const res = await handle(r.body, r.messageId);
         if (res === "drop") return;
@@ -97,9 +107,13 @@ async function processBatch(
         await releaseCascade(ctx, res.ended, touched);
       } catch (err) {
         ctx.log.error(`${name}: message ${r.messageId} failed: ${(err as Error).message}`);
-        failures.push({ itemIdentifier: r.messageId });
+        throw err;
       }
-    }),
+    },
+    new BatchProcessor(EventType.SQS),
+    // a batch that failed whole is reported record by record too: same outcome (all redelivered)
+    // without an invocation error, as the local poller and the Lambda event source both read it
+    { throwOnFullBatchFailure: false },
   );
   if (touched.size) {
     try {
@@ -109,7 +123,7 @@ async function processBatch(
       ctx.log.warn(`${name}: could not trigger cycles: ${(err as Error).message}`);
     }
   }
-  return { batchItemFailures: failures };
+  return response;
 }
 
 export function makeEventsHandler(ctx: SiteContext) {
@@ -177,29 +191,34 @@ async function momReport(ctx: SiteContext, raw: z.infer<typeof MomEnvelopeSchema
 
 export function makeSchedulerHandler(ctx: SiteContext) {
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
-    const byPartition = new Map<string, string[]>();
-    const failures: SQSBatchResponse["batchItemFailures"] = [];
-    for (const r of event.Records) {
-      let p: string;
-      try {
-        p = CycleTriggerSchema.parse(JSON.parse(r.body)).partition;
-      } catch {
-        ctx.log.error(`scheduler: malformed trigger ${r.messageId}`);
-        failures.push({ itemIdentifier: r.messageId });
-        continue;
-      }
-      byPartition.set(p, [...(byPartition.get(p) ?? []), r.messageId]);
-    }
-    // A batch of triggers for one partition is one cycle: they all asked for "a cycle soon".
-    for (const [p, ids] of byPartition) {
-      try {
-        await runAccumulatedCycle(ctx, p);
-      } catch (err) {
-        ctx.log.error(`scheduler: cycle of ${p} failed: ${(err as Error).stack}`);
-        for (const id of ids) failures.push({ itemIdentifier: id });
-      }
-    }
-    return { batchItemFailures: failures };
+    // A batch of triggers for one partition is one cycle: they all asked for "a cycle soon", so
+    // the first trigger of a partition runs it and the later ones of the batch are answered.
+    const cycled = new Set<string>();
+    return processPartialResponse(
+      event,
+      async (r: SQSRecord) => {
+        let p: string;
+        try {
+          p = CycleTriggerSchema.parse(JSON.parse(r.body)).partition;
+        } catch (err) {
+          ctx.log.error(`scheduler: malformed trigger ${r.messageId}`);
+          throw err;
+        }
+        if (cycled.has(p)) return;
+        try {
+          await runAccumulatedCycle(ctx, p);
+        } catch (err) {
+          ctx.log.error(`scheduler: cycle of ${p} failed: ${(err as Error).stack}`);
+          throw err;
+        }
+        cycled.add(p);
+      },
+      // FIFO: records in order, one at a time; a failure fails every later record of its
+      // message group (the partition) in this batch, so none is answered out of order, while
+      // other partitions' triggers go on (infra/local/sqs-poller.ts keeps the same rule)
+      new SqsFifoPartialProcessorAsync(),
+      { skipGroupOnError: true, throwOnFullBatchFailure: false },
+    );
   };
 }
 

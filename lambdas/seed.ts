@@ -14,11 +14,12 @@ import { SiteConfigSchema } from "../shared/config/site-config.js";
 import { makeDynamoClients } from "../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { seedSite } from "../shared/server/seed.js";
+import { logger, siteHandler } from "./middleware.js";
 
 /** Lambda sets AWS_REGION; the table and the site come in the resource's properties. */
 const SeedEnvSchema = z.object({ AWS_REGION: z.string().min(1) });
 
-export const handler = async (event: CloudFormationCustomResourceEvent) => {
+export const handler = siteHandler(async (event: CloudFormationCustomResourceEvent) => {
   const physicalId = `metaqueue-seed-${event.ResourceProperties.TableName}`;
   if (event.RequestType === "Delete") return { PhysicalResourceId: event.PhysicalResourceId };
   const props = event.ResourceProperties as unknown as { TableName: string; Site: string; Managers?: string };
@@ -26,6 +27,6 @@ export const handler = async (event: CloudFormationCustomResourceEvent) => {
   const site = SiteConfigSchema.parse(JSON.parse(props.Site));
   const { doc } = makeDynamoClients({ region });
   const created = await seedSite(new DynamoSiteStore(doc, props.TableName), site, props.Managers ?? "");
-  console.log(`seeded ${site.name}: ${created} server object(s) created`);
+  logger.info(`seeded ${site.name}: ${created} server object(s) created`);
   return { PhysicalResourceId: physicalId, Data: { Created: created } };
-};
+});

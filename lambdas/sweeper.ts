@@ -1,7 +1,6 @@
 /** Lambda entry: the periodic tick (EventBridge schedule): silent MOMs, then a cycle per partition. */
-import { siteContext, instrumented, unconfiguredExecutor } from "./env.js";
+import { siteContext, unconfiguredExecutor } from "./env.js";
+import { siteHandler } from "./middleware.js";
 import { makeSweeperHandler } from "./handlers.js";
 
-export const handler = instrumented(async () =>
-  makeSweeperHandler(await siteContext(unconfiguredExecutor))(),
-);
+export const handler = siteHandler(async () => makeSweeperHandler(await siteContext(unconfiguredExecutor))());

@@ -20,6 +20,7 @@ import { SiteQueues } from "./constructs/queues.js";
 import { Scheduler } from "./constructs/scheduler.js";
 import { SiteSeed } from "./constructs/seed.js";
 import { SiteState } from "./constructs/state.js";
+import { acknowledgeNagFindings } from "./nag.js";
 
 export interface SiteStackProps extends StackProps {
   site: SiteConfig;
@@ -58,6 +59,7 @@ export const DEFAULT_PREFIX = "metaqueue-";
 
 export class SiteStack extends Stack {
   readonly state: SiteState;
+  readonly seed: SiteSeed;
   readonly queues: SiteQueues;
   readonly mom: MomCluster;
   readonly scheduler: Scheduler;
@@ -76,7 +78,7 @@ export class SiteStack extends Stack {
 
     this.state = new SiteState(this, "State", { tableName: tableName(prefix, site.name) });
     const table = this.state.table;
-    new SiteSeed(this, "Seed", { site, table, managers: props.managers ?? "", logRetention });
+    this.seed = new SiteSeed(this, "Seed", { site, table, managers: props.managers ?? "", logRetention });
     this.queues = new SiteQueues(this, "Queues", {
       prefix,
       site: site.name,
@@ -148,6 +150,8 @@ export class SiteStack extends Stack {
       alarmEmail: props.alarmEmail,
       queueAgeThreshold: Duration.seconds(props.queueAgeAlarmSeconds ?? 300),
     });
+
+    acknowledgeNagFindings(this);
 
     new CfnOutput(this, "ApiUrl", {
       value: this.api.api.apiEndpoint,

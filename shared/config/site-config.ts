@@ -4,9 +4,17 @@
  */
 import { z } from "zod";
 
+/**
+ * A site's short name: it ends job IDs (123.casper) and names the site's AWS stack
+ * (Metaqueue-<site>), whose name allows only letters, digits and "-": a "_" is refused here,
+ * at parse, rather than by CloudFormation at the first deploy.
+ */
 const name = z
   .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_-]{0,30}$/, "letters, digits, _ and - (start with a letter)");
+  .regex(
+    /^[A-Za-z][A-Za-z0-9-]{0,30}$/,
+    "letters, digits and - only, starting with a letter (it names the AWS stack Metaqueue-<site>, which allows no _)",
+  );
 const serverName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/);
 
 export const QueueConfigSchema = z

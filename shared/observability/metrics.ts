@@ -34,8 +34,10 @@ export class MemoryMetrics implements MetricsPort {
 /** Powertools EMF metrics for one site; call flush() when an invocation ends. */
 export class PowertoolsMetrics implements MetricsPort {
   readonly metrics: Metrics;
-  constructor(site: string, namespace = "metaqueue") {
-    this.metrics = new Metrics({ namespace, serviceName: "metaqueue", defaultDimensions: { site } });
+  /** `metrics`: an existing Powertools object (the one a middleware flushes), else a new one */
+  constructor(site: string, metrics?: Metrics, namespace = "metaqueue") {
+    this.metrics = metrics ?? new Metrics({ namespace, serviceName: "metaqueue" });
+    this.metrics.setDefaultDimensions({ site });
   }
   count(name: string, value = 1, dims?: Record<string, string>): void {
     this.emit(name, MetricUnit.Count, value, dims);

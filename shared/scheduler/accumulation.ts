@@ -7,8 +7,14 @@ import { loadServerState } from "../server/server-state.js";
 import { schedFor } from "../server/objects.js";
 import { runCycle } from "./cycle.js";
 
-/** The longest wait honoured: a Lambda's timeout must cover the wait and the cycle after it. */
-export const MAX_ACCUMULATION_S = 60;
+/**
+ * The scheduler function's time limit (its Lambda timeout, infra/aws/constructs/scheduler.ts):
+ * one accumulation wait and the cycle after it must fit in it.
+ */
+export const SCHEDULER_TIMEOUT_S = 60;
+
+/** The longest wait honoured: half the scheduler's timeout, the other half is for the cycle. */
+export const MAX_ACCUMULATION_S = SCHEDULER_TIMEOUT_S / 2;
 
 /** The partition's scheduler's job_accumulation_time in milliseconds (0: none), capped. */
 export async function accumulationMs(ctx: SiteContext, partition: string): Promise<number> {

@@ -193,6 +193,8 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
   }
   report.durationMs = ctx.clock.now() - startedAt;
   ctx.metrics?.ms("CycleDuration", report.durationMs, { partition });
+  // site-wide too: an alarm cannot name partitions that are only known at run time
+  ctx.metrics?.ms("CycleDuration", report.durationMs);
   ctx.metrics?.count("JobsStarted", report.started, { partition });
   ctx.metrics?.count("JobsRunning", report.running + report.started, { partition });
   ctx.metrics?.count("JobsConsidered", report.considered, { partition });

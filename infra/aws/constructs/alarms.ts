@@ -3,7 +3,9 @@
  * context value, or anything else after deploy):
  * - a dead-letter queue holds a message (something failed maxReceiveCount times);
  * - a queue's oldest message is older than the threshold (consumers stuck or too slow);
- * - a Lambda reported an error, or was throttled.
+ * - a Lambda reported an error, or was throttled;
+ * - dispatches keep failing, jobs are lost (their MOM went silent), a scheduler cycle nears the
+ *   scheduler's timeout.
  */
 import { Duration } from "aws-cdk-lib";
 import * as cw from "aws-cdk-lib/aws-cloudwatch";
@@ -12,7 +14,9 @@ import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
+import { SCHEDULER_TIMEOUT_S } from "../../../shared/scheduler/accumulation.js";
 import type { QueueWithDlq } from "./queues.js";
+import { cycleDuration, dispatchFailures, jobsLost } from "./site-metrics.js";
 
 export interface SiteAlarmsProps {
   site: string;
@@ -69,6 +73,36 @@ export class SiteAlarms extends Construct {
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       });
     }
+    add("DispatchFailures", {
+      alarmName: `${p} dispatch failures`,
+      alarmDescription:
+        "RunTask keeps failing (capacity, quota, throttling, bad size) in 3 of 5 minutes: jobs stay queued. See the scheduler's log.",
+      metric: dispatchFailures(props.site),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    add("JobsLost", {
+      alarmName: `${p} jobs lost`,
+      alarmDescription: "A MOM went silent and its jobs were requeued or ended (tasks stopped or died).",
+      metric: jobsLost(props.site),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    add("CycleDuration", {
+      alarmName: `${p} scheduler cycle longer than ${SCHEDULER_TIMEOUT_S / 2}s`,
+      alarmDescription:
+        "A scheduler cycle took over half the scheduler's timeout: near it, cycles time out and their triggers are retried.",
+      metric: cycleDuration(props.site),
+      threshold: (SCHEDULER_TIMEOUT_S / 2) * 1000,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
     for (const { name, fn } of props.functions) {
       add(`Errors${name}`, {
         alarmName: `${p} ${name} Lambda errors`,

@@ -9,14 +9,14 @@
  * operators. With Cognito, add a `pbs_user` custom attribute (or make the user name the PBS
  * name) and use the app client ID as the audience.
  */
-import { Duration } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { HttpApi, HttpMethod, HttpNoneAuthorizer } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type * as logs from "aws-cdk-lib/aws-logs";
+import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { siteFunction } from "./lambda.js";
 import type { MomCluster } from "./mom.js";
@@ -29,6 +29,19 @@ export interface JwtAuthSettings {
   audience: string[];
 }
 
+/** API Gateway access log fields: enough to answer "who did what, when, and how did it go" */
+export const ACCESS_LOG_FORMAT = {
+  requestId: "$context.requestId",
+  ip: "$context.identity.sourceIp",
+  sub: "$context.authorizer.claims.sub",
+  time: "$context.requestTimeEpoch",
+  method: "$context.httpMethod",
+  path: "$context.path",
+  status: "$context.status",
+  latencyMs: "$context.responseLatency",
+  integrationError: "$context.integrationErrorMessage",
+};
+
 export interface SiteApiProps {
   site: string;
   environment: Record<string, string>;
@@ -37,11 +50,18 @@ export interface SiteApiProps {
   mom: MomCluster;
   auth: JwtAuthSettings;
   logRetention: logs.RetentionDays;
+  /** default API_RESERVED_CONCURRENCY */
+  reservedConcurrency?: number;
 }
+
+/** the API's share of the account's Lambda concurrency (default 1000 per region) */
+export const API_RESERVED_CONCURRENCY = 50;
 
 export class SiteApi extends Construct {
   readonly handler: NodejsFunction;
   readonly api: HttpApi;
+  /** one JSON line per request (who, what, status, latency) */
+  readonly accessLogs: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: SiteApiProps) {
     super(scope, id);
@@ -52,6 +72,8 @@ export class SiteApi extends Construct {
       environment: { ...props.environment, ...props.mom.executorEnvironment() },
       timeout: Duration.seconds(29),
       memorySize: 1024,
+      // a ceiling: a flood of qstat calls stops here instead of taking the account's pool
+      reservedConcurrentExecutions: props.reservedConcurrency ?? API_RESERVED_CONCURRENCY,
       logRetention: props.logRetention,
     });
     props.table.grantReadWriteData(this.handler);
@@ -71,20 +93,38 @@ export class SiteApi extends Construct {
     // The dashboard's files (the page then calls the API with the user's token) and the CORS
     // preflights of the peers' dashboards need no token: the same Lambda answers them.
     const open = new HttpLambdaIntegration("Dashboard", this.handler);
+    const openRoutes = [];
     for (const [path, method] of [
       ["/", HttpMethod.GET],
       ["/ui", HttpMethod.GET],
       ["/ui/{proxy+}", HttpMethod.GET],
       ["/{proxy+}", HttpMethod.OPTIONS],
     ] as const) {
-      this.api.addRoutes({
-        path,
-        methods: [method],
-        integration: open,
-        authorizer: new HttpNoneAuthorizer(),
-      });
+      openRoutes.push(
+        ...this.api.addRoutes({
+          path,
+          methods: [method],
+          integration: open,
+          authorizer: new HttpNoneAuthorizer(),
+        }),
+      );
     }
+    for (const route of openRoutes)
+      Validations.of(route).acknowledge({
+        id: "AwsSolutions-APIG4",
+        reason:
+          "Deliberately open: the dashboard's static files (which then call the API with the user's JWT) and CORS preflights, which browsers send without credentials; every other route has the JWT authorizer.",
+      });
+    this.accessLogs = new logs.LogGroup(this, "AccessLogs", {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const stage = this.api.defaultStage?.node.defaultChild as apigwv2.CfnStage | undefined;
-    if (stage) stage.defaultRouteSettings = { throttlingBurstLimit: 200, throttlingRateLimit: 100 };
+    if (!stage) throw new Error("the HTTP API has no default stage");
+    stage.defaultRouteSettings = { throttlingBurstLimit: 200, throttlingRateLimit: 100 };
+    stage.accessLogSettings = {
+      destinationArn: this.accessLogs.logGroupArn,
+      format: JSON.stringify(ACCESS_LOG_FORMAT),
+    };
   }
 }

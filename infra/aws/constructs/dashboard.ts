@@ -10,6 +10,7 @@ import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
 import type { QueueWithDlq } from "./queues.js";
+import { cycleDuration, dispatchFailures, jobsLost } from "./site-metrics.js";
 
 export interface SiteDashboardProps {
   site: string;
@@ -55,6 +56,21 @@ export class SiteDashboard extends Construct {
       new cw.GraphWidget({
         title: "Lambda duration p95 (ms)",
         left: metricsOf((fn) => fn.metricDuration({ statistic: "p95" })),
+        width: W,
+        height: H,
+      }),
+    );
+    d.addWidgets(
+      new cw.GraphWidget({
+        title: "Dispatch failures",
+        left: [dispatchFailures(props.site).with({ label: "dispatch failures" })],
+        width: W,
+        height: H,
+      }),
+      new cw.GraphWidget({ title: "Jobs lost", left: [jobsLost(props.site)], width: W, height: H }),
+      new cw.GraphWidget({
+        title: "Scheduler cycle duration, max (ms)",
+        left: [cycleDuration(props.site).with({ label: "cycle (ms)" })],
         width: W,
         height: H,
       }),

@@ -6,7 +6,7 @@ import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { siteFunction } from "./lambda.js";
-import { eventSourceProps, type SiteQueues } from "./queues.js";
+import { eventSourceProps, reservedFor, type SiteQueues } from "./queues.js";
 
 export interface SiteEventsProps {
   site: string;
@@ -26,7 +26,9 @@ export class SiteEvents extends Construct {
       entry: "events.ts",
       description: `metaqueue ${props.site}: MOM reports and dependency releases`,
       environment: props.environment,
-      timeout: Duration.seconds(Math.max(10, Math.floor(queues.events.def.visibilityTimeoutSec / 2))),
+      timeout: Duration.seconds(queues.defs.events.consumer.timeoutSec),
+      // MOM obituaries must be answered even while the API is busy
+      reservedConcurrentExecutions: reservedFor(queues.defs.events),
       logRetention: props.logRetention,
     });
     this.handler.addEventSource(

@@ -11,7 +11,7 @@ import { Construct } from "constructs";
 import type { SiteEventsProps } from "./events.js";
 import { siteFunction } from "./lambda.js";
 import type { MomCluster } from "./mom.js";
-import { eventSourceProps } from "./queues.js";
+import { eventSourceProps, reservedFor } from "./queues.js";
 
 /** A peer as the stack is told about it (context `peers:<site>`). */
 export interface PeerLink {
@@ -42,7 +42,8 @@ export class SiteInbox extends Construct {
       entry: "inbox.ts",
       description: `metaqueue ${props.site}: messages from peer sites`,
       environment: { ...props.environment, ...props.mom.executorEnvironment() },
-      timeout: Duration.seconds(Math.max(10, Math.floor(queues.inbox.def.visibilityTimeoutSec / 2))),
+      timeout: Duration.seconds(queues.defs.inbox.consumer.timeoutSec),
+      reservedConcurrentExecutions: reservedFor(queues.defs.inbox),
       logRetention: props.logRetention,
     });
     this.handler.addEventSource(new SqsEventSource(queues.inbox.queue, eventSourceProps(queues.defs.inbox)));

@@ -2,10 +2,14 @@
  * How every metaqueue Lambda is built: the TypeScript entry in lambdas/ bundled by the local
  * esbuild (no Docker) as an ES module, Node.js 22 on ARM64 (Graviton: ~20% cheaper per GB-s),
  * its own log group with a retention, source maps on.
+ *
+ * Each function has its own role that may write only to its own log group, instead of the AWS
+ * managed AWSLambdaBasicExecutionRole (logs:* on every log group of the account).
  */
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -24,6 +28,8 @@ export interface SiteFunctionProps {
   environment: Record<string, string>;
   timeout: Duration;
   memorySize?: number;
+  /** reserved concurrency: a floor this function always has, and a ceiling it never passes */
+  reservedConcurrentExecutions?: number;
   description: string;
   logRetention: logs.RetentionDays;
 }
@@ -42,6 +48,17 @@ export function siteFunction(scope: Construct, id: string, props: SiteFunctionPr
     retention: props.logRetention,
     removalPolicy: RemovalPolicy.DESTROY,
   });
+  const role = new iam.Role(scope, `${id}Role`, {
+    assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+    description: `${props.description}: its own log group only`,
+  });
+  // the group's ARN ends in ":*", which covers its streams
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
   return new NodejsFunction(scope, id, {
     entry: path.join(REPO_ROOT, "lambdas", props.entry),
     handler: "handler",
@@ -51,6 +68,8 @@ export function siteFunction(scope: Construct, id: string, props: SiteFunctionPr
     architecture: lambda.Architecture.ARM_64,
     memorySize: props.memorySize ?? 512,
     timeout: props.timeout,
+    reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+    role,
     description: props.description,
     logGroup,
     environment: { NODE_OPTIONS: "--enable-source-maps", ...props.environment },

@@ -116,9 +116,22 @@ function onlyThisAccount(q: sqs.Queue, peers: string[] = []): void {
  *   flight, and the group is the partition, so a partition's cycles never overlap while
  *   different partitions run in parallel up to this cap.
  */
+/**
+ * Reserved concurrency of a queue's consumer: what its event source may run at once (Lambda's
+ * minimum maxConcurrency is 2). Reserved, it is both a floor no other function can take and a
+ * ceiling, so the event source's cap and the reservation agree (no throttled batches).
+ */
+export function reservedFor(def: QueueDef & { consumer: ConsumerDef }): number {
+  return Math.max(2, def.consumer.concurrency);
+}
+
 export function eventSourceProps(def: QueueDef & { consumer: ConsumerDef }): SqsEventSourceProps {
   const fifo = def.fifo ?? def.name.endsWith(".fifo");
   const windowSec = fifo ? 0 : Math.round(def.consumer.maxBatchingWindowMs / 1000);
+  if (def.visibilityTimeoutSec < 6 * def.consumer.timeoutSec)
+    throw new Error(
+      `queue ${def.name}: visibility timeout ${def.visibilityTimeoutSec}s is under 6x its consumer's timeout ${def.consumer.timeoutSec}s`,
+    );
   return {
     batchSize: def.consumer.batchSize,
     reportBatchItemFailures: true,

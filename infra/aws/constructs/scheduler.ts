@@ -13,7 +13,8 @@ import type * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { siteFunction } from "./lambda.js";
 import type { MomCluster } from "./mom.js";
-import { eventSourceProps, type SiteQueues } from "./queues.js";
+import { SCHEDULER_TIMEOUT_S } from "../../../shared/scheduler/accumulation.js";
+import { eventSourceProps, reservedFor, type SiteQueues } from "./queues.js";
 
 export interface SchedulerProps {
   site: string;
@@ -39,9 +40,12 @@ export class Scheduler extends Construct {
       entry: "scheduler.ts",
       description: `metaqueue ${props.site}: scheduler cycles`,
       environment: { ...props.environment, ...props.mom.executorEnvironment() },
-      // under the queue's visibility timeout, so a slow cycle is not redelivered while it runs
-      timeout: Duration.seconds(Math.max(10, Math.floor(sched.def.visibilityTimeoutSec / 2))),
+      // the accumulation wait (MAX_ACCUMULATION_S) and a cycle; the queue's visibility is 6x this
+      timeout: Duration.seconds(SCHEDULER_TIMEOUT_S),
       memorySize: 1024,
+      // the scheduler's own share of the account's concurrency: a flood of API calls cannot
+      // starve it (and it never takes more than its event source's maxConcurrency)
+      reservedConcurrentExecutions: reservedFor(queues.defs.sched),
       logRetention: props.logRetention,
     });
     this.scheduler.addEventSource(new SqsEventSource(sched.queue, eventSourceProps(queues.defs.sched)));

@@ -3,10 +3,11 @@
  * without them a new site has no queue, no node and no manager. Runs on create and whenever
  * the site's configuration or managers change; never overwrites what qmgr changed.
  */
-import { CustomResource, Duration } from "aws-cdk-lib";
+import { CustomResource, Duration, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
-import type * as logs from "aws-cdk-lib/aws-logs";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
 import * as cr from "aws-cdk-lib/custom-resources";
 import { Construct } from "constructs";
 import type { SiteConfig } from "../../../shared/config/site-config.js";
@@ -21,6 +22,9 @@ export interface SiteSeedProps {
 }
 
 export class SiteSeed extends Construct {
+  readonly handler: NodejsFunction;
+  readonly provider: cr.Provider;
+
   constructor(scope: Construct, id: string, props: SiteSeedProps) {
     super(scope, id);
     const fn = siteFunction(this, "Seed", {
@@ -34,7 +38,15 @@ export class SiteSeed extends Construct {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ["dynamodb:PutItem"], resources: [props.table.tableArn] }),
     );
-    const provider = new cr.Provider(this, "Provider", { onEventHandler: fn });
+    this.handler = fn;
+    const provider = new cr.Provider(this, "Provider", {
+      onEventHandler: fn,
+      logGroup: new logs.LogGroup(this, "ProviderLogs", {
+        retention: props.logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+    });
+    this.provider = provider;
     new CustomResource(this, "Objects", {
       serviceToken: provider.serviceToken,
       resourceType: "Custom::MetaqueueSiteSeed",

@@ -27,6 +27,11 @@ export interface ConsumerDef {
   maxBatchingWindowMs: number;
   /** parallel invocations; 1 for the scheduler of each partition is guaranteed by the FIFO group */
   concurrency: number;
+  /**
+   * the consumer's time limit (the Lambda timeout); the queue's visibility timeout is at least
+   * 6x this, as AWS asks for Lambda event sources (retries of a throttled batch stay invisible)
+   */
+  timeoutSec: number;
 }
 
 export interface SiteQueues {
@@ -51,21 +56,23 @@ export function siteQueues(prefix: string, site: string): SiteQueues {
     sched: {
       name: sched,
       fifo: true,
-      visibilityTimeoutSec: 60,
+      // 6 x the scheduler's 60 s timeout (SCHEDULER_TIMEOUT_S, shared/scheduler/accumulation.ts;
+      // test/unit/aws/limits.test.ts holds the two together)
+      visibilityTimeoutSec: 360,
       dlq: { name: dlqName(sched), maxReceiveCount: 5 },
-      consumer: { batchSize: 10, maxBatchingWindowMs: 0, concurrency: 2 },
+      consumer: { batchSize: 10, maxBatchingWindowMs: 0, concurrency: 2, timeoutSec: 60 },
     },
     events: {
       name: events,
       visibilityTimeoutSec: 60,
       dlq: { name: dlqName(events), maxReceiveCount: 5 },
-      consumer: { batchSize: 10, maxBatchingWindowMs: 20, concurrency: 2 },
+      consumer: { batchSize: 10, maxBatchingWindowMs: 20, concurrency: 2, timeoutSec: 10 },
     },
     inbox: {
       name: inbox,
       visibilityTimeoutSec: 60,
       dlq: { name: dlqName(inbox), maxReceiveCount: 5 },
-      consumer: { batchSize: 10, maxBatchingWindowMs: 20, concurrency: 1 },
+      consumer: { batchSize: 10, maxBatchingWindowMs: 20, concurrency: 1, timeoutSec: 10 },
     },
   };
 }

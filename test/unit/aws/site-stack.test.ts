@@ -502,9 +502,16 @@ describe("seed", () => {
     const st = ofType("AWS::IAM::Policy")
       .filter(([, p]) => refsIn(p.Properties.Roles).includes(role))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Cfn[]);
+    const logsId = refsIn(resources[seedFn].Properties.LoggingConfig)[0];
     expect(st).toEqual([
+      // its own log group, and nothing else of CloudWatch Logs (no AWSLambdaBasicExecutionRole)
+      expect.objectContaining({
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: { "Fn::GetAtt": [logsId, "Arn"] },
+      }),
       expect.objectContaining({ Action: "dynamodb:PutItem", Resource: { "Fn::GetAtt": [tableId, "Arn"] } }),
     ]);
+    expect(resources[role].Properties.ManagedPolicyArns).toBeUndefined();
   });
 });
 

@@ -1,0 +1,149 @@
+/**
+ * The cdk-nag (AwsSolutions pack) findings this stack keeps on purpose, each acknowledged on
+ * the one construct it is about, for the one rule (or the one finding of a rule), with why.
+ * test/unit/aws/nag.test.ts fails on any finding not acknowledged here.
+ *
+ * Fixed rather than acknowledged: per-function roles instead of AWSLambdaBasicExecutionRole,
+ * API access logs, SSE and TLS-only on queues, bucket and topic, log retention everywhere.
+ */
+import { Stack, Validations } from "aws-cdk-lib";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { IConstruct } from "constructs";
+import type { SiteApi } from "./constructs/api.js";
+import type { SiteEvents } from "./constructs/events.js";
+import type { SiteInbox } from "./constructs/inbox.js";
+import type { MomCluster } from "./constructs/mom.js";
+import type { Scheduler } from "./constructs/scheduler.js";
+import type { SiteSeed } from "./constructs/seed.js";
+import type { SiteState } from "./constructs/state.js";
+
+/** the parts of the site stack findings are acknowledged on (SiteStack has them all) */
+export interface NagTargets extends Stack {
+  state: SiteState;
+  seed: SiteSeed;
+  mom: MomCluster;
+  scheduler: Scheduler;
+  events: SiteEvents;
+  api: SiteApi;
+  inbox?: SiteInbox;
+}
+
+function ack(scope: IConstruct, id: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id, reason });
+}
+
+/** `<Logical.Arn>` as cdk-nag names a GetAtt in an IAM5 finding */
+function arnOf(c: IConstruct): string {
+  const child = (c.node.defaultChild ?? c) as IConstruct;
+  return `<${Stack.of(c).getLogicalId(child as never)}.Arn>`;
+}
+
+export function acknowledgeNagFindings(stack: NagTargets): void {
+  const functions = [
+    stack.api.handler,
+    stack.scheduler.scheduler,
+    stack.scheduler.sweeper,
+    stack.events.handler,
+    stack.seed.handler,
+    ...(stack.inbox ? [stack.inbox.handler] : []),
+  ];
+  for (const fn of functions) {
+    ack(
+      fn,
+      "AwsSolutions-L1",
+      "Pinned to nodejs22.x on purpose: the bundles are built for that target (LAMBDA_BUNDLING) and tested on it; a runtime bump is a reviewed change, not a drift.",
+    );
+  }
+  const table = stack.state.table;
+  const roleOf = (fn: NodejsFunction): IConstruct => fn.role ?? fn;
+  for (const fn of [
+    stack.api.handler,
+    stack.scheduler.scheduler,
+    stack.scheduler.sweeper,
+    stack.events.handler,
+    ...(stack.inbox ? [stack.inbox.handler] : []),
+  ]) {
+    ack(
+      roleOf(fn),
+      `AwsSolutions-IAM5[Resource::${arnOf(table)}/index/*]`,
+      "The site table's own GSIs (list, ...), read by queries of this table; no other table's index is named.",
+    );
+  }
+  ack(
+    roleOf(stack.api.handler),
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
+    "qdel/qrerun stop the job's task: task IDs are not known at deploy time; the statement is limited to this site's cluster (resource and ecs:cluster condition).",
+  );
+  ack(
+    roleOf(stack.api.handler),
+    "AwsSolutions-IAM5[Resource::*]",
+    "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
+  );
+  if (stack.inbox) {
+    ack(
+      roleOf(stack.inbox.handler),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
+      "A peer's forwarded qdel stops the job's task: task IDs are not known at deploy time; limited to this site's cluster.",
+    );
+    ack(
+      roleOf(stack.inbox.handler),
+      "AwsSolutions-IAM5[Resource::*]",
+      "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
+    );
+  }
+
+  ack(
+    stack.state.outputBucket,
+    "AwsSolutions-S1",
+    "Server access logs need a second bucket and log every job's output PUT; who wrote what is in the MOM's task role (one writer) and CloudTrail data events when a site wants them.",
+  );
+
+  const mom = stack.mom;
+  ack(
+    mom.taskDefinition.taskRole,
+    "AwsSolutions-IAM5[Action::s3:Abort*]",
+    "Bucket.grantPut: s3:Abort* lets the MOM abort its own multipart uploads of job output (large stdout files).",
+  );
+  ack(
+    mom.taskDefinition.taskRole,
+    `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
+    "Job output keys are <jobId>/<file>, made at run time; the grant is PutObject on this site's output bucket only.",
+  );
+  ack(
+    mom.taskDefinition.executionRole ?? mom.taskDefinition,
+    "AwsSolutions-IAM5[Resource::*]",
+    "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires *); the image pull itself is scoped to the asset repository.",
+  );
+  ack(
+    mom.taskDefinition,
+    "AwsSolutions-ECS2",
+    "The container's environment holds only names and URLs (table, events queue, bucket, heartbeat period); no secret: each run's MOM key comes in the RunTask override, derived from the SSM secret.",
+  );
+  ack(
+    mom.cluster,
+    "AwsSolutions-ECS4",
+    "Container Insights bills per task metric; with tasks that live one job each the cost grows with the job count. Task logs go to CloudWatch Logs, and the site's dashboard/alarms watch the scheduler.",
+  );
+  ack(
+    mom.vpc,
+    "AwsSolutions-VPC7",
+    "The VPC holds only MOM tasks whose security group admits nothing inbound; flow logs ($0.50/GB ingested) add cost per job without a consumer. Sites that audit traffic add them.",
+  );
+
+  // CDK's custom-resource Provider framework (the seed's onEvent wrapper), not code of ours
+  ack(
+    stack.seed.provider,
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+    "The CDK Provider framework's own function (custom-resources); it runs only during deploys and only invokes the seed function.",
+  );
+  ack(
+    stack.seed.provider,
+    `AwsSolutions-IAM5[Resource::${arnOf(stack.seed.handler)}:*]`,
+    "The CDK Provider framework may invoke any version/alias of the seed function (<fn>:*), and nothing else.",
+  );
+  ack(
+    stack.seed.provider,
+    "AwsSolutions-L1",
+    "The CDK Provider framework's runtime is chosen by aws-cdk-lib and updated with it.",
+  );
+}
