@@ -9,7 +9,7 @@ import type { z } from "zod";
 import { MetaqueueError, NotFoundError, PbsParseError, StoreError, UnauthorizedError } from "../errors.js";
 import { PBS_ERRORS } from "../pbs/errno.js";
 import { parseJobId } from "../pbs/jobid.js";
-import { isThisSite, type SiteContext } from "../server/context.js";
+import { findPeer, isThisSite, type SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";
@@ -167,14 +167,20 @@ async function guardedJobOp<T>(
   }
 }
 
-function localJobKey(ctx: SiteContext, id: string): string {
+/**
+ * The ID a user gave, as stored here: this site's jobs as `seq.short`; a job received from a
+ * peer keeps its origin's ID (`103.casper`, named by the peer's short or server name).
+ */
+function canonicalId(ctx: SiteContext, id: string): string {
   const ref = parseJobId(id);
-  if (!isThisSite(ctx, ref.server)) throw new NotFoundError(`Unknown Job Id ${id}`);
-  return ref.arrayIndex !== undefined
-    ? ref.arrayIndex === ""
-      ? ref.seq
-      : `${ref.seq}[${ref.arrayIndex}]`
-    : ref.seq;
+  const idx = ref.arrayIndex === undefined ? "" : `[${ref.arrayIndex}]`;
+  const short = isThisSite(ctx, ref.server) ? ctx.site.short : findPeer(ctx, ref.server)?.short;
+  if (!short) throw new NotFoundError(`Unknown Job Id ${id}`);
+  return `${ref.seq}${idx}.${short}`;
+}
+
+function localJobKey(ctx: SiteContext, id: string): string {
+  return keyOfId(canonicalId(ctx, id), ctx.site.short);
 }
 
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
@@ -210,7 +216,7 @@ async function queuedSubjobView(ctx: SiteContext, key: string): Promise<JobRecor
 
 /** Full job ID for a user-given one (bare seq -> seq.short). */
 function fullId(ctx: SiteContext, id: string): string {
-  return `${localJobKey(ctx, id)}${parseJobId(id).arrayIndex === "" ? "[]" : ""}.${ctx.site.short}`;
+  return canonicalId(ctx, id);
 }
 
 export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Result> {
@@ -363,7 +369,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     }
     const name = action ?? method;
     const jid = fullId(ctx, id);
-    const key = keyOfId(jid);
+    const key = keyOfId(jid, ctx.site.short);
     const actor = await actorFor(ctx, identity);
     const guarded = <T>(op: () => Promise<T>, alwaysPrivileged = false) =>
       guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged);

@@ -143,8 +143,12 @@ function accept(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "acc
       movedTo: m.newId,
       xfer: job.xfer ? { ...job.xfer, newId: m.newId } : undefined,
       mtime: i.now,
-      comment: `Job moved to ${m.newId}`,
-      hist: withTrace(job.hist, { time: i.now, source: "S", message: `Job moved to ${m.newId}` }),
+      comment: `Job moved to ${job.xfer?.into}@${i.peer.server}`,
+      hist: withTrace(job.hist, {
+        time: i.now,
+        source: "S",
+        message: `Job moved to ${job.xfer?.into}@${i.peer.server} (${m.newId} there)`,
+      }),
     };
     const acct = {
       time: i.now,

@@ -36,6 +36,7 @@
  *   it (`end-ack-ignored`: else the sweep re-sends forever).
  */
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
+import { keyOfId } from "../server/mutate.js";
 import type { TransferRecord } from "../server/records.js";
 import type { PeerBody } from "./messages.js";
 import { type Msg, type Step, send, stay } from "./step.js";
@@ -270,10 +271,13 @@ export interface Admission {
  */
 export function receivedCopy(a: Admission): JobRecord {
   const p = a.m.job;
-  const id = `${a.seq}.${a.site}`;
+  // The job keeps its origin's ID here (as PBS's jobs keep `seq.origin-server` wherever they
+  // run), under a key of its own (`103@casper`, keyOfId); `seq` is this site's number, which
+  // only orders the indexes.
+  const id = a.m.originId;
   return {
     id,
-    key: String(a.seq),
+    key: keyOfId(id, a.site),
     seq: a.seq,
     site: a.site,
     state: "T",

@@ -57,6 +57,10 @@ async function admission(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">): P
   const st = await loadServerState(ctx);
   const fed = federationState(st);
   if (fed !== "active") throw new ReceiveRefused(`site ${ctx.site.server} is ${fed}`);
+  // A job keeps its origin's ID everywhere; back at its origin that ID (and key) is the origin's
+  // own record of the move, so a job does not come home this way.
+  if (!keyOfId(m.originId, ctx.site.short).includes("@"))
+    throw new ReceiveRefused(`job ${m.originId} was submitted here`);
   const p = m.job;
   const mapped = mapInbound(peer, peer.short, p.user, p.account);
   if (!mapped.ok) throw new ReceiveRefused(mapped.reason);
@@ -91,7 +95,7 @@ async function admission(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">): P
 /** COMMIT: the origin recorded the move; the job may run here now. */
 export async function onCommit(ctx: SiteContext, peer: PeerInfo, m: Msg<"COMMIT">): Promise<EndResult> {
   const now = ctx.clock.now();
-  const { step } = await stepJob(ctx, keyOfId(m.newId), (job) =>
+  const { step } = await stepJob(ctx, keyOfId(m.newId, ctx.site.short), (job) =>
     receiverStep({ job }, { kind: "commit", now, m }),
   );
   return perform(ctx, peer, peer.short, step);
@@ -121,7 +125,7 @@ export async function onAbort(ctx: SiteContext, peer: PeerInfo, m: Msg<"ABORT">)
 
 /** JOB_OP: qdel/qhold/qrls asked at the origin (which checked who asked) for a job now here. */
 export async function onJobOp(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_OP">): Promise<EndResult> {
-  const job = await ctx.store.getJob(keyOfId(m.newId));
+  const job = await ctx.store.getJob(keyOfId(m.newId, ctx.site.short));
   if (!job || job.inbound?.transferId !== m.transferId || job.inbound.from !== peer.short) return NONE;
   const actor = { user: `${m.requestor}@${peer.short}`, privileged: true };
   try {
@@ -142,7 +146,7 @@ export async function onJobEndAck(
   peer: PeerInfo,
   m: Msg<"JOB_END_ACK">,
 ): Promise<EndResult> {
-  const { step } = await stepJob(ctx, keyOfId(m.newId), (job) =>
+  const { step } = await stepJob(ctx, keyOfId(m.newId, ctx.site.short), (job) =>
     receiverStep({ job }, { kind: "jobEndAck", m }),
   );
   return perform(ctx, peer, peer.short, step);

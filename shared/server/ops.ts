@@ -56,7 +56,7 @@ async function forwardOp(
   actor: Actor,
   op: "delete" | "hold" | "release",
 ): Promise<string | undefined> {
-  const job = await ctx.store.getJob(keyOfId(id));
+  const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
   if (job?.state !== "M" || !job.xfer?.newId) return undefined;
   mayActOn(actor, job);
   if (job.obittime !== undefined) throw finishedError(job);
@@ -83,7 +83,7 @@ export async function deleteJob(
   const now = ctx.clock.now();
   if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
   let kill: JobRecord | undefined;
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     kill = undefined;
     if (isFinished(cur.state)) throw finishedError(cur);
@@ -135,7 +135,7 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
   await refuseQueuedSubjob(ctx, id);
   if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
-  await mutateJob(ctx, keyOfId(id), (cur) => {
+  await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!["Q", "H", "W"].includes(cur.state))
@@ -163,7 +163,7 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
   await refuseQueuedSubjob(ctx, id);
   if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!cur.holds.includes(holdType)) return { kind: "skip" };
@@ -181,7 +181,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
   if (!actor.privileged) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
   const now = ctx.clock.now();
   let target: JobRecord | undefined;
-  await mutateJob(ctx, keyOfId(id), (cur) => {
+  await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (cur.state !== "R") throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
     if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`, "NORERUN");
@@ -212,7 +212,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (!["Q", "H", "W"].includes(cur.state))
       throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
@@ -279,8 +279,8 @@ function subjobOf(key: string): { parentKey: string; index: number } | undefined
  * yet to start. Returns the parent when `id` names such a subjob.
  */
 async function queuedSubjobParent(ctx: SiteContext, id: string): Promise<JobRecord | undefined> {
-  const sub = subjobOf(keyOfId(id));
-  if (!sub || (await ctx.store.getJob(keyOfId(id), false))) return undefined;
+  const sub = subjobOf(keyOfId(id, ctx.site.short));
+  if (!sub || (await ctx.store.getJob(keyOfId(id, ctx.site.short), false))) return undefined;
   const parent = await ctx.store.getJob(sub.parentKey);
   const a = parent?.array;
   if (!a || a.indices.indexOf(sub.index, a.next) < 0) return undefined;
@@ -307,7 +307,7 @@ export async function refuseQueuedSubjob(ctx: SiteContext, id: string): Promise<
 async function deleteQueuedSubjob(ctx: SiteContext, id: string, actor: Actor, now: number): Promise<boolean> {
   const parent = await queuedSubjobParent(ctx, id);
   if (!parent) return false;
-  const index = (subjobOf(keyOfId(id)) as { index: number }).index;
+  const index = (subjobOf(keyOfId(id, ctx.site.short)) as { index: number }).index;
   const { after } = await mutateJob(ctx, parent.key, (cur) => {
     mayActOn(actor, cur);
     const a = cur.array;
