@@ -11,7 +11,7 @@ import { PBS_ERRORS } from "../pbs/errno.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { findPeer, isThisSite, type SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
-import { isFinished, type JobRecord } from "../server/job.js";
+import { isFinished, type JobRecord, listedFinished } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";
 import { moveJob } from "../server/move.js";
 import { type Actor, alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
@@ -342,7 +342,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     if (!action && method === "GET") {
       const job = await findJob(ctx, id);
       const history = q.history === "1" || q.history === "true";
-      if (isFinished(job.state) && !history) {
+      if (listedFinished(job) && !history) {
         throw new MetaqueueError(
           "JobFinished",
           `${job.id} Job has finished, use -x or -H to obtain historical job information`,

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ConflictError } from "../errors.js";
-import type { PeerInfo, SiteContext } from "../server/context.js";
+import { findPeer, type PeerInfo, type SiteContext } from "../server/context.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { originStep } from "./origin-machine.js";
@@ -112,4 +112,18 @@ export async function onJobEnd(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_END
     originStep(cur, { kind: "jobEnd", now, peer, m }),
   );
   return perform(ctx, peer, peer.short, step);
+}
+
+/** JOB_STATE: the moved job's live state at the peer (qstat here lists it under its ID). */
+export async function onJobState(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_STATE">): Promise<EndResult> {
+  const now = ctx.clock.now();
+  const { step } = await stepJob(ctx, originKeyOf(ctx, m.transferId), (cur) =>
+    originStep(cur, { kind: "jobState", now, peer, m }),
+  );
+  // a relay (second hop) goes to this job's own origin, not back to the sender
+  const origin = findPeer(ctx, step.state?.inbound?.from);
+  if (origin) await perform(ctx, origin, origin.short, step);
+  else
+    await perform(ctx, peer, peer.short, { ...step, effects: step.effects.filter((e) => e.kind !== "send") });
+  return { partitions: [], ended: [] };
 }

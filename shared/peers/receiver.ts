@@ -130,8 +130,12 @@ export async function onJobOp(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_OP">
   const actor = { user: `${m.requestor}@${peer.short}`, privileged: true };
   try {
     if (m.op === "delete") await deleteJob(ctx, job.id, actor);
-    else if (m.op === "hold") await holdJob(ctx, job.id, actor);
-    else await releaseJob(ctx, job.id, actor);
+    else {
+      if (m.op === "hold") await holdJob(ctx, job.id, actor);
+      else await releaseJob(ctx, job.id, actor);
+      const now = await ctx.store.getJob(job.key);
+      if (now) await reportState(ctx, now);
+    }
   } catch (err) {
     // Already finished, not held...: the same answer qdel would give here; nothing to retry.
     if (!(err instanceof MetaqueueError)) throw err;
@@ -157,4 +161,17 @@ export async function reportEnd(ctx: SiteContext, job: JobRecord): Promise<void>
   const peer = findPeer(ctx, job.inbound?.from);
   if (!peer) return;
   await perform(ctx, peer, peer.short, receiverStep({ job }, { kind: "localEnd" }));
+}
+
+/** Tell the origin of a job received here its state changed (started, held, released). Best effort: see origin-machine's jobState. */
+export async function reportState(ctx: SiteContext, job: JobRecord): Promise<void> {
+  const peer = findPeer(ctx, job.inbound?.from);
+  if (!peer) return;
+  const step = receiverStep({ job }, { kind: "localState", now: ctx.clock.now(), server: ctx.site.server });
+  try {
+    await perform(ctx, peer, peer.short, step);
+  } catch (err) {
+    // the job runs whether or not its origin heard; its end is reported (and re-sent) anyway
+    ctx.log.warn(`cannot report ${job.id}'s state to ${peer.short}: ${(err as Error).message}`);
+  }
 }

@@ -9,7 +9,14 @@
  * isFinished, arrayHasWork, waitsOnJobs, transferPending); the keys and their order are this
  * adapter's. An in-memory store that must order its reads as DynamoDB does imports these.
  */
-import { arrayHasWork, isFinished, type JobRecord, transferPending, waitsOnJobs } from "../../server/job.js";
+import {
+  arrayHasWork,
+  isFinished,
+  type JobRecord,
+  listedFinished,
+  transferPending,
+  waitsOnJobs,
+} from "../../server/job.js";
 import { keys } from "./table.js";
 
 /** Sparse-index attributes a job should carry in its current state. */
@@ -43,7 +50,7 @@ export const INDEX_FIELDS: (keyof IndexAttrs)[] = [
 export const TRANSFER_PARTITION = "~transfer";
 
 export function indexAttrs(job: JobRecord): IndexAttrs {
-  const out: IndexAttrs = { lst: keys.list(job.queue, isFinished(job.state)), lstSk: keys.listSort(job.seq) };
+  const out: IndexAttrs = { lst: keys.list(job.queue, listedFinished(job)), lstSk: keys.listSort(job.seq) };
   // Subjobs are listed under their parent (qstat -t), not on their own.
   if (job.parentKey) out.lst = `${out.lst}#sub`;
   const ready = job.state === "Q" || (job.state === "B" && arrayHasWork(job));
