@@ -285,3 +285,39 @@ describe("receiver: the sweep's resend tick", () => {
     expect(s.effects).toEqual([]);
   });
 });
+
+describe("receiver: the copy's live state, for its origin", () => {
+  const localState = (job: JobRecord | undefined) =>
+    receiverStep({ job }, { kind: "localState", now: NOW, server: "desched1" });
+
+  it("a committed copy that started reports R under its origin's ID", () => {
+    const s = localState(committed({ state: "R", stime: 45_000, execHost: "d1/0" }));
+    expect(sendsOf(s)).toEqual([
+      {
+        type: "JOB_STATE",
+        transferId: X,
+        newId: "1.casper",
+        state: "R",
+        at: NOW,
+        server: "desched1",
+        stime: 45_000,
+        execHost: "d1/0",
+      },
+    ]);
+    expect(storeEffectOf(s)).toBeUndefined();
+  });
+
+  it("nothing for a copy not committed yet, an ended one (JOB_END tells), or one that moved on", () => {
+    expect(sendsOf(localState(held()))).toEqual([]);
+    expect(sendsOf(localState(ended()))).toEqual([]);
+    expect(sendsOf(localState(committed({ state: "M" })))).toEqual([]);
+  });
+
+  it("a copy that moved on reports its end only once that end came back from the next site", () => {
+    const tick = (job: JobRecord) => receiverStep({ job }, { kind: "localEnd" });
+    expect(sendsOf(tick(committed({ state: "M" })))).toEqual([]);
+    expect(sendsOf(tick(committed({ state: "M", obittime: 49_000, exitStatus: 3 })))).toEqual([
+      expect.objectContaining({ type: "JOB_END", newId: "1.casper", exitStatus: 3, deleted: false }),
+    ]);
+  });
+});
