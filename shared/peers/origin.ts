@@ -59,7 +59,7 @@ export async function markInTransit(
     kind: "forward",
     now,
     peer,
-    transferId: `${ctx.site.short}-${job.key}-${randomUUID().slice(0, 8)}`,
+    transferId: `${ctx.site.short}-${transferKey(job.key)}-${randomUUID().slice(0, 8)}`,
     deadline: now + ctx.settings.transferTimeoutMs,
     into,
     why,
@@ -74,13 +74,21 @@ export async function markInTransit(
   return step;
 }
 
+/**
+ * A job's key as transfer IDs carry it: a job received from a peer and moving on (`103@casper`)
+ * as `103:casper`, since transfer IDs take no `@` (messages.ts).
+ */
+function transferKey(key: string): string {
+  return key.replace("@", ":");
+}
+
 /** The key of the job a transfer ID of this site names (`<site>-<key>-<nonce>`). */
 function originKeyOf(ctx: SiteContext, transferId: string): string | undefined {
   const prefix = `${ctx.site.short}-`;
   if (!transferId.startsWith(prefix)) return undefined;
   const rest = transferId.slice(prefix.length);
   const dash = rest.lastIndexOf("-");
-  return dash > 0 ? rest.slice(0, dash) : undefined;
+  return dash > 0 ? rest.slice(0, dash).replace(":", "@") : undefined;
 }
 
 /** ACCEPT: the decision point (T -> M once; anything else about this transfer is answered ABORT). */

@@ -9,6 +9,7 @@ import { jobView } from "../../../shared/api/render.js";
 import { forwardJob } from "../../../shared/peers/origin.js";
 import { reportEnd, reportState } from "../../../shared/peers/receiver.js";
 import { holdJob, releaseJob } from "../../../shared/server/ops.js";
+import type { JobRecord } from "../../../shared/server/job.js";
 import { jobRecord } from "../../fixtures/job.js";
 import { queuedJob } from "./schedule.js";
 import { callCtx, deliver, makeFederation, Network, type SimSite } from "./sim.js";
@@ -96,5 +97,35 @@ describe("a moved job keeps its ID", () => {
       job_state: "F",
       Exit_status: 0,
     });
+  });
+
+  it("a received job moving on carries its key in the transfer ID (a second hop), and never comes home", async () => {
+    const clock = { t: 1_000_000 };
+    const net = new Network();
+    const sites = makeFederation(clock, net);
+    const [casper, derecho] = sites;
+    await casper.store.createJob(queuedJob(casper, 1, clock.t));
+    const toDerecho = casper.ctx.peers?.get("derecho");
+    const toCasper = derecho.ctx.peers?.get("casper");
+    if (!toDerecho || !toCasper) throw new Error("no peers");
+    await forwardJob(
+      callCtx(casper, net.inflight),
+      (await casper.store.getJob("1")) as JobRecord,
+      toDerecho,
+      "main",
+      "test",
+    );
+    await settle(sites, net);
+    const copy = (await derecho.store.getJob("1@casper")) as JobRecord;
+    expect(copy.state).toBe("Q");
+    // derecho passes it on (here: back to casper, which refuses it: its own record holds that ID);
+    // the FORWARD is well formed and the REJECT finds the job again by its transfer ID
+    expect(await forwardJob(callCtx(derecho, net.inflight), copy, toCasper, "casper", "test")).toBe(true);
+    expect((await derecho.store.getJob("1@casper"))?.xfer?.id).toMatch(/^derecho-1:casper-/);
+    await settle(sites, net);
+    const back = await derecho.store.getJob("1@casper");
+    expect(back).toMatchObject({ id: "1.casper", state: "Q", refusedBy: ["casper"] });
+    expect(back?.comment).toMatch(/was submitted here/);
+    expect((await casper.store.getJob("1"))?.state).toBe("M");
   });
 });
