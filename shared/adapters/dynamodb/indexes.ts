@@ -11,7 +11,6 @@
  */
 import {
   arrayHasWork,
-  isFinished,
   type JobRecord,
   listedFinished,
   transferPending,
