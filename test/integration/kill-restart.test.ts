@@ -147,7 +147,9 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
       Object.entries(jobs).find(([, j]) => j.Job_Name === name && !j.origin_job)?.[0];
     const final = (i: number, id: string) => {
       const j = origin(i)[id];
-      if (j?.job_state === "M") return there[String(j.moved_to)] as Record<string, unknown> | undefined;
+      // a moved job keeps its ID: where it ran (exec_site) has it under the same one
+      if (j?.exec_site === "derecho" && origin(i) === home)
+        return there[id] as Record<string, unknown> | undefined;
       return j;
     };
     const vanished = new Map<number, string>();
