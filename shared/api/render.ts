@@ -61,7 +61,8 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     if (job.obittime === undefined && r?.execHost) a.exec_host = r.execHost;
   }
   if (job.inbound) a.exec_site = site.short;
-  if (job.movedTo) a.moved_to = job.movedTo;
+  // (a record from before jobs kept their IDs may point at another one)
+  if (job.movedTo && job.movedTo !== job.id) a.moved_to = job.movedTo;
   if (job.xfer && job.state === "T") a.transfer_to = `${job.xfer.into}@${job.xfer.peer}`;
   if (job.inbound) a.origin_job = job.inbound.originId;
   if (job.used) {
