@@ -31,7 +31,8 @@ describe("SIGKILL of both sites in the middle of transfers", () => {
     for (let i = 0; i < 40 && (await list("casper"))[filler]?.job_state !== "R"; i++)
       await new Promise((r) => setTimeout(r, 250));
     // without the filler running, casper would run the jobs itself and no transfer would be killed
-    expect((await list("casper"))[filler]?.job_state).toBe("R");
+    const f = (await list("casper"))[filler];
+    expect(f?.job_state, JSON.stringify(f)).toBe("R");
     const ids: string[] = [];
     for (let i = 0; i < 8; i++)
       ids.push(
