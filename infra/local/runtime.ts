@@ -172,6 +172,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           DDB_ENDPOINT: ddbLocal.endpoint,
           SQS_ENDPOINT: sqsEmu.endpoint,
           TABLE_NAME: table,
+          // the site's short name: a job received from a peer is keyed by its origin's (keyOfId)
+          SITE_SHORT: sc.name,
           EVENTS_QUEUE_URL: urls[qdefs.events.name],
           MOM_TMP: path.join(opts.dataDir, "mom"),
           MOM_HEARTBEAT_MS: String(

@@ -32,6 +32,7 @@ const LocalMomEnvSchema = envSchema({
   MOM_NODE: v.string(),
   DDB_ENDPOINT: v.string(),
   TABLE_NAME: v.string(),
+  SITE_SHORT: v.string(),
   SQS_ENDPOINT: v.string(),
   EVENTS_QUEUE_URL: v.string(),
   MOM_TMP: v.string(),
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       obituary: (o) => send("obit", o),
       heartbeat: (h) => store.putMomBeat(signBeat(key, momId, h.jobs, h.at)),
       settled: async (jobId, runCount) => {
-        const j = await store.getJob(keyOfId(jobId));
+        const j = await store.getJob(keyOfId(jobId, env.SITE_SHORT));
         return !j || j.runCount !== runCount || !(j.state === "R" || j.state === "E");
       },
     },

@@ -48,8 +48,22 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   if (job.depend) a.depend = job.depend;
   if (job.comment) a.comment = job.comment;
   if (job.exitStatus !== undefined) a.Exit_status = job.exitStatus;
-  // Federation: where a moved job went (origin's M record) and where a received one came from.
-  if (job.movedTo) a.moved_to = job.movedTo;
+  // Federation: a job keeps its ID wherever it runs; where it runs is `server` (PBS's attribute:
+  // the server that has it) and `exec_site`. The origin lists a moved job (M here) with its live
+  // state at the peer (JOB_STATE), queued there until one arrives, and finished once its end
+  // came back.
+  if (job.state === "M") {
+    const r = job.remote;
+    a.job_state = job.obittime !== undefined ? "F" : (r?.state ?? "Q");
+    a.substate = substate({ ...job, state: a.job_state as JobRecord["state"] });
+    if (r?.server) a.server = r.server;
+    if (job.xfer?.peer) a.exec_site = job.xfer.peer;
+    if (job.obittime === undefined && r?.stime !== undefined) a.stime = ctime(r.stime);
+    if (job.obittime === undefined && r?.execHost) a.exec_host = r.execHost;
+  }
+  if (job.inbound) a.exec_site = site.short;
+  // (a record from before jobs kept their IDs may point at another one)
+  if (job.movedTo && job.movedTo !== job.id) a.moved_to = job.movedTo;
   if (job.xfer && job.state === "T") a.transfer_to = `${job.xfer.into}@${job.xfer.peer}`;
   if (job.inbound) a.origin_job = job.inbound.originId;
   if (job.used) {
@@ -84,7 +98,7 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   return { id: job.id, attributes: a };
 }
 
-function substate(job: JobRecord): number {
+function substate(job: Pick<JobRecord, "state" | "exitStatus">): number {
   switch (job.state) {
     case "Q":
       return 10;

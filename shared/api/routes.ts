@@ -9,9 +9,9 @@ import type { z } from "zod";
 import { MetaqueueError, NotFoundError, PbsParseError, StoreError, UnauthorizedError } from "../errors.js";
 import { PBS_ERRORS } from "../pbs/errno.js";
 import { parseJobId } from "../pbs/jobid.js";
-import { isThisSite, type SiteContext } from "../server/context.js";
+import { findPeer, isThisSite, type SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
-import { isFinished, type JobRecord } from "../server/job.js";
+import { isFinished, type JobRecord, listedFinished } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";
 import { moveJob } from "../server/move.js";
 import { type Actor, alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
@@ -168,14 +168,20 @@ async function guardedJobOp<T>(
   }
 }
 
-function localJobKey(ctx: SiteContext, id: string): string {
+/**
+ * The ID a user gave, as stored here: this site's jobs as `seq.short`; a job received from a
+ * peer keeps its origin's ID (`103.casper`, named by the peer's short or server name).
+ */
+function canonicalId(ctx: SiteContext, id: string): string {
   const ref = parseJobId(id);
-  if (!isThisSite(ctx, ref.server)) throw new NotFoundError(`Unknown Job Id ${id}`);
-  return ref.arrayIndex !== undefined
-    ? ref.arrayIndex === ""
-      ? ref.seq
-      : `${ref.seq}[${ref.arrayIndex}]`
-    : ref.seq;
+  const idx = ref.arrayIndex === undefined ? "" : `[${ref.arrayIndex}]`;
+  const short = isThisSite(ctx, ref.server) ? ctx.site.short : findPeer(ctx, ref.server)?.short;
+  if (!short) throw new NotFoundError(`Unknown Job Id ${id}`);
+  return `${ref.seq}${idx}.${short}`;
+}
+
+function localJobKey(ctx: SiteContext, id: string): string {
+  return keyOfId(canonicalId(ctx, id), ctx.site.short);
 }
 
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
@@ -208,7 +214,7 @@ async function arrayListed(ctx: SiteContext, parentKey: string): Promise<boolean
 
 /** Full job ID for a user-given one (bare seq -> seq.short). */
 function fullId(ctx: SiteContext, id: string): string {
-  return `${localJobKey(ctx, id)}${parseJobId(id).arrayIndex === "" ? "[]" : ""}.${ctx.site.short}`;
+  return canonicalId(ctx, id);
 }
 
 export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Result> {
@@ -340,7 +346,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       const history = q.history === "1" || q.history === "true";
       // an X subjob is shown with its array while the array is listed (as PBS does)
       const shownWithArray = job.state === "X" && !!job.parentKey && (await arrayListed(ctx, job.parentKey));
-      if (isFinished(job.state) && !history && !shownWithArray) {
+      if (listedFinished(job) && !history && !shownWithArray) {
         throw new MetaqueueError(
           "JobFinished",
           `${job.id} Job has finished, use -x or -H to obtain historical job information`,
@@ -367,7 +373,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     }
     const name = action ?? method;
     const jid = fullId(ctx, id);
-    const key = keyOfId(jid);
+    const key = keyOfId(jid, ctx.site.short);
     const actor = await actorFor(ctx, identity);
     const guarded = <T>(op: () => Promise<T>, alwaysPrivileged = false) =>
       guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged);

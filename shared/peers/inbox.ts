@@ -7,7 +7,7 @@ import { retryConflicts } from "../server/retry.js";
 import { openPeerMessage, type PeerBody } from "./messages.js";
 import { claimMessage } from "./replay.js";
 import { onBacklog, onOffer } from "./offers.js";
-import { onAccept, onJobEnd, onReject } from "./origin.js";
+import { onAccept, onJobEnd, onJobState, onReject } from "./origin.js";
 import { onAbort, onCommit, onForward, onJobEndAck, onJobOp } from "./receiver.js";
 
 /**
@@ -72,6 +72,8 @@ export async function handlePeerMessage(
       return onJobEnd(ctx, peer, body);
     case "JOB_END_ACK":
       return onJobEndAck(ctx, peer, body);
+    case "JOB_STATE":
+      return onJobState(ctx, peer, body);
     case "JOB_OP":
       return onJobOp(ctx, peer, body);
   }

@@ -113,6 +113,22 @@ export const PeerBodySchema = z.discriminatedUnion("type", [
       comment: shortText.optional(),
     })
     .strict(),
+  /**
+   * A moved job's state changed where it runs (started, held, released, moved on): the origin
+   * lists it live under its ID. `at` (the executing site's time of the change) orders reports.
+   */
+  z
+    .object({
+      type: z.literal("JOB_STATE"),
+      transferId: xferId,
+      newId: jobId,
+      state: z.enum(["Q", "H", "W", "R", "E", "T"]),
+      at: z.number(),
+      server: z.string().max(255),
+      stime: z.number().optional(),
+      execHost: z.string().max(4096).optional(),
+    })
+    .strict(),
   /** The origin has recorded a JOB_END: stop re-sending it. */
   z.object({ type: z.literal("JOB_END_ACK"), transferId: xferId, newId: jobId }).strict(),
   /** qdel / qhold / qrls of a moved job, asked at its origin (which checked the requester). */

@@ -70,6 +70,7 @@ export type OriginInput =
   | { kind: "accept"; now: number; peer: PeerName; m: Msg<"ACCEPT"> }
   | { kind: "reject"; now: number; peer: PeerName; m: Msg<"REJECT"> }
   | { kind: "jobEnd"; now: number; peer: PeerName; m: Msg<"JOB_END"> }
+  | { kind: "jobState"; now: number; peer: PeerName; m: Msg<"JOB_STATE"> }
   /** the sweep found transfer `transferId` past its deadline, or its peer gone from the config */
   | { kind: "timeout"; now: number; peer: PeerName; transferId: string; peerKnown: boolean };
 
@@ -100,6 +101,8 @@ export function originStep(job: JobRecord | undefined, input: OriginInput): Step
       return reject(job, input);
     case "jobEnd":
       return jobEnd(job, input);
+    case "jobState":
+      return jobState(job, input);
     case "timeout":
       return timeout(job, input);
   }
@@ -143,8 +146,12 @@ function accept(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "acc
       movedTo: m.newId,
       xfer: job.xfer ? { ...job.xfer, newId: m.newId } : undefined,
       mtime: i.now,
-      comment: `Job moved to ${m.newId}`,
-      hist: withTrace(job.hist, { time: i.now, source: "S", message: `Job moved to ${m.newId}` }),
+      comment: `Job moved to ${job.xfer?.into}@${i.peer.server}`,
+      hist: withTrace(job.hist, {
+        time: i.now,
+        source: "S",
+        message: `Job moved to ${job.xfer?.into}@${i.peer.server} (${m.newId} there)`,
+      }),
     };
     const acct = {
       time: i.now,
@@ -282,6 +289,32 @@ function jobEnd(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "job
         : undefined,
   };
   return { state: after, effects: [write, ...warn, ack, ...ended(after)] };
+}
+
+/**
+ * JOB_STATE: the moved job's live state where it runs, so that qstat here lists it under its ID
+ * as R (not M) while it runs there. Pushed by the executing site rather than asked for on each
+ * qstat: a listing here then costs no round trip to every peer, and a peer that is down cannot
+ * stall it. Reports are idempotent and ordered by `at`: a duplicate or one overtaken by a later
+ * report changes nothing, and none changes a job whose end is recorded (JOB_END, re-sent until
+ * acknowledged, is the word that counts). A lost report leaves the last one heard shown until
+ * the next change or the end. No acknowledgement, so nothing is re-sent for it.
+ * A job that moved on from here (a second hop) relays the report to its own origin.
+ */
+function jobState(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "jobState" }>): Step {
+  const { m } = i;
+  if (!movedUnder(job, m.transferId)) return stay(job, "not moved under this transfer");
+  if (job.obittime !== undefined) return stay(job, "end already recorded");
+  if (job.remote && job.remote.at >= m.at) return stay(job, "an earlier report");
+  const remote: NonNullable<JobRecord["remote"]> = { state: m.state, at: m.at, server: m.server };
+  if (m.stime !== undefined) remote.stime = m.stime;
+  if (m.execHost !== undefined) remote.execHost = m.execHost;
+  const after: JobRecord = { ...job, remote, mtime: i.now };
+  const relay: Effect[] =
+    job.inbound?.committed && !job.inbound.endAcked
+      ? [send({ ...m, transferId: job.inbound.transferId, newId: job.id })]
+      : [];
+  return { state: after, effects: [{ kind: "write", after }, ...relay] };
 }
 
 function backToQueue(cur: JobRecord, now: number, comment: string): JobRecord {

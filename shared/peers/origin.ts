@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ConflictError } from "../errors.js";
-import type { PeerInfo, SiteContext } from "../server/context.js";
+import { findPeer, type PeerInfo, type SiteContext } from "../server/context.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { originStep } from "./origin-machine.js";
@@ -59,7 +59,7 @@ export async function markInTransit(
     kind: "forward",
     now,
     peer,
-    transferId: `${ctx.site.short}-${job.key}-${randomUUID().slice(0, 8)}`,
+    transferId: `${ctx.site.short}-${transferKey(job.key)}-${randomUUID().slice(0, 8)}`,
     deadline: now + ctx.settings.transferTimeoutMs,
     into,
     why,
@@ -74,13 +74,21 @@ export async function markInTransit(
   return step;
 }
 
+/**
+ * A job's key as transfer IDs carry it: a job received from a peer and moving on (`103@casper`)
+ * as `103:casper`, since transfer IDs take no `@` (messages.ts).
+ */
+function transferKey(key: string): string {
+  return key.replace("@", ":");
+}
+
 /** The key of the job a transfer ID of this site names (`<site>-<key>-<nonce>`). */
 function originKeyOf(ctx: SiteContext, transferId: string): string | undefined {
   const prefix = `${ctx.site.short}-`;
   if (!transferId.startsWith(prefix)) return undefined;
   const rest = transferId.slice(prefix.length);
   const dash = rest.lastIndexOf("-");
-  return dash > 0 ? rest.slice(0, dash) : undefined;
+  return dash > 0 ? rest.slice(0, dash).replace(":", "@") : undefined;
 }
 
 /** ACCEPT: the decision point (T -> M once; anything else about this transfer is answered ABORT). */
@@ -112,4 +120,18 @@ export async function onJobEnd(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_END
     originStep(cur, { kind: "jobEnd", now, peer, m }),
   );
   return perform(ctx, peer, peer.short, step);
+}
+
+/** JOB_STATE: the moved job's live state at the peer (qstat here lists it under its ID). */
+export async function onJobState(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_STATE">): Promise<EndResult> {
+  const now = ctx.clock.now();
+  const { step } = await stepJob(ctx, originKeyOf(ctx, m.transferId), (cur) =>
+    originStep(cur, { kind: "jobState", now, peer, m }),
+  );
+  // a relay (second hop) goes to this job's own origin, not back to the sender
+  const origin = findPeer(ctx, step.state?.inbound?.from);
+  if (origin) await perform(ctx, origin, origin.short, step);
+  else
+    await perform(ctx, peer, peer.short, { ...step, effects: step.effects.filter((e) => e.kind !== "send") });
+  return { partitions: [], ended: [] };
 }

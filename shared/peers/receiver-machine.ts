@@ -36,6 +36,7 @@
  *   it (`end-ack-ignored`: else the sweep re-sends forever).
  */
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
+import { keyOfId } from "../server/mutate.js";
 import type { TransferRecord } from "../server/records.js";
 import type { PeerBody } from "./messages.js";
 import { type Msg, type Step, send, stay } from "./step.js";
@@ -57,6 +58,8 @@ export type ReceiverInput =
   | { kind: "jobEndAck"; m: Msg<"JOB_END_ACK"> }
   /** the copy ended here (or the sweep asks again): tell the origin */
   | { kind: "localEnd" }
+  /** the copy's state changed here (started, held, released): tell the origin (origin-machine's jobState) */
+  | { kind: "localState"; now: number; server: string }
   /** the sweep's resend tick for a copy whose last resend is due */
   | { kind: "tick" };
 
@@ -88,6 +91,8 @@ export function receiverStep(r: Received, input: ReceiverInput): Step {
       return jobEndAck(r.job, input.m);
     case "localEnd":
       return localEnd(r.job);
+    case "localState":
+      return localState(r.job, input.now, input.server);
     case "tick":
       return tick(r.job);
   }
@@ -197,8 +202,34 @@ function localEnd(job: JobRecord | undefined): Step {
   const ib = job?.inbound;
   if (!job || !ib) return stay(job, "not a received copy");
   if (!isFinished(job.state)) return stay(job, "not finished");
+  // Moved on to another peer: its end comes from there (origin-machine's jobEnd on this M
+  // record), and is passed on then.
+  if (job.state === "M" && job.obittime === undefined) return stay(job, "moved on; not ended yet");
   if (ib.endAcked) return stay(job, "end already acknowledged");
   return stay(job, undefined, send(jobEndOf(job)));
+}
+
+/** Report a committed copy's live state to its origin, which lists the job under its ID. */
+function localState(job: JobRecord | undefined, now: number, server: string): Step {
+  const ib = job?.inbound;
+  if (!job || !ib?.committed) return stay(job, "not a committed received copy");
+  // finished: JOB_END tells; moved on (M): the next site reports, relayed by this one
+  const state = job.state;
+  if (isFinished(state) || state === "B" || state === "F" || state === "X" || state === "M")
+    return stay(job, `job is ${state}`);
+  const body: Msg<"JOB_STATE"> = {
+    type: "JOB_STATE",
+    transferId: ib.transferId,
+    newId: job.id,
+    state,
+    at: now,
+    server,
+  };
+  if (job.state === "R" || job.state === "E") {
+    if (job.stime !== undefined) body.stime = job.stime;
+    if (job.execHost !== undefined) body.execHost = job.execHost;
+  }
+  return stay(job, undefined, send(body));
 }
 
 /** The sweep's resend: a copy still held asks for the decision again; an ended one re-reports. */
@@ -270,10 +301,13 @@ export interface Admission {
  */
 export function receivedCopy(a: Admission): JobRecord {
   const p = a.m.job;
-  const id = `${a.seq}.${a.site}`;
+  // The job keeps its origin's ID here (as PBS's jobs keep `seq.origin-server` wherever they
+  // run), under a key of its own (`103@casper`, keyOfId); `seq` is this site's number, which
+  // only orders the indexes.
+  const id = a.m.originId;
   return {
     id,
-    key: String(a.seq),
+    key: keyOfId(id, a.site),
     seq: a.seq,
     site: a.site,
     state: "T",

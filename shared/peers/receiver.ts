@@ -58,6 +58,10 @@ async function admission(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">): P
   const st = await loadServerState(ctx);
   const fed = federationState(st);
   if (fed !== "active") throw new ReceiveRefused(`site ${ctx.site.server} is ${fed}`);
+  // A job keeps its origin's ID everywhere; back at its origin that ID (and key) is the origin's
+  // own record of the move, so a job does not come home this way.
+  if (!keyOfId(m.originId, ctx.site.short).includes("@"))
+    throw new ReceiveRefused(`job ${m.originId} was submitted here`);
   const p = m.job;
   const mapped = mapInbound(peer, peer.short, p.user, p.account);
   if (!mapped.ok) throw new ReceiveRefused(mapped.reason);
@@ -92,7 +96,7 @@ async function admission(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">): P
 /** COMMIT: the origin recorded the move; the job may run here now. */
 export async function onCommit(ctx: SiteContext, peer: PeerInfo, m: Msg<"COMMIT">): Promise<EndResult> {
   const now = ctx.clock.now();
-  const { step } = await stepJob(ctx, keyOfId(m.newId), (job) =>
+  const { step } = await stepJob(ctx, keyOfId(m.newId, ctx.site.short), (job) =>
     receiverStep({ job }, { kind: "commit", now, m }),
   );
   return perform(ctx, peer, peer.short, step);
@@ -122,13 +126,17 @@ export async function onAbort(ctx: SiteContext, peer: PeerInfo, m: Msg<"ABORT">)
 
 /** JOB_OP: qdel/qhold/qrls asked at the origin (which checked who asked) for a job now here. */
 export async function onJobOp(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_OP">): Promise<EndResult> {
-  const job = await ctx.store.getJob(keyOfId(m.newId));
+  const job = await ctx.store.getJob(keyOfId(m.newId, ctx.site.short));
   if (!job || job.inbound?.transferId !== m.transferId || job.inbound.from !== peer.short) return NONE;
   const actor = { user: `${m.requestor}@${peer.short}`, privileged: true };
   try {
     if (m.op === "delete") await deleteJob(ctx, job.id, actor);
-    else if (m.op === "hold") await holdJob(ctx, job.id, actor);
-    else await releaseJob(ctx, job.id, actor);
+    else {
+      if (m.op === "hold") await holdJob(ctx, job.id, actor);
+      else await releaseJob(ctx, job.id, actor);
+      const now = await ctx.store.getJob(job.key);
+      if (now) await reportState(ctx, now);
+    }
   } catch (err) {
     // Already finished, not held...: the same answer qdel would give here; nothing to retry.
     if (!(err instanceof MetaqueueError)) throw err;
@@ -143,7 +151,7 @@ export async function onJobEndAck(
   peer: PeerInfo,
   m: Msg<"JOB_END_ACK">,
 ): Promise<EndResult> {
-  const { step } = await stepJob(ctx, keyOfId(m.newId), (job) =>
+  const { step } = await stepJob(ctx, keyOfId(m.newId, ctx.site.short), (job) =>
     receiverStep({ job }, { kind: "jobEndAck", m }),
   );
   return perform(ctx, peer, peer.short, step);
@@ -154,4 +162,17 @@ export async function reportEnd(ctx: SiteContext, job: JobRecord): Promise<void>
   const peer = findPeer(ctx, job.inbound?.from);
   if (!peer) return;
   await perform(ctx, peer, peer.short, receiverStep({ job }, { kind: "localEnd" }));
+}
+
+/** Tell the origin of a job received here its state changed (started, held, released). Best effort: see origin-machine's jobState. */
+export async function reportState(ctx: SiteContext, job: JobRecord): Promise<void> {
+  const peer = findPeer(ctx, job.inbound?.from);
+  if (!peer) return;
+  const step = receiverStep({ job }, { kind: "localState", now: ctx.clock.now(), server: ctx.site.server });
+  try {
+    await perform(ctx, peer, peer.short, step);
+  } catch (err) {
+    // the job runs whether or not its origin heard; its end is reported (and re-sent) anyway
+    ctx.log.warn(`cannot report ${job.id}'s state to ${peer.short}: ${(err as Error).message}`);
+  }
 }

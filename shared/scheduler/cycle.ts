@@ -32,6 +32,7 @@ import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
 import type { Allocation, CandidateJob, Decision, NodeInfo, RunningJob } from "./types.js";
 import { sendBacklog, sendOffers } from "../peers/offers.js";
+import { reportState } from "../peers/receiver.js";
 
 export interface CycleReport {
   sched: string;
@@ -154,6 +155,8 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
 
   // Hand the claimed jobs to their MOMs. A dispatch that fails puts the job back in the queue.
   await Promise.all(startedJobs.map((j) => dispatch(ctx, j)));
+  // A job received from a peer is listed live at its origin, under its ID: say it started.
+  await Promise.all(startedJobs.filter((j) => j.inbound).map((j) => reportState(ctx, j)));
   const withAfterDeps = startedJobs.filter((j) => j.hasDeps);
   if (withAfterDeps.length)
     await sendEvents(

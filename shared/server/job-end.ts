@@ -86,7 +86,7 @@ export function requeueFields(cur: JobRecord, now: number, comment: string): Job
 }
 
 export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<EndResult> {
-  const key = keyOfId(o.jobId);
+  const key = keyOfId(o.jobId, ctx.site.short);
   const now = ctx.clock.now();
   let outcome: "ended" | "requeued" | "stale" | "misdirected" = "stale";
   const { before, after } = await mutateJob(
@@ -272,7 +272,7 @@ export async function applyDependencyOutcome(
   const now = ctx.clock.now();
   const { after } = await mutateJob(
     ctx,
-    keyOfId(childId),
+    keyOfId(childId, ctx.site.short),
     (child) => {
       if (!child.depPending?.includes(parentId) || isFinished(child.state)) return { kind: "skip" };
       const depPending = child.depPending.filter((p) => p !== parentId);
@@ -373,7 +373,8 @@ export async function momHello(
   const n = st.nodes.get(node);
   const res: EndResult = { partitions: [], ended: [] };
   if (!n) return res;
-  const ref = (r: { jobId: string; runCount: number }) => `${r.runCount}\u0000${keyOfId(r.jobId)}`;
+  const ref = (r: { jobId: string; runCount: number }) =>
+    `${r.runCount}\u0000${keyOfId(r.jobId, ctx.site.short)}`;
   const adopted = new Set(recovered.running.map(ref));
   const reported = new Set(recovered.ended.map(ref));
   const running = await ctx.store.queryRunning(nodePartition(n));

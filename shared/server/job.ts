@@ -109,6 +109,11 @@ export interface JobRecord {
   /** The job's ID at the peer it moved to (M records): qstat and qdel follow it. */
   movedTo?: string;
   /**
+   * A moved job's live state where it runs (M records, from the peer's JOB_STATE reports):
+   * qstat here lists the job under its ID with this state until its end comes back.
+   */
+  remote?: { state: JobState; at: number; server: string; stime?: number; execHost?: string };
+  /**
    * The job came from a peer: held in T until the origin commits the move, and its end is
    * reported back (JOB_END) until the origin acknowledges.
    */
@@ -129,6 +134,15 @@ export const FINISHED: ReadonlySet<JobState> = new Set(["F", "X", "M"]);
 
 export function isFinished(s: JobState): boolean {
   return FINISHED.has(s);
+}
+
+/**
+ * Whether qstat lists the job among finished ones (history, `-x`): a job that moved to a peer
+ * (M) is listed live, under its ID, until its end comes back (obittime).
+ */
+export function listedFinished(job: Pick<JobRecord, "state" | "obittime">): boolean {
+  if (job.state === "M") return job.obittime !== undefined;
+  return isFinished(job.state);
 }
 
 /** Whether an array parent still has subjobs to start. */

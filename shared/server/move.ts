@@ -23,10 +23,10 @@ export async function moveJob(
   destination: string,
 ): Promise<void> {
   const d = parseDestination(destination);
-  refuseSubjob(id);
+  refuseSubjob(ctx, id);
   const peer = isThisSite(ctx, d.server) ? undefined : findPeer(ctx, d.server);
   if (peer) {
-    const job = await ctx.store.getJob(keyOfId(id));
+    const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
     if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
     mayActOn(actor, job);
     const st = await loadServerState(ctx);
@@ -55,7 +55,7 @@ export async function moveJob(
   })();
   if (!queueEnabled(q)) throw new RejectedError("QueueDisabled", `Queue ${q.name} is not enabled`);
   const now = ctx.clock.now();
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (!["Q", "H", "W"].includes(cur.state))
       throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);

@@ -37,9 +37,21 @@ export async function mutateJob(
 /**
  * "123.casper" / "123[4].casper" / "123" -> the key "123" / "123[4]". An array's own ID
  * ("123[].casper", what qsub prints) names the parent, whose key is the bare "123".
+ *
+ * A job keeps the ID its origin gave it wherever it runs (PBS's `seq.origin-server`), so a job
+ * received from a peer is stored under `seq@origin` ("103@casper"): never the key of one of
+ * this site's own jobs ("103"), nor of the same number from another origin. `here` is this
+ * site's short name; an ID without a server, or with `here`, names a job of this site.
  */
-export function keyOfId(id: string): string {
+export function keyOfId(id: string, here: string): string {
   const dot = id.indexOf(".", id.indexOf("]") + 1);
-  const key = dot < 0 ? id : id.slice(0, dot);
-  return key.endsWith("[]") ? key.slice(0, -2) : key;
+  const seqPart = dot < 0 ? id : id.slice(0, dot);
+  const key = seqPart.endsWith("[]") ? seqPart.slice(0, -2) : seqPart;
+  const server = dot < 0 ? "" : id.slice(dot + 1);
+  return server && server !== here ? `${key}@${server}` : key;
+}
+
+/** The sequence text of a job's ID ("103.casper" -> "103", "12[3].casper" -> "12"): PBS names output files by it. */
+export function seqOfId(id: string): string {
+  return id.replace(/[.[].*$/, "");
 }

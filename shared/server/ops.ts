@@ -58,7 +58,7 @@ async function forwardOp(
   actor: Actor,
   op: "delete" | "hold" | "release",
 ): Promise<string | undefined> {
-  const job = await ctx.store.getJob(keyOfId(id));
+  const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
   if (job?.state !== "M" || !job.xfer?.newId) return undefined;
   mayActOn(actor, job);
   if (job.obittime !== undefined) throw finishedError(job);
@@ -83,7 +83,7 @@ export async function deleteJob(
   const movedTo = await forwardOp(ctx, id, actor, "delete");
   if (movedTo) return { jobId: id, movedTo };
   const now = ctx.clock.now();
-  const ref = subjobRef(keyOfId(id));
+  const ref = subjobRef(keyOfId(id, ctx.site.short));
   if (ref?.part.kind === "range") {
     await deleteRange(ctx, id, actor);
     return { jobId: id };
@@ -91,7 +91,7 @@ export async function deleteJob(
   if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
   let kill: JobRecord | undefined;
   let array: JobRecord | undefined;
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     kill = undefined;
     array = undefined;
@@ -155,10 +155,10 @@ export async function deleteJob(
 
 export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
-  refuseSubjob(id);
+  refuseSubjob(ctx, id);
   if (await forwardOp(ctx, id, actor, "hold")) return;
   const now = ctx.clock.now();
-  await mutateJob(ctx, keyOfId(id), (cur) => {
+  await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!["Q", "H", "W"].includes(cur.state))
@@ -183,10 +183,10 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
 
 export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
   mayUseHold(actor, holdType, id);
-  refuseSubjob(id);
+  refuseSubjob(ctx, id);
   if (await forwardOp(ctx, id, actor, "release")) return;
   const now = ctx.clock.now();
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!cur.holds.includes(holdType)) return { kind: "skip" };
@@ -205,11 +205,11 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
   // A requeued subjob would be a Q record outside the ready index (its array stands for its
   // unstarted subjobs there), so it would never start again: refused, as a lost MOM's subjob
   // is not requeued either (job-end.ts), rather than accepted and stranded.
-  if (subjobRef(keyOfId(id)))
+  if (subjobRef(keyOfId(id, ctx.site.short)))
     throw new InvalidStateError(`Job is not rerunnable ${id}: array subjobs are not requeued`, "NORERUN");
   const now = ctx.clock.now();
   let target: JobRecord | undefined;
-  await mutateJob(ctx, keyOfId(id), (cur) => {
+  await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (cur.state !== "R") throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
     if (!cur.rerunnable) throw new InvalidStateError(`Job is not rerunnable ${cur.id}`, "NORERUN");
@@ -236,12 +236,12 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 /** qalter: change a job that has not started. */
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
   validateQsubOptions(opts);
-  refuseSubjob(id);
+  refuseSubjob(ctx, id);
   checkJobStartOptions(opts);
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
-  const { after } = await mutateJob(ctx, keyOfId(id), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (!["Q", "H", "W"].includes(cur.state))
       throw new InvalidStateError(`Request invalid for state of job ${cur.id}`);
@@ -311,8 +311,8 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
  * them, started or not (OpenPBS req_holdjob/req_releasejob/req_modifyjob/req_movejob:
  * PBSE_IVALREQ for anything but a plain job or an array).
  */
-export function refuseSubjob(id: string): void {
-  if (subjobRef(keyOfId(id))) throw new InvalidStateError(`Invalid request ${id}`, "IVALREQ");
+export function refuseSubjob(ctx: SiteContext, id: string): void {
+  if (subjobRef(keyOfId(id, ctx.site.short))) throw new InvalidStateError(`Invalid request ${id}`, "IVALREQ");
 }
 
 /**
@@ -321,7 +321,7 @@ export function refuseSubjob(id: string): void {
  * subjob, another user's array) is thrown once the others are done.
  */
 async function deleteRange(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
-  const ref = subjobRef(keyOfId(id)) as NonNullable<ReturnType<typeof subjobRef>>;
+  const ref = subjobRef(keyOfId(id, ctx.site.short)) as NonNullable<ReturnType<typeof subjobRef>>;
   const parent = await ctx.store.getJob(ref.parentKey);
   if (!parent?.array) throw new NotFoundError(`Unknown Job Id ${id}`);
   mayActOn(actor, parent);
@@ -387,8 +387,9 @@ async function deleteArray(ctx: SiteContext, parent: JobRecord, actor: Actor, no
  * ends as deleted.
  */
 async function deleteQueuedSubjob(ctx: SiteContext, id: string, actor: Actor, now: number): Promise<boolean> {
-  const ref = subjobRef(keyOfId(id));
-  if (ref?.part.kind !== "subjob" || (await ctx.store.getJob(keyOfId(id), false))) return false;
+  const ref = subjobRef(keyOfId(id, ctx.site.short));
+  if (ref?.part.kind !== "subjob" || (await ctx.store.getJob(keyOfId(id, ctx.site.short), false)))
+    return false;
   const index = ref.part.index;
   const parent = await ctx.store.getJob(ref.parentKey);
   if (!parent || !isUnstarted(parent, index)) return false;

@@ -3,6 +3,7 @@ import { parseUmask } from "../pbs/job-start.js";
 import type { Chunk } from "../pbs/types.js";
 import type { JobRunSpec } from "../ports/index.js";
 import type { JobRecord } from "./job.js";
+import { seqOfId } from "./mutate.js";
 
 /** The select's chunk instances in select order (chunk, then instance): the order of `alloc`. */
 function instances(sel: readonly Chunk[]): Chunk[] {
@@ -38,7 +39,8 @@ export function buildRunSpec(
   const join = job.join;
   return {
     jobId: job.id,
-    seq: job.key.replace(/\[.*$/, ""),
+    // the ID's number, not the key's: a job received from a peer keeps its origin's name.o103
+    seq: seqOfId(job.id),
     runCount: job.runCount,
     name: job.name,
     queue: job.queue,

@@ -79,7 +79,7 @@ describe("dashboard", () => {
       script(stack.dir, "w.pbs", "echo hi\n"),
     ]);
     // a real move: while casper is full, push a queued job to derecho (qmove to a peer queue:
-    // FORWARD, ACCEPT, COMMIT); casper keeps an M record with moved_to, derecho a copy with origin_job
+    // FORWARD, ACCEPT, COMMIT); the job keeps its ID at both sites, and runs at derecho (exec_site)
     const originId = await qsub([
       "-N",
       "pushed",
@@ -89,19 +89,17 @@ describe("dashboard", () => {
     ]);
     const mv = await stack.cli("qmove", ["main@desched1", originId]);
     expect(mv.stderr).toBe("");
-    // qstat follows the move: asked for the origin ID, it answers with the job at derecho
-    let peerId = "";
+    // qstat at the origin knows where it runs, under the ID qsub printed
     await expect
       .poll(
         async () => {
           const r = await stack.cli("qstat", ["-x", "-f", "-F", "json", originId]);
-          peerId = Object.keys(JSON.parse(r.stdout || "{}").Jobs ?? {})[0] ?? "";
-          return peerId;
+          return JSON.parse(r.stdout || "{}").Jobs?.[originId]?.exec_site;
         },
         { timeout: 20_000 },
       )
-      .toMatch(/\.derecho$/);
-    await stack.waitState(peerId, ["F"]);
+      .toBe("derecho");
+    await stack.waitState(originId, ["F"]);
     const me = await openAs(browser, ME);
     const { page } = me;
     await page.goto(`${casper.url}/ui/`);
@@ -113,11 +111,11 @@ describe("dashboard", () => {
     expect(await page.locator('[data-site="casper"]').textContent()).toContain("c1");
 
     await page.goto(`${casper.url}/ui/#/jobs`);
-    const moved = page.locator(`tr[data-job="${peerId}"]`);
+    const moved = page.locator(`tr[data-job="${originId}"]`);
     await moved.waitFor();
-    expect(await moved.locator(".path").textContent()).toBe(`${originId} -> ${peerId}`);
+    expect(await moved.locator(".path").textContent()).toBe(`${originId}: casper -> derecho`);
     expect(await moved.locator("[data-state]").textContent()).toBe("F");
-    expect(await page.locator(`tr[data-job="${originId}"]`).count()).toBe(0);
+    expect(await moved.count()).toBe(1);
 
     // the running job's detail: attributes and output that follows the file
     await page.locator(`tr[data-job="${runningId}"] a`).click();

@@ -1,7 +1,8 @@
 /**
  * Peer scheduling on the local stack with real parts: casper fills up, derecho pulls its overflow
  * (OFFER -> FORWARD -> ACCEPT -> COMMIT), runs it, and sends the end and the usage back. The
- * origin keeps an M record that qstat follows; qdel at the origin reaches the job at the peer;
+ * job keeps the ID qsub printed at both sites: the origin lists it under that ID with its live
+ * state at the peer (and its server there); qdel at the origin reaches the job at the peer;
  * the receive policy and the acid mapper refuse what they must; accounting agrees at both ends.
  */
 import fs from "node:fs";
@@ -56,8 +57,13 @@ const cli = (cmd: string, args: string[], input?: string) =>
 
 /** The job's attributes as the origin stores them (no following). */
 async function raw(id: string): Promise<Record<string, unknown>> {
-  const site = mq.sites.find((s) => id.endsWith(`.${s.ctx.site.short}`));
-  if (!site) throw new Error(`no site for ${id}`);
+  return rawAt(id.slice(id.indexOf(".") + 1), id);
+}
+
+/** The job's attributes at one site (a moved job has the same ID at its origin and where it runs). */
+async function rawAt(short: string, id: string): Promise<Record<string, unknown>> {
+  const site = mq.sites.find((s) => s.ctx.site.short === short);
+  if (!site) throw new Error(`no site ${short}`);
   const r = await fetch(`${site.url}/v1/jobs/${encodeURIComponent(id)}?history=true`, {
     headers: { authorization: `Bearer ${readCredentialFile(credential)}` },
   });
@@ -101,8 +107,17 @@ afterAll(async () => {
 /** Every job casper holds that is not finished or gone elsewhere. */
 async function unfinishedAtCasper(): Promise<string[]> {
   const r = await cli("qstat", ["-x", "-F", "json", "@casper-pbs"]);
-  const jobs = (JSON.parse(r.stdout).Jobs ?? {}) as Record<string, { job_state?: string }>;
-  return Object.keys(jobs).filter((id) => !["F", "M"].includes(String(jobs[id].job_state)));
+  const jobs = (JSON.parse(r.stdout).Jobs ?? {}) as Record<
+    string,
+    { job_state?: string; exec_site?: string }
+  >;
+  return Object.keys(jobs).filter((id) => jobs[id].job_state !== "F" && jobs[id].exec_site === undefined);
+}
+
+/** The site a job moved to, once it has (the origin's record says where it runs). */
+async function movedTo(id: string): Promise<string | undefined> {
+  const a = await raw(id);
+  return typeof a.exec_site === "string" && a.exec_site !== "casper" ? a.exec_site : undefined;
 }
 
 describe("pull when busy", () => {
@@ -130,12 +145,13 @@ describe("pull when busy", () => {
 
   /**
    * Four overflow jobs charged to NCAR0001, run once for whichever test asks first: each moves
-   * (M at the origin, pointing at its ID at a puller), finishes there, and its end comes back.
+   * (keeping its ID, which the puller runs it under), finishes there, and its end comes back.
    */
   let overflow: Promise<Overflow> | undefined;
   interface Overflow {
     moved: string[];
-    newIds: string[];
+    /** where each ran */
+    sites: string[];
     peerEnds: Record<string, unknown>[];
     originEnds: Record<string, unknown>[];
   }
@@ -155,18 +171,11 @@ describe("pull when busy", () => {
             `over${i}`,
           ]),
         );
-      const newIds = await Promise.all(
-        moved.map((id) =>
-          until(`${id} moved`, async () => {
-            const a = await raw(id);
-            return a.job_state === "M" ? String(a.moved_to) : undefined;
-          }),
-        ),
-      );
+      const sites = await Promise.all(moved.map((id) => until(`${id} moved`, () => movedTo(id))));
       const peerEnds = await Promise.all(
-        newIds.map((n) =>
-          until(`${n} finished`, async () => {
-            const x = await raw(n);
+        moved.map((id, i) =>
+          until(`${id} finished at ${sites[i]}`, async () => {
+            const x = await rawAt(sites[i], id);
             return x.job_state === "F" ? x : undefined;
           }),
         ),
@@ -179,46 +188,52 @@ describe("pull when busy", () => {
           }),
         ),
       );
-      return { moved, newIds, peerEnds, originEnds };
+      return { moved, sites, peerEnds, originEnds };
     })();
     return overflow;
   };
 
   it("fills casper, and derecho pulls the overflow and runs it", async () => {
-    const { moved, newIds, peerEnds, originEnds } = await overflowed();
+    const { moved, sites, peerEnds, originEnds } = await overflowed();
     // both pullers may take some: the one-CPU gust at most one at a time
-    expect(newIds).toHaveLength(4);
-    for (const n of newIds) expect(n).toMatch(/^\d+\.(derecho|gust)$/);
-    for (const [i, n] of newIds.entries()) {
+    expect(sites).toHaveLength(4);
+    for (const n of sites) expect(n).toMatch(/^(derecho|gust)$/);
+    for (const [i, n] of sites.entries()) {
       const a = peerEnds[i];
       expect(a.origin_job).toBe(moved[i]);
-      expect(a.Account_Name).toBe(n.endsWith(".gust") ? "GUST0001" : "DERE0001");
+      expect(a.exec_site).toBe(n);
+      expect(a.Account_Name).toBe(n === "gust" ? "GUST0001" : "DERE0001");
       expect(a.Exit_status).toBe(0);
     }
-    // the end comes back: the origin's record shows the exit status (qstat -x at the origin)
-    for (const a of originEnds) {
-      expect(a.job_state).toBe("M");
+    // the end comes back: the origin's record shows it finished, with the exit status (qstat -x)
+    for (const [i, a] of originEnds.entries()) {
+      expect(a.job_state).toBe("F");
       expect(a.Exit_status).toBe(0);
+      expect(a.exec_site).toBe(sites[i]);
     }
     // output landed where PBS puts it: the submit directory, named after the origin's job
     const outs = fs.readdirSync(dir).filter((f) => /^over\d\.o\d+$/.test(f));
     expect(outs.sort()).toEqual(moved.map((id, i) => `over${i}.o${id.split(".")[0]}`).sort());
   }, 90_000);
 
-  it("qstat and tracejob on the origin ID follow the job to derecho", async () => {
-    const { moved, newIds } = await overflowed();
+  it("qstat and tracejob know the job by its ID at both sites", async () => {
+    const { moved, sites } = await overflowed();
+    const peerServer = sites[0] === "gust" ? "gust-pbs" : "desched1";
     const r = await cli("qstat", ["-x", "-f", "-F", "json", moved[0]]);
     expect(r.code).toBe(0);
     const [[id, a]] = Object.entries(JSON.parse(r.stdout).Jobs) as [string, Record<string, unknown>][];
-    expect(id).toBe(newIds[0]);
-    expect(a.origin_job).toBe(moved[0]);
+    expect(id).toBe(moved[0]);
+    expect(a.server).toBe(peerServer);
+    // the same ID at the site that ran it
+    const atPeer = await rawAt(sites[0], moved[0]);
+    expect(atPeer.origin_job).toBe(moved[0]);
     const t = await cli("tracejob", [moved[0]]);
-    expect(t.stdout).toContain(`moved to ${newIds[0]}`);
+    expect(t.stdout).toMatch(/moved to \w+@(desched1|gust-pbs)/);
     expect(t.stdout).toMatch(/received from casper-pbs/);
   }, 90_000);
 
   it("charges the usage to the project at its home site; both ends agree to the second", async () => {
-    const { moved, newIds } = await overflowed();
+    const { moved, sites } = await overflowed();
     const site = (n: string) => mq.sites.find((s) => s.ctx.site.short === n);
     // the charge is written with the end at each side, and overflowed() waited for both ends
     const home = await site("casper")?.ctx.store.getProject("NCAR0001");
@@ -230,7 +245,7 @@ describe("pull when busy", () => {
       ["gust", "GUST0001"],
     ]) {
       const there = await site(peer)?.ctx.store.getProject(acct);
-      if (newIds.some((n) => n.endsWith(`.${peer}`))) {
+      if (sites.includes(peer)) {
         // seconds may round to 0 for a short job: a number, equal at both ends, is what counts
         expect(home?.walltime[peer]).toBeTypeOf("number");
         expect(there?.walltime.for_casper).toBe(home?.walltime[peer]);
@@ -257,16 +272,17 @@ describe("pull when busy", () => {
     const types = casperRecs.filter((r) => r.jobId === first).map((r) => r.type);
     expect(types).toEqual(expect.arrayContaining(["Q", "M", "E"]));
     const e = casperRecs.find((r) => r.jobId === first && r.type === "E");
-    expect(e?.data.exec_site).toBe(newIds[0].split(".")[1]);
+    expect(e?.data.exec_site).toBe(sites[0]);
     expect(e?.data.account).toBe("NCAR0001");
-    expect(e?.data.exec_jobid).toBe(newIds[0]);
-    expect(peerRecs.filter((r) => r.jobId === newIds[0]).map((r) => r.type)).toEqual(
+    // both sites' records name the job the same way
+    expect(e?.data.exec_jobid).toBe(first);
+    expect(peerRecs.filter((r) => r.jobId === first).map((r) => r.type)).toEqual(
       expect.arrayContaining(["Q", "S", "E"]),
     );
     expect(e?.data["resources_used.walltime"]).toMatch(/^\d+:\d\d:\d\d$/);
-    expect(
-      peerRecs.find((r) => r.jobId === newIds[0] && r.type === "E")?.data["resources_used.walltime"],
-    ).toBe(e?.data["resources_used.walltime"]);
+    expect(peerRecs.find((r) => r.jobId === first && r.type === "E")?.data["resources_used.walltime"]).toBe(
+      e?.data["resources_used.walltime"],
+    );
     // an allocation, once used up, refuses new work charged to the project with a clear error
     onTestFinished(async () => {
       await cli("qmgr", ["-c", "unset project NCAR0001 allocation"]);
@@ -278,17 +294,44 @@ describe("pull when busy", () => {
     expect((await cli("qmgr", ["-c", "unset project NCAR0001 allocation"])).code).toBe(0);
   }, 90_000);
 
-  it("qdel of a moved job at its origin deletes it at the peer", async () => {
-    const id = await qsub(["-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"], "#!/bin/bash\nsleep 120\n");
-    const newId = await until(`${id} moved`, async () => {
-      const a = await raw(id);
-      return a.job_state === "M" ? String(a.moved_to) : undefined;
+  it("a moved job keeps the ID qsub printed for its whole life: qstat R at the origin, PBS_JOBID, output name, qdel", async () => {
+    const ids = [
+      await qsub(
+        ["-N", "keep", "-l", "select=1:ncpus=1", "-l", "walltime=00:05:00"],
+        "#!/bin/bash\necho PBS_JOBID=$PBS_JOBID\nsleep 120\n",
+      ),
+    ];
+    const id = ids[0];
+    const site = await until(`${id} moved`, () => movedTo(id));
+    const server = site === "gust" ? "gust-pbs" : "desched1";
+    // the origin lists it under its ID, running (not M), with the server it runs on
+    const live = await until(`${id} shown running at the origin`, async () => {
+      const r = await cli("qstat", ["-f", "-F", "json", id]);
+      const jobs = JSON.parse(r.stdout).Jobs as Record<string, Record<string, unknown>>;
+      return jobs?.[id]?.job_state === "R" ? jobs[id] : undefined;
     });
-    await until(`${newId} running`, async () => ((await raw(newId)).job_state === "R" ? true : undefined));
+    expect(live.server).toBe(server);
+    expect(live.exec_site).toBe(site);
+    // and in the site's listing (qstat @casper-pbs, default layout)
+    const listing = await cli("qstat", ["-w", "@casper-pbs"]);
+    expect(listing.stdout).toMatch(new RegExp(`^${id.replace(".", "\\.")}\\s.*\\sR\\s`, "m"));
+    // a tool's poll as Parsl's PBS provider does: qstat -f -F json <ids>, keys matched to qsub's IDs
+    const poll = JSON.parse((await cli("qstat", ["-f", "-F", "json", ...ids])).stdout).Jobs;
+    for (const j of ids) expect(poll[j]?.job_state).toBe("R");
+    // the peer runs it under the same ID
+    expect((await rawAt(site, id)).job_state).toBe("R");
+    const out = `${dir}/keep.o${id.split(".")[0]}`;
+    await until(`${out} written`, async () =>
+      fs.existsSync(out) && fs.readFileSync(out, "utf8").includes("PBS_JOBID") ? true : undefined,
+    );
+    expect(fs.readFileSync(out, "utf8")).toContain(`PBS_JOBID=${id}\n`);
+    // qdel by that ID at the origin kills it at the peer
     const d = await cli("qdel", [id]);
     expect(d.stderr).toBe("");
     expect(d.code).toBe(0);
-    await until(`${newId} deleted`, async () => ((await raw(newId)).job_state === "F" ? true : undefined));
+    await until(`${id} deleted at ${site}`, async () =>
+      (await rawAt(site, id)).job_state === "F" ? true : undefined,
+    );
     const a = await until(`${id} end recorded`, async () => {
       const x = await raw(id);
       return x.obittime !== undefined ? x : undefined;
@@ -335,10 +378,10 @@ describe("pull when busy", () => {
     onTestFinished(async () => {
       await cli("qdel", [id, control]);
     });
-    await until(`${control} moved`, async () => ((await raw(control)).job_state === "M" ? true : undefined));
+    await until(`${control} moved`, () => movedTo(control));
     const a = await raw(id);
     expect(a.job_state).toBe("Q");
-    expect(a.moved_to).toBeUndefined();
+    expect(a.exec_site).toBeUndefined();
   }, 60_000);
 });
 
@@ -407,8 +450,7 @@ describe("site states and health", () => {
     const copies = Object.keys(there).filter(
       (cid) => (there[cid] as { origin_job?: string }).origin_job === id,
     );
-    if (home.job_state === "M" && String(home.moved_to).endsWith(".derecho"))
-      expect(copies).toEqual([home.moved_to]);
+    if (home.exec_site === "derecho") expect(copies).toEqual([id]);
     else expect(copies).toEqual([]);
   }, 90_000);
 
@@ -447,12 +489,12 @@ describe("site states and health", () => {
     // casper has room but is down: the parent leaves, runs at a peer, and its end releases the child
     const pa = await until(`${parent} ended at a peer`, async () => {
       const x = await raw(parent);
-      return x.job_state === "M" && x.Exit_status !== undefined ? x : undefined;
+      return x.exec_site !== undefined && x.Exit_status !== undefined ? x : undefined;
     });
     expect(pa.Exit_status).toBe(0);
     const ch = await until(`${child} moved and ran`, async () => {
       const x = await raw(child);
-      return x.job_state === "M" && x.Exit_status !== undefined ? x : undefined;
+      return x.exec_site !== undefined && x.Exit_status !== undefined ? x : undefined;
     });
     expect(ch.Exit_status).toBe(0);
     expect((await cli("qmgr", ["-c", "set server federation_state = active", "casper-pbs"])).code).toBe(0);

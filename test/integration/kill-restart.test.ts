@@ -147,7 +147,9 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
       Object.entries(jobs).find(([, j]) => j.Job_Name === name && !j.origin_job)?.[0];
     const final = (i: number, id: string) => {
       const j = origin(i)[id];
-      if (j?.job_state === "M") return there[String(j.moved_to)] as Record<string, unknown> | undefined;
+      // a moved job keeps its ID: where it ran (exec_site) has it under the same one
+      if (j?.exec_site === "derecho" && origin(i) === home)
+        return there[id] as Record<string, unknown> | undefined;
       return j;
     };
     const vanished = new Map<number, string>();
@@ -181,7 +183,10 @@ describe("SIGKILL of the whole runtime under a mixed load", () => {
     );
     const twice = [...count].filter(([, n]) => n > 1).map(([t]) => t);
     const never = [...uncertain].filter((i) => count.has(subs[i].token));
-    const moved = [...ids].filter(([i, id]) => origin(i)[id]?.job_state === "M").length;
+    // a moved job keeps its ID; its origin's record names where it ran
+    const moved = [...ids].filter(
+      ([i, id]) => origin(i) === home && origin(i)[id]?.exec_site === "derecho",
+    ).length;
     console.log(
       `kill-restart: ${ids.size} jobs acknowledged (${uncertain.size} qsubs cut by a kill and not created; ${vanished.size} acknowledged but lost by the store before running: ${[...vanished.values()].join(" ")}), ${moved} moved, ${lines.length} starts; lost ${lost.length}, run twice ${twice.length}; kills: ${kills.join("; ")}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );

@@ -124,9 +124,9 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
         ` at ${site.short} · owner ${a("Job_Owner")} · queue ${a("queue")} `,
         actionButtons(job.id, site.short, a("Job_Owner"), a("job_state"), () => void load()),
       ),
-      a("moved_to") ? h("p", { class: "path" }, `moved: ${job.id} -> `, jobLink(a("moved_to"))) : null,
-      a("origin_job")
-        ? h("p", { class: "path" }, "moved: ", jobLink(a("origin_job")), ` -> ${job.id}`)
+      // a moved job keeps its ID; where it runs is exec_site
+      a("exec_site") && a("exec_site") !== job.id.slice(job.id.indexOf(".") + 1)
+        ? h("p", { class: "path" }, `moved: ${job.id.slice(job.id.indexOf(".") + 1)} -> ${a("exec_site")}`)
         : null,
       a("comment") ? h("p", { class: "muted" }, a("comment")) : null,
     ]);

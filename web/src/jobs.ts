@@ -1,8 +1,8 @@
 /**
  * Jobs across every site: filters and the job-ID search run on each site's server (GET /v1/jobs
  * with limit/before/state/user/queue/project/id), 50 jobs a page per site, newest first, merged
- * here. A moved job shows once: the origin's M record (moved_to) and the copy at the executing
- * site (origin_job) become one row with its path, its state where it is now, linked there.
+ * here. A moved job shows once: the origin's record and the copy at the executing site share
+ * its ID and become one row with its path, its state where it is now, linked there.
  */
 import type { JobPageResponse } from "../../shared/api/views.js";
 import { apiFetch, baseOf, type JobView, type SiteInfo } from "./api.js";
@@ -24,22 +24,23 @@ export interface Row {
 
 const attr = (j: JobView, k: string) => (j.attributes[k] === undefined ? "" : String(j.attributes[k]));
 
-/** One row per job, following moves; pure so it is easy to reason about. */
+/**
+ * One row per job, following moves; pure so it is easy to reason about. A moved job keeps its
+ * ID, so its origin's record and the copy where it runs (and a relay's, on a second hop) share
+ * it: one row, from the site that runs it (`exec_site` is that site), with the path.
+ */
 export function mergeMoved(jobs: { site: string; job: JobView }[]): Row[] {
-  const byId = new Map(jobs.map((x) => [x.job.id, x]));
-  const rows: Row[] = [];
-  const absorbed = new Set<string>();
+  const runsIt = (x: { site: string; job: JobView }) => attr(x.job, "exec_site") === x.site;
+  const byId = new Map<string, { site: string; job: JobView }>();
   for (const x of jobs) {
-    const to = attr(x.job, "moved_to");
-    if (attr(x.job, "job_state") === "M" && to && byId.has(to)) absorbed.add(x.job.id);
+    const cur = byId.get(x.job.id);
+    if (!cur || (runsIt(x) && !runsIt(cur))) byId.set(x.job.id, x);
   }
-  for (const { site, job } of jobs) {
-    if (absorbed.has(job.id)) continue;
-    const origin = attr(job, "origin_job");
-    const to = attr(job, "moved_to");
-    let path: string | undefined;
-    if (origin) path = `${origin} -> ${job.id}`;
-    else if (attr(job, "job_state") === "M" && to) path = `${job.id} -> ${to}`;
+  const rows: Row[] = [];
+  for (const { site, job } of byId.values()) {
+    const home = job.id.slice(job.id.indexOf(".") + 1);
+    const exec = attr(job, "exec_site");
+    const path = exec && exec !== home ? `${job.id}: ${home} -> ${exec}` : undefined;
     rows.push({ id: job.id, site, path, a: job.attributes, t: Date.parse(attr(job, "ctime")) || 0 });
   }
   return rows.sort((p, q) => q.t - p.t || q.id.localeCompare(p.id));

@@ -2,7 +2,7 @@
 import type { NodeView } from "../../../shared/api/views.js";
 import { Command, type Ctx, messageOf, parseCommand, usageError } from "../context.js";
 import { pbsnodesJson, pbsnodesMarked, pbsnodesSummary, pbsnodesText, tracejobText } from "../format.js";
-import { followMoved, jobTarget } from "../route.js";
+import { jobTarget } from "../route.js";
 
 /** Splits qmgr input into commands: one per line, `\` continues a line, `#` starts a comment line. */
 export function qmgrCommands(text: string): string[] {
@@ -187,12 +187,15 @@ export async function tracejob(ctx: Ctx, argv: string[]): Promise<number> {
     try {
       const t = jobTarget(ctx, text);
       const events = await ctx.api.traceJob(t.server, t.id);
-      // A moved job's story goes on at its new site: append it (the origin's record names it).
+      // A moved job's story goes on where it runs, under the same ID: append it (the origin's
+      // record names that site, exec_site).
       const here = await ctx.api.getJob(t.server, t.id, true).catch(() => undefined);
-      const there = here ? await followMoved(ctx, here) : undefined;
-      if (there && there.id !== here?.id) {
-        const tt = jobTarget(ctx, there.id);
-        events.push(...(await ctx.api.traceJob(tt.server, tt.id).catch(() => [])));
+      const site = here?.attributes.exec_site;
+      if (here && typeof site === "string" && site !== t.id.slice(t.id.indexOf(".") + 1)) {
+        const more = await Promise.resolve()
+          .then(() => ctx.api.traceJob(ctx.server(site), t.id))
+          .catch(() => []);
+        events.push(...more);
         events.sort((a, b) => a.time - b.time);
       }
       ctx.out(

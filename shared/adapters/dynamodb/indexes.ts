@@ -13,8 +13,8 @@ import type { JobState } from "../../pbs/types.js";
 import {
   arrayHasWork,
   FINISHED,
-  isFinished,
   type JobRecord,
+  listedFinished,
   transferPending,
   waitsOnJobs,
 } from "../../server/job.js";
@@ -52,7 +52,7 @@ export const INDEX_FIELDS: (keyof IndexAttrs)[] = [
 export const TRANSFER_PARTITION = "~transfer";
 
 export function indexAttrs(job: JobRecord): IndexAttrs {
-  const out: IndexAttrs = { lst: keys.list(job.queue, isFinished(job.state)), lstSk: keys.listSort(job.seq) };
+  const out: IndexAttrs = { lst: keys.list(job.queue, listedFinished(job)), lstSk: keys.listSort(job.seq) };
   // Subjobs are listed under their parent (qstat -t), not on their own.
   if (job.parentKey) out.lst = `${out.lst}#sub`;
   const ready = job.state === "Q" || (job.state === "B" && arrayHasWork(job));

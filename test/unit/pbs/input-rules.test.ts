@@ -115,10 +115,10 @@ describe("empty scripts", () => {
 
 describe("array IDs", () => {
   it("names the parent's key for the ID qsub prints", () => {
-    expect(keyOfId("750[].casper")).toBe("750");
-    expect(keyOfId("750[]")).toBe("750");
-    expect(keyOfId("750[3].casper")).toBe("750[3]");
-    expect(keyOfId("750.casper")).toBe("750");
-    expect(keyOfId("750")).toBe("750");
+    expect(keyOfId("750[].casper", "casper")).toBe("750");
+    expect(keyOfId("750[]", "casper")).toBe("750");
+    expect(keyOfId("750[3].casper", "casper")).toBe("750[3]");
+    expect(keyOfId("750.casper", "casper")).toBe("750");
+    expect(keyOfId("750", "casper")).toBe("750");
   });
 });

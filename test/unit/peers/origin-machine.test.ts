@@ -292,3 +292,65 @@ describe("origin: what the sweep owes a job in transit", () => {
     expect(originDue(moved(), { ...t, resendDue: true })).toBeUndefined();
   });
 });
+
+describe("origin: JOB_STATE (the moved job's live state, listed under its ID)", () => {
+  const report = (at: number, state: "R" | "Q" | "H" = "R", transferId = X) =>
+    ({
+      kind: "jobState",
+      now: NOW,
+      peer,
+      m: {
+        type: "JOB_STATE",
+        transferId,
+        newId: "1.casper",
+        state,
+        at,
+        server: "desched1",
+        stime: at,
+        execHost: "d1/0",
+      },
+    }) as const;
+
+  it("a moved job takes the peer's state, start time and host", () => {
+    const s = originStep(moved(), report(45_000));
+    const w = storeEffectOf(s);
+    expect(w?.kind === "write" && w.after.remote).toEqual({
+      state: "R",
+      at: 45_000,
+      server: "desched1",
+      stime: 45_000,
+      execHost: "d1/0",
+    });
+    expect(sendsOf(s)).toEqual([]);
+  });
+
+  it("a duplicate or an overtaken report changes nothing", () => {
+    const job = moved({ remote: { state: "H", at: 46_000, server: "desched1" } });
+    expect(storeEffectOf(originStep(job, report(46_000)))).toBeUndefined();
+    expect(storeEffectOf(originStep(job, report(45_000)))).toBeUndefined();
+    expect(storeEffectOf(originStep(job, report(47_000)))).toBeDefined();
+  });
+
+  it("never after the end is recorded, nor for another transfer or a job not moved", () => {
+    expect(storeEffectOf(originStep(moved({ obittime: 49_000 }), report(50_000)))).toBeUndefined();
+    expect(storeEffectOf(originStep(moved(), report(45_000, "R", "casper-1-bbbb")))).toBeUndefined();
+    expect(storeEffectOf(originStep(queued(), report(45_000)))).toBeUndefined();
+  });
+
+  it("a job that moved on from here (second hop) relays it to its own origin, under its ID", () => {
+    const hop = moved({
+      id: "1.gust",
+      key: "1@gust",
+      inbound: {
+        transferId: "gust-1-cccc",
+        originId: "1.gust",
+        from: "gust",
+        committed: true,
+        originUser: "alice",
+      },
+    });
+    expect(sendsOf(originStep(hop, report(45_000)))).toEqual([
+      expect.objectContaining({ type: "JOB_STATE", transferId: "gust-1-cccc", newId: "1.gust", state: "R" }),
+    ]);
+  });
+});

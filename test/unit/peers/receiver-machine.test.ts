@@ -50,11 +50,16 @@ const inbound = (over: Partial<NonNullable<JobRecord["inbound"]>> = {}) => ({
   originAccount: "P1",
   ...over,
 });
-/** the copy as created: held in T until COMMIT */
+/** the copy as created: held in T until COMMIT, under its origin's ID (keyed apart from derecho's own) */
+const asOrigin = { id: "1.casper", key: "1@casper" };
 const held = (over: Partial<JobRecord> = {}) =>
-  jobRecord(7, { state: "T", queue: "main", inbound: inbound(), ...over }, "derecho");
+  jobRecord(7, { ...asOrigin, state: "T", queue: "main", inbound: inbound(), ...over }, "derecho");
 const committed = (over: Partial<JobRecord> = {}) =>
-  jobRecord(7, { state: "Q", queue: "main", inbound: inbound({ committed: true }), ...over }, "derecho");
+  jobRecord(
+    7,
+    { ...asOrigin, state: "Q", queue: "main", inbound: inbound({ committed: true }), ...over },
+    "derecho",
+  );
 const ended = (over: Partial<JobRecord> = {}) =>
   committed({ state: "F", exitStatus: 0, obittime: 49_000, ...over });
 
@@ -66,11 +71,11 @@ const tombstoned: Received = { transfer: { transferId: X, status: "aborted" } };
 
 const forward = (r: Received, now = NOW) => receiverStep(r, { kind: "forward", now, m: forwardMsg });
 const commit = (job: JobRecord | undefined, transferId = X) =>
-  receiverStep({ job }, { kind: "commit", now: NOW, m: { type: "COMMIT", transferId, newId: "7.derecho" } });
+  receiverStep({ job }, { kind: "commit", now: NOW, m: { type: "COMMIT", transferId, newId: "1.casper" } });
 const abort = (r: Received) =>
   receiverStep(r, { kind: "abort", m: { type: "ABORT", transferId: X, reason: "transfer timed out" } });
 const endAck = (job: JobRecord | undefined, transferId = X) =>
-  receiverStep({ job }, { kind: "jobEndAck", m: { type: "JOB_END_ACK", transferId, newId: "7.derecho" } });
+  receiverStep({ job }, { kind: "jobEndAck", m: { type: "JOB_END_ACK", transferId, newId: "1.casper" } });
 
 describe("receiver: FORWARD", () => {
   it("unknown and in time: this site's policy decides (nothing written or sent yet)", () => {
@@ -92,7 +97,7 @@ describe("receiver: FORWARD", () => {
   it("a duplicate of a created transfer: no second copy, the first ACCEPT again", () => {
     const s = forward(created());
     expect(storeEffectOf(s)).toBeUndefined();
-    expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "7.derecho" }]);
+    expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "1.casper" }]);
   });
 
   it("after its ABORT (tombstoned): nothing created, REJECT", () => {
@@ -119,17 +124,18 @@ describe("receiver: the policy's verdict on a FORWARD", () => {
     account: "D1",
   };
 
-  it("the copy is created held in T, uncommitted, under the transfer's ID, and ACCEPTed with its new ID", () => {
+  it("the copy is created held in T, uncommitted, under its origin's ID (own key), and ACCEPTed with it", () => {
     const copy = receivedCopy(admission);
     expect(copy).toMatchObject({
-      id: "7.derecho",
+      id: "1.casper",
+      key: "1@casper",
       state: "T",
       account: "D1",
       inbound: { transferId: X, committed: false },
     });
     const s = receiverStep({}, { kind: "admit", m: forwardMsg, copy });
     expect(storeEffectOf(s)).toEqual({ kind: "createInbound", job: copy, transferId: X });
-    expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "7.derecho" }]);
+    expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "1.casper" }]);
   });
 
   it("refused by policy: nothing created, REJECT with the reason", () => {
@@ -219,7 +225,7 @@ describe("receiver: the copy's end", () => {
         type: "JOB_END",
         transferId: X,
         originId: "1.casper",
-        newId: "7.derecho",
+        newId: "1.casper",
         exitStatus: 0,
         deleted: false,
         obittime: 49_000,
@@ -264,7 +270,7 @@ describe("receiver: the copy's end", () => {
 describe("receiver: the sweep's resend tick", () => {
   it("a copy still held: ACCEPT again (a lost ACCEPT or COMMIT is repaired)", () => {
     const s = receiverStep({ job: held() }, { kind: "tick" });
-    expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "7.derecho" }]);
+    expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "1.casper" }]);
   });
 
   it("an ended copy not acknowledged: JOB_END again", () => {
@@ -277,5 +283,41 @@ describe("receiver: the sweep's resend tick", () => {
   ])("a copy %s: nothing outstanding", (_what, job) => {
     const s = receiverStep({ job }, { kind: "tick" });
     expect(s.effects).toEqual([]);
+  });
+});
+
+describe("receiver: the copy's live state, for its origin", () => {
+  const localState = (job: JobRecord | undefined) =>
+    receiverStep({ job }, { kind: "localState", now: NOW, server: "desched1" });
+
+  it("a committed copy that started reports R under its origin's ID", () => {
+    const s = localState(committed({ state: "R", stime: 45_000, execHost: "d1/0" }));
+    expect(sendsOf(s)).toEqual([
+      {
+        type: "JOB_STATE",
+        transferId: X,
+        newId: "1.casper",
+        state: "R",
+        at: NOW,
+        server: "desched1",
+        stime: 45_000,
+        execHost: "d1/0",
+      },
+    ]);
+    expect(storeEffectOf(s)).toBeUndefined();
+  });
+
+  it("nothing for a copy not committed yet, an ended one (JOB_END tells), or one that moved on", () => {
+    expect(sendsOf(localState(held()))).toEqual([]);
+    expect(sendsOf(localState(ended()))).toEqual([]);
+    expect(sendsOf(localState(committed({ state: "M" })))).toEqual([]);
+  });
+
+  it("a copy that moved on reports its end only once that end came back from the next site", () => {
+    const tick = (job: JobRecord) => receiverStep({ job }, { kind: "localEnd" });
+    expect(sendsOf(tick(committed({ state: "M" })))).toEqual([]);
+    expect(sendsOf(tick(committed({ state: "M", obittime: 49_000, exitStatus: 3 })))).toEqual([
+      expect.objectContaining({ type: "JOB_END", newId: "1.casper", exitStatus: 3, deleted: false }),
+    ]);
   });
 });

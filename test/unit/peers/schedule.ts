@@ -352,8 +352,7 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
   net.inflight.push(...net.held.splice(0));
   for (let round = 0; round < 60; round++) {
     while (net.inflight.length) await send(net.inflight.shift() as Wire, false);
-    for (const j of [...derecho.store.jobs.values()])
-      if (j.state === "Q") await runRemote(Number(j.key), false);
+    for (const j of [...derecho.store.jobs.values()]) if (j.state === "Q") await runRemote(j.seq, false);
     clock.t += 4 * TRANSFER_TIMEOUT_MS;
     await sweep(casper, net, false);
     await sweep(derecho, net, false);

@@ -84,6 +84,22 @@ export class Network {
   held: Wire[] = [];
   /** messages the receiver refused (stale, replayed), with the reason */
   refused: { wire: Wire; reason: string }[] = [];
+  /** the origin's decisions delivered, by transfer: COMMIT and/or ABORT */
+  decisions = new Map<string, Set<string>>();
+}
+
+/**
+ * The origin decides exactly one of COMMIT or ABORT for a transfer. Checked on the wire, not
+ * only by its effect on copies: a receiver keys a job by its origin's ID (one copy per job at a
+ * site), so a COMMIT of an earlier, aborted transfer finds no held copy of its own to run there,
+ * yet it contradicts the origin's ABORT all the same (with more peers, it would run one).
+ */
+function noticeDecision(net: Network, body: PeerBody): void {
+  if (body.type !== "COMMIT" && body.type !== "ABORT") return;
+  const seen = net.decisions.get(body.transferId) ?? new Set<string>();
+  seen.add(body.type);
+  net.decisions.set(body.transferId, seen);
+  if (seen.size > 1) throw new Error(`transfer ${body.transferId} was both committed and aborted`);
 }
 
 export interface SimSite {
@@ -210,6 +226,7 @@ export async function deliver(
   const ctx = callCtx(site, sent);
   let failed = false;
   w.qid ??= `q${++nextQid}`;
+  noticeDecision(net, bodyOf(w));
   try {
     const r = await handlePeerMessage(ctx, w.body, w.qid);
     for (const k of r.ended) await releaseDependents(ctx, k);

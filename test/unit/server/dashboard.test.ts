@@ -13,23 +13,26 @@ const job = (id: string, attrs: Record<string, string>) => ({
 });
 
 describe("mergeMoved", () => {
-  it("shows a moved job once, at its new home, with its path", () => {
+  it("shows a moved job once, under its ID, from the site that runs it, with its path", () => {
     const rows = mergeMoved([
-      { site: "casper", job: job("123.casper", { job_state: "M", moved_to: "45.derecho" }) },
-      { site: "derecho", job: job("45.derecho", { job_state: "R", origin_job: "123.casper" }) },
+      { site: "casper", job: job("123.casper", { job_state: "R", exec_site: "derecho" }) },
+      {
+        site: "derecho",
+        job: job("123.casper", { job_state: "R", exec_site: "derecho", origin_job: "123.casper" }),
+      },
       { site: "casper", job: job("124.casper", { ctime: "Sun Nov 29 10:05:00 2026" }) },
     ]);
-    expect(rows.map((r) => [r.id, r.path, r.a.job_state])).toEqual([
-      ["124.casper", undefined, "Q"],
-      ["45.derecho", "123.casper -> 45.derecho", "R"],
+    expect(rows.map((r) => [r.id, r.site, r.path, r.a.job_state])).toEqual([
+      ["124.casper", "casper", undefined, "Q"],
+      ["123.casper", "derecho", "123.casper: casper -> derecho", "R"],
     ]);
   });
 
-  it("keeps the origin's M record, with its path, when the copy is not in view", () => {
+  it("keeps the origin's record, with its path, when the copy is not in view", () => {
     const rows = mergeMoved([
-      { site: "casper", job: job("123.casper", { job_state: "M", moved_to: "45.derecho" }) },
+      { site: "casper", job: job("123.casper", { job_state: "R", exec_site: "derecho" }) },
     ]);
-    expect(rows.map((r) => r.path)).toEqual(["123.casper -> 45.derecho"]);
+    expect(rows.map((r) => [r.site, r.path])).toEqual([["casper", "123.casper: casper -> derecho"]]);
   });
 });
 

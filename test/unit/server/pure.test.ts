@@ -9,7 +9,7 @@ import {
 } from "../../../shared/api/identity.js";
 import { edgeOutcome } from "../../../shared/server/depend-rules.js";
 import type { JobRecord } from "../../../shared/server/job.js";
-import { keyOfId } from "../../../shared/server/mutate.js";
+import { keyOfId, seqOfId } from "../../../shared/server/mutate.js";
 import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
 import { buildJobUpdate } from "../../../shared/adapters/dynamodb/items.js";
 import { jobRecord } from "../../fixtures/job.js";
@@ -113,9 +113,18 @@ describe("identity", () => {
 
 describe("job ids to keys", () => {
   it("strips the server suffix, keeps array indices", () => {
-    expect(keyOfId("12.casper")).toBe("12");
-    expect(keyOfId("12[3].casper")).toBe("12[3]");
-    expect(keyOfId("12")).toBe("12");
+    expect(keyOfId("12.casper", "casper")).toBe("12");
+    expect(keyOfId("12[3].casper", "casper")).toBe("12[3]");
+    expect(keyOfId("12", "casper")).toBe("12");
+  });
+  it("keys a job from another origin apart from this site's and from other origins'", () => {
+    // a job keeps its origin's ID (103.casper) at derecho: not derecho's own 103, nor gust's
+    expect(keyOfId("103.casper", "derecho")).toBe("103@casper");
+    expect(keyOfId("103.gust", "derecho")).toBe("103@gust");
+    expect(keyOfId("103.derecho", "derecho")).toBe("103");
+    expect(keyOfId("12[3].casper", "derecho")).toBe("12[3]@casper");
+    expect(seqOfId("103.casper")).toBe("103");
+    expect(seqOfId("12[3].casper")).toBe("12");
   });
 });
 
