@@ -47,6 +47,12 @@ export interface Api {
   releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   rerunJob(target: ServerEntry, id: string): Promise<void>;
   moveJob(target: ServerEntry, id: string, destination: string): Promise<void>;
+  /** qrun [-H host] */
+  runJob(target: ServerEntry, id: string, host?: string): Promise<void>;
+  /** qsig -s signal */
+  signalJob(target: ServerEntry, id: string, signal: string): Promise<void>;
+  /** qorder: swap two jobs' places */
+  orderJobs(target: ServerEntry, id: string, other: string): Promise<void>;
   alterJob(target: ServerEntry, id: string, options: QsubOptions): Promise<void>;
   traceJob(target: ServerEntry, id: string): Promise<TraceEvent[]>;
   listQueues(target: ServerEntry): Promise<QueueView[]>;
@@ -256,6 +262,15 @@ export class HttpApi implements Api {
   }
   async moveJob(target: ServerEntry, id: string, destination: string): Promise<void> {
     await this.call(target, "POST", `/v1/jobs/${enc(id)}/move`, { destination });
+  }
+  async runJob(target: ServerEntry, id: string, host?: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/run`, host === undefined ? {} : { host });
+  }
+  async signalJob(target: ServerEntry, id: string, signal: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/signal`, { signal });
+  }
+  async orderJobs(target: ServerEntry, id: string, other: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/order`, { with: other });
   }
   async alterJob(target: ServerEntry, id: string, options: QsubOptions): Promise<void> {
     await this.call(target, "PATCH", `/v1/jobs/${enc(id)}`, { options });

@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { Command, CommanderError } from "commander";
 import { MetaqueueError } from "../../shared/errors.js";
 import { type Api, HttpApi } from "./api-client.js";
+import type { BlockDeps } from "./block.js";
 import { type ClientConfig, loadClientConfig, resolveServer, type ServerEntry } from "./config.js";
 
 export interface Writer {
@@ -28,6 +29,8 @@ export interface Deps {
   now?: () => number;
   /** the client configuration; when absent it is loaded from `env` (see config.ts) */
   config?: ClientConfig;
+  /** qsub -W block=true's pauses and signals; the process's when absent (block.ts) */
+  block?: BlockDeps;
 }
 
 async function readStdin(): Promise<string> {

@@ -35,6 +35,7 @@ import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
 import { federationRoute } from "./federation-routes.js";
+import { commandRoute } from "./command-routes.js";
 
 const json = (status: number, body: unknown): Result => ({
   statusCode: status,
@@ -329,7 +330,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       throw err;
     }
   }
-  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace))?$/.exec(path);
+  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace|run|signal|order))?$/.exec(path);
   if (m) {
     const id = decodeSegment(m[1]);
     const action = m[2];
@@ -367,6 +368,20 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     const actor = await actorFor(ctx, identity);
     const guarded = <T>(op: () => Promise<T>, alwaysPrivileged = false) =>
       guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged);
+    const cmd = await commandRoute(
+      ctx,
+      {
+        method,
+        action,
+        jid,
+        actor,
+        body: (schema) => parseBody(schema, event),
+        fullId: (other) => fullId(ctx, other),
+        guarded: (what, op, always) => guardedJobOp(ctx, actor, what, jid, key, op, always),
+      },
+      json,
+    );
+    if (cmd) return cmd;
     if (!action && method === "DELETE") return json(200, await guarded(() => deleteJob(ctx, jid, actor)));
     if (!action && method === "PATCH") {
       const { options } = parseBody(AlterSchema, event);

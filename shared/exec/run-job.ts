@@ -34,6 +34,8 @@ export interface RunningJob {
   result: Promise<JobResult>;
   /** TERM the job's process group, KILL it kill_delay seconds later; no-op once it has ended */
   kill(reason: KillReason): void;
+  /** qsig: send `sig` to the job's process group; no-op once it has ended */
+  signal(sig: NodeJS.Signals): void;
 }
 
 export interface StartJobOptions {
@@ -294,7 +296,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
         comment,
       };
     })();
-    return { pid: 0, result, kill: () => {} };
+    return { pid: 0, result, kill: () => {}, signal: () => {} };
   };
 
   const who = jobAccount(spec, opts.runAsOwner === true);
@@ -542,5 +544,8 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     }),
   );
 
-  return { pid, result, kill };
+  const signal = (sig: NodeJS.Signals) => {
+    if (!ended && pid > 0) killGroup(pid, sig);
+  };
+  return { pid, result, kill, signal };
 }

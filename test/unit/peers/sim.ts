@@ -161,6 +161,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
         momIdFor: () => "m",
         dispatch: async () => {},
         kill: async () => {},
+        signal: async () => {},
       },
       clock: { now: () => clock.t },
       settings: { ...DEFAULT_SETTINGS, transferTimeoutMs: TRANSFER_TIMEOUT_MS, transferResendMs: RESEND_MS },
