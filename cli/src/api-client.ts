@@ -42,7 +42,8 @@ export interface Api {
   submit(target: ServerEntry, request: SubmitRequest): Promise<string>;
   listJobs(target: ServerEntry, query?: JobQuery): Promise<JobView[]>;
   getJob(target: ServerEntry, id: string, history?: boolean): Promise<JobView>;
-  deleteJob(target: ServerEntry, id: string): Promise<void>;
+  /** qdel; `history`: -x (a finished job's record goes too); `force`: -W force */
+  deleteJob(target: ServerEntry, id: string, opts?: { history?: boolean; force?: boolean }): Promise<void>;
   holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   rerunJob(target: ServerEntry, id: string): Promise<void>;
@@ -248,8 +249,12 @@ export class HttpApi implements Api {
     const path = `/v1/jobs/${enc(id)}${history ? "?history=1" : ""}`;
     return (await this.call<{ job: JobView }>(target, "GET", path)).job;
   }
-  async deleteJob(target: ServerEntry, id: string): Promise<void> {
-    await this.call(target, "DELETE", `/v1/jobs/${enc(id)}`);
+  async deleteJob(target: ServerEntry, id: string, opts: { history?: boolean; force?: boolean } = {}): Promise<void> {
+    const qs = new URLSearchParams();
+    if (opts.history) qs.set("purge", "1");
+    if (opts.force) qs.set("force", "1");
+    const q = qs.toString();
+    await this.call(target, "DELETE", `/v1/jobs/${enc(id)}${q ? `?${q}` : ""}`);
   }
   async holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void> {
     await this.call(target, "POST", `/v1/jobs/${enc(id)}/hold`, holdType ? { holdType } : {});

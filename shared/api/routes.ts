@@ -14,7 +14,8 @@ import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";
 import { moveJob } from "../server/move.js";
-import { type Actor, alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
+import { type Actor, alterJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
+import { deleteJobWith } from "../server/qdel-options.js";
 import { actorFor, audit, levelOf } from "../server/privilege.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
@@ -382,7 +383,10 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       json,
     );
     if (cmd) return cmd;
-    if (!action && method === "DELETE") return json(200, await guarded(() => deleteJob(ctx, jid, actor)));
+    if (!action && method === "DELETE") {
+      const opts = { history: q.purge === "1", force: q.force === "1" };
+      return json(200, await guarded(() => deleteJobWith(ctx, jid, actor, opts)));
+    }
     if (!action && method === "PATCH") {
       const { options } = parseBody(AlterSchema, event);
       await guarded(() => alterJob(ctx, jid, actor, options));
