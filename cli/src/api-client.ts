@@ -249,7 +249,11 @@ export class HttpApi implements Api {
     const path = `/v1/jobs/${enc(id)}${history ? "?history=1" : ""}`;
     return (await this.call<{ job: JobView }>(target, "GET", path)).job;
   }
-  async deleteJob(target: ServerEntry, id: string, opts: { history?: boolean; force?: boolean } = {}): Promise<void> {
+  async deleteJob(
+    target: ServerEntry,
+    id: string,
+    opts: { history?: boolean; force?: boolean } = {},
+  ): Promise<void> {
     const qs = new URLSearchParams();
     if (opts.history) qs.set("purge", "1");
     if (opts.force) qs.set("force", "1");

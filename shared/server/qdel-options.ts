@@ -58,7 +58,11 @@ export async function deleteJobWith(
   const cur = await ctx.store.getJob(keyOfId(id));
   if (cur?.delReq && (cur.state === "R" || cur.state === "E") && (actor.manager || momUnreachable)) {
     const end = await jobLost(ctx, cur, `Delete forced by ${actor.user}`);
-    if (end.ended.length) await sendEvents(ctx, end.ended.map((k) => ({ type: "ended" as const, jobKey: k })));
+    if (end.ended.length)
+      await sendEvents(
+        ctx,
+        end.ended.map((k) => ({ type: "ended" as const, jobKey: k })),
+      );
     if (end.partitions.length) await triggerCycles(ctx, end.partitions, "qdel-force");
   }
   return out;

@@ -55,7 +55,10 @@ async function run(
     readFile: async () => "true\n",
     stdin: async () => "true\n",
     hostname: () => "login1",
-    config: { servers: [{ name: "casper-pbs", short: "casper", url: "http://casper" }] },
+    config: {
+      default: "casper-pbs",
+      servers: [{ name: "casper-pbs", short: "casper", url: "http://casper" }],
+    },
     ...(opts.block ? { block: opts.block } : {}),
   });
   return { code, out, err };
@@ -65,7 +68,10 @@ async function run(
  * Block deps whose every pause lets the site move on by `step` (e.g. run its cycle, then end
  * the job); `interruptAfter`: pauses before a Ctrl-C arrives.
  */
-function blockDeps(step: (pause: number) => Promise<void>, interruptAfter?: number): BlockDeps & { pauses: number[] } {
+function blockDeps(
+  step: (pause: number) => Promise<void>,
+  interruptAfter?: number,
+): BlockDeps & { pauses: number[] } {
   const pauses: number[] = [];
   let signal: ((n: number) => void) | undefined;
   return {
