@@ -17,7 +17,9 @@
 import type { JobView } from "../../shared/api/views.js";
 import { MetaqueueError } from "../../shared/errors.js";
 import type { ServerEntry } from "./config.js";
-import type { Ctx } from "./context.js";
+import type { BlockDeps, Ctx } from "./context.js";
+
+export type { BlockDeps };
 
 /** First and longest pause between polls (ms): quick for short jobs, light for long ones. */
 export const BLOCK_POLL_FIRST_MS = 250;
@@ -53,12 +55,6 @@ export function blockOutcome(view: JobView): BlockOutcome | undefined {
 function transient(e: unknown): boolean {
   if (!(e instanceof MetaqueueError)) return true;
   return e.code === "ConnectionRefused" || e.code === "BadResponse" || e.status >= 500 || e.status === 429;
-}
-
-export interface BlockDeps {
-  sleep: (ms: number) => Promise<void>;
-  /** registers a handler for the interrupting signals; returns its removal */
-  onSignal: (handler: (signal: number) => void) => () => void;
 }
 
 export const processBlockDeps: BlockDeps = {

@@ -7,11 +7,17 @@ import { hostname } from "node:os";
 import { Command, CommanderError } from "commander";
 import { MetaqueueError } from "../../shared/errors.js";
 import { type Api, HttpApi } from "./api-client.js";
-import type { BlockDeps } from "./block.js";
 import { type ClientConfig, loadClientConfig, resolveServer, type ServerEntry } from "./config.js";
 
 export interface Writer {
   write(text: string): unknown;
+}
+
+/** What qsub -W block=true waits with (block.ts); tests give their own. */
+export interface BlockDeps {
+  sleep: (ms: number) => Promise<void>;
+  /** registers a handler for the interrupting signals; returns its removal */
+  onSignal: (handler: (signal: number) => void) => () => void;
 }
 
 export interface Deps {
