@@ -23,6 +23,7 @@
  * - Q -> F qdel; a dependency that can never be satisfied (a job whose s hold an operator
  *   released); qdel of the last index an array had left to run (deleteQueuedSubjob).
  * - H -> Q qrls, or the last dependency satisfied, removes the last hold (withHolds).
+ * - H -> T qmove of a held job to a queue at a peer (PBS allows it): it arrives held.
  * - H -> F qdel; a dependency that can never be satisfied; qdel of the last unstarted index of
  *   a held array.
  * - T -> M the peer ACCEPTed the transfer (origin).
@@ -58,7 +59,7 @@ export const UNUSED_STATES: readonly JobState[] = ["W", "E"];
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   Q: ["R", "B", "H", "T", "F"],
-  H: ["Q", "F"],
+  H: ["Q", "F", "T"],
   W: [],
   T: ["M", "Q", "H", "F"],
   R: ["F", "X", "Q"],

@@ -56,7 +56,6 @@ describe("canTransition", () => {
     ["B", "R"],
     ["T", "R"],
     ["R", "T"],
-    ["H", "T"],
     ["R", "H"],
   ] as [JobState, JobState][])("%s -> %s is refused", (from, to) => {
     expect(canTransition(from, to)).toBe(false);
