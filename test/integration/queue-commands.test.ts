@@ -1,17 +1,41 @@
 /**
- * qsub -W block=true, qselect, qorder, qrun and qdel -x as a user runs them: the real
+ * qsub -W block=true, qsig, qselect, qorder, qrun and qdel -x as a user runs them: the real
  * binaries against the local stack (DynamoDB Local, the SQS emulator, child-process MOMs), with
  * casper and derecho pulling casper's overflow, so a blocking qsub whose job moves to the peer
  * is seen to come back with the job's exit status (the origin learns the end by JOB_END).
  */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { type Stack, startStack } from "./helpers.js";
 import { pullPairConfig, QUICK_TRANSFERS } from "./runtime-process.js";
 
+const run = promisify(execFile);
 let stack: Stack;
-const cli = (cmd: string, args: string[], input?: string) =>
-  stack.cli(cmd, args, input === undefined ? {} : { input });
+/**
+ * The commands this file adds are run from cli/bin: node_modules/.bin (what stack.cli runs)
+ * lists the bin entries of the install, which the new ones join only at the next npm install.
+ */
+const NEW = new Set(["qselect", "qsig", "qorder", "qrun"]);
+const cli = async (cmd: string, args: string[], input?: string) => {
+  if (!NEW.has(cmd)) return stack.cli(cmd, args, input === undefined ? {} : { input });
+  const env = {
+    ...process.env,
+    METAQUEUE_CONF: stack.conf,
+    METAQUEUE_SERVER_URL: "",
+    METAQUEUE_CREDENTIAL: stack.credential,
+    METAQUEUE_TOKEN: "",
+  };
+  try {
+    const r = await run(path.resolve("cli/bin", `${cmd}.js`), args, { cwd: stack.dir, env });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+};
 
 beforeAll(async () => {
   stack = await startStack(undefined, parseConfig(pullPairConfig(1, 2)), {
@@ -43,6 +67,22 @@ describe("on one site", () => {
     expect(r.stdout).toMatch(/^\d+\.casper\n$/);
     expect(r.code).toBe(5);
     expect(await stack.attr(r.stdout.trim(), "job_state")).toBe("F");
+  }, 60_000);
+
+  it("qsig delivers the signal to the job's processes", async () => {
+    const id = await submit(
+      ["-W", "pinned=true"],
+      "#!/bin/bash\ntrap 'exit 9' USR1\nwhile :; do sleep 0.2; done\n",
+    );
+    await stack.waitState(id, ["R"]);
+    // the launcher is up before the script sets its trap: give bash a moment
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await cli("qsig", ["-s", "USR1", id])).toMatchObject({ code: 0, stderr: "" });
+    await stack.waitState(id, ["F"], 20_000);
+    expect(await stack.attr(id, "Exit_status")).toBe("9");
+    const bad = await cli("qsig", ["-s", "BOGUS", id]);
+    expect(bad.stderr).toBe("qsig: Unknown/illegal signal name BOGUS\n");
+    expect(bad.code).toBe(15013 & 0xff);
   }, 60_000);
 
   it("qdel -x removes a finished job's history", async () => {
