@@ -102,6 +102,10 @@ describe("applyQsubOption", () => {
       "illegally formed job identifier: foo",
     );
     expectParseError(() => applyQsubOption({}, "W", "depend=whenever:1"), "unknown dependency type");
+    expectParseError(
+      () => applyQsubOption({}, "W", "depend=runone:1"),
+      "depend=runone is not supported by metaqueue",
+    );
     expectParseError(() => applyQsubOption({}, "W", "sandbox="), "empty value");
     expectParseError(() => applyQsubOption({}, "W", "junk"), "is not name=value");
   });
