@@ -70,5 +70,6 @@ export function lazyExecutorFromEnv(env: Env = process.env): Executor {
       return ex.dispatch(spec);
     },
     kill: (job, reason) => get().kill(job, reason),
+    signal: (job, signal) => get().signal(job, signal),
   };
 }

@@ -134,4 +134,7 @@ export const unconfiguredExecutor: Executor = {
   kill: async () => {
     throw new Error("no executor configured for this deployment");
   },
+  signal: async () => {
+    throw new Error("no executor configured for this deployment");
+  },
 };

@@ -27,6 +27,10 @@ const PBS_ERROR_OF_CODE: Record<string, PbsErrorName> = {
   EmptyScript: "IVALREQ",
   JobTooLarge: "BADATVAL",
   JobFinished: "HISTJOBID",
+  UnknownSignal: "UNKSIG",
+  UnknownNode: "UNKNODE",
+  ResourcesUnavailable: "RESCUNAV",
+  MomRejected: "MOMREJECT",
 };
 
 export class MetaqueueError extends Error {

@@ -44,11 +44,18 @@ export interface Api {
   getJob(target: ServerEntry, id: string, history?: boolean): Promise<JobView>;
   /** The subjobs an array (`12[]`), subjob (`12[3]`) or range (`12[1-5]`) ID names. */
   listSubjobs(target: ServerEntry, id: string): Promise<JobView[]>;
-  deleteJob(target: ServerEntry, id: string): Promise<void>;
+  /** qdel; `history`: -x (a finished job's record goes too); `force`: -W force */
+  deleteJob(target: ServerEntry, id: string, opts?: { history?: boolean; force?: boolean }): Promise<void>;
   holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   rerunJob(target: ServerEntry, id: string): Promise<void>;
   moveJob(target: ServerEntry, id: string, destination: string): Promise<void>;
+  /** qrun [-H host] */
+  runJob(target: ServerEntry, id: string, host?: string): Promise<void>;
+  /** qsig -s signal */
+  signalJob(target: ServerEntry, id: string, signal: string): Promise<void>;
+  /** qorder: swap two jobs' places */
+  orderJobs(target: ServerEntry, id: string, other: string): Promise<void>;
   alterJob(target: ServerEntry, id: string, options: QsubOptions): Promise<void>;
   traceJob(target: ServerEntry, id: string): Promise<TraceEvent[]>;
   listQueues(target: ServerEntry): Promise<QueueView[]>;
@@ -247,8 +254,16 @@ export class HttpApi implements Api {
   async listSubjobs(target: ServerEntry, id: string): Promise<JobView[]> {
     return (await this.call<{ jobs: JobView[] }>(target, "GET", `/v1/jobs/${enc(id)}/subjobs`)).jobs;
   }
-  async deleteJob(target: ServerEntry, id: string): Promise<void> {
-    await this.call(target, "DELETE", `/v1/jobs/${enc(id)}`);
+  async deleteJob(
+    target: ServerEntry,
+    id: string,
+    opts: { history?: boolean; force?: boolean } = {},
+  ): Promise<void> {
+    const qs = new URLSearchParams();
+    if (opts.history) qs.set("purge", "1");
+    if (opts.force) qs.set("force", "1");
+    const q = qs.toString();
+    await this.call(target, "DELETE", `/v1/jobs/${enc(id)}${q ? `?${q}` : ""}`);
   }
   async holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void> {
     await this.call(target, "POST", `/v1/jobs/${enc(id)}/hold`, holdType ? { holdType } : {});
@@ -261,6 +276,15 @@ export class HttpApi implements Api {
   }
   async moveJob(target: ServerEntry, id: string, destination: string): Promise<void> {
     await this.call(target, "POST", `/v1/jobs/${enc(id)}/move`, { destination });
+  }
+  async runJob(target: ServerEntry, id: string, host?: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/run`, host === undefined ? {} : { host });
+  }
+  async signalJob(target: ServerEntry, id: string, signal: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/signal`, { signal });
+  }
+  async orderJobs(target: ServerEntry, id: string, other: string): Promise<void> {
+    await this.call(target, "POST", `/v1/jobs/${enc(id)}/order`, { with: other });
   }
   async alterJob(target: ServerEntry, id: string, options: QsubOptions): Promise<void> {
     await this.call(target, "PATCH", `/v1/jobs/${enc(id)}`, { options });

@@ -13,6 +13,13 @@ export interface Writer {
   write(text: string): unknown;
 }
 
+/** What qsub -W block=true waits with (block.ts); tests give their own. */
+export interface BlockDeps {
+  sleep: (ms: number) => Promise<void>;
+  /** registers a handler for the interrupting signals; returns its removal */
+  onSignal: (handler: (signal: number) => void) => () => void;
+}
+
 export interface Deps {
   api: Api;
   stdout: Writer;
@@ -28,6 +35,8 @@ export interface Deps {
   now?: () => number;
   /** the client configuration; when absent it is loaded from `env` (see config.ts) */
   config?: ClientConfig;
+  /** qsub -W block=true's pauses and signals; the process's when absent (block.ts) */
+  block?: BlockDeps;
 }
 
 async function readStdin(): Promise<string> {

@@ -3,6 +3,7 @@
  * `main("<cmd>", process.argv.slice(2))` and sets process.exitCode to the result.
  */
 import { pbsnodes, qmgr, tracejob } from "./commands/admin.js";
+import { qorder, qrun, qselect, qsig } from "./commands/control.js";
 import { metaqueue } from "./commands/metaqueue.js";
 import { qalter, qdel, qhold, qmove, qrerun, qrls } from "./commands/jobops.js";
 import { qstat } from "./commands/qstat.js";
@@ -25,6 +26,10 @@ const COMMANDS: Record<string, Handler> = {
   qalter,
   qmove,
   qrerun,
+  qselect,
+  qsig,
+  qorder,
+  qrun,
   qmgr,
   pbsnodes,
   tracejob,

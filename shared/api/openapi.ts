@@ -1,4 +1,5 @@
 /** OpenAPI 3.1 description of the HTTP API, with request bodies generated from the zod schemas. */
+import { OrderSchema, RunSchema, SignalSchema } from "./command-routes.js";
 import { AllocationSchema } from "./federation-routes.js";
 import { z } from "zod";
 import { AlterSchema, HoldSchema, MoveSchema, QmgrSchema, SubmitRequestSchema } from "./schemas.js";
@@ -81,7 +82,25 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [jobId],
           responses: { "200": ok("{job: JobView}"), ...errors },
         },
-        delete: { summary: "qdel", parameters: [jobId], responses: { "200": ok("{jobId}"), ...errors } },
+        delete: {
+          summary: "qdel",
+          parameters: [
+            jobId,
+            {
+              name: "purge",
+              in: "query",
+              schema: { type: "string", enum: ["0", "1"] },
+              description: "qdel -x",
+            },
+            {
+              name: "force",
+              in: "query",
+              schema: { type: "string", enum: ["0", "1"] },
+              description: "qdel -W force",
+            },
+          ],
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
         patch: {
           summary: "qalter",
           parameters: [jobId],
@@ -114,6 +133,30 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [jobId],
           requestBody: body(MoveSchema),
           responses: { "200": ok("{jobId}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/run": {
+        post: {
+          summary: "qrun [-H host]",
+          parameters: [jobId],
+          requestBody: body(RunSchema),
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/signal": {
+        post: {
+          summary: "qsig -s signal",
+          parameters: [jobId],
+          requestBody: body(SignalSchema),
+          responses: { "200": ok("{jobId}"), ...errors },
+        },
+      },
+      "/v1/jobs/{id}/order": {
+        post: {
+          summary: "qorder id with",
+          parameters: [jobId],
+          requestBody: body(OrderSchema),
+          responses: { "200": ok("{jobId, with}"), ...errors },
         },
       },
       "/v1/jobs/{id}/trace": {

@@ -14,7 +14,8 @@ import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, listedFinished } from "../server/job.js";
 import { keyOfId } from "../server/mutate.js";
 import { moveJob } from "../server/move.js";
-import { type Actor, alterJob, deleteJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
+import { type Actor, alterJob, holdJob, releaseJob, rerunJob } from "../server/ops.js";
+import { deleteJobWith } from "../server/qdel-options.js";
 import { actorFor, audit, levelOf } from "../server/privilege.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
@@ -36,6 +37,7 @@ import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
 import { federationRoute } from "./federation-routes.js";
+import { commandRoute } from "./command-routes.js";
 
 const json = (status: number, body: unknown): Result => ({
   statusCode: status,
@@ -333,7 +335,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       throw err;
     }
   }
-  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace|subjobs))?$/.exec(path);
+  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace|subjobs|run|signal|order))?$/.exec(path);
   if (m) {
     const id = decodeSegment(m[1]);
     const action = m[2];
@@ -377,7 +379,24 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     const actor = await actorFor(ctx, identity);
     const guarded = <T>(op: () => Promise<T>, alwaysPrivileged = false) =>
       guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged);
-    if (!action && method === "DELETE") return json(200, await guarded(() => deleteJob(ctx, jid, actor)));
+    const cmd = await commandRoute(
+      ctx,
+      {
+        method,
+        action,
+        jid,
+        actor,
+        body: (schema) => parseBody(schema, event),
+        fullId: (other) => fullId(ctx, other),
+        guarded: (what, op, always) => guardedJobOp(ctx, actor, what, jid, key, op, always),
+      },
+      json,
+    );
+    if (cmd) return cmd;
+    if (!action && method === "DELETE") {
+      const opts = { history: q.purge === "1", force: q.force === "1" };
+      return json(200, await guarded(() => deleteJobWith(ctx, jid, actor, opts)));
+    }
     if (!action && method === "PATCH") {
       const { options } = parseBody(AlterSchema, event);
       await guarded(() => alterJob(ctx, jid, actor, options));

@@ -45,6 +45,7 @@ export const QsubOptionsSchema = z
     rerunnable: z.boolean().optional(),
     arrayRange: str(64).optional(),
     quiet: z.boolean().optional(),
+    block: z.boolean().optional(),
     mailPoints: str(16).optional(),
     mailUsers: str(1024).optional(),
     shell: str(1024).optional(),
@@ -79,6 +80,9 @@ export const EmptySchema = z.object({}).strict();
 export const QuerySchema = z
   .object({
     history: z.enum(["0", "1", "true", "false"]).optional(),
+    // qdel -x / -W force (DELETE /v1/jobs/{id})
+    purge: z.enum(["0", "1"]).optional(),
+    force: z.enum(["0", "1"]).optional(),
     queue: str(256).optional(),
     user: str(64).optional(),
     /** accounting: one project; the jobs page: jobs of one project */

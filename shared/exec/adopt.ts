@@ -166,5 +166,9 @@ export function adoptRun(
     if (killedFor !== undefined) r.killedFor = killedFor;
     fs.promises.rm(rec.jobDir, { recursive: true, force: true }).finally(() => resolve(r));
   }, pollMs);
-  return { pid, result, kill };
+  // qsig: only while the launcher this record names still runs (a reused pid is someone else's)
+  const signal = (sig: NodeJS.Signals) => {
+    if (launcherAlive(pid, rec.pidStart)) killGroup(pid, sig);
+  };
+  return { pid, result, kill, signal };
 }

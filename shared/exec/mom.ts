@@ -202,6 +202,14 @@ export class Mom {
     return true;
   }
 
+  /** qsig: signal a running run's processes; false if it is not running here. */
+  signal(jobId: string, runCount: number, sig: NodeJS.Signals): boolean {
+    const entry = this.jobs.get(keyOf(jobId, runCount));
+    if (!entry) return false;
+    entry.job.signal(sig);
+    return true;
+  }
+
   running(): { jobId: string; runCount: number }[] {
     return [...this.jobs.values()].map(({ jobId, runCount }) => ({ jobId, runCount }));
   }

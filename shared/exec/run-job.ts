@@ -35,6 +35,8 @@ export interface RunningJob {
   result: Promise<JobResult>;
   /** TERM the job's process group, KILL it kill_delay seconds later; no-op once it has ended */
   kill(reason: KillReason): void;
+  /** qsig: send `sig` to the job's process group; no-op once it has ended */
+  signal(sig: NodeJS.Signals): void;
   /** what the run has used so far (whole seconds, bytes): the heartbeat carries it */
   usage?(): RunUsage;
 }
@@ -390,7 +392,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
         comment,
       };
     })();
-    return { pid: 0, result, kill: () => {} };
+    return { pid: 0, result, kill: () => {}, signal: () => {} };
   };
 
   const who = jobAccount(spec, opts.runAsOwner === true);
@@ -664,5 +666,8 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     cput: Math.max(0, Math.round(peakCpu)),
     mem: Math.max(0, Math.round(peakRss)),
   });
-  return { pid, result, kill, usage };
+  const signal = (sig: NodeJS.Signals) => {
+    if (!ended && pid > 0) killGroup(pid, sig);
+  };
+  return { pid, result, kill, usage, signal };
 }

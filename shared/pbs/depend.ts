@@ -33,6 +33,13 @@ export function parseDepend(text: string): Dependency[] {
     }
     const parts = item.trim().split(":");
     const type = parts[0].toLowerCase() as DependType;
+    // OpenPBS knows runone (of a group of jobs only the first to start runs; the others are
+    // deleted, "Job deleted, a dependent job ran"): named as such, not as an unknown type
+    if ((type as string) === "runone") {
+      throw new PbsParseError(
+        `illegal -W value: depend=runone is not supported by metaqueue (PBS runs one job of the group and deletes the others): ${text}`,
+      );
+    }
     if (!DEPEND_TYPES.includes(type)) {
       throw new PbsParseError(
         `illegal -W value: unknown dependency type "${parts[0]}" in depend=${text} (expected one of ${DEPEND_TYPES.join(", ")})`,

@@ -263,12 +263,10 @@ export function applyQsubOption(
           parseDepend(v);
           o.depend = v;
         } else if (lname === "block") {
-          if (/^(true|t|y|yes|1)$/i.test(v)) {
-            throw new PbsParseError(
-              "-W block=true is not supported by metaqueue: poll the job with qstat (or qstat -x) instead",
-            );
-          }
-          if (!/^(false|f|n|no|0)$/i.test(v)) {
+          // qsub waits for the job's end and exits with its status (the client does it: block.ts)
+          if (/^(true|t|y|yes|1)$/i.test(v)) o.block = true;
+          else if (/^(false|f|n|no|0)$/i.test(v)) o.block = false;
+          else {
             throw new PbsParseError(
               `Illegal attribute or resource value: -W block=${v} (expected true or false)`,
             );

@@ -27,6 +27,7 @@
  * - H -> W the same, for a job whose Execution_Time (-a) is still ahead.
  * - Q -> W qalter -a to a time ahead; W -> Q the sweeper (Execution_Time reached) or qalter -a
  *   to a time past; W -> H qhold; W -> F qdel.
+ * - H -> T qmove of a held job to a queue at a peer (PBS allows it): it arrives held.
  * - H -> F qdel; a dependency that can never be satisfied; qdel of the last unstarted index of
  *   a held array.
  * - T -> M the peer ACCEPTed the transfer (origin).
@@ -63,7 +64,7 @@ export const UNUSED_STATES: readonly JobState[] = ["E"];
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   Q: ["R", "B", "H", "T", "F", "W"],
-  H: ["Q", "F", "W"],
+  H: ["Q", "F", "W", "T"],
   W: ["Q", "H", "F"],
   T: ["M", "Q", "H", "F"],
   R: ["F", "X", "Q"],

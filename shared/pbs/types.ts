@@ -106,6 +106,8 @@ export interface QsubOptions {
   rerunnable?: boolean;
   /** -J as written */
   arrayRange?: string;
+  /** -W block=true: qsub waits for the job to end and exits with its status (client side) */
+  block?: boolean;
   /** -z: print no job ID (client side) */
   quiet?: boolean;
   /** -m */

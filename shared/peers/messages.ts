@@ -45,6 +45,11 @@ export const JobPayloadSchema = z
     extra: z.record(z.string().max(64), z.string().max(1024)).optional(),
     ctime: z.number(),
     qtime: z.number(),
+    /** the holds a qmoved held job keeps at the peer (u, o, s) */
+    holds: z
+      .string()
+      .regex(/^[uos]{1,3}$/)
+      .optional(),
   })
   .strict();
 export type JobPayload = z.infer<typeof JobPayloadSchema>;

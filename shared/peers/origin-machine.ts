@@ -109,9 +109,10 @@ export function originStep(job: JobRecord | undefined, input: OriginInput): Step
 }
 
 function forward(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "forward" }>): Step {
-  // Only a queued job leaves (the callers check pinnedReason first; this is the machine's own
-  // word on it): any other state is running, held, or already moving.
-  if (job?.state !== "Q") return stay(job, job ? `job is ${job.state}, not queued` : "no such job");
+  // Only a waiting job leaves (the callers check pinnedReason first, which lets a held one go by
+  // qmove only; this is the machine's own word on it): any other state is running or moving.
+  if (job?.state !== "Q" && job?.state !== "H")
+    return stay(job, job ? `job is ${job.state}, not queued` : "no such job");
   const xfer = { id: i.transferId, peer: i.peer.short, deadline: i.deadline, into: i.into };
   const after: JobRecord = {
     ...job,
@@ -374,5 +375,6 @@ export function payloadOf(job: JobRecord): JobPayload {
     extra: job.extra,
     ctime: job.ctime,
     qtime: job.qtime,
+    ...(job.holds ? { holds: job.holds } : {}),
   };
 }

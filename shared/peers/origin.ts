@@ -14,9 +14,15 @@ import { applyStore, perform, stepJob } from "./run-step.js";
 import type { Msg, Step } from "./step.js";
 
 /** Why a queued job may not leave this site, or undefined when it may. */
-export function pinnedReason(job: JobRecord, queuePinned: boolean): string | undefined {
-  if (job.state !== "Q") return `job is ${job.state}, not queued`;
-  if (job.holds) return "job is held";
+export function pinnedReason(
+  job: JobRecord,
+  queuePinned: boolean,
+  opts: { qmove?: boolean } = {},
+): string | undefined {
+  // qmove may send a held job, as PBS does (it stays held there); a peer never pulls one
+  const held = job.state === "H" && opts.qmove === true;
+  if (job.state !== "Q" && !held) return `job is ${job.state}, not queued`;
+  if (job.holds && !held) return "job is held";
   if (job.depPending?.length || job.depOn) return "job has unmet dependencies";
   if (job.array || job.parentKey) return "array jobs stay at their site";
   if (queuePinned) return `queue ${job.queue} is pinned to this site`;

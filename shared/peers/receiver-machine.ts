@@ -311,7 +311,8 @@ export function receivedCopy(a: Admission): JobRecord {
     seq: a.seq,
     site: a.site,
     state: "T",
-    holds: "",
+    // a held job moved by qmove stays held here (COMMIT makes it H)
+    holds: p.holds ?? "",
     queue: a.queue.name,
     partition: a.queue.partition,
     name: p.name,

@@ -67,6 +67,11 @@ export interface Executor {
   dispatch(spec: JobRunSpec): Promise<void>;
   /** Ask the MOM to kill a running job; the obituary follows through the events queue. */
   kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void>;
+  /**
+   * qsig: deliver `signal` (a Node signal name, "SIGUSR1") to the job's processes. Rejects with
+   * a typed error when the MOM does not run the job or the executor cannot signal.
+   */
+  signal(job: { jobId: string; momId: string; runCount: number }, signal: NodeJS.Signals): Promise<void>;
 }
 
 /** Usage of one finished job, as PBS reports it. */

@@ -62,6 +62,11 @@ export interface JobStore {
    * and the usage charge, when given, land in the same transaction. Returns `after` with the new ver.
    */
   updateJob(before: JobRecord, after: JobRecord, acct?: AcctRecord, charge?: UsageCharge): Promise<JobRecord>;
+  /**
+   * qdel -x: remove a finished job's record (its history) if nobody changed it since it was
+   * read (ver); ConflictError otherwise. Its audit lines stay (they are the site's, not the job's).
+   */
+  purgeJob(before: JobRecord): Promise<void>;
   /** Several job changes and new jobs, all or nothing. */
   transactJobs(updates: JobChange[], creates?: JobRecord[]): Promise<void>;
   /** An edge under an existing unfinished parent (sets hasDeps, bumps ver); ConflictError otherwise. */

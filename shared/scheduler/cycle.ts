@@ -265,7 +265,7 @@ function runFields(ctx: SiteContext, job: JobRecord, d: Decision, now: number): 
   };
 }
 
-async function claim(
+export async function claim(
   ctx: SiteContext,
   before: JobRecord,
   d: Decision,
@@ -352,7 +352,7 @@ async function claimSubjobs(
   }
 }
 
-async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
+export async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
   try {
     await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay, ctx.settings.jobStart));
   } catch (err) {

@@ -9,7 +9,7 @@ import type { CandidateJob, RunningJob } from "./types.js";
  */
 export function toCandidate(
   j: Pick<JobRecord, "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime"> &
-    Partial<Pick<JobRecord, "rl" | "execAt">>,
+    Partial<Pick<JobRecord, "rl" | "execAt" | "qrank">>,
   id: string,
 ): CandidateJob {
   return {
@@ -18,7 +18,8 @@ export function toCandidate(
     queue: j.queue,
     owner: j.owner,
     priority: j.priority,
-    qtime: j.qtime,
+    // qorder's swap (qrank) stands in for qtime in the queue's order
+    qtime: j.qrank ?? j.qtime,
     seq: j.seq,
     select: j.sel,
     place: placementOf(j.rl?.place),

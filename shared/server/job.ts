@@ -80,6 +80,11 @@ export interface JobRecord {
   execAt?: number;
   ctime: number;
   qtime: number;
+  /**
+   * Place in its queue when qorder swapped it with another job (the other's qtime-like rank);
+   * absent = qtime. The scheduler orders by it in place of qtime; qstat still shows qtime.
+   */
+  qrank?: number;
   mtime: number;
   etime?: number;
   stime?: number;

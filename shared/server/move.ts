@@ -30,7 +30,7 @@ export async function moveJob(
     if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
     mayActOn(actor, job);
     const st = await loadServerState(ctx);
-    const why = pinnedReason(job, st.queues.get(job.queue)?.attrs.pinned === true);
+    const why = pinnedReason(job, st.queues.get(job.queue)?.attrs.pinned === true, { qmove: true });
     if (why) throw new InvalidStateError(`cannot move ${job.id} to ${destination}: ${why}`);
     const into = d.queue ?? "";
     if (!into) throw new RejectedError("BadDestination", `no queue in destination ${destination}`);

@@ -34,7 +34,15 @@ export async function qdel(ctx: Ctx, argv: string[]): Promise<number> {
   const stop = parseCommand(ctx, program, argv, usage);
   if (stop !== undefined) return stop;
   if (program.args.length === 0) return usageError(ctx, usage);
-  return eachJob(ctx, program.args, (s, id) => ctx.api.deleteJob(s, id));
+  const o = program.opts<{ W?: string; x?: boolean }>();
+  let force = false;
+  if (o.W !== undefined) {
+    // suppress_email=N limits the mails a large qdel sends; metaqueue's qdel sends none
+    if (o.W === "force") force = true;
+    else if (!/^suppress_email=-?\d+$/.test(o.W)) return usageError(ctx, usage, `illegal -W value: ${o.W}`);
+  }
+  const opts = { ...(o.x ? { history: true } : {}), ...(force ? { force: true } : {}) };
+  return eachJob(ctx, program.args, (s, id) => ctx.api.deleteJob(s, id, opts));
 }
 
 function holdCommand(release: boolean) {

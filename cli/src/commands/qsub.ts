@@ -7,6 +7,7 @@
 import { basename } from "node:path";
 import { MAX_SUBMIT_ARGUMENTS, type SubmitRequest } from "../../../shared/api/views.js";
 import { mergeOptions, parseDirectives, parseQsubArgv } from "../../../shared/pbs/index.js";
+import { waitForJob } from "../block.js";
 import type { Ctx } from "../context.js";
 import { destTarget, resolveVariables } from "../route.js";
 
@@ -108,5 +109,5 @@ export async function qsub(ctx: Ctx, argv: string[]): Promise<number> {
   if (argv.length > 0) request.submitArguments = argv.join(" ").slice(0, MAX_SUBMIT_ARGUMENTS);
   const jobId = await ctx.api.submit(server, request);
   if (!options.quiet) ctx.out(`${jobId}\n`);
-  return 0;
+  return options.block ? waitForJob(ctx, server, jobId) : 0;
 }

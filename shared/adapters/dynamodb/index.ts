@@ -73,6 +73,9 @@ export class DynamoSiteStore implements SiteStore {
   updateJob(...a: Parameters<JobStore["updateJob"]>) {
     return this.jobs.updateJob(...a);
   }
+  purgeJob(...a: Parameters<JobStore["purgeJob"]>) {
+    return this.jobs.purgeJob(...a);
+  }
   transactJobs(...a: Parameters<JobStore["transactJobs"]>) {
     return this.jobs.transactJobs(...a);
   }

@@ -58,7 +58,7 @@ export function indexAttrs(job: JobRecord): IndexAttrs {
   const ready = job.state === "Q" || (job.state === "B" && arrayHasWork(job));
   if (ready && !job.parentKey) {
     out.rdy = keys.ready(job.queue, job.seq);
-    out.rdySk = keys.readySort(job.priority, job.qtime, job.seq);
+    out.rdySk = keys.readySort(job.priority, job.qrank ?? job.qtime, job.seq);
   }
   if (transferPending(job)) {
     out.run = keys.run(TRANSFER_PARTITION);

@@ -194,6 +194,23 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     return { ...after, ver: before.ver + 1 };
   }
 
+  async purgeJob(before: JobRecord): Promise<void> {
+    try {
+      await retryBusy(() =>
+        this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: keys.job(before.key),
+            ConditionExpression: "ver = :v",
+            ExpressionAttributeValues: { ":v": before.ver },
+          }),
+        ),
+      );
+    } catch (err) {
+      throw classifyStoreError(err, `job ${before.id} changed concurrently`);
+    }
+  }
+
   /** Several job changes (and new jobs) atomically: used to start array subjobs with their parent. */
   async transactJobs(
     updates: { before: JobRecord; after: JobRecord }[],

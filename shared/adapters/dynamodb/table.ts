@@ -76,6 +76,8 @@ const READY_ATTRS = [
   "owner",
   "priority",
   "qtime",
+  // qorder's place in the queue (absent: qtime)
+  "qrank",
   "seq",
   "sel",
   // Resource_List: the scheduler reads `place` from it

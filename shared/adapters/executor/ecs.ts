@@ -31,6 +31,7 @@ import {
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
 import { momKey } from "../../auth/mom-report.js";
+import { RejectedError } from "../../errors.js";
 import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
 
 /** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
@@ -251,6 +252,21 @@ export class EcsExecutor implements Executor {
       }
       throw new EcsDispatchError(`ECS could not start ${spec.jobId}: ${reason}`, reason);
     }
+  }
+
+  /**
+   * qsig: ECS offers no way to signal a running task's processes (only StopTask, which qdel
+   * uses), and the ECS MOM listens to nothing but its task's stop: refused, PBS's way, until
+   * the MOM gets a request channel.
+   */
+  async signal(
+    job: { jobId: string; momId: string; runCount: number },
+    _signal: NodeJS.Signals,
+  ): Promise<void> {
+    throw new RejectedError(
+      "NotSupported",
+      `No support for requested service: qsig of ${job.jobId}, which runs on an ECS task (ECS can only stop it: qdel)`,
+    );
   }
 
   /**

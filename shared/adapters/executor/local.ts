@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { momKey, newMomId } from "../../auth/mom-report.js";
+import { RejectedError } from "../../errors.js";
 import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
 
 /**
@@ -18,6 +19,7 @@ export type MomRequest =
   | { type: "init"; momId: string; key: string }
   | { type: "run"; reqId: number; spec: JobRunSpec }
   | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
+  | { type: "signal"; reqId: number; jobId: string; runCount: number; signal: NodeJS.Signals }
   | { type: "counts"; reqId: number };
 export type MomReply =
   | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
@@ -153,6 +155,27 @@ export class LocalExecutor implements Executor {
     const node = this.nodeOf(job.momId);
     if (this.moms.get(node)?.momId !== job.momId) return; // that MOM is gone: the server's sweeper finishes the job
     await this.request(node, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
+  }
+
+  async signal(
+    job: { jobId: string; momId: string; runCount: number },
+    signal: NodeJS.Signals,
+  ): Promise<void> {
+    const node = this.nodeOf(job.momId);
+    if (this.moms.get(node)?.momId !== job.momId)
+      throw new RejectedError(
+        "MomRejected",
+        `Request to MOM failed: the MOM of ${job.jobId} is not running`,
+        409,
+      );
+    const r = (await this.request(node, {
+      type: "signal",
+      jobId: job.jobId,
+      runCount: job.runCount,
+      signal,
+    })) as Extract<MomReply, { type: "reply" }>;
+    if (!r.ok)
+      throw new RejectedError("MomRejected", `Request to MOM failed: ${job.jobId} is not running there`, 409);
   }
 
   /** Request counters of every MOM process (for the benchmark). */

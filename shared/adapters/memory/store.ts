@@ -176,6 +176,20 @@ export class MemorySiteStore implements SiteStore {
     return structuredClone({ ...after, ver: before.ver + 1 });
   }
 
+  async purgeJob(before: JobRecord): Promise<void> {
+    await this.io("purgeJob");
+    this.table.write(
+      [
+        {
+          key: keys.job(before.key),
+          cond: (cur) => cur !== undefined && cur.ver === before.ver,
+          next: () => undefined,
+        },
+      ],
+      `job ${before.id} changed concurrently`,
+    );
+  }
+
   async transactJobs(updates: JobChange[], creates: JobRecord[] = []): Promise<void> {
     const ops = [...updates.map((u) => updateJobOp(u.before, u.after)), ...creates.map(createJobOp)];
     await this.io("transactJobs");

@@ -86,6 +86,15 @@ class FakeApi implements Api {
   async moveJob(t: ServerEntry, id: string, d: string): Promise<void> {
     this.calls.push(["moveJob", t.name, id, d]);
   }
+  async runJob(t: ServerEntry, id: string, host?: string): Promise<void> {
+    this.calls.push(["runJob", t.name, id, host]);
+  }
+  async signalJob(t: ServerEntry, id: string, signal: string): Promise<void> {
+    this.calls.push(["signalJob", t.name, id, signal]);
+  }
+  async orderJobs(t: ServerEntry, id: string, other: string): Promise<void> {
+    this.calls.push(["orderJobs", t.name, id, other]);
+  }
   async alterJob(t: ServerEntry, id: string, o: QsubOptions): Promise<void> {
     this.calls.push(["alterJob", t.name, id, o]);
   }

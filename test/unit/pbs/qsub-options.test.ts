@@ -87,13 +87,21 @@ describe("applyQsubOption", () => {
     const o = applyQsubOption({}, "W", "depend=afterok:1.casper:2,afterany:3,group_list=ncar,umask=027");
     expect(o.depend).toBe("afterok:1.casper:2,afterany:3");
     expect(o.attributes).toEqual({ group_list: "ncar", umask: "027" });
-    expect(applyQsubOption({}, "W", "block=false")).toEqual({});
-    expectParseError(() => applyQsubOption({}, "W", "block=true"), "-W block=true is not supported");
+    expect(applyQsubOption({}, "W", "block=false")).toEqual({ block: false });
+    expect(applyQsubOption({}, "W", "block=true")).toEqual({ block: true });
+    expectParseError(
+      () => applyQsubOption({}, "W", "block=maybe"),
+      "-W block=maybe (expected true or false)",
+    );
     expectParseError(
       () => applyQsubOption({}, "W", "depend=afterok:foo"),
       "illegally formed job identifier: foo",
     );
     expectParseError(() => applyQsubOption({}, "W", "depend=whenever:1"), "unknown dependency type");
+    expectParseError(
+      () => applyQsubOption({}, "W", "depend=runone:1"),
+      "depend=runone is not supported by metaqueue",
+    );
     expectParseError(() => applyQsubOption({}, "W", "sandbox="), "empty value");
     expectParseError(() => applyQsubOption({}, "W", "junk"), "is not name=value");
   });
@@ -360,7 +368,6 @@ describe("parseQsubArgv", () => {
     [["-N"], "option requires an argument -- 'N'"],
     [["-I"], "interactive jobs (-I) are not supported"],
     [["-hx"], "invalid option -- 'x'"],
-    [["-W", "block=true", "job.sh"], "block=true is not supported"],
   ])("rejects %j", (args, msg) => {
     expectParseError(() => parseQsubArgv(args), msg);
   });

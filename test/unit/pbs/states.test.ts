@@ -62,7 +62,6 @@ describe("canTransition", () => {
     ["B", "R"],
     ["T", "R"],
     ["R", "T"],
-    ["H", "T"],
     ["R", "H"],
   ] as [JobState, JobState][])("%s -> %s is refused", (from, to) => {
     expect(canTransition(from, to)).toBe(false);

@@ -99,10 +99,19 @@ describe("origin: forward", () => {
     expect(kinds(s).indexOf("write")).toBeLessThan(kinds(s).indexOf("send"));
   });
 
-  it.each(["R", "H", "T", "M"] as const)("a job in state %s is refused: it does not leave", (state) => {
+  it.each(["R", "T", "M"] as const)("a job in state %s is refused: it does not leave", (state) => {
     const s = fwd(queued({ state }));
     expect(s.ignored).toBe(`job is ${state}, not queued`);
     expect(s.effects).toEqual([]);
+  });
+
+  it("a held job leaves (qmove; pinnedReason keeps pulls away) and its holds travel with it", () => {
+    const s = fwd(queued({ state: "H", holds: "u" }));
+    expect(s.ignored).toBeUndefined();
+    expect(written(s)?.after).toMatchObject({ state: "T", holds: "u" });
+    expect(sendsOf(s)).toEqual([
+      expect.objectContaining({ type: "FORWARD", job: expect.objectContaining({ holds: "u" }) }),
+    ]);
   });
 });
 

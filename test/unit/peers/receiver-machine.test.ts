@@ -138,6 +138,12 @@ describe("receiver: the policy's verdict on a FORWARD", () => {
     expect(sendsOf(s)).toEqual([{ type: "ACCEPT", transferId: X, originId: "1.casper", newId: "1.casper" }]);
   });
 
+  it("a job qmoved while held keeps its holds in the copy (COMMIT then makes it H)", () => {
+    const heldForward = { ...forwardMsg, job: { ...forwardMsg.job, holds: "uo" } };
+    expect(receivedCopy({ ...admission, m: heldForward }).holds).toBe("uo");
+    expect(receivedCopy(admission).holds).toBe("");
+  });
+
   it("refused by policy: nothing created, REJECT with the reason", () => {
     const s = receiverStep(
       {},

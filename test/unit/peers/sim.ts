@@ -177,6 +177,7 @@ export function makeFederation(clock: { t: number }, net: Network): SimSite[] {
         momIdFor: () => "m",
         dispatch: async () => {},
         kill: async () => {},
+        signal: async () => {},
       },
       clock: {
         now: () => clock.t,

@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+import("../dist/main.js").then(async (m) => { process.exitCode = await m.main("qrun", process.argv.slice(2)); });
