@@ -31,12 +31,22 @@ const opt = (name: string, dflt: number) => {
 };
 const RUNS = opt("runs", 3);
 const JOBS = opt("jobs", 500);
+/**
+ * How jobs start: `workdir` (default: the submit directory, the script's own interpreter, as
+ * Slurm's sbatch starts them, so the side-by-side table compares schedulers, not shells) or
+ * `home-login` (PBS's default: $HOME and a login shell, which costs each job its profile
+ * scripts: ~100 ms of CPU per job on this machine, `bash -l -c true`).
+ */
+const JOB_START = args.includes("--job-start") ? args[args.indexOf("--job-start") + 1] : "workdir";
+if (JOB_START !== "workdir" && JOB_START !== "home-login")
+  throw new Error(`--job-start ${JOB_START}: expected workdir or home-login`);
 
 const config = parseConfig({
   sites: [
     {
       name: "bench",
       server: "bench-pbs",
+      jobStart: JOB_START,
       queues: [{ name: "workq", attributes: { "resources_default.walltime": "00:10:00" } }],
       nodes: [1, 2, 3, 4].map((i) => ({ name: `b${i}`, ncpus: 16, mem: "64gb" })),
     },
@@ -184,7 +194,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   console.error(
-    `metaqueue bench: ${RUNS} run(s) of ${JOBS} trivial jobs on 64 virtual cores, ${os.cpus().length} CPU(s), node ${process.version}`,
+    `metaqueue bench: ${RUNS} run(s) of ${JOBS} trivial jobs on 64 virtual cores, ${os.cpus().length} CPU(s), node ${process.version}, jobs start: ${JOB_START}`,
   );
   const results: RunResult[] = [];
   for (let k = 0; k < RUNS; k++) results.push(await oneRun(k));
