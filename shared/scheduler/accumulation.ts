@@ -9,9 +9,11 @@ import { runCycle } from "./cycle.js";
 
 /**
  * The scheduler function's time limit (its Lambda timeout, infra/aws/constructs/scheduler.ts):
- * one accumulation wait and the cycle after it must fit in it.
+ * one accumulation wait and the cycle after it must fit in it. Short, because the scheduler
+ * queue's visibility is 6x this, and a cycle killed mid-way holds its partition's FIFO group
+ * that long (shared/adapters/sqs/queue-defs.ts); a cycle takes milliseconds to a few seconds.
  */
-export const SCHEDULER_TIMEOUT_S = 60;
+export const SCHEDULER_TIMEOUT_S = 10;
 
 /** The longest wait honoured: half the scheduler's timeout, the other half is for the cycle. */
 export const MAX_ACCUMULATION_S = SCHEDULER_TIMEOUT_S / 2;

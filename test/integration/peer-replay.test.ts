@@ -110,7 +110,9 @@ async function rawState(id: string): Promise<string> {
     headers: { authorization: `Bearer ${readCredentialFile(stack.credential)}` },
   });
   const body = (await r.json()) as { job: { attributes: Record<string, unknown> } };
-  return String(body.job.attributes.job_state);
+  const a = body.job.attributes;
+  // a moved job keeps its ID and shows the peer's live state: "M" here means it left casper
+  return a.exec_site && a.exec_site !== "casper" ? "M" : String(a.job_state);
 }
 const states = (ids: string[]) => Promise.all(ids.map(rawState));
 

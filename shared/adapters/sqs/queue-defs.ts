@@ -56,11 +56,13 @@ export function siteQueues(prefix: string, site: string): SiteQueues {
     sched: {
       name: sched,
       fifo: true,
-      // 6 x the scheduler's 60 s timeout (SCHEDULER_TIMEOUT_S, shared/scheduler/accumulation.ts;
-      // test/unit/aws/limits.test.ts holds the two together)
-      visibilityTimeoutSec: 360,
+      // 6 x the scheduler's 10 s timeout (SCHEDULER_TIMEOUT_S, shared/scheduler/accumulation.ts;
+      // test/unit/aws/limits.test.ts holds the two together). Kept short on purpose: on a FIFO
+      // queue a trigger left in flight by a killed cycle locks its partition's whole group until
+      // it becomes visible again, so this is how long a crash can stop scheduling there.
+      visibilityTimeoutSec: 60,
       dlq: { name: dlqName(sched), maxReceiveCount: 5 },
-      consumer: { batchSize: 10, maxBatchingWindowMs: 0, concurrency: 2, timeoutSec: 60 },
+      consumer: { batchSize: 10, maxBatchingWindowMs: 0, concurrency: 2, timeoutSec: 10 },
     },
     events: {
       name: events,
