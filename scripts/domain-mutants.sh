@@ -19,13 +19,11 @@ tests=(test/unit/server/submit.test.ts test/unit/server/ops.test.ts test/unit/se
 tmp=$(mktemp -d /tmp/mq-domain-mutants.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-# A copy of the tree as it is now, sharing node_modules: the original is never patched.
-(cd "$root" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$tmp" 2>/dev/null) || true
-ln -s "$root/node_modules" "$tmp/node_modules"
-[ -d "$root/cli/node_modules" ] && ln -s "$root/cli/node_modules" "$tmp/cli/node_modules"
-(cd "$tmp" && git init -q . && git add -A && git -c user.email=m@m -c user.name=mutants commit -qm base)
+# shellcheck source=scripts/mutant-tree.sh
+. "$root/scripts/mutant-tree.sh"
+copy_tree
 
-if [ $# -gt 0 ]; then names=("$@"); else names=(); for p in "$dir"/*.patch; do names+=("$(basename "$p" .patch)"); done; fi
+mutant_names "$@"
 
 failed=0
 for name in "${names[@]}"; do

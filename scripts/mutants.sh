@@ -17,14 +17,11 @@ test_file=test/unit/peers/transfer.property.test.ts
 tmp=$(mktemp -d /tmp/mq-mutants.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-# A copy of the tree as it is now (tracked and untracked files, not ignored ones), sharing
-# node_modules: the original is never patched, so an interrupted run leaves nothing behind.
-(cd "$root" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$tmp" 2>/dev/null) || true
-ln -s "$root/node_modules" "$tmp/node_modules"
-[ -d "$root/cli/node_modules" ] && ln -s "$root/cli/node_modules" "$tmp/cli/node_modules"
-(cd "$tmp" && git init -q . && git add -A && git -c user.email=m@m -c user.name=mutants commit -qm base)
+# shellcheck source=scripts/mutant-tree.sh
+. "$root/scripts/mutant-tree.sh"
+copy_tree
 
-if [ $# -gt 0 ]; then names=("$@"); else names=(); for p in "$dir"/*.patch; do names+=("$(basename "$p" .patch)"); done; fi
+mutant_names "$@"
 
 printf '%-28s %-10s %s\n' mutant result "schedules to first failure"
 failed=0
