@@ -95,8 +95,19 @@ export const PeerBodySchema = z.discriminatedUnion("type", [
     .strict(),
   /** The receiver took the job (held in transit until COMMIT). */
   z.object({ type: z.literal("ACCEPT"), transferId: xferId, originId: jobId, newId: jobId }).strict(),
-  /** The receiver refused the job: its receive policy, an unmapped account, too late. */
-  z.object({ type: z.literal("REJECT"), transferId: xferId, originId: jobId, reason: shortText }).strict(),
+  /**
+   * The receiver refused the job: its receive policy, an unmapped account (it will refuse the job
+   * again), or this transfer only, too late or cancelled (`transient`: the job may be offered again).
+   */
+  z
+    .object({
+      type: z.literal("REJECT"),
+      transferId: xferId,
+      originId: jobId,
+      reason: shortText,
+      transient: z.literal(true).optional(),
+    })
+    .strict(),
   /** The origin recorded the move (M): the receiver may run the job. */
   z.object({ type: z.literal("COMMIT"), transferId: xferId, newId: jobId }).strict(),
   /** The origin gave the job back to its queue: the receiver must drop (or never create) it. */

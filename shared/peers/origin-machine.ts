@@ -180,11 +180,14 @@ function accept(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "acc
 /** REJECT: back to the queue with the receiver's reason as the comment. */
 function reject(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "reject" }>): Step {
   if (!inTransitUnder(job, i.m.transferId)) return stay(job, "not in transit under this transfer");
-  // Its policy will say the same next time: do not hand this job to that peer again.
-  const after: JobRecord = {
-    ...backToQueue(job, i.now, `Transfer to ${i.peer.server} rejected: ${i.m.reason}`),
-    refusedBy: [...new Set([...(job.refusedBy ?? []), i.peer.short])],
-  };
+  const back = backToQueue(job, i.now, `Transfer to ${i.peer.server} rejected: ${i.m.reason}`);
+  // A policy refusal will say the same next time: do not hand this job to that peer again. A
+  // transient one (this transfer came too late, e.g. its FORWARD was lost in a restart) says
+  // nothing of the job: marking the peer would leave the job waiting for a site that is full
+  // (the federation SIGKILL test caught jobs stranded that way).
+  const after: JobRecord = i.m.transient
+    ? back
+    : { ...back, refusedBy: [...new Set([...(job.refusedBy ?? []), i.peer.short])] };
   return {
     state: after,
     effects: [

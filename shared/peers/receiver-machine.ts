@@ -112,7 +112,7 @@ function forward(r: Received, i: Extract<ReceiverInput, { kind: "forward" }>): S
       "duplicate FORWARD: first answer again",
       send(acceptOf(m.transferId, m.originId, t.newId)),
     );
-  if (t) return stay(r.job, "transfer was cancelled", send(rejectOf(m, "transfer was cancelled")));
+  if (t) return stay(r.job, "transfer was cancelled", send(rejectOf(m, "transfer was cancelled", true)));
   // Too late: the origin has (or soon will have) taken it back. The tombstone comes first, so
   // this transfer can never be created by a copy of this message still in flight.
   if (i.now > m.deadline)
@@ -120,7 +120,7 @@ function forward(r: Received, i: Extract<ReceiverInput, { kind: "forward" }>): S
       state: undefined,
       effects: [
         { kind: "tombstone", transferId: m.transferId },
-        send(rejectOf(m, "transfer deadline passed")),
+        send(rejectOf(m, "transfer deadline passed", true)),
       ],
     };
   // In time: this site's policy decides (the shell runs it and answers with admit or refuse).
@@ -247,8 +247,18 @@ function acceptOf(transferId: string, originId: string, newId: string): PeerBody
   return { type: "ACCEPT", transferId, originId, newId };
 }
 
-function rejectOf(m: Msg<"FORWARD">, reason: string): PeerBody {
-  return { type: "REJECT", transferId: m.transferId, originId: m.originId, reason };
+/**
+ * REJECT. `transient` when only this transfer is refused (too late, cancelled): the job itself
+ * would be welcome, and the origin must not stop offering it here.
+ */
+function rejectOf(m: Msg<"FORWARD">, reason: string, transient?: true): PeerBody {
+  return {
+    type: "REJECT",
+    transferId: m.transferId,
+    originId: m.originId,
+    reason,
+    ...(transient && { transient }),
+  };
 }
 
 function jobEndOf(job: JobRecord): PeerBody {

@@ -56,7 +56,8 @@ describe("SIGKILL of both sites in the middle of transfers", () => {
     await new Promise((r) => setTimeout(r, 1500));
 
     await runtime.start(probe);
-    // the filler is lost with its MOM (not rerunnable); the rest are pulled or run at home
+    // the filler survives the restart (its MOM re-adopts it) and keeps casper's node: the jobs
+    // must all be pulled, those whose transfer died with the runtime too (offered again)
     // generous: a cycle trigger left in flight by the kill locks its partition's FIFO group for
     // the scheduler queue's visibility (60 s) before transfers and runs can finish
     const end = Date.now() + 150_000;
@@ -73,7 +74,10 @@ describe("SIGKILL of both sites in the middle of transfers", () => {
       if (done && !limbo) break;
       if (Date.now() > end)
         throw new Error(
-          `not settled: ${JSON.stringify(ids.map((id) => [id, home[id]?.job_state, home[id]?.exec_site]))}`,
+          `not settled: ${JSON.stringify(ids.map((id) => [id, home[id]?.job_state, home[id]?.exec_site]))}\n` +
+            `filler: ${JSON.stringify(home[filler])}\n` +
+            `stuck: ${JSON.stringify(ids.filter((id) => home[id]?.job_state !== "F").map((id) => home[id]))}\n` +
+            `nodes: ${await cli("pbsnodes", ["-a", "-s", "casper-pbs"]).catch((e) => String(e))}`,
         );
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -33,12 +33,18 @@ const accept = (transferId = X) =>
     peer,
     m: { type: "ACCEPT", transferId, originId: "1.casper", newId: "7.derecho" },
   }) as const;
-const reject = (transferId = X) =>
+const reject = (transferId = X, transient?: true) =>
   ({
     kind: "reject",
     now: NOW,
     peer,
-    m: { type: "REJECT", transferId, originId: "1.casper", reason: "no room" },
+    m: {
+      type: "REJECT",
+      transferId,
+      originId: "1.casper",
+      reason: "no room",
+      ...(transient && { transient }),
+    },
   }) as const;
 const timeout = (transferId = X, peerKnown = true) =>
   ({ kind: "timeout", now: NOW, peer, transferId, peerKnown }) as const;
@@ -168,6 +174,12 @@ describe("origin: REJECT", () => {
     expect(written(s)?.after.comment).toContain("rejected: no room");
     expect(s.effects).toContainEqual({ kind: "cycle", partition: "default" });
     expect(sendsOf(s)).toEqual([]);
+  });
+
+  it("a transient REJECT (this transfer too late): back to Q, the peer may be offered the job again", () => {
+    const s = originStep(inTransit({ refusedBy: ["gust"] }), reject(X, true));
+    expect(written(s)?.after).toMatchObject({ state: "Q", xfer: undefined, refusedBy: ["gust"] });
+    expect(s.effects).toContainEqual({ kind: "cycle", partition: "default" });
   });
 
   it("a held job goes back to H", () => {

@@ -89,7 +89,13 @@ describe("receiver: FORWARD", () => {
       { kind: "tombstone", transferId: X },
       {
         kind: "send",
-        body: { type: "REJECT", transferId: X, originId: "1.casper", reason: "transfer deadline passed" },
+        body: {
+          type: "REJECT",
+          transferId: X,
+          originId: "1.casper",
+          reason: "transfer deadline passed",
+          transient: true,
+        },
       },
     ]);
   });
@@ -104,7 +110,13 @@ describe("receiver: FORWARD", () => {
     const s = forward(tombstoned);
     expect(storeEffectOf(s)).toBeUndefined();
     expect(sendsOf(s)).toEqual([
-      { type: "REJECT", transferId: X, originId: "1.casper", reason: "transfer was cancelled" },
+      {
+        type: "REJECT",
+        transferId: X,
+        originId: "1.casper",
+        reason: "transfer was cancelled",
+        transient: true,
+      },
     ]);
   });
 });
