@@ -600,7 +600,9 @@ describe("planCycle: misc", () => {
     expect(input).toEqual(snapshot);
   });
 
-  it("handles a few hundred candidates on a few hundred nodes quickly", () => {
+  // How fast is the bench's business (npm run bench -- --scale): a time limit here failed under
+  // CI load without saying anything about the planner.
+  it("plans a few hundred candidates on a few hundred nodes: each started or given a reason", () => {
     const nodes = Array.from({ length: 200 }, (_, i) =>
       node(`n${String(i).padStart(3, "0")}`, 32, 128 * GB, i % 4),
     );
@@ -616,9 +618,7 @@ describe("planCycle: misc", () => {
         walltime: i % 11 === 0 ? undefined : 300 + ((i * 53) % 20_000),
       }),
     );
-    const t0 = performance.now();
     const r = planCycle(cycle({ nodes, running: run, candidates: cands, backfillDepth: 3 }));
-    expect(performance.now() - t0).toBeLessThan(2000);
     expect(r.start.length + Object.keys(r.waiting).length).toBe(300);
   });
 });
