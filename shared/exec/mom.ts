@@ -14,7 +14,7 @@ import { MetaqueueError } from "../errors.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { adoptRun, scanRuns } from "./adopt.js";
 import { runDirOf, runsRoot, writeAtomic, writeObit } from "./run-dir.js";
-import { type JobResult, type RunningJob } from "./run-job.js";
+import type { JobResult, RunningJob } from "./run-job.js";
 import { startStagedJob } from "./stage.js";
 
 export interface MomHeartbeat {

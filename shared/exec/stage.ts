@@ -16,7 +16,15 @@ import * as path from "node:path";
 import type { OsUser } from "../auth/os-user.js";
 import { parseStageList, type StageKind } from "../pbs/stage.js";
 import type { JobRunSpec, KillReason } from "../ports/index.js";
-import { EXIT_FAILED, type JobResult, jobAccount, type RunningJob, type StartJobOptions, startJob, topShell } from "./run-job.js";
+import {
+  EXIT_FAILED,
+  type JobResult,
+  jobAccount,
+  type RunningJob,
+  type StartJobOptions,
+  startJob,
+  topShell,
+} from "./run-job.js";
 
 /** One copy: `from` → `to`, both absolute. */
 export interface StageCopy {
@@ -51,18 +59,20 @@ const COPIER = [
   "undo=$1; shift",
   "n=$#",
   "for ((i = 1; i < n; i += 2)); do",
-  '  s=${!i}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash indirect expansion
+  "  s=${!i}",
   '  if [ ! -e "$s" ] && [ ! -L "$s" ]; then echo "$s: No such file or directory" >&2; exit 1; fi',
   '  if [ ! -r "$s" ]; then echo "$s: Permission denied" >&2; exit 1; fi',
   "done",
   "made=()",
   'while [ "$#" -gt 0 ]; do',
-  '  s=$1; d=$2; shift 2',
+  "  s=$1; d=$2; shift 2",
   '  if [ -e "$d" ] && [ "$s" -ef "$d" ]; then continue; fi',
   '  new=1; if [ -e "$d" ] || [ -L "$d" ]; then new=0; fi',
   '  if ! cp -R -- "$s" "$d"; then',
   '    if [ "$undo" = undo ]; then',
   '      if [ "$new" = 1 ]; then rm -rf -- "$d"; fi',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash array expansion (set -u safe)
   '      for m in "${made[@]+"${made[@]}"}"; do rm -rf -- "$m"; done',
   "    fi",
   "    exit 1",
@@ -84,15 +94,19 @@ export function runCopies(
   const args = copies.flatMap((c) => [c.from, c.to]);
   return new Promise((resolve) => {
     let err = "";
-    const child = spawn("/bin/bash", ["-c", COPIER, "metaqueue-stage", opts.undo ? "undo" : "keep", ...args], {
-      cwd: "/",
-      // a fixed environment: cp's messages in English, nothing of the MOM's
-      env: { PATH: "/usr/bin:/bin", LC_ALL: "C" },
-      stdio: ["ignore", "ignore", "pipe"],
-      timeout: opts.timeoutMs ?? STAGE_TIMEOUT_MS,
-      killSignal: "SIGKILL",
-      ...(account ? { uid: account.uid, gid: account.gid } : {}),
-    });
+    const child = spawn(
+      "/bin/bash",
+      ["-c", COPIER, "metaqueue-stage", opts.undo ? "undo" : "keep", ...args],
+      {
+        cwd: "/",
+        // a fixed environment: cp's messages in English, nothing of the MOM's
+        env: { PATH: "/usr/bin:/bin", LC_ALL: "C" },
+        stdio: ["ignore", "ignore", "pipe"],
+        timeout: opts.timeoutMs ?? STAGE_TIMEOUT_MS,
+        killSignal: "SIGKILL",
+        ...(account ? { uid: account.uid, gid: account.gid } : {}),
+      },
+    );
     child.stderr?.on("data", (b: Buffer) => {
       if (err.length < 2048) err += b.toString("utf8");
     });
@@ -150,19 +164,24 @@ export function startStagedJob(spec: JobRunSpec, opts: StartJobOptions): Running
     if (spec.stagein && !who.refused) {
       let why: string | undefined;
       try {
-        why = await runCopies(stageCopies(spec.stagein, "stagein", startDir, home), who.account, { undo: true });
+        why = await runCopies(stageCopies(spec.stagein, "stagein", startDir, home), who.account, {
+          undo: true,
+        });
       } catch (e) {
         why = e instanceof Error ? e.message : String(e);
       }
       if (why) return failed(`File stage in failed: ${why}`, { stageinFailed: true });
     }
-    if (killedBefore) return failed("job killed before it started (during stage-in)", { killedFor: killedBefore });
+    if (killedBefore)
+      return failed("job killed before it started (during stage-in)", { killedFor: killedBefore });
     inner = startJob(spec, opts);
     const r = await inner.result;
     if (!spec.stageout || inner.pid <= 0 || r.killedFor === "rerun" || r.killedFor === "shutdown") return r;
     let why: string | undefined;
     try {
-      why = await runCopies(stageCopies(spec.stageout, "stageout", startDir, home), who.account, { undo: false });
+      why = await runCopies(stageCopies(spec.stageout, "stageout", startDir, home), who.account, {
+        undo: false,
+      });
     } catch (e) {
       why = e instanceof Error ? e.message : String(e);
     }

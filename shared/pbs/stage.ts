@@ -58,7 +58,11 @@ export function isLocalStageHost(host: string, hostname: string): boolean {
 }
 
 /** The refusal for a storage host that is not this one, or undefined when all are local. */
-export function remoteStageHost(entries: StageEntry[], kind: StageKind, hostname: string): string | undefined {
+export function remoteStageHost(
+  entries: StageEntry[],
+  kind: StageKind,
+  hostname: string,
+): string | undefined {
   const other = entries.find((e) => !isLocalStageHost(e.host, hostname));
   if (!other) return undefined;
   return `-W ${kind}: storage host ${other.host} is not this host (${hostname}): metaqueue copies staged files only between paths the MOM can reach on its own host (no rcp/scp); use localhost or ${hostname}`;

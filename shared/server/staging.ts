@@ -11,7 +11,9 @@ import type { SiteContext } from "./context.js";
 const KINDS: StageKind[] = ["stagein", "stageout"];
 
 /** The stage lists among `-W` attributes, whatever case the client wrote their names in. */
-export function stageAttributes(attributes: Record<string, string> | undefined): Partial<Record<StageKind, string>> {
+export function stageAttributes(
+  attributes: Record<string, string> | undefined,
+): Partial<Record<StageKind, string>> {
   const out: Partial<Record<StageKind, string>> = {};
   for (const [k, v] of Object.entries(attributes ?? {})) {
     const l = k.toLowerCase();
