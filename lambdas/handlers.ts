@@ -50,6 +50,7 @@ const ObitBodySchema = z.object({
   comment: z.string().max(4096).optional(),
   killedFor: z.enum(["qdel", "walltime", "shutdown", "rerun"]).optional(),
   delivered: z.object({ o: z.string().max(4096).optional(), e: z.string().max(4096).optional() }).optional(),
+  stageinFailed: z.boolean().optional(),
 });
 const RunRefSchema = z.object({ jobId: z.string().max(128), runCount: z.number().int() });
 const HelloBodySchema = z.object({

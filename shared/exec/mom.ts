@@ -14,7 +14,8 @@ import { MetaqueueError } from "../errors.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { adoptRun, scanRuns } from "./adopt.js";
 import { runDirOf, runsRoot, writeAtomic, writeObit } from "./run-dir.js";
-import { type JobResult, type RunningJob, startJob } from "./run-job.js";
+import type { JobResult, RunningJob } from "./run-job.js";
+import { startStagedJob } from "./stage.js";
 
 export interface MomHeartbeat {
   momId: string;
@@ -127,7 +128,7 @@ export class Mom {
     }
     const key = keyOf(spec.jobId, spec.runCount);
     if (this.jobs.has(key) || this.finished.has(key) || this.pending.has(key)) return;
-    const job = startJob(spec, {
+    const job = startStagedJob(spec, {
       tmpRoot: this.tmpRoot,
       momId: this.momId,
       clock: this.clock,

@@ -1,9 +1,11 @@
 /**
  * How a job's top shell is chosen and set up, as a PBS MOM does it (pure): the `-S`
- * Shell_Path_List, the `-W umask` value, and the `-W` attributes PBS defines that this system
- * does not carry out (refused at qsub rather than stored and ignored).
+ * Shell_Path_List, the `-W umask` value, the stage lists' syntax (stage.ts), and the `-W`
+ * attributes PBS defines that this system does not carry out (refused at qsub rather than stored
+ * and ignored).
  */
 import { PbsParseError } from "../errors.js";
+import { parseStageList } from "./stage.js";
 
 export interface ShellEntry {
   path: string;
@@ -64,9 +66,6 @@ export function parseUmask(text: string): number {
  * a job never runs without what its user asked for.
  */
 export const REFUSED_W_ATTRIBUTES: Record<string, string> = {
-  stagein:
-    "-W stagein is not supported by metaqueue: copy input files in the job script (the MOM shares the submit host's file systems)",
-  stageout: "-W stageout is not supported by metaqueue: copy output files at the end of the job script",
   sandbox:
     "-W sandbox is not supported by metaqueue: jobs run in their owner's home directory (or the submit directory, as the site configures); use $TMPDIR for a private job directory",
 };
@@ -103,5 +102,6 @@ export function checkJobStartOptions(o: {
     const lname = name.toLowerCase();
     if (REFUSED_W_ATTRIBUTES[lname]) throw new PbsParseError(REFUSED_W_ATTRIBUTES[lname]);
     if (lname === "umask") parseUmask(v);
+    if (lname === "stagein" || lname === "stageout") parseStageList(v, lname);
   }
 }

@@ -9,6 +9,7 @@ import { splitAttrList, splitCommaList } from "./attrlist.js";
 import { parseDepend } from "./depend.js";
 import { parseDestination } from "./jobid.js";
 import { checkMailPoints, parseShellPathList, parseUmask, REFUSED_W_ATTRIBUTES } from "./job-start.js";
+import { parseStageList } from "./stage.js";
 import { parseResourceList, validateResourceValue } from "./resources.js";
 import type { QsubOptions } from "./types.js";
 
@@ -273,6 +274,10 @@ export function applyQsubOption(
           }
         } else if (REFUSED_W_ATTRIBUTES[lname]) {
           throw new PbsParseError(REFUSED_W_ATTRIBUTES[lname]);
+        } else if (lname === "stagein" || lname === "stageout") {
+          // stored under PBS's own (lower-case) name: qstat -f shows stagein/stageout
+          parseStageList(v, lname);
+          attr(lname, v);
         } else if (lname === "umask") {
           parseUmask(v);
           attr("umask", v);

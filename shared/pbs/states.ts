@@ -39,6 +39,8 @@
  * - R -> F the job ended (obituary), was deleted, or its MOM was lost and it may not rerun.
  * - R -> X the same for an array subjob.
  * - R -> Q requeue: qrerun, a lost MOM with a rerunnable job, a dispatch that failed.
+ * - R -> H a `-W stagein` the MOM could not do: held (hold s) as PBS holds it (STAGEFAIL); the
+ *   MOM stages after the dispatch, so the job is R here where PBS's is still queued.
  * - B -> F the last subjob was counted (subjobEnded), qdel of the last unstarted index, or qdel
  *   of the array when none of its subjobs runs (deleteArray).
  * - F, M, X are terminal (M still records the end reported by the peer, but stays M).
@@ -49,7 +51,7 @@
  * reports a job's end in one step, so R goes straight to F/X/Q with no exiting phase. Its row
  * is empty; entering it fails the store's check.
  *
- * Not modelled: suspend (S/U), checkpoint-hold of a running job (R -> H).
+ * Not modelled: suspend (S/U), checkpoint-hold of a running job.
  */
 import { IllegalTransitionError, PbsParseError } from "../errors.js";
 import type { JobState } from "./types.js";
@@ -67,7 +69,7 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   H: ["Q", "F", "W", "T"],
   W: ["Q", "H", "F"],
   T: ["M", "Q", "H", "F"],
-  R: ["F", "X", "Q"],
+  R: ["F", "X", "Q", "H"],
   E: [],
   B: ["F"],
   F: [],

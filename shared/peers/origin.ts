@@ -26,6 +26,8 @@ export function pinnedReason(
   if (job.depPending?.length || job.depOn) return "job has unmet dependencies";
   if (job.array || job.parentKey) return "array jobs stay at their site";
   if (queuePinned) return `queue ${job.queue} is pinned to this site`;
+  // staged files name this site's paths (the MOM copies them on its own host)
+  if (job.extra?.stagein || job.extra?.stageout) return "job stages files on this site (stagein/stageout)";
   const p = job.extra?.pinned;
   if (p !== undefined && /^(true|1|yes|y)$/i.test(p)) return "job is pinned to this site";
   return undefined;

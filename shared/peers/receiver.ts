@@ -63,6 +63,10 @@ async function admission(ctx: SiteContext, peer: PeerInfo, m: Msg<"FORWARD">): P
   if (!keyOfId(m.originId, ctx.site.short).includes("@"))
     throw new ReceiveRefused(`job ${m.originId} was submitted here`);
   const p = m.job;
+  // staged paths are the origin's (an origin that pins such jobs never sends one): a copy here
+  // would read or write this site's files under names meant for another site's
+  if (Object.keys(p.extra ?? {}).some((k) => /^stage(in|out)$/i.test(k)))
+    throw new ReceiveRefused("job stages files (stagein/stageout) on its own site");
   const mapped = mapInbound(peer, peer.short, p.user, p.account);
   if (!mapped.ok) throw new ReceiveRefused(mapped.reason);
   let queue: ReturnType<typeof getQueue>;

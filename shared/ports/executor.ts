@@ -51,6 +51,12 @@ export interface JobRunSpec {
    * shell); absent = home-login
    */
   start?: "home-login" | "workdir";
+  /**
+   * `-W stagein` / `-W stageout` lists as the user wrote them (shared/pbs/stage.ts): the MOM
+   * copies the first before the job starts and the second after it ends, as the job's user
+   */
+  stagein?: string;
+  stageout?: string;
   /** the MOM that must run it (node name locally, task id on ECS) */
   momId: string;
   /** first node of exec_host */
@@ -61,6 +67,11 @@ export type KillReason = "qdel" | "walltime" | "shutdown" | "rerun";
 
 /** Where jobs run: child-process MOMs locally, ECS tasks on AWS. */
 export interface Executor {
+  /**
+   * Why this executor's MOMs cannot carry out `-W stagein/stageout` (they do not share the
+   * submit host's file systems); absent = they can, as a local child-process MOM does.
+   */
+  readonly refusesStaging?: string;
   /** Which MOM will run a job: the node's MOM locally, a per-run task on ECS. */
   momIdFor(execHost: string, jobKey: string, runCount: number): string;
   /** Start the job. Resolves once the MOM has it; rejects if it cannot be started. */
@@ -106,6 +117,11 @@ export interface Obituary {
    * keep it). The API reads output from here only, never from a path a user merely asked for.
    */
   delivered?: Delivered;
+  /**
+   * The job never started because a `-W stagein` copy failed (the comment says which): the
+   * server holds it, as PBS does (substate STAGEFAIL, hold s), instead of ending it.
+   */
+  stageinFailed?: boolean;
 }
 
 /** Final paths of a run's stdout (`o`) and stderr (`e`); a joined stream names the shared file. */

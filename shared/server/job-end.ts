@@ -88,7 +88,7 @@ export function requeueFields(cur: JobRecord, now: number, comment: string): Job
 export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<EndResult> {
   const key = keyOfId(o.jobId, ctx.site.short);
   const now = ctx.clock.now();
-  let outcome: "ended" | "requeued" | "stale" | "misdirected" = "stale";
+  let outcome: "ended" | "requeued" | "held" | "stale" | "misdirected" = "stale";
   const { before, after } = await mutateJob(
     ctx,
     key,
@@ -108,6 +108,21 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       if ((cur.rerunReq || o.killedFor === "rerun") && !cur.delReq) {
         outcome = "requeued";
         return { kind: "write", after: requeueFields(withUsage, now, "Job requeued by qrerun") };
+      }
+      // As PBS (post_stagein): a failed stage-in holds the job (hold s, which an operator
+      // releases) with the reason, instead of ending it; the MOM left the file system as it
+      // was. A subjob cannot be held on its own, so it ends failed like any run that did not start.
+      if (o.stageinFailed && !cur.delReq && o.killedFor !== "qdel" && !cur.parentKey) {
+        outcome = "held";
+        const comment = `Job held: ${o.comment ?? "File stage in failed"}`;
+        return {
+          kind: "write",
+          after: {
+            ...requeueFields(withUsage, now, comment),
+            state: "H",
+            holds: cur.holds.includes("s") ? cur.holds : `${cur.holds}s`,
+          },
+        };
       }
       outcome = "ended";
       const deleted = cur.delReq || o.killedFor === "qdel";
@@ -162,11 +177,12 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
     return { partitions: [], ended: [] };
   const res: EndResult = { partitions: [job.partition], ended: [] };
   // (assigned inside the decide callback, which TypeScript's narrowing does not follow)
-  const result = outcome as "ended" | "requeued" | "stale";
+  const result = outcome as "ended" | "requeued" | "held" | "stale";
   if (result === "ended") {
     ctx.metrics?.count(o.exitStatus === 0 ? "JobsFinished" : "JobsFailed", 1, { queue: job.queue });
     ctx.metrics?.ms("JobWalltime", o.resourcesUsed.walltime * 1000);
   } else if (result === "requeued") ctx.metrics?.count("JobsRequeued");
+  else if (result === "held") ctx.metrics?.count("JobsStageinFailed");
   if (isFinished(job.state)) {
     if (job.parentKey) await subjobEnded(ctx, job);
     if (job.hasDeps) res.ended.push(job.key);

@@ -9,6 +9,7 @@ import { findPeer, type SiteContext } from "./context.js";
 import { sendEvents, sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
 import { checkJobStartOptions } from "../pbs/job-start.js";
+import { checkStaging, stageAttributes } from "./staging.js";
 import { isFinished, type JobRecord, unheldState, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";
@@ -238,6 +239,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
   validateQsubOptions(opts);
   refuseSubjob(ctx, id);
   checkJobStartOptions(opts);
+  const stage = stageAttributes(checkStaging(ctx, opts.attributes));
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
   if (opts.queue) throw new RejectedError("BadAlter", "use qmove to change a job's queue");
@@ -255,6 +257,9 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     // -S and -W umask take effect at the job's (next) start: the MOM reads them from the job
     if (opts.shell !== undefined) next.extra = { ...next.extra, Shell_Path_List: opts.shell };
     if (opts.attributes?.umask !== undefined) next.extra = { ...next.extra, umask: opts.attributes.umask };
+    // as PBS: a new list replaces the old one for the job's (next) start
+    if (stage.stagein !== undefined) next.extra = { ...next.extra, stagein: stage.stagein };
+    if (stage.stageout !== undefined) next.extra = { ...next.extra, stageout: stage.stageout };
     if (opts.executionTime !== undefined) {
       // qalter -a: a job not held waits (W) until the new time, or is queued if it has come
       next.execAt = opts.executionTime * 1000;

@@ -62,6 +62,8 @@ export function buildRunSpec(
     arrayIndex: job.arrayIndex !== undefined ? String(job.arrayIndex) : undefined,
     ...(job.extra?.Shell_Path_List ? { shellPaths: job.extra.Shell_Path_List } : {}),
     ...(job.extra?.umask !== undefined ? { umask: parseUmask(job.extra.umask) } : {}),
+    ...(job.extra?.stagein ? { stagein: job.extra.stagein } : {}),
+    ...(job.extra?.stageout ? { stageout: job.extra.stageout } : {}),
     start,
     momId: job.momId ?? "",
     execHost: job.execHost?.split("/")[0] ?? alloc[0]?.node ?? "",

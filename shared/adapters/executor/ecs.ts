@@ -189,6 +189,10 @@ function overridesLength(containerName: string, environment: KeyValuePair[]): nu
 // ---- the executor ----
 
 export class EcsExecutor implements Executor {
+  // an ECS task sees its container's file system only, never the submit host's
+  readonly refusesStaging =
+    "file staging is not supported on this site: its jobs run in ECS tasks, which cannot reach the submit host's files; copy files in the job script (e.g. from S3)";
+
   constructor(
     private readonly ecs: ECSClient,
     private readonly config: EcsExecutorConfig,

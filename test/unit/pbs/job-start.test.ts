@@ -53,8 +53,6 @@ describe("-W umask", () => {
 
 describe("what metaqueue does not do is refused, not stored", () => {
   it.each([
-    [["-W", "stagein=/tmp/in@host:/data/in"], "-W stagein is not supported"],
-    [["-W", "stageout=/tmp/out@host:/data/out"], "-W stageout is not supported"],
     [["-W", "sandbox=PRIVATE"], "-W sandbox is not supported"],
     [["-m", "abe"], "-m abe is not supported by metaqueue: it sends no mail"],
     [["-m", "a"], "-m a is not supported"],

@@ -41,6 +41,7 @@ describe("canTransition", () => {
     ["R", "F", "the job ended (obituary), or its MOM was lost and it may not rerun"],
     ["R", "X", "an array subjob ended"],
     ["R", "Q", "qrerun, a lost MOM with a rerunnable job, a failed dispatch"],
+    ["R", "H", "the MOM could not stage the job's files in (hold s, PBS's STAGEFAIL)"],
     ["B", "F", "the last subjob was counted, or qdel of the last unstarted index"],
   ] as [JobState, JobState, string][])("%s -> %s is allowed: %s", (from, to) => {
     expect(canTransition(from, to)).toBe(true);
@@ -62,7 +63,6 @@ describe("canTransition", () => {
     ["B", "R"],
     ["T", "R"],
     ["R", "T"],
-    ["R", "H"],
   ] as [JobState, JobState][])("%s -> %s is refused", (from, to) => {
     expect(canTransition(from, to)).toBe(false);
     expect(() => checkTransition("1.s", from, to)).toThrow(IllegalTransitionError);
