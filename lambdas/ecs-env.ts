@@ -33,6 +33,35 @@ export const EcsExecutorEnvSchema = z
     ECS_SUBNETS: list,
     ECS_SECURITY_GROUPS: list,
     ECS_ASSIGN_PUBLIC_IP: opt(z.string()).transform((x) => x !== "false"),
+    /** JSON list of EC2 pools (Ec2Pool), for GPU and large jobs */
+    ECS_EC2_POOLS: opt(z.string()).pipe(
+      z
+        .string()
+        .optional()
+        .transform((x, ctx) => {
+          if (!x) return [];
+          try {
+            return JSON.parse(x) as unknown;
+          } catch {
+            ctx.addIssue({ code: "custom", message: "is not JSON" });
+            return z.NEVER;
+          }
+        })
+        .pipe(
+          z.array(
+            z
+              .object({
+                name: z.string().min(1),
+                capacityProvider: z.string().min(1),
+                taskDefinition: z.string().min(1),
+                vcpus: z.number().positive(),
+                memoryMiB: z.number().positive(),
+                gpus: z.number().int().nonnegative(),
+              })
+              .strict(),
+          ),
+        ),
+    ),
   })
   .superRefine((e, ctx) => {
     if (!e.ECS_CLUSTER) return;
@@ -52,6 +81,7 @@ export function executorFromEnv(env: Env = process.env, momSecret?: string): Exe
     securityGroups: e.ECS_SECURITY_GROUPS,
     assignPublicIp: e.ECS_ASSIGN_PUBLIC_IP,
     momSecret,
+    ec2Pools: e.ECS_EC2_POOLS,
   });
 }
 

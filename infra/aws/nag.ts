@@ -99,26 +99,48 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   );
 
   const mom = stack.mom;
-  ack(
-    mom.taskDefinition.taskRole,
-    "AwsSolutions-IAM5[Action::s3:Abort*]",
-    "Bucket.grantPut: s3:Abort* lets the MOM abort its own multipart uploads of job output (large stdout files).",
-  );
-  ack(
-    mom.taskDefinition.taskRole,
-    `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
-    "Job output keys are <jobId>/<file>, made at run time; the grant is PutObject on this site's output bucket only.",
-  );
-  ack(
-    mom.taskDefinition.executionRole ?? mom.taskDefinition,
-    "AwsSolutions-IAM5[Resource::*]",
-    "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires *); the image pull itself is scoped to the asset repository.",
-  );
-  ack(
-    mom.taskDefinition,
-    "AwsSolutions-ECS2",
-    "The container's environment holds only names and URLs (table, events queue, bucket, heartbeat period); no secret: each run's MOM key comes in the RunTask override, derived from the SSM secret.",
-  );
+  // the Fargate task definition and each EC2 pool's: the same MOM container and role grants
+  for (const td of [mom.taskDefinition, ...mom.pools.map((p) => p.taskDefinition)]) {
+    ack(
+      td.taskRole,
+      "AwsSolutions-IAM5[Action::s3:Abort*]",
+      "Bucket.grantPut: s3:Abort* lets the MOM abort its own multipart uploads of job output (large stdout files).",
+    );
+    ack(
+      td.taskRole,
+      `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
+      "Job output keys are <jobId>/<file>, made at run time; the grant is PutObject on this site's output bucket only.",
+    );
+    ack(
+      td.executionRole ?? td,
+      "AwsSolutions-IAM5[Resource::*]",
+      "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires *); the image pull itself is scoped to the asset repository.",
+    );
+    ack(
+      td,
+      "AwsSolutions-ECS2",
+      "The container's environment holds only names and URLs (table, events queue, bucket, heartbeat period); no secret: each run's MOM key comes in the RunTask override, derived from the SSM secret.",
+    );
+  }
+  for (const pool of mom.pools) {
+    const asg = pool.capacityProvider.autoScalingGroup;
+    ack(
+      asg,
+      "AwsSolutions-AS3",
+      "The group is scaled by its ECS capacity provider (managed scaling from zero), not by people: scaling activities are in the group's activity history, and what matters to operators (jobs not starting) is on the site's DispatchFailures alarm.",
+    );
+    const instanceRole = asg.role;
+    ack(
+      instanceRole,
+      "AwsSolutions-IAM5[Action::ecs:Submit*]",
+      "The ECS container agent's own permissions as the ECS construct grants them (it reports task and container state changes of this cluster); jobs cannot reach them: IMDSv2 with hop limit 1 keeps containers from the instance metadata service.",
+    );
+    ack(
+      instanceRole,
+      "AwsSolutions-IAM5[Resource::*]",
+      "The ECS container agent's ecs:DiscoverPollEndpoint, ecr:GetAuthorizationToken and logs actions take no resource-level ARN; the cluster-scoped actions are limited to this cluster by CDK's grant.",
+    );
+  }
   ack(
     mom.cluster,
     "AwsSolutions-ECS4",

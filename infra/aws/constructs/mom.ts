@@ -1,6 +1,9 @@
 /**
  * Where jobs run: an ECS cluster and the MOM's Fargate task definition (one task per job run,
- * started by the scheduler's RunTask; see shared/adapters/executor/ecs.ts and infra/mom/ecs.ts).
+ * started by the scheduler's RunTask; see shared/adapters/executor/ecs.ts and infra/mom/ecs.ts),
+ * and EC2 pools for what Fargate cannot run (GPUs, more than 16 vCPU or 120 GiB): an Auto Scaling
+ * group per pool, from zero instances, behind an ECS capacity provider with managed scaling, so
+ * a pool costs nothing until a job needs it (the first job waits for an instance to boot).
  *
  * Network: a VPC of public subnets only, with NO NAT gateway; tasks get a public IP (outbound
  * only: their security group admits nothing inbound) to reach ECR, CloudWatch Logs and SQS.
@@ -10,6 +13,7 @@
  * interface endpoints (ECR, Logs, SQS; ~$7/month/AZ each) and set assignPublicIp off.
  */
 import { Aws, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import * as autoscaling from "aws-cdk-lib/aws-autoscaling";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as ecs from "aws-cdk-lib/aws-ecs";
@@ -28,12 +32,61 @@ export const HEARTBEAT_ATTRIBUTES = ["pk", "sk", "momId", "jobs", "at"];
 /** the only files the MOM image needs from the repository (everything else stays out of the asset) */
 export const MOM_IMAGE_FILES = [MOM_DOCKERFILE, "dist/mom-ecs.js", "dist/mom-ecs.js.map"];
 
+/** An EC2 pool: one instance type, scaled from zero by its capacity provider. */
+export interface Ec2PoolProps {
+  /** letters and digits: names the capacity provider and the task family */
+  name: string;
+  instanceType: string;
+  maxInstances: number;
+  /** what one instance offers a task: vCPUs, MiB left after the ECS agent's reserve, GPUs */
+  vcpus: number;
+  memoryMiB: number;
+  gpus: number;
+  /** the instance type's CPU architecture (the MOM image is built for it) */
+  arch: "arm64" | "x86_64";
+}
+
+/**
+ * The default pools: one NVIDIA A10G GPU node (g5.2xlarge: 8 vCPU, 32 GiB) and a large CPU node
+ * (c7g.16xlarge: 64 Graviton vCPU, 128 GiB), each up to a few instances. Memory is what ECS
+ * leaves to tasks (about 4% less than the instance's).
+ */
+export const DEFAULT_EC2_POOLS: Ec2PoolProps[] = [
+  {
+    name: "gpu",
+    instanceType: "g5.2xlarge",
+    maxInstances: 4,
+    vcpus: 8,
+    memoryMiB: 30720,
+    gpus: 1,
+    arch: "x86_64",
+  },
+  {
+    name: "large",
+    instanceType: "c7g.16xlarge",
+    maxInstances: 2,
+    vcpus: 64,
+    memoryMiB: 122880,
+    gpus: 0,
+    arch: "arm64",
+  },
+];
+
 export interface MomClusterProps {
   site: string;
   table: dynamodb.ITable;
   eventsQueue: sqs.IQueue;
   outputBucket: s3.IBucket;
   logRetention: logs.RetentionDays;
+  /** default DEFAULT_EC2_POOLS; [] for a Fargate-only site */
+  ec2Pools?: Ec2PoolProps[];
+}
+
+/** A pool as built: what the executor needs to send a job there (lambdas/ecs-env.ts). */
+interface BuiltPool {
+  props: Ec2PoolProps;
+  capacityProvider: ecs.AsgCapacityProvider;
+  taskDefinition: ecs.Ec2TaskDefinition;
 }
 
 export class MomCluster extends Construct {
@@ -43,6 +96,7 @@ export class MomCluster extends Construct {
   readonly container: ecs.ContainerDefinition;
   readonly securityGroup: ec2.SecurityGroup;
   readonly logGroup: logs.LogGroup;
+  readonly pools: BuiltPool[] = [];
 
   constructor(scope: Construct, id: string, props: MomClusterProps) {
     super(scope, id);
@@ -81,13 +135,25 @@ export class MomCluster extends Construct {
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
     });
-    this.container = this.taskDefinition.addContainer("Mom", {
+    this.container = this.addMom(this.taskDefinition, "arm64", props);
+    this.grantMomRole(this.taskDefinition.taskRole, props);
+    for (const pool of props.ec2Pools ?? DEFAULT_EC2_POOLS) this.pools.push(this.addPool(pool, props));
+  }
+
+  /** The MOM container, the same on Fargate and EC2 but for the image's architecture. */
+  private addMom(
+    td: ecs.TaskDefinition,
+    arch: "arm64" | "x86_64",
+    props: MomClusterProps,
+    extra: Partial<ecs.ContainerDefinitionOptions> = {},
+  ): ecs.ContainerDefinition {
+    return td.addContainer("Mom", {
       containerName: MOM_CONTAINER_NAME,
       // Only the Dockerfile has to exist at synth; the image is built by `cdk deploy` (Docker
       // needed on the deploying machine). The bundle dist/mom-ecs.js comes from `npm run build`.
       image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
         file: MOM_DOCKERFILE,
-        platform: Platform.LINUX_ARM64,
+        platform: arch === "arm64" ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
         exclude: ["*", ...MOM_IMAGE_FILES.map((f) => `!${f}`)],
       }),
       essential: true,
@@ -100,12 +166,73 @@ export class MomCluster extends Construct {
         MOM_HEARTBEAT_MS: "10000",
       },
       // a tiny init as PID 1: forwards StopTask's SIGTERM to the MOM and reaps orphaned job processes
-      linuxParameters: new ecs.LinuxParameters(this, "Linux", { initProcessEnabled: true }),
+      linuxParameters: new ecs.LinuxParameters(td, "Linux", { initProcessEnabled: true }),
       // StopTask: SIGTERM, then SIGKILL after this; the MOM needs kill_delay + reporting time
       stopTimeout: Duration.seconds(120),
+      ...extra,
     });
+  }
 
-    const role = this.taskDefinition.taskRole;
+  /**
+   * An EC2 pool: instances in the public subnets (the site has no NAT; bridge-mode tasks go out
+   * through the instance's public IP), IMDSv2 with a hop limit of 1 so a job in a container
+   * cannot reach the instance metadata service and the instance role's credentials, encrypted
+   * root volume, and a capacity provider whose managed scaling starts instances for pending
+   * tasks and stops them when none run (managed termination protection keeps a busy instance).
+   */
+  private addPool(p: Ec2PoolProps, props: MomClusterProps): BuiltPool {
+    const id = `Pool${p.name[0].toUpperCase()}${p.name.slice(1)}`;
+    const hw =
+      p.gpus > 0
+        ? ecs.AmiHardwareType.GPU
+        : p.arch === "arm64"
+          ? ecs.AmiHardwareType.ARM
+          : ecs.AmiHardwareType.STANDARD;
+    const role = new iam.Role(this, `${id}InstanceRole`, {
+      assumedBy: new iam.ServicePrincipal("ec2.amazonaws.com"),
+      description: `metaqueue ${props.site} ${p.name} pool instances: the ECS agent only`,
+    });
+    const launchTemplate = new ec2.LaunchTemplate(this, `${id}Template`, {
+      instanceType: new ec2.InstanceType(p.instanceType),
+      machineImage: ecs.EcsOptimizedImage.amazonLinux2(hw),
+      userData: ec2.UserData.forLinux(),
+      role,
+      securityGroup: this.securityGroup,
+      associatePublicIpAddress: true,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      blockDevices: [
+        { deviceName: "/dev/xvda", volume: ec2.BlockDeviceVolume.ebs(100, { encrypted: true }) },
+      ],
+    });
+    const asg = new autoscaling.AutoScalingGroup(this, `${id}Asg`, {
+      vpc: this.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      launchTemplate,
+      minCapacity: 0,
+      maxCapacity: p.maxInstances,
+      newInstancesProtectedFromScaleIn: true,
+    });
+    const capacityProvider = new ecs.AsgCapacityProvider(this, `${id}Capacity`, {
+      autoScalingGroup: asg,
+      capacityProviderName: `mq-${props.site}-${p.name}`,
+      enableManagedScaling: true,
+      enableManagedTerminationProtection: true,
+      targetCapacityPercent: 100,
+    });
+    this.cluster.addAsgCapacityProvider(capacityProvider);
+    const taskDefinition = new ecs.Ec2TaskDefinition(this, `${id}Task`, {
+      family: `metaqueue-${props.site}-mom-${p.name}`,
+      networkMode: ecs.NetworkMode.BRIDGE,
+    });
+    // a floor for placement; each RunTask sets the job's own task-level cpu/memory/GPUs
+    this.addMom(taskDefinition, p.arch, props, { memoryReservationMiB: 256 });
+    this.grantMomRole(taskDefinition.taskRole, props);
+    return { props: p, capacityProvider, taskDefinition };
+  }
+
+  /** What a MOM task may do, on Fargate and EC2 alike. */
+  private grantMomRole(role: iam.IRole, props: MomClusterProps): void {
     // output files
     props.outputBucket.grantPut(role);
     // the obituary
@@ -136,12 +263,23 @@ export class MomCluster extends Construct {
       ECS_SUBNETS: this.vpc.publicSubnets.map((s) => s.subnetId).join(","),
       ECS_SECURITY_GROUPS: this.securityGroup.securityGroupId,
       ECS_ASSIGN_PUBLIC_IP: "true",
+      ECS_EC2_POOLS: JSON.stringify(
+        this.pools.map(({ props: p, capacityProvider, taskDefinition }) => ({
+          name: p.name,
+          capacityProvider: capacityProvider.capacityProviderName,
+          taskDefinition: taskDefinition.taskDefinitionArn,
+          vcpus: p.vcpus,
+          memoryMiB: p.memoryMiB,
+          gpus: p.gpus,
+        })),
+      ),
     };
   }
 
   /** RunTask of the MOM task definition only (and iam:PassRole of its two roles, to ECS only). */
   grantDispatch(grantee: iam.IGrantable): void {
     this.taskDefinition.grantRun(grantee);
+    for (const pool of this.pools) pool.taskDefinition.grantRun(grantee);
   }
 
   /** Find and stop this cluster's tasks (kill); nothing outside the cluster. */

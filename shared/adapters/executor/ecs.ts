@@ -7,7 +7,9 @@
  *   so a job whose spec does not fit even compressed is refused with a clear error (loading the
  *   spec from DynamoDB in the task would lift the limit; not needed for scripts of a few KiB).
  * - the task size comes from the job's request, rounded UP to the smallest valid Fargate size;
- *   GPUs or more than 16 vCPU / 120 GiB need an EC2 capacity provider and are refused.
+ *   a job with GPUs or more than 16 vCPU / 120 GiB goes to the first EC2 pool (an Auto Scaling
+ *   group behind an ECS capacity provider, scaled from zero by ECS) whose instance type holds it,
+ *   and is refused when none does.
  * - `clientToken` is a hash of `jobId:runCount`, so a retried RunTask (the SDK's or a
  *   redelivered scheduler message) starts the run once; `startedBy` names the job, so `kill`
  *   finds the task with ListTasks without the executor writing anything to the job.
@@ -54,6 +56,23 @@ export interface EcsExecutorConfig {
   capacityProviderStrategy?: CapacityProviderStrategyItem[];
   /** the site's MOM secret: each task gets MOM_KEY = HMAC(secret, momId) to sign its reports */
   momSecret?: string;
+  /** EC2 pools for what Fargate cannot run (GPUs, large nodes), tried in order */
+  ec2Pools?: Ec2Pool[];
+}
+
+/**
+ * An EC2 node pool (infra/aws/constructs/mom.ts): one instance type in an Auto Scaling group
+ * (from zero) behind an ECS capacity provider, with its own task definition (bridge network:
+ * EC2 awsvpc tasks get no public IP, and the site has no NAT; the instance's public IP serves).
+ */
+export interface Ec2Pool {
+  name: string;
+  capacityProvider: string;
+  taskDefinition: string;
+  /** what one instance offers a task: vCPUs, MiB (after the ECS agent's reserve), GPUs */
+  vcpus: number;
+  memoryMiB: number;
+  gpus: number;
 }
 
 /**
@@ -202,9 +221,16 @@ export class EcsExecutor implements Executor {
     return `ecs:${jobKey}:${runCount}`;
   }
 
-  /** The RunTask input for a run (pure; throws EcsUnsupportedJobError for what Fargate cannot run). */
+  /** The RunTask input for a run (pure; throws EcsUnsupportedJobError for what no pool can run). */
   runTaskInput(spec: EcsJobRunSpec): RunTaskCommandInput {
-    const { cpu, memory } = fargateSize(spec.ncpus, spec.mem ?? 0, spec.ngpus ?? 0);
+    let size: { cpu: number; memory: number };
+    try {
+      size = fargateSize(spec.ncpus, spec.mem ?? 0, spec.ngpus ?? 0);
+    } catch (err) {
+      if (!(err instanceof EcsUnsupportedJobError)) throw err;
+      return this.ec2RunTaskInput(spec, err);
+    }
+    const { cpu, memory } = size;
     const c = this.config;
     return {
       cluster: c.cluster,
@@ -225,6 +251,51 @@ export class EcsExecutor implements Executor {
         memory: String(memory),
         containerOverrides: [
           { name: c.containerName, environment: containerEnvironment(c.containerName, spec, c.momSecret) },
+        ],
+      },
+      startedBy: startedByFor(spec.jobId),
+      clientToken: clientTokenFor(spec.jobId, spec.runCount),
+    };
+  }
+
+  /**
+   * RunTask on the first EC2 pool whose instance holds the job. The task asks for the job's
+   * vCPUs, memory and GPUs (ECS places it on an instance with that much free, and the capacity
+   * provider's managed scaling starts an instance when none has: the first job on a cold pool
+   * waits for an instance boot, minutes; RunTask answers with a capacity failure meanwhile only
+   * when the provider cannot scale).
+   */
+  private ec2RunTaskInput(spec: EcsJobRunSpec, fargateRefusal: EcsUnsupportedJobError): RunTaskCommandInput {
+    const c = this.config;
+    const ncpus = Math.max(0, spec.ncpus);
+    const memMiB = Math.ceil(Math.max(0, spec.mem ?? 0) / MiB);
+    const gpus = spec.ngpus ?? 0;
+    const pool = c.ec2Pools?.find((p) => p.vcpus >= ncpus && p.memoryMiB >= memMiB && p.gpus >= gpus);
+    if (!pool) {
+      const pools = c.ec2Pools?.length
+        ? c.ec2Pools.map((p) => `${p.name} (${p.vcpus} vCPU, ${p.memoryMiB} MiB, ${p.gpus} GPU)`).join(", ")
+        : "none configured";
+      throw new EcsUnsupportedJobError(
+        `${fargateRefusal.message}; no EC2 pool holds it either (pools: ${pools})`,
+        fargateRefusal.reason,
+      );
+    }
+    // at least the smallest Fargate memory, so a job that asked for none still gets some
+    const memory = Math.max(512, memMiB);
+    return {
+      cluster: c.cluster,
+      taskDefinition: pool.taskDefinition,
+      count: 1,
+      capacityProviderStrategy: [{ capacityProvider: pool.capacityProvider, weight: 1 }],
+      overrides: {
+        cpu: String(Math.max(128, Math.ceil(ncpus * 1024))),
+        memory: String(memory),
+        containerOverrides: [
+          {
+            name: c.containerName,
+            environment: containerEnvironment(c.containerName, spec, c.momSecret),
+            ...(gpus > 0 && { resourceRequirements: [{ type: "GPU" as const, value: String(gpus) }] }),
+          },
         ],
       },
       startedBy: startedByFor(spec.jobId),

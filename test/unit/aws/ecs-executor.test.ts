@@ -146,6 +146,58 @@ describe("EcsExecutor", () => {
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
+  it("sends GPU and large jobs to the first EC2 pool whose instance holds them, and refuses what none holds", async () => {
+    ecsMock.on(RunTaskCommand).resolves(okTask);
+    const pools = [
+      {
+        name: "gpu",
+        capacityProvider: "mq-casper-gpu",
+        taskDefinition: "td-gpu",
+        vcpus: 8,
+        memoryMiB: 30720,
+        gpus: 1,
+      },
+      {
+        name: "large",
+        capacityProvider: "mq-casper-large",
+        taskDefinition: "td-large",
+        vcpus: 64,
+        memoryMiB: 122880,
+        gpus: 0,
+      },
+    ];
+    const withPools = new EcsExecutor(new ECSClient({ region: "us-east-1" }), { ...config, ec2Pools: pools });
+    await withPools.dispatch(spec({ ncpus: 4, mem: 16 * GB, ngpus: 1 }));
+    const gpu = lastRunTask();
+    expect(gpu).toMatchObject({
+      taskDefinition: "td-gpu",
+      capacityProviderStrategy: [{ capacityProvider: "mq-casper-gpu", weight: 1 }],
+      overrides: { cpu: "4096", memory: "16384" },
+    });
+    // bridge network on EC2: no awsvpc configuration, no launch type beside the strategy
+    expect(gpu.networkConfiguration).toBeUndefined();
+    expect(gpu.launchType).toBeUndefined();
+    expect(gpu.overrides?.containerOverrides?.[0]?.resourceRequirements).toEqual([
+      { type: "GPU", value: "1" },
+    ]);
+    expect(envOf(gpu).JOB_ID).toBe("123.casper");
+    // 32 cores: too big for Fargate and for the GPU instance, the large pool holds it, without GPUs
+    await withPools.dispatch(spec({ ncpus: 32, mem: 64 * GB }));
+    const large = lastRunTask();
+    expect(large).toMatchObject({ taskDefinition: "td-large", overrides: { cpu: "32768", memory: "65536" } });
+    expect(large.overrides?.containerOverrides?.[0]?.resourceRequirements).toBeUndefined();
+    // what fits Fargate stays on Fargate
+    await withPools.dispatch(spec({ ncpus: 2 }));
+    expect(lastRunTask().launchType).toBe("FARGATE");
+    // two GPUs, or 128 cores: no pool holds it; refused with the pools named, nothing started
+    const before = ecsMock.commandCalls(RunTaskCommand).length;
+    await expect(withPools.dispatch(spec({ ngpus: 2 }))).rejects.toThrow(
+      /no EC2 pool holds it.*gpu \(8 vCPU/,
+    );
+    await expect(withPools.dispatch(spec({ ncpus: 128 }))).rejects.toThrow(EcsUnsupportedJobError);
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(before);
+  });
+
   it("uses the same clientToken for retries of a run and a new one for the next run", async () => {
     ecsMock.on(RunTaskCommand).resolves(okTask);
     await ex.dispatch(spec({ runCount: 1 }));

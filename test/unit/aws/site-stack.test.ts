@@ -51,6 +51,9 @@ const logicalIdOf = (type: string, pred: (r: Resource) => boolean): string => {
   expect(found, `exactly one ${type} matching`).toHaveLength(1);
   return found[0][0];
 };
+/** the Fargate MOM task definition (the EC2 pools have their own) */
+const fargateTaskId = () =>
+  logicalIdOf("AWS::ECS::TaskDefinition", (r) => r.Properties.RequiresCompatibilities?.includes("FARGATE"));
 const queueId = (name: string) => logicalIdOf("AWS::SQS::Queue", (r) => r.Properties.QueueName === name);
 const fnId = (what: string) =>
   logicalIdOf("AWS::Lambda::Function", (r) => r.Properties.Description === `metaqueue casper: ${what}`);
@@ -265,7 +268,7 @@ describe("lambdas", () => {
 
   it("the scheduler and the API get the ECS executor's settings; events and sweeper do not", () => {
     const clusterId = logicalIdOf("AWS::ECS::Cluster", () => true);
-    const taskId = logicalIdOf("AWS::ECS::TaskDefinition", () => true);
+    const taskId = fargateTaskId();
     for (const what of ["scheduler cycles", "HTTP API"]) {
       const env = resources[fnId(what)].Properties.Environment.Variables;
       expect(refsIn(env.ECS_CLUSTER)).toEqual([clusterId]);
@@ -367,21 +370,23 @@ describe("IAM", () => {
     }
   });
 
-  it("only the scheduler may RunTask, only the MOM task definition, passing only its roles to ECS", () => {
-    const taskId = logicalIdOf("AWS::ECS::TaskDefinition", () => true);
-    const task = resources[taskId].Properties;
+  it("only the scheduler may RunTask, only the MOM task definitions, passing only their roles to ECS", () => {
+    const taskIds = Object.keys(resources).filter((k) => resources[k].Type === "AWS::ECS::TaskDefinition");
+    expect(taskIds).toHaveLength(3); // Fargate, and the gpu and large EC2 pools
     const run = statements().filter((s) => asArray(s.Action).includes("ecs:RunTask"));
-    expect(run).toHaveLength(1);
-    expect(run[0].Resource).toEqual({ Ref: taskId });
     const schedRole = refsIn(resources[fnId("scheduler cycles")].Properties.Role)[0];
-    expect(run[0].roles).toEqual([schedRole]);
+    for (const s of run) expect(s.roles).toEqual([schedRole]);
+    expect(run.flatMap((s) => refsIn(s.Resource)).sort()).toEqual([...taskIds].sort());
     const pass = statements().filter((s) => asArray(s.Action).includes("iam:PassRole"));
-    expect(pass).toHaveLength(1);
-    expect(pass[0].roles).toEqual([schedRole]);
-    expect(refsIn(pass[0].Resource).sort()).toEqual(
-      [...refsIn(task.TaskRoleArn), ...refsIn(task.ExecutionRoleArn)].sort(),
-    );
-    expect(pass[0].Condition).toEqual({ StringLike: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } });
+    for (const s of pass) {
+      expect(s.roles).toEqual([schedRole]);
+      expect(s.Condition).toEqual({ StringLike: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } });
+    }
+    const roles = taskIds.flatMap((id) => [
+      ...refsIn(resources[id].Properties.TaskRoleArn),
+      ...refsIn(resources[id].Properties.ExecutionRoleArn),
+    ]);
+    expect(pass.flatMap((s) => refsIn(s.Resource)).sort()).toEqual(roles.sort());
   });
 
   it("only the API may find and stop tasks, and only in this site's cluster", () => {
@@ -399,9 +404,7 @@ describe("IAM", () => {
   });
 
   it("the MOM task role: put output, send to the events queue, PutItem of heartbeat items only", () => {
-    const taskRole = refsIn(
-      resources[logicalIdOf("AWS::ECS::TaskDefinition", () => true)].Properties.TaskRoleArn,
-    )[0];
+    const taskRole = refsIn(resources[fargateTaskId()].Properties.TaskRoleArn)[0];
     const mine = statements().filter((s) => s.roles.includes(taskRole));
     const actions = mine.flatMap((s) => asArray(s.Action as string | string[]));
     expect(actions).toEqual(expect.arrayContaining(["s3:PutObject", "sqs:SendMessage", "dynamodb:PutItem"]));
@@ -421,7 +424,7 @@ describe("IAM", () => {
 
 describe("MOM on ECS", () => {
   it("the task definition is Fargate, ARM64, the image asset from Dockerfile.mom, logs to a retained log group", () => {
-    const task = resources[logicalIdOf("AWS::ECS::TaskDefinition", () => true)].Properties;
+    const task = resources[fargateTaskId()].Properties;
     expect(task.RequiresCompatibilities).toEqual(["FARGATE"]);
     expect(task.NetworkMode).toBe("awsvpc");
     expect(task.RuntimePlatform).toEqual({ CpuArchitecture: "ARM64", OperatingSystemFamily: "LINUX" });
@@ -431,9 +434,10 @@ describe("MOM on ECS", () => {
     expect(c.LogConfiguration.LogDriver).toBe("awslogs");
     const logGroup = resources[refsIn(c.LogConfiguration.Options["awslogs-group"])[0]];
     expect(logGroup.Properties.RetentionInDays).toBe(30);
+    // one image per architecture: arm64 (Fargate, the large pool), amd64 (the GPU pool)
     const images = Object.entries(assetsManifest.dockerImages) as [string, Cfn][];
-    expect(images).toHaveLength(1);
-    const [hash, image] = images[0];
+    expect(images.map(([, i]) => i.source.platform).sort()).toEqual(["linux/amd64", "linux/arm64"]);
+    const [hash, image] = images.find(([, i]) => i.source.platform === "linux/arm64")!;
     expect(image.source).toMatchObject({ dockerFile: MOM_DOCKERFILE, platform: "linux/arm64" });
     expect(JSON.stringify(c.Image)).toContain(`container-assets-\${AWS::AccountId}`);
     expect(JSON.stringify(c.Image)).toContain(`:${hash}`);
@@ -455,6 +459,48 @@ describe("MOM on ECS", () => {
     expect(endpoints.some((n) => n.includes(".dynamodb"))).toBe(true);
     const [[, sg]] = ofType("AWS::EC2::SecurityGroup");
     expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
+  });
+
+  it("EC2 pools for GPU and large jobs: from zero instances, scaled by ECS, jobs kept from the instance role", () => {
+    const providers = ofType("AWS::ECS::CapacityProvider");
+    expect(providers.map(([, p]) => p.Properties.Name).sort()).toEqual(["mq-casper-gpu", "mq-casper-large"]);
+    const assoc = ofType("AWS::ECS::ClusterCapacityProviderAssociations")
+      .flatMap(([, a]) => a.Properties.CapacityProviders)
+      .map((x: unknown) => JSON.stringify(x));
+    for (const [id, p] of providers) {
+      const auto = p.Properties.AutoScalingGroupProvider;
+      expect(auto.ManagedScaling).toMatchObject({ Status: "ENABLED", TargetCapacity: 100 });
+      expect(auto.ManagedTerminationProtection).toBe("ENABLED");
+      expect(assoc.some((a) => a.includes(id))).toBe(true);
+      const asg = resources[refsIn(auto.AutoScalingGroupArn)[0]].Properties;
+      // an idle pool has no instance: nothing billed until a job needs one
+      expect(asg.MinSize).toBe("0");
+      const lt = resources[refsIn(asg.LaunchTemplate.LaunchTemplateId)[0]].Properties.LaunchTemplateData;
+      // IMDSv2, one hop: a job's container cannot reach the instance role's credentials
+      expect(lt.MetadataOptions).toMatchObject({ HttpTokens: "required", HttpPutResponseHopLimit: 1 });
+      expect(lt.BlockDeviceMappings[0].Ebs.Encrypted).toBe(true);
+      expect(JSON.stringify(lt.UserData)).toContain("ECS_CLUSTER=");
+    }
+    const gpuAsg =
+      resources[
+        refsIn(
+          providers.find(([, p]) => p.Properties.Name === "mq-casper-gpu")![1].Properties
+            .AutoScalingGroupProvider.AutoScalingGroupArn,
+        )[0]
+      ].Properties;
+    const gpuLt = resources[refsIn(gpuAsg.LaunchTemplate.LaunchTemplateId)[0]].Properties.LaunchTemplateData;
+    expect(gpuLt.InstanceType).toBe("g5.2xlarge");
+    expect(JSON.stringify(gpuLt.ImageId)).toContain("gpu");
+    // the executor learns the pools from its environment
+    const env = resources[fnId("scheduler cycles")].Properties.Environment.Variables;
+    const pools = JSON.stringify(env.ECS_EC2_POOLS);
+    expect(pools).toContain('\\"gpus\\":1');
+    for (const [id] of providers) expect(pools).toContain(id);
+    for (const [id, t] of ofType("AWS::ECS::TaskDefinition")) {
+      if (t.Properties.RequiresCompatibilities?.includes("FARGATE")) continue;
+      expect(t.Properties.NetworkMode).toBe("bridge");
+      expect(pools).toContain(id);
+    }
   });
 });
 
