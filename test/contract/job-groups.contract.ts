@@ -140,7 +140,7 @@ export function jobGroupContract(makeStore: MakeStore) {
       const got = await s.getJobs(js.map((j) => j.key));
       expect([...got.values()].filter((j) => j.state === "F")).toHaveLength(120);
       expect(await s.listAcct(dayOf(T0))).toHaveLength(120);
-    });
+    }, 180_000);
 
     it("a group past 4 MB is cut into transactions: 16 jobs of 300 KB all land", async () => {
       const s = store();
@@ -154,6 +154,6 @@ export function jobGroupContract(makeStore: MakeStore) {
       expect(res.filter((r) => r instanceof Error).map((e) => (e as Error).message)).toEqual([]);
       const got = await s.getJobs(js.map((j) => j.key));
       expect([...got.values()].filter((j) => j.state === "F")).toHaveLength(16);
-    });
+    }, 180_000);
   });
 }

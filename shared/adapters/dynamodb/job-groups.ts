@@ -66,3 +66,14 @@ export function planJobGroups(writes: JobWrite[]): number[][] {
   }
   return groups.map((x) => x.idx);
 }
+
+/** True when two groups touch one item: they must then be committed one after the other. */
+export function groupsShareItems(groups: JobWrite[][]): boolean {
+  const seen = new Set<string>();
+  for (const g of groups) {
+    const mine = g.flatMap((w) => writeFootprint(w).items);
+    if (mine.some((it) => seen.has(it))) return true;
+    for (const it of mine) seen.add(it);
+  }
+  return false;
+}

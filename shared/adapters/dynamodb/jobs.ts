@@ -34,7 +34,7 @@ import {
   newJobItem,
   stripItem,
 } from "./items.js";
-import { planJobGroups } from "./job-groups.js";
+import { groupsShareItems, planJobGroups } from "./job-groups.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -233,7 +233,11 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     );
     const ok = writes.map((_, i) => i).filter((i) => actions[i]);
     const groups = planJobGroups(ok.map((i) => writes[i])).map((g) => g.map((j) => ok[j]));
-    await Promise.all(groups.map((g) => this.commitGroup(g, writes, actions as never, out)));
+    // Groups that share no item go at once; when some do (one job written twice, one project
+    // charged twice), in the planner's order, so the later write of an item comes later.
+    if (groupsShareItems(groups.map((g) => g.map((i) => writes[i]))))
+      for (const g of groups) await this.commitGroup(g, writes, actions as never, out);
+    else await Promise.all(groups.map((g) => this.commitGroup(g, writes, actions as never, out)));
     return out;
   }
 
@@ -282,13 +286,17 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       } catch (err) {
         const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
         if ((err as Error).name !== "TransactionCanceledException" || reasons?.length !== items.length) {
-          // No per-item answer: a cancellation without reasons settles each write alone; any
-          // other failure (busy after retries, unreachable) is every write's.
-          if ((err as Error).name === "TransactionCanceledException") {
+          // No per-item answer: a cancellation without reasons, or a request refused whole (an
+          // item over 400 KB is a ValidationException of the request), settles each write
+          // alone, so only the bad one fails; busy after retries or unreachable is every write's.
+          const e = classifyStoreError(err, "jobs changed concurrently");
+          if (
+            (err as Error).name === "TransactionCanceledException" ||
+            (e instanceof StoreError && !e.retryable)
+          ) {
             await Promise.all(live.map(async (i) => (out[i] = await this.single(writes[i]))));
             return;
           }
-          const e = classifyStoreError(err, "jobs changed concurrently");
           for (const i of live) out[i] = e;
           return;
         }
