@@ -28,13 +28,14 @@ import type { JobIndexRead } from "./job-indexes.js";
 import {
   acctItem,
   buildJobUpdate,
+  chargesUpdate,
   chargeUpdate,
   jobItemSize,
   markParentHasDeps,
   newJobItem,
   stripItem,
 } from "./items.js";
-import { groupsShareItems, planJobGroups } from "./job-groups.js";
+import { groupsShareItems, mergeCharges, planJobGroups } from "./job-groups.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -254,7 +255,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       });
     else items.push({ Update: buildJobUpdate(this.table, w.before, w.after) as never });
     if (w.acct) items.push({ Put: { TableName: this.table, Item: acctItem(w.acct) } });
-    if (w.charge) items.push({ Update: chargeUpdate(this.table, w.charge) as never });
+    // its charge goes in merged with the group's other charges of its project (commitGroup)
     return items;
   }
 
@@ -278,7 +279,11 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
   ): Promise<void> {
     let live = group;
     while (live.length > 1) {
-      const items = live.flatMap((i) => actions[i]);
+      // one ADD per project, after the writes' own actions: it lands exactly when they all do
+      const charges = mergeCharges(live.map((i) => writes[i])).map((cs) => ({
+        Update: chargesUpdate(this.table, cs) as never,
+      }));
+      const items = [...live.flatMap((i) => actions[i]), ...charges];
       try {
         await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
         for (const i of live) out[i] = written(writes[i]);
@@ -300,7 +305,12 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
           for (const i of live) out[i] = e;
           return;
         }
-        // Reasons come in the order of the actions: find each write's own.
+        // Reasons come in the order of the actions: find each write's own. A refused charge
+        // (none is conditional) is nobody's alone: settle each write by itself.
+        if (reasons.slice(items.length - charges.length).some((r) => (r.Code ?? "None") !== "None")) {
+          await Promise.all(live.map(async (i) => (out[i] = await this.single(writes[i]))));
+          return;
+        }
         let at = 0;
         const settled = new Set<number>();
         for (const i of live) {

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   MAX_TRANSACT_ACTIONS,
   MAX_TRANSACT_BYTES,
+  mergeCharges,
   planJobGroups,
   writeFootprint,
 } from "../../../shared/adapters/dynamodb/job-groups.js";
@@ -30,7 +31,8 @@ function check(writes: JobWrite[], groups: number[][]): void {
   expect(groups.flat().sort((a, b) => a - b)).toEqual(writes.map((_, i) => i));
   for (const g of groups) {
     const fs = g.map((i) => writeFootprint(writes[i]));
-    expect(fs.reduce((n, f) => n + f.items.length, 0)).toBeLessThanOrEqual(MAX_TRANSACT_ACTIONS);
+    const projects = new Set(fs.map((f) => f.project).filter(Boolean)).size;
+    expect(fs.reduce((n, f) => n + f.items.length, 0) + projects).toBeLessThanOrEqual(MAX_TRANSACT_ACTIONS);
     expect(fs.reduce((n, f) => n + f.bytes, 0)).toBeLessThanOrEqual(MAX_TRANSACT_BYTES);
     const items = fs.flatMap((f) => f.items);
     expect(new Set(items).size).toBe(items.length);
@@ -53,13 +55,19 @@ describe("planJobGroups", () => {
     expect(groups.length).toBe(2);
   });
 
-  it("never one item twice: one job's writes, or one project's charges, go in turns, in order", () => {
+  it("never one job twice: its writes go in turns, in order; one project's charges share a group, summed", () => {
     const writes = [end(1, { account: "P1" }), end(2, { account: "P1" }), end(3, { account: "P2" }), end(1)];
     const groups = planJobGroups(writes);
     check(writes, groups);
-    expect(groups).toEqual([
-      [0, 2],
-      [1, 3],
+    expect(groups).toEqual([[0, 1, 2], [3]]);
+    expect(mergeCharges(groups[0].map((i) => writes[i]))).toEqual([
+      [{ account: "P1", where: "casper", coreSeconds: 2, walltime: 2 }],
+      [{ account: "P2", where: "casper", coreSeconds: 1, walltime: 1 }],
     ]);
+  });
+
+  it("counts one action per project and group: 49 ends of one project and its ADD make 99", () => {
+    const writes = Array.from({ length: 60 }, (_, i) => end(i + 1, { account: "P1" }));
+    expect(planJobGroups(writes).map((g) => g.length)).toEqual([49, 11]);
   });
 });
