@@ -11,7 +11,9 @@
  * - Every job write checks the state table (shared/pbs/states.ts) before anything is written and
  *   throws IllegalTransitionError for a forbidden transition or creation state.
  * - Multi-item writes (createJob with edges or accounting, updateJob with accounting and a
- *   charge, transactJobs, createInbound, abortInbound, addEdge) are all-or-nothing.
+ *   charge, transactJobs, createInbound, abortInbound, addEdge) are all-or-nothing. writeJobs
+ *   is all-or-nothing per job write (the job with its accounting record and charge), not
+ *   across the group.
  * - Anything else that fails (item too large, throttling after retries, validation) is a
  *   StoreError, never a ConflictError: a bug or an overload must not pass for a lost race.
  * - Index reads (queryReady, listJobs, listJobPage, ...) keep the orders documented on each.
@@ -40,6 +42,15 @@ export interface JobChange {
   after: JobRecord;
 }
 
+/**
+ * One job write of a group (writeJobs): a change from `before` to `after`, conditional on
+ * `before.ver`, or the creation of `create`, conditional on its key being free; each with its own
+ * accounting record and usage charge, which land with it or not at all.
+ */
+export type JobWrite =
+  | { before: JobRecord; after: JobRecord; acct?: AcctRecord; charge?: UsageCharge; create?: undefined }
+  | { create: JobRecord; acct?: AcctRecord; before?: undefined; after?: undefined; charge?: undefined };
+
 /** Jobs, their dependency edges and the job sequence. */
 export interface JobStore {
   /** Bytes the job takes as stored (submit checks it against maxJobBytes). */
@@ -67,6 +78,18 @@ export interface JobStore {
    * read (ver); ConflictError otherwise. Its audit lines stay (they are the site's, not the job's).
    */
   purgeJob(before: JobRecord): Promise<void>;
+  /**
+   * Group commit: many independent job writes in as few store requests as they fit in
+   * (DynamoDB: shared transactions of at most 100 items and 4 MB, one action per item). Each
+   * write keeps the semantics it has alone (updateJob / createJob): conditional on its own ver
+   * (or free key), with its accounting record and charge in the same all-or-nothing step.
+   * Result i is for writes[i]: the written record (ver bumped, or the created one) or the error
+   * that write alone would have thrown (ConflictError for a lost race, StoreError,
+   * IllegalTransitionError), and then nothing of it is written. A write that lost its race never
+   * holds the others back: they are committed without it. Throws only when the store cannot be
+   * reached at all (nothing is known of any write).
+   */
+  writeJobs(writes: JobWrite[]): Promise<(JobRecord | Error)[]>;
   /** Several job changes and new jobs, all or nothing. */
   transactJobs(updates: JobChange[], creates?: JobRecord[]): Promise<void>;
   /** An edge under an existing unfinished parent (sets hasDeps, bumps ver); ConflictError otherwise. */

@@ -14,6 +14,7 @@ import { sendEvents, triggerCycles } from "../server/messages.js";
 import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import { acct, jobLost, requeueFields } from "../server/job-end.js";
+import { groupWrite } from "../server/group-commit.js";
 import { retryConflicts } from "../server/retry.js";
 import {
   federationState,
@@ -285,7 +286,9 @@ export async function claim(
     const after = { ...before, ...fields };
     // the S (start) accounting record lands with the claim, in one transaction
     const rec = acct(after, "S", now, { etime: Math.floor((before.etime ?? before.qtime) / 1000) });
-    return await ctx.store.updateJob(before, after, rec);
+    // The claims of one cycle run concurrently and so share transactions (group commit); each is
+    // still conditional on its own ver, and one that lost its race fails alone (below).
+    return await groupWrite(ctx.store, { before, after, acct: rec });
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again
     // A job the store can no longer grow (stored before submit checked sizes): leave it queued

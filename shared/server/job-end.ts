@@ -162,7 +162,8 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
         }),
       };
     },
-    { missingOk: true },
+    // the obituaries of one SQS batch end their jobs in shared transactions (group commit)
+    { missingOk: true, group: true },
   );
   if (!before) {
     ctx.log.warn(`obituary for unknown job ${o.jobId}: ignored`);

@@ -3,6 +3,7 @@ import { NotFoundError } from "../errors.js";
 import type { AcctRecord, UsageCharge } from "../server/records.js";
 import type { SiteContext } from "./context.js";
 import type { JobRecord } from "./job.js";
+import { groupRead, groupWrite } from "./group-commit.js";
 import { retryConflicts } from "./retry.js";
 
 export type Decide =
@@ -12,15 +13,20 @@ export type Decide =
 /**
  * Apply `decide` to the current job until the conditional write succeeds. `decide` must be a
  * pure function of the job it is given: it runs again on every retry.
+ *
+ * `group`: the first read and write join the concurrent ones (group-commit.ts: one batch read,
+ * shared transactions), for handlers that end many jobs at once. A lost race falls back to the
+ * single path: a fresh read of this job alone, a new decision, a write of its own.
  */
 export async function mutateJob(
   ctx: SiteContext,
   key: string,
   decide: (cur: JobRecord) => Decide,
-  opts: { missingOk?: boolean; attempts?: number } = {},
+  opts: { missingOk?: boolean; attempts?: number; group?: boolean } = {},
 ): Promise<{ before?: JobRecord; after?: JobRecord }> {
-  return retryConflicts(`job ${key}`, opts.attempts ?? 8, async () => {
-    const cur = await ctx.store.getJob(key);
+  return retryConflicts(`job ${key}`, opts.attempts ?? 8, async (attempt) => {
+    const grouped = opts.group === true && attempt === 0;
+    const cur = grouped ? await groupRead(ctx.store, key) : await ctx.store.getJob(key);
     if (!cur) {
       if (opts.missingOk) return {};
       throw new NotFoundError(`Unknown Job Id ${key}`);
@@ -29,7 +35,9 @@ export async function mutateJob(
     if (d.kind === "skip") return { before: cur };
     // a lost race (ConflictError) is tried again from a fresh read; a StoreError (item too
     // large, validation) fails the same way every time, and throttling was retried by the store
-    const after = await ctx.store.updateJob(cur, d.after, d.acct, d.charge);
+    const after = grouped
+      ? await groupWrite(ctx.store, { before: cur, after: d.after, acct: d.acct, charge: d.charge })
+      : await ctx.store.updateJob(cur, d.after, d.acct, d.charge);
     return { before: cur, after };
   });
 }

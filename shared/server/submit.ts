@@ -35,6 +35,7 @@ import {
   requireExecutionQueue,
   type ServerState,
 } from "./objects.js";
+import { groupWrite } from "./group-commit.js";
 import { allocateSeq } from "./seq.js";
 
 export interface Submitter {
@@ -278,7 +279,11 @@ export async function submitJob(
   }
   // the Q (queued) accounting record is written with the job, in one request
   const queued = { time: now, jobId: id, type: "Q", data: { queue: queue.name, user: who.user } };
-  await ctx.store.createJob(job, edges, queued, beforeUpdates);
+  // A plain job joins the submissions arriving with it in shared transactions (group commit):
+  // still created only if its key is free, with its Q record or not at all.
+  if (edges.length === 0 && beforeUpdates.length === 0)
+    await groupWrite(ctx.store, { create: job, acct: queued });
+  else await ctx.store.createJob(job, edges, queued, beforeUpdates);
   ctx.metrics?.count("JobsSubmitted", 1, { queue: queue.name });
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
   return { jobId: id };

@@ -7,6 +7,7 @@
  */
 import { describe } from "vitest";
 import { indexContract } from "./indexes.contract.js";
+import { jobGroupContract } from "./job-groups.contract.js";
 import { jobContract } from "./jobs.contract.js";
 import { recordContract } from "./records.contract.js";
 import type { MakeStore } from "./store-fixture.js";
@@ -16,6 +17,7 @@ export type { MakeStore, StoreUnderTest } from "./store-fixture.js";
 export function storeContract(name: string, makeStore: MakeStore): void {
   describe(`store contract: ${name}`, () => {
     describe("jobs", () => jobContract(makeStore));
+    describe("job groups", () => jobGroupContract(makeStore));
     describe("indexes", () => indexContract(makeStore));
     describe("records", () => recordContract(makeStore));
   });

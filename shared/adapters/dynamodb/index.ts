@@ -76,6 +76,9 @@ export class DynamoSiteStore implements SiteStore {
   purgeJob(...a: Parameters<JobStore["purgeJob"]>) {
     return this.jobs.purgeJob(...a);
   }
+  writeJobs(...a: Parameters<JobStore["writeJobs"]>) {
+    return this.jobs.writeJobs(...a);
+  }
   transactJobs(...a: Parameters<JobStore["transactJobs"]>) {
     return this.jobs.transactJobs(...a);
   }

@@ -145,6 +145,30 @@ export function chargeUpdate(table: string, c: UsageCharge): UpdateCommandInput 
   };
 }
 
+/**
+ * One ADD of several charges to one project (their `where`s differ): a group commit's ends of
+ * one project, summed by mergeCharges, since a transaction may not touch an item twice.
+ */
+export function chargesUpdate(table: string, cs: UsageCharge[]): UpdateCommandInput {
+  if (cs.length === 1) return chargeUpdate(table, cs[0]);
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const adds = cs.map((c, i) => {
+    names[`#cs${i}`] = `cs_${c.where}`;
+    names[`#ws${i}`] = `ws_${c.where}`;
+    values[`:cs${i}`] = c.coreSeconds;
+    values[`:ws${i}`] = c.walltime;
+    return `#cs${i} :cs${i}, #ws${i} :ws${i}`;
+  });
+  return {
+    TableName: table,
+    Key: keys.project(cs[0].account),
+    UpdateExpression: `ADD ${adds.join(", ")}`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
 /** The item an accounting record is stored as (keyed by day, time, job and record type). */
 export function acctItem(rec: AcctRecord): Record<string, unknown> {
   return { ...keys.acct(rec.time, rec.jobId, rec.type), ...rec };

@@ -20,19 +20,22 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { JobRecord } from "../../server/job.js";
-import type { JobStore } from "../../ports/store.js";
+import type { JobStore, JobWrite } from "../../ports/store.js";
 import type { AcctRecord, EdgeRecord, UsageCharge } from "../../server/records.js";
+import { StoreError } from "../../errors.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
 import type { JobIndexRead } from "./job-indexes.js";
 import {
   acctItem,
   buildJobUpdate,
+  chargesUpdate,
   chargeUpdate,
   jobItemSize,
   markParentHasDeps,
   newJobItem,
   stripItem,
 } from "./items.js";
+import { groupsShareItems, mergeCharges, planJobGroups } from "./job-groups.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -211,6 +214,132 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     }
   }
 
+  /**
+   * Group commit (JobStore.writeJobs): the writes go in shared transactions (planJobGroups).
+   * When DynamoDB cancels one, its CancellationReasons say, item by item, which condition
+   * failed: those writes get their ConflictError (or StoreError) and the rest are sent again as a
+   * group, until a transaction lands or nothing is left. A group of one is the single write.
+   */
+  async writeJobs(writes: JobWrite[]): Promise<(JobRecord | Error)[]> {
+    const out: (JobRecord | Error)[] = new Array(writes.length);
+    const actions: (NonNullable<TransactWriteCommandInput["TransactItems"]> | undefined)[] = writes.map(
+      (w, i) => {
+        try {
+          return this.writeActions(w);
+        } catch (err) {
+          out[i] = err as Error; // the state table refused it: nothing to send
+          return undefined;
+        }
+      },
+    );
+    const ok = writes.map((_, i) => i).filter((i) => actions[i]);
+    const groups = planJobGroups(ok.map((i) => writes[i])).map((g) => g.map((j) => ok[j]));
+    // Groups that share no item go at once; when some do (one job written twice, one project
+    // charged twice), in the planner's order, so the later write of an item comes later.
+    if (groupsShareItems(groups.map((g) => g.map((i) => writes[i]))))
+      for (const g of groups) await this.commitGroup(g, writes, actions as never, out);
+    else await Promise.all(groups.map((g) => this.commitGroup(g, writes, actions as never, out)));
+    return out;
+  }
+
+  /** The actions of one write, built (and the state table checked) before anything is sent. */
+  private writeActions(w: JobWrite): NonNullable<TransactWriteCommandInput["TransactItems"]> {
+    const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [];
+    if (w.create)
+      items.push({
+        Put: {
+          TableName: this.table,
+          Item: newJobItem(w.create),
+          ConditionExpression: "attribute_not_exists(pk)",
+        },
+      });
+    else items.push({ Update: buildJobUpdate(this.table, w.before, w.after) as never });
+    if (w.acct) items.push({ Put: { TableName: this.table, Item: acctItem(w.acct) } });
+    // its charge goes in merged with the group's other charges of its project (commitGroup)
+    return items;
+  }
+
+  private async single(w: JobWrite): Promise<JobRecord | Error> {
+    try {
+      if (w.create) {
+        await this.createJob(w.create, [], w.acct);
+        return w.create;
+      }
+      return await this.updateJob(w.before, w.after, w.acct, w.charge);
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  private async commitGroup(
+    group: number[],
+    writes: JobWrite[],
+    actions: NonNullable<TransactWriteCommandInput["TransactItems"]>[],
+    out: (JobRecord | Error)[],
+  ): Promise<void> {
+    let live = group;
+    while (live.length > 1) {
+      // one ADD per project, after the writes' own actions: it lands exactly when they all do
+      const charges = mergeCharges(live.map((i) => writes[i])).map((cs) => ({
+        Update: chargesUpdate(this.table, cs) as never,
+      }));
+      const items = [...live.flatMap((i) => actions[i]), ...charges];
+      try {
+        await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
+        for (const i of live) out[i] = written(writes[i]);
+        return;
+      } catch (err) {
+        const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+        if ((err as Error).name !== "TransactionCanceledException" || reasons?.length !== items.length) {
+          // No per-item answer: a cancellation without reasons, or a request refused whole (an
+          // item over 400 KB is a ValidationException of the request), settles each write
+          // alone, so only the bad one fails; busy after retries or unreachable is every write's.
+          const e = classifyStoreError(err, "jobs changed concurrently");
+          if (
+            (err as Error).name === "TransactionCanceledException" ||
+            (e instanceof StoreError && !e.retryable)
+          ) {
+            await Promise.all(live.map(async (i) => (out[i] = await this.single(writes[i]))));
+            return;
+          }
+          for (const i of live) out[i] = e;
+          return;
+        }
+        // Reasons come in the order of the actions: find each write's own. A refused charge
+        // (none is conditional) is nobody's alone: settle each write by itself.
+        if (reasons.slice(items.length - charges.length).some((r) => (r.Code ?? "None") !== "None")) {
+          await Promise.all(live.map(async (i) => (out[i] = await this.single(writes[i]))));
+          return;
+        }
+        let at = 0;
+        const settled = new Set<number>();
+        for (const i of live) {
+          const mine = reasons.slice(at, at + actions[i].length).map((r) => r.Code ?? "None");
+          at += actions[i].length;
+          if (mine.every((c) => c === "None")) continue;
+          const own = {
+            name: "TransactionCanceledException",
+            CancellationReasons: mine.map((Code) => ({ Code })),
+          };
+          const e = classifyStoreError(
+            own,
+            `job ${(writes[i].create ?? writes[i].before)?.id} changed concurrently`,
+          );
+          // a busy item (TransactionConflict after retries) is not this write's fault alone: try it again alone
+          if (e instanceof StoreError && e.retryable) continue;
+          out[i] = e;
+          settled.add(i);
+        }
+        if (settled.size === 0) {
+          await Promise.all(live.map(async (i) => (out[i] = await this.single(writes[i]))));
+          return;
+        }
+        live = live.filter((i) => !settled.has(i));
+      }
+    }
+    if (live.length === 1) out[live[0]] = await this.single(writes[live[0]]);
+  }
+
   /** Several job changes (and new jobs) atomically: used to start array subjobs with their parent. */
   async transactJobs(
     updates: { before: JobRecord; after: JobRecord }[],
@@ -279,4 +408,9 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     const last = Number(r.Attributes?.nextSeq);
     return last - n + 1;
   }
+}
+
+/** What a write that landed returns: the record as stored (an update bumps ver). */
+function written(w: JobWrite): JobRecord {
+  return w.create ? w.create : { ...w.after, ver: w.before.ver + 1 };
 }

@@ -14,7 +14,8 @@ import { randomUUID } from "node:crypto";
 import { ConflictError } from "../../errors.js";
 import type { JobRecord } from "../../server/job.js";
 import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
-import type { JobChange, SiteStore } from "../../ports/store.js";
+import type { JobChange, JobWrite, SiteStore } from "../../ports/store.js";
+import { planJobGroups } from "../dynamodb/job-groups.js";
 import type {
   AcctRecord,
   AuditRecord,
@@ -174,6 +175,42 @@ export class MemorySiteStore implements SiteStore {
     await this.io("updateJob");
     this.table.write(ops, `job ${before.id} changed concurrently`, ops.length > 1);
     return structuredClone({ ...after, ver: before.ver + 1 });
+  }
+
+  /**
+   * Group commit, grouped as DynamoDB groups it (planJobGroups): one I/O point per group, then
+   * each write checked and applied on its own, synchronously, so a group is one step for every
+   * other caller, and a write that lost its race writes nothing while the others land, which is
+   * what the DynamoDB adapter's cancel-and-retry-the-rest ends with.
+   */
+  async writeJobs(writes: JobWrite[]): Promise<(JobRecord | Error)[]> {
+    const out: (JobRecord | Error)[] = new Array(writes.length);
+    const ops: (WriteOp[] | undefined)[] = writes.map((w, i) => {
+      try {
+        const o = [w.create ? createJobOp(w.create) : updateJobOp(w.before, w.after)];
+        if (w.acct) o.push(acctOp(w.acct));
+        if (w.charge) o.push(chargeOp(w.charge));
+        return o;
+      } catch (err) {
+        out[i] = err as Error;
+        return undefined;
+      }
+    });
+    const ok = writes.map((_, i) => i).filter((i) => ops[i]);
+    for (const g of planJobGroups(ok.map((i) => writes[i])).map((x) => x.map((j) => ok[j]))) {
+      await this.io("writeJobs");
+      for (const i of g) {
+        const w = writes[i];
+        const o = ops[i] as WriteOp[];
+        try {
+          this.table.write(o, `job ${(w.create ?? w.before)?.id} changed concurrently`, o.length > 1);
+          out[i] = structuredClone(w.create ? w.create : { ...w.after, ver: w.before.ver + 1 });
+        } catch (err) {
+          out[i] = err as Error;
+        }
+      }
+    }
+    return out;
   }
 
   async purgeJob(before: JobRecord): Promise<void> {

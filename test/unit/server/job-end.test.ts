@@ -123,6 +123,52 @@ describe("obituaries", () => {
     );
   });
 
+  it("the obituaries of one batch end their jobs in one group write, each charged once", async () => {
+    const jobs = [];
+    for (let i = 0; i < 4; i++) jobs.push(await startJob(s, "alice", "true\n", { account: "P1" }));
+    s.clock.advance(10_000);
+    for (const j of jobs) await s.obit(j.id, { walltime: 10 });
+    const groups: number[] = [];
+    const writeJobs = s.store.writeJobs.bind(s.store);
+    s.store.writeJobs = (ws) => {
+      groups.push(ws.length);
+      return writeJobs(ws);
+    };
+    expect(await s.runEvents()).toEqual([]);
+    // one group for the four ends (the planner puts the charges of one project in turns)
+    expect(groups).toEqual([4]);
+    for (const j of jobs) {
+      expect((await s.job(j.id)).state).toBe("F");
+      expect(acctOf(j.id)).toEqual(["Q", "S", "E"]);
+    }
+    expect((await s.store.getProject("P1"))?.coreSeconds).toEqual({ casper: 40 });
+  });
+
+  it("an end whose group write lost its race is settled alone: re-read, decided again, written once", async () => {
+    const [a, b] = [await startJob(s, "alice", "true\n"), await startJob(s, "alice", "true\n")];
+    s.clock.advance(10_000);
+    await s.obit(a.id, { walltime: 10 });
+    await s.obit(b.id, { walltime: 10 });
+    // another writer changes job a between the batch read and the group write (as the
+    // sweeper's resources_used update can): a's write in the group fails its ver condition
+    const writeJobs = s.store.writeJobs.bind(s.store);
+    let raced = false;
+    s.store.writeJobs = async (ws) => {
+      if (!raced && ws.length > 1) {
+        raced = true;
+        const cur = await s.job(a.id);
+        await s.store.updateJob(cur, { ...cur, comment: "changed meanwhile" });
+      }
+      return writeJobs(ws);
+    };
+    expect(await s.runEvents()).toEqual([]);
+    expect(raced).toBe(true);
+    for (const j of [a, b]) {
+      expect((await s.job(j.id)).state).toBe("F");
+      expect(acctOf(j.id)).toEqual(["Q", "S", "E"]);
+    }
+  });
+
   it("ignore a stale run's obituary, refuse one from a MOM on another node, and drop an unsigned one", async () => {
     const j = await startJob(s, "alice");
     await s.obit(j.id, { runCount: 0 });
