@@ -31,6 +31,8 @@ export interface IdleResult {
   /** % of one core by process label (`runtime`, `mom casper-n01`, `dynamodb-local (java)`, ...) */
   perProcess: Record<string, number>;
   total: number;
+  /** CPU seconds the runtime's processes had used when it said "metaqueue is up" */
+  startupCpuS: Record<string, number>;
 }
 
 const CLK_TCK = (() => {
@@ -146,6 +148,11 @@ export async function idleRun(opts: IdleOptions): Promise<IdleResult> {
         throw new Error(`runtime did not come up: ${fs.readFileSync(log, "utf8").slice(-2000)}`);
       await sleep(250);
     }
+    const startupCpuS: Record<string, number> = {};
+    for (const p of tree(root).values()) {
+      const name = label(p.pid, root).startsWith("mom ") ? "moms" : label(p.pid, root);
+      startupCpuS[name] = (startupCpuS[name] ?? 0) + p.ticks / CLK_TCK;
+    }
     await sleep(opts.warmupMs);
     const before = tree(root);
     const t0 = process.hrtime.bigint();
@@ -167,7 +174,7 @@ export async function idleRun(opts: IdleOptions): Promise<IdleResult> {
     // as 0 (unknown), and say so
     const gone = [...before.keys()].filter((pid) => !after.has(pid)).length;
     if (gone > 0) perProcess[`(${gone} process(es) ended within the window, not counted)`] = 0;
-    return { perProcess, total };
+    return { perProcess, total, startupCpuS };
   } finally {
     killGroup("SIGINT");
     const by = Date.now() + 15_000;
@@ -207,6 +214,11 @@ export async function idleBench(args: string[]): Promise<void> {
   for (const n of names)
     console.log(`| ${n} | ${median(results.map((r) => r.perProcess[n] ?? 0)).toFixed(2)} |`);
   console.log(`| **total** | **${median(results.map((r) => r.total)).toFixed(2)}** (target < 2) |`);
+  const started = [...new Set(results.flatMap((r) => Object.keys(r.startupCpuS)))].sort();
+  console.log(`\n| CPU used by start-up, until "metaqueue is up" (median) | CPU s |`);
+  console.log("|---|---|");
+  for (const n of started)
+    console.log(`| ${n} | ${median(results.map((r) => r.startupCpuS[n] ?? 0)).toFixed(2)} |`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -64,6 +64,8 @@ export interface LocalOptions {
   /** the longest pause between ticks of a site with no jobs (default idleTickFor(settings)) */
   idleTickMaxMs?: number;
   momHeartbeatMs?: number;
+  /** how often a MOM running no job beats (default IDLE_MOM_HEARTBEAT_MS) */
+  momIdleHeartbeatMs?: number;
   log?: (line: string) => void;
 }
 
@@ -182,6 +184,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           MOM_HEARTBEAT_MS: String(
             opts.momHeartbeatMs ?? heartbeatFor({ ...DEFAULT_SETTINGS, ...opts.settings }),
           ),
+          // nothing reads the beats of a MOM with no runs (the sweeper judges from a run's start)
+          MOM_IDLE_HEARTBEAT_MS: String(opts.momIdleHeartbeatMs ?? IDLE_MOM_HEARTBEAT_MS),
         },
         momSecret,
         log,
@@ -395,6 +399,9 @@ function pairSecret(root: string, a: string, b: string): string {
 export function heartbeatFor(settings: Pick<SiteSettings, "momStaleMs">): number {
   return Math.max(100, Math.min(10_000, Math.floor(settings.momStaleMs / 3)));
 }
+
+/** A MOM running no job beats every 5 min: its beats only say it is alive, for whoever looks. */
+export const IDLE_MOM_HEARTBEAT_MS = 300_000;
 
 /** The longest idle pause between ticks, unless LocalOptions.idleTickMaxMs says otherwise. */
 export const IDLE_TICK_MAX_MS = 30_000;
