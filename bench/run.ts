@@ -10,7 +10,8 @@
  *   - DynamoDB and SQS requests per job, counted in the SDK middleware of every process
  * then peer transfers between two sites (bench/transfer.ts; --no-transfer skips them,
  * --transfer-only runs only them, --transfer-jobs N sizes the burst),
- * and prints the medians over the runs as a table. It is a benchmark, not a test: numbers
+ * and prints the medians over the runs as a table. `--idle` instead measures the CPU of an idle
+ * `npm start` per process (bench/idle.ts). It is a benchmark, not a test: numbers
  * depend on the machine; compare ratios and medians.
  */
 import { execFile } from "node:child_process";
@@ -21,6 +22,7 @@ import { promisify } from "node:util";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
 import { countRequests, median, pct, startBenchStack } from "./local.js";
+import { idleBench } from "./idle.js";
 import { type TransferResult, transferRun } from "./transfer.js";
 
 const run = promisify(execFile);
@@ -189,6 +191,11 @@ async function transfers(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // idle CPU of `npm start` (bench/idle.ts): ~2 min a run, so not part of the default run
+  if (args.includes("--idle")) {
+    await idleBench(args);
+    process.exit(0);
+  }
   if (args.includes("--transfer-only")) {
     await transfers();
     process.exit(0);

@@ -251,6 +251,7 @@ function javaCommand(dataDir: string | null, port: number): ForwarderArgs["java"
   if (!lib) throw new Error(`DynamoDB Local: no jar under ${path.join(pkg, "lib")}`);
   const dir = path.join(pkg, "lib", lib);
   const args = [
+    ...jvmFlags(),
     `-Djava.library.path=${path.join(dir, "DynamoDBLocal_lib")}`,
     "-jar",
     path.join(dir, "DynamoDBLocal.jar"),
@@ -262,6 +263,28 @@ function javaCommand(dataDir: string | null, port: number): ForwarderArgs["java"
     ...(dataDir ? ["-dbPath", dataDir] : ["-inMemory"]),
   ];
   return { command: "java", args, cwd: dir };
+}
+
+/**
+ * JVM flags for DynamoDB Local (issue 14: an idle runtime uses little CPU). Measured with
+ * bench/idle.ts (`npm run bench -- --idle`): see docs/performance.md or the commit message.
+ * - `-XX:+UseSerialGC`: one GC thread instead of G1's concurrent and periodic workers; the heap
+ *   of a local site is small, its pauses short.
+ * - `-XX:TieredStopAtLevel=1`: C1 only: far less JIT work at start and while warming up.
+ * - `-XX:-UsePerfData`: no hsperfdata file updated from a timer thread.
+ * - `-Xshare:auto`: class data sharing when the JDK has an archive (faster, cheaper start).
+ * METAQUEUE_DDB_JAVA_OPTS replaces them (space-separated), e.g. to compare.
+ */
+export const DDB_JVM_FLAGS = [
+  "-XX:+UseSerialGC",
+  "-XX:TieredStopAtLevel=1",
+  "-XX:-UsePerfData",
+  "-Xshare:auto",
+];
+
+function jvmFlags(): string[] {
+  const env = process.env.METAQUEUE_DDB_JAVA_OPTS;
+  return env === undefined ? DDB_JVM_FLAGS : env.split(/\s+/).filter(Boolean);
 }
 
 /** The bundled forwarder starts in ~50 ms; the TypeScript source through tsx is the fallback. */

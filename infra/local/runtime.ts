@@ -21,6 +21,7 @@ import {
 import { federationFor, type MetaqueueConfig, type SiteConfig } from "../../shared/config/site-config.js";
 import type { PeerInfo, SiteContext } from "../../shared/server/context.js";
 import { triggerCycles } from "../../shared/server/messages.js";
+import { siteHasWork } from "../../shared/server/idle.js";
 import { loadServerState } from "../../shared/server/server-state.js";
 import { DEFAULT_SETTINGS, type SiteSettings } from "../../shared/server/settings.js";
 import { toServerState, partitions } from "../../shared/server/objects.js";
@@ -41,7 +42,7 @@ import { localOutputReader } from "./output-reader.js";
 import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
-import { startTimer } from "./timers.js";
+import { startBackoffTimer } from "./timers.js";
 
 export interface LocalOptions {
   config: MetaqueueConfig;
@@ -58,9 +59,13 @@ export interface LocalOptions {
    */
   credentialPath?: string;
   settings?: Partial<SiteSettings>;
-  /** sweeper/tick period */
+  /** sweeper/tick period while the site has jobs */
   tickMs?: number;
+  /** the longest pause between ticks of a site with no jobs (default idleTickFor(settings)) */
+  idleTickMaxMs?: number;
   momHeartbeatMs?: number;
+  /** how often a MOM running no job beats (default IDLE_MOM_HEARTBEAT_MS) */
+  momIdleHeartbeatMs?: number;
   log?: (line: string) => void;
 }
 
@@ -179,6 +184,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           MOM_HEARTBEAT_MS: String(
             opts.momHeartbeatMs ?? heartbeatFor({ ...DEFAULT_SETTINGS, ...opts.settings }),
           ),
+          // nothing reads the beats of a MOM with no runs (the sweeper judges from a run's start)
+          MOM_IDLE_HEARTBEAT_MS: String(opts.momIdleHeartbeatMs ?? IDLE_MOM_HEARTBEAT_MS),
         },
         momSecret,
         log,
@@ -257,12 +264,22 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         // a node created with qmgr gets its MOM, as an admin would start pbs_mom on it
         await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
         await sweeper();
+        return siteHasWork(ctx);
       };
+      // Idle is idle (issue 14): a site with no jobs ticks less and less often, up to
+      // idleTickMaxMs; an API request that changes something, or a tick that sees a job, brings
+      // it back to tickMs. idleTickFor keeps each bound the tick gives as it was (see there).
       const startTick = () =>
-        startTimer(`${sc.name}-tick`, opts.tickMs ?? 5000, onTick, (e) =>
-          log(`${sc.name} tick: ${(e as Error).message}`),
+        startBackoffTimer(
+          `${sc.name}-tick`,
+          {
+            everyMs: opts.tickMs ?? 5000,
+            idleMaxMs: opts.idleTickMaxMs ?? idleTickFor(ctx.settings),
+          },
+          onTick,
+          (e) => log(`${sc.name} tick: ${(e as Error).message}`),
         );
-      let tick: ReturnType<typeof startTimer> | undefined = startTick();
+      let tick: ReturnType<typeof startBackoffTimer> | undefined = startTick();
       stops.push(async () => {
         await tick?.stop();
         tick = undefined;
@@ -276,7 +293,13 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         stopPollers ??= startPollers();
         tick ??= startTick();
       };
-      const api = await startApiServer(makeApiHandler(ctx), sc.apiPort ?? 0);
+      const apiHandler = makeApiHandler(ctx);
+      const api = await startApiServer(async (event) => {
+        // a request that may add work (qsub, qmgr, qrls, ...) ends the idle backoff
+        const method = event.requestContext?.http?.method ?? "GET";
+        if (method !== "GET" && method !== "HEAD") tick?.poke();
+        return apiHandler(event);
+      }, sc.apiPort ?? 0);
       stops.push(() => api.stop());
       // Whatever was queued before a restart gets a cycle now, not at the first tick.
       const st = toServerState(await store.getServerObjects());
@@ -375,4 +398,32 @@ function pairSecret(root: string, a: string, b: string): string {
  */
 export function heartbeatFor(settings: Pick<SiteSettings, "momStaleMs">): number {
   return Math.max(100, Math.min(10_000, Math.floor(settings.momStaleMs / 3)));
+}
+
+/** A MOM running no job beats every 5 min: its beats only say it is alive, for whoever looks. */
+export const IDLE_MOM_HEARTBEAT_MS = 300_000;
+
+/** The longest idle pause between ticks, unless LocalOptions.idleTickMaxMs says otherwise. */
+export const IDLE_TICK_MAX_MS = 30_000;
+
+/**
+ * How long a site with no jobs may go between ticks: IDLE_TICK_MAX_MS, but never longer than
+ * momStaleMs, transferTimeoutMs or a third of peerStaleMs. Why that keeps the tick's bounds:
+ * a job comes either through the API (which pokes the tick back to tickMs) or from a peer, and
+ * the first tick after it comes is at most this pause later; from then on the site has work and
+ * ticks every tickMs. A MOM lost at or after its job's start is judged only momStaleMs after its
+ * last beat, which is no sooner than that first tick, so it is still found within momStaleMs +
+ * tickMs; likewise a stale transfer within transferTimeoutMs + tickMs. Peer heartbeats (sent
+ * from the tick, every peerStaleMs / 6 when busy) still come at least three times per
+ * peerStaleMs, so an idle peer is never shown as disconnected.
+ */
+export function idleTickFor(
+  settings: Pick<SiteSettings, "momStaleMs" | "transferTimeoutMs" | "peerStaleMs">,
+): number {
+  return Math.min(
+    IDLE_TICK_MAX_MS,
+    settings.momStaleMs,
+    settings.transferTimeoutMs,
+    Math.floor(settings.peerStaleMs / 3),
+  );
 }

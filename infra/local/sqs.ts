@@ -34,8 +34,9 @@ export async function startSqsEmulator(opts: { socketPath?: string } = {}): Prom
   const { socketPath, removeTemp } = await claimSocket("SQS emulator", opts.socketPath, "sqs.sock");
   // a socket left by a runtime that was SIGKILLed: nobody listens on it any more
   fs.rmSync(socketPath, { force: true });
-  // what fauxqs's own startFauxqs does, but listening on the socket instead of 0.0.0.0:<port>
-  const app = buildApp({ logger: false });
+  // what fauxqs's own startFauxqs does, but listening on the socket instead of 0.0.0.0:<port>,
+  // and with a store whose long polls sleep while nothing can become visible (idleStore)
+  const app = buildApp({ logger: false, stores: { sqsStore: await idleStore() } as never });
   await app.listen({ path: socketPath });
   fs.chmodSync(socketPath, 0o600);
   let stopped: Promise<void> | null = null;
@@ -49,6 +50,80 @@ export async function startSqsEmulator(opts: { socketPath?: string } = {}): Prom
       return stopped;
     },
   };
+}
+
+/** The parts of fauxqs 1.9's SqsQueue (dist/sqs/sqsStore.js) that `idleStore` reads or replaces. */
+interface FauxQueue {
+  pollTimer?: NodeJS.Timeout;
+  pollWaiters: unknown[];
+  inflightMessages: Map<string, { visibilityDeadline: number }>;
+  delayedMessages: { delayUntil?: number }[];
+  fifoDelayed: Map<string, { delayUntil?: number }[]>;
+  processTimers(): void;
+  startPollTimerIfNeeded(): void;
+}
+
+/** at least this long between two looks at a queue with long polls waiting (fauxqs's own period) */
+const POLL_MIN_MS = 20;
+/**
+ * at most this long: an entry that becomes due sooner than this after a look must have been added
+ * after it, and every such entry (a receive's visibility, a send's delay) is whole seconds long
+ */
+const POLL_MAX_MS = 1_000;
+
+/**
+ * A fauxqs SqsStore whose queues, while long polls wait on them, look for messages that became
+ * visible (a visibility timeout ran out, a delay ended) when the next one is due rather than
+ * every 20 ms. fauxqs runs a 20 ms interval per queue for as long as any long poll waits on it:
+ * with the runtime's six always-polled queues that was 300 wakeups a second of an idle runtime.
+ * A send, a delete that unlocks a FIFO group and a visibility set to 0 wake the waiters
+ * themselves (SqsQueue.enqueue / deleteMessage / changeVisibility), with or without this timer;
+ * what became due is found within POLL_MIN_MS..POLL_MAX_MS of its deadline, as the receive
+ * that follows the wait would find it anyway (dequeue runs processTimers first).
+ *
+ * fauxqs does not export the store (its package exports only dist/app.js), so it is loaded from
+ * the file next to app.js: the same module instance app.js uses. A fauxqs upgrade that changes
+ * these internals fails `test/unit/local/sqs-idle.test.ts`.
+ */
+export async function idleStore(): Promise<unknown> {
+  const url = new URL("./sqs/sqsStore.js", import.meta.resolve("fauxqs"));
+  const { SqsStore } = (await import(url.href)) as {
+    SqsStore: new () => { createQueue(...args: unknown[]): FauxQueue };
+  };
+  const store = new SqsStore();
+  const create = store.createQueue.bind(store);
+  store.createQueue = (...args: unknown[]) => {
+    const queue = create(...args);
+    queue.startPollTimerIfNeeded = () => armPollTimer(queue);
+    return queue;
+  };
+  return store;
+}
+
+function armPollTimer(q: FauxQueue): void {
+  if (q.pollTimer) return;
+  const look = () => {
+    // wakes the waiters when something became visible; the last one to go clears pollTimer
+    q.processTimers();
+    if (q.pollWaiters.length === 0) {
+      q.pollTimer = undefined;
+      return;
+    }
+    q.pollTimer = setTimeout(look, nextDueIn(q));
+  };
+  q.pollTimer = setTimeout(look, nextDueIn(q));
+}
+
+/** ms until the earliest visibility deadline or delay end, within POLL_MIN_MS..POLL_MAX_MS */
+export function nextDueIn(
+  q: Pick<FauxQueue, "inflightMessages" | "delayedMessages" | "fifoDelayed">,
+): number {
+  let due = Number.POSITIVE_INFINITY;
+  for (const e of q.inflightMessages.values()) due = Math.min(due, e.visibilityDeadline);
+  for (const m of q.delayedMessages) if (m.delayUntil) due = Math.min(due, m.delayUntil);
+  for (const group of q.fifoDelayed.values())
+    for (const m of group) if (m.delayUntil) due = Math.min(due, m.delayUntil);
+  return Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, due - Date.now()));
 }
 
 /** An SQSClient for the emulator: `makeSqsClient` of shared/adapters/aws-clients.ts with local credentials. */

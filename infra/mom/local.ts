@@ -37,6 +37,8 @@ const LocalMomEnvSchema = envSchema({
   EVENTS_QUEUE_URL: v.string(),
   MOM_TMP: v.string(),
   MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
+  /** while running no job (shared/exec/mom.ts idleHeartbeatEveryMs); default MOM_HEARTBEAT_MS */
+  MOM_IDLE_HEARTBEAT_MS: v.optionalInt({ min: 1 }),
   MOM_KEEP_SENT_MS: v.optionalInt({ min: 0 }),
 });
 
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
     // accounts of the site's users)
     runAsOwner: true,
     heartbeatEveryMs: env.MOM_HEARTBEAT_MS,
+    idleHeartbeatEveryMs: env.MOM_IDLE_HEARTBEAT_MS,
     keepSentMs: env.MOM_KEEP_SENT_MS,
     reporter: {
       obituary: (o) => send("obit", o),

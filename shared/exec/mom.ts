@@ -53,6 +53,13 @@ export interface MomOptions {
   tmpRoot: string;
   /** default 10000 */
   heartbeatEveryMs?: number;
+  /**
+   * while the MOM runs no job, beat only this often (default: heartbeatEveryMs). A beat is how a
+   * lost MOM is found, but the sweeper judges only MOMs with runs, and from the later of the last
+   * beat and the run's start (shared/server/job-end.ts sweepRunning): a MOM with a run beats every
+   * heartbeatEveryMs again from its first tick after the start.
+   */
+  idleHeartbeatEveryMs?: number;
   /** epoch ms */
   clock?: () => number;
   /** /proc sampling period passed to startJob; default 1000 */
@@ -87,6 +94,9 @@ export class Mom {
   private readonly tmpRoot: string;
   private readonly runAsOwner: boolean;
   private readonly heartbeatEveryMs: number;
+  private readonly idleHeartbeatEveryMs: number;
+  /** clock() of the last beat sent */
+  private lastBeatAt = Number.NEGATIVE_INFINITY;
   private readonly clock: () => number;
   private readonly sampleEveryMs?: number;
   private readonly rememberFinished: number;
@@ -105,6 +115,7 @@ export class Mom {
     this.tmpRoot = opts.tmpRoot;
     this.runAsOwner = opts.runAsOwner === true;
     this.heartbeatEveryMs = opts.heartbeatEveryMs ?? 10_000;
+    this.idleHeartbeatEveryMs = Math.max(this.heartbeatEveryMs, opts.idleHeartbeatEveryMs ?? 0);
     this.clock = opts.clock ?? Date.now;
     this.sampleEveryMs = opts.sampleEveryMs;
     this.rememberFinished = opts.rememberFinished ?? 1000;
@@ -219,7 +230,7 @@ export class Mom {
   start(): void {
     if (this.heartbeatTimer || this.stopping) return;
     this.beat();
-    this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeatEveryMs);
+    this.heartbeatTimer = setInterval(() => this.beat(true), this.heartbeatEveryMs);
     const every = Math.max(1000, Math.min(60_000, this.keepSentMs / 2));
     this.pruneTimer = setInterval(() => void this.prune(), every);
     this.pruneTimer.unref();
@@ -276,7 +287,12 @@ export class Mom {
     }
   }
 
-  private beat(): void {
+  /** `timed`: from the heartbeat timer, which an idle MOM lets pass until idleHeartbeatEveryMs */
+  private beat(timed = false): void {
+    // less 1 s: the timer's ticks drift by a few ms
+    if (timed && this.jobs.size === 0 && this.clock() - this.lastBeatAt < this.idleHeartbeatEveryMs - 1_000)
+      return;
+    this.lastBeatAt = this.clock();
     // each run's usage so far: the sweeper copies it into resources_used (shared/server/job-end.ts)
     const jobs = [...this.jobs.values()].map(({ jobId, runCount, job }): BeatJob => {
       const used = job.usage?.();

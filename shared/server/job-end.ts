@@ -443,7 +443,13 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
     let why: string | undefined;
     if (!beat) {
       if (since > ctx.settings.dispatchGraceMs) why = `MOM ${j.momId} never reported`;
-    } else if (now - beat.at > ctx.settings.momStaleMs && upFor > ctx.settings.momStaleMs) {
+    } else if (
+      now - Math.max(beat.at, j.stime ?? 0) > ctx.settings.momStaleMs &&
+      upFor > ctx.settings.momStaleMs
+    ) {
+      // Silent for momStaleMs since its last beat or this run's start, whichever is later: a MOM
+      // with no jobs beats rarely (idle is idle, shared/exec/mom.ts), and its first beat about a
+      // new run may come up to one heartbeat after the dispatch.
       why = `MOM ${j.momId} went silent (last heartbeat ${Math.round((now - beat.at) / 1000)} s ago)`;
     } else if (
       !beat.jobs.some((x) => x.jobId === j.id && x.runCount === j.runCount) &&

@@ -93,6 +93,33 @@ describe.concurrent("Mom", () => {
     expect(reporter.beats.length).toBe(after);
   });
 
+  it("with no job it beats only every idleHeartbeatEveryMs; a job brings back heartbeatEveryMs", async () => {
+    const reporter = new FakeReporter();
+    const mom = new Mom({
+      momId: "node1",
+      reporter,
+      tmpRoot,
+      heartbeatEveryMs: 100,
+      idleHeartbeatEveryMs: 60_000,
+    });
+    mom.start();
+    expect(reporter.beats).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 600));
+    // idle: ~5 timer ticks, no beat
+    expect(reporter.beats).toHaveLength(1);
+    const spec = makeSpec(work, "sleep 30");
+    mom.run(spec);
+    await waitFor(() => reporter.beats.length >= 4);
+    expect(reporter.beats.at(-1)!.jobs.map((j) => j.jobId)).toEqual([spec.jobId]);
+    expect(mom.kill(spec.jobId, 1, "qdel")).toBe(true);
+    await waitFor(() => reporter.obits.length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    const n = reporter.beats.length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(reporter.beats.length).toBe(n);
+    await mom.shutdown();
+  });
+
   it("shutdown kills every job and sends no obituary", async () => {
     const reporter = new FakeReporter();
     const mom = new Mom({ momId: "node1", reporter, tmpRoot });

@@ -8,6 +8,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { makeSweeperHandler } from "../../../lambdas/handlers.js";
 import { inspectStore } from "../../../shared/adapters/memory/index.js";
 import { handleObituary, jobLost } from "../../../shared/server/job-end.js";
+import { momKey, signBeat } from "../../../shared/auth/mom-report.js";
 import type { Obituary } from "../../../shared/ports/index.js";
 import { type MemorySite, memorySite, startJob } from "../../fixtures/memory-site.js";
 
@@ -320,6 +321,32 @@ describe("arrays", () => {
     for (const d of s.executor.dispatched.slice(1)) await s.obit(d.jobId);
     await s.settle();
     expect((await s.job(id)).state).toBe("F");
+  });
+});
+
+describe("a MOM that goes silent", () => {
+  it("is judged momStaleMs after its last beat or the run's start, whichever is later (an idle MOM beats rarely)", async () => {
+    const sweep = makeSweeperHandler(s.ctx);
+    // the MOM's last beat, with no jobs, long before the dispatch
+    const j0 = await startJob(s, "alice");
+    await s.store.putMomBeat(
+      signBeat(
+        momKey(s.ctx.momSecret as string, j0.momId as string),
+        j0.momId as string,
+        [],
+        s.clock.now() - 600_000,
+      ),
+    );
+    await sweep();
+    await s.settle();
+    expect(await s.job(j0.id)).toMatchObject({ state: "R", runCount: 1 });
+    // silent for momStaleMs after the start: lost (requeued, it is rerunnable)
+    s.clock.advance(s.ctx.settings.momStaleMs + 1_000);
+    await sweep();
+    await s.settle();
+    const again = await s.job(j0.id);
+    expect(again.runCount).toBe(2);
+    expect(again.hist.map((h) => h.message).join("\n")).toMatch(/went silent/);
   });
 });
 

@@ -1,0 +1,21 @@
+/**
+ * Whether a site has anything for its periodic tick to watch (issue 14: an idle site does no
+ * periodic work). The tick's sweeps only ever act on jobs: running ones whose MOM may be lost
+ * (sweepRunning), jobs in transit or whose end a peer has not acknowledged (sweepTransfers),
+ * deferred and dependent jobs (releaseDeferred, repairStranded) and queued ones (the cycles it
+ * triggers). A site with no job in any of those states has nothing to sweep until a job comes,
+ * by the API or from a peer.
+ */
+import type { SiteContext } from "./context.js";
+import { loadServerState } from "./server-state.js";
+
+/** true when some job of the site is not finished, or a transfer step is outstanding */
+export async function siteHasWork(ctx: SiteContext): Promise<boolean> {
+  if ((await ctx.store.queryTransfers()).length > 0) return true;
+  const st = await loadServerState(ctx);
+  for (const queue of st.queues.keys()) {
+    // active jobs (queued, held, waiting, running, exiting, in transit) of the queue; one is enough
+    if ((await ctx.store.listJobs(queue, false, { limit: 1 })).length > 0) return true;
+  }
+  return false;
+}
