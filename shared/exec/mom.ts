@@ -14,6 +14,7 @@ import { MetaqueueError } from "../errors.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { adoptRun, scanRuns } from "./adopt.js";
 import { runDirOf, runsRoot, writeAtomic, writeObit } from "./run-dir.js";
+import { startInteractive } from "./interactive.js";
 import { type JobResult, type RunningJob, startJob } from "./run-job.js";
 
 export interface MomHeartbeat {
@@ -127,13 +128,15 @@ export class Mom {
     }
     const key = keyOf(spec.jobId, spec.runCount);
     if (this.jobs.has(key) || this.finished.has(key) || this.pending.has(key)) return;
-    const job = startJob(spec, {
+    const opts = {
       tmpRoot: this.tmpRoot,
       momId: this.momId,
       clock: this.clock,
       sampleEveryMs: this.sampleEveryMs,
       runAsOwner: this.runAsOwner,
-    });
+    };
+    // qsub -I: the same runner, once the submitter has attached to the run's session
+    const job = spec.interactive ? startInteractive(spec, opts) : startJob(spec, opts);
     this.watch(spec.jobId, spec.runCount, job);
   }
 

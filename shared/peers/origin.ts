@@ -25,6 +25,8 @@ export function pinnedReason(
   if (job.holds && !held) return "job is held";
   if (job.depPending?.length || job.depOn) return "job has unmet dependencies";
   if (job.array || job.parentKey) return "array jobs stay at their site";
+  // its session is the submitter's terminal, which only this site's MOMs reach
+  if (job.interactive) return "interactive jobs (-I) stay at their submit site";
   if (queuePinned) return `queue ${job.queue} is pinned to this site`;
   const p = job.extra?.pinned;
   if (p !== undefined && /^(true|1|yes|y)$/i.test(p)) return "job is pinned to this site";

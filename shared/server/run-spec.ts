@@ -63,6 +63,7 @@ export function buildRunSpec(
     ...(job.extra?.Shell_Path_List ? { shellPaths: job.extra.Shell_Path_List } : {}),
     ...(job.extra?.umask !== undefined ? { umask: parseUmask(job.extra.umask) } : {}),
     start,
+    ...(job.interactive ? { interactive: { keyHash: job.interactive.keyHash } } : {}),
     momId: job.momId ?? "",
     execHost: job.execHost?.split("/")[0] ?? alloc[0]?.node ?? "",
   };
