@@ -106,7 +106,8 @@ describe("qsub -I", () => {
     expect(out).toContain("tmpdir-ok");
     if (carol) expect(out).toContain(`user=${carol.name} pwd=${carol.home}`);
     expect(out).toContain(`qsub: job ${id} completed`);
-    expect(code).toBe(3);
+    // the job's comment says why when the status is not the shell's
+    expect(code, `${await s.attr(id, "comment")}`).toBe(3);
     expect(await s.attr(id, "job_state")).toBe("F");
     expect(await s.attr(id, "Exit_status")).toBe("3");
     expect(await s.attr(id, "interactive")).toBe("True");
