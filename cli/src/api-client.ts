@@ -9,7 +9,9 @@ import type {
   NodeView,
   QueueView,
   ServerView,
+  SessionResponse,
   SubmitRequest,
+  SubmitResponse,
   TraceEvent,
 } from "../../shared/api/views.js";
 import { defaultCredentialPath, readCredentialFile } from "../../shared/auth/credential-file.js";
@@ -40,6 +42,10 @@ export interface JobQuery {
 export interface Api {
   getServer(target: ServerEntry): Promise<ServerView>;
   submit(target: ServerEntry, request: SubmitRequest): Promise<string>;
+  /** qsub -I: the job ID and the session's one-time secret (for this caller alone) */
+  submitInteractive(target: ServerEntry, request: SubmitRequest): Promise<SubmitResponse>;
+  /** where a running interactive job's MOM listens for its submitter */
+  jobSession(target: ServerEntry, id: string): Promise<SessionResponse>;
   listJobs(target: ServerEntry, query?: JobQuery): Promise<JobView[]>;
   getJob(target: ServerEntry, id: string, history?: boolean): Promise<JobView>;
   /** The subjobs an array (`12[]`), subjob (`12[3]`) or range (`12[1-5]`) ID names. */
@@ -238,6 +244,12 @@ export class HttpApi implements Api {
   }
   async submit(target: ServerEntry, request: SubmitRequest): Promise<string> {
     return (await this.call<{ jobId: string }>(target, "POST", "/v1/jobs", request)).jobId;
+  }
+  async submitInteractive(target: ServerEntry, request: SubmitRequest): Promise<SubmitResponse> {
+    return this.call<SubmitResponse>(target, "POST", "/v1/jobs", request);
+  }
+  async jobSession(target: ServerEntry, id: string): Promise<SessionResponse> {
+    return this.call<SessionResponse>(target, "GET", `/v1/jobs/${enc(id)}/session`);
   }
   async listJobs(target: ServerEntry, query: JobQuery = {}): Promise<JobView[]> {
     const qs = new URLSearchParams();

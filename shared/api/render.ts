@@ -39,6 +39,7 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     partition: job.partition,
   };
   if (job.account) a.Account_Name = job.account;
+  if (job.interactive) a.interactive = "True";
   if (job.etime) a.etime = ctime(job.etime);
   if (job.execAt !== undefined) a.Execution_Time = ctime(job.execAt);
   if (job.stime) a.stime = ctime(job.stime);

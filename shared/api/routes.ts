@@ -6,7 +6,14 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
-import { MetaqueueError, NotFoundError, PbsParseError, StoreError, UnauthorizedError } from "../errors.js";
+import {
+  InvalidStateError,
+  MetaqueueError,
+  NotFoundError,
+  PbsParseError,
+  StoreError,
+  UnauthorizedError,
+} from "../errors.js";
 import { PBS_ERRORS } from "../pbs/errno.js";
 import { parseJobId } from "../pbs/jobid.js";
 import { findPeer, isThisSite, type SiteContext } from "../server/context.js";
@@ -32,7 +39,7 @@ import {
   QuerySchema,
   SubmitRequestSchema,
 } from "./schemas.js";
-import type { ErrorBody, JobResponse, TraceEvent, TraceResponse } from "./views.js";
+import type { ErrorBody, JobResponse, SessionResponse, TraceEvent, TraceResponse } from "./views.js";
 import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
@@ -186,6 +193,22 @@ function localJobKey(ctx: SiteContext, id: string): string {
   return keyOfId(canonicalId(ctx, id), ctx.site.short);
 }
 
+/**
+ * GET /v1/jobs/{id}/session: where qsub -I attaches to its running job. Its owner only (nobody
+ * else holds the session's secret either); 409 until the job runs, as PBS's qsub waits for R.
+ */
+function interactiveSession(ctx: SiteContext, job: JobRecord, user: string): SessionResponse {
+  if (job.user !== user) throw new UnauthorizedError(`Unauthorized Request: ${job.id} is not your job`);
+  if (!job.interactive) throw new InvalidStateError(`job ${job.id} is not an interactive job`);
+  if (job.state !== "R" || !job.momId)
+    throw new InvalidStateError(`Request invalid for state of job ${job.id} (${job.state})`);
+  const run = { jobId: job.id, momId: job.momId, runCount: job.runCount };
+  const address = ctx.executor.sessionAddress?.(run);
+  if (!address)
+    throw new InvalidStateError(`interactive jobs (-I) are not available at this site (job ${job.id})`);
+  return { jobId: job.id, runCount: job.runCount, address };
+}
+
 async function findJob(ctx: SiteContext, id: string): Promise<JobRecord> {
   if (id.length > 256) throw new PbsParseError("invalid request: job ID too long");
   const key = localJobKey(ctx, id);
@@ -335,7 +358,9 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       throw err;
     }
   }
-  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace|subjobs|run|signal|order))?$/.exec(path);
+  m = /^\/v1\/jobs\/([^/]+)(?:\/(hold|release|rerun|move|trace|subjobs|run|signal|order|session))?$/.exec(
+    path,
+  );
   if (m) {
     const id = decodeSegment(m[1]);
     const action = m[2];
@@ -358,6 +383,10 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
         );
       }
       return json(200, { job: jobView(job, ctx.site) } satisfies JobResponse);
+    }
+    if (action === "session" && method === "GET") {
+      const job = await findJob(ctx, id);
+      return json(200, interactiveSession(ctx, job, user));
     }
     if (action === "trace" && method === "GET") {
       const job = await findJob(ctx, id);

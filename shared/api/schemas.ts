@@ -46,6 +46,7 @@ export const QsubOptionsSchema = z
     arrayRange: str(64).optional(),
     quiet: z.boolean().optional(),
     block: z.boolean().optional(),
+    interactive: z.boolean().optional(),
     mailPoints: str(16).optional(),
     mailUsers: str(1024).optional(),
     shell: str(1024).optional(),

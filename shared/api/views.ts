@@ -66,6 +66,16 @@ export const MAX_SUBMIT_ARGUMENTS = 4096;
 
 export interface SubmitResponse {
   jobId: string;
+  /** qsub -I: the session's one-time secret, for the submitter alone (shared/auth/session-key.ts) */
+  sessionKey?: string;
+}
+
+/** GET /v1/jobs/:id/session: where qsub -I attaches (its owner only, once the job runs) */
+export interface SessionResponse {
+  jobId: string;
+  runCount: number;
+  /** `unix:<path>` of the socket the job's MOM listens on for this run */
+  address: string;
 }
 
 // The dashboard's endpoints (shared/api/web-routes.ts answers them; web/src imports these types,

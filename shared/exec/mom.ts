@@ -14,6 +14,7 @@ import { MetaqueueError } from "../errors.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { adoptRun, scanRuns } from "./adopt.js";
 import { runDirOf, runsRoot, writeAtomic, writeObit } from "./run-dir.js";
+import { startInteractive } from "./interactive.js";
 import type { JobResult, RunningJob } from "./run-job.js";
 import { startStagedJob } from "./stage.js";
 
@@ -139,13 +140,15 @@ export class Mom {
     }
     const key = keyOf(spec.jobId, spec.runCount);
     if (this.jobs.has(key) || this.finished.has(key) || this.pending.has(key)) return;
-    const job = startStagedJob(spec, {
+    const opts = {
       tmpRoot: this.tmpRoot,
       momId: this.momId,
       clock: this.clock,
       sampleEveryMs: this.sampleEveryMs,
       runAsOwner: this.runAsOwner,
-    });
+    };
+    // qsub -I: the same runner, once the submitter has attached to the run's session
+    const job = spec.interactive ? startInteractive(spec, opts) : startStagedJob(spec, opts);
     this.watch(spec.jobId, spec.runCount, job);
   }
 

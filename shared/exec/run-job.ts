@@ -20,11 +20,12 @@ import * as path from "node:path";
 import { asUser, lookupOsUser, type OsUser } from "../auth/os-user.js";
 import { DEFAULT_UMASK, pickShell } from "../pbs/job-start.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
-import { openOutputs, safeName } from "./outputs.js";
+import { type Outputs, openOutputs, safeName } from "./outputs.js";
 
 // moved to os-user.ts (outputs.ts needs it too); still exported from here
 export { asUser };
 import { procStart, type RunRecord, runDirOf, writeRunRecord } from "./run-dir.js";
+import { type AcceptedSession, attachSession, sessionCommand } from "./session.js";
 
 export type JobResult = Omit<Obituary, "type" | "momId">;
 
@@ -59,6 +60,11 @@ export interface StartJobOptions {
   sampleEveryMs?: number;
   /** when this process is root, run the job as its owner's account (refused when none) */
   runAsOwner?: boolean;
+  /**
+   * qsub -I: the attached session (interactive.ts). The top shell runs on it, interactively,
+   * instead of the script; no output files (the terminal is the output, as in PBS).
+   */
+  session?: AcceptedSession;
 }
 
 /** PBS JOB_EXEC_KILL_WALLTIME */
@@ -304,6 +310,8 @@ export interface TopShell {
   /** argv[0] of the top shell: `-name` makes it a login shell; undefined = no login */
   argv0?: string;
   login: boolean;
+  /** the top shell's path (what an interactive job runs on its terminal) */
+  shell: string;
   /** the command (after the launcher) that runs the script at `scriptPath` */
   command(scriptPath: string): string[];
 }
@@ -342,6 +350,7 @@ export function topShell(spec: JobRunSpec, account: OsUser | undefined): TopShel
     return {
       cwd: spec.workdir,
       login: false,
+      shell: chosen ?? loginShellOf(account ?? lookupOsUser(os.userInfo().username)),
       command: (sc) => (chosen ? [chosen, sc] : shebang ? [sc] : ["/bin/bash", sc]),
     };
   }
@@ -353,6 +362,7 @@ export function topShell(spec: JobRunSpec, account: OsUser | undefined): TopShel
     cwd: home,
     argv0: `-${name}`,
     login: true,
+    shell,
     // a script's own `#!` still decides its interpreter when no -S is given: the login shell
     // reads the profiles, then execs the script
     command: (sc) =>
@@ -381,6 +391,8 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
 
   const failed = (comment: string, cleanup?: () => Promise<void>): RunningJob => {
     const now = clock();
+    // an interactive job's terminal hears why, as PBS's qsub -I does
+    opts.session?.socket.end(`=>> PBS: ${comment}\n`);
     const result = (async (): Promise<JobResult> => {
       if (cleanup) await cleanup().catch(() => {});
       return {
@@ -439,7 +451,11 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     return failed(`job failed: cannot create job directory ${jobDir}: ${errMsg(e)}`, removeJobDir);
   }
 
-  const outputs = openOutputs(spec, opts.tmpRoot, account);
+  const session = opts.session;
+  // an interactive job writes to its terminal: no output files (PBS creates none either)
+  const outputs: Outputs = session
+    ? { stdout: "ignore", stderr: "ignore", fds: [], comments: [], delivered: {} }
+    : openOutputs(spec, opts.tmpRoot, account);
   const env = buildJobEnv(spec, jobDir, nodefilePath);
   if (account) {
     env.HOME = account.home;
@@ -451,7 +467,19 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     env.__MQ_BASH_ENV = env.BASH_ENV;
     delete env.BASH_ENV;
   }
-  const command = [umaskText(spec.umask ?? DEFAULT_UMASK), top.argv0 ?? "", ...top.command(scriptPath)];
+  if (session) {
+    env.PBS_ENVIRONMENT = "PBS_INTERACTIVE";
+    if (session.hello.term) env.TERM = session.hello.term;
+  }
+  let shellCommand: string[];
+  try {
+    shellCommand = session
+      ? sessionCommand(top, session.hello)
+      : [top.argv0 ?? "", ...top.command(scriptPath)];
+  } catch (e) {
+    return failed(`job failed: ${errMsg(e)}`, removeJobDir);
+  }
+  const command = [umaskText(spec.umask ?? DEFAULT_UMASK), ...shellCommand];
 
   // The run's durable record: the status file is opened here (by the MOM, 0600) and given to
   // the launcher as fd 3; run.json names the launcher so a restarted MOM can adopt the run.
@@ -489,7 +517,9 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
       env,
       detached: true,
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
-      stdio: ["ignore", outputs.stdout, outputs.stderr, statusFd],
+      stdio: session
+        ? ["pipe", "pipe", "pipe", statusFd]
+        : ["ignore", outputs.stdout, outputs.stderr, statusFd],
     });
   } catch (e) {
     closeAll([...outputs.fds, statusFd]);
@@ -502,6 +532,13 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     if (errFd !== undefined) closeAll([errFd]);
   };
   const pid = child.pid ?? 0;
+  // a dropped session is a terminal's hangup: HUP the group, KILL it kill_delay later
+  const attached = session
+    ? attachSession(child, session, () => {
+        killGroup(pid, "SIGHUP");
+        scheduleKill(spec.killDelay);
+      })
+    : undefined;
   if (pid > 0) {
     try {
       writeRunRecord(runDir, { ...record, pid, pidStart: procStart(pid)?.start });
@@ -572,6 +609,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
           // a full or vanished file: the comment still says it
         }
       }
+      attached?.say(`\r\n=>> PBS: ${walltimeComment}\r\n`);
       kill("walltime");
     };
     arm();
@@ -604,6 +642,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     // the group's leftovers die by that KILL: wait (briefly) until they are gone, so the run
     // is over when its result is
     for (let i = 0; i < 100 && groupExists(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    await attached?.end();
     let report = "";
     try {
       report = (await fs.promises.readFile(statusPath, "utf8")).slice(0, 4096);

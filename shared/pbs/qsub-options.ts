@@ -24,11 +24,10 @@ export interface QsubContext {
 /** Flags that take a value. */
 export const QSUB_VALUE_FLAGS = "qNAljoevWprJmMSaPkcuR";
 /** Flags without a value. */
-export const QSUB_BOOLEAN_FLAGS = "Vhz";
+export const QSUB_BOOLEAN_FLAGS = "VhzI";
 
 const UNSUPPORTED: Record<string, string> = {
-  I: "interactive jobs (-I) are not supported by metaqueue: submit a batch script instead",
-  X: "X11 forwarding (-X) is not supported: interactive jobs are not supported by metaqueue",
+  X: "X11 forwarding (-X) is not supported by metaqueue: use -I for a terminal on the node",
   G: "GUI interactive jobs (-G) are not supported by metaqueue",
   f: "foreground submission (-f) is not supported by metaqueue",
 };
@@ -186,6 +185,9 @@ export function applyQsubOption(
     case "z":
       o.quiet = true;
       break;
+    case "I":
+      o.interactive = true;
+      break;
     case "q": {
       const v = need(flag, value).trim();
       try {
@@ -272,6 +274,11 @@ export function applyQsubOption(
               `Illegal attribute or resource value: -W block=${v} (expected true or false)`,
             );
           }
+        } else if (lname === "interactive") {
+          // only -I makes a job interactive: it is what gets the submitter the session's secret
+          throw new PbsParseError(
+            "-W interactive is not a settable attribute: use -I for an interactive job",
+          );
         } else if (REFUSED_W_ATTRIBUTES[lname]) {
           throw new PbsParseError(REFUSED_W_ATTRIBUTES[lname]);
         } else if (lname === "stagein" || lname === "stageout") {
@@ -356,6 +363,20 @@ export function applyQsubOption(
     }
   }
   return o;
+}
+
+/**
+ * What PBS refuses together with `-I` (qsub.c): an interactive job is one terminal session, so
+ * it is neither an array nor a job qsub waits for the end of in batch (`-W block=true`).
+ * Checked on the merged options (a `#PBS -I` directive counts), by qsub and by the server.
+ */
+export function checkInteractive(o: QsubOptions): void {
+  if (!o.interactive) return;
+  if (o.block) throw new PbsParseError("-W block=true cannot be used with an interactive job (-I)");
+  if (o.arrayRange !== undefined)
+    throw new PbsParseError(
+      "-J cannot be used with an interactive job (-I): array jobs cannot be interactive",
+    );
 }
 
 /**

@@ -108,6 +108,11 @@ export interface QsubOptions {
   arrayRange?: string;
   /** -W block=true: qsub waits for the job to end and exits with its status (client side) */
   block?: boolean;
+  /**
+   * -I: an interactive job; qsub gives the submitter a shell on the node when it starts (the
+   * script's commands, if any, are not run; its directives are read)
+   */
+  interactive?: boolean;
   /** -z: print no job ID (client side) */
   quiet?: boolean;
   /** -m */

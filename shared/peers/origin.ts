@@ -25,6 +25,8 @@ export function pinnedReason(
   if (job.holds && !held) return "job is held";
   if (job.depPending?.length || job.depOn) return "job has unmet dependencies";
   if (job.array || job.parentKey) return "array jobs stay at their site";
+  // its session is the submitter's terminal, which only this site's MOMs reach
+  if (job.interactive) return "interactive jobs (-I) stay at their submit site";
   if (queuePinned) return `queue ${job.queue} is pinned to this site`;
   // staged files name this site's paths (the MOM copies them on its own host)
   if (job.extra?.stagein || job.extra?.stageout) return "job stages files on this site (stagein/stageout)";

@@ -57,6 +57,11 @@ export interface JobRunSpec {
    */
   stagein?: string;
   stageout?: string;
+  /**
+   * qsub -I: start the top shell on a session the submitter attaches to (shared/exec/session.ts)
+   * instead of running the script; only the holder of the secret whose SHA-256 is `keyHash` may
+   */
+  interactive?: { keyHash: string };
   /** the MOM that must run it (node name locally, task id on ECS) */
   momId: string;
   /** first node of exec_host */
@@ -83,6 +88,12 @@ export interface Executor {
    * a typed error when the MOM does not run the job or the executor cannot signal.
    */
   signal(job: { jobId: string; momId: string; runCount: number }, signal: NodeJS.Signals): Promise<void>;
+  /**
+   * Where the MOM of a running interactive job (qsub -I) listens for its submitter (`unix:<path>`).
+   * Absent: this executor's MOMs cannot reach a submitter's terminal (ECS tasks), and the server
+   * refuses `-I` at submit.
+   */
+  sessionAddress?(job: { jobId: string; momId: string; runCount: number }): string;
 }
 
 /** Usage of one finished job, as PBS reports it. */

@@ -59,6 +59,11 @@ export interface JobRecord {
   depOn?: number;
   /** some job depends on this one: look for edges when it starts or ends */
   hasDeps?: boolean;
+  /**
+   * qsub -I: an interactive job. `keyHash` is the SHA-256 (hex) of the session's one-time
+   * secret, given to the submitter alone at submit; the MOM lets only its holder attach.
+   */
+  interactive?: { keyHash: string };
   /** other -W attributes, mail options, shell... kept for display */
   extra?: Record<string, string>;
   /** array job: the range text and progress */

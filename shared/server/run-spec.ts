@@ -65,6 +65,7 @@ export function buildRunSpec(
     ...(job.extra?.stagein ? { stagein: job.extra.stagein } : {}),
     ...(job.extra?.stageout ? { stageout: job.extra.stageout } : {}),
     start,
+    ...(job.interactive ? { interactive: { keyHash: job.interactive.keyHash } } : {}),
     momId: job.momId ?? "",
     execHost: job.execHost?.split("/")[0] ?? alloc[0]?.node ?? "",
   };

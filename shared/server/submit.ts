@@ -6,13 +6,14 @@ import path from "node:path";
 import { MAX_DEPEND_JOBS } from "../pbs/depend.js";
 import type { SubmitRequest } from "../pbs/types.js";
 import { checkAllocation } from "../accounting/allocations.js";
+import { newSessionKey, sessionKeyHash } from "../auth/session-key.js";
 import { NotFoundError, PBS_EXIT, PbsParseError, RejectedError, UnauthorizedError } from "../errors.js";
 import { arrayIndices, parseArrayRange } from "../pbs/array.js";
 import { parseDepend } from "../pbs/depend.js";
 import { parseDestination, parseJobId } from "../pbs/jobid.js";
 import { checkJobStartOptions } from "../pbs/job-start.js";
 import { checkStaging } from "./staging.js";
-import { mergeOptions, parseDirectives } from "../pbs/qsub-options.js";
+import { checkInteractive, mergeOptions, parseDirectives } from "../pbs/qsub-options.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
 import { formatSize, parseSize } from "../pbs/size.js";
 import type { QsubOptions, ResourceRequest } from "../pbs/types.js";
@@ -49,7 +50,7 @@ export async function submitJob(
   ctx: SiteContext,
   req: SubmitRequest,
   who: Submitter,
-): Promise<{ jobId: string }> {
+): Promise<{ jobId: string; sessionKey?: string }> {
   if (Buffer.byteLength(req.script, "utf8") > ctx.settings.maxScriptBytes) {
     throw new RejectedError(
       "ScriptTooLarge",
@@ -58,8 +59,6 @@ export async function submitJob(
       PBS_EXIT.JOBSCRIPTMAXSIZE,
     );
   }
-  const empty = emptyScriptReason(req.script);
-  if (empty) throw new RejectedError("EmptyScript", empty, 400, PBS_EXIT.IVALREQ);
   checkFreeText("submit host", req.submitHost);
   checkFreeText("submit directory", req.submitDir);
   if (req.scriptName !== undefined) checkFreeText("script file name", req.scriptName);
@@ -72,6 +71,22 @@ export async function submitJob(
     throw new PbsParseError(`submit directory must be a normalized absolute path: ${req.submitDir}`);
   const opts = mergeOptions(parseDirectives(req.script), req.options);
   validateQsubOptions(opts);
+  checkInteractive(opts);
+  // an interactive job runs the submitter's terminal, not the script (PBS ignores its commands)
+  if (!opts.interactive) {
+    const empty = emptyScriptReason(req.script);
+    if (empty) throw new RejectedError("EmptyScript", empty, 400, PBS_EXIT.IVALREQ);
+  } else if (!ctx.executor.sessionAddress) {
+    throw new RejectedError(
+      "InteractiveUnavailable",
+      "interactive jobs (-I) are not available at this site: its MOMs run as ECS tasks, which cannot reach the submitter's terminal",
+      400,
+      PBS_EXIT.IVALREQ,
+    );
+  }
+  // the session's one-time secret: only its hash is kept (the MOM compares against it), the
+  // secret itself goes back to the submitter alone, in this answer
+  const sessionKey = opts.interactive ? newSessionKey() : undefined;
   const st = await loadServerState(ctx);
   const queue = resolveQueue(ctx, st, opts.queue);
   checkQueueAccepts(queue, who);
@@ -206,7 +221,9 @@ export async function submitJob(
     sel: resources.select,
     walltime: resources.walltime,
     priority: opts.priority ?? 0,
-    rerunnable: opts.rerunnable ?? true,
+    // PBS: an interactive job is never rerun (its terminal is gone with the first run)
+    rerunnable: opts.interactive ? false : (opts.rerunnable ?? true),
+    ...(sessionKey ? { interactive: { keyHash: sessionKeyHash(sessionKey) } } : {}),
     join: opts.join ?? "n",
     outPath,
     errPath,
@@ -286,7 +303,7 @@ export async function submitJob(
   else await ctx.store.createJob(job, edges, queued, beforeUpdates);
   ctx.metrics?.count("JobsSubmitted", 1, { queue: queue.name });
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
-  return { jobId: id };
+  return sessionKey ? { jobId: id, sessionKey } : { jobId: id };
 }
 
 export function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefined): ServerObject {

@@ -6,8 +6,9 @@
  */
 import { basename } from "node:path";
 import { MAX_SUBMIT_ARGUMENTS, type SubmitRequest } from "../../../shared/api/views.js";
-import { mergeOptions, parseDirectives, parseQsubArgv } from "../../../shared/pbs/index.js";
+import { checkInteractive, mergeOptions, parseDirectives, parseQsubArgv } from "../../../shared/pbs/index.js";
 import { waitForJob } from "../block.js";
+import { qsubInteractive } from "../interactive.js";
 import type { Ctx } from "../context.js";
 import { destTarget, resolveVariables } from "../route.js";
 
@@ -70,6 +71,9 @@ export async function qsub(ctx: Ctx, argv: string[]): Promise<number> {
       return 1;
     }
     scriptName = basename(parsed.script);
+  } else if (parsed.options.interactive) {
+    // qsub -I: stdin is the session's (the terminal, or the commands piped in), not a script
+    script = "";
   } else {
     script = await ctx.deps.stdin();
   }
@@ -82,6 +86,7 @@ export async function qsub(ctx: Ctx, argv: string[]): Promise<number> {
     ? {}
     : parseDirectives(script, prefix, { now: Math.floor(ctx.now() / 1000) });
   const options = mergeOptions(fromScript, parsed.options);
+  checkInteractive(options);
 
   let server = ctx.server();
   if (options.queue !== undefined) {
@@ -107,6 +112,12 @@ export async function qsub(ctx: Ctx, argv: string[]): Promise<number> {
   if (scriptName !== undefined) request.scriptName = scriptName;
   // PBS records the command line only when there is one (qsub.c: argc >= 2)
   if (argv.length > 0) request.submitArguments = argv.join(" ").slice(0, MAX_SUBMIT_ARGUMENTS);
+  if (options.interactive) {
+    // PBS reads an interactive job's script for its directives only (merged above): its
+    // commands are not run, so they are not sent
+    request.script = "";
+    return qsubInteractive(ctx, server, request);
+  }
   const jobId = await ctx.api.submit(server, request);
   if (!options.quiet) ctx.out(`${jobId}\n`);
   return options.block ? waitForJob(ctx, server, jobId) : 0;

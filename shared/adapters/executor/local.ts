@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { momKey, newMomId } from "../../auth/mom-report.js";
 import { RejectedError } from "../../errors.js";
+import { sessionSocketPath } from "../../exec/session.js";
 import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
 
 /**
@@ -176,6 +177,16 @@ export class LocalExecutor implements Executor {
     })) as Extract<MomReply, { type: "reply" }>;
     if (!r.ok)
       throw new RejectedError("MomRejected", `Request to MOM failed: ${job.jobId} is not running there`, 409);
+  }
+
+  /**
+   * qsub -I: the socket the MOM of a run listens on (shared/exec/session.ts), below the node's
+   * MOM folder; the same path the MOM computes.
+   */
+  sessionAddress(job: { jobId: string; momId: string; runCount: number }): string {
+    const tmp = this.opts.env.MOM_TMP;
+    if (!tmp) throw new Error("local executor: no MOM_TMP, so no interactive sessions");
+    return `unix:${sessionSocketPath(path.join(tmp, this.nodeOf(job.momId)), job.jobId, job.runCount)}`;
   }
 
   /** Request counters of every MOM process (for the benchmark). */

@@ -52,6 +52,17 @@ class FakeApi implements Api {
     this.calls.push(["submit", t.name, r]);
     return `99.${t.short}`;
   }
+  async submitInteractive(t: ServerEntry, r: SubmitRequest): Promise<{ jobId: string; sessionKey?: string }> {
+    this.calls.push(["submitInteractive", t.name, r]);
+    return { jobId: `99.${t.short}`, sessionKey: "k" };
+  }
+  async jobSession(
+    t: ServerEntry,
+    id: string,
+  ): Promise<{ jobId: string; runCount: number; address: string }> {
+    this.calls.push(["jobSession", t.name, id]);
+    return { jobId: id, runCount: 1, address: "unix:/nonexistent" };
+  }
   async listJobs(t: ServerEntry, q: JobQuery = {}): Promise<JobView[]> {
     this.calls.push(["listJobs", t.name, q]);
     return this.jobs.filter(

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { PbsParseError } from "../../../shared/errors.js";
 import {
   applyQsubOption,
+  checkInteractive,
   mergeOptions,
   parseDirectives,
   parseExecutionTime,
@@ -128,7 +129,8 @@ describe("applyQsubOption", () => {
 
   it.each([
     ["x", "zzz", "invalid option -- 'x'"],
-    ["I", undefined, "interactive jobs (-I) are not supported"],
+    ["I", "yes", "option -I takes no value"],
+    ["W", "interactive=true", "use -I for an interactive job"],
     ["X", undefined, "not supported"],
     ["l", undefined, "option requires an argument -- 'l'"],
     ["h", "yes", "takes no value"],
@@ -322,7 +324,7 @@ describe("parseDirectives", () => {
     ["#PBS -l walltime=bad\n", "directive error: line 1: Illegal attribute or resource value: time"],
     ["#PBS -N foo bar\n", 'directive error: line 1: unexpected argument "bar"'],
     ["#PBS -N 'foo\n", "directive error: line 1: unterminated"],
-    ["#PBS -I\n", "directive error: line 1: interactive jobs (-I) are not supported"],
+    ["#PBS -I -X\n", "directive error: line 1: X11 forwarding (-X) is not supported"],
     ["#PBS -C #X\n", "directive error: line 1: -C is only allowed on the command line"],
     ["#PBS -- sleep\n", "directive error: line 1: '--' is not allowed"],
     ["#PBS --long\n", "directive error: line 1: invalid option -- '--long'"],
@@ -366,7 +368,7 @@ describe("parseQsubArgv", () => {
     [["-y"], "invalid option -- 'y'"],
     [["--version"], "invalid option -- '--version'"],
     [["-N"], "option requires an argument -- 'N'"],
-    [["-I"], "interactive jobs (-I) are not supported"],
+    [["-IX"], "X11 forwarding (-X) is not supported"],
     [["-hx"], "invalid option -- 'x'"],
   ])("rejects %j", (args, msg) => {
     expectParseError(() => parseQsubArgv(args), msg);
@@ -403,5 +405,39 @@ describe("mergeOptions", () => {
     expect(mergeOptions({ variables: { X: "1" } }, {})).toEqual({ variables: { X: "1" } });
     expect(mergeOptions({}, { variablesFromEnv: ["Y"] })).toEqual({ variablesFromEnv: ["Y"] });
     expect(mergeOptions({}, {})).toEqual({});
+  });
+});
+
+describe("qsub -I (interactive)", () => {
+  it("parses -I on the command line, grouped, and in a directive", () => {
+    expect(parseQsubArgv(["-I"]).options.interactive).toBe(true);
+    expect(parseQsubArgv(["-Iz", "-N", "x"]).options).toMatchObject({
+      interactive: true,
+      quiet: true,
+      name: "x",
+    });
+    expect(parseDirectives("#PBS -I\n#PBS -l walltime=00:10:00\necho hi\n")).toMatchObject({
+      interactive: true,
+      resources: { walltime: "00:10:00" },
+    });
+    // a script operand with -I: read for its directives, as PBS does
+    expect(parseQsubArgv(["-I", "job.sh"])).toMatchObject({
+      options: { interactive: true },
+      script: "job.sh",
+    });
+  });
+
+  it("refuses -W block=true and -J with -I, and lets -W block=false pass", () => {
+    expectParseError(
+      () => checkInteractive(parseQsubArgv(["-I", "-W", "block=true"]).options),
+      "-W block=true cannot be used with an interactive job (-I)",
+    );
+    expectParseError(
+      () => checkInteractive(mergeOptions(parseDirectives("#PBS -W block=true\n"), { interactive: true })),
+      "-W block=true cannot be used",
+    );
+    expectParseError(() => checkInteractive(parseQsubArgv(["-I", "-J", "1-3"]).options), "-J cannot be used");
+    expect(() => checkInteractive(parseQsubArgv(["-I", "-W", "block=false"]).options)).not.toThrow();
+    expect(() => checkInteractive(parseQsubArgv(["-W", "block=true", "-J", "1-3"]).options)).not.toThrow();
   });
 });
