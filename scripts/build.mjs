@@ -108,10 +108,9 @@ async function buildCli() {
   for (const f of (await readdir(dir)).filter((f) => f.endsWith(".ts")).sort())
     modules.push([f, await readFile(join(dir, f), "utf8")]);
   const out = join(root, "cli/dist");
-  // bundles of commands that no longer exist (and the old all-in-one main.js) go
-  await rm(out, { recursive: true, force: true });
+  const cmds = Object.keys(await cliBins());
   await Promise.all(
-    Object.keys(await cliBins()).map(async (cmd) => {
+    cmds.map(async (cmd) => {
       const file = await commandModule(cmd, modules);
       const contents = [
         'import { runCommand } from "./run.js";',
@@ -131,6 +130,10 @@ async function buildCli() {
       });
     }),
   );
+  // bundles of commands that no longer exist (and the old all-in-one main.js) go; afterwards,
+  // not before: a test run in this checkout may be running the commands while another builds
+  const keep = new Set(cmds.flatMap((c) => [`${c}.js`, `${c}.js.map`]));
+  for (const f of await readdir(out)) if (!keep.has(f)) await rm(join(out, f), { force: true });
 }
 
 /** Writes cli/bin/<cmd>.js for every bin entry of cli/package.json (only when changed), mode 755. */
