@@ -10,6 +10,7 @@
  *   - DynamoDB and SQS requests per job, counted in the SDK middleware of every process
  * then peer transfers between two sites (bench/transfer.ts; --no-transfer skips them,
  * --transfer-only runs only them, --transfer-jobs N sizes the burst),
+ * then the PBS commands' latency as processes (bench/cli-latency.ts; --no-cli skips it),
  * and prints the medians over the runs as a table. `--idle` instead measures the CPU of an idle
  * `npm start` per process (bench/idle.ts). It is a benchmark, not a test: numbers
  * depend on the machine; compare ratios and medians.
@@ -21,6 +22,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
+import { cliLatencyBench } from "./cli-latency.js";
 import { countRequests, median, pct, startBenchStack } from "./local.js";
 import { idleBench } from "./idle.js";
 import { type TransferResult, transferRun } from "./transfer.js";
@@ -229,6 +231,8 @@ async function main(): Promise<void> {
     start: m((r) => r.startP50) / 1000,
     afterok: m((r) => r.afterokP50) / 1000,
   });
+  if (!args.includes("--no-cli"))
+    await cliLatencyBench(config, { n: 30, slurm: !args.includes("--no-slurm") });
   await transfers();
   process.exit(0);
 }

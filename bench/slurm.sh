@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bash bench/slurm.sh [default|tuned|both] [--jobs N]
+# bash bench/slurm.sh cli [--n N]
 #
 # Reference workload for `npm run bench`, on a single-node Slurm (Debian's slurm-wlm) that
 # this script starts entirely under a temp dir (own munged, slurmctld, slurmd; its own ports)
@@ -11,15 +12,20 @@
 #   - afterok gap, p50 of 10 pairs (child's first line minus parent's last line)
 # `default` = stock SchedulerParameters; `tuned` = batch_sched_delay=0,sched_min_interval=0.
 # Every setting gets a fresh controller (-c, state cleared). Prints a markdown table.
+# `cli`: command latency instead (bench/cli-latency.ts): N x `sbatch -H` (held, so nothing runs),
+# `squeue -j <id>`, `squeue` (whole queue) and `scancel <id>`, one process each on stock settings;
+# prints one line per command, `cli <label> <microseconds of each run>`.
 set -u
 
 MODE=both
 JOBS=500
+N=30
 while [ $# -gt 0 ]; do
   case "$1" in
-    default|tuned|both) MODE=$1 ;;
+    default|tuned|both|cli) MODE=$1 ;;
     --jobs) JOBS=$2; shift ;;
-    *) echo "usage: $0 [default|tuned|both] [--jobs N]" >&2; exit 2 ;;
+    --n) N=$2; shift ;;
+    *) echo "usage: $0 [default|tuned|both] [--jobs N] | $0 cli [--n N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -200,7 +206,33 @@ measure() { # $1 = label
   R[$label,gap]=$(p50 <"$W/gap")
 }
 
+us_since() { echo $(( ($(date +%s%N) - $1) / 1000 )); }
+cli_latency() {
+  local W="$T/work.cli" i t0 id ids=() sb="" one="" all="" del=""
+  mkdir -p "$W"; chmod 0777 "$W"; cd "$W" || return 1
+  # warm-up, as bench/cli-latency.ts does
+  id=$(sbatch --parsable -H -o /dev/null -e /dev/null --wrap=/bin/true) || return 1
+  squeue -h -j "$id" >/dev/null; scancel "$id"
+  for i in $(seq "$N"); do
+    t0=$(date +%s%N); id=$(sbatch --parsable -H -o /dev/null -e /dev/null --wrap=/bin/true) || return 1
+    sb+=" $(us_since "$t0")"; ids+=("$id")
+  done
+  for id in "${ids[@]}"; do t0=$(date +%s%N); squeue -j "$id" >/dev/null || return 1; one+=" $(us_since "$t0")"; done
+  for i in $(seq "$N"); do t0=$(date +%s%N); squeue >/dev/null || return 1; all+=" $(us_since "$t0")"; done
+  for id in "${ids[@]}"; do t0=$(date +%s%N); scancel "$id" || return 1; del+=" $(us_since "$t0")"; done
+  echo "cli sbatch_-H$sb"
+  echo "cli squeue_-j_<id>$one"
+  echo "cli squeue_(${N}_jobs)$all"
+  echo "cli scancel_<id>$del"
+}
+
 VERSION=$(slurmctld -V 2>&1)
+if [ "$MODE" = cli ]; then
+  echo "== $VERSION, stock settings: command latency, $N runs per command" >&2
+  start_slurm ""
+  cli_latency || { echo "slurm.sh: command latency failed; logs:" >&2; tail -30 "$T/log/slurmctld.log" >&2; exit 1; }
+  exit 0
+fi
 LABELS=()
 case $MODE in
   default) LABELS=(default) ;;

@@ -3,10 +3,13 @@
  * Bundles the deployable entry points with esbuild. Run by `npm run build`, `npm ci` (prepare),
  * `npm start` and `npm test`. Add a bundle by appending to BUNDLES.
  *
- * The PBS commands are one bundle (cli/dist/main.js) so each command starts by loading a single
- * file; cli/bin/<cmd>.js are two-line shims that call main("<cmd>", argv).
+ * Each PBS command is its own minified bundle, cli/dist/<cmd>.js, holding that command only (qsub
+ * loads neither commander nor qstat's formatting), so a command starts by loading a single small
+ * file; cli/bin/<cmd>.js are shims that call its main("<cmd>", argv). Workflow tools run a process
+ * per job and per poll: README.md "Command latency" has the numbers and bench/cli-latency.ts
+ * measures them.
  */
-import { chmod, readFile, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -31,7 +34,6 @@ export const COMMON = {
 
 /** One entry per bundle: esbuild options merged over COMMON (paths relative to the repo root). */
 export const BUNDLES = [
-  { name: "cli", entryPoints: ["cli/src/main.ts"], outfile: "cli/dist/main.js" },
   // the local MOM: forked once per virtual node, so its start-up time counts
   { name: "mom-local", entryPoints: ["infra/mom/local.ts"], outfile: "dist/mom-local.js" },
   // DynamoDB Local's keeper in its network namespace (infra/local/ddb-forwarder.ts): one a start
@@ -72,14 +74,71 @@ async function buildWeb() {
   if (old !== text) await writeFile(file, text);
 }
 
+/**
+ * cli/bin/<cmd>.js. `enableCompileCache` (Node >= 22.1) keeps V8's compiled code of the bundle on
+ * disk between runs; on older Node it is absent and the shim goes on without it.
+ */
 function shim(cmd) {
-  return `#!/usr/bin/env node\nimport("../dist/main.js").then(async (m) => { process.exitCode = await m.main(${JSON.stringify(cmd)}, process.argv.slice(2)); });\n`;
+  return `#!/usr/bin/env node
+import module from "node:module";
+module.enableCompileCache?.();
+import(${JSON.stringify(`../dist/${cmd}.js`)}).then(async (m) => { process.exitCode = await m.main(${JSON.stringify(cmd)}, process.argv.slice(2)); });
+`;
+}
+
+/** The bin entries of cli/package.json: command name -> shim path relative to cli/. */
+async function cliBins() {
+  return JSON.parse(await readFile(join(root, "cli/package.json"), "utf8")).bin ?? {};
+}
+
+/** The module of cli/src/commands/ that exports the handler of `cmd` (e.g. qdel -> jobops.ts). */
+async function commandModule(cmd, modules) {
+  const exported = new RegExp(`^export (async function|const|function) ${cmd}\\b`, "m");
+  for (const [file, text] of modules) if (exported.test(text)) return file;
+  throw new Error(`no module in cli/src/commands exports the handler of ${cmd}`);
+}
+
+/**
+ * One bundle per command: an entry that imports `runCommand` and that command's handler only, so
+ * esbuild drops the other commands (and commander for qsub). Minified: less for V8 to parse.
+ */
+async function buildCli() {
+  const dir = join(root, "cli/src/commands");
+  const modules = [];
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith(".ts")).sort())
+    modules.push([f, await readFile(join(dir, f), "utf8")]);
+  const out = join(root, "cli/dist");
+  const cmds = Object.keys(await cliBins());
+  await Promise.all(
+    cmds.map(async (cmd) => {
+      const file = await commandModule(cmd, modules);
+      const contents = [
+        'import { runCommand } from "./run.js";',
+        `import { ${cmd} as handler } from "./commands/${file.replace(/\.ts$/, ".js")}";`,
+        "export const main = (cmd: string, argv: string[]): Promise<number> => runCommand(cmd, handler, argv);",
+      ].join("\n");
+      await build({
+        ...COMMON,
+        absWorkingDir: root,
+        stdin: { contents, resolveDir: join(root, "cli/src"), sourcefile: `${cmd}-entry.ts`, loader: "ts" },
+        outfile: join(out, `${cmd}.js`),
+        minify: true,
+        // error classes name themselves after their constructor (shared/errors.ts)
+        keepNames: true,
+      }).catch((e) => {
+        throw new Error(`bundle cli (${cmd}) failed: ${e.message}`);
+      });
+    }),
+  );
+  // bundles of commands that no longer exist (and the old all-in-one main.js) go; afterwards,
+  // not before: a test run in this checkout may be running the commands while another builds
+  const keep = new Set(cmds.flatMap((c) => [`${c}.js`, `${c}.js.map`]));
+  for (const f of await readdir(out)) if (!keep.has(f)) await rm(join(out, f), { force: true });
 }
 
 /** Writes cli/bin/<cmd>.js for every bin entry of cli/package.json (only when changed), mode 755. */
 async function writeShims() {
-  const pkg = JSON.parse(await readFile(join(root, "cli/package.json"), "utf8"));
-  for (const [cmd, rel] of Object.entries(pkg.bin ?? {})) {
+  for (const [cmd, rel] of Object.entries(await cliBins())) {
     const file = join(root, "cli", rel);
     const text = shim(cmd);
     const old = await readFile(file, "utf8").catch(() => undefined);
@@ -92,8 +151,9 @@ export async function buildAll(names) {
   const selected = names?.length ? BUNDLES.filter((b) => names.includes(b.name)) : BUNDLES;
   // first: the API (and so the bundles below that include it) imports the generated assets
   if (!names?.length || names.includes("web")) await buildWeb();
-  await Promise.all(
-    selected.map(({ name, entryPoints, outfile, ...rest }) =>
+  await Promise.all([
+    ...(!names?.length || names.includes("cli") ? [buildCli()] : []),
+    ...selected.map(({ name, entryPoints, outfile, ...rest }) =>
       build({
         ...COMMON,
         ...rest,
@@ -104,7 +164,7 @@ export async function buildAll(names) {
         throw new Error(`bundle ${name} failed: ${e.message}`);
       }),
     ),
-  );
+  ]);
   await writeShims();
 }
 

@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import("../dist/main.js").then(async (m) => { process.exitCode = await m.main("qmove", process.argv.slice(2)); });
+import module from "node:module";
+module.enableCompileCache?.();
+import("../dist/qmove.js").then(async (m) => { process.exitCode = await m.main("qmove", process.argv.slice(2)); });

@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import("../dist/main.js").then(async (m) => { process.exitCode = await m.main("qrls", process.argv.slice(2)); });
+import module from "node:module";
+module.enableCompileCache?.();
+import("../dist/qrls.js").then(async (m) => { process.exitCode = await m.main("qrls", process.argv.slice(2)); });

@@ -67,7 +67,7 @@ export function cliEnv(env: Env = process.env) {
 
 /**
  * The system-wide lists, in the order they are tried: /etc, then the default data dir of the
- * checkout this CLI runs from (cli/src/config.ts and the bundle cli/dist/main.js both sit two
+ * checkout this CLI runs from (cli/src/config.ts and the bundles cli/dist/<cmd>.js all sit two
  * folders below it).
  */
 export function systemConfPaths(): string[] {

@@ -38,7 +38,9 @@ beforeAll(async () => {
   fs.chmodSync(root, 0o755);
   for (const d of ["bin", "dist"]) fs.mkdirSync(path.join(root, "cli", d), { recursive: true });
   fs.copyFileSync("cli/package.json", path.join(root, "cli", "package.json"));
-  fs.copyFileSync("cli/dist/main.js", path.join(root, "cli", "dist", "main.js"));
+  // one bundle per command (scripts/build.mjs)
+  for (const f of fs.readdirSync("cli/dist").filter((f) => f.endsWith(".js")))
+    fs.copyFileSync(path.join("cli/dist", f), path.join(root, "cli/dist", f));
   for (const f of fs.readdirSync("cli/bin"))
     fs.copyFileSync(path.join("cli/bin", f), path.join(root, "cli/bin", f));
   const cfgFile = path.join(root, "config.json");

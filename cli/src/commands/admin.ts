@@ -1,6 +1,7 @@
 /** qmgr, pbsnodes and tracejob. */
 import type { NodeView } from "../../../shared/api/views.js";
-import { Command, type Ctx, messageOf, parseCommand, usageError } from "../context.js";
+import { type Ctx, messageOf } from "../context.js";
+import { Command, parseCommand, usageError } from "../parse.js";
 import { pbsnodesJson, pbsnodesMarked, pbsnodesSummary, pbsnodesText, tracejobText } from "../format.js";
 import { jobTarget } from "../route.js";
 

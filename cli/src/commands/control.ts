@@ -8,7 +8,8 @@ import {
   type SelectCriteria,
   selectMatches,
 } from "../../../shared/pbs/qselect.js";
-import { Command, type Ctx, parseCommand, usageError } from "../context.js";
+import type { Ctx } from "../context.js";
+import { Command, parseCommand, usageError } from "../parse.js";
 import { destTarget, jobTarget } from "../route.js";
 
 export async function qselect(ctx: Ctx, argv: string[]): Promise<number> {

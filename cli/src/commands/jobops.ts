@@ -6,7 +6,8 @@
 import { parseQsubArgv, QSUB_VALUE_FLAGS } from "../../../shared/pbs/index.js";
 import type { HoldType } from "../api-client.js";
 import type { ServerEntry } from "../config.js";
-import { Command, type Ctx, parseCommand, usageError } from "../context.js";
+import type { Ctx } from "../context.js";
+import { Command, parseCommand, usageError } from "../parse.js";
 import { jobTarget, resolveVariables } from "../route.js";
 
 async function eachJob(

@@ -4,7 +4,8 @@
  */
 import type { AccountingReport } from "../../../shared/accounting/allocations.js";
 import type { ServerEntry } from "../config.js";
-import { Command, type Ctx, parseCommand, usageError } from "../context.js";
+import type { Ctx } from "../context.js";
+import { Command, parseCommand, usageError } from "../parse.js";
 
 const USAGE =
   "metaqueue accounting [--project P] [-F json] [@server...]\n" +

@@ -5,7 +5,8 @@
  */
 import type { JobView, PbsAttributes, QueueView } from "../../../shared/api/views.js";
 import type { ServerEntry } from "../config.js";
-import { Command, type Ctx, parseCommand, usageError } from "../context.js";
+import type { Ctx } from "../context.js";
+import { Command, parseCommand, usageError } from "../parse.js";
 import { DSV_DELIMITER, qstatDsv, queueDsv, serverDsv } from "../format-dsv.js";
 import {
   qstatAltTable,
