@@ -29,6 +29,7 @@ import { submitJob } from "../server/submit.js";
 import { arraySubjobs, indexFilter, subjobRef, unrecordedSubjob } from "../server/subjobs.js";
 import { jobView, nodeView, queueView, serverView } from "./render.js";
 import { openApiDocument } from "./openapi.js";
+import { reportState } from "../peers/receiver.js";
 import { type Identity, refuseAll } from "./identity.js";
 import {
   AlterSchema,
@@ -434,7 +435,9 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     if (method === "POST" && (action === "hold" || action === "release")) {
       const { holdType } = parseBody(HoldSchema, event);
       const op = action === "hold" ? holdJob : releaseJob;
-      await guarded(() => op(ctx, jid, actor, holdType), holdType === "o" || holdType === "s");
+      const after = await guarded(() => op(ctx, jid, actor, holdType), holdType === "o" || holdType === "s");
+      // held or released here, a job moved here from a peer: its origin shows the live state
+      if (after?.inbound) await reportState(ctx, after);
       return json(200, { jobId: jid });
     }
     if (method === "POST" && action === "rerun") {

@@ -136,10 +136,8 @@ export async function onJobOp(ctx: SiteContext, peer: PeerInfo, m: Msg<"JOB_OP">
   try {
     if (m.op === "delete") await deleteJob(ctx, job.id, actor);
     else {
-      if (m.op === "hold") await holdJob(ctx, job.id, actor);
-      else await releaseJob(ctx, job.id, actor);
-      const now = await ctx.store.getJob(job.key);
-      if (now) await reportState(ctx, now);
+      const after = await (m.op === "hold" ? holdJob : releaseJob)(ctx, job.id, actor);
+      if (after) await reportState(ctx, after);
     }
   } catch (err) {
     // Already finished, not held...: the same answer qdel would give here; nothing to retry.

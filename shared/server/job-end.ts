@@ -15,7 +15,7 @@ import { loadServerState } from "./server-state.js";
 import { edgeOutcome } from "./depend-rules.js";
 import type { EndResult } from "./end-result.js";
 import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
-import { reportEnd } from "../peers/receiver.js";
+import { reportEnd, reportState } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { retryConflicts } from "./retry.js";
 import { nodePartition } from "./objects.js";
@@ -182,8 +182,11 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
   if (result === "ended") {
     ctx.metrics?.count(o.exitStatus === 0 ? "JobsFinished" : "JobsFailed", 1, { queue: job.queue });
     ctx.metrics?.ms("JobWalltime", o.resourcesUsed.walltime * 1000);
-  } else if (result === "requeued") ctx.metrics?.count("JobsRequeued");
-  else if (result === "held") ctx.metrics?.count("JobsStageinFailed");
+  } else if (result === "requeued") {
+    ctx.metrics?.count("JobsRequeued");
+    // requeued here (qrerun), a job moved here from a peer: its origin shows it queued again
+    if (job.inbound) await reportState(ctx, job);
+  } else if (result === "held") ctx.metrics?.count("JobsStageinFailed");
   if (isFinished(job.state)) {
     if (job.parentKey) await subjobEnded(ctx, job);
     if (job.hasDeps) res.ended.push(job.key);
@@ -357,6 +360,8 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
   );
   if (!after) return { partitions: [], ended: [] };
   ctx.metrics?.count("JobsLost", 1, { outcome: isFinished(after.state) ? "ended" : "requeued" });
+  // requeued with its lost MOM, a job moved here from a peer: its origin shows it queued again
+  if (after.inbound && !isFinished(after.state)) await reportState(ctx, after);
   if (after.parentKey && isFinished(after.state)) await subjobEnded(ctx, after);
   return {
     partitions: [after.partition],

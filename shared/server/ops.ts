@@ -154,12 +154,18 @@ export async function deleteJob(
   return { jobId: id };
 }
 
-export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
+/** qhold. Returns the job as written (undefined: nothing changed here, or forwarded to a peer). */
+export async function holdJob(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+  holdType = "u",
+): Promise<JobRecord | undefined> {
   mayUseHold(actor, holdType, id);
   refuseSubjob(ctx, id);
-  if (await forwardOp(ctx, id, actor, "hold")) return;
+  if (await forwardOp(ctx, id, actor, "hold")) return undefined;
   const now = ctx.clock.now();
-  await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
+  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!["Q", "H", "W"].includes(cur.state))
@@ -180,12 +186,19 @@ export async function holdJob(ctx: SiteContext, id: string, actor: Actor, holdTy
       },
     };
   });
+  return after;
 }
 
-export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, holdType = "u"): Promise<void> {
+/** qrls. Returns the job as written (undefined: nothing changed here, or forwarded to a peer). */
+export async function releaseJob(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+  holdType = "u",
+): Promise<JobRecord | undefined> {
   mayUseHold(actor, holdType, id);
   refuseSubjob(ctx, id);
-  if (await forwardOp(ctx, id, actor, "release")) return;
+  if (await forwardOp(ctx, id, actor, "release")) return undefined;
   const now = ctx.clock.now();
   const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
@@ -198,6 +211,7 @@ export async function releaseJob(ctx: SiteContext, id: string, actor: Actor, hol
     };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "release");
+  return after;
 }
 
 export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {

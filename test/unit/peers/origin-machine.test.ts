@@ -345,6 +345,18 @@ describe("origin: JOB_STATE (the moved job's live state, listed under its ID)", 
     expect(sendsOf(s)).toEqual([]);
   });
 
+  it("requeued at the peer (R, then Q) and held there: the origin follows, and drops the old start", () => {
+    const plain = (at: number, state: "Q" | "H") =>
+      ({
+        ...report(at, state),
+        m: { type: "JOB_STATE", transferId: X, newId: "1.casper", state, at, server: "desched1" },
+      }) as const;
+    const running = written(originStep(moved(), report(45_000)))?.after;
+    const requeued = written(originStep(running, plain(46_000, "Q")))?.after;
+    expect(requeued?.remote).toEqual({ state: "Q", at: 46_000, server: "desched1" });
+    expect(written(originStep(requeued, plain(47_000, "H")))?.after.remote?.state).toBe("H");
+  });
+
   it("a duplicate or an overtaken report changes nothing", () => {
     const job = moved({ remote: { state: "H", at: 46_000, server: "desched1" } });
     expect(storeEffectOf(originStep(job, report(46_000)))).toBeUndefined();

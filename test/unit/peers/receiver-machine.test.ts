@@ -325,6 +325,19 @@ describe("receiver: the copy's live state, for its origin", () => {
     expect(storeEffectOf(s)).toBeUndefined();
   });
 
+  it.each([
+    ["requeued (qrerun, a lost MOM)", "Q"],
+    ["held (qhold at this site)", "H"],
+  ] as const)(
+    "a committed copy %s reports %s, with no start time or host of the run before",
+    (_what, state) => {
+      const s = localState(committed({ state, stime: 45_000, execHost: "d1/0" }));
+      expect(sendsOf(s)).toEqual([
+        { type: "JOB_STATE", transferId: X, newId: "1.casper", state, at: NOW, server: "desched1" },
+      ]);
+    },
+  );
+
   it("nothing for a copy not committed yet, an ended one (JOB_END tells), or one that moved on", () => {
     expect(sendsOf(localState(held()))).toEqual([]);
     expect(sendsOf(localState(ended()))).toEqual([]);
