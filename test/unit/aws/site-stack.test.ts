@@ -408,10 +408,11 @@ describe("IAM", () => {
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).toEqual(["dynamodb:PutItem"]);
     expect(actions.some((a) => /^s3:(Get|Delete|List)/.test(a))).toBe(false);
     const put = mine.find((s) => asArray(s.Action).includes("dynamodb:PutItem"))!;
+    // heartbeat partitions only (never SRV, where the server objects are), the beat's own attributes
     expect(put.Condition).toEqual({
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["MOM#*"] },
       "ForAllValues:StringEquals": {
-        "dynamodb:LeadingKeys": ["SRV"],
-        "dynamodb:Attributes": ["pk", "sk", "momId", "jobs", "at"],
+        "dynamodb:Attributes": ["pk", "sk", "momId", "jobs", "at", "nonce", "sig", "expiresAt"],
       },
     });
     const send = mine.find((s) => asArray(s.Action).includes("sqs:SendMessage"))!;
