@@ -398,6 +398,20 @@ describe("IAM", () => {
     }
   });
 
+  it("only the API may read job output: s3 Get/List on the output bucket, named in its OUTPUT_BUCKET", () => {
+    const [[bucketId]] = ofType("AWS::S3::Bucket");
+    const apiRole = refsIn(resources[fnId("HTTP API")].Properties.Role)[0];
+    const reads = statements().filter((s) => asArray(s.Action).some((a: string) => /^s3:(Get|List)/.test(a)));
+    expect(reads.length).toBeGreaterThan(0);
+    for (const s of reads) {
+      expect(s.roles).toEqual([apiRole]);
+      expect(new Set(refsIn(s.Resource))).toEqual(new Set([bucketId]));
+    }
+    expect(refsIn(resources[fnId("HTTP API")].Properties.Environment.Variables.OUTPUT_BUCKET)).toEqual([
+      bucketId,
+    ]);
+  });
+
   it("the MOM task role: put output, send to the events queue, PutItem of heartbeat items only", () => {
     const taskRole = refsIn(
       resources[logicalIdOf("AWS::ECS::TaskDefinition", () => true)].Properties.TaskRoleArn,
