@@ -89,6 +89,8 @@ const READY_ATTRS = [
   "refusedBy",
   // -a: the planner never starts a job before its Execution_Time
   "execAt",
+  // a dispatch refused for capacity backs the job off until then
+  "notBefore",
 ];
 /** Attributes the scheduler and sweeper read from the run index. */
 const RUN_ATTRS = [
