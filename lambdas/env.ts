@@ -1,5 +1,6 @@
 /** Lambda configuration: validated environment, clients built once per container. */
 import { systemClock } from "../shared/ports/clock.js";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
@@ -8,6 +9,7 @@ import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
+import { s3OutputReader } from "../shared/adapters/s3/output-reader.js";
 import { SqsBus } from "../shared/adapters/sqs/bus.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { PeerPacing } from "../shared/peers/pacing.js";
@@ -31,6 +33,8 @@ export const LambdaEnvSchema = z.object({
   MOM_STALE_SECONDS: z.coerce.number().int().positive().default(120),
   /** JSON (lambdas/peers-env.ts PeerEnvSchema); absent or empty: no peers */
   PEERS: z.string().optional(),
+  /** the job-output bucket ECS MOMs upload to: the API serves output from it; absent: 501 */
+  OUTPUT_BUCKET: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
   /** SSM SecureString holding the site's MOM secret; absent or empty: none */
   MOM_SECRET_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
 });
@@ -78,6 +82,9 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     metrics,
     // API Gateway's JWT authorizer verified the token; the claims name the PBS user
     authenticate: claimsAuthenticator(),
+    output: e.OUTPUT_BUCKET
+      ? s3OutputReader(new S3Client({ region: e.AWS_REGION, maxAttempts: 3 }), e.OUTPUT_BUCKET)
+      : undefined,
   };
   return cached;
 }

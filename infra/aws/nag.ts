@@ -93,6 +93,11 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   }
 
   ack(
+    roleOf(stack.api.handler),
+    `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
+    "The API serves job output (GetObject only) from the site's output bucket, whose keys are job IDs not known at deploy time; the route allows the job's owner, operators and managers.",
+  );
+  ack(
     stack.state.outputBucket,
     "AwsSolutions-S1",
     "Server access logs need a second bucket and log every job's output PUT; who wrote what is in the MOM's task role (one writer) and CloudTrail data events when a site wants them.",

@@ -121,7 +121,12 @@ export class SiteStack extends Stack {
     const common = { site: site.name, environment, table, queues: this.queues, logRetention };
     this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom });
     this.events = new SiteEvents(this, "Events", common);
-    this.api = new SiteApi(this, "Api", { ...common, mom: this.mom, auth: props.auth });
+    this.api = new SiteApi(this, "Api", {
+      ...common,
+      mom: this.mom,
+      outputBucket: this.state.outputBucket,
+      auth: props.auth,
+    });
 
     const functions = [
       { name: "api", fn: this.api.handler },

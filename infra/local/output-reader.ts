@@ -17,7 +17,14 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { lookupOsUser, type OsUser, osGroupIds } from "../../shared/auth/os-user.js";
-import type { OutputReader, OutputRefusal, OutputTail } from "../../shared/ports/index.js";
+import {
+  type OutputReader,
+  type OutputRefusal,
+  type OutputTail,
+  tailWindow,
+} from "../../shared/ports/index.js";
+
+export { tailWindow };
 
 const C = fs.constants;
 export const OUTPUT_READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
@@ -44,17 +51,6 @@ const REFUSED_TEXT: Record<OutputRefusal, string> = {
 
 function refused(reason: OutputRefusal, detail?: string): OutputTail {
   return { exists: false, refused: reason, message: detail ?? REFUSED_TEXT[reason] };
-}
-
-/** The part of a file of `size` bytes to read: [start, start+len). */
-export function tailWindow(
-  size: number,
-  from: number | undefined,
-  max: number,
-): { start: number; len: number } {
-  let start = from ?? Math.max(0, size - max);
-  if (start > size) start = 0; // the file was rewritten (a rerun): read it again
-  return { start, len: Math.max(0, Math.min(max, size - start)) };
 }
 
 /** Read in this process, with this process's rights. */

@@ -31,6 +31,7 @@ import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { outputKey } from "../../shared/adapters/s3/output-reader.js";
 
 export interface EcsMomEnv {
   JOB_SPEC?: string;
@@ -215,7 +216,8 @@ export async function uploadOutputs(
   const files = [...new Set([spec.stdoutPath, spec.stderrPath])].filter((p): p is string => !!p);
   await Promise.all(
     files.map(async (file) => {
-      const key = `${spec.jobId}/${path.basename(file)}`;
+      // the key the API's S3 OutputReader reads (shared/adapters/s3/output-reader.ts)
+      const key = outputKey(spec.jobId, file);
       let fh: fs.promises.FileHandle | undefined;
       try {
         const C = fs.constants;

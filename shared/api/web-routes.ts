@@ -199,8 +199,7 @@ async function output(
   const job = await getJob(ctx, id);
   const who = await actor();
   if (!who.privileged && who.user !== job.user) throw new UnauthorizedError();
-  // On AWS the MOM runs in an ECS task: its output would be read from the task's log stream
-  // (CloudWatch Logs) or a copy staged to S3; no reader is wired to the API there yet.
+  // a site without a reader (a deployment without an output bucket) says so
   if (!ctx.output)
     throw new MetaqueueError(
       "NotImplemented",
@@ -218,7 +217,7 @@ async function output(
   const file = where.file;
   const joined = (stream === "o" && job.join === "eo") || (stream === "e" && job.join === "oe");
   // opened with the owner's rights, whoever asks (a manager gets only what the owner could read)
-  const tail = await ctx.output.tail(job.user, file, from, max);
+  const tail = await ctx.output.tail(job.user, file, from, max, job.id);
   if (tail.refused === "error")
     throw new MetaqueueError("OutputUnreadable", `cannot read ${file}: ${tail.message}`, 500);
   if (tail.refused)

@@ -68,6 +68,23 @@ export interface JobRunSpec {
   execHost: string;
 }
 
+/**
+ * Why an executor could not start a run, as the scheduler acts on it: `never` (the run cannot
+ * start as asked: an invalid request, a size the executor cannot give) holds the job with the
+ * reason; `later` (no capacity, throttled, the service failing) puts it back with a not-before
+ * time that grows with each failure. Any other error requeues the job at once.
+ */
+export class DispatchError extends Error {
+  constructor(
+    message: string,
+    readonly retry: "never" | "later",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 export type KillReason = "qdel" | "walltime" | "shutdown" | "rerun";
 
 /** Where jobs run: child-process MOMs locally, ECS tasks on AWS. */

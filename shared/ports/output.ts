@@ -20,13 +20,35 @@ export type OutputTail =
 /**
  * Reads job output with the job owner's rights, never the site's: opened without following a
  * link, regular files only, without blocking. Locally a root runtime reads in a short-lived
- * process running as the owner; AWS has none yet (the API answers 501).
+ * process running as the owner (infra/local/output-reader.ts); on AWS the output is what the
+ * job's ECS MOM uploaded under the job's own S3 prefix (shared/adapters/s3/output-reader.ts).
  */
 export interface OutputReader {
   /**
    * At most `max` bytes of `file` from byte `from` (default: the last `max` bytes; a `from`
    * past the end means the file was rewritten and it is read from 0), opened as the OS
-   * account `owner`.
+   * account `owner`, of the job `jobId` (where the output is kept per job, as in S3).
    */
-  tail(owner: string, file: string, from: number | undefined, max: number): Promise<OutputTail>;
+  tail(
+    owner: string,
+    file: string,
+    from: number | undefined,
+    max: number,
+    jobId?: string,
+  ): Promise<OutputTail>;
+}
+
+/**
+ * The part of a file of `size` bytes a tail reads, [start, start+len): the last `max` bytes by
+ * default; a `from` past the end means the file was rewritten (a rerun), so it starts again at 0.
+ * Every OutputReader reads this window.
+ */
+export function tailWindow(
+  size: number,
+  from: number | undefined,
+  max: number,
+): { start: number; len: number } {
+  let start = from ?? Math.max(0, size - max);
+  if (start > size) start = 0;
+  return { start, len: Math.max(0, Math.min(max, size - start)) };
 }

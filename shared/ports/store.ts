@@ -134,7 +134,13 @@ export interface ServerObjectStore {
 
 /** What the site's MOMs last said: heartbeats and boots. */
 export interface MomStore {
+  /** The MOM's last beat replaces its earlier one; it expires some hours after it was sent. */
   putMomBeat(beat: MomBeat): Promise<void>;
+  /**
+   * Forget the MOM's beat once it holds nothing but `run` (whose obituary was taken): a per-run
+   * MOM's item goes with its run. A beat naming other runs stays (no error).
+   */
+  dropMomBeat(momId: string, run: { jobId: string; runCount: number }): Promise<void>;
   getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>>;
   /**
    * Record a node's MOM boot unless a later one is recorded: false when this one is older (a

@@ -28,6 +28,7 @@ import {
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
 import { ConflictError, StoreError } from "../errors.js";
+import { DispatchError } from "../ports/index.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
@@ -355,18 +356,33 @@ async function claimSubjobs(
   }
 }
 
+/** First back-off after a capacity or throttling refusal; it doubles with each one in a row. */
+export const DISPATCH_BACKOFF_MS = 15_000;
+/** The back-off's ceiling. */
+export const DISPATCH_BACKOFF_MAX_MS = 5 * 60_000;
+
 export async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
   try {
     await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay, ctx.settings.jobStart));
   } catch (err) {
-    ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed: ${(err as Error).message}`);
-    ctx.metrics?.count("DispatchFailures");
-    await requeueAfterFailedDispatch(ctx, job, (err as Error).message);
+    const retry = err instanceof DispatchError ? err.retry : "now";
+    ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed (retry ${retry}): ${(err as Error).message}`);
+    ctx.metrics?.count("DispatchFailures", 1, { retry });
+    await requeueAfterFailedDispatch(ctx, job, (err as Error).message, retry);
   }
 }
 
-/** The MOM could not take the job: put it back so the next cycle can place it elsewhere. */
-async function requeueAfterFailedDispatch(ctx: SiteContext, job: JobRecord, why: string): Promise<void> {
+/**
+ * The MOM could not take the job: put it back so the next cycle can place it elsewhere; after
+ * a capacity or throttling refusal, not before a back-off time; after a refusal that will not
+ * change by itself, held (system hold) with the reason, as PBS holds a job it cannot start.
+ */
+async function requeueAfterFailedDispatch(
+  ctx: SiteContext,
+  job: JobRecord,
+  why: string,
+  retry: "never" | "later" | "now",
+): Promise<void> {
   if (job.parentKey) {
     // A subjob lives outside the ready index (its parent stands for it there): it cannot go
     // back to Q, so it ends with the reason and is counted on its array, as a lost run is.
@@ -377,11 +393,27 @@ async function requeueAfterFailedDispatch(ctx: SiteContext, job: JobRecord, why:
   await retryConflicts(`job ${job.key}`, 5, async () => {
     const cur = await ctx.store.getJob(job.key);
     if (!cur || cur.runCount !== job.runCount || isFinished(cur.state) || cur.state !== "R") return;
-    await ctx.store.updateJob(cur, {
+    const fails = (cur.dispatchFails ?? 0) + 1;
+    const backoff = Math.min(DISPATCH_BACKOFF_MAX_MS, DISPATCH_BACKOFF_MS * 2 ** (fails - 1));
+    const queued = await ctx.store.updateJob(cur, {
       ...requeueFields(cur, now, `Job requeued: dispatch failed: ${why}`),
       comment: `Not Running: could not start on its MOM: ${why}`,
+      ...(retry === "later" ? { notBefore: now + backoff, dispatchFails: fails } : {}),
     });
-    await triggerCycles(ctx, [cur.partition], "dispatch-failed");
+    if (retry === "never") {
+      // A second write (R -> H is no transition of PBS's): a crash in between leaves the job
+      // queued, and the next dispatch refuses it again.
+      await ctx.store.updateJob(queued, {
+        ...queued,
+        state: "H",
+        holds: queued.holds.includes("s") ? queued.holds : `${queued.holds}s`,
+        comment: `Job held by the server: it cannot start: ${why}`,
+        hist: withTrace(queued.hist, { time: now, source: "S", message: `Job held (system): ${why}` }),
+      });
+      return;
+    }
+    // now: the next cycle places it (elsewhere); later: the tick's cycle finds it due
+    if (retry === "now") await triggerCycles(ctx, [cur.partition], "dispatch-failed");
   }).catch((err) => {
     // still losing races: leave it R; the sweeper ends or requeues a run its MOM never reported
     if (!(err instanceof ConflictError)) throw err;

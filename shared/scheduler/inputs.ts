@@ -9,7 +9,7 @@ import type { CandidateJob, RunningJob } from "./types.js";
  */
 export function toCandidate(
   j: Pick<JobRecord, "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime"> &
-    Partial<Pick<JobRecord, "rl" | "execAt" | "qrank">>,
+    Partial<Pick<JobRecord, "rl" | "execAt" | "qrank" | "notBefore">>,
   id: string,
 ): CandidateJob {
   return {
@@ -25,6 +25,7 @@ export function toCandidate(
     place: placementOf(j.rl?.place),
     walltime: j.walltime,
     ...(j.execAt !== undefined ? { execAt: j.execAt } : {}),
+    ...(j.notBefore !== undefined ? { notBefore: j.notBefore } : {}),
   };
 }
 

@@ -61,6 +61,7 @@ export const REASON = {
   neverRun: "Not Running: Job will never run with the resources currently configured in the complex",
   conflict: "Not Running: Job would conflict with reservation or top job",
   executionTime: "Not Running: Job Execution_Time has not been reached",
+  backoff: "Not Running: backing off after the executor had no capacity",
 } as const;
 
 /** PBS sort order of candidates (see module comment). */
@@ -273,6 +274,11 @@ export function planCycle(input: CycleInput): CycleResult {
     // -a: a job whose Execution_Time is ahead neither starts nor holds the partition back
     if (job.execAt !== undefined && job.execAt > now) {
       result.waiting[job.id] = REASON.executionTime;
+      continue;
+    }
+    // backing off after a capacity refusal: it does not hold the partition back either
+    if (job.notBefore !== undefined && job.notBefore > now) {
+      result.waiting[job.id] = REASON.backoff;
       continue;
     }
     const queue = queues.get(job.queue);

@@ -77,6 +77,8 @@ export interface CandidateJob {
   walltime?: number;
   /** -a Execution_Time, epoch ms: never started before it */
   execAt?: number;
+  /** epoch ms: a dispatch refused for capacity backs the job off until then */
+  notBefore?: number;
 }
 
 export interface QueueInfo {

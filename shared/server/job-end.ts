@@ -177,6 +177,12 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
   if (outcome === "stale" && !(isFinished(job.state) && job.runCount === o.runCount))
     return { partitions: [], ended: [] };
   const res: EndResult = { partitions: [job.partition], ended: [] };
+  // The run is settled: a MOM that held only it (ECS: one MOM per run) will say nothing more,
+  // so its heartbeat item goes now (the TTL would take it later). Best effort: a failure here
+  // must not redeliver an obituary whose end is written.
+  await ctx.store
+    .dropMomBeat(o.momId, { jobId: o.jobId, runCount: o.runCount })
+    .catch((err) => ctx.log.warn(`obituary of ${o.jobId}: heartbeat of ${o.momId} not dropped: ${err}`));
   // (assigned inside the decide callback, which TypeScript's narrowing does not follow)
   const result = outcome as "ended" | "requeued" | "held" | "stale";
   if (result === "ended") {

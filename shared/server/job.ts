@@ -30,6 +30,13 @@ export interface JobRecord {
   state: JobState;
   /** PBS Hold_Types letters in effect: u (user), o (operator), s (system: dependencies) */
   holds: string;
+  /**
+   * epoch ms: the scheduler starts the job no sooner (a dispatch refused for capacity or
+   * throttling backs off); absent = any time
+   */
+  notBefore?: number;
+  /** dispatches refused for capacity or throttling in a row: the back-off doubles with each */
+  dispatchFails?: number;
   queue: string;
   partition: string;
   name: string;

@@ -84,6 +84,24 @@ export function recordContract(makeStore: MakeStore) {
       expect(got.get("m1")).toEqual({ momId: "m1", jobs: [], at: T0 + 1, nonce: "n", sig: "s" });
     });
 
+    it("drops a MOM's beat after the obituary of its only run, and keeps a beat naming other runs", async () => {
+      const s = store();
+      const run = { jobId: "1.casper", runCount: 2 };
+      await s.putMomBeat({ momId: "ecs:1:2", jobs: [run], at: T0 });
+      await s.putMomBeat({ momId: "node1", jobs: [run, { jobId: "2.casper", runCount: 1 }], at: T0 });
+      await s.putMomBeat({ momId: "idle", jobs: [], at: T0 });
+      await s.putMomBeat({ momId: "other", jobs: [{ jobId: "1.casper", runCount: 1 }], at: T0 });
+      await s.dropMomBeat("ecs:1:2", run);
+      await s.dropMomBeat("node1", run);
+      await s.dropMomBeat("idle", run);
+      await s.dropMomBeat("other", run); // an earlier run of the job: not this one
+      await s.dropMomBeat("never-beat", run); // nothing to drop is no error
+      expect([...(await s.getMomBeats(["ecs:1:2", "node1", "idle", "other"])).keys()].sort()).toEqual([
+        "node1",
+        "other",
+      ]);
+    });
+
     it("takes a node's later boot, the same boot again, and refuses an older one", async () => {
       const s = store();
       expect(await s.putMomBoot("c1", "m1", T0)).toBe(true);

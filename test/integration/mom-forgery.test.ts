@@ -43,7 +43,7 @@ const via = (ep) => {
 };
 const sqs = new SQSClient({ region: "us-east-1", credentials, ...via(sqsUrl) });
 const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: "us-east-1", credentials, ...via(ddbUrl) }));
-const beats = (await doc.send(new ScanCommand({ TableName: table }))).Items.filter((i) => String(i.sk).startsWith("MOM#") && i.jobs);
+const beats = (await doc.send(new ScanCommand({ TableName: table }))).Items.filter((i) => String(i.pk).startsWith("MOM#") && i.jobs);
 const victimMom = beats.find((b) => b.jobs.some((j) => j.jobId === victim))?.momId ?? node + ":guess";
 const used = { walltime: 99999, cput: 99999, mem: 1, ncpus: 1 };
 const obit = { type: "obit", jobId: victim, runCount: 1, momId: victimMom, exitStatus: 0, startedAt: 1, endedAt: 2, resourcesUsed: used };

@@ -15,8 +15,10 @@ import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { siteFunction } from "./lambda.js";
 import type { MomCluster } from "./mom.js";
@@ -48,6 +50,8 @@ export interface SiteApiProps {
   table: dynamodb.ITable;
   queues: SiteQueues;
   mom: MomCluster;
+  /** the job-output bucket (ECS MOMs upload to it; the API serves job output from it) */
+  outputBucket: s3.IBucket;
   auth: JwtAuthSettings;
   logRetention: logs.RetentionDays;
   /** default API_RESERVED_CONCURRENCY */
@@ -68,8 +72,12 @@ export class SiteApi extends Construct {
     this.handler = siteFunction(this, "Api", {
       entry: "api.ts",
       description: `metaqueue ${props.site}: HTTP API`,
-      // qdel/qrerun stop ECS tasks
-      environment: { ...props.environment, ...props.mom.executorEnvironment() },
+      // qdel/qrerun stop ECS tasks; job output is served from the output bucket
+      environment: {
+        ...props.environment,
+        ...props.mom.executorEnvironment(),
+        OUTPUT_BUCKET: props.outputBucket.bucketName,
+      },
       timeout: Duration.seconds(29),
       memorySize: 1024,
       // a ceiling: a flood of qstat calls stops here instead of taking the account's pool
@@ -79,6 +87,16 @@ export class SiteApi extends Construct {
     props.table.grantReadWriteData(this.handler);
     for (const q of props.queues.all()) q.queue.grantSendMessages(this.handler);
     props.mom.grantKill(this.handler);
+    // job output: read only, GetObject, and ListBucket so that a missing key is a 404, not a 403
+    this.handler.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ["s3:GetObject"],
+        resources: [props.outputBucket.arnForObjects("*")],
+      }),
+    );
+    this.handler.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ["s3:ListBucket"], resources: [props.outputBucket.bucketArn] }),
+    );
 
     const authorizer = new HttpJwtAuthorizer("Jwt", props.auth.issuer, {
       jwtAudience: props.auth.audience,

@@ -28,7 +28,9 @@ import { REPO_ROOT } from "./lambda.js";
 export const MOM_CONTAINER_NAME = "mom";
 export const MOM_DOCKERFILE = "Dockerfile.mom";
 /** the attributes of a heartbeat item (SiteStore.putMomBeat); the task role may write no others */
-export const HEARTBEAT_ATTRIBUTES = ["pk", "sk", "momId", "jobs", "at"];
+export const HEARTBEAT_ATTRIBUTES = ["pk", "sk", "momId", "jobs", "at", "nonce", "sig", "expiresAt"];
+/** the heartbeat items' partitions (shared/adapters/dynamodb/table.ts keys.mom) */
+export const HEARTBEAT_LEADING_KEYS = "MOM#*";
 /** the only files the MOM image needs from the repository (everything else stays out of the asset) */
 export const MOM_IMAGE_FILES = [MOM_DOCKERFILE, "dist/mom-ecs.js", "dist/mom-ecs.js.map"];
 
@@ -237,18 +239,17 @@ export class MomCluster extends Construct {
     props.outputBucket.grantPut(role);
     // the obituary
     props.eventsQueue.grantSendMessages(role);
-    // heartbeats only: PutItem of SRV/MOM#<id> items holding just the heartbeat's attributes.
+    // heartbeats only: PutItem of MOM#<id> items holding just the heartbeat's attributes.
     // The job's own code runs in this task and can reach these credentials; the conditions
-    // keep it from rewriting jobs or server objects (managers, queues...) through them.
+    // keep it from rewriting jobs or server objects (managers, queues...) through them. (A
+    // forged beat of another MOM is not trusted: the sweeper checks each beat's signature.)
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["dynamodb:PutItem"],
         resources: [props.table.tableArn],
         conditions: {
-          "ForAllValues:StringEquals": {
-            "dynamodb:LeadingKeys": ["SRV"],
-            "dynamodb:Attributes": HEARTBEAT_ATTRIBUTES,
-          },
+          "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [HEARTBEAT_LEADING_KEYS] },
+          "ForAllValues:StringEquals": { "dynamodb:Attributes": HEARTBEAT_ATTRIBUTES },
         },
       }),
     );

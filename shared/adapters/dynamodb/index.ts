@@ -142,6 +142,9 @@ export class DynamoSiteStore implements SiteStore {
   putMomBeat(...a: Parameters<MomStore["putMomBeat"]>) {
     return this.moms.putMomBeat(...a);
   }
+  dropMomBeat(...a: Parameters<MomStore["dropMomBeat"]>) {
+    return this.moms.dropMomBeat(...a);
+  }
   getMomBeats(...a: Parameters<MomStore["getMomBeats"]>) {
     return this.moms.getMomBeats(...a);
   }

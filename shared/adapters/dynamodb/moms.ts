@@ -1,24 +1,52 @@
 /**
- * What the site's MOMs last said: one heartbeat item per MOM (`SRV/MOM#<momId>`, last writer
- * wins: a beat replaces the one before) and one boot item per node (`SRV/MOM#BOOT#<node>`).
+ * What the site's MOMs last said: one heartbeat item per MOM (`MOM#<momId>/B`, last writer
+ * wins: a beat replaces the one before) and one boot item per node (`BOOT#<node>/B`).
  *
  * DynamoDB facts that shaped it: the boot is a conditional Put on its send time, so an SQS
  * redelivery or a replayed hello cannot undo a later boot; heartbeats are read by BatchGetItem
- * (at most 100 keys a request, unprocessed keys asked again).
+ * (at most 100 keys a request, unprocessed keys asked again), never by a Query, and each
+ * carries `expiresAt` for the table's TTL: an ECS MOM is one per run, so without it the items
+ * would grow with every run ever made. TTL deletes only eventually; a beat that old is judged
+ * silent by the sweeper anyway, so nothing reads past it.
  */
-import { BatchGetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../../errors.js";
 import type { MomStore } from "../../ports/store.js";
 import type { MomBeat } from "../../server/records.js";
 import { classifyStoreError } from "./errors.js";
 import { TableAccess } from "./table-access.js";
-import { keys } from "./table.js";
+import { beatExpiresAt, keys } from "./table.js";
 
 export class DynamoMoms extends TableAccess implements MomStore {
   async putMomBeat(beat: MomBeat): Promise<void> {
     await this.doc.send(
-      new PutCommand({ TableName: this.table, Item: { ...keys.mom(beat.momId), ...beat } }),
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...keys.mom(beat.momId), ...beat, expiresAt: beatExpiresAt(beat.at) },
+      }),
     );
+  }
+
+  /**
+   * Delete the MOM's beat if it holds nothing but `run` (or nothing): after that run's
+   * obituary, a per-run MOM (ECS) says nothing more, and its item goes at once rather than at
+   * the TTL. A MOM still holding other runs keeps its beat (the condition fails, quietly).
+   */
+  async dropMomBeat(momId: string, run: { jobId: string; runCount: number }): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: keys.mom(momId),
+          ConditionExpression:
+            "size(jobs) = :zero OR (size(jobs) = :one AND jobs[0].jobId = :j AND jobs[0].runCount = :r)",
+          ExpressionAttributeValues: { ":zero": 0, ":one": 1, ":j": run.jobId, ":r": run.runCount },
+        }),
+      );
+    } catch (err) {
+      const e = classifyStoreError(err, `MOM ${momId} holds other runs`);
+      if (!(e instanceof ConflictError)) throw e;
+    }
   }
 
   async getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>> {
@@ -55,7 +83,7 @@ export class DynamoMoms extends TableAccess implements MomStore {
       await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...keys.mom(`BOOT#${node}`), momId, sentAt },
+          Item: { ...keys.momBoot(node), momId, sentAt },
           ConditionExpression: "attribute_not_exists(pk) OR sentAt < :s OR (sentAt = :s AND momId = :m)",
           ExpressionAttributeValues: { ":s": sentAt, ":m": momId },
         }),

@@ -8,7 +8,9 @@
  *   pk            sk              what
  *   JOB#<seq>     A               the job
  *   JOB#<seq>     D#<childId>     "childId depends on this job" (a dependency edge)
- *   SRV           SERVER|Q#..|N#..|S#..|SEQ|MOM#..   server objects, counters, MOM heartbeats
+ *   SRV           SERVER|Q#..|N#..|S#..|SEQ   server objects and the job counter (one Query reads them)
+ *   MOM#<momId>   B               a MOM's last heartbeat (expires by TTL; dropped on its last obituary)
+ *   BOOT#<node>   B               a node's last accepted MOM boot
  *   ACCT#<day>    <ts>#<jobId>#<T> accounting records
  *   XFER#<id>     X               a transfer received from a peer (job created, or aborted)
  *   PROJ          <account>       allocation and usage by site of a project
@@ -87,6 +89,8 @@ const READY_ATTRS = [
   "refusedBy",
   // -a: the planner never starts a job before its Execution_Time
   "execAt",
+  // a dispatch refused for capacity backs the job off until then
+  "notBefore",
 ];
 /** Attributes the scheduler and sweeper read from the run index. */
 const RUN_ATTRS = [
@@ -169,6 +173,12 @@ export function createTableInput(
   };
 }
 
+/** A heartbeat item outlives its beat this long (s) before the TTL may delete it. */
+export const MOM_BEAT_KEEP_S = 6 * 3600;
+
+/** Epoch seconds after which a beat sent at `at` (ms) may be deleted. */
+export const beatExpiresAt = (at: number) => Math.floor(at / 1000) + MOM_BEAT_KEEP_S;
+
 // ---- key builders (pure) ----
 
 const pad = (n: number, w: number) => String(Math.max(0, Math.floor(n))).padStart(w, "0");
@@ -185,7 +195,13 @@ export const keys = {
   object: (kind: "server" | "queue" | "node" | "sched", name: string) =>
     kind === "server" ? keys.server() : keys[kind](name),
   seq: () => ({ pk: "SRV", sk: "SEQ" }),
-  mom: (momId: string) => ({ pk: "SRV", sk: `MOM#${momId}` }),
+  /**
+   * a MOM's heartbeat: its own partition, not SRV, so the server objects' Query never walks
+   * past one item per run ever made (ECS MOMs are one per run); read by key only
+   */
+  mom: (momId: string) => ({ pk: `MOM#${momId}`, sk: "B" }),
+  /** a node's last accepted MOM boot (apart from heartbeats: MOM tasks may write those only) */
+  momBoot: (node: string) => ({ pk: `BOOT#${node}`, sk: "B" }),
   acct: (t: number, jobId: string, type: string) => ({
     pk: `ACCT#${new Date(t).toISOString().slice(0, 10)}`,
     sk: `${new Date(t).toISOString()}#${jobId}#${type}`,

@@ -13,9 +13,15 @@
  * - `clientToken` is a hash of `jobId:runCount`, so a retried RunTask (the SDK's or a
  *   redelivered scheduler message) starts the run once; `startedBy` names the job, so `kill`
  *   finds the task with ListTasks without the executor writing anything to the job.
- * - RunTask answers HTTP 200 with `failures[]` when it cannot place the task: that is a throw
- *   (EcsCapacityError for capacity, EcsDispatchError otherwise), and the scheduler's cycle puts
- *   the job back in the queue with the message as its comment.
+ * - RunTask answers HTTP 200 with `failures[]` when it cannot place the task: that is a throw.
+ *   Failures are sorted by what the scheduler should do (the port's DispatchError.retry):
+ *   capacity (`RESOURCE:*`, `AGENT`, "Capacity is unavailable"), throttling and the service's
+ *   own errors back off (`later`); a request ECS refuses as invalid (InvalidParameterException,
+ *   ClientException, AccessDenied, a missing or inactive task definition) or a job Fargate cannot
+ *   size holds the job with the reason (`never`): retrying it would fail the same way forever.
+ * - RunTask calls are paced in this process (a token bucket under the Fargate task-launch rate,
+ *   20 a second with bursts of 100 per region, shared by the scheduler's reserved instances):
+ *   a call over the pace is refused as `later` without being made.
  */
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
@@ -34,7 +40,7 @@ import {
 } from "@aws-sdk/client-ecs";
 import { momKey } from "../../auth/mom-report.js";
 import { RejectedError } from "../../errors.js";
-import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
+import { DispatchError, type Executor, type JobRunSpec, type KillReason } from "../../ports/index.js";
 
 /** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
 export const ECS_OVERRIDES_LIMIT = 8192;
@@ -58,6 +64,8 @@ export interface EcsExecutorConfig {
   momSecret?: string;
   /** EC2 pools for what Fargate cannot run (GPUs, large nodes), tried in order */
   ec2Pools?: Ec2Pool[];
+  /** RunTask pacing in this process; default RUN_TASK_RATE a second, RUN_TASK_BURST at once */
+  pacer?: RatePacer;
 }
 
 /**
@@ -82,22 +90,99 @@ export interface Ec2Pool {
  */
 export type EcsJobRunSpec = JobRunSpec & { mem?: number; ngpus?: number };
 
-/** Something went wrong starting the task; the scheduler requeues the job with this message. */
-export class EcsDispatchError extends Error {
+/** Something went wrong starting the task: held when `retry` is never, backed off when later. */
+export class EcsDispatchError extends DispatchError {
   constructor(
     message: string,
     readonly reason?: string,
+    retry: "never" | "later" = "never",
+    options?: { cause?: unknown },
   ) {
-    super(message);
-    this.name = new.target.name;
+    super(message, retry, options);
   }
 }
 
-/** ECS had no room (RESOURCE:*, AGENT, Fargate "Capacity is unavailable"): retry later. */
-export class EcsCapacityError extends EcsDispatchError {}
+/** ECS had no room, throttled, or failed itself (RESOURCE:*, AGENT, 5xx): retry later. */
+export class EcsCapacityError extends EcsDispatchError {
+  constructor(message: string, reason?: string, options?: { cause?: unknown }) {
+    super(message, reason, "later", options);
+  }
+}
 
 /** The job cannot run on Fargate at all (GPUs, too big, spec too large). */
 export class EcsUnsupportedJobError extends EcsDispatchError {}
+
+/** RunTask exceptions that say the service is busy or failing, not that the request is wrong. */
+const TRANSIENT_EXCEPTIONS = new Set([
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "ServerException",
+  "ServiceUnavailableException",
+  "InternalFailure",
+  "RequestLimitExceeded",
+  "LimitExceededException",
+]);
+
+/** RunTask exceptions that say the request itself is wrong: retrying cannot help. */
+const PERMANENT_EXCEPTIONS = new Set([
+  "InvalidParameterException",
+  "ClientException",
+  "AccessDeniedException",
+  "ClusterNotFoundException",
+  "PlatformUnknownException",
+  "PlatformTaskDefinitionIncompatibilityException",
+  "UnsupportedFeatureException",
+  "BlockedException",
+]);
+
+/** Whether a RunTask exception is worth retrying later (throttling, capacity, 5xx, network). */
+export function isTransientRunTaskError(err: unknown): boolean {
+  const e = err as {
+    name?: string;
+    message?: string;
+    $fault?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e?.name && TRANSIENT_EXCEPTIONS.has(e.name)) return true;
+  if (e?.name && PERMANENT_EXCEPTIONS.has(e.name)) return false;
+  if (isCapacityFailure(e?.message)) return true;
+  if (e?.$fault === "server" || (e?.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  // no answer at all (a reset connection, a timeout): the SDK gives up with no service error
+  return !e?.$metadata;
+}
+
+/**
+ * A token bucket: `rate` calls a second on average, `burst` at once. Per process; the
+ * scheduler's reserved concurrency bounds how many such processes there are.
+ */
+export class RatePacer {
+  private tokens: number;
+  private at: number;
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = burst;
+    this.at = now();
+  }
+
+  /** Take a token: 0 when one was free, else the ms until one is. */
+  take(): number {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.at) / 1000) * this.rate);
+    this.at = t;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - this.tokens) / this.rate) * 1000);
+  }
+}
+
+/** Per scheduler process: half the regional Fargate launch rate (two reserved instances). */
+export const RUN_TASK_RATE = 10;
+export const RUN_TASK_BURST = 50;
 
 // ---- Fargate sizes ----
 
@@ -212,10 +297,13 @@ export class EcsExecutor implements Executor {
   readonly refusesStaging =
     "file staging is not supported on this site: its jobs run in ECS tasks, which cannot reach the submit host's files; copy files in the job script (e.g. from S3)";
 
+  private readonly pacer: RatePacer;
   constructor(
     private readonly ecs: ECSClient,
     private readonly config: EcsExecutorConfig,
-  ) {}
+  ) {
+    this.pacer = config.pacer ?? new RatePacer(RUN_TASK_RATE, RUN_TASK_BURST);
+  }
 
   momIdFor(_execHost: string, jobKey: string, runCount: number): string {
     return `ecs:${jobKey}:${runCount}`;
@@ -305,6 +393,13 @@ export class EcsExecutor implements Executor {
 
   async dispatch(spec: JobRunSpec): Promise<void> {
     const input = this.runTaskInput(spec);
+    const wait = this.pacer.take();
+    if (wait > 0) {
+      throw new EcsCapacityError(
+        `ECS RunTask for ${spec.jobId} not made: over this scheduler's task-start pace (${wait} ms to the next)`,
+        "paced",
+      );
+    }
     let out: RunTaskCommandOutput;
     try {
       out = await this.ecs.send(new RunTaskCommand(input));
@@ -312,10 +407,14 @@ export class EcsExecutor implements Executor {
       const e = err as { name?: string; message?: string };
       // throttling and some capacity refusals arrive as exceptions rather than failures[]
       const reason = `${e.name ?? "Error"}: ${e.message ?? String(err)}`;
-      if (isCapacityFailure(e.message) || e.name === "ThrottlingException") {
-        throw new EcsCapacityError(`ECS RunTask for ${spec.jobId} failed, will retry: ${reason}`, reason);
+      if (isTransientRunTaskError(err)) {
+        throw new EcsCapacityError(`ECS RunTask for ${spec.jobId} failed, will retry: ${reason}`, reason, {
+          cause: err,
+        });
       }
-      throw new EcsDispatchError(`ECS RunTask for ${spec.jobId} failed: ${reason}`, reason);
+      throw new EcsDispatchError(`ECS RunTask for ${spec.jobId} failed: ${reason}`, reason, "never", {
+        cause: err,
+      });
     }
     const failure = out.failures?.[0];
     if (failure || !out.tasks?.length) {

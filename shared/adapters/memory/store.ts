@@ -34,6 +34,7 @@ import type {
 } from "../../server/records.js";
 import { itemSize } from "../dynamodb/item-size.js";
 import {
+  beatExpiresAt,
   type IndexDefinition,
   keys,
   LIST_INDEX,
@@ -389,7 +390,35 @@ export class MemorySiteStore implements SiteStore {
 
   async putMomBeat(beat: MomBeat): Promise<void> {
     await this.io("putMomBeat");
-    this.table.write([{ key: keys.mom(beat.momId), next: () => ({ ...beat }) }], "");
+    this.table.write(
+      [{ key: keys.mom(beat.momId), next: () => ({ ...beat, expiresAt: beatExpiresAt(beat.at) }) }],
+      "",
+    );
+  }
+
+  async dropMomBeat(momId: string, run: { jobId: string; runCount: number }): Promise<void> {
+    await this.io("dropMomBeat");
+    try {
+      this.table.write(
+        [
+          {
+            key: keys.mom(momId),
+            cond: (cur) => {
+              const jobs = (cur?.jobs ?? []) as MomBeat["jobs"];
+              return (
+                cur !== undefined &&
+                (jobs.length === 0 ||
+                  (jobs.length === 1 && jobs[0].jobId === run.jobId && jobs[0].runCount === run.runCount))
+              );
+            },
+            next: () => undefined,
+          },
+        ],
+        `MOM ${momId} holds other runs`,
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
   }
 
   async getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>> {
@@ -415,7 +444,7 @@ export class MemorySiteStore implements SiteStore {
       this.table.write(
         [
           {
-            key: keys.mom(`BOOT#${node}`),
+            key: keys.momBoot(node),
             // a later boot wins; the same boot again (a redelivered hello) is accepted
             cond: (cur) =>
               cur === undefined ||

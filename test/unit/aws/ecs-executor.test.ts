@@ -15,6 +15,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import {
   EcsCapacityError,
   EcsDispatchError,
+  RatePacer,
   EcsExecutor,
   type EcsExecutorConfig,
   type EcsJobRunSpec,
@@ -23,6 +24,7 @@ import {
   fargateSize,
   startedByFor,
 } from "../../../shared/adapters/executor/ecs.js";
+import { DispatchError } from "../../../shared/ports/index.js";
 
 const GB = 1024 ** 3;
 const MB = 1024 ** 2;
@@ -251,6 +253,49 @@ describe("EcsExecutor", () => {
         Object.assign(new Error("No Container Instances were found"), { name: "InvalidParameterException" }),
       );
     await expect(ex.dispatch(spec())).rejects.toThrow(/InvalidParameterException: No Container Instances/);
+  });
+
+  it("sorts RunTask refusals: throttling and 5xx back off (later), invalid requests hold (never)", async () => {
+    const fail = (name: string, status: number, fault: "client" | "server" = "client") =>
+      Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: status } });
+    const cases: [Error, "later" | "never"][] = [
+      [fail("ThrottlingException", 400), "later"],
+      [fail("ServerException", 500, "server"), "later"],
+      [fail("SomethingNew", 503, "server"), "later"],
+      [fail("InvalidParameterException", 400), "never"],
+      [fail("ClientException", 400), "never"],
+      [fail("AccessDeniedException", 400), "never"],
+    ];
+    for (const [e, retry] of cases) {
+      ecsMock.on(RunTaskCommand).rejects(e);
+      const err = await ex.dispatch(spec()).catch((x) => x);
+      expect(err, e.name).toBeInstanceOf(DispatchError);
+      expect([e.name, err.retry]).toEqual([e.name, retry]);
+      expect(err.cause).toBe(e);
+    }
+    // failures[]: capacity backs off, anything else holds; Fargate cannot size it: holds
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: "RESOURCE:MEMORY" }] });
+    expect((await ex.dispatch(spec()).catch((x) => x)).retry).toBe("later");
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: "MISSING" }] });
+    expect((await ex.dispatch(spec()).catch((x) => x)).retry).toBe("never");
+    expect((await ex.dispatch(spec({ ngpus: 1 })).catch((x) => x)).retry).toBe("never");
+  });
+
+  it("paces RunTask: over the burst, a start is refused as later without calling ECS", async () => {
+    let now = 1_000_000;
+    const paced = new EcsExecutor(new ECSClient({ region: "us-east-1" }), {
+      ...config,
+      pacer: new RatePacer(2, 3, () => now),
+    });
+    ecsMock.on(RunTaskCommand).resolves(okTask);
+    for (let i = 0; i < 3; i++) await paced.dispatch(spec({ runCount: i + 1 }));
+    const err = await paced.dispatch(spec({ runCount: 9 })).catch((x) => x);
+    expect(err.retry).toBe("later");
+    expect(err.message).toMatch(/pace \(500 ms to the next\)/);
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(3);
+    now += 500; // 2 a second: one more
+    await paced.dispatch(spec({ runCount: 10 }));
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(4);
   });
 
   it("uses a capacity provider strategy when configured", async () => {

@@ -403,6 +403,20 @@ describe("IAM", () => {
     }
   });
 
+  it("only the API may read job output: s3 Get/List on the output bucket, named in its OUTPUT_BUCKET", () => {
+    const [[bucketId]] = ofType("AWS::S3::Bucket");
+    const apiRole = refsIn(resources[fnId("HTTP API")].Properties.Role)[0];
+    const reads = statements().filter((s) => asArray(s.Action).some((a: string) => /^s3:(Get|List)/.test(a)));
+    expect(reads.length).toBeGreaterThan(0);
+    for (const s of reads) {
+      expect(s.roles).toEqual([apiRole]);
+      expect(new Set(refsIn(s.Resource))).toEqual(new Set([bucketId]));
+    }
+    expect(refsIn(resources[fnId("HTTP API")].Properties.Environment.Variables.OUTPUT_BUCKET)).toEqual([
+      bucketId,
+    ]);
+  });
+
   it("the MOM task role: put output, send to the events queue, PutItem of heartbeat items only", () => {
     const taskRole = refsIn(resources[fargateTaskId()].Properties.TaskRoleArn)[0];
     const mine = statements().filter((s) => s.roles.includes(taskRole));
@@ -411,10 +425,11 @@ describe("IAM", () => {
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).toEqual(["dynamodb:PutItem"]);
     expect(actions.some((a) => /^s3:(Get|Delete|List)/.test(a))).toBe(false);
     const put = mine.find((s) => asArray(s.Action).includes("dynamodb:PutItem"))!;
+    // heartbeat partitions only (never SRV, where the server objects are), the beat's own attributes
     expect(put.Condition).toEqual({
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["MOM#*"] },
       "ForAllValues:StringEquals": {
-        "dynamodb:LeadingKeys": ["SRV"],
-        "dynamodb:Attributes": ["pk", "sk", "momId", "jobs", "at"],
+        "dynamodb:Attributes": ["pk", "sk", "momId", "jobs", "at", "nonce", "sig", "expiresAt"],
       },
     });
     const send = mine.find((s) => asArray(s.Action).includes("sqs:SendMessage"))!;
