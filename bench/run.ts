@@ -21,6 +21,7 @@ import { promisify } from "node:util";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
 import { countRequests, median, pct, startBenchStack } from "./local.js";
+import { costRun, printCost } from "./cost.js";
 import { type TransferResult, transferRun } from "./transfer.js";
 
 const run = promisify(execFile);
@@ -188,7 +189,17 @@ async function transfers(): Promise<void> {
   console.log(`| DynamoDB reads per moved job (both sites) | ${m((r) => r.ddbReadsPerJob).toFixed(2)} |`);
 }
 
+/** The cost of a realistic job (bench/cost.ts); --no-cost skips it, --cost-only runs only it. */
+async function cost(): Promise<void> {
+  if (args.includes("--no-cost")) return;
+  printCost(await costRun(opt("cost-jobs", 300)));
+}
+
 async function main(): Promise<void> {
+  if (args.includes("--cost-only")) {
+    await cost();
+    process.exit(0);
+  }
   if (args.includes("--transfer-only")) {
     await transfers();
     process.exit(0);
@@ -223,6 +234,7 @@ async function main(): Promise<void> {
     afterok: m((r) => r.afterokP50) / 1000,
   });
   await transfers();
+  await cost();
   process.exit(0);
 }
 

@@ -42,6 +42,7 @@ import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
 import { startTimer } from "./timers.js";
+import { metered } from "./invocation-meter.js";
 
 export interface LocalOptions {
   config: MetaqueueConfig;
@@ -237,9 +238,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           });
         // Events first, so the MOMs' boot messages are handled as soon as they are sent.
         const pollers = [
-          consume("events", qdefs.events, ctx.queueUrls.events, makeEventsHandler(ctx)),
-          consume("sched", qdefs.sched, ctx.queueUrls.sched, makeSchedulerHandler(ctx)),
-          consume("inbox", qdefs.inbox, urls[qdefs.inbox.name], makeInboxHandler(ctx)),
+          consume("events", qdefs.events, ctx.queueUrls.events, metered("events", makeEventsHandler(ctx))),
+          consume("sched", qdefs.sched, ctx.queueUrls.sched, metered("scheduler", makeSchedulerHandler(ctx))),
+          consume("inbox", qdefs.inbox, urls[qdefs.inbox.name], metered("inbox", makeInboxHandler(ctx))),
         ];
         return async () => {
           await Promise.all(pollers.map((p) => p.stop()));
@@ -252,7 +253,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       });
       await executor.start();
       stops.push(() => executor.stop());
-      const sweeper = makeSweeperHandler(ctx);
+      const sweeper = metered("sweeper", makeSweeperHandler(ctx));
       const onTick = async () => {
         // a node created with qmgr gets its MOM, as an admin would start pbs_mom on it
         await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
@@ -276,7 +277,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         stopPollers ??= startPollers();
         tick ??= startTick();
       };
-      const api = await startApiServer(makeApiHandler(ctx), sc.apiPort ?? 0);
+      const api = await startApiServer(metered("api", makeApiHandler(ctx)), sc.apiPort ?? 0);
       stops.push(() => api.stop());
       // Whatever was queued before a restart gets a cycle now, not at the first tick.
       const st = toServerState(await store.getServerObjects());
