@@ -19,8 +19,13 @@ export const median = (xs: number[]) => pct(xs, 50);
 export interface BenchStack {
   mq: LocalMetaqueue;
   dir: string;
-  /** POST /v1/jobs at `site` as the runtime's user; the full job ID */
-  submit(site: LocalSite, script: string, options?: Record<string, unknown>): Promise<string>;
+  /** POST /v1/jobs at `site` as the runtime's user (with `env` as qsub's PBS_O_*); the full job ID */
+  submit(
+    site: LocalSite,
+    script: string,
+    options?: Record<string, unknown>,
+    env?: Record<string, string>,
+  ): Promise<string>;
   /** stop everything and remove the data */
   stop(): Promise<void>;
 }
@@ -36,11 +41,11 @@ export async function startBenchStack(config: MetaqueueConfig, tag: string): Pro
     log: () => {},
   });
   const token = fs.readFileSync(mq.credentialPath, "utf8").trim();
-  const submit: BenchStack["submit"] = async (site, script, options = {}) => {
+  const submit: BenchStack["submit"] = async (site, script, options = {}, env = {}) => {
     const r = await fetch(`${site.url}/v1/jobs`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({ script, options, submitDir: dir, env: {}, submitHost: "bench" }),
+      body: JSON.stringify({ script, options, submitDir: dir, env, submitHost: "bench" }),
     });
     const j = (await r.json()) as { jobId?: string };
     if (r.status >= 400 || !j.jobId) throw new Error(JSON.stringify(j));

@@ -25,6 +25,7 @@ import type { JobRecord } from "../shared/server/job.js";
 import { cliLatencyBench } from "./cli-latency.js";
 import { countRequests, median, pct, startBenchStack } from "./local.js";
 import { idleBench } from "./idle.js";
+import { costRun, printCost } from "./cost.js";
 import { type TransferResult, transferRun } from "./transfer.js";
 
 const run = promisify(execFile);
@@ -192,10 +193,20 @@ async function transfers(): Promise<void> {
   console.log(`| DynamoDB reads per moved job (both sites) | ${m((r) => r.ddbReadsPerJob).toFixed(2)} |`);
 }
 
+/** The cost of a realistic job (bench/cost.ts); --no-cost skips it, --cost-only runs only it. */
+async function cost(): Promise<void> {
+  if (args.includes("--no-cost")) return;
+  printCost(await costRun(opt("cost-jobs", 300)));
+}
+
 async function main(): Promise<void> {
   // idle CPU of `npm start` (bench/idle.ts): ~2 min a run, so not part of the default run
   if (args.includes("--idle")) {
     await idleBench(args);
+    process.exit(0);
+  }
+  if (args.includes("--cost-only")) {
+    await cost();
     process.exit(0);
   }
   if (args.includes("--transfer-only")) {
@@ -234,6 +245,7 @@ async function main(): Promise<void> {
   if (!args.includes("--no-cli"))
     await cliLatencyBench(config, { n: 30, slurm: !args.includes("--no-slurm") });
   await transfers();
+  await cost();
   process.exit(0);
 }
 

@@ -43,6 +43,7 @@ import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
 import { startBackoffTimer } from "./timers.js";
+import { metered } from "./invocation-meter.js";
 
 export interface LocalOptions {
   config: MetaqueueConfig;
@@ -244,9 +245,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           });
         // Events first, so the MOMs' boot messages are handled as soon as they are sent.
         const pollers = [
-          consume("events", qdefs.events, ctx.queueUrls.events, makeEventsHandler(ctx)),
-          consume("sched", qdefs.sched, ctx.queueUrls.sched, makeSchedulerHandler(ctx)),
-          consume("inbox", qdefs.inbox, urls[qdefs.inbox.name], makeInboxHandler(ctx)),
+          consume("events", qdefs.events, ctx.queueUrls.events, metered("events", makeEventsHandler(ctx))),
+          consume("sched", qdefs.sched, ctx.queueUrls.sched, metered("scheduler", makeSchedulerHandler(ctx))),
+          consume("inbox", qdefs.inbox, urls[qdefs.inbox.name], metered("inbox", makeInboxHandler(ctx))),
         ];
         return async () => {
           await Promise.all(pollers.map((p) => p.stop()));
@@ -259,7 +260,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       });
       await executor.start();
       stops.push(() => executor.stop());
-      const sweeper = makeSweeperHandler(ctx);
+      const sweeper = metered("sweeper", makeSweeperHandler(ctx));
       const onTick = async () => {
         // a node created with qmgr gets its MOM, as an admin would start pbs_mom on it
         await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
@@ -293,7 +294,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         stopPollers ??= startPollers();
         tick ??= startTick();
       };
-      const apiHandler = makeApiHandler(ctx);
+      const apiHandler = metered("api", makeApiHandler(ctx));
       const api = await startApiServer(async (event) => {
         // a request that may add work (qsub, qmgr, qrls, ...) ends the idle backoff
         const method = event.requestContext?.http?.method ?? "GET";

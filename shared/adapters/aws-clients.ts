@@ -1,7 +1,10 @@
 /**
  * AWS SDK clients, built once per process (module scope in Lambda) from explicit config, with
  * a middleware that counts requests by service and command: the benchmark reports DynamoDB and
- * SQS requests per job from these counters.
+ * SQS requests per job from these counters. With METAQUEUE_COST_METER=1 (the cost bench,
+ * bench/cost.ts) the DynamoDB client also asks for ConsumedCapacity (INDEXES: table and each
+ * index apart) and sums it into the same counters (capacity-meter.ts), so what DynamoDB bills is
+ * measured, not estimated; without it no request carries the flag (it adds bytes to every answer).
  */
 import http from "node:http";
 import net from "node:net";
@@ -9,6 +12,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { meterCapacity } from "./capacity-meter.js";
 
 // Lambda runs Node 22+; on a Node 20 development machine the SDK's end-of-support notice would
 // be printed by every process (the runtime, each MOM): say it once in the README instead.
@@ -89,6 +93,7 @@ export function makeDynamoClients(cfg: ClientConfig): { ddb: DynamoDBClient; doc
     maxAttempts: 5,
   });
   countRequests(ddb, "dynamodb");
+  if (process.env.METAQUEUE_COST_METER === "1") meterCapacity(ddb, requestCounts);
   const doc = DynamoDBDocumentClient.from(ddb, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

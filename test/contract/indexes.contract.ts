@@ -140,7 +140,10 @@ export function indexContract(makeStore: MakeStore) {
       const first = await s.listJobs("workq", false, { limit: 2 });
       expect(first.length).toBeGreaterThanOrEqual(2);
       expect(first.slice(0, 2).map((j) => j.seq)).toEqual([4, 17]);
-      expect((await s.listJobs("workq", false, { limit: 2 }))[0].script).toBe("true\n"); // all projected
+      const listed = (await s.listJobs("workq", false, { limit: 2 }))[0];
+      expect(listed.env).toEqual(job(4).env); // all projected but the script, which lives apart
+      expect(listed.script).toBeUndefined();
+      expect((await s.getJob("4"))?.script).toBe("true\n");
     });
 
     it("lists an array's subjobs, active and finished, by index", async () => {

@@ -330,6 +330,35 @@ export function jobContract(makeStore: MakeStore) {
       expect(got.has("131")).toBe(false);
     });
 
+    it("returns the script whole from every job read, through state changes, and forgets it with the job", async () => {
+      const s = store();
+      const script = `#!/bin/bash\n#PBS -N s\n${"# line\n".repeat(300)}true\n`;
+      await s.createJob(job(1, { script }));
+      await s.createJob(job(2, { script: "other\n" }));
+      const r = (await s.getJob("1")) as JobRecord;
+      expect(r.script).toBe(script);
+      const started = await s.updateJob(r, { ...r, state: "R", comment: "running" });
+      await s.updateJob(started, { ...started, state: "F", comment: "done" });
+      expect((await s.getJob("1"))?.script).toBe(script);
+      expect((await s.getJob("1", false))?.script).toBe(script);
+      const many = await s.getJobs(["1", "2"]);
+      expect([many.get("1")?.script, many.get("2")?.script]).toEqual([script, "other\n"]);
+      expect((await s.getJobWithEdges("1")).job?.script).toBe(script);
+      expect((await s.getJobAndEdge("1", "9.casper")).job?.script).toBe(script);
+      // a record read from an index has no script: writing it back keeps the stored one
+      const listed = (await s.listJobs("workq", true)).find((j) => j.seq === 1) as JobRecord;
+      const fin = (await s.getJob("1")) as JobRecord;
+      await s.updateJob(
+        { ...fin, script: listed.script as string },
+        { ...fin, script: listed.script as string, comment: "x" },
+      );
+      expect((await s.getJob("1"))?.script).toBe(script);
+      await s.purgeJob((await s.getJob("1")) as JobRecord);
+      expect(await s.getJob("1")).toBeUndefined();
+      await s.createJob(job(1, { script: "again\n" }));
+      expect((await s.getJob("1"))?.script).toBe("again\n");
+    });
+
     it("reserves consecutive sequence numbers", async () => {
       const s = store();
       expect(await s.reserveSeq(1)).toBe(1);

@@ -49,6 +49,9 @@ export function buildJobUpdate(table: string, before: JobRecord, after: JobRecor
   for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
     if (NEVER_PATCH.has(field)) continue;
     const va = a[field];
+    // The script lives in the job's B item (job-script.ts) and a record read from an index has
+    // none: only a real change of it is written, inline (an inline script wins over the B item).
+    if (field === "script" && (va === undefined || b[field] === undefined)) continue;
     if (va === undefined) {
       if (b[field] !== undefined) remove(field);
     } else if (JSON.stringify(va) !== JSON.stringify(b[field])) set(field, va);
@@ -80,16 +83,22 @@ export function jobItem(job: JobRecord): Record<string, unknown> {
 }
 
 /**
- * The item a job is created as, once its state is checked against the states a job may be
- * created in (IllegalTransitionError otherwise): every create (createJob, transactJobs,
- * createInbound) builds its item here.
+ * The item a job is created as in DynamoDB, once its state is checked against the states a job
+ * may be created in (IllegalTransitionError otherwise): every create (createJob, transactJobs,
+ * createInbound) builds its item here. Without the script: that goes to the job's B item
+ * (job-script.ts scriptPut), written beside it, so that state changes do not rewrite it.
  */
 export function newJobItem(job: JobRecord): Record<string, unknown> {
   checkCreatedIn(job.id, job.state);
-  return jobItem(job);
+  const { script: _script, ...item } = jobItem(job);
+  return item;
 }
 
-/** Bytes the job's item takes in the table (what createJob writes): submit checks it against a limit. */
+/**
+ * Bytes the job takes in the table (what createJob writes, its job and script items together):
+ * submit checks it against a limit. The sum, not the larger item: the limit bounds the job as a
+ * whole, whichever item its bytes are in.
+ */
 export function jobItemSize(job: JobRecord): number {
   return itemSize(jobItem(job));
 }

@@ -12,7 +12,6 @@
 import {
   BatchGetCommand,
   DeleteCommand,
-  GetCommand,
   PutCommand,
   QueryCommand,
   TransactWriteCommand,
@@ -36,6 +35,7 @@ import {
   stripItem,
 } from "./items.js";
 import { groupsShareItems, mergeCharges, planJobGroups } from "./job-groups.js";
+import { jobWithScriptQuery, SCRIPT_SK, scriptKey, scriptPut, withScript } from "./job-script.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -46,29 +46,43 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
   }
 
   async getJob(key: string, consistent = true): Promise<JobRecord | undefined> {
-    const r = await this.doc.send(
-      new GetCommand({ TableName: this.table, Key: keys.job(key), ConsistentRead: consistent }),
-    );
-    return r.Item ? stripItem(r.Item) : undefined;
+    // the job and its script item in one Query (job-script.ts)
+    const r = await this.doc.send(new QueryCommand(jobWithScriptQuery(this.table, key, consistent)));
+    const a = r.Items?.find((it) => it.sk === "A");
+    return a
+      ? withScript(
+          stripItem(a),
+          r.Items?.find((it) => it.sk === SCRIPT_SK),
+        )
+      : undefined;
   }
 
   /** Full records of several jobs (BatchGetItem, strongly consistent), by key. */
   async getJobs(jobKeys: string[]): Promise<Map<string, JobRecord>> {
     const out = new Map<string, JobRecord>();
     const uniq = [...new Set(jobKeys)];
-    for (let i = 0; i < uniq.length; i += 100) {
+    const scripts = new Map<string, Record<string, unknown>>();
+    // 50 jobs a request: each with its script item (job-script.ts)
+    for (let i = 0; i < uniq.length; i += 50) {
       let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-        [this.table]: { Keys: uniq.slice(i, i + 100).map((k) => keys.job(k)), ConsistentRead: true },
+        [this.table]: {
+          Keys: uniq.slice(i, i + 50).flatMap((k) => [keys.job(k), scriptKey(k)]),
+          ConsistentRead: true,
+        },
       };
       while (req && Object.keys(req).length) {
         const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
         for (const it of r.Responses?.[this.table] ?? []) {
-          const j = stripItem(it);
-          out.set(j.key, j);
+          if (it.sk === SCRIPT_SK) scripts.set(String(it.pk), it);
+          else {
+            const j = stripItem(it);
+            out.set(j.key, j);
+          }
         }
         req = r.UnprocessedKeys as typeof req;
       }
     }
+    for (const [k, j] of out) out.set(k, withScript(j, scripts.get(keys.job(k).pk)));
     return out;
   }
 
@@ -76,6 +90,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
   async getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }> {
     const edges: EdgeRecord[] = [];
     let job: JobRecord | undefined;
+    let script: Record<string, unknown> | undefined;
     let start: Record<string, unknown> | undefined;
     do {
       const r = await this.doc.send(
@@ -89,12 +104,13 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       );
       for (const it of r.Items ?? []) {
         if (it.sk === "A") job = stripItem(it);
+        else if (it.sk === SCRIPT_SK) script = it;
         else if (String(it.sk).startsWith("D#"))
           edges.push({ parentKey: key, childId: it.childId, type: it.type, site: it.site });
       }
       start = r.LastEvaluatedKey;
     } while (start);
-    return { job, edges };
+    return { job: job && withScript(job, script), edges };
   }
 
   /**
@@ -103,17 +119,20 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
    */
   async getJobAndEdge(key: string, childId: string): Promise<{ job?: JobRecord; edge?: EdgeRecord }> {
     let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-      [this.table]: { Keys: [keys.job(key), keys.edge(key, childId)], ConsistentRead: true },
+      [this.table]: { Keys: [keys.job(key), scriptKey(key), keys.edge(key, childId)], ConsistentRead: true },
     };
     const out: { job?: JobRecord; edge?: EdgeRecord } = {};
+    let script: Record<string, unknown> | undefined;
     while (req && Object.keys(req).length) {
       const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
       for (const it of r.Responses?.[this.table] ?? []) {
         if (it.sk === "A") out.job = stripItem(it);
+        else if (it.sk === SCRIPT_SK) script = it;
         else out.edge = { parentKey: key, childId: it.childId, type: it.type, site: it.site };
       }
       req = r.UnprocessedKeys as typeof req;
     }
+    if (out.job) out.job = withScript(out.job, script);
     return out;
   }
 
@@ -130,6 +149,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       ConditionExpression: "attribute_not_exists(pk)",
     };
     if (edges.length === 0 && !acct && updates.length === 0) {
+      await this.putScript(job);
       try {
         await retryBusy(() => this.doc.send(new PutCommand(put)));
       } catch (err) {
@@ -163,10 +183,26 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       });
     }
     if (acct) items.push({ Put: { TableName: this.table, Item: acctItem(acct) } });
+    await this.putScript(job);
     try {
       await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (err) {
       throw classifyStoreError(err, `job ${job.id}: a parent changed while submitting`);
+    }
+  }
+
+  /**
+   * A new job's script item, written before the job item once every check that needs no round
+   * trip has passed (job-script.ts): plain Put, outside the job's transaction (a transactional
+   * write costs twice), unconditional because the key is this new job's, so a retry rewrites the
+   * same bytes. A job item never exists without its script; a failed create may leave a script
+   * item no job points at, which the next create of that key overwrites.
+   */
+  private async putScript(job: JobRecord): Promise<void> {
+    try {
+      await retryBusy(() => this.doc.send(new PutCommand(scriptPut(this.table, job))));
+    } catch (err) {
+      throw classifyStoreError(err, `job ${job.id}: its script could not be stored`);
     }
   }
 
@@ -212,6 +248,9 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     } catch (err) {
       throw classifyStoreError(err, `job ${before.id} changed concurrently`);
     }
+    await retryBusy(() =>
+      this.doc.send(new DeleteCommand({ TableName: this.table, Key: scriptKey(before.key) })),
+    );
   }
 
   /**
@@ -231,6 +270,19 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
           return undefined;
         }
       },
+    );
+    // New jobs' script items first, as createJob does (job-script.ts): a job item never exists
+    // without its script; a script that fails to land fails only its own create.
+    await Promise.all(
+      writes.map(async (w, i) => {
+        if (!w.create || !actions[i]) return;
+        try {
+          await this.putScript(w.create);
+        } catch (err) {
+          out[i] = err as Error;
+          actions[i] = undefined;
+        }
+      }),
     );
     const ok = writes.map((_, i) => i).filter((i) => actions[i]);
     const groups = planJobGroups(ok.map((i) => writes[i])).map((g) => g.map((j) => ok[j]));
@@ -348,6 +400,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [];
     for (const u of updates) items.push({ Update: buildJobUpdate(this.table, u.before, u.after) as never });
     for (const c of creates) {
+      items.push({ Put: scriptPut(this.table, c) });
       items.push({
         Put: { TableName: this.table, Item: newJobItem(c), ConditionExpression: "attribute_not_exists(pk)" },
       });

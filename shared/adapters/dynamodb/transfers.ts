@@ -22,6 +22,7 @@ import type { PeerMessageClaim, PeerSeen, TransferRecord } from "../../server/re
 import { classifyStoreError } from "./errors.js";
 import { TRANSFER_PARTITION } from "./indexes.js";
 import { newJobItem } from "./items.js";
+import { scriptKey, scriptPut } from "./job-script.js";
 import { TableAccess } from "./table-access.js";
 import { keys, RUN_INDEX } from "./table.js";
 
@@ -68,6 +69,8 @@ export class DynamoTransfers extends TableAccess implements TransferStore {
                 ConditionExpression: "attribute_not_exists(pk)",
               },
             },
+            // the script apart, written once (job-script.ts)
+            { Put: scriptPut(this.table, job) },
           ],
         }),
       );
@@ -101,6 +104,7 @@ export class DynamoTransfers extends TableAccess implements TransferStore {
           ExpressionAttributeValues: { ":ver": job.ver, ":t": "T" },
         },
       });
+      items.push({ Delete: { TableName: this.table, Key: scriptKey(job.key) } });
     }
     try {
       await this.doc.send(new TransactWriteCommand({ TransactItems: items }));

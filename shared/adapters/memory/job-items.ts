@@ -49,6 +49,8 @@ function patchJob(cur: Item, before: JobRecord, after: JobRecord): Item {
   for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
     if (NEVER_PATCH.has(field)) continue;
     const va = a[field];
+    // as the DynamoDB adapter (items.ts): a record read from an index has no script to write
+    if (field === "script" && (va === undefined || b[field] === undefined)) continue;
     if (va === undefined) {
       if (b[field] !== undefined) delete next[field];
     } else if (JSON.stringify(va) !== JSON.stringify(b[field])) next[field] = va;

@@ -175,7 +175,12 @@ export class MemoryTable {
 
 /** The attributes a GSI returns for an item: its projection plus the table and index keys. */
 function project(idx: IndexDefinition, it: Item): Item {
-  if (idx.projection === "ALL") return it;
+  if (idx.projection === "ALL") {
+    // DynamoDB keeps a job's script in an item of its own (dynamodb/job-script.ts), which no
+    // index holds: no index read returns it here either
+    const { script: _script, ...rest } = it;
+    return rest;
+  }
   const out: Item = {};
   for (const a of ["pk", "sk", idx.pk, idx.sk, ...idx.projection]) if (it[a] !== undefined) out[a] = it[a];
   return out;

@@ -1,0 +1,269 @@
+/**
+ * What a job costs on AWS, measured on the local stack (issue 14, point 2): N realistic jobs (a
+ * 2 KB script with a dozen #PBS lines, run by the real MOMs) from submit to obituary, with every
+ * process's DynamoDB consumed capacity (ReturnConsumedCapacity INDEXES, METAQUEUE_COST_METER=1),
+ * SQS requests and handler invocations with their wall time counted, then priced at list prices
+ * (bench/prices.ts) per million jobs.
+ *
+ * What is not measured but counted from the code: S3 (locally output stays on disk; on ECS the
+ * MOM PUTs each distinct output file once, infra/mom/ecs.ts uploadOutputs) and the HTTP API
+ * request of each qsub. Lambda duration is the local handlers' wall time on a shared machine,
+ * an upper bound. `npm run bench -- --cost-only [--cost-jobs 300]`
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { endpointOptions, LOCAL_CREDENTIALS, summarizeCounts } from "../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
+import { fargateSize } from "../shared/adapters/executor/ecs.js";
+import { parseConfig } from "../shared/config/site-config.js";
+import type { JobRecord } from "../shared/server/job.js";
+import { summarizeCapacity } from "../shared/adapters/capacity-meter.js";
+import { summarizeInvocations } from "../infra/local/invocation-meter.js";
+import { countRequests, startBenchStack } from "./local.js";
+import { LAMBDA_MEMORY_MB, PRICES, PRICES_AS_OF } from "./prices.js";
+
+/** A job script as users write them: ~2 KB, a dozen directives, comments, a few commands. */
+export function realisticScript(): string {
+  const head = [
+    "#!/bin/bash",
+    "#PBS -N wrf_postproc_ensemble_member",
+    "#PBS -A UCSD0042",
+    "#PBS -q workq",
+    "#PBS -l select=1:ncpus=1:mem=2gb",
+    "#PBS -l walltime=00:10:00",
+    "#PBS -j oe",
+    "#PBS -m n",
+    "#PBS -r y",
+    "#PBS -v ENSEMBLE_MEMBER=07,CASE=b.e21.BHISTcmip6.f09_g17",
+    "#PBS -l place=free",
+    "#PBS -W umask=022",
+    "#PBS -p 10",
+    "",
+  ];
+  const body = [
+    "# Post-process one ensemble member: regrid, compute monthly means, write a summary.",
+    "# The real work is elided; what matters to the batch system is the script's size and shape.",
+    "set -euo pipefail",
+    'echo "job ${PBS_JOBID:-?} member ${ENSEMBLE_MEMBER:-?} case ${CASE:-?} on $(hostname)"',
+    "export OMP_NUM_THREADS=1",
+    "export TMPDIR=${TMPDIR:-/tmp}",
+    'WORK="$TMPDIR/pp.$$"',
+    'mkdir -p "$WORK"',
+    "for var in T U V Q PS PRECT TS CLDTOT FLNT FSNT; do",
+    '  echo "regrid $var -> 1deg (member $ENSEMBLE_MEMBER)" >> "$WORK/log"',
+    "done",
+    'wc -l < "$WORK/log"',
+    'rm -rf "$WORK"',
+  ];
+  let s = `${[...head, ...body].join("\n")}\n`;
+  // pad with the kind of comment block real scripts carry (provenance, contacts, history)
+  let i = 0;
+  while (s.length < 2048 - 80)
+    s += `# history ${++i}: adjusted regrid weights and output naming for the cmip6 archive\n`;
+  return s;
+}
+
+/** The PBS_O_* variables qsub sends (cli/src/commands/qsub.ts), with typical values. */
+function qsubEnv(dir: string): Record<string, string> {
+  return {
+    PBS_O_HOME: "/glade/u/home/jdoe",
+    PBS_O_LANG: "en_US.UTF-8",
+    PBS_O_LOGNAME: "jdoe",
+    PBS_O_MAIL: "/var/spool/mail/jdoe",
+    PBS_O_PATH:
+      "/glade/u/apps/opt/conda/bin:/glade/u/home/jdoe/bin:/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin:/opt/pbs/bin",
+    PBS_O_SHELL: "/bin/bash",
+    PBS_O_TZ: "America/Denver",
+    PBS_O_SYSTEM: "Linux",
+    PBS_O_HOST: "bench",
+    PBS_O_WORKDIR: dir,
+  };
+}
+
+export interface CostResult {
+  jobs: number;
+  scriptBytes: number;
+  rruPerJob: number;
+  wruPerJob: number;
+  /** capacity units per job by `R|W.Command.part` */
+  unitsByPart: Record<string, number>;
+  ddbRequestsPerJob: number;
+  sqsPerJob: number;
+  lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
+  s3PutsPerJob: number;
+  /** dollars per million jobs */
+  usd: {
+    ddbWrite: number;
+    ddbRead: number;
+    sqs: number;
+    lambda: number;
+    httpApi: number;
+    controlPlane: number;
+    s3Output: number;
+    node1min: number;
+    node10min: number;
+  };
+}
+
+export async function costRun(jobs: number): Promise<CostResult> {
+  process.env.METAQUEUE_COST_METER = "1"; // before any client is built (this process and the MOMs)
+  const config = parseConfig({
+    sites: [
+      {
+        name: "bench",
+        server: "bench-pbs",
+        queues: [{ name: "workq", attributes: { "resources_default.walltime": "00:10:00" } }],
+        nodes: [1, 2, 3, 4].map((i) => ({ name: `b${i}`, ncpus: 16, mem: "64gb" })),
+      },
+    ],
+  });
+  const bench = await startBenchStack(config, "cost");
+  try {
+    const site = bench.mq.sites[0];
+    const script = realisticScript();
+    const env = qsubEnv(bench.dir);
+    const submit = () => bench.submit(site, script, {}, env);
+    // The bench's own polling must not count as the jobs' cost: it reads through a client of its
+    // own, without the counting and metering middleware.
+    const raw = new DynamoDBClient({
+      region: "us-east-1",
+      ...endpointOptions(bench.mq.ddbEndpoint),
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const poll = new DynamoSiteStore(
+      DynamoDBDocumentClient.from(raw),
+      (site.ctx.store as DynamoSiteStore).table,
+    );
+    const waitDone = async (ids: string[]): Promise<JobRecord[]> => {
+      const end = Date.now() + (ids.length === 1 ? 60_000 : 300_000);
+      const pending = new Set(ids.map((id) => id.split(".")[0]));
+      while (pending.size && Date.now() < end) {
+        for (const [k, j] of await poll.getJobs([...pending])) if (j.state === "F") pending.delete(k);
+        if (pending.size) await new Promise((r) => setTimeout(r, 200));
+      }
+      if (pending.size) {
+        const left = await poll.getJobs([...pending].slice(0, 3));
+        throw new Error(
+          `${pending.size} jobs not finished, e.g. ${[...left.values()].map((j) => `${j.id} ${j.state} ${j.comment ?? ""}`).join("; ")}`,
+        );
+      }
+      return [...(await poll.getJobs(ids.map((id) => id.split(".")[0]))).values()];
+    };
+    console.error(`cost: stack up; warm-up job`);
+    const [warm] = await waitDone([await submit()]);
+    console.error(`cost: warm-up ${warm.id} ${warm.state} exit ${warm.exitStatus}; ${jobs} jobs`);
+    if (warm.exitStatus !== 0) throw new Error(`the realistic job failed: exit ${warm.exitStatus}`);
+
+    // The bench's own polling reads (waitDone) are not the job's: they go around the counters.
+    const counting = await countRequests([site]);
+    const ids: string[] = [];
+    const queue = Array.from({ length: jobs }, (_, i) => i);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (queue.shift() !== undefined) ids.push(await submit());
+      }),
+    );
+    const done = await waitDone(ids);
+    await new Promise((r) => setTimeout(r, 2500)); // trailing cycles and ticks
+    const { all } = await counting.done();
+    const bad = done.filter((j) => j.exitStatus !== 0);
+    if (bad.length) throw new Error(`${bad.length} realistic jobs failed (first: exit ${bad[0].exitStatus})`);
+    return price(jobs, script, all, done);
+  } finally {
+    await bench.stop();
+  }
+}
+
+/** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
+function price(jobs: number, script: string, all: Record<string, number>, done: JobRecord[]): CostResult {
+  const cap = summarizeCapacity(all);
+  const req = summarizeCounts(all);
+  const inv = summarizeInvocations(all);
+  const lambda: CostResult["lambda"] = {};
+  let lambdaUsd = 0;
+  for (const [fn, { n, ms }] of Object.entries(inv)) {
+    const mb = LAMBDA_MEMORY_MB[fn] ?? 512;
+    lambda[fn] = { perJob: n / jobs, msPerCall: n ? ms / n : 0, mb };
+    lambdaUsd += n * PRICES.lambdaRequest + (ms / 1000) * (mb / 1024) * PRICES.lambdaArmGbSecond;
+  }
+  // HTTP API requests: each API invocation is one (the submits; the bench reads around the API)
+  const httpApi = (inv.api?.n ?? 0) / jobs;
+  // S3 on ECS: the MOM PUTs each distinct output file once (stderr joined into stdout with -j oe)
+  const s3 =
+    done.reduce((a, j) => a + (j.join === "oe" ? 1 : new Set([j.outPath, j.errPath]).size), 0) / jobs;
+  const size = fargateSize(done[0].sel[0]?.ncpus ?? 1, done[0].sel[0]?.mem ?? 0);
+  const nodeHour =
+    (size.cpu / 1024) * PRICES.fargateArmVcpuHour + (size.memory / 1024) * PRICES.fargateArmGbHour;
+  const M = 1e6;
+  const usd = {
+    ddbWrite: (cap.wru / jobs) * PRICES.ddbWru * M,
+    ddbRead: (cap.rru / jobs) * PRICES.ddbRru * M,
+    // every SQS request at the FIFO price (an upper bound: only the sched queue is FIFO)
+    sqs: (req.sqs / jobs) * PRICES.sqsFifoRequest * M,
+    lambda: (lambdaUsd / jobs) * M,
+    httpApi: httpApi * PRICES.httpApiRequest * M,
+    controlPlane: 0,
+    s3Output: s3 * PRICES.s3Put * M,
+    // Fargate bills per second with a one-minute minimum
+    node1min: (nodeHour / 60) * M,
+    node10min: (nodeHour / 6) * M,
+  };
+  usd.controlPlane = usd.ddbWrite + usd.ddbRead + usd.sqs + usd.lambda + usd.httpApi;
+  const unitsByPart: Record<string, number> = {};
+  for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
+  return {
+    jobs,
+    scriptBytes: Buffer.byteLength(script),
+    rruPerJob: cap.rru / jobs,
+    wruPerJob: cap.wru / jobs,
+    unitsByPart,
+    ddbRequestsPerJob: (req.ddbRead + req.ddbWrite) / jobs,
+    sqsPerJob: req.sqs / jobs,
+    lambda,
+    s3PutsPerJob: s3,
+    usd,
+  };
+}
+
+const f2 = (n: number) => n.toFixed(2);
+
+export function printCost(r: CostResult): void {
+  const lam = Object.entries(r.lambda)
+    .map(([fn, l]) => `${fn} ${f2(l.perJob)} × ${l.msPerCall.toFixed(0)} ms @ ${l.mb} MB`)
+    .join(", ");
+  const parts = (kind: "R" | "W") => {
+    const by: Record<string, number> = {};
+    for (const [k, v] of Object.entries(r.unitsByPart)) {
+      if (!k.startsWith(`${kind}.`)) continue;
+      const part = k.split(".")[2];
+      by[part] = (by[part] ?? 0) + v;
+    }
+    return Object.entries(by)
+      .sort((a, b) => b[1] - a[1])
+      .map(([p, v]) => `${p} ${f2(v)}`)
+      .join(", ");
+  };
+  console.log(
+    `\n| cost per job: ${r.jobs} realistic jobs (${r.scriptBytes} B script, 12 #PBS lines), ${PRICES_AS_OF} | per job | $ per million jobs |`,
+  );
+  console.log("|---|---|---|");
+  console.log(`| DynamoDB write units (${parts("W")}) | ${f2(r.wruPerJob)} WRU | ${f2(r.usd.ddbWrite)} |`);
+  console.log(`| DynamoDB read units (${parts("R")}) | ${f2(r.rruPerJob)} RRU | ${f2(r.usd.ddbRead)} |`);
+  console.log(`| DynamoDB requests | ${f2(r.ddbRequestsPerJob)} | (in the units) |`);
+  console.log(`| SQS requests (priced as FIFO) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`);
+  console.log(
+    `| Lambda invocations (${lam}) | ${f2(Object.values(r.lambda).reduce((a, l) => a + l.perJob, 0))} | ${f2(r.usd.lambda)} |`,
+  );
+  console.log(
+    `| HTTP API requests (qsub) | ${f2(r.usd.httpApi / (PRICES.httpApiRequest * 1e6))} | ${f2(r.usd.httpApi)} |`,
+  );
+  console.log(`| control plane per million jobs | | ${f2(r.usd.controlPlane)} (target ≤ 10) |`);
+  console.log(
+    `| job output to S3 (ECS MOM PUTs, counted from the code, not measured) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
+  );
+  console.log(`| node time, 1-minute job (Fargate Arm, the job's size) | | ${r.usd.node1min.toFixed(0)} |`);
+  console.log(`| node time, 10-minute job | | ${r.usd.node10min.toFixed(0)} |`);
+  console.error(
+    `capacity units per job by command and part: ${JSON.stringify(r.unitsByPart, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
+  );
+}

@@ -1,0 +1,40 @@
+/**
+ * A job's script lives in an item of its own, `JOB#<key>/B`, written once when the job is
+ * created and never again (issue 14: cost). The job item (`JOB#<key>/A`) changes at every state
+ * change, and DynamoDB bills a write by the size of the whole item (and again for each index
+ * projecting it): a 2 KB script carried in it was rewritten at every transition. Kept apart, a
+ * write costs what the changing part weighs.
+ *
+ * Reads stay whole: a job read (GetItem became a Query of `A`..`B`, one request, billed on the
+ * two items' summed size; BatchGetItem asks both keys) returns the record with its script, so
+ * callers and the in-memory adapter see no difference. An item written before the split carries
+ * its script inline and reads as it did. "B" sorts right after "A" and before the edges (`D#`)
+ * and audit lines (`L#`), so the range holds nothing else.
+ */
+import type { JobRecord } from "../../server/job.js";
+import { keys } from "./table.js";
+
+export const SCRIPT_SK = "B";
+
+export const scriptKey = (key: string) => ({ pk: `JOB#${key}`, sk: SCRIPT_SK });
+
+/** The script item of a new job (plain Put: the key is new with the job, the value never changes). */
+export function scriptPut(table: string, job: Pick<JobRecord, "key" | "script">) {
+  return { TableName: table, Item: { ...scriptKey(job.key), script: job.script } };
+}
+
+/** The job item's record with the script from its B item (an inline one, from before the split, wins). */
+export function withScript(job: JobRecord, scriptItem: Record<string, unknown> | undefined): JobRecord {
+  if (typeof job.script === "string") return job;
+  return { ...job, script: typeof scriptItem?.script === "string" ? scriptItem.script : "" };
+}
+
+/** Query input for a job and its script item: one request, strongly consistent by default. */
+export function jobWithScriptQuery(table: string, key: string, consistent = true) {
+  return {
+    TableName: table,
+    KeyConditionExpression: "pk = :pk AND sk BETWEEN :a AND :b",
+    ExpressionAttributeValues: { ":pk": keys.job(key).pk, ":a": keys.job(key).sk, ":b": SCRIPT_SK },
+    ConsistentRead: consistent,
+  };
+}
