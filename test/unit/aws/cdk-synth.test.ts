@@ -74,14 +74,17 @@ describe("cdk synth (offline)", () => {
     const images = Object.values(assets.dockerImages) as {
       source: { directory: string; dockerFile: string };
     }[];
-    expect(images).toHaveLength(1);
-    const ctxDir = path.join(out, images[0].source.directory);
-    const files = fs
-      .readdirSync(ctxDir, { recursive: true, withFileTypes: true })
-      .filter((f) => f.isFile())
-      .map((f) => path.relative(ctxDir, path.join(f.parentPath, f.name)))
-      .sort();
-    expect(files).toEqual(["Dockerfile.mom", "dist/mom-ecs.js", "dist/mom-ecs.js.map"]);
+    // one image per architecture (arm64: Fargate and the large pool; amd64: the GPU pool)
+    expect(images).toHaveLength(2);
+    for (const image of images) {
+      const ctxDir = path.join(out, image.source.directory);
+      const files = fs
+        .readdirSync(ctxDir, { recursive: true, withFileTypes: true })
+        .filter((f) => f.isFile())
+        .map((f) => path.relative(ctxDir, path.join(f.parentPath, f.name)))
+        .sort();
+      expect(files).toEqual(["Dockerfile.mom", "dist/mom-ecs.js", "dist/mom-ecs.js.map"]);
+    }
     const zips = Object.values(assets.files) as { source: { path: string } }[];
     const bundles = zips.filter((z) => fs.existsSync(path.join(out, z.source.path, "index.mjs")));
     expect(bundles.length).toBe(5); // api, scheduler, events, sweeper, seed

@@ -43,7 +43,6 @@ describe("an idle site pays for storage and alarms only", () => {
       "AWS::EC2::NatGateway",
       "AWS::EC2::Instance",
       "AWS::ECS::Service",
-      "AWS::AutoScaling::AutoScalingGroup",
       "AWS::Lambda::Alias",
       "AWS::ElasticLoadBalancingV2::LoadBalancer",
     ]) {
@@ -55,6 +54,13 @@ describe("an idle site pays for storage and alarms only", () => {
     for (const e of endpoints) expect(e.Properties.VpcEndpointType ?? "Gateway").toBe("Gateway");
     for (const f of ofType("AWS::Lambda::Function")) {
       expect(f.Properties.ProvisionedConcurrencyConfig).toBeUndefined();
+    }
+    // the EC2 pools' Auto Scaling groups start empty and are scaled by ECS for pending tasks only
+    const groups = ofType("AWS::AutoScaling::AutoScalingGroup");
+    expect(groups.length).toBeGreaterThan(0);
+    for (const g of groups) {
+      expect(g.Properties.MinSize).toBe("0");
+      expect(g.Properties.DesiredCapacity ?? "0").toBe("0");
     }
     // no Elastic IP either ($3.6/month each, used or not)
     expect(ofType("AWS::EC2::EIP")).toEqual([]);

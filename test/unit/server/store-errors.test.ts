@@ -11,7 +11,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
-  GetCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -120,7 +120,7 @@ describe("SiteStore writes and mutateJob on each failure", () => {
     });
 
   it("throttling is retried with backoff inside the store, and the write then succeeds", async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: "JOB#1", sk: "A", ...job() } });
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: "JOB#1", sk: "A", ...job() }] });
     ddb
       .on(UpdateCommand)
       .rejectsOnce(named("ThrottlingException", "Rate exceeded"))
@@ -129,11 +129,11 @@ describe("SiteStore writes and mutateJob on each failure", () => {
     const r = await hold();
     expect(r.after?.holds).toBe("u");
     expect(ddb.commandCalls(UpdateCommand)).toHaveLength(3);
-    expect(ddb.commandCalls(GetCommand)).toHaveLength(1);
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(1);
   });
 
   it("throttling that does not stop is a 503 StoreError, not 'changing too fast'", async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: "JOB#1", sk: "A", ...job() } });
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: "JOB#1", sk: "A", ...job() }] });
     ddb.on(UpdateCommand).rejects(named("ThrottlingException", "Rate exceeded"));
     const err = await hold().catch((e) => e);
     expect(err).toBeInstanceOf(StoreError);
@@ -144,7 +144,7 @@ describe("SiteStore writes and mutateJob on each failure", () => {
   });
 
   it("an item too large is sent once and reported as such", async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: "JOB#1", sk: "A", ...job() } });
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: "JOB#1", sk: "A", ...job() }] });
     ddb.on(UpdateCommand).rejects(tooBig());
     const err = await hold().catch((e) => e);
     expect(err).toBeInstanceOf(StoreError);
@@ -162,13 +162,13 @@ describe("SiteStore writes and mutateJob on each failure", () => {
   });
 
   it("only real conflicts are retried by mutateJob, re-reading each time", async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: "JOB#1", sk: "A", ...job() } });
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: "JOB#1", sk: "A", ...job() }] });
     ddb.on(UpdateCommand).rejects(conditionFailed());
     const err = await hold().catch((e) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect(err.message).toMatch(/changing too fast/);
     expect(ddb.commandCalls(UpdateCommand)).toHaveLength(3);
-    expect(ddb.commandCalls(GetCommand)).toHaveLength(3);
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(3);
   });
 });
 

@@ -118,7 +118,7 @@ describe("every job write of the store passes the check before sending", () => {
     ).rejects.toBeInstanceOf(IllegalTransitionError);
     const parent = jobRecord(5, { state: "R" });
     await expect(
-      store.createJob(job("Q"), [], undefined, [{ before: parent, after: { ...parent, state: "H" } }]),
+      store.createJob(job("Q"), [], undefined, [{ before: parent, after: { ...parent, state: "T" } }]),
     ).rejects.toBeInstanceOf(IllegalTransitionError);
     await expect(store.createInbound(job("M"), "x-1")).rejects.toBeInstanceOf(IllegalTransitionError);
     expect(sent).toHaveLength(0);
