@@ -8,6 +8,7 @@
  * version, so a qdel/qhold racing with the cycle wins or loses cleanly and a job is never
  * started twice.
  */
+import { mailIfMarked, markMail } from "../server/mail.js";
 import { runComment } from "../pbs/time.js";
 import type { SiteContext } from "../server/context.js";
 import { sendEvents, triggerCycles } from "../server/messages.js";
@@ -282,7 +283,8 @@ export async function claim(
     return undefined;
   }
   try {
-    const after = { ...before, ...fields };
+    // -m b: marked in the claim, the one write that starts this run (mailed after dispatch)
+    const after = markMail(ctx, { ...before, ...fields }, "b");
     // the S (start) accounting record lands with the claim, in one transaction
     const rec = acct(after, "S", now, { etime: Math.floor((before.etime ?? before.qtime) / 1000) });
     return await ctx.store.updateJob(before, after, rec);
@@ -355,6 +357,10 @@ async function claimSubjobs(
 export async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
   try {
     await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay, ctx.settings.jobStart));
+    // `job` is what the claim wrote (only a successful claim is dispatched, once): its mark is
+    // new, so no earlier state is needed to tell. A failed dispatch mails nothing; the next
+    // run has its own mark.
+    await mailIfMarked(ctx, undefined, job, "b");
   } catch (err) {
     ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed: ${(err as Error).message}`);
     ctx.metrics?.count("DispatchFailures");
