@@ -345,8 +345,11 @@ async function claimSubjobs(
       ? parent.hist
       : withTrace(parent.hist, { time: now, source: "L", message: "Array job begun" }),
   };
+  // -m b of an array: its begin, marked in the write that starts its first subjobs
+  const marked = parent.stime ? after : markMail(ctx, after, "b");
   try {
-    await ctx.store.transactJobs([{ before: parent, after }], subs);
+    await ctx.store.transactJobs([{ before: parent, after: marked }], subs);
+    await mailIfMarked(ctx, parent, marked, "b");
     return subs;
   } catch (err) {
     if (err instanceof ConflictError) return [];

@@ -237,12 +237,15 @@ export async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<voi
         "Array job finished",
       );
       after.state = "F";
+      // -m e of an array: its end, marked in the write that counts its last subjob
+      after = markMail(ctx, after, "e");
     }
     // both conditional on their versions: a lost race (another subjob counted) reads again
     await ctx.store.transactJobs([
       { before: parent, after },
       { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
     ]);
+    if (after.state === "F") await mailIfMarked(ctx, parent, after, "e", `Exit_status=${after.exitStatus}`);
     if (after.state === "F" && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
   });
 }

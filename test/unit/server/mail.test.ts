@@ -86,6 +86,20 @@ describe("job mail", () => {
     expect(mail.subjects()).toEqual([`Aborted by PBS Server |Job held: ${comment}|`]);
   });
 
+  it("an array mails its own begin and end once (not one per subjob)", async () => {
+    const id = await s.submit("alice", "true\n", { arrayRange: "1-2", mailPoints: "be" });
+    await s.settle();
+    expect((await s.job(id)).state).toBe("B");
+    const sub = (i: number) => id.replace("[]", `[${i}]`);
+    for (const i of [1, 2]) {
+      await s.obit(sub(i), { exitStatus: 0, walltime: 1 });
+      duplicateEvents();
+      await s.settle();
+    }
+    expect((await s.job(id)).state).toBe("F");
+    expect(mail.subjects()).toEqual(["Begun execution|", "Execution terminated|Exit_status=0|"]);
+  });
+
   it("a site without a mailer refuses -m e and -M with the reason", async () => {
     s.ctx.mailer = undefined;
     await expect(s.submit("alice", "true\n", { mailPoints: "e" })).rejects.toThrow(
