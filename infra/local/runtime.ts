@@ -38,6 +38,7 @@ import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb.js";
 import { confFileFor, publishConf, removeStaleUserConf } from "./client-conf.js";
 import { CredentialRegistry, dashboardLink, ensureCredential } from "./credentials.js";
 import { LocalExecutor } from "../../shared/adapters/executor/local.js";
+import { findSendmail, SendmailMailer } from "../../shared/adapters/mail/sendmail.js";
 import { localOutputReader } from "./output-reader.js";
 import { prepareDataDir } from "./private-dir.js";
 import { ensureQueues, startSqsEmulator } from "./sqs.js";
@@ -206,6 +207,8 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           ...opts.settings,
         },
         momSecret,
+        // job mail through the host's sendmail, when it has one (else -m/-M are refused)
+        mailer: localMailer(sc),
         upSince: Date.now(),
         // this site's resends, offers and heartbeats are paced apart from the other sites'
         pacing: new PeerPacing(),
@@ -427,4 +430,11 @@ export function idleTickFor(
     settings.transferTimeoutMs,
     Math.floor(settings.peerStaleMs / 3),
   );
+}
+
+/** The site's mailer: its configured sendmail, else the host's, else none (`sendmail: false`). */
+function localMailer(sc: SiteConfig): SendmailMailer | undefined {
+  if (sc.mail?.sendmail === false) return undefined;
+  const sendmail = findSendmail(sc.mail?.sendmail);
+  return sendmail ? new SendmailMailer(sendmail, sc.mail?.from ?? "adm") : undefined;
 }

@@ -95,7 +95,9 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
     a.array_id = `${job.parentKey}[].${site.short}`;
     a.array_index = job.arrayIndex ?? 0;
   }
-  for (const [k, v] of Object.entries(job.extra ?? {})) if (k !== "counted" && !(k in a)) a[k] = v;
+  // (counted and mailed are the server's own once-only marks, not PBS attributes)
+  for (const [k, v] of Object.entries(job.extra ?? {}))
+    if (k !== "counted" && k !== "mailed" && !(k in a)) a[k] = v;
   return { id: job.id, attributes: a };
 }
 

@@ -82,6 +82,22 @@ export const SiteConfigSchema = z
      * "workdir" (the submit directory, no login shell); default home-login
      */
     jobStart: z.enum(["home-login", "workdir"]).optional(),
+    /**
+     * job mail (-m/-M), local runtime only: `sendmail` is the program's absolute path (default:
+     * /usr/sbin/sendmail, else /usr/lib/sendmail, when executable), or false for no mail;
+     * `from` is the envelope sender (PBS's mail_from, default "adm"). A site on AWS has no
+     * mailer whatever this says.
+     */
+    mail: z
+      .object({
+        sendmail: z.union([z.string().regex(/^\//, "an absolute path"), z.literal(false)]).optional(),
+        from: z
+          .string()
+          .regex(/^[A-Za-z0-9_][A-Za-z0-9_.+=-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?$/, "user or user@host")
+          .optional(),
+      })
+      .strict()
+      .optional(),
     federation: FederationConfigSchema.optional(),
   })
   .strict();

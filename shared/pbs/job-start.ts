@@ -5,6 +5,7 @@
  * and ignored).
  */
 import { PbsParseError } from "../errors.js";
+import { checkMailOptions } from "./mail.js";
 import { parseStageList } from "./stage.js";
 
 export interface ShellEntry {
@@ -71,33 +72,21 @@ export const REFUSED_W_ATTRIBUTES: Record<string, string> = {
 };
 
 /**
- * `-m` mail points: no MOM or server here sends mail, so anything but `n` (no mail) is
- * refused rather than accepted and never sent.
- */
-export function checkMailPoints(points: string): void {
-  if (points !== "n")
-    throw new PbsParseError(
-      `-m ${points} is not supported by metaqueue: it sends no mail (no mail transport is configured); use -m n, or poll with qstat`,
-    );
-}
-
-/**
  * The server's own check of what the API received (any client may send QsubOptions as JSON):
  * the same refusals qsub makes while parsing.
  */
-export function checkJobStartOptions(o: {
-  shell?: string;
-  mailPoints?: string;
-  mailUsers?: string;
-  attributes?: Record<string, string>;
-}): void {
+export function checkJobStartOptions(
+  o: {
+    shell?: string;
+    mailPoints?: string;
+    mailUsers?: string;
+    attributes?: Record<string, string>;
+  },
+  /** why this site sends no mail (undefined: it has a mailer); see checkMailOptions */
+  noMailerReason: string | undefined,
+): void {
   if (o.shell !== undefined) parseShellPathList(o.shell);
-  if (o.mailPoints !== undefined) checkMailPoints(o.mailPoints);
-  // PBS mails the -M list on abort when no -m is given: that would be mail never sent too
-  if (o.mailUsers !== undefined && o.mailPoints !== "n")
-    throw new PbsParseError(
-      `-M ${o.mailUsers} is not supported by metaqueue: it sends no mail (no mail transport is configured); drop -M, or give -m n`,
-    );
+  checkMailOptions(o, noMailerReason);
   for (const [name, v] of Object.entries(o.attributes ?? {})) {
     const lname = name.toLowerCase();
     if (REFUSED_W_ATTRIBUTES[lname]) throw new PbsParseError(REFUSED_W_ATTRIBUTES[lname]);

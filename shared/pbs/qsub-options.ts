@@ -8,7 +8,8 @@ import { parseArrayRange } from "./array.js";
 import { splitAttrList, splitCommaList } from "./attrlist.js";
 import { parseDepend } from "./depend.js";
 import { parseDestination } from "./jobid.js";
-import { checkMailPoints, parseShellPathList, parseUmask, REFUSED_W_ATTRIBUTES } from "./job-start.js";
+import { parseMailPoints, parseMailUsers } from "./mail.js";
+import { parseShellPathList, parseUmask, REFUSED_W_ATTRIBUTES } from "./job-start.js";
 import { parseStageList } from "./stage.js";
 import { parseResourceList, validateResourceValue } from "./resources.js";
 import type { QsubOptions } from "./types.js";
@@ -316,19 +317,13 @@ export function applyQsubOption(
       break;
     }
     case "m": {
-      const v = need(flag, value);
-      if (!/^(n|[abej]+)$/.test(v) || new Set(v).size !== v.length) {
-        throw new PbsParseError(`illegal -m value: "${v}" (use any of a, b, e, j once each, or n for none)`);
-      }
-      checkMailPoints(v);
-      o.mailPoints = v;
+      // syntax only: whether the site can send mail is the server's to say (checkMailOptions)
+      o.mailPoints = parseMailPoints(need(flag, value));
       break;
     }
     case "M": {
       const v = noSpace(flag, need(flag, value), "mail user list");
-      if (v.split(",").some((u) => u === "")) {
-        throw new PbsParseError(`illegal -M value: "${v}" (empty address in the list)`);
-      }
+      parseMailUsers(v);
       o.mailUsers = v;
       break;
     }

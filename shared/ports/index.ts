@@ -8,3 +8,4 @@ export * from "./executor.js";
 export * from "./identity.js";
 export * from "./output.js";
 export * from "./store.js";
+export * from "./mailer.js";

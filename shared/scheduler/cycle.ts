@@ -8,6 +8,7 @@
  * version, so a qdel/qhold racing with the cycle wins or loses cleanly and a job is never
  * started twice.
  */
+import { mailIfMarked, markMail } from "../server/mail.js";
 import { runComment } from "../pbs/time.js";
 import type { SiteContext } from "../server/context.js";
 import { sendEvents, triggerCycles } from "../server/messages.js";
@@ -284,7 +285,8 @@ export async function claim(
     return undefined;
   }
   try {
-    const after = { ...before, ...fields };
+    // -m b: marked in the claim, the one write that starts this run (mailed after dispatch)
+    const after = markMail(ctx, { ...before, ...fields }, "b");
     // the S (start) accounting record lands with the claim, in one transaction
     const rec = acct(after, "S", now, { etime: Math.floor((before.etime ?? before.qtime) / 1000) });
     // The claims of one cycle run concurrently and so share transactions (group commit); each is
@@ -347,8 +349,11 @@ async function claimSubjobs(
       ? parent.hist
       : withTrace(parent.hist, { time: now, source: "L", message: "Array job begun" }),
   };
+  // -m b of an array: its begin, marked in the write that starts its first subjobs
+  const marked = parent.stime ? after : markMail(ctx, after, "b");
   try {
-    await ctx.store.transactJobs([{ before: parent, after }], subs);
+    await ctx.store.transactJobs([{ before: parent, after: marked }], subs);
+    await mailIfMarked(ctx, parent, marked, "b");
     return subs;
   } catch (err) {
     if (err instanceof ConflictError) return [];
@@ -364,6 +369,10 @@ export const DISPATCH_BACKOFF_MAX_MS = 5 * 60_000;
 export async function dispatch(ctx: SiteContext, job: JobRecord): Promise<void> {
   try {
     await ctx.executor.dispatch(buildRunSpec(job, ctx.settings.killDelay, ctx.settings.jobStart));
+    // `job` is what the claim wrote (only a successful claim is dispatched, once): its mark is
+    // new, so no earlier state is needed to tell. A failed dispatch mails nothing; the next
+    // run has its own mark.
+    await mailIfMarked(ctx, undefined, job, "b");
   } catch (err) {
     const retry = err instanceof DispatchError ? err.retry : "now";
     ctx.log.warn(`dispatch of ${job.id} to ${job.momId} failed (retry ${retry}): ${(err as Error).message}`);

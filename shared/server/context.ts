@@ -71,6 +71,11 @@ export interface SiteContext {
    * made with the context, so it lives as long as the process. Absent: nothing is paced.
    */
   pacing?: import("../peers/pacing.js").PeerPacing;
+  /**
+   * Job mail (-m/-M): the host's sendmail in the local runtime when it has one. Absent (on AWS,
+   * or no sendmail): -m other than n, and -M, are refused at qsub and qalter.
+   */
+  mailer?: import("../ports/index.js").Mailer;
 }
 
 /** The peer a server or short name means, if any. */

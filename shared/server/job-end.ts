@@ -19,6 +19,7 @@ import { reportEnd, reportState } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { retryConflicts } from "./retry.js";
 import { nodePartition } from "./objects.js";
+import { mailIfMarked, markMail } from "./mail.js";
 
 /** PBS exit status for a job lost with its MOM and not rerunnable (JOB_EXEC_FAIL2). */
 export const EXIT_LOST = -2;
@@ -115,13 +116,19 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       if (o.stageinFailed && !cur.delReq && o.killedFor !== "qdel" && !cur.parentKey) {
         outcome = "held";
         const comment = `Job held: ${o.comment ?? "File stage in failed"}`;
+        // PBS mails a stage-in failure whatever -m says (MAIL_FORCE)
         return {
           kind: "write",
-          after: {
-            ...requeueFields(withUsage, now, comment),
-            state: "H",
-            holds: cur.holds.includes("s") ? cur.holds : `${cur.holds}s`,
-          },
+          after: markMail(
+            ctx,
+            {
+              ...requeueFields(withUsage, now, comment),
+              state: "H",
+              holds: cur.holds.includes("s") ? cur.holds : `${cur.holds}s`,
+            },
+            "a",
+            { force: true },
+          ),
         };
       }
       outcome = "ended";
@@ -141,7 +148,8 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       const account = cur.account;
       return {
         kind: "write",
-        after,
+        // -m e: marked in the write that ends the run (a redelivered obituary is stale: no mail)
+        after: markMail(ctx, after, "e"),
         // Charged in the same transaction as the end: exactly once. Work run for a peer is
         // counted apart (for_<origin>); the origin charges its project when JOB_END arrives.
         charge: account
@@ -185,6 +193,15 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
     .catch((err) => ctx.log.warn(`obituary of ${o.jobId}: heartbeat of ${o.momId} not dropped: ${err}`));
   // (assigned inside the decide callback, which TypeScript's narrowing does not follow)
   const result = outcome as "ended" | "requeued" | "held" | "stale";
+  if (result === "ended")
+    await mailIfMarked(
+      ctx,
+      before,
+      after,
+      "e",
+      `Exit_status=${o.exitStatus}\nresources_used.cput=${formatWalltime(o.resourcesUsed.cput)}\nresources_used.mem=${formatSize(o.resourcesUsed.mem)}\nresources_used.ncpus=${o.resourcesUsed.ncpus}\nresources_used.walltime=${formatWalltime(o.resourcesUsed.walltime)}`,
+    );
+  else if (result === "held") await mailIfMarked(ctx, before, after, "a", job.comment);
   if (result === "ended") {
     ctx.metrics?.count(o.exitStatus === 0 ? "JobsFinished" : "JobsFailed", 1, { queue: job.queue });
     ctx.metrics?.ms("JobWalltime", o.resourcesUsed.walltime * 1000);
@@ -230,12 +247,15 @@ export async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<voi
         "Array job finished",
       );
       after.state = "F";
+      // -m e of an array: its end, marked in the write that counts its last subjob
+      after = markMail(ctx, after, "e");
     }
     // both conditional on their versions: a lost race (another subjob counted) reads again
     await ctx.store.transactJobs([
       { before: parent, after },
       { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
     ]);
+    if (after.state === "F") await mailIfMarked(ctx, parent, after, "e", `Exit_status=${after.exitStatus}`);
     if (after.state === "F" && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
   });
 }
@@ -335,7 +355,7 @@ export async function applyDependencyOutcome(
 /** A job whose MOM is gone: requeue it if it may rerun, else end it with a reason. */
 export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Promise<EndResult> {
   const now = ctx.clock.now();
-  const { after } = await mutateJob(
+  const { before, after } = await mutateJob(
     ctx,
     job.key,
     (cur) => {
@@ -353,7 +373,7 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
       return {
         kind: "write",
         after: endFields(
-          cur,
+          markMail(ctx, cur, "a"),
           now,
           EXIT_LOST,
           `Job failed: ${why}; ${cur.parentKey ? "subjobs are not requeued" : "not rerunnable"}`,
@@ -365,6 +385,7 @@ export async function jobLost(ctx: SiteContext, job: JobRecord, why: string): Pr
     { missingOk: true },
   );
   if (!after) return { partitions: [], ended: [] };
+  await mailIfMarked(ctx, before, after, "a", after.comment);
   ctx.metrics?.count("JobsLost", 1, { outcome: isFinished(after.state) ? "ended" : "requeued" });
   // requeued with its lost MOM, a job moved here from a peer: its origin shows it queued again
   if (after.inbound && !isFinished(after.state)) await reportState(ctx, after);

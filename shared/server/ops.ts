@@ -9,6 +9,7 @@ import { findPeer, type SiteContext } from "./context.js";
 import { sendEvents, sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
 import { checkJobStartOptions } from "../pbs/job-start.js";
+import { mailIfMarked, markMail, noMailerReason } from "./mail.js";
 import { checkStaging, stageAttributes } from "./staging.js";
 import { isFinished, type JobRecord, unheldState, withHolds, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
@@ -92,7 +93,7 @@ export async function deleteJob(
   if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
   let kill: JobRecord | undefined;
   let array: JobRecord | undefined;
-  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
+  const { before, after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     kill = undefined;
     array = undefined;
@@ -102,16 +103,21 @@ export async function deleteJob(
       if (cur.delReq) return { kind: "skip" };
       return {
         kind: "write",
-        after: {
-          ...cur,
-          delReq: true,
-          mtime: now,
-          hist: withTrace(cur.hist, {
-            time: now,
-            source: "S",
-            message: `delete job request received from ${actor.user}`,
-          }),
-        },
+        // -m a: PBS mails the abort when the delete is accepted (the MOM then kills the run)
+        after: markMail(
+          ctx,
+          {
+            ...cur,
+            delReq: true,
+            mtime: now,
+            hist: withTrace(cur.hist, {
+              time: now,
+              source: "S",
+              message: `delete job request received from ${actor.user}`,
+            }),
+          },
+          "a",
+        ),
       };
     }
     if (cur.state === "B") {
@@ -120,33 +126,39 @@ export async function deleteJob(
     }
     return {
       kind: "write",
-      after: {
-        ...cur,
-        // an array none of whose subjobs started: each of them is deleted with it (X)
-        ...(cur.array
-          ? {
-              array: {
-                ...cur.array,
-                indices: [],
-                next: 0,
-                deleted: [...(cur.array.deleted ?? []), ...cur.array.indices],
-              },
-            }
-          : {}),
-        state: "F",
-        obittime: now,
-        mtime: now,
-        comment: `Job deleted at request of ${actor.user}`,
-        hist: withTrace(cur.hist, {
-          time: now,
-          source: "S",
-          message: `Job deleted at request of ${actor.user}`,
-        }),
-      },
+      // -m a: a queued job deleted is aborted too, as PBS mails it
+      after: markMail(
+        ctx,
+        {
+          ...cur,
+          // an array none of whose subjobs started: each of them is deleted with it (X)
+          ...(cur.array
+            ? {
+                array: {
+                  ...cur.array,
+                  indices: [],
+                  next: 0,
+                  deleted: [...(cur.array.deleted ?? []), ...cur.array.indices],
+                },
+              }
+            : {}),
+          state: "F",
+          obittime: now,
+          mtime: now,
+          comment: `Job deleted at request of ${actor.user}`,
+          hist: withTrace(cur.hist, {
+            time: now,
+            source: "S",
+            message: `Job deleted at request of ${actor.user}`,
+          }),
+        },
+        "a",
+      ),
       acct: { time: now, jobId: cur.id, type: "D", data: { requestor: actor.user, queue: cur.queue } },
     };
   });
   if (array) await deleteArray(ctx, array, actor, now);
+  await mailIfMarked(ctx, before, after, "a", `Job deleted at request of ${actor.user}`);
   if (kill?.momId)
     await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
   if (after && isFinished(after.state) && after.hasDeps)
@@ -252,7 +264,7 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
 export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
   validateQsubOptions(opts);
   refuseSubjob(ctx, id);
-  checkJobStartOptions(opts);
+  checkJobStartOptions(opts, noMailerReason(ctx));
   const stage = stageAttributes(checkStaging(ctx, opts.attributes));
   const now = ctx.clock.now();
   const st = await loadServerState(ctx);
@@ -271,6 +283,9 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     // -S and -W umask take effect at the job's (next) start: the MOM reads them from the job
     if (opts.shell !== undefined) next.extra = { ...next.extra, Shell_Path_List: opts.shell };
     if (opts.attributes?.umask !== undefined) next.extra = { ...next.extra, umask: opts.attributes.umask };
+    // -m/-M (checked above against the site's mailer): read at each mail event
+    if (opts.mailPoints !== undefined) next.extra = { ...next.extra, Mail_Points: opts.mailPoints };
+    if (opts.mailUsers !== undefined) next.extra = { ...next.extra, Mail_Users: opts.mailUsers };
     // as PBS: a new list replaces the old one for the job's (next) start
     if (stage.stagein !== undefined) next.extra = { ...next.extra, stagein: stage.stagein };
     if (stage.stageout !== undefined) next.extra = { ...next.extra, stageout: stage.stageout };

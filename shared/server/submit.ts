@@ -12,6 +12,7 @@ import { arrayIndices, parseArrayRange } from "../pbs/array.js";
 import { parseDepend } from "../pbs/depend.js";
 import { parseDestination, parseJobId } from "../pbs/jobid.js";
 import { checkJobStartOptions } from "../pbs/job-start.js";
+import { noMailerReason } from "./mail.js";
 import { checkStaging } from "./staging.js";
 import { checkInteractive, mergeOptions, parseDirectives } from "../pbs/qsub-options.js";
 import { normalizeResources, requestSelectText, totals } from "../pbs/resources.js";
@@ -93,7 +94,7 @@ export async function submitJob(
   const now = ctx.clock.now();
   const resources = resolveResources(st, queue, opts);
   await checkAllocation(ctx, opts.account);
-  checkJobStartOptions(opts);
+  checkJobStartOptions(opts, noMailerReason(ctx));
   // stagein/stageout this site can carry out, under the names the MOM reads
   opts.attributes = checkStaging(ctx, opts.attributes);
 

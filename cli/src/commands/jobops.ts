@@ -38,7 +38,8 @@ export async function qdel(ctx: Ctx, argv: string[]): Promise<number> {
   const o = program.opts<{ W?: string; x?: boolean }>();
   let force = false;
   if (o.W !== undefined) {
-    // suppress_email=N limits the mails a large qdel sends; metaqueue's qdel sends none
+    // suppress_email=N limits the mails a large qdel sends: not applied yet (each job with -m a
+    // gets its one abort mail on a site that mails; see README, -m/-M)
     if (o.W === "force") force = true;
     else if (!/^suppress_email=-?\d+$/.test(o.W)) return usageError(ctx, usage, `illegal -W value: ${o.W}`);
   }

@@ -54,19 +54,40 @@ describe("-W umask", () => {
 describe("what metaqueue does not do is refused, not stored", () => {
   it.each([
     [["-W", "sandbox=PRIVATE"], "-W sandbox is not supported"],
-    [["-m", "abe"], "-m abe is not supported by metaqueue: it sends no mail"],
-    [["-m", "a"], "-m a is not supported"],
+    [["-m", "x"], 'illegal -m value: "x"'],
+    [["-m", "aa"], 'illegal -m value: "aa"'],
+    [["-M", "-oQ/tmp/x"], 'illegal -M value: "-oQ/tmp/x"'],
+    [["-M", "a@x.org,'b'"], "bad address \"'b'\""],
+    [["-M", "a@x.org,"], "empty address"],
   ])("qsub %j", (args, msg) => {
     expectParseError(() => parseQsubArgv(args), msg);
   });
 
-  it("accepts -m n, and the server refuses the same requests sent as JSON", () => {
+  it("qsub takes -m abe and -M (the server decides whether it can mail)", () => {
+    const o = parseQsubArgv(["-m", "abe", "-M", "alice@example.org,bob"]).options;
+    expect(o.mailPoints).toBe("abe");
+    expect(o.mailUsers).toBe("alice@example.org,bob");
+  });
+
+  it("a site without a mailer accepts only -m n; the server refuses the same requests sent as JSON", () => {
+    const none = "it sends no mail (no sendmail)";
     expect(parseQsubArgv(["-m", "n"]).options.mailPoints).toBe("n");
-    expect(() => checkJobStartOptions({ mailPoints: "n", mailUsers: "a@x.org" })).not.toThrow();
-    expectParseError(() => checkJobStartOptions({ mailUsers: "a@x.org" }), "-M a@x.org is not supported");
-    expectParseError(() => checkJobStartOptions({ mailPoints: "e" }), "-m e is not supported");
-    expectParseError(() => checkJobStartOptions({ attributes: { Sandbox: "PRIVATE" } }), "sandbox");
-    expectParseError(() => checkJobStartOptions({ attributes: { umask: "999" } }), "umask=999");
-    expectParseError(() => checkJobStartOptions({ shell: "bash" }), "is not absolute");
+    expect(() => checkJobStartOptions({ mailPoints: "n", mailUsers: "a@x.org" }, none)).not.toThrow();
+    expectParseError(
+      () => checkJobStartOptions({ mailUsers: "a@x.org" }, none),
+      "-M a@x.org is not supported",
+    );
+    expectParseError(
+      () => checkJobStartOptions({ mailPoints: "e" }, none),
+      "-m e is not supported by this site: it sends no mail",
+    );
+    expectParseError(() => checkJobStartOptions({ mailUsers: "-f" }, undefined), 'illegal -M value: "-f"');
+    expectParseError(() => checkJobStartOptions({ mailPoints: "abj" }, undefined), "mail point j");
+    expect(() =>
+      checkJobStartOptions({ mailPoints: "abe", mailUsers: "a@x.org,b" }, undefined),
+    ).not.toThrow();
+    expectParseError(() => checkJobStartOptions({ attributes: { Sandbox: "PRIVATE" } }, none), "sandbox");
+    expectParseError(() => checkJobStartOptions({ attributes: { umask: "999" } }, none), "umask=999");
+    expectParseError(() => checkJobStartOptions({ shell: "bash" }, none), "is not absolute");
   });
 });

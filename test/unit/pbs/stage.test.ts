@@ -38,8 +38,13 @@ describe("parseStageList", () => {
       stagein: "a@localhost:/a",
     });
     expectParseError(() => applyQsubOption({}, "W", "stageout=nohost"), "-W stageout=nohost");
-    expectParseError(() => checkJobStartOptions({ attributes: { StageOut: "x" } }), "-W stageout=x");
-    expect(() => checkJobStartOptions({ attributes: { stagein: "a@localhost:/a" } })).not.toThrow();
+    expectParseError(
+      () => checkJobStartOptions({ attributes: { StageOut: "x" } }, undefined),
+      "-W stageout=x",
+    );
+    expect(() =>
+      checkJobStartOptions({ attributes: { stagein: "a@localhost:/a" } }, undefined),
+    ).not.toThrow();
   });
 
   it("only this host (its names, localhost) is a local copy", () => {
