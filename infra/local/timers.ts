@@ -22,13 +22,7 @@ export function startTimer(
     if (stopped || running) return;
     running = (async () => {
       try {
-        await fn();
-      } catch (err) {
-        try {
-          onError(err, name);
-        } catch {
-          // ignore a throwing error callback
-        }
+        await guarded(name, fn, onError);
       } finally {
         running = null;
       }
@@ -42,6 +36,24 @@ export function startTimer(
       if (running) await running;
     },
   };
+}
+
+/** Runs `fn`; an error goes to `onError` (whose own throw is ignored) and yields undefined. */
+async function guarded<T>(
+  name: string,
+  fn: () => Promise<T>,
+  onError: (err: unknown, name: string) => void,
+): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    try {
+      onError(err, name);
+    } catch {
+      // ignore a throwing error callback
+    }
+    return undefined;
+  }
 }
 
 export interface BackoffTimer extends Timer {
@@ -83,13 +95,8 @@ export function startBackoffTimer(
     running = (async () => {
       let busy = true;
       try {
-        busy = await fn();
-      } catch (err) {
-        try {
-          onError(err, name);
-        } catch {
-          // ignore a throwing error callback
-        }
+        // a run that threw counts as busy: the next comes everyMs later
+        busy = (await guarded(name, fn, onError)) ?? true;
       } finally {
         running = null;
       }
