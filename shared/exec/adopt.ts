@@ -12,12 +12,11 @@ import { launcherAlive, type RunRecord, readJson, runsRoot, statusPid } from "./
 import {
   EXIT_WALLTIME,
   type JobResult,
-  killGroup,
   parseLauncherReport,
   type RunningJob,
   SIGNAL_EXIT_BASE,
-  sampleProcessGroup,
 } from "./run-job.js";
+import { killGroup, sampleProcessGroup } from "./process-group.js";
 
 export type RecoveredRun =
   | { kind: "obit"; dir: string; obit: JobResult & { momId?: string }; sent: boolean }

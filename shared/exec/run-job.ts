@@ -13,19 +13,21 @@
  * Nothing here throws for a job-level problem: every failure becomes a JobResult with a
  * comment.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { asUser, lookupOsUser, type OsUser } from "../auth/os-user.js";
-import { DEFAULT_UMASK, pickShell } from "../pbs/job-start.js";
+import { DEFAULT_UMASK } from "../pbs/job-start.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { type Outputs, openOutputs, safeName } from "./outputs.js";
+import { closeAll, groupExists, killGroup, sampleProcessGroup } from "./process-group.js";
 
 // moved to os-user.ts (outputs.ts needs it too); still exported from here
 export { asUser };
 import { procStart, type RunRecord, runDirOf, writeRunRecord } from "./run-dir.js";
 import { type AcceptedSession, attachSession, sessionCommand } from "./session.js";
+import { topShell, umaskText } from "./top-shell.js";
 
 export type JobResult = Omit<Obituary, "type" | "momId">;
 
@@ -107,70 +109,6 @@ const LAUNCHER = [
   "exit $st",
 ].join("\n");
 
-let clkTck: number | undefined;
-function clockTicks(): number {
-  if (clkTck === undefined) {
-    try {
-      const n = Number.parseInt(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim(), 10);
-      clkTck = Number.isFinite(n) && n > 0 ? n : 100;
-    } catch {
-      clkTck = 100;
-    }
-  }
-  return clkTck;
-}
-
-interface GroupSample {
-  /** CPU seconds: utime+stime+cutime+cstime summed over the group's live processes */
-  cpu: number;
-  /** bytes: summed VmRSS */
-  rss: number;
-  /** pids seen in the group */
-  pids: number[];
-}
-
-/** Parse /proc/<pid>/stat: fields after the command name, which may contain spaces and ')'. */
-function parseStat(text: string): { state: string; pgrp: number; ticks: number } | undefined {
-  const close = text.lastIndexOf(")");
-  if (close < 0) return undefined;
-  const f = text.slice(close + 2).split(" ");
-  // f[0] is field 3 (state): pgrp is field 5, utime..cstime are fields 14..17
-  const pgrp = Number(f[2]);
-  const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  if (!Number.isFinite(pgrp) || !Number.isFinite(ticks)) return undefined;
-  return { state: f[0], pgrp, ticks };
-}
-
-/** Sum CPU time and resident memory of every process whose process group is `pgid`. */
-export async function sampleProcessGroup(pgid: number): Promise<GroupSample> {
-  const out: GroupSample = { cpu: 0, rss: 0, pids: [] };
-  let entries: string[];
-  try {
-    entries = await fs.promises.readdir("/proc");
-  } catch {
-    return out;
-  }
-  let ticks = 0;
-  await Promise.all(
-    entries.map(async (name) => {
-      if (!/^\d+$/.test(name)) return;
-      try {
-        const st = parseStat(await fs.promises.readFile(`/proc/${name}/stat`, "utf8"));
-        if (!st || st.pgrp !== pgid) return;
-        ticks += st.ticks;
-        out.pids.push(Number(name));
-        const status = await fs.promises.readFile(`/proc/${name}/status`, "utf8");
-        const m = /^VmRSS:\s+(\d+)\s*kB/m.exec(status);
-        if (m) out.rss += Number(m[1]) * 1024;
-      } catch {
-        // the process ended between readdir and read
-      }
-    }),
-  );
-  out.cpu = ticks / clockTicks();
-  return out;
-}
-
 /** `123[4].casper` → `123[].casper`; undefined for a job that is not a subjob. */
 export function arrayParentId(jobId: string): string | undefined {
   const m = /^([^[]+)\[[^\]]+\](.*)$/.exec(jobId);
@@ -244,142 +182,6 @@ export function parseLauncherReport(
     if (Number.isFinite(v)) out.childCpu = v;
   }
   return out;
-}
-
-function closeAll(fds: number[]): void {
-  for (const fd of fds) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
-  }
-  fds.length = 0;
-}
-
-export function killGroup(pid: number, sig: NodeJS.Signals): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // group already gone
-  }
-}
-
-/**
- * Whether a process of group `pgid` still runs. kill(-pgid, 0) alone is not enough: a KILLed
- * grandchild that its new parent has not reaped yet is a zombie that still answers it (in a
- * container whose PID 1 never reaps, for ever), so a positive answer is checked in /proc.
- */
-function groupExists(pgid: number): boolean {
-  if (pgid <= 0) return false;
-  try {
-    process.kill(-pgid, 0);
-  } catch {
-    return false;
-  }
-  let entries: string[];
-  try {
-    entries = fs.readdirSync("/proc");
-  } catch {
-    return true;
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const st = parseStat(fs.readFileSync(`/proc/${name}/stat`, "utf8"));
-      if (st && st.pgrp === pgid && st.state !== "Z" && st.state !== "X") return true;
-    } catch {
-      // ended between readdir and read
-    }
-  }
-  return false;
-}
-
-/** `-W umask` as the shell's umask builtin takes it. */
-function umaskText(mask: number): string {
-  return (mask & 0o777).toString(8).padStart(4, "0");
-}
-
-/** Shells that take `-c 'exec "$0" "$@"' script` (used to honour a script's `#!` after login). */
-const POSIX_SHELLS = new Set(["sh", "bash", "dash", "ksh", "ksh93", "mksh", "zsh"]);
-
-export interface TopShell {
-  /** the directory the job starts in */
-  cwd: string;
-  /** argv[0] of the top shell: `-name` makes it a login shell; undefined = no login */
-  argv0?: string;
-  login: boolean;
-  /** the top shell's path (what an interactive job runs on its terminal) */
-  shell: string;
-  /** the command (after the launcher) that runs the script at `scriptPath` */
-  command(scriptPath: string): string[];
-}
-
-/**
- * How the job starts, as a PBS MOM starts it (OpenPBS set_shell/start_process): the top shell
- * is the `-S` entry for this host, else the one without a host, else the owner's login shell;
- * with `home-login` (the default) it starts in the owner's home directory as a login shell
- * (argv[0] `-bash`), so /etc/profile, ~/.bash_profile and `module` work; with `workdir` it
- * starts in PBS_O_WORKDIR, and a script without `-S` runs by its `#!` line or else bash.
- * A `-S` shell that does not exist (or cannot be run) on this host fails the job.
- */
-export function topShell(spec: JobRunSpec, account: OsUser | undefined): TopShell | { refused: string } {
-  const host = spec.execHost || os.hostname();
-  let chosen: string | undefined;
-  try {
-    chosen = pickShell(spec.shellPaths, host);
-  } catch (e) {
-    return { refused: `job failed: ${errMsg(e)}` };
-  }
-  if (chosen !== undefined) {
-    let ok = false;
-    try {
-      const st = asUser(account, () => fs.statSync(chosen as string));
-      ok = st.isFile() && (st.mode & 0o111) !== 0;
-    } catch {
-      ok = false;
-    }
-    if (!ok)
-      return {
-        refused: `job failed: shell ${chosen} (Shell_Path_List) does not exist or is not executable on ${host}`,
-      };
-  }
-  const shebang = spec.script.startsWith("#!");
-  if (spec.start === "workdir") {
-    return {
-      cwd: spec.workdir,
-      login: false,
-      shell: chosen ?? loginShellOf(account ?? lookupOsUser(os.userInfo().username)),
-      command: (sc) => (chosen ? [chosen, sc] : shebang ? [sc] : ["/bin/bash", sc]),
-    };
-  }
-  const me = account ?? lookupOsUser(os.userInfo().username);
-  const home = account?.home ?? spec.env.HOME ?? me?.home ?? os.homedir();
-  const shell = chosen ?? loginShellOf(me);
-  const name = path.basename(shell);
-  return {
-    cwd: home,
-    argv0: `-${name}`,
-    login: true,
-    shell,
-    // a script's own `#!` still decides its interpreter when no -S is given: the login shell
-    // reads the profiles, then execs the script
-    command: (sc) =>
-      !chosen && shebang && POSIX_SHELLS.has(name) ? [shell, "-c", 'exec "$0" "$@"', sc] : [shell, sc],
-  };
-}
-
-/** The account's login shell if it can run one (not nologin/false), else bash. */
-function loginShellOf(u: OsUser | undefined): string {
-  const sh = u?.shell;
-  if (!sh || !path.isAbsolute(sh) || /\/(nologin|false)$/.test(sh)) return "/bin/bash";
-  try {
-    fs.accessSync(sh, fs.constants.X_OK);
-    return sh;
-  } catch {
-    return "/bin/bash";
-  }
 }
 
 /** Start a job; returns at once. The job dir is removed before `result` resolves. */

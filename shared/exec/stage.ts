@@ -23,8 +23,8 @@ import {
   type RunningJob,
   type StartJobOptions,
   startJob,
-  topShell,
 } from "./run-job.js";
+import { topShell } from "./top-shell.js";
 
 /** One copy: `from` → `to`, both absolute. */
 export interface StageCopy {
