@@ -69,12 +69,37 @@ export const processBlockDeps: BlockDeps = {
 };
 
 /** Waits for `jobId` at `server` to end; returns qsub's exit code. */
-export async function waitForJob(
+export function waitForJob(
   ctx: Ctx,
   server: ServerEntry,
   jobId: string,
   deps: BlockDeps = ctx.deps.block ?? processBlockDeps,
 ): Promise<number> {
+  return pollJob(ctx, server, jobId, { maxPauseMs: BLOCK_POLL_MAX_MS, deps }, (view) => {
+    const out = blockOutcome(view);
+    if (!out) return undefined;
+    if (out.message !== undefined) {
+      ctx.err(`${jobId} ${out.message}`);
+      return 3;
+    }
+    return out.exitCode;
+  });
+}
+
+/**
+ * Poll the job (history included), with a doubling pause, until `decide` returns an answer.
+ * A signal (Ctrl-C...) ends the wait at once as PBS's qsub bailout does: the job is deleted
+ * and the answer is 2. Errors that a retry may clear (server restarting) are retried; a
+ * definite one ("Unknown Job Id") is thrown.
+ */
+export async function pollJob<T>(
+  ctx: Ctx,
+  server: ServerEntry,
+  jobId: string,
+  opts: { maxPauseMs: number; deps?: BlockDeps },
+  decide: (view: JobView) => T | undefined,
+): Promise<T | 2> {
+  const deps = opts.deps ?? ctx.deps.block ?? processBlockDeps;
   let interrupted: number | undefined;
   let wake: (() => void) | undefined;
   const off = deps.onSignal((sig) => {
@@ -86,26 +111,20 @@ export async function waitForJob(
     for (;;) {
       if (interrupted !== undefined) return await bailout(ctx, server, jobId, interrupted);
       try {
-        const out = blockOutcome(await ctx.api.getJob(server, jobId, true));
-        if (out) {
-          if (out.message !== undefined) {
-            ctx.err(`${jobId} ${out.message}`);
-            return 3;
-          }
-          return out.exitCode;
-        }
+        const answer = decide(await ctx.api.getJob(server, jobId, true));
+        if (answer !== undefined) return answer;
       } catch (e) {
         if (!transient(e)) throw e;
       }
       await Promise.race([deps.sleep(pause), new Promise<void>((r) => (wake = r))]);
-      pause = Math.min(pause * 2, BLOCK_POLL_MAX_MS);
+      pause = Math.min(pause * 2, opts.maxPauseMs);
     }
   } finally {
     off();
   }
 }
 
-async function bailout(ctx: Ctx, server: ServerEntry, jobId: string, sig: number): Promise<number> {
+async function bailout(ctx: Ctx, server: ServerEntry, jobId: string, sig: number): Promise<2> {
   ctx.err(`wait for job ${jobId} interrupted by signal ${sig}`);
   ctx.out(`Job ${jobId} is being deleted\n`);
   try {

@@ -12,20 +12,14 @@
 import * as net from "node:net";
 import type { SubmitRequest } from "../../shared/api/views.js";
 import { MetaqueueError } from "../../shared/errors.js";
-import { blockOutcome, processBlockDeps, waitForJob } from "./block.js";
+import { blockOutcome, pollJob, waitForJob } from "./block.js";
 import type { ServerEntry } from "./config.js";
 import type { Ctx } from "./context.js";
 
-const POLL_FIRST_MS = 250;
+/** longest pause between polls while waiting for the start: a user is watching */
 const POLL_MAX_MS = 2_000;
 /** the MOM may still be handing the socket to the job's user right after the job went R */
 const CONNECT_TRIES_MS = 15_000;
-
-/** Whether an error while polling is worth another try (server down, restarting, overloaded). */
-function transient(e: unknown): boolean {
-  if (!(e instanceof MetaqueueError)) return true;
-  return e.code === "ConnectionRefused" || e.code === "BadResponse" || e.status >= 500 || e.status === 429;
-}
 
 export async function qsubInteractive(
   ctx: Ctx,
@@ -55,46 +49,14 @@ export async function qsubInteractive(
  * Until the job runs: "R", or qsub's exit code when it ended first (deleted, failed) or the
  * user interrupted the wait (the job is then deleted, PBS's bailout).
  */
-async function waitForStart(ctx: Ctx, server: ServerEntry, jobId: string): Promise<"R" | number> {
-  const deps = ctx.deps.block ?? processBlockDeps;
-  let interrupted: number | undefined;
-  let wake: (() => void) | undefined;
-  const off = deps.onSignal((sig) => {
-    interrupted = sig;
-    wake?.();
+function waitForStart(ctx: Ctx, server: ServerEntry, jobId: string): Promise<"R" | number> {
+  return pollJob(ctx, server, jobId, { maxPauseMs: POLL_MAX_MS }, (view): "R" | number | undefined => {
+    if (view.attributes.job_state === "R") return "R";
+    const out = blockOutcome(view);
+    if (!out) return undefined;
+    ctx.err(`job ${jobId} ended before its session started: ${out.message ?? view.attributes.comment ?? ""}`);
+    return out.message !== undefined ? 3 : out.exitCode;
   });
-  try {
-    let pause = POLL_FIRST_MS;
-    for (;;) {
-      if (interrupted !== undefined) {
-        ctx.err(`wait for job ${jobId} interrupted by signal ${interrupted}`);
-        ctx.out(`Job ${jobId} is being deleted\n`);
-        try {
-          await ctx.api.deleteJob(server, jobId);
-        } catch (e) {
-          ctx.fail(e);
-        }
-        return 2;
-      }
-      try {
-        const view = await ctx.api.getJob(server, jobId, true);
-        if (view.attributes.job_state === "R") return "R";
-        const out = blockOutcome(view);
-        if (out) {
-          ctx.err(
-            `job ${jobId} ended before its session started: ${out.message ?? view.attributes.comment ?? ""}`,
-          );
-          return out.message !== undefined ? 3 : out.exitCode;
-        }
-      } catch (e) {
-        if (!transient(e)) throw e;
-      }
-      await Promise.race([deps.sleep(pause), new Promise<void>((r) => (wake = r))]);
-      pause = Math.min(pause * 2, POLL_MAX_MS);
-    }
-  } finally {
-    off();
-  }
 }
 
 /** Connect to the MOM's socket and prove the session key; the socket, paused, after `OK`. */
