@@ -3,41 +3,6 @@ export interface Timer {
   stop(): Promise<void>;
 }
 
-/**
- * Runs `fn` every `everyMs`, like an EventBridge schedule driving a Lambda, except that it never
- * overlaps itself: a tick that comes while the previous run is still going is skipped. The first
- * run is one period after the start. Errors (throws and rejections) go to `onError`, by default
- * `console.error` with the timer's name, and the schedule goes on.
- */
-export function startTimer(
-  name: string,
-  everyMs: number,
-  fn: () => Promise<void>,
-  onError: (err: unknown, name: string) => void = (err, n) => console.error(`[timer ${n}]`, err),
-): Timer {
-  if (!(everyMs > 0)) throw new Error(`timer ${name}: everyMs must be > 0`);
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  const tick = () => {
-    if (stopped || running) return;
-    running = (async () => {
-      try {
-        await guarded(name, fn, onError);
-      } finally {
-        running = null;
-      }
-    })();
-  };
-  const interval = setInterval(tick, everyMs);
-  return {
-    stop: async () => {
-      stopped = true;
-      clearInterval(interval);
-      if (running) await running;
-    },
-  };
-}
-
 /** Runs `fn`; an error goes to `onError` (whose own throw is ignored) and yields undefined. */
 async function guarded<T>(
   name: string,
@@ -66,7 +31,8 @@ export interface BackoffTimer extends Timer {
  * work: after a run that did (or that threw), the next comes `everyMs` later; after each run
  * that did not, the pause doubles, up to `idleMaxMs`. `poke()` brings the next run to within
  * `everyMs` and starts the doubling again. Runs never overlap, and the first run is one
- * `everyMs` after the start, as with startTimer.
+ * `everyMs` after the start. With `idleMaxMs = everyMs` it is a plain schedule, like an
+ * EventBridge rule driving a Lambda, except that it never overlaps itself.
  */
 export function startBackoffTimer(
   name: string,

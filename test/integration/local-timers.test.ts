@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { startBackoffTimer, startTimer } from "../../infra/local/timers.js";
+import { startBackoffTimer } from "../../infra/local/timers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -9,13 +9,14 @@ describe("local timers (EventBridge schedule stand-in)", () => {
     let maxActive = 0;
     let runs = 0;
     let finished = 0;
-    const t = startTimer("slow", 20, async () => {
+    const t = startBackoffTimer("slow", { everyMs: 20, idleMaxMs: 20 }, async () => {
       active++;
       runs++;
       maxActive = Math.max(maxActive, active);
       await sleep(120);
       active--;
       finished++;
+      return true;
     });
     await sleep(400);
     await t.stop();
@@ -31,10 +32,10 @@ describe("local timers (EventBridge schedule stand-in)", () => {
   it("reports errors with the timer's name and keeps going", async () => {
     const errors: [unknown, string][] = [];
     let calls = 0;
-    const t = startTimer(
+    const t = startBackoffTimer(
       "flaky",
-      15,
-      async () => {
+      { everyMs: 15, idleMaxMs: 15 },
+      async (): Promise<boolean> => {
         calls++;
         throw new Error(`fail ${calls}`);
       },
