@@ -26,7 +26,7 @@ import { PeerMessageError } from "../shared/peers/messages.js";
 import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-report.js";
 import { runAccumulatedCycle } from "../shared/scheduler/accumulation.js";
 import { releaseCascade } from "../shared/server/cascade.js";
-import { sweepTick } from "../shared/server/tick.js";
+import { siteTick } from "../shared/server/tick.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { triggerCycles } from "../shared/server/messages.js";
 import { type EndResult, handleObituary, momHello } from "../shared/server/job-end.js";
@@ -228,11 +228,14 @@ export function makeSchedulerHandler(ctx: SiteContext) {
  * repair half-finished job ends (at a slower cadence), then ask every partition for a cycle.
  */
 export function makeSweeperHandler(ctx: SiteContext) {
-  return async (): Promise<void> => {
-    const touched = await sweepTick(ctx);
+  // resolves with whether the site had work: EventBridge ignores it, the local runtime paces its
+  // tick by it
+  return async (): Promise<{ hasWork: boolean }> => {
+    const { touched, hasWork } = await siteTick(ctx);
     await triggerCycles(ctx, touched, "tick");
     // the dashboard's charts: this minute's job counts (a write only when they change)
     await sampleSite(ctx).catch((err) => ctx.log.warn(`sweeper: stats sample: ${(err as Error).message}`));
+    return { hasWork };
   };
 }
 

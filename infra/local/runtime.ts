@@ -21,7 +21,6 @@ import {
 import { federationFor, type MetaqueueConfig, type SiteConfig } from "../../shared/config/site-config.js";
 import type { PeerInfo, SiteContext } from "../../shared/server/context.js";
 import { triggerCycles } from "../../shared/server/messages.js";
-import { siteHasWork } from "../../shared/server/idle.js";
 import { loadServerState } from "../../shared/server/server-state.js";
 import { DEFAULT_SETTINGS, type SiteSettings } from "../../shared/server/settings.js";
 import { toServerState, partitions } from "../../shared/server/objects.js";
@@ -267,8 +266,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       const onTick = async () => {
         // a node created with qmgr gets its MOM, as an admin would start pbs_mom on it
         await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
-        await sweeper();
-        return siteHasWork(ctx);
+        return (await sweeper()).hasWork;
       };
       // Idle is idle (issue 14): a site with no jobs ticks less and less often, up to
       // idleTickMaxMs; an API request that changes something, or a tick that sees a job, brings

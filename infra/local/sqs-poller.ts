@@ -169,8 +169,25 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
     }
   };
 
-  const worker = async () => {
+  // Scale-out, as the Lambda event-source mapping does: one poller always long-polls; the others
+  // sleep until a receive brings messages (there may be more behind them), and go back to sleep
+  // after a receive that brings none. An idle queue costs one long poll per waitTimeSeconds, not
+  // `concurrency` of them (issue 14: idle is idle).
+  let idleWorkers: Array<() => void> = [];
+  const wakeOne = () => idleWorkers.shift()?.();
+  const sleepUntilWoken = () =>
+    new Promise<void>((resolve) => {
+      if (stopped()) return resolve();
+      idleWorkers.push(resolve);
+    });
+  abort.signal.addEventListener("abort", () => {
+    for (const w of idleWorkers) w();
+    idleWorkers = [];
+  });
+
+  const worker = async (scaleOut: boolean) => {
     let backoff = RECEIVE_BACKOFF_MIN_MS;
+    if (scaleOut) await sleepUntilWoken();
     while (!stopped()) {
       let batch: Message[];
       try {
@@ -186,9 +203,11 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
         continue;
       }
       if (batch.length === 0) {
-        if (waitTimeSeconds === 0) await sleep(WINDOW_POLL_MS * 5, abort.signal);
+        if (scaleOut) await sleepUntilWoken();
+        else if (waitTimeSeconds === 0) await sleep(WINDOW_POLL_MS * 5, abort.signal);
         continue;
       }
+      wakeOne();
       if (maxBatchingWindowMs > 0) {
         const windowEnds = Date.now() + maxBatchingWindowMs;
         while (batch.length < batchSize && !stopped()) {
@@ -210,7 +229,9 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
     }
   };
 
-  const workers = Array.from({ length: concurrency }, () => worker().catch((err) => report(err, "receive")));
+  const workers = Array.from({ length: concurrency }, (_, i) =>
+    worker(i > 0).catch((err) => report(err, "receive")),
+  );
 
   return {
     stop: async () => {

@@ -9,15 +9,25 @@ import { releaseCascade } from "./cascade.js";
 import { releaseDeferred } from "./deferred.js";
 import type { SiteContext } from "./context.js";
 import { sweepRunning } from "./job-end.js";
-import { partitions } from "./objects.js";
+import { partitions, queuePartition } from "./objects.js";
 import { repairDue, repairStranded } from "./repair.js";
+import { siteHasWork } from "./idle.js";
 import { loadServerState } from "./server-state.js";
 
-/** Run the tick's sweeps; resolves with the partitions that want a cycle (all of them). */
+/**
+ * Run the tick's sweeps; resolves with the partitions that want a cycle: those with a queued
+ * job (the tick is the safety net for a lost cycle trigger) and those a sweep touched. A
+ * partition with nothing queued gets no cycle from the tick (idle is idle, issue 14): its cycle
+ * would only offer its room to the peers it pulls from, and a peer with jobs waiting asks for
+ * that itself (BACKLOG, re-sent by each of its cycles while they wait).
+ */
 export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
   const st = await loadServerState(ctx);
   const parts = partitions(st);
-  const touched = new Set<string>(parts);
+  const touched = new Set<string>();
+  for (const [name, q] of st.queues) {
+    if ((await ctx.store.queryReady(name, 1)).length > 0) touched.add(queuePartition(q));
+  }
   for (const p of parts) {
     const r = await sweepRunning(ctx, p);
     await releaseCascade(ctx, r.ended, touched);
@@ -45,4 +55,18 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
     }
   }
   return touched;
+}
+
+/**
+ * The sweeper's whole tick. A site with no active job and no transfer step outstanding has
+ * nothing for the sweeps to look at (see siteHasWork): its tick only tells its peers it is
+ * alive, and says it was idle, so the local runtime backs its tick off (idle is idle, issue 14).
+ * Anything that makes work (a submit, a peer's job) is seen by the next tick.
+ */
+export async function siteTick(ctx: SiteContext): Promise<{ touched: Set<string>; hasWork: boolean }> {
+  if (!(await siteHasWork(ctx))) {
+    if (ctx.peers?.size) await sendHeartbeats(ctx);
+    return { touched: new Set(), hasWork: false };
+  }
+  return { touched: await sweepTick(ctx), hasWork: true };
 }

@@ -341,6 +341,51 @@ describe("SQS poller (Lambda event-source mapping)", () => {
     expect(sample?.attributes.SequenceNumber).toBeTruthy();
   });
 
+  it("scales out like the event-source mapping: an idle queue has one long poll, a busy one runs handlers in parallel", async () => {
+    const { "p-scale": url } = await ensureQueues(sqs, [{ name: "p-scale", visibilityTimeoutSec: 5 }]);
+    // count the receives this poller makes: a client of its own with a counting middleware
+    const client = makeSqsClient(emu.endpoint);
+    let receives = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "ReceiveMessageCommand") receives++;
+        return next(args);
+      },
+      { step: "initialize" },
+    );
+    let active = 0;
+    let maxActive = 0;
+    let handled = 0;
+    const p = poll({
+      sqs: client,
+      queueUrl: url,
+      batchSize: 1,
+      maxBatchingWindowMs: 0,
+      concurrency: 3,
+      waitTimeSeconds: 1,
+      handler: async (e) => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 150));
+        active--;
+        handled += e.Records.length;
+      },
+    });
+    // idle for 2.5 s with 1 s long polls: about 3 receives by one poller (9 if all three polled)
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(receives).toBeGreaterThanOrEqual(2);
+    expect(receives).toBeLessThanOrEqual(4);
+    // busy: 12 messages, 150 ms each: the sleeping pollers join in
+    await sendAll(
+      url,
+      Array.from({ length: 12 }, (_, i) => `s${i}`),
+    );
+    await waitFor(() => handled >= 12, 10_000, "12 messages");
+    expect(maxActive).toBeGreaterThanOrEqual(2);
+    await p.stop();
+    client.destroy();
+  });
+
   it("stop() during a long poll returns promptly", async () => {
     const { "p-idle": url } = await ensureQueues(sqs, [{ name: "p-idle", visibilityTimeoutSec: 5 }]);
     const p = poll({
