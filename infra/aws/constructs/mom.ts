@@ -27,6 +27,8 @@ import { REPO_ROOT } from "./lambda.js";
 
 export const MOM_CONTAINER_NAME = "mom";
 export const MOM_DOCKERFILE = "Dockerfile.mom";
+/** the account of the MOM image (Dockerfile.mom) that every job runs as */
+export const MOM_JOB_USER = "node";
 /** the attributes of a heartbeat item (SiteStore.putMomBeat); the task role may write no others */
 export const HEARTBEAT_ATTRIBUTES = ["pk", "sk", "momId", "jobs", "at", "nonce", "sig", "expiresAt"];
 /** the heartbeat items' partitions (shared/adapters/dynamodb/table.ts keys.mom) */
@@ -166,6 +168,8 @@ export class MomCluster extends Construct {
         EVENTS_QUEUE_URL: props.eventsQueue.queueUrl,
         OUTPUT_BUCKET: props.outputBucket.bucketName,
         MOM_HEARTBEAT_MS: "10000",
+        // the image's unprivileged account: jobs run as it, never as the (root) MOM
+        MOM_JOB_USER: MOM_JOB_USER,
       },
       // a tiny init as PID 1: forwards StopTask's SIGTERM to the MOM and reaps orphaned job processes
       linuxParameters: new ecs.LinuxParameters(td, "Linux", { initProcessEnabled: true }),
@@ -235,14 +239,20 @@ export class MomCluster extends Construct {
 
   /** What a MOM task may do, on Fargate and EC2 alike. */
   private grantMomRole(role: iam.IRole, props: MomClusterProps): void {
-    // output files
-    props.outputBucket.grantPut(role);
+    // output files: PutObject only (grantPut adds tagging, retention and legal holds), keyed
+    // <jobId>/<file> by the MOM; the bucket is S3-managed encrypted, so no KMS grant
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ["s3:PutObject"],
+        resources: [props.outputBucket.arnForObjects("*")],
+      }),
+    );
     // the obituary
     props.eventsQueue.grantSendMessages(role);
     // heartbeats only: PutItem of MOM#<id> items holding just the heartbeat's attributes.
-    // The job's own code runs in this task and can reach these credentials; the conditions
-    // keep it from rewriting jobs or server objects (managers, queues...) through them. (A
-    // forged beat of another MOM is not trusted: the sweeper checks each beat's signature.)
+    // The job runs as another uid and cannot reach these credentials (infra/mom/ecs.ts); should
+    // that fail, the conditions still keep them from rewriting jobs or server objects (managers,
+    // queues...). A forged beat of another MOM is not trusted: the sweeper checks its signature.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["dynamodb:PutItem"],

@@ -14,6 +14,7 @@ import { type QueueDef, siteQueues } from "../../../shared/adapters/sqs/queue-de
 import { createTableInput, tableName } from "../../../shared/adapters/dynamodb/table.js";
 import { SiteStack } from "../../../infra/aws/site-stack.js";
 import { MOM_DOCKERFILE } from "../../../infra/aws/constructs/mom.js";
+import { REPO_ROOT } from "../../../infra/aws/constructs/lambda.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
 type Cfn = any;
@@ -424,6 +425,11 @@ describe("IAM", () => {
     expect(actions).toEqual(expect.arrayContaining(["s3:PutObject", "sqs:SendMessage", "dynamodb:PutItem"]));
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).toEqual(["dynamodb:PutItem"]);
     expect(actions.some((a) => /^s3:(Get|Delete|List)/.test(a))).toBe(false);
+    // output: PutObject of objects in the output bucket, nothing else of S3
+    expect(actions.filter((a) => a.startsWith("s3:"))).toEqual(["s3:PutObject"]);
+    const s3put = mine.find((s) => asArray(s.Action).includes("s3:PutObject"))!;
+    expect(refsIn(s3put.Resource)).toEqual([logicalIdOf("AWS::S3::Bucket", () => true)]);
+    expect(JSON.stringify(s3put.Resource)).toContain("/*");
     const put = mine.find((s) => asArray(s.Action).includes("dynamodb:PutItem"))!;
     // heartbeat partitions only (never SRV, where the server objects are), the beat's own attributes
     expect(put.Condition).toEqual({
@@ -460,6 +466,10 @@ describe("MOM on ECS", () => {
     expect(refsIn(env.TABLE_NAME)).toEqual([logicalIdOf("AWS::DynamoDB::Table", () => true)]);
     expect(refsIn(env.EVENTS_QUEUE_URL)).toEqual([queueId(qdefs.events.name)]);
     expect(refsIn(env.OUTPUT_BUCKET)).toEqual([logicalIdOf("AWS::S3::Bucket", () => true)]);
+    // jobs run as the image's unprivileged account, not as the root MOM (issue 12)
+    expect(env.MOM_JOB_USER).toBe("node");
+    expect(fs.readFileSync(path.join(REPO_ROOT, MOM_DOCKERFILE), "utf8")).toMatch(/MOM_JOB_USER=node\b/);
+    expect(fs.readFileSync(path.join(REPO_ROOT, MOM_DOCKERFILE), "utf8")).not.toMatch(/^USER /m);
   });
 
   it("a VPC of public subnets without NAT, free gateway endpoints for DynamoDB and S3, no inbound", () => {
