@@ -35,6 +35,8 @@ export interface SiteStackProps extends StackProps {
   logRetention?: logs.RetentionDays;
   /** seconds without a MOM heartbeat before its jobs count as lost; default 120 */
   momStaleSeconds?: number;
+  /** the MOM image's base image, pinned by digest (constructs/mom.ts DEFAULT_MOM_BASE_IMAGE) */
+  momBaseImage?: string;
   /** accounting records are kept this many days (0: for ever); default 400 (lambdas/env.ts) */
   accountingKeepDays?: number;
   /** PBS managers of a new site (server attribute `managers`), e.g. "alice@*,bob@*" */
@@ -93,6 +95,7 @@ export class SiteStack extends Stack {
       eventsQueue: this.queues.events.queue,
       outputBucket: this.state.outputBucket,
       logRetention,
+      baseImage: props.momBaseImage,
     });
 
     const momSecretParameter = props.momSecretParameter ?? defaultMomSecretParameter(site.name);

@@ -13,7 +13,7 @@ import { parseConfig, type SiteConfig } from "../../../shared/config/site-config
 import { type QueueDef, siteQueues } from "../../../shared/adapters/sqs/queue-defs.js";
 import { createTableInput, tableName } from "../../../shared/adapters/dynamodb/table.js";
 import { SiteStack } from "../../../infra/aws/site-stack.js";
-import { MOM_DOCKERFILE } from "../../../infra/aws/constructs/mom.js";
+import { DEFAULT_MOM_BASE_IMAGE, MOM_DOCKERFILE, PINNED_IMAGE } from "../../../infra/aws/constructs/mom.js";
 import { REPO_ROOT } from "../../../infra/aws/constructs/lambda.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
@@ -45,6 +45,7 @@ const tableDef = createTableInput(tableName(PREFIX, site.name));
 let template: Template;
 let resources: Record<string, Resource>;
 let assetsManifest: Cfn;
+let stackWarnings: string[];
 
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 const logicalIdOf = (type: string, pred: (r: Resource) => boolean): string => {
@@ -92,6 +93,10 @@ beforeAll(() => {
   assetsManifest = JSON.parse(
     fs.readFileSync(path.join(asm.directory, "Metaqueue-casper.assets.json"), "utf8"),
   );
+  stackWarnings = asm
+    .getStackArtifact("Metaqueue-casper")
+    .messages.filter((m) => m.level === "warning")
+    .map((m) => String(m.entry.data));
 }, 120_000);
 
 describe("state", () => {
@@ -460,6 +465,14 @@ describe("MOM on ECS", () => {
     expect(images.map(([, i]) => i.source.platform).sort()).toEqual(["linux/amd64", "linux/arm64"]);
     const [hash, image] = images.find(([, i]) => i.source.platform === "linux/arm64")!;
     expect(image.source).toMatchObject({ dockerFile: MOM_DOCKERFILE, platform: "linux/arm64" });
+    // the base image is a build argument, to be pinned by digest at deploy; a tag is warned about
+    expect(image.source.dockerBuildArgs).toEqual({ NODE_IMAGE: DEFAULT_MOM_BASE_IMAGE });
+    expect(stackWarnings.some((w) => w.includes("momBaseImage") && w.includes("a tag that moves"))).toBe(
+      true,
+    );
+    expect(PINNED_IMAGE.test(`node:22-slim@sha256:${"a".repeat(64)}`)).toBe(true);
+    expect(PINNED_IMAGE.test("node:22-slim")).toBe(false);
+    expect(fs.readFileSync(path.join(REPO_ROOT, MOM_DOCKERFILE), "utf8")).toMatch(/^FROM \$\{NODE_IMAGE\}$/m);
     expect(JSON.stringify(c.Image)).toContain(`container-assets-\${AWS::AccountId}`);
     expect(JSON.stringify(c.Image)).toContain(`:${hash}`);
     const env = Object.fromEntries(c.Environment.map((e: Cfn) => [e.Name, e.Value]));
