@@ -56,9 +56,7 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
   // the server object, as every operation reads it (cached a second; a qmgr change counts)
   let self: SiteStore;
   const historyS = async () =>
-    historySeconds(
-      (await loadServerState({ store: self, clock } as never)).server.attrs.job_history_duration,
-    );
+    historySeconds((await loadServerState({ store: self, clock })).server.attrs.job_history_duration);
 
   /** The job as it should be written: finished ones expire, active ones do not. */
   const stamp = async (job: JobRecord): Promise<JobRecord> => {
