@@ -7,7 +7,7 @@ import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { containerEnvironment } from "../../../shared/adapters/executor/ecs.js";
 import { isSiteSecretName, specWithoutSiteSecrets } from "../../../shared/exec/job-secrets.js";
-import { buildJobEnv } from "../../../shared/exec/run-job.js";
+import { buildJobEnv, jobAccount } from "../../../shared/exec/run-job.js";
 import type { JobRunSpec } from "../../../shared/ports/index.js";
 import { taskJobSpec } from "../../../infra/mom/ecs.js";
 
@@ -78,5 +78,18 @@ describe("a job's environment on ECS carries none of the site's secrets", () => 
     expect(specWithoutSiteSecrets(s)).toBe(s);
     expect(isSiteSecretName("aws_session_token")).toBe(true);
     expect(isSiteSecretName("PBS_O_HOME")).toBe(false);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)("the ECS MOM's job account (root MOM)", () => {
+  const s = spec({});
+  it("runs every job as MOM_JOB_USER, whoever owns it", () => {
+    expect(jobAccount(s, false, "nobody").account?.name).toBe("nobody");
+    expect(jobAccount({ ...s, owner: "root@h" }, false, "nobody").account?.uid).not.toBe(0);
+  });
+  it("refuses to run a job as root, or with no account, or an unknown one", () => {
+    expect(jobAccount(s, false, "").refused).toMatch(/names no account/);
+    expect(jobAccount(s, false, "root").refused).toMatch(/is root/);
+    expect(jobAccount(s, false, "no-such-account-x").refused).toMatch(/does not exist/);
   });
 });
