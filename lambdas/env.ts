@@ -8,6 +8,7 @@ import { type Env, readEnv } from "../shared/config/env.js";
 import { PowertoolsMetrics } from "../shared/observability/metrics.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
+import { withHistory } from "../shared/server/history.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
 import { s3OutputReader } from "../shared/adapters/s3/output-reader.js";
 import { SqsBus } from "../shared/adapters/sqs/bus.js";
@@ -15,7 +16,7 @@ import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
 import { logger, metrics as containerMetrics } from "./middleware.js";
-import { loadPeers, parsePeersEnv, ssmSecrets } from "./peers-env.js";
+import { loadPeers, ParameterCache, PEERS_TTL_MS, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
 /**
  * What every Lambda of a site reads (infra/aws/site-stack.ts sets it; AWS_REGION is Lambda's
@@ -31,7 +32,14 @@ export const LambdaEnvSchema = z.object({
   EVENTS_QUEUE_URL: z.string().url(),
   KILL_DELAY: z.coerce.number().int().nonnegative().default(10),
   MOM_STALE_SECONDS: z.coerce.number().int().positive().default(120),
-  /** JSON (lambdas/peers-env.ts PeerEnvSchema); absent or empty: no peers */
+  /** accounting records are kept this many days (0: for ever); job history is qmgr's job_history_duration */
+  ACCOUNTING_KEEP_DAYS: z.coerce.number().int().nonnegative().default(DEFAULT_SETTINGS.acctKeepDays),
+  /**
+   * SSM String parameter holding the peers' JSON (lambdas/peers-env.ts PeerEnvSchema), read
+   * with a PEERS_TTL_MS cache; absent or empty: PEERS, else no peers
+   */
+  PEERS_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
+  /** the same JSON inline (tests, a stack from before PEERS_PARAMETER); absent or empty: none */
   PEERS: z.string().optional(),
   /** the job-output bucket ECS MOMs upload to: the API serves output from it; absent: 501 */
   OUTPUT_BUCKET: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
@@ -58,21 +66,30 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
   const metrics = new PowertoolsMetrics(e.SITE_SHORT, containerMetrics);
   logger.appendPersistentKeys({ site: e.SITE_SHORT });
   const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
+  const settings = {
+    ...DEFAULT_SETTINGS,
+    killDelay: e.KILL_DELAY,
+    momStaleMs: e.MOM_STALE_SECONDS * 1000,
+    dispatchGraceMs: 300_000,
+    acctKeepDays: e.ACCOUNTING_KEEP_DAYS,
+  };
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },
-    store: new DynamoSiteStore(doc, e.TABLE_NAME),
-    bus: new SqsBus(makeSqsClient({ region: e.AWS_REGION })),
+    // finished jobs, audit and accounting carry their TTL, and reads leave out what has
+    // expired but is not deleted yet (DynamoDB deletes within days)
+    store: withHistory(new DynamoSiteStore(doc, e.TABLE_NAME), { clock: systemClock, settings }),
+    // a peer's inbox in another region gets a client signed for that region
+    bus: new SqsBus(
+      makeSqsClient({ region: e.AWS_REGION }),
+      (region) => makeSqsClient({ region }),
+      e.AWS_REGION,
+    ),
     queueUrls: { sched: e.SCHED_QUEUE_URL, events: e.EVENTS_QUEUE_URL },
     executor,
     clock: systemClock,
     // one per container, as the context: resends, offers and heartbeats are paced per process
     pacing: new PeerPacing(),
-    settings: {
-      ...DEFAULT_SETTINGS,
-      killDelay: e.KILL_DELAY,
-      momStaleMs: e.MOM_STALE_SECONDS * 1000,
-      dispatchGraceMs: 300_000,
-    },
+    settings,
     log: {
       info: (m: unknown) => logger.info(text(m)),
       warn: (m: unknown) => logger.warn(text(m)),
@@ -116,17 +133,37 @@ export function momSecretFromEnv(env: Env = process.env): Promise<string | undef
 export async function siteContext(executor: Executor, env: Env = process.env): Promise<SiteContext> {
   const ctx = contextFromEnv(executor, env);
   ctx.momSecret ??= await momSecretFromEnv(env);
-  peersLoaded ??= (async () => {
-    const e = readEnv(WHO, LambdaEnvSchema, env);
-    const defs = parsePeersEnv(e.PEERS);
-    if (!defs.length) return;
-    ctx.peers = await loadPeers(defs, ssmSecrets(new SSMClient({ region: e.AWS_REGION })));
-  })().catch((err) => {
+  peersEnv ??= readEnv(WHO, LambdaEnvSchema, env);
+  const e = peersEnv;
+  // the peers' parameter again once its cache has expired: a changed peering applies without a
+  // deploy. A failed refresh keeps the peers known (and is tried again at the next invocation);
+  // only a container that never read them fails.
+  if (peersLoaded && e.PEERS_PARAMETER && Date.now() - peersLoadedAt >= PEERS_TTL_MS) {
+    await loadPeersInto(ctx, e).catch((err) =>
+      ctx.log.warn(`peers: could not refresh ${e.PEERS_PARAMETER}: ${(err as Error).message}`),
+    );
+  }
+  peersLoaded ??= loadPeersInto(ctx, e).catch((err) => {
     peersLoaded = undefined; // try again on the next invocation
     throw err;
   });
   await peersLoaded;
   return ctx;
+}
+
+let peersLoadedAt = 0;
+let peersEnv: LambdaEnv | undefined;
+let ssmClient: SSMClient | undefined;
+let peerParameters: ParameterCache | undefined;
+
+/** Read the peers (PEERS_PARAMETER, else PEERS) and their pair secrets into ctx.peers. */
+async function loadPeersInto(ctx: SiteContext, e: LambdaEnv): Promise<void> {
+  peersLoadedAt = Date.now();
+  ssmClient ??= new SSMClient({ region: e.AWS_REGION });
+  peerParameters ??= new ParameterCache(ssmClient, PEERS_TTL_MS);
+  const text = e.PEERS_PARAMETER ? await peerParameters.get(e.PEERS_PARAMETER) : e.PEERS;
+  const defs = parsePeersEnv(text);
+  ctx.peers = defs.length ? await loadPeers(defs, ssmSecrets(ssmClient)) : undefined;
 }
 
 /**

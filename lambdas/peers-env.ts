@@ -75,3 +75,38 @@ export function ssmSecrets(ssm: SSMClient): (parameter: string) => Promise<strin
     return v;
   };
 }
+
+/** How long a function keeps the peers' configuration before reading its parameter again. */
+export const PEERS_TTL_MS = 5 * 60_000;
+
+/**
+ * A plain (String) SSM parameter, read at first use and again once `ttlMs` has passed since the
+ * last read; concurrent reads share one request, and a failed read is not kept (the next use
+ * tries again). Powertools' parameters utility does the same; it is not a dependency here, and
+ * this is all of it that is needed.
+ */
+export class ParameterCache {
+  private readonly hits = new Map<string, { at: number; value: Promise<string> }>();
+
+  constructor(
+    private readonly ssm: SSMClient,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(name: string): Promise<string> {
+    const t = this.now();
+    const hit = this.hits.get(name);
+    if (hit && t - hit.at < this.ttlMs) return hit.value;
+    const value = this.ssm.send(new GetParameterCommand({ Name: name })).then((r) => {
+      const v = r.Parameter?.Value;
+      if (v === undefined) throw new Error(`SSM parameter ${name} has no value`);
+      return v;
+    });
+    this.hits.set(name, { at: t, value });
+    value.catch(() => {
+      if (this.hits.get(name)?.value === value) this.hits.delete(name);
+    });
+    return value;
+  }
+}

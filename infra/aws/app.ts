@@ -43,6 +43,8 @@ for (const site of config.sites) {
     otherSites: config.sites.filter((s) => s.name !== site.name),
     peers: peerLinks(ctx(`peers:${site.name}`)),
     momSecretParameter: ctx(`momSecretParameter:${site.name}`) as string | undefined,
+    momBaseImage: ctx("momBaseImage") as string | undefined,
+    accountingKeepDays: ctx("accountingKeepDays") ? Number(ctx("accountingKeepDays")) : undefined,
   });
   if (auth.placeholder) {
     Annotations.of(stack).addWarningV2(

@@ -108,11 +108,6 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   for (const td of [mom.taskDefinition, ...mom.pools.map((p) => p.taskDefinition)]) {
     ack(
       td.taskRole,
-      "AwsSolutions-IAM5[Action::s3:Abort*]",
-      "Bucket.grantPut: s3:Abort* lets the MOM abort its own multipart uploads of job output (large stdout files).",
-    );
-    ack(
-      td.taskRole,
       `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
       "Job output keys are <jobId>/<file>, made at run time; the grant is PutObject on this site's output bucket only.",
     );

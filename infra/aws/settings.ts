@@ -9,6 +9,8 @@
  *   alarmEmail        address subscribed to the alarm topic (per site: alarmEmail:<site>)
  *   prefix            table/queue name prefix, default "metaqueue-"
  *   queueAgeAlarmSeconds  default 300
+ *   momBaseImage          the MOM image's base, pinned: node:22-slim@sha256:<index digest>
+ *   accountingKeepDays    accounting records' retention in days, default 400 (0: for ever)
  *   peers:<site>      the site's peers: inbox URL and pair-secret parameter each (peerLinks)
  *   peerAccounts:<site>  AWS accounts that may send to the site's inbox
  */

@@ -7,6 +7,7 @@ import { Arn, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as ssm from "aws-cdk-lib/aws-ssm";
 import type { Construct } from "constructs";
 import { federationFor, type SiteConfig } from "../../shared/config/site-config.js";
 import { tableName } from "../../shared/adapters/dynamodb/table.js";
@@ -34,6 +35,10 @@ export interface SiteStackProps extends StackProps {
   logRetention?: logs.RetentionDays;
   /** seconds without a MOM heartbeat before its jobs count as lost; default 120 */
   momStaleSeconds?: number;
+  /** the MOM image's base image, pinned by digest (constructs/mom.ts DEFAULT_MOM_BASE_IMAGE) */
+  momBaseImage?: string;
+  /** accounting records are kept this many days (0: for ever); default 400 (lambdas/env.ts) */
+  accountingKeepDays?: number;
   /** PBS managers of a new site (server attribute `managers`), e.g. "alice@*,bob@*" */
   managers?: string;
   /** AWS accounts of this site's peers (their inbox senders), from context peerAccounts:<site> */
@@ -90,6 +95,7 @@ export class SiteStack extends Stack {
       eventsQueue: this.queues.events.queue,
       outputBucket: this.state.outputBucket,
       logRetention,
+      baseImage: props.momBaseImage,
     });
 
     const momSecretParameter = props.momSecretParameter ?? defaultMomSecretParameter(site.name);
@@ -103,6 +109,9 @@ export class SiteStack extends Stack {
       EVENTS_QUEUE_URL: this.queues.events.queue.queueUrl,
       KILL_DELAY: String(Number.isInteger(killDelay) && killDelay >= 0 ? killDelay : 10),
       MOM_STALE_SECONDS: String(props.momStaleSeconds ?? 120),
+      ...(props.accountingKeepDays !== undefined && {
+        ACCOUNTING_KEEP_DAYS: String(Math.max(0, Math.floor(props.accountingKeepDays))),
+      }),
       POWERTOOLS_SERVICE_NAME: `metaqueue-${site.name}`,
       // every function verifies MOM reports (events, sweeper) or derives MOM keys (scheduler);
       // the secret itself never travels in the environment (lambdas/env.ts momSecretFromEnv)
@@ -117,7 +126,21 @@ export class SiteStack extends Stack {
       links.push(link);
       return [{ short: other.name, server: other.server, ...link, ...federationFor(site, other) }];
     });
-    if (peerEnv.length) environment.PEERS = JSON.stringify(peerEnv);
+    // The peers' configuration lives in an SSM parameter, not in the functions' environment
+    // (which GetFunctionConfiguration shows, and which caps all variables at 4 KB): the functions
+    // read it at cold start and again after PEERS_TTL_MS (lambdas/env.ts), so a changed
+    // parameter takes effect without a deploy.
+    let peersParameter: ssm.StringParameter | undefined;
+    if (peerEnv.length) {
+      const value = JSON.stringify(peerEnv);
+      peersParameter = new ssm.StringParameter(this, "PeersConfig", {
+        description: `metaqueue ${site.name}: its peers (inbox, pair-secret parameter, pulls, identity maps)`,
+        stringValue: value,
+        // a standard parameter holds 4 KB; an advanced one 8 KB (and costs $0.05 a month)
+        tier: value.length > 4096 ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+      });
+      environment.PEERS_PARAMETER = peersParameter.parameterName;
+    }
     const common = { site: site.name, environment, table, queues: this.queues, logRetention };
     this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom });
     this.events = new SiteEvents(this, "Events", common);
@@ -135,10 +158,12 @@ export class SiteStack extends Stack {
       { name: "sweeper", fn: this.scheduler.sweeper },
     ];
     for (const f of functions) grantParameterRead(f.fn, momSecretParameter);
+    if (peersParameter) for (const f of functions) grantConfigRead(f.fn, peersParameter);
     if (links.length) {
       this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom });
       grantParameterRead(this.inbox.handler, momSecretParameter);
       functions.push({ name: "inbox", fn: this.inbox.handler });
+      if (peersParameter) grantConfigRead(this.inbox.handler, peersParameter);
       for (const f of functions) SiteInbox.grantPeering(f.fn, links);
     }
     this.dashboard = new SiteDashboard(this, "Watch", {
@@ -179,6 +204,11 @@ export class SiteStack extends Stack {
       value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=metaqueue-${site.name}`,
     });
   }
+}
+
+/** Let `fn` read one plain (String) SSM parameter: GetParameter only, nothing else of SSM. */
+function grantConfigRead(fn: NodejsFunction, p: ssm.IStringParameter): void {
+  fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["ssm:GetParameter"], resources: [p.parameterArn] }));
 }
 
 /** Let `fn` read (and decrypt, with the account's default key) one SSM parameter. */

@@ -23,6 +23,7 @@ import type { PeerInfo, SiteContext } from "../../shared/server/context.js";
 import { triggerCycles } from "../../shared/server/messages.js";
 import { loadServerState } from "../../shared/server/server-state.js";
 import { DEFAULT_SETTINGS, type SiteSettings } from "../../shared/server/settings.js";
+import { withHistory } from "../../shared/server/history.js";
 import { toServerState, partitions } from "../../shared/server/objects.js";
 import { SqsBus } from "../../shared/adapters/sqs/bus.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
@@ -191,20 +192,23 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         momSecret,
         log,
       });
+      const settings: SiteSettings = {
+        ...DEFAULT_SETTINGS,
+        ...(sc.jobStart ? { jobStart: sc.jobStart } : {}),
+        ...opts.settings,
+      };
       const ctx: SiteContext = {
         site: { server: sc.server, short: sc.name },
-        store,
+        // finished jobs, audit and accounting expire (job_history_duration, acctKeepDays):
+        // DynamoDB Local has no TTL, so the reads leave out what has expired
+        store: withHistory(store, { clock: systemClock, settings }),
         bus,
         queueUrls: { sched: urls[qdefs.sched.name], events: urls[qdefs.events.name] },
         peers,
         metrics: siteMetrics,
         executor,
         clock: systemClock,
-        settings: {
-          ...DEFAULT_SETTINGS,
-          ...(sc.jobStart ? { jobStart: sc.jobStart } : {}),
-          ...opts.settings,
-        },
+        settings,
         momSecret,
         // job mail through the host's sendmail, when it has one (else -m/-M are refused)
         mailer: localMailer(sc),

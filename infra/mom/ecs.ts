@@ -14,7 +14,16 @@
  *
  * MOM_PATH_ROOT (set in the image): the job's directories are the submit host's paths
  * (/home/alice/run); inside the container they are re-rooted under MOM_PATH_ROOT
- * (/scratch/home/alice/run), where the unprivileged container user may write.
+ * (/scratch/home/alice/run), where the job's account may write.
+ *
+ * Job code cannot act for the site (issue 12). The MOM runs as root in the container and the
+ * job as MOM_JOB_USER (the image's unprivileged `node`), so the job can read neither the MOM's
+ * /proc/<pid>/environ (the task credentials' URI and token, MOM_KEY) nor its run records; its
+ * environment is its Variable_List and the PBS variables only, cleaned of AWS_*, ECS_* and the
+ * MOM's names (shared/exec/job-secrets.ts). A root MOM without MOM_JOB_USER runs no job (they
+ * fail with a comment); a MOM that is not root cannot switch and runs jobs as itself, which
+ * only a development run does (it says so in its log). Output is uploaded with the file opened
+ * as the job's account, so a job cannot make the root MOM upload a file it may not read.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -24,9 +33,11 @@ import { gunzipSync } from "node:zlib";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { asUser, lookupOsUser, type OsUser } from "../../shared/auth/os-user.js";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { EnvError } from "../../shared/errors.js";
+import { specWithoutSiteSecrets } from "../../shared/exec/job-secrets.js";
 import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
@@ -48,9 +59,11 @@ export interface EcsMomEnv {
   MOM_HEARTBEAT_MS?: string;
   /**
    * this task's key, HMAC(site MOM secret, momId), from the task overrides: reports are signed
-   * with it. (Until issue 12 separates job and MOM, a job in the same container can read it.)
+   * with it. The job cannot read it: it runs as MOM_JOB_USER, and its environment is its own.
    */
   MOM_KEY?: string;
+  /** the account every job runs as (the MOM must be root to switch); set in the image */
+  MOM_JOB_USER?: string;
   [k: string]: string | undefined;
 }
 
@@ -96,6 +109,16 @@ export function rebaseSpec(spec: JobRunSpec, root: string | undefined): JobRunSp
   };
 }
 
+/**
+ * The run as this task runs it: the spec from its environment, its Variable_List cleaned of the
+ * site's secrets (job-secrets.ts), its paths re-rooted under `root`. A task container has no
+ * account or home directory of the job's owner: the job starts in its (re-rooted) submit
+ * directory, where its files are, whatever the site's jobStart says.
+ */
+export function taskJobSpec(env: EcsMomEnv, root: string | undefined): JobRunSpec {
+  return { ...rebaseSpec(specWithoutSiteSecrets(readJobSpec(env)), root), start: "workdir" };
+}
+
 const WHO = "ECS MOM";
 
 /**
@@ -110,6 +133,7 @@ const ECS_MOM_FIELDS = {
   MOM_TMP: v.optional(),
   MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
   MOM_KEY: v.optional(),
+  MOM_JOB_USER: v.optional(),
 };
 const EcsMomEnvSchema = envSchema(ECS_MOM_FIELDS);
 /** The container's: the same, and the region (ECS sets both names). */
@@ -117,6 +141,9 @@ const EcsMomMainEnvSchema = envSchema({
   ...ECS_MOM_FIELDS,
   AWS_REGION: v.optional(),
   AWS_DEFAULT_REGION: v.optional(),
+  /** a local run of the entry (tests): DynamoDB Local and the SQS emulator, as the local MOM's */
+  DDB_ENDPOINT: v.optional(),
+  SQS_ENDPOINT: v.optional(),
 });
 
 /**
@@ -133,14 +160,17 @@ export async function runEcsMom(
   const table = e.TABLE_NAME;
   const eventsUrl = e.EVENTS_QUEUE_URL;
   if (e.OUTPUT_BUCKET && !clients.s3) throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
-  // A task container has no account or home directory of the job's owner: the job starts in
-  // its (re-rooted) submit directory, where its files are, whatever the site's jobStart says.
-  const spec: JobRunSpec = { ...rebaseSpec(readJobSpec(env), e.MOM_PATH_ROOT), start: "workdir" };
+  const spec = taskJobSpec(env, e.MOM_PATH_ROOT);
+  const root = process.getuid?.() === 0;
+  // a root MOM without a job account refuses every job (jobAccount), rather than run it as root
+  const jobUser = e.MOM_JOB_USER ?? (root ? "" : undefined);
+  if (!root) log(`${WHO}: not root, so jobs run as the MOM's own user and can read its environment`);
+  const account = root && jobUser ? lookupOsUser(jobUser) : undefined;
   for (const dir of [spec.workdir, spec.stdoutPath, spec.stderrPath].map((p, i) =>
     i === 0 ? p : p ? path.dirname(p) : null,
   )) {
     try {
-      if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      if (dir) makeDirs(dir, account);
     } catch (err) {
       // the job's own start then fails and its obituary says why
       log(`ECS MOM: cannot create ${dir}: ${(err as Error).message}`);
@@ -149,7 +179,9 @@ export async function runEcsMom(
   const store = new DynamoSiteStore(clients.doc, table);
   const key = e.MOM_KEY;
   const tmpRoot = path.join(e.MOM_TMP ?? os.tmpdir(), "metaqueue-mom");
-  fs.mkdirSync(tmpRoot, { recursive: true });
+  // 0711: the job reaches its own TMPDIR (0700, its account's) but lists nothing; runs/ is 0700
+  fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
+  fs.chmodSync(tmpRoot, 0o711);
 
   let uploaded: Promise<void> | undefined;
   // what the MOM delivered (an -o naming a directory got the default file name in it; output
@@ -157,7 +189,7 @@ export async function runEcsMom(
   const upload = (o: Obituary) => {
     const d = o.delivered;
     const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
-    uploaded ??= uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log);
+    uploaded ??= uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
     return uploaded;
   };
   let delivered!: (o: Obituary) => void;
@@ -168,6 +200,7 @@ export async function runEcsMom(
     momId: spec.momId,
     tmpRoot,
     heartbeatEveryMs: e.MOM_HEARTBEAT_MS,
+    jobUser,
     reporter: {
       heartbeat: (h) => store.putMomBeat(key ? signBeat(key, spec.momId, h.jobs, h.at) : h),
       obituary: async (o) => {
@@ -201,15 +234,30 @@ export async function runEcsMom(
 }
 
 /**
+ * `dir` and its missing parents; those created here are given to the job's account (a root
+ * MOM's mkdir would leave them root's, and the job could not write its output in them).
+ */
+export function makeDirs(dir: string, account: OsUser | undefined): void {
+  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (!first || !account) return;
+  for (let d = dir; ; d = path.dirname(d)) {
+    fs.chownSync(d, account.uid, account.gid);
+    if (d === first || path.dirname(d) === d) break;
+  }
+}
+
+/**
  * Upload stdout/stderr to s3://bucket/<jobId>/<file>; a failed upload is logged, not fatal.
- * The job may have left anything at those paths: opened O_NOFOLLOW|O_NONBLOCK and read only as
- * a regular file, so a link is not followed and a FIFO cannot hang the MOM before its obituary.
+ * The job may have left anything at those paths: opened O_NOFOLLOW|O_NONBLOCK, as the job's
+ * account (a directory the job replaced by a link leads nowhere it could not read itself), and
+ * read only as a regular file, so a FIFO cannot hang the MOM before its obituary.
  */
 export async function uploadOutputs(
   spec: JobRunSpec,
   bucket: string | undefined,
   s3: S3Client | undefined,
   log: (l: string) => void,
+  account?: OsUser,
 ): Promise<void> {
   if (!bucket || !s3) return;
   // a joined stream is one file: upload it once
@@ -218,17 +266,18 @@ export async function uploadOutputs(
     files.map(async (file) => {
       // the key the API's S3 OutputReader reads (shared/adapters/s3/output-reader.ts)
       const key = outputKey(spec.jobId, file);
-      let fh: fs.promises.FileHandle | undefined;
+      let fd: number | undefined;
       try {
         const C = fs.constants;
-        fh = await fs.promises.open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
-        const st = await fh.stat();
+        // synchronous: asUser switches the whole process for the few syscalls of the open
+        fd = asUser(account, () => fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK));
+        const st = fs.fstatSync(fd);
         if (!st.isFile()) throw new Error("not a regular file");
         await s3.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: key,
-            Body: fh.createReadStream({ autoClose: false, start: 0 }),
+            Body: fs.createReadStream("", { fd, autoClose: false, start: 0 }),
             ContentLength: st.size,
             ContentType: "text/plain; charset=utf-8",
           }),
@@ -236,20 +285,24 @@ export async function uploadOutputs(
       } catch (err) {
         log(`ECS MOM: could not upload ${file} to s3://${bucket}/${key}: ${(err as Error).message}`);
       } finally {
-        await fh?.close();
+        if (fd !== undefined) fs.closeSync(fd);
       }
     }),
   );
 }
 
 async function main(): Promise<void> {
-  const env = process.env as EcsMomEnv;
+  const env = { ...process.env } as EcsMomEnv;
+  // what only the MOM may know leaves the process's environment (children it forks inherit
+  // it); the SDK's credential variables stay: it reads them again at each credential refresh,
+  // and the job's other uid keeps it from reading them in /proc
+  for (const k of ["MOM_KEY", "JOB_SPEC", "JOB_SPEC_GZ"]) delete process.env[k];
   // every problem at once, before any client is built
   const e = readEnv(WHO, EcsMomMainEnvSchema, env);
   const region = e.AWS_REGION ?? e.AWS_DEFAULT_REGION;
   if (!region) throw new EnvError(WHO, ["AWS_REGION: is not set"]);
-  const { doc } = makeDynamoClients({ region });
-  const sqs = makeSqsClient({ region });
+  const { doc } = makeDynamoClients({ region, endpoint: e.DDB_ENDPOINT });
+  const sqs = makeSqsClient({ region, endpoint: e.SQS_ENDPOINT });
   const s3 = e.OUTPUT_BUCKET ? new S3Client({ region, maxAttempts: 5 }) : undefined;
   const stop = new AbortController();
   process.on("SIGTERM", () => stop.abort());

@@ -27,7 +27,7 @@ export function startInteractive(
 ): RunningJob {
   const clock = opts.clock ?? Date.now;
   const keyHash = spec.interactive?.keyHash ?? "";
-  const who = jobAccount(spec, opts.runAsOwner === true);
+  const who = jobAccount(spec, opts.runAsOwner === true, opts.jobUser);
   const listener = listenForSession({
     socketPath: sessionSocketPath(opts.tmpRoot, spec.jobId, spec.runCount),
     keyHash,

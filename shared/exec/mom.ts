@@ -67,6 +67,8 @@ export interface MomOptions {
   sampleEveryMs?: number;
   /** run each job as its owner's OS account when this MOM runs as root (the local MOM) */
   runAsOwner?: boolean;
+  /** run every job as this account (the ECS MOM; StartJobOptions.jobUser) */
+  jobUser?: string;
   /** how many finished runs to remember, to ignore late duplicate dispatches; default 1000 */
   rememberFinished?: number;
   /**
@@ -94,6 +96,7 @@ export class Mom {
   private readonly reporter: MomReporter;
   private readonly tmpRoot: string;
   private readonly runAsOwner: boolean;
+  private readonly jobUser?: string;
   private readonly heartbeatEveryMs: number;
   private readonly idleHeartbeatEveryMs: number;
   /** clock() of the last beat sent */
@@ -115,6 +118,7 @@ export class Mom {
     this.reporter = opts.reporter;
     this.tmpRoot = opts.tmpRoot;
     this.runAsOwner = opts.runAsOwner === true;
+    this.jobUser = opts.jobUser;
     this.heartbeatEveryMs = opts.heartbeatEveryMs ?? 10_000;
     this.idleHeartbeatEveryMs = Math.max(this.heartbeatEveryMs, opts.idleHeartbeatEveryMs ?? 0);
     this.clock = opts.clock ?? Date.now;
@@ -146,6 +150,7 @@ export class Mom {
       clock: this.clock,
       sampleEveryMs: this.sampleEveryMs,
       runAsOwner: this.runAsOwner,
+      jobUser: this.jobUser,
     };
     // qsub -I: the same runner, once the submitter has attached to the run's session
     const job = spec.interactive ? startInteractive(spec, opts) : startStagedJob(spec, opts);

@@ -63,6 +63,13 @@ export interface StartJobOptions {
   /** when this process is root, run the job as its owner's account (refused when none) */
   runAsOwner?: boolean;
   /**
+   * Run every job as this one account instead (the ECS MOM: a task has no accounts of the site's
+   * users, and a uid other than the MOM's keeps the task's credentials and the MOM's key, in its
+   * /proc/<pid>/environ, out of the job's reach). Only a root MOM can switch: refused when it
+   * names no account, or root; ignored (the job runs as the MOM) when this process is not root.
+   */
+  jobUser?: string;
+  /**
    * qsub -I: the attached session (interactive.ts). The top shell runs on it, interactively,
    * instead of the script; no output files (the terminal is the output, as in PBS).
    */
@@ -147,9 +154,22 @@ export function buildJobEnv(spec: JobRunSpec, jobDir: string, nodefile: string):
 /**
  * Who the job runs as. A MOM running as root runs each job as its owner (PBS does the same),
  * and refuses an owner with no account here; a MOM running as anyone else can only run jobs
- * as itself (undefined: no switch), which the README says.
+ * as itself (undefined: no switch), which the README says. With `jobUser` (the ECS MOM) every
+ * job runs as that account, and a root MOM never runs one as root.
  */
-export function jobAccount(spec: JobRunSpec, runAsOwner = true): { account?: OsUser; refused?: string } {
+export function jobAccount(
+  spec: JobRunSpec,
+  runAsOwner = true,
+  jobUser?: string,
+): { account?: OsUser; refused?: string } {
+  if (jobUser !== undefined) {
+    if (process.getuid?.() !== 0) return {};
+    if (!jobUser) return { refused: "job failed: this MOM runs as root and names no account to run jobs as" };
+    const account = lookupOsUser(jobUser);
+    if (!account) return { refused: `job failed: job account ${jobUser} does not exist on this host` };
+    if (account.uid === 0) return { refused: `job failed: job account ${jobUser} is root` };
+    return { account };
+  }
   if (!runAsOwner || process.getuid?.() !== 0) return {};
   const user = spec.user ?? spec.owner.split("@")[0];
   const account = lookupOsUser(user);
@@ -209,7 +229,7 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     return { pid: 0, result, kill: () => {}, signal: () => {} };
   };
 
-  const who = jobAccount(spec, opts.runAsOwner === true);
+  const who = jobAccount(spec, opts.runAsOwner === true, opts.jobUser);
   if (who.refused) return failed(who.refused);
   const account = who.account;
 

@@ -140,7 +140,7 @@ function stageDirs(spec: JobRunSpec, account: OsUser | undefined): { startDir: s
 export function startStagedJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
   if (!spec.stagein && !spec.stageout) return startJob(spec, opts);
   const clock = opts.clock ?? Date.now;
-  const who = jobAccount(spec, opts.runAsOwner === true);
+  const who = jobAccount(spec, opts.runAsOwner === true, opts.jobUser);
   // an account refused here is refused again, with its comment, by startJob
   const { startDir, home } = stageDirs(spec, who.account);
   let inner: RunningJob | undefined;

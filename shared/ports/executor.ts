@@ -101,6 +101,15 @@ export interface Executor {
   /** Ask the MOM to kill a running job; the obituary follows through the events queue. */
   kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void>;
   /**
+   * Stop what may still run of a run whose MOM the server declared lost, before the job is
+   * requeued or ended (issue 12): a MOM that only went silent (a network partition, a hung task)
+   * may still run it, and the requeued run must not run beside it. Resolves once the stop is
+   * asked for, or nothing is left to stop; rejects when that is not known, and the sweeper then
+   * leaves the job as it is until its next pass. Absent: this executor's MOMs cannot outlive
+   * their silence unseen (locally, a node's next MOM adopts or reports what the last one ran).
+   */
+  stopLost?(job: { jobId: string; momId: string; runCount: number }, why: string): Promise<void>;
+  /**
    * qsig: deliver `signal` (a Node signal name, "SIGUSR1") to the job's processes. Rejects with
    * a typed error when the MOM does not run the job or the executor cannot signal.
    */

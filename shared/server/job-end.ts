@@ -490,6 +490,19 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
       why = `MOM ${j.momId} does not know the job`;
     }
     if (why) {
+      // first stop what may still run it (an ECS task whose MOM only went silent): the requeued
+      // run must not run beside it. Not known to be stopped: judged again at the next sweep.
+      if (j.momId && ctx.executor.stopLost) {
+        try {
+          await ctx.executor.stopLost({ jobId: j.id, momId: j.momId, runCount: j.runCount }, why);
+        } catch (err) {
+          ctx.metrics?.count("LostRunStopFailed", 1);
+          ctx.log.warn(
+            `sweeper: could not stop the run of ${j.id} (${why}), left for the next sweep: ${(err as Error).message}`,
+          );
+          continue;
+        }
+      }
       const r = await jobLost(ctx, j, why);
       res.partitions.push(...r.partitions);
       res.ended.push(...r.ended);

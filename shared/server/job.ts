@@ -101,6 +101,11 @@ export interface JobRecord {
   etime?: number;
   stime?: number;
   obittime?: number;
+  /**
+   * Epoch SECONDS after which the finished job is gone from history (job_history_duration),
+   * set by the write that finishes it (history.ts); the table's TTL attribute. Absent while active.
+   */
+  expiresAt?: number;
   alloc?: Allocation[];
   execHost?: string;
   execVnode?: string;

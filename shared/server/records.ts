@@ -87,6 +87,8 @@ export interface AcctRecord {
   /** PBS accounting record type: Q S E D R ... */
   type: string;
   data: Record<string, string | number>;
+  /** epoch seconds: kept for SiteSettings.acctKeepDays (history.ts), the table's TTL */
+  expiresAt?: number;
 }
 
 /** One line of the audit trail: a privileged action or a refusal. */
@@ -103,6 +105,8 @@ export interface AuditRecord {
   reason?: string;
   /** the job's key when the action was about a job of this site: tracejob shows it */
   jobKey?: string;
+  /** epoch seconds: kept as long as job history (history.ts), the table's TTL */
+  expiresAt?: number;
 }
 
 /** A page of jobs for the dashboard (JobStore.listJobPage). */

@@ -11,7 +11,7 @@ import { type ServerState, toServerState } from "./objects.js";
 export const SERVER_STATE_TTL_MS = 1000;
 const stateCache = new WeakMap<object, { at: number; value: Promise<ServerState> }>();
 
-export async function loadServerState(ctx: SiteContext): Promise<ServerState> {
+export async function loadServerState(ctx: Pick<SiteContext, "store" | "clock">): Promise<ServerState> {
   // the context's clock: a test that moves its clock sees a qmgr change of another process
   // take effect as a Lambda would, and the simulator stays deterministic
   const now = ctx.clock.now();

@@ -58,6 +58,11 @@ export interface SiteSettings {
    * much of its walltime (ms): qstat -f shows it grow without a write per job per beat
    */
   usedUpdateMs: number;
+  /**
+   * accounting records are kept this many days (0: for ever), longer than job history so that
+   * `metaqueue accounting` can report a year; export them (docs/deploy.md) to keep them longer
+   */
+  acctKeepDays: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -78,5 +83,6 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   repairIntervalMs: 60_000,
   momReportWindowMs: 15 * 60_000,
   jobStart: "home-login",
+  acctKeepDays: 400,
   usedUpdateMs: 60_000,
 };

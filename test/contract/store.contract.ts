@@ -6,6 +6,7 @@
  * truth. Each test gets a fresh, empty store from `makeStore` and hands it to `cleanup` after.
  */
 import { describe } from "vitest";
+import { historyContract } from "./history.contract.js";
 import { indexContract } from "./indexes.contract.js";
 import { jobGroupContract } from "./job-groups.contract.js";
 import { jobContract } from "./jobs.contract.js";
@@ -20,5 +21,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     describe("job groups", () => jobGroupContract(makeStore));
     describe("indexes", () => indexContract(makeStore));
     describe("records", () => recordContract(makeStore));
+    describe("history", () => historyContract(makeStore));
   });
 }

@@ -22,6 +22,8 @@ import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 
 const TABLE = "mq-ecs-mom-test";
+/** a root MOM runs no job without an account to run it as (the image names `node`) */
+const JOB_USER_ENV: Record<string, string> = process.getuid?.() === 0 ? { MOM_JOB_USER: "nobody" } : {};
 
 describe("ECS MOM entry (runEcsMom) on the local stack", () => {
   let ddbLocal: DynamoDbLocal;
@@ -45,6 +47,8 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
     eventsUrl = urls[q.events.name];
     clients = { doc, sqs };
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-ecs-mom-"));
+    // a root MOM runs the job as JOB_USER_ENV's account, which writes its output here
+    fs.chmodSync(dir, 0o777);
   });
 
   afterAll(async () => {
@@ -92,6 +96,7 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
       TABLE_NAME: TABLE,
       EVENTS_QUEUE_URL: eventsUrl,
       MOM_TMP: path.join(dir, "tmp"),
+      ...JOB_USER_ENV,
       MOM_HEARTBEAT_MS: "200",
     };
     const obit = await runEcsMom(env, clients, { log: () => {} });
@@ -127,6 +132,7 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
       TABLE_NAME: TABLE,
       EVENTS_QUEUE_URL: eventsUrl,
       MOM_TMP: path.join(dir, "tmp"),
+      ...JOB_USER_ENV,
       MOM_PATH_ROOT: root,
     };
     for (const kv of envList) env[kv.name!] = kv.value!;

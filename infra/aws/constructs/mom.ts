@@ -12,7 +12,7 @@
  * traffic (heartbeats, output) inside AWS. Sites that need private subnets add a NAT or
  * interface endpoints (ECR, Logs, SQS; ~$7/month/AZ each) and set assignPublicIp off.
  */
-import { Aws, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Annotations, Aws, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import * as autoscaling from "aws-cdk-lib/aws-autoscaling";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
@@ -27,6 +27,18 @@ import { REPO_ROOT } from "./lambda.js";
 
 export const MOM_CONTAINER_NAME = "mom";
 export const MOM_DOCKERFILE = "Dockerfile.mom";
+/**
+ * The MOM image's base (Dockerfile.mom's NODE_IMAGE build argument) when the deployment names
+ * none: a tag, which moves. Deploy with `-c momBaseImage=node:22-slim@sha256:<digest>` (the
+ * multi-platform index digest: `docker buildx imagetools inspect node:22-slim`) to pin it; an
+ * unpinned base is a synth warning.
+ */
+export const DEFAULT_MOM_BASE_IMAGE = "node:22-slim";
+/** an image reference pinned by digest */
+export const PINNED_IMAGE = /^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$/;
+const IMAGE_REF = /^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$/;
+/** the account of the MOM image (Dockerfile.mom) that every job runs as */
+export const MOM_JOB_USER = "node";
 /** the attributes of a heartbeat item (SiteStore.putMomBeat); the task role may write no others */
 export const HEARTBEAT_ATTRIBUTES = ["pk", "sk", "momId", "jobs", "at", "nonce", "sig", "expiresAt"];
 /** the heartbeat items' partitions (shared/adapters/dynamodb/table.ts keys.mom) */
@@ -82,6 +94,8 @@ export interface MomClusterProps {
   logRetention: logs.RetentionDays;
   /** default DEFAULT_EC2_POOLS; [] for a Fargate-only site */
   ec2Pools?: Ec2PoolProps[];
+  /** the MOM image's base image, ideally pinned by digest; default DEFAULT_MOM_BASE_IMAGE */
+  baseImage?: string;
 }
 
 /** A pool as built: what the executor needs to send a job there (lambdas/ecs-env.ts). */
@@ -102,6 +116,13 @@ export class MomCluster extends Construct {
 
   constructor(scope: Construct, id: string, props: MomClusterProps) {
     super(scope, id);
+    const base = props.baseImage ?? DEFAULT_MOM_BASE_IMAGE;
+    if (!IMAGE_REF.test(base)) throw new Error(`momBaseImage: not an image reference: ${base}`);
+    if (!PINNED_IMAGE.test(base))
+      Annotations.of(this).addWarningV2(
+        "metaqueue:momBaseImage",
+        `the MOM image is built FROM ${base}, a tag that moves: pin it with -c momBaseImage=${base.split("@")[0]}@sha256:<index digest> (docker buildx imagetools inspect ${base})`,
+      );
     this.vpc = new ec2.Vpc(this, "Vpc", {
       ipAddresses: ec2.IpAddresses.cidr("10.42.0.0/16"),
       maxAzs: 2,
@@ -156,6 +177,7 @@ export class MomCluster extends Construct {
       image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
         file: MOM_DOCKERFILE,
         platform: arch === "arm64" ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+        buildArgs: { NODE_IMAGE: props.baseImage ?? DEFAULT_MOM_BASE_IMAGE },
         exclude: ["*", ...MOM_IMAGE_FILES.map((f) => `!${f}`)],
       }),
       essential: true,
@@ -166,6 +188,8 @@ export class MomCluster extends Construct {
         EVENTS_QUEUE_URL: props.eventsQueue.queueUrl,
         OUTPUT_BUCKET: props.outputBucket.bucketName,
         MOM_HEARTBEAT_MS: "10000",
+        // the image's unprivileged account: jobs run as it, never as the (root) MOM
+        MOM_JOB_USER: MOM_JOB_USER,
       },
       // a tiny init as PID 1: forwards StopTask's SIGTERM to the MOM and reaps orphaned job processes
       linuxParameters: new ecs.LinuxParameters(td, "Linux", { initProcessEnabled: true }),
@@ -235,14 +259,20 @@ export class MomCluster extends Construct {
 
   /** What a MOM task may do, on Fargate and EC2 alike. */
   private grantMomRole(role: iam.IRole, props: MomClusterProps): void {
-    // output files
-    props.outputBucket.grantPut(role);
+    // output files: PutObject only (grantPut adds tagging, retention and legal holds), keyed
+    // <jobId>/<file> by the MOM; the bucket is S3-managed encrypted, so no KMS grant
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ["s3:PutObject"],
+        resources: [props.outputBucket.arnForObjects("*")],
+      }),
+    );
     // the obituary
     props.eventsQueue.grantSendMessages(role);
     // heartbeats only: PutItem of MOM#<id> items holding just the heartbeat's attributes.
-    // The job's own code runs in this task and can reach these credentials; the conditions
-    // keep it from rewriting jobs or server objects (managers, queues...) through them. (A
-    // forged beat of another MOM is not trusted: the sweeper checks each beat's signature.)
+    // The job runs as another uid and cannot reach these credentials (infra/mom/ecs.ts); should
+    // that fail, the conditions still keep them from rewriting jobs or server objects (managers,
+    // queues...). A forged beat of another MOM is not trusted: the sweeper checks its signature.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["dynamodb:PutItem"],

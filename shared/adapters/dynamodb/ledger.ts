@@ -105,7 +105,14 @@ export class DynamoLedger extends TableAccess implements Ledger {
         ExpressionAttributeValues: { ":p": `ACCT#${day}` },
       }),
     );
-    return (r.Items ?? []).map((it) => ({ time: it.time, jobId: it.jobId, type: it.type, data: it.data }));
+    // expiresAt (the TTL) too: reads leave out what expired before DynamoDB deleted it (history.ts)
+    return (r.Items ?? []).map((it) => ({
+      time: it.time,
+      jobId: it.jobId,
+      type: it.type,
+      data: it.data,
+      ...(typeof it.expiresAt === "number" && { expiresAt: it.expiresAt }),
+    }));
   }
 }
 

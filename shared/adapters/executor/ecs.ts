@@ -39,6 +39,7 @@ import {
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
 import { momKey } from "../../auth/mom-report.js";
+import { specWithoutSiteSecrets } from "../../exec/job-secrets.js";
 import { RejectedError } from "../../errors.js";
 import { DispatchError, type Executor, type JobRunSpec, type KillReason } from "../../ports/index.js";
 
@@ -257,6 +258,8 @@ export function isCapacityFailure(reason: string | undefined): boolean {
 /**
  * The container overrides for a run: the spec in JOB_SPEC (or JOB_SPEC_GZ), plus JOB_ID,
  * RUN_COUNT and MOM_ID for logs and for `kill` to tell runs apart. Throws when it cannot fit.
+ * The spec goes without AWS_*, ECS_* and the MOM's own names in its Variable_List (job-secrets.ts):
+ * overrides are readable by anyone who may DescribeTasks, and the job must not get them.
  */
 export function containerEnvironment(
   containerName: string,
@@ -269,7 +272,7 @@ export function containerEnvironment(
     { name: "MOM_ID", value: spec.momId },
     ...(momSecret ? [{ name: "MOM_KEY", value: momKey(momSecret, spec.momId) }] : []),
   ];
-  const json = JSON.stringify(spec);
+  const json = JSON.stringify(specWithoutSiteSecrets(spec));
   const plain = [...base, { name: "JOB_SPEC", value: json }];
   if (overridesLength(containerName, plain) <= ECS_OVERRIDES_LIMIT) return plain;
   const gz = [...base, { name: "JOB_SPEC_GZ", value: gzipSync(json).toString("base64") }];
@@ -449,6 +452,20 @@ export class EcsExecutor implements Executor {
    * reports the obituary. Nothing to stop (the task already ended) is not an error.
    */
   async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
+    await this.stopRun(job, `metaqueue: ${reason} of ${job.jobId} run ${job.runCount}`);
+  }
+
+  /**
+   * The sweeper declared the run's MOM lost (silent, or it never reported): its task is stopped
+   * before the job is requeued, so a task that still runs it (its MOM cut off from the site, or
+   * hung) does not run it beside the new run. A stopped task's late obituary names the old run,
+   * which the server ignores. Any error of ECS rejects: the job then waits for the next sweep.
+   */
+  async stopLost(job: { jobId: string; momId: string; runCount: number }, why: string): Promise<void> {
+    await this.stopRun(job, `metaqueue: MOM lost (${why}), ${job.jobId} run ${job.runCount}`);
+  }
+
+  private async stopRun(job: { jobId: string; runCount: number }, reason: string): Promise<void> {
     const c = this.config;
     const listed = await this.ecs.send(
       new ListTasksCommand({
@@ -471,7 +488,7 @@ export class EcsExecutor implements Executor {
           new StopTaskCommand({
             cluster: c.cluster,
             task: t.taskArn,
-            reason: `metaqueue: ${reason} of ${job.jobId} run ${job.runCount}`.slice(0, 255),
+            reason: reason.slice(0, 255),
           }),
         ),
       ),

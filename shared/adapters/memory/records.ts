@@ -16,6 +16,8 @@ export function acctOf(it: Item): AcctRecord {
     jobId: it.jobId as string,
     type: it.type as string,
     data: it.data as AcctRecord["data"],
+    // the TTL, as the DynamoDB adapter returns it (history.ts leaves expired records out)
+    ...(typeof it.expiresAt === "number" && { expiresAt: it.expiresAt }),
   };
 }
 

@@ -21,8 +21,48 @@ import type { BusMessage, MessageBus } from "../../ports/bus.js";
 /** SQS's most entries in one SendMessageBatch. */
 export const SQS_BATCH_MAX = 10;
 
+/**
+ * The region of an SQS queue URL (`https://sqs.<region>.amazonaws.com[.cn]/<account>/<name>`, or
+ * the legacy `https://<region>.queue.amazonaws.com/...`); undefined for any other URL (the local
+ * emulator's, a VPC endpoint's), which goes through the bus's own client.
+ */
+export function regionOfQueueUrl(url: string): string | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
+  const m =
+    /^sqs\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$/.exec(host) ??
+    /^([a-z]{2}(?:-[a-z]+)+-\d+)\.queue\.amazonaws\.com(?:\.cn)?$/.exec(host);
+  return m?.[1];
+}
+
 export class SqsBus implements MessageBus {
-  constructor(private readonly sqs: SQSClient) {}
+  private readonly byRegion = new Map<string, SQSClient>();
+
+  /**
+   * `sqs` sends to this site's own queues. A peer's inbox may be in another region, and a
+   * request signed for the wrong region is refused (SigV4 binds the region): `clientFor` makes
+   * the client of such a region (once; kept), and without it everything goes through `sqs`.
+   */
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly clientFor?: (region: string) => SQSClient,
+    private readonly region?: string,
+  ) {}
+
+  private clientOf(queueUrl: string): SQSClient {
+    const r = regionOfQueueUrl(queueUrl);
+    if (!r || !this.clientFor || r === this.region) return this.sqs;
+    let c = this.byRegion.get(r);
+    if (!c) {
+      c = this.clientFor(r);
+      this.byRegion.set(r, c);
+    }
+    return c;
+  }
 
   async send(address: string, messages: BusMessage[], what: string): Promise<void> {
     // In order, one batch after the other: a FIFO group's messages keep their order across
@@ -34,10 +74,11 @@ export class SqsBus implements MessageBus {
 
   private async sendChunk(queueUrl: string, chunk: BusMessage[], what: string): Promise<void> {
     let failed: string[];
+    const sqs = this.clientOf(queueUrl);
     try {
       if (chunk.length === 1) {
         const m = chunk[0];
-        await this.sqs.send(
+        await sqs.send(
           new SendMessageCommand({
             QueueUrl: queueUrl,
             MessageBody: m.body,
@@ -47,7 +88,7 @@ export class SqsBus implements MessageBus {
         );
         return;
       }
-      const r = await this.sqs.send(
+      const r = await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: queueUrl,
           Entries: chunk.map((m, j) => ({

@@ -365,6 +365,39 @@ describe("EcsExecutor", () => {
     ]);
   });
 
+  it("stopLost (the sweeper, before a requeue) stops the run's task with the reason; an ECS error rejects", async () => {
+    const arn = "arn:aws:ecs:us-east-1:111122223333:task/mq-casper/run1";
+    const overrides = {
+      containerOverrides: [
+        {
+          name: "mom",
+          environment: [
+            { name: "JOB_ID", value: "123.casper" },
+            { name: "RUN_COUNT", value: "1" },
+          ],
+        },
+      ],
+    };
+    ecsMock.on(ListTasksCommand).resolves({ taskArns: [arn] });
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: arn, overrides }] });
+    ecsMock.on(StopTaskCommand).resolves({});
+    const run = { jobId: "123.casper", momId: "ecs:123:1", runCount: 1 };
+    await ex.stopLost(run, "MOM ecs:123:1 went silent (last heartbeat 300 s ago)");
+    expect(ecsMock.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        cluster: config.cluster,
+        task: arn,
+        reason:
+          "metaqueue: MOM lost (MOM ecs:123:1 went silent (last heartbeat 300 s ago)), 123.casper run 1",
+      },
+    ]);
+    // not known to be stopped: the sweeper must not requeue the job on it
+    ecsMock
+      .on(StopTaskCommand)
+      .rejects(Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" }));
+    await expect(ex.stopLost(run, "silent")).rejects.toThrow(/Rate exceeded/);
+  });
+
   it("kill of a run whose task is gone does nothing", async () => {
     ecsMock.on(ListTasksCommand).resolves({ taskArns: [] });
     await ex.kill({ jobId: "123.casper", momId: "ecs:123:1", runCount: 1 }, "qdel");

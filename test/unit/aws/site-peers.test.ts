@@ -13,7 +13,13 @@ import { parseConfig } from "../../../shared/config/site-config.js";
 import { peerLinks } from "../../../infra/aws/settings.js";
 import { queueArnOfUrl } from "../../../infra/aws/constructs/inbox.js";
 import { SiteStack } from "../../../infra/aws/site-stack.js";
-import { loadPeers, parsePeersEnv, ssmSecrets } from "../../../lambdas/peers-env.js";
+import {
+  loadPeers,
+  ParameterCache,
+  PEERS_TTL_MS,
+  parsePeersEnv,
+  ssmSecrets,
+} from "../../../lambdas/peers-env.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
 type Cfn = any;
@@ -89,8 +95,19 @@ describe("a site with a peer on AWS", () => {
       "periodic tick (silent MOMs, cycles)",
       "scheduler cycles",
     ]);
+    // out of the environment: one SSM String parameter holds the peers, each function names it
+    const params = Object.entries(resources).filter(([, r]) => r.Type === "AWS::SSM::Parameter");
+    expect(params).toHaveLength(1);
+    const [paramId, param] = params[0];
+    expect(param.Properties.Type).toBe("String");
+    expect(param.Properties.Tier).toBe("Standard");
     for (const f of fns()) {
-      const peers = JSON.parse(f.Properties.Environment.Variables.PEERS);
+      const vars = f.Properties.Environment.Variables;
+      expect(vars.PEERS).toBeUndefined();
+      expect(vars.PEERS_PARAMETER).toEqual({ Ref: paramId });
+    }
+    {
+      const peers = JSON.parse(param.Properties.Value);
       // gust has no link in context: not peered
       expect(peers).toEqual([
         {
@@ -109,6 +126,11 @@ describe("a site with a peer on AWS", () => {
     const statements = Object.values(resources)
       .filter((r) => r.Type === "AWS::IAM::Policy")
       .flatMap((r) => r.Properties.PolicyDocument.Statement as Cfn[]);
+    // the peers' parameter: GetParameter of it alone, by each of the five functions
+    const [[paramId]] = Object.entries(resources).filter(([, r]) => r.Type === "AWS::SSM::Parameter");
+    const config = statements.filter((s) => JSON.stringify(s.Resource).includes(paramId));
+    expect(config.length).toBe(5);
+    for (const s of config) expect(s.Action).toBe("ssm:GetParameter");
     const ssm = statements.filter(
       (s) => [s.Action].flat().includes("ssm:GetParameter") && JSON.stringify(s.Resource).includes("/peer/"),
     );
@@ -118,6 +140,36 @@ describe("a site with a peer on AWS", () => {
     const send = statements.filter((s) => JSON.stringify(s.Resource).includes(queueArnOfUrl(INBOX)));
     expect(send.length).toBe(5);
     expect(queueArnOfUrl(INBOX)).toBe("arn:aws:sqs:us-east-1:222222222222:metaqueue-derecho-inbox");
+  });
+});
+
+describe("the peers' parameter, cached", () => {
+  it("is read once per PEERS_TTL_MS (concurrent reads share one request), again after, and a failure is not kept", async () => {
+    const ssm = mockClient(SSMClient);
+    let n = 0;
+    ssm.on(GetParameterCommand, { Name: "/mq/casper/peers" }).callsFake(async () => ({
+      Parameter: { Value: `v${++n}` },
+    }));
+    let t = 0;
+    const cache = new ParameterCache(new SSMClient({ region: "us-east-1" }), PEERS_TTL_MS, () => t);
+    expect(await Promise.all([cache.get("/mq/casper/peers"), cache.get("/mq/casper/peers")])).toEqual([
+      "v1",
+      "v1",
+    ]);
+    t += PEERS_TTL_MS - 1;
+    expect(await cache.get("/mq/casper/peers")).toBe("v1");
+    t += 1;
+    expect(await cache.get("/mq/casper/peers")).toBe("v2");
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(2);
+    ssm
+      .on(GetParameterCommand, { Name: "/mq/other" })
+      .rejectsOnce(new Error("throttled"))
+      .resolves({
+        Parameter: { Value: "ok" },
+      });
+    await expect(cache.get("/mq/other")).rejects.toThrow(/throttled/);
+    expect(await cache.get("/mq/other")).toBe("ok");
+    ssm.restore();
   });
 });
 

@@ -13,7 +13,8 @@ import { parseConfig, type SiteConfig } from "../../../shared/config/site-config
 import { type QueueDef, siteQueues } from "../../../shared/adapters/sqs/queue-defs.js";
 import { createTableInput, tableName } from "../../../shared/adapters/dynamodb/table.js";
 import { SiteStack } from "../../../infra/aws/site-stack.js";
-import { MOM_DOCKERFILE } from "../../../infra/aws/constructs/mom.js";
+import { DEFAULT_MOM_BASE_IMAGE, MOM_DOCKERFILE, PINNED_IMAGE } from "../../../infra/aws/constructs/mom.js";
+import { REPO_ROOT } from "../../../infra/aws/constructs/lambda.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
 type Cfn = any;
@@ -44,6 +45,7 @@ const tableDef = createTableInput(tableName(PREFIX, site.name));
 let template: Template;
 let resources: Record<string, Resource>;
 let assetsManifest: Cfn;
+let stackWarnings: string[];
 
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 const logicalIdOf = (type: string, pred: (r: Resource) => boolean): string => {
@@ -91,6 +93,10 @@ beforeAll(() => {
   assetsManifest = JSON.parse(
     fs.readFileSync(path.join(asm.directory, "Metaqueue-casper.assets.json"), "utf8"),
   );
+  stackWarnings = asm
+    .getStackArtifact("Metaqueue-casper")
+    .messages.filter((m) => m.level === "warning")
+    .map((m) => String(m.entry.data));
 }, 120_000);
 
 describe("state", () => {
@@ -424,6 +430,11 @@ describe("IAM", () => {
     expect(actions).toEqual(expect.arrayContaining(["s3:PutObject", "sqs:SendMessage", "dynamodb:PutItem"]));
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).toEqual(["dynamodb:PutItem"]);
     expect(actions.some((a) => /^s3:(Get|Delete|List)/.test(a))).toBe(false);
+    // output: PutObject of objects in the output bucket, nothing else of S3
+    expect(actions.filter((a) => a.startsWith("s3:"))).toEqual(["s3:PutObject"]);
+    const s3put = mine.find((s) => asArray(s.Action).includes("s3:PutObject"))!;
+    expect(refsIn(s3put.Resource)).toEqual([logicalIdOf("AWS::S3::Bucket", () => true)]);
+    expect(JSON.stringify(s3put.Resource)).toContain("/*");
     const put = mine.find((s) => asArray(s.Action).includes("dynamodb:PutItem"))!;
     // heartbeat partitions only (never SRV, where the server objects are), the beat's own attributes
     expect(put.Condition).toEqual({
@@ -454,12 +465,24 @@ describe("MOM on ECS", () => {
     expect(images.map(([, i]) => i.source.platform).sort()).toEqual(["linux/amd64", "linux/arm64"]);
     const [hash, image] = images.find(([, i]) => i.source.platform === "linux/arm64")!;
     expect(image.source).toMatchObject({ dockerFile: MOM_DOCKERFILE, platform: "linux/arm64" });
+    // the base image is a build argument, to be pinned by digest at deploy; a tag is warned about
+    expect(image.source.dockerBuildArgs).toEqual({ NODE_IMAGE: DEFAULT_MOM_BASE_IMAGE });
+    expect(stackWarnings.some((w) => w.includes("momBaseImage") && w.includes("a tag that moves"))).toBe(
+      true,
+    );
+    expect(PINNED_IMAGE.test(`node:22-slim@sha256:${"a".repeat(64)}`)).toBe(true);
+    expect(PINNED_IMAGE.test("node:22-slim")).toBe(false);
+    expect(fs.readFileSync(path.join(REPO_ROOT, MOM_DOCKERFILE), "utf8")).toMatch(/^FROM \$\{NODE_IMAGE\}$/m);
     expect(JSON.stringify(c.Image)).toContain(`container-assets-\${AWS::AccountId}`);
     expect(JSON.stringify(c.Image)).toContain(`:${hash}`);
     const env = Object.fromEntries(c.Environment.map((e: Cfn) => [e.Name, e.Value]));
     expect(refsIn(env.TABLE_NAME)).toEqual([logicalIdOf("AWS::DynamoDB::Table", () => true)]);
     expect(refsIn(env.EVENTS_QUEUE_URL)).toEqual([queueId(qdefs.events.name)]);
     expect(refsIn(env.OUTPUT_BUCKET)).toEqual([logicalIdOf("AWS::S3::Bucket", () => true)]);
+    // jobs run as the image's unprivileged account, not as the root MOM (issue 12)
+    expect(env.MOM_JOB_USER).toBe("node");
+    expect(fs.readFileSync(path.join(REPO_ROOT, MOM_DOCKERFILE), "utf8")).toMatch(/MOM_JOB_USER=node\b/);
+    expect(fs.readFileSync(path.join(REPO_ROOT, MOM_DOCKERFILE), "utf8")).not.toMatch(/^USER /m);
   });
 
   it("a VPC of public subnets without NAT, free gateway endpoints for DynamoDB and S3, no inbound", () => {

@@ -10,6 +10,7 @@ import { Worker } from "node:worker_threads";
 import type { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, describe, expect, it } from "vitest";
 import { uploadOutputs } from "../../../infra/mom/ecs.js";
+import { lookupOsUser } from "../../../shared/auth/os-user.js";
 import { makeSpec, tempDir } from "./helpers.js";
 
 const work = tempDir("ecs-upload");
@@ -66,4 +67,24 @@ describe("uploadOutputs (ECS MOM)", () => {
       [`${plain.jobId}/${path.basename(plain.stderrPath as string)}`]: "",
     });
   });
+
+  const nobody = lookupOsUser("nobody");
+  it.skipIf(process.getuid?.() !== 0 || !nobody)(
+    "opens the files as the job's account: a file only root may read is not uploaded by the root MOM",
+    async () => {
+      fs.chmodSync(work, 0o755);
+      const d = path.join(work, "as-job");
+      fs.mkdirSync(d, { mode: 0o755 });
+      const spec = makeSpec(d, "");
+      fs.writeFileSync(spec.stdoutPath, "root only\n", { mode: 0o600 });
+      fs.writeFileSync(spec.stderrPath as string, "anyone\n", { mode: 0o644 });
+      const logs: string[] = [];
+      const { s3, put } = stubS3();
+      await uploadOutputs(spec, "b", s3, (l) => logs.push(l), nobody);
+      expect(put).toEqual({ [`${spec.jobId}/${path.basename(spec.stderrPath as string)}`]: "anyone\n" });
+      expect(logs.join("\n")).toMatch(/could not upload .*EACCES/);
+      // the MOM is root again afterwards
+      expect(process.geteuid?.()).toBe(0);
+    },
+  );
 });

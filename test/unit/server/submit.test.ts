@@ -73,7 +73,11 @@ describe("submit", () => {
     expect(j.hist[0].message).toMatch(/^Job Queued at request of alice@login1/);
 
     const acct = inspectStore(s.store).acct;
-    expect(acct).toEqual([{ time: T0, jobId: id, type: "Q", data: { queue: "casper", user: "alice" } }]);
+    // kept acctKeepDays (the table's TTL: shared/server/history.ts)
+    const expiresAt = T0 / 1000 + s.ctx.settings.acctKeepDays * 86_400;
+    expect(acct).toEqual([
+      { time: T0, jobId: id, type: "Q", data: { queue: "casper", user: "alice" }, expiresAt },
+    ]);
     const triggers = s.bus.peek("sched").map((m) => JSON.parse(m.body));
     expect(triggers).toEqual([{ type: "cycle", partition: "default", reason: "submit" }]);
   });

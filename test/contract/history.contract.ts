@@ -1,0 +1,108 @@
+/**
+ * Contract, history (issue 12): through withHistory (shared/server/history.ts), a finished job
+ * carries `expiresAt` = its end + job_history_duration (the table's TTL attribute), its audit
+ * lines the same, its accounting records acctKeepDays; and once that time has passed every read
+ * leaves them out, although the store still holds them (DynamoDB Local, like the memory adapter,
+ * never deletes on TTL, and DynamoDB itself deletes only within days).
+ */
+import { expect, it } from "vitest";
+import type { Clock } from "../../shared/ports/clock.js";
+import { DEFAULT_HISTORY_S, historySeconds, withHistory } from "../../shared/server/history.js";
+import type { AcctRecord } from "../../shared/server/records.js";
+import { dayOf, freshStore, job, type MakeStore } from "./store-fixture.js";
+
+const T0 = Date.UTC(2026, 11, 2, 8, 0, 0);
+
+class StepClock implements Clock {
+  constructor(public t: number) {}
+  now = () => this.t;
+  sleep = async (ms: number) => {
+    this.t += ms;
+  };
+}
+
+export function historyContract(makeStore: MakeStore) {
+  const raw = freshStore(makeStore);
+
+  /** The store as a site uses it, with job_history_duration 10 s and accounting kept 1 day. */
+  async function site() {
+    const clock = new StepClock(T0);
+    const s = raw();
+    await s.putServerObject({
+      kind: "server",
+      name: "casper-pbs",
+      attrs: { job_history_duration: "00:00:10" },
+      ver: 0,
+    });
+    return { clock, s, h: withHistory(s, { clock, settings: { acctKeepDays: 1 } }) };
+  }
+
+  const endRecord = (t: number): AcctRecord => ({
+    time: t,
+    jobId: "1.casper",
+    type: "E",
+    data: { Exit_status: 0 },
+  });
+
+  it("a finished job expires job_history_duration after its end: qstat -x, the dashboard and the job's reads leave it out", async () => {
+    const { clock, s, h } = await site();
+    await h.createJob(job(1, { state: "Q" }));
+    await h.createJob(job(2, { state: "Q" }));
+    const q = await h.getJob("1");
+    expect(q?.expiresAt).toBeUndefined();
+    clock.t += 5_000;
+    const f = await h.updateJob(q!, { ...q!, state: "F", mtime: clock.t }, endRecord(clock.t));
+    // the TTL attribute is on the stored job (epoch seconds), and on its accounting record
+    expect((await s.getJob("1"))?.expiresAt).toBe((T0 + 5_000) / 1000 + 10);
+    expect(f.expiresAt).toBe((T0 + 5_000) / 1000 + 10);
+    const [acct] = await s.listAcct(dayOf(clock.t));
+    expect(acct.expiresAt).toBe((T0 + 5_000) / 1000 + 86_400);
+    await h.putAudit({
+      time: clock.t,
+      user: "root",
+      action: "qdel",
+      target: "1.casper",
+      outcome: "allowed",
+      jobKey: "1",
+    });
+    expect((await s.jobAudit("1"))[0].expiresAt).toBe((T0 + 5_000) / 1000 + 10);
+
+    // within its history: shown
+    clock.t += 9_000;
+    expect((await h.getJob("1"))?.state).toBe("F");
+    expect((await h.listJobs("workq", true)).map((j) => j.key)).toEqual(["1"]);
+    expect((await h.jobAudit("1")).length).toBe(1);
+
+    // past it: gone from every read, though the store still holds it (no TTL deletion here)
+    clock.t += 1_000;
+    expect(await h.getJob("1")).toBeUndefined();
+    expect((await h.getJobs(["1", "2"])).has("1")).toBe(false);
+    expect((await h.getJobWithEdges("1")).job).toBeUndefined();
+    expect(await h.listJobs("workq", true)).toEqual([]);
+    expect(
+      (await h.listJobPage({ queues: ["workq"], history: true, limit: 10 })).jobs.map((j) => j.key),
+    ).toEqual(["2"]);
+    expect(await h.jobAudit("1")).toEqual([]);
+    expect(await h.listAudit(dayOf(clock.t))).toEqual([]);
+    expect((await s.getJob("1"))?.state).toBe("F");
+    // an active job never expires
+    clock.t += 365 * 86_400_000;
+    expect((await h.getJob("2"))?.state).toBe("Q");
+  });
+
+  it("accounting is kept longer than history (acctKeepDays), then left out of `metaqueue accounting`", async () => {
+    const { clock, h } = await site();
+    await h.putAcct(endRecord(clock.t));
+    clock.t += 3_600_000;
+    expect((await h.listAcct(dayOf(T0))).map((a) => a.type)).toEqual(["E"]);
+    clock.t += 86_400_000;
+    expect(await h.listAcct(dayOf(T0))).toEqual([]);
+  });
+
+  it("job_history_duration: PBS time form, OpenPBS's two weeks when unset", () => {
+    expect(historySeconds("00:00:10")).toBe(10);
+    expect(historySeconds("336:00:00")).toBe(14 * 86_400);
+    expect(historySeconds(undefined)).toBe(DEFAULT_HISTORY_S);
+    expect(DEFAULT_HISTORY_S).toBe(1_209_600);
+  });
+}
