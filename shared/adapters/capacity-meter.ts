@@ -89,7 +89,7 @@ export function meterCapacity(client: { middlewareStack: any }, counts: Record<s
  * item is not in the request, so it is counted as `txupdate` (its KB taken from the job item
  * sizes the bench knows) and the summary prices it apart.
  */
-function countTransaction(
+export function countTransaction(
   counts: Record<string, number>,
   actions: Record<string, { Item?: unknown }>[],
 ): void {
