@@ -91,7 +91,7 @@ export function meterCapacity(client: { middlewareStack: any }, counts: Record<s
  */
 export function countTransaction(
   counts: Record<string, number>,
-  actions: Record<string, { Item?: unknown }>[],
+  actions: Record<string, { Item?: unknown; [field: string]: unknown } | undefined>[],
 ): void {
   for (const a of actions) {
     const [op, body] = Object.entries(a)[0] ?? [];

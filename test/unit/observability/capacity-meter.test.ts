@@ -29,7 +29,6 @@ describe("capacity meter", () => {
     const counts: Record<string, number> = {};
     addConsumed(counts, "W", "TransactWriteItemsN", [
       {
-        TableName: "t",
         CapacityUnits: 6,
         Table: { CapacityUnits: 4 },
         GlobalSecondaryIndexes: { list: { CapacityUnits: 2 } },
