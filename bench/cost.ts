@@ -17,6 +17,8 @@ import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { fargateSize } from "../shared/adapters/executor/ecs.js";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
+import { jobItem } from "../shared/adapters/dynamodb/items.js";
+import { itemSize } from "../shared/adapters/dynamodb/item-size.js";
 import { summarizeCapacity } from "../shared/adapters/capacity-meter.js";
 import { summarizeInvocations } from "../infra/local/invocation-meter.js";
 import { countRequests, startBenchStack } from "./local.js";
@@ -85,6 +87,15 @@ export interface CostResult {
   scriptBytes: number;
   rruPerJob: number;
   wruPerJob: number;
+  /**
+   * Write units as DynamoDB Local reported them. wruPerJob is what AWS bills: the same, with the
+   * transactions of several items counted from their actions (capacity-meter.ts: DynamoDB Local
+   * reports too little for them). Their index writes stay as reported (a lower bound).
+   */
+  wruReportedPerJob: number;
+  /** actions per job in transactions of several items, and those transactions */
+  txActionsPerJob: number;
+  txRequestsPerJob: number;
   /** capacity units per job by `R|W.Command.part` */
   unitsByPart: Record<string, number>;
   ddbRequestsPerJob: number;
@@ -177,6 +188,19 @@ export async function costRun(jobs: number): Promise<CostResult> {
 /** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
 function price(jobs: number, script: string, all: Record<string, number>, done: JobRecord[]): CostResult {
   const cap = summarizeCapacity(all);
+  // a job item's billed KB (no script: that is its B item), for the transactions' updates
+  const jobKb =
+    done.reduce((a, j) => {
+      const { script: _s, ...item } = jobItem(j);
+      return a + Math.ceil(itemSize(item) / 1024);
+    }, 0) / Math.max(1, done.length);
+  const avg = (f: (j: JobRecord) => number) => done.reduce((a, j) => a + f(j), 0) / Math.max(1, done.length);
+  console.error(
+    `cost: the job item (A) of a finished job: ${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B`,
+  );
+  const txTable =
+    (all["ddbtx.put.wru"] ?? 0) + 2 * jobKb * ((all["ddbtx.update"] ?? 0) + (all["ddbtx.delete"] ?? 0));
+  const wruBilled = cap.wru - (cap.by["W.TransactWriteItemsN.table"] ?? 0) + txTable;
   const req = summarizeCounts(all);
   const inv = summarizeInvocations(all);
   const lambda: CostResult["lambda"] = {};
@@ -196,7 +220,7 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
     (size.cpu / 1024) * PRICES.fargateArmVcpuHour + (size.memory / 1024) * PRICES.fargateArmGbHour;
   const M = 1e6;
   const usd = {
-    ddbWrite: (cap.wru / jobs) * PRICES.ddbWru * M,
+    ddbWrite: (wruBilled / jobs) * PRICES.ddbWru * M,
     ddbRead: (cap.rru / jobs) * PRICES.ddbRru * M,
     // every SQS request at the FIFO price (an upper bound: only the sched queue is FIFO)
     sqs: (req.sqs / jobs) * PRICES.sqsFifoRequest * M,
@@ -215,7 +239,10 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
     jobs,
     scriptBytes: Buffer.byteLength(script),
     rruPerJob: cap.rru / jobs,
-    wruPerJob: cap.wru / jobs,
+    wruPerJob: wruBilled / jobs,
+    wruReportedPerJob: cap.wru / jobs,
+    txActionsPerJob: (all["ddbtx.actions"] ?? 0) / jobs,
+    txRequestsPerJob: (all["ddbtx.requests"] ?? 0) / jobs,
     unitsByPart,
     ddbRequestsPerJob: (req.ddbRead + req.ddbWrite) / jobs,
     sqsPerJob: req.sqs / jobs,
@@ -247,7 +274,9 @@ export function printCost(r: CostResult): void {
     `\n| cost per job: ${r.jobs} realistic jobs (${r.scriptBytes} B script, 12 #PBS lines), ${PRICES_AS_OF} | per job | $ per million jobs |`,
   );
   console.log("|---|---|---|");
-  console.log(`| DynamoDB write units (${parts("W")}) | ${f2(r.wruPerJob)} WRU | ${f2(r.usd.ddbWrite)} |`);
+  console.log(
+    `| DynamoDB write units (${parts("W")}; billed: transactions of several items counted from their ${f2(r.txActionsPerJob)} actions in ${f2(r.txRequestsPerJob)} requests, DynamoDB Local reported ${f2(r.wruReportedPerJob)} WRU in all) | ${f2(r.wruPerJob)} WRU | ${f2(r.usd.ddbWrite)} |`,
+  );
   console.log(`| DynamoDB read units (${parts("R")}) | ${f2(r.rruPerJob)} RRU | ${f2(r.usd.ddbRead)} |`);
   console.log(`| DynamoDB requests | ${f2(r.ddbRequestsPerJob)} | (in the units) |`);
   console.log(`| SQS requests (priced as FIFO) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`);

@@ -7,7 +7,8 @@
  *   npx tsx bench/scale.ts [--sizes 100,100000] [--reps 20]
  *
  * This version runs on the in-memory adapter (the one whose semantics the contract suite pins to
- * DynamoDB's). What it does not do yet: load DynamoDB Local with 100k jobs by BatchWriteItem
+ * DynamoDB's), whose indexes are ordered arrays read by binary search as DynamoDB reads a GSI
+ * partition (shared/adapters/memory/table.ts): a read costs what it returns. What it does not do yet: load DynamoDB Local with 100k jobs by BatchWriteItem
  * through items.ts (the way test/e2e/dashboard-scale.test.ts loads its history) and time the
  * same calls there; see docs/deploy.md "Cost and scale".
  */
@@ -46,8 +47,20 @@ async function measure(n: number): Promise<Record<string, Row>> {
       await store.createJob(jobRecord(seq, { qtime: seq, ctime: seq }) as JobRecord);
       return 1;
     },
-    "qstat of the whole queue (GET /v1/jobs: listJobs, all of it)": async () =>
-      (await store.listJobs("workq", false)).length,
+    // GET /v1/jobs hands qstat the queue a page at a time (QSTAT_PAGE, oldest first): one request
+    "qstat of the whole queue, one page (GET /v1/jobs: 500, oldest first)": async () =>
+      (await store.listJobPage({ queues: ["workq"], limit: 500, history: false, order: "oldest" })).jobs
+        .length,
+    "qstat of the whole queue, a page from the middle (after = N/2)": async () =>
+      (
+        await store.listJobPage({
+          queues: ["workq"],
+          limit: 500,
+          history: false,
+          order: "oldest",
+          after: Math.floor(n / 2),
+        })
+      ).jobs.length,
   };
   const out: Record<string, Row> = {};
   for (const [name, op] of Object.entries(ops)) {

@@ -36,6 +36,14 @@ export interface JobQuery {
   history?: boolean;
   queue?: string;
   user?: string;
+  /** the page after this job sequence number (a page's `next`) */
+  after?: number;
+}
+
+/** One page of a job listing, oldest first; `next` is the cursor of the following page, if any. */
+export interface JobListPage {
+  jobs: JobView[];
+  next?: number;
 }
 
 /** Everything the commands ask a server. `target` is the server to ask. */
@@ -46,7 +54,8 @@ export interface Api {
   submitInteractive(target: ServerEntry, request: SubmitRequest): Promise<SubmitResponse>;
   /** where a running interactive job's MOM listens for its submitter */
   jobSession(target: ServerEntry, id: string): Promise<SessionResponse>;
-  listJobs(target: ServerEntry, query?: JobQuery): Promise<JobView[]>;
+  /** One page of the server's jobs, oldest first (jobPages follows them). */
+  listJobs(target: ServerEntry, query?: JobQuery): Promise<JobListPage>;
   getJob(target: ServerEntry, id: string, history?: boolean): Promise<JobView>;
   /** The subjobs an array (`12[]`), subjob (`12[3]`) or range (`12[1-5]`) ID names. */
   listSubjobs(target: ServerEntry, id: string): Promise<JobView[]>;
@@ -251,13 +260,19 @@ export class HttpApi implements Api {
   async jobSession(target: ServerEntry, id: string): Promise<SessionResponse> {
     return this.call<SessionResponse>(target, "GET", `/v1/jobs/${enc(id)}/session`);
   }
-  async listJobs(target: ServerEntry, query: JobQuery = {}): Promise<JobView[]> {
+  async listJobs(target: ServerEntry, query: JobQuery = {}): Promise<JobListPage> {
     const qs = new URLSearchParams();
     if (query.history) qs.set("history", "1");
     if (query.queue) qs.set("queue", query.queue);
     if (query.user) qs.set("user", query.user);
+    if (query.after !== undefined) qs.set("after", String(query.after));
     const q = qs.toString();
-    return (await this.call<{ jobs: JobView[] }>(target, "GET", `/v1/jobs${q ? `?${q}` : ""}`)).jobs;
+    const r = await this.call<{ jobs: JobView[]; next?: number | null }>(
+      target,
+      "GET",
+      `/v1/jobs${q ? `?${q}` : ""}`,
+    );
+    return { jobs: r.jobs, next: typeof r.next === "number" ? r.next : undefined };
   }
   async getJob(target: ServerEntry, id: string, history = false): Promise<JobView> {
     const path = `/v1/jobs/${enc(id)}${history ? "?history=1" : ""}`;
@@ -322,5 +337,24 @@ export class HttpApi implements Api {
   }
   async qmgr(target: ServerEntry, command: string): Promise<string> {
     return (await this.call<{ output: string }>(target, "POST", "/v1/qmgr", { command })).output;
+  }
+}
+
+/**
+ * Every page of a job listing, as the server hands them out: a command prints each as it comes
+ * instead of holding the whole queue. A cursor that does not move on ends the listing (a server
+ * must never make a command loop).
+ */
+export async function* jobPages(
+  api: Api,
+  target: ServerEntry,
+  query: JobQuery = {},
+): AsyncGenerator<JobView[]> {
+  let after: number | undefined;
+  for (;;) {
+    const page = await api.listJobs(target, after === undefined ? query : { ...query, after });
+    yield page.jobs;
+    if (page.next === undefined || (after !== undefined && page.next <= after)) return;
+    after = page.next;
   }
 }

@@ -348,24 +348,42 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
   }
 }
 
-async function ensureTable(
+/** Create the site table, or bring an existing one's indexes to the definition (a data folder kept across versions). */
+export async function ensureTable(
   ddb: import("@aws-sdk/client-dynamodb").DynamoDBClient,
   table: string,
 ): Promise<void> {
-  let have: Set<string>;
+  let have: Map<string, string>;
   try {
     const d = await ddb.send(new DescribeTableCommand({ TableName: table }));
-    have = new Set((d.Table?.GlobalSecondaryIndexes ?? []).map((g) => String(g.IndexName)));
+    have = new Map(
+      (d.Table?.GlobalSecondaryIndexes ?? []).map((g) => [String(g.IndexName), projectionText(g.Projection)]),
+    );
   } catch (err) {
     if ((err as { name?: string }).name !== "ResourceNotFoundException") throw err;
     await ddb.send(new CreateTableCommand(createTableInput(table)));
     return;
   }
-  // A data folder from an earlier version: add the indexes it lacks (the wait index), one per
-  // request as DynamoDB requires; existing items are indexed by the backfill.
+  // A data folder from an earlier version: add the indexes it lacks (the wait index), and
+  // rebuild those whose projection changed (the list index, ALL until issue 14's cost work), one
+  // per request as DynamoDB requires: deleted, then created again; the backfill indexes the
+  // existing items.
   const want = createTableInput(table);
   for (const g of want.GlobalSecondaryIndexes ?? []) {
-    if (have.has(String(g.IndexName))) continue;
+    const name = String(g.IndexName);
+    const cur = have.get(name);
+    if (cur === projectionText(g.Projection)) continue;
+    if (cur !== undefined) {
+      console.error(`table ${table}: index ${name} is projected as before (${cur}): rebuilding it`);
+      await ddb.send(
+        new UpdateTableCommand({
+          TableName: table,
+          GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: name } }],
+        }),
+      );
+      // DynamoDB takes one index change at a time: the next waits until this one is done
+      await indexSettled(ddb, table, name, (x) => x === undefined);
+    }
     await ddb.send(
       new UpdateTableCommand({
         TableName: table,
@@ -373,7 +391,29 @@ async function ensureTable(
         GlobalSecondaryIndexUpdates: [{ Create: g }],
       }),
     );
+    await indexSettled(ddb, table, name, (x) => x?.IndexStatus === "ACTIVE");
   }
+}
+
+/** Wait (up to a minute) until index `name` of `table` is as `done` says. */
+async function indexSettled(
+  ddb: import("@aws-sdk/client-dynamodb").DynamoDBClient,
+  table: string,
+  name: string,
+  done: (g: import("@aws-sdk/client-dynamodb").GlobalSecondaryIndexDescription | undefined) => boolean,
+): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const d = await ddb.send(new DescribeTableCommand({ TableName: table }));
+    if (done(d.Table?.GlobalSecondaryIndexes?.find((x) => x.IndexName === name))) return;
+    if (Date.now() > end) throw new Error(`table ${table}: index ${name} did not settle within a minute`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** An index projection as comparable text: its type and its attributes, sorted. */
+export function projectionText(p: import("@aws-sdk/client-dynamodb").Projection | undefined): string {
+  return `${p?.ProjectionType ?? "ALL"}:${[...(p?.NonKeyAttributes ?? [])].sort().join(",")}`;
 }
 
 /** The local secret peer secrets derive from, made once and kept with the data. */

@@ -51,6 +51,13 @@ export function openApiDocument(): Record<string, unknown> {
             { name: "history", in: "query", schema: { type: "string", enum: ["1"] } },
             { name: "queue", in: "query", schema: { type: "string" } },
             { name: "user", in: "query", schema: { type: "string" } },
+            // qstat's form: pages of 500, oldest first; the client follows `next` as `after`
+            {
+              name: "after",
+              in: "query",
+              schema: { type: "integer", minimum: 0 },
+              description: "qstat's cursor: `next` of the last page (oldest first)",
+            },
             // the dashboard's paged form: any of these makes the answer one page, newest first
             { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
             {

@@ -6,10 +6,9 @@
  */
 import type { SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
-import type { JobRecord } from "../server/job.js";
 import { federationState, nodeInfo, partitions } from "../server/objects.js";
 import { peerHealth } from "../peers/peer-health.js";
-import type { StatSample } from "../server/records.js";
+import type { ListedJob, StatSample } from "../server/records.js";
 import { recordStatSample, sampleOf } from "../server/stats.js";
 
 export type PeerHealthState = "connected" | "disconnected" | "draining" | "down" | "unknown";
@@ -96,7 +95,8 @@ export async function federation(ctx: SiteContext): Promise<SiteSummary[]> {
   return out;
 }
 
-async function activeJobs(ctx: SiteContext, queues: Iterable<string>): Promise<JobRecord[]> {
+/** The active jobs as the list index holds them (state, queue, origin): what the counts read. */
+async function activeJobs(ctx: SiteContext, queues: Iterable<string>): Promise<ListedJob[]> {
   return (await Promise.all([...queues].map((q) => ctx.store.listJobs(q, false)))).flat();
 }
 

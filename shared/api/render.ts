@@ -132,7 +132,8 @@ function compressIndices(xs: number[]): string {
   return parts.join(",");
 }
 
-export function stateCount(jobs: JobRecord[]): string {
+/** PBS's state_count of jobs (list-index entries suffice: only the state is read). */
+export function stateCount(jobs: Pick<JobRecord, "state">[]): string {
   return formatStateCount(jobs.map((j) => j.state));
 }
 
@@ -150,7 +151,7 @@ function flatAttrs(obj: ServerObject): PbsAttributes {
   return out;
 }
 
-export function queueView(q: ServerObject, active: JobRecord[]): QueueView {
+export function queueView(q: ServerObject, active: Pick<JobRecord, "state">[]): QueueView {
   const a = flatAttrs(q);
   return {
     name: q.name,
@@ -204,7 +205,11 @@ export function nodeView(n: ServerObject, running: JobRecord[]): NodeView {
   return { name: n.name, attributes: a };
 }
 
-export function serverView(site: SiteIdentity, server: ServerObject, active: JobRecord[]): ServerView {
+export function serverView(
+  site: SiteIdentity,
+  server: ServerObject,
+  active: Pick<JobRecord, "state">[],
+): ServerView {
   return {
     name: site.server,
     short: site.short,

@@ -40,7 +40,14 @@ import {
   QuerySchema,
   SubmitRequestSchema,
 } from "./schemas.js";
-import type { ErrorBody, JobResponse, SessionResponse, TraceEvent, TraceResponse } from "./views.js";
+import type {
+  ErrorBody,
+  JobPageResponse,
+  JobResponse,
+  SessionResponse,
+  TraceEvent,
+  TraceResponse,
+} from "./views.js";
 import { publicWebRoute, webRoute, withCors } from "./web-routes.js";
 
 type Result = APIGatewayProxyStructuredResultV2;
@@ -254,6 +261,9 @@ export async function handleApi(ctx: SiteContext, event: APIGatewayProxyEventV2)
   }
 }
 
+/** Jobs per page of GET /v1/jobs (qstat's listing): a few MB of views at most. */
+export const QSTAT_PAGE = 500;
+
 async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<Result> {
   const method = event.requestContext.http.method.toUpperCase();
   const path = event.rawPath.replace(/\/+$/, "") || "/";
@@ -294,18 +304,26 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     }
   }
   if (path === "/v1/jobs" && method === "GET") {
+    // qstat's listing, oldest first, a page at a time (QSTAT_PAGE): the CLI follows `next` and
+    // prints each page as it comes, so a request costs a page whatever is queued, and an answer
+    // stays far below Lambda's 6 MB
     const st = await loadServerState(ctx);
     const history = q.history === "1" || q.history === "true";
-    const queues = q.queue ? [q.queue] : [...st.queues.keys()];
-    const lists = await Promise.all(
-      queues.flatMap((n) => [
-        ctx.store.listJobs(n, false),
-        ...(history ? [ctx.store.listJobs(n, true)] : []),
-      ]),
-    );
-    let jobs = lists.flat().sort((a, b) => a.seq - b.seq);
-    if (q.user) jobs = jobs.filter((j) => j.user === q.user);
-    return json(200, { jobs: jobs.map((j) => jobView(j, ctx.site)) });
+    const after = q.after === undefined || q.after === "" ? undefined : Number(q.after);
+    if (after !== undefined && !(/^\d+$/.test(String(q.after)) && Number.isSafeInteger(after)))
+      throw new PbsParseError(`invalid after: ${q.after} (a job sequence number)`);
+    const page = await ctx.store.listJobPage({
+      queues: q.queue ? [q.queue] : [...st.queues.keys()],
+      history,
+      limit: QSTAT_PAGE,
+      order: "oldest",
+      after,
+      user: q.user || undefined,
+    });
+    return json(200, {
+      jobs: page.jobs.map((j) => jobView(j, ctx.site)),
+      next: page.next ?? null,
+    } satisfies JobPageResponse);
   }
   if (path === "/v1/queues" && method === "GET") {
     const st = await loadServerState(ctx);

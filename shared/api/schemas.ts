@@ -91,6 +91,8 @@ export const QuerySchema = z
     // the dashboard's paging and filters (validated again as numbers where they are read)
     limit: str(8).optional(),
     before: str(20).optional(),
+    // qstat's paging (GET /v1/jobs, oldest first): the last page's `next`
+    after: str(20).optional(),
     state: str(32).optional(),
     id: str(128).optional(),
     stream: z.enum(["o", "e"]).optional(),

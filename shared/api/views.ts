@@ -81,10 +81,10 @@ export interface SessionResponse {
 // The dashboard's endpoints (shared/api/web-routes.ts answers them; web/src imports these types,
 // type-only, so the browser bundle gets none of the server's code).
 
-/** GET /v1/jobs (the paged form) */
+/** GET /v1/jobs: the dashboard's pages (newest first) and qstat's (oldest first) */
 export interface JobPageResponse {
   jobs: JobView[];
-  /** pass as `before` for the next page; null on the last page */
+  /** pass as `before` (the dashboard's form) or `after` (qstat's) for the next page; null on the last page */
   next?: number | null;
 }
 

@@ -25,6 +25,7 @@ import type {
   EdgeRecord,
   JobPage,
   JobPageQuery,
+  ListedJob,
   MomBeat,
   PeerMessageClaim,
   PeerSeen,
@@ -105,15 +106,22 @@ export interface JobStore {
   queryReady(queue: string, limit: number): Promise<JobRecord[]>;
   /** Jobs holding resources in a partition (R and E). */
   queryRunning(partition: string): Promise<JobRecord[]>;
-  /** Jobs of a queue, active or finished (history), oldest first (by seq); `sub` lists subjobs. */
-  listJobs(queue: string, finished: boolean, opts?: { sub?: boolean; limit?: number }): Promise<JobRecord[]>;
-  /** Subjobs of an array parent, active and finished, by array index. */
+  /**
+   * Jobs of a queue, active or finished (history), oldest first (by seq); `sub` lists subjobs.
+   * As the list index projects them (ListedJob): to count and find jobs, not to show them (a
+   * page of full records is listJobPage).
+   */
+  listJobs(queue: string, finished: boolean, opts?: { sub?: boolean; limit?: number }): Promise<ListedJob[]>;
+  /** Subjobs of an array parent, active and finished, by array index (full records, no script). */
   listSubjobs(parent: JobRecord): Promise<JobRecord[]>;
-  /** Finished subjobs of an array parent. */
+  /** Finished subjobs of an array parent (full records, no script). */
   finishedSubjobs(parent: Pick<JobRecord, "queue" | "seq">): Promise<JobRecord[]>;
   /** Jobs waiting on other jobs (dependencies, arrays under way), projected. */
   queryWaiting(): Promise<WaitingJob[]>;
-  /** One page of jobs for the dashboard, newest first, filtered by the store. */
+  /**
+   * One page of jobs (the dashboard's, newest first; qstat's, oldest first), filtered by the
+   * store, as full records without the script. Its cost is the page's, whatever is queued.
+   */
   listJobPage(q: JobPageQuery): Promise<JobPage>;
 }
 

@@ -25,6 +25,14 @@ export interface MomBeat {
   sig?: string;
 }
 
+/**
+ * A job as the list index projects it (JobStore.listJobs; LIST_ATTRS in
+ * shared/adapters/dynamodb/table.ts): enough to count, filter and find it. Its full record is a
+ * getJob (or a page of listJobPage) away.
+ */
+export type ListedJob = Pick<JobRecord, "id" | "key" | "seq" | "queue" | "state" | "user"> &
+  Partial<Pick<JobRecord, "project" | "parentKey" | "arrayIndex" | "inbound">>;
+
 /** A job as the wait index projects it (see shared/adapters/dynamodb/table.ts). */
 export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend" | "execAt">;
 
@@ -115,17 +123,24 @@ export interface JobPageQuery {
   /** include finished jobs (F, X, M) */
   history: boolean;
   limit: number;
-  /** return jobs with seq below this one */
+  /**
+   * newest first (the dashboard; the default), or oldest first (qstat's listing, which prints
+   * page after page in PBS's order)
+   */
+  order?: "newest" | "oldest";
+  /** newest first: return jobs with seq below this one */
   before?: number;
+  /** oldest first: return jobs with seq above this one */
+  after?: number;
   user?: string;
   states?: JobState[];
   project?: string;
 }
 
 export interface JobPage {
-  /** newest first */
+  /** full records (without the script), in the order asked */
   jobs: JobRecord[];
-  /** pass as `before` for the next page; absent on the last page */
+  /** pass as `before` (newest first) or `after` (oldest first) for the next page; absent on the last page */
   next?: number;
 }
 

@@ -10,13 +10,20 @@ import type { StatSample } from "./records.js";
 const MINUTE = 60_000;
 const lastWritten = new WeakMap<SiteStore, string>();
 
-export function sampleOf(jobs: JobRecord[], now: number): StatSample {
+/**
+ * Counts of the jobs listed (list-index entries: state and, for a job received from a peer, its
+ * origin's ID; `extra.origin_job` is what a record rendered for a peer carries).
+ */
+export function sampleOf(
+  jobs: (Pick<JobRecord, "state"> & Partial<Pick<JobRecord, "inbound" | "extra">>)[],
+  now: number,
+): StatSample {
   const s: StatSample = { t: Math.floor(now / MINUTE) * MINUTE, queued: 0, running: 0, held: 0, movedIn: {} };
   for (const j of jobs) {
     if (j.state === "Q" || j.state === "W" || j.state === "T") s.queued++;
     else if (j.state === "R" || j.state === "E" || j.state === "B") s.running++;
     else if (j.state === "H") s.held++;
-    const origin = j.extra?.origin_job;
+    const origin = j.inbound?.originId ?? j.extra?.origin_job;
     if (origin) {
       const site = origin.slice(origin.indexOf(".") + 1);
       s.movedIn[site] = (s.movedIn[site] ?? 0) + 1;

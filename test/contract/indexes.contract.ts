@@ -140,10 +140,37 @@ export function indexContract(makeStore: MakeStore) {
       const first = await s.listJobs("workq", false, { limit: 2 });
       expect(first.length).toBeGreaterThanOrEqual(2);
       expect(first.slice(0, 2).map((j) => j.seq)).toEqual([4, 17]);
-      const listed = (await s.listJobs("workq", false, { limit: 2 }))[0];
-      expect(listed.env).toEqual(job(4).env); // all projected but the script, which lives apart
-      expect(listed.script).toBeUndefined();
+      // the list index holds what counting and finding a job needs, nothing that changes at
+      // every write (ver, comment, trace) and nothing large (env, script)
+      const listed = (await s.listJobs("workq", false, { limit: 2 }))[0] as unknown as Record<
+        string,
+        unknown
+      >;
+      expect(Object.keys(listed).sort()).toEqual(["id", "key", "queue", "seq", "state", "user"]);
+      expect(listed).toMatchObject({ id: "4.casper", key: "4", seq: 4, queue: "workq", state: "Q" });
       expect((await s.getJob("4"))?.script).toBe("true\n");
+      const sub = (await s.listJobs("workq", false, { sub: true }))[0];
+      expect([sub.parentKey, sub.arrayIndex]).toEqual(["40", 1]);
+    });
+
+    it("reads the rows a page or an array's subjobs show from the table: full records, no script", async () => {
+      const s = store();
+      const env = { PBS_O_HOME: "/home/alice", PBS_O_WORKDIR: "/tmp" };
+      await s.createJob(job(4, { comment: "first", env }));
+      const r = (await s.getJob("4")) as JobRecord;
+      await s.updateJob(r, { ...r, comment: "changed after the index entry was written" });
+      const [row] = (await s.listJobPage({ queues: ["workq"], history: false, limit: 1 })).jobs;
+      expect(row.env).toEqual(env);
+      expect(row.comment).toBe("changed after the index entry was written");
+      expect(row.ver).toBe(r.ver + 1);
+      expect(row.script).toBeUndefined();
+      await s.createJob(subjob(5, 1, { env }));
+      const [sub] = await s.listSubjobs(job(5, { state: "B" }));
+      expect([sub.key, sub.env, sub.ver, sub.script]).toEqual(["5[1]", env, 0, undefined]);
+      const done = (await s.getJob("5[1]")) as JobRecord;
+      await s.updateJob(done, { ...done, state: "F" });
+      const [fin] = await s.finishedSubjobs({ queue: "workq", seq: 5 });
+      expect([fin.key, fin.ver, fin.state, fin.env]).toEqual(["5[1]", 1, "F", env]);
     });
 
     it("lists an array's subjobs, active and finished, by index", async () => {
@@ -244,6 +271,35 @@ export function indexContract(makeStore: MakeStore) {
         .map((j) => j.seq)
         .sort((a, b) => b - a);
       expect((await pages(s, { queues: ["workq"], history: true, limit: 30, states })).flat()).toEqual(want2);
+    });
+
+    it("pages oldest first from an `after` cursor (qstat's listing), each job once, filters on the store", async () => {
+      const { s, all } = await seed();
+      const q: JobPageQuery = { queues: ["workq", "other"], history: true, limit: 45, order: "oldest" };
+      const seen: number[] = [];
+      let after: number | undefined;
+      for (let i = 0; i < 100; i++) {
+        const p = await s.listJobPage({ ...q, after });
+        expect(p.jobs.length).toBeLessThanOrEqual(q.limit);
+        seen.push(...p.jobs.map((j) => j.seq));
+        if (p.next === undefined) break;
+        expect(p.next).toBe(p.jobs[p.jobs.length - 1].seq);
+        after = p.next;
+      }
+      expect(seen).toEqual(all.map((j) => j.seq));
+      const mine = await s.listJobPage({
+        queues: ["workq"],
+        history: false,
+        limit: 5,
+        order: "oldest",
+        after: 100,
+        user: "u2",
+      });
+      const want = all.filter(
+        (j) => j.queue === "workq" && j.state !== "F" && j.user === "u2" && j.seq > 100,
+      );
+      expect(mine.jobs.map((j) => j.seq)).toEqual(want.slice(0, 5).map((j) => j.seq));
+      expect(mine.next).toBe(want[4].seq);
     });
 
     it("leaves finished jobs out without history, and starts below the cursor", async () => {

@@ -346,7 +346,9 @@ export function jobContract(makeStore: MakeStore) {
       expect((await s.getJobWithEdges("1")).job?.script).toBe(script);
       expect((await s.getJobAndEdge("1", "9.casper")).job?.script).toBe(script);
       // a record read from an index has no script: writing it back keeps the stored one
-      const listed = (await s.listJobs("workq", true)).find((j) => j.seq === 1) as JobRecord;
+      const listed = (await s.listJobPage({ queues: ["workq"], history: true, limit: 5 })).jobs.find(
+        (j) => j.seq === 1,
+      ) as JobRecord;
       const fin = (await s.getJob("1")) as JobRecord;
       await s.updateJob(
         { ...fin, script: listed.script as string },
@@ -357,6 +359,30 @@ export function jobContract(makeStore: MakeStore) {
       expect(await s.getJob("1")).toBeUndefined();
       await s.createJob(job(1, { script: "again\n" }));
       expect((await s.getJob("1"))?.script).toBe("again\n");
+    });
+
+    it("returns the environment from every job read, keeps it through writes that lack it, and stores a change of it", async () => {
+      const s = store();
+      const env = { PBS_O_HOME: "/home/alice", PBS_O_WORKDIR: "/glade/work", PBS_O_QUEUE: "workq" };
+      await s.createJob(job(1, { env }));
+      const r = (await s.getJob("1")) as JobRecord;
+      expect(r.env).toEqual(env);
+      // a record as an index read gives it (no env): written back, the stored env stays
+      const [ready] = await s.queryReady("workq", 1);
+      expect(ready.env).toBeUndefined();
+      const held = await s.updateJob(ready, { ...ready, state: "H", holds: "u" });
+      expect((await s.getJob("1"))?.env).toEqual(env);
+      expect((await s.getJobs(["1"])).get("1")?.env).toEqual(env);
+      expect((await s.getJobWithEdges("1")).job?.env).toEqual(env);
+      // a real change (qalter -v, qmove's PBS_O_QUEUE) is stored and read back
+      const cur = (await s.getJob("1")) as JobRecord;
+      expect(cur.ver).toBe(held.ver);
+      const moved = { ...env, PBS_O_QUEUE: "other" };
+      await s.updateJob(cur, { ...cur, env: moved, comment: "moved" });
+      expect((await s.getJob("1"))?.env).toEqual(moved);
+      expect((await s.getJobAndEdge("1", "9.casper")).job?.env).toEqual(moved);
+      const [row] = (await s.listJobPage({ queues: ["workq"], history: false, limit: 1 })).jobs;
+      expect([row.env, row.script]).toEqual([moved, undefined]);
     });
 
     it("reserves consecutive sequence numbers", async () => {

@@ -20,7 +20,9 @@ let existing: string;
 /** Every job of the site with its version: what "unchanged" means. */
 async function snapshot(): Promise<string> {
   const store = s.mq.sites[0].ctx.store;
-  const jobs = [...(await store.listJobs("casper", false)), ...(await store.listJobs("casper", true))].map(
+  // the list index holds no ver (it changes at every write): the records come from the table
+  const listed = [...(await store.listJobs("casper", false)), ...(await store.listJobs("casper", true))];
+  const jobs = [...(await store.getJobs(listed.map((j) => j.key))).values()].map(
     (j) => `${j.id}:${j.ver}:${j.state}`,
   );
   return jobs.sort().join(",");

@@ -4,15 +4,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
   ListTablesCommand,
   PutItemCommand,
+  QueryCommand,
 } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { freePort } from "../../infra/local/ports.js";
 import { endpointOptions } from "../../shared/adapters/aws-clients.js";
+import {
+  createTableInput,
+  LIST_ATTRS,
+  LIST_INDEX,
+  siteTableDefinition,
+} from "../../shared/adapters/dynamodb/table.js";
+import { ensureTable, projectionText } from "../../infra/local/runtime.js";
 
 function isAlive(pid: number): boolean {
   try {
@@ -87,6 +96,52 @@ describe("DynamoDB Local", () => {
     expect((await c.send(new ListTablesCommand({}))).TableNames).toEqual(["jobs"]);
     const got = await c.send(new GetItemCommand({ TableName: "jobs", Key: { pk: { S: "1.server" } } }));
     expect(got.Item?.state?.S).toBe("Q");
+    c.destroy();
+  });
+
+  it("brings a data folder's table to the definition: the list index once projected ALL is rebuilt, its jobs kept", async () => {
+    const c = client(ddb.endpoint, "dave", "us-east-1");
+    // the table as an earlier version made it: the list index projected ALL, no wait index
+    const old = createTableInput("site_old", {
+      ...siteTableDefinition,
+      indexes: siteTableDefinition.indexes
+        .filter((i) => i.name !== "wait")
+        .map((i) => (i.name === LIST_INDEX ? { ...i, projection: "ALL" as const } : i)),
+    });
+    await c.send(new CreateTableCommand(old));
+    await c.send(
+      new PutItemCommand({
+        TableName: "site_old",
+        Item: {
+          pk: { S: "JOB#7" },
+          sk: { S: "A" },
+          id: { S: "7.casper" },
+          state: { S: "Q" },
+          comment: { S: "not in the index any more" },
+          lst: { S: "A#workq" },
+          lstSk: { S: "000000000007" },
+        },
+      }),
+    );
+    await ensureTable(c, "site_old");
+    await ensureTable(c, "site_old"); // a second start finds nothing to do
+    const d = await c.send(new DescribeTableCommand({ TableName: "site_old" }));
+    const byName = new Map((d.Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
+    expect([...byName.keys()].sort()).toEqual(siteTableDefinition.indexes.map((i) => i.name).sort());
+    expect(projectionText(byName.get(LIST_INDEX)?.Projection)).toBe(
+      `INCLUDE:${[...LIST_ATTRS].sort().join(",")}`,
+    );
+    const listed = await c.send(
+      new QueryCommand({
+        TableName: "site_old",
+        IndexName: LIST_INDEX,
+        KeyConditionExpression: "lst = :k",
+        ExpressionAttributeValues: { ":k": { S: "A#workq" } },
+      }),
+    );
+    expect(listed.Items?.map((it) => [it.id?.S, it.state?.S, it.comment?.S])).toEqual([
+      ["7.casper", "Q", undefined],
+    ]);
     c.destroy();
   });
 

@@ -9,6 +9,7 @@ import {
   selectMatches,
 } from "../../../shared/pbs/qselect.js";
 import type { Ctx } from "../context.js";
+import { jobPages } from "../api-client.js";
 import { Command, parseCommand, usageError } from "../parse.js";
 import { destTarget, jobTarget } from "../route.js";
 
@@ -66,11 +67,11 @@ export async function qselect(ctx: Ctx, argv: string[]): Promise<number> {
     if (d.queue !== undefined) c.queue = d.queue;
   }
   // the server filters by queue and history; the rest is decided here, over what qstat shows
-  const jobs = await ctx.api.listJobs(server, {
+  const pages = jobPages(ctx.api, server, {
     history: c.history !== undefined,
     ...(c.queue ? { queue: c.queue } : {}),
   });
-  for (const j of jobs) if (selectMatches(j, c)) ctx.out(`${j.id}\n`);
+  for await (const jobs of pages) for (const j of jobs) if (selectMatches(j, c)) ctx.out(`${j.id}\n`);
   return 0;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { JobView, PbsAttributes, QueueView } from "../../../shared/api/views.js";
 import type { ServerEntry } from "../config.js";
+import { jobPages } from "../api-client.js";
 import type { Ctx } from "../context.js";
 import { Command, parseCommand, usageError } from "../parse.js";
 import { DSV_DELIMITER, qstatDsv, queueDsv, serverDsv } from "../format-dsv.js";
@@ -169,7 +170,8 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, output: Out
     try {
       if (operand === undefined) {
         const server = ctx.server();
-        await emit(server, await expand(server, await ctx.api.listJobs(server, { history, user: o.u })));
+        for await (const page of jobPages(ctx.api, server, { history, user: o.u }))
+          await emit(server, await expand(server, page));
       } else if (isJobId(operand) && /\[\d+-/.test(operand)) {
         // a range of subjobs (`12[1-5]`): each subjob in it the array has
         const t = jobTarget(ctx, operand);
@@ -185,8 +187,8 @@ async function jobStatus(ctx: Ctx, operands: string[], o: QstatOpts, output: Out
         await emit(t.server, o.t ? await expand(t.server, [job]) : [job]);
       } else {
         const d = destTarget(ctx, operand);
-        const jobs = await ctx.api.listJobs(d.server, { history, queue: d.queue, user: o.u });
-        await emit(d.server, await expand(d.server, jobs));
+        for await (const page of jobPages(ctx.api, d.server, { history, queue: d.queue, user: o.u }))
+          await emit(d.server, await expand(d.server, page));
       }
     } catch (e) {
       ctx.fail(e);

@@ -8,12 +8,16 @@
  * consistent, so what these return may lag the last write by a moment; a Query returns one partition in sort-key order, so a read over
  * several shards or partitions merges the pages itself; FilterExpression applies after Limit,
  * so the page reader keeps reading until it has a page of matches.
+ *
+ * The list index projects little (LIST_ATTRS, table.ts), so that a job's writes do not rewrite its
+ * entry: a read that shows jobs (a page, an array's subjobs) reads the rows it shows from the
+ * table by key (BatchGetItem of the `A` items, no script), never more than it shows.
  */
-import { QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { JobState } from "../../pbs/types.js";
 import type { JobStore } from "../../ports/store.js";
 import type { JobRecord } from "../../server/job.js";
-import type { JobPage, JobPageQuery, WaitingJob } from "../../server/records.js";
+import type { JobPage, JobPageQuery, ListedJob, WaitingJob } from "../../server/records.js";
 import { pagePartitions } from "./indexes.js";
 import { stripItem } from "./items.js";
 import { TableAccess } from "./table-access.js";
@@ -65,12 +69,12 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
     });
   }
 
-  /** Jobs of a queue for qstat: active ones, or finished ones (history), newest last. */
+  /** Jobs of a queue as the list index holds them: active ones, or finished ones (history), newest last. */
   async listJobs(
     queue: string,
     finished: boolean,
     opts: { sub?: boolean; limit?: number } = {},
-  ): Promise<JobRecord[]> {
+  ): Promise<ListedJob[]> {
     const k = `${finished ? "F" : "A"}#${queue}${opts.sub ? "#sub" : ""}`;
     return this.queryAll(
       {
@@ -98,7 +102,11 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
       });
       out.push(...items);
     }
-    return out.sort((a, b) => (a.arrayIndex ?? 0) - (b.arrayIndex ?? 0));
+    out.sort((a, b) => (a.arrayIndex ?? 0) - (b.arrayIndex ?? 0));
+    return this.records(
+      out.map((j) => j.key),
+      true,
+    );
   }
 
   /**
@@ -116,41 +124,80 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
 
   /** Finished subjobs of an array parent (from the list index). */
   async finishedSubjobs(parent: Pick<JobRecord, "queue" | "seq">): Promise<JobRecord[]> {
-    return this.queryAll({
+    const listed = await this.queryAll({
       TableName: this.table,
       IndexName: LIST_INDEX,
       KeyConditionExpression: "lst = :k AND lstSk = :s",
       ExpressionAttributeValues: { ":k": `F#${parent.queue}#sub`, ":s": keys.listSort(parent.seq) },
     });
+    return this.records(
+      listed.map((j) => j.key),
+      true,
+    );
   }
 
   /**
-   * One page of a site's jobs for the dashboard, newest first, filtered on the server. Reads the
-   * `list` index only (one Query per queue and active/finished partition, no Scan): each partition
-   * is read backwards from the cursor until it has a page of matches, then the pages are merged.
-   * The cursor is the last sequence number returned, so it stays valid while jobs change.
+   * The `A` items of `jobKeys` (the script is in the B item: job-script.ts; a listing never shows
+   * it), in that order; keys whose job is gone since the index was read are left out.
+   * BatchGetItem takes 100 keys and may return some unprocessed, which are asked again.
+   */
+  private async records(jobKeys: string[], consistent: boolean): Promise<JobRecord[]> {
+    const got = new Map<string, JobRecord>();
+    for (let i = 0; i < jobKeys.length; i += 100) {
+      let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+        [this.table]: { Keys: jobKeys.slice(i, i + 100).map((k) => keys.job(k)), ConsistentRead: consistent },
+      };
+      while (req && Object.keys(req).length) {
+        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
+        for (const it of r.Responses?.[this.table] ?? []) {
+          // an item from before the script's split carries it inline: a listing leaves it out
+          const { script: _script, ...j } = stripItem(it);
+          got.set(j.key, j as JobRecord);
+        }
+        req = r.UnprocessedKeys as typeof req;
+      }
+    }
+    return jobKeys.flatMap((k) => got.get(k) ?? []);
+  }
+
+  /**
+   * One page of a site's jobs (the dashboard's newest first, qstat's oldest first), filtered on
+   * the server. One Query per queue and active/finished partition on the `list` index (no Scan):
+   * each partition is read from the cursor on until it has a page of matches, the pages are
+   * merged, and the page's rows are read from the table (the index holds too little to show
+   * them). The cursor is the last sequence number returned, so it stays valid while jobs change.
    */
   async listJobPage(q: JobPageQuery): Promise<JobPage> {
     const { parts, states } = pagePartitions(q);
+    const newest = q.order !== "oldest";
     const pages = await Promise.all(parts.map((p) => this.readPartition(p, q, states)));
-    const all = pages.flatMap((p) => p.jobs).sort((a, b) => b.seq - a.seq);
-    const jobs = all.slice(0, q.limit);
+    const all = pages.flatMap((p) => p.jobs).sort((a, b) => (newest ? b.seq - a.seq : a.seq - b.seq));
+    const listed = all.slice(0, q.limit);
     const more = all.length > q.limit || pages.some((p) => p.more);
-    return { jobs, next: more && jobs.length ? jobs[jobs.length - 1].seq : undefined };
+    const jobs = await this.records(
+      listed.map((j) => j.key),
+      false,
+    );
+    return { jobs, next: more && listed.length ? listed[listed.length - 1].seq : undefined };
   }
 
   private async readPartition(
     lst: string,
     q: JobPageQuery,
     states: JobState[] | undefined,
-  ): Promise<{ jobs: JobRecord[]; more: boolean }> {
+  ): Promise<{ jobs: ListedJob[]; more: boolean }> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ":k": lst };
     const filters: string[] = [];
+    const newest = q.order !== "oldest";
     let cond = "lst = :k";
-    if (q.before !== undefined) {
+    if (newest && q.before !== undefined) {
       cond += " AND lstSk < :b";
       values[":b"] = keys.listSort(q.before);
+    }
+    if (!newest && q.after !== undefined) {
+      cond += " AND lstSk > :b";
+      values[":b"] = keys.listSort(q.after);
     }
     if (q.user) {
       names["#u"] = "user";
@@ -174,18 +221,18 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
       IndexName: LIST_INDEX,
       KeyConditionExpression: cond,
       ExpressionAttributeValues: values,
-      ScanIndexForward: false,
+      ScanIndexForward: !newest,
       Limit: Math.max(READ_BATCH, q.limit + 1),
     };
     if (filters.length) {
       input.FilterExpression = filters.join(" AND ");
       input.ExpressionAttributeNames = names;
     }
-    const jobs: JobRecord[] = [];
+    const jobs: ListedJob[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const r = await this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
-      for (const it of r.Items ?? []) jobs.push(stripItem(it));
+      for (const it of r.Items ?? []) jobs.push(stripItem(it) as ListedJob);
       start = r.LastEvaluatedKey;
     } while (start && jobs.length <= q.limit);
     return { jobs, more: !!start || jobs.length > q.limit };

@@ -26,7 +26,12 @@
  *   run   (run, runSk)  jobs holding resources (R, E), per partition: the scheduler's
  *                       allocations and the sweeper's watch list; and, under "~transfer",
  *                       jobs with a peer-transfer step outstanding (the transfer outbox).
- *   list  (lst, lstSk)  every job by queue, active (A#queue) or finished (F#queue): qstat.
+ *   list  (lst, lstSk)  every job by queue, active (A#queue) or finished (F#queue): qstat,
+ *                       qselect, the dashboard. Its projection is small and holds nothing that
+ *                       changes at every write (no `ver`, no comment, no trace): a job's entry
+ *                       is rewritten when its state changes, not at each of its writes, and
+ *                       costs one write unit. Readers that show more than it holds read the
+ *                       rows they show from the table (a page at a time, job-indexes.ts).
  *   wait  (wt, wtSk)    jobs that wait on other jobs: on unfinished dependencies (depPending),
  *                       or array jobs under way (B) on their subjobs. The repair sweep reads
  *                       it to finish what a crash left half-done (shared/server/repair.ts).
@@ -119,6 +124,27 @@ const RUN_ATTRS = [
 ];
 
 /**
+ * Attributes the list index holds (ListedJob, shared/server/records.ts): what qstat's counts
+ * (state_count), the idle check, the stats sample and the dashboard's filters (user, project,
+ * state) read. Every one is small and changes only with the job's state, its queue or its
+ * owner: the entry of a job is not rewritten by writes that change none of them (DynamoDB writes
+ * an index only when a projected attribute or a key changes).
+ */
+export const LIST_ATTRS = [
+  "id",
+  "key",
+  "seq",
+  "queue",
+  "state",
+  "user",
+  "project",
+  "parentKey",
+  "arrayIndex",
+  // a job received from a peer: the stats sample counts it by origin
+  "inbound",
+];
+
+/**
  * Attributes the repair sweep reads from the wait index. `depPending` changes only when a
  * parent releases the job, which is a change the sweep must see anyway.
  */
@@ -130,7 +156,7 @@ export const siteTableDefinition: TableDefinition = {
   indexes: [
     { name: READY_INDEX, pk: "rdy", sk: "rdySk", projection: READY_ATTRS },
     { name: RUN_INDEX, pk: "run", sk: "runSk", projection: RUN_ATTRS },
-    { name: LIST_INDEX, pk: "lst", sk: "lstSk", projection: "ALL" },
+    { name: LIST_INDEX, pk: "lst", sk: "lstSk", projection: LIST_ATTRS },
     { name: WAIT_INDEX, pk: "wt", sk: "wtSk", projection: WAIT_ATTRS },
   ],
   // Readers never rely on the deletion (it lags by up to days): they compare expiresAt themselves.

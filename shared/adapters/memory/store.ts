@@ -22,6 +22,7 @@ import type {
   EdgeRecord,
   JobPage,
   JobPageQuery,
+  ListedJob,
   MomBeat,
   PeerMessageClaim,
   PeerSeen,
@@ -44,7 +45,7 @@ import {
   WAIT_INDEX,
 } from "../dynamodb/table.js";
 import { createJobOp, edgeOf, jobItem, jobOf, markParentOp, putEdgeOp, updateJobOp } from "./job-items.js";
-import { listJobPage } from "./job-pages.js";
+import { listedRecords, listJobPage } from "./job-pages.js";
 import { acctOf, acctOp, auditOf, chargeOp, peerOf, projectFrom } from "./records.js";
 import { decimalAdd, type Item, MemoryTable, type WriteOp } from "./table.js";
 
@@ -269,7 +270,7 @@ export class MemorySiteStore implements SiteStore {
   async queryReady(queue: string, limit: number): Promise<JobRecord[]> {
     await this.io("queryReady");
     // per shard, its first `limit` by rdySk; then merged: what the DynamoDB adapter's queries give
-    const all = keys.readyShards(queue).flatMap((k) => this.table.queryIndex(READY, k).slice(0, limit));
+    const all = keys.readyShards(queue).flatMap((k) => this.table.queryIndex(READY, k, { limit }));
     all.sort((a, b) => (String(a.rdySk) < String(b.rdySk) ? -1 : String(a.rdySk) > String(b.rdySk) ? 1 : 0));
     return all.slice(0, limit).map(jobOf);
   }
@@ -283,26 +284,33 @@ export class MemorySiteStore implements SiteStore {
    * With `limit`, at most that many, oldest first. (The DynamoDB adapter stops paging at the
    * limit but returns its whole last page, so it may return more: callers ask for "any" only.)
    */
-  async listJobs(queue: string, finished: boolean, opts: { sub?: boolean; limit?: number } = {}) {
+  async listJobs(
+    queue: string,
+    finished: boolean,
+    opts: { sub?: boolean; limit?: number } = {},
+  ): Promise<ListedJob[]> {
     await this.io("listJobs");
     const k = `${keys.list(queue, finished)}${opts.sub ? "#sub" : ""}`;
-    const items = this.table.queryIndex(LIST, k);
-    return (opts.limit === undefined ? items : items.slice(0, opts.limit)).map(jobOf);
+    return this.table.queryIndex(LIST, k, { limit: opts.limit }).map((it) => jobOf(it) as ListedJob);
   }
 
   async listSubjobs(parent: JobRecord): Promise<JobRecord[]> {
     await this.io("listSubjobs");
     const s = keys.listSort(parent.seq);
     const out = [false, true].flatMap((fin) =>
-      this.table.queryIndex(LIST, `${keys.list(parent.queue, fin)}#sub`, (x) => x === s).map(jobOf),
+      this.table.queryIndex(LIST, `${keys.list(parent.queue, fin)}#sub`, { eq: s }).map(jobOf),
     );
-    return out.sort((a, b) => (a.arrayIndex ?? 0) - (b.arrayIndex ?? 0));
+    out.sort((a, b) => (a.arrayIndex ?? 0) - (b.arrayIndex ?? 0));
+    return listedRecords(this.table, out);
   }
 
   async finishedSubjobs(parent: Pick<JobRecord, "queue" | "seq">): Promise<JobRecord[]> {
     await this.io("finishedSubjobs");
     const s = keys.listSort(parent.seq);
-    return this.table.queryIndex(LIST, `${keys.list(parent.queue, true)}#sub`, (x) => x === s).map(jobOf);
+    return listedRecords(
+      this.table,
+      this.table.queryIndex(LIST, `${keys.list(parent.queue, true)}#sub`, { eq: s }).map(jobOf),
+    );
   }
 
   async queryWaiting(): Promise<WaitingJob[]> {

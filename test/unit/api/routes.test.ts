@@ -8,6 +8,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { inspectStore } from "../../../shared/adapters/memory/index.js";
 import { type MemorySite, memorySite, startJob } from "../../fixtures/memory-site.js";
+import { jobRecord } from "../../fixtures/job.js";
+import { QSTAT_PAGE } from "../../../shared/api/routes.js";
 
 let s: MemorySite;
 beforeEach(async () => {
@@ -266,6 +268,33 @@ describe("listings and arrays", () => {
     expect(JSON.stringify(server.body)).toContain("casper-pbs");
     const byQueue = await s.api("GET", "/v1/jobs", { as: "bob", query: { queue: "casper" } });
     expect(byQueue.body.jobs.map((x: { id: string }) => x.id)).toEqual([id, j.id]);
+  });
+
+  it("hands qstat the whole queue a page at a time, oldest first, with the cursor of the next page", async () => {
+    const made: string[] = [];
+    for (let seq = 1; seq <= QSTAT_PAGE + 20; seq++) {
+      const job = jobRecord(seq, { queue: "casper", user: seq % 2 ? "alice" : "bob", owner: "x@h" });
+      await s.store.createJob(job);
+      made.push(job.id);
+    }
+    const first = await s.api("GET", "/v1/jobs", { as: "bob" });
+    expect(first.status).toBe(200);
+    expect(first.body.jobs.map((x: { id: string }) => x.id)).toEqual(made.slice(0, QSTAT_PAGE));
+    expect(first.body.next).toBe(QSTAT_PAGE);
+    // the full record: what qstat -f prints of each job
+    expect(first.body.jobs[0].attributes).toMatchObject({ job_state: "Q", Job_Name: "j1" });
+    const rest = await s.api("GET", "/v1/jobs", { as: "bob", query: { after: String(first.body.next) } });
+    expect(rest.body).toEqual({ jobs: expect.any(Array), next: null });
+    expect(rest.body.jobs.map((x: { id: string }) => x.id)).toEqual(made.slice(QSTAT_PAGE));
+    const bobs = await s.api("GET", "/v1/jobs", { as: "bob", query: { user: "bob", after: "500" } });
+    expect(bobs.body.jobs.map((x: { id: string }) => x.id)).toEqual(
+      made.slice(QSTAT_PAGE).filter((_, i) => (QSTAT_PAGE + i + 1) % 2 === 0),
+    );
+    for (const after of ["-1", "1e3", "x"]) {
+      const bad = await s.api("GET", "/v1/jobs", { as: "bob", query: { after } });
+      expect(bad.status, after).toBe(400);
+      expect(bad.body.error.message).toContain("invalid after");
+    }
   });
 
   it("takes the array ID qsub prints in every command; a subjob that has not started shows as its array", async () => {

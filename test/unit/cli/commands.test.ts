@@ -63,14 +63,16 @@ class FakeApi implements Api {
     this.calls.push(["jobSession", t.name, id]);
     return { jobId: id, runCount: 1, address: "unix:/nonexistent" };
   }
-  async listJobs(t: ServerEntry, q: JobQuery = {}): Promise<JobView[]> {
+  async listJobs(t: ServerEntry, q: JobQuery = {}): Promise<{ jobs: JobView[]; next?: number }> {
     this.calls.push(["listJobs", t.name, q]);
-    return this.jobs.filter(
-      (j) =>
-        j.id.endsWith(`.${t.short}`) &&
-        (q.history || j.attributes.job_state !== "F") &&
-        (!q.queue || j.attributes.queue === q.queue),
-    );
+    return {
+      jobs: this.jobs.filter(
+        (j) =>
+          j.id.endsWith(`.${t.short}`) &&
+          (q.history || j.attributes.job_state !== "F") &&
+          (!q.queue || j.attributes.queue === q.queue),
+      ),
+    };
   }
   async getJob(t: ServerEntry, id: string, history?: boolean): Promise<JobView> {
     this.calls.push(["getJob", t.name, id, history]);
@@ -287,6 +289,25 @@ describe("qstat", () => {
     );
     expect(r.out).not.toContain("2.casper");
     expect(r.api.calls[0]).toEqual(["listJobs", "casper-pbs", { history: false, user: undefined }]);
+  });
+
+  it("follows the server's pages to the end, printing each as it comes with one header", async () => {
+    // a server that hands out one job per page: qstat asks for the next page with its cursor
+    const asked: (number | undefined)[] = [];
+    class PagedApi extends FakeApi {
+      override async listJobs(t: ServerEntry, q: JobQuery = {}): Promise<{ jobs: JobView[]; next?: number }> {
+        asked.push(q.after);
+        const all = (await super.listJobs(t, { ...q, after: undefined })).jobs;
+        const i = q.after ?? 0;
+        return { jobs: all.slice(i, i + 1), next: i + 1 < all.length ? i + 1 : undefined };
+      }
+    }
+    const r = await run("qstat", ["-x"], { api: new PagedApi() });
+    expect(r.code).toBe(0);
+    const lines = r.out.trimEnd().split("\n");
+    expect(lines.filter((l) => l.startsWith("Job id")).length).toBe(1);
+    expect(lines.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(["1.casper", "2.casper"]);
+    expect(asked).toEqual([undefined, 1]);
   });
 
   it("-x includes finished jobs", async () => {
