@@ -24,6 +24,7 @@ import {
   queueInfo,
   queuePartition,
   schedFor,
+  type ServerState,
   serverBool,
   serverNum,
 } from "../server/objects.js";
@@ -70,9 +71,18 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     running: 0,
   };
   const schedObj = st.scheds.get(sched);
-  if (!serverBool(st, "scheduling", true) || schedObj?.attrs.scheduling === false) return report;
-  // A site marked down runs nothing: its queued jobs wait for peers to pull them.
-  if (federationState(st) === "down") return report;
+  // Scheduling off, or a site marked down: it runs nothing, and its queued jobs wait for peers to
+  // pull them. Peers offer room only when asked (idle is idle): say that jobs wait here.
+  if (
+    !serverBool(st, "scheduling", true) ||
+    schedObj?.attrs.scheduling === false ||
+    federationState(st) === "down"
+  ) {
+    await backlogOfQueued(ctx, st, partition).catch((err) =>
+      ctx.log.warn(`backlog from ${partition}: ${(err as Error).message}`),
+    );
+    return report;
+  }
 
   const queues = [...st.queues.values()].filter((q) => queuePartition(q) === partition);
   const nodes = [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo);
@@ -427,4 +437,15 @@ async function requeueAfterFailedDispatch(
     // still losing races: leave it R; the sweeper ends or requeues a run its MOM never reported
     if (!(err instanceof ConflictError)) throw err;
   });
+}
+
+/** BACKLOG to the peers for the queues of `partition` that hold a queued job (none: nothing sent). */
+async function backlogOfQueued(ctx: SiteContext, st: ServerState, partition: string): Promise<void> {
+  if (!ctx.peers?.size) return;
+  const waiting: string[] = [];
+  for (const q of st.queues.values()) {
+    if (queuePartition(q) !== partition) continue;
+    if ((await ctx.store.queryReady(q.name, 1)).length > 0) waiting.push(q.name);
+  }
+  await sendBacklog(ctx, waiting);
 }

@@ -31,7 +31,7 @@ export interface MomBeat {
  * getJob (or a page of listJobPage) away.
  */
 export type ListedJob = Pick<JobRecord, "id" | "key" | "seq" | "queue" | "state" | "user"> &
-  Partial<Pick<JobRecord, "project" | "parentKey" | "arrayIndex" | "inbound">>;
+  Partial<Pick<JobRecord, "project" | "parentKey" | "arrayIndex" | "inbound" | "expiresAt">>;
 
 /** A job as the wait index projects it (see shared/adapters/dynamodb/table.ts). */
 export type WaitingJob = Pick<JobRecord, "id" | "key" | "seq" | "state" | "depPending" | "depend" | "execAt">;

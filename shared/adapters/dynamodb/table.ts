@@ -142,6 +142,8 @@ export const LIST_ATTRS = [
   "arrayIndex",
   // a job received from a peer: the stats sample counts it by origin
   "inbound",
+  // set once, when the job finishes: listings leave out what is past its history (history.ts)
+  "expiresAt",
 ];
 
 /**
