@@ -135,6 +135,8 @@ export interface Exercised {
   moved: boolean;
   /** a handler crashed between its writes and its sends */
   crashed: boolean;
+  /** an array subjob moved, ran at the receiver and was counted on its array at home */
+  subjobMoved: boolean;
 }
 
 /** xorshift32: the interleaving of one concurrent step, from the schedule's seed. */
@@ -189,6 +191,7 @@ export async function simulate(nJobs: number, steps: Step[], nSubjobs = 0): Prom
     concurrent: false,
     moved: false,
     crashed: false,
+    subjobMoved: false,
   };
 
   const note = (d: Delivered, to: string) => {
@@ -426,6 +429,9 @@ export async function simulate(nJobs: number, steps: Step[], nSubjobs = 0): Prom
     if (!pending) break;
   }
   ex.timedOut = (casper.metrics.totals.TransfersTimedOut ?? 0) > 0;
+  ex.subjobMoved = [...casper.store.jobs.values()].some(
+    (j) => j.parentKey !== undefined && j.state === "M" && j.extra?.counted === "1",
+  );
   return { casper, derecho, net, localRuns, remoteRuns, exercised: ex };
 }
 

@@ -146,6 +146,7 @@ describe("peer transfer protocol under faults", () => {
       concurrent: 0,
       moved: 0,
       crashed: 0,
+      subjobMoved: 0,
     };
     let runs = 0;
     let steps = 0;
@@ -167,7 +168,15 @@ describe("peer transfer protocol under faults", () => {
       `transfer property: ${runs} schedules, ${(steps / runs).toFixed(1)} steps on average; share of schedules that exercised:`,
       share,
     );
-    for (const k of ["timedOut", "lateAccept", "duplicated", "concurrent", "moved", "crashed"] as const)
+    for (const k of [
+      "timedOut",
+      "lateAccept",
+      "duplicated",
+      "concurrent",
+      "moved",
+      "crashed",
+      "subjobMoved",
+    ] as const)
       expect(seen[k] / runs, k).toBeGreaterThan(0.1);
   }, 600_000);
 });
