@@ -113,7 +113,8 @@ describe("array subjobs at a peer", () => {
     );
     const seq = id.split("[")[0];
     const subs = subjobIds(id, 6);
-    // derecho takes what fits its room; then casper frees up and runs what is left, if any
+    // derecho takes what fits its room; then casper frees up and runs what is left, if any (two
+    // offers of derecho's in flight at once may take all six: its room is not reserved per offer)
     await until("a subjob moved", async () => {
       for (const sj of subs) if ((await s.attr(sj, "exec_site")) === "derecho") return true;
       return false;
