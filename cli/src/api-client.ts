@@ -60,7 +60,12 @@ export interface Api {
   /** The subjobs an array (`12[]`), subjob (`12[3]`) or range (`12[1-5]`) ID names. */
   listSubjobs(target: ServerEntry, id: string): Promise<JobView[]>;
   /** qdel; `history`: -x (a finished job's record goes too); `force`: -W force */
-  deleteJob(target: ServerEntry, id: string, opts?: { history?: boolean; force?: boolean }): Promise<void>;
+  /** qdel; `nomail`: no abort mail for this one (-W suppress_email) */
+  deleteJob(
+    target: ServerEntry,
+    id: string,
+    opts?: { history?: boolean; force?: boolean; nomail?: boolean },
+  ): Promise<void>;
   holdJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   releaseJob(target: ServerEntry, id: string, holdType?: HoldType): Promise<void>;
   rerunJob(target: ServerEntry, id: string): Promise<void>;
@@ -284,11 +289,12 @@ export class HttpApi implements Api {
   async deleteJob(
     target: ServerEntry,
     id: string,
-    opts: { history?: boolean; force?: boolean } = {},
+    opts: { history?: boolean; force?: boolean; nomail?: boolean } = {},
   ): Promise<void> {
     const qs = new URLSearchParams();
     if (opts.history) qs.set("purge", "1");
     if (opts.force) qs.set("force", "1");
+    if (opts.nomail) qs.set("nomail", "1");
     const q = qs.toString();
     await this.call(target, "DELETE", `/v1/jobs/${enc(id)}${q ? `?${q}` : ""}`);
   }

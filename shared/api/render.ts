@@ -55,7 +55,9 @@ export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   // came back.
   if (job.state === "M") {
     const r = job.remote;
-    a.job_state = job.obittime !== undefined ? "F" : (r?.state ?? "Q");
+    // a finished subjob is X, as PBS shows it, wherever it ran
+    const ended = job.parentKey !== undefined ? "X" : "F";
+    a.job_state = job.obittime !== undefined ? ended : (r?.state ?? "Q");
     a.substate = substate({ ...job, state: a.job_state as JobRecord["state"] });
     if (r?.server) a.server = r.server;
     if (job.xfer?.peer) a.exec_site = job.xfer.peer;

@@ -391,7 +391,9 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
       const job = await findJob(ctx, id);
       const history = q.history === "1" || q.history === "true";
       // an X subjob is shown with its array while the array is listed (as PBS does)
-      const shownWithArray = job.state === "X" && !!job.parentKey && (await arrayListed(ctx, job.parentKey));
+      // (X, or ended at a peer: M with its end back)
+      const shownWithArray =
+        listedFinished(job) && !!job.parentKey && (await arrayListed(ctx, job.parentKey));
       if (listedFinished(job) && !history && !shownWithArray) {
         throw new MetaqueueError(
           "JobFinished",
@@ -442,7 +444,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     );
     if (cmd) return cmd;
     if (!action && method === "DELETE") {
-      const opts = { history: q.purge === "1", force: q.force === "1" };
+      const opts = { history: q.purge === "1", force: q.force === "1", nomail: q.nomail === "1" };
       return json(200, await guarded(() => deleteJobWith(ctx, jid, actor, opts)));
     }
     if (!action && method === "PATCH") {

@@ -81,9 +81,10 @@ export const EmptySchema = z.object({}).strict();
 export const QuerySchema = z
   .object({
     history: z.enum(["0", "1", "true", "false"]).optional(),
-    // qdel -x / -W force (DELETE /v1/jobs/{id})
+    // qdel -x / -W force / a job past -W suppress_email's count (DELETE /v1/jobs/{id})
     purge: z.enum(["0", "1"]).optional(),
     force: z.enum(["0", "1"]).optional(),
+    nomail: z.enum(["0", "1"]).optional(),
     queue: str(256).optional(),
     user: str(64).optional(),
     /** accounting: one project; the jobs page: jobs of one project */

@@ -31,11 +31,16 @@
  * - H -> F qdel; a dependency that can never be satisfied; qdel of the last unstarted index of
  *   a held array.
  * - T -> M the peer ACCEPTed the transfer (origin).
+ * - T may also be a subjob's creation state at its origin: handed to a peer, it gets its record
+ *   (in transit) with its parent's Q/B -> B in one transaction, as a start does.
  * - T -> Q, T -> H the peer REJECTed it or it timed out: back in its queue, held if it has holds
  *   (origin, backToQueue); the origin COMMITted (receiver, onCommit). Only an unheld Q job is
  *   handed over (pinnedReason), so T -> H needs a hold added in transit, which no operation does
  *   today; the code writes it and PBS allows it, so the table does too.
  * - T -> F qdel of a job in transit (at the origin, or its uncommitted copy at the receiver).
+ * - T -> X, Q -> X the same for an array subjob at its origin: handed to a peer it is a record
+ *   in transit (peers/subjob-transit.ts), and Q again if the peer refused it or the transfer
+ *   timed out (a subjob record in Q runs here like any job).
  * - R -> F the job ended (obituary), was deleted, or its MOM was lost and it may not rerun.
  * - R -> X the same for an array subjob.
  * - R -> Q requeue: qrerun, a lost MOM with a rerunnable job, a dispatch that failed.
@@ -65,10 +70,10 @@ export const CREATED_IN: readonly JobState[] = ["Q", "H", "W", "T", "R"];
 export const UNUSED_STATES: readonly JobState[] = ["E"];
 
 export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  Q: ["R", "B", "H", "T", "F", "W"],
+  Q: ["R", "B", "H", "T", "F", "W", "X"],
   H: ["Q", "F", "W", "T"],
   W: ["Q", "H", "F"],
-  T: ["M", "Q", "H", "F"],
+  T: ["M", "Q", "H", "F", "X"],
   R: ["F", "X", "Q", "H"],
   E: [],
   B: ["F"],

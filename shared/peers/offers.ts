@@ -14,7 +14,9 @@ import { loadServerState } from "../server/server-state.js";
 import type { EndResult } from "../server/end-result.js";
 import type { JobRecord } from "../server/job.js";
 import { federationState, nodeInfo, nodePartition, queueInfo, queuePartition } from "../server/objects.js";
+import { subjobRef } from "../server/subjobs.js";
 import { markInTransit, pinnedReason } from "./origin.js";
+import { forwardSubjobs } from "./subjob-transit.js";
 import { pacingOf } from "./pacing.js";
 import { NONE } from "./run-step.js";
 import { type Msg, sendsOf } from "./step.js";
@@ -28,12 +30,12 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
   const partition = queuePartition(q);
   const queuePinned = q.attrs.pinned === true;
   const ready = await ctx.store.queryReady(q.name, ctx.settings.cycleCandidates);
-  const plain = ready.filter((j) => !j.array && !j.refusedBy?.includes(peer.short));
-  if (!plain.length) return NONE;
+  const offerable = ready.filter((j) => !j.refusedBy?.includes(peer.short));
+  if (!offerable.length) return NONE;
   const running = fed === "down" ? [] : await ctx.store.queryRunning(partition);
   const picked = pickForOffer({
     now: ctx.clock.now(),
-    ready: plain,
+    ready: offerable,
     localNodes:
       fed === "down"
         ? []
@@ -44,17 +46,39 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
     maxJobs: m.maxJobs,
   });
   if (!picked.length) return NONE;
-  const full = await ctx.store.getJobs(picked);
+  // Picked subjobs (`12[3]`: an index its array has not started) go by their parent, one
+  // transaction per array (subjob-transit.ts); every other pick is a job of its own.
+  // A subjob with a record of its own (back from a refused transfer) is in the ready index
+  // under its key: it goes as the job it is.
+  const records = new Set(offerable.map((j) => j.key));
+  const plain: string[] = [];
+  const subjobs = new Map<string, number[]>();
+  for (const k of picked) {
+    const ref = records.has(k) ? undefined : subjobRef(k);
+    if (ref?.part.kind === "subjob")
+      subjobs.set(ref.parentKey, [...(subjobs.get(ref.parentKey) ?? []), ref.part.index]);
+    else plain.push(k);
+  }
+  const full = await ctx.store.getJobs([...plain, ...subjobs.keys()]);
+  const why = `pulled by ${peer.server}`;
   const marked = await Promise.all(
-    picked.map((k) => {
+    plain.map((k) => {
       const job = full.get(k);
       if (!job || pinnedReason(job, queuePinned) || job.refusedBy?.includes(peer.short)) return undefined;
-      return markInTransit(ctx, job, peer, m.into, `pulled by ${peer.server}`);
+      return markInTransit(ctx, job, peer, m.into, why);
     }),
   );
+  const handed = await Promise.all(
+    [...subjobs].map(([key, indices]) => {
+      const parent = full.get(key);
+      if (!parent) return [];
+      return forwardSubjobs(ctx, parent, indices, peer, m.into, why, queuePinned);
+    }),
+  );
+  const steps = [...marked.filter((s) => s !== undefined), ...handed.flat()];
   // one SendMessageBatch per ten FORWARDs; a FORWARD lost here is re-sent by the sweep
-  const forwards = marked.flatMap((step) => (step ? sendsOf(step) : []));
-  for (const step of marked) if (step) ctx.metrics?.count("TransfersStarted", 1, { peer: peer.short });
+  const forwards = steps.flatMap((step) => sendsOf(step));
+  if (steps.length) ctx.metrics?.count("TransfersStarted", steps.length, { peer: peer.short });
   await sendToPeerBatch(ctx, peer, forwards);
   ctx.log.info(`offer from ${peer.short}: ${forwards.length} job(s) of ${m.queue} handed over`);
   return NONE;
@@ -62,11 +86,12 @@ export async function onOffer(ctx: SiteContext, peer: PeerInfo, m: Msg<"OFFER">)
 
 export interface OfferPickInput {
   now: number;
-  /** ready jobs of the offered queue, in ready-index order */
-  ready: Pick<
+  /** ready jobs of the offered queue, in ready-index order (an array stands for its unstarted subjobs) */
+  ready: (Pick<
     JobRecord,
     "key" | "ver" | "queue" | "owner" | "priority" | "qtime" | "seq" | "sel" | "walltime"
-  >[];
+  > &
+    Partial<Pick<JobRecord, "array">>)[];
   localNodes: NodeInfo[];
   running: RunningJob[];
   queue: QueueInfo;
@@ -77,9 +102,17 @@ export interface OfferPickInput {
 /**
  * Which jobs to hand over for an offer (pure): those that would NOT start here in this cycle
  * and that fit the offered room, in the scheduler's order (priority, then age), at most maxJobs.
+ * An array stands for its next unstarted subjobs, each a candidate `12[3]` (as in the cycle,
+ * within its slot limit): those that would start here stay, the others may go.
  */
 export function pickForOffer(inp: OfferPickInput): string[] {
-  const candidates = inp.ready.map((j) => toCandidate(j, j.key));
+  const candidates = inp.ready.flatMap((j) => {
+    const a = j.array;
+    if (!a) return [toCandidate(j, j.key)];
+    const room = a.max ? Math.max(0, a.max - a.running) : Number.POSITIVE_INFINITY;
+    const n = Math.min(a.indices.length - a.next, room, 99);
+    return a.indices.slice(a.next, a.next + n).map((idx) => toCandidate(j, `${j.key}[${idx}]`));
+  });
   const queues = [{ ...inp.queue, started: true }];
   const local = inp.localNodes.length
     ? planCycle({

@@ -43,6 +43,10 @@
  * - A JOB_END is recorded once (`obittime` unset): the usage is charged in the same write, so a
  *   re-sent JOB_END must not charge it again (`job-end-charged-twice`). Every JOB_END is
  *   acknowledged, recorded now or before, known or not, or the peer would re-send it forever.
+ * - An array subjob moves as a record of its own (subjob-transit.ts materialises it in T), so
+ *   all of the above holds for it; its recorded end is also counted on its array, which stays
+ *   here: asked for at every JOB_END once recorded (a crash may come between record and count),
+ *   done once (`countOnArray`: job-end.ts subjobEnded, guarded by the subjob's `counted` mark).
  */
 import { formatSize } from "../pbs/size.js";
 import { formatWalltime } from "../pbs/walltime.js";
@@ -236,10 +240,17 @@ function jobEnd(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "job
   // idempotent, and a crash may have come between the record and the release).
   const ended = (j: JobRecord | undefined): Effect[] =>
     j?.obittime !== undefined && j.hasDeps ? [{ kind: "ended", key: j.key }] : [];
+  // A subjob's recorded end is counted on its array, whenever it is recorded, now or before (a
+  // crash may have come between the two): the count is idempotent (the subjob's `counted`).
+  const counted = (j: JobRecord): Effect[] =>
+    j.parentKey && j.obittime !== undefined && j.extra?.counted !== "1"
+      ? [{ kind: "countOnArray", sub: j }]
+      : [];
   if (!movedUnder(job, m.transferId)) return stay(job, "not moved under this transfer", ack, ...ended(job));
   // Recorded once: the charge is in the write that records the end, and JOB_END is re-sent
   // until acknowledged, so a second record would charge the usage twice.
-  if (job.obittime !== undefined) return stay(job, "end already recorded", ack, ...ended(job));
+  if (job.obittime !== undefined)
+    return stay(job, "end already recorded", ack, ...ended(job), ...counted(job));
   const walltime = Math.round(m.used?.walltime ?? 0);
   const ncpus = Number(job.rl.ncpus) || m.used?.ncpus || 1;
   const account = job.account;
@@ -292,7 +303,7 @@ function jobEnd(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "job
         ? { account, where: i.peer.short, coreSeconds: walltime * ncpus, walltime }
         : undefined,
   };
-  return { state: after, effects: [write, ...warn, ack, ...ended(after)] };
+  return { state: after, effects: [write, ...warn, ack, ...ended(after), ...counted(after)] };
 }
 
 /**

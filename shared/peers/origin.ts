@@ -24,7 +24,11 @@ export function pinnedReason(
   if (job.state !== "Q" && !held) return `job is ${job.state}, not queued`;
   if (job.holds && !held) return "job is held";
   if (job.depPending?.length || job.depOn) return "job has unmet dependencies";
-  if (job.array || job.parentKey) return "array jobs stay at their site";
+  // The parent stays at its origin, where it owns the index bookkeeping (which indices are
+  // left, how many ended and failed: array_state_count, its end); its subjobs may move, each
+  // handed over as a job of its own (subjob-transit.ts). qmove of a subjob is refused before
+  // this (ops.ts refuseSubjob), as PBS refuses it.
+  if (job.array) return "an array job stays at its site (its subjobs may move)";
   // its session is the submitter's terminal, which only this site's MOMs reach
   if (job.interactive) return "interactive jobs (-I) stay at their submit site";
   if (queuePinned) return `queue ${job.queue} is pinned to this site`;
@@ -69,7 +73,7 @@ export async function markInTransit(
     kind: "forward",
     now,
     peer,
-    transferId: `${ctx.site.short}-${transferKey(job.key)}-${randomUUID().slice(0, 8)}`,
+    transferId: newTransferId(ctx, job.key),
     deadline: now + ctx.settings.transferTimeoutMs,
     into,
     why,
@@ -85,11 +89,23 @@ export async function markInTransit(
 }
 
 /**
- * A job's key as transfer IDs carry it: a job received from a peer and moving on (`103@casper`)
- * as `103:casper`, since transfer IDs take no `@` (messages.ts).
+ * A job's key as transfer IDs carry it, which take no `@` or brackets (messages.ts): a job
+ * received from a peer and moving on (`103@casper`) as `103:casper`, a subjob (`12[3]`) as
+ * `12_3` (and `12[3]@casper` as `12_3:casper`).
  */
-function transferKey(key: string): string {
-  return key.replace("@", ":");
+export function transferKey(key: string): string {
+  const [local, server] = key.split("@");
+  const sub = /^(\d+)\[(\d+)\]$/.exec(local);
+  const k = sub ? `${sub[1]}_${sub[2]}` : local;
+  return server === undefined ? k : `${k}:${server}`;
+}
+
+/** The job key a transfer ID carries (transferKey's inverse). */
+export function keyOfTransferKey(k: string): string {
+  const [local, server] = k.split(":");
+  const sub = /^(\d+)_(\d+)$/.exec(local);
+  const key = sub ? `${sub[1]}[${sub[2]}]` : local;
+  return server === undefined ? key : `${key}@${server}`;
 }
 
 /** The key of the job a transfer ID of this site names (`<site>-<key>-<nonce>`). */
@@ -98,7 +114,12 @@ function originKeyOf(ctx: SiteContext, transferId: string): string | undefined {
   if (!transferId.startsWith(prefix)) return undefined;
   const rest = transferId.slice(prefix.length);
   const dash = rest.lastIndexOf("-");
-  return dash > 0 ? rest.slice(0, dash).replace(":", "@") : undefined;
+  return dash > 0 ? keyOfTransferKey(rest.slice(0, dash)) : undefined;
+}
+
+/** A new transfer ID for job `key` leaving this site. */
+export function newTransferId(ctx: SiteContext, key: string): string {
+  return `${ctx.site.short}-${transferKey(key)}-${randomUUID().slice(0, 8)}`;
 }
 
 /** ACCEPT: the decision point (T -> M once; anything else about this transfer is answered ABORT). */

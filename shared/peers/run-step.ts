@@ -6,6 +6,7 @@
 import type { PeerInfo, SiteContext } from "../server/context.js";
 import { sendToPeer } from "../server/messages.js";
 import type { EndResult } from "../server/end-result.js";
+import { subjobEnded } from "../server/array-count.js";
 import type { JobRecord } from "../server/job.js";
 import { retryConflicts } from "../server/retry.js";
 import { type Step, type StoreEffect, storeEffectOf } from "./step.js";
@@ -73,6 +74,7 @@ export async function perform(
     else if (e.kind === "log") ctx.log[e.level](e.message);
     else if (e.kind === "cycle") res.partitions.push(e.partition);
     else if (e.kind === "ended") res.ended.push(e.key);
+    else if (e.kind === "countOnArray") await subjobEnded(ctx, e.sub);
   }
   return res;
 }

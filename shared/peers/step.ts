@@ -33,6 +33,11 @@ export type Effect =
   | { kind: "cycle"; partition: string }
   /** this job's end is recorded here: release its dependents */
   | { kind: "ended"; key: string }
+  /**
+   * this subjob's end is recorded here: count it on its array (job-end.ts subjobEnded, once: the
+   * subjob's `counted` mark is written with the parent's count, both conditionally)
+   */
+  | { kind: "countOnArray"; sub: JobRecord }
   /** count one of this metric, for this peer */
   | { kind: "count"; metric: string }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string };

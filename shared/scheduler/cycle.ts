@@ -29,6 +29,7 @@ import {
   serverNum,
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
+import { instantiateSubjob } from "../server/subjobs.js";
 import { ConflictError, StoreError } from "../errors.js";
 import { DispatchError } from "../ports/index.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
@@ -329,24 +330,7 @@ async function claimSubjobs(
   const perSub = ctx.store.jobItemBytes(parent) + 1024;
   ds = ds.slice(0, Math.max(1, Math.floor((TRANSACTION_BYTES - perSub) / perSub)));
   const subs: JobRecord[] = ds.map((d, i) => {
-    const idx = arr.indices[arr.next + i];
-    const key = `${parent.key}[${idx}]`;
-    const sub: JobRecord = {
-      ...parent,
-      id: `${parent.seq}[${idx}].${parent.site}`,
-      key,
-      parentKey: parent.key,
-      arrayIndex: idx,
-      array: undefined,
-      hasDeps: undefined,
-      depend: undefined,
-      outPath: parent.outPath.replaceAll("^array_index^", String(idx)),
-      errPath: parent.errPath.replaceAll("^array_index^", String(idx)),
-      env: { ...parent.env, PBS_ARRAY_INDEX: String(idx), PBS_ARRAY_ID: parent.id },
-      hist: [{ time: now, source: "S", message: `Subjob ${idx} of array ${parent.id} instantiated` }],
-      runCount: 0,
-      ver: 0,
-    };
+    const sub = instantiateSubjob(parent, arr.indices[arr.next + i], now);
     return { ...sub, ...runFields(ctx, sub, d, now) } as JobRecord;
   });
   const after: JobRecord = {

@@ -10,16 +10,19 @@ import { runComment } from "../pbs/time.js";
 import type { AcctRecord } from "../server/records.js";
 import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.js";
 import { findPeer, type SiteContext } from "./context.js";
-import { sendEvents, sendToPeer } from "./messages.js";
+import { sendToPeer } from "./messages.js";
 import { loadServerState } from "./server-state.js";
 import { edgeOutcome } from "./depend-rules.js";
 import type { EndResult } from "./end-result.js";
-import { isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
+import { endFields, isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
+import { subjobEnded } from "./array-count.js";
 import { reportEnd, reportState } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
-import { retryConflicts } from "./retry.js";
 import { nodePartition } from "./objects.js";
 import { mailIfMarked, markMail } from "./mail.js";
+
+// (its home is array-count.ts, which the peer protocol and ops reach without this module's imports)
+export { subjobEnded };
 
 /** PBS exit status for a job lost with its MOM and not rerunnable (JOB_EXEC_FAIL2). */
 export const EXIT_LOST = -2;
@@ -46,27 +49,6 @@ export function acct(
   if (job.execHost) data.exec_host = job.execHost;
   for (const [k, v] of Object.entries(job.rl)) data[`Resource_List.${k}`] = v;
   return { time, jobId: job.id, type, data };
-}
-
-/** The fields a job gets when it ends for good. */
-function endFields(
-  cur: JobRecord,
-  now: number,
-  exitStatus: number | undefined,
-  comment: string,
-  message: string,
-): JobRecord {
-  return {
-    ...cur,
-    state: cur.parentKey ? "X" : "F",
-    exitStatus,
-    obittime: now,
-    mtime: now,
-    comment,
-    delReq: undefined,
-    rerunReq: undefined,
-    hist: withTrace(cur.hist, { time: now, source: "S", message }),
-  };
 }
 
 export function requeueFields(cur: JobRecord, now: number, comment: string): JobRecord {
@@ -215,49 +197,6 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
     if (job.hasDeps) res.ended.push(job.key);
   }
   return res;
-}
-
-/**
- * Count a finished subjob on its parent; the last one finishes the array. Also run by the
- * repair sweep for a subjob whose end was written but not counted (a crash in between).
- */
-export async function subjobEnded(ctx: SiteContext, sub: JobRecord): Promise<void> {
-  const parentKey = sub.parentKey as string;
-  const now = ctx.clock.now();
-  // The subjob's own `doneCounted` flag makes this idempotent: the parent is counted once.
-  if (sub.extra?.counted === "1") return;
-  await retryConflicts(`array ${parentKey}`, 10, async () => {
-    const [parent, cur] = await Promise.all([ctx.store.getJob(parentKey), ctx.store.getJob(sub.key)]);
-    if (!parent?.array || !cur || cur.extra?.counted === "1") return;
-    const a = parent.array;
-    const failed = (cur.exitStatus ?? 0) !== 0;
-    const array = {
-      ...a,
-      running: Math.max(0, a.running - 1),
-      done: a.done + 1,
-      failed: a.failed + (failed ? 1 : 0),
-    };
-    let after: JobRecord = { ...parent, array, mtime: now };
-    if (array.done >= a.indices.length) {
-      after = endFields(
-        after,
-        now,
-        array.failed ? 1 : 0,
-        `Array job finished: ${array.done} subjobs, ${array.failed} failed`,
-        "Array job finished",
-      );
-      after.state = "F";
-      // -m e of an array: its end, marked in the write that counts its last subjob
-      after = markMail(ctx, after, "e");
-    }
-    // both conditional on their versions: a lost race (another subjob counted) reads again
-    await ctx.store.transactJobs([
-      { before: parent, after },
-      { before: cur, after: { ...cur, extra: { ...(cur.extra ?? {}), counted: "1" } } },
-    ]);
-    if (after.state === "F") await mailIfMarked(ctx, parent, after, "e", `Exit_status=${after.exitStatus}`);
-    if (after.state === "F" && after.hasDeps) await sendEvents(ctx, [{ type: "ended", jobKey: parent.key }]);
-  });
 }
 
 /**

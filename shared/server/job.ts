@@ -222,6 +222,27 @@ export function withTrace(hist: TraceEvent[], ...events: TraceEvent[]): TraceEve
   return start > 0 ? all.slice(start) : all;
 }
 
+/** The fields a job gets when it ends for good. */
+export function endFields(
+  cur: JobRecord,
+  now: number,
+  exitStatus: number | undefined,
+  comment: string,
+  message: string,
+): JobRecord {
+  return {
+    ...cur,
+    state: cur.parentKey ? "X" : "F",
+    exitStatus,
+    obittime: now,
+    mtime: now,
+    comment,
+    delReq: undefined,
+    rerunReq: undefined,
+    hist: withTrace(cur.hist, { time: now, source: "S", message }),
+  };
+}
+
 /**
  * The job with `holds` as its remaining hold types: with none left, a held job is released to
  * the queue (and its eligible time starts now). One rule for qrls and dependency release.

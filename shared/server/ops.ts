@@ -11,7 +11,8 @@ import { loadServerState } from "./server-state.js";
 import { checkJobStartOptions } from "../pbs/job-start.js";
 import { mailIfMarked, markMail, noMailerReason } from "./mail.js";
 import { checkStaging, stageAttributes } from "./staging.js";
-import { isFinished, type JobRecord, unheldState, withHolds, withTrace } from "./job.js";
+import { isFinished, type JobRecord, listedFinished, unheldState, withHolds, withTrace } from "./job.js";
+import { subjobEnded } from "./array-count.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { getQueue } from "./objects.js";
 import { checkJobSize } from "./submit.js";
@@ -77,17 +78,25 @@ async function forwardOp(
   return job.xfer.newId;
 }
 
+/** How a delete is asked: `nomail` (qdel -W suppress_email past its count) sends no abort mail. */
+export interface DeleteHow {
+  nomail?: boolean;
+}
+
 export async function deleteJob(
   ctx: SiteContext,
   id: string,
   actor: Actor,
+  how: DeleteHow = {},
 ): Promise<{ jobId: string; movedTo?: string }> {
+  // -m a: PBS mails the abort when the delete is accepted, unless qdel suppressed it
+  const abortMail = (j: JobRecord) => (how.nomail ? j : markMail(ctx, j, "a"));
   const movedTo = await forwardOp(ctx, id, actor, "delete");
   if (movedTo) return { jobId: id, movedTo };
   const now = ctx.clock.now();
   const ref = subjobRef(keyOfId(id, ctx.site.short));
   if (ref?.part.kind === "range") {
-    await deleteRange(ctx, id, actor);
+    await deleteRange(ctx, id, actor, how);
     return { jobId: id };
   }
   if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
@@ -103,21 +112,17 @@ export async function deleteJob(
       if (cur.delReq) return { kind: "skip" };
       return {
         kind: "write",
-        // -m a: PBS mails the abort when the delete is accepted (the MOM then kills the run)
-        after: markMail(
-          ctx,
-          {
-            ...cur,
-            delReq: true,
-            mtime: now,
-            hist: withTrace(cur.hist, {
-              time: now,
-              source: "S",
-              message: `delete job request received from ${actor.user}`,
-            }),
-          },
-          "a",
-        ),
+        // (the MOM then kills the run)
+        after: abortMail({
+          ...cur,
+          delReq: true,
+          mtime: now,
+          hist: withTrace(cur.hist, {
+            time: now,
+            source: "S",
+            message: `delete job request received from ${actor.user}`,
+          }),
+        }),
       };
     }
     if (cur.state === "B") {
@@ -127,37 +132,36 @@ export async function deleteJob(
     return {
       kind: "write",
       // -m a: a queued job deleted is aborted too, as PBS mails it
-      after: markMail(
-        ctx,
-        {
-          ...cur,
-          // an array none of whose subjobs started: each of them is deleted with it (X)
-          ...(cur.array
-            ? {
-                array: {
-                  ...cur.array,
-                  indices: [],
-                  next: 0,
-                  deleted: [...(cur.array.deleted ?? []), ...cur.array.indices],
-                },
-              }
-            : {}),
-          state: "F",
-          obittime: now,
-          mtime: now,
-          comment: `Job deleted at request of ${actor.user}`,
-          hist: withTrace(cur.hist, {
-            time: now,
-            source: "S",
-            message: `Job deleted at request of ${actor.user}`,
-          }),
-        },
-        "a",
-      ),
+      after: abortMail({
+        ...cur,
+        // an array none of whose subjobs started: each of them is deleted with it (X)
+        ...(cur.array
+          ? {
+              array: {
+                ...cur.array,
+                indices: [],
+                next: 0,
+                deleted: [...(cur.array.deleted ?? []), ...cur.array.indices],
+              },
+            }
+          : {}),
+        // a subjob with a record not running (in transit to a peer, or back in the queue
+        // from one) is one of its array's: X, and counted on it below
+        state: cur.parentKey ? "X" : "F",
+        obittime: now,
+        mtime: now,
+        comment: `Job deleted at request of ${actor.user}`,
+        hist: withTrace(cur.hist, {
+          time: now,
+          source: "S",
+          message: `Job deleted at request of ${actor.user}`,
+        }),
+      }),
       acct: { time: now, jobId: cur.id, type: "D", data: { requestor: actor.user, queue: cur.queue } },
     };
   });
-  if (array) await deleteArray(ctx, array, actor, now);
+  if (array) await deleteArray(ctx, array, actor, now, how);
+  if (after?.parentKey && after.state === "X") await subjobEnded(ctx, after);
   await mailIfMarked(ctx, before, after, "a", `Job deleted at request of ${actor.user}`);
   if (kill?.momId)
     await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
@@ -354,7 +358,7 @@ export function refuseSubjob(ctx: SiteContext, id: string): void {
  * indices the array does not have are passed over, as PBS does. The first refusal (a finished
  * subjob, another user's array) is thrown once the others are done.
  */
-async function deleteRange(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
+async function deleteRange(ctx: SiteContext, id: string, actor: Actor, how: DeleteHow): Promise<void> {
   const ref = subjobRef(keyOfId(id, ctx.site.short)) as NonNullable<ReturnType<typeof subjobRef>>;
   const parent = await ctx.store.getJob(ref.parentKey);
   if (!parent?.array) throw new NotFoundError(`Unknown Job Id ${id}`);
@@ -364,7 +368,7 @@ async function deleteRange(ctx: SiteContext, id: string, actor: Actor): Promise<
   let first: unknown;
   for (const sub of subs) {
     try {
-      await deleteJob(ctx, sub.id, actor);
+      await deleteJob(ctx, sub.id, actor, how);
     } catch (err) {
       first ??= err;
     }
@@ -374,10 +378,16 @@ async function deleteRange(ctx: SiteContext, id: string, actor: Actor): Promise<
 
 /**
  * qdel of an array under way (B): the indices it has not started leave its list (they never
- * run, shown X), and its running subjobs are killed; the array ends when the last of them is
+ * run, shown X), its running subjobs are killed, those handed to a peer are deleted there; the array ends when the last of them is
  * counted (job-end.ts subjobEnded), or at once when none runs.
  */
-async function deleteArray(ctx: SiteContext, parent: JobRecord, actor: Actor, now: number): Promise<void> {
+async function deleteArray(
+  ctx: SiteContext,
+  parent: JobRecord,
+  actor: Actor,
+  now: number,
+  how: DeleteHow,
+): Promise<void> {
   const { after } = await mutateJob(ctx, parent.key, (cur) => {
     mayActOn(actor, cur);
     const a = cur.array;
@@ -401,10 +411,11 @@ async function deleteArray(ctx: SiteContext, parent: JobRecord, actor: Actor, no
   });
   // by key (consistent reads), not through an index that may lag a subjob started just before
   const started = after?.array?.indices.map((i) => `${parent.key}[${i}]`) ?? [];
-  const running = [...(await ctx.store.getJobs(started)).values()].filter((j) => !isFinished(j.state));
+  // M not ended yet: handed to a peer, where the delete follows it (forwardOp)
+  const running = [...(await ctx.store.getJobs(started)).values()].filter((j) => !listedFinished(j));
   for (const sub of running) {
     try {
-      await deleteJob(ctx, sub.id, actor);
+      await deleteJob(ctx, sub.id, actor, how);
     } catch (err) {
       // a subjob that ended meanwhile is counted by its own end
       if (!(err instanceof InvalidStateError)) throw err;

@@ -23,6 +23,8 @@ export interface QdelOptions {
   history?: boolean;
   /** -W force */
   force?: boolean;
+  /** no abort mail for this delete (qdel -W suppress_email=N: the jobs past the first N) */
+  nomail?: boolean;
 }
 
 /** A record that is history: finished here, or moved with its end recorded (obittime). */
@@ -44,9 +46,10 @@ export async function deleteJobWith(
       return { jobId: id };
     }
   }
-  if (!opts.force) return deleteJob(ctx, id, actor);
+  const how = { nomail: opts.nomail };
+  if (!opts.force) return deleteJob(ctx, id, actor, how);
   let momUnreachable = false;
-  const out: { jobId: string; movedTo?: string } = await deleteJob(ctx, id, actor).catch(async (err) => {
+  const out: { jobId: string; movedTo?: string } = await deleteJob(ctx, id, actor, how).catch(async (err) => {
     // the delete was recorded (delReq) before the MOM was asked: a kill that failed is what
     // force is for
     const cur = await ctx.store.getJob(keyOfId(id, ctx.site.short));

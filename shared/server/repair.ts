@@ -244,9 +244,11 @@ function localDepType(ctx: SiteContext, child: WaitingJob, parentId: string): st
 
 /**
  * Arrays under way: a subjob's end and its count on the parent are two writes. The parent's
- * `running` counts subjobs started and not counted yet; when more are counted as running than
- * the run index holds, read the finished subjobs and count those not counted (subjobEnded is
- * idempotent: the subjob's `counted` flag and both versions guard it).
+ * `running` counts subjobs started (or handed to a peer: their ends come back by JOB_END) and not
+ * counted yet; when more are counted as running than the run index holds, read the finished
+ * subjobs and count those not counted (subjobEnded is idempotent: the subjob's `counted` flag and
+ * both versions guard it). An array with subjobs at a peer costs this read at every sweep until
+ * they end.
  */
 async function repairArrays(ctx: SiteContext, arrays: WaitingJob[], res: RepairResult): Promise<void> {
   if (!arrays.length) return;

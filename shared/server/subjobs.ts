@@ -1,6 +1,7 @@
 /**
  * Array subjobs as PBS names them (`12[3]`, `12[1-5]`). A subjob is a record of its own only
- * from its start (scheduler/cycle.ts claimSubjobs); before that it is an index its parent has
+ * from its start (scheduler/cycle.ts claimSubjobs) or from its hand-over to a peer
+ * (peers/subjob-transit.ts); before that it is an index its parent has
  * yet to start, and a subjob deleted before it started is an index the parent remembers in
  * `array.deleted`. These read both kinds as the jobs PBS shows: Q or H (with its array) for
  * one not started, X for one deleted before it started.
@@ -34,6 +35,53 @@ export function virtualSubjob(parent: JobRecord, index: number, state: "Q" | "X"
     state: state === "X" ? "X" : parent.state === "H" ? "H" : "Q",
     stime: undefined,
     hist: [],
+  };
+}
+
+/**
+ * The record of subjob `idx` of `parent` as it is first written (still in the parent's state:
+ * the caller sets its start or its transit): a job of its own with the parent's attributes, its
+ * index in its environment and output names. Written when it starts here (scheduler/cycle.ts
+ * claimSubjobs) or when it is handed to a peer (peers/subjob-transit.ts).
+ */
+export function instantiateSubjob(parent: JobRecord, idx: number, now: number): JobRecord {
+  return {
+    ...parent,
+    id: `${parent.seq}[${idx}].${parent.site}`,
+    key: `${parent.key}[${idx}]`,
+    state: "Q",
+    parentKey: parent.key,
+    arrayIndex: idx,
+    array: undefined,
+    hasDeps: undefined,
+    depend: undefined,
+    outPath: parent.outPath.replaceAll("^array_index^", String(idx)),
+    errPath: parent.errPath.replaceAll("^array_index^", String(idx)),
+    env: { ...parent.env, PBS_ARRAY_INDEX: String(idx), PBS_ARRAY_ID: parent.id },
+    hist: [{ time: now, source: "S", message: `Subjob ${idx} of array ${parent.id} instantiated` }],
+    runCount: 0,
+    ver: 0,
+  };
+}
+
+/**
+ * The array with `picked` (indices it has not started) taken out of its unstarted part: they
+ * move to the head of it and `next` passes them, so `indices.slice(next)` is still what is left
+ * to start and `indices.length` (what the array ends on) is unchanged. `running` counts them:
+ * it is the count of subjobs with a record not yet counted (subjobEnded), wherever they run.
+ */
+export function takeIndices(
+  a: NonNullable<JobRecord["array"]>,
+  picked: number[],
+): NonNullable<JobRecord["array"]> {
+  const take = new Set(picked);
+  const rest = a.indices.slice(a.next).filter((i) => !take.has(i));
+  const taken = a.indices.slice(a.next).filter((i) => take.has(i));
+  return {
+    ...a,
+    indices: [...a.indices.slice(0, a.next), ...taken, ...rest],
+    next: a.next + taken.length,
+    running: a.running + taken.length,
   };
 }
 

@@ -71,7 +71,7 @@ export function jobContract(makeStore: MakeStore) {
       const s = store();
       await s.createJob(job(1));
       const read = (await s.getJob("1")) as JobRecord;
-      await rejection(s.updateJob(read, { ...read, state: "X" }), IllegalTransitionError);
+      await rejection(s.updateJob(read, { ...read, state: "M" }), IllegalTransitionError);
       // in a transaction too, with the other (legal) write not applied
       await s.createJob(job(2));
       const two = (await s.getJob("2")) as JobRecord;

@@ -37,15 +37,26 @@ export async function qdel(ctx: Ctx, argv: string[]): Promise<number> {
   if (program.args.length === 0) return usageError(ctx, usage);
   const o = program.opts<{ W?: string; x?: boolean }>();
   let force = false;
+  let mails = QDEL_MAIL_SUPPRESS;
   if (o.W !== undefined) {
-    // suppress_email=N limits the mails a large qdel sends: not applied yet (each job with -m a
-    // gets its one abort mail on a site that mails; see README, -m/-M)
+    const n = /^suppress_email=(-?\d+)$/.exec(o.W);
     if (o.W === "force") force = true;
-    else if (!/^suppress_email=-?\d+$/.test(o.W)) return usageError(ctx, usage, `illegal -W value: ${o.W}`);
+    else if (!n) return usageError(ctx, usage, `illegal -W value: ${o.W}`);
+    // OpenPBS qdel.c: 0 is ignored (the default stands), -1 none, N the first N jobs only
+    else if (Number(n[1]) !== 0) mails = Math.max(0, Number(n[1]));
   }
   const opts = { ...(o.x ? { history: true } : {}), ...(force ? { force: true } : {}) };
-  return eachJob(ctx, program.args, (s, id) => ctx.api.deleteJob(s, id, opts));
+  let asked = 0;
+  return eachJob(ctx, program.args, (s, id) =>
+    ctx.api.deleteJob(s, id, asked++ < mails ? opts : { ...opts, nomail: true }),
+  );
 }
+
+/**
+ * How many of one qdel's jobs may mail their abort (-m a) when -W suppress_email does not say:
+ * OpenPBS's QDEL_MAIL_SUPPRESS (its server's default_qdel_arguments are not modelled).
+ */
+export const QDEL_MAIL_SUPPRESS = 1000;
 
 function holdCommand(release: boolean) {
   return async (ctx: Ctx, argv: string[]): Promise<number> => {

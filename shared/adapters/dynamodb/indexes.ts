@@ -56,7 +56,9 @@ export function indexAttrs(job: JobRecord): IndexAttrs {
   // Subjobs are listed under their parent (qstat -t), not on their own.
   if (job.parentKey) out.lst = `${out.lst}#sub`;
   const ready = job.state === "Q" || (job.state === "B" && arrayHasWork(job));
-  if (ready && !job.parentKey) {
+  // A subjob not started is its parent's (it stands for it here); one with a record in Q (handed
+  // to a peer that refused it, or timed out: peers/subjob-transit.ts) is ready on its own.
+  if (ready) {
     out.rdy = keys.ready(job.queue, job.seq);
     out.rdySk = keys.readySort(job.priority, job.qrank ?? job.qtime, job.seq);
   }

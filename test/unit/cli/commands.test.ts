@@ -82,8 +82,8 @@ class FakeApi implements Api {
     this.calls.push(["listSubjobs", t.name, id]);
     return [];
   }
-  async deleteJob(t: ServerEntry, id: string): Promise<void> {
-    this.calls.push(["deleteJob", t.name, id]);
+  async deleteJob(t: ServerEntry, id: string, opts?: { nomail?: boolean }): Promise<void> {
+    this.calls.push(["deleteJob", t.name, id, opts]);
     if (this.failDelete.has(id)) throw new InvalidStateError(`Request invalid for state of job ${id}`);
     this.find(t, id);
   }
@@ -398,6 +398,19 @@ describe("job operations", () => {
       ["deleteJob", "casper-pbs", "12.casper"],
       ["deleteJob", "derecho-pbs", "7.derecho"],
     ]);
+  });
+
+  it("qdel -W suppress_email=N: the first N jobs may mail their abort, the others are deleted with no mail", async () => {
+    const nomail = async (args: string[]) =>
+      (await run("qdel", args)).api.calls.map((c) => (c[3] as { nomail?: boolean }).nomail === true);
+    expect(await nomail(["-W", "suppress_email=2", "1", "2", "3"])).toEqual([false, false, true]);
+    // -1: none; 0: ignored (PBS's default of 1000 stands)
+    expect(await nomail(["-W", "suppress_email=-1", "1", "2"])).toEqual([true, true]);
+    expect(await nomail(["-W", "suppress_email=0", "1", "2"])).toEqual([false, false]);
+    expect(await nomail(["1", "2"])).toEqual([false, false]);
+    const r = await run("qdel", ["-W", "suppress_email=x", "1"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("illegal -W value: suppress_email=x");
   });
 
   it("qdel rejects an illegal job ID and needs operands", async () => {

@@ -9,6 +9,11 @@ import fc from "fast-check";
 import { ConflictError } from "../../../shared/errors.js";
 import { sealPeerMessage } from "../../../shared/peers/messages.js";
 import { forwardJob } from "../../../shared/peers/origin.js";
+import { forwardSubjobs } from "../../../shared/peers/subjob-transit.js";
+import { sendsOf } from "../../../shared/peers/step.js";
+import { sendToPeerBatch } from "../../../shared/server/messages.js";
+import { subjobEnded } from "../../../shared/server/job-end.js";
+import { instantiateSubjob, isUnstarted, takeIndices } from "../../../shared/server/subjobs.js";
 import { CLOCK_MARGIN_MS } from "../../../shared/peers/outbox.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 import {
@@ -103,11 +108,18 @@ export const StepArb: fc.Arbitrary<Step> = fc.record({
   seed: fc.nat(1_000_000),
 });
 
-/** Schedules long enough that deadlines pass, backoffs expire and late answers meet new states. */
+/**
+ * Schedules long enough that deadlines pass, backoffs expire and late answers meet new states:
+ * how many plain jobs, how many subjobs the array job (ARRAY_SEQ) has (0: none), the steps.
+ */
 export const ScheduleArb = fc.tuple(
   fc.integer({ min: 1, max: 4 }),
+  fc.integer({ min: 0, max: 3 }),
   fc.array(StepArb, { minLength: 20, maxLength: 150, size: "max" }),
 );
+
+/** The array job's number at casper (its subjobs: `100[1].casper`...). */
+export const ARRAY_SEQ = 100;
 
 /** What one schedule exercised (each counted once per schedule in the test's statistics). */
 export interface Exercised {
@@ -123,6 +135,8 @@ export interface Exercised {
   moved: boolean;
   /** a handler crashed between its writes and its sends */
   crashed: boolean;
+  /** an array subjob moved, ran at the receiver and was counted on its array at home */
+  subjobMoved: boolean;
 }
 
 /** xorshift32: the interleaving of one concurrent step, from the schedule's seed. */
@@ -147,13 +161,21 @@ export interface SimResult {
   exercised: Exercised;
 }
 
-export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult> {
+export async function simulate(nJobs: number, steps: Step[], nSubjobs = 0): Promise<SimResult> {
   const clock = { t: 1_000_000 };
   const net = new Network();
   const sites = makeFederation(clock, net);
   const [casper, derecho] = sites;
   // Each site's resend counts live in its context's pacing, new with the federation.
   for (let i = 1; i <= nJobs; i++) await casper.store.createJob(queuedJob(casper, i, clock.t));
+  if (nSubjobs > 0) {
+    const indices = Array.from({ length: nSubjobs }, (_, i) => i + 1);
+    await casper.store.createJob({
+      ...queuedJob(casper, ARRAY_SEQ, clock.t),
+      id: `${ARRAY_SEQ}[].casper`,
+      array: { range: `1-${nSubjobs}`, indices, next: 0, running: 0, done: 0, failed: 0 },
+    });
+  }
   const peer = casper.ctx.peers?.get("derecho");
   if (!peer) throw new Error("casper has no peer derecho");
   const take = (pick: number, from = net.inflight) => from.splice(pick % from.length, 1)[0];
@@ -169,6 +191,7 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
     concurrent: false,
     moved: false,
     crashed: false,
+    subjobMoved: false,
   };
 
   const note = (d: Delivered, to: string) => {
@@ -189,18 +212,48 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
     return d;
   };
   const runLocal = async (pick: number) => {
-    // the origin's own scheduler starts a queued job (Q only: T and M never run here)
-    const q = [...casper.store.jobs.values()].filter((j) => j.state === "Q");
+    // the origin's own scheduler starts a queued job (Q only: T and M never run here); an
+    // array stands for its next subjob, which starts as claimSubjobs starts it
+    const q = [...casper.store.jobs.values()].filter(
+      (j) => j.state === "Q" || (j.array && j.array.next < j.array.indices.length),
+    );
     if (!q.length) return;
     const j = await casper.store.getJob(q[pick % q.length].key);
+    if (!j) return;
+    if (j.array) return startSubjobHere(j);
     if (j?.state !== "Q") return;
+    let ended: JobRecord;
     try {
-      await casper.store.updateJob(j, { ...j, state: "F", exitStatus: 0, obittime: clock.t });
+      ended = await casper.store.updateJob(j, {
+        ...j,
+        state: j.parentKey ? "X" : "F",
+        exitStatus: 0,
+        obittime: clock.t,
+      });
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       return;
     }
     localRuns.set(j.id, (localRuns.get(j.id) ?? 0) + 1);
+    if (ended.parentKey) await subjobEnded(casper.ctx, ended);
+  };
+  const startSubjobHere = async (parent: JobRecord) => {
+    const a = parent.array;
+    if (!a || a.next >= a.indices.length || (parent.state !== "Q" && parent.state !== "B")) return;
+    const idx = a.indices[a.next];
+    const sub = { ...instantiateSubjob(parent, idx, clock.t), state: "R" as const, stime: clock.t };
+    try {
+      await casper.store.transactJobs(
+        [{ before: parent, after: { ...parent, state: "B", array: takeIndices(a, [idx]) } }],
+        [sub],
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      return;
+    }
+    localRuns.set(sub.id, (localRuns.get(sub.id) ?? 0) + 1);
+    const ended = await casper.store.updateJob(sub, { ...sub, state: "X", exitStatus: 0, obittime: clock.t });
+    await subjobEnded(casper.ctx, ended);
   };
   const runRemote = async (pick: number, crash: boolean) => {
     const q = [...derecho.store.jobs.values()].filter((j) => j.state === "Q");
@@ -212,10 +265,22 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
     ex.moved = true;
   };
   const push = async (pick: number, out: Wire[] = net.inflight) => {
-    const q = [...casper.store.jobs.values()].filter((j) => j.state === "Q");
+    // a queued job, or the array's next subjob (handed over as subjob-transit.ts does)
+    const q = [...casper.store.jobs.values()].filter(
+      (j) => j.state === "Q" || (j.array && j.array.next < j.array.indices.length),
+    );
     if (!q.length) return false;
     const job = await casper.store.getJob(q[pick % q.length].key);
     if (!job) return false;
+    if (job.array) {
+      const a = job.array;
+      const idx = a.indices.slice(a.next).find((i) => isUnstarted(job, i));
+      if (idx === undefined) return false;
+      const ctx = callCtx(casper, out);
+      const steps = await forwardSubjobs(ctx, job, [idx], peer, "main", "push", false);
+      await sendToPeerBatch(ctx, peer, steps.flatMap(sendsOf));
+      return steps.length > 0;
+    }
     return forwardJob(callCtx(casper, out), job, peer, "main", "push");
   };
 
@@ -364,6 +429,9 @@ export async function simulate(nJobs: number, steps: Step[]): Promise<SimResult>
     if (!pending) break;
   }
   ex.timedOut = (casper.metrics.totals.TransfersTimedOut ?? 0) > 0;
+  ex.subjobMoved = [...casper.store.jobs.values()].some(
+    (j) => j.parentKey !== undefined && j.state === "M" && j.extra?.counted === "1",
+  );
   return { casper, derecho, net, localRuns, remoteRuns, exercised: ex };
 }
 
@@ -389,5 +457,25 @@ function assertSafe(
       throw new SafetyError(`${j.id} is ${j.state} at the receiver before COMMIT`);
     if (abortedThere.has(j.inbound.transferId))
       throw new SafetyError(`${j.id} exists at the receiver after ABORT of ${j.inbound.transferId}`);
+  }
+  // The array at home: every index it gave up (started here or handed to the peer) is a subjob
+  // record; each is counted once its end is recorded, never before and never twice.
+  const jobs = [...casper.store.jobs.values()];
+  for (const p of jobs) {
+    const a = p.array;
+    if (!a) continue;
+    const subs = jobs.filter((j) => j.parentKey === p.key);
+    if (subs.length !== a.next)
+      throw new SafetyError(`${p.id}: ${a.next} indices taken, ${subs.length} subjobs`);
+    const counted = subs.filter((j) => j.extra?.counted === "1");
+    if (a.done !== counted.length)
+      throw new SafetyError(`${p.id}: done ${a.done}, ${counted.length} counted`);
+    if (a.running + a.done !== a.next)
+      throw new SafetyError(`${p.id}: running ${a.running} + done ${a.done} != taken ${a.next}`);
+    for (const j of counted)
+      if (!(j.state === "X" || (j.state === "M" && j.obittime !== undefined)))
+        throw new SafetyError(`${j.id} counted on its array while ${j.state}`);
+    if ((p.state === "F") !== (a.done === a.indices.length))
+      throw new SafetyError(`${p.id} is ${p.state} with ${a.done} of ${a.indices.length} counted`);
   }
 }

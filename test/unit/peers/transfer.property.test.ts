@@ -5,7 +5,8 @@
  * local runs at the origin, runs at the receiver, and the late-ACCEPT order (the origin times a
  * transfer out, then the ACCEPT arrives). Safety is checked after every step; after the network
  * heals, every job is in exactly one place, ran at most once, ended once, and both sites'
- * accounting agrees.
+ * accounting agrees. An array job's subjobs (0 to 3 of them) move too, pushed or offered, or
+ * start at home: each runs at most once, and the array counts each end once (after every step).
  *
  * MQ_PROPTEST_RUNS (default 10000) and MQ_PROPTEST_SEED (default random; fast-check prints the
  * seed and path of a failure) rerun it; MQ_PROPTEST_NO_SHRINK=1 stops at the first failure
@@ -39,7 +40,21 @@ function check(r: SimResult) {
   for (const j of casper.store.jobs.values()) {
     const c = copies.get(j.id) ?? [];
     const acct = casper.store.acct.filter((a) => a.jobId === j.id);
-    if (j.state === "M") {
+    if (j.array) {
+      // the array stays home; after the heal every subjob that ran (here X, there M) is counted
+      const subs = [...casper.store.jobs.values()].filter((x) => x.parentKey === j.key);
+      const ended = subs.filter((x) => x.state === "X" || (x.state === "M" && x.obittime !== undefined));
+      expect(j.array.done).toBe(ended.length);
+      expect(subs.filter((x) => x.extra?.counted === "1").length).toBe(ended.length);
+      expect(j.state).toBe(j.array.done === j.array.indices.length ? "F" : j.array.next > 0 ? "B" : "Q");
+      expect(c).toEqual([]);
+      expect(acct).toEqual([]);
+    } else if (j.state === "X") {
+      // a subjob that ran here, once; no copy anywhere
+      expect(c).toEqual([]);
+      expect(r.remoteRuns.get(j.id) ?? 0).toBe(0);
+      expect(r.localRuns.get(j.id)).toBe(1);
+    } else if (j.state === "M") {
       // moved: exactly one copy, the one it points at, which ran once and reported its end once
       expect(c.map((x) => x.id)).toEqual([j.movedTo]);
       expect(r.localRuns.get(j.id) ?? 0).toBe(0); // never ran here too
@@ -86,6 +101,15 @@ describe("peer transfer protocol under faults", () => {
     globalThis.setTimeout = realSetTimeout;
   });
 
+  it("an array's subjobs pushed and offered: each moves or starts here, runs and is counted once", async () => {
+    const r = await simulate(0, [step("push"), step("offer", 1), step("runLocal")], 4); // offer: maxJobs 2
+    check(r);
+    // one pushed, two offered, one started here (before the offer is delivered)
+    const states = [...r.casper.store.jobs.values()].map((j) => j.state).sort();
+    expect(states).toEqual(["F", "M", "M", "M", "X"]);
+    expect(r.casper.store.jobs.get("100")?.array).toMatchObject({ done: 4, running: 0, failed: 0 });
+  });
+
   it("a clean push moves, runs and accounts once", async () => {
     const r = await simulate(3, [step("push"), step("push"), step("offer", 2)]); // offer: maxJobs 3
     check(r);
@@ -122,12 +146,13 @@ describe("peer transfer protocol under faults", () => {
       concurrent: 0,
       moved: 0,
       crashed: 0,
+      subjobMoved: 0,
     };
     let runs = 0;
     let steps = 0;
     await fc.assert(
-      fc.asyncProperty(ScheduleArb, async ([n, schedule]) => {
-        const r = await simulate(n, schedule);
+      fc.asyncProperty(ScheduleArb, async ([n, subs, schedule]) => {
+        const r = await simulate(n, schedule, subs);
         check(r);
         runs++;
         steps += schedule.length;
@@ -143,7 +168,15 @@ describe("peer transfer protocol under faults", () => {
       `transfer property: ${runs} schedules, ${(steps / runs).toFixed(1)} steps on average; share of schedules that exercised:`,
       share,
     );
-    for (const k of ["timedOut", "lateAccept", "duplicated", "concurrent", "moved", "crashed"] as const)
+    for (const k of [
+      "timedOut",
+      "lateAccept",
+      "duplicated",
+      "concurrent",
+      "moved",
+      "crashed",
+      "subjobMoved",
+    ] as const)
       expect(seen[k] / runs, k).toBeGreaterThan(0.1);
   }, 600_000);
 });

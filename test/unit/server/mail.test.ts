@@ -74,6 +74,15 @@ describe("job mail", () => {
     expect(mail.sent[0].message).toContain("Aborted by PBS Server \nJob deleted at request of alice\n");
   });
 
+  it("qdel -W suppress_email past its count (nomail): the job is deleted, its abort not mailed", async () => {
+    const j = await startJob(s, "alice", "sleep 60\n", { mailPoints: "a" });
+    await deleteJob(s.ctx, j.id, s.actor("alice"), { nomail: true });
+    await s.obit(j.id, { exitStatus: 271, walltime: 1, killedFor: "qdel" });
+    await s.settle();
+    expect(mail.sent).toEqual([]);
+    expect((await s.job(j.id)).state).toBe("F");
+  });
+
   it("a stage-in failure is mailed even with -m n (PBS's MAIL_FORCE), once", async () => {
     const j = await startJob(s, "alice", "true\n", {
       mailPoints: "n",
