@@ -25,9 +25,6 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
   const st = await loadServerState(ctx);
   const parts = partitions(st);
   const touched = new Set<string>();
-  for (const [name, q] of st.queues) {
-    if ((await ctx.store.queryReady(name, 1)).length > 0) touched.add(queuePartition(q));
-  }
   for (const p of parts) {
     const r = await sweepRunning(ctx, p);
     await releaseCascade(ctx, r.ended, touched);
@@ -53,6 +50,10 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
     } catch (err) {
       ctx.log.warn(`sweeper: repair: ${(err as Error).message}`);
     }
+  }
+  // after the sweeps: a job they requeued (lost MOM) or released is queued now
+  for (const [name, q] of st.queues) {
+    if ((await ctx.store.queryReady(name, 1)).length > 0) touched.add(queuePartition(q));
   }
   return touched;
 }
