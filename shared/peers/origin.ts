@@ -56,6 +56,26 @@ export async function forwardJob(
   return true;
 }
 
+/** The origin machine's answer to forwarding `job` to `peer` now, under a new transfer ID. */
+export function forwardStep(
+  ctx: SiteContext,
+  job: JobRecord,
+  peer: PeerInfo,
+  into: string,
+  why: string,
+  now: number,
+): Step {
+  return originStep(job, {
+    kind: "forward",
+    now,
+    peer,
+    transferId: newTransferId(ctx, job.key),
+    deadline: now + ctx.settings.transferTimeoutMs,
+    into,
+    why,
+  });
+}
+
 /**
  * Q -> T under a new transfer, written conditionally on `job` as the caller read it; the step
  * (its FORWARD not yet sent), or undefined when the job changed meanwhile. No re-read on a lost
@@ -68,16 +88,7 @@ export async function markInTransit(
   into: string,
   why: string,
 ): Promise<Step | undefined> {
-  const now = ctx.clock.now();
-  const step = originStep(job, {
-    kind: "forward",
-    now,
-    peer,
-    transferId: newTransferId(ctx, job.key),
-    deadline: now + ctx.settings.transferTimeoutMs,
-    into,
-    why,
-  });
+  const step = forwardStep(ctx, job, peer, into, why, ctx.clock.now());
   if (step.ignored) return undefined;
   try {
     await applyStore(ctx, job, step);

@@ -24,8 +24,7 @@ import { ConflictError } from "../errors.js";
 import type { PeerInfo, SiteContext } from "../server/context.js";
 import { type JobRecord, withTrace } from "../server/job.js";
 import { instantiateSubjob, isUnstarted, takeIndices } from "../server/subjobs.js";
-import { originStep } from "./origin-machine.js";
-import { newTransferId, pinnedReason } from "./origin.js";
+import { forwardStep, pinnedReason } from "./origin.js";
 import type { Step } from "./step.js";
 
 /** What one DynamoDB transaction may carry (4 MB), less a margin for the parent and the keys. */
@@ -59,15 +58,7 @@ export async function forwardSubjobs(
     const sub = instantiateSubjob(parent, idx, now);
     // the parent's holds, dependencies, pins and staging are its subjobs': the same rule as a job's
     if (pinnedReason(sub, queuePinned)) return [];
-    const step = originStep(sub, {
-      kind: "forward",
-      now,
-      peer,
-      transferId: newTransferId(ctx, sub.key),
-      deadline: now + ctx.settings.transferTimeoutMs,
-      into,
-      why,
-    });
+    const step = forwardStep(ctx, sub, peer, into, why, now);
     if (!step.ignored && step.state) steps.push(step);
   }
   if (!steps.length) return [];

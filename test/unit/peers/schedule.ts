@@ -7,7 +7,6 @@
  */
 import fc from "fast-check";
 import { ConflictError } from "../../../shared/errors.js";
-import { sealPeerMessage } from "../../../shared/peers/messages.js";
 import { forwardJob } from "../../../shared/peers/origin.js";
 import { forwardSubjobs } from "../../../shared/peers/subjob-transit.js";
 import { sendsOf } from "../../../shared/peers/step.js";
@@ -23,6 +22,7 @@ import {
   deliver,
   makeFederation,
   Network,
+  offerToCasper,
   runToEnd,
   type SimSite,
   sweep,
@@ -339,23 +339,7 @@ export async function simulate(nJobs: number, steps: Step[], nSubjobs = 0): Prom
         await runLocal(s.pick);
         break;
       case "offer":
-        net.inflight.push({
-          to: "casper",
-          body: sealPeerMessage(
-            "derecho",
-            "casper",
-            "s3cret",
-            {
-              type: "OFFER",
-              offerId: `o${s.pick}`,
-              queue: "casper",
-              into: "main",
-              nodes: [{ ncpus: 64, mem: 2 ** 38, ngpus: 0 }],
-              maxJobs: 1 + (s.pick % 3),
-            },
-            clock.t,
-          ),
-        });
+        offerToCasper(net, `o${s.pick}`, 1 + (s.pick % 3), clock.t);
         break;
       case "push":
         await push(s.pick);

@@ -16,7 +16,7 @@ import {
 } from "../../../shared/adapters/memory/index.js";
 import { ConflictError } from "../../../shared/errors.js";
 import { handlePeerMessage } from "../../../shared/peers/inbox.js";
-import { type PeerBody, PeerMessageError } from "../../../shared/peers/messages.js";
+import { type PeerBody, PeerMessageError, sealPeerMessage } from "../../../shared/peers/messages.js";
 import { MemoryMetrics } from "../../../shared/observability/metrics.js";
 import { sweepTransfers } from "../../../shared/peers/outbox.js";
 import { PeerPacing } from "../../../shared/peers/pacing.js";
@@ -291,4 +291,25 @@ export async function runToEnd(
   await releaseDependents(callCtx(site, sent), key);
   if (!crash) net.inflight.push(...sent);
   return true;
+}
+
+/** derecho's OFFER of one 64-core node into casper's `main`, put in flight to casper. */
+export function offerToCasper(net: Network, offerId: string, maxJobs: number, now: number): void {
+  net.inflight.push({
+    to: "casper",
+    body: sealPeerMessage(
+      "derecho",
+      "casper",
+      "s3cret",
+      {
+        type: "OFFER",
+        offerId,
+        queue: "casper",
+        into: "main",
+        nodes: [{ ncpus: 64, mem: 2 ** 38, ngpus: 0 }],
+        maxJobs,
+      },
+      now,
+    ),
+  });
 }

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobView } from "../../../shared/api/render.js";
-import { PeerBodySchema, sealPeerMessage } from "../../../shared/peers/messages.js";
+import { PeerBodySchema } from "../../../shared/peers/messages.js";
 import { pickForOffer } from "../../../shared/peers/offers.js";
 import { originStep } from "../../../shared/peers/origin-machine.js";
 import { keyOfTransferKey, transferKey } from "../../../shared/peers/origin.js";
@@ -21,7 +21,17 @@ import { buildRunSpec } from "../../../shared/server/run-spec.js";
 import { arraySubjobs, takeIndices } from "../../../shared/server/subjobs.js";
 import { jobRecord } from "../../fixtures/job.js";
 import { queuedJob } from "./schedule.js";
-import { bodyOf, callCtx, deliver, makeFederation, Network, runToEnd, type SimSite, sweep } from "./sim.js";
+import {
+  bodyOf,
+  callCtx,
+  deliver,
+  makeFederation,
+  Network,
+  offerToCasper,
+  runToEnd,
+  type SimSite,
+  sweep,
+} from "./sim.js";
 
 const alice = { user: "alice" };
 
@@ -58,23 +68,7 @@ async function arrayAtCasper(casper: SimSite, now: number, n = 4): Promise<JobRe
 }
 
 function offer(net: Network, now: number, maxJobs: number): void {
-  net.inflight.push({
-    to: "casper",
-    body: sealPeerMessage(
-      "derecho",
-      "casper",
-      "s3cret",
-      {
-        type: "OFFER",
-        offerId: `o${now}-${maxJobs}`,
-        queue: "casper",
-        into: "main",
-        nodes: [{ ncpus: 64, mem: 2 ** 38, ngpus: 0 }],
-        maxJobs,
-      },
-      now,
-    ),
-  });
+  offerToCasper(net, `o${now}-${maxJobs}`, maxJobs, now);
 }
 
 async function job(site: SimSite, key: string): Promise<JobRecord> {
