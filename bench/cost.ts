@@ -46,8 +46,10 @@ export function realisticScript(): string {
     "# Post-process one ensemble member: regrid, compute monthly means, write a summary.",
     "# The real work is elided; what matters to the batch system is the script's size and shape.",
     "set -euo pipefail",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in the job script
     'echo "job ${PBS_JOBID:-?} member ${ENSEMBLE_MEMBER:-?} case ${CASE:-?} on $(hostname)"',
     "export OMP_NUM_THREADS=1",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in the job script
     "export TMPDIR=${TMPDIR:-/tmp}",
     'WORK="$TMPDIR/pp.$$"',
     'mkdir -p "$WORK"',
