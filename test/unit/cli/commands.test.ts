@@ -272,7 +272,14 @@ describe("qsub", () => {
     let r = await run("qsub", ["-q", "q@nowhere", "job.sh"]);
     expect(r.code).toBe(1);
     expect(r.err).toBe("qsub: Server name unknown: nowhere\n");
-    r = await run("qsub", ["job.sh"], { config: undefined, env: { HOME: "/nonexistent-home-for-test" } });
+    // no list anywhere: not the user's, and not the system-wide one this host may have (/etc)
+    r = await run("qsub", ["job.sh"], {
+      config: undefined,
+      env: {
+        HOME: "/nonexistent-home-for-test",
+        METAQUEUE_CONF: "/nonexistent-home-for-test/metaqueue.conf",
+      },
+    });
     expect(r.code).toBe(1);
     expect(r.err).toBe(
       'qsub: cannot find a metaqueue server: start one with "npm start" or set METAQUEUE_SERVER_URL\n',
