@@ -11,6 +11,7 @@
 import { mailIfMarked, markMail } from "../server/mail.js";
 import { runComment } from "../pbs/time.js";
 import type { SiteContext } from "../server/context.js";
+import { queuesWithQueued } from "../server/idle.js";
 import { sendEvents, triggerCycles } from "../server/messages.js";
 import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
@@ -426,10 +427,9 @@ async function requeueAfterFailedDispatch(
 /** BACKLOG to the peers for the queues of `partition` that hold a queued job (none: nothing sent). */
 async function backlogOfQueued(ctx: SiteContext, st: ServerState, partition: string): Promise<void> {
   if (!ctx.peers?.size) return;
-  const waiting: string[] = [];
-  for (const q of st.queues.values()) {
-    if (queuePartition(q) !== partition) continue;
-    if ((await ctx.store.queryReady(q.name, 1)).length > 0) waiting.push(q.name);
-  }
-  await sendBacklog(ctx, waiting);
+  const mine = [...st.queues.values()].filter((q) => queuePartition(q) === partition);
+  await sendBacklog(
+    ctx,
+    (await queuesWithQueued(ctx, mine)).map((q) => q.name),
+  );
 }

@@ -7,6 +7,7 @@
  * by the API or from a peer.
  */
 import type { SiteContext } from "./context.js";
+import type { ServerObject } from "./records.js";
 import { loadServerState } from "./server-state.js";
 
 /** true when some job of the site is not finished, or a transfer step is outstanding */
@@ -18,4 +19,14 @@ export async function siteHasWork(ctx: SiteContext): Promise<boolean> {
     if ((await ctx.store.listJobs(queue, false, { limit: 1 })).length > 0) return true;
   }
   return false;
+}
+
+/** The queues among `queues` that hold a queued job (one ready-index read of one item each). */
+export async function queuesWithQueued(
+  ctx: SiteContext,
+  queues: Iterable<ServerObject>,
+): Promise<ServerObject[]> {
+  const out: ServerObject[] = [];
+  for (const q of queues) if ((await ctx.store.queryReady(q.name, 1)).length > 0) out.push(q);
+  return out;
 }

@@ -11,7 +11,7 @@ import type { SiteContext } from "./context.js";
 import { sweepRunning } from "./job-end.js";
 import { partitions, queuePartition } from "./objects.js";
 import { repairDue, repairStranded } from "./repair.js";
-import { siteHasWork } from "./idle.js";
+import { queuesWithQueued, siteHasWork } from "./idle.js";
 import { loadServerState } from "./server-state.js";
 
 /**
@@ -52,9 +52,7 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
     }
   }
   // after the sweeps: a job they requeued (lost MOM) or released is queued now
-  for (const [name, q] of st.queues) {
-    if ((await ctx.store.queryReady(name, 1)).length > 0) touched.add(queuePartition(q));
-  }
+  for (const q of await queuesWithQueued(ctx, st.queues.values())) touched.add(queuePartition(q));
   return touched;
 }
 

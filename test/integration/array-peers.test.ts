@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { parseConfig } from "../../shared/config/site-config.js";
-import { type Stack, startStack } from "./helpers.js";
+import { idsOf, type Stack, startStack } from "./helpers.js";
 import { pullPairConfig } from "./runtime-process.js";
 
 let s: Stack;
@@ -41,14 +41,6 @@ async function qsub(args: string[], body: string): Promise<string> {
   expect(r.code).toBe(0);
   return r.stdout.trim();
 }
-
-/** Job IDs in the first column of qstat's default table. */
-const idsOf = (table: string) =>
-  table
-    .split("\n")
-    .slice(2)
-    .map((l) => l.split(/\s+/)[0])
-    .filter(Boolean);
 
 /** The subjob IDs of array `id` (`12[].casper` -> `12[i].casper`). */
 const subjobIds = (id: string, n: number) =>

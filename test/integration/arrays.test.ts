@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pbsExitOf } from "../../shared/pbs/errno.js";
-import { type Stack, startStack } from "./helpers.js";
+import { idsOf, type Stack, startStack } from "./helpers.js";
 
 let s: Stack;
 
@@ -19,14 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.mq.stop();
 });
-
-/** Job IDs in the first column of qstat's default table. */
-const idsOf = (table: string) =>
-  table
-    .split("\n")
-    .slice(2)
-    .map((l) => l.split(/\s+/)[0])
-    .filter(Boolean);
 
 describe("array subjobs", () => {
   it("qstat -J/-t and subjob IDs; qdel of a queued subjob means it never runs", async () => {

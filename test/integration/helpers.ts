@@ -150,3 +150,11 @@ export function script(dir: string, name: string, body: string): string {
   fs.writeFileSync(p, body);
   return p;
 }
+
+/** Job IDs in the first column of qstat's default table. */
+export const idsOf = (table: string) =>
+  table
+    .split("\n")
+    .slice(2)
+    .map((l) => l.split(/\s+/)[0])
+    .filter(Boolean);
