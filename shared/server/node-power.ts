@@ -143,8 +143,16 @@ async function powerOff(ctx: SiteContext, node: string, now: number, idleSince?:
   try {
     await ctx.executor.powerOff?.(node);
   } catch (err) {
-    // its MOM still runs something the store does not know of: keep the node up (and busy)
-    await setPower(ctx, node, ["sleep"], (a) => ({ ...a, power_state: "up", power_since: ctx.clock.now() }));
+    // its MOM still runs something the store does not know of: keep the node up, idle from now
+    // (the store knows no job on it, so no job end will bring its cycle: the tick asks again
+    // after idleOff, and the MOM is asked again then)
+    const at = ctx.clock.now();
+    await setPower(ctx, node, ["sleep"], (a) => ({
+      ...a,
+      power_state: "up",
+      power_since: at,
+      idle_since: at,
+    }));
     throw err;
   }
   ctx.metrics?.count("NodesPoweredOff", 1);
