@@ -88,6 +88,10 @@ describe("pool nodes", () => {
     await watch;
     expect(seen.slice(0, 3)).toEqual(["sleep", "provisioning", "free"]);
     expect(await s.attr(a, "Exit_status")).toBe("0");
+    const cold = await site().ctx.store.getJob(keyOfId(a, "casper"));
+    console.log(
+      `cold node: submit to claim ${(cold?.stime ?? 0) - (cold?.qtime ?? 0)} ms (power-on, MOM boot, hello)`,
+    );
 
     // warm: the node is up and idle (idleOff not yet past)
     const before = Date.now();
