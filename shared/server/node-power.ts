@@ -186,6 +186,7 @@ async function bootTimedOut(ctx: SiteContext, node: string, now: number, since?:
  * (power-off) or a stale report, and the node must not look up with no MOM behind it.
  */
 export async function helloPower(ctx: SiteContext, node: string): Promise<void> {
+  if (!ctx.pools?.size) return; // a site without pools reads nothing more per hello
   await setPower(ctx, node, ["provisioning"], (a) => {
     const attrs = without(a, "idle_since");
     if (String(attrs.comment ?? "").startsWith(BOOT_TIMEOUT_COMMENT)) delete attrs.comment;
