@@ -141,6 +141,53 @@ describe("power-on", () => {
 });
 
 describe("power-off and boot timeout", () => {
+  it("property: never powers off a node with a job, nor one a waiting job is counted on; wakes only sleeping nodes", () => {
+    const stateArb = fc.constantFrom("sleep", "provisioning", "up", "up-idle");
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            st: stateArb,
+            ncpus: fc.integer({ min: 1, max: 8 }),
+            jobs: fc.integer({ min: 0, max: 2 }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
+        fc.array(fc.integer({ min: 1, max: 8 }), { maxLength: 3 }),
+        (spec, waitingCpus) => {
+          const nodes: NodeInfo[] = [];
+          const power: Record<string, PowerInfo> = {};
+          const busy: { node: string; ncpus: number; mem: number; ngpus: number }[][] = [];
+          spec.forEach((n, i) => {
+            const name = `n${i}`;
+            const st = n.st === "up-idle" ? "up" : n.st;
+            nodes.push(node(name, n.ncpus, undefined, 0, st === "up" ? "free" : st));
+            power[name] = {
+              pool: "p",
+              state: st,
+              since: NOW - 1000,
+              ...(n.st === "up-idle" ? { idleSince: NOW - 10 * 600_000 } : {}),
+            };
+            if (st === "up")
+              for (let k = 0; k < n.jobs; k++) busy.push([{ node: name, ncpus: 1, mem: 0, ngpus: 0 }]);
+          });
+          const waiting = waitingCpus.map((c) => ({ select: [chunk(1, c)] }));
+          const p = planPower(input(nodes, power, { busy, waiting }));
+          const withJob = new Set(busy.flat().map((a) => a.node));
+          for (const n of p.powerOff) {
+            expect(withJob.has(n)).toBe(false);
+            expect(power[n].state).toBe("up");
+          }
+          for (const n of p.powerOn) expect(power[n].state).toBe("sleep");
+          for (const n of p.bootTimedOut) expect(power[n].state).toBe("provisioning");
+        },
+      ),
+    );
+  });
+
   it("marks an idle up node, powers it off idleOff later, and never one with a job", () => {
     const nodes = [node("a", 4), node("b", 4)];
     const first = planPower(
