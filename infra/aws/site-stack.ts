@@ -78,6 +78,10 @@ export class SiteStack extends Stack {
   constructor(scope: Construct, id: string, props: SiteStackProps) {
     super(scope, id, { description: `metaqueue site ${props.site.name} (${props.site.server})`, ...props });
     const site = props.site;
+    // Node pools power nodes on and off through the executor (issue 12): only the local
+    // executor can yet (kind process); the ECS executor's long-lived nodes come later.
+    if (site.nodePools.length > 0)
+      throw new Error(`site ${site.name}: node pools run only in the local runtime for now (kind process)`);
     const prefix = props.prefix ?? DEFAULT_PREFIX;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 

@@ -24,7 +24,8 @@ import { triggerCycles } from "../../shared/server/messages.js";
 import { loadServerState } from "../../shared/server/server-state.js";
 import { DEFAULT_SETTINGS, type SiteSettings } from "../../shared/server/settings.js";
 import { withHistory } from "../../shared/server/history.js";
-import { toServerState, partitions } from "../../shared/server/objects.js";
+import { nodePower, toServerState, partitions } from "../../shared/server/objects.js";
+import { nodesToRun } from "../../shared/server/node-power.js";
 import { SqsBus } from "../../shared/adapters/sqs/bus.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
 import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
@@ -174,7 +175,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       await seedSite(store, sc, os.userInfo().username);
       const siteMetrics = new MemoryMetrics();
       const executor = new LocalExecutor({
-        nodes: sc.nodes.map((n) => n.name),
+        // always-on nodes, and pool nodes recorded powered on (a restart must not leave a node
+        // recorded up with no MOM; its new MOM adopts what the last one ran)
+        nodes: nodesToRun(await store.getServerObjects()),
         env: {
           DDB_ENDPOINT: ddbLocal.endpoint,
           SQS_ENDPOINT: sqsEmu.endpoint,
@@ -212,6 +215,18 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         momSecret,
         // job mail through the host's sendmail, when it has one (else -m/-M are refused)
         mailer: localMailer(sc),
+        // node pools: their nodes sleep until jobs need them (shared/scheduler/power.ts)
+        pools: new Map(
+          sc.nodePools.map((p) => [
+            p.name,
+            {
+              name: p.name,
+              idleOffMs: p.idleOff * 1000,
+              bootTimeoutMs: p.bootTimeout * 1000,
+              startsPerMinute: p.startsPerMinute,
+            },
+          ]),
+        ),
         upSince: Date.now(),
         // this site's resends, offers and heartbeats are paced apart from the other sites'
         pacing: new PeerPacing(),
@@ -269,7 +284,9 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       const sweeper = metered("sweeper", makeSweeperHandler(ctx));
       const onTick = async () => {
         // a node created with qmgr gets its MOM, as an admin would start pbs_mom on it
-        await executor.ensureNodes([...(await loadServerState(ctx)).nodes.keys()]);
+        // (not a pool node: the cycles power those on and off)
+        const always = [...(await loadServerState(ctx)).nodes.values()].filter((n) => !nodePower(n));
+        await executor.ensureNodes(always.map((n) => n.name));
         return (await sweeper()).hasWork;
       };
       // Idle is idle (issue 14): a site with no jobs ticks less and less often, up to

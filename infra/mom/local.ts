@@ -122,6 +122,8 @@ async function main(): Promise<void> {
         reply({ type: "reply", reqId: m.reqId, ok: mom.kill(m.jobId, m.runCount, m.reason) });
       } else if (m.type === "signal") {
         reply({ type: "reply", reqId: m.reqId, ok: mom.signal(m.jobId, m.runCount, m.signal) });
+      } else if (m.type === "running") {
+        reply({ type: "reply", reqId: m.reqId, ok: true, data: mom.running() });
       } else if (m.type === "counts") {
         reply({ type: "reply", reqId: m.reqId, ok: true, data: { ...requestCounts } });
       }

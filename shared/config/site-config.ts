@@ -32,6 +32,32 @@ export const NodeConfigSchema = z
     mem: z.string().default("4gb"),
     ngpus: z.number().int().nonnegative().default(0),
     partition: z.string().optional(),
+    /**
+     * the node pool it belongs to (`nodePools`): powered on when jobs need it and off after the
+     * pool's idleOff; absent = always on, its MOM started with the site
+     */
+    pool: z.string().optional(),
+  })
+  .strict();
+
+/**
+ * A node pool (issue 12): nodes that sleep until jobs need them (PBS's cloud-bursting node
+ * states `sleep` and `provisioning`). Only `process` (a local child-process MOM per node) works
+ * today; `fargate`, `ec2` and `external` (ECS Anywhere) pools come with the ECS executor's
+ * long-lived nodes and are refused until then.
+ */
+export const NodePoolConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,30}$/),
+    kind: z.enum(["process"], {
+      message: "only `process` pools work yet (fargate, ec2 and external come with ECS nodes)",
+    }),
+    /** seconds a powered-on node with no job stays up before it is powered off */
+    idleOff: z.number().int().nonnegative().default(600),
+    /** seconds a powering-on node has to say hello before it goes back to sleep */
+    bootTimeout: z.number().int().positive().default(300),
+    /** most nodes of the pool powered on in any minute */
+    startsPerMinute: z.number().int().positive().default(10),
   })
   .strict();
 
@@ -76,6 +102,7 @@ export const SiteConfigSchema = z
     serverAttributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
     queues: z.array(QueueConfigSchema).min(1),
     nodes: z.array(NodeConfigSchema).min(1),
+    nodePools: z.array(NodePoolConfigSchema).default([]),
     scheds: z.array(SchedConfigSchema).default([]),
     /**
      * where jobs start: "home-login" (PBS's way: the owner's $HOME, a login shell) or
@@ -110,6 +137,15 @@ export const MetaqueueConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    for (const s of cfg.sites) {
+      const pools = new Set(s.nodePools.map((p) => p.name));
+      for (const n of s.nodes)
+        if (n.pool !== undefined && !pools.has(n.pool))
+          ctx.addIssue({
+            code: "custom",
+            message: `node ${n.name} of site ${s.name}: no node pool ${n.pool}`,
+          });
+    }
     const seen = new Set<string>();
     for (const s of cfg.sites) {
       for (const n of [s.name, s.server]) {
@@ -129,6 +165,7 @@ export const MetaqueueConfigSchema = z
 
 export type QueueConfig = z.infer<typeof QueueConfigSchema>;
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+export type NodePoolConfig = z.infer<typeof NodePoolConfigSchema>;
 export type SiteConfig = z.infer<typeof SiteConfigSchema>;
 export type MetaqueueConfig = z.infer<typeof MetaqueueConfigSchema>;
 

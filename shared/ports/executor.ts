@@ -120,6 +120,18 @@ export interface Executor {
    * refuses `-I` at submit.
    */
   sessionAddress?(job: { jobId: string; momId: string; runCount: number }): string;
+  /**
+   * Power a pool node on (issue 12): start its MOM. Resolves once the start is under way; the
+   * node is up when its MOM's hello arrives (shared/server/node-power.ts), and goes back to
+   * sleep if that takes longer than its pool's boot timeout. Absent (the ECS executor, until
+   * ECS long-lived nodes come): no node is powered on or off.
+   */
+  powerOn?(node: string): Promise<void>;
+  /**
+   * Power a node off: stop its MOM, only when it runs nothing (rejects otherwise, and the node
+   * stays up). Resolves at once when the node has no MOM.
+   */
+  powerOff?(node: string): Promise<void>;
 }
 
 /** Usage of one finished job, as PBS reports it. */

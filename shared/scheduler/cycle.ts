@@ -30,6 +30,7 @@ import {
   serverNum,
 } from "../server/objects.js";
 import { buildRunSpec } from "../server/run-spec.js";
+import { cyclePower } from "../server/node-power.js";
 import { instantiateSubjob } from "../server/subjobs.js";
 import { ConflictError, StoreError } from "../errors.js";
 import { DispatchError } from "../ports/index.js";
@@ -170,6 +171,16 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
 
   // Hand the claimed jobs to their MOMs. A dispatch that fails puts the job back in the queue.
   await Promise.all(startedJobs.map((j) => dispatch(ctx, j)));
+  // Pool nodes: power on for jobs short of nodes, off when idle past idleOff (node-power.ts says
+  // why only this cycle may power its partition's nodes off).
+  await cyclePower(ctx, {
+    now: startedAt,
+    nodes,
+    objects: [...st.nodes.values()].filter((n) => nodePartition(n) === partition),
+    busy: [...running.map((r) => r.alloc), ...plan.start.map((d) => d.alloc)],
+    candidates,
+    waiting: plan.waiting,
+  }).catch((err) => ctx.log.warn(`power in ${partition}: ${(err as Error).message}`));
   // A job received from a peer is listed live at its origin, under its ID: say it started.
   await Promise.all(startedJobs.filter((j) => j.inbound).map((j) => reportState(ctx, j)));
   const withAfterDeps = startedJobs.filter((j) => j.hasDeps);

@@ -31,9 +31,10 @@
  *     Jobs without walltime never end for this purpose. If no such T exists (a job that never ends
  *     holds what is needed), the reservation is reported without `estimatedStart` and constrains
  *     nothing: later jobs start whenever they fit now. `backfill` true with depth 0 = plain greedy.
- * - A candidate that could only fit with offline/down nodes back (fits the whole complex but not
- *   the nodes taking work) waits with the insufficient-resources reason but is not a top job:
- *   we cannot know when the nodes return, so it must not stall the partition.
+ * - A candidate that could only fit with offline/down (or sleep/provisioning) nodes back (fits
+ *   the whole complex but not the nodes taking work) waits with the insufficient-resources reason
+ *   but is not a top job: we cannot know when the nodes return, so it must not stall the
+ *   partition. Powering sleeping nodes on for it is decided apart (shared/scheduler/power.ts).
  * - Early exit: once no node taking work has a free cpu and no reservation can still be made,
  *   remaining candidates (whose chunks all ask for ncpus >= 1) skip placement and get the
  *   insufficient-ncpus reason with A: 0. Every examined candidate that does not start appears in
@@ -203,7 +204,8 @@ export function planCycle(input: CycleInput): CycleResult {
     jobs: 0,
     excl: 0,
   }));
-  const usable = nodeInfos.map((n) => n.state !== "offline" && n.state !== "down");
+  // a sleeping or provisioning pool node is part of the complex but takes no work until up
+  const usable = nodeInfos.map((n) => n.state === "free" || n.state === "job-busy");
   const everyNode = nodeInfos.map(() => true);
   const totals: Res = { ncpus: 0, mem: 0, ngpus: 0, jobs: 0, excl: 0 };
   for (const c of capacity) {

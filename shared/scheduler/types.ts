@@ -1,7 +1,11 @@
 /** Inputs and outputs of one scheduler cycle (pure: see plan.ts). */
 import type { Chunk, Placement } from "../pbs/types.js";
 
-export type NodeState = "free" | "job-busy" | "offline" | "down";
+/**
+ * `sleep` and `provisioning` are PBS's cloud-bursting states of a pool node (powered off, and
+ * powering on): the node takes no work until its MOM says hello (shared/scheduler/power.ts).
+ */
+export type NodeState = "free" | "job-busy" | "offline" | "down" | "sleep" | "provisioning";
 
 /**
  * PBS vnode `sharing`: how a node treats a job's `place` sharing. `default_*` apply when the job

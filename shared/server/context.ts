@@ -76,6 +76,12 @@ export interface SiteContext {
    * or no sendmail): -m other than n, and -M, are refused at qsub and qalter.
    */
   mailer?: import("../ports/index.js").Mailer;
+  /**
+   * Node pools by name (issue 12; shared/scheduler/power.ts): nodes of a pool sleep until jobs
+   * need them. Absent, or an executor without powerOn: no node is powered on or off, and a
+   * pool node's power state is left as stored.
+   */
+  pools?: ReadonlyMap<string, import("../scheduler/power.js").PoolPolicy>;
 }
 
 /** The peer a server or short name means, if any. */

@@ -7,13 +7,19 @@
  * by the API or from a peer.
  */
 import type { SiteContext } from "./context.js";
+import { nodePower } from "./objects.js";
 import type { ServerObject } from "./records.js";
 import { loadServerState } from "./server-state.js";
 
-/** true when some job of the site is not finished, or a transfer step is outstanding */
+/**
+ * true when some job of the site is not finished, a transfer step is outstanding, or a pool node
+ * is powered on (its idle power-off, or its boot timeout, is the tick's to trigger)
+ */
 export async function siteHasWork(ctx: SiteContext): Promise<boolean> {
   if ((await ctx.store.queryTransfers()).length > 0) return true;
   const st = await loadServerState(ctx);
+  if (ctx.pools?.size && [...st.nodes.values()].some((n) => (nodePower(n)?.state ?? "sleep") !== "sleep"))
+    return true;
   for (const queue of st.queues.keys()) {
     // active jobs (queued, held, waiting, running, exiting, in transit) of the queue; one is enough
     if ((await ctx.store.listJobs(queue, false, { limit: 1 })).length > 0) return true;

@@ -12,6 +12,7 @@ import { beatIsGenuine, MomReportError, nodeOfMomId } from "../auth/mom-report.j
 import { findPeer, type SiteContext } from "./context.js";
 import { sendToPeer } from "./messages.js";
 import { loadServerState } from "./server-state.js";
+import { helloPower } from "./node-power.js";
 import { edgeOutcome } from "./depend-rules.js";
 import type { EndResult } from "./end-result.js";
 import { endFields, isFinished, type JobRecord, withHolds, withTrace } from "./job.js";
@@ -357,6 +358,8 @@ export async function momHello(
 ): Promise<EndResult> {
   if (!(await ctx.store.putMomBoot(node, momId, sentAt)))
     throw new MomReportError("replayed", `hello from ${momId} is older than ${node}'s last MOM boot`);
+  // a powering-on pool node is up from its MOM's hello (the cycle this hello asks for places on it)
+  await helloPower(ctx, node);
   const st = await loadServerState(ctx);
   const n = st.nodes.get(node);
   const res: EndResult = { partitions: [], ended: [] };

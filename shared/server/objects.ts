@@ -13,6 +13,7 @@ import {
   type NodeState,
   type QueueInfo,
 } from "../scheduler/types.js";
+import type { PowerInfo } from "../scheduler/power.js";
 import type { AttrValue, ServerObject } from "../server/records.js";
 
 type Kind =
@@ -216,11 +217,37 @@ export function queueEnabled(q: ServerObject): boolean {
   return bool(q.attrs.enabled, true);
 }
 
+/**
+ * A pool node's power record (shared/scheduler/power.ts), kept in its node object beside the
+ * admin state: `pool`, `power_state`, `power_since`, `power_on_at`, `idle_since`. Undefined for
+ * a node without a pool (always on).
+ */
+export function nodePower(n: ServerObject): PowerInfo | undefined {
+  const pool = n.attrs.pool;
+  if (typeof pool !== "string" || pool === "") return undefined;
+  const state = String(n.attrs.power_state ?? "sleep");
+  return {
+    pool,
+    state: state === "up" || state === "provisioning" ? state : "sleep",
+    since: num(n.attrs.power_since) ?? 0,
+    ...(num(n.attrs.power_on_at) !== undefined ? { poweredOnAt: num(n.attrs.power_on_at) } : {}),
+    ...(num(n.attrs.idle_since) !== undefined ? { idleSince: num(n.attrs.idle_since) } : {}),
+  };
+}
+
+/** The node's state as PBS shows it: the admin state, unless a free pool node is not up. */
+function nodeState(n: ServerObject): NodeState {
+  const admin = ((n.attrs.state as string) || "free") as NodeState;
+  const power = nodePower(n);
+  if (admin !== "free" || !power || power.state === "up") return admin;
+  return power.state;
+}
+
 export function nodeInfo(n: ServerObject): NodeInfo {
   return {
     name: n.name,
     partition: nodePartition(n),
-    state: ((n.attrs.state as string) || "free") as NodeState,
+    state: nodeState(n),
     available: {
       ncpus: num(n.attrs["resources_available.ncpus"]) ?? 0,
       mem: n.attrs["resources_available.mem"] ? parseSize(String(n.attrs["resources_available.mem"])) : 0,

@@ -26,6 +26,8 @@ export function siteObjects(sc: SiteConfig, managers: string): Omit<ServerObject
       "resources_available.ngpus": n.ngpus,
     };
     if (n.partition) attrs.partition = n.partition;
+    // a pool node starts powered off (shared/scheduler/power.ts): jobs power it on
+    if (n.pool) Object.assign(attrs, { pool: n.pool, power_state: "sleep", power_since: 0 });
     out.push({ kind: "node", name: n.name, attrs });
   }
   for (const s of sc.scheds) {

@@ -9,7 +9,8 @@ import { releaseCascade } from "./cascade.js";
 import { releaseDeferred } from "./deferred.js";
 import type { SiteContext } from "./context.js";
 import { sweepRunning } from "./job-end.js";
-import { partitions, queuePartition } from "./objects.js";
+import { nodePartition, nodePower, partitions, queuePartition } from "./objects.js";
+import { powerDue } from "../scheduler/power.js";
 import { repairDue, repairStranded } from "./repair.js";
 import { queuesWithQueued, siteHasWork } from "./idle.js";
 import { loadServerState } from "./server-state.js";
@@ -50,6 +51,13 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
     } catch (err) {
       ctx.log.warn(`sweeper: repair: ${(err as Error).message}`);
     }
+  }
+  // pool nodes idle past idleOff or past their boot timeout: only their partition's cycle powers
+  // them off (shared/server/node-power.ts)
+  const now = ctx.clock.now();
+  for (const n of st.nodes.values()) {
+    const p = nodePower(n);
+    if (p && powerDue(now, p, ctx.pools?.get(p.pool))) touched.add(nodePartition(n));
   }
   // after the sweeps: a job they requeued (lost MOM) or released is queued now
   for (const q of await queuesWithQueued(ctx, st.queues.values())) touched.add(queuePartition(q));

@@ -21,7 +21,9 @@ export type MomRequest =
   | { type: "run"; reqId: number; spec: JobRunSpec }
   | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
   | { type: "signal"; reqId: number; jobId: string; runCount: number; signal: NodeJS.Signals }
-  | { type: "counts"; reqId: number };
+  | { type: "counts"; reqId: number }
+  /** the runs this MOM has (power-off stops only a MOM running nothing) */
+  | { type: "running"; reqId: number };
 export type MomReply =
   | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
   | { type: "boot" }
@@ -40,6 +42,7 @@ interface MomProc {
 }
 
 export interface LocalExecutorOptions {
+  /** nodes whose MOM starts with the executor: always-on nodes, and pool nodes recorded powered on */
   nodes: string[];
   env: Record<string, string>;
   /** the site's MOM secret: each MOM gets HMAC(secret, momId) as its key, over IPC */
@@ -107,7 +110,9 @@ export class LocalExecutor implements Executor {
       // A MOM that dies is restarted, as systemd would restart pbs_mom; its boot message tells
       // the server what was lost.
       setTimeout(() => {
-        if (!this.stopping) this.startMom(node).catch((e) => this.opts.log?.(String(e)));
+        // not if the node was powered off meanwhile (powerOff forgets its MOM)
+        if (!this.stopping && this.moms.get(node) === proc)
+          this.startMom(node).catch((e) => this.opts.log?.(String(e)));
       }, 500);
     });
     return proc.ready;
@@ -117,6 +122,32 @@ export class LocalExecutor implements Executor {
   async ensureNodes(nodes: string[]): Promise<void> {
     const missing = nodes.filter((n) => !this.moms.has(n));
     if (missing.length && !this.stopping) await Promise.all(missing.map((n) => this.startMom(n)));
+  }
+
+  /**
+   * Power a pool node on: fork its MOM (its hello marks the node up). Resolves once forked; a MOM
+   * that never gets as far as its hello is the boot timeout's to find.
+   */
+  async powerOn(node: string): Promise<void> {
+    if (this.stopping) throw new Error("the executor is stopping");
+    if (this.moms.has(node)) return; // already running (a retried power-on): its hello will come
+    this.startMom(node).catch((e) => this.opts.log?.(`power-on of ${node}: ${(e as Error).message}`));
+  }
+
+  /**
+   * Power a node off: stop its MOM, only when it runs nothing (rejects otherwise). The MOM is
+   * forgotten first, so its exit is not taken for a crash and restarted.
+   */
+  async powerOff(node: string): Promise<void> {
+    const m = this.moms.get(node);
+    if (!m) return;
+    if (m.child.connected && m.momId) {
+      const r = (await this.request(node, { type: "running" })) as Extract<MomReply, { type: "reply" }>;
+      const runs = (r.data ?? []) as unknown[];
+      if (runs.length > 0) throw new Error(`MOM on ${node} still runs ${runs.length} job(s)`);
+    }
+    this.moms.delete(node);
+    await stopChild(m.child);
   }
 
   momIdFor(execHost: string): string {
@@ -211,24 +242,24 @@ export class LocalExecutor implements Executor {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(
-      [...this.moms.values()].map(
-        (m) =>
-          new Promise<void>((resolve) => {
-            if (m.child.exitCode !== null || m.child.signalCode !== null) return resolve();
-            const t = setTimeout(() => {
-              m.child.kill("SIGKILL");
-              resolve();
-            }, 5000);
-            m.child.once("exit", () => {
-              clearTimeout(t);
-              resolve();
-            });
-            m.child.kill("SIGTERM");
-          }),
-      ),
-    );
+    await Promise.all([...this.moms.values()].map((m) => stopChild(m.child)));
   }
+}
+
+/** SIGTERM a MOM (a graceful stop: it kills its jobs), SIGKILL after 5 s. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve();
+    }, 5000);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
 }
 
 function fsExists(p: string): boolean {
