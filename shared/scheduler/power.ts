@@ -19,6 +19,9 @@
  *   job above) is idle from the first cycle that sees it so (`markIdle`), and powered off once
  *   idle `idleOffMs`; a node given work again loses its idle mark (`markBusy`).
  * - Boot timeout: a node provisioning for `bootTimeoutMs` goes back to sleep (`bootTimedOut`).
+ *   A node whose power-on failed is not woken again for one more `bootTimeoutMs`: a job that
+ *   needs just that node would otherwise wake it at once, every cycle, in a loop of failed starts
+ *   that hides the failure (the node would look `provisioning` nearly all the time).
  */
 import type { Chunk, Placement } from "../pbs/types.js";
 import { type NodeSlot, placeSelect, type Res } from "./placement.js";
@@ -43,6 +46,8 @@ export interface PowerInfo {
   poweredOnAt?: number;
   /** epoch ms since which an up node has had no job; absent = busy, or not seen idle yet */
   idleSince?: number;
+  /** epoch ms its last power-on failed (start refused, or boot timeout); cleared by its hello */
+  bootFailedAt?: number;
 }
 
 export interface PowerInput {
@@ -106,7 +111,15 @@ export function planPower(input: PowerInput): PowerPlan {
   );
   const sleepers = nodes
     .map((_n, i) => i)
-    .filter((i) => nodes[i].state === "sleep" && policyOf(nodes[i].name) !== undefined)
+    .filter((i) => {
+      const pol = policyOf(nodes[i].name);
+      const failedAt = power.get(nodes[i].name)?.bootFailedAt;
+      return (
+        nodes[i].state === "sleep" &&
+        pol !== undefined &&
+        (failedAt === undefined || now - failedAt >= pol.bootTimeoutMs)
+      );
+    })
     .sort((a, b) => {
       const x = nodes[a].available;
       const y = nodes[b].available;

@@ -124,6 +124,7 @@ async function powerOn(ctx: SiteContext, node: string, now: number): Promise<voi
       ...a,
       power_state: "sleep",
       power_since: ctx.clock.now(),
+      boot_failed_at: ctx.clock.now(),
       comment: `${BOOT_TIMEOUT_COMMENT}: power-on failed: ${(err as Error).message}`,
     }));
     throw err;
@@ -169,6 +170,7 @@ async function bootTimedOut(ctx: SiteContext, node: string, now: number, since?:
       ...a,
       power_state: "sleep",
       power_since: now,
+      boot_failed_at: now,
       comment: `${BOOT_TIMEOUT_COMMENT} within ${secs} s of its power-on: back to sleep`,
     }),
     (p) => p.since === since,
@@ -188,7 +190,7 @@ async function bootTimedOut(ctx: SiteContext, node: string, now: number, since?:
 export async function helloPower(ctx: SiteContext, node: string): Promise<void> {
   if (!ctx.pools?.size) return; // a site without pools reads nothing more per hello
   await setPower(ctx, node, ["provisioning"], (a) => {
-    const attrs = without(a, "idle_since");
+    const attrs = without(a, "idle_since", "boot_failed_at");
     if (String(attrs.comment ?? "").startsWith(BOOT_TIMEOUT_COMMENT)) delete attrs.comment;
     return { ...attrs, power_state: "up", power_since: ctx.clock.now() };
   });

@@ -232,6 +232,7 @@ export function nodePower(n: ServerObject): PowerInfo | undefined {
     since: num(n.attrs.power_since) ?? 0,
     ...(num(n.attrs.power_on_at) !== undefined ? { poweredOnAt: num(n.attrs.power_on_at) } : {}),
     ...(num(n.attrs.idle_since) !== undefined ? { idleSince: num(n.attrs.idle_since) } : {}),
+    ...(num(n.attrs.boot_failed_at) !== undefined ? { bootFailedAt: num(n.attrs.boot_failed_at) } : {}),
   };
 }
 

@@ -94,6 +94,7 @@ describe("pool nodes", () => {
     );
 
     // warm: the node is up and idle (idleOff not yet past)
+    const onsBefore = site().metrics.totals.NodesPoweredOn ?? 0;
     const before = Date.now();
     const b = (
       await s.cli("qsub", ["-l", "select=1:ncpus=1", "-N", "B"], {
@@ -110,8 +111,12 @@ describe("pool nodes", () => {
       `warm node: submit to claim ${serverMs} ms; qsub call ${qsubMs} ms; qsub start to script start ${scriptMs} ms`,
     );
     expect(job?.execHost).toMatch(/^p1\//);
-    expect(serverMs).toBeLessThan(1000);
-    expect(scriptMs - qsubMs).toBeLessThan(1000);
+    // warm means no power-on on the way: the same MOM took it (the latency printed above is the
+    // measurement, well under a second on a quiet machine; the bounds here only catch a job that
+    // waited for a tick or a boot, and hold on a loaded CI machine)
+    expect(site().metrics.totals.NodesPoweredOn ?? 0).toBe(onsBefore);
+    expect(serverMs).toBeLessThan(5000);
+    expect(scriptMs - qsubMs).toBeLessThan(5000);
     await s.waitState(b, ["F"], 30_000);
 
     // idle again: it sleeps after idleOff, not before
@@ -142,6 +147,7 @@ describe("pool nodes", () => {
         (BOOT_TIMEOUT_S + 10) * 1000,
         async () => (await stateOf("p2")) === "sleep",
       );
+      // and it stays asleep for a boot timeout, though C still needs it (no loop of failed starts)
       const p2 = (await pbsnodes()).p2;
       expect(p2.state).toBe("sleep");
       expect(String(p2.comment)).toMatch(/did not come up within \d+ s/);

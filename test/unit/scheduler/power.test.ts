@@ -66,6 +66,14 @@ describe("power-on", () => {
     expect(planPower(input(nodes, power, { waiting: [{ select: [chunk(1, 64)] }] })).powerOn).toEqual([]);
   });
 
+  it("does not wake again, for one boot timeout, a node whose last power-on failed", () => {
+    const nodes = [sleeping("a", 4)];
+    const waiting = [{ select: [chunk(1, 4)] }];
+    const failed = (ago: number) => ({ a: { ...asleep, bootFailedAt: NOW - ago } });
+    expect(planPower(input(nodes, failed(1000), { waiting })).powerOn).toEqual([]);
+    expect(planPower(input(nodes, failed(pool.bootTimeoutMs), { waiting })).powerOn).toEqual(["a"]);
+  });
+
   it("wakes a node for what the up nodes have no room left for (running jobs count)", () => {
     const nodes = [node("a", 4), sleeping("b", 4)];
     const power = { a: up(), b: asleep };
