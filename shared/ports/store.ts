@@ -187,6 +187,15 @@ export interface Ledger {
   /** Add usage outside a job's own transaction. */
   chargeUsage(charge: UsageCharge): Promise<void>;
   putAcct(rec: AcctRecord): Promise<void>;
+  /**
+   * A job end's accounting record and its project charge, outside the job's own write (one
+   * transactional item costs twice, job-end.ts settleEnd): both land, and only if no record is
+   * stored under the record's key (time, job ID, type) yet. False when one was: a redelivered
+   * end settles nothing twice.
+   */
+  settleEnd(rec: AcctRecord, charge?: UsageCharge): Promise<boolean>;
+  /** Put each of `recs` that is not stored yet (by key); stored ones are left as they are. */
+  ensureAcct(recs: AcctRecord[]): Promise<void>;
   /** Accounting records of a UTC day (YYYY-MM-DD, as keys.acct writes it), in time order. */
   listAcct(day: string): Promise<AcctRecord[]>;
   /** An audit line, in the day's trail and, for a job, next to the job. */

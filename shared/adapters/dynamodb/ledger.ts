@@ -9,16 +9,19 @@
  * partitioned by day so a day's records are one Query, in sort-key (time) order.
  */
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
 import type { Ledger } from "../../ports/store.js";
 import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
 import { acctItem, chargeUpdate } from "./items.js";
+import { classifyStoreError, retryBusy } from "./errors.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -59,6 +62,71 @@ export class DynamoLedger extends TableAccess implements Ledger {
 
   async putAcct(rec: AcctRecord): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: acctItem(rec) }));
+  }
+
+  /**
+   * The end's record, conditional on its key being free, with the project's ADD: a transaction
+   * of these two small items only (the job item, ~2 KB, is written before, alone: job-end.ts
+   * settleEnd says why). Without a charge, one conditional PutItem. A failed condition (the
+   * record is there: this end was settled before) is `false`, whatever else went wrong throws.
+   */
+  async settleEnd(rec: AcctRecord, charge?: UsageCharge): Promise<boolean> {
+    const put = {
+      TableName: this.table,
+      Item: acctItem(rec),
+      ConditionExpression: "attribute_not_exists(pk)",
+    };
+    try {
+      if (charge)
+        await retryBusy(() =>
+          this.doc.send(
+            new TransactWriteCommand({
+              TransactItems: [{ Put: put }, { Update: chargeUpdate(this.table, charge) as never }],
+            }),
+          ),
+        );
+      else await retryBusy(() => this.doc.send(new PutCommand(put)));
+      return true;
+    } catch (err) {
+      const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+      if (e.name === "ConditionalCheckFailedException") return false;
+      if (
+        e.name === "TransactionCanceledException" &&
+        e.CancellationReasons?.[0]?.Code === "ConditionalCheckFailed"
+      )
+        return false;
+      throw classifyStoreError(err, `job ${rec.jobId}: its ${rec.type} record could not be settled`);
+    }
+  }
+
+  /**
+   * Records that may be missing after a crash between a job's write and its record's (job-end.ts
+   * settleEnd): read by key (eventually consistent, half a read unit each), the missing ones put.
+   * A record read as missing only because the read lagged is put again with the same key and
+   * content: still one record.
+   */
+  async ensureAcct(recs: AcctRecord[]): Promise<void> {
+    if (!recs.length) return;
+    const items = recs.map(acctItem);
+    const have = new Set<string>();
+    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+      [this.table]: { Keys: items.map((it) => ({ pk: it.pk, sk: it.sk })) },
+    };
+    while (req && Object.keys(req).length) {
+      const r = await this.doc.send(new BatchGetCommand({ RequestItems: req as never }));
+      for (const it of r.Responses?.[this.table] ?? []) have.add(`${it.pk}\u0000${it.sk}`);
+      req = r.UnprocessedKeys as typeof req;
+    }
+    const missing = items.filter((it) => !have.has(`${it.pk}\u0000${it.sk}`));
+    for (let i = 0; i < missing.length; i += 25) {
+      let w: Record<string, unknown> | undefined = {
+        [this.table]: missing.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+      };
+      while (w && Object.keys(w).length) {
+        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: w as never }));
+        w = r.UnprocessedItems as typeof w;
+      }
+    }
   }
 
   /**

@@ -595,6 +595,23 @@ export class MemorySiteStore implements SiteStore {
     this.table.write([acctOp(rec)], "");
   }
 
+  async settleEnd(rec: AcctRecord, charge?: UsageCharge): Promise<boolean> {
+    await this.io("settleEnd");
+    const put: WriteOp = { ...acctOp(rec), cond: (cur) => cur === undefined };
+    try {
+      this.table.write(charge ? [put, chargeOp(charge)] : [put], `record ${rec.jobId} ${rec.type}`, true);
+      return true;
+    } catch (err) {
+      if (err instanceof ConflictError) return false;
+      throw err;
+    }
+  }
+
+  async ensureAcct(recs: AcctRecord[]): Promise<void> {
+    await this.io("ensureAcct");
+    for (const r of recs) this.table.write([{ ...acctOp(r), next: (cur) => cur ?? { ...r } }], "");
+  }
+
   async listAcct(day: string): Promise<AcctRecord[]> {
     await this.io("listAcct");
     return this.table.query(`ACCT#${day}`).map(acctOf);
