@@ -267,6 +267,33 @@ export function recordContract(makeStore: MakeStore) {
       expect((await s.listAcct(dayOf(T0 + 86_400_000))).map((r) => r.jobId)).toEqual(["3.casper"]);
     });
 
+    it("settles an end once: its record and its charge together, nothing on the same key again", async () => {
+      const s = store();
+      const e = { time: T0, jobId: "1.casper", type: "E", data: { Exit_status: 0 } };
+      const charge = { account: "P1", where: "casper", coreSeconds: 120, walltime: 60 };
+      expect(await s.settleEnd(e, charge)).toBe(true);
+      // a redelivered end: same key, so neither record nor charge again
+      expect(await s.settleEnd(e, charge)).toBe(false);
+      expect(await s.settleEnd({ ...e, data: { Exit_status: 1 } })).toBe(false);
+      expect(await s.listAcct(dayOf(T0))).toEqual([e]);
+      expect((await s.getProject("P1"))?.coreSeconds).toEqual({ casper: 120 });
+      // no charge: the record alone, still once
+      const d = { ...e, jobId: "2.casper", type: "D" };
+      expect(await s.settleEnd(d)).toBe(true);
+      expect(await s.settleEnd(d)).toBe(false);
+      expect((await s.listAcct(dayOf(T0))).map((r) => r.jobId)).toEqual(["1.casper", "2.casper"]);
+    });
+
+    it("puts only the accounting records that are missing (ensureAcct)", async () => {
+      const s = store();
+      const q = { time: T0, jobId: "1.casper", type: "Q", data: { queue: "workq" } };
+      const st = { time: T0 + 1000, jobId: "1.casper", type: "S", data: { start: 1 } };
+      await s.putAcct(q);
+      await s.ensureAcct([{ ...q, data: { queue: "changed" } }, st]);
+      await s.ensureAcct([st]);
+      expect(await s.listAcct(dayOf(T0))).toEqual([q, st]);
+    });
+
     it("keeps audit lines by day, and by job next to the job", async () => {
       const s = store();
       const line = (t: number, over: Partial<AuditRecord> = {}): AuditRecord => ({
