@@ -52,6 +52,12 @@ export type JobWrite =
   | { before: JobRecord; after: JobRecord; acct?: AcctRecord; charge?: UsageCharge; create?: undefined }
   | { create: JobRecord; acct?: AcctRecord; before?: undefined; after?: undefined; charge?: undefined };
 
+/** A job end's accounting record and the charge that lands with it (Ledger.settleEnds). */
+export interface SettleEnd {
+  rec: AcctRecord;
+  charge?: UsageCharge;
+}
+
 /** Jobs, their dependency edges and the job sequence. */
 export interface JobStore {
   /** Bytes the job takes as stored (submit checks it against maxJobBytes). */
@@ -188,12 +194,12 @@ export interface Ledger {
   chargeUsage(charge: UsageCharge): Promise<void>;
   putAcct(rec: AcctRecord): Promise<void>;
   /**
-   * A job end's accounting record and its project charge, outside the job's own write (one
-   * transactional item costs twice, job-end.ts settleEnd): both land, and only if no record is
-   * stored under the record's key (time, job ID, type) yet. False when one was: a redelivered
-   * end settles nothing twice.
+   * Job ends' accounting records and project charges, outside the jobs' own writes (a
+   * transactional item costs twice, job-end.ts settleEnd): each record lands with its charge, and
+   * only if no record is stored under its key (time, job ID, type) yet. Result i is false when
+   * one was (a redelivered end settles nothing twice); other failures throw.
    */
-  settleEnd(rec: AcctRecord, charge?: UsageCharge): Promise<boolean>;
+  settleEnds(ends: SettleEnd[]): Promise<boolean[]>;
   /** Put each of `recs` that is not stored yet (by key); stored ones are left as they are. */
   ensureAcct(recs: AcctRecord[]): Promise<void>;
   /** Accounting records of a UTC day (YYYY-MM-DD, as keys.acct writes it), in time order. */

@@ -20,6 +20,11 @@ import { reportEnd, reportState } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { nodePartition } from "./objects.js";
 import { mailIfMarked, markMail } from "./mail.js";
+import { groupSettle } from "./group-commit.js";
+import { acct, queuedRecord, startRecord } from "./acct-records.js";
+
+// (their home is acct-records.ts, which submit reaches without this module's imports)
+export { acct, queuedRecord, startRecord };
 
 // (its home is array-count.ts, which the peer protocol and ops reach without this module's imports)
 export { subjobEnded };
@@ -28,40 +33,6 @@ export { subjobEnded };
 export const EXIT_LOST = -2;
 
 export type { EndResult } from "./end-result.js";
-
-/** A PBS accounting record of `job` (Q, S, E, D, ...) with the usual fields. */
-export function acct(
-  job: JobRecord,
-  type: string,
-  time: number,
-  extra: Record<string, string | number> = {},
-): AcctRecord {
-  const data: Record<string, string | number> = {
-    user: job.user,
-    queue: job.queue,
-    jobname: job.name,
-    ctime: Math.floor(job.ctime / 1000),
-    qtime: Math.floor(job.qtime / 1000),
-    ...extra,
-  };
-  if (job.account) data.account = job.account;
-  if (job.stime) data.start = Math.floor(job.stime / 1000);
-  if (job.execHost) data.exec_host = job.execHost;
-  for (const [k, v] of Object.entries(job.rl)) data[`Resource_List.${k}`] = v;
-  return { time, jobId: job.id, type, data };
-}
-
-/**
- * The Q record submit writes (submit.ts), from the job: rebuilt the same by settleEnd's repair.
- */
-export function queuedRecord(job: JobRecord): AcctRecord {
-  return { time: job.ctime, jobId: job.id, type: "Q", data: { queue: job.queue, user: job.user } };
-}
-
-/** The S record a claim writes (scheduler/cycle.ts), from the started job (or from it later). */
-export function startRecord(job: JobRecord): AcctRecord {
-  return acct(job, "S", job.stime ?? job.mtime, { etime: Math.floor((job.etime ?? job.qtime) / 1000) });
-}
 
 /**
  * The accounting of a job an obituary ended (`endAcct` set by that write): its E or D record and
@@ -92,8 +63,8 @@ export async function settleEnd(ctx: SiteContext, job: JobRecord): Promise<void>
   }
   if (ensure.length) await ctx.store.ensureAcct(ensure);
   const walltime = Math.round(used.walltime);
-  await ctx.store.settleEnd(
-    acct(job, type, now, {
+  await groupSettle(ctx.store, {
+    rec: acct(job, type, now, {
       Exit_status: job.exitStatus ?? 0,
       end: Math.floor(now / 1000),
       "resources_used.walltime": formatWalltime(used.walltime),
@@ -103,7 +74,7 @@ export async function settleEnd(ctx: SiteContext, job: JobRecord): Promise<void>
     }),
     // Work run for a peer is counted apart (for_<origin>); the origin charges its project when
     // JOB_END arrives.
-    job.account
+    charge: job.account
       ? {
           account: job.account,
           where: job.inbound ? `for_${job.inbound.from}` : ctx.site.short,
@@ -111,7 +82,7 @@ export async function settleEnd(ctx: SiteContext, job: JobRecord): Promise<void>
           walltime,
         }
       : undefined,
-  );
+  });
 }
 
 export function requeueFields(cur: JobRecord, now: number, comment: string): JobRecord {

@@ -38,7 +38,7 @@ import {
   type ServerState,
 } from "./objects.js";
 import { groupWrite } from "./group-commit.js";
-import { queuedRecord } from "./job-end.js";
+import { queuedRecord } from "./acct-records.js";
 import { allocateSeq } from "./seq.js";
 
 export interface Submitter {

@@ -191,8 +191,8 @@ export class DynamoSiteStore implements SiteStore {
   putAcct(...a: Parameters<Ledger["putAcct"]>) {
     return this.ledger.putAcct(...a);
   }
-  settleEnd(...a: Parameters<Ledger["settleEnd"]>) {
-    return this.ledger.settleEnd(...a);
+  settleEnds(...a: Parameters<Ledger["settleEnds"]>) {
+    return this.ledger.settleEnds(...a);
   }
   ensureAcct(...a: Parameters<Ledger["ensureAcct"]>) {
     return this.ledger.ensureAcct(...a);

@@ -18,9 +18,9 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
-import type { Ledger } from "../../ports/store.js";
+import type { Ledger, SettleEnd } from "../../ports/store.js";
 import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
-import { acctItem, chargeUpdate } from "./items.js";
+import { acctItem, chargesUpdate, chargeUpdate } from "./items.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
@@ -65,38 +65,66 @@ export class DynamoLedger extends TableAccess implements Ledger {
   }
 
   /**
-   * The end's record, conditional on its key being free, with the project's ADD: a transaction
-   * of these two small items only (the job item, ~2 KB, is written before, alone: job-end.ts
-   * settleEnd says why). Without a charge, one conditional PutItem. A failed condition (the
-   * record is there: this end was settled before) is `false`, whatever else went wrong throws.
+   * The ends' records, each conditional on its key being free, with their projects' ADDs (one
+   * per project, the ends' charges summed: a transaction may not touch an item twice), in one
+   * transaction of these small items only (the job items, ~2 KB each, are written before, alone:
+   * job-end.ts settleEnd says why). When DynamoDB cancels it, its CancellationReasons say which
+   * records were there already (settled before: false); the others are sent again without them.
+   * Up to 40 ends a transaction, so records and ADDs stay under its 100 actions.
    */
-  async settleEnd(rec: AcctRecord, charge?: UsageCharge): Promise<boolean> {
-    const put = {
-      TableName: this.table,
-      Item: acctItem(rec),
-      ConditionExpression: "attribute_not_exists(pk)",
-    };
-    try {
-      if (charge)
-        await retryBusy(() =>
-          this.doc.send(
-            new TransactWriteCommand({
-              TransactItems: [{ Put: put }, { Update: chargeUpdate(this.table, charge) as never }],
-            }),
-          ),
-        );
-      else await retryBusy(() => this.doc.send(new PutCommand(put)));
-      return true;
-    } catch (err) {
-      const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-      if (e.name === "ConditionalCheckFailedException") return false;
-      if (
-        e.name === "TransactionCanceledException" &&
-        e.CancellationReasons?.[0]?.Code === "ConditionalCheckFailed"
-      )
-        return false;
-      throw classifyStoreError(err, `job ${rec.jobId}: its ${rec.type} record could not be settled`);
+  async settleEnds(ends: SettleEnd[]): Promise<boolean[]> {
+    const out: boolean[] = new Array(ends.length).fill(false);
+    for (let i = 0; i < ends.length; i += 40) {
+      let live = ends.map((_, j) => j).slice(i, i + 40);
+      while (live.length) {
+        const puts = live.map((j) => ({
+          Put: {
+            TableName: this.table,
+            Item: acctItem(ends[j].rec),
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        }));
+        const byProject = new Map<string, Map<string, UsageCharge>>();
+        for (const j of live) {
+          const c = ends[j].charge;
+          if (!c) continue;
+          const p = byProject.get(c.account) ?? new Map<string, UsageCharge>();
+          byProject.set(c.account, p);
+          const cur = p.get(c.where);
+          p.set(
+            c.where,
+            cur
+              ? { ...cur, coreSeconds: cur.coreSeconds + c.coreSeconds, walltime: cur.walltime + c.walltime }
+              : { ...c },
+          );
+        }
+        const adds = [...byProject.values()].map((p) => ({
+          Update: chargesUpdate(this.table, [...p.values()]) as never,
+        }));
+        const items = [...puts, ...adds];
+        try {
+          // one record without a charge: a conditional PutItem, no transaction at all
+          if (items.length === 1) await retryBusy(() => this.doc.send(new PutCommand(puts[0].Put)));
+          else await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
+          for (const j of live) out[j] = true;
+          break;
+        } catch (err) {
+          const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+          const settled =
+            e.name === "ConditionalCheckFailedException"
+              ? new Set(live)
+              : e.name === "TransactionCanceledException"
+                ? new Set(
+                    live.filter((_, k) => e.CancellationReasons?.[k]?.Code === "ConditionalCheckFailed"),
+                  )
+                : new Set<number>();
+          if (settled.size === 0)
+            throw classifyStoreError(err, `the accounting of ${live.length} job ends could not be settled`);
+          live = live.filter((j) => !settled.has(j)); // already there: false, as out holds
+        }
+      }
     }
+    return out;
   }
 
   /**

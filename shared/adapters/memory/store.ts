@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { ConflictError } from "../../errors.js";
 import type { JobRecord } from "../../server/job.js";
 import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
-import type { JobChange, JobWrite, SiteStore } from "../../ports/store.js";
+import type { JobChange, JobWrite, SettleEnd, SiteStore } from "../../ports/store.js";
 import { planJobGroups } from "../dynamodb/job-groups.js";
 import type {
   AcctRecord,
@@ -595,16 +595,18 @@ export class MemorySiteStore implements SiteStore {
     this.table.write([acctOp(rec)], "");
   }
 
-  async settleEnd(rec: AcctRecord, charge?: UsageCharge): Promise<boolean> {
-    await this.io("settleEnd");
-    const put: WriteOp = { ...acctOp(rec), cond: (cur) => cur === undefined };
-    try {
-      this.table.write(charge ? [put, chargeOp(charge)] : [put], `record ${rec.jobId} ${rec.type}`, true);
-      return true;
-    } catch (err) {
-      if (err instanceof ConflictError) return false;
-      throw err;
-    }
+  async settleEnds(ends: SettleEnd[]): Promise<boolean[]> {
+    await this.io("settleEnds");
+    return ends.map(({ rec, charge }) => {
+      const put: WriteOp = { ...acctOp(rec), cond: (cur) => cur === undefined };
+      try {
+        this.table.write(charge ? [put, chargeOp(charge)] : [put], `record ${rec.jobId} ${rec.type}`, true);
+        return true;
+      } catch (err) {
+        if (err instanceof ConflictError) return false;
+        throw err;
+      }
+    });
   }
 
   async ensureAcct(recs: AcctRecord[]): Promise<void> {

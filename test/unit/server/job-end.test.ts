@@ -101,15 +101,15 @@ describe("obituaries", () => {
     const copy = s.bus.peek("events")[0];
     // fault: the handler dies after the job's end is written, before its record and charge
     // (SIGKILL between the two steps: job-end.ts settleEnd); SQS redelivers the obituary
-    const settle = s.store.settleEnd.bind(s.store);
-    s.store.settleEnd = async () => {
+    const settle = s.store.settleEnds.bind(s.store);
+    s.store.settleEnds = async () => {
       throw new Error("killed (injected)");
     };
     expect(await s.runEvents()).toHaveLength(1);
     expect((await s.job(j.id)).state).toBe("F");
     expect(acctOf(j.id)).toEqual(["Q", "S"]);
     expect((await s.store.getProject("P1"))?.coreSeconds ?? {}).toEqual({});
-    s.store.settleEnd = settle;
+    s.store.settleEnds = settle;
     for (let i = 0; i < 2; i++) {
       await s.bus.send("events", [copy], "redelivered");
       expect(await s.runEvents()).toEqual([]);
