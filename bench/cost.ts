@@ -190,7 +190,8 @@ export async function costRun(jobs: number): Promise<CostResult> {
 /** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
 function price(jobs: number, script: string, all: Record<string, number>, done: JobRecord[]): CostResult {
   const cap = summarizeCapacity(all);
-  // a job item's billed KB (no script: that is its B item), for the transactions' updates
+  // a job item's billed KB (no script: that is its B item), for the transactions' job updates
+  // (the project charges' ADDs are counted at 2 WRU by the meter)
   const jobKb =
     done.reduce((a, j) => {
       const { script: _s, ...item } = jobItem(j);
