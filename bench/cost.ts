@@ -100,6 +100,8 @@ export interface CostResult {
   txRequestsPerJob: number;
   /** capacity units per job by `R|W.Command.part` */
   unitsByPart: Record<string, number>;
+  /** SQS requests per job by `queue.Command` */
+  sqsByQueue: Record<string, number>;
   ddbRequestsPerJob: number;
   sqsPerJob: number;
   lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
@@ -238,6 +240,9 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
   usd.controlPlane = usd.ddbWrite + usd.ddbRead + usd.sqs + usd.lambda + usd.httpApi;
   const unitsByPart: Record<string, number> = {};
   for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
+  const sqsByQueue: Record<string, number> = {};
+  for (const [k, v] of Object.entries(all))
+    if (k.startsWith("sqsq.")) sqsByQueue[k.slice("sqsq.".length)] = v / jobs;
   return {
     jobs,
     scriptBytes: Buffer.byteLength(script),
@@ -247,6 +252,7 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
     txActionsPerJob: (all["ddbtx.actions"] ?? 0) / jobs,
     txRequestsPerJob: (all["ddbtx.requests"] ?? 0) / jobs,
     unitsByPart,
+    sqsByQueue,
     ddbRequestsPerJob: (req.ddbRead + req.ddbWrite) / jobs,
     sqsPerJob: req.sqs / jobs,
     lambda,
@@ -295,6 +301,12 @@ export function printCost(r: CostResult): void {
   );
   console.log(`| node time, 1-minute job (Fargate Arm, the job's size) | | ${r.usd.node1min.toFixed(0)} |`);
   console.log(`| node time, 10-minute job | | ${r.usd.node10min.toFixed(0)} |`);
+  console.error(
+    `SQS requests per job by queue and command: ${Object.entries(r.sqsByQueue)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${f2(v)}`)
+      .join(", ")}`,
+  );
   console.error(
     `capacity units per job by command and part: ${JSON.stringify(r.unitsByPart, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
   );

@@ -142,3 +142,25 @@ export function summarizeCapacity(counts: Record<string, number>): CapacitySumma
   }
   return out;
 }
+
+/**
+ * SQS requests by queue for the cost bench: `sqsq.<queue>.<Command>` (the last segment of the
+ * request's QueueUrl), beside the plain per-command counters.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the middleware stack type is generic over every client
+export function meterQueues(client: { middlewareStack: any }, counts: Record<string, number>): void {
+  client.middlewareStack.add(
+    // biome-ignore lint/suspicious/noExplicitAny: SDK middleware signature
+    (next: any, context: any) => async (args: any) => {
+      const cmd = String(context.commandName ?? "").replace(/Command$/, "");
+      const queue =
+        String(args.input?.QueueUrl ?? "")
+          .split("/")
+          .pop() || "-";
+      const k = `sqsq.${queue}.${cmd}`;
+      counts[k] = (counts[k] ?? 0) + 1;
+      return next(args);
+    },
+    { step: "initialize", name: "metaqueueQueueMeter" },
+  );
+}
