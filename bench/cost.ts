@@ -100,10 +100,14 @@ export interface CostResult {
   txRequestsPerJob: number;
   /** capacity units per job by `R|W.Command.part` */
   unitsByPart: Record<string, number>;
+  /** SQS requests per job by `queue.Command` */
+  sqsByQueue: Record<string, number>;
   ddbRequestsPerJob: number;
   sqsPerJob: number;
   lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
   s3PutsPerJob: number;
+  /** median wall time of one qsub sent alone (20 of them, after the counted run) */
+  apiSerialMs: number;
   /** dollars per million jobs */
   usd: {
     ddbWrite: number;
@@ -112,6 +116,9 @@ export interface CostResult {
     lambda: number;
     httpApi: number;
     controlPlane: number;
+    /** Lambda and the control plane with each API call at its serial duration (apiSerialMs) */
+    lambdaApiSerial: number;
+    controlPlaneApiSerial: number;
     s3Output: number;
     node1min: number;
     node10min: number;
@@ -181,16 +188,35 @@ export async function costRun(jobs: number): Promise<CostResult> {
     const { all } = await counting.done();
     const bad = done.filter((j) => j.exitStatus !== 0);
     if (bad.length) throw new Error(`${bad.length} realistic jobs failed (first: exit ${bad[0].exitStatus})`);
-    return price(jobs, script, all, done);
+    // One qsub at a time, outside the counted window: what one API call takes when it has the
+    // process to itself, as a Lambda instance has (above, 8 submits share the process with the
+    // scheduler, the events handler and each other, and each one's wall time holds their turns).
+    const serial: number[] = [];
+    const serialIds: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      serialIds.push(await submit());
+      serial.push(performance.now() - t0);
+    }
+    await waitDone(serialIds);
+    serial.sort((a, b) => a - b);
+    return price(jobs, script, all, done, serial[serial.length >> 1]);
   } finally {
     await bench.stop();
   }
 }
 
 /** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
-function price(jobs: number, script: string, all: Record<string, number>, done: JobRecord[]): CostResult {
+function price(
+  jobs: number,
+  script: string,
+  all: Record<string, number>,
+  done: JobRecord[],
+  apiSerialMs: number,
+): CostResult {
   const cap = summarizeCapacity(all);
-  // a job item's billed KB (no script: that is its B item), for the transactions' updates
+  // a job item's billed KB (no script: that is its B item), for the transactions' job updates
+  // (the project charges' ADDs are counted at 2 WRU by the meter)
   const jobKb =
     done.reduce((a, j) => {
       const { script: _s, ...item } = jobItem(j);
@@ -207,10 +233,14 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
   const inv = summarizeInvocations(all);
   const lambda: CostResult["lambda"] = {};
   let lambdaUsd = 0;
+  // the same, with each API call at its serial duration (one qsub at a time, apiSerialMs)
+  let lambdaSerialUsd = 0;
   for (const [fn, { n, ms }] of Object.entries(inv)) {
     const mb = LAMBDA_MEMORY_MB[fn] ?? 512;
     lambda[fn] = { perJob: n / jobs, msPerCall: n ? ms / n : 0, mb };
-    lambdaUsd += n * PRICES.lambdaRequest + (ms / 1000) * (mb / 1024) * PRICES.lambdaArmGbSecond;
+    const usd = (t: number) => n * PRICES.lambdaRequest + (t / 1000) * (mb / 1024) * PRICES.lambdaArmGbSecond;
+    lambdaUsd += usd(ms);
+    lambdaSerialUsd += usd(fn === "api" ? n * apiSerialMs : ms);
   }
   // HTTP API requests: each API invocation is one (the submits; the bench reads around the API)
   const httpApi = (inv.api?.n ?? 0) / jobs;
@@ -229,14 +259,21 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
     lambda: (lambdaUsd / jobs) * M,
     httpApi: httpApi * PRICES.httpApiRequest * M,
     controlPlane: 0,
+    lambdaApiSerial: 0,
+    controlPlaneApiSerial: 0,
     s3Output: s3 * PRICES.s3Put * M,
     // Fargate bills per second with a one-minute minimum
     node1min: (nodeHour / 60) * M,
     node10min: (nodeHour / 6) * M,
   };
   usd.controlPlane = usd.ddbWrite + usd.ddbRead + usd.sqs + usd.lambda + usd.httpApi;
+  usd.lambdaApiSerial = (lambdaSerialUsd / jobs) * M;
+  usd.controlPlaneApiSerial = usd.controlPlane - usd.lambda + usd.lambdaApiSerial;
   const unitsByPart: Record<string, number> = {};
   for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
+  const sqsByQueue: Record<string, number> = {};
+  for (const [k, v] of Object.entries(all))
+    if (k.startsWith("sqsq.")) sqsByQueue[k.slice("sqsq.".length)] = v / jobs;
   return {
     jobs,
     scriptBytes: Buffer.byteLength(script),
@@ -246,10 +283,12 @@ function price(jobs: number, script: string, all: Record<string, number>, done: 
     txActionsPerJob: (all["ddbtx.actions"] ?? 0) / jobs,
     txRequestsPerJob: (all["ddbtx.requests"] ?? 0) / jobs,
     unitsByPart,
+    sqsByQueue,
     ddbRequestsPerJob: (req.ddbRead + req.ddbWrite) / jobs,
     sqsPerJob: req.sqs / jobs,
     lambda,
     s3PutsPerJob: s3,
+    apiSerialMs,
     usd,
   };
 }
@@ -290,10 +329,19 @@ export function printCost(r: CostResult): void {
   );
   console.log(`| control plane per million jobs | | ${f2(r.usd.controlPlane)} (target ≤ 10) |`);
   console.log(
+    `| … with each API call at its duration alone (median of 20 qsubs one at a time: ${r.apiSerialMs.toFixed(0)} ms; Lambda ${f2(r.usd.lambdaApiSerial)}) | | ${f2(r.usd.controlPlaneApiSerial)} |`,
+  );
+  console.log(
     `| job output to S3 (ECS MOM PUTs, counted from the code, not measured) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
   );
   console.log(`| node time, 1-minute job (Fargate Arm, the job's size) | | ${r.usd.node1min.toFixed(0)} |`);
   console.log(`| node time, 10-minute job | | ${r.usd.node10min.toFixed(0)} |`);
+  console.error(
+    `SQS requests per job by queue and command: ${Object.entries(r.sqsByQueue)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${f2(v)}`)
+      .join(", ")}`,
+  );
   console.error(
     `capacity units per job by command and part: ${JSON.stringify(r.unitsByPart, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
   );

@@ -12,7 +12,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { meterCapacity } from "./capacity-meter.js";
+import { meterCapacity, meterQueues } from "./capacity-meter.js";
 
 // Lambda runs Node 22+; on a Node 20 development machine the SDK's end-of-support notice would
 // be printed by every process (the runtime, each MOM): say it once in the README instead.
@@ -110,6 +110,7 @@ export function makeSqsClient(cfg: ClientConfig): SQSClient {
     maxAttempts: 5,
   });
   countRequests(sqs, "sqs");
+  if (process.env.METAQUEUE_COST_METER === "1") meterQueues(sqs, requestCounts);
   return sqs;
 }
 

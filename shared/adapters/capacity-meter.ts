@@ -87,7 +87,8 @@ export function meterCapacity(client: { middlewareStack: any }, counts: Record<s
  * units of one item for several of the same size (3 items of 1.5 KB: 4 WRU, AWS bills 12;
  * checked against DynamoDB Local 2.x, 2026-12). Puts are counted from their item; an update's
  * item is not in the request, so it is counted as `txupdate` (its KB taken from the job item
- * sizes the bench knows) and the summary prices it apart.
+ * sizes the bench knows) and the summary prices it apart; a project's charge (an ADD to its small
+ * `PROJ` item) is 2 WRU.
  */
 export function countTransaction(
   counts: Record<string, number>,
@@ -95,9 +96,13 @@ export function countTransaction(
 ): void {
   for (const a of actions) {
     const [op, body] = Object.entries(a)[0] ?? [];
+    const pk = (body?.Key as { pk?: unknown } | undefined)?.pk;
     if (op === "Put" && body?.Item) {
       counts["ddbtx.put.wru"] =
         (counts["ddbtx.put.wru"] ?? 0) + 2 * Math.ceil(marshalledSize(body.Item) / 1024);
+    } else if (op === "Update" && (pk === "PROJ" || (pk as { S?: string } | undefined)?.S === "PROJ")) {
+      // a project's charge (ADD to an item of a few hundred bytes, table.ts keys.project): 1 KB
+      counts["ddbtx.put.wru"] = (counts["ddbtx.put.wru"] ?? 0) + 2;
     } else if (op) counts[`ddbtx.${op.toLowerCase()}`] = (counts[`ddbtx.${op.toLowerCase()}`] ?? 0) + 1;
   }
   counts["ddbtx.actions"] = (counts["ddbtx.actions"] ?? 0) + actions.length;
@@ -136,4 +141,26 @@ export function summarizeCapacity(counts: Record<string, number>): CapacitySumma
     else out.wru += v;
   }
   return out;
+}
+
+/**
+ * SQS requests by queue for the cost bench: `sqsq.<queue>.<Command>` (the last segment of the
+ * request's QueueUrl), beside the plain per-command counters.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the middleware stack type is generic over every client
+export function meterQueues(client: { middlewareStack: any }, counts: Record<string, number>): void {
+  client.middlewareStack.add(
+    // biome-ignore lint/suspicious/noExplicitAny: SDK middleware signature
+    (next: any, context: any) => async (args: any) => {
+      const cmd = String(context.commandName ?? "").replace(/Command$/, "");
+      const queue =
+        String(args.input?.QueueUrl ?? "")
+          .split("/")
+          .pop() || "-";
+      const k = `sqsq.${queue}.${cmd}`;
+      counts[k] = (counts[k] ?? 0) + 1;
+      return next(args);
+    },
+    { step: "initialize", name: "metaqueueQueueMeter" },
+  );
 }

@@ -52,6 +52,12 @@ export type JobWrite =
   | { before: JobRecord; after: JobRecord; acct?: AcctRecord; charge?: UsageCharge; create?: undefined }
   | { create: JobRecord; acct?: AcctRecord; before?: undefined; after?: undefined; charge?: undefined };
 
+/** A job end's accounting record and the charge that lands with it (Ledger.settleEnds). */
+export interface SettleEnd {
+  rec: AcctRecord;
+  charge?: UsageCharge;
+}
+
 /** Jobs, their dependency edges and the job sequence. */
 export interface JobStore {
   /** Bytes the job takes as stored (submit checks it against maxJobBytes). */
@@ -187,6 +193,15 @@ export interface Ledger {
   /** Add usage outside a job's own transaction. */
   chargeUsage(charge: UsageCharge): Promise<void>;
   putAcct(rec: AcctRecord): Promise<void>;
+  /**
+   * Job ends' accounting records and project charges, outside the jobs' own writes (a
+   * transactional item costs twice, job-end.ts settleEnd): each record lands with its charge, and
+   * only if no record is stored under its key (time, job ID, type) yet. Result i is false when
+   * one was (a redelivered end settles nothing twice); other failures throw.
+   */
+  settleEnds(ends: SettleEnd[]): Promise<boolean[]>;
+  /** Put each of `recs` that is not stored yet (by key); stored ones are left as they are. */
+  ensureAcct(recs: AcctRecord[]): Promise<void>;
   /** Accounting records of a UTC day (YYYY-MM-DD, as keys.acct writes it), in time order. */
   listAcct(day: string): Promise<AcctRecord[]>;
   /** An audit line, in the day's trail and, for a job, next to the job. */

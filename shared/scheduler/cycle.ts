@@ -15,7 +15,7 @@ import { queuesWithQueued } from "../server/idle.js";
 import { sendEvents, triggerCycles } from "../server/messages.js";
 import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
-import { acct, jobLost, requeueFields } from "../server/job-end.js";
+import { jobLost, requeueFields, startRecord } from "../server/job-end.js";
 import { groupWrite } from "../server/group-commit.js";
 import { retryConflicts } from "../server/retry.js";
 import {
@@ -310,11 +310,17 @@ export async function claim(
   try {
     // -m b: marked in the claim, the one write that starts this run (mailed after dispatch)
     const after = markMail(ctx, { ...before, ...fields }, "b");
-    // the S (start) accounting record lands with the claim, in one transaction
-    const rec = acct(after, "S", now, { etime: Math.floor((before.etime ?? before.qtime) / 1000) });
     // The claims of one cycle run concurrently and so share transactions (group commit); each is
     // still conditional on its own ver, and one that lost its race fails alone (below).
-    return await groupWrite(ctx.store, { before, after, acct: rec });
+    const started = await groupWrite(ctx.store, { before, after });
+    // The S record after the claim, a plain put (a transactional item bills twice, issue 14).
+    // Only a claim that landed writes it; a crash (or a failed put) is repaired at the job's end
+    // (job-end.ts settleEnd rebuilds it from the job, as here).
+    // Best effort: the run is claimed, so it must be dispatched whatever happens to its record.
+    await ctx.store
+      .putAcct(startRecord(started))
+      .catch((err) => ctx.log.warn(`S record of ${started.id} left for its end: ${(err as Error).message}`));
+    return started;
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again
     // A job the store can no longer grow (stored before submit checked sizes): leave it queued

@@ -13,7 +13,7 @@
  * write on an idle site waits for nothing; while MAX_IN_FLIGHT groups are in flight, later writes
  * gather into the next group (the classic group commit: the busier, the bigger the groups).
  */
-import type { JobStore, JobWrite } from "../ports/store.js";
+import type { JobStore, JobWrite, Ledger, SettleEnd } from "../ports/store.js";
 import type { JobRecord } from "./job.js";
 
 /** Groups in flight at once per store. */
@@ -75,14 +75,16 @@ class Batcher<I, O> {
 interface Batchers {
   writes: Batcher<JobWrite, JobRecord>;
   reads: Batcher<string, JobRecord | undefined>;
+  settles: Batcher<SettleEnd, boolean>;
 }
-const perStore = new WeakMap<JobStore, Batchers>();
+const perStore = new WeakMap<JobStore & Ledger, Batchers>();
 
-function batchers(store: JobStore): Batchers {
+function batchers(store: JobStore & Ledger): Batchers {
   let b = perStore.get(store);
   if (!b) {
     b = {
       writes: new Batcher((ws) => store.writeJobs(ws)),
+      settles: new Batcher((es) => store.settleEnds(es)),
       reads: new Batcher(async (ks) => {
         const got = await store.getJobs(ks);
         return ks.map((k) => (got.has(k) ? structuredClone(got.get(k)) : undefined));
@@ -97,11 +99,20 @@ function batchers(store: JobStore): Batchers {
  * Write one job change (or create) as part of the next group: resolves with what updateJob
  * (createJob) would have returned, rejects with what it would have thrown.
  */
-export function groupWrite(store: JobStore, w: JobWrite): Promise<JobRecord> {
+export function groupWrite(store: JobStore & Ledger, w: JobWrite): Promise<JobRecord> {
   return batchers(store).writes.ask(w);
 }
 
 /** Read one job (strongly consistent) as part of the next batch read (one BatchGetItem). */
-export function groupRead(store: JobStore, key: string): Promise<JobRecord | undefined> {
+export function groupRead(store: JobStore & Ledger, key: string): Promise<JobRecord | undefined> {
   return batchers(store).reads.ask(key);
+}
+
+/**
+ * Settle one job end's record and charge (Ledger.settleEnds) with the ends settled alongside it
+ * (one SQS batch of obituaries): one small transaction, one ADD per project. Resolves false when
+ * the record was there already.
+ */
+export function groupSettle(store: JobStore & Ledger, e: SettleEnd): Promise<boolean> {
+  return batchers(store).settles.ask(e);
 }

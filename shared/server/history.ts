@@ -109,6 +109,8 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
       store.transactJobs(await stampChanges(updates), creates && (await Promise.all(creates.map(stamp)))),
     createInbound: async (job, transferId) => store.createInbound(await stamp(job), transferId),
     putAcct: (rec) => store.putAcct(stampAcct(rec) as AcctRecord),
+    settleEnds: (ends) => store.settleEnds(ends.map((e) => ({ ...e, rec: stampAcct(e.rec) as AcctRecord }))),
+    ensureAcct: (recs) => store.ensureAcct(recs.map((r) => stampAcct(r) as AcctRecord)),
     putAudit: async (rec: AuditRecord) =>
       store.putAudit(rec.expiresAt !== undefined ? rec : { ...rec, expiresAt: nowS() + (await historyS()) }),
     // --- reads ---

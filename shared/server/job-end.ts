@@ -21,6 +21,11 @@ import { reportEnd, reportState } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { nodePartition } from "./objects.js";
 import { mailIfMarked, markMail } from "./mail.js";
+import { groupSettle } from "./group-commit.js";
+import { acct, queuedRecord, startRecord } from "./acct-records.js";
+
+// (their home is acct-records.ts, which submit reaches without this module's imports)
+export { acct, queuedRecord, startRecord };
 
 // (its home is array-count.ts, which the peer protocol and ops reach without this module's imports)
 export { subjobEnded };
@@ -30,26 +35,55 @@ export const EXIT_LOST = -2;
 
 export type { EndResult } from "./end-result.js";
 
-/** A PBS accounting record of `job` (Q, S, E, D, ...) with the usual fields. */
-export function acct(
-  job: JobRecord,
-  type: string,
-  time: number,
-  extra: Record<string, string | number> = {},
-): AcctRecord {
-  const data: Record<string, string | number> = {
-    user: job.user,
-    queue: job.queue,
-    jobname: job.name,
-    ctime: Math.floor(job.ctime / 1000),
-    qtime: Math.floor(job.qtime / 1000),
-    ...extra,
-  };
-  if (job.account) data.account = job.account;
-  if (job.stime) data.start = Math.floor(job.stime / 1000);
-  if (job.execHost) data.exec_host = job.execHost;
-  for (const [k, v] of Object.entries(job.rl)) data[`Resource_List.${k}`] = v;
-  return { time, jobId: job.id, type, data };
+/**
+ * The accounting of a job an obituary ended (`endAcct` set by that write): its E or D record and
+ * its project's charge, built from the finished job item alone, so a redelivered obituary
+ * rebuilds exactly what the first delivery would have written.
+ *
+ * Why not in the job's transaction, as before: DynamoDB bills every item of a transaction twice,
+ * and the ~2 KB job item was the most of it (issue 14: 4 WRU instead of 2 per end). So the end
+ * is two steps, and each is idempotent:
+ *   1. the job's conditional write (endAcct, obittime, used, exitStatus): decides the end once;
+ *   2. this: the record, conditional on its key (time = obittime, job ID, type) being free, and
+ *      the charge, in one small transaction (ledger settleEnd): both land once, or neither.
+ * A crash (SIGKILL, a throttled transaction) between 1 and 2 leaves the obituary unacknowledged:
+ * SQS redelivers it, handleObituary finds the job finished with this run (stale) and comes here
+ * again; a redelivery after 2 finds the record there and charges nothing.
+ *
+ * The Q and S records are plain puts after their job writes (submit, claim), so a crash there
+ * could lose one: they are checked here too (a half-unit read each) and put if missing.
+ */
+export async function settleEnd(ctx: SiteContext, job: JobRecord): Promise<void> {
+  const type = job.endAcct ?? "E";
+  const now = job.obittime ?? job.mtime;
+  const used = job.used ?? { walltime: 0, cput: 0, mem: 0, ncpus: 1 };
+  const ensure: AcctRecord[] = [];
+  if (!job.parentKey) {
+    if (!job.inbound) ensure.push(queuedRecord(job));
+    if (job.stime !== undefined) ensure.push(startRecord(job));
+  }
+  if (ensure.length) await ctx.store.ensureAcct(ensure);
+  const walltime = Math.round(used.walltime);
+  await groupSettle(ctx.store, {
+    rec: acct(job, type, now, {
+      Exit_status: job.exitStatus ?? 0,
+      end: Math.floor(now / 1000),
+      "resources_used.walltime": formatWalltime(used.walltime),
+      "resources_used.cput": formatWalltime(used.cput),
+      "resources_used.mem": formatSize(used.mem),
+      "resources_used.ncpus": used.ncpus,
+    }),
+    // Work run for a peer is counted apart (for_<origin>); the origin charges its project when
+    // JOB_END arrives.
+    charge: job.account
+      ? {
+          account: job.account,
+          where: job.inbound ? `for_${job.inbound.from}` : ctx.site.short,
+          coreSeconds: walltime * (Number(job.rl.ncpus) || used.ncpus || 1),
+          walltime,
+        }
+      : undefined,
+  });
 }
 
 export function requeueFields(cur: JobRecord, now: number, comment: string): JobRecord {
@@ -127,30 +161,11 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
         comment,
         `Exit_status=${o.exitStatus} resources_used.walltime=${formatWalltime(used.walltime)} resources_used.cput=${formatWalltime(used.cput)} resources_used.mem=${formatSize(used.mem)}${o.comment ? ` (${o.comment})` : ""}`,
       );
-      const walltime = Math.round(used.walltime);
-      const account = cur.account;
       return {
         kind: "write",
-        // -m e: marked in the write that ends the run (a redelivered obituary is stale: no mail)
-        after: markMail(ctx, after, "e"),
-        // Charged in the same transaction as the end: exactly once. Work run for a peer is
-        // counted apart (for_<origin>); the origin charges its project when JOB_END arrives.
-        charge: account
-          ? {
-              account,
-              where: cur.inbound ? `for_${cur.inbound.from}` : ctx.site.short,
-              coreSeconds: walltime * (Number(cur.rl.ncpus) || used.ncpus || 1),
-              walltime,
-            }
-          : undefined,
-        acct: acct(cur, deleted ? "D" : "E", now, {
-          Exit_status: o.exitStatus,
-          end: Math.floor(now / 1000),
-          "resources_used.walltime": formatWalltime(used.walltime),
-          "resources_used.cput": formatWalltime(used.cput),
-          "resources_used.mem": formatSize(used.mem),
-          "resources_used.ncpus": used.ncpus,
-        }),
+        // -m e: marked in the write that ends the run (a redelivered obituary is stale: no mail).
+        // Its E/D record and the project's charge are not in this write: settleEnd, below.
+        after: markMail(ctx, { ...after, endAcct: deleted ? "D" : "E" }, "e"),
       };
     },
     // the obituaries of one SQS batch end their jobs in shared transactions (group commit)
@@ -167,6 +182,9 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
   // work (array parent, dependents) again; each step is idempotent.
   if (outcome === "stale" && !(isFinished(job.state) && job.runCount === o.runCount))
     return { partitions: [], ended: [] };
+  // Ended by this obituary (now, or by an earlier delivery that may have died before its record):
+  // its accounting, exactly once. Before anything else, so a failure redelivers the obituary.
+  if (job.endAcct && isFinished(job.state) && job.runCount === o.runCount) await settleEnd(ctx, job);
   const res: EndResult = { partitions: [job.partition], ended: [] };
   // The run is settled: a MOM that held only it (ECS: one MOM per run) will say nothing more,
   // so its heartbeat item goes now (the TTL would take it later). Best effort: a failure here

@@ -102,6 +102,12 @@ export interface JobRecord {
   stime?: number;
   obittime?: number;
   /**
+   * Set by the write that ends a run from its obituary: the type of its accounting record (E, or
+   * D for a deleted job), which is written after that write (job-end.ts settleEnd), and again
+   * from this item by a redelivered obituary when the first attempt died between the two.
+   */
+  endAcct?: "E" | "D";
+  /**
    * Epoch SECONDS after which the finished job is gone from history (job_history_duration),
    * set by the write that finishes it (history.ts); the table's TTL attribute. Absent while active.
    */

@@ -267,6 +267,49 @@ export function recordContract(makeStore: MakeStore) {
       expect((await s.listAcct(dayOf(T0 + 86_400_000))).map((r) => r.jobId)).toEqual(["3.casper"]);
     });
 
+    it("settles an end once: its record and its charge together, nothing on the same key again", async () => {
+      const s = store();
+      const e = { time: T0, jobId: "1.casper", type: "E", data: { Exit_status: 0 } };
+      const charge = { account: "P1", where: "casper", coreSeconds: 120, walltime: 60 };
+      expect(await s.settleEnds([{ rec: e, charge }])).toEqual([true]);
+      // a redelivered end: same key, so neither record nor charge again
+      expect(await s.settleEnds([{ rec: e, charge }])).toEqual([false]);
+      expect(await s.settleEnds([{ rec: { ...e, data: { Exit_status: 1 } } }])).toEqual([false]);
+      expect(await s.listAcct(dayOf(T0))).toEqual([e]);
+      expect((await s.getProject("P1"))?.coreSeconds).toEqual({ casper: 120 });
+      // a batch: the settled one again beside new ones of the same project (charged once, summed)
+      // and one without a charge
+      const f = { ...e, jobId: "2.casper" };
+      const d = { ...e, jobId: "3.casper", type: "D" };
+      const g = { ...e, jobId: "4.casper" };
+      expect(
+        await s.settleEnds([
+          { rec: e, charge },
+          { rec: f, charge },
+          { rec: d },
+          { rec: g, charge: { ...charge, where: "for_derecho" } },
+        ]),
+      ).toEqual([false, true, true, true]);
+      expect(await s.settleEnds([{ rec: d }])).toEqual([false]);
+      expect((await s.listAcct(dayOf(T0))).map((r) => r.jobId)).toEqual([
+        "1.casper",
+        "2.casper",
+        "3.casper",
+        "4.casper",
+      ]);
+      expect((await s.getProject("P1"))?.coreSeconds).toEqual({ casper: 240, for_derecho: 120 });
+    });
+
+    it("puts only the accounting records that are missing (ensureAcct)", async () => {
+      const s = store();
+      const q = { time: T0, jobId: "1.casper", type: "Q", data: { queue: "workq" } };
+      const st = { time: T0 + 1000, jobId: "1.casper", type: "S", data: { start: 1 } };
+      await s.putAcct(q);
+      await s.ensureAcct([{ ...q, data: { queue: "changed" } }, st]);
+      await s.ensureAcct([st]);
+      expect(await s.listAcct(dayOf(T0))).toEqual([q, st]);
+    });
+
     it("keeps audit lines by day, and by job next to the job", async () => {
       const s = store();
       const line = (t: number, over: Partial<AuditRecord> = {}): AuditRecord => ({

@@ -191,6 +191,12 @@ export class DynamoSiteStore implements SiteStore {
   putAcct(...a: Parameters<Ledger["putAcct"]>) {
     return this.ledger.putAcct(...a);
   }
+  settleEnds(...a: Parameters<Ledger["settleEnds"]>) {
+    return this.ledger.settleEnds(...a);
+  }
+  ensureAcct(...a: Parameters<Ledger["ensureAcct"]>) {
+    return this.ledger.ensureAcct(...a);
+  }
   listAcct(...a: Parameters<Ledger["listAcct"]>) {
     return this.ledger.listAcct(...a);
   }

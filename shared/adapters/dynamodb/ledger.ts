@@ -9,16 +9,19 @@
  * partitioned by day so a day's records are one Query, in sort-key (time) order.
  */
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
-import type { Ledger } from "../../ports/store.js";
+import type { Ledger, SettleEnd } from "../../ports/store.js";
 import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
-import { acctItem, chargeUpdate } from "./items.js";
+import { acctItem, chargesUpdate, chargeUpdate } from "./items.js";
+import { classifyStoreError, retryBusy } from "./errors.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -59,6 +62,99 @@ export class DynamoLedger extends TableAccess implements Ledger {
 
   async putAcct(rec: AcctRecord): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: acctItem(rec) }));
+  }
+
+  /**
+   * The ends' records, each conditional on its key being free, with their projects' ADDs (one
+   * per project, the ends' charges summed: a transaction may not touch an item twice), in one
+   * transaction of these small items only (the job items, ~2 KB each, are written before, alone:
+   * job-end.ts settleEnd says why). When DynamoDB cancels it, its CancellationReasons say which
+   * records were there already (settled before: false); the others are sent again without them.
+   * Up to 40 ends a transaction, so records and ADDs stay under its 100 actions.
+   */
+  async settleEnds(ends: SettleEnd[]): Promise<boolean[]> {
+    const out: boolean[] = new Array(ends.length).fill(false);
+    for (let i = 0; i < ends.length; i += 40) {
+      let live = ends.map((_, j) => j).slice(i, i + 40);
+      while (live.length) {
+        const puts = live.map((j) => ({
+          Put: {
+            TableName: this.table,
+            Item: acctItem(ends[j].rec),
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        }));
+        const byProject = new Map<string, Map<string, UsageCharge>>();
+        for (const j of live) {
+          const c = ends[j].charge;
+          if (!c) continue;
+          const p = byProject.get(c.account) ?? new Map<string, UsageCharge>();
+          byProject.set(c.account, p);
+          const cur = p.get(c.where);
+          p.set(
+            c.where,
+            cur
+              ? { ...cur, coreSeconds: cur.coreSeconds + c.coreSeconds, walltime: cur.walltime + c.walltime }
+              : { ...c },
+          );
+        }
+        const adds = [...byProject.values()].map((p) => ({
+          Update: chargesUpdate(this.table, [...p.values()]) as never,
+        }));
+        const items = [...puts, ...adds];
+        try {
+          // one record without a charge: a conditional PutItem, no transaction at all
+          if (items.length === 1) await retryBusy(() => this.doc.send(new PutCommand(puts[0].Put)));
+          else await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
+          for (const j of live) out[j] = true;
+          break;
+        } catch (err) {
+          const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+          const settled =
+            e.name === "ConditionalCheckFailedException"
+              ? new Set(live)
+              : e.name === "TransactionCanceledException"
+                ? new Set(
+                    live.filter((_, k) => e.CancellationReasons?.[k]?.Code === "ConditionalCheckFailed"),
+                  )
+                : new Set<number>();
+          if (settled.size === 0)
+            throw classifyStoreError(err, `the accounting of ${live.length} job ends could not be settled`);
+          live = live.filter((j) => !settled.has(j)); // already there: false, as out holds
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Records that may be missing after a crash between a job's write and its record's (job-end.ts
+   * settleEnd): read by key (eventually consistent, half a read unit each), the missing ones put.
+   * A record read as missing only because the read lagged is put again with the same key and
+   * content: still one record.
+   */
+  async ensureAcct(recs: AcctRecord[]): Promise<void> {
+    if (!recs.length) return;
+    const items = recs.map(acctItem);
+    const have = new Set<string>();
+    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+      [this.table]: { Keys: items.map((it) => ({ pk: it.pk, sk: it.sk })) },
+    };
+    while (req && Object.keys(req).length) {
+      const r = await this.doc.send(new BatchGetCommand({ RequestItems: req as never }));
+      for (const it of r.Responses?.[this.table] ?? []) have.add(`${it.pk}\u0000${it.sk}`);
+      req = r.UnprocessedKeys as typeof req;
+    }
+    const missing = items.filter((it) => !have.has(`${it.pk}\u0000${it.sk}`));
+    for (let i = 0; i < missing.length; i += 25) {
+      let w: Record<string, unknown> | undefined = {
+        [this.table]: missing.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+      };
+      while (w && Object.keys(w).length) {
+        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: w as never }));
+        w = r.UnprocessedItems as typeof w;
+      }
+    }
   }
 
   /**

@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { ConflictError } from "../../errors.js";
 import type { JobRecord } from "../../server/job.js";
 import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
-import type { JobChange, JobWrite, SiteStore } from "../../ports/store.js";
+import type { JobChange, JobWrite, SettleEnd, SiteStore } from "../../ports/store.js";
 import { planJobGroups } from "../dynamodb/job-groups.js";
 import type {
   AcctRecord,
@@ -593,6 +593,25 @@ export class MemorySiteStore implements SiteStore {
   async putAcct(rec: AcctRecord): Promise<void> {
     await this.io("putAcct");
     this.table.write([acctOp(rec)], "");
+  }
+
+  async settleEnds(ends: SettleEnd[]): Promise<boolean[]> {
+    await this.io("settleEnds");
+    return ends.map(({ rec, charge }) => {
+      const put: WriteOp = { ...acctOp(rec), cond: (cur) => cur === undefined };
+      try {
+        this.table.write(charge ? [put, chargeOp(charge)] : [put], `record ${rec.jobId} ${rec.type}`, true);
+        return true;
+      } catch (err) {
+        if (err instanceof ConflictError) return false;
+        throw err;
+      }
+    });
+  }
+
+  async ensureAcct(recs: AcctRecord[]): Promise<void> {
+    await this.io("ensureAcct");
+    for (const r of recs) this.table.write([{ ...acctOp(r), next: (cur) => cur ?? { ...r } }], "");
   }
 
   async listAcct(day: string): Promise<AcctRecord[]> {

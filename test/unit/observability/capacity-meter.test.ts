@@ -23,6 +23,11 @@ describe("capacity meter", () => {
       { Put: { TableName: "t", Item: { pk: { S: "JOB#1" }, d: { S: "x".repeat(1500) } } } },
     ]);
     expect(low["ddbtx.put.wru"]).toBe(4);
+    // a project's charge (ADD to its small PROJ item): 2 WRU, not a job update
+    const charge: Record<string, number> = {};
+    countTransaction(charge, [put(100), { Update: { TableName: "t", Key: { pk: "PROJ", sk: "P1" } } }]);
+    expect(charge["ddbtx.put.wru"]).toBe(4);
+    expect(charge["ddbtx.update"]).toBeUndefined();
   });
 
   it("keeps the reported units of a transaction apart by command and part, out of the ddbtx counts", () => {

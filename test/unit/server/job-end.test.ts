@@ -94,6 +94,55 @@ describe("obituaries", () => {
     expect(acctOf(j.id)).toEqual(["Q", "S", "E"]);
   });
 
+  it("a crash between an end's job write and its record: the redelivered obituary records and charges it once", async () => {
+    const j = await startJob(s, "alice", "true\n", { account: "P1", resources: { select: "1:ncpus=2" } });
+    s.clock.advance(60_000);
+    await s.obit(j.id, { walltime: 60 });
+    const copy = s.bus.peek("events")[0];
+    // fault: the handler dies after the job's end is written, before its record and charge
+    // (SIGKILL between the two steps: job-end.ts settleEnd); SQS redelivers the obituary
+    const settle = s.store.settleEnds.bind(s.store);
+    s.store.settleEnds = async () => {
+      throw new Error("killed (injected)");
+    };
+    expect(await s.runEvents()).toHaveLength(1);
+    expect((await s.job(j.id)).state).toBe("F");
+    expect(acctOf(j.id)).toEqual(["Q", "S"]);
+    expect((await s.store.getProject("P1"))?.coreSeconds ?? {}).toEqual({});
+    s.store.settleEnds = settle;
+    for (let i = 0; i < 2; i++) {
+      await s.bus.send("events", [copy], "redelivered");
+      expect(await s.runEvents()).toEqual([]);
+    }
+    expect(acctOf(j.id)).toEqual(["Q", "S", "E"]);
+    const e = inspectStore(s.store).acct.find((a) => a.jobId === j.id && a.type === "E");
+    expect(e).toMatchObject({
+      time: (await s.job(j.id)).obittime,
+      data: { Exit_status: 0, exec_host: j.execHost },
+    });
+    expect((await s.store.getProject("P1"))?.coreSeconds).toEqual({ casper: 120 });
+  });
+
+  it("Q and S records lost after their job writes (crash, failed put) are put at the job's end, once", async () => {
+    const putAcct = s.store.putAcct.bind(s.store);
+    s.store.putAcct = async () => {
+      throw new Error("killed (injected)");
+    };
+    const j = await startJob(s, "alice", "true\n", { account: "P1" });
+    expect(acctOf(j.id)).toEqual([]);
+    s.store.putAcct = putAcct;
+    s.clock.advance(10_000);
+    await s.obit(j.id, { walltime: 10 });
+    await s.settle();
+    expect(acctOf(j.id)).toEqual(["Q", "S", "E"]);
+    const recs = inspectStore(s.store).acct.filter((a) => a.jobId === j.id);
+    expect(recs[0]).toMatchObject({ time: j.ctime, data: { queue: j.queue, user: "alice" } });
+    expect(recs[1]).toMatchObject({
+      time: j.stime,
+      data: { exec_host: j.execHost, start: Math.floor((j.stime as number) / 1000) },
+    });
+  });
+
   it("charge once when two different ends race: the obituary and the sweeper declaring the run lost", async () => {
     const j = await startJob(s, "alice", "true\n", { account: "P1", rerunnable: false });
     s.clock.advance(30_000);
