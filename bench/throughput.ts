@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { parseConfig } from "../shared/config/site-config.js";
-import { countRequests, startBenchStack } from "./local.js";
+import { countRequests, harnessReads, startBenchStack, waitFinished } from "./local.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -92,21 +92,10 @@ async function oneRun(k: number) {
   const bench = await startBenchStack(config, "tp");
   try {
     const site = bench.mq.sites[0];
-    const { ctx } = site;
-    const keyOf = (id: string) => id.split(".")[0];
-    const waitDone = async (ids: string[]) => {
-      const pending = new Set(ids.map(keyOf));
-      const end = Date.now() + 300_000;
-      while (pending.size && Date.now() < end) {
-        const got = await ctx.store.getJobs([...pending]);
-        for (const [key, j] of got) if (j.state === "F") pending.delete(key);
-        if (pending.size) await new Promise((r) => setTimeout(r, 100));
-      }
-      if (pending.size) throw new Error(`${pending.size} jobs not finished`);
-      return [...(await ctx.store.getJobs(ids.map(keyOf))).values()];
-    };
+    const waitDone = (ids: string[]) => waitFinished(site, ids, 300_000);
     await waitDone([await bench.submit(site, "/bin/true\n")]);
     const counting = await countRequests([site]);
+    const harness0 = harnessReads.jobs;
     const before = tree(process.pid);
     const t0 = Date.now();
     const ids: string[] = [];
@@ -144,6 +133,9 @@ async function oneRun(k: number) {
     for (const [n, t] of Object.entries(cpu).sort((a, b) => b[1] - a[1]))
       if (t) console.log(`  ${perJob(t)}\t${n}`);
     console.log(`  ${perJob(total)}\ttotal`);
+    console.log(
+      `harness: ${harnessReads.jobs - harness0} job reads while waiting (counted in the requests below)`,
+    );
     console.log(`requests per job: ${JSON.stringify(sum)} (÷${JOBS})`);
     console.log(`requests: ${JSON.stringify(all)}`);
   } finally {
