@@ -23,7 +23,7 @@ import { promisify } from "node:util";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
 import { cliLatencyBench } from "./cli-latency.js";
-import { countRequests, median, pct, startBenchStack } from "./local.js";
+import { countRequests, median, pct, startBenchStack, waitFinished } from "./local.js";
 import { idleBench } from "./idle.js";
 import { costRun, printCost } from "./cost.js";
 import { type TransferResult, transferRun } from "./transfer.js";
@@ -75,21 +75,9 @@ async function oneRun(k: number): Promise<RunResult> {
   const { mq, dir } = bench;
   try {
     const site = mq.sites[0];
-    const { ctx } = site;
     const submit = (script: string, options: Record<string, unknown> = {}) =>
       bench.submit(site, script, options);
-    const keyOf = (id: string) => id.split(".")[0];
-    const waitDone = async (ids: string[], timeoutMs: number) => {
-      const end = Date.now() + timeoutMs;
-      const pending = new Set(ids.map(keyOf));
-      while (pending.size && Date.now() < end) {
-        const got = await ctx.store.getJobs([...pending]);
-        for (const [key, j] of got) if (j.state === "F") pending.delete(key);
-        if (pending.size) await new Promise((r) => setTimeout(r, 100));
-      }
-      if (pending.size) throw new Error(`${pending.size} jobs not finished`);
-      return [...(await ctx.store.getJobs(ids.map(keyOf))).values()];
-    };
+    const waitDone = (ids: string[], timeoutMs: number) => waitFinished(site, ids, timeoutMs);
     const trivial = "/bin/true\n";
     await waitDone([await submit(trivial)], 30_000); // warm-up: MOMs, connections, JIT
 

@@ -64,6 +64,18 @@ function countRequests(client: { middlewareStack: any }, service: string): void 
   );
 }
 
+/**
+ * Drop the SDK's logger middleware: it builds a copy of every request's input and response,
+ * walked through the operation's schema to mask sensitive fields, as the arguments of a
+ * `logger.info` call, which runs (and is thrown away) even when no logger is configured. For a
+ * BatchGetItem of 100 jobs that is a deep copy of every item; this code never gives the SDK a
+ * logger (its own logs say what failed), so the walk was pure overhead, on AWS as locally.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the middleware stack type is generic over every client
+function withoutSdkLogging(client: { middlewareStack: any }): void {
+  client.middlewareStack.remove("loggerMiddleware");
+}
+
 const UNIX_PREFIX = "unix:";
 
 /**
@@ -93,6 +105,7 @@ export function makeDynamoClients(cfg: ClientConfig): { ddb: DynamoDBClient; doc
     maxAttempts: 5,
   });
   countRequests(ddb, "dynamodb");
+  withoutSdkLogging(ddb);
   if (process.env.METAQUEUE_COST_METER === "1") meterCapacity(ddb, requestCounts);
   const doc = DynamoDBDocumentClient.from(ddb, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -108,9 +121,14 @@ export function makeSqsClient(cfg: ClientConfig): SQSClient {
     // The local emulator's queue URLs name a host that does not resolve: always send to `endpoint`.
     ...(cfg.endpoint ? { useQueueUrlAsEndpoint: false } : {}),
     maxAttempts: 5,
+    // build each command's middleware chain once, not at every send (the pollers and the MOMs
+    // send the same few commands all day). Not for DynamoDB: the document client's commands
+    // close their handler over the command instance, which a cached handler would reuse.
+    cacheMiddleware: true,
   });
   countRequests(sqs, "sqs");
   if (process.env.METAQUEUE_COST_METER === "1") meterQueues(sqs, requestCounts);
+  withoutSdkLogging(sqs);
   return sqs;
 }
 

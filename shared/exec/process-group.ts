@@ -92,6 +92,21 @@ export function killGroup(pid: number, sig: NodeJS.Signals): void {
 }
 
 /**
+ * Whether anything of group `pgid` is left, zombies included (kill(-pgid, 0)): false means the
+ * group is empty, true that it may still run (groupExists tells a zombie from a live one).
+ */
+export function groupAnswers(pgid: number): boolean {
+  if (pgid <= 0) return false;
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: someone is there (not ours to signal)
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
  * Whether a process of group `pgid` still runs. kill(-pgid, 0) alone is not enough: a KILLed
  * grandchild that its new parent has not reaped yet is a zombie that still answers it (in a
  * container whose PID 1 never reaps, for ever), so a positive answer is checked in /proc.

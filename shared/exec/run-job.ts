@@ -21,7 +21,7 @@ import { asUser, lookupOsUser, type OsUser } from "../auth/os-user.js";
 import { DEFAULT_UMASK } from "../pbs/job-start.js";
 import type { JobRunSpec, KillReason, Obituary } from "../ports/index.js";
 import { type Outputs, openOutputs, safeName } from "./outputs.js";
-import { closeAll, groupExists, killGroup, sampleProcessGroup } from "./process-group.js";
+import { closeAll, groupAnswers, groupExists, killGroup, sampleProcessGroup } from "./process-group.js";
 
 // moved to os-user.ts (outputs.ts needs it too); still exported from here
 export { asUser };
@@ -437,9 +437,11 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     arm();
   }
 
+  // No sample at the spawn itself: it would read the launcher before it has exec'd the script
+  // (nothing of the job's usage), and each sample walks all of /proc, which was the largest part
+  // of a MOM's CPU per short job. The first one comes after min(200 ms, the period).
   const sampler = setInterval(() => void sample(), Math.max(10, sampleEveryMs));
   const early = setTimeout(() => void sample(), Math.min(200, sampleEveryMs));
-  void sample();
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
     (resolve) => {
@@ -457,8 +459,11 @@ export function startJob(spec: JobRunSpec, opts: StartJobOptions): RunningJob {
     clearInterval(sampler);
     clearTimeout(early);
     if (wallTimer) clearTimeout(wallTimer);
-    // catch what leftover processes used, then end them: the job is over when its shell is
-    await sample();
+    // catch what leftover processes used, then end them: the job is over when its shell is.
+    // The launcher is reaped by now, so a group nobody answers for has no leftovers: no walk of
+    // /proc for it (the launcher's `times` already gave the CPU of everything it waited for).
+    if (groupAnswers(pid)) await sample();
+    else await sampling;
     if (killTimer) clearTimeout(killTimer);
     killGroup(pid, "SIGKILL");
     // the group's leftovers die by that KILL: wait (briefly) until they are gone, so the run

@@ -94,6 +94,12 @@ export interface Executor {
    * submit host's file systems); absent = they can, as a local child-process MOM does.
    */
   readonly refusesStaging?: string;
+  /**
+   * Whether each run has a MOM of its own (an ECS task), whose heartbeat item is then dropped
+   * with the run's obituary. Absent: a node's MOM outlives its runs and keeps beating, and its
+   * one item is just replaced by the next beat (no delete per job).
+   */
+  readonly momPerRun?: boolean;
   /** Which MOM will run a job: the node's MOM locally, a per-run task on ECS. */
   momIdFor(execHost: string, jobKey: string, runCount: number): string;
   /** Start the job. Resolves once the MOM has it; rejects if it cannot be started. */

@@ -20,18 +20,44 @@ export type SiteEvent = { type: "ended"; jobKey: string } | { type: "started"; j
  * Ask for a scheduler cycle. FIFO group = partition, so at most one cycle per partition runs at
  * a time (the group is locked while a batch is in flight) while partitions run in parallel.
  */
-export async function triggerCycles(
-  ctx: SiteContext,
-  partitions: Iterable<string>,
-  reason: string,
-): Promise<void> {
-  const messages = [...new Set(partitions)].map((p) => ({
-    body: JSON.stringify({ type: "cycle", partition: p, reason } satisfies CycleTrigger),
-    groupId: p,
-    dedupId: randomUUID(),
-  }));
-  await ctx.bus.send(ctx.queueUrls.sched, messages, "scheduler cycles");
+export function triggerCycles(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
+  // Triggers asked for in one turn of the event loop go as one message per partition: the
+  // submissions of one group commit all land together and each asks for a cycle of the same
+  // partition, and one cycle that starts after all of their writes sees every one of them.
+  // Each caller still resolves only once a message sent after its call is on the queue.
+  let byUrl = pendingTriggers.get(ctx.bus);
+  if (!byUrl) {
+    byUrl = new Map();
+    pendingTriggers.set(ctx.bus, byUrl);
+  }
+  const url = ctx.queueUrls.sched;
+  let p = byUrl.get(url);
+  if (!p) {
+    const batch: PendingTriggers = { partitions: new Map(), sent: Promise.resolve() };
+    const map = byUrl;
+    batch.sent = new Promise<void>((r) => setImmediate(r)).then(() => {
+      // from now on, a new trigger starts the next batch
+      if (map.get(url) === batch) map.delete(url);
+      const messages = [...batch.partitions].map(([partition, why]) => ({
+        body: JSON.stringify({ type: "cycle", partition, reason: why } satisfies CycleTrigger),
+        groupId: partition,
+        dedupId: randomUUID(),
+      }));
+      return ctx.bus.send(url, messages, "scheduler cycles");
+    });
+    byUrl.set(url, batch);
+    p = batch;
+  }
+  for (const part of partitions) if (!p.partitions.has(part)) p.partitions.set(part, reason);
+  return p.sent;
 }
+
+/** Cycle triggers gathered for the next turn of the event loop: partition → the first reason. */
+interface PendingTriggers {
+  partitions: Map<string, string>;
+  sent: Promise<void>;
+}
+const pendingTriggers = new WeakMap<object, Map<string, PendingTriggers>>();
 
 const seal = (ctx: SiteContext, peer: PeerInfo, body: PeerBody) =>
   sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now());

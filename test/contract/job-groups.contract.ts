@@ -132,6 +132,16 @@ export function jobGroupContract(makeStore: MakeStore) {
       expect(await s.getJob("2")).toEqual(b);
     });
 
+    it("creates of one group land each with its own script (more than one batch of script items)", async () => {
+      const s = store();
+      const created = Array.from({ length: 30 }, (_, i) => job(i + 1, { script: `echo ${i + 1}\n` }));
+      const res = await s.writeJobs(created.map((c) => ({ create: c, acct: acct(c.id, "Q") })));
+      expect(res.filter((r) => r instanceof Error)).toEqual([]);
+      const got = await s.getJobs(created.map((c) => c.key));
+      expect(created.map((c) => got.get(c.key)?.script)).toEqual(created.map((c) => c.script));
+      expect(await s.getJob("30")).toEqual(created[29]);
+    }, 60_000);
+
     it("a group past 100 actions is cut into transactions: 120 ends with their records all land", async () => {
       const s = store();
       const js = await running(s, 120);

@@ -95,7 +95,7 @@ function busy(err: unknown, what: string): StoreError {
 
 /** How many times a retryable store failure is tried in all, and the first backoff (doubled each time). */
 export const STORE_ATTEMPTS = 4;
-const STORE_BACKOFF_MS = 25;
+export const STORE_BACKOFF_MS = 25;
 
 /**
  * Send a write, sending it again (with jittered exponential backoff) while it fails for a

@@ -296,6 +296,8 @@ function overridesLength(containerName: string, environment: KeyValuePair[]): nu
 // ---- the executor ----
 
 export class EcsExecutor implements Executor {
+  /** one task, so one MOM, per run (momIdFor) */
+  readonly momPerRun = true;
   // an ECS task sees its container's file system only, never the submit host's
   readonly refusesStaging =
     "file staging is not supported on this site: its jobs run in ECS tasks, which cannot reach the submit host's files; copy files in the job script (e.g. from S3)";

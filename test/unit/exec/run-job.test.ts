@@ -279,6 +279,18 @@ describe("startJob: cput and mem", () => {
     expect(r.resourcesUsed.ncpus).toBe(2);
   });
 
+  it("counts the CPU of a process the script left behind, sampled at the script's end", async () => {
+    // the burner is no child the script waits for (`times` misses it), and no periodic sample
+    // comes within the run: only the end's look at the group's leftovers sees its 1.2 s
+    const burner = path.join(work, "burner.sh");
+    const done = path.join(work, "burned");
+    fs.writeFileSync(burner, `${burn12}touch ${done}\nsleep 30\n`);
+    const spec = makeSpec(work, `bash ${burner} &\nuntil [ -e ${done} ]; do sleep 0.05; done\nexit 0`);
+    const r = await startJob(spec, { tmpRoot, sampleEveryMs: 60_000 }).result;
+    expect(r.exitStatus).toBe(0);
+    expect(r.resourcesUsed.cput).toBeGreaterThanOrEqual(1);
+  });
+
   it("falls back to /proc samples when the job is KILLed", async () => {
     // burn 1.2 s of CPU, then wait for the KILL: the samples have seen the CPU time by then
     const spec = makeSpec(work, `trap '' TERM\n${burn12}while :; do sleep 0.05; done`, {

@@ -25,7 +25,7 @@ describe("heartbeat items", () => {
   it("do not grow with runs of per-run MOMs (as on ECS): each goes with its run's obituary", async () => {
     // one MOM per run, as EcsExecutor names them
     const perRun = (_host: string, key: string, runCount: number) => `ecs:${key}:${runCount}`;
-    Object.assign(s.executor, { momIdFor: perRun });
+    Object.assign(s.executor, { momIdFor: perRun, momPerRun: true });
     for (let i = 0; i < 5; i++) {
       const j = await startJob(s, "alice");
       expect(j.momId).toBe(`ecs:${j.key}:1`);
@@ -49,6 +49,16 @@ describe("heartbeat items", () => {
     await s.settle();
     const beats = await s.store.getMomBeats([a.momId as string]);
     expect(beats.get(a.momId as string)?.jobs.map((x) => x.jobId)).toEqual([a.id, b.id]);
+  });
+
+  it("a node's MOM keeps its one item after its only run's obituary (no delete per job)", async () => {
+    const a = await startJob(s, "alice");
+    await beat(a.momId as string, [a]);
+    await s.obit(a.id);
+    await s.settle();
+    expect((await s.job(a.id)).state).toBe("F");
+    // its next beat replaces the item; nothing was deleted for the job
+    expect(beatItems()).toHaveLength(1);
   });
 
   it("carry an expiry some hours after the beat", async () => {

@@ -1,0 +1,147 @@
+/**
+ * tsx bench/throughput.ts [--runs N] [--jobs N] [--cpu-prof-dir DIR]
+ *
+ * Only the throughput part of bench/run.ts (N trivial jobs from 16 HTTP clients, first submit
+ * to last obituary), plus where the CPU goes: utime+stime (and, for processes that reap
+ * children, the children's cutime+cstime: the MOMs' job shells) of this process (the runtime:
+ * API, scheduler, events, sweeper, SQS emulator, the benchmark's own HTTP clients) and of each
+ * descendant, from /proc, before and after the burst, as CPU ms per job. Linux only.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { parseConfig } from "../shared/config/site-config.js";
+import { countRequests, harnessReads, startBenchStack, waitFinished } from "./local.js";
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const RUNS = opt("runs", 1);
+const JOBS = opt("jobs", 500);
+const TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+
+const config = parseConfig({
+  sites: [
+    {
+      name: "bench",
+      server: "bench-pbs",
+      jobStart: "workdir",
+      queues: [{ name: "workq", attributes: { "resources_default.walltime": "00:10:00" } }],
+      nodes: [1, 2, 3, 4].map((i) => ({ name: `b${i}`, ncpus: 16, mem: "64gb" })),
+    },
+  ],
+});
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  own: number;
+  children: number;
+  start: number;
+}
+function readAll(): Map<number, Proc> {
+  const all = new Map<number, Proc>();
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const s = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      all.set(Number(name), {
+        pid: Number(name),
+        ppid: Number(f[1]),
+        own: Number(f[11]) + Number(f[12]),
+        children: Number(f[13]) + Number(f[14]),
+        start: Number(f[19]),
+      });
+    } catch {
+      // gone
+    }
+  }
+  return all;
+}
+function tree(root: number): Map<number, Proc> {
+  const all = readAll();
+  const out = new Map<number, Proc>();
+  const add = (pid: number) => {
+    const p = all.get(pid);
+    if (!p || out.has(pid)) return;
+    out.set(pid, p);
+    for (const c of all.values()) if (c.ppid === pid) add(c.pid);
+  };
+  add(root);
+  return out;
+}
+function label(pid: number): string {
+  if (pid === process.pid) return "runtime (this node process)";
+  let line = "";
+  try {
+    line = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return "?";
+  }
+  if (/ddb-forwarder/.test(line)) return "dynamodb forwarder (node)";
+  if (/DynamoDBLocal/.test(line)) return "dynamodb local (java)";
+  if (/^unshare/.test(line)) return "unshare";
+  if (/mom/i.test(line)) return "moms (node)";
+  return path.basename(line.split(" ")[0] ?? "?");
+}
+
+async function oneRun(k: number) {
+  const bench = await startBenchStack(config, "tp");
+  try {
+    const site = bench.mq.sites[0];
+    const waitDone = (ids: string[]) => waitFinished(site, ids, 300_000);
+    await waitDone([await bench.submit(site, "/bin/true\n")]);
+    const counting = await countRequests([site]);
+    const harness0 = harnessReads.jobs;
+    const before = tree(process.pid);
+    const t0 = Date.now();
+    const ids: string[] = [];
+    const queue = Array.from({ length: JOBS }, (_, i) => i);
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (queue.shift() !== undefined) ids.push(await bench.submit(site, "/bin/true\n"));
+      }),
+    );
+    const tSub = Date.now();
+    const done = await waitDone(ids);
+    const lastEnd = Math.max(...done.map((j) => j.obittime ?? 0));
+    await new Promise((r) => setTimeout(r, 500));
+    const after = tree(process.pid);
+    const { all, sum } = await counting.done();
+    const cpu: Record<string, number> = {};
+    let total = 0;
+    for (const p of after.values()) {
+      const b = before.get(p.pid);
+      const same = b && b.start === p.start;
+      const own = same ? p.own - b.own : p.own;
+      const ch = same ? p.children - b.children : p.children;
+      const name = label(p.pid);
+      cpu[name] = (cpu[name] ?? 0) + own;
+      if (ch)
+        cpu[`${name}: reaped children (job shells)`] =
+          (cpu[`${name}: reaped children (job shells)`] ?? 0) + ch;
+      total += own + ch;
+    }
+    const perJob = (t: number) => Math.round(((t / TCK) * 1000 * 100) / JOBS) / 100;
+    console.log(
+      `run ${k + 1}: throughput ${(JOBS / ((lastEnd - t0) / 1000)).toFixed(1)} jobs/s, submit ${(JOBS / ((tSub - t0) / 1000)).toFixed(1)} jobs/s, wall ${((lastEnd - t0) / 1000).toFixed(1)} s`,
+    );
+    console.log("CPU ms per job:");
+    for (const [n, t] of Object.entries(cpu).sort((a, b) => b[1] - a[1]))
+      if (t) console.log(`  ${perJob(t)}\t${n}`);
+    console.log(`  ${perJob(total)}\ttotal`);
+    console.log(
+      `harness: ${harnessReads.jobs - harness0} job reads while waiting (counted in the requests below)`,
+    );
+    console.log(`requests per job: ${JSON.stringify(sum)} (÷${JOBS})`);
+    console.log(`requests: ${JSON.stringify(all)}`);
+  } finally {
+    await bench.stop();
+  }
+}
+
+for (let k = 0; k < RUNS; k++) await oneRun(k);
+process.exit(0);
