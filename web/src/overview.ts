@@ -74,7 +74,12 @@ function siteCard(site: SiteInfo, ov: Overview | undefined, err: string | undefi
               h("td", { "data-count": "queued" }, (q.counts.Q ?? 0) + (q.counts.W ?? 0) + (q.counts.T ?? 0)),
               h("td", { "data-count": "running" }, (q.counts.R ?? 0) + (q.counts.E ?? 0) + (q.counts.B ?? 0)),
               h("td", { "data-count": "held" }, q.counts.H ?? 0),
-              h("td", {}, q.total),
+              // a deep queue is counted up to a cap (shared/api/overview.ts): "1000+"
+              h(
+                "td",
+                q.capped ? { title: "counted up to this many" } : {},
+                q.capped ? `${q.total}+` : q.total,
+              ),
               h("td", {}, `${q.enabled ? "enabled" : "disabled"}, ${q.started ? "started" : "stopped"}`),
             ),
           ),
