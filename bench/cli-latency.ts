@@ -19,6 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { type MetaqueueConfig, parseConfig } from "../shared/config/site-config.js";
+import { requestCounts, requestMs, resetRequestCounts } from "../shared/adapters/aws-clients.js";
 import { median, pct, startBenchStack } from "./local.js";
 
 const run = promisify(execFile);
@@ -28,6 +29,24 @@ export interface LatencyRow {
   p50: number;
   p90: number;
   n: number;
+  /** the server's side, per command, when the site runs in this process (startBenchStack) */
+  server?: string;
+}
+
+/**
+ * What the site did for the commands since the last reset, per command: the API handler's mean
+ * time and the DynamoDB requests with their mean time (the site's own ticks fall in too).
+ */
+function serverSide(n: number): string {
+  const api = (requestCounts["lambda.api.ms"] ?? 0) / Math.max(1, requestCounts["lambda.api.n"] ?? 1);
+  const ddb = Object.keys(requestCounts)
+    .filter((k) => k.startsWith("dynamodb."))
+    .map(
+      (k) =>
+        `${(requestCounts[k] / n).toFixed(1)} ${k.slice(9)} (${(requestMs[k] / requestCounts[k]).toFixed(1)} ms)`,
+    );
+  resetRequestCounts();
+  return `handler ${api.toFixed(1)} ms; ${ddb.join(", ") || "no DynamoDB request"}`;
 }
 
 export interface CliLatencyOptions {
@@ -75,6 +94,8 @@ export async function metaqueueLatency(opts: CliLatencyOptions): Promise<Latency
 
   const node: number[] = [];
   for (let i = 0; i < opts.n; i++) node.push((await timed(process.execPath, ["-e", "0"], env, opts.dir)).ms);
+  const server: string[] = [];
+  resetRequestCounts();
   const sub: number[] = [];
   const ids: string[] = [];
   for (let i = 0; i < opts.n; i++) {
@@ -82,23 +103,30 @@ export async function metaqueueLatency(opts: CliLatencyOptions): Promise<Latency
     sub.push(r.ms);
     ids.push(r.stdout.trim());
   }
+  server.push(serverSide(opts.n));
   const one: number[] = [];
   for (const id of ids) one.push((await cmd("qstat", [id])).ms);
+  server.push(serverSide(opts.n));
   const all: number[] = [];
   for (let i = 0; i < opts.n; i++) {
     const r = await cmd("qstat", []);
     if (!r.stdout.includes(ids[0])) throw new Error(`qstat does not list ${ids[0]}:\n${r.stdout}`);
     all.push(r.ms);
   }
+  server.push(serverSide(opts.n));
   const del: number[] = [];
   for (const id of ids) del.push((await cmd("qdel", [id])).ms);
-  return [
-    row("node -e 0", node),
+  server.push(serverSide(opts.n));
+  const rows = [
     row("qsub -h script", sub),
     row("qstat <id>", one),
     row(`qstat (${opts.n} jobs)`, all),
     row("qdel <id>", del),
   ];
+  rows.forEach((r, i) => {
+    r.server = server[i];
+  });
+  return [row("node -e 0", node), ...rows];
 }
 
 /**
@@ -142,6 +170,9 @@ export async function cliLatency(opts: CliLatencyOptions): Promise<void> {
   const line = (r: LatencyRow, who: string) =>
     console.log(`| ${who}\`${r.command}\` | ${r.p50.toFixed(0)} ms | ${r.p90.toFixed(0)} ms |`);
   for (const r of mq) line(r, r.command.startsWith("node") ? "" : "metaqueue ");
+  // only when the site runs in this process (not for another process's counters)
+  if (mq.some((r) => r.server && !r.server.startsWith("handler 0.0 ms; no")))
+    for (const r of mq) if (r.server) console.log(`server side of \`${r.command}\`: ${r.server}`);
   if (typeof slurm === "string") console.log(`\nSlurm's commands: ${slurm}`);
   else for (const r of slurm) line(r, "Slurm ");
 }
