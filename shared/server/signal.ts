@@ -33,7 +33,9 @@ export async function signalJob(
   await ctx.executor.signal({ jobId: job.id, momId: job.momId, runCount: job.runCount }, sig.name);
   // the trace says who signalled it (tracejob), as PBS's server log does
   const now = ctx.clock.now();
-  await mutateJob(ctx, job.key, (cur) =>
+  // from the job as read above: a rerun or end since then fails the guarded write on `ver`, and
+  // the retry's fresh read skips a run that is no longer this one
+  await mutateJob(ctx, job, (cur) =>
     cur.runCount !== job.runCount
       ? { kind: "skip" }
       : {
