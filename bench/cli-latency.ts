@@ -9,9 +9,11 @@
  * the commands, `qstat` lists the N jobs submitted so far and `qdel` deletes a live job.
  *
  * Called by bench/run.ts (`--no-cli` skips it); alone:
- *   npx tsx bench/cli-latency.ts [--n 30] [--bin-dir node_modules/.bin] [--no-slurm]
+ *   npx tsx bench/cli-latency.ts [--n 30] [--bin-dir node_modules/.bin] [--no-slurm] [--pause-site]
  * starts its own site (bench/local.ts) for the run. `--bin-dir` names other binaries to time,
- * e.g. an older checkout's cli/bin, to compare builds on the same site.
+ * e.g. an older checkout's cli/bin, to compare builds on the same site. `--pause-site` stops the
+ * site's tick and queue consumers (its API answers) while the commands run, so the server side
+ * counts exactly the commands' own DynamoDB requests, without the ticks' in between.
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
@@ -180,10 +182,12 @@ export async function cliLatency(opts: CliLatencyOptions): Promise<void> {
 /** Starts a site of `config` (its first), times the commands against it, stops it. */
 export async function cliLatencyBench(
   config: MetaqueueConfig,
-  opts: Pick<CliLatencyOptions, "n" | "binDir" | "slurm">,
+  opts: Pick<CliLatencyOptions, "n" | "binDir" | "slurm"> & { pauseSite?: boolean },
 ): Promise<void> {
   const bench = await startBenchStack(config, "cli");
   try {
+    // (held jobs need neither: nothing is scheduled, nothing ends)
+    if (opts.pauseSite) for (const site of bench.mq.sites) await site.pause();
     await cliLatency({
       ...opts,
       confPath: bench.mq.confPath,
@@ -212,6 +216,7 @@ async function standalone(): Promise<void> {
     n: Number(val("--n") ?? 30),
     binDir: val("--bin-dir"),
     slurm: !args.includes("--no-slurm"),
+    pauseSite: args.includes("--pause-site"),
   });
 }
 
