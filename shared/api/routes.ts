@@ -445,7 +445,7 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
         actor,
         body: (schema) => parseBody(schema, event),
         fullId: (other) => fullId(ctx, other),
-        guarded: (what, op, always) => guardedJobOp(ctx, actor, what, jid, key, op, always),
+        guarded: (what, op, always, ownerOf) => guardedJobOp(ctx, actor, what, jid, key, op, always, ownerOf),
       },
       json,
     );
@@ -461,7 +461,11 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     }
     if (!action && method === "PATCH") {
       const { options } = parseBody(AlterSchema, event);
-      await guarded(() => alterJob(ctx, jid, actor, options));
+      await guarded(
+        () => alterJob(ctx, jid, actor, options),
+        false,
+        (j) => j?.user,
+      );
       return json(200, { jobId: jid });
     }
     if (method === "POST" && (action === "hold" || action === "release")) {
@@ -478,7 +482,11 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     }
     if (method === "POST" && action === "rerun") {
       parseBody(EmptySchema, event);
-      await guarded(() => rerunJob(ctx, jid, actor), true);
+      await guarded(
+        () => rerunJob(ctx, jid, actor),
+        true,
+        (j) => j?.user,
+      );
       return json(200, { jobId: jid });
     }
     if (method === "POST" && action === "move") {

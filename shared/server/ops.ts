@@ -248,7 +248,8 @@ export async function releaseJob(
   return after;
 }
 
-export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
+/** qrerun. Returns the running job as read (its owner: the API's audit reads nothing more). */
+export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<JobRecord | undefined> {
   // PBS: qrerun needs operator or manager privilege, even for one's own job
   if (!actor.privileged) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
   // A requeued subjob would be a Q record outside the ready index (its array stands for its
@@ -280,10 +281,16 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
   });
   if (target?.momId)
     await ctx.executor.kill({ jobId: target.id, momId: target.momId, runCount: target.runCount }, "rerun");
+  return target;
 }
 
-/** qalter: change a job that has not started. */
-export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
+/** qalter: change a job that has not started. Returns the job as written. */
+export async function alterJob(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+  opts: QsubOptions,
+): Promise<JobRecord | undefined> {
   validateQsubOptions(opts);
   refuseSubjob(ctx, id);
   checkJobStartOptions(opts, noMailerReason(ctx));
@@ -360,6 +367,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     return { kind: "write", after: next };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
+  return after;
 }
 
 /**

@@ -8,16 +8,17 @@
 import { InvalidStateError, NotFoundError, RejectedError } from "../errors.js";
 import { parseSignal } from "../pbs/signal.js";
 import type { SiteContext } from "./context.js";
-import { isFinished, withTrace } from "./job.js";
+import { isFinished, type JobRecord, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { type Actor, mayActOn } from "./ops.js";
 
+/** qsig. Returns the job as read (its owner: the API's audit of a privileged qsig reads nothing more). */
 export async function signalJob(
   ctx: SiteContext,
   id: string,
   actor: Actor,
   signal = "SIGTERM",
-): Promise<void> {
+): Promise<JobRecord> {
   const sig = parseSignal(signal);
   const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
@@ -51,4 +52,5 @@ export async function signalJob(
           },
         },
   );
+  return job;
 }

@@ -116,6 +116,32 @@ describe("the store requests of a job operation", () => {
     expect((await s.job(arr)).array).toMatchObject({ indices: [2], deleted: [1] });
   });
 
+  it("a manager's qalter, qsig and qrerun of another user's job: one read, one guarded write, audited", async () => {
+    const held = await s.submit("alice", "true\n", { hold: true });
+    const run = await startJob(s, "alice");
+    const asRoot = (method: string, path: string, body: unknown) =>
+      measured(async () => expect((await s.api(method, path, { as: "root", body })).status).toBe(200));
+    expect(await asRoot("PATCH", `/v1/jobs/${held}`, { options: { name: "renamed" } })).toEqual([
+      "getJob",
+      "updateJob",
+    ]);
+    expect(await asRoot("POST", `/v1/jobs/${run.id}/signal`, { signal: "SIGUSR1" })).toEqual([
+      "getJob",
+      "updateJob",
+    ]);
+    expect(await asRoot("POST", `/v1/jobs/${run.id}/rerun`, {})).toEqual(["getJob", "updateJob"]);
+    expect(s.executor.kills).toMatchObject([{ jobId: run.id, reason: "rerun" }]);
+    const audit = async (id: string) =>
+      (await s.ctx.store.jobAudit(keyOfId(id, s.ctx.site.short))).map(
+        (a) => `${a.action} ${a.outcome} ${a.reason}`,
+      );
+    expect(await audit(held)).toEqual(["qalter allowed manager privilege on a job of alice"]);
+    expect(await audit(run.id)).toEqual([
+      "qsig allowed manager privilege on a job of alice",
+      "qrerun allowed manager privilege on a job of alice",
+    ]);
+  });
+
   it("a record changed since it was read loses on ver: the retry reads afresh and decides again", async () => {
     const id = await s.submit("alice", "true\n", { hold: true });
     const stale = await s.job(id);
