@@ -9,9 +9,11 @@
  * the commands, `qstat` lists the N jobs submitted so far and `qdel` deletes a live job.
  *
  * Called by bench/run.ts (`--no-cli` skips it); alone:
- *   npx tsx bench/cli-latency.ts [--n 30] [--bin-dir node_modules/.bin] [--no-slurm]
+ *   npx tsx bench/cli-latency.ts [--n 30] [--bin-dir node_modules/.bin] [--no-slurm] [--pause-site]
  * starts its own site (bench/local.ts) for the run. `--bin-dir` names other binaries to time,
- * e.g. an older checkout's cli/bin, to compare builds on the same site.
+ * e.g. an older checkout's cli/bin, to compare builds on the same site. `--pause-site` stops the
+ * site's tick and queue consumers (its API answers) while the commands run, so the server side
+ * counts exactly the commands' own DynamoDB requests, without the ticks' in between.
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
@@ -19,6 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { type MetaqueueConfig, parseConfig } from "../shared/config/site-config.js";
+import { requestCounts, requestMs, resetRequestCounts } from "../shared/adapters/aws-clients.js";
 import { median, pct, startBenchStack } from "./local.js";
 
 const run = promisify(execFile);
@@ -28,6 +31,24 @@ export interface LatencyRow {
   p50: number;
   p90: number;
   n: number;
+  /** the server's side, per command, when the site runs in this process (startBenchStack) */
+  server?: string;
+}
+
+/**
+ * What the site did for the commands since the last reset, per command: the API handler's mean
+ * time and the DynamoDB requests with their mean time (the site's own ticks fall in too).
+ */
+function serverSide(n: number): string {
+  const api = (requestCounts["lambda.api.ms"] ?? 0) / Math.max(1, requestCounts["lambda.api.n"] ?? 1);
+  const ddb = Object.keys(requestCounts)
+    .filter((k) => k.startsWith("dynamodb."))
+    .map(
+      (k) =>
+        `${(requestCounts[k] / n).toFixed(1)} ${k.slice(9)} (${(requestMs[k] / requestCounts[k]).toFixed(1)} ms)`,
+    );
+  resetRequestCounts();
+  return `handler ${api.toFixed(1)} ms; ${ddb.join(", ") || "no DynamoDB request"}`;
 }
 
 export interface CliLatencyOptions {
@@ -75,6 +96,8 @@ export async function metaqueueLatency(opts: CliLatencyOptions): Promise<Latency
 
   const node: number[] = [];
   for (let i = 0; i < opts.n; i++) node.push((await timed(process.execPath, ["-e", "0"], env, opts.dir)).ms);
+  const server: string[] = [];
+  resetRequestCounts();
   const sub: number[] = [];
   const ids: string[] = [];
   for (let i = 0; i < opts.n; i++) {
@@ -82,23 +105,30 @@ export async function metaqueueLatency(opts: CliLatencyOptions): Promise<Latency
     sub.push(r.ms);
     ids.push(r.stdout.trim());
   }
+  server.push(serverSide(opts.n));
   const one: number[] = [];
   for (const id of ids) one.push((await cmd("qstat", [id])).ms);
+  server.push(serverSide(opts.n));
   const all: number[] = [];
   for (let i = 0; i < opts.n; i++) {
     const r = await cmd("qstat", []);
     if (!r.stdout.includes(ids[0])) throw new Error(`qstat does not list ${ids[0]}:\n${r.stdout}`);
     all.push(r.ms);
   }
+  server.push(serverSide(opts.n));
   const del: number[] = [];
   for (const id of ids) del.push((await cmd("qdel", [id])).ms);
-  return [
-    row("node -e 0", node),
+  server.push(serverSide(opts.n));
+  const rows = [
     row("qsub -h script", sub),
     row("qstat <id>", one),
     row(`qstat (${opts.n} jobs)`, all),
     row("qdel <id>", del),
   ];
+  rows.forEach((r, i) => {
+    r.server = server[i];
+  });
+  return [row("node -e 0", node), ...rows];
 }
 
 /**
@@ -142,6 +172,9 @@ export async function cliLatency(opts: CliLatencyOptions): Promise<void> {
   const line = (r: LatencyRow, who: string) =>
     console.log(`| ${who}\`${r.command}\` | ${r.p50.toFixed(0)} ms | ${r.p90.toFixed(0)} ms |`);
   for (const r of mq) line(r, r.command.startsWith("node") ? "" : "metaqueue ");
+  // only when the site runs in this process (not for another process's counters)
+  if (mq.some((r) => r.server && !r.server.startsWith("handler 0.0 ms; no")))
+    for (const r of mq) if (r.server) console.log(`server side of \`${r.command}\`: ${r.server}`);
   if (typeof slurm === "string") console.log(`\nSlurm's commands: ${slurm}`);
   else for (const r of slurm) line(r, "Slurm ");
 }
@@ -149,10 +182,12 @@ export async function cliLatency(opts: CliLatencyOptions): Promise<void> {
 /** Starts a site of `config` (its first), times the commands against it, stops it. */
 export async function cliLatencyBench(
   config: MetaqueueConfig,
-  opts: Pick<CliLatencyOptions, "n" | "binDir" | "slurm">,
+  opts: Pick<CliLatencyOptions, "n" | "binDir" | "slurm"> & { pauseSite?: boolean },
 ): Promise<void> {
   const bench = await startBenchStack(config, "cli");
   try {
+    // (held jobs need neither: nothing is scheduled, nothing ends)
+    if (opts.pauseSite) for (const site of bench.mq.sites) await site.pause();
     await cliLatency({
       ...opts,
       confPath: bench.mq.confPath,
@@ -181,6 +216,7 @@ async function standalone(): Promise<void> {
     n: Number(val("--n") ?? 30),
     binDir: val("--bin-dir"),
     slurm: !args.includes("--no-slurm"),
+    pauseSite: args.includes("--pause-site"),
   });
 }
 

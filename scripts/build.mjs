@@ -75,16 +75,40 @@ async function buildWeb() {
 }
 
 /**
- * cli/bin/<cmd>.js. `enableCompileCache` (Node >= 22.1) keeps V8's compiled code of the bundle on
- * disk between runs; on older Node it is absent and the shim goes on without it.
+ * cli/bin/<cmd>.js: CommonJS (cli/bin/package.json says so), requiring the CommonJS bundle
+ * cli/dist/<cmd>.cjs. An ES module entry costs every command Node's ESM loader (about 5 ms on
+ * Node 20), and importing a built-in as an ES module evaluates all its lazy exports (node:fs
+ * pulls in fs/promises, readline and the streams): require() does neither.
+ * cli/bin/load.cjs loads the bundle with V8's code cache.
  */
 function shim(cmd) {
   return `#!/usr/bin/env node
-import module from "node:module";
-module.enableCompileCache?.();
-import(${JSON.stringify(`../dist/${cmd}.js`)}).then(async (m) => { process.exitCode = await m.main(${JSON.stringify(cmd)}, process.argv.slice(2)); });
+require("./load.cjs")(${JSON.stringify(cmd)});
 `;
 }
+
+/**
+ * commander requires node:child_process at load for its executable subcommands, which no PBS
+ * command has: loading it (with dgram, net's IPC and the child process bindings) cost each
+ * qstat and qdel about 4 ms. The bundle gets a stand-in that loads the real module on first use.
+ * test/unit/cli/startup.test.ts checks the commands start without it.
+ */
+const lazyChildProcess = {
+  name: "lazy-child-process",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (a) =>
+      a.importer.includes("node_modules/commander/")
+        ? { path: "child_process", namespace: "lazy-cp" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy-cp" }, () => ({
+      contents:
+        'const real = () => require("node:child_process");\n' +
+        "module.exports = new Proxy({}, { get: (_, k) => real()[k], has: (_, k) => k in real() });\n",
+      loader: "js",
+    }));
+  },
+};
 
 /** The bin entries of cli/package.json: command name -> shim path relative to cli/. */
 async function cliBins() {
@@ -121,7 +145,15 @@ async function buildCli() {
         ...COMMON,
         absWorkingDir: root,
         stdin: { contents, resolveDir: join(root, "cli/src"), sourcefile: `${cmd}-entry.ts`, loader: "ts" },
-        outfile: join(out, `${cmd}.js`),
+        outfile: join(out, `${cmd}.cjs`),
+        // CommonJS (see shim): no ESM banner; import.meta.url (config.ts) from __filename
+        format: "cjs",
+        banner: { js: 'const __mqImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+        define: { "import.meta.url": "__mqImportMetaUrl" },
+        plugins: [lazyChildProcess],
+        // import("node:https") as a require: the bundle runs as a vm.Script (cli/bin/load.cjs),
+        // which has no loader for import()
+        supported: { "dynamic-import": false },
         minify: true,
         // error classes name themselves after their constructor (shared/errors.ts)
         keepNames: true,
@@ -132,7 +164,7 @@ async function buildCli() {
   );
   // bundles of commands that no longer exist (and the old all-in-one main.js) go; afterwards,
   // not before: a test run in this checkout may be running the commands while another builds
-  const keep = new Set(cmds.flatMap((c) => [`${c}.js`, `${c}.js.map`]));
+  const keep = new Set(cmds.flatMap((c) => [`${c}.cjs`, `${c}.cjs.map`]));
   for (const f of await readdir(out)) if (!keep.has(f)) await rm(join(out, f), { force: true });
 }
 

@@ -2,7 +2,7 @@
  * What every command gets: injected dependencies (so tests run commands without processes or
  * sockets), server resolution and PBS-style error printing.
  */
-import { readFile } from "node:fs/promises";
+import { readFile } from "node:fs";
 import { hostname } from "node:os";
 import { MetaqueueError } from "../../shared/errors.js";
 import { type Api, HttpApi } from "./api-client.js";
@@ -50,7 +50,12 @@ export const defaultDeps: Deps = {
   stderr: process.stderr,
   env: process.env,
   cwd: () => process.cwd(),
-  readFile: (path) => readFile(path, "utf8"),
+  // the callback API: node:fs/promises would load its own streams, readline and watchers (about
+  // 1 ms of every command's start) for this one call
+  readFile: (path) =>
+    new Promise((resolve, reject) =>
+      readFile(path, "utf8", (err, text) => (err ? reject(err) : resolve(text))),
+    ),
   stdin: readStdin,
   hostname: () => hostname(),
   now: () => Date.now(),

@@ -32,8 +32,16 @@ export interface ClientConfig {
 /** Request counts, e.g. counts["dynamodb.PutItem"]. */
 export const requestCounts: Record<string, number> = {};
 
+/**
+ * Wall milliseconds spent in requests, by the same names (a request's retries included): where a
+ * handler's time goes (bench/cli-latency.ts prints it per command). Apart from requestCounts, whose every key
+ * summarizeCounts reads as a request count.
+ */
+export const requestMs: Record<string, number> = {};
+
 export function resetRequestCounts(): void {
   for (const k of Object.keys(requestCounts)) delete requestCounts[k];
+  for (const k of Object.keys(requestMs)) delete requestMs[k];
 }
 
 /** Totals by kind: DynamoDB writes, reads, SQS requests. */
@@ -58,7 +66,12 @@ function countRequests(client: { middlewareStack: any }, service: string): void 
     (next: any, context: any) => async (args: any) => {
       const name = `${service}.${String(context.commandName ?? "unknown").replace(/Command$/, "")}`;
       requestCounts[name] = (requestCounts[name] ?? 0) + 1;
-      return next(args);
+      const t0 = performance.now();
+      try {
+        return await next(args);
+      } finally {
+        requestMs[name] = (requestMs[name] ?? 0) + (performance.now() - t0);
+      }
     },
     { step: "initialize", name: "metaqueueRequestCounter" },
   );

@@ -29,7 +29,13 @@ export interface CommandRequest {
   body: <T extends z.ZodTypeAny>(schema: T) => z.infer<T>;
   /** a user-given job ID as this server's full ID */
   fullId: (id: string) => string;
-  guarded: <T>(action: string, op: () => Promise<T>, alwaysPrivileged?: boolean) => Promise<T>;
+  /** `ownerOf`: the job's owner as the op read it, so a privileged action's audit reads nothing more */
+  guarded: <T>(
+    action: string,
+    op: () => Promise<T>,
+    alwaysPrivileged?: boolean,
+    ownerOf?: (out: T) => string | undefined,
+  ) => Promise<T>;
 }
 
 export const COMMAND_ACTIONS = ["run", "signal", "order"] as const;
@@ -47,7 +53,12 @@ export async function commandRoute(
   }
   if (r.action === "signal") {
     const { signal } = r.body(SignalSchema);
-    await r.guarded("qsig", () => signalJob(ctx, r.jid, r.actor, signal));
+    await r.guarded(
+      "qsig",
+      () => signalJob(ctx, r.jid, r.actor, signal),
+      false,
+      (j) => j.user,
+    );
     return json(200, { jobId: r.jid });
   }
   if (r.action === "order") {

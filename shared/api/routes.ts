@@ -140,6 +140,9 @@ const JOB_ACTIONS: Record<string, string> = {
 /**
  * Runs a job operation and writes the audit trail: a refusal (with the job's trace when the
  * job exists), or a manager's or operator's action on someone else's job.
+ *
+ * `ownerOf`: the owner of the job's record as the operation itself read it, when it says (a
+ * job's user never changes), so a privileged action costs no read of its own; undefined: read.
  */
 async function guardedJobOp<T>(
   ctx: SiteContext,
@@ -149,18 +152,19 @@ async function guardedJobOp<T>(
   key: string,
   op: () => Promise<T>,
   alwaysPrivileged = false,
+  ownerOf?: (out: T) => string | undefined,
 ): Promise<T> {
   try {
     const out = await op();
     if (actor.privileged) {
-      const job = await ctx.store.getJob(key, false);
-      if (job && (alwaysPrivileged || job.user !== actor.user))
+      const owner = ownerOf?.(out) ?? (await ctx.store.getJob(key, false))?.user;
+      if (owner !== undefined && (alwaysPrivileged || owner !== actor.user))
         await audit(ctx, {
           user: actor.user,
           action,
           target: jid,
           outcome: "allowed",
-          reason: `${levelOf(actor)} privilege${job.user !== actor.user ? ` on a job of ${job.user}` : ""}`,
+          reason: `${levelOf(actor)} privilege${owner !== actor.user ? ` on a job of ${owner}` : ""}`,
           jobKey: key,
         });
     }
@@ -427,8 +431,11 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     const jid = fullId(ctx, id);
     const key = keyOfId(jid, ctx.site.short);
     const actor = await actorFor(ctx, identity);
-    const guarded = <T>(op: () => Promise<T>, alwaysPrivileged = false) =>
-      guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged);
+    const guarded = <T>(
+      op: () => Promise<T>,
+      alwaysPrivileged = false,
+      ownerOf?: (out: T) => string | undefined,
+    ) => guardedJobOp(ctx, actor, JOB_ACTIONS[name] ?? name, jid, key, op, alwaysPrivileged, ownerOf);
     const cmd = await commandRoute(
       ctx,
       {
@@ -438,31 +445,48 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
         actor,
         body: (schema) => parseBody(schema, event),
         fullId: (other) => fullId(ctx, other),
-        guarded: (what, op, always) => guardedJobOp(ctx, actor, what, jid, key, op, always),
+        guarded: (what, op, always, ownerOf) => guardedJobOp(ctx, actor, what, jid, key, op, always, ownerOf),
       },
       json,
     );
     if (cmd) return cmd;
     if (!action && method === "DELETE") {
       const opts = { history: q.purge === "1", force: q.force === "1", nomail: q.nomail === "1" };
-      return json(200, await guarded(() => deleteJobWith(ctx, jid, actor, opts)));
+      const out = await guarded(
+        () => deleteJobWith(ctx, jid, actor, opts),
+        false,
+        (d) => d.owner,
+      );
+      return json(200, { jobId: out.jobId, movedTo: out.movedTo });
     }
     if (!action && method === "PATCH") {
       const { options } = parseBody(AlterSchema, event);
-      await guarded(() => alterJob(ctx, jid, actor, options));
+      await guarded(
+        () => alterJob(ctx, jid, actor, options),
+        false,
+        (j) => j?.user,
+      );
       return json(200, { jobId: jid });
     }
     if (method === "POST" && (action === "hold" || action === "release")) {
       const { holdType } = parseBody(HoldSchema, event);
       const op = action === "hold" ? holdJob : releaseJob;
-      const after = await guarded(() => op(ctx, jid, actor, holdType), holdType === "o" || holdType === "s");
+      const after = await guarded(
+        () => op(ctx, jid, actor, holdType),
+        holdType === "o" || holdType === "s",
+        (j) => j?.user,
+      );
       // held or released here, a job moved here from a peer: its origin shows the live state
       if (after?.inbound) await reportState(ctx, after);
       return json(200, { jobId: jid });
     }
     if (method === "POST" && action === "rerun") {
       parseBody(EmptySchema, event);
-      await guarded(() => rerunJob(ctx, jid, actor), true);
+      await guarded(
+        () => rerunJob(ctx, jid, actor),
+        true,
+        (j) => j?.user,
+      );
       return json(200, { jobId: jid });
     }
     if (method === "POST" && action === "move") {

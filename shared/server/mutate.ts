@@ -14,19 +14,34 @@ export type Decide =
  * Apply `decide` to the current job until the conditional write succeeds. `decide` must be a
  * pure function of the job it is given: it runs again on every retry.
  *
+ * `job`: the job's key, or the job itself as the caller has just read it (a strongly consistent
+ * read, never a record from an index or an eventually consistent read: a `skip` decided on it
+ * writes nothing that its `ver` could refuse), which the first attempt starts from: one read
+ * fewer.
+ *
  * `group`: the first read and write join the concurrent ones (group-commit.ts: one batch read,
  * shared transactions), for handlers that end many jobs at once. A lost race falls back to the
  * single path: a fresh read of this job alone, a new decision, a write of its own.
  */
 export async function mutateJob(
   ctx: SiteContext,
-  key: string,
+  job: string | JobRecord,
   decide: (cur: JobRecord) => Decide,
   opts: { missingOk?: boolean; attempts?: number; group?: boolean } = {},
 ): Promise<{ before?: JobRecord; after?: JobRecord }> {
+  const key = typeof job === "string" ? job : job.key;
+  const first = typeof job === "string" ? undefined : job;
   return retryConflicts(`job ${key}`, opts.attempts ?? 8, async (attempt) => {
     const grouped = opts.group === true && attempt === 0;
-    const cur = grouped ? await groupRead(ctx.store, key) : await ctx.store.getJob(key);
+    // the caller's own read, just made (qdel's look for a moved job): the first attempt decides
+    // on it instead of reading the job again. The write is still guarded by its `ver`, so a
+    // change since then is a ConflictError and the next attempt reads afresh.
+    const cur =
+      attempt === 0 && first
+        ? first
+        : grouped
+          ? await groupRead(ctx.store, key)
+          : await ctx.store.getJob(key);
     if (!cur) {
       if (opts.missingOk) return {};
       throw new NotFoundError(`Unknown Job Id ${key}`);

@@ -53,16 +53,18 @@ function finishedError(job: JobRecord): InvalidStateError {
 /**
  * qdel/qhold/qrls of a job that moved to a peer (an M record here): the origin checks who asks,
  * then tells the executing site, which trusts its peer's word (signed message). Returns the ID
- * at the peer, or undefined when the job did not move.
+ * at the peer (`movedTo`), and the job as read (strongly consistent; undefined: no record by
+ * that ID), which the operation's guarded write starts from (mutateJob) instead of a read of
+ * its own.
  */
 async function forwardOp(
   ctx: SiteContext,
   id: string,
   actor: Actor,
   op: "delete" | "hold" | "release",
-): Promise<string | undefined> {
+): Promise<{ movedTo?: string; job?: JobRecord }> {
   const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
-  if (job?.state !== "M" || !job.xfer?.newId) return undefined;
+  if (job?.state !== "M" || !job.xfer?.newId) return { job };
   mayActOn(actor, job);
   if (job.obittime !== undefined) throw finishedError(job);
   const peer = findPeer(ctx, job.xfer.peer);
@@ -75,7 +77,7 @@ async function forwardOp(
     op,
     requestor: actor.user,
   });
-  return job.xfer.newId;
+  return { movedTo: job.xfer.newId, job };
 }
 
 /** How a delete is asked: `nomail` (qdel -W suppress_email past its count) sends no abort mail. */
@@ -83,26 +85,40 @@ export interface DeleteHow {
   nomail?: boolean;
 }
 
+/**
+ * What qdel did: `movedTo`, the ID at the peer the delete was forwarded to; `owner`, the user of
+ * the record by this ID here as the delete read it (so the API's audit of a privileged delete
+ * reads nothing more), undefined when there is none (a range, a subjob not started).
+ */
+export interface Deleted {
+  jobId: string;
+  movedTo?: string;
+  owner?: string;
+}
+
 export async function deleteJob(
   ctx: SiteContext,
   id: string,
   actor: Actor,
   how: DeleteHow = {},
-): Promise<{ jobId: string; movedTo?: string }> {
+): Promise<Deleted> {
   // -m a: PBS mails the abort when the delete is accepted, unless qdel suppressed it
   const abortMail = (j: JobRecord) => (how.nomail ? j : markMail(ctx, j, "a"));
-  const movedTo = await forwardOp(ctx, id, actor, "delete");
-  if (movedTo) return { jobId: id, movedTo };
-  const now = ctx.clock.now();
-  const ref = subjobRef(keyOfId(id, ctx.site.short));
-  if (ref?.part.kind === "range") {
+  const key = keyOfId(id, ctx.site.short);
+  // (a range has no record of its own that could have moved: each subjob's delete looks)
+  if (subjobRef(key)?.part.kind === "range") {
     await deleteRange(ctx, id, actor, how);
     return { jobId: id };
   }
-  if (await deleteQueuedSubjob(ctx, id, actor, now)) return { jobId: id };
+  // One read of the job for the whole delete: the look for a moved job, a subjob's check for a
+  // record of its own, and the first attempt of the guarded write below.
+  const { movedTo, job: read } = await forwardOp(ctx, id, actor, "delete");
+  if (movedTo) return { jobId: id, movedTo, owner: read?.user };
+  const now = ctx.clock.now();
+  if (!read && (await deleteQueuedSubjob(ctx, id, actor, now))) return { jobId: id };
   let kill: JobRecord | undefined;
   let array: JobRecord | undefined;
-  const { before, after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
+  const { before, after } = await mutateJob(ctx, read ?? key, (cur) => {
     mayActOn(actor, cur);
     kill = undefined;
     array = undefined;
@@ -167,7 +183,7 @@ export async function deleteJob(
     await ctx.executor.kill({ jobId: kill.id, momId: kill.momId, runCount: kill.runCount }, "qdel");
   if (after && isFinished(after.state) && after.hasDeps)
     await sendEvents(ctx, [{ type: "ended", jobKey: after.key }]);
-  return { jobId: id };
+  return { jobId: id, owner: before?.user };
 }
 
 /** qhold. Returns the job as written (undefined: nothing changed here, or forwarded to a peer). */
@@ -179,9 +195,10 @@ export async function holdJob(
 ): Promise<JobRecord | undefined> {
   mayUseHold(actor, holdType, id);
   refuseSubjob(ctx, id);
-  if (await forwardOp(ctx, id, actor, "hold")) return undefined;
+  const { movedTo, job } = await forwardOp(ctx, id, actor, "hold");
+  if (movedTo) return undefined;
   const now = ctx.clock.now();
-  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
+  const { after } = await mutateJob(ctx, job ?? keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!["Q", "H", "W"].includes(cur.state))
@@ -214,9 +231,10 @@ export async function releaseJob(
 ): Promise<JobRecord | undefined> {
   mayUseHold(actor, holdType, id);
   refuseSubjob(ctx, id);
-  if (await forwardOp(ctx, id, actor, "release")) return undefined;
+  const { movedTo, job } = await forwardOp(ctx, id, actor, "release");
+  if (movedTo) return undefined;
   const now = ctx.clock.now();
-  const { after } = await mutateJob(ctx, keyOfId(id, ctx.site.short), (cur) => {
+  const { after } = await mutateJob(ctx, job ?? keyOfId(id, ctx.site.short), (cur) => {
     mayActOn(actor, cur);
     if (isFinished(cur.state)) throw finishedError(cur);
     if (!cur.holds.includes(holdType)) return { kind: "skip" };
@@ -230,7 +248,8 @@ export async function releaseJob(
   return after;
 }
 
-export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<void> {
+/** qrerun. Returns the running job as read (its owner: the API's audit reads nothing more). */
+export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Promise<JobRecord | undefined> {
   // PBS: qrerun needs operator or manager privilege, even for one's own job
   if (!actor.privileged) throw new UnauthorizedError(`Unauthorized Request  ${id}`);
   // A requeued subjob would be a Q record outside the ready index (its array stands for its
@@ -262,10 +281,16 @@ export async function rerunJob(ctx: SiteContext, id: string, actor: Actor): Prom
   });
   if (target?.momId)
     await ctx.executor.kill({ jobId: target.id, momId: target.momId, runCount: target.runCount }, "rerun");
+  return target;
 }
 
-/** qalter: change a job that has not started. */
-export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts: QsubOptions): Promise<void> {
+/** qalter: change a job that has not started. Returns the job as written. */
+export async function alterJob(
+  ctx: SiteContext,
+  id: string,
+  actor: Actor,
+  opts: QsubOptions,
+): Promise<JobRecord | undefined> {
   validateQsubOptions(opts);
   refuseSubjob(ctx, id);
   checkJobStartOptions(opts, noMailerReason(ctx));
@@ -342,6 +367,7 @@ export async function alterJob(ctx: SiteContext, id: string, actor: Actor, opts:
     return { kind: "write", after: next };
   });
   if (after?.state === "Q") await triggerCycles(ctx, [after.partition], "alter");
+  return after;
 }
 
 /**
@@ -388,7 +414,8 @@ async function deleteArray(
   now: number,
   how: DeleteHow,
 ): Promise<void> {
-  const { after } = await mutateJob(ctx, parent.key, (cur) => {
+  // (`parent`: the array as qdel's guarded read just found it, B)
+  const { after } = await mutateJob(ctx, parent, (cur) => {
     mayActOn(actor, cur);
     const a = cur.array;
     if (cur.state !== "B" || !a) return { kind: "skip" };
@@ -432,13 +459,14 @@ async function deleteArray(
  * ends as deleted.
  */
 async function deleteQueuedSubjob(ctx: SiteContext, id: string, actor: Actor, now: number): Promise<boolean> {
+  // (the caller found no record of the subjob's own: not started yet, or not a subjob at all)
   const ref = subjobRef(keyOfId(id, ctx.site.short));
-  if (ref?.part.kind !== "subjob" || (await ctx.store.getJob(keyOfId(id, ctx.site.short), false)))
-    return false;
+  if (ref?.part.kind !== "subjob") return false;
   const index = ref.part.index;
   const parent = await ctx.store.getJob(ref.parentKey);
   if (!parent || !isUnstarted(parent, index)) return false;
-  const { after } = await mutateJob(ctx, parent.key, (cur) => {
+  // the parent as just read starts the guarded write (a change since is a conflict, read again)
+  const { after } = await mutateJob(ctx, parent, (cur) => {
     mayActOn(actor, cur);
     const a = cur.array;
     const at = a ? a.indices.indexOf(index, a.next) : -1;

@@ -16,7 +16,7 @@ import { isFinished, type JobRecord } from "./job.js";
 import { jobLost } from "./job-end.js";
 import { sendEvents, triggerCycles } from "./messages.js";
 import { keyOfId } from "./mutate.js";
-import { type Actor, deleteJob, mayActOn } from "./ops.js";
+import { type Actor, type Deleted, deleteJob, mayActOn } from "./ops.js";
 
 export interface QdelOptions {
   /** -x */
@@ -37,7 +37,7 @@ export async function deleteJobWith(
   id: string,
   actor: Actor,
   opts: QdelOptions,
-): Promise<{ jobId: string; movedTo?: string }> {
+): Promise<Deleted> {
   if (opts.history) {
     const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
     if (job && isHistory(job)) {
@@ -49,7 +49,7 @@ export async function deleteJobWith(
   const how = { nomail: opts.nomail };
   if (!opts.force) return deleteJob(ctx, id, actor, how);
   let momUnreachable = false;
-  const out: { jobId: string; movedTo?: string } = await deleteJob(ctx, id, actor, how).catch(async (err) => {
+  const out: Deleted = await deleteJob(ctx, id, actor, how).catch(async (err) => {
     // the delete was recorded (delReq) before the MOM was asked: a kill that failed is what
     // force is for
     const cur = await ctx.store.getJob(keyOfId(id, ctx.site.short));

@@ -8,16 +8,17 @@
 import { InvalidStateError, NotFoundError, RejectedError } from "../errors.js";
 import { parseSignal } from "../pbs/signal.js";
 import type { SiteContext } from "./context.js";
-import { isFinished, withTrace } from "./job.js";
+import { isFinished, type JobRecord, withTrace } from "./job.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { type Actor, mayActOn } from "./ops.js";
 
+/** qsig. Returns the job as read (its owner: the API's audit of a privileged qsig reads nothing more). */
 export async function signalJob(
   ctx: SiteContext,
   id: string,
   actor: Actor,
   signal = "SIGTERM",
-): Promise<void> {
+): Promise<JobRecord> {
   const sig = parseSignal(signal);
   const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
   if (!job) throw new NotFoundError(`Unknown Job Id ${id}`);
@@ -33,7 +34,9 @@ export async function signalJob(
   await ctx.executor.signal({ jobId: job.id, momId: job.momId, runCount: job.runCount }, sig.name);
   // the trace says who signalled it (tracejob), as PBS's server log does
   const now = ctx.clock.now();
-  await mutateJob(ctx, job.key, (cur) =>
+  // from the job as read above: a rerun or end since then fails the guarded write on `ver`, and
+  // the retry's fresh read skips a run that is no longer this one
+  await mutateJob(ctx, job, (cur) =>
     cur.runCount !== job.runCount
       ? { kind: "skip" }
       : {
@@ -49,4 +52,5 @@ export async function signalJob(
           },
         },
   );
+  return job;
 }

@@ -39,7 +39,7 @@ beforeAll(async () => {
   for (const d of ["bin", "dist"]) fs.mkdirSync(path.join(root, "cli", d), { recursive: true });
   fs.copyFileSync("cli/package.json", path.join(root, "cli", "package.json"));
   // one bundle per command (scripts/build.mjs)
-  for (const f of fs.readdirSync("cli/dist").filter((f) => f.endsWith(".js")))
+  for (const f of fs.readdirSync("cli/dist").filter((f) => f.endsWith(".cjs")))
     fs.copyFileSync(path.join("cli/dist", f), path.join(root, "cli/dist", f));
   for (const f of fs.readdirSync("cli/bin"))
     fs.copyFileSync(path.join("cli/bin", f), path.join(root, "cli/bin", f));

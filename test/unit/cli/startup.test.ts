@@ -1,0 +1,62 @@
+/**
+ * What the PBS commands load to start (issue 14: workflow tools run a process per job and per
+ * poll, so every module a command starts with costs every job). Not a timed test: it lists the
+ * Node built-ins each command's process loaded, running the real cli/bin shim and bundle
+ * (test/global-setup.ts builds them) through config, credential and one HTTP request.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-startup-"));
+// written at exit: process.moduleLoadList, every built-in module and binding loaded
+const preload = path.join(dir, "list-modules.cjs");
+fs.writeFileSync(
+  preload,
+  `process.on("exit", () => require("node:fs").writeFileSync(process.env.MQ_MODULE_LIST, process.moduleLoadList.join("\\n")));\n`,
+);
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** The built-ins `cmd args` loaded, run against a server that refuses connections. */
+async function modulesOf(cmd: string, args: string[]): Promise<{ modules: string[]; stderr: string }> {
+  const list = path.join(dir, `${cmd}.txt`);
+  const r = await run(process.execPath, ["-r", preload, path.resolve("cli/bin", `${cmd}.js`), ...args], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      MQ_MODULE_LIST: list,
+      METAQUEUE_CONF: path.join(dir, "none.json"),
+      // port 1: nothing listens, the request is refused (exit 1) after config, credential, connect
+      METAQUEUE_SERVER_URL: "http://127.0.0.1:1",
+      METAQUEUE_TOKEN: "t",
+    },
+  }).catch((e: { stderr: string }) => ({ stderr: e.stderr }));
+  return { modules: fs.readFileSync(list, "utf8").split("\n"), stderr: r.stderr };
+}
+
+describe("what a PBS command loads to start", () => {
+  for (const [cmd, args] of [
+    ["qsub", ["-h", "--", "/bin/true"]],
+    ["qstat", ["1"]],
+    ["qdel", ["1"]],
+  ] as const) {
+    it(`${cmd}: no ES module loader, no child_process (commander's), no fs/promises`, async () => {
+      const { modules, stderr } = await modulesOf(cmd, [...args]);
+      // it did get as far as the request
+      expect(stderr).toContain("cannot connect to server");
+      expect(modules).toContain("NativeModule http");
+      // CommonJS shim and bundle: Node's ES module loader (about 5 ms) never loads a module
+      // (its utils, assert and loader are part of every start, even `node -e 0`)
+      expect(modules).not.toContain("NativeModule internal/modules/esm/module_job");
+      expect(modules).not.toContain("NativeModule internal/modules/esm/translators");
+      // scripts/build.mjs lazyChildProcess: commander loads node:child_process only when used
+      expect(modules).not.toContain("NativeModule child_process");
+      expect(modules).not.toContain("NativeModule fs/promises");
+    });
+  }
+});
