@@ -24,7 +24,14 @@ function loadWithCache(file) {
   );
   let cachedData;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    // compiled code is code: only a cache owned by the bundle's owner is used, so a user who may
+    // write next to the bundle but not the bundle itself cannot make another user's qsub run theirs
+    const fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      if (fs.fstatSync(fd).uid === st.uid) cachedData = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {}
   const script = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData });
   const mod = { exports: {} };
