@@ -15,6 +15,7 @@
  */
 import type { JobStore, JobWrite, Ledger, SettleEnd } from "../ports/store.js";
 import type { JobRecord } from "./job.js";
+import type { AcctRecord } from "./records.js";
 
 /** Groups in flight at once per store. */
 const MAX_IN_FLIGHT = 2;
@@ -76,6 +77,7 @@ interface Batchers {
   writes: Batcher<JobWrite, JobRecord>;
   reads: Batcher<string, JobRecord | undefined>;
   settles: Batcher<SettleEnd, boolean>;
+  ensures: Batcher<AcctRecord[], undefined>;
 }
 const perStore = new WeakMap<JobStore & Ledger, Batchers>();
 
@@ -85,6 +87,10 @@ function batchers(store: JobStore & Ledger): Batchers {
     b = {
       writes: new Batcher((ws) => store.writeJobs(ws)),
       settles: new Batcher((es) => store.settleEnds(es)),
+      ensures: new Batcher(async (lists) => {
+        await store.ensureAcct(lists.flat());
+        return lists.map(() => undefined);
+      }),
       reads: new Batcher(async (ks) => {
         const got = await store.getJobs(ks);
         return ks.map((k) => (got.has(k) ? structuredClone(got.get(k)) : undefined));
@@ -115,4 +121,14 @@ export function groupRead(store: JobStore & Ledger, key: string): Promise<JobRec
  */
 export function groupSettle(store: JobStore & Ledger, e: SettleEnd): Promise<boolean> {
   return batchers(store).settles.ask(e);
+}
+
+/**
+ * Make sure these accounting records exist (Ledger.ensureAcct), with the checks asked for
+ * alongside (the ends of one batch of obituaries): one BatchGetItem for the batch instead of one
+ * per end. A failure fails every caller of the batch, each of which then leaves its obituary to
+ * SQS's redelivery, as a failure of its own check would.
+ */
+export function groupEnsureAcct(store: JobStore & Ledger, recs: AcctRecord[]): Promise<undefined> {
+  return batchers(store).ensures.ask(recs);
 }

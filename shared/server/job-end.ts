@@ -21,7 +21,7 @@ import { reportEnd, reportState } from "../peers/receiver.js";
 import { keyOfId, mutateJob } from "./mutate.js";
 import { nodePartition } from "./objects.js";
 import { mailIfMarked, markMail } from "./mail.js";
-import { groupSettle } from "./group-commit.js";
+import { groupEnsureAcct, groupSettle } from "./group-commit.js";
 import { acct, queuedRecord, startRecord } from "./acct-records.js";
 
 // (their home is acct-records.ts, which submit reaches without this module's imports)
@@ -62,7 +62,7 @@ export async function settleEnd(ctx: SiteContext, job: JobRecord): Promise<void>
     if (!job.inbound) ensure.push(queuedRecord(job));
     if (job.stime !== undefined) ensure.push(startRecord(job));
   }
-  if (ensure.length) await ctx.store.ensureAcct(ensure);
+  if (ensure.length) await groupEnsureAcct(ctx.store, ensure);
   const walltime = Math.round(used.walltime);
   await groupSettle(ctx.store, {
     rec: acct(job, type, now, {

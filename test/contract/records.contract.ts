@@ -310,6 +310,22 @@ export function recordContract(makeStore: MakeStore) {
       expect(await s.listAcct(dayOf(T0))).toEqual([q, st]);
     });
 
+    it("ensureAcct takes a batch's checks at once: more than 100 records, a record named twice", async () => {
+      const s = store();
+      const recs = Array.from({ length: 130 }, (_, i) => ({
+        time: T0 + i,
+        jobId: `${i + 1}.casper`,
+        type: "Q",
+        data: { queue: "workq" },
+      }));
+      await s.putAcct(recs[7]);
+      // the ends of one obituary batch may check the same record twice (a redelivered copy)
+      await s.ensureAcct([...recs, recs[3], recs[7]]);
+      const got = await s.listAcct(dayOf(T0));
+      expect(got).toHaveLength(130);
+      expect(new Set(got.map((r) => r.jobId)).size).toBe(130);
+    });
+
     it("keeps audit lines by day, and by job next to the job", async () => {
       const s = store();
       const line = (t: number, over: Partial<AuditRecord> = {}): AuditRecord => ({

@@ -135,15 +135,23 @@ export class DynamoLedger extends TableAccess implements Ledger {
    */
   async ensureAcct(recs: AcctRecord[]): Promise<void> {
     if (!recs.length) return;
-    const items = recs.map(acctItem);
+    // one key once: DynamoDB refuses a BatchGetItem or BatchWriteItem naming a key twice
+    // (ValidationException; DynamoDB Local lets it pass, so no local test can see it), and the
+    // ends of one batch may name the same record (a redelivered obituary beside its first copy)
+    const byKey = new Map<string, ReturnType<typeof acctItem>>();
+    for (const it of recs.map(acctItem)) byKey.set(`${it.pk}\u0000${it.sk}`, it);
+    const items = [...byKey.values()];
     const have = new Set<string>();
-    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-      [this.table]: { Keys: items.map((it) => ({ pk: it.pk, sk: it.sk })) },
-    };
-    while (req && Object.keys(req).length) {
-      const r = await this.doc.send(new BatchGetCommand({ RequestItems: req as never }));
-      for (const it of r.Responses?.[this.table] ?? []) have.add(`${it.pk}\u0000${it.sk}`);
-      req = r.UnprocessedKeys as typeof req;
+    // BatchGetItem takes at most 100 keys
+    for (let i = 0; i < items.length; i += 100) {
+      let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+        [this.table]: { Keys: items.slice(i, i + 100).map((it) => ({ pk: it.pk, sk: it.sk })) },
+      };
+      while (req && Object.keys(req).length) {
+        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req as never }));
+        for (const it of r.Responses?.[this.table] ?? []) have.add(`${it.pk}\u0000${it.sk}`);
+        req = r.UnprocessedKeys as typeof req;
+      }
     }
     const missing = items.filter((it) => !have.has(`${it.pk}\u0000${it.sk}`));
     for (let i = 0; i < missing.length; i += 25) {
