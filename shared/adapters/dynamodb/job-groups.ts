@@ -39,8 +39,11 @@ export function writeFootprint(w: JobWrite): { items: string[]; bytes: number; p
   return { items, bytes, project: w.charge ? k(keys.project(w.charge.account)) : undefined };
 }
 
-/** The charges of a group, one list per project: each `where`'s core and wall seconds summed. */
-export function mergeCharges(writes: JobWrite[]): UsageCharge[][] {
+/**
+ * The charges of a group (job writes, or the ends a settle batch records), one list per project:
+ * each `where`'s core and wall seconds summed.
+ */
+export function mergeCharges(writes: readonly { charge?: UsageCharge }[]): UsageCharge[][] {
   const by = new Map<string, Map<string, UsageCharge>>();
   for (const w of writes) {
     const c = w.charge;

@@ -22,6 +22,7 @@ import type { Ledger, SettleEnd } from "../../ports/store.js";
 import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
 import { acctItem, chargesUpdate, chargeUpdate } from "./items.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
+import { mergeCharges } from "./job-groups.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -84,22 +85,9 @@ export class DynamoLedger extends TableAccess implements Ledger {
             ConditionExpression: "attribute_not_exists(pk)",
           },
         }));
-        const byProject = new Map<string, Map<string, UsageCharge>>();
-        for (const j of live) {
-          const c = ends[j].charge;
-          if (!c) continue;
-          const p = byProject.get(c.account) ?? new Map<string, UsageCharge>();
-          byProject.set(c.account, p);
-          const cur = p.get(c.where);
-          p.set(
-            c.where,
-            cur
-              ? { ...cur, coreSeconds: cur.coreSeconds + c.coreSeconds, walltime: cur.walltime + c.walltime }
-              : { ...c },
-          );
-        }
-        const adds = [...byProject.values()].map((p) => ({
-          Update: chargesUpdate(this.table, [...p.values()]) as never,
+        // one ADD per project, as the group commit charges (job-groups.ts)
+        const adds = mergeCharges(live.map((j) => ends[j])).map((list) => ({
+          Update: chargesUpdate(this.table, list) as never,
         }));
         const items = [...puts, ...adds];
         try {
