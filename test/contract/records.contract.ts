@@ -310,17 +310,6 @@ export function recordContract(makeStore: MakeStore) {
       expect(await s.listAcct(dayOf(T0))).toEqual([q, st]);
     });
 
-    it("deleteAcct removes the record under its key only, and a missing one is no error", async () => {
-      const s = store();
-      const q = { time: T0, jobId: "1.casper", type: "Q", data: { queue: "workq" } };
-      const other = { time: T0 + 1, jobId: "1.casper", type: "Q", data: { queue: "workq" } };
-      const st = { time: T0, jobId: "1.casper", type: "S", data: { start: 1 } };
-      for (const r of [q, other, st]) await s.putAcct(r);
-      await s.deleteAcct(q);
-      await s.deleteAcct(q);
-      expect(await s.listAcct(dayOf(T0))).toEqual([st, other]);
-    });
-
     it("ensureAcct takes a batch's checks at once: more than 100 records, a record named twice", async () => {
       const s = store();
       const recs = Array.from({ length: 130 }, (_, i) => ({
