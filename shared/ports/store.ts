@@ -194,11 +194,6 @@ export interface Ledger {
   chargeUsage(charge: UsageCharge): Promise<void>;
   putAcct(rec: AcctRecord): Promise<void>;
   /**
-   * Remove the record stored under `rec`'s key (time, job ID, type), if there is one: a submit
-   * whose job was not created takes back the Q record it sent alongside (submit.ts).
-   */
-  deleteAcct(rec: AcctRecord): Promise<void>;
-  /**
    * Job ends' accounting records and project charges, outside the jobs' own writes (a
    * transactional item costs twice, job-end.ts settleEnd): each record lands with its charge, and
    * only if no record is stored under its key (time, job ID, type) yet. Result i is false when

@@ -21,7 +21,7 @@ import type { QsubOptions, ResourceRequest } from "../pbs/types.js";
 import { checkFreeText, checkJobName, emptyScriptReason, validateQsubOptions } from "../pbs/validate.js";
 import { formatWalltime, parseWalltime } from "../pbs/walltime.js";
 import { planCycle } from "../scheduler/plan.js";
-import type { AcctRecord, EdgeRecord, ServerObject } from "../server/records.js";
+import type { EdgeRecord, ServerObject } from "../server/records.js";
 import { findPeer, isThisSite, type PeerInfo, type SiteContext } from "./context.js";
 import { sendToPeer, triggerCycles } from "./messages.js";
 import { loadServerState } from "./server-state.js";
@@ -297,59 +297,22 @@ export async function submitJob(
     });
   }
   const queued = queuedRecord(job);
-  // A job with dependency edges keeps one transaction for all of it, record included (rare, and
-  // the edges need it anyway). A plain job joins the submissions arriving with it (group commit:
-  // its script item, then the job item, created only if its key is free), and its Q record is a
-  // plain put outside any transaction (a transactional item is billed twice, issue 14).
-  if (edges.length === 0 && beforeUpdates.length === 0) await createWithRecord(ctx, job, queued);
-  else await ctx.store.createJob(job, edges, queued, beforeUpdates);
+  // A plain job joins the submissions arriving with it in shared transactions (group commit),
+  // created only if its key is free. Its Q record follows in a plain put, not in the job's
+  // transaction (every transactional item is billed twice, issue 14): a crash between the two
+  // loses the record only until the job's end puts it (job-end.ts settleEnd). A job with
+  // dependency edges keeps one transaction for all of it, record included (rare, and the edges
+  // need it anyway).
+  if (edges.length === 0 && beforeUpdates.length === 0) {
+    await groupWrite(ctx.store, { create: job });
+    // best effort: the job exists, so qsub must get its ID (a failure here would invite a resubmit)
+    await ctx.store
+      .putAcct(queued)
+      .catch((err) => ctx.log.warn(`Q record of ${id} left for its end: ${(err as Error).message}`));
+  } else await ctx.store.createJob(job, edges, queued, beforeUpdates);
   ctx.metrics?.count("JobsSubmitted", 1, { queue: queue.name });
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");
   return sessionKey ? { jobId: id, sessionKey } : { jobId: id };
-}
-
-/**
- * Creates a plain job (script item, then job item: groupWrite) with its Q record sent at the same
- * time instead of after: the submit's answer waits for two DynamoDB round trips instead of three
- * (README.md "Command latency"). Why this order is safe:
- *
- * - The script and the job stay in order (the store writes the script first): a job item must
- *   never be visible, and so claimable, without its script. Only the record goes alongside.
- * - The record is built from the job alone (acct-records.ts), under a key of this submission's
- *   own (its ctime and its fresh job ID): it cannot overwrite another job's record.
- * - The job landed, the record did not: as before, the record is left for the job's end, which
- *   puts every missing record of the job (job-end.ts settleEnd); qsub still gets its ID (a
- *   failure here would invite a resubmit).
- * - The job failed (its key taken, the store busy or unreachable): the record may have landed
- *   for a job that does not exist, so it is taken back before the error goes to the client. If
- *   the job did land after all (an answer lost on the way), its end puts the record again.
- *   Left behind only if this process dies between sending the two and that delete (or the
- *   delete fails too): then the log holds a Q record of a job ID that never existed, which no
- *   E record follows, as PBS skips the numbers of jobs that failed to enqueue. Nothing runs
- *   after the answer (Lambda freezes then), so the record is not written after answering.
- */
-async function createWithRecord(ctx: SiteContext, job: JobRecord, queued: AcctRecord): Promise<void> {
-  const record = ctx.store.putAcct(queued).then(
-    () => true,
-    (err: Error) => {
-      ctx.log.warn(`Q record of ${job.id} left for its end: ${err.message}`);
-      return false;
-    },
-  );
-  try {
-    await groupWrite(ctx.store, { create: job });
-  } catch (err) {
-    // after the put has settled, not racing it; even when it failed: a put whose answer was
-    // lost may have landed
-    await record;
-    await ctx.store
-      .deleteAcct(queued)
-      .catch((e: Error) =>
-        ctx.log.warn(`Q record of ${job.id}, whose job was not created, not removed: ${e.message}`),
-      );
-    throw err;
-  }
-  await record;
 }
 
 export function resolveQueue(ctx: SiteContext, st: ServerState, dest: string | undefined): ServerObject {

@@ -191,9 +191,6 @@ export class DynamoSiteStore implements SiteStore {
   putAcct(...a: Parameters<Ledger["putAcct"]>) {
     return this.ledger.putAcct(...a);
   }
-  deleteAcct(...a: Parameters<Ledger["deleteAcct"]>) {
-    return this.ledger.deleteAcct(...a);
-  }
   settleEnds(...a: Parameters<Ledger["settleEnds"]>) {
     return this.ledger.settleEnds(...a);
   }

@@ -11,7 +11,6 @@
 import {
   BatchGetCommand,
   BatchWriteCommand,
-  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -64,11 +63,6 @@ export class DynamoLedger extends TableAccess implements Ledger {
 
   async putAcct(rec: AcctRecord): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: acctItem(rec) }));
-  }
-
-  async deleteAcct(rec: AcctRecord): Promise<void> {
-    const Key = keys.acct(rec.time, rec.jobId, rec.type);
-    await retryBusy(() => this.doc.send(new DeleteCommand({ TableName: this.table, Key })));
   }
 
   /**

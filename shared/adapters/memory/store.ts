@@ -595,11 +595,6 @@ export class MemorySiteStore implements SiteStore {
     this.table.write([acctOp(rec)], "");
   }
 
-  async deleteAcct(rec: AcctRecord): Promise<void> {
-    await this.io("deleteAcct");
-    this.table.write([{ ...acctOp(rec), next: () => undefined }], "");
-  }
-
   async settleEnds(ends: SettleEnd[]): Promise<boolean[]> {
     await this.io("settleEnds");
     return ends.map(({ rec, charge }) => {

@@ -88,52 +88,6 @@ describe("submit", () => {
     expect(Number(b.split(".")[0])).toBe(Number(a.split(".")[0]) + 1);
   });
 
-  it("sends the Q record alongside the job's write, not after it (one round trip less)", async () => {
-    const order: string[] = [];
-    const putAcct = s.store.putAcct.bind(s.store);
-    const writeJobs = s.store.writeJobs.bind(s.store);
-    s.store.putAcct = async (rec) => {
-      order.push("putAcct sent");
-      return putAcct(rec);
-    };
-    s.store.writeJobs = async (ws) => {
-      order.push("writeJobs sent");
-      const r = await writeJobs(ws);
-      order.push("writeJobs answered");
-      return r;
-    };
-    const id = await s.submit("alice", "true\n");
-    expect(order.indexOf("putAcct sent")).toBeLessThan(order.indexOf("writeJobs answered"));
-    expect(
-      inspectStore(s.store)
-        .acct.filter((a) => a.jobId === id)
-        .map((a) => a.type),
-    ).toEqual(["Q"]);
-  });
-
-  it("a job whose write fails leaves no Q record: taken back once its put has settled", async () => {
-    // the record's put answers only after the job's write has failed: a delete racing it would
-    // come first and leave the record behind
-    let land: () => void = () => {};
-    const landed = new Promise<void>((r) => {
-      land = r;
-    });
-    const putAcct = s.store.putAcct.bind(s.store);
-    s.store.putAcct = async (rec) => {
-      await landed;
-      return putAcct(rec);
-    };
-    s.store.writeJobs = async (ws) => {
-      setTimeout(land, 20);
-      return ws.map(() => new Error("store unreachable (injected)"));
-    };
-    await expect(s.submit("alice", "true\n")).rejects.toThrow(/store unreachable/);
-    // the put has landed by now, whatever the submit awaited
-    await landed;
-    await new Promise((r) => setTimeout(r, 10));
-    expect(snapshot()).toMatchObject({ jobs: 0, acct: 0 });
-  });
-
   it("a held job (-h) is H with a user hold and asks for no cycle", async () => {
     const id = await s.submit("alice", "true\n", { hold: true });
     const j = await s.job(id);
