@@ -37,7 +37,15 @@ import {
   stripItem,
 } from "./items.js";
 import { groupsShareItems, mergeCharges, planJobGroups } from "./job-groups.js";
-import { jobWithScriptQuery, SCRIPT_SK, scriptKey, scriptPut, withScript } from "./job-script.js";
+import {
+  jobWithScriptQuery,
+  expireScripts,
+  SCRIPT_SK,
+  scriptKey,
+  scriptPut,
+  unexpireScripts,
+  withScript,
+} from "./job-script.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -271,6 +279,19 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     acct?: AcctRecord,
     charge?: UsageCharge,
   ): Promise<JobRecord> {
+    await unexpireScripts(this.doc, this.table, [{ before, after }]);
+    const written = await this.updateItem(before, after, acct, charge);
+    await expireScripts(this.doc, this.table, [{ before, after }]);
+    return written;
+  }
+
+  /** updateJob's write of the job item alone (writeJobs follows the scripts' expiry around it). */
+  private async updateItem(
+    before: JobRecord,
+    after: JobRecord,
+    acct?: AcctRecord,
+    charge?: UsageCharge,
+  ): Promise<JobRecord> {
     const input = buildJobUpdate(this.table, before, after);
     try {
       if (acct || charge) {
@@ -335,6 +356,16 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       out[i] = err;
       actions[i] = undefined;
     });
+    // a job written active again loses its script's expiry first (expireScripts)
+    await Promise.all(
+      writes.map(async (w, i) => {
+        if (!w.create && actions[i])
+          await unexpireScripts(this.doc, this.table, [w]).catch((err: Error) => {
+            out[i] = err;
+            actions[i] = undefined;
+          });
+      }),
+    );
     const ok = writes.map((_, i) => i).filter((i) => actions[i]);
     const groups = planJobGroups(ok.map((i) => writes[i])).map((g) => g.map((j) => ok[j]));
     // Groups that share no item go at once; when some do (one job written twice, one project
@@ -342,6 +373,14 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     if (groupsShareItems(groups.map((g) => g.map((i) => writes[i]))))
       for (const g of groups) await this.commitGroup(g, writes, actions as never, out);
     else await Promise.all(groups.map((g) => this.commitGroup(g, writes, actions as never, out)));
+    // the ended jobs' scripts expire with them, once their writes landed
+    await expireScripts(
+      this.doc,
+      this.table,
+      writes.flatMap((w, i) =>
+        w.create || out[i] instanceof Error ? [] : [{ before: w.before, after: w.after }],
+      ),
+    );
     return out;
   }
 
@@ -365,7 +404,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
   /** A write without record or charge, alone and not transactional; its script is already put. */
   private async plain(w: JobWrite): Promise<JobRecord | Error> {
     try {
-      if (!w.create) return await this.updateJob(w.before, w.after);
+      if (!w.create) return await this.updateItem(w.before, w.after);
       const Item = newJobItem(w.create);
       await retryBusy(() =>
         this.doc.send(
@@ -385,7 +424,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
         await this.createJob(w.create, [], w.acct);
         return w.create;
       }
-      return await this.updateJob(w.before, w.after, w.acct, w.charge);
+      return await this.updateItem(w.before, w.after, w.acct, w.charge);
     } catch (err) {
       return err as Error;
     }
@@ -482,11 +521,13 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
         Put: { TableName: this.table, Item: newJobItem(c), ConditionExpression: "attribute_not_exists(pk)" },
       });
     }
+    await unexpireScripts(this.doc, this.table, updates);
     try {
       await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (err) {
       throw classifyStoreError(err, "jobs changed concurrently");
     }
+    await expireScripts(this.doc, this.table, updates);
   }
 
   /**
