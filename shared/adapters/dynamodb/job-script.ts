@@ -23,7 +23,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
 import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { JobRecord } from "../../server/job.js";
-import { classifyStoreError, retryBusy } from "./errors.js";
+import { retryBusy } from "./errors.js";
 import { keys } from "./table.js";
 
 /**
@@ -49,17 +49,17 @@ export function scriptPut(table: string, job: Pick<JobRecord, "key" | "script">)
 }
 
 /**
- * The B item's expiry set to the job's (undefined: removed). Conditional on the item existing:
- * an UpdateItem would otherwise create a script-less B for a job whose script is inline (written
- * before the split) or already purged.
+ * The B item's expiry set to the job's. Conditional on the item existing: an UpdateItem would
+ * otherwise create a script-less B for a job whose script is inline (written before the split)
+ * or already purged.
  */
-export function scriptExpiryUpdate(table: string, key: string, expiresAt: number | undefined) {
+export function scriptExpiryUpdate(table: string, key: string, expiresAt: number) {
   return {
     TableName: table,
     Key: scriptKey(key),
-    UpdateExpression: expiresAt === undefined ? "REMOVE expiresAt" : "SET expiresAt = :t",
+    UpdateExpression: "SET expiresAt = :t",
     ConditionExpression: "attribute_exists(pk)",
-    ...(expiresAt !== undefined && { ExpressionAttributeValues: { ":t": expiresAt } }),
+    ExpressionAttributeValues: { ":t": expiresAt },
   };
 }
 
@@ -98,37 +98,18 @@ type Change = { before?: JobRecord; after: JobRecord };
  * only once the job's write landed: set before, a write that then lost its race would leave an
  * active job's script to the TTL. Failing here fails nothing: the job's end has landed, and a
  * script left without its expiry costs storage, not correctness (a failed condition: the job has
- * no B item, its script is inline). One UpdateItem per job that ends.
+ * no B item, its script is inline). One UpdateItem per job that ends. None is ever taken back:
+ * a finished job (F, X, M with its end back) has no transition out (shared/pbs/states.ts), so
+ * no write makes a job with an expiry active again.
  */
 export async function expireScripts(doc: DynamoDBDocumentClient, table: string, ws: Change[]): Promise<void> {
-  const set = ws.filter((w) => w.after.expiresAt !== undefined && w.after.expiresAt !== w.before?.expiresAt);
   await Promise.all(
-    set.map((w) =>
-      retryBusy(() =>
-        doc.send(new UpdateCommand(scriptExpiryUpdate(table, w.after.key, w.after.expiresAt))),
-      ).catch(() => undefined),
+    ws.map(({ before, after: { key, expiresAt } }) =>
+      expiresAt === undefined || expiresAt === before?.expiresAt
+        ? undefined
+        : retryBusy(() => doc.send(new UpdateCommand(scriptExpiryUpdate(table, key, expiresAt)))).catch(
+            () => undefined,
+          ),
     ),
-  );
-}
-
-/**
- * A job written active again loses its script's expiry before its own write (the order that
- * never leaves an active job's script expiring); a failure here fails the job's write.
- */
-export async function unexpireScripts(
-  doc: DynamoDBDocumentClient,
-  table: string,
-  ws: Change[],
-): Promise<void> {
-  const drop = ws.filter((w) => w.before?.expiresAt !== undefined && w.after.expiresAt === undefined);
-  await Promise.all(
-    drop.map(async (w) => {
-      try {
-        await retryBusy(() => doc.send(new UpdateCommand(scriptExpiryUpdate(table, w.after.key, undefined))));
-      } catch (err) {
-        if ((err as Error).name === "ConditionalCheckFailedException") return;
-        throw classifyStoreError(err, `job ${w.after.id}: its script's expiry could not be removed`);
-      }
-    }),
   );
 }

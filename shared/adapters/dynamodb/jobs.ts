@@ -43,7 +43,6 @@ import {
   SCRIPT_SK,
   scriptKey,
   scriptPut,
-  unexpireScripts,
   withScript,
 } from "./job-script.js";
 import { TableAccess } from "./table-access.js";
@@ -279,13 +278,12 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     acct?: AcctRecord,
     charge?: UsageCharge,
   ): Promise<JobRecord> {
-    await unexpireScripts(this.doc, this.table, [{ before, after }]);
     const written = await this.updateItem(before, after, acct, charge);
     await expireScripts(this.doc, this.table, [{ before, after }]);
     return written;
   }
 
-  /** updateJob's write of the job item alone (writeJobs follows the scripts' expiry around it). */
+  /** updateJob's write of the job item alone (writeJobs sets the scripts' expiry after it). */
   private async updateItem(
     before: JobRecord,
     after: JobRecord,
@@ -356,16 +354,6 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
       out[i] = err;
       actions[i] = undefined;
     });
-    // a job written active again loses its script's expiry first (expireScripts)
-    await Promise.all(
-      writes.map(async (w, i) => {
-        if (!w.create && actions[i])
-          await unexpireScripts(this.doc, this.table, [w]).catch((err: Error) => {
-            out[i] = err;
-            actions[i] = undefined;
-          });
-      }),
-    );
     const ok = writes.map((_, i) => i).filter((i) => actions[i]);
     const groups = planJobGroups(ok.map((i) => writes[i])).map((g) => g.map((j) => ok[j]));
     // Groups that share no item go at once; when some do (one job written twice, one project
@@ -521,7 +509,6 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
         Put: { TableName: this.table, Item: newJobItem(c), ConditionExpression: "attribute_not_exists(pk)" },
       });
     }
-    await unexpireScripts(this.doc, this.table, updates);
     try {
       await retryBusy(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (err) {
