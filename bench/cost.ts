@@ -244,7 +244,9 @@ function price(
   }
   // HTTP API requests: each API invocation is one (the submits; the bench reads around the API)
   const httpApi = (inv.api?.n ?? 0) / jobs;
-  // S3 on ECS: the MOM PUTs each distinct output file once (stderr joined into stdout with -j oe)
+  // S3 on ECS: the MOM PUTs each distinct output file once at the end (stderr joined into stdout
+  // with -j oe); the snapshots of a running job's output (infra/mom/output-upload.ts) start after
+  // MOM_OUTPUT_SYNC_MS (60 s), which these jobs never reach: at most 60 per stream per hour beyond
   const s3 =
     done.reduce((a, j) => a + (j.join === "oe" ? 1 : new Set([j.outPath, j.errPath]).size), 0) / jobs;
   const size = fargateSize(done[0].sel[0]?.ncpus ?? 1, done[0].sel[0]?.mem ?? 0);
@@ -332,7 +334,7 @@ export function printCost(r: CostResult): void {
     `| … with each API call at its duration alone (median of 20 qsubs one at a time: ${r.apiSerialMs.toFixed(0)} ms; Lambda ${f2(r.usd.lambdaApiSerial)}) | | ${f2(r.usd.controlPlaneApiSerial)} |`,
   );
   console.log(
-    `| job output to S3 (ECS MOM PUTs, counted from the code, not measured) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
+    `| job output to S3 (ECS MOM PUTs at the end, counted from the code, not measured; a job running past 60 s adds at most 60 snapshot PUTs per stream per hour) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
   );
   console.log(`| node time, 1-minute job (Fargate Arm, the job's size) | | ${r.usd.node1min.toFixed(0)} |`);
   console.log(`| node time, 10-minute job | | ${r.usd.node10min.toFixed(0)} |`);

@@ -6,7 +6,8 @@
  * TABLE_NAME, EVENTS_QUEUE_URL, OUTPUT_BUCKET and AWS_REGION. The same `Mom` as the local child
  * process runs the job: heartbeats go to the site table, the obituary to the events queue.
  * Before the obituary is sent, stdout/stderr are uploaded to s3://OUTPUT_BUCKET/<jobId>/<file>,
- * so a job seen as finished has its output in place.
+ * so a job seen as finished has its output in place; while the job runs, a snapshot of each
+ * every MOM_OUTPUT_SYNC_MS that it grew, marked partial (infra/mom/output-upload.ts).
  *
  * ECS StopTask (qdel, qrerun) sends SIGTERM: the MOM kills the job (TERM, kill_delay, KILL; the
  * task's stopTimeout is 120 s) and still reports it; the server already knows why (the job's
@@ -30,10 +31,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { asUser, lookupOsUser, type OsUser } from "../../shared/auth/os-user.js";
+import { lookupOsUser, type OsUser } from "../../shared/auth/os-user.js";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { EnvError } from "../../shared/errors.js";
@@ -43,6 +44,7 @@ import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 import { outputKey } from "../../shared/adapters/s3/output-reader.js";
+import { LiveOutput, OUTPUT_SYNC_MS, putOutput } from "./output-upload.js";
 
 export interface EcsMomEnv {
   JOB_SPEC?: string;
@@ -64,6 +66,8 @@ export interface EcsMomEnv {
   MOM_KEY?: string;
   /** the account every job runs as (the MOM must be root to switch); set in the image */
   MOM_JOB_USER?: string;
+  /** how often a running job's output is snapshotted to OUTPUT_BUCKET when it grew; default 60000 */
+  MOM_OUTPUT_SYNC_MS?: string;
   [k: string]: string | undefined;
 }
 
@@ -134,6 +138,7 @@ const ECS_MOM_FIELDS = {
   MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
   MOM_KEY: v.optional(),
   MOM_JOB_USER: v.optional(),
+  MOM_OUTPUT_SYNC_MS: v.int({ min: 1000, default: OUTPUT_SYNC_MS }),
 };
 const EcsMomEnvSchema = envSchema(ECS_MOM_FIELDS);
 /** The container's: the same, and the region (ECS sets both names). */
@@ -183,13 +188,30 @@ export async function runEcsMom(
   fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
   fs.chmodSync(tmpRoot, 0o711);
 
+  // snapshots while the job runs, at the paths the API reads for a running job (its outPath
+  // and errPath, re-rooted here); stopped, and the one in flight awaited, before the end's upload
+  const live =
+    e.OUTPUT_BUCKET && clients.s3
+      ? new LiveOutput({
+          s3: clients.s3,
+          bucket: e.OUTPUT_BUCKET,
+          jobId: spec.jobId,
+          files: [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p),
+          account,
+          everyMs: e.MOM_OUTPUT_SYNC_MS,
+          log,
+        })
+      : undefined;
   let uploaded: Promise<void> | undefined;
   // what the MOM delivered (an -o naming a directory got the default file name in it; output
   // refused at its path went to undelivered/): that is the output there is to keep
   const upload = (o: Obituary) => {
     const d = o.delivered;
     const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
-    uploaded ??= uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+    uploaded ??= (async () => {
+      await live?.stop();
+      await uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+    })();
     return uploaded;
   };
   let delivered!: (o: Obituary) => void;
@@ -223,12 +245,14 @@ export async function runEcsMom(
   try {
     mom.start();
     mom.run(spec);
+    live?.start();
     if (opts.stop?.aborted) onStop();
     const obit = await done;
     log(`ECS MOM: ${spec.jobId} run ${spec.runCount} ended, Exit_status=${obit.exitStatus}`);
     return obit;
   } finally {
     opts.stop?.removeEventListener("abort", onStop);
+    await live?.stop();
     await mom.shutdown();
   }
 }
@@ -266,26 +290,10 @@ export async function uploadOutputs(
     files.map(async (file) => {
       // the key the API's S3 OutputReader reads (shared/adapters/s3/output-reader.ts)
       const key = outputKey(spec.jobId, file);
-      let fd: number | undefined;
       try {
-        const C = fs.constants;
-        // synchronous: asUser switches the whole process for the few syscalls of the open
-        fd = asUser(account, () => fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK));
-        const st = fs.fstatSync(fd);
-        if (!st.isFile()) throw new Error("not a regular file");
-        await s3.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: fs.createReadStream("", { fd, autoClose: false, start: 0 }),
-            ContentLength: st.size,
-            ContentType: "text/plain; charset=utf-8",
-          }),
-        );
+        await putOutput(s3, bucket, spec.jobId, file, account);
       } catch (err) {
         log(`ECS MOM: could not upload ${file} to s3://${bucket}/${key}: ${(err as Error).message}`);
-      } finally {
-        if (fd !== undefined) fs.closeSync(fd);
       }
     }),
   );

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, type DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll } from "vitest";
 import { type DynamoDbLocal, localAwsCredentials, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { makeDynamoClients } from "../../shared/adapters/aws-clients.js";
@@ -44,5 +44,33 @@ storeContract("dynamodb", async () => {
     cleanup: async () => {
       await raw.send(new DeleteTableCommand({ TableName: name }));
     },
+    // DynamoDB Local never deletes on TTL: this does what DynamoDB's TTL does, eventually
+    ttlSweep: async (nowS) => {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const r = await doc.send(
+          new ScanCommand({
+            TableName: name,
+            FilterExpression: "expiresAt <= :now",
+            ExpressionAttributeValues: { ":now": nowS },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const it of r.Items ?? [])
+          await doc.send(new DeleteCommand({ TableName: name, Key: { pk: it.pk, sk: it.sk } }));
+        start = r.LastEvaluatedKey;
+      } while (start);
+    },
+    partition: async (pk) =>
+      (
+        await doc.send(
+          new QueryCommand({
+            TableName: name,
+            KeyConditionExpression: "pk = :pk",
+            ExpressionAttributeValues: { ":pk": pk },
+            ConsistentRead: true,
+          }),
+        )
+      ).Items ?? [],
   };
 });
