@@ -17,7 +17,7 @@ import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { fargateSize } from "../shared/adapters/executor/ecs.js";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
-import { jobItem } from "../shared/adapters/dynamodb/items.js";
+import { jobItem, storedJobItem } from "../shared/adapters/dynamodb/items.js";
 import { itemSize } from "../shared/adapters/dynamodb/item-size.js";
 import { summarizeCapacity } from "../shared/adapters/capacity-meter.js";
 import { summarizeInvocations } from "../infra/local/invocation-meter.js";
@@ -215,16 +215,24 @@ function price(
   apiSerialMs: number,
 ): CostResult {
   const cap = summarizeCapacity(all);
-  // a job item's billed KB (no script: that is its B item), for the transactions' job updates
-  // (the project charges' ADDs are counted at 2 WRU by the meter)
+  // a job item's billed KB as stored (no script: that is its B item; cold fields packed), for
+  // the transactions' job updates (the project charges' ADDs are counted at 2 WRU by the meter)
   const jobKb =
-    done.reduce((a, j) => {
-      const { script: _s, ...item } = jobItem(j);
-      return a + Math.ceil(itemSize(item) / 1024);
-    }, 0) / Math.max(1, done.length);
+    done.reduce((a, j) => a + Math.ceil(itemSize(storedJobItem(j)) / 1024), 0) / Math.max(1, done.length);
   const avg = (f: (j: JobRecord) => number) => done.reduce((a, j) => a + f(j), 0) / Math.max(1, done.length);
   console.error(
-    `cost: the job item (A) of a finished job: ${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B`,
+    `cost: the job item (A) of a finished job: ${avg((j) => itemSize(storedJobItem(j))).toFixed(0)} B as stored (${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B unpacked, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B)`,
+  );
+  // what the stored job item is made of, largest first: where a lever on its size has to look
+  const fields = new Map<string, number>();
+  for (const j of done)
+    for (const [k, v] of Object.entries(storedJobItem(j)))
+      if (v !== undefined) fields.set(k, (fields.get(k) ?? 0) + itemSize({ [k]: v }));
+  console.error(
+    `cost: job item fields (B, average): ${[...fields]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${(n / Math.max(1, done.length)).toFixed(0)}`)
+      .join(", ")}`,
   );
   const txTable =
     (all["ddbtx.put.wru"] ?? 0) + 2 * jobKb * ((all["ddbtx.update"] ?? 0) + (all["ddbtx.delete"] ?? 0));
