@@ -206,6 +206,18 @@ export async function costRun(jobs: number): Promise<CostResult> {
   }
 }
 
+/** Dollars for the SQS requests counted: by queue (`sqsq.<queue>.<Command>`), FIFO or standard. */
+function sqsUsd(all: Record<string, number>, total: number): number {
+  let usd = 0;
+  let byQueue = 0;
+  for (const [k, v] of Object.entries(all)) {
+    if (!k.startsWith("sqsq.")) continue;
+    byQueue += v;
+    usd += v * (k.includes(".fifo.") ? PRICES.sqsFifoRequest : PRICES.sqsStandardRequest);
+  }
+  return usd + Math.max(0, total - byQueue) * PRICES.sqsFifoRequest;
+}
+
 /** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
 function price(
   jobs: number,
@@ -262,8 +274,9 @@ function price(
   const usd = {
     ddbWrite: (wruBilled / jobs) * PRICES.ddbWru * M,
     ddbRead: (cap.rru / jobs) * PRICES.ddbRru * M,
-    // every SQS request at the FIFO price (an upper bound: only the sched queue is FIFO)
-    sqs: (req.sqs / jobs) * PRICES.sqsFifoRequest * M,
+    // each queue at its own price: FIFO (the sched queue, `.fifo`) or standard (events, inbox);
+    // requests the meter saw without a queue (none expected) at the FIFO price, an upper bound
+    sqs: (sqsUsd(all, req.sqs) / jobs) * M,
     lambda: (lambdaUsd / jobs) * M,
     httpApi: httpApi * PRICES.httpApiRequest * M,
     controlPlane: 0,
@@ -328,7 +341,9 @@ export function printCost(r: CostResult): void {
   );
   console.log(`| DynamoDB read units (${parts("R")}) | ${f2(r.rruPerJob)} RRU | ${f2(r.usd.ddbRead)} |`);
   console.log(`| DynamoDB requests | ${f2(r.ddbRequestsPerJob)} | (in the units) |`);
-  console.log(`| SQS requests (priced as FIFO) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`);
+  console.log(
+    `| SQS requests (sched FIFO $0.50, events and inbox standard $0.40 per million) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`,
+  );
   console.log(
     `| Lambda invocations (${lam}) | ${f2(Object.values(r.lambda).reduce((a, l) => a + l.perJob, 0))} | ${f2(r.usd.lambda)} |`,
   );
