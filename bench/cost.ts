@@ -17,7 +17,7 @@ import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { fargateSize } from "../shared/adapters/executor/ecs.js";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
-import { jobItem } from "../shared/adapters/dynamodb/items.js";
+import { jobItem, storedJobItem } from "../shared/adapters/dynamodb/items.js";
 import { itemSize } from "../shared/adapters/dynamodb/item-size.js";
 import { summarizeCapacity } from "../shared/adapters/capacity-meter.js";
 import { summarizeInvocations } from "../infra/local/invocation-meter.js";
@@ -206,6 +206,18 @@ export async function costRun(jobs: number): Promise<CostResult> {
   }
 }
 
+/** Dollars for the SQS requests counted: by queue (`sqsq.<queue>.<Command>`), FIFO or standard. */
+function sqsUsd(all: Record<string, number>, total: number): number {
+  let usd = 0;
+  let byQueue = 0;
+  for (const [k, v] of Object.entries(all)) {
+    if (!k.startsWith("sqsq.")) continue;
+    byQueue += v;
+    usd += v * (k.includes(".fifo.") ? PRICES.sqsFifoRequest : PRICES.sqsStandardRequest);
+  }
+  return usd + Math.max(0, total - byQueue) * PRICES.sqsFifoRequest;
+}
+
 /** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
 function price(
   jobs: number,
@@ -215,16 +227,24 @@ function price(
   apiSerialMs: number,
 ): CostResult {
   const cap = summarizeCapacity(all);
-  // a job item's billed KB (no script: that is its B item), for the transactions' job updates
-  // (the project charges' ADDs are counted at 2 WRU by the meter)
+  // a job item's billed KB as stored (no script: that is its B item; cold fields packed), for
+  // the transactions' job updates (the project charges' ADDs are counted at 2 WRU by the meter)
   const jobKb =
-    done.reduce((a, j) => {
-      const { script: _s, ...item } = jobItem(j);
-      return a + Math.ceil(itemSize(item) / 1024);
-    }, 0) / Math.max(1, done.length);
+    done.reduce((a, j) => a + Math.ceil(itemSize(storedJobItem(j)) / 1024), 0) / Math.max(1, done.length);
   const avg = (f: (j: JobRecord) => number) => done.reduce((a, j) => a + f(j), 0) / Math.max(1, done.length);
   console.error(
-    `cost: the job item (A) of a finished job: ${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B`,
+    `cost: the job item (A) of a finished job: ${avg((j) => itemSize(storedJobItem(j))).toFixed(0)} B as stored (${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B unpacked, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B)`,
+  );
+  // what the stored job item is made of, largest first: where a lever on its size has to look
+  const fields = new Map<string, number>();
+  for (const j of done)
+    for (const [k, v] of Object.entries(storedJobItem(j)))
+      if (v !== undefined) fields.set(k, (fields.get(k) ?? 0) + itemSize({ [k]: v }));
+  console.error(
+    `cost: job item fields (B, average): ${[...fields]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${(n / Math.max(1, done.length)).toFixed(0)}`)
+      .join(", ")}`,
   );
   const txTable =
     (all["ddbtx.put.wru"] ?? 0) + 2 * jobKb * ((all["ddbtx.update"] ?? 0) + (all["ddbtx.delete"] ?? 0));
@@ -256,8 +276,9 @@ function price(
   const usd = {
     ddbWrite: (wruBilled / jobs) * PRICES.ddbWru * M,
     ddbRead: (cap.rru / jobs) * PRICES.ddbRru * M,
-    // every SQS request at the FIFO price (an upper bound: only the sched queue is FIFO)
-    sqs: (req.sqs / jobs) * PRICES.sqsFifoRequest * M,
+    // each queue at its own price: FIFO (the sched queue, `.fifo`) or standard (events, inbox);
+    // requests the meter saw without a queue (none expected) at the FIFO price, an upper bound
+    sqs: (sqsUsd(all, req.sqs) / jobs) * M,
     lambda: (lambdaUsd / jobs) * M,
     httpApi: httpApi * PRICES.httpApiRequest * M,
     controlPlane: 0,
@@ -322,7 +343,9 @@ export function printCost(r: CostResult): void {
   );
   console.log(`| DynamoDB read units (${parts("R")}) | ${f2(r.rruPerJob)} RRU | ${f2(r.usd.ddbRead)} |`);
   console.log(`| DynamoDB requests | ${f2(r.ddbRequestsPerJob)} | (in the units) |`);
-  console.log(`| SQS requests (priced as FIFO) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`);
+  console.log(
+    `| SQS requests (sched FIFO $0.50, events and inbox standard $0.40 per million) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`,
+  );
   console.log(
     `| Lambda invocations (${lam}) | ${f2(Object.values(r.lambda).reduce((a, l) => a + l.perJob, 0))} | ${f2(r.usd.lambda)} |`,
   );
