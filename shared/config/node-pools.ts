@@ -40,7 +40,10 @@ export const NodePoolConfigSchema = z
       .array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "an EC2 instance type, e.g. g5.xlarge"))
       .min(1)
       .optional(),
-    /** fargate and ec2: the CPU architecture (default: arm64 on Fargate, the instance type's on ec2) */
+    /**
+     * ECS pools: the CPU architecture the MOM image is built for (default: arm64 on Fargate, the
+     * instance type's on ec2, x86_64 for external hosts)
+     */
     arch: z.enum(["arm64", "x86_64"]).optional(),
   })
   .strict();
@@ -135,8 +138,8 @@ export function poolProblems(site: string, pools: NodePoolConfig[], nodes: PoolN
       out.push(`${at}: instanceTypes are for ec2 pools only (this one is ${p.kind})`);
     if (p.kind === "ec2" && !p.instanceTypes)
       out.push(`${at}: an ec2 pool needs instanceTypes (e.g. ["g5.xlarge"])`);
-    if ((p.kind === "process" || p.kind === "external") && p.arch)
-      out.push(`${at}: arch is for fargate and ec2 pools (a ${p.kind} pool runs on its hosts)`);
+    if (p.kind === "process" && p.arch)
+      out.push(`${at}: arch is for ECS pools (a process pool runs on the runtime's host)`);
     if (p.kind === "ec2" && p.instanceTypes && p.arch === undefined) {
       const archs = new Set(p.instanceTypes.map(instanceArch));
       if (archs.size > 1)
