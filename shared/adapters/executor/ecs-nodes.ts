@@ -238,16 +238,8 @@ export class EcsNodes implements EcsNodeMoms {
    */
   async powerOff(node: string): Promise<void> {
     const c = this.config;
-    const listed = await this.ecs.send(
-      new ListTasksCommand({ cluster: c.cluster, startedBy: nodeStartedBy(node), desiredStatus: "RUNNING" }),
-    );
-    const arns = listed.taskArns ?? [];
-    if (!arns.length) return;
-    const described = await this.ecs.send(new DescribeTasksCommand({ cluster: c.cluster, tasks: arns }));
-    const tasks = (described.tasks ?? []).map((t) => {
-      const env = t.overrides?.containerOverrides?.find((o) => o.name === c.containerName)?.environment ?? [];
-      return { arn: t.taskArn, momId: env.find((kv) => kv.name === "MOM_ID")?.value };
-    });
+    const tasks = await this.tasksOf(node);
+    if (!tasks.length) return;
     const momIds = tasks.map((t) => t.momId).filter((m): m is string => !!m);
     const beats = momIds.length ? await c.beats(momIds) : new Map();
     for (const m of momIds) {
@@ -265,5 +257,37 @@ export class EcsNodes implements EcsNodeMoms {
         ),
       ),
     );
+  }
+
+  /**
+   * The sweeper declared node MOM `momId` lost: its task is stopped before its jobs are
+   * requeued (it may be only cut off, and still run them). Only that MOM's task: a newer MOM of
+   * the node (a later power-on) is left alone. Any ECS error rejects, and the sweeper tries
+   * again at its next pass.
+   */
+  async stopMom(momId: string, reason: string): Promise<void> {
+    const tasks = (await this.tasksOf(nodeOfMomId(momId))).filter((t) => t.momId === momId);
+    await Promise.all(
+      tasks.map((t) =>
+        this.ecs.send(
+          new StopTaskCommand({ cluster: this.config.cluster, task: t.arn, reason: reason.slice(0, 255) }),
+        ),
+      ),
+    );
+  }
+
+  /** The node's running task(s), found by its tag, with the MOM id each was started as. */
+  private async tasksOf(node: string): Promise<{ arn?: string; momId?: string }[]> {
+    const c = this.config;
+    const listed = await this.ecs.send(
+      new ListTasksCommand({ cluster: c.cluster, startedBy: nodeStartedBy(node), desiredStatus: "RUNNING" }),
+    );
+    const arns = listed.taskArns ?? [];
+    if (!arns.length) return [];
+    const described = await this.ecs.send(new DescribeTasksCommand({ cluster: c.cluster, tasks: arns }));
+    return (described.tasks ?? []).map((t) => {
+      const env = t.overrides?.containerOverrides?.find((o) => o.name === c.containerName)?.environment ?? [];
+      return { arn: t.taskArn, momId: env.find((kv) => kv.name === "MOM_ID")?.value };
+    });
   }
 }

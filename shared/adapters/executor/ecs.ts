@@ -85,6 +85,8 @@ export interface EcsNodeMoms {
   dispatch(spec: JobRunSpec): Promise<void>;
   powerOn(node: string, at: number | undefined, pacer: RatePacer): Promise<void>;
   powerOff(node: string): Promise<void>;
+  /** Stop the task of node MOM `momId` (lost), whatever it runs; nothing when it is gone. */
+  stopMom(momId: string, reason: string): Promise<void>;
 }
 
 /**
@@ -497,6 +499,9 @@ export class EcsExecutor implements Executor {
    * which the server ignores. Any error of ECS rejects: the job then waits for the next sweep.
    */
   async stopLost(job: { jobId: string; momId: string; runCount: number }, why: string): Promise<void> {
+    // a pool node's MOM: its node task is what may still run the job
+    const nodes = this.config.nodes;
+    if (nodes?.isNodeMom(job.momId)) return nodes.stopMom(job.momId, `metaqueue: MOM lost (${why})`);
     await this.stopRun(job, `metaqueue: MOM lost (${why}), ${job.jobId} run ${job.runCount}`);
   }
 

@@ -299,6 +299,35 @@ describe("node power-off (StopTask of the node's task, only when it runs nothing
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0);
   });
 
+  it("a lost node MOM: stopLost stops that MOM's task only, whatever it runs", async () => {
+    const newer = "arn:aws:ecs:us-east-1:111122223333:task/mq-casper/n1-newer";
+    ecsMock.on(ListTasksCommand).resolves({ taskArns: [arn, newer] });
+    ecsMock.on(DescribeTasksCommand).resolves({
+      tasks: [
+        {
+          taskArn: arn,
+          overrides: {
+            containerOverrides: [{ name: "mom", environment: [{ name: "MOM_ID", value: momId }] }],
+          },
+        },
+        {
+          taskArn: newer,
+          overrides: {
+            containerOverrides: [
+              { name: "mom", environment: [{ name: "MOM_ID", value: nodeMomId("f1", AT + 1) }] },
+            ],
+          },
+        },
+      ],
+    });
+    ecsMock.on(StopTaskCommand).resolves({});
+    beats.set(momId, { jobs: [{ jobId: "7.casper", runCount: 1 }], at: AT });
+    await executor().stopLost({ jobId: "7.casper", momId, runCount: 1 }, "silent 130 s");
+    const stops = ecsMock.commandCalls(StopTaskCommand).map((c) => c.args[0].input);
+    expect(stops).toEqual([{ cluster: CLUSTER, task: arn, reason: "metaqueue: MOM lost (silent 130 s)" }]);
+    expect(ecsMock.commandCalls(ListTasksCommand)[0].args[0].input.startedBy).toBe("node/f1");
+  });
+
   it("an ECS error rejects (the power module keeps the node up and asks again)", async () => {
     ecsMock
       .on(ListTasksCommand)

@@ -132,9 +132,10 @@ describe("ECS node pools (fargate, ec2, external)", () => {
     expect(pools([{ name: "mix", kind: "ec2", instanceTypes: ["g5.xlarge", "g5g.xlarge"] }], [])).toThrow(
       /both arm64 and x86_64/,
     );
-    expect(pools([{ name: "x", kind: "external", arch: "arm64" }], [])).toThrow(
-      /arch is for fargate and ec2 pools/,
-    );
+    expect(pools([{ name: "x", kind: "process", arch: "arm64" }], [])).toThrow(/arch is for ECS pools/);
+    expect(
+      poolArch(pools([{ name: "x", kind: "external", arch: "arm64" }], [])().sites[0].nodePools[0]),
+    ).toBe("arm64");
   });
 
   it("refuses an unknown kind, and local and ECS pools in one site", () => {
