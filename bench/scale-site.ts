@@ -84,7 +84,25 @@ export async function openScaleSite(
     let calls = 0;
     const mem = new MemorySiteStore({ fail: () => void calls++ });
     store = mem;
-    counts = () => ({ calls, rcu: 0, wcu: 0 });
+    // in memory there are no capacity units: `rcu` counts the items the index reads return
+    // (what a DynamoDB Query would read and bill), so a read that grows with the queue shows
+    let listed = 0;
+    const counted = <K extends "listJobs" | "listJobPage" | "queryReady" | "queryRunning">(
+      k: K,
+      size: (r: Awaited<ReturnType<MemorySiteStore[K]>>) => number,
+    ) => {
+      const f = (mem[k] as (...a: unknown[]) => Promise<Awaited<ReturnType<MemorySiteStore[K]>>>).bind(mem);
+      (mem as unknown as Record<string, unknown>)[k] = async (...a: unknown[]) => {
+        const r = await f(...a);
+        listed += size(r);
+        return r;
+      };
+    };
+    counted("listJobs", (r) => r.length);
+    counted("listJobPage", (r) => r.jobs.length);
+    counted("queryReady", (r) => r.length);
+    counted("queryRunning", (r) => r.length);
+    counts = () => ({ calls, rcu: listed, wcu: 0 });
     load = async (n) => {
       for (let seq = 1; seq <= n; seq++) await mem.createJob(queuedJob(seq));
     };
