@@ -1,11 +1,11 @@
 /**
  * Active-job counts for `qstat -B` (GET /v1/server), `qstat -Q` (GET /v1/queues), the dashboard's
  * overview and the sweeper's chart sample: each queue's active jobs read from the `list` index
- * (`A#<queue>`, ~150 B an entry), oldest first, up to JOB_COUNT_CAP. A count that reached the cap
+ * (`A#<queue>`, ~90 B an entry), oldest first, up to JOB_COUNT_CAP. A count that reached the cap
  * is a lower bound and says so: `total_jobs = 1000+`, `Queued:996+`, as the overview's "1000+".
  *
  * Why capped reads and not exact counters. Exact counts at any depth need either every entry
- * read (1,000,000 queued: ~150 MB, ~18,750 read units and seconds of paging per `qstat -Q`, per
+ * read (1,000,000 queued: ~90 MB, ~11,500 read units and seconds of paging per `qstat -Q`, per
  * view and per 15 s sample: bench/scale.ts measured the unbounded reads growing with the queue)
  * or counters kept with the jobs' writes: an ADD per state change (submit, claim, end) on a
  * per-queue item, which inside the jobs' transactions costs 2 WRU each (≈ 6 WRU, $3.8 per
@@ -21,8 +21,8 @@ import type { SiteContext } from "../server/context.js";
 import type { ListedJob } from "../server/records.js";
 
 /**
- * Most active jobs of one queue a count reads (the oldest). 1,000 entries are ~150 KB, ~19 read
- * units, one or two Query pages; "1000+" still fits qstat's five-character columns.
+ * Most active jobs of one queue a count reads (the oldest). 1,000 entries are ~90 KB, one Query
+ * page, 11.5 read units (bench/scale.ts); "1000+" still fits qstat's five-character columns.
  */
 export const JOB_COUNT_CAP = 1000;
 

@@ -41,8 +41,8 @@ export interface QueueSummary {
 /**
  * Most active jobs of one queue the overview reads to count (the oldest): JOB_COUNT_CAP, as
  * qstat -B/-Q and the charts' sample (counts.ts says why capped reads, not counters). Without a
- * cap a view read the whole queue from the list index: a million queued is ~150 MB and ~20,000
- * read units a view (bench/scale.ts).
+ * cap a view read the whole queue from the list index: a million queued is ~90 MB and ~11,500
+ * read units a view (bench/scale.ts: 11.5 for 1,000 entries).
  */
 export const OVERVIEW_COUNT_CAP = JOB_COUNT_CAP;
 
