@@ -102,6 +102,8 @@ export interface CostResult {
   unitsByPart: Record<string, number>;
   /** SQS requests per job by `queue.Command` */
   sqsByQueue: Record<string, number>;
+  /** table writes per job by key class (ddbkey: capacity-meter.ts keyClass) */
+  keysWritten: Record<string, number>;
   ddbRequestsPerJob: number;
   sqsPerJob: number;
   lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
@@ -295,8 +297,11 @@ function price(
   const unitsByPart: Record<string, number> = {};
   for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
   const sqsByQueue: Record<string, number> = {};
-  for (const [k, v] of Object.entries(all))
+  const keysWritten: Record<string, number> = {};
+  for (const [k, v] of Object.entries(all)) {
     if (k.startsWith("sqsq.")) sqsByQueue[k.slice("sqsq.".length)] = v / jobs;
+    if (k.startsWith("ddbkey.")) keysWritten[k.slice("ddbkey.".length)] = v / jobs;
+  }
   return {
     jobs,
     scriptBytes: Buffer.byteLength(script),
@@ -307,6 +312,7 @@ function price(
     txRequestsPerJob: (all["ddbtx.requests"] ?? 0) / jobs,
     unitsByPart,
     sqsByQueue,
+    keysWritten,
     ddbRequestsPerJob: (req.ddbRead + req.ddbWrite) / jobs,
     sqsPerJob: req.sqs / jobs,
     lambda,
@@ -363,6 +369,12 @@ export function printCost(r: CostResult): void {
   console.log(`| node time, 10-minute job | | ${r.usd.node10min.toFixed(0)} |`);
   console.error(
     `SQS requests per job by queue and command: ${Object.entries(r.sqsByQueue)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${f2(v)}`)
+      .join(", ")}`,
+  );
+  console.error(
+    `table writes per job by key (ddbkey, capacity-meter.ts keyClass): ${Object.entries(r.keysWritten)
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `${k} ${f2(v)}`)
       .join(", ")}`,
