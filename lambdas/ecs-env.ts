@@ -190,6 +190,14 @@ export function lazyExecutorFromEnv(env: Env = process.env): Executor {
     return ex;
   };
   return {
+    // what the server reads off the executor without calling it (staging refused at submit, a
+    // per-run MOM's heartbeat dropped at its obituary): the real executor's, not the lazy shell's
+    get refusesStaging() {
+      return get().refusesStaging;
+    },
+    get momPerRun() {
+      return get().momPerRun;
+    },
     momIdFor: (host, key, runCount) => get().momIdFor(host, key, runCount),
     dispatch: async (spec) => (await withKey()).dispatch(spec),
     kill: (job, reason) => get().kill(job, reason),
@@ -200,5 +208,11 @@ export function lazyExecutorFromEnv(env: Env = process.env): Executor {
       return e.powerOn(node, at);
     },
     powerOff: (node) => get().powerOff?.(node) ?? Promise.resolve(),
+    // the sweeper stops a lost run's task (or its node's) before requeueing it (issue 12 point 4):
+    // without this the lazy shell had no stopLost, and the sweeper requeued beside a live task
+    stopLost: (job, why) => {
+      const e = get();
+      return e.stopLost ? e.stopLost(job, why) : Promise.resolve();
+    },
   };
 }

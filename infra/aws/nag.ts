@@ -81,6 +81,16 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
     "AwsSolutions-IAM5[Resource::*]",
     "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
   );
+  ack(
+    roleOf(stack.scheduler.sweeper),
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
+    "The sweeper stops a lost run's task before requeueing its job (issue 12): task IDs are made by RunTask at run time; limited to this site's cluster (resource and ecs:cluster condition).",
+  );
+  ack(
+    roleOf(stack.scheduler.sweeper),
+    "AwsSolutions-IAM5[Resource::*]",
+    "ecs:ListTasks (finding a lost run's task by its startedBy tag) takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
+  );
   if (stack.inbox) {
     ack(
       roleOf(stack.inbox.handler),

@@ -161,7 +161,12 @@ export class SiteStack extends Stack {
     }
     const common = { site: site.name, environment, table, queues: this.queues, logRetention };
     this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom });
-    this.events = new SiteEvents(this, "Events", common);
+    // the executor's settings (no ECS right): whether a run's MOM is its own, whose heartbeat
+    // item then goes with the obituary
+    this.events = new SiteEvents(this, "Events", {
+      ...common,
+      environment: { ...common.environment, ...this.mom.executorEnvironment() },
+    });
     this.api = new SiteApi(this, "Api", {
       ...common,
       mom: this.mom,

@@ -56,12 +56,15 @@ export class Scheduler extends Construct {
     this.sweeper = siteFunction(this, "Sweeper", {
       entry: "sweeper.ts",
       description: `metaqueue ${props.site}: periodic tick (silent MOMs, cycles)`,
-      environment: props.environment,
+      // it stops a lost run's task (ListTasks/DescribeTasks/StopTask in the cluster) before the
+      // job is requeued: the executor's settings and the kill right, never RunTask
+      environment: { ...props.environment, ...props.mom.executorEnvironment() },
       timeout: Duration.seconds(55),
       logRetention: props.logRetention,
     });
     props.table.grantReadWriteData(this.sweeper);
     for (const q of queues.all()) q.queue.grantSendMessages(this.sweeper);
+    props.mom.grantKill(this.sweeper);
     this.tick = new events.Rule(this, "Tick", {
       description: `metaqueue ${props.site}: sweeper tick`,
       schedule: events.Schedule.rate(props.tick ?? Duration.minutes(1)),

@@ -349,8 +349,12 @@ export async function runTaskPaced(
 // ---- the executor ----
 
 export class EcsExecutor implements Executor {
-  /** one task, so one MOM, per run (momIdFor) */
-  readonly momPerRun = true;
+  /**
+   * One task, so one MOM, per run (momIdFor), whose heartbeat item can go with its obituary.
+   * Not with node pools: a node's MOM outlives its runs and beats into one item (power-off reads
+   * it); a site's remaining per-run tasks' items then expire by the table's TTL instead.
+   */
+  readonly momPerRun: boolean;
   // an ECS task sees its container's file system only, never the submit host's
   readonly refusesStaging =
     "file staging is not supported on this site: its jobs run in ECS tasks, which cannot reach the submit host's files; copy files in the job script (e.g. from S3)";
@@ -361,6 +365,7 @@ export class EcsExecutor implements Executor {
     private readonly config: EcsExecutorConfig,
   ) {
     this.pacer = config.pacer ?? new RatePacer(RUN_TASK_RATE, RUN_TASK_BURST);
+    this.momPerRun = !config.nodes;
   }
 
   momIdFor(execHost: string, jobKey: string, runCount: number): string {

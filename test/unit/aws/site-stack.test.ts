@@ -272,10 +272,15 @@ describe("lambdas", () => {
     }
   });
 
-  it("the scheduler and the API get the ECS executor's settings; events and sweeper do not", () => {
+  it("the scheduler, the API, the sweeper and events get the ECS executor's settings", () => {
     const clusterId = logicalIdOf("AWS::ECS::Cluster", () => true);
     const taskId = fargateTaskId();
-    for (const what of ["scheduler cycles", "HTTP API"]) {
+    for (const what of [
+      "scheduler cycles",
+      "HTTP API",
+      "periodic tick (silent MOMs, cycles)",
+      "MOM reports and dependency releases",
+    ]) {
       const env = resources[fnId(what)].Properties.Environment.Variables;
       expect(refsIn(env.ECS_CLUSTER)).toEqual([clusterId]);
       expect(refsIn(env.ECS_TASK_DEFINITION)).toEqual([taskId]);
@@ -283,9 +288,21 @@ describe("lambdas", () => {
       expect(refsIn(env.ECS_SUBNETS).length).toBe(2);
       expect(env.ECS_ASSIGN_PUBLIC_IP).toBe("true");
     }
-    for (const what of ["MOM reports and dependency releases", "periodic tick (silent MOMs, cycles)"]) {
-      expect(resources[fnId(what)].Properties.Environment.Variables.ECS_CLUSTER).toBeUndefined();
-    }
+  });
+
+  it("the sweeper may stop the cluster's tasks (a lost run) but start none; events may do neither", () => {
+    const actionsOf = (what: string) => {
+      const role = refsIn(resources[fnId(what)].Properties.Role)[0];
+      return Object.values(resources)
+        .filter((r) => r.Type === "AWS::IAM::Policy" && refsIn(r.Properties.Roles).includes(role))
+        .flatMap((r) => r.Properties.PolicyDocument.Statement)
+        .flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    };
+    const sweeper = actionsOf("periodic tick (silent MOMs, cycles)");
+    expect(sweeper).toEqual(expect.arrayContaining(["ecs:StopTask", "ecs:ListTasks", "ecs:DescribeTasks"]));
+    expect(sweeper).not.toContain("ecs:RunTask");
+    const events = actionsOf("MOM reports and dependency releases");
+    expect(events.filter((a) => a.startsWith("ecs:"))).toEqual([]);
   });
 
   it.each([
@@ -395,15 +412,16 @@ describe("IAM", () => {
     expect(pass.flatMap((s) => refsIn(s.Resource)).sort()).toEqual(roles.sort());
   });
 
-  it("only the API may find and stop tasks, and only in this site's cluster", () => {
+  it("only the API (qdel) and the sweeper (a lost run) may find and stop tasks, and only in this site's cluster", () => {
     const clusterId = logicalIdOf("AWS::ECS::Cluster", () => true);
-    const apiRole = refsIn(resources[fnId("HTTP API")].Properties.Role)[0];
+    const roleOf = (what: string) => refsIn(resources[fnId(what)].Properties.Role)[0];
+    const allowed = [roleOf("HTTP API"), roleOf("periodic tick (silent MOMs, cycles)")];
     const ecs = statements().filter((s) =>
       asArray(s.Action).some((a: string) => /^ecs:(StopTask|ListTasks|DescribeTasks)$/.test(a)),
     );
     expect(ecs.length).toBeGreaterThan(0);
     for (const s of ecs) {
-      expect(s.roles).toEqual([apiRole]);
+      expect(allowed).toEqual(expect.arrayContaining(s.roles));
       expect(s.Condition).toEqual({ ArnEquals: { "ecs:cluster": { "Fn::GetAtt": [clusterId, "Arn"] } } });
       if (asArray(s.Action).includes("ecs:StopTask")) expect(refsIn(s.Resource)).toContain(clusterId);
     }
