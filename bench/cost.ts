@@ -17,7 +17,7 @@ import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { fargateSize } from "../shared/adapters/executor/ecs.js";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
-import { jobItem } from "../shared/adapters/dynamodb/items.js";
+import { jobItem, storedJobItem } from "../shared/adapters/dynamodb/items.js";
 import { itemSize } from "../shared/adapters/dynamodb/item-size.js";
 import { summarizeCapacity } from "../shared/adapters/capacity-meter.js";
 import { summarizeInvocations } from "../infra/local/invocation-meter.js";
@@ -102,6 +102,8 @@ export interface CostResult {
   unitsByPart: Record<string, number>;
   /** SQS requests per job by `queue.Command` */
   sqsByQueue: Record<string, number>;
+  /** table writes per job by key class (ddbkey: capacity-meter.ts keyClass) */
+  keysWritten: Record<string, number>;
   ddbRequestsPerJob: number;
   sqsPerJob: number;
   lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
@@ -206,6 +208,18 @@ export async function costRun(jobs: number): Promise<CostResult> {
   }
 }
 
+/** Dollars for the SQS requests counted: by queue (`sqsq.<queue>.<Command>`), FIFO or standard. */
+function sqsUsd(all: Record<string, number>, total: number): number {
+  let usd = 0;
+  let byQueue = 0;
+  for (const [k, v] of Object.entries(all)) {
+    if (!k.startsWith("sqsq.")) continue;
+    byQueue += v;
+    usd += v * (k.includes(".fifo.") ? PRICES.sqsFifoRequest : PRICES.sqsStandardRequest);
+  }
+  return usd + Math.max(0, total - byQueue) * PRICES.sqsFifoRequest;
+}
+
 /** Per-job figures and their price, from the counters of a run over `jobs` jobs. */
 function price(
   jobs: number,
@@ -215,16 +229,24 @@ function price(
   apiSerialMs: number,
 ): CostResult {
   const cap = summarizeCapacity(all);
-  // a job item's billed KB (no script: that is its B item), for the transactions' job updates
-  // (the project charges' ADDs are counted at 2 WRU by the meter)
+  // a job item's billed KB as stored (no script: that is its B item; cold fields packed), for
+  // the transactions' job updates (the project charges' ADDs are counted at 2 WRU by the meter)
   const jobKb =
-    done.reduce((a, j) => {
-      const { script: _s, ...item } = jobItem(j);
-      return a + Math.ceil(itemSize(item) / 1024);
-    }, 0) / Math.max(1, done.length);
+    done.reduce((a, j) => a + Math.ceil(itemSize(storedJobItem(j)) / 1024), 0) / Math.max(1, done.length);
   const avg = (f: (j: JobRecord) => number) => done.reduce((a, j) => a + f(j), 0) / Math.max(1, done.length);
   console.error(
-    `cost: the job item (A) of a finished job: ${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B`,
+    `cost: the job item (A) of a finished job: ${avg((j) => itemSize(storedJobItem(j))).toFixed(0)} B as stored (${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B unpacked, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B)`,
+  );
+  // what the stored job item is made of, largest first: where a lever on its size has to look
+  const fields = new Map<string, number>();
+  for (const j of done)
+    for (const [k, v] of Object.entries(storedJobItem(j)))
+      if (v !== undefined) fields.set(k, (fields.get(k) ?? 0) + itemSize({ [k]: v }));
+  console.error(
+    `cost: job item fields (B, average): ${[...fields]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${(n / Math.max(1, done.length)).toFixed(0)}`)
+      .join(", ")}`,
   );
   const txTable =
     (all["ddbtx.put.wru"] ?? 0) + 2 * jobKb * ((all["ddbtx.update"] ?? 0) + (all["ddbtx.delete"] ?? 0));
@@ -244,7 +266,9 @@ function price(
   }
   // HTTP API requests: each API invocation is one (the submits; the bench reads around the API)
   const httpApi = (inv.api?.n ?? 0) / jobs;
-  // S3 on ECS: the MOM PUTs each distinct output file once (stderr joined into stdout with -j oe)
+  // S3 on ECS: the MOM PUTs each distinct output file once at the end (stderr joined into stdout
+  // with -j oe); the snapshots of a running job's output (infra/mom/output-upload.ts) start after
+  // MOM_OUTPUT_SYNC_MS (60 s), which these jobs never reach: at most 60 per stream per hour beyond
   const s3 =
     done.reduce((a, j) => a + (j.join === "oe" ? 1 : new Set([j.outPath, j.errPath]).size), 0) / jobs;
   const size = fargateSize(done[0].sel[0]?.ncpus ?? 1, done[0].sel[0]?.mem ?? 0);
@@ -254,8 +278,9 @@ function price(
   const usd = {
     ddbWrite: (wruBilled / jobs) * PRICES.ddbWru * M,
     ddbRead: (cap.rru / jobs) * PRICES.ddbRru * M,
-    // every SQS request at the FIFO price (an upper bound: only the sched queue is FIFO)
-    sqs: (req.sqs / jobs) * PRICES.sqsFifoRequest * M,
+    // each queue at its own price: FIFO (the sched queue, `.fifo`) or standard (events, inbox);
+    // requests the meter saw without a queue (none expected) at the FIFO price, an upper bound
+    sqs: (sqsUsd(all, req.sqs) / jobs) * M,
     lambda: (lambdaUsd / jobs) * M,
     httpApi: httpApi * PRICES.httpApiRequest * M,
     controlPlane: 0,
@@ -272,8 +297,11 @@ function price(
   const unitsByPart: Record<string, number> = {};
   for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
   const sqsByQueue: Record<string, number> = {};
-  for (const [k, v] of Object.entries(all))
+  const keysWritten: Record<string, number> = {};
+  for (const [k, v] of Object.entries(all)) {
     if (k.startsWith("sqsq.")) sqsByQueue[k.slice("sqsq.".length)] = v / jobs;
+    if (k.startsWith("ddbkey.")) keysWritten[k.slice("ddbkey.".length)] = v / jobs;
+  }
   return {
     jobs,
     scriptBytes: Buffer.byteLength(script),
@@ -284,6 +312,7 @@ function price(
     txRequestsPerJob: (all["ddbtx.requests"] ?? 0) / jobs,
     unitsByPart,
     sqsByQueue,
+    keysWritten,
     ddbRequestsPerJob: (req.ddbRead + req.ddbWrite) / jobs,
     sqsPerJob: req.sqs / jobs,
     lambda,
@@ -320,7 +349,9 @@ export function printCost(r: CostResult): void {
   );
   console.log(`| DynamoDB read units (${parts("R")}) | ${f2(r.rruPerJob)} RRU | ${f2(r.usd.ddbRead)} |`);
   console.log(`| DynamoDB requests | ${f2(r.ddbRequestsPerJob)} | (in the units) |`);
-  console.log(`| SQS requests (priced as FIFO) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`);
+  console.log(
+    `| SQS requests (sched FIFO $0.50, events and inbox standard $0.40 per million) | ${f2(r.sqsPerJob)} | ${f2(r.usd.sqs)} |`,
+  );
   console.log(
     `| Lambda invocations (${lam}) | ${f2(Object.values(r.lambda).reduce((a, l) => a + l.perJob, 0))} | ${f2(r.usd.lambda)} |`,
   );
@@ -332,12 +363,18 @@ export function printCost(r: CostResult): void {
     `| … with each API call at its duration alone (median of 20 qsubs one at a time: ${r.apiSerialMs.toFixed(0)} ms; Lambda ${f2(r.usd.lambdaApiSerial)}) | | ${f2(r.usd.controlPlaneApiSerial)} |`,
   );
   console.log(
-    `| job output to S3 (ECS MOM PUTs, counted from the code, not measured) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
+    `| job output to S3 (ECS MOM PUTs at the end, counted from the code, not measured; a job running past 60 s adds at most 60 snapshot PUTs per stream per hour) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
   );
   console.log(`| node time, 1-minute job (Fargate Arm, the job's size) | | ${r.usd.node1min.toFixed(0)} |`);
   console.log(`| node time, 10-minute job | | ${r.usd.node10min.toFixed(0)} |`);
   console.error(
     `SQS requests per job by queue and command: ${Object.entries(r.sqsByQueue)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${f2(v)}`)
+      .join(", ")}`,
+  );
+  console.error(
+    `table writes per job by key (ddbkey, capacity-meter.ts keyClass): ${Object.entries(r.keysWritten)
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `${k} ${f2(v)}`)
       .join(", ")}`,

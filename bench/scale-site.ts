@@ -71,7 +71,10 @@ const TOKEN = "tok-alice";
 
 export const queuedJob = (seq: number): JobRecord => jobRecord(seq, { qtime: seq, ctime: seq, mtime: seq });
 
-export async function openScaleSite(kind: StoreKind): Promise<ScaleSite> {
+export async function openScaleSite(
+  kind: StoreKind,
+  opts: { loadConcurrency?: number } = {},
+): Promise<ScaleSite> {
   const config = parseConfig(SCALE_SITE).sites[0];
   let store: SiteStore;
   let counts: () => StoreCounts;
@@ -81,7 +84,25 @@ export async function openScaleSite(kind: StoreKind): Promise<ScaleSite> {
     let calls = 0;
     const mem = new MemorySiteStore({ fail: () => void calls++ });
     store = mem;
-    counts = () => ({ calls, rcu: 0, wcu: 0 });
+    // in memory there are no capacity units: `rcu` counts the items the index reads return
+    // (what a DynamoDB Query would read and bill), so a read that grows with the queue shows
+    let listed = 0;
+    const counted = <K extends "listJobs" | "listJobPage" | "queryReady" | "queryRunning">(
+      k: K,
+      size: (r: Awaited<ReturnType<MemorySiteStore[K]>>) => number,
+    ) => {
+      const f = (mem[k] as (...a: unknown[]) => Promise<Awaited<ReturnType<MemorySiteStore[K]>>>).bind(mem);
+      (mem as unknown as Record<string, unknown>)[k] = async (...a: unknown[]) => {
+        const r = await f(...a);
+        listed += size(r);
+        return r;
+      };
+    };
+    counted("listJobs", (r) => r.length);
+    counted("listJobPage", (r) => r.jobs.length);
+    counted("queryReady", (r) => r.length);
+    counted("queryRunning", (r) => r.length);
+    counts = () => ({ calls, rcu: listed, wcu: 0 });
     load = async (n) => {
       for (let seq = 1; seq <= n; seq++) await mem.createJob(queuedJob(seq));
     };
@@ -103,7 +124,7 @@ export async function openScaleSite(kind: StoreKind): Promise<ScaleSite> {
         .filter(([k]) => re.test(k))
         .reduce((a, [, v]) => a + v, 0);
     counts = () => ({ calls: sum(/^dynamodb\./), rcu: sum(/^ddbcu\.R\./), wcu: sum(/^ddbcu\.W\./) });
-    load = (n) => batchLoad(dyn, n);
+    load = (n) => batchLoad(dyn, n, opts.loadConcurrency ?? 8);
     close = async () => {
       ddb.destroy();
       await local.stop();
@@ -158,8 +179,12 @@ export async function openScaleSite(kind: StoreKind): Promise<ScaleSite> {
   };
 }
 
-/** BatchWriteItem of createJob's two items per job, 25 items a request, 8 requests in flight. */
-async function batchLoad(store: DynamoSiteStore, n: number): Promise<void> {
+/**
+ * BatchWriteItem of createJob's two items per job (its own builders: newJobItem, scriptPut), 24
+ * items a request, `inFlight` requests at a time. DynamoDB Local is CPU-bound (Java): more in
+ * flight than its cores only queues.
+ */
+async function batchLoad(store: DynamoSiteStore, n: number, inFlight: number): Promise<void> {
   let seq = 1;
   const nextBatch = (): Record<string, unknown>[] | undefined => {
     if (seq > n) return undefined;
@@ -182,11 +207,11 @@ async function batchLoad(store: DynamoSiteStore, n: number): Promise<void> {
         req = r.UnprocessedItems as typeof req;
       }
       done += b.length / 2;
-      if (done % 10_000 < 12)
+      if (done % 10_000 < 12 && done >= 10_000)
         console.error(
           `  ${done} jobs loaded, ${(done / ((performance.now() - t0) / 1000)).toFixed(0)} jobs/s`,
         );
     }
   };
-  await Promise.all(Array.from({ length: 8 }, worker));
+  await Promise.all(Array.from({ length: inFlight }, worker));
 }

@@ -6,7 +6,10 @@
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { z } from "zod";
-import { EcsExecutor } from "../shared/adapters/executor/ecs.js";
+import { makeDynamoClients } from "../shared/adapters/aws-clients.js";
+import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
+import { EcsExecutor, RatePacer, RUN_TASK_BURST, RUN_TASK_RATE } from "../shared/adapters/executor/ecs.js";
+import { EcsNodes, type MomBeatReader } from "../shared/adapters/executor/ecs-nodes.js";
 import { type Env, readEnv } from "../shared/config/env.js";
 import type { Executor } from "../shared/ports/index.js";
 import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
@@ -62,6 +65,49 @@ export const EcsExecutorEnvSchema = z
           ),
         ),
     ),
+    /**
+     * the site's ECS node pools (issue 12), JSON {pools: [EcsNodePool], nodes: [[name, pool,
+     * ncpus, memoryMiB, gpus]]} (infra/aws/constructs/mom.ts nodePoolEnvironment)
+     */
+    ECS_NODE_POOLS: opt(z.string()).pipe(
+      z
+        .string()
+        .optional()
+        .transform((x, ctx) => {
+          if (!x) return { pools: [], nodes: [] };
+          try {
+            return JSON.parse(x) as unknown;
+          } catch {
+            ctx.addIssue({ code: "custom", message: "is not JSON" });
+            return z.NEVER;
+          }
+        })
+        .pipe(
+          z
+            .object({
+              pools: z.array(
+                z
+                  .object({
+                    name: z.string().min(1),
+                    kind: z.enum(["fargate", "ec2", "external"]),
+                    taskDefinition: z.string().min(1),
+                    capacityProvider: z.string().min(1).optional(),
+                  })
+                  .strict(),
+              ),
+              nodes: z.array(
+                z.tuple([
+                  z.string().min(1),
+                  z.string().min(1),
+                  z.number().positive(),
+                  z.number().nonnegative(),
+                  z.number().int().nonnegative(),
+                ]),
+              ),
+            })
+            .strict(),
+        ),
+    ),
   })
   .superRefine((e, ctx) => {
     if (!e.ECS_CLUSTER) return;
@@ -70,10 +116,31 @@ export const EcsExecutorEnvSchema = z
     }
   });
 
-export function executorFromEnv(env: Env = process.env, momSecret?: string): Executor {
+export function executorFromEnv(env: Env = process.env, momSecret?: string, pacer?: RatePacer): Executor {
   const e = readEnv("Lambda", EcsExecutorEnvSchema, env);
   if (!e.ECS_CLUSTER || !e.ECS_TASK_DEFINITION || !e.AWS_REGION) return unconfiguredExecutor;
-  return new EcsExecutor(new ECSClient({ region: e.AWS_REGION, maxAttempts: 5 }), {
+  const ecs = new ECSClient({ region: e.AWS_REGION, maxAttempts: 5 });
+  const np = e.ECS_NODE_POOLS;
+  const nodes = np.pools.length
+    ? new EcsNodes(ecs, {
+        cluster: e.ECS_CLUSTER,
+        containerName: e.ECS_CONTAINER_NAME,
+        subnets: e.ECS_SUBNETS,
+        securityGroups: e.ECS_SECURITY_GROUPS,
+        assignPublicIp: e.ECS_ASSIGN_PUBLIC_IP,
+        pools: np.pools,
+        nodes: np.nodes.map(([name, pool, ncpus, memoryMiB, gpus]) => ({
+          name,
+          pool,
+          ncpus,
+          memoryMiB,
+          gpus,
+        })),
+        momSecret,
+        beats: momBeatsFromEnv(env),
+      })
+    : undefined;
+  return new EcsExecutor(ecs, {
     cluster: e.ECS_CLUSTER,
     taskDefinition: e.ECS_TASK_DEFINITION,
     containerName: e.ECS_CONTAINER_NAME,
@@ -82,24 +149,56 @@ export function executorFromEnv(env: Env = process.env, momSecret?: string): Exe
     assignPublicIp: e.ECS_ASSIGN_PUBLIC_IP,
     momSecret,
     ec2Pools: e.ECS_EC2_POOLS,
+    nodes,
+    pacer,
   });
 }
 
-/** The same, built on first call. */
+/**
+ * What node MOMs' last heartbeats list (powerOff stops only a MOM running nothing): the
+ * site table the MOMs beat into, read with the function's own table grant.
+ */
+function momBeatsFromEnv(env: Env): MomBeatReader {
+  let store: DynamoSiteStore | undefined;
+  return async (momIds) => {
+    const { AWS_REGION, TABLE_NAME } = readEnv("Lambda", TableEnvSchema, env);
+    store ??= new DynamoSiteStore(makeDynamoClients({ region: AWS_REGION }).doc, TABLE_NAME);
+    return store.getMomBeats(momIds);
+  };
+}
+const TableEnvSchema = z.object({ AWS_REGION: z.string().min(1), TABLE_NAME: z.string().min(1) });
+
+/**
+ * The same, built on first call. `momIdFor` needs no secret; `dispatch` and `powerOn` give each
+ * task its MOM_KEY, so they use an executor built with the MOM secret (read once): one built
+ * for `momIdFor` first (a claim names the MOM before the dispatch) is replaced, never used to
+ * start a task without a key. Both share one RunTask pacer.
+ */
 export function lazyExecutorFromEnv(env: Env = process.env): Executor {
   let ex: Executor | undefined;
+  let keyed = false;
+  const pacer = new RatePacer(RUN_TASK_RATE, RUN_TASK_BURST);
   const get = () => {
-    ex ??= executorFromEnv(env);
+    ex ??= executorFromEnv(env, undefined, pacer);
+    return ex;
+  };
+  const withKey = async (): Promise<Executor> => {
+    if (!keyed || !ex) {
+      ex = executorFromEnv(env, await momSecretFromEnv(env), pacer);
+      keyed = true;
+    }
     return ex;
   };
   return {
     momIdFor: (host, key, runCount) => get().momIdFor(host, key, runCount),
-    // the task's MOM_KEY needs the MOM secret (read once, at the first dispatch)
-    dispatch: async (spec) => {
-      if (!ex) ex = executorFromEnv(env, await momSecretFromEnv(env));
-      return ex.dispatch(spec);
-    },
+    dispatch: async (spec) => (await withKey()).dispatch(spec),
     kill: (job, reason) => get().kill(job, reason),
     signal: (job, signal) => get().signal(job, signal),
+    powerOn: async (node, at) => {
+      const e = await withKey();
+      if (!e.powerOn) throw new Error(`node ${node}: this deployment has no ECS node pools`);
+      return e.powerOn(node, at);
+    },
+    powerOff: (node) => get().powerOff?.(node) ?? Promise.resolve(),
   };
 }

@@ -45,6 +45,32 @@ export const LambdaEnvSchema = z.object({
   OUTPUT_BUCKET: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
   /** SSM SecureString holding the site's MOM secret; absent or empty: none */
   MOM_SECRET_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
+  /**
+   * the site's node pools' power policies (issue 12), JSON [{name, idleOff, bootTimeout,
+   * startsPerMinute}] in seconds as in the configuration; absent or empty: no pools
+   */
+  NODE_POOLS: z
+    .preprocess((x) => (x === "" || x === undefined ? "[]" : x), z.string())
+    .transform((x, ctx) => {
+      try {
+        return JSON.parse(x) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "is not JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.array(
+        z
+          .object({
+            name: z.string().min(1),
+            idleOff: z.number().int().nonnegative(),
+            bootTimeout: z.number().int().positive(),
+            startsPerMinute: z.number().int().positive(),
+          })
+          .strict(),
+      ),
+    ),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
@@ -102,6 +128,18 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     output: e.OUTPUT_BUCKET
       ? s3OutputReader(new S3Client({ region: e.AWS_REGION, maxAttempts: 3 }), e.OUTPUT_BUCKET)
       : undefined,
+    // node pools (issue 12): the scheduler powers their nodes on and off, a hello brings one up
+    pools: new Map(
+      e.NODE_POOLS.map((p) => [
+        p.name,
+        {
+          name: p.name,
+          idleOffMs: p.idleOff * 1000,
+          bootTimeoutMs: p.bootTimeout * 1000,
+          startsPerMinute: p.startsPerMinute,
+        },
+      ]),
+    ),
   };
   return cached;
 }

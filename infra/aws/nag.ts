@@ -12,6 +12,7 @@ import type { IConstruct } from "constructs";
 import type { SiteApi } from "./constructs/api.js";
 import type { SiteEvents } from "./constructs/events.js";
 import type { SiteInbox } from "./constructs/inbox.js";
+import type { NodePools } from "./constructs/node-pools.js";
 import type { MomCluster } from "./constructs/mom.js";
 import type { Scheduler } from "./constructs/scheduler.js";
 import type { SiteSeed } from "./constructs/seed.js";
@@ -22,6 +23,7 @@ export interface NagTargets extends Stack {
   state: SiteState;
   seed: SiteSeed;
   mom: MomCluster;
+  nodePools: NodePools;
   scheduler: Scheduler;
   events: SiteEvents;
   api: SiteApi;
@@ -91,6 +93,18 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
       "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
     );
   }
+  if (stack.nodePools.pools.length) {
+    ack(
+      roleOf(stack.scheduler.scheduler),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
+      "Powering a pool node off stops its task (issue 12), whose ID is made by RunTask at run time; the statement is limited to this site's cluster (resource and ecs:cluster condition).",
+    );
+    ack(
+      roleOf(stack.scheduler.scheduler),
+      "AwsSolutions-IAM5[Resource::*]",
+      "ecs:ListTasks (finding a pool node's task by its startedBy tag) takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
+    );
+  }
 
   ack(
     roleOf(stack.api.handler),
@@ -105,7 +119,13 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
 
   const mom = stack.mom;
   // the Fargate task definition and each EC2 pool's: the same MOM container and role grants
-  for (const td of [mom.taskDefinition, ...mom.pools.map((p) => p.taskDefinition)]) {
+  const nodePools = stack.nodePools.pools;
+  // the Fargate task definition, each EC2 pool's, and each node pool's (issue 12)
+  for (const td of [
+    mom.taskDefinition,
+    ...mom.pools.map((p) => p.taskDefinition),
+    ...nodePools.map((p) => p.taskDefinition),
+  ]) {
     ack(
       td.taskRole,
       `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
@@ -122,8 +142,11 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
       "The container's environment holds only names and URLs (table, events queue, bucket, heartbeat period); no secret: each run's MOM key comes in the RunTask override, derived from the SSM secret.",
     );
   }
-  for (const pool of mom.pools) {
-    const asg = pool.capacityProvider.autoScalingGroup;
+  for (const capacityProvider of [
+    ...mom.pools.map((p) => p.capacityProvider),
+    ...nodePools.flatMap((p) => (p.capacityProvider ? [p.capacityProvider] : [])),
+  ]) {
+    const asg = capacityProvider.autoScalingGroup;
     ack(
       asg,
       "AwsSolutions-AS3",

@@ -3,6 +3,7 @@
  * events, the HTTP API, the MOM cluster, a dashboard and alarms. One stack per site in the
  * configuration file (infra/aws/app.ts).
  */
+import { assertAwsPools } from "../../shared/config/node-pools.js";
 import { Arn, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
@@ -16,6 +17,7 @@ import { type JwtAuthSettings, SiteApi } from "./constructs/api.js";
 import { SiteDashboard } from "./constructs/dashboard.js";
 import { SiteEvents } from "./constructs/events.js";
 import { type PeerLink, SiteInbox } from "./constructs/inbox.js";
+import { NodePools } from "./constructs/node-pools.js";
 import { MomCluster } from "./constructs/mom.js";
 import { SiteQueues } from "./constructs/queues.js";
 import { Scheduler } from "./constructs/scheduler.js";
@@ -67,6 +69,7 @@ export class SiteStack extends Stack {
   readonly seed: SiteSeed;
   readonly queues: SiteQueues;
   readonly mom: MomCluster;
+  readonly nodePools: NodePools;
   readonly scheduler: Scheduler;
   readonly events: SiteEvents;
   readonly api: SiteApi;
@@ -78,10 +81,9 @@ export class SiteStack extends Stack {
   constructor(scope: Construct, id: string, props: SiteStackProps) {
     super(scope, id, { description: `metaqueue site ${props.site.name} (${props.site.server})`, ...props });
     const site = props.site;
-    // Node pools power nodes on and off through the executor (issue 12): only the local
-    // executor can yet (kind process); the ECS executor's long-lived nodes come later.
-    if (site.nodePools.length > 0)
-      throw new Error(`site ${site.name}: node pools run only in the local runtime for now (kind process)`);
+    // Node pools (issue 12): the ECS kinds (fargate, ec2, external) are built per pool by the
+    // MOM cluster; a `process` pool (child processes of the local runtime) has no host here.
+    assertAwsPools(site);
     const prefix = props.prefix ?? DEFAULT_PREFIX;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
@@ -93,14 +95,24 @@ export class SiteStack extends Stack {
       site: site.name,
       peerAccounts: props.peerAccounts,
     });
-    this.mom = new MomCluster(this, "Mom", {
+    const momProps = {
       site: site.name,
       table,
       eventsQueue: this.queues.events.queue,
       outputBucket: this.state.outputBucket,
       logRetention,
       baseImage: props.momBaseImage,
+    };
+    this.mom = new MomCluster(this, "Mom", momProps);
+    // node pools (issue 12): long-lived node MOMs the scheduler powers on and off
+    this.nodePools = new NodePools(this, "NodePools", {
+      site: site.name,
+      pools: site.nodePools,
+      nodes: site.nodes,
+      mom: this.mom,
+      momProps,
     });
+    if (site.nodePools.length) this.mom.nodePools = this.nodePools;
 
     const momSecretParameter = props.momSecretParameter ?? defaultMomSecretParameter(site.name);
     // what lambdas/env.ts reads (AWS_REGION is set by Lambda itself)
@@ -120,6 +132,8 @@ export class SiteStack extends Stack {
       // every function verifies MOM reports (events, sweeper) or derives MOM keys (scheduler);
       // the secret itself never travels in the environment (lambdas/env.ts momSecretFromEnv)
       MOM_SECRET_PARAMETER: momSecretParameter,
+      // the pools' power policies: the scheduler decides, the events function brings nodes up
+      ...(site.nodePools.length && { NODE_POOLS: this.nodePools.policies() }),
     };
     // Peers: the pull directives and identity maps from the configuration, inbox and secret
     // from context. A peer without a link is not peered (its messages would be refused).

@@ -18,6 +18,7 @@ import {
   makeSchedulerHandler,
   makeSweeperHandler,
 } from "../../lambdas/handlers.js";
+import { assertLocalPools } from "../../shared/config/node-pools.js";
 import { federationFor, type MetaqueueConfig, type SiteConfig } from "../../shared/config/site-config.js";
 import type { PeerInfo, SiteContext } from "../../shared/server/context.js";
 import { triggerCycles } from "../../shared/server/messages.js";
@@ -113,6 +114,8 @@ const QUEUE_PREFIX = "metaqueue-";
 
 export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
   const log = opts.log ?? ((l: string) => console.log(l));
+  // before anything starts: an ECS pool's nodes are ECS tasks, which this runtime cannot start
+  for (const sc of opts.config.sites) assertLocalPools(sc);
   // the site's state: only the runtime user reads it, except the MOMs' scratch for the jobs
   prepareDataDir(opts.dataDir, ["mom"]);
   const sockDir = path.join(opts.dataDir, "sock");

@@ -1,12 +1,14 @@
 /**
- * The MOM container entry on ECS: one task runs one job run, then exits.
+ * The MOM container entry on ECS: one task runs one job run, then exits; or, with MOM_NODE
+ * set (a pool node's task, issue 12), it is that node's long-lived MOM (infra/mom/ecs-node.ts).
  *
  * The scheduler's RunTask passes the run spec in the container environment (JOB_SPEC, or
  * JOB_SPEC_GZ = base64 gzip of it; see shared/adapters/executor/ecs.ts); the task definition sets
  * TABLE_NAME, EVENTS_QUEUE_URL, OUTPUT_BUCKET and AWS_REGION. The same `Mom` as the local child
  * process runs the job: heartbeats go to the site table, the obituary to the events queue.
  * Before the obituary is sent, stdout/stderr are uploaded to s3://OUTPUT_BUCKET/<jobId>/<file>,
- * so a job seen as finished has its output in place.
+ * so a job seen as finished has its output in place; while the job runs, a snapshot of each
+ * every MOM_OUTPUT_SYNC_MS that it grew, marked partial (infra/mom/output-upload.ts).
  *
  * ECS StopTask (qdel, qrerun) sends SIGTERM: the MOM kills the job (TERM, kill_delay, KILL; the
  * task's stopTimeout is 120 s) and still reports it; the server already knows why (the job's
@@ -30,10 +32,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { asUser, lookupOsUser, type OsUser } from "../../shared/auth/os-user.js";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { lookupOsUser } from "../../shared/auth/os-user.js";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { EnvError } from "../../shared/errors.js";
@@ -42,37 +43,11 @@ import { Mom } from "../../shared/exec/mom.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
-import { outputKey } from "../../shared/adapters/s3/output-reader.js";
+import { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs } from "./ecs-files.js";
+import { startNodeMom } from "./ecs-node.js";
+import { LiveOutput, OUTPUT_SYNC_MS } from "./output-upload.js";
 
-export interface EcsMomEnv {
-  JOB_SPEC?: string;
-  JOB_SPEC_GZ?: string;
-  TABLE_NAME?: string;
-  EVENTS_QUEUE_URL?: string;
-  /** when unset, output stays in the container (tests, or a shared file system mounted at the paths) */
-  OUTPUT_BUCKET?: string;
-  /** re-root the job's paths under this directory */
-  MOM_PATH_ROOT?: string;
-  /** parent of the per-job TMPDIR; default os.tmpdir() */
-  MOM_TMP?: string;
-  /** default 10000 */
-  MOM_HEARTBEAT_MS?: string;
-  /**
-   * this task's key, HMAC(site MOM secret, momId), from the task overrides: reports are signed
-   * with it. The job cannot read it: it runs as MOM_JOB_USER, and its environment is its own.
-   */
-  MOM_KEY?: string;
-  /** the account every job runs as (the MOM must be root to switch); set in the image */
-  MOM_JOB_USER?: string;
-  [k: string]: string | undefined;
-}
-
-export interface EcsMomClients {
-  doc: DynamoDBDocumentClient;
-  sqs: SQSClient;
-  /** needed only with OUTPUT_BUCKET */
-  s3?: S3Client;
-}
+export { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs };
 
 export interface EcsMomOptions {
   /** aborting it (SIGTERM) kills the job; its obituary is still sent */
@@ -91,22 +66,6 @@ export function readJobSpec(env: EcsMomEnv): JobRunSpec {
   }
   if (!Number.isInteger(spec.runCount)) throw new Error("ECS MOM: JOB_SPEC has no runCount");
   return spec;
-}
-
-/** The spec with its directories re-rooted under `root` (PBS_O_WORKDIR follows the workdir). */
-export function rebaseSpec(spec: JobRunSpec, root: string | undefined): JobRunSpec {
-  if (!root) return spec;
-  const under = (p: string) => path.join(root, path.resolve("/", p));
-  const workdir = under(spec.workdir);
-  const env = { ...spec.env };
-  if (env.PBS_O_WORKDIR === spec.workdir) env.PBS_O_WORKDIR = workdir;
-  return {
-    ...spec,
-    workdir,
-    env,
-    stdoutPath: under(spec.stdoutPath),
-    stderrPath: spec.stderrPath ? under(spec.stderrPath) : spec.stderrPath,
-  };
 }
 
 /**
@@ -134,6 +93,7 @@ const ECS_MOM_FIELDS = {
   MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
   MOM_KEY: v.optional(),
   MOM_JOB_USER: v.optional(),
+  MOM_OUTPUT_SYNC_MS: v.int({ min: 1000, default: OUTPUT_SYNC_MS }),
 };
 const EcsMomEnvSchema = envSchema(ECS_MOM_FIELDS);
 /** The container's: the same, and the region (ECS sets both names). */
@@ -183,13 +143,30 @@ export async function runEcsMom(
   fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
   fs.chmodSync(tmpRoot, 0o711);
 
+  // snapshots while the job runs, at the paths the API reads for a running job (its outPath
+  // and errPath, re-rooted here); stopped, and the one in flight awaited, before the end's upload
+  const live =
+    e.OUTPUT_BUCKET && clients.s3
+      ? new LiveOutput({
+          s3: clients.s3,
+          bucket: e.OUTPUT_BUCKET,
+          jobId: spec.jobId,
+          files: [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p),
+          account,
+          everyMs: e.MOM_OUTPUT_SYNC_MS,
+          log,
+        })
+      : undefined;
   let uploaded: Promise<void> | undefined;
   // what the MOM delivered (an -o naming a directory got the default file name in it; output
   // refused at its path went to undelivered/): that is the output there is to keep
   const upload = (o: Obituary) => {
     const d = o.delivered;
     const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
-    uploaded ??= uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+    uploaded ??= (async () => {
+      await live?.stop();
+      await uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+    })();
     return uploaded;
   };
   let delivered!: (o: Obituary) => void;
@@ -223,72 +200,16 @@ export async function runEcsMom(
   try {
     mom.start();
     mom.run(spec);
+    live?.start();
     if (opts.stop?.aborted) onStop();
     const obit = await done;
     log(`ECS MOM: ${spec.jobId} run ${spec.runCount} ended, Exit_status=${obit.exitStatus}`);
     return obit;
   } finally {
     opts.stop?.removeEventListener("abort", onStop);
+    await live?.stop();
     await mom.shutdown();
   }
-}
-
-/**
- * `dir` and its missing parents; those created here are given to the job's account (a root
- * MOM's mkdir would leave them root's, and the job could not write its output in them).
- */
-export function makeDirs(dir: string, account: OsUser | undefined): void {
-  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  if (!first || !account) return;
-  for (let d = dir; ; d = path.dirname(d)) {
-    fs.chownSync(d, account.uid, account.gid);
-    if (d === first || path.dirname(d) === d) break;
-  }
-}
-
-/**
- * Upload stdout/stderr to s3://bucket/<jobId>/<file>; a failed upload is logged, not fatal.
- * The job may have left anything at those paths: opened O_NOFOLLOW|O_NONBLOCK, as the job's
- * account (a directory the job replaced by a link leads nowhere it could not read itself), and
- * read only as a regular file, so a FIFO cannot hang the MOM before its obituary.
- */
-export async function uploadOutputs(
-  spec: JobRunSpec,
-  bucket: string | undefined,
-  s3: S3Client | undefined,
-  log: (l: string) => void,
-  account?: OsUser,
-): Promise<void> {
-  if (!bucket || !s3) return;
-  // a joined stream is one file: upload it once
-  const files = [...new Set([spec.stdoutPath, spec.stderrPath])].filter((p): p is string => !!p);
-  await Promise.all(
-    files.map(async (file) => {
-      // the key the API's S3 OutputReader reads (shared/adapters/s3/output-reader.ts)
-      const key = outputKey(spec.jobId, file);
-      let fd: number | undefined;
-      try {
-        const C = fs.constants;
-        // synchronous: asUser switches the whole process for the few syscalls of the open
-        fd = asUser(account, () => fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK));
-        const st = fs.fstatSync(fd);
-        if (!st.isFile()) throw new Error("not a regular file");
-        await s3.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: fs.createReadStream("", { fd, autoClose: false, start: 0 }),
-            ContentLength: st.size,
-            ContentType: "text/plain; charset=utf-8",
-          }),
-        );
-      } catch (err) {
-        log(`ECS MOM: could not upload ${file} to s3://${bucket}/${key}: ${(err as Error).message}`);
-      } finally {
-        if (fd !== undefined) fs.closeSync(fd);
-      }
-    }),
-  );
 }
 
 async function main(): Promise<void> {
@@ -307,6 +228,17 @@ async function main(): Promise<void> {
   const stop = new AbortController();
   process.on("SIGTERM", () => stop.abort());
   process.on("SIGINT", () => stop.abort());
+  if (env.MOM_NODE) {
+    // node mode (a pool node's long-lived task): up until ECS stops it (power-off). Its runs
+    // arrive through the dispatch channel, which calls mom.run (infra/mom/ecs-node.ts).
+    const mom = await startNodeMom(env, { doc, sqs, s3 });
+    await new Promise<void>((resolve) =>
+      stop.signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
+    console.error(`ECS MOM: node ${mom.node} stopping (${mom.running().length} job(s) to kill)`);
+    await mom.shutdown();
+    return;
+  }
   await runEcsMom(env, { doc, sqs, s3 }, { stop: stop.signal });
 }
 

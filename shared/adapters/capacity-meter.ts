@@ -75,6 +75,7 @@ export function meterCapacity(client: { middlewareStack: any }, counts: Record<s
       const as = cmd === "TransactWriteItems" && actions.length > 1 ? "TransactWriteItemsN" : cmd;
       addConsumed(counts, kind, as, r.output?.ConsumedCapacity);
       if (as === "TransactWriteItemsN") countTransaction(counts, actions);
+      if (kind === "W") countKeysWritten(counts, cmd, args.input);
       return r;
     },
     { step: "initialize", name: "metaqueueCapacityMeter" },
@@ -107,6 +108,46 @@ export function countTransaction(
   }
   counts["ddbtx.actions"] = (counts["ddbtx.actions"] ?? 0) + actions.length;
   counts["ddbtx.requests"] = (counts["ddbtx.requests"] ?? 0) + 1;
+}
+
+/**
+ * Which table keys a write request writes, by key class (`ddbkey.<class>`): `JOB#<n>` for every
+ * job's own partition, `SRV/SEQ` for the sequence counter, `ACCT#<day>`, `PROJ/<account>`... so
+ * the bench can say how often one key is written per job (a key DynamoDB writes more than
+ * 1,000 WCU/s to throttles, whatever the table's capacity). ConditionCheck writes nothing.
+ */
+export function countKeysWritten(counts: Record<string, number>, cmd: string, input: unknown): void {
+  const inp = (input ?? {}) as Record<string, unknown>;
+  const keysOf: { pk?: unknown; sk?: unknown }[] = [];
+  const add = (body: Record<string, unknown> | undefined) => {
+    const k = (body?.Item ?? body?.Key) as { pk?: unknown; sk?: unknown } | undefined;
+    if (k) keysOf.push(k);
+  };
+  if (cmd === "PutItem" || cmd === "UpdateItem" || cmd === "DeleteItem") add(inp);
+  else if (cmd === "BatchWriteItem")
+    for (const reqs of Object.values((inp.RequestItems ?? {}) as Record<string, Record<string, unknown>[]>))
+      for (const r of reqs) add((r.PutRequest ?? r.DeleteRequest) as Record<string, unknown> | undefined);
+  else if (cmd === "TransactWriteItems")
+    for (const a of (inp.TransactItems ?? []) as Record<string, unknown>[])
+      add((a.Put ?? a.Update ?? a.Delete) as Record<string, unknown> | undefined);
+  for (const k of keysOf) {
+    const c = keyClass(plain(k.pk), plain(k.sk));
+    counts[`ddbkey.${c}`] = (counts[`ddbkey.${c}`] ?? 0) + 1;
+  }
+}
+
+const plain = (v: unknown) => String((v as { S?: string } | undefined)?.S ?? v ?? "");
+
+/** A key with what varies per job, day or message replaced: `JOB#<n>`, `ACCT#<day>`. */
+export function keyClass(pk: string, sk: string): string {
+  if (pk === "SRV") return `SRV/${sk.replace(/#.*/, "#<name>")}`;
+  if (pk === "PROJ") return "PROJ/<account>";
+  if (pk === "STAT") return "STAT/<minute>";
+  const p = pk
+    .replace(/^(ACCT|AUDIT)#.*/, "$1#<day>")
+    .replace(/^(PMSG)#[^#]*#.*/, "$1#<peer>#<id>")
+    .replace(/^(JOB|XFER|MOM|BOOT)#.*/, "$1#<id>");
+  return `${p}/${pk.startsWith("JOB#") ? sk.replace(/#.*/, "#…") : "…"}`;
 }
 
 /** An item's size as DynamoDB counts it (attribute names and values, UTF-8), marshalled or not. */

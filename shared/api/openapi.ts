@@ -200,8 +200,10 @@ export function openApiDocument(): Record<string, unknown> {
             { name: "bytes", in: "query", schema: { type: "integer" } },
           ],
           responses: {
-            "200": ok("{path, size, offset, text, exists, running}"),
-            "501": ok("not on AWS yet"),
+            "200": ok(
+              "{path, size, offset, text, exists, running, partial, asOf}: partial when the text is a snapshot of a running job's output taken at asOf (epoch ms; on AWS the MOM uploads one a minute while it grows)",
+            ),
+            "501": ok("a site without an output reader (an AWS deployment without an output bucket)"),
             ...errors,
           },
         },

@@ -8,8 +8,9 @@ import type { SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
 import { federationState, nodeInfo, partitions } from "../server/objects.js";
 import { peerHealth } from "../peers/peer-health.js";
-import type { ListedJob, StatSample } from "../server/records.js";
+import type { StatSample } from "../server/records.js";
 import { recordStatSample, sampleOf } from "../server/stats.js";
+import { type ActiveJobs, activeJobsCapped, JOB_COUNT_CAP, mergeActive } from "./counts.js";
 
 export type PeerHealthState = "connected" | "disconnected" | "draining" | "down" | "unknown";
 
@@ -38,12 +39,12 @@ export interface QueueSummary {
 }
 
 /**
- * Most active jobs of one queue the overview reads to count (the oldest). Without a cap a view
- * of the dashboard read the whole queue from the list index: a million queued is ~150 MB and
- * ~20,000 read units a view (bench/scale.ts). With it a view costs the same at 1,000 queued as
- * at a million; exact counts of a deep queue are the charts' (the sweeper's sample) to give.
+ * Most active jobs of one queue the overview reads to count (the oldest): JOB_COUNT_CAP, as
+ * qstat -B/-Q and the charts' sample (counts.ts says why capped reads, not counters). Without a
+ * cap a view read the whole queue from the list index: a million queued is ~90 MB and ~11,500
+ * read units a view (bench/scale.ts: 11.5 for 1,000 entries).
  */
-export const OVERVIEW_COUNT_CAP = 1000;
+export const OVERVIEW_COUNT_CAP = JOB_COUNT_CAP;
 
 export interface Usage {
   used: number;
@@ -108,25 +109,15 @@ export async function federation(ctx: SiteContext): Promise<SiteSummary[]> {
   return out;
 }
 
-/** The active jobs as the list index holds them (state, queue, origin): what the counts read. */
-async function activeJobs(ctx: SiteContext, queues: Iterable<string>, limit?: number): Promise<ListedJob[]> {
-  return (
-    await Promise.all([...queues].map((q) => ctx.store.listJobs(q, false, limit ? { limit } : undefined)))
-  ).flat();
-}
-
 export async function buildOverview(ctx: SiteContext): Promise<Overview> {
   const st = await loadServerState(ctx);
   const [active, running, reports] = await Promise.all([
-    // one more than the cap: a queue that returns it is known to hold more
-    activeJobs(ctx, st.queues.keys(), OVERVIEW_COUNT_CAP + 1),
+    activeJobsCapped(ctx, st.queues.keys()),
     Promise.all(partitions(st).map((p) => ctx.store.queryRunning(p))).then((x) => x.flat()),
     ctx.store.getCycleReports(),
   ]);
   const queues: QueueSummary[] = [...st.queues.values()].map((q) => {
-    const listed = active.filter((j) => j.queue === q.name);
-    const capped = listed.length > OVERVIEW_COUNT_CAP;
-    const mine = capped ? listed.slice(0, OVERVIEW_COUNT_CAP) : listed;
+    const { jobs: mine, capped } = active.get(q.name) as ActiveJobs;
     const counts: Record<string, number> = {};
     for (const j of mine) counts[j.state] = (counts[j.state] ?? 0) + 1;
     return {
@@ -191,15 +182,17 @@ export const SAMPLE_EVERY_MS = 15_000;
 const lastSampled = new WeakMap<object, number>();
 
 /**
- * The sweeper tick's sample for the charts: reads the active jobs at most every SAMPLE_EVERY_MS,
- * writes the minute's item only when its counts changed.
+ * The sweeper tick's sample for the charts: reads the active jobs (up to JOB_COUNT_CAP a queue,
+ * the sample then `capped`: its counts are lower bounds) at most every SAMPLE_EVERY_MS, writes
+ * the minute's item only when its counts changed.
  */
 export async function sampleSite(ctx: SiteContext): Promise<StatSample | undefined> {
   const now = ctx.clock.now();
   if (now - (lastSampled.get(ctx.store) ?? 0) < SAMPLE_EVERY_MS) return undefined;
   lastSampled.set(ctx.store, now);
   const st = await loadServerState(ctx);
-  const s = sampleOf(await activeJobs(ctx, st.queues.keys()), ctx.clock.now());
+  const active = mergeActive((await activeJobsCapped(ctx, st.queues.keys())).values());
+  const s = sampleOf(active.jobs, ctx.clock.now(), active.capped);
   await recordStatSample(ctx.store, s);
   return s;
 }

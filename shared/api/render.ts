@@ -2,12 +2,12 @@
 import type { JobView, NodeView, PbsAttributes, QueueView, ServerView } from "./views.js";
 import { formatSize } from "../pbs/size.js";
 import { ctime } from "../pbs/time.js";
-import { formatStateCount } from "../pbs/states.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import type { ServerObject } from "../server/records.js";
 import type { SiteIdentity } from "../server/context.js";
 import type { JobRecord } from "../server/job.js";
 import { nodeInfo } from "../server/objects.js";
+import { type ActiveJobs, stateCountOf, totalJobs } from "./counts.js";
 
 export function jobView(job: JobRecord, site: SiteIdentity): JobView {
   const a: PbsAttributes = {
@@ -134,11 +134,6 @@ function compressIndices(xs: number[]): string {
   return parts.join(",");
 }
 
-/** PBS's state_count of jobs (list-index entries suffice: only the state is read). */
-export function stateCount(jobs: Pick<JobRecord, "state">[]): string {
-  return formatStateCount(jobs.map((j) => j.state));
-}
-
 function flatAttrs(obj: ServerObject): PbsAttributes {
   const out: PbsAttributes = {};
   for (const [k, v] of Object.entries(obj.attrs)) {
@@ -153,14 +148,15 @@ function flatAttrs(obj: ServerObject): PbsAttributes {
   return out;
 }
 
-export function queueView(q: ServerObject, active: Pick<JobRecord, "state">[]): QueueView {
+/** A queue's view; `active`: its jobs as counted (shared/api/counts.ts: capped past JOB_COUNT_CAP). */
+export function queueView(q: ServerObject, active: ActiveJobs): QueueView {
   const a = flatAttrs(q);
   return {
     name: q.name,
     attributes: {
       queue_type: "Execution",
-      total_jobs: active.length,
-      state_count: stateCount(active),
+      total_jobs: totalJobs(active),
+      state_count: stateCountOf(active),
       enabled: "True",
       started: "True",
       ...a,
@@ -207,11 +203,7 @@ export function nodeView(n: ServerObject, running: JobRecord[]): NodeView {
   return { name: n.name, attributes: a };
 }
 
-export function serverView(
-  site: SiteIdentity,
-  server: ServerObject,
-  active: Pick<JobRecord, "state">[],
-): ServerView {
+export function serverView(site: SiteIdentity, server: ServerObject, active: ActiveJobs): ServerView {
   return {
     name: site.server,
     short: site.short,
@@ -219,8 +211,8 @@ export function serverView(
       server_state: server.attrs.scheduling === false ? "Idle" : "Active",
       server_host: site.server,
       scheduling: server.attrs.scheduling === false ? "False" : "True",
-      total_jobs: active.length,
-      state_count: stateCount(active),
+      total_jobs: totalJobs(active),
+      state_count: stateCountOf(active),
       pbs_version: "metaqueue-0.1.0",
       ...flatAttrs(server),
     },

@@ -27,6 +27,7 @@ import { actorFor, audit, levelOf } from "../server/privilege.js";
 import { runQmgr } from "../server/qmgr.js";
 import { submitJob } from "../server/submit.js";
 import { arraySubjobs, indexFilter, subjobRef, unrecordedSubjob } from "../server/subjobs.js";
+import { type ActiveJobs, activeJobsCapped, mergeActive } from "./counts.js";
 import { jobView, nodeView, queueView, serverView } from "./render.js";
 import { openApiDocument } from "./openapi.js";
 import { reportState } from "../peers/receiver.js";
@@ -288,7 +289,8 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
 
   if (path === "/v1/server" && method === "GET") {
     const st = await loadServerState(ctx);
-    const active = (await Promise.all([...st.queues.keys()].map((n) => ctx.store.listJobs(n, false)))).flat();
+    // counted up to JOB_COUNT_CAP a queue (counts.ts): the same reads at 1,000 queued as at 1,000,000
+    const active = mergeActive((await activeJobsCapped(ctx, st.queues.keys())).values());
     return json(200, { server: serverView(ctx.site, st.server, active) });
   }
   if (path === "/v1/jobs" && method === "POST") {
@@ -331,9 +333,8 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   }
   if (path === "/v1/queues" && method === "GET") {
     const st = await loadServerState(ctx);
-    const out = await Promise.all(
-      [...st.queues.values()].map(async (qu) => queueView(qu, await ctx.store.listJobs(qu.name, false))),
-    );
+    const active = await activeJobsCapped(ctx, st.queues.keys());
+    const out = [...st.queues.values()].map((qu) => queueView(qu, active.get(qu.name) as ActiveJobs));
     return json(200, { queues: out });
   }
   let m = /^\/v1\/queues\/([^/]+)$/.exec(path);
@@ -342,7 +343,8 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
     const name = decodeSegment(m[1]);
     const qu = st.queues.get(name);
     if (!qu) throw new NotFoundError(`Unknown queue ${name.slice(0, 256)}`, "UNKQUE");
-    return json(200, { queue: queueView(qu, await ctx.store.listJobs(qu.name, false)) });
+    const active = (await activeJobsCapped(ctx, [qu.name])).get(qu.name) as ActiveJobs;
+    return json(200, { queue: queueView(qu, active) });
   }
   if (path === "/v1/nodes" && method === "GET") {
     const st = await loadServerState(ctx);

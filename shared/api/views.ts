@@ -121,6 +121,14 @@ export interface OutputTail {
   offset: number;
   text: string;
   exists: boolean;
+  /**
+   * true: `text` is from a snapshot of the output taken at `asOf` while the job ran (on AWS, the
+   * MOM's periodic upload), not the file as it is now; false: the file itself (locally, or the
+   * whole output once the job has ended)
+   */
+  partial: boolean;
+  /** epoch ms of the snapshot when partial, else null */
+  asOf: number | null;
 }
 
 /** GET /v1/whoami */

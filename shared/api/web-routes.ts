@@ -227,7 +227,10 @@ async function output(
       403,
       159,
     );
-  const body = tail.exists ? tail : { size: 0, offset: 0, text: "", exists: false };
+  const body = tail.exists
+    ? { size: tail.size, offset: tail.offset, text: tail.text, exists: true }
+    : { size: 0, offset: 0, text: "", exists: false };
+  const asOf = tail.exists ? (tail.partialAsOf ?? null) : null;
   return json(200, {
     jobId: job.id,
     stream,
@@ -235,6 +238,8 @@ async function output(
     joined,
     running: job.state === "R" || job.state === "E",
     ...body,
+    partial: asOf !== null,
+    asOf,
   } satisfies OutputTail);
 }
 

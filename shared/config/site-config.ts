@@ -3,6 +3,7 @@
  * queues and nodes. One schema for the local runtime and the CDK app.
  */
 import { z } from "zod";
+import { NodePoolConfigSchema, type NodePoolConfig, poolProblems } from "./node-pools.js";
 
 /**
  * A site's short name: it ends job IDs (123.casper) and names the site's AWS stack
@@ -40,26 +41,8 @@ export const NodeConfigSchema = z
   })
   .strict();
 
-/**
- * A node pool (issue 12): nodes that sleep until jobs need them (PBS's cloud-bursting node
- * states `sleep` and `provisioning`). Only `process` (a local child-process MOM per node) works
- * today; `fargate`, `ec2` and `external` (ECS Anywhere) pools come with the ECS executor's
- * long-lived nodes and are refused until then.
- */
-export const NodePoolConfigSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,30}$/),
-    kind: z.enum(["process"], {
-      message: "only `process` pools work yet (fargate, ec2 and external come with ECS nodes)",
-    }),
-    /** seconds a powered-on node with no job stays up before it is powered off */
-    idleOff: z.number().int().nonnegative().default(600),
-    /** seconds a powering-on node has to say hello before it goes back to sleep */
-    bootTimeout: z.number().int().positive().default(300),
-    /** most nodes of the pool powered on in any minute */
-    startsPerMinute: z.number().int().positive().default(10),
-  })
-  .strict();
+/** A node pool (issue 12): see node-pools.ts for the kinds and what each needs. */
+export { NodePoolConfigSchema };
 
 export const SchedConfigSchema = z
   .object({
@@ -145,6 +128,8 @@ export const MetaqueueConfigSchema = z
             code: "custom",
             message: `node ${n.name} of site ${s.name}: no node pool ${n.pool}`,
           });
+      for (const message of poolProblems(s.name, s.nodePools, s.nodes))
+        ctx.addIssue({ code: "custom", message });
     }
     const seen = new Set<string>();
     for (const s of cfg.sites) {
@@ -165,7 +150,7 @@ export const MetaqueueConfigSchema = z
 
 export type QueueConfig = z.infer<typeof QueueConfigSchema>;
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
-export type NodePoolConfig = z.infer<typeof NodePoolConfigSchema>;
+export type { NodePoolConfig };
 export type SiteConfig = z.infer<typeof SiteConfigSchema>;
 export type MetaqueueConfig = z.infer<typeof MetaqueueConfigSchema>;
 

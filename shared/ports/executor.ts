@@ -129,10 +129,12 @@ export interface Executor {
   /**
    * Power a pool node on (issue 12): start its MOM. Resolves once the start is under way; the
    * node is up when its MOM's hello arrives (shared/server/node-power.ts), and goes back to
-   * sleep if that takes longer than its pool's boot timeout. Absent (the ECS executor, until
-   * ECS long-lived nodes come): no node is powered on or off.
+   * sleep if that takes longer than its pool's boot timeout. `at` is the node's power-on time
+   * (its `power_on_at`): the same power-on retried passes the same `at`, and starts one MOM.
+   * A DispatchError says whether trying again later may help. Absent: no node is powered on
+   * or off.
    */
-  powerOn?(node: string): Promise<void>;
+  powerOn?(node: string, at?: number): Promise<void>;
   /**
    * Power a node off: stop its MOM, only when it runs nothing (rejects otherwise, and the node
    * stays up). Resolves at once when the node has no MOM.

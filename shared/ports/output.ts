@@ -13,7 +13,18 @@ export type OutputRefusal =
   | "error";
 
 export type OutputTail =
-  | { exists: true; size: number; offset: number; text: string; refused?: undefined }
+  | {
+      exists: true;
+      size: number;
+      offset: number;
+      text: string;
+      refused?: undefined;
+      /**
+       * epoch ms: the text is a snapshot of a running job's output taken then (on AWS its MOM
+       * uploads one every interval it grew), so the job may have written more since
+       */
+      partialAsOf?: number;
+    }
   | { exists: false; refused?: undefined }
   | { exists: false; refused: OutputRefusal; message: string };
 

@@ -12,7 +12,8 @@
  *   the memory adapter never do, so what has expired is left out of every read here: `qstat -x`
  *   no longer shows a job past its history, whatever is still in the table.
  * Queries of active jobs (ready, running, waiting, transfers) pass through: no active job has an
- * expiry. The job's script item (DynamoDB `B`) is not reached from here: see docs/deploy.md.
+ * expiry. The job's script (DynamoDB's `B` item) follows its job's `expiresAt` in the adapter
+ * (shared/adapters/dynamodb/job-script.ts), so the TTL deletes it with the job.
  */
 import { parseWalltime } from "../pbs/walltime.js";
 import type { Clock } from "../ports/clock.js";

@@ -117,7 +117,7 @@ async function powerOn(ctx: SiteContext, node: string, now: number): Promise<voi
   ctx.metrics?.count("NodesPoweredOn", 1);
   ctx.log.info(`power: ${node} powering on`);
   try {
-    await ctx.executor.powerOn?.(node);
+    await ctx.executor.powerOn?.(node, now);
   } catch (err) {
     // never started: back to sleep at once, rather than wait out the boot timeout
     await setPower(ctx, node, ["provisioning"], (a) => ({

@@ -153,4 +153,6 @@ export interface StatSample {
   held: number;
   /** active jobs here that came from another site, by origin site */
   movedIn: Record<string, number>;
+  /** a queue held more than the count reads (shared/api/counts.ts): every count is a lower bound */
+  capped?: boolean;
 }

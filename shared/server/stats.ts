@@ -12,13 +12,22 @@ const lastWritten = new WeakMap<SiteStore, string>();
 
 /**
  * Counts of the jobs listed (list-index entries: state and, for a job received from a peer, its
- * origin's ID; `extra.origin_job` is what a record rendered for a peer carries).
+ * origin's ID; `extra.origin_job` is what a record rendered for a peer carries). `capped`: the
+ * jobs are only the oldest of a deeper queue (shared/api/counts.ts), the counts lower bounds.
  */
 export function sampleOf(
   jobs: (Pick<JobRecord, "state"> & Partial<Pick<JobRecord, "inbound" | "extra">>)[],
   now: number,
+  capped = false,
 ): StatSample {
-  const s: StatSample = { t: Math.floor(now / MINUTE) * MINUTE, queued: 0, running: 0, held: 0, movedIn: {} };
+  const s: StatSample = {
+    t: Math.floor(now / MINUTE) * MINUTE,
+    queued: 0,
+    running: 0,
+    held: 0,
+    movedIn: {},
+    ...(capped ? { capped } : {}),
+  };
   for (const j of jobs) {
     if (j.state === "Q" || j.state === "W" || j.state === "T") s.queued++;
     else if (j.state === "R" || j.state === "E" || j.state === "B") s.running++;

@@ -9,7 +9,7 @@ import { expect, it } from "vitest";
 import type { Clock } from "../../shared/ports/clock.js";
 import { DEFAULT_HISTORY_S, historySeconds, withHistory } from "../../shared/server/history.js";
 import type { AcctRecord } from "../../shared/server/records.js";
-import { dayOf, freshStore, job, type MakeStore } from "./store-fixture.js";
+import { dayOf, freshStoreUnderTest, job, type MakeStore } from "./store-fixture.js";
 
 const T0 = Date.UTC(2026, 11, 2, 8, 0, 0);
 
@@ -22,12 +22,12 @@ class StepClock implements Clock {
 }
 
 export function historyContract(makeStore: MakeStore) {
-  const raw = freshStore(makeStore);
+  const under = freshStoreUnderTest(makeStore);
 
   /** The store as a site uses it, with job_history_duration 10 s and accounting kept 1 day. */
   async function site() {
     const clock = new StepClock(T0);
-    const s = raw();
+    const s = under().store;
     await s.putServerObject({
       kind: "server",
       name: "casper-pbs",
@@ -88,6 +88,35 @@ export function historyContract(makeStore: MakeStore) {
     // an active job never expires
     clock.t += 365 * 86_400_000;
     expect((await h.getJob("2"))?.state).toBe("Q");
+  });
+
+  it("a finished job's script expires with it: once the TTL has deleted what expired, nothing of the job is left", async () => {
+    const { clock, s, h } = await site();
+    const { ttlSweep, partition } = under();
+    const script = `#!/bin/sh\n#PBS -N ttl\n${"echo a long enough script to be compressed\n".repeat(40)}`;
+    // one job ended by updateJob, one by the group commit (writeJobs)
+    await h.createJob(job(1, { state: "Q", script }));
+    const [g] = await h.writeJobs([{ create: job(2, { state: "Q", script }) }]);
+    expect(g).not.toBeInstanceOf(Error);
+    const q1 = await h.getJob("1");
+    const q2 = await h.getJob("2");
+    // active jobs: nothing of theirs expires, however late
+    await ttlSweep(Math.floor(clock.t / 1000) + 365 * 86_400);
+    expect((await h.getJob("1"))?.script).toBe(script);
+    expect((await h.getJob("2"))?.script).toBe(script);
+    clock.t += 5_000;
+    await h.updateJob(q1!, { ...q1!, state: "F", mtime: clock.t });
+    const [w] = await h.writeJobs([{ before: q2!, after: { ...q2!, state: "F", mtime: clock.t } }]);
+    expect(w).not.toBeInstanceOf(Error);
+    // within its history the script is still there, whatever the TTL deletes
+    await ttlSweep(Math.floor(clock.t / 1000) + 9);
+    for (const k of ["1", "2"]) expect((await h.getJob(k))?.script).toBe(script);
+    // past it: the TTL leaves no item of the job's, its script's included
+    await ttlSweep(Math.floor(clock.t / 1000) + 10);
+    for (const k of ["1", "2"]) {
+      expect(await partition(`JOB#${k}`), `job ${k}`).toEqual([]);
+      expect(await s.getJob(k)).toBeUndefined();
+    }
   });
 
   it("accounting is kept longer than history (acctKeepDays), then left out of `metaqueue accounting`", async () => {

@@ -11,11 +11,21 @@ import { jobRecord } from "../fixtures/job.js";
 export interface StoreUnderTest {
   store: SiteStore;
   cleanup(): Promise<void>;
+  /** the table as DynamoDB's TTL leaves it: every item whose `expiresAt` is at or before `nowS`, deleted */
+  ttlSweep(nowS: number): Promise<void>;
+  /** every item of a table partition, as stored (the job's A item, its script's B, its edges...) */
+  partition(pk: string): Promise<Record<string, unknown>[]>;
 }
 export type MakeStore = () => Promise<StoreUnderTest>;
 
 /** A fresh store for each test of the calling describe block. */
 export function freshStore(makeStore: MakeStore): () => SiteStore {
+  const under = freshStoreUnderTest(makeStore);
+  return () => under().store;
+}
+
+/** The same, with the adapter's test hooks (the TTL's deletion, raw partitions). */
+export function freshStoreUnderTest(makeStore: MakeStore): () => StoreUnderTest {
   let cur: StoreUnderTest | undefined;
   beforeEach(async () => {
     cur = await makeStore();
@@ -26,7 +36,7 @@ export function freshStore(makeStore: MakeStore): () => SiteStore {
   });
   return () => {
     if (!cur) throw new Error("no store: call inside a test");
-    return cur.store;
+    return cur;
   };
 }
 

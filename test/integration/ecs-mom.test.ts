@@ -8,6 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
@@ -150,6 +152,50 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
     expect(obit.exitStatus).toBe(256 + 15);
     expect(fs.readFileSync(out, "utf8")).toContain(`wd=${path.join(root, dir)}`);
     expect((await receiveObit("42.casper")).killedFor).toBe("shutdown");
+  });
+
+  it("uploads a running job's output every MOM_OUTPUT_SYNC_MS that it grew, marked partial, then the whole output last", async () => {
+    // S3 has no local engine here: the client is mocked and records each PUT as sent
+    const s3 = new S3Client({ region: "us-east-1", credentials: LOCAL_CREDENTIALS });
+    const puts: { key: string; body: string; partial: boolean }[] = [];
+    mockClient(s3)
+      .on(PutObjectCommand)
+      .callsFake(async (input) => {
+        const body = input.Body;
+        let text = "";
+        if (typeof body === "string") text = body;
+        else for await (const c of body as AsyncIterable<Buffer>) text += c.toString("utf8");
+        expect(Buffer.byteLength(text)).toBe(input.ContentLength);
+        puts.push({ key: String(input.Key), body: text, partial: input.Metadata?.partial === "1" });
+        return {};
+      });
+    const s = spec(43, "echo one; sleep 3.5; echo two\n");
+    const env = {
+      JOB_SPEC: JSON.stringify(s),
+      TABLE_NAME: TABLE,
+      EVENTS_QUEUE_URL: eventsUrl,
+      OUTPUT_BUCKET: "mq-out",
+      MOM_OUTPUT_SYNC_MS: "1000",
+      MOM_TMP: path.join(dir, "tmp"),
+      ...JOB_USER_ENV,
+    };
+    const obit = await runEcsMom(env, { ...clients, s3 }, { log: () => {} });
+    expect(obit.exitStatus).toBe(0);
+    const out = puts.filter((p) => p.key === `43.casper/${path.basename(s.stdoutPath)}`);
+    const err = puts.filter((p) => p.key === `43.casper/${path.basename(s.stderrPath as string)}`);
+    // the whole output last, unmarked; before it, only snapshots
+    expect(out.at(-1)).toEqual({ key: out[0].key, body: "one\ntwo\n", partial: false });
+    expect(out.slice(0, -1).every((p) => p.partial)).toBe(true);
+    expect(out.slice(0, -1).map((p) => p.body)).toContain("one\n");
+    // a snapshot only when the file changed: never the same content twice in a row, so ~3
+    // quiet seconds of the job sent nothing
+    const snaps = out.slice(0, -1).map((p) => p.body);
+    for (let i = 1; i < snaps.length; i++) expect(snaps[i]).not.toBe(snaps[i - 1]);
+    expect(snaps.length).toBeLessThanOrEqual(3);
+    // stderr never grew: at most one (empty) snapshot, then the end's upload
+    expect(err.filter((p) => p.partial).length).toBeLessThanOrEqual(1);
+    expect(err.at(-1)).toMatchObject({ body: "", partial: false });
+    await receiveObit("43.casper");
   });
 
   it("the deploy-time seed creates the configured server objects once and keeps later qmgr changes", async () => {

@@ -178,7 +178,11 @@ export async function renderJob(main: HTMLElement, id: string): Promise<() => vo
       if (t.offset < offset || !offset) out.textContent = t.text;
       else out.textContent += t.text;
       offset = t.offset + new TextEncoder().encode(t.text).length;
-      outInfo.textContent = `${t.path}${t.joined ? " (joined with the other stream)" : ""} · ${t.size} bytes${t.running ? " · following" : ""}`;
+      outInfo.textContent = `${t.path}${t.joined ? " (joined with the other stream)" : ""} · ${t.size} bytes${t.running ? " · following" : ""}${
+        t.partial && t.asOf
+          ? ` · snapshot of ${new Date(t.asOf).toLocaleTimeString()}, uploaded while running`
+          : ""
+      }`;
       out.scrollTop = out.scrollHeight;
     } catch (e) {
       outInfo.textContent = e instanceof ApiError ? e.message : String(e);

@@ -98,6 +98,14 @@ export interface MomClusterProps {
   baseImage?: string;
 }
 
+/** What the node pools (constructs/node-pools.ts) add to the scheduler's executor. */
+export interface ExecutorExtension {
+  /** ECS_NODE_POOLS (lambdas/ecs-env.ts) */
+  environment(): string;
+  /** RunTask of the pools' task definitions, StopTask/ListTasks in the cluster */
+  grantPower(grantee: iam.IGrantable): void;
+}
+
 /** A pool as built: what the executor needs to send a job there (lambdas/ecs-env.ts). */
 interface BuiltPool {
   props: Ec2PoolProps;
@@ -113,6 +121,8 @@ export class MomCluster extends Construct {
   readonly securityGroup: ec2.SecurityGroup;
   readonly logGroup: logs.LogGroup;
   readonly pools: BuiltPool[] = [];
+  /** the site's node pools (issue 12), set by the stack before the scheduler is built */
+  nodePools?: ExecutorExtension;
 
   constructor(scope: Construct, id: string, props: MomClusterProps) {
     super(scope, id);
@@ -163,8 +173,8 @@ export class MomCluster extends Construct {
     for (const pool of props.ec2Pools ?? DEFAULT_EC2_POOLS) this.pools.push(this.addPool(pool, props));
   }
 
-  /** The MOM container, the same on Fargate and EC2 but for the image's architecture. */
-  private addMom(
+  /** The MOM container, the same on Fargate, EC2 and ECS Anywhere but for the image's architecture. */
+  addMom(
     td: ecs.TaskDefinition,
     arch: "arm64" | "x86_64",
     props: MomClusterProps,
@@ -258,7 +268,7 @@ export class MomCluster extends Construct {
   }
 
   /** What a MOM task may do, on Fargate and EC2 alike. */
-  private grantMomRole(role: iam.IRole, props: MomClusterProps): void {
+  grantMomRole(role: iam.IRole, props: MomClusterProps): void {
     // output files: PutObject only (grantPut adds tagging, retention and legal holds), keyed
     // <jobId>/<file> by the MOM; the bucket is S3-managed encrypted, so no KMS grant
     role.addToPrincipalPolicy(
@@ -304,6 +314,7 @@ export class MomCluster extends Construct {
           gpus: p.gpus,
         })),
       ),
+      ...(this.nodePools && { ECS_NODE_POOLS: this.nodePools.environment() }),
     };
   }
 
@@ -311,6 +322,8 @@ export class MomCluster extends Construct {
   grantDispatch(grantee: iam.IGrantable): void {
     this.taskDefinition.grantRun(grantee);
     for (const pool of this.pools) pool.taskDefinition.grantRun(grantee);
+    // node pools: their task definitions, and StopTask/ListTasks of the cluster's tasks (power-off)
+    this.nodePools?.grantPower(grantee);
   }
 
   /** Find and stop this cluster's tasks (kill); nothing outside the cluster. */

@@ -13,11 +13,14 @@ import type { UpdateCommandInput } from "@aws-sdk/lib-dynamodb";
 import { checkCreatedIn, checkTransition } from "../../pbs/states.js";
 import type { JobRecord } from "../../server/job.js";
 import type { AcctRecord, UsageCharge } from "../../server/records.js";
+import { StoreError } from "../../errors.js";
 import { INDEX_FIELDS, indexAttrs } from "./indexes.js";
 import { itemSize } from "./item-size.js";
+import { COLD_FIELDS, isWhole, PACKED, pack, packItem, unpackItem } from "./job-pack.js";
 import { keys } from "./table.js";
 
 const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
+const COLD = new Set<string>(COLD_FIELDS);
 
 /**
  * UpdateItem input that moves `before` to `after`: SETs changed fields, REMOVEs cleared ones,
@@ -46,8 +49,29 @@ export function buildJobUpdate(table: string, before: JobRecord, after: JobRecor
   };
   const b = before as unknown as Record<string, unknown>;
   const a = after as unknown as Record<string, unknown>;
+  // The cold fields live packed in `z` (job-pack.ts). A change to any of them rewrites `z` whole,
+  // from `after`, and removes every inline copy (an item from before the packing, or a partial
+  // write's, below): that is how an old item takes the new shape. Safe because the write is
+  // conditional on `ver`: `before` is the stored item, so `after` holds every cold field it
+  // should. From a partial record (an index row: no trace, so not all its cold fields) `z`
+  // cannot be rebuilt: a changed cold field is then set inline, where it wins over `z` on read.
+  const coldChanged = COLD_FIELDS.some((f) => JSON.stringify(a[f]) !== JSON.stringify(b[f]));
+  const packWhole = coldChanged && isWhole(before) && isWhole(after);
+  if (packWhole) {
+    set(PACKED, pack(a));
+    for (const f of COLD_FIELDS) remove(f);
+  }
   for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
     if (NEVER_PATCH.has(field)) continue;
+    if (COLD.has(field) && (packWhole || !coldChanged)) continue;
+    // a partial record never holds a cold field (no index projects one), so it never clears
+    // one: clearing it inline would leave the value in `z` to come back on read
+    if (COLD.has(field) && a[field] === undefined && b[field] !== undefined)
+      throw new StoreError(
+        "PartialColdClear",
+        `job ${before.id}: ${field} cleared from a partial record (no trace): its packed copy would stay`,
+        { status: 500, retryable: false },
+      );
     const va = a[field];
     // The script lives in the job's B item (job-script.ts) and a record read from an index has
     // none: only a real change of it is written, inline (an inline script wins over the B item).
@@ -90,8 +114,13 @@ export function jobItem(job: JobRecord): Record<string, unknown> {
  */
 export function newJobItem(job: JobRecord): Record<string, unknown> {
   checkCreatedIn(job.id, job.state);
+  return storedJobItem(job);
+}
+
+/** The job item as this adapter stores it: no script (B item), its cold fields packed (`z`). */
+export function storedJobItem(job: JobRecord): Record<string, unknown> {
   const { script: _script, ...item } = jobItem(job);
-  return item;
+  return packItem(item);
 }
 
 /**
@@ -103,6 +132,7 @@ export function jobItemSize(job: JobRecord): number {
   return itemSize(jobItem(job));
 }
 
+/** The record a job item holds: index attributes dropped, packed fields (job-pack.ts) back inline. */
 export function stripItem(item: Record<string, unknown>): JobRecord {
   const {
     pk: _pk,
@@ -116,7 +146,7 @@ export function stripItem(item: Record<string, unknown>): JobRecord {
     wt: _w,
     wtSk: _ws,
     ...rest
-  } = item;
+  } = unpackItem(item);
   return rest as unknown as JobRecord;
 }
 

@@ -36,7 +36,14 @@ import {
   stripItem,
 } from "./items.js";
 import { groupsShareItems, mergeCharges, planJobGroups } from "./job-groups.js";
-import { jobWithScriptQuery, SCRIPT_SK, scriptKey, scriptPut, withScript } from "./job-script.js";
+import {
+  jobWithScriptQuery,
+  expireScripts,
+  SCRIPT_SK,
+  scriptKey,
+  scriptPut,
+  withScript,
+} from "./job-script.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
@@ -233,6 +240,18 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     acct?: AcctRecord,
     charge?: UsageCharge,
   ): Promise<JobRecord> {
+    const written = await this.updateItem(before, after, acct, charge);
+    await expireScripts(this.doc, this.table, [{ before, after }]);
+    return written;
+  }
+
+  /** updateJob's write of the job item alone (writeJobs sets the scripts' expiry after it). */
+  private async updateItem(
+    before: JobRecord,
+    after: JobRecord,
+    acct?: AcctRecord,
+    charge?: UsageCharge,
+  ): Promise<JobRecord> {
     const input = buildJobUpdate(this.table, before, after);
     try {
       if (acct || charge) {
@@ -304,6 +323,14 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     if (groupsShareItems(groups.map((g) => g.map((i) => writes[i]))))
       for (const g of groups) await this.commitGroup(g, writes, actions as never, out);
     else await Promise.all(groups.map((g) => this.commitGroup(g, writes, actions as never, out)));
+    // the ended jobs' scripts expire with them, once their writes landed
+    await expireScripts(
+      this.doc,
+      this.table,
+      writes.flatMap((w, i) =>
+        w.create || out[i] instanceof Error ? [] : [{ before: w.before, after: w.after }],
+      ),
+    );
     return out;
   }
 
@@ -327,7 +354,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
   /** A write without record or charge, alone and not transactional; its script is already put. */
   private async plain(w: JobWrite): Promise<JobRecord | Error> {
     try {
-      if (!w.create) return await this.updateJob(w.before, w.after);
+      if (!w.create) return await this.updateItem(w.before, w.after);
       const Item = newJobItem(w.create);
       await retryBusy(() =>
         this.doc.send(
@@ -347,7 +374,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
         await this.createJob(w.create, [], w.acct);
         return w.create;
       }
-      return await this.updateJob(w.before, w.after, w.acct, w.charge);
+      return await this.updateItem(w.before, w.after, w.acct, w.charge);
     } catch (err) {
       return err as Error;
     }
@@ -449,6 +476,7 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     } catch (err) {
       throw classifyStoreError(err, "jobs changed concurrently");
     }
+    await expireScripts(this.doc, this.table, updates);
   }
 
   /**

@@ -127,6 +127,7 @@ export class DynamoServerObjects extends TableAccess implements ServerObjectStor
           running: Number(it.running ?? 0),
           held: Number(it.held ?? 0),
           movedIn: (it.movedIn as Record<string, number>) ?? {},
+          ...(it.capped === true ? { capped: true } : {}),
         });
       }
       start = r.LastEvaluatedKey;

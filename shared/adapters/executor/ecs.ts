@@ -41,6 +41,7 @@ import {
 import { momKey } from "../../auth/mom-report.js";
 import { specWithoutSiteSecrets } from "../../exec/job-secrets.js";
 import { RejectedError } from "../../errors.js";
+import { FARGATE_SIZES } from "../../config/node-pools.js";
 import { DispatchError, type Executor, type JobRunSpec, type KillReason } from "../../ports/index.js";
 
 /** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
@@ -67,6 +68,25 @@ export interface EcsExecutorConfig {
   ec2Pools?: Ec2Pool[];
   /** RunTask pacing in this process; default RUN_TASK_RATE a second, RUN_TASK_BURST at once */
   pacer?: RatePacer;
+  /** the site's ECS node pools (issue 12): long-lived node MOMs, powered on and off */
+  nodes?: EcsNodeMoms;
+}
+
+/**
+ * The site's node pools as this executor drives them: long-lived node MOMs (ecs-nodes.ts
+ * EcsNodes), declared here so the two modules do not import each other.
+ */
+export interface EcsNodeMoms {
+  /** whether `node` is a pool node (its runs go to its MOM, not to a task of their own) */
+  hasNode(node: string): boolean;
+  /** whether `momId` names a pool node's MOM */
+  isNodeMom(momId: string): boolean;
+  momIdFor(node: string): string;
+  dispatch(spec: JobRunSpec): Promise<void>;
+  powerOn(node: string, at: number | undefined, pacer: RatePacer): Promise<void>;
+  powerOff(node: string): Promise<void>;
+  /** Stop the task of node MOM `momId` (lost), whatever it runs; nothing when it is gone. */
+  stopMom(momId: string, reason: string): Promise<void>;
 }
 
 /**
@@ -190,22 +210,7 @@ export const RUN_TASK_BURST = 50;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-/** Valid Fargate (Linux) task sizes: cpu units and the memory values (MiB) allowed with them. */
-export const FARGATE_SIZES: { cpu: number; memory: number[] }[] = [
-  { cpu: 256, memory: [512, 1024, 2048] },
-  { cpu: 512, memory: range(1024, 4096, 1024) },
-  { cpu: 1024, memory: range(2048, 8192, 1024) },
-  { cpu: 2048, memory: range(4096, 16384, 1024) },
-  { cpu: 4096, memory: range(8192, 30720, 1024) },
-  { cpu: 8192, memory: range(16384, 61440, 4096) },
-  { cpu: 16384, memory: range(32768, 122880, 8192) },
-];
-
-function range(from: number, to: number, step: number): number[] {
-  const out: number[] = [];
-  for (let v = from; v <= to; v += step) out.push(v);
-  return out;
-}
+export { FARGATE_SIZES };
 
 /**
  * The smallest valid Fargate size with at least `ncpus` vCPUs and `memBytes` of memory (cpu
@@ -293,6 +298,54 @@ function overridesLength(containerName: string, environment: KeyValuePair[]): nu
   return JSON.stringify(o).length;
 }
 
+/**
+ * RunTask under `pacer`, one task, its failures sorted as the scheduler acts on them: over the
+ * pace, throttled, no capacity or the service failing = EcsCapacityError (later); a request ECS
+ * refuses = EcsDispatchError (never). `what` names the run or node in messages.
+ */
+export async function runTaskPaced(
+  ecs: ECSClient,
+  pacer: RatePacer,
+  input: RunTaskCommandInput,
+  what: string,
+): Promise<NonNullable<RunTaskCommandOutput["tasks"]>[number]> {
+  const wait = pacer.take();
+  if (wait > 0) {
+    throw new EcsCapacityError(
+      `ECS RunTask for ${what} not made: over this scheduler's task-start pace (${wait} ms to the next)`,
+      "paced",
+    );
+  }
+  let out: RunTaskCommandOutput;
+  try {
+    out = await ecs.send(new RunTaskCommand(input));
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    // throttling and some capacity refusals arrive as exceptions rather than failures[]
+    const reason = `${e.name ?? "Error"}: ${e.message ?? String(err)}`;
+    if (isTransientRunTaskError(err)) {
+      throw new EcsCapacityError(`ECS RunTask for ${what} failed, will retry: ${reason}`, reason, {
+        cause: err,
+      });
+    }
+    throw new EcsDispatchError(`ECS RunTask for ${what} failed: ${reason}`, reason, "never", {
+      cause: err,
+    });
+  }
+  const failure = out.failures?.[0];
+  const task = out.tasks?.[0];
+  if (failure || !task) {
+    const reason = failure
+      ? [failure.reason, failure.detail].filter(Boolean).join(": ") || "unknown failure"
+      : "no task started";
+    if (isCapacityFailure(failure?.reason)) {
+      throw new EcsCapacityError(`ECS has no capacity for ${what} now (${reason}); requeued`, reason);
+    }
+    throw new EcsDispatchError(`ECS could not start ${what}: ${reason}`, reason);
+  }
+  return task;
+}
+
 // ---- the executor ----
 
 export class EcsExecutor implements Executor {
@@ -310,7 +363,9 @@ export class EcsExecutor implements Executor {
     this.pacer = config.pacer ?? new RatePacer(RUN_TASK_RATE, RUN_TASK_BURST);
   }
 
-  momIdFor(_execHost: string, jobKey: string, runCount: number): string {
+  momIdFor(execHost: string, jobKey: string, runCount: number): string {
+    const n = this.config.nodes;
+    if (n?.hasNode(execHost)) return n.momIdFor(execHost);
     return `ecs:${jobKey}:${runCount}`;
   }
 
@@ -397,40 +452,20 @@ export class EcsExecutor implements Executor {
   }
 
   async dispatch(spec: JobRunSpec): Promise<void> {
-    const input = this.runTaskInput(spec);
-    const wait = this.pacer.take();
-    if (wait > 0) {
-      throw new EcsCapacityError(
-        `ECS RunTask for ${spec.jobId} not made: over this scheduler's task-start pace (${wait} ms to the next)`,
-        "paced",
-      );
-    }
-    let out: RunTaskCommandOutput;
-    try {
-      out = await this.ecs.send(new RunTaskCommand(input));
-    } catch (err) {
-      const e = err as { name?: string; message?: string };
-      // throttling and some capacity refusals arrive as exceptions rather than failures[]
-      const reason = `${e.name ?? "Error"}: ${e.message ?? String(err)}`;
-      if (isTransientRunTaskError(err)) {
-        throw new EcsCapacityError(`ECS RunTask for ${spec.jobId} failed, will retry: ${reason}`, reason, {
-          cause: err,
-        });
-      }
-      throw new EcsDispatchError(`ECS RunTask for ${spec.jobId} failed: ${reason}`, reason, "never", {
-        cause: err,
-      });
-    }
-    const failure = out.failures?.[0];
-    if (failure || !out.tasks?.length) {
-      const reason = failure
-        ? [failure.reason, failure.detail].filter(Boolean).join(": ") || "unknown failure"
-        : "no task started";
-      if (isCapacityFailure(failure?.reason)) {
-        throw new EcsCapacityError(`ECS has no capacity for ${spec.jobId} now (${reason}); requeued`, reason);
-      }
-      throw new EcsDispatchError(`ECS could not start ${spec.jobId}: ${reason}`, reason);
-    }
+    // a pool node's long-lived MOM gets its runs over the dispatch channel (ecs-nodes.ts)
+    if (this.config.nodes?.isNodeMom(spec.momId)) return this.config.nodes.dispatch(spec);
+    await runTaskPaced(this.ecs, this.pacer, this.runTaskInput(spec), spec.jobId);
+  }
+
+  /** Power a pool node on: RunTask of its long-lived MOM (ecs-nodes.ts), paced with the runs. */
+  async powerOn(node: string, at?: number): Promise<void> {
+    if (!this.config.nodes) throw new EcsDispatchError(`node ${node}: this site has no ECS node pools`);
+    await this.config.nodes.powerOn(node, at, this.pacer);
+  }
+
+  /** Power a pool node off: StopTask of its MOM, only when its last beat lists no job. */
+  async powerOff(node: string): Promise<void> {
+    await this.config.nodes?.powerOff(node);
   }
 
   /**
@@ -464,6 +499,9 @@ export class EcsExecutor implements Executor {
    * which the server ignores. Any error of ECS rejects: the job then waits for the next sweep.
    */
   async stopLost(job: { jobId: string; momId: string; runCount: number }, why: string): Promise<void> {
+    // a pool node's MOM: its node task is what may still run the job
+    const nodes = this.config.nodes;
+    if (nodes?.isNodeMom(job.momId)) return nodes.stopMom(job.momId, `metaqueue: MOM lost (${why})`);
     await this.stopRun(job, `metaqueue: MOM lost (${why}), ${job.jobId} run ${job.runCount}`);
   }
 

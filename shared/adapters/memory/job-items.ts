@@ -4,7 +4,9 @@
  * field-by-field patch (set what changed, remove what was cleared, never the keys or `ver`, keep
  * the index attributes in step). Applying the patch rather than storing `after` matters: a caller
  * whose `before` differs from the stored item in a field it did not change keeps the stored value,
- * on DynamoDB and here alike.
+ * on DynamoDB and here alike. (DynamoDB packs the cold fields in one attribute, job-pack.ts, and
+ * rewrites them together from `after` when one changes: the same result whenever `before` is the
+ * item stored at `before.ver`, which the condition on `ver` requires of every whole record.)
  */
 import { checkCreatedIn, checkTransition } from "../../pbs/states.js";
 import type { JobRecord } from "../../server/job.js";

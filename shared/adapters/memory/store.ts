@@ -391,6 +391,7 @@ export class MemorySiteStore implements SiteStore {
         running: Number(it.running ?? 0),
         held: Number(it.held ?? 0),
         movedIn: (it.movedIn as Record<string, number>) ?? {},
+        ...(it.capped === true ? { capped: true } : {}),
       }));
   }
 

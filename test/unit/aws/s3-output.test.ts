@@ -21,22 +21,37 @@ const mock = mockClient(s3);
 
 /** the bucket's objects: key -> text */
 let objects: Map<string, string>;
+/** the keys whose object is a running job's snapshot (x-amz-meta-partial: 1), and when it was put */
+let snapshots: Map<string, Date>;
+/** GETs to fail with 412 (the object replaced since the HEAD) before answering */
+let replacedGets: number;
 
 const s3Error = (name: string, status: number) =>
   new S3ServiceException({ name, $fault: "client", $metadata: { httpStatusCode: status }, message: name });
 
 beforeEach(() => {
   objects = new Map();
+  snapshots = new Map();
+  replacedGets = 0;
   mock.reset();
   mock.on(HeadObjectCommand).callsFake(({ Bucket, Key }) => {
     if (Bucket !== BUCKET) throw s3Error("AccessDenied", 403);
     const o = objects.get(Key);
     if (o === undefined) throw s3Error("NotFound", 404);
-    return { ContentLength: Buffer.byteLength(o), ETag: `"${o.length}"` };
+    const at = snapshots.get(Key);
+    return {
+      ContentLength: Buffer.byteLength(o),
+      ETag: `"${o.length}"`,
+      ...(at && { Metadata: { partial: "1" }, LastModified: at }),
+    };
   });
   mock.on(GetObjectCommand).callsFake(({ Key, Range }) => {
     const o = objects.get(Key);
     if (o === undefined) throw s3Error("NoSuchKey", 404);
+    if (replacedGets > 0) {
+      replacedGets--;
+      throw s3Error("PreconditionFailed", 412);
+    }
     const [, a, b] = /^bytes=(\d+)-(\d+)$/.exec(Range ?? "") ?? [];
     const bytes = Buffer.from(o).subarray(Number(a), Number(b) + 1);
     // the part of the SDK's stream body the reader uses
@@ -129,5 +144,32 @@ describe("the API serves output from S3 as locally", () => {
     expect(r.body).toMatchObject({ exists: true, text: "hello from the task\n", path: j.outPath });
     expect((await s.api("GET", path, { as: "root" })).body.text).toBe("hello from the task\n");
     expect((await s.api("GET", path, { as: "bob" })).status).toBe(403);
+  });
+
+  it("a running job's snapshot is served marked partial, with its time; the end's upload is not", async () => {
+    const j = await startJob(s, "alice");
+    const path = `/v1/jobs/${j.id}/output`;
+    const key = outputKey(j.id, j.outPath);
+    const at = new Date(Date.UTC(2026, 11, 3, 7, 0, 0));
+    objects.set(key, "step 1\n");
+    snapshots.set(key, at);
+    // replaced by the next snapshot between the HEAD and the GET: measured again, not a 500
+    replacedGets = 1;
+    let r = await s.api("GET", path, { as: "alice" });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      exists: true,
+      text: "step 1\n",
+      running: true,
+      partial: true,
+      asOf: at.getTime(),
+    });
+    expect((await s.api("GET", path, { as: "root" })).body.partial).toBe(true);
+    expect((await s.api("GET", path, { as: "bob" })).status).toBe(403);
+    // the end's upload replaces it, without the marker
+    objects.set(key, "step 1\nstep 2\n");
+    snapshots.delete(key);
+    r = await s.api("GET", path, { as: "alice" });
+    expect(r.body).toMatchObject({ text: "step 1\nstep 2\n", partial: false, asOf: null });
   });
 });

@@ -574,6 +574,20 @@ describe("API", () => {
   });
 });
 
+describe("API access logs", () => {
+  it("the default stage logs every request (who, what, status, latency) as JSON to a log group that expires", () => {
+    const [[, stage]] = ofType("AWS::ApiGatewayV2::Stage");
+    const settings = stage.Properties.AccessLogSettings;
+    expect(settings).toBeDefined();
+    const [groupId] = refsIn(settings.DestinationArn);
+    expect(resources[groupId].Type).toBe("AWS::Logs::LogGroup");
+    expect(resources[groupId].Properties.RetentionInDays).toBeGreaterThan(0);
+    const format = JSON.parse(settings.Format);
+    for (const k of ["requestId", "ip", "sub", "method", "path", "status", "latencyMs"])
+      expect(format[k], k).toMatch(/^\$context\./);
+  });
+});
+
 describe("seed", () => {
   it("a custom resource writes the site's server objects at deploy, with PutItem on this table only", () => {
     const tableId = logicalIdOf("AWS::DynamoDB::Table", () => true);

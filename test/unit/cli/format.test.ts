@@ -265,3 +265,22 @@ describe("tracejobText", () => {
     );
   });
 });
+
+describe("counts past the server's cap (shared/api/counts.ts)", () => {
+  it("print as lower bounds in qstat -Q and -B columns", () => {
+    const attributes = {
+      queue_type: "Execution",
+      enabled: "True",
+      started: "True",
+      server_state: "Active",
+      total_jobs: "1000+",
+      state_count: "Transit:0+ Queued:996+ Held:0+ Waiting:0+ Running:4+ Exiting:0+ Begun:0+",
+    };
+    expect(queueTable([{ name: "workq", attributes }], false)).toBe(
+      "workq                0 1000+ yes yes  996+    4+    0+    0+    0+    0+ Exe*\n",
+    );
+    expect(serverTable([{ name: "casper-pbs", attributes }], false)).toBe(
+      "casper-pbs           0 1000+  996+    4+    0+    0+    0+    0+ Active    \n",
+    );
+  });
+});

@@ -45,11 +45,16 @@ describe("what a PBS command loads to start", () => {
     ["qstat", ["1"]],
     ["qdel", ["1"]],
   ] as const) {
-    it(`${cmd}: no ES module loader, no child_process (commander's), no fs/promises`, async () => {
+    it(`${cmd}: no ES module loader, no node:http, no child_process (commander's), no fs/promises`, async () => {
       const { modules, stderr } = await modulesOf(cmd, [...args]);
       // it did get as far as the request
       expect(stderr).toContain("cannot connect to server");
-      expect(modules).toContain("NativeModule http");
+      // the request goes over a plain socket (cli/src/http1.ts): node:http's client, its Agent and
+      // parser (about 6 ms of CPU in a fresh process) are never loaded; TLS only for https
+      expect(modules).toContain("NativeModule net");
+      expect(modules).not.toContain("NativeModule http");
+      expect(modules).not.toContain("NativeModule _http_client");
+      expect(modules).not.toContain("NativeModule tls");
       // CommonJS shim and bundle: Node's ES module loader (about 5 ms) never loads a module
       // (its utils, assert and loader are part of every start, even `node -e 0`)
       expect(modules).not.toContain("NativeModule internal/modules/esm/module_job");

@@ -3,7 +3,13 @@
  * DynamoDB Local reports such a transaction as one item, so the meter bills it from its actions.
  */
 import { describe, expect, it } from "vitest";
-import { addConsumed, countTransaction, summarizeCapacity } from "../../../shared/adapters/capacity-meter.js";
+import {
+  addConsumed,
+  countKeysWritten,
+  countTransaction,
+  keyClass,
+  summarizeCapacity,
+} from "../../../shared/adapters/capacity-meter.js";
 
 describe("capacity meter", () => {
   it("bills each Put of a transaction at 2 WRU per KB, and counts its updates apart", () => {
@@ -43,5 +49,38 @@ describe("capacity meter", () => {
     const s = summarizeCapacity(counts);
     expect(s.wru).toBe(6);
     expect(s.by).toEqual({ "W.TransactWriteItemsN.table": 4, "W.TransactWriteItemsN.gsi:list": 2 });
+  });
+});
+
+describe("keys written (ddbkey)", () => {
+  it("counts each write's table key by class, in single, batch and transaction writes", () => {
+    const counts: Record<string, number> = {};
+    countKeysWritten(counts, "PutItem", { Item: { pk: "JOB#12", sk: "A" } });
+    countKeysWritten(counts, "UpdateItem", { Key: { pk: "SRV", sk: "SEQ" } });
+    countKeysWritten(counts, "BatchWriteItem", {
+      RequestItems: {
+        t: [
+          { PutRequest: { Item: { pk: "JOB#13", sk: "B" } } },
+          { DeleteRequest: { Key: { pk: "JOB#14", sk: "A" } } },
+        ],
+      },
+    });
+    countKeysWritten(counts, "TransactWriteItems", {
+      TransactItems: [
+        { Update: { Key: { pk: { S: "PROJ" }, sk: { S: "P1" } } } },
+        { Put: { Item: { pk: "ACCT#2026-12-03", sk: "2026-12-03T06:00:00.000Z#1.casper#E" } } },
+        { ConditionCheck: { Key: { pk: "JOB#1", sk: "A" } } },
+        { Update: { Key: { pk: "SRV", sk: "Q#workq" } } },
+      ],
+    });
+    expect(counts).toEqual({
+      "ddbkey.JOB#<id>/A": 2,
+      "ddbkey.JOB#<id>/B": 1,
+      "ddbkey.SRV/SEQ": 1,
+      "ddbkey.PROJ/<account>": 1,
+      "ddbkey.ACCT#<day>/…": 1,
+      "ddbkey.SRV/Q#<name>": 1,
+    });
+    expect(keyClass("PMSG#derecho#abc", "M")).toBe("PMSG#<peer>#<id>/…");
   });
 });

@@ -12,6 +12,7 @@ import type { JobRecord } from "../../../shared/server/job.js";
 import { keyOfId, seqOfId } from "../../../shared/server/mutate.js";
 import { indexAttrs } from "../../../shared/adapters/dynamodb/indexes.js";
 import { buildJobUpdate } from "../../../shared/adapters/dynamodb/items.js";
+import { unpack } from "../../../shared/adapters/dynamodb/job-pack.js";
 import { jobRecord } from "../../fixtures/job.js";
 
 const job: JobRecord = jobRecord(7, { name: "j", outPath: "/tmp/j.o7", errPath: "/tmp/j.e7", ver: 3 });
@@ -50,9 +51,14 @@ describe("buildJobUpdate", () => {
     const setFields = Object.entries(names)
       .filter(([k]) => u.UpdateExpression?.includes(`${k} = :`))
       .map(([, v]) => v);
-    expect(setFields).toEqual(expect.arrayContaining(["state", "stime", "execHost", "run", "runSk"]));
+    expect(setFields).toEqual(expect.arrayContaining(["state", "stime", "z", "run", "runSk"]));
+    // execHost and comment are cold fields: packed in `z` (job-pack.ts), rebuilt from `after`
+    const z = Object.entries(names).find(([, v]) => v === "z")?.[0] as string;
+    const packed = unpack(values[`:v${z.slice(2)}`] as Uint8Array);
+    expect(packed).toMatchObject({ execHost: "n1/0" });
+    expect(packed).not.toHaveProperty("comment");
     const removed = (u.UpdateExpression?.split(" REMOVE ")[1] ?? "").split(", ").map((k) => names[k]);
-    expect(removed).toEqual(expect.arrayContaining(["comment", "rdy", "rdySk"]));
+    expect(removed).toEqual(expect.arrayContaining(["comment", "execHost", "rdy", "rdySk"]));
     expect(Object.values(values)).toContain("R");
     expect(u.UpdateExpression).toContain("#ver = #ver + :one");
     expect(u.Key).toEqual({ pk: "JOB#7", sk: "A" });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { itemSize } from "../../../shared/adapters/dynamodb/item-size.js";
-import { scriptPut, withScript } from "../../../shared/adapters/dynamodb/job-script.js";
+import { scriptExpiryUpdate, scriptPut, withScript } from "../../../shared/adapters/dynamodb/job-script.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 
 const twoKb = [
@@ -27,6 +27,19 @@ describe("script item", () => {
     expect(Item).not.toHaveProperty("script");
     expect(itemSize(Item)).toBeLessThan(1024);
     expect(withScript({ key: "7" } as JobRecord, Item).script).toBe(twoKb);
+  });
+
+  it("its expiry at the job's end is one UpdateItem of an item still under 1 KB (1 WRU), never creating one", () => {
+    const { Item } = scriptPut("t", { key: "7", script: twoKb });
+    // DynamoDB bills an UpdateItem by the larger of the item before and after
+    expect(itemSize({ ...Item, expiresAt: 1_800_000_000 })).toBeLessThan(1024);
+    expect(scriptExpiryUpdate("t", "7", 1_800_000_000)).toEqual({
+      TableName: "t",
+      Key: { pk: "JOB#7", sk: "B" },
+      UpdateExpression: "SET expiresAt = :t",
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":t": 1_800_000_000 },
+    });
   });
 
   it("keeps a short script, and one past 300 KB, as text", () => {

@@ -7,7 +7,19 @@ import { MemorySiteStore } from "../../../shared/adapters/memory/index.js";
 import { storeContract } from "../../contract/store.contract.js";
 import { jobRecord } from "../../fixtures/job.js";
 
-storeContract("memory", async () => ({ store: new MemorySiteStore(), cleanup: async () => {} }));
+storeContract("memory", async () => {
+  const store = new MemorySiteStore();
+  return {
+    store,
+    cleanup: async () => {},
+    ttlSweep: async (nowS) => {
+      for (const it of store.table.peek())
+        if (typeof it.expiresAt === "number" && it.expiresAt <= nowS)
+          store.table.write([{ key: { pk: String(it.pk), sk: String(it.sk) }, next: () => undefined }], "");
+    },
+    partition: async (pk) => store.table.query(pk),
+  };
+});
 
 describe("MemorySiteStore hooks", () => {
   it("yields before an operation, and keeps each operation's check-and-write atomic", async () => {

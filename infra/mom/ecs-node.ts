@@ -1,0 +1,145 @@
+/**
+ * The ECS MOM in node mode (issue 12): a pool node's long-lived task (shared/adapters/executor/
+ * ecs-nodes.ts powerOn). It stays up, says hello (signed, on the events queue: that brings the
+ * node up), beats into the site table while idle and busy, and runs every job it is handed,
+ * as a node's pbs_mom does, until ECS stops the task (power-off: SIGTERM).
+ *
+ * The task's overrides name it: MOM_NODE (the node), MOM_ID (`<node>:p<power-on>`) and MOM_KEY
+ * = HMAC(site secret, MOM_ID). Receiving a run is one function, `run(spec)`, taking the same
+ * JobRunSpec the local MOM's IPC `run` request carries (shared/adapters/executor/local.ts
+ * MomRequest): the dispatch channel (a push channel, built apart) calls it for each run it
+ * receives. Until it does, nothing reaches a node MOM, and the executor refuses runs on pool
+ * nodes (`later`).
+ *
+ * As the per-run MOM (ecs.ts): jobs run as MOM_JOB_USER, never as the root MOM; their paths are
+ * re-rooted under MOM_PATH_ROOT; output is uploaded to S3 before each obituary is sent.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { lookupOsUser } from "../../shared/auth/os-user.js";
+import { signBeat, signReport } from "../../shared/auth/mom-report.js";
+import { envSchema, readEnv, v } from "../../shared/config/env.js";
+import { specWithoutSiteSecrets } from "../../shared/exec/job-secrets.js";
+import { Mom } from "../../shared/exec/mom.js";
+import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
+import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs } from "./ecs-files.js";
+
+const WHO = "ECS node MOM";
+
+const NodeMomEnvSchema = envSchema({
+  MOM_NODE: v.string(),
+  MOM_ID: v.string(),
+  MOM_KEY: v.optional(),
+  TABLE_NAME: v.string(),
+  EVENTS_QUEUE_URL: v.string(),
+  OUTPUT_BUCKET: v.optional(),
+  MOM_PATH_ROOT: v.optional(),
+  MOM_TMP: v.optional(),
+  MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
+  /** while running no job; default MOM_HEARTBEAT_MS (an idle node's beats say it is alive) */
+  MOM_IDLE_HEARTBEAT_MS: v.optionalInt({ min: 1 }),
+  MOM_JOB_USER: v.optional(),
+});
+
+export interface NodeMom {
+  readonly momId: string;
+  readonly node: string;
+  /** Take one run (the dispatch channel's entry): throws when it is not this MOM's. */
+  run(spec: JobRunSpec): void;
+  /** the runs it has (the channel's `running` request; power-off checks its beats) */
+  running(): { jobId: string; runCount: number }[];
+  kill(jobId: string, runCount: number): boolean;
+  /** Kill the jobs (their obituaries are sent) and stop beating. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Start a node MOM: recover what an earlier MOM of this container left (nothing, in a fresh
+ * task), say hello, beat. Resolves once the hello is on the events queue.
+ */
+export async function startNodeMom(
+  env: EcsMomEnv,
+  clients: EcsMomClients,
+  opts: { log?: (line: string) => void } = {},
+): Promise<NodeMom> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const e = readEnv(WHO, NodeMomEnvSchema, env);
+  const node = e.MOM_NODE;
+  const momId = e.MOM_ID;
+  if (!momId.startsWith(`${node}:`)) throw new Error(`${WHO}: ${momId} is not a MOM of node ${node}`);
+  if (e.OUTPUT_BUCKET && !clients.s3) throw new Error(`${WHO}: OUTPUT_BUCKET is set but no S3 client given`);
+  const key = e.MOM_KEY;
+  if (!key) log(`${WHO}: no MOM_KEY: the server refuses this MOM's unsigned reports`);
+  const root = process.getuid?.() === 0;
+  const jobUser = e.MOM_JOB_USER ?? (root ? "" : undefined);
+  const account = root && jobUser ? lookupOsUser(jobUser) : undefined;
+  const store = new DynamoSiteStore(clients.doc, e.TABLE_NAME);
+  const tmpRoot = path.join(e.MOM_TMP ?? os.tmpdir(), "metaqueue-mom", node);
+  fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
+  fs.chmodSync(tmpRoot, 0o711);
+
+  // signed at every send, so a retry carries a fresh time
+  const send = async (kind: "obit" | "hello", body: unknown) => {
+    const msg = key ? { type: "mom", ...signReport(key, momId, kind, body) } : body;
+    await clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: e.EVENTS_QUEUE_URL, MessageBody: JSON.stringify(msg) }),
+    );
+  };
+  // the spec of each run, for its output upload at the end
+  const specs = new Map<string, JobRunSpec>();
+  const ref = (jobId: string, runCount: number) => `${runCount}\u0000${jobId}`;
+  const mom = new Mom({
+    momId,
+    tmpRoot,
+    heartbeatEveryMs: e.MOM_HEARTBEAT_MS,
+    idleHeartbeatEveryMs: e.MOM_IDLE_HEARTBEAT_MS,
+    jobUser,
+    reporter: {
+      heartbeat: (h) => store.putMomBeat(key ? signBeat(key, momId, h.jobs, h.at) : h),
+      obituary: async (o: Obituary) => {
+        const spec = specs.get(ref(o.jobId, o.runCount));
+        if (spec) {
+          const d = o.delivered;
+          const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
+          await uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+        }
+        await send("obit", o);
+        specs.delete(ref(o.jobId, o.runCount));
+      },
+    },
+  });
+  const recovered = mom.recover();
+  await send("hello", { type: "hello", momId, node, ...recovered });
+  mom.start();
+  log(`${WHO}: ${momId} up on node ${node}`);
+  return {
+    momId,
+    node,
+    run(raw: JobRunSpec): void {
+      if (raw.momId !== momId)
+        throw new Error(`${WHO}: run of ${raw.jobId} is for ${raw.momId}, not ${momId}`);
+      // as the per-run task: the site's secrets out of its Variable_List, paths re-rooted, and
+      // it starts in its submit directory (a container has no account or home of the owner)
+      const spec: JobRunSpec = {
+        ...rebaseSpec(specWithoutSiteSecrets(raw), e.MOM_PATH_ROOT),
+        start: "workdir",
+      };
+      for (const p of [spec.workdir, spec.stdoutPath, spec.stderrPath]) {
+        const dir = p === spec.workdir ? p : p ? path.dirname(p) : null;
+        try {
+          if (dir) makeDirs(dir, account);
+        } catch (err) {
+          log(`${WHO}: cannot create ${dir}: ${(err as Error).message}`);
+        }
+      }
+      specs.set(ref(spec.jobId, spec.runCount), spec);
+      mom.run(spec);
+    },
+    running: () => mom.running(),
+    kill: (jobId, runCount) => mom.kill(jobId, runCount, "qdel"),
+    shutdown: () => mom.shutdown(),
+  };
+}

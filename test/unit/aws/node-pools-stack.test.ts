@@ -1,0 +1,199 @@
+/**
+ * The site stack with node pools (issue 12): a task definition per pool (Fargate, EC2 on an
+ * Auto Scaling group capacity provider from 0, EXTERNAL for ECS Anywhere), the scheduler allowed
+ * to start only those task definitions and to stop tasks of its cluster only, the pools'
+ * description in the functions' environment, and cdk-nag clean.
+ */
+import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../../shared/config/site-config.js";
+import { SiteStack } from "../../../infra/aws/site-stack.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
+type Cfn = any;
+
+const config = (nodePools: unknown[], nodes: unknown[]) =>
+  parseConfig({
+    sites: [
+      {
+        name: "casper",
+        server: "casper-pbs",
+        queues: [{ name: "casper" }],
+        nodes: [{ name: "casper-n01", ncpus: 16 }, ...nodes],
+        nodePools,
+      },
+    ],
+  }).sites[0];
+
+const site = config(
+  [
+    { name: "cpu", kind: "fargate", idleOff: 300 },
+    { name: "gpu", kind: "ec2", instanceTypes: ["g5.xlarge"] },
+    { name: "onprem", kind: "external" },
+  ],
+  [
+    { name: "f1", ncpus: 1, mem: "2gb", pool: "cpu" },
+    { name: "f2", ncpus: 4, mem: "16gb", pool: "cpu" },
+    { name: "g1", ncpus: 4, mem: "15gb", ngpus: 1, pool: "gpu" },
+    { name: "g2", ncpus: 4, mem: "15gb", ngpus: 1, pool: "gpu" },
+    { name: "g3", ncpus: 2, mem: "8gb", ngpus: 1, pool: "gpu" },
+    { name: "h1", ncpus: 64, mem: "256gb", pool: "onprem" },
+  ],
+);
+
+function stackOf(s = site): SiteStack {
+  const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+  return new SiteStack(app, "Metaqueue-casper", {
+    site: s,
+    auth: { issuer: "https://issuer.example.org", audience: ["x"] },
+    alarmEmail: "hpc-ops@example.org",
+  });
+}
+
+let stack: SiteStack;
+let resources: Record<string, { Type: string; Properties: Cfn }>;
+const ofType = (t: string) => Object.entries(resources).filter(([, r]) => r.Type === t);
+const byFamily = (family: string) => {
+  const found = ofType("AWS::ECS::TaskDefinition").filter(([, r]) => r.Properties.Family === family);
+  expect(found, family).toHaveLength(1);
+  return found[0];
+};
+const fnEnv = (what: string) =>
+  ofType("AWS::Lambda::Function").find(
+    ([, r]) => r.Properties.Description === `metaqueue casper: ${what}`,
+  )?.[1].Properties.Environment.Variables;
+
+beforeAll(() => {
+  stack = stackOf();
+  resources = Template.fromStack(stack).toJSON().Resources;
+}, 120_000);
+
+describe("node pools in the site stack", () => {
+  it("a task definition per pool: Fargate at the largest node's size, EC2 bridge, EXTERNAL", () => {
+    const [, cpu] = byFamily("metaqueue-casper-node-cpu");
+    expect(cpu.Properties).toMatchObject({
+      RequiresCompatibilities: ["FARGATE"],
+      Cpu: "4096",
+      Memory: "16384",
+      NetworkMode: "awsvpc",
+      RuntimePlatform: { CpuArchitecture: "ARM64" },
+    });
+    const [, gpu] = byFamily("metaqueue-casper-node-gpu");
+    expect(gpu.Properties).toMatchObject({ RequiresCompatibilities: ["EC2"], NetworkMode: "bridge" });
+    const [, onprem] = byFamily("metaqueue-casper-node-onprem");
+    expect(onprem.Properties).toMatchObject({ RequiresCompatibilities: ["EXTERNAL"], NetworkMode: "bridge" });
+    // each runs the MOM container (node mode is chosen by the RunTask overrides)
+    for (const td of [cpu, gpu, onprem])
+      expect(td.Properties.ContainerDefinitions.map((c: Cfn) => c.Name)).toEqual(["mom"]);
+  });
+
+  it("the EC2 pool: an Auto Scaling group from 0 to one instance per node, GPU AMI, a managed-scaling capacity provider", () => {
+    const asgs = ofType("AWS::AutoScaling::AutoScalingGroup").filter(([id]) => id.includes("NodePools"));
+    expect(asgs).toHaveLength(1);
+    const [, asg] = asgs[0];
+    expect(asg.Properties).toMatchObject({ MinSize: "0", MaxSize: "3" });
+    const providers = ofType("AWS::ECS::CapacityProvider").filter(
+      ([, r]) => r.Properties.Name === "mq-casper-node-gpu",
+    );
+    expect(providers).toHaveLength(1);
+    expect(providers[0][1].Properties.AutoScalingGroupProvider).toMatchObject({
+      ManagedScaling: { Status: "ENABLED", TargetCapacity: 100 },
+      ManagedTerminationProtection: "ENABLED",
+    });
+    const templates = ofType("AWS::EC2::LaunchTemplate").filter(([id]) => id.includes("NodePools"));
+    expect(templates).toHaveLength(1);
+    const data = templates[0][1].Properties.LaunchTemplateData;
+    expect(data).toMatchObject({
+      InstanceType: "g5.xlarge",
+      MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 1 },
+    });
+    // the image id is the ECS GPU-optimized AMI's SSM parameter
+    expect(
+      JSON.stringify(resources) + JSON.stringify(Template.fromStack(stack).toJSON().Parameters),
+    ).toContain("/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id");
+    // the cluster uses it
+    const assoc = ofType("AWS::ECS::ClusterCapacityProviderAssociations");
+    expect(JSON.stringify(assoc)).toContain(providers[0][0]);
+  });
+
+  it("the scheduler may RunTask the pools' task definitions, PassRole only their roles, stop only its cluster's tasks", () => {
+    const policies = ofType("AWS::IAM::Policy").filter(([, r]) =>
+      JSON.stringify(r.Properties.Roles).includes("SchedulerScheduler"),
+    );
+    const statements: Cfn[] = policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    const acts = (s: Cfn) => [s.Action].flat();
+    const runs = statements.filter((s) => acts(s).includes("ecs:RunTask"));
+    const runTargets = JSON.stringify(runs.map((s) => s.Resource));
+    for (const pool of ["cpu", "gpu", "onprem"]) {
+      const [id] = byFamily(`metaqueue-casper-node-${pool}`);
+      expect(runTargets, pool).toContain(id);
+    }
+    // no RunTask of anything but task definitions
+    for (const s of runs) expect(JSON.stringify(s.Resource)).not.toMatch(/"\*"/);
+    const pass = statements.filter((s) => acts(s).includes("iam:PassRole"));
+    const passTargets = JSON.stringify(pass.map((s) => s.Resource));
+    for (const pool of ["cpu", "gpu", "onprem"]) {
+      const [, td] = byFamily(`metaqueue-casper-node-${pool}`);
+      expect(passTargets).toContain(td.Properties.TaskRoleArn["Fn::GetAtt"][0]);
+      expect(passTargets).toContain(td.Properties.ExecutionRoleArn["Fn::GetAtt"][0]);
+    }
+    for (const s of pass) expect(s.Resource).not.toBe("*");
+    const stop = statements.find((s) => acts(s).includes("ecs:StopTask"));
+    const list = statements.find((s) => acts(s).includes("ecs:ListTasks"));
+    for (const s of [stop, list]) expect(s?.Condition?.ArnEquals?.["ecs:cluster"]).toBeDefined();
+  });
+
+  it("the scheduler knows the pools and their nodes; every function their power policies", () => {
+    const sched = fnEnv("scheduler cycles");
+    const nodePools = JSON.stringify(sched.ECS_NODE_POOLS);
+    for (const n of [
+      '\\"f1\\",\\"cpu\\",1,2048,0',
+      '\\"g1\\",\\"gpu\\",4,15360,1',
+      '\\"h1\\",\\"onprem\\",64,262144,0',
+    ])
+      expect(nodePools).toContain(n);
+    // the pools' task definitions and the EC2 pool's capacity provider, by reference
+    const [providerId] = ofType("AWS::ECS::CapacityProvider").find(
+      ([, r]) => r.Properties.Name === "mq-casper-node-gpu",
+    ) as [string, unknown];
+    for (const id of [
+      providerId,
+      ...["cpu", "gpu", "onprem"].map((p) => byFamily(`metaqueue-casper-node-${p}`)[0]),
+    ])
+      expect(nodePools).toContain(`{"Ref":"${id}"}`);
+    for (const what of [
+      "scheduler cycles",
+      "MOM reports and dependency releases",
+      "periodic tick (silent MOMs, cycles)",
+    ]) {
+      const env = fnEnv(what);
+      expect(env, what).toBeDefined();
+      expect(JSON.parse(env.NODE_POOLS)).toEqual([
+        { name: "cpu", idleOff: 300, bootTimeout: 300, startsPerMinute: 10 },
+        { name: "gpu", idleOff: 600, bootTimeout: 300, startsPerMinute: 10 },
+        { name: "onprem", idleOff: 600, bootTimeout: 300, startsPerMinute: 10 },
+      ]);
+    }
+  });
+
+  it("a site without pools has none of it; a site with a process pool is refused", () => {
+    const plain = Template.fromStack(stackOf(config([], []))).toJSON().Resources as typeof resources;
+    expect(Object.keys(plain).filter((id) => id.includes("NodePools"))).toEqual([]);
+    expect(JSON.stringify(plain)).not.toContain("NODE_POOLS");
+    expect(() => stackOf(config([{ name: "burst", kind: "process" }], []))).toThrow(
+      /node pool\(s\) burst are kind "process"/,
+    );
+  }, 120_000);
+
+  it("cdk-nag AwsSolutions: no unacknowledged finding", () => {
+    const report = new AwsSolutionsChecks().validateScope(stackOf());
+    expect(
+      report.violations.map(
+        (v) =>
+          `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath ?? r.resourceLogicalId).join(", ")}`,
+      ),
+    ).toEqual([]);
+  }, 120_000);
+});
