@@ -194,6 +194,12 @@ export interface Ledger {
   chargeUsage(charge: UsageCharge): Promise<void>;
   putAcct(rec: AcctRecord): Promise<void>;
   /**
+   * Several records, each as putAcct would (unconditional: a record's key is its time, job and
+   * type, so a put repeated rewrites the same record), in as few requests as the store allows.
+   * Result i is record i's error, or undefined when it landed; never throws.
+   */
+  putAccts(recs: AcctRecord[]): Promise<(Error | undefined)[]>;
+  /**
    * Job ends' accounting records and project charges, outside the jobs' own writes (a
    * transactional item costs twice, job-end.ts settleEnd): each record lands with its charge, and
    * only if no record is stored under its key (time, job ID, type) yet. Result i is false when

@@ -16,7 +16,7 @@ import { sendEvents, triggerCycles } from "../server/messages.js";
 import { loadServerState } from "../server/server-state.js";
 import { isFinished, type JobRecord, withTrace } from "../server/job.js";
 import { jobLost, requeueFields, startRecord } from "../server/job-end.js";
-import { groupWrite } from "../server/group-commit.js";
+import { groupPutAcct, groupWrite } from "../server/group-commit.js";
 import { retryConflicts } from "../server/retry.js";
 import {
   federationState,
@@ -313,13 +313,14 @@ export async function claim(
     // The claims of one cycle run concurrently and so share transactions (group commit); each is
     // still conditional on its own ver, and one that lost its race fails alone (below).
     const started = await groupWrite(ctx.store, { before, after });
-    // The S record after the claim, a plain put (a transactional item bills twice, issue 14).
+    // The S record after the claim, a plain put (a transactional item bills twice, issue 14),
+    // with the cycle's other S records in one BatchWriteItem (group-commit.ts).
     // Only a claim that landed writes it; a crash (or a failed put) is repaired at the job's end
     // (job-end.ts settleEnd rebuilds it from the job, as here).
     // Best effort: the run is claimed, so it must be dispatched whatever happens to its record.
-    await ctx.store
-      .putAcct(startRecord(started))
-      .catch((err) => ctx.log.warn(`S record of ${started.id} left for its end: ${(err as Error).message}`));
+    await groupPutAcct(ctx.store, startRecord(started)).catch((err) =>
+      ctx.log.warn(`S record of ${started.id} left for its end: ${(err as Error).message}`),
+    );
     return started;
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again

@@ -78,6 +78,7 @@ interface Batchers {
   reads: Batcher<string, JobRecord | undefined>;
   settles: Batcher<SettleEnd, boolean>;
   ensures: Batcher<AcctRecord[], undefined>;
+  accts: Batcher<AcctRecord, undefined>;
 }
 const perStore = new WeakMap<JobStore & Ledger, Batchers>();
 
@@ -90,6 +91,10 @@ function batchers(store: JobStore & Ledger): Batchers {
       ensures: new Batcher(async (lists) => {
         await store.ensureAcct(lists.flat());
         return lists.map(() => undefined);
+      }),
+      accts: new Batcher(async (recs) => {
+        const errs = await store.putAccts(recs);
+        return recs.map((_, i) => errs[i]);
       }),
       reads: new Batcher(async (ks) => {
         const got = await store.getJobs(ks);
@@ -131,4 +136,15 @@ export function groupSettle(store: JobStore & Ledger, e: SettleEnd): Promise<boo
  */
 export function groupEnsureAcct(store: JobStore & Ledger, recs: AcctRecord[]): Promise<undefined> {
   return batchers(store).ensures.ask(recs);
+}
+
+/**
+ * Put one accounting record (the Q record of a submission, the S record of a claim) with the
+ * records asked for alongside it (the submissions arriving together, the claims of one cycle):
+ * one BatchWriteItem per 25 records (Ledger.putAccts) instead of one PutItem each. Rejects with
+ * this record's own error only; like the single put it replaces, a record that does not land is
+ * rebuilt at its job's end (job-end.ts settleEnd).
+ */
+export function groupPutAcct(store: JobStore & Ledger, rec: AcctRecord): Promise<undefined> {
+  return batchers(store).accts.ask(rec);
 }

@@ -110,6 +110,7 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
       store.transactJobs(await stampChanges(updates), creates && (await Promise.all(creates.map(stamp)))),
     createInbound: async (job, transferId) => store.createInbound(await stamp(job), transferId),
     putAcct: (rec) => store.putAcct(stampAcct(rec) as AcctRecord),
+    putAccts: (recs) => store.putAccts(recs.map((r) => stampAcct(r) as AcctRecord)),
     settleEnds: (ends) => store.settleEnds(ends.map((e) => ({ ...e, rec: stampAcct(e.rec) as AcctRecord }))),
     ensureAcct: (recs) => store.ensureAcct(recs.map((r) => stampAcct(r) as AcctRecord)),
     putAudit: async (rec: AuditRecord) =>

@@ -24,40 +24,62 @@ export function triggerCycles(ctx: SiteContext, partitions: Iterable<string>, re
   // Triggers asked for in one turn of the event loop go as one message per partition: the
   // submissions of one group commit all land together and each asks for a cycle of the same
   // partition, and one cycle that starts after all of their writes sees every one of them.
-  // Each caller still resolves only once a message sent after its call is on the queue.
+  // While one batch is being sent, later triggers gather into the next, sent when it is on the
+  // queue (group commit again, issue 14: 16 clients submitting one job each asked for a
+  // message almost per job). Each caller still resolves only once a message sent after its
+  // call is on the queue, so a cycle that it triggers starts after its write; an idle site's
+  // trigger waits for nothing.
   let byUrl = pendingTriggers.get(ctx.bus);
   if (!byUrl) {
     byUrl = new Map();
     pendingTriggers.set(ctx.bus, byUrl);
   }
   const url = ctx.queueUrls.sched;
-  let p = byUrl.get(url);
+  let q = byUrl.get(url);
+  if (!q) {
+    q = { inFlight: Promise.resolve() };
+    byUrl.set(url, q);
+  }
+  let p = q.next;
   if (!p) {
     const batch: PendingTriggers = { partitions: new Map(), sent: Promise.resolve() };
-    const map = byUrl;
-    batch.sent = new Promise<void>((r) => setImmediate(r)).then(() => {
-      // from now on, a new trigger starts the next batch
-      if (map.get(url) === batch) map.delete(url);
-      const messages = [...batch.partitions].map(([partition, why]) => ({
-        body: JSON.stringify({ type: "cycle", partition, reason: why } satisfies CycleTrigger),
-        groupId: partition,
-        dedupId: randomUUID(),
-      }));
-      return ctx.bus.send(url, messages, "scheduler cycles");
-    });
-    byUrl.set(url, batch);
+    const state = q;
+    batch.sent = state.inFlight
+      .then(() => new Promise<void>((r) => setImmediate(r)))
+      .then(() => {
+        // from now on, a new trigger starts the next batch, sent after this one
+        if (state.next === batch) state.next = undefined;
+        const messages = [...batch.partitions].map(([partition, why]) => ({
+          body: JSON.stringify({ type: "cycle", partition, reason: why } satisfies CycleTrigger),
+          groupId: partition,
+          dedupId: randomUUID(),
+        }));
+        const sending = ctx.bus.send(url, messages, "scheduler cycles");
+        // the next batch waits for this send, whatever its outcome (its callers see that)
+        state.inFlight = sending.then(
+          () => undefined,
+          () => undefined,
+        );
+        return sending;
+      });
+    q.next = batch;
     p = batch;
   }
   for (const part of partitions) if (!p.partitions.has(part)) p.partitions.set(part, reason);
   return p.sent;
 }
 
-/** Cycle triggers gathered for the next turn of the event loop: partition → the first reason. */
+/** Cycle triggers gathered for the next send: partition → the first reason. */
 interface PendingTriggers {
   partitions: Map<string, string>;
   sent: Promise<void>;
 }
-const pendingTriggers = new WeakMap<object, Map<string, PendingTriggers>>();
+/** Per scheduler queue: the batch still gathering, and the send the next batch waits for. */
+interface QueueTriggers {
+  next?: PendingTriggers;
+  inFlight: Promise<void>;
+}
+const pendingTriggers = new WeakMap<object, Map<string, QueueTriggers>>();
 
 const seal = (ctx: SiteContext, peer: PeerInfo, body: PeerBody) =>
   sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now());

@@ -37,7 +37,7 @@ import {
   requireExecutionQueue,
   type ServerState,
 } from "./objects.js";
-import { groupWrite } from "./group-commit.js";
+import { groupPutAcct, groupWrite } from "./group-commit.js";
 import { queuedRecord } from "./acct-records.js";
 import { allocateSeq } from "./seq.js";
 
@@ -299,16 +299,17 @@ export async function submitJob(
   const queued = queuedRecord(job);
   // A plain job joins the submissions arriving with it in shared transactions (group commit),
   // created only if its key is free. Its Q record follows in a plain put, not in the job's
-  // transaction (every transactional item is billed twice, issue 14): a crash between the two
+  // transaction (every transactional item is billed twice, issue 14), shared with the records
+  // of the submissions beside it (one BatchWriteItem, group-commit.ts): a crash between the two
   // loses the record only until the job's end puts it (job-end.ts settleEnd). A job with
   // dependency edges keeps one transaction for all of it, record included (rare, and the edges
   // need it anyway).
   if (edges.length === 0 && beforeUpdates.length === 0) {
     await groupWrite(ctx.store, { create: job });
     // best effort: the job exists, so qsub must get its ID (a failure here would invite a resubmit)
-    await ctx.store
-      .putAcct(queued)
-      .catch((err) => ctx.log.warn(`Q record of ${id} left for its end: ${(err as Error).message}`));
+    await groupPutAcct(ctx.store, queued).catch((err) =>
+      ctx.log.warn(`Q record of ${id} left for its end: ${(err as Error).message}`),
+    );
   } else await ctx.store.createJob(job, edges, queued, beforeUpdates);
   ctx.metrics?.count("JobsSubmitted", 1, { queue: queue.name });
   if (job.state === "Q") await triggerCycles(ctx, [partition], "submit");

@@ -328,6 +328,21 @@ export function recordContract(makeStore: MakeStore) {
       expect(new Set(got.map((r) => r.jobId)).size).toBe(130);
     });
 
+    it("putAccts puts many records at once (more than a 25-item batch), a record named twice once", async () => {
+      const s = store();
+      const recs = Array.from({ length: 60 }, (_, i) => ({
+        time: T0 + i,
+        jobId: `${i + 1}.casper`,
+        type: i % 2 ? "S" : "Q",
+        data: { queue: "workq" },
+      }));
+      // a record already there (a repaired or repeated put) is rewritten with itself
+      await s.putAcct(recs[5]);
+      expect(await s.putAccts([...recs, recs[9]])).toEqual([...recs, recs[9]].map(() => undefined));
+      expect(await s.listAcct(dayOf(T0))).toEqual(recs);
+      expect(await s.putAccts([])).toEqual([]);
+    });
+
     it("keeps audit lines by day, and by job next to the job", async () => {
       const s = store();
       const line = (t: number, over: Partial<AuditRecord> = {}): AuditRecord => ({

@@ -191,6 +191,9 @@ export class DynamoSiteStore implements SiteStore {
   putAcct(...a: Parameters<Ledger["putAcct"]>) {
     return this.ledger.putAcct(...a);
   }
+  putAccts(...a: Parameters<Ledger["putAccts"]>) {
+    return this.ledger.putAccts(...a);
+  }
   settleEnds(...a: Parameters<Ledger["settleEnds"]>) {
     return this.ledger.settleEnds(...a);
   }

@@ -11,8 +11,6 @@
  */
 import {
   BatchGetCommand,
-  BatchWriteCommand,
-  type BatchWriteCommandInput,
   DeleteCommand,
   PutCommand,
   QueryCommand,
@@ -24,7 +22,8 @@ import type { JobRecord } from "../../server/job.js";
 import type { JobStore, JobWrite } from "../../ports/store.js";
 import type { AcctRecord, EdgeRecord, UsageCharge } from "../../server/records.js";
 import { StoreError } from "../../errors.js";
-import { classifyStoreError, retryBusy, STORE_ATTEMPTS, STORE_BACKOFF_MS } from "./errors.js";
+import { batchPut } from "./batch-put.js";
+import { classifyStoreError, retryBusy } from "./errors.js";
 import type { JobIndexRead } from "./job-indexes.js";
 import {
   acctItem,
@@ -201,64 +200,27 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
   }
 
   /**
+   * The script items of a group's new jobs (writeJobs): BatchWriteItem, 25 a request, instead of
+   * one PutItem each (batch-put.ts): the same plain Puts (no transaction: a transactional write
+   * costs twice), in a tenth of the requests when submissions arrive together. The error of each
+   * job's script, or undefined when it landed.
+   */
+  private putScripts(jobs: JobRecord[]): Promise<(Error | undefined)[]> {
+    return batchPut(
+      this.doc,
+      this.table,
+      jobs.map((j) => scriptPut(this.table, j).Item),
+      (err, i) => classifyStoreError(err, `job ${jobs[i].id}: its script could not be stored`),
+    );
+  }
+
+  /**
    * A new job's script item, written before the job item once every check that needs no round
    * trip has passed (job-script.ts): plain Put, outside the job's transaction (a transactional
    * write costs twice), unconditional because the key is this new job's, so a retry rewrites the
    * same bytes. A job item never exists without its script; a failed create may leave a script
    * item no job points at, which the next create of that key overwrites.
    */
-  /**
-   * The script items of a group's new jobs (writeJobs): BatchWriteItem, 25 a request, instead of
-   * one PutItem each: the same plain Puts (no transaction: a transactional write costs twice),
-   * in a tenth of the requests when submissions arrive together. Items DynamoDB leaves
-   * unprocessed (throttling) are sent again with backoff; a request refused whole (one script
-   * too big, busy after retries) settles its jobs one by one, so only the bad one fails. The
-   * error of each job's script, or undefined when it landed.
-   */
-  private async putScripts(jobs: JobRecord[]): Promise<(Error | undefined)[]> {
-    if (jobs.length === 1)
-      return [
-        await this.putScript(jobs[0]).then(
-          () => undefined,
-          (e: Error) => e,
-        ),
-      ];
-    const out: (Error | undefined)[] = new Array(jobs.length).fill(undefined);
-    const chunks: number[][] = [];
-    for (let i = 0; i < jobs.length; i += 25) chunks.push(jobs.slice(i, i + 25).map((_, k) => i + k));
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        try {
-          let req: BatchWriteCommandInput["RequestItems"] = {
-            [this.table]: chunk.map((i) => ({ PutRequest: { Item: scriptPut(this.table, jobs[i]).Item } })),
-          };
-          for (let attempt = 1; req && Object.keys(req).length > 0; attempt++) {
-            if (attempt > 1) {
-              if (attempt > STORE_ATTEMPTS) throw new Error("script items left unprocessed after retries");
-              await new Promise((r) =>
-                setTimeout(r, STORE_BACKOFF_MS * 2 ** (attempt - 2) * (0.5 + Math.random())),
-              );
-            }
-            const sent: BatchWriteCommandInput["RequestItems"] = req;
-            const r = await retryBusy(() => this.doc.send(new BatchWriteCommand({ RequestItems: sent })));
-            req = r.UnprocessedItems as typeof req;
-          }
-        } catch {
-          // one by one: the same Put each (idempotent: a landed script is rewritten with itself)
-          await Promise.all(
-            chunk.map(async (i) => {
-              out[i] = await this.putScript(jobs[i]).then(
-                () => undefined,
-                (e: Error) => e,
-              );
-            }),
-          );
-        }
-      }),
-    );
-    return out;
-  }
-
   private async putScript(job: JobRecord): Promise<void> {
     try {
       await retryBusy(() => this.doc.send(new PutCommand(scriptPut(this.table, job))));

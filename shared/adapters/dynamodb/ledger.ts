@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto";
 import type { Ledger, SettleEnd } from "../../ports/store.js";
 import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
 import { acctItem, chargesUpdate, chargeUpdate } from "./items.js";
+import { batchPut } from "./batch-put.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
 import { mergeCharges } from "./job-groups.js";
 import { TableAccess } from "./table-access.js";
@@ -63,6 +64,18 @@ export class DynamoLedger extends TableAccess implements Ledger {
 
   async putAcct(rec: AcctRecord): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: acctItem(rec) }));
+  }
+
+  /**
+   * Several records at once (the Q records of submissions arriving together, the S records of a
+   * cycle's claims: group-commit.ts): BatchWriteItem, 25 a request (batch-put.ts), billed per
+   * item as the PutItems were. A record's key is its time, job and type, so a put sent again
+   * (unprocessed, or after a crash) rewrites the same record.
+   */
+  putAccts(recs: AcctRecord[]): Promise<(Error | undefined)[]> {
+    return batchPut(this.doc, this.table, recs.map(acctItem), (err, i) =>
+      classifyStoreError(err, "", `the ${recs[i].type} record of ${recs[i].jobId}`),
+    );
   }
 
   /**
@@ -142,15 +155,11 @@ export class DynamoLedger extends TableAccess implements Ledger {
       }
     }
     const missing = items.filter((it) => !have.has(`${it.pk}\u0000${it.sk}`));
-    for (let i = 0; i < missing.length; i += 25) {
-      let w: Record<string, unknown> | undefined = {
-        [this.table]: missing.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
-      };
-      while (w && Object.keys(w).length) {
-        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: w as never }));
-        w = r.UnprocessedItems as typeof w;
-      }
-    }
+    const errs = await batchPut(this.doc, this.table, missing, (err) =>
+      classifyStoreError(err, "", "a missing accounting record"),
+    );
+    const err = errs.find((e) => e !== undefined);
+    if (err) throw err;
   }
 
   /**

@@ -596,6 +596,16 @@ export class MemorySiteStore implements SiteStore {
     this.table.write([acctOp(rec)], "");
   }
 
+  async putAccts(recs: AcctRecord[]): Promise<(Error | undefined)[]> {
+    try {
+      await this.io("putAccts");
+    } catch (err) {
+      return recs.map(() => err as Error);
+    }
+    for (const rec of recs) this.table.write([acctOp(rec)], "");
+    return recs.map(() => undefined);
+  }
+
   async settleEnds(ends: SettleEnd[]): Promise<boolean[]> {
     await this.io("settleEnds");
     return ends.map(({ rec, charge }) => {

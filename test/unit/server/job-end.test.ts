@@ -124,13 +124,15 @@ describe("obituaries", () => {
   });
 
   it("Q and S records lost after their job writes (crash, failed put) are put at the job's end, once", async () => {
-    const putAcct = s.store.putAcct.bind(s.store);
-    s.store.putAcct = async () => {
+    // submit and claim put their records together with their neighbours' (putAccts, one
+    // BatchWriteItem): the fault is there
+    const putAccts = s.store.putAccts.bind(s.store);
+    s.store.putAccts = async () => {
       throw new Error("killed (injected)");
     };
     const j = await startJob(s, "alice", "true\n", { account: "P1" });
     expect(acctOf(j.id)).toEqual([]);
-    s.store.putAcct = putAcct;
+    s.store.putAccts = putAccts;
     s.clock.advance(10_000);
     await s.obit(j.id, { walltime: 10 });
     await s.settle();
