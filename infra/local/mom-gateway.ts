@@ -45,6 +45,7 @@ export async function startMomGateway(opts: {
   const conns = new Map<string, { ws: WebSocket; at: number }>();
   const counts = { connects: 0, refused: 0, frames: 0, posts: 0, gone: 0 };
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
+  let stopping = false;
 
   const gone = (res: http.ServerResponse) => {
     counts.gone++;
@@ -119,6 +120,9 @@ export async function startMomGateway(opts: {
           ws.on("error", () => {});
           ws.on("close", () => {
             conns.delete(connectionId);
+            // the runtime is stopping: its store may be gone already, and the next start's
+            // MOMs connect anew (their records replace these)
+            if (stopping) return;
             opts
               .route({ requestContext: { routeKey: "$disconnect", connectionId } })
               .catch((e) => log(`mom gateway: $disconnect of ${connectionId}: ${(e as Error).message}`));
@@ -143,6 +147,7 @@ export async function startMomGateway(opts: {
     connectionIds: () => [...conns.keys()],
     counts,
     stop: async () => {
+      stopping = true;
       for (const c of conns.values()) c.ws.terminate();
       wss.close();
       server.closeAllConnections();
