@@ -27,6 +27,7 @@ import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-re
 import { runAccumulatedCycle } from "../shared/scheduler/accumulation.js";
 import { releaseCascade } from "../shared/server/cascade.js";
 import { siteTick } from "../shared/server/tick.js";
+import { MOM_CONNECT_HEADER, momConnect, momDisconnect, momMessage } from "../shared/server/mom-channel.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { triggerCycles } from "../shared/server/messages.js";
 import { type EndResult, handleObituary, momHello } from "../shared/server/job-end.js";
@@ -260,4 +261,42 @@ export function makeInboxHandler(ctx: SiteContext) {
 
 export function makeApiHandler(ctx: SiteContext) {
   return (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => handleApi(ctx, event);
+}
+
+/**
+ * What API Gateway's WebSocket API hands a route's Lambda (the part the routes read): the
+ * route, the connection, the connect's headers, a frame's body.
+ */
+export interface MomChannelEvent {
+  requestContext: { routeKey: string; connectionId: string };
+  headers?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+/**
+ * The MOM channel's routes (shared/server/mom-channel.ts). A `$connect` answered other than 200
+ * is refused by the gateway: the MOM's WebSocket never opens.
+ */
+export function makeMomChannelHandler(ctx: SiteContext) {
+  return async (event: MomChannelEvent): Promise<{ statusCode: number; body?: string }> => {
+    const { routeKey, connectionId } = event.requestContext;
+    if (routeKey === "$connect") {
+      const h = event.headers ?? {};
+      // header names arrive as the client wrote them on AWS, lower-cased locally
+      const header =
+        h[MOM_CONNECT_HEADER] ?? Object.entries(h).find(([k]) => k.toLowerCase() === MOM_CONNECT_HEADER)?.[1];
+      const r = await momConnect(ctx, connectionId, header);
+      return r.ok ? { statusCode: 200 } : { statusCode: r.reason === "replayed" ? 409 : 401, body: r.reason };
+    }
+    if (routeKey === "$disconnect") {
+      await momDisconnect(ctx, connectionId);
+      return { statusCode: 200 };
+    }
+    const body = event.isBase64Encoded
+      ? Buffer.from(event.body ?? "", "base64").toString("utf8")
+      : (event.body ?? "");
+    await momMessage(ctx, connectionId, body);
+    return { statusCode: 200 };
+  };
 }

@@ -14,6 +14,7 @@ import type { SiteEvents } from "./constructs/events.js";
 import type { SiteInbox } from "./constructs/inbox.js";
 import type { NodePools } from "./constructs/node-pools.js";
 import type { MomCluster } from "./constructs/mom.js";
+import type { MomChannel } from "./constructs/mom-channel.js";
 import type { Scheduler } from "./constructs/scheduler.js";
 import type { SiteSeed } from "./constructs/seed.js";
 import type { SiteState } from "./constructs/state.js";
@@ -27,6 +28,7 @@ export interface NagTargets extends Stack {
   scheduler: Scheduler;
   events: SiteEvents;
   api: SiteApi;
+  channel: MomChannel;
   inbox?: SiteInbox;
 }
 
@@ -47,6 +49,7 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
     stack.scheduler.sweeper,
     stack.events.handler,
     stack.seed.handler,
+    stack.channel.handler,
     ...(stack.inbox ? [stack.inbox.handler] : []),
   ];
   for (const fn of functions) {
@@ -63,6 +66,7 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
     stack.scheduler.scheduler,
     stack.scheduler.sweeper,
     stack.events.handler,
+    stack.channel.handler,
     ...(stack.inbox ? [stack.inbox.handler] : []),
   ]) {
     ack(
@@ -76,6 +80,14 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
     `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
     "qdel/qrerun stop the job's task: task IDs are not known at deploy time; the statement is limited to this site's cluster (resource and ecs:cluster condition).",
   );
+  const channelApi = Stack.of(stack).getLogicalId(stack.channel.api.node.defaultChild as never);
+  for (const fn of [stack.api.handler, stack.scheduler.scheduler, stack.scheduler.sweeper]) {
+    ack(
+      roleOf(fn),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${channelApi}>/*/*/@connections/*]`,
+      "Pushes to MOMs (PostToConnection): connection IDs exist only once a MOM connects; the statement names this site's MOM channel API only.",
+    );
+  }
   ack(
     roleOf(stack.api.handler),
     "AwsSolutions-IAM5[Resource::*]",

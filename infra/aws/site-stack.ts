@@ -19,6 +19,7 @@ import { SiteEvents } from "./constructs/events.js";
 import { type PeerLink, SiteInbox } from "./constructs/inbox.js";
 import { NodePools } from "./constructs/node-pools.js";
 import { MomCluster } from "./constructs/mom.js";
+import { MomChannel } from "./constructs/mom-channel.js";
 import { SiteQueues } from "./constructs/queues.js";
 import { Scheduler } from "./constructs/scheduler.js";
 import { SiteSeed } from "./constructs/seed.js";
@@ -73,6 +74,8 @@ export class SiteStack extends Stack {
   readonly scheduler: Scheduler;
   readonly events: SiteEvents;
   readonly api: SiteApi;
+  /** the MOM push channel (WebSocket API): MOMs connect out, the server pushes jobs to them */
+  readonly channel: MomChannel;
   readonly dashboard: SiteDashboard;
   readonly alarms: SiteAlarms;
   /** present when the site has peers (context peers:<site>) */
@@ -174,6 +177,12 @@ export class SiteStack extends Stack {
       auth: props.auth,
     });
 
+    this.channel = new MomChannel(this, "MomChannel", common);
+    // who pushes to MOMs: the scheduler (runs), the API (qdel, qsig), the sweeper (lost MOMs)
+    for (const fn of [this.scheduler.scheduler, this.api.handler, this.scheduler.sweeper])
+      this.channel.grantPush(fn);
+    grantParameterRead(this.channel.handler, momSecretParameter);
+
     const functions = [
       { name: "api", fn: this.api.handler },
       { name: "scheduler", fn: this.scheduler.scheduler },
@@ -211,6 +220,10 @@ export class SiteStack extends Stack {
       description: "METAQUEUE_SERVER_URL for the PBS commands",
     });
     new CfnOutput(this, "TableName", { value: table.tableName });
+    new CfnOutput(this, "MomChannelUrl", {
+      value: this.channel.url,
+      description: "where MOMs connect (the push channel)",
+    });
     new CfnOutput(this, "OutputBucket", {
       value: this.state.outputBucket.bucketName,
       description: "job stdout/stderr: s3://<bucket>/<jobId>/<file>",

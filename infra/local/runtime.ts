@@ -15,6 +15,7 @@ import {
   makeApiHandler,
   makeEventsHandler,
   makeInboxHandler,
+  makeMomChannelHandler,
   makeSchedulerHandler,
   makeSweeperHandler,
 } from "../../lambdas/handlers.js";
@@ -47,6 +48,9 @@ import { ensureQueues, startSqsEmulator } from "./sqs.js";
 import { startSqsPoller } from "./sqs-poller.js";
 import { startBackoffTimer } from "./timers.js";
 import { metered } from "./invocation-meter.js";
+import { startMomGateway } from "./mom-gateway.js";
+import { ApiGatewayConnections, makeConnectionsClient } from "../../shared/adapters/channel/apigw.js";
+import { MomPusher } from "../../shared/adapters/channel/push.js";
 
 export interface LocalOptions {
   config: MetaqueueConfig;
@@ -177,7 +181,27 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
       const store = new DynamoSiteStore(doc, table);
       await seedSite(store, sc, os.userInfo().username);
       const siteMetrics = new MemoryMetrics();
+      // The site's MOM gateway (API Gateway's WebSocket API on AWS): its routes run the same
+      // handler code the Lambda runs, once the site context below exists (no MOM connects
+      // before the executor starts them, after it).
+      let channelRoute: ReturnType<typeof makeMomChannelHandler> | undefined;
+      const gateway = await startMomGateway({
+        socketPath: path.join(sockDir, `mom-${sc.name}.sock`),
+        route: (e) => {
+          if (!channelRoute) return Promise.resolve({ statusCode: 503, body: "not ready" });
+          return channelRoute(e);
+        },
+        log,
+      });
+      stops.push(() => gateway.stop());
+      const pusher = new MomPusher(
+        store,
+        new ApiGatewayConnections(
+          makeConnectionsClient({ region, endpoint: gateway.endpoint, credentials: LOCAL_CREDENTIALS }),
+        ),
+      );
       const executor = new LocalExecutor({
+        pusher,
         // always-on nodes, and pool nodes recorded powered on (a restart must not leave a node
         // recorded up with no MOM; its new MOM adopts what the last one ran)
         nodes: nodesToRun(await store.getServerObjects()),
@@ -188,6 +212,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           // the site's short name: a job received from a peer is keyed by its origin's (keyOfId)
           SITE_SHORT: sc.name,
           EVENTS_QUEUE_URL: urls[qdefs.events.name],
+          MOM_GATEWAY_URL: gateway.wsUrl,
           MOM_TMP: path.join(opts.dataDir, "mom"),
           MOM_HEARTBEAT_MS: String(
             opts.momHeartbeatMs ?? heartbeatFor({ ...DEFAULT_SETTINGS, ...opts.settings }),
@@ -244,6 +269,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           debug: () => {},
         },
       };
+      channelRoute = metered("mom-channel", makeMomChannelHandler(ctx));
       const onError = (err: unknown, phase: string) =>
         log(`${sc.name}: ${phase}: ${(err as Error)?.message ?? err}`);
       // The site's loops (what Lambda's triggers drive on AWS): its three SQS consumers and its

@@ -1,9 +1,11 @@
 /**
  * The local MOM: one child process per virtual node, running the same MOM code an ECS task runs.
- * The local runtime forks it and talks to it over the IPC channel; it reports like a real MOM:
- * obituaries and its boot ("hello") on the site's events queue, heartbeats in the site table,
- * each signed with the key the executor handed over IPC (first message: never in env, argv or
- * a file, which jobs of the same uid could read through /proc).
+ * The local runtime forks it and hands it its name and key over IPC (first message: never in
+ * env, argv or a file, which jobs of the same uid could read through /proc). Jobs reach it
+ * through the MOM push channel, as an ECS MOM's do: it connects out to the site's gateway
+ * (MOM_GATEWAY_URL) with a signed connect and takes runs, kills and signals pushed there. It
+ * reports like a real MOM: obituaries and its boot ("hello") on the site's events queue,
+ * heartbeats in the site table, all signed; a run it cannot start goes back on its connection.
  * When the parent goes away (even by SIGKILL) the IPC channel closes and this MOM exits
  * WITHOUT killing its jobs: the next MOM of this node adopts them (pbs_mom -p), so a crash of
  * the runtime neither loses a job nor starts one twice. A SIGTERM (graceful stop) kills them.
@@ -12,8 +14,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
+
+/** PBS JOB_EXEC_RETRY: the job could not be started, try again */
+const JOB_EXEC_RETRY = -3;
 import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { Mom } from "../../shared/exec/mom.js";
+import { MomLink } from "../../shared/exec/mom-link.js";
+import type { MomPush } from "../../shared/ports/channel.js";
+import type { JobRunSpec, Obituary } from "../../shared/ports/executor.js";
 import { keyOfId } from "../../shared/server/mutate.js";
 import type { MomReply, MomRequest } from "../../shared/adapters/executor/local.js";
 import {
@@ -35,6 +43,8 @@ const LocalMomEnvSchema = envSchema({
   SITE_SHORT: v.string(),
   SQS_ENDPOINT: v.string(),
   EVENTS_QUEUE_URL: v.string(),
+  /** the site's MOM gateway (infra/local/mom-gateway.ts) */
+  MOM_GATEWAY_URL: v.string(),
   MOM_TMP: v.string(),
   MOM_HEARTBEAT_MS: v.int({ min: 1, default: 10_000 }),
   /** while running no job (shared/exec/mom.ts idleHeartbeatEveryMs); default MOM_HEARTBEAT_MS */
@@ -111,19 +121,62 @@ async function main(): Promise<void> {
   await send("hello", { type: "hello", momId, node, ...recovered });
   mom.start();
   const reply = (m: MomReply) => process.send?.(m);
+  // A run this MOM cannot start goes back to the server as a signed obituary asking for a
+  // rerun (exit JOB_EXEC_RETRY): on the connection it came by, else on the events queue. The
+  // server requeues that run once, by its runCount (shared/server/mom-channel.ts).
+  const refuseRun = (spec: JobRunSpec, why: string) => {
+    const now = Date.now();
+    const obit: Obituary = {
+      type: "obit",
+      jobId: spec.jobId,
+      runCount: spec.runCount,
+      momId,
+      exitStatus: JOB_EXEC_RETRY,
+      startedAt: now,
+      endedAt: now,
+      resourcesUsed: { walltime: 0, cput: 0, mem: 0, ncpus: spec.ncpus },
+      comment: `MOM ${momId} could not start the run: ${why}`,
+      killedFor: "rerun",
+    };
+    if (!link.send({ type: "report", report: signReport(key, momId, "obit", obit) }))
+      void send("obit", obit).catch((e) => console.error(`local MOM: refusal of ${spec.jobId}: ${e}`));
+  };
+  const onPush = (m: MomPush) => {
+    try {
+      if (m.type === "run") {
+        try {
+          mom.run(m.spec);
+        } catch (err) {
+          // a run for another MOM is not this one's to report (the sweeper finds it unreported)
+          if ((err as { code?: string }).code !== "WrongMom") refuseRun(m.spec, (err as Error).message);
+          else console.error(`local MOM: ${(err as Error).message}`);
+        }
+      } else if (m.type === "kill") {
+        mom.kill(m.jobId, m.runCount, m.reason);
+      } else if (m.type === "signal") {
+        mom.signal(m.jobId, m.runCount, m.signal);
+      }
+    } catch (err) {
+      console.error(`local MOM: ${m.type}: ${(err as Error).message}`);
+    }
+  };
+  const link = new MomLink({
+    url: env.MOM_GATEWAY_URL,
+    momId,
+    key,
+    onPush,
+    log: (l) => console.error(`local MOM ${momId}: ${l}`),
+  });
+  await link.start();
   process.on("message", (m: MomRequest) => {
     if (m.type === "init") return; // already named
     try {
-      if (m.type === "run") {
-        const spec = m.spec;
-        mom.run(spec);
-        reply({ type: "reply", reqId: m.reqId, ok: true });
-      } else if (m.type === "kill") {
-        reply({ type: "reply", reqId: m.reqId, ok: mom.kill(m.jobId, m.runCount, m.reason) });
-      } else if (m.type === "signal") {
-        reply({ type: "reply", reqId: m.reqId, ok: mom.signal(m.jobId, m.runCount, m.signal) });
-      } else if (m.type === "running") {
-        reply({ type: "reply", reqId: m.reqId, ok: true, data: mom.running() });
+      if (m.type === "retire") {
+        // one step: no run pushed after this check starts here (it is refused back instead)
+        const runs = mom.running();
+        if (runs.length > 0) return reply({ type: "reply", reqId: m.reqId, ok: false, data: runs });
+        void mom.shutdown();
+        reply({ type: "reply", reqId: m.reqId, ok: true, data: [] });
       } else if (m.type === "counts") {
         reply({ type: "reply", reqId: m.reqId, ok: true, data: { ...requestCounts } });
       }

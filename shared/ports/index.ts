@@ -9,3 +9,4 @@ export * from "./identity.js";
 export * from "./output.js";
 export * from "./store.js";
 export * from "./mailer.js";
+export * from "./channel.js";

@@ -19,6 +19,7 @@
  * - Index reads (queryReady, listJobs, listJobPage, ...) keep the orders documented on each.
  */
 import type { JobRecord } from "../server/job.js";
+import type { MomConnection } from "./channel.js";
 import type {
   AcctRecord,
   AuditRecord,
@@ -161,6 +162,19 @@ export interface MomStore {
    * replayed hello must not undo a newer MOM's adoption). The same boot again is accepted.
    */
   putMomBoot(node: string, momId: string, sentAt: number): Promise<boolean>;
+  /**
+   * Record the push connection a MOM holds (its gateway `$connect`: shared/ports/channel.ts),
+   * with the reverse entry its `$disconnect` reads, unless a later connect of that MOM is
+   * recorded: false then (a connect replayed or delivered late must not take a newer one's place).
+   * The same connect again is accepted.
+   */
+  putMomConnection(c: MomConnection): Promise<boolean>;
+  /** The connection a MOM holds, if any. */
+  getMomConnection(momId: string): Promise<MomConnection | undefined>;
+  /** Which MOM held `connectionId` (for `$disconnect`, which is told the connection only). */
+  momOfConnection(connectionId: string): Promise<string | undefined>;
+  /** Forget the MOM's connection if it is still `connectionId` (a newer one stays), and its reverse entry. */
+  dropMomConnection(momId: string, connectionId: string): Promise<void>;
 }
 
 /** Jobs moving between sites, and what this site knows of its peers. */

@@ -113,6 +113,26 @@ export function recordContract(makeStore: MakeStore) {
       expect(await s.putMomBoot("c1", "m1", T0)).toBe(false); // a replayed hello
       expect(await s.putMomBoot("c2", "m1", T0 - 5)).toBe(true); // another node
     });
+
+    it("records a MOM's push connection: a later connect wins, an older one and a stale drop do not", async () => {
+      const s = store();
+      const c = (connectionId: string, at: number) => ({ momId: "n1:a", connectionId, at });
+      expect(await s.getMomConnection("n1:a")).toBeUndefined();
+      expect(await s.putMomConnection(c("k1", T0))).toBe(true);
+      expect(await s.putMomConnection(c("k1", T0))).toBe(true); // the same connect again
+      expect(await s.putMomConnection(c("k2", T0 + 5))).toBe(true); // it reconnected
+      expect(await s.putMomConnection(c("k0", T0 - 5))).toBe(false); // a connect delivered late
+      expect(await s.getMomConnection("n1:a")).toEqual(c("k2", T0 + 5));
+      expect(await s.momOfConnection("k1")).toBe("n1:a");
+      // the first connection's close comes after the reconnect: the new one stays
+      await s.dropMomConnection("n1:a", "k1");
+      expect(await s.getMomConnection("n1:a")).toEqual(c("k2", T0 + 5));
+      expect(await s.momOfConnection("k1")).toBeUndefined();
+      await s.dropMomConnection("n1:a", "k2");
+      expect(await s.getMomConnection("n1:a")).toBeUndefined();
+      // the server partition's objects do not see them
+      expect(await s.getServerObjects()).toEqual([]);
+    });
   });
 
   describe("transfers", () => {

@@ -151,6 +151,18 @@ export class DynamoSiteStore implements SiteStore {
   putMomBoot(...a: Parameters<MomStore["putMomBoot"]>) {
     return this.moms.putMomBoot(...a);
   }
+  putMomConnection(...a: Parameters<MomStore["putMomConnection"]>) {
+    return this.moms.putMomConnection(...a);
+  }
+  getMomConnection(...a: Parameters<MomStore["getMomConnection"]>) {
+    return this.moms.getMomConnection(...a);
+  }
+  momOfConnection(...a: Parameters<MomStore["momOfConnection"]>) {
+    return this.moms.momOfConnection(...a);
+  }
+  dropMomConnection(...a: Parameters<MomStore["dropMomConnection"]>) {
+    return this.moms.dropMomConnection(...a);
+  }
 
   // ---------- transfers and peers (transfers.ts) ----------
   queryTransfers(...a: Parameters<TransferStore["queryTransfers"]>) {

@@ -1,6 +1,8 @@
 /**
  * What the site's MOMs last said: one heartbeat item per MOM (`MOM#<momId>/B`, last writer
- * wins: a beat replaces the one before) and one boot item per node (`BOOT#<node>/B`).
+ * wins: a beat replaces the one before) and one boot item per node (`BOOT#<node>/B`); the push
+ * connection a MOM holds (`MOM#<momId>/C`, conditional on its connect time) and its reverse
+ * entry (`CONN#<connectionId>/C`).
  *
  * DynamoDB facts that shaped it: the boot is a conditional Put on its send time, so an SQS
  * redelivery or a replayed hello cannot undo a later boot; heartbeats are read by BatchGetItem
@@ -9,13 +11,14 @@
  * would grow with every run ever made. TTL deletes only eventually; a beat that old is judged
  * silent by the sweeper anyway, so nothing reads past it.
  */
-import { BatchGetCommand, DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../../errors.js";
+import type { MomConnection } from "../../ports/channel.js";
 import type { MomStore } from "../../ports/store.js";
 import type { MomBeat } from "../../server/records.js";
 import { classifyStoreError } from "./errors.js";
 import { TableAccess } from "./table-access.js";
-import { beatExpiresAt, keys } from "./table.js";
+import { beatExpiresAt, connExpiresAt, keys } from "./table.js";
 
 export class DynamoMoms extends TableAccess implements MomStore {
   async putMomBeat(beat: MomBeat): Promise<void> {
@@ -94,5 +97,65 @@ export class DynamoMoms extends TableAccess implements MomStore {
       if (e instanceof ConflictError) return false;
       throw e;
     }
+  }
+
+  /**
+   * The reverse entry first: a `$disconnect` that finds it drops the record only if it still
+   * names this connection, so writing it before the record leaves no window where the record
+   * names a connection nobody can clean up. Then the record, conditional on the connect's
+   * signed time: a later connect of the MOM wins, an older one (replayed, or delivered late)
+   * loses and returns false.
+   */
+  async putMomConnection(c: MomConnection): Promise<boolean> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...keys.connMom(c.connectionId), momId: c.momId, expiresAt: connExpiresAt(c.at) },
+      }),
+    );
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...keys.momConn(c.momId), ...c, expiresAt: connExpiresAt(c.at) },
+          ConditionExpression: "attribute_not_exists(pk) OR #at < :at OR (#at = :at AND connectionId = :c)",
+          ExpressionAttributeNames: { "#at": "at" },
+          ExpressionAttributeValues: { ":at": c.at, ":c": c.connectionId },
+        }),
+      );
+      return true;
+    } catch (err) {
+      const e = classifyStoreError(err, `MOM ${c.momId} has a later connection`);
+      if (e instanceof ConflictError) return false;
+      throw e;
+    }
+  }
+
+  async getMomConnection(momId: string): Promise<MomConnection | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: keys.momConn(momId) }));
+    if (!r.Item) return undefined;
+    return { momId: r.Item.momId, connectionId: r.Item.connectionId, at: r.Item.at };
+  }
+
+  async momOfConnection(connectionId: string): Promise<string | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: keys.connMom(connectionId) }));
+    return r.Item?.momId;
+  }
+
+  async dropMomConnection(momId: string, connectionId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: keys.momConn(momId),
+          ConditionExpression: "connectionId = :c",
+          ExpressionAttributeValues: { ":c": connectionId },
+        }),
+      );
+    } catch (err) {
+      const e = classifyStoreError(err, `MOM ${momId} holds another connection`);
+      if (!(e instanceof ConflictError)) throw e;
+    }
+    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: keys.connMom(connectionId) }));
   }
 }

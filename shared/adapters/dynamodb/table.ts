@@ -207,6 +207,12 @@ export const MOM_BEAT_KEEP_S = 6 * 3600;
 /** Epoch seconds after which a beat sent at `at` (ms) may be deleted. */
 export const beatExpiresAt = (at: number) => Math.floor(at / 1000) + MOM_BEAT_KEEP_S;
 
+/**
+ * A MOM's connection record may be deleted a day after its connect: API Gateway closes a
+ * WebSocket after 2 h at most, and the MOM's reconnect writes a new record.
+ */
+export const connExpiresAt = (at: number) => Math.floor(at / 1000) + 24 * 3600;
+
 // ---- key builders (pure) ----
 
 const pad = (n: number, w: number) => String(Math.max(0, Math.floor(n))).padStart(w, "0");
@@ -230,6 +236,10 @@ export const keys = {
   mom: (momId: string) => ({ pk: `MOM#${momId}`, sk: "B" }),
   /** a node's last accepted MOM boot (apart from heartbeats: MOM tasks may write those only) */
   momBoot: (node: string) => ({ pk: `BOOT#${node}`, sk: "B" }),
+  /** the push connection a MOM holds (shared/ports/channel.ts): beside its heartbeat */
+  momConn: (momId: string) => ({ pk: `MOM#${momId}`, sk: "C" }),
+  /** which MOM holds a connection: `$disconnect` is told the connection only */
+  connMom: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: "C" }),
   acct: (t: number, jobId: string, type: string) => ({
     pk: `ACCT#${new Date(t).toISOString().slice(0, 10)}`,
     sk: `${new Date(t).toISOString()}#${jobId}#${type}`,

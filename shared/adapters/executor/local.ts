@@ -1,6 +1,9 @@
 /**
- * The executor port, locally: one forked MOM process per virtual node, addressed over IPC.
- * The scheduler's dispatch resolves once the MOM has accepted the job.
+ * The executor port, locally: one forked MOM process per virtual node. Jobs reach it through
+ * the MOM push channel, as on AWS (shared/ports/channel.ts, shared/server/mom-channel.ts):
+ * dispatch, kill and qsig are pushes on the MOM's WebSocket, and dispatch resolves once the
+ * push was delivered to the MOM's connection. IPC is left for the process itself: handing the
+ * forked MOM its name and key, retiring it (power-off) and reading its request counters.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import fs from "node:fs";
@@ -9,7 +12,8 @@ import { fileURLToPath } from "node:url";
 import { momKey, newMomId } from "../../auth/mom-report.js";
 import { RejectedError } from "../../errors.js";
 import { sessionSocketPath } from "../../exec/session.js";
-import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
+import type { Executor, JobRunSpec, KillReason, MomPush } from "../../ports/index.js";
+import { type MomPusher, MomUnreachableError } from "../channel/push.js";
 
 /**
  * The IPC protocol between this executor and the MOM it forks (infra/mom/local.ts): declared
@@ -18,12 +22,13 @@ import type { Executor, JobRunSpec, KillReason } from "../../ports/index.js";
  */
 export type MomRequest =
   | { type: "init"; momId: string; key: string }
-  | { type: "run"; reqId: number; spec: JobRunSpec }
-  | { type: "kill"; reqId: number; jobId: string; runCount: number; reason: KillReason }
-  | { type: "signal"; reqId: number; jobId: string; runCount: number; signal: NodeJS.Signals }
   | { type: "counts"; reqId: number }
-  /** the runs this MOM has (power-off stops only a MOM running nothing) */
-  | { type: "running"; reqId: number };
+  /**
+   * power-off: stop taking runs if it runs none (ok), else refuse (ok false, data = its runs).
+   * One step in the MOM, so no run pushed meanwhile starts on a MOM about to be stopped: one
+   * that comes after is refused back to the server (a signed obituary asking for a rerun).
+   */
+  | { type: "retire"; reqId: number };
 export type MomReply =
   | { type: "reply"; reqId: number; ok: boolean; error?: string; data?: unknown }
   | { type: "boot" }
@@ -49,6 +54,8 @@ export interface LocalExecutorOptions {
   momSecret: string;
   /** where MOM logs go (inherit = the runtime's stderr) */
   log?: (line: string) => void;
+  /** pushes to the MOMs' connections (the site's MOM gateway; env MOM_GATEWAY_URL tells the MOMs where it is) */
+  pusher: MomPusher;
 }
 
 export class LocalExecutor implements Executor {
@@ -105,6 +112,7 @@ export class LocalExecutor implements Executor {
     });
     child.on("exit", (code) => {
       rejectReady(new Error(`MOM ${node} exited (${code})`));
+      this.opts.pusher.forget(momId);
       if (this.stopping || this.moms.get(node) !== proc) return;
       this.opts.log?.(`MOM ${node} exited with ${code}; restarting`);
       // A MOM that dies is restarted, as systemd would restart pbs_mom; its boot message tells
@@ -142,9 +150,9 @@ export class LocalExecutor implements Executor {
     const m = this.moms.get(node);
     if (!m) return;
     if (m.child.connected && m.momId) {
-      const r = (await this.request(node, { type: "running" })) as Extract<MomReply, { type: "reply" }>;
+      const r = (await this.request(node, { type: "retire" })) as Extract<MomReply, { type: "reply" }>;
       const runs = (r.data ?? []) as unknown[];
-      if (runs.length > 0) throw new Error(`MOM on ${node} still runs ${runs.length} job(s)`);
+      if (!r.ok) throw new Error(`MOM on ${node} still runs ${runs.length} job(s)`);
     }
     this.moms.delete(node);
     await stopChild(m.child);
@@ -179,14 +187,23 @@ export class LocalExecutor implements Executor {
     const m = this.moms.get(node);
     if (!m || m.momId !== spec.momId)
       throw new Error(`MOM ${spec.momId} is not running (node ${node} has ${m?.momId ?? "none"})`);
-    const r = (await this.request(node, { type: "run", spec })) as Extract<MomReply, { type: "reply" }>;
-    if (!r.ok) throw new Error(r.error ?? "MOM refused the job");
+    await this.push(spec.momId, { type: "run", spec });
+  }
+
+  /** A push to a MOM: MomUnreachableError when it holds no live connection (shared/adapters/channel/push.ts). */
+  private push(momId: string, msg: MomPush): Promise<void> {
+    return this.opts.pusher.push(momId, msg);
   }
 
   async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
     const node = this.nodeOf(job.momId);
     if (this.moms.get(node)?.momId !== job.momId) return; // that MOM is gone: the server's sweeper finishes the job
-    await this.request(node, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
+    try {
+      await this.push(job.momId, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
+    } catch (err) {
+      // its connection is gone: the MOM is lost, and the sweeper finishes the job (as above)
+      if (!(err instanceof MomUnreachableError)) throw err;
+    }
   }
 
   async signal(
@@ -200,14 +217,12 @@ export class LocalExecutor implements Executor {
         `Request to MOM failed: the MOM of ${job.jobId} is not running`,
         409,
       );
-    const r = (await this.request(node, {
-      type: "signal",
-      jobId: job.jobId,
-      runCount: job.runCount,
-      signal,
-    })) as Extract<MomReply, { type: "reply" }>;
-    if (!r.ok)
-      throw new RejectedError("MomRejected", `Request to MOM failed: ${job.jobId} is not running there`, 409);
+    try {
+      await this.push(job.momId, { type: "signal", jobId: job.jobId, runCount: job.runCount, signal });
+    } catch (err) {
+      if (!(err instanceof MomUnreachableError)) throw err;
+      throw new RejectedError("MomRejected", `Request to MOM failed: ${err.message}`, 409);
+    }
   }
 
   /**

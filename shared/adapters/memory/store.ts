@@ -14,6 +14,7 @@ import { randomUUID } from "node:crypto";
 import { ConflictError } from "../../errors.js";
 import type { JobRecord } from "../../server/job.js";
 import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
+import type { MomConnection } from "../../ports/channel.js";
 import type { JobChange, JobWrite, SettleEnd, SiteStore } from "../../ports/store.js";
 import { planJobGroups } from "../dynamodb/job-groups.js";
 import type {
@@ -469,6 +470,63 @@ export class MemorySiteStore implements SiteStore {
       if (err instanceof ConflictError) return false;
       throw err;
     }
+  }
+
+  async putMomConnection(c: MomConnection): Promise<boolean> {
+    await this.io("putMomConnection");
+    this.table.write([{ key: keys.connMom(c.connectionId), next: () => ({ momId: c.momId }) }], "");
+    try {
+      this.table.write(
+        [
+          {
+            key: keys.momConn(c.momId),
+            // a later connect wins; the same connect again is accepted
+            cond: (cur) =>
+              cur === undefined ||
+              (typeof cur.at === "number" && cur.at < c.at) ||
+              (cur.at === c.at && cur.connectionId === c.connectionId),
+            next: () => ({ ...c }),
+          },
+        ],
+        `MOM ${c.momId} has a later connection`,
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConflictError) return false;
+      throw err;
+    }
+  }
+
+  async getMomConnection(momId: string): Promise<MomConnection | undefined> {
+    await this.io("getMomConnection");
+    const it = this.table.get(keys.momConn(momId));
+    return it
+      ? { momId: it.momId as string, connectionId: it.connectionId as string, at: it.at as number }
+      : undefined;
+  }
+
+  async momOfConnection(connectionId: string): Promise<string | undefined> {
+    await this.io("momOfConnection");
+    return this.table.get(keys.connMom(connectionId))?.momId as string | undefined;
+  }
+
+  async dropMomConnection(momId: string, connectionId: string): Promise<void> {
+    await this.io("dropMomConnection");
+    try {
+      this.table.write(
+        [
+          {
+            key: keys.momConn(momId),
+            cond: (cur) => cur?.connectionId === connectionId,
+            next: () => undefined,
+          },
+        ],
+        `MOM ${momId} holds another connection`,
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+    this.table.write([{ key: keys.connMom(connectionId), next: () => undefined }], "");
   }
 
   // ---------- transfers and peers ----------

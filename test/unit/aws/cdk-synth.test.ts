@@ -87,6 +87,6 @@ describe("cdk synth (offline)", () => {
     }
     const zips = Object.values(assets.files) as { source: { path: string } }[];
     const bundles = zips.filter((z) => fs.existsSync(path.join(out, z.source.path, "index.mjs")));
-    expect(bundles.length).toBe(5); // api, scheduler, events, sweeper, seed
+    expect(bundles.length).toBe(6); // api, scheduler, events, sweeper, seed, mom-channel
   });
 });

@@ -239,10 +239,11 @@ const entries = [
   "scheduler cycles",
   "MOM reports and dependency releases",
   "periodic tick (silent MOMs, cycles)",
+  "MOM push channel routes",
 ];
 
 describe("lambdas", () => {
-  it("four functions on Node.js 22, ARM64, with the environment lambdas/env.ts needs", () => {
+  it("five functions on Node.js 22, ARM64, with the environment lambdas/env.ts needs", () => {
     for (const what of entries) {
       const p = resources[fnId(what)].Properties;
       expect(p.Runtime).toBe("nodejs22.x");
@@ -562,7 +563,10 @@ describe("MOM on ECS", () => {
 
 describe("API", () => {
   it("an HTTP API whose every route but the dashboard's files and preflights needs a JWT", () => {
-    const [[apiId, api]] = ofType("AWS::ApiGatewayV2::Api");
+    // the HTTP API (the MOM channel's WebSocket API is test/unit/aws/mom-channel-stack.test.ts's)
+    const [[apiId, api]] = ofType("AWS::ApiGatewayV2::Api").filter(
+      ([, a]) => a.Properties.ProtocolType === "HTTP",
+    );
     expect(api.Properties.ProtocolType).toBe("HTTP");
     const authId = logicalIdOf("AWS::ApiGatewayV2::Authorizer", () => true);
     expect(resources[authId].Properties).toMatchObject({
@@ -570,7 +574,9 @@ describe("API", () => {
       IdentitySource: ["$request.header.Authorization"],
       JwtConfiguration: { Issuer: ISSUER, Audience: ["client-abc"] },
     });
-    const routes = ofType("AWS::ApiGatewayV2::Route");
+    const routes = ofType("AWS::ApiGatewayV2::Route").filter(
+      ([, r]) => refsIn(r.Properties.ApiId)[0] === apiId,
+    );
     expect(routes.length).toBeGreaterThan(0);
     const open = new Set(["GET /", "GET /ui", "GET /ui/{proxy+}", "OPTIONS /{proxy+}"]);
     const seenOpen: string[] = [];
