@@ -190,7 +190,10 @@ export class SiteStack extends Stack {
       { name: "sweeper", fn: this.scheduler.sweeper },
     ];
     for (const f of functions) grantParameterRead(f.fn, momSecretParameter);
-    if (peersParameter) for (const f of functions) grantConfigRead(f.fn, peersParameter);
+    // the channel's function builds the same site context, which reads the peers at cold start
+    if (peersParameter)
+      for (const fn of [...functions.map((f) => f.fn), this.channel.handler])
+        grantConfigRead(fn, peersParameter);
     if (links.length) {
       this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom });
       grantParameterRead(this.inbox.handler, momSecretParameter);

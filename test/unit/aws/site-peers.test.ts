@@ -90,6 +90,7 @@ describe("a site with a peer on AWS", () => {
         .sort(),
     ).toEqual([
       "HTTP API",
+      "MOM push channel routes",
       "MOM reports and dependency releases",
       "messages from peer sites",
       "periodic tick (silent MOMs, cycles)",
@@ -126,10 +127,10 @@ describe("a site with a peer on AWS", () => {
     const statements = Object.values(resources)
       .filter((r) => r.Type === "AWS::IAM::Policy")
       .flatMap((r) => r.Properties.PolicyDocument.Statement as Cfn[]);
-    // the peers' parameter: GetParameter of it alone, by each of the five functions
+    // the peers' parameter: GetParameter of it alone, by each of the six functions
     const [[paramId]] = Object.entries(resources).filter(([, r]) => r.Type === "AWS::SSM::Parameter");
     const config = statements.filter((s) => JSON.stringify(s.Resource).includes(paramId));
-    expect(config.length).toBe(5);
+    expect(config.length).toBe(6);
     for (const s of config) expect(s.Action).toBe("ssm:GetParameter");
     const ssm = statements.filter(
       (s) => [s.Action].flat().includes("ssm:GetParameter") && JSON.stringify(s.Resource).includes("/peer/"),
