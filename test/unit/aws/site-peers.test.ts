@@ -90,6 +90,7 @@ describe("a site with a peer on AWS", () => {
         .sort(),
     ).toEqual([
       "HTTP API",
+      "MOM push channel routes",
       "MOM reports and dependency releases",
       "messages from peer sites",
       "periodic tick (silent MOMs, cycles)",
