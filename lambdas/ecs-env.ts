@@ -9,9 +9,12 @@ import { z } from "zod";
 import { makeDynamoClients } from "../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { EcsExecutor, RatePacer, RUN_TASK_BURST, RUN_TASK_RATE } from "../shared/adapters/executor/ecs.js";
+import { ApiGatewayConnections, makeConnectionsClient } from "../shared/adapters/channel/apigw.js";
+import { MomPusher } from "../shared/adapters/channel/push.js";
+import { pushChannel } from "../shared/adapters/executor/ecs-channel.js";
 import { EcsNodes, type MomBeatReader } from "../shared/adapters/executor/ecs-nodes.js";
 import { type Env, readEnv } from "../shared/config/env.js";
-import type { Executor } from "../shared/ports/index.js";
+import type { Executor, MomStore } from "../shared/ports/index.js";
 import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
 
 /** An unset or empty variable is absent (CDK writes "" for an optional value it has none of). */
@@ -30,6 +33,11 @@ const list = opt(z.string()).transform((x) =>
 export const EcsExecutorEnvSchema = z
   .object({
     AWS_REGION: opt(z.string()),
+    /**
+     * the MOM push channel's management endpoint (infra/aws/constructs/mom-channel.ts
+     * grantPush): runs, kills and signals reach pool nodes' MOMs through it
+     */
+    MOM_CHANNEL_ENDPOINT: opt(z.string().url()),
     ECS_CLUSTER: opt(z.string()),
     ECS_TASK_DEFINITION: opt(z.string()),
     ECS_CONTAINER_NAME: opt(z.string()).transform((x) => x ?? "mom"),
@@ -116,11 +124,28 @@ export const EcsExecutorEnvSchema = z
     }
   });
 
-export function executorFromEnv(env: Env = process.env, momSecret?: string, pacer?: RatePacer): Executor {
+/** What an executor built from the environment may share with another (lazyExecutorFromEnv). */
+export interface EcsExecutorShared {
+  pacer?: RatePacer;
+  /** the push channel's pusher (it remembers each MOM's connection: one per process) */
+  pusher?: MomPusher;
+  /** where MOMs' connections are recorded; default the site table (TABLE_NAME) */
+  connections?: Pick<MomStore, "getMomConnection" | "dropMomConnection">;
+}
+
+export function executorFromEnv(
+  env: Env = process.env,
+  momSecret?: string,
+  pacerOrShared?: RatePacer | EcsExecutorShared,
+): Executor {
+  const shared: EcsExecutorShared =
+    pacerOrShared instanceof RatePacer ? { pacer: pacerOrShared } : (pacerOrShared ?? {});
+  const pacer = shared.pacer;
   const e = readEnv("Lambda", EcsExecutorEnvSchema, env);
   if (!e.ECS_CLUSTER || !e.ECS_TASK_DEFINITION || !e.AWS_REGION) return unconfiguredExecutor;
   const ecs = new ECSClient({ region: e.AWS_REGION, maxAttempts: 5 });
   const np = e.ECS_NODE_POOLS;
+  const pusher = np.pools.length ? (shared.pusher ?? pusherFromEnv(env, shared.connections)) : undefined;
   const nodes = np.pools.length
     ? new EcsNodes(ecs, {
         cluster: e.ECS_CLUSTER,
@@ -138,6 +163,7 @@ export function executorFromEnv(env: Env = process.env, momSecret?: string, pace
         })),
         momSecret,
         beats: momBeatsFromEnv(env),
+        channel: pusher && pushChannel(pusher),
       })
     : undefined;
   return new EcsExecutor(ecs, {
@@ -152,6 +178,34 @@ export function executorFromEnv(env: Env = process.env, momSecret?: string, pace
     nodes,
     pacer,
   });
+}
+
+/**
+ * The push channel to MOMs (issue 12), when the stack deployed it (MOM_CHANNEL_ENDPOINT): the
+ * gateway's management API, and the connection records of the site table the `$connect` route
+ * writes. Undefined without it: runs on pool nodes are then refused as `later`.
+ */
+export function pusherFromEnv(
+  env: Env,
+  connections?: Pick<MomStore, "getMomConnection" | "dropMomConnection">,
+): MomPusher | undefined {
+  const e = readEnv("Lambda", EcsExecutorEnvSchema, env);
+  if (!e.MOM_CHANNEL_ENDPOINT || !e.AWS_REGION) return undefined;
+  let store: DynamoSiteStore | undefined;
+  const table = () => {
+    const { AWS_REGION, TABLE_NAME } = readEnv("Lambda", TableEnvSchema, env);
+    store ??= new DynamoSiteStore(makeDynamoClients({ region: AWS_REGION }).doc, TABLE_NAME);
+    return store;
+  };
+  return new MomPusher(
+    connections ?? {
+      getMomConnection: (momId) => table().getMomConnection(momId),
+      dropMomConnection: (momId, connectionId) => table().dropMomConnection(momId, connectionId),
+    },
+    new ApiGatewayConnections(
+      makeConnectionsClient({ region: e.AWS_REGION, endpoint: e.MOM_CHANNEL_ENDPOINT }),
+    ),
+  );
 }
 
 /**
@@ -177,14 +231,23 @@ const TableEnvSchema = z.object({ AWS_REGION: z.string().min(1), TABLE_NAME: z.s
 export function lazyExecutorFromEnv(env: Env = process.env): Executor {
   let ex: Executor | undefined;
   let keyed = false;
-  const pacer = new RatePacer(RUN_TASK_RATE, RUN_TASK_BURST);
+  // one pacer and one pusher (with the connections it remembers) for both executors
+  const shared: EcsExecutorShared = { pacer: new RatePacer(RUN_TASK_RATE, RUN_TASK_BURST) };
+  let pushed = false;
+  const sharedOnce = () => {
+    if (!pushed) {
+      shared.pusher = pusherFromEnv(env);
+      pushed = true;
+    }
+    return shared;
+  };
   const get = () => {
-    ex ??= executorFromEnv(env, undefined, pacer);
+    ex ??= executorFromEnv(env, undefined, sharedOnce());
     return ex;
   };
   const withKey = async (): Promise<Executor> => {
     if (!keyed || !ex) {
-      ex = executorFromEnv(env, await momSecretFromEnv(env), pacer);
+      ex = executorFromEnv(env, await momSecretFromEnv(env), sharedOnce());
       keyed = true;
     }
     return ex;
@@ -198,7 +261,7 @@ export function lazyExecutorFromEnv(env: Env = process.env): Executor {
     get momPerRun() {
       return get().momPerRun;
     },
-    momIdFor: (host, key, runCount) => get().momIdFor(host, key, runCount),
+    momIdFor: (host, key, runCount, at) => get().momIdFor(host, key, runCount, at),
     dispatch: async (spec) => (await withKey()).dispatch(spec),
     kill: (job, reason) => get().kill(job, reason),
     signal: (job, signal) => get().signal(job, signal),

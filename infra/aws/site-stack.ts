@@ -181,6 +181,8 @@ export class SiteStack extends Stack {
     // who pushes to MOMs: the scheduler (runs), the API (qdel, qsig), the sweeper (lost MOMs)
     for (const fn of [this.scheduler.scheduler, this.api.handler, this.scheduler.sweeper])
       this.channel.grantPush(fn);
+    // pool nodes' MOMs connect to it and take their runs there (issue 12 point 1)
+    this.nodePools.connectChannel(this.channel.url);
     grantParameterRead(this.channel.handler, momSecretParameter);
 
     const functions = [

@@ -5,11 +5,13 @@
  * as a node's pbs_mom does, until ECS stops the task (power-off: SIGTERM).
  *
  * The task's overrides name it: MOM_NODE (the node), MOM_ID (`<node>:p<power-on>`) and MOM_KEY
- * = HMAC(site secret, MOM_ID). Receiving a run is one function, `run(spec)`, taking the same
- * JobRunSpec the local MOM's IPC `run` request carries (shared/adapters/executor/local.ts
- * MomRequest): the dispatch channel (a push channel, built apart) calls it for each run it
- * receives. Until it does, nothing reaches a node MOM, and the executor refuses runs on pool
- * nodes (`later`).
+ * = HMAC(site secret, MOM_ID). Runs, kills and signals reach it through the MOM push channel,
+ * as the local MOM's do (infra/mom/local.ts): it connects out to the site's WebSocket API
+ * (MOM_CHANNEL_URL, set by the CDK on pool task definitions) with a signed connect before its
+ * hello, so a run the server pushes once the node is up finds its connection; a pushed run goes
+ * to `run(spec)`. A run it cannot start goes back as a signed obituary asking for a rerun, on
+ * the connection. Without MOM_CHANNEL_URL nothing reaches it, and the executor refuses runs on
+ * its node (`later`).
  *
  * As the per-run MOM (ecs.ts): jobs run as MOM_JOB_USER, never as the root MOM; their paths are
  * re-rooted under MOM_PATH_ROOT; output is uploaded to S3 before each obituary is sent.
@@ -23,11 +25,15 @@ import { signBeat, signReport } from "../../shared/auth/mom-report.js";
 import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { specWithoutSiteSecrets } from "../../shared/exec/job-secrets.js";
 import { Mom } from "../../shared/exec/mom.js";
+import { MomLink } from "../../shared/exec/mom-link.js";
+import type { MomPush } from "../../shared/ports/channel.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 import { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs } from "./ecs-files.js";
 
 const WHO = "ECS node MOM";
+/** PBS JOB_EXEC_RETRY: the job could not be started, try again */
+const JOB_EXEC_RETRY = -3;
 
 const NodeMomEnvSchema = envSchema({
   MOM_NODE: v.string(),
@@ -42,6 +48,8 @@ const NodeMomEnvSchema = envSchema({
   /** while running no job; default MOM_HEARTBEAT_MS (an idle node's beats say it is alive) */
   MOM_IDLE_HEARTBEAT_MS: v.optionalInt({ min: 1 }),
   MOM_JOB_USER: v.optional(),
+  /** the MOM push channel: `wss://...` on AWS (the WebSocket API's stage), `ws+unix:<socket>:/` locally */
+  MOM_CHANNEL_URL: v.optional(),
 });
 
 export interface NodeMom {
@@ -52,8 +60,10 @@ export interface NodeMom {
   /** the runs it has (the channel's `running` request; power-off checks its beats) */
   running(): { jobId: string; runCount: number }[];
   kill(jobId: string, runCount: number): boolean;
-  /** Kill the jobs (their obituaries are sent) and stop beating. */
+  /** Kill the jobs (their obituaries are sent), stop beating, close the channel. */
   shutdown(): Promise<void>;
+  /** its push channel connection, when MOM_CHANNEL_URL is set (tests drop it) */
+  readonly link?: MomLink;
 }
 
 /**
@@ -111,6 +121,84 @@ export async function startNodeMom(
       },
     },
   });
+  const run = (raw: JobRunSpec): void => {
+    if (raw.momId !== momId) throw new Error(`${WHO}: run of ${raw.jobId} is for ${raw.momId}, not ${momId}`);
+    // as the per-run task: the site's secrets out of its Variable_List, paths re-rooted, and
+    // it starts in its submit directory (a container has no account or home of the owner)
+    const spec: JobRunSpec = {
+      ...rebaseSpec(specWithoutSiteSecrets(raw), e.MOM_PATH_ROOT),
+      start: "workdir",
+    };
+    for (const p of [spec.workdir, spec.stdoutPath, spec.stderrPath]) {
+      const dir = p === spec.workdir ? p : p ? path.dirname(p) : null;
+      try {
+        if (dir) makeDirs(dir, account);
+      } catch (err) {
+        log(`${WHO}: cannot create ${dir}: ${(err as Error).message}`);
+      }
+    }
+    specs.set(ref(spec.jobId, spec.runCount), spec);
+    mom.run(spec);
+  };
+
+  // A run this MOM cannot start goes back as a signed obituary asking for a rerun (exit
+  // JOB_EXEC_RETRY): on the connection it came by, else on the events queue; the server
+  // requeues that run once, by its runCount (shared/server/mom-channel.ts), as the local MOM's.
+  const refuseRun = (spec: JobRunSpec, why: string) => {
+    const now = Date.now();
+    const obit: Obituary = {
+      type: "obit",
+      jobId: spec.jobId,
+      runCount: spec.runCount,
+      momId,
+      exitStatus: JOB_EXEC_RETRY,
+      startedAt: now,
+      endedAt: now,
+      resourcesUsed: { walltime: 0, cput: 0, mem: 0, ncpus: spec.ncpus },
+      comment: `MOM ${momId} could not start the run: ${why}`,
+      killedFor: "rerun",
+    };
+    if (!(key && link?.send({ type: "report", report: signReport(key, momId, "obit", obit) })))
+      void send("obit", obit).catch((err) =>
+        log(`${WHO}: refusal of ${spec.jobId}: ${(err as Error).message}`),
+      );
+  };
+  const onPush = (m: MomPush) => {
+    try {
+      if (m.type === "run") {
+        // a run for another MOM (an earlier power-on's) is not this one's to report: the
+        // sweeper finds it unreported
+        if (m.spec.momId !== momId)
+          return log(`${WHO}: run of ${m.spec.jobId} is for ${m.spec.momId}, not ${momId}`);
+        try {
+          run(m.spec);
+        } catch (err) {
+          refuseRun(m.spec, (err as Error).message);
+        }
+      } else if (m.type === "kill") {
+        mom.kill(m.jobId, m.runCount, m.reason);
+      } else if (m.type === "signal") {
+        mom.signal(m.jobId, m.runCount, m.signal);
+      }
+    } catch (err) {
+      log(`${WHO}: ${m.type}: ${(err as Error).message}`);
+    }
+  };
+  let link: MomLink | undefined;
+  if (e.MOM_CHANNEL_URL && key) {
+    link = new MomLink({
+      url: e.MOM_CHANNEL_URL,
+      momId,
+      key,
+      onPush,
+      log: (l) => log(`${WHO} ${momId}: ${l}`),
+    });
+    // connected before the hello: once the node is up, runs pushed to it find the connection
+    await link.start();
+  } else if (e.MOM_CHANNEL_URL)
+    log(`${WHO}: no MOM_KEY: not connecting to the push channel (it refuses unsigned connects)`);
+  else log(`${WHO}: no MOM_CHANNEL_URL: no run can reach this MOM`);
+
   const recovered = mom.recover();
   await send("hello", { type: "hello", momId, node, ...recovered });
   mom.start();
@@ -118,28 +206,13 @@ export async function startNodeMom(
   return {
     momId,
     node,
-    run(raw: JobRunSpec): void {
-      if (raw.momId !== momId)
-        throw new Error(`${WHO}: run of ${raw.jobId} is for ${raw.momId}, not ${momId}`);
-      // as the per-run task: the site's secrets out of its Variable_List, paths re-rooted, and
-      // it starts in its submit directory (a container has no account or home of the owner)
-      const spec: JobRunSpec = {
-        ...rebaseSpec(specWithoutSiteSecrets(raw), e.MOM_PATH_ROOT),
-        start: "workdir",
-      };
-      for (const p of [spec.workdir, spec.stdoutPath, spec.stderrPath]) {
-        const dir = p === spec.workdir ? p : p ? path.dirname(p) : null;
-        try {
-          if (dir) makeDirs(dir, account);
-        } catch (err) {
-          log(`${WHO}: cannot create ${dir}: ${(err as Error).message}`);
-        }
-      }
-      specs.set(ref(spec.jobId, spec.runCount), spec);
-      mom.run(spec);
-    },
+    link,
+    run,
     running: () => mom.running(),
     kill: (jobId, runCount) => mom.kill(jobId, runCount, "qdel"),
-    shutdown: () => mom.shutdown(),
+    shutdown: async () => {
+      await mom.shutdown();
+      link?.close();
+    },
   };
 }

@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => stop.abort());
   if (env.MOM_NODE) {
     // node mode (a pool node's long-lived task): up until ECS stops it (power-off). Its runs
-    // arrive through the dispatch channel, which calls mom.run (infra/mom/ecs-node.ts).
+    // are pushed on the MOM channel (MOM_CHANNEL_URL), which calls mom.run (infra/mom/ecs-node.ts).
     const mom = await startNodeMom(env, { doc, sqs, s3 });
     await new Promise<void>((resolve) =>
       stop.signal.addEventListener("abort", () => resolve(), { once: true }),

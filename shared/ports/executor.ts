@@ -100,8 +100,11 @@ export interface Executor {
    * one item is just replaced by the next beat (no delete per job).
    */
   readonly momPerRun?: boolean;
-  /** Which MOM will run a job: the node's MOM locally, a per-run task on ECS. */
-  momIdFor(execHost: string, jobKey: string, runCount: number): string;
+  /**
+   * Which MOM will run a job: the node's MOM locally, a per-run task on ECS, the MOM of a pool
+   * node's current power-on (`poweredOnAt`, the node's `power_on_at`) for an ECS pool node.
+   */
+  momIdFor(execHost: string, jobKey: string, runCount: number, poweredOnAt?: number): string;
   /** Start the job. Resolves once the MOM has it; rejects if it cannot be started. */
   dispatch(spec: JobRunSpec): Promise<void>;
   /** Ask the MOM to kill a running job; the obituary follows through the events queue. */

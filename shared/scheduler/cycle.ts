@@ -22,6 +22,7 @@ import {
   federationState,
   nodeInfo,
   nodePartition,
+  nodePower,
   queueInfo,
   queuePartition,
   schedFor,
@@ -89,6 +90,7 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
 
   const queues = [...st.queues.values()].filter((q) => queuePartition(q) === partition);
   const nodes = [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo);
+  const poweredOn = poweredOnAt(st);
   const [runningJobs, ...readyLists] = await Promise.all([
     ctx.store.queryRunning(partition),
     ...queues
@@ -156,13 +158,13 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     ...plain.map(async (d) => {
       const before = byId.get(d.jobId);
       if (!before) return;
-      const job = await claim(ctx, before, d, startedAt);
+      const job = await claim(ctx, before, d, startedAt, poweredOn);
       if (job) startedJobs.push(job);
     }),
     ...[...arrays.entries()].map(async ([key, ds]) => {
       const parent = byId.get(ds[0].jobId);
       if (!parent) return;
-      const subs = await claimSubjobs(ctx, parent, ds, startedAt);
+      const subs = await claimSubjobs(ctx, parent, ds, startedAt, poweredOn);
       startedJobs.push(...subs);
       void key;
     }),
@@ -273,9 +275,30 @@ export function freeAfter(
     .filter((f) => f.ncpus > 0);
 }
 
-function runFields(ctx: SiteContext, job: JobRecord, d: Decision, now: number): Partial<JobRecord> {
+/**
+ * The power-on time (`power_on_at`) of each pool node: a long-lived node MOM's id derives from
+ * it (shared/adapters/executor/ecs-nodes.ts nodeMomId), so a claim names the MOM of the node's
+ * current power-on, never one of an earlier power-on that may still hold a connection.
+ */
+export function poweredOnAt(st: Pick<ServerState, "nodes">): Map<string, number> {
+  const at = new Map<string, number>();
+  for (const n of st.nodes.values()) {
+    const p = nodePower(n)?.poweredOnAt;
+    if (p !== undefined) at.set(n.name, p);
+  }
+  return at;
+}
+
+function runFields(
+  ctx: SiteContext,
+  job: JobRecord,
+  d: Decision,
+  now: number,
+  poweredOn: ReadonlyMap<string, number>,
+): Partial<JobRecord> {
   const execHost = formatExecHost(d.alloc);
   const runCount = job.runCount + 1;
+  const node = d.alloc[0]?.node ?? "";
   const execVnode = formatExecVnode(d.alloc);
   return {
     state: "R",
@@ -285,7 +308,7 @@ function runFields(ctx: SiteContext, job: JobRecord, d: Decision, now: number): 
     execHost,
     execVnode,
     runCount,
-    momId: ctx.executor.momIdFor(d.alloc[0]?.node ?? "", job.key, runCount),
+    momId: ctx.executor.momIdFor(node, job.key, runCount, poweredOn.get(node)),
     comment: runComment(now, execVnode),
     hist: withTrace(job.hist, { time: now, source: "L", message: `Job run on ${execVnode}` }),
   };
@@ -296,10 +319,11 @@ export async function claim(
   before: JobRecord,
   d: Decision,
   now: number,
+  poweredOn: ReadonlyMap<string, number> = new Map(),
 ): Promise<JobRecord | undefined> {
   let fields: Partial<JobRecord>;
   try {
-    fields = runFields(ctx, before, d, now);
+    fields = runFields(ctx, before, d, now, poweredOn);
   } catch (err) {
     // No MOM serves the chosen node (down, or not started yet): leave the job queued, say why.
     const comment = `Not Running: ${(err as Error).message}`;
@@ -341,6 +365,7 @@ async function claimSubjobs(
   parent: JobRecord,
   ds: Decision[],
   now: number,
+  poweredOn: ReadonlyMap<string, number>,
 ): Promise<JobRecord[]> {
   const arr = parent.array;
   if (!arr) return [];
@@ -350,7 +375,7 @@ async function claimSubjobs(
   ds = ds.slice(0, Math.max(1, Math.floor((TRANSACTION_BYTES - perSub) / perSub)));
   const subs: JobRecord[] = ds.map((d, i) => {
     const sub = instantiateSubjob(parent, arr.indices[arr.next + i], now);
-    return { ...sub, ...runFields(ctx, sub, d, now) } as JobRecord;
+    return { ...sub, ...runFields(ctx, sub, d, now, poweredOn) } as JobRecord;
   });
   const after: JobRecord = {
     ...parent,

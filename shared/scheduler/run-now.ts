@@ -12,7 +12,7 @@ import { keyOfId } from "../server/mutate.js";
 import { nodeInfo, nodePartition } from "../server/objects.js";
 import type { Actor } from "../server/ops.js";
 import { loadServerState } from "../server/server-state.js";
-import { claim, dispatch } from "./cycle.js";
+import { claim, dispatch, poweredOnAt } from "./cycle.js";
 import { toCandidate, toRunning } from "./inputs.js";
 import { planCycle } from "./plan.js";
 
@@ -59,7 +59,7 @@ export async function runJobNow(ctx: SiteContext, id: string, actor: Actor, host
       409,
     );
   }
-  const started = await claim(ctx, job, decision, now);
+  const started = await claim(ctx, job, decision, now, poweredOnAt(st));
   if (!started)
     throw new InvalidStateError(`Request invalid for state of job ${job.id}: it changed meanwhile`);
   await dispatch(ctx, started);

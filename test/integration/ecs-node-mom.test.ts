@@ -3,7 +3,11 @@
  * Local and the SQS emulator stand in for the task's clients; its identity arrives the way a
  * pool node's RunTask passes it (MOM_NODE, MOM_ID, MOM_KEY). It says a signed hello, beats
  * while idle, runs the runs it is handed (the dispatch channel's entry: `run(spec)`), reports
- * each signed, and refuses a run meant for another MOM.
+ * each signed, and refuses a run meant for another MOM. With MOM_CHANNEL_URL it connects to
+ * the local MOM gateway (what API Gateway's WebSocket API is on AWS, running the channel's route
+ * handler over the site table): a run pushed through the executor's channel (ecs-channel.ts,
+ * the AWS SDK's management client) is run and its obituary arrives; a kill pushed ends a run;
+ * a run for a MOM with no connection is refused as `later`.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -11,6 +15,13 @@ import path from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeMomChannelHandler } from "../../lambdas/handlers.js";
+import { type MomGateway, startMomGateway } from "../../infra/local/mom-gateway.js";
+import { ApiGatewayConnections, makeConnectionsClient } from "../../shared/adapters/channel/apigw.js";
+import { MomPusher } from "../../shared/adapters/channel/push.js";
+import { pushChannel } from "../../shared/adapters/executor/ecs-channel.js";
+import { DispatchError } from "../../shared/ports/index.js";
+import { memorySite } from "../fixtures/memory-site.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
 import { type NodeMom, startNodeMom } from "../../infra/mom/ecs-node.js";
@@ -53,18 +64,30 @@ describe("ECS node MOM (a pool node's long-lived task) on the local stack", () =
     fs.chmodSync(dir, 0o777);
   });
 
+  let linked: NodeMom | undefined;
+  let gw: MomGateway | undefined;
   afterAll(async () => {
     await mom?.shutdown();
+    await linked?.shutdown();
+    await gw?.stop();
     await Promise.all([ddbLocal?.stop(), sqsEmu?.stop()]);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   /** the next report of `kind` (and job) from the events queue, its signature checked */
-  async function receive(kind: "hello" | "obit", jobId?: string, timeoutMs = 20_000): Promise<MomEnvelope> {
+  async function receive(
+    kind: "hello" | "obit",
+    jobId?: string,
+    timeoutMs = 20_000,
+    momId?: string,
+  ): Promise<MomEnvelope> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const hit = seen.find(
-        (e) => e.kind === kind && (!jobId || (e.body as { jobId?: string }).jobId === jobId),
+        (e) =>
+          e.kind === kind &&
+          (!jobId || (e.body as { jobId?: string }).jobId === jobId) &&
+          (!momId || e.momId === momId),
       );
       if (hit) return hit;
       if (Date.now() > until) throw new Error(`no ${kind} report within ${timeoutMs} ms`);
@@ -147,4 +170,70 @@ describe("ECS node MOM (a pool node's long-lived task) on the local stack", () =
   it("refuses a run meant for another MOM", () => {
     expect(() => mom?.run(spec(53, "true\n", "f1:pother"))).toThrow(/is for f1:pother, not f1:p/);
   });
+
+  it("on the push channel: a pushed run is run and reported, a pushed kill ends one, a MOM with no connection is refused as later", async () => {
+    // the channel's routes as on AWS (the $connect handler checks the MOM's signed connect and
+    // records its connection in the site table), over DynamoDB Local
+    const store = new DynamoSiteStore(clients.doc, TABLE);
+    const site = await memorySite();
+    const ctx = {
+      ...site.ctx,
+      store,
+      momSecret: SECRET,
+      clock: { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) },
+    };
+    gw = await startMomGateway({ socketPath: path.join(dir, "gw.sock"), route: makeMomChannelHandler(ctx) });
+    const channel = pushChannel(
+      new MomPusher(
+        store,
+        new ApiGatewayConnections(
+          makeConnectionsClient({
+            region: "us-east-1",
+            endpoint: gw.endpoint,
+            credentials: LOCAL_CREDENTIALS,
+          }),
+        ),
+      ),
+    );
+    const at = Date.UTC(2026, 11, 3, 1);
+    const momId = channel.momIdOf("f1", at) as string;
+    expect(momId).toBe(nodeMomId("f1", at));
+    linked = await startNodeMom(
+      {
+        MOM_NODE: "f1",
+        MOM_ID: momId,
+        MOM_KEY: momKey(SECRET, momId),
+        TABLE_NAME: TABLE,
+        EVENTS_QUEUE_URL: eventsUrl,
+        MOM_TMP: path.join(dir, "tmp2"),
+        MOM_HEARTBEAT_MS: "200",
+        MOM_CHANNEL_URL: gw.wsUrl,
+        ...JOB_USER_ENV,
+      },
+      clients,
+      { log: () => {} },
+    );
+    // connected before its hello
+    expect((await store.getMomConnection(momId))?.connectionId).toBe(gw.connectionIds()[0]);
+    expect((await receive("hello", undefined, 20_000, momId)).body).toMatchObject({ momId, node: "f1" });
+
+    await channel.send(momId, spec(61, "echo pushed\n", momId));
+    const o = (await receive("obit", "61.casper")).body as Obituary;
+    expect(o).toMatchObject({ jobId: "61.casper", momId, exitStatus: 0 });
+    expect(fs.readFileSync(path.join(dir, "STDIN.o61"), "utf8")).toBe("pushed\n");
+
+    await channel.send(momId, spec(62, "sleep 30\n", momId));
+    for (let i = 0; i < 100 && !linked.running().some((r) => r.jobId === "62.casper"); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    await channel.kill?.({ jobId: "62.casper", momId, runCount: 1 }, "qdel");
+    const killed = (await receive("obit", "62.casper")).body as Obituary;
+    expect(killed).toMatchObject({ jobId: "62.casper", momId });
+    expect(killed.exitStatus).not.toBe(0);
+
+    // the first test's MOM (an earlier power-on of f1) never connected: no run reaches it
+    const e = await channel.send(MOM_ID, spec(63, "true\n")).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DispatchError);
+    expect((e as DispatchError).retry).toBe("later");
+    expect(gw.counts.posts).toBe(3); // run, run, kill: nothing posted for the unconnected MOM
+  }, 90_000);
 });

@@ -28,7 +28,7 @@ import {
 } from "../../../shared/config/node-pools.js";
 import type { NodeConfig } from "../../../shared/config/site-config.js";
 import { parseSize } from "../../../shared/pbs/size.js";
-import type { ExecutorExtension, MomCluster, MomClusterProps } from "./mom.js";
+import { type ExecutorExtension, MOM_CONTAINER_NAME, type MomCluster, type MomClusterProps } from "./mom.js";
 
 /** Lambda environment variables hold 4 KB in all: the node list must leave room for the rest. */
 export const NODE_POOLS_ENV_MAX = 2048;
@@ -206,6 +206,22 @@ export class NodePools extends Construct implements ExecutorExtension {
         startsPerMinute: p.startsPerMinute,
       })),
     );
+  }
+
+  /**
+   * The MOM push channel's URL (infra/aws/constructs/mom-channel.ts) on every pool's MOM
+   * container: a node MOM connects there before its hello, and takes its runs, kills and
+   * signals on that connection (infra/mom/ecs-node.ts).
+   */
+  connectChannel(url: string): void {
+    for (const p of this.pools) {
+      const c = p.taskDefinition.findContainer(MOM_CONTAINER_NAME);
+      if (!c)
+        throw new Error(
+          `node pool ${p.config.name}: its task definition has no ${MOM_CONTAINER_NAME} container`,
+        );
+      c.addEnvironment("MOM_CHANNEL_URL", url);
+    }
   }
 
   /** RunTask of the pools' task definitions only (with iam:PassRole of their task and execution roles). */

@@ -19,9 +19,9 @@
  * - powerOff = StopTask of the node's task(s), only when the MOM's last heartbeat lists no job:
  *   the power module powers off only nodes idle in the store, and this check keeps a MOM that
  *   runs something the store does not know of (a dispatch whose claim was lost) from being cut.
- * - Runs reach a node MOM through a dispatch channel (a push channel, built apart); without
- *   one, a run on a pool node is refused as `later` (DispatchError), so the job is requeued
- *   with a back-off and never started twice.
+ * - Runs, kills and signals reach a node MOM through its dispatch channel (the MOM push
+ *   channel: ecs-channel.ts); without one, a run on a pool node is refused as `later`
+ *   (DispatchError), so the job is requeued with a back-off and never started twice.
  */
 import { createHash } from "node:crypto";
 import {
@@ -34,7 +34,8 @@ import {
   StopTaskCommand,
 } from "@aws-sdk/client-ecs";
 import { momKey, nodeOfMomId } from "../../auth/mom-report.js";
-import { DispatchError, type JobRunSpec } from "../../ports/index.js";
+import { RejectedError } from "../../errors.js";
+import { DispatchError, type JobRunSpec, type KillReason } from "../../ports/index.js";
 import {
   EcsDispatchError,
   type EcsNodeMoms,
@@ -65,13 +66,16 @@ export interface EcsPoolNode {
 }
 
 /**
- * How runs reach a long-lived node MOM (the push dispatch channel, built apart): `momIdOf` is
- * the momId of the MOM connected for the node, if any; `send` hands it the run and resolves
- * once the MOM has it.
+ * How runs reach a long-lived node MOM (the push channel: ecs-channel.ts pushChannel):
+ * `momIdOf` is the momId of the node's MOM of power-on `poweredOnAt`, if any; `send` hands it
+ * the run and resolves once the MOM has it (DispatchError `later` when it cannot be reached);
+ * `kill` and `signal` are pushed the same way.
  */
 export interface NodeDispatchChannel {
-  momIdOf(node: string): string | undefined;
+  momIdOf(node: string, poweredOnAt?: number): string | undefined;
   send(momId: string, spec: JobRunSpec): Promise<void>;
+  kill?(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void>;
+  signal?(job: { jobId: string; momId: string; runCount: number }, signal: NodeJS.Signals): Promise<void>;
 }
 
 /** What one MOM's last heartbeat says it runs (the site table's MOM#<id> items). */
@@ -140,8 +144,26 @@ export class EcsNodes implements EcsNodeMoms {
     return !momId.startsWith("ecs:") && this.nodes.has(nodeOfMomId(momId));
   }
 
-  momIdFor(node: string): string {
-    return this.config.channel?.momIdOf(node) ?? `${node}:${NO_CHANNEL}`;
+  momIdFor(node: string, poweredOnAt?: number): string {
+    return this.config.channel?.momIdOf(node, poweredOnAt) ?? `${node}:${NO_CHANNEL}`;
+  }
+
+  /** qdel and the like: pushed to the node's MOM; without a channel no run reached one. */
+  async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
+    await this.config.channel?.kill?.(job, reason);
+  }
+
+  async signal(
+    job: { jobId: string; momId: string; runCount: number },
+    signal: NodeJS.Signals,
+  ): Promise<void> {
+    const ch = this.config.channel;
+    if (!ch?.signal)
+      throw new RejectedError(
+        "NotSupported",
+        `No support for requested service: qsig of ${job.jobId}: its node's MOM has no dispatch channel`,
+      );
+    await ch.signal(job, signal);
   }
 
   async dispatch(spec: JobRunSpec): Promise<void> {
@@ -149,7 +171,9 @@ export class EcsNodes implements EcsNodeMoms {
     const ch = this.config.channel;
     if (!ch || spec.momId.endsWith(`:${NO_CHANNEL}`))
       throw new DispatchError(
-        `node ${node} is an ECS pool node, whose MOM takes runs over the dispatch channel, and the dispatch channel is not deployed: ${spec.jobId} waits`,
+        ch
+          ? `node ${node} has no MOM of a known power-on: ${spec.jobId} waits`
+          : `node ${node} is an ECS pool node, whose MOM takes runs over the dispatch channel, and the dispatch channel is not deployed: ${spec.jobId} waits`,
         "later",
       );
     await ch.send(spec.momId, spec);

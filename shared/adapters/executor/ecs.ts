@@ -81,8 +81,10 @@ export interface EcsNodeMoms {
   hasNode(node: string): boolean;
   /** whether `momId` names a pool node's MOM */
   isNodeMom(momId: string): boolean;
-  momIdFor(node: string): string;
+  momIdFor(node: string, poweredOnAt?: number): string;
   dispatch(spec: JobRunSpec): Promise<void>;
+  kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void>;
+  signal(job: { jobId: string; momId: string; runCount: number }, signal: NodeJS.Signals): Promise<void>;
   powerOn(node: string, at: number | undefined, pacer: RatePacer): Promise<void>;
   powerOff(node: string): Promise<void>;
   /** Stop the task of node MOM `momId` (lost), whatever it runs; nothing when it is gone. */
@@ -368,9 +370,9 @@ export class EcsExecutor implements Executor {
     this.momPerRun = !config.nodes;
   }
 
-  momIdFor(execHost: string, jobKey: string, runCount: number): string {
+  momIdFor(execHost: string, jobKey: string, runCount: number, poweredOnAt?: number): string {
     const n = this.config.nodes;
-    if (n?.hasNode(execHost)) return n.momIdFor(execHost);
+    if (n?.hasNode(execHost)) return n.momIdFor(execHost, poweredOnAt);
     return `ecs:${jobKey}:${runCount}`;
   }
 
@@ -480,8 +482,10 @@ export class EcsExecutor implements Executor {
    */
   async signal(
     job: { jobId: string; momId: string; runCount: number },
-    _signal: NodeJS.Signals,
+    signal: NodeJS.Signals,
   ): Promise<void> {
+    // a pool node's MOM gets it pushed on its channel (ecs-nodes.ts)
+    if (this.config.nodes?.isNodeMom(job.momId)) return this.config.nodes.signal(job, signal);
     throw new RejectedError(
       "NotSupported",
       `No support for requested service: qsig of ${job.jobId}, which runs on an ECS task (ECS can only stop it: qdel)`,
@@ -494,6 +498,8 @@ export class EcsExecutor implements Executor {
    * reports the obituary. Nothing to stop (the task already ended) is not an error.
    */
   async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
+    // a pool node's MOM runs other jobs too: the kill is pushed to it, its task is not stopped
+    if (this.config.nodes?.isNodeMom(job.momId)) return this.config.nodes.kill(job, reason);
     await this.stopRun(job, `metaqueue: ${reason} of ${job.jobId} run ${job.runCount}`);
   }
 

@@ -89,6 +89,27 @@ describe("node pools in the site stack", () => {
       expect(td.Properties.ContainerDefinitions.map((c: Cfn) => c.Name)).toEqual(["mom"]);
   });
 
+  it("each pool's MOM container is told the push channel's URL; the scheduler may push to it", () => {
+    const [apiId] = ofType("AWS::ApiGatewayV2::Api").find(
+      ([, r]) => r.Properties.ProtocolType === "WEBSOCKET",
+    ) as [string, unknown];
+    for (const pool of ["cpu", "gpu", "onprem"]) {
+      const [, td] = byFamily(`metaqueue-casper-node-${pool}`);
+      const env = td.Properties.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[];
+      const url = JSON.stringify(env.find((kv) => kv.Name === "MOM_CHANNEL_URL")?.Value);
+      expect(url, pool).toContain(`{"Ref":"${apiId}"}`);
+      expect(url, pool).toMatch(/wss:\/\/.*\/moms/);
+    }
+    const sched = fnEnv("scheduler cycles");
+    expect(JSON.stringify(sched.MOM_CHANNEL_ENDPOINT)).toContain(`{"Ref":"${apiId}"}`);
+    const role = JSON.stringify(
+      ofType("AWS::IAM::Policy")
+        .filter(([id]) => id.includes("Scheduler"))
+        .map(([, r]) => r.Properties),
+    );
+    expect(role).toContain("execute-api:ManageConnections");
+  });
+
   it("the EC2 pool: an Auto Scaling group from 0 to one instance per node, GPU AMI, a managed-scaling capacity provider", () => {
     const asgs = ofType("AWS::AutoScaling::AutoScalingGroup").filter(([id]) => id.includes("NodePools"));
     expect(asgs).toHaveLength(1);

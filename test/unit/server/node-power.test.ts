@@ -88,6 +88,24 @@ describe("a pool node", () => {
     expect((await siteTick(s.ctx)).hasWork).toBe(false);
   });
 
+  it("a job placed on it names the MOM of the node's current power-on (momIdFor gets its power_on_at)", async () => {
+    const asked: [string, number | undefined][] = [];
+    const momIdFor = s.executor.momIdFor.bind(s.executor);
+    Object.assign(s.executor, {
+      momIdFor: (host: string, _key: string, _runCount: number, at?: number) => {
+        asked.push([host, at]);
+        return momIdFor(host);
+      },
+    });
+    await s.submit("alice", "true\n", { resources: { select: "1:ncpus=2" } });
+    await s.settle();
+    const at = (await node()).attrs.power_on_at;
+    expect(at).toBeTypeOf("number");
+    await s.hello("p1", "p1:mom");
+    await s.settle();
+    expect(asked).toEqual([["p1", at]]);
+  });
+
   it("stays up when its MOM still runs something, and a stale hello does not wake a sleeping node", async () => {
     await s.submit("alice", "true\n");
     await s.settle();
