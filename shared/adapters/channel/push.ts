@@ -8,7 +8,9 @@
  * the caller treats the MOM as lost (the run is not handed over; the sweeper's lost-MOM path
  * judges what it had).
  */
+import { RejectedError } from "../../errors.js";
 import { ConnectionGoneError, type MomConnections, type MomPush } from "../../ports/channel.js";
+import type { KillReason } from "../../ports/executor.js";
 import type { MomStore } from "../../ports/store.js";
 
 /** The MOM holds no live connection. */
@@ -77,5 +79,38 @@ export class MomPusher {
     this.known.delete(momId);
     this.known.set(momId, conn);
     if (this.known.size > REMEMBER) this.known.delete(this.known.keys().next().value as string);
+  }
+}
+
+type RunRef = { jobId: string; momId: string; runCount: number };
+
+/**
+ * qdel/qrerun of a run through the channel, for every executor that pushes: a MOM with no live
+ * connection is lost, and the sweeper's lost-MOM path stops what it ran and ends the job, so
+ * the kill has nothing more to do.
+ */
+export async function pushKill(
+  pusher: Pick<MomPusher, "push">,
+  job: RunRef,
+  reason: KillReason,
+): Promise<void> {
+  try {
+    await pusher.push(job.momId, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
+  } catch (err) {
+    if (!(err instanceof MomUnreachableError)) throw err;
+  }
+}
+
+/** qsig through the channel: an unreachable MOM is PBS's "Request to MOM failed" (409). */
+export async function pushSignal(
+  pusher: Pick<MomPusher, "push">,
+  job: RunRef,
+  signal: NodeJS.Signals,
+): Promise<void> {
+  try {
+    await pusher.push(job.momId, { type: "signal", jobId: job.jobId, runCount: job.runCount, signal });
+  } catch (err) {
+    if (!(err instanceof MomUnreachableError)) throw err;
+    throw new RejectedError("MomRejected", `Request to MOM failed: ${err.message}`, 409);
   }
 }

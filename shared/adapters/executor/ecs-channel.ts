@@ -1,14 +1,5 @@
-/**
- * The dispatch channel of ECS pool nodes (issue 12): runs, kills and signals reach a node's
- * long-lived MOM as pushes on its WebSocket (shared/adapters/channel/push.ts), as the local
- * executor's do (local.ts). The MOM's id is the node's and its power-on time (nodeMomId), so a
- * claim made while the node is up names the MOM of its current power-on: the connection
- * registry is keyed by momId, and a MOM of an earlier power-on (a task not yet stopped, still
- * connected) is never pushed a run meant for the node's current one.
- */
-import { RejectedError } from "../../errors.js";
-import { DispatchError, type JobRunSpec, type KillReason } from "../../ports/index.js";
-import { type MomPusher, MomUnreachableError } from "../channel/push.js";
+import { DispatchError, type JobRunSpec } from "../../ports/index.js";
+import { type MomPusher, MomUnreachableError, pushKill, pushSignal } from "../channel/push.js";
 import { type NodeDispatchChannel, nodeMomId } from "./ecs-nodes.js";
 
 export function pushChannel(pusher: Pick<MomPusher, "push">): NodeDispatchChannel {
@@ -28,25 +19,8 @@ export function pushChannel(pusher: Pick<MomPusher, "push">): NodeDispatchChanne
       }
     },
 
-    async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
-      try {
-        await pusher.push(job.momId, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
-      } catch (err) {
-        // its connection is gone: the MOM is lost, and the sweeper stops its task and ends the job
-        if (!(err instanceof MomUnreachableError)) throw err;
-      }
-    },
-
-    async signal(
-      job: { jobId: string; momId: string; runCount: number },
-      signal: NodeJS.Signals,
-    ): Promise<void> {
-      try {
-        await pusher.push(job.momId, { type: "signal", jobId: job.jobId, runCount: job.runCount, signal });
-      } catch (err) {
-        if (!(err instanceof MomUnreachableError)) throw err;
-        throw new RejectedError("MomRejected", `Request to MOM failed: ${err.message}`, 409);
-      }
-    },
+    // its connection gone, the MOM is lost: the sweeper stops its task and ends the job
+    kill: (job, reason) => pushKill(pusher, job, reason),
+    signal: (job, signal) => pushSignal(pusher, job, signal),
   };
 }

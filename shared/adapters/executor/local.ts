@@ -13,7 +13,7 @@ import { momKey, newMomId } from "../../auth/mom-report.js";
 import { RejectedError } from "../../errors.js";
 import { sessionSocketPath } from "../../exec/session.js";
 import type { Executor, JobRunSpec, KillReason, MomPush } from "../../ports/index.js";
-import { type MomPusher, MomUnreachableError } from "../channel/push.js";
+import { type MomPusher, pushKill, pushSignal } from "../channel/push.js";
 
 /**
  * The IPC protocol between this executor and the MOM it forks (infra/mom/local.ts): declared
@@ -198,12 +198,7 @@ export class LocalExecutor implements Executor {
   async kill(job: { jobId: string; momId: string; runCount: number }, reason: KillReason): Promise<void> {
     const node = this.nodeOf(job.momId);
     if (this.moms.get(node)?.momId !== job.momId) return; // that MOM is gone: the server's sweeper finishes the job
-    try {
-      await this.push(job.momId, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
-    } catch (err) {
-      // its connection is gone: the MOM is lost, and the sweeper finishes the job (as above)
-      if (!(err instanceof MomUnreachableError)) throw err;
-    }
+    await pushKill(this.opts.pusher, job, reason);
   }
 
   async signal(
@@ -217,12 +212,7 @@ export class LocalExecutor implements Executor {
         `Request to MOM failed: the MOM of ${job.jobId} is not running`,
         409,
       );
-    try {
-      await this.push(job.momId, { type: "signal", jobId: job.jobId, runCount: job.runCount, signal });
-    } catch (err) {
-      if (!(err instanceof MomUnreachableError)) throw err;
-      throw new RejectedError("MomRejected", `Request to MOM failed: ${err.message}`, 409);
-    }
+    await pushSignal(this.opts.pusher, job, signal);
   }
 
   /**
