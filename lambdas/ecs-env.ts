@@ -15,7 +15,7 @@ import { pushChannel } from "../shared/adapters/executor/ecs-channel.js";
 import { EcsNodes, type MomBeatReader } from "../shared/adapters/executor/ecs-nodes.js";
 import { type Env, readEnv } from "../shared/config/env.js";
 import type { Executor, MomStore } from "../shared/ports/index.js";
-import { momSecretFromEnv, unconfiguredExecutor } from "./env.js";
+import { jsonVar, momSecretFromEnv, unconfiguredExecutor } from "./env.js";
 
 /** An unset or empty variable is absent (CDK writes "" for an optional value it has none of). */
 const opt = <T extends z.ZodType>(t: T) => z.preprocess((x) => (x === "" ? undefined : x), t.optional());
@@ -45,76 +45,50 @@ export const EcsExecutorEnvSchema = z
     ECS_SECURITY_GROUPS: list,
     ECS_ASSIGN_PUBLIC_IP: opt(z.string()).transform((x) => x !== "false"),
     /** JSON list of EC2 pools (Ec2Pool), for GPU and large jobs */
-    ECS_EC2_POOLS: opt(z.string()).pipe(
-      z
-        .string()
-        .optional()
-        .transform((x, ctx) => {
-          if (!x) return [];
-          try {
-            return JSON.parse(x) as unknown;
-          } catch {
-            ctx.addIssue({ code: "custom", message: "is not JSON" });
-            return z.NEVER;
-          }
-        })
-        .pipe(
-          z.array(
-            z
-              .object({
-                name: z.string().min(1),
-                capacityProvider: z.string().min(1),
-                taskDefinition: z.string().min(1),
-                vcpus: z.number().positive(),
-                memoryMiB: z.number().positive(),
-                gpus: z.number().int().nonnegative(),
-              })
-              .strict(),
-          ),
-        ),
+    ECS_EC2_POOLS: jsonVar(
+      [],
+      z.array(
+        z
+          .object({
+            name: z.string().min(1),
+            capacityProvider: z.string().min(1),
+            taskDefinition: z.string().min(1),
+            vcpus: z.number().positive(),
+            memoryMiB: z.number().positive(),
+            gpus: z.number().int().nonnegative(),
+          })
+          .strict(),
+      ),
     ),
     /**
      * the site's ECS node pools (issue 12), JSON {pools: [EcsNodePool], nodes: [[name, pool,
      * ncpus, memoryMiB, gpus]]} (infra/aws/constructs/mom.ts nodePoolEnvironment)
      */
-    ECS_NODE_POOLS: opt(z.string()).pipe(
+    ECS_NODE_POOLS: jsonVar(
+      { pools: [], nodes: [] },
       z
-        .string()
-        .optional()
-        .transform((x, ctx) => {
-          if (!x) return { pools: [], nodes: [] };
-          try {
-            return JSON.parse(x) as unknown;
-          } catch {
-            ctx.addIssue({ code: "custom", message: "is not JSON" });
-            return z.NEVER;
-          }
+        .object({
+          pools: z.array(
+            z
+              .object({
+                name: z.string().min(1),
+                kind: z.enum(["fargate", "ec2", "external"]),
+                taskDefinition: z.string().min(1),
+                capacityProvider: z.string().min(1).optional(),
+              })
+              .strict(),
+          ),
+          nodes: z.array(
+            z.tuple([
+              z.string().min(1),
+              z.string().min(1),
+              z.number().positive(),
+              z.number().nonnegative(),
+              z.number().int().nonnegative(),
+            ]),
+          ),
         })
-        .pipe(
-          z
-            .object({
-              pools: z.array(
-                z
-                  .object({
-                    name: z.string().min(1),
-                    kind: z.enum(["fargate", "ec2", "external"]),
-                    taskDefinition: z.string().min(1),
-                    capacityProvider: z.string().min(1).optional(),
-                  })
-                  .strict(),
-              ),
-              nodes: z.array(
-                z.tuple([
-                  z.string().min(1),
-                  z.string().min(1),
-                  z.number().positive(),
-                  z.number().nonnegative(),
-                  z.number().int().nonnegative(),
-                ]),
-              ),
-            })
-            .strict(),
-        ),
+        .strict(),
     ),
   })
   .superRefine((e, ctx) => {

@@ -19,6 +19,25 @@ import { logger, metrics as containerMetrics } from "./middleware.js";
 import { loadPeers, ParameterCache, PEERS_TTL_MS, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 
 /**
+ * A variable holding JSON (what the CDK stack serialises for the functions): absent or empty is
+ * `whenUnset`, text that is not JSON is "is not JSON", and the parsed value must pass `schema`.
+ */
+export function jsonVar<T extends z.ZodType>(whenUnset: z.input<T>, schema: T) {
+  return z
+    .preprocess((x) => (x === "" ? undefined : x), z.string().optional())
+    .transform((x, ctx): unknown => {
+      if (x === undefined) return whenUnset;
+      try {
+        return JSON.parse(x) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "is not JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
+/**
  * What every Lambda of a site reads (infra/aws/site-stack.ts sets it; AWS_REGION is Lambda's
  * own). PEERS and MOM_SECRET_PARAMETER are optional: a site on its own, a site without MOM
  * report signatures (see README).
@@ -49,28 +68,19 @@ export const LambdaEnvSchema = z.object({
    * the site's node pools' power policies (issue 12), JSON [{name, idleOff, bootTimeout,
    * startsPerMinute}] in seconds as in the configuration; absent or empty: no pools
    */
-  NODE_POOLS: z
-    .preprocess((x) => (x === "" || x === undefined ? "[]" : x), z.string())
-    .transform((x, ctx) => {
-      try {
-        return JSON.parse(x) as unknown;
-      } catch {
-        ctx.addIssue({ code: "custom", message: "is not JSON" });
-        return z.NEVER;
-      }
-    })
-    .pipe(
-      z.array(
-        z
-          .object({
-            name: z.string().min(1),
-            idleOff: z.number().int().nonnegative(),
-            bootTimeout: z.number().int().positive(),
-            startsPerMinute: z.number().int().positive(),
-          })
-          .strict(),
-      ),
+  NODE_POOLS: jsonVar(
+    [],
+    z.array(
+      z
+        .object({
+          name: z.string().min(1),
+          idleOff: z.number().int().nonnegative(),
+          bootTimeout: z.number().int().positive(),
+          startsPerMinute: z.number().int().positive(),
+        })
+        .strict(),
     ),
+  ),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
