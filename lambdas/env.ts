@@ -53,6 +53,7 @@ export const LambdaEnvSchema = z.object({
   MOM_STALE_SECONDS: z.coerce.number().int().positive().default(120),
   /** accounting records are kept this many days (0: for ever); job history is qmgr's job_history_duration */
   ACCOUNTING_KEEP_DAYS: z.coerce.number().int().nonnegative().default(DEFAULT_SETTINGS.acctKeepDays),
+  SCRIPT_LEASE_MARGIN_DAYS: z.coerce.number().positive().default(DEFAULT_SETTINGS.scriptLeaseMarginDays),
   /**
    * SSM String parameter holding the peers' JSON (lambdas/peers-env.ts PeerEnvSchema), read
    * with a PEERS_TTL_MS cache; absent or empty: PEERS, else no peers
@@ -108,6 +109,7 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     momStaleMs: e.MOM_STALE_SECONDS * 1000,
     dispatchGraceMs: 300_000,
     acctKeepDays: e.ACCOUNTING_KEEP_DAYS,
+    scriptLeaseMarginDays: e.SCRIPT_LEASE_MARGIN_DAYS,
   };
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },

@@ -59,13 +59,37 @@ export interface SettleEnd {
   charge?: UsageCharge;
 }
 
+/**
+ * How a job is read. `script: false`: without its script (the record's `script` is absent), for
+ * callers that change a job's state and never run or move it (an obituary's end, qdel): the
+ * store does not read the script at all (DynamoDB: the job's own item only, not its script
+ * item). A record read so can be written back: a write whose `before` or `after` has no script
+ * leaves the stored one as it is (as for records read from an index).
+ */
+export interface JobReadOptions {
+  script?: boolean;
+}
+
+/**
+ * A job's script as the script-lease pass sees it (JobStore.scriptLeases): `until`, the epoch
+ * second after which the store may delete the script (undefined: no lease, kept for ever);
+ * `renewed`, whether the lease was ever renewed (renewScriptLease) rather than granted at submit.
+ * A job with no script of its own (stored inline before the split) is not listed.
+ */
+export interface ScriptLease {
+  key: string;
+  seq: number;
+  until?: number;
+  renewed: boolean;
+}
+
 /** Jobs, their dependency edges and the job sequence. */
 export interface JobStore {
   /** Bytes the job takes as stored (submit checks it against maxJobBytes). */
   jobItemBytes(job: JobRecord): number;
-  getJob(key: string, consistent?: boolean): Promise<JobRecord | undefined>;
+  getJob(key: string, consistent?: boolean, opts?: JobReadOptions): Promise<JobRecord | undefined>;
   /** Several jobs by key (strongly consistent); missing keys are absent from the map. */
-  getJobs(keys: string[]): Promise<Map<string, JobRecord>>;
+  getJobs(keys: string[], opts?: JobReadOptions): Promise<Map<string, JobRecord>>;
   /** The job and every dependency edge hanging off it. */
   getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }>;
   /** A job and one of its edges, read together. */
@@ -105,6 +129,25 @@ export interface JobStore {
   deleteEdge(parentKey: string, childId: string): Promise<void>;
   /** Reserve `n` consecutive sequence numbers; returns the first. */
   reserveSeq(n: number): Promise<number>;
+  /**
+   * The script leases of a queue's active jobs (`sub`: its subjobs), oldest first (by seq),
+   * after seq `after`, at most `limit`; `next`, the seq to go on from when there may be more.
+   * A job's script is stored with the lease its create carried (JobRecord.scriptUntil) and is
+   * never deleted before it ends; the sweeper's pass (shared/server/script-lease.ts) renews the
+   * leases of jobs still active near their end. Eventually consistent: a lease just renewed may
+   * read as before (the pass renews it again, which changes nothing).
+   */
+  scriptLeases(
+    queue: string,
+    sub: boolean,
+    after: number | undefined,
+    limit: number,
+  ): Promise<{ leases: ScriptLease[]; next?: number }>;
+  /**
+   * Extend the lease of a job's script to `until` (epoch seconds) if it ends before that (or has
+   * none); never shortens one. Idempotent. Writes nothing for a job with no script item.
+   */
+  renewScriptLease(key: string, until: number): Promise<void>;
 
   /**
    * Top `limit` ready jobs of a queue, in scheduling order: higher priority first, then earlier

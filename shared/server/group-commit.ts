@@ -97,7 +97,10 @@ function batchers(store: JobStore & Ledger): Batchers {
         return recs.map((_, i) => errs[i]);
       }),
       reads: new Batcher(async (ks) => {
-        const got = await store.getJobs(ks);
+        // without the scripts: a grouped read decides a state change (an obituary's end) and
+        // never runs or moves the job, and a record without its script writes back as it was
+        // (JobReadOptions): one item a job in the BatchGetItem instead of two
+        const got = await store.getJobs(ks, { script: false });
         return ks.map((k) => (got.has(k) ? structuredClone(got.get(k)) : undefined));
       }),
     };
@@ -114,7 +117,10 @@ export function groupWrite(store: JobStore & Ledger, w: JobWrite): Promise<JobRe
   return batchers(store).writes.ask(w);
 }
 
-/** Read one job (strongly consistent) as part of the next batch read (one BatchGetItem). */
+/**
+ * Read one job (strongly consistent) as part of the next batch read (one BatchGetItem), without
+ * its script: for state changes only (the obituary's end), not for a record to run or move.
+ */
 export function groupRead(store: JobStore & Ledger, key: string): Promise<JobRecord | undefined> {
   return batchers(store).reads.ask(key);
 }

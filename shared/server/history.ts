@@ -12,8 +12,10 @@
  *   the memory adapter never do, so what has expired is left out of every read here: `qstat -x`
  *   no longer shows a job past its history, whatever is still in the table.
  * Queries of active jobs (ready, running, waiting, transfers) pass through: no active job has an
- * expiry. The job's script (DynamoDB's `B` item) follows its job's `expiresAt` in the adapter
- * (shared/adapters/dynamodb/job-script.ts), so the TTL deletes it with the job.
+ * expiry. A new job's script gets a lease (`scriptUntil`: submit + history + a margin), which the
+ * adapter stores with the script only and the sweeper renews while the job is active
+ * (script-lease.ts): the TTL deletes the script some time after its job's history, with no
+ * write when the job ends (shared/adapters/dynamodb/job-script.ts says why).
  */
 import { parseWalltime } from "../pbs/walltime.js";
 import type { Clock } from "../ports/clock.js";
@@ -40,6 +42,22 @@ export function historySeconds(attr: unknown): number {
   return DEFAULT_HISTORY_S;
 }
 
+/**
+ * How long before it would be too short a script's lease is renewed (script-lease.ts): an
+ * active job's lease is kept past now + history + this, so the sweeper may miss passes for up to
+ * a week (a site down, a broken sweeper) before a job that ends could outlive its script.
+ */
+export const LEASE_NOTICE_S = 7 * 24 * 3600;
+
+/**
+ * The lease a script gets now (at submit, or renewed): past the job's history by the margin
+ * (SiteSettings.scriptLeaseMarginDays), never less than twice the notice, so that a fresh lease
+ * is not due for renewal for weeks (what lets the pass stop at the first job not due).
+ */
+export function scriptLeaseUntil(nowS: number, historyS: number, marginDays = 30): number {
+  return nowS + historyS + Math.max(Math.round(marginDays * 86400), 2 * LEASE_NOTICE_S);
+}
+
 /** Whether a record with this expiry (epoch seconds) is gone at `nowMs`. */
 export function isExpired(rec: { expiresAt?: unknown } | undefined, nowMs: number): boolean {
   return typeof rec?.expiresAt === "number" && rec.expiresAt * 1000 <= nowMs;
@@ -47,7 +65,7 @@ export function isExpired(rec: { expiresAt?: unknown } | undefined, nowMs: numbe
 
 export interface HistoryOptions {
   clock: Clock;
-  settings: Pick<SiteSettings, "acctKeepDays">;
+  settings: Pick<SiteSettings, "acctKeepDays"> & Partial<Pick<SiteSettings, "scriptLeaseMarginDays">>;
 }
 
 /** `store` keeping finished jobs, audit and accounting only as long as configured. */
@@ -70,6 +88,15 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
     const { expiresAt: _gone, ...active } = job;
     return active as JobRecord;
   };
+  /** A new job: as any job, and with its script's lease (script-lease.ts). */
+  const stampNew = async (job: JobRecord): Promise<JobRecord> => {
+    const j = await stamp(job);
+    if (j.scriptUntil !== undefined) return j;
+    return {
+      ...j,
+      scriptUntil: scriptLeaseUntil(nowS(), await historyS(), opts.settings.scriptLeaseMarginDays),
+    };
+  };
   const stampAcct = (rec: AcctRecord | undefined): AcctRecord | undefined => {
     const days = opts.settings.acctKeepDays;
     if (!rec || rec.expiresAt !== undefined || !(days > 0)) return rec;
@@ -87,7 +114,7 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
   const overrides: Partial<SiteStore> = {
     // --- writes ---
     createJob: async (job, edges, acct, updates) =>
-      store.createJob(await stamp(job), edges, stampAcct(acct), updates && (await stampChanges(updates))),
+      store.createJob(await stampNew(job), edges, stampAcct(acct), updates && (await stampChanges(updates))),
     updateJob: async (before, after, acct, charge) =>
       store.updateJob(before, await stamp(after), stampAcct(acct), charge),
     writeJobs: async (writes) =>
@@ -96,7 +123,7 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
           writes.map(
             async (w): Promise<JobWrite> =>
               w.create
-                ? { create: await stamp(w.create), acct: stampAcct(w.acct) }
+                ? { create: await stampNew(w.create), acct: stampAcct(w.acct) }
                 : {
                     before: w.before,
                     after: await stamp(w.after),
@@ -107,8 +134,8 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
         ),
       ),
     transactJobs: async (updates, creates) =>
-      store.transactJobs(await stampChanges(updates), creates && (await Promise.all(creates.map(stamp)))),
-    createInbound: async (job, transferId) => store.createInbound(await stamp(job), transferId),
+      store.transactJobs(await stampChanges(updates), creates && (await Promise.all(creates.map(stampNew)))),
+    createInbound: async (job, transferId) => store.createInbound(await stampNew(job), transferId),
     putAcct: (rec) => store.putAcct(stampAcct(rec) as AcctRecord),
     putAccts: (recs) => store.putAccts(recs.map((r) => stampAcct(r) as AcctRecord)),
     settleEnds: (ends) => store.settleEnds(ends.map((e) => ({ ...e, rec: stampAcct(e.rec) as AcctRecord }))),
@@ -116,9 +143,9 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
     putAudit: async (rec: AuditRecord) =>
       store.putAudit(rec.expiresAt !== undefined ? rec : { ...rec, expiresAt: nowS() + (await historyS()) }),
     // --- reads ---
-    getJob: async (key, consistent) => one(await store.getJob(key, consistent)),
-    getJobs: async (keys) => {
-      const m = await store.getJobs(keys);
+    getJob: async (key, consistent, o) => one(await store.getJob(key, consistent, o)),
+    getJobs: async (keys, o) => {
+      const m = await store.getJobs(keys, o);
       const now = clock.now();
       for (const [k, j] of m) if (isExpired(j, now)) m.delete(k);
       return m;

@@ -112,6 +112,13 @@ export interface JobRecord {
    * set by the write that finishes it (history.ts); the table's TTL attribute. Absent while active.
    */
   expiresAt?: number;
+  /**
+   * Epoch seconds: the lease of the job's script, set on the record a job is created from
+   * (history.ts) and stored with the script only (never on the job's own item, never read back):
+   * the store may delete the script after it, and the sweeper renews it while the job is active
+   * (shared/server/script-lease.ts). Absent: the script is kept for ever.
+   */
+  scriptUntil?: number;
   alloc?: Allocation[];
   execHost?: string;
   execVnode?: string;

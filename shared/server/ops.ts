@@ -63,7 +63,8 @@ async function forwardOp(
   actor: Actor,
   op: "delete" | "hold" | "release",
 ): Promise<{ movedTo?: string; job?: JobRecord }> {
-  const job = await ctx.store.getJob(keyOfId(id, ctx.site.short));
+  // without the script: qdel, qhold and qrls change the job's state, never run or move it
+  const job = await ctx.store.getJob(keyOfId(id, ctx.site.short), true, { script: false });
   if (job?.state !== "M" || !job.xfer?.newId) return { job };
   mayActOn(actor, job);
   if (job.obittime !== undefined) throw finishedError(job);

@@ -63,6 +63,12 @@ export interface SiteSettings {
    * `metaqueue accounting` can report a year; export them (docs/deploy.md) to keep them longer
    */
   acctKeepDays: number;
+  /**
+   * a job's script is kept this many days past job_history_duration from its submit (its lease,
+   * renewed while the job is active: shared/server/script-lease.ts), so that it outlives its
+   * job's history without a write when the job ends; at least 2 x the pass's notice (14 days)
+   */
+  scriptLeaseMarginDays: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -84,5 +90,6 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   momReportWindowMs: 15 * 60_000,
   jobStart: "home-login",
   acctKeepDays: 400,
+  scriptLeaseMarginDays: 30,
   usedUpdateMs: 60_000,
 };

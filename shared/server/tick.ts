@@ -12,6 +12,7 @@ import { sweepRunning } from "./job-end.js";
 import { nodePartition, nodePower, partitions, queuePartition } from "./objects.js";
 import { powerDue } from "../scheduler/power.js";
 import { repairDue, repairStranded } from "./repair.js";
+import { leasePassDue, renewScriptLeases } from "./script-lease.js";
 import { queuesWithQueued, siteHasWork } from "./idle.js";
 import { loadServerState } from "./server-state.js";
 
@@ -50,6 +51,15 @@ export async function sweepTick(ctx: SiteContext): Promise<Set<string>> {
       await releaseCascade(ctx, r.ended, touched);
     } catch (err) {
       ctx.log.warn(`sweeper: repair: ${(err as Error).message}`);
+    }
+  }
+  if (leasePassDue(ctx)) {
+    // the scripts of jobs active for weeks keep a lease past their history (script-lease.ts)
+    try {
+      const r = await renewScriptLeases(ctx);
+      if (r.renewed) ctx.log.info(`sweeper: ${r.renewed} script lease(s) renewed (${r.read} read)`);
+    } catch (err) {
+      ctx.log.warn(`sweeper: script leases: ${(err as Error).message}`);
     }
   }
   // pool nodes idle past idleOff or past their boot timeout: only their partition's cycle powers

@@ -7,7 +7,12 @@
  */
 import { expect, it } from "vitest";
 import type { Clock } from "../../shared/ports/clock.js";
-import { DEFAULT_HISTORY_S, historySeconds, withHistory } from "../../shared/server/history.js";
+import {
+  DEFAULT_HISTORY_S,
+  historySeconds,
+  scriptLeaseUntil,
+  withHistory,
+} from "../../shared/server/history.js";
 import type { AcctRecord } from "../../shared/server/records.js";
 import { dayOf, freshStoreUnderTest, job, type MakeStore } from "./store-fixture.js";
 
@@ -90,7 +95,7 @@ export function historyContract(makeStore: MakeStore) {
     expect((await h.getJob("2"))?.state).toBe("Q");
   });
 
-  it("a finished job's script expires with it: once the TTL has deleted what expired, nothing of the job is left", async () => {
+  it("a finished job's script goes by its lease, after its history, with no write at its end: once the TTL has deleted what expired, nothing of the job is left", async () => {
     const { clock, s, h } = await site();
     const { ttlSweep, partition } = under();
     const script = `#!/bin/sh\n#PBS -N ttl\n${"echo a long enough script to be compressed\n".repeat(40)}`;
@@ -98,25 +103,37 @@ export function historyContract(makeStore: MakeStore) {
     await h.createJob(job(1, { state: "Q", script }));
     const [g] = await h.writeJobs([{ create: job(2, { state: "Q", script }) }]);
     expect(g).not.toBeInstanceOf(Error);
+    // the lease: submit + history (10 s) + the margin (30 days by default)
+    const lease = T0 / 1000 + 10 + 30 * 86_400;
+    expect(scriptLeaseUntil(T0 / 1000, 10)).toBe(lease);
+    const scriptItem = async (k: string) => (await partition(`JOB#${k}`)).find((it) => it.sk === "B");
+    for (const k of ["1", "2"]) expect((await scriptItem(k))?.expiresAt).toBe(lease);
+    // the lease is the script item's alone: the job's item has no expiry while active
+    for (const k of ["1", "2"]) expect((await s.getJob(k))?.expiresAt).toBeUndefined();
     const q1 = await h.getJob("1");
     const q2 = await h.getJob("2");
-    // active jobs: nothing of theirs expires, however late
-    await ttlSweep(Math.floor(clock.t / 1000) + 365 * 86_400);
-    expect((await h.getJob("1"))?.script).toBe(script);
-    expect((await h.getJob("2"))?.script).toBe(script);
     clock.t += 5_000;
     await h.updateJob(q1!, { ...q1!, state: "F", mtime: clock.t });
     const [w] = await h.writeJobs([{ before: q2!, after: { ...q2!, state: "F", mtime: clock.t } }]);
     expect(w).not.toBeInstanceOf(Error);
-    // within its history the script is still there, whatever the TTL deletes
-    await ttlSweep(Math.floor(clock.t / 1000) + 9);
-    for (const k of ["1", "2"]) expect((await h.getJob(k))?.script).toBe(script);
-    // past it: the TTL leaves no item of the job's, its script's included
-    await ttlSweep(Math.floor(clock.t / 1000) + 10);
+    const end = Math.floor(clock.t / 1000);
     for (const k of ["1", "2"]) {
-      expect(await partition(`JOB#${k}`), `job ${k}`).toEqual([]);
-      expect(await s.getJob(k)).toBeUndefined();
+      // the end wrote the job's item only: the script item is as the create wrote it
+      expect((await scriptItem(k))?.expiresAt, `job ${k}`).toBe(lease);
+      expect(lease).toBeGreaterThan((await s.getJob(k))?.expiresAt as number);
     }
+    // within its history the script is still there, whatever the TTL deletes
+    await ttlSweep(end + 9);
+    for (const k of ["1", "2"]) expect((await h.getJob(k))?.script).toBe(script);
+    // past it: the job is gone; its script item goes by its lease
+    await ttlSweep(end + 10);
+    for (const k of ["1", "2"]) {
+      expect(await s.getJob(k)).toBeUndefined();
+      expect((await partition(`JOB#${k}`)).map((it) => it.sk)).toEqual(["B"]);
+    }
+    // past the lease: the TTL leaves no item of the job's, its script's included
+    await ttlSweep(lease);
+    for (const k of ["1", "2"]) expect(await partition(`JOB#${k}`), `job ${k}`).toEqual([]);
   });
 
   it("accounting is kept longer than history (acctKeepDays), then left out of `metaqueue accounting`", async () => {

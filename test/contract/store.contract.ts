@@ -11,6 +11,7 @@ import { indexContract } from "./indexes.contract.js";
 import { jobGroupContract } from "./job-groups.contract.js";
 import { jobContract } from "./jobs.contract.js";
 import { recordContract } from "./records.contract.js";
+import { scriptLeaseContract } from "./script-lease.contract.js";
 import type { MakeStore } from "./store-fixture.js";
 
 export type { MakeStore, StoreUnderTest } from "./store-fixture.js";
@@ -22,5 +23,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     describe("indexes", () => indexContract(makeStore));
     describe("records", () => recordContract(makeStore));
     describe("history", () => historyContract(makeStore));
+    describe("script leases", () => scriptLeaseContract(makeStore));
   });
 }

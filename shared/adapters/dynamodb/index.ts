@@ -6,6 +6,7 @@
  *
  *   jobs.ts            jobs, dependency edges, the job sequence     (JobStore)
  *   job-indexes.ts     ready/run/list/wait index reads, job pages   (JobStore)
+ *   script-leases.ts   active jobs' script leases, their renewal    (JobStore)
  *   server-objects.ts  qmgr objects, cycle reports, stat samples    (ServerObjectStore)
  *   moms.ts            MOM heartbeats and boots                     (MomStore)
  *   transfers.ts       transfers received, peers seen, msg claims   (TransferStore)
@@ -25,12 +26,14 @@ import { DynamoJobIndexes } from "./job-indexes.js";
 import { DynamoJobs } from "./jobs.js";
 import { DynamoLedger } from "./ledger.js";
 import { DynamoMoms } from "./moms.js";
+import { DynamoScriptLeases } from "./script-leases.js";
 import { DynamoServerObjects } from "./server-objects.js";
 import { DynamoTransfers } from "./transfers.js";
 
 export class DynamoSiteStore implements SiteStore {
   private readonly jobs: DynamoJobs;
   private readonly jobIndexes: DynamoJobIndexes;
+  private readonly scripts: DynamoScriptLeases;
   private readonly objects: DynamoServerObjects;
   private readonly moms: DynamoMoms;
   private readonly transfers: DynamoTransfers;
@@ -42,6 +45,7 @@ export class DynamoSiteStore implements SiteStore {
   ) {
     this.jobs = new DynamoJobs(doc, table);
     this.jobIndexes = new DynamoJobIndexes(doc, table);
+    this.scripts = new DynamoScriptLeases(doc, table);
     this.objects = new DynamoServerObjects(doc, table);
     this.moms = new DynamoMoms(doc, table);
     this.transfers = new DynamoTransfers(doc, table);
@@ -90,6 +94,14 @@ export class DynamoSiteStore implements SiteStore {
   }
   reserveSeq(...a: Parameters<JobStore["reserveSeq"]>) {
     return this.jobs.reserveSeq(...a);
+  }
+
+  // ---------- script leases (script-leases.ts) ----------
+  scriptLeases(...a: Parameters<JobStore["scriptLeases"]>) {
+    return this.scripts.scriptLeases(...a);
+  }
+  renewScriptLease(...a: Parameters<JobStore["renewScriptLease"]>) {
+    return this.scripts.renewScriptLease(...a);
   }
 
   // ---------- job index reads (job-indexes.ts) ----------

@@ -19,7 +19,8 @@ import { itemSize } from "./item-size.js";
 import { COLD_FIELDS, isWhole, PACKED, pack, packItem, unpackItem } from "./job-pack.js";
 import { keys } from "./table.js";
 
-const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
+// scriptUntil is the script item's (job-script.ts), never the job item's
+const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", "scriptUntil", ...INDEX_FIELDS]);
 const COLD = new Set<string>(COLD_FIELDS);
 
 /**
@@ -103,7 +104,9 @@ export function buildJobUpdate(table: string, before: JobRecord, after: JobRecor
 
 /** The item a new job is stored as: the record plus its index attributes. */
 export function jobItem(job: JobRecord): Record<string, unknown> {
-  return { ...keys.job(job.key), ...job, ...indexAttrs(job) };
+  // the script's lease goes with the script (job-script.ts scriptPut), not on the job item
+  const { scriptUntil: _lease, ...rec } = job;
+  return { ...keys.job(job.key), ...rec, ...indexAttrs(job) };
 }
 
 /**

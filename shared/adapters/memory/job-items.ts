@@ -13,10 +13,11 @@ import type { JobRecord } from "../../server/job.js";
 import { INDEX_FIELDS, indexAttrs } from "../dynamodb/indexes.js";
 import { jobItem } from "../dynamodb/items.js";
 import type { EdgeRecord } from "../../server/records.js";
+import { scriptKey } from "../dynamodb/job-script.js";
 import { keys } from "../dynamodb/table.js";
 import type { Item, WriteOp } from "./table.js";
 
-const NEVER_PATCH = new Set<string>(["pk", "sk", "id", "key", "seq", "ver", ...INDEX_FIELDS]);
+const NEVER_PATCH = new Set<string>(["pk", "sk", "id", "key", "seq", "ver", "scriptUntil", ...INDEX_FIELDS]);
 
 /**
  * The item a job is stored as, and the job an item holds: the DynamoDB adapter's own functions,
@@ -24,11 +25,37 @@ const NEVER_PATCH = new Set<string>(["pk", "sk", "id", "key", "seq", "ver", ...I
  */
 export { jobItem, stripItem as jobOf } from "../dynamodb/items.js";
 
-/** Creating `job` if its key is free; the state table is checked here, before anything is written. */
+/**
+ * Creating `job` if its key is free; the state table is checked here, before anything is written.
+ * Without its script, which goes to an item of its own (scriptOp), as on DynamoDB.
+ */
 export function createJobOp(job: JobRecord): WriteOp {
   checkCreatedIn(job.id, job.state);
-  const item = jobItem(job);
+  const { script: _script, ...item } = jobItem(job);
   return { key: keys.job(job.key), cond: (cur) => cur === undefined, next: () => item };
+}
+
+/**
+ * A new job's script item (`JOB#<key>/B`, as dynamodb/job-script.ts stores it, uncompressed):
+ * the script and its lease (`expiresAt` = the record's scriptUntil, the TTL attribute), so the
+ * TTL deletes it when the lease ends, and the lease pass sees and renews it here as there.
+ */
+export function scriptOp(job: JobRecord): WriteOp {
+  const item: Item = { script: job.script };
+  if (job.scriptUntil !== undefined) item.expiresAt = job.scriptUntil;
+  return { key: scriptKey(job.key), next: () => item };
+}
+
+/** A job item's record with its script from the script item (an inline one wins; none: ""). */
+export function withStoredScript(job: JobRecord, scriptItem: Item | undefined): JobRecord {
+  if (typeof job.script === "string") return job;
+  return { ...job, script: typeof scriptItem?.script === "string" ? scriptItem.script : "" };
+}
+
+/** A record read without its script (JobReadOptions). */
+export function withoutScript(job: JobRecord): JobRecord {
+  const { script: _script, ...rest } = job;
+  return rest as JobRecord;
 }
 
 /**

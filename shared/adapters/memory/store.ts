@@ -15,7 +15,7 @@ import { ConflictError } from "../../errors.js";
 import type { JobRecord } from "../../server/job.js";
 import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
 import type { MomConnection } from "../../ports/channel.js";
-import type { JobChange, JobWrite, SettleEnd, SiteStore } from "../../ports/store.js";
+import type { JobChange, JobReadOptions, JobWrite, SettleEnd, SiteStore } from "../../ports/store.js";
 import { planJobGroups } from "../dynamodb/job-groups.js";
 import type {
   AcctRecord,
@@ -45,7 +45,20 @@ import {
   siteTableDefinition,
   WAIT_INDEX,
 } from "../dynamodb/table.js";
-import { createJobOp, edgeOf, jobItem, jobOf, markParentOp, putEdgeOp, updateJobOp } from "./job-items.js";
+import {
+  createJobOp,
+  edgeOf,
+  jobItem,
+  jobOf,
+  markParentOp,
+  putEdgeOp,
+  scriptOp,
+  updateJobOp,
+  withoutScript,
+  withStoredScript,
+} from "./job-items.js";
+import { renewScriptLease, scriptLeases } from "./script-leases.js";
+import { scriptKey } from "../dynamodb/job-script.js";
 import { listedRecords, listJobPage } from "./job-pages.js";
 import { acctOf, acctOp, auditOf, chargeOp, peerOf, projectFrom } from "./records.js";
 import { decimalAdd, type Item, MemoryTable, type WriteOp } from "./table.js";
@@ -109,23 +122,29 @@ export class MemorySiteStore implements SiteStore {
     return itemSize(jobItem(job));
   }
 
-  async getJob(key: string, _consistent = true): Promise<JobRecord | undefined> {
+  async getJob(key: string, _consistent = true, opts: JobReadOptions = {}): Promise<JobRecord | undefined> {
     await this.io("getJob");
     const it = this.table.get(keys.job(key));
-    return it ? jobOf(it) : undefined;
+    return it ? this.record(it, opts) : undefined;
   }
 
-  async getJobs(jobKeys: string[]): Promise<Map<string, JobRecord>> {
+  async getJobs(jobKeys: string[], opts: JobReadOptions = {}): Promise<Map<string, JobRecord>> {
     await this.io("getJobs");
     const out = new Map<string, JobRecord>();
     for (const k of new Set(jobKeys)) {
       const it = this.table.get(keys.job(k));
       if (it) {
-        const j = jobOf(it);
+        const j = this.record(it, opts);
         out.set(j.key, j);
       }
     }
     return out;
+  }
+
+  /** The record of a job item, with the script from its script item unless asked without. */
+  private record(it: Item, opts: JobReadOptions = {}): JobRecord {
+    const j = jobOf(it);
+    return opts.script === false ? withoutScript(j) : withStoredScript(j, this.table.get(scriptKey(j.key)));
   }
 
   async getJobWithEdges(key: string): Promise<{ job?: JobRecord; edges: EdgeRecord[] }> {
@@ -133,7 +152,7 @@ export class MemorySiteStore implements SiteStore {
     let job: JobRecord | undefined;
     const edges: EdgeRecord[] = [];
     for (const it of this.table.query(keys.job(key).pk)) {
-      if (it.sk === "A") job = jobOf(it);
+      if (it.sk === "A") job = this.record(it);
       else if (String(it.sk).startsWith("D#")) edges.push(edgeOf(key, it));
     }
     return { job, edges };
@@ -143,7 +162,7 @@ export class MemorySiteStore implements SiteStore {
     await this.io("getJobAndEdge");
     const out: { job?: JobRecord; edge?: EdgeRecord } = {};
     const j = this.table.get(keys.job(key));
-    if (j) out.job = jobOf(j);
+    if (j) out.job = this.record(j);
     const e = this.table.get(keys.edge(key, childId));
     if (e) out.edge = edgeOf(key, e);
     return out;
@@ -155,6 +174,8 @@ export class MemorySiteStore implements SiteStore {
     const create = createJobOp(job);
     if (edges.length === 0 && !acct && updates.length === 0) {
       await this.io("createJob");
+      // the script first and apart, as the DynamoDB adapter writes it (jobs.ts putScript)
+      this.table.write([scriptOp(job)], "");
       this.table.write([create], `job ${job.id} already exists`);
       return;
     }
@@ -168,6 +189,7 @@ export class MemorySiteStore implements SiteStore {
     }
     if (acct) ops.push(acctOp(acct));
     await this.io("createJob");
+    this.table.write([scriptOp(job)], "");
     this.table.write(ops, `job ${job.id}: a parent changed while submitting`, true);
   }
 
@@ -206,6 +228,7 @@ export class MemorySiteStore implements SiteStore {
         const w = writes[i];
         const o = ops[i] as WriteOp[];
         try {
+          if (w.create) this.table.write([scriptOp(w.create)], "");
           this.table.write(o, `job ${(w.create ?? w.before)?.id} changed concurrently`, o.length > 1);
           out[i] = structuredClone(w.create ? w.create : { ...w.after, ver: w.before.ver + 1 });
         } catch (err) {
@@ -228,10 +251,14 @@ export class MemorySiteStore implements SiteStore {
       ],
       `job ${before.id} changed concurrently`,
     );
+    this.table.write([{ key: scriptKey(before.key), next: () => undefined }], "");
   }
 
   async transactJobs(updates: JobChange[], creates: JobRecord[] = []): Promise<void> {
-    const ops = [...updates.map((u) => updateJobOp(u.before, u.after)), ...creates.map(createJobOp)];
+    const ops = [
+      ...updates.map((u) => updateJobOp(u.before, u.after)),
+      ...creates.flatMap((c) => [createJobOp(c), scriptOp(c)]),
+    ];
     await this.io("transactJobs");
     this.table.write(ops, "jobs changed concurrently", true);
   }
@@ -266,6 +293,16 @@ export class MemorySiteStore implements SiteStore {
       "",
     );
     return last - n + 1;
+  }
+
+  async scriptLeases(queue: string, sub: boolean, after: number | undefined, limit: number) {
+    await this.io("scriptLeases");
+    return scriptLeases(this.table, queue, sub, after, limit);
+  }
+
+  async renewScriptLease(key: string, until: number): Promise<void> {
+    await this.io("renewScriptLease");
+    renewScriptLease(this.table, key, until);
   }
 
   async queryReady(queue: string, limit: number): Promise<JobRecord[]> {
@@ -559,6 +596,7 @@ export class MemorySiteStore implements SiteStore {
           next: () => ({ status: "created", jobKey: job.key, newId: job.id }),
         },
         create,
+        scriptOp(job),
       ],
       `transfer ${transferId} already known`,
       true,
@@ -581,6 +619,7 @@ export class MemorySiteStore implements SiteStore {
         cond: (cur) => cur !== undefined && cur.ver === job.ver && cur.state === "T",
         next: () => undefined,
       });
+    if (job) ops.push({ key: scriptKey(job.key), next: () => undefined });
     this.table.write(ops, `transfer ${transferId} changed concurrently`, true);
   }
 

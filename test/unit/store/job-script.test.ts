@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { itemSize } from "../../../shared/adapters/dynamodb/item-size.js";
-import { scriptExpiryUpdate, scriptPut, withScript } from "../../../shared/adapters/dynamodb/job-script.js";
+import { scriptLeaseRenewal, scriptPut, withScript } from "../../../shared/adapters/dynamodb/job-script.js";
 import type { JobRecord } from "../../../shared/server/job.js";
 
 const twoKb = [
@@ -29,16 +29,18 @@ describe("script item", () => {
     expect(withScript({ key: "7" } as JobRecord, Item).script).toBe(twoKb);
   });
 
-  it("its expiry at the job's end is one UpdateItem of an item still under 1 KB (1 WRU), never creating one", () => {
-    const { Item } = scriptPut("t", { key: "7", script: twoKb });
-    // DynamoDB bills an UpdateItem by the larger of the item before and after
-    expect(itemSize({ ...Item, expiresAt: 1_800_000_000 })).toBeLessThan(1024);
-    expect(scriptExpiryUpdate("t", "7", 1_800_000_000)).toEqual({
+  it("carries its lease from the create (the TTL attribute), and a renewal only ever extends it, never creating an item", () => {
+    const { Item } = scriptPut("t", { key: "7", script: twoKb, scriptUntil: 1_800_000_000 });
+    expect(Item.expiresAt).toBe(1_800_000_000);
+    expect(scriptPut("t", { key: "7", script: twoKb }).Item).not.toHaveProperty("expiresAt");
+    // DynamoDB bills an UpdateItem by the larger of the item before and after: 1 WRU
+    expect(itemSize({ ...Item, expiresAt: 1_900_000_000, rn: true })).toBeLessThan(1024);
+    expect(scriptLeaseRenewal("t", "7", 1_900_000_000)).toEqual({
       TableName: "t",
       Key: { pk: "JOB#7", sk: "B" },
-      UpdateExpression: "SET expiresAt = :t",
-      ConditionExpression: "attribute_exists(pk)",
-      ExpressionAttributeValues: { ":t": 1_800_000_000 },
+      UpdateExpression: "SET expiresAt = :t, rn = :rn",
+      ConditionExpression: "attribute_exists(pk) AND (attribute_not_exists(expiresAt) OR expiresAt < :t)",
+      ExpressionAttributeValues: { ":t": 1_900_000_000, ":rn": true },
     });
   });
 

@@ -1,0 +1,90 @@
+/**
+ * The script leases of active jobs (JobStore.scriptLeases, renewScriptLease): what the sweeper's
+ * lease pass (shared/server/script-lease.ts) reads and writes. Why scripts have leases rather
+ * than an expiry set at the job's end: job-script.ts.
+ *
+ * Finding the jobs: the list index's active partition of a queue (`A#<queue>`, `A#<queue>#sub`
+ * for subjobs) holds every active job and only those, in seq order, which is submit order. So the
+ * oldest active jobs, the only ones whose leases can be near their end, are the first entries
+ * of one Query (no Scan, nothing finished walked past); their leases are on their B items, read
+ * by key in one BatchGetItem (eventually consistent: half the read units; a lease read stale
+ * is renewed again, which the renewal's condition turns into nothing).
+ */
+import { BatchGetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { JobStore, ScriptLease } from "../../ports/store.js";
+import { ConflictError } from "../../errors.js";
+import { classifyStoreError, retryBusy } from "./errors.js";
+import { scriptKey, scriptLeaseRenewal } from "./job-script.js";
+import { TableAccess } from "./table-access.js";
+import { keys, LIST_INDEX } from "./table.js";
+
+export type ScriptLeaseMethods = "scriptLeases" | "renewScriptLease";
+
+export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, ScriptLeaseMethods> {
+  async scriptLeases(
+    queue: string,
+    sub: boolean,
+    after: number | undefined,
+    limit: number,
+  ): Promise<{ leases: ScriptLease[]; next?: number }> {
+    const values: Record<string, unknown> = { ":k": `${keys.list(queue, false)}${sub ? "#sub" : ""}` };
+    let cond = "lst = :k";
+    if (after !== undefined) {
+      cond += " AND lstSk > :a";
+      values[":a"] = keys.listSort(after);
+    }
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: LIST_INDEX,
+        KeyConditionExpression: cond,
+        ExpressionAttributeValues: values,
+        ProjectionExpression: "#key, seq",
+        ExpressionAttributeNames: { "#key": "key" },
+        Limit: limit,
+      }),
+    );
+    const listed = (r.Items ?? []).map((it) => ({ key: String(it.key), seq: Number(it.seq) }));
+    const got = new Map<string, Record<string, unknown>>();
+    let req: Record<string, { Keys: Record<string, unknown>[]; ProjectionExpression: string }> | undefined =
+      listed.length
+        ? {
+            [this.table]: {
+              Keys: listed.map((j) => scriptKey(j.key)),
+              ProjectionExpression: "pk, expiresAt, rn",
+            },
+          }
+        : undefined;
+    while (req && Object.keys(req).length) {
+      const b = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
+      for (const it of b.Responses?.[this.table] ?? []) got.set(String(it.pk), it);
+      req = b.UnprocessedKeys as typeof req;
+    }
+    const leases = listed.flatMap((j): ScriptLease[] => {
+      // no B item: a script stored inline (before the split), which goes with its job
+      const b = got.get(scriptKey(j.key).pk);
+      if (!b) return [];
+      return [
+        {
+          key: j.key,
+          seq: j.seq,
+          until: typeof b.expiresAt === "number" ? b.expiresAt : undefined,
+          renewed: b.rn === true,
+        },
+      ];
+    });
+    const last = listed.at(-1);
+    return { leases, next: r.LastEvaluatedKey && last ? last.seq : undefined };
+  }
+
+  async renewScriptLease(key: string, until: number): Promise<void> {
+    try {
+      await retryBusy(() => this.doc.send(new UpdateCommand(scriptLeaseRenewal(this.table, key, until))));
+    } catch (err) {
+      const e = classifyStoreError(err, `job ${key}: its script's lease is as long already`);
+      // a failed condition: already as long (another pass, a replay) or no script item
+      if (e instanceof ConflictError) return;
+      throw e;
+    }
+  }
+}
