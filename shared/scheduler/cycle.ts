@@ -37,6 +37,7 @@ import { ConflictError, StoreError } from "../errors.js";
 import { DispatchError } from "../ports/index.js";
 import { formatExecHost, formatExecVnode } from "./format.js";
 import { toCandidate, toRunning } from "./inputs.js";
+import { prefixSize, prefixSuffices } from "./lookahead.js";
 import { planCycle } from "./plan.js";
 import type { Allocation, CandidateJob, Decision, NodeInfo, RunningJob } from "./types.js";
 import { sendBacklog, sendOffers } from "../peers/offers.js";
@@ -91,43 +92,51 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
   const queues = [...st.queues.values()].filter((q) => queuePartition(q) === partition);
   const nodes = [...st.nodes.values()].filter((n) => nodePartition(n) === partition).map(nodeInfo);
   const poweredOn = poweredOnAt(st);
-  const [runningJobs, ...readyLists] = await Promise.all([
-    ctx.store.queryRunning(partition),
-    ...queues
-      .filter((q) => queueInfo(q).started)
-      .map((q) => ctx.store.queryReady(q.name, ctx.settings.cycleCandidates)),
-  ]);
-  const ready = readyLists.flat();
-  const byId = new Map<string, JobRecord>();
-  const candidates: CandidateJob[] = [];
-  for (const j of ready) {
-    if (j.array) {
-      // An array parent stands for its next subjobs, each a candidate of its own.
-      const running = j.array.running;
-      const room = j.array.max ? Math.max(0, j.array.max - running) : Number.POSITIVE_INFINITY;
-      const n = Math.min(j.array.indices.length - j.array.next, room, 99);
-      for (let i = 0; i < n; i++) {
-        const idx = j.array.indices[j.array.next + i];
-        const cid = `${j.key}[${idx}]`;
-        byId.set(cid, j);
-        candidates.push(toCandidate(j, cid));
-      }
-    } else {
-      byId.set(j.key, j);
-      candidates.push(toCandidate(j, j.key));
-    }
-  }
+  const runningJobs = await ctx.store.queryRunning(partition);
   const running: RunningJob[] = runningJobs.map((j) => toRunning(j, startedAt));
-  const plan = planCycle({
-    now: startedAt,
-    nodes,
-    running,
-    candidates,
-    queues: queues.map(queueInfo),
-    serverMaxRun: serverNum(st, "max_run"),
-    backfill: serverBool(st, "backfill", true),
-    backfillDepth: serverNum(st, "backfill_depth") ?? 1,
-  });
+  const readable = queues.filter((q) => queueInfo(q).started);
+  const readAndPlan = async (limit: number) => {
+    const readyLists = await Promise.all(readable.map((q) => ctx.store.queryReady(q.name, limit)));
+    const byId = new Map<string, JobRecord>();
+    const candidates: CandidateJob[] = [];
+    for (const j of readyLists.flat()) {
+      if (j.array) {
+        // An array parent stands for its next subjobs, each a candidate of its own.
+        const room = j.array.max ? Math.max(0, j.array.max - j.array.running) : Number.POSITIVE_INFINITY;
+        const n = Math.min(j.array.indices.length - j.array.next, room, 99);
+        for (let i = 0; i < n; i++) {
+          const idx = j.array.indices[j.array.next + i];
+          const cid = `${j.key}[${idx}]`;
+          byId.set(cid, j);
+          candidates.push(toCandidate(j, cid));
+        }
+      } else {
+        byId.set(j.key, j);
+        candidates.push(toCandidate(j, j.key));
+      }
+    }
+    const plan = planCycle({
+      now: startedAt,
+      nodes,
+      running,
+      candidates,
+      queues: queues.map(queueInfo),
+      serverMaxRun: serverNum(st, "max_run"),
+      backfill: serverBool(st, "backfill", true),
+      backfillDepth: serverNum(st, "backfill_depth") ?? 1,
+    });
+    const cut = new Set(readable.filter((_, i) => readyLists[i].length >= limit).map((q) => q.name));
+    return { byId, candidates, plan, cut };
+  };
+  // A prefix of each queue first (lookahead.ts): a full partition examines only a few candidates.
+  // Pool nodes are powered on for the demand of every waiting candidate, so a partition with
+  // pool nodes always reads them all.
+  const max = ctx.settings.cycleCandidates;
+  const prefix = ctx.pools?.size ? max : prefixSize(nodes, running, max);
+  let read = await readAndPlan(prefix);
+  if (prefix < max && !prefixSuffices(read.plan, read.candidates, queues.map(queueInfo), read.cut))
+    read = await readAndPlan(max);
+  const { byId, candidates, plan } = read;
   report.considered = candidates.length;
   report.running = running.length;
 

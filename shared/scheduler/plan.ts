@@ -38,7 +38,8 @@
  * - Early exit: once no node taking work has a free cpu and no reservation can still be made,
  *   remaining candidates (whose chunks all ask for ncpus >= 1) skip placement and get the
  *   insufficient-ncpus reason with A: 0. Every examined candidate that does not start appears in
- *   `waiting`, including these.
+ *   `waiting`, including these. The result says so (`closed`, and after which candidate), so the
+ *   cycle knows when the candidates it did not read could not have changed the plan.
  * - Candidates whose id is already running, or repeated in `candidates`, are ignored (no entry).
  * - Running jobs past their walltime are assumed to end 1 ms from now; running allocations on
  *   nodes not in `nodes` are ignored.
@@ -269,9 +270,21 @@ export function planCycle(input: CycleInput): CycleResult {
   };
   refreshNoFreeCpus();
 
+  // When the walk closes (see CycleResult.closed): checked before each candidate, so `after` is
+  // the last one examined while it was still open. Closing is monotone: cpus are only taken and
+  // reservations only added during the walk.
+  const isClosed = () => stopped || (noFreeCpus && (!input.backfill || result.reservations.length >= depth));
+  let lastExamined: string | undefined;
+  const markClosed = () => {
+    if (!result.closed && isClosed())
+      result.closed = lastExamined === undefined ? {} : { after: lastExamined };
+  };
+
   for (const job of candidates) {
+    markClosed();
     if (seen.has(job.id)) continue;
     seen.add(job.id);
+    lastExamined = job.id;
 
     // -a: a job whose Execution_Time is ahead neither starts nor holds the partition back
     if (job.execAt !== undefined && job.execAt > now) {
@@ -354,6 +367,7 @@ export function planCycle(input: CycleInput): CycleResult {
       result.reservations.push({ jobId: job.id });
     }
   }
+  markClosed();
   return result;
 }
 

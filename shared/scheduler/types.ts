@@ -126,4 +126,13 @@ export interface CycleResult {
    * where the job would run at that time (PBS `estimated.exec_vnode`), present with `estimatedStart`
    */
   reservations: { jobId: string; estimatedStart?: number; alloc?: Allocation[] }[];
+  /**
+   * Present when the walk ended closed: no node taking work had a free cpu and no reservation
+   * was left to make (or, without backfill, the top job was blocked), so any further candidate
+   * whose chunks all ask ncpus >= 1 could only wait. `after`: the last candidate examined while
+   * it was still open (absent: closed before the first). The cycle reads the ready index in a
+   * short prefix and trusts it only when the walk closed before the prefix ran out
+   * (shared/scheduler/lookahead.ts).
+   */
+  closed?: { after?: string };
 }

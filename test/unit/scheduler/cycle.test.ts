@@ -6,7 +6,9 @@
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import { inspectStore } from "../../../shared/adapters/memory/index.js";
+import { LOOKAHEAD_MARGIN } from "../../../shared/scheduler/lookahead.js";
 import { triggerCycles } from "../../../shared/server/messages.js";
+import { DEFAULT_SETTINGS } from "../../../shared/server/settings.js";
 import { deleteJob } from "../../../shared/server/ops.js";
 import { type MemorySite, memorySite, startJob } from "../../fixtures/memory-site.js";
 
@@ -150,6 +152,44 @@ describe("a cycle", () => {
     await s.setAttrs("server", "server", { max_run: 4 });
     await cycle();
     expect(inspectStore(s.store).jobs.filter((j) => j.state === "R")).toHaveLength(4);
+  });
+
+  it("reads a short prefix of the ready index when the walk closes within it, all of it when not", async () => {
+    const limits: number[] = [];
+    const queryReady = s.ctx.store.queryReady.bind(s.ctx.store);
+    s.ctx.store.queryReady = (queue, limit) => {
+      limits.push(limit);
+      return queryReady(queue, limit);
+    };
+    // 8 free cpus: a prefix of 8 + 16; the 9th job takes the reservation and the walk closes
+    await paused(async () => {
+      for (let i = 0; i < 30; i++) await s.submit("alice", "true\n");
+    });
+    limits.length = 0;
+    await cycle();
+    expect(limits).toEqual([8 + LOOKAHEAD_MARGIN]);
+    expect(s.executor.dispatched).toHaveLength(8);
+  });
+
+  it("reads on past the prefix when the walk is still open at its end: a job there starts", async () => {
+    const limits: number[] = [];
+    const queryReady = s.ctx.store.queryReady.bind(s.ctx.store);
+    s.ctx.store.queryReady = (queue, limit) => {
+      limits.push(limit);
+      return queryReady(queue, limit);
+    };
+    // alice's jobs fill the prefix and all but one wait for her limit; bob's comes after them
+    await s.setAttrs("queue", "casper", { max_user_run: 1 });
+    await paused(async () => {
+      for (let i = 0; i < 30; i++) await s.submit("alice", "true\n");
+      s.clock.advance(1_000);
+      await s.submit("bob", "true\n");
+    });
+    limits.length = 0;
+    await cycle();
+    expect(limits).toEqual([8 + LOOKAHEAD_MARGIN, DEFAULT_SETTINGS.cycleCandidates]);
+    const running = inspectStore(s.store).jobs.filter((j) => j.state === "R");
+    expect(running.map((j) => j.user).sort()).toEqual(["alice", "bob"]);
   });
 
   it("places nothing on an offline or down node", async () => {
