@@ -44,6 +44,20 @@ export function indexContract(makeStore: MakeStore) {
       expect(all.map((j) => j.seq)).toEqual(order.map((j) => j.seq));
     });
 
+    it("gives the exact top when the top jobs all sit in one shard (a skewed queue)", async () => {
+      const s = store();
+      // every 4th seq (one shard) outranks the rest: a read that takes an even share of each
+      // shard and merges must read further into that shard, not fill up from the others
+      for (let seq = 1; seq <= 60; seq++)
+        await s.createJob(job(seq, { priority: seq % 4 === 0 ? 100 + seq : seq % 7, qtime: 1000 + seq }));
+      const order = Array.from({ length: 60 }, (_, i) => i + 1).sort((a, b) => {
+        const p = (x: number) => (x % 4 === 0 ? 100 + x : x % 7);
+        return p(b) - p(a) || a - b;
+      });
+      for (const n of [1, 3, 10, 15, 16, 17, 40, 60, 200])
+        expect((await s.queryReady("workq", n)).map((j) => j.seq)).toEqual(order.slice(0, n));
+    });
+
     it("projects what the scheduler reads, and drops a job once it starts", async () => {
       const s = store();
       await s.createJob(job(1, { priority: 5 }));
