@@ -8,8 +8,6 @@ import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
@@ -17,6 +15,8 @@ import { runEcsMom } from "../../infra/mom/ecs.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { containerEnvironment } from "../../shared/adapters/executor/ecs.js";
+import { outputNames, S3OutputGranter } from "../../shared/adapters/s3/output-grant.js";
+import { startFakeS3 } from "../fixtures/fake-s3.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/adapters/aws-clients.js";
 import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
@@ -155,21 +155,18 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
   });
 
   it("uploads a running job's output every MOM_OUTPUT_SYNC_MS that it grew, marked partial, then the whole output last", async () => {
-    // S3 has no local engine here: the client is mocked and records each PUT as sent
-    const s3 = new S3Client({ region: "us-east-1", credentials: LOCAL_CREDENTIALS });
-    const puts: { key: string; body: string; partial: boolean }[] = [];
-    mockClient(s3)
-      .on(PutObjectCommand)
-      .callsFake(async (input) => {
-        const body = input.Body;
-        let text = "";
-        if (typeof body === "string") text = body;
-        else for await (const c of body as AsyncIterable<Buffer>) text += c.toString("utf8");
-        expect(Buffer.byteLength(text)).toBe(input.ContentLength);
-        puts.push({ key: String(input.Key), body: text, partial: input.Metadata?.partial === "1" });
-        return {};
-      });
-    const s = spec(43, "echo one; sleep 3.5; echo two\n");
+    // S3 has no local engine here: a real HTTP server checking the presigned URLs stands in
+    // for it, and the MOM has no S3 client at all: it PUTs to the URLs its spec carries
+    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
+    const granter = new S3OutputGranter("mq-out", {
+      region: "us-east-1",
+      endpoint: fake.endpoint,
+      forcePathStyle: true,
+      credentials,
+    });
+    const s0 = spec(43, "echo one; sleep 3.5; echo two\n");
+    const s = { ...s0, outputGrant: await granter.grant(s0.jobId, s0.runCount, outputNames(s0)) };
     const env = {
       JOB_SPEC: JSON.stringify(s),
       TABLE_NAME: TABLE,
@@ -179,8 +176,10 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
       MOM_TMP: path.join(dir, "tmp"),
       ...JOB_USER_ENV,
     };
-    const obit = await runEcsMom(env, { ...clients, s3 }, { log: () => {} });
+    const obit = await runEcsMom(env, clients, { log: () => {} }).finally(() => fake.stop());
     expect(obit.exitStatus).toBe(0);
+    expect(fake.requests.filter((r) => r.status !== 200)).toEqual([]);
+    const puts = fake.requests.map((r) => ({ key: r.key, body: r.body, partial: r.meta?.partial === "1" }));
     const out = puts.filter((p) => p.key === `43.casper/${path.basename(s.stdoutPath)}`);
     const err = puts.filter((p) => p.key === `43.casper/${path.basename(s.stderrPath as string)}`);
     // the whole output last, unmarked; before it, only snapshots
