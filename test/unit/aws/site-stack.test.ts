@@ -442,18 +442,14 @@ describe("IAM", () => {
     ]);
   });
 
-  it("the MOM task role: put output, send to the events queue, PutItem of heartbeat items only", () => {
+  it("the MOM task role: send to the events queue, PutItem of heartbeat items only, no S3 right", () => {
     const taskRole = refsIn(resources[fargateTaskId()].Properties.TaskRoleArn)[0];
     const mine = statements().filter((s) => s.roles.includes(taskRole));
     const actions = mine.flatMap((s) => asArray(s.Action as string | string[]));
-    expect(actions).toEqual(expect.arrayContaining(["s3:PutObject", "sqs:SendMessage", "dynamodb:PutItem"]));
+    expect(actions).toEqual(expect.arrayContaining(["sqs:SendMessage", "dynamodb:PutItem"]));
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).toEqual(["dynamodb:PutItem"]);
-    expect(actions.some((a) => /^s3:(Get|Delete|List)/.test(a))).toBe(false);
-    // output: PutObject of objects in the output bucket, nothing else of S3
-    expect(actions.filter((a) => a.startsWith("s3:"))).toEqual(["s3:PutObject"]);
-    const s3put = mine.find((s) => asArray(s.Action).includes("s3:PutObject"))!;
-    expect(refsIn(s3put.Resource)).toEqual([logicalIdOf("AWS::S3::Bucket", () => true)]);
-    expect(JSON.stringify(s3put.Resource)).toContain("/*");
+    // output goes through the presigned URLs of its run's grant (issue 12 point 2)
+    expect(actions.filter((a) => a.startsWith("s3:") || a === "*")).toEqual([]);
     const put = mine.find((s) => asArray(s.Action).includes("dynamodb:PutItem"))!;
     // heartbeat partitions only (never SRV, where the server objects are), the beat's own attributes
     expect(put.Condition).toEqual({
@@ -464,6 +460,59 @@ describe("IAM", () => {
     });
     const send = mine.find((s) => asArray(s.Action).includes("sqs:SendMessage"))!;
     expect(refsIn(send.Resource)).toEqual([queueId(qdefs.events.name)]);
+  });
+});
+
+describe("output grants (issue 12 point 2)", () => {
+  const statements = () =>
+    ofType("AWS::IAM::Policy").flatMap(([, p]) =>
+      (p.Properties.PolicyDocument.Statement as Cfn[]).map((s) => ({
+        roles: refsIn(p.Properties.Roles),
+        ...s,
+      })),
+    );
+
+  it("no MOM task role, per-run or EC2 pool, may write to S3", () => {
+    const taskRoles = ofType("AWS::ECS::TaskDefinition").flatMap(([, t]) => refsIn(t.Properties.TaskRoleArn));
+    expect(taskRoles).toHaveLength(3);
+    const theirs = statements().filter((s) => s.roles.some((r: string) => taskRoles.includes(r)));
+    expect(theirs.length).toBeGreaterThan(0);
+    for (const s of theirs) expect(asArray(s.Action).filter((a: string) => /^s3:|^\*$/.test(a))).toEqual([]);
+  });
+
+  it("what mints grants (scheduler, API, MOM channel) has PutObject on the output bucket's objects only", () => {
+    const [[bucketId]] = ofType("AWS::S3::Bucket");
+    const minters = ["scheduler cycles", "HTTP API", "MOM push channel routes"].map(
+      (d) => refsIn(resources[fnId(d)].Properties.Role)[0],
+    );
+    const puts = statements().filter((s) =>
+      asArray(s.Action).some((a: string) => /^s3:(Put|\*)|^\*$/.test(a)),
+    );
+    expect(new Set(puts.flatMap((s) => s.roles))).toEqual(new Set(minters));
+    for (const s of puts) {
+      expect(asArray(s.Action)).toEqual(["s3:PutObject"]);
+      expect(refsIn(s.Resource)).toEqual([bucketId]);
+      // the objects, not the bucket: <bucket ARN>/*
+      expect(JSON.stringify(s.Resource)).toMatch(/\/\*"\]\]\}$/);
+    }
+    for (const d of ["scheduler cycles", "HTTP API", "MOM push channel routes"])
+      expect(refsIn(resources[fnId(d)].Properties.Environment.Variables.OUTPUT_BUCKET)).toEqual([bucketId]);
+  });
+
+  it("per-run MOMs know the push channel (they renew their grant there); its $default route answers", () => {
+    for (const [, t] of ofType("AWS::ECS::TaskDefinition")) {
+      const env = t.Properties.ContainerDefinitions[0].Environment as { Name: string }[];
+      expect(env.map((e) => e.Name)).toContain("MOM_CHANNEL_URL");
+    }
+    // the MOM channel's WebSocket API (the HTTP API has a $default route of its own)
+    const wsApi = logicalIdOf("AWS::ApiGatewayV2::Api", (r) => r.Properties.ProtocolType === "WEBSOCKET");
+    const routes = ofType("AWS::ApiGatewayV2::Route")
+      .map(([, r]) => r.Properties)
+      .filter((r) => refsIn(r.ApiId)[0] === wsApi);
+    expect(routes.find((r) => r.RouteKey === "$default")?.RouteResponseSelectionExpression).toBe("$default");
+    expect(ofType("AWS::ApiGatewayV2::RouteResponse").map(([, r]) => r.Properties.RouteResponseKey)).toEqual([
+      "$default",
+    ]);
   });
 });
 
