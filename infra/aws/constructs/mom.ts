@@ -334,7 +334,10 @@ export class MomCluster extends Construct {
    */
   grantOutputGrants(fn: iam.IGrantable & { addEnvironment(k: string, v: string): unknown }): void {
     fn.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ["s3:PutObject"], resources: [this.outputBucket.arnForObjects("*")] }),
+      new iam.PolicyStatement({
+        actions: ["s3:PutObject"],
+        resources: [this.outputBucket.arnForObjects("*")],
+      }),
     );
     fn.addEnvironment("OUTPUT_BUCKET", this.outputBucket.bucketName);
   }
