@@ -114,8 +114,13 @@ export class RunOutputGrant {
       this.renewing ??= this.renew(this.grant.jobId, this.grant.runCount, names).finally(() => {
         this.renewing = undefined;
       });
-      this.grant = await this.renewing;
-      put = find();
+      try {
+        this.grant = await this.renewing;
+        put = find();
+      } catch (err) {
+        // no answer (the channel is down) or refused: a URL still valid is still worth a try
+        if (!put || this.grant.expiresAt <= this.now()) throw err;
+      }
     }
     if (!put) throw new OutputPutError(undefined, `no upload of ${name} is granted to this MOM`);
     return put;
