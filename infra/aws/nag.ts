@@ -144,7 +144,7 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   ack(
     stack.state.outputBucket,
     "AwsSolutions-S1",
-    "Server access logs need a second bucket and log every job's output PUT; who wrote what is in the MOM's task role (one writer) and CloudTrail data events when a site wants them.",
+    "Server access logs need a second bucket and log every job's output PUT; each write is a PUT presigned by the site's functions for one run's keys, and CloudTrail data events say who when a site wants them.",
   );
 
   const mom = stack.mom;
