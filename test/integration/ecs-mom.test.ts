@@ -17,6 +17,11 @@ import { parseConfig } from "../../shared/config/site-config.js";
 import { containerEnvironment } from "../../shared/adapters/executor/ecs.js";
 import { outputNames, S3OutputGranter } from "../../shared/adapters/s3/output-grant.js";
 import { startFakeS3 } from "../fixtures/fake-s3.js";
+import { jobRecord } from "../fixtures/job.js";
+import { memorySite } from "../fixtures/memory-site.js";
+import { makeMomChannelHandler } from "../../lambdas/handlers.js";
+import { startMomGateway } from "../../infra/local/mom-gateway.js";
+import { momKey } from "../../shared/auth/mom-report.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/adapters/aws-clients.js";
 import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
@@ -195,6 +200,65 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
     expect(err.filter((p) => p.partial).length).toBeLessThanOrEqual(1);
     expect(err.at(-1)).toMatchObject({ body: "", partial: false });
     await receiveObit("43.casper");
+  });
+
+  it("renews its grant for a long run with a signed request on the push channel, for its own run only", async () => {
+    const SECRET = "ecs-mom-test-secret";
+    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
+    // shorter than the MOM's renewal margin: its first PUT asks the channel for a fresh grant
+    const granter = new S3OutputGranter("mq-out", {
+      region: "us-east-1",
+      endpoint: fake.endpoint,
+      forcePathStyle: true,
+      credentials,
+      ttlMs: 4 * 60_000,
+    });
+    const renewed: string[] = [];
+    const store = new DynamoSiteStore(clients.doc, TABLE);
+    const site = await memorySite();
+    const ctx = {
+      ...site.ctx,
+      store,
+      momSecret: SECRET,
+      clock: { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) },
+      outputGrants: {
+        grant: async (jobId: string, runCount: number, names: string[]) => {
+          renewed.push(`${jobId}:${runCount}`);
+          return granter.grant(jobId, runCount, names);
+        },
+      },
+    };
+    const gw = await startMomGateway({
+      socketPath: path.join(dir, "gw.sock"),
+      route: makeMomChannelHandler(ctx),
+    });
+    try {
+      const s0 = spec(44, "echo one; sleep 2.5; echo two\n");
+      // the job item the server checks: run 1 of job 44 is this task's
+      await store.createJob(jobRecord(44, { state: "R", momId: s0.momId, runCount: 1 }));
+      const s = { ...s0, outputGrant: await granter.grant(s0.jobId, 1, outputNames(s0)) };
+      const env = {
+        JOB_SPEC: JSON.stringify(s),
+        TABLE_NAME: TABLE,
+        EVENTS_QUEUE_URL: eventsUrl,
+        OUTPUT_BUCKET: "mq-out",
+        MOM_OUTPUT_SYNC_MS: "1000",
+        MOM_KEY: momKey(SECRET, s0.momId),
+        MOM_CHANNEL_URL: gw.wsUrl,
+        MOM_TMP: path.join(dir, "tmp"),
+        ...JOB_USER_ENV,
+      };
+      const obit = await runEcsMom(env, clients, { log: () => {} });
+      expect(obit.exitStatus).toBe(0);
+    } finally {
+      await gw.stop();
+      await fake.stop();
+    }
+    expect(renewed.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(renewed)).toEqual(new Set(["44.casper:1"]));
+    expect(fake.requests.filter((r) => r.status !== 200)).toEqual([]);
+    expect(fake.objects.get(`44.casper/STDIN.o44`)).toEqual({ body: "one\ntwo\n", meta: {} });
   });
 
   it("the deploy-time seed creates the configured server objects once and keeps later qmgr changes", async () => {
