@@ -166,6 +166,22 @@ describe("node pools in the site stack", () => {
     for (const s of [stop, list]) expect(s?.Condition?.ArnEquals?.["ecs:cluster"]).toBeDefined();
   });
 
+  it("no pool's MOM task role may write to S3: output goes through each run's grant (issue 12 point 2)", () => {
+    const taskRoles = ofType("AWS::ECS::TaskDefinition").map(
+      ([, r]) => r.Properties.TaskRoleArn["Fn::GetAtt"][0],
+    );
+    // the per-run Fargate definition, the two default EC2 pools', and the three node pools'
+    expect(taskRoles.length).toBe(6);
+    const theirs = ofType("AWS::IAM::Policy").filter(([, r]) =>
+      (r.Properties.Roles as Cfn[]).some((x) => taskRoles.includes(x.Ref)),
+    );
+    expect(theirs.length).toBeGreaterThan(0);
+    const actions = theirs.flatMap(([, p]) =>
+      p.Properties.PolicyDocument.Statement.flatMap((st: Cfn) => [st.Action].flat()),
+    );
+    expect(actions.filter((a: string) => a.startsWith("s3:") || a === "*")).toEqual([]);
+  });
+
   it("the scheduler knows the pools and their nodes; every function their power policies", () => {
     const sched = fnEnv("scheduler cycles");
     const nodePools = JSON.stringify(sched.ECS_NODE_POOLS);
