@@ -473,7 +473,10 @@ export class EcsExecutor implements Executor {
 
   async dispatch(plain: JobRunSpec): Promise<void> {
     // the run goes with the right to write its output, and only its own (a per-run task reads
-    // it from its overrides, a node MOM from the pushed run); minted here, no request made
+    // it from its overrides, a node MOM from the pushed run); minted here, no request made.
+    // A grant differs at each call (its signing time), which RunTask's clientToken tolerates:
+    // the token is per claim (jobId:runCount, and each claim is a new runCount), and the only
+    // resend of one claim's RunTask is the SDK's own retry, of the same serialized request.
     const g = this.config.outputGrants;
     const spec = g
       ? { ...plain, outputGrant: await g.grant(plain.jobId, plain.runCount, outputNames(plain)) }
