@@ -463,59 +463,6 @@ describe("IAM", () => {
   });
 });
 
-describe("output grants (issue 12 point 2)", () => {
-  const statements = () =>
-    ofType("AWS::IAM::Policy").flatMap(([, p]) =>
-      (p.Properties.PolicyDocument.Statement as Cfn[]).map((s) => ({
-        roles: refsIn(p.Properties.Roles),
-        ...s,
-      })),
-    );
-
-  it("no MOM task role, per-run or EC2 pool, may write to S3", () => {
-    const taskRoles = ofType("AWS::ECS::TaskDefinition").flatMap(([, t]) => refsIn(t.Properties.TaskRoleArn));
-    expect(taskRoles).toHaveLength(3);
-    const theirs = statements().filter((s) => s.roles.some((r: string) => taskRoles.includes(r)));
-    expect(theirs.length).toBeGreaterThan(0);
-    for (const s of theirs) expect(asArray(s.Action).filter((a: string) => /^s3:|^\*$/.test(a))).toEqual([]);
-  });
-
-  it("what mints grants (scheduler, API, MOM channel) has PutObject on the output bucket's objects only", () => {
-    const [[bucketId]] = ofType("AWS::S3::Bucket");
-    const minters = ["scheduler cycles", "HTTP API", "MOM push channel routes"].map(
-      (d) => refsIn(resources[fnId(d)].Properties.Role)[0],
-    );
-    const puts = statements().filter((s) =>
-      asArray(s.Action).some((a: string) => /^s3:(Put|\*)|^\*$/.test(a)),
-    );
-    expect(new Set(puts.flatMap((s) => s.roles))).toEqual(new Set(minters));
-    for (const s of puts) {
-      expect(asArray(s.Action)).toEqual(["s3:PutObject"]);
-      expect(refsIn(s.Resource)).toEqual([bucketId]);
-      // the objects, not the bucket: <bucket ARN>/*
-      expect(JSON.stringify(s.Resource)).toMatch(/\/\*"\]\]\}$/);
-    }
-    for (const d of ["scheduler cycles", "HTTP API", "MOM push channel routes"])
-      expect(refsIn(resources[fnId(d)].Properties.Environment.Variables.OUTPUT_BUCKET)).toEqual([bucketId]);
-  });
-
-  it("per-run MOMs know the push channel (they renew their grant there); its $default route answers", () => {
-    for (const [, t] of ofType("AWS::ECS::TaskDefinition")) {
-      const env = t.Properties.ContainerDefinitions[0].Environment as { Name: string }[];
-      expect(env.map((e) => e.Name)).toContain("MOM_CHANNEL_URL");
-    }
-    // the MOM channel's WebSocket API (the HTTP API has a $default route of its own)
-    const wsApi = logicalIdOf("AWS::ApiGatewayV2::Api", (r) => r.Properties.ProtocolType === "WEBSOCKET");
-    const routes = ofType("AWS::ApiGatewayV2::Route")
-      .map(([, r]) => r.Properties)
-      .filter((r) => refsIn(r.ApiId)[0] === wsApi);
-    expect(routes.find((r) => r.RouteKey === "$default")?.RouteResponseSelectionExpression).toBe("$default");
-    expect(ofType("AWS::ApiGatewayV2::RouteResponse").map(([, r]) => r.Properties.RouteResponseKey)).toEqual([
-      "$default",
-    ]);
-  });
-});
-
 describe("MOM on ECS", () => {
   it("the task definition is Fargate, ARM64, the image asset from Dockerfile.mom, logs to a retained log group", () => {
     const task = resources[fargateTaskId()].Properties;
