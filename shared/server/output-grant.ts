@@ -7,6 +7,11 @@
  * an earlier run (stale), a bad signature or body (forged) are refused, counted
  * (MomGrantsRefused) and answered with the reason, so the MOM stops asking for that run.
  *
+ * What may be named: file names only (no path), at most four (stdout and stderr, as given and
+ * as delivered: an -o naming a directory is delivered under the default name), all under the
+ * job's own prefix; the API serves only the names the job was given or delivered, so a name
+ * the MOM made up is never read by anyone.
+ *
  * Read, not written: a grant changes no state, so a repeated or reordered request costs one
  * consistent read and an HMAC, and answers the same. The run check is a consistent read: a
  * requeue or a new run (runCount + 1) committed before the read refuses the old MOM; a grant
