@@ -29,6 +29,7 @@ import { pipeline } from "node:stream/promises";
 import { signReport } from "../../shared/auth/mom-report.js";
 import { asUser, type OsUser } from "../../shared/auth/os-user.js";
 import type { MomLink } from "../../shared/exec/mom-link.js";
+import type { MomPush } from "../../shared/ports/channel.js";
 import type { OutputGrant, OutputPut } from "../../shared/ports/index.js";
 
 /** The default interval between a running job's output snapshots. */
@@ -62,23 +63,60 @@ export class GrantRefusedError extends Error {
   }
 }
 
+/** No answer to a grant renewal in time (the channel unreachable): the MOM goes on without. */
+export class GrantUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** How long a renewal may take, connect included: an upload waits for it, and the obituary for the upload. */
+export const GRANT_RENEW_TIMEOUT_MS = 15_000;
+
 /**
  * Renew grants over the MOM's push channel: a `grant` request signed with the MOM's key
  * (shared/server/output-grant.ts answers it only for a run the job item says this MOM holds).
- * `link` is called at each renewal: a per-run MOM connects only once it needs to.
+ * `link` is called at each renewal: a per-run MOM connects only once it needs to. Bounded by
+ * `timeoutMs`, connect included: a channel that cannot be reached must not hold up the end's
+ * upload, and so the obituary, for ever (MomLink.start retries until it connects).
  */
-export function channelRenewer(link: () => Promise<MomLink>, key: string, momId: string): GrantRenewer {
-  return async (jobId, runCount, names) => {
-    const l = await link();
-    const answer = await l.ask(
-      { type: "grant", report: signReport(key, momId, "grant", { jobId, runCount, names }) },
-      (m) => m.type === "grant" && m.jobId === jobId && m.runCount === runCount,
-    );
-    if (answer.type !== "grant" || !answer.grant)
-      throw new GrantRefusedError(
-        `output grant of ${jobId} run ${runCount} refused: ${answer.type === "grant" ? answer.refused : "?"}`,
+export function channelRenewer(
+  link: () => Promise<MomLink>,
+  key: string,
+  momId: string,
+  timeoutMs = GRANT_RENEW_TIMEOUT_MS,
+): GrantRenewer {
+  return (jobId, runCount, names) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new GrantUnavailableError(`no output grant of ${jobId} within ${timeoutMs} ms`)),
+        timeoutMs,
       );
-    return answer.grant;
+      timer.unref();
+    });
+    const asked = (async () => {
+      const l = await link();
+      let answer: MomPush;
+      try {
+        answer = await l.ask(
+          { type: "grant", report: signReport(key, momId, "grant", { jobId, runCount, names }) },
+          (m) => m.type === "grant" && m.jobId === jobId && m.runCount === runCount,
+          timeoutMs,
+        );
+      } catch (err) {
+        throw new GrantUnavailableError(`output grant of ${jobId}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      if (answer.type !== "grant" || !answer.grant)
+        throw new GrantRefusedError(
+          `output grant of ${jobId} run ${runCount} refused: ${answer.type === "grant" ? answer.refused : "?"}`,
+        );
+      return answer.grant;
+    })();
+    return Promise.race([asked, late]).finally(() => clearTimeout(timer));
   };
 }
 

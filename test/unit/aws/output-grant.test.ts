@@ -9,7 +9,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  channelRenewer,
   GRANT_RENEW_BEFORE_MS,
+  GrantUnavailableError,
   OutputPutError,
   putOutput,
   RunOutputGrant,
@@ -160,5 +162,24 @@ describe("the MOM's uploads through its grant", () => {
     await putOutput(grant, moved, undefined);
     expect(asked[1]).toEqual(["job.o47", "job.e47", "STDIN.o47"]);
     expect(fake.objects.get("47.casper/STDIN.o47")?.body).toBe("x\n");
+  });
+
+  it("a channel that never answers does not hold up an upload: the URL still valid serves, an expired one fails", async () => {
+    const never = () => new Promise<never>(() => {});
+    const renew = channelRenewer(never, "key", "ecs:48:1", 200);
+    let now = Date.now();
+    const g = await granterAt(() => now).grant("48.casper", 1, ["job.o48"]);
+    const out = file("job.o48", "x\n");
+    // within the renewal margin but not expired: renewal times out, the old URL is used
+    now += GRANT_TTL_MS - 60_000;
+    await putOutput(new RunOutputGrant(g, renew, () => now), out, undefined);
+    expect(fake.objects.get("48.casper/job.o48")?.body).toBe("x\n");
+    // expired and no renewal: the upload fails, in bounded time
+    const t0 = Date.now();
+    const err = await putOutput(new RunOutputGrant(g, renew, () => now + 120_000), out, undefined).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(GrantUnavailableError);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 });
