@@ -12,6 +12,7 @@ import { EcsExecutor, RatePacer, RUN_TASK_BURST, RUN_TASK_RATE } from "../shared
 import { ApiGatewayConnections, makeConnectionsClient } from "../shared/adapters/channel/apigw.js";
 import { MomPusher } from "../shared/adapters/channel/push.js";
 import { pushChannel } from "../shared/adapters/executor/ecs-channel.js";
+import { S3OutputGranter } from "../shared/adapters/s3/output-grant.js";
 import { EcsNodes, type MomBeatReader } from "../shared/adapters/executor/ecs-nodes.js";
 import { type Env, readEnv } from "../shared/config/env.js";
 import type { Executor, MomStore } from "../shared/ports/index.js";
@@ -39,6 +40,8 @@ export const EcsExecutorEnvSchema = z
      */
     MOM_CHANNEL_ENDPOINT: opt(z.string().url()),
     ECS_CLUSTER: opt(z.string()),
+    /** the job-output bucket: each dispatched run carries presigned PUT URLs for its output there */
+    OUTPUT_BUCKET: opt(z.string()),
     ECS_TASK_DEFINITION: opt(z.string()),
     ECS_CONTAINER_NAME: opt(z.string()).transform((x) => x ?? "mom"),
     ECS_SUBNETS: list,
@@ -151,6 +154,9 @@ export function executorFromEnv(
     ec2Pools: e.ECS_EC2_POOLS,
     nodes,
     pacer,
+    outputGrants: e.OUTPUT_BUCKET
+      ? new S3OutputGranter(e.OUTPUT_BUCKET, { region: e.AWS_REGION })
+      : undefined,
   });
 }
 

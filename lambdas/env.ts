@@ -10,6 +10,7 @@ import type { SiteContext } from "../shared/server/context.js";
 import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
 import { withHistory } from "../shared/server/history.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
+import { S3OutputGranter } from "../shared/adapters/s3/output-grant.js";
 import { s3OutputReader } from "../shared/adapters/s3/output-reader.js";
 import { SqsBus } from "../shared/adapters/sqs/bus.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
@@ -139,6 +140,10 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     authenticate: claimsAuthenticator(),
     output: e.OUTPUT_BUCKET
       ? s3OutputReader(new S3Client({ region: e.AWS_REGION, maxAttempts: 3 }), e.OUTPUT_BUCKET)
+      : undefined,
+    // the MOM channel renews runs' output grants (presigned PUT URLs: no request is made)
+    outputGrants: e.OUTPUT_BUCKET
+      ? new S3OutputGranter(e.OUTPUT_BUCKET, { region: e.AWS_REGION })
       : undefined,
     // node pools (issue 12): the scheduler powers their nodes on and off, a hello brings one up
     pools: new Map(

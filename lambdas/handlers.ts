@@ -296,7 +296,8 @@ export function makeMomChannelHandler(ctx: SiteContext) {
     const body = event.isBase64Encoded
       ? Buffer.from(event.body ?? "", "base64").toString("utf8")
       : (event.body ?? "");
-    await momMessage(ctx, connectionId, body);
-    return { statusCode: 200 };
+    // a grant request's answer goes back on the connection (the two-way $default route)
+    const reply = await momMessage(ctx, connectionId, body);
+    return reply === undefined ? { statusCode: 200 } : { statusCode: 200, body: reply };
   };
 }

@@ -131,12 +131,20 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   ack(
     roleOf(stack.api.handler),
     `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
-    "The API serves job output (GetObject only) from the site's output bucket, whose keys are job IDs not known at deploy time; the route allows the job's owner, operators and managers.",
+    "The API serves job output (GetObject) from the site's output bucket, whose keys are job IDs not known at deploy time (the route allows the job's owner, operators and managers), and presigns PUT URLs for one run's output keys at qrun (PutObject): MOM task roles have no S3 right.",
   );
+  // the functions that mint output grants (presigned PUT URLs for one run's keys, issue 12
+  // point 2): the API is acknowledged above for the same resource
+  for (const fn of [stack.scheduler.scheduler, stack.channel.handler])
+    ack(
+      roleOf(fn),
+      `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
+      "Presigns PUT URLs for one run's output keys (<jobId>/<file>, made at run time) for the MOM holding it; the URL carries this role's right, so PutObject on this site's output bucket only. MOM task roles have no S3 right.",
+    );
   ack(
     stack.state.outputBucket,
     "AwsSolutions-S1",
-    "Server access logs need a second bucket and log every job's output PUT; who wrote what is in the MOM's task role (one writer) and CloudTrail data events when a site wants them.",
+    "Server access logs need a second bucket and log every job's output PUT; each write is a PUT presigned by the site's functions for one run's keys, and CloudTrail data events say who when a site wants them.",
   );
 
   const mom = stack.mom;
@@ -148,11 +156,6 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
     ...mom.pools.map((p) => p.taskDefinition),
     ...nodePools.map((p) => p.taskDefinition),
   ]) {
-    ack(
-      td.taskRole,
-      `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,
-      "Job output keys are <jobId>/<file>, made at run time; the grant is PutObject on this site's output bucket only.",
-    );
     ack(
       td.executionRole ?? td,
       "AwsSolutions-IAM5[Resource::*]",

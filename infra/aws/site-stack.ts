@@ -181,8 +181,14 @@ export class SiteStack extends Stack {
     // who pushes to MOMs: the scheduler (runs), the API (qdel, qsig), the sweeper (lost MOMs)
     for (const fn of [this.scheduler.scheduler, this.api.handler, this.scheduler.sweeper])
       this.channel.grantPush(fn);
-    // pool nodes' MOMs connect to it and take their runs there (issue 12 point 1)
+    // pool nodes' MOMs connect to it and take their runs there (issue 12 point 1); per-run
+    // MOMs connect to renew their output grants
     this.nodePools.connectChannel(this.channel.url);
+    this.mom.connectChannel(this.channel.url);
+    // who hands MOMs the right to write a run's output (issue 12 point 2): what dispatches
+    // (the scheduler; the API's qrun) and the channel, which renews grants for long runs
+    for (const fn of [this.scheduler.scheduler, this.api.handler, this.channel.handler])
+      this.mom.grantOutputGrants(fn);
     grantParameterRead(this.channel.handler, momSecretParameter);
 
     const functions = [

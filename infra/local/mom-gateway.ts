@@ -115,6 +115,10 @@ export async function startMomGateway(opts: {
                 body,
                 isBase64Encoded: isBinary,
               })
+              // the route's answer back on the connection, as API Gateway's two-way $default route
+              .then((r) => {
+                if (r.body && ws.readyState === ws.OPEN) ws.send(r.body, { binary: false });
+              })
               .catch((e) => log(`mom gateway: $default on ${connectionId}: ${(e as Error).message}`));
           });
           ws.on("error", () => {});

@@ -4,20 +4,21 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { OsUser } from "../../shared/auth/os-user.js";
 import type { JobRunSpec } from "../../shared/ports/index.js";
-import { outputKey } from "../../shared/adapters/s3/output-reader.js";
-import { putOutput } from "./output-upload.js";
+import { putOutput, type RunOutputGrant } from "./output-upload.js";
 
 export interface EcsMomEnv {
   JOB_SPEC?: string;
   JOB_SPEC_GZ?: string;
   TABLE_NAME?: string;
   EVENTS_QUEUE_URL?: string;
-  /** when unset, output stays in the container (tests, or a shared file system mounted at the paths) */
+  /**
+   * the bucket the run's output grant names (logs only: the MOM has no S3 right, it PUTs to the
+   * grant's URLs); a run dispatched without a grant keeps its output in the container
+   */
   OUTPUT_BUCKET?: string;
   /** re-root the job's paths under this directory */
   MOM_PATH_ROOT?: string;
@@ -40,8 +41,6 @@ export interface EcsMomEnv {
 export interface EcsMomClients {
   doc: DynamoDBDocumentClient;
   sqs: SQSClient;
-  /** needed only with OUTPUT_BUCKET */
-  s3?: S3Client;
 }
 
 /** The spec with its directories re-rooted under `root` (PBS_O_WORKDIR follows the workdir). */
@@ -74,29 +73,27 @@ export function makeDirs(dir: string, account: OsUser | undefined): void {
 }
 
 /**
- * Upload stdout/stderr to s3://bucket/<jobId>/<file>; a failed upload is logged, not fatal.
- * The job may have left anything at those paths: opened O_NOFOLLOW|O_NONBLOCK, as the job's
- * account (a directory the job replaced by a link leads nowhere it could not read itself), and
- * read only as a regular file, so a FIFO cannot hang the MOM before its obituary.
+ * Upload stdout/stderr to s3://bucket/<jobId>/<file> through the run's grant; a failed upload
+ * is logged, not fatal. The job may have left anything at those paths: opened
+ * O_NOFOLLOW|O_NONBLOCK, as the job's account (a directory the job replaced by a link leads
+ * nowhere it could not read itself), and read only as a regular file, so a FIFO cannot hang
+ * the MOM before its obituary.
  */
 export async function uploadOutputs(
   spec: JobRunSpec,
-  bucket: string | undefined,
-  s3: S3Client | undefined,
+  grant: RunOutputGrant | undefined,
   log: (l: string) => void,
   account?: OsUser,
 ): Promise<void> {
-  if (!bucket || !s3) return;
+  if (!grant) return;
   // a joined stream is one file: upload it once
   const files = [...new Set([spec.stdoutPath, spec.stderrPath])].filter((p): p is string => !!p);
   await Promise.all(
     files.map(async (file) => {
-      // the key the API's S3 OutputReader reads (shared/adapters/s3/output-reader.ts)
-      const key = outputKey(spec.jobId, file);
       try {
-        await putOutput(s3, bucket, spec.jobId, file, account);
+        await putOutput(grant, file, account);
       } catch (err) {
-        log(`ECS MOM: could not upload ${file} to s3://${bucket}/${key}: ${(err as Error).message}`);
+        log(`ECS MOM: could not upload ${file} of ${spec.jobId}: ${(err as Error).message}`);
       }
     }),
   );

@@ -14,7 +14,9 @@
  * its node (`later`).
  *
  * As the per-run MOM (ecs.ts): jobs run as MOM_JOB_USER, never as the root MOM; their paths are
- * re-rooted under MOM_PATH_ROOT; output is uploaded to S3 before each obituary is sent.
+ * re-rooted under MOM_PATH_ROOT; output is snapshotted while a job runs and uploaded before each
+ * obituary is sent, through the run's output grant (the pushed run carries its presigned PUT
+ * URLs, renewed with a signed `grant` request on the channel; the task role has no S3 right).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -30,6 +32,7 @@ import type { MomPush } from "../../shared/ports/channel.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 import { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs } from "./ecs-files.js";
+import { channelRenewer, LiveOutput, OUTPUT_SYNC_MS, RunOutputGrant } from "./output-upload.js";
 
 const WHO = "ECS node MOM";
 /** PBS JOB_EXEC_RETRY: the job could not be started, try again */
@@ -50,6 +53,7 @@ const NodeMomEnvSchema = envSchema({
   MOM_JOB_USER: v.optional(),
   /** the MOM push channel: `wss://...` on AWS (the WebSocket API's stage), `ws+unix:<socket>:/` locally */
   MOM_CHANNEL_URL: v.optional(),
+  MOM_OUTPUT_SYNC_MS: v.int({ min: 1000, default: OUTPUT_SYNC_MS }),
 });
 
 export interface NodeMom {
@@ -80,7 +84,6 @@ export async function startNodeMom(
   const node = e.MOM_NODE;
   const momId = e.MOM_ID;
   if (!momId.startsWith(`${node}:`)) throw new Error(`${WHO}: ${momId} is not a MOM of node ${node}`);
-  if (e.OUTPUT_BUCKET && !clients.s3) throw new Error(`${WHO}: OUTPUT_BUCKET is set but no S3 client given`);
   const key = e.MOM_KEY;
   if (!key) log(`${WHO}: no MOM_KEY: the server refuses this MOM's unsigned reports`);
   const root = process.getuid?.() === 0;
@@ -98,8 +101,8 @@ export async function startNodeMom(
       new SendMessageCommand({ QueueUrl: e.EVENTS_QUEUE_URL, MessageBody: JSON.stringify(msg) }),
     );
   };
-  // the spec of each run, for its output upload at the end
-  const specs = new Map<string, JobRunSpec>();
+  // the spec of each run, for its output upload at the end, with its output grant and snapshots
+  const specs = new Map<string, JobRunSpec & { grant?: RunOutputGrant; live?: LiveOutput }>();
   const ref = (jobId: string, runCount: number) => `${runCount}\u0000${jobId}`;
   const mom = new Mom({
     momId,
@@ -114,15 +117,20 @@ export async function startNodeMom(
         if (spec) {
           const d = o.delivered;
           const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
-          await uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+          // the last snapshot lands before the end's upload, which is the last write of each key
+          await spec.live?.stop();
+          await uploadOutputs(files, spec.grant, log, account);
         }
         await send("obit", o);
         specs.delete(ref(o.jobId, o.runCount));
       },
     },
   });
-  const run = (raw: JobRunSpec): void => {
-    if (raw.momId !== momId) throw new Error(`${WHO}: run of ${raw.jobId} is for ${raw.momId}, not ${momId}`);
+  const run = (pushed: JobRunSpec): void => {
+    if (pushed.momId !== momId)
+      throw new Error(`${WHO}: run of ${pushed.jobId} is for ${pushed.momId}, not ${momId}`);
+    // the output grant stays with the MOM: never in the run records or the job's reach
+    const { outputGrant, ...raw } = pushed;
     // as the per-run task: the site's secrets out of its Variable_List, paths re-rooted, and
     // it starts in its submit directory (a container has no account or home of the owner)
     const spec: JobRunSpec = {
@@ -137,8 +145,21 @@ export async function startNodeMom(
         log(`${WHO}: cannot create ${dir}: ${(err as Error).message}`);
       }
     }
-    specs.set(ref(spec.jobId, spec.runCount), spec);
+    // its output as the per-run MOM's (ecs.ts): snapshots while it runs, through its grant,
+    // renewed over this MOM's channel as it nears expiry
+    const grant = outputGrant && new RunOutputGrant(outputGrant, renew);
+    const live =
+      grant &&
+      new LiveOutput({
+        grant,
+        files: [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p),
+        account,
+        everyMs: e.MOM_OUTPUT_SYNC_MS,
+        log,
+      });
+    specs.set(ref(spec.jobId, spec.runCount), { ...spec, grant, live });
     mom.run(spec);
+    live?.start();
   };
 
   // A run this MOM cannot start goes back as a signed obituary asking for a rerun (exit
@@ -185,6 +206,17 @@ export async function startNodeMom(
     }
   };
   let link: MomLink | undefined;
+  const renew =
+    e.MOM_CHANNEL_URL && key
+      ? channelRenewer(
+          async () => {
+            if (!link) throw new Error("no push channel");
+            return link;
+          },
+          key,
+          momId,
+        )
+      : undefined;
   if (e.MOM_CHANNEL_URL && key) {
     link = new MomLink({
       url: e.MOM_CHANNEL_URL,
@@ -212,6 +244,7 @@ export async function startNodeMom(
     kill: (jobId, runCount) => mom.kill(jobId, runCount, "qdel"),
     shutdown: async () => {
       await mom.shutdown();
+      await Promise.all([...specs.values()].map((r) => r.live?.stop()));
       link?.close();
     },
   };

@@ -8,7 +8,9 @@
  * process runs the job: heartbeats go to the site table, the obituary to the events queue.
  * Before the obituary is sent, stdout/stderr are uploaded to s3://OUTPUT_BUCKET/<jobId>/<file>,
  * so a job seen as finished has its output in place; while the job runs, a snapshot of each
- * every MOM_OUTPUT_SYNC_MS that it grew, marked partial (infra/mom/output-upload.ts).
+ * every MOM_OUTPUT_SYNC_MS that it grew, marked partial (infra/mom/output-upload.ts). Both
+ * through the run's output grant (presigned PUT URLs in the spec, renewed over the push
+ * channel MOM_CHANNEL_URL): the task role has no S3 right (issue 12 point 2).
  *
  * ECS StopTask (qdel, qrerun) sends SIGTERM: the MOM kills the job (TERM, kill_delay, KILL; the
  * task's stopTimeout is 120 s) and still reports it; the server already knows why (the job's
@@ -32,7 +34,6 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { S3Client } from "@aws-sdk/client-s3";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { lookupOsUser } from "../../shared/auth/os-user.js";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
@@ -40,12 +41,13 @@ import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { EnvError } from "../../shared/errors.js";
 import { specWithoutSiteSecrets } from "../../shared/exec/job-secrets.js";
 import { Mom } from "../../shared/exec/mom.js";
+import { MomLink } from "../../shared/exec/mom-link.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
 import { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs } from "./ecs-files.js";
 import { startNodeMom } from "./ecs-node.js";
-import { LiveOutput, OUTPUT_SYNC_MS } from "./output-upload.js";
+import { channelRenewer, LiveOutput, OUTPUT_SYNC_MS, RunOutputGrant } from "./output-upload.js";
 
 export { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs };
 
@@ -94,6 +96,8 @@ const ECS_MOM_FIELDS = {
   MOM_KEY: v.optional(),
   MOM_JOB_USER: v.optional(),
   MOM_OUTPUT_SYNC_MS: v.int({ min: 1000, default: OUTPUT_SYNC_MS }),
+  /** the MOM push channel: a per-run MOM connects only to renew its output grant (a long job) */
+  MOM_CHANNEL_URL: v.optional(),
 };
 const EcsMomEnvSchema = envSchema(ECS_MOM_FIELDS);
 /** The container's: the same, and the region (ECS sets both names). */
@@ -119,8 +123,7 @@ export async function runEcsMom(
   const e = readEnv(WHO, EcsMomEnvSchema, env);
   const table = e.TABLE_NAME;
   const eventsUrl = e.EVENTS_QUEUE_URL;
-  if (e.OUTPUT_BUCKET && !clients.s3) throw new Error("ECS MOM: OUTPUT_BUCKET is set but no S3 client given");
-  const spec = taskJobSpec(env, e.MOM_PATH_ROOT);
+  const { outputGrant, ...spec } = taskJobSpec(env, e.MOM_PATH_ROOT);
   const root = process.getuid?.() === 0;
   // a root MOM without a job account refuses every job (jobAccount), rather than run it as root
   const jobUser = e.MOM_JOB_USER ?? (root ? "" : undefined);
@@ -143,20 +146,42 @@ export async function runEcsMom(
   fs.mkdirSync(tmpRoot, { recursive: true, mode: 0o711 });
   fs.chmodSync(tmpRoot, 0o711);
 
+  // The run's output grant (issue 12 point 2: this task's role has no S3 right): the URLs its
+  // dispatch carried, renewed over the push channel, to which this MOM connects only then.
+  let link: MomLink | undefined;
+  const renew =
+    e.MOM_CHANNEL_URL && key
+      ? channelRenewer(
+          async () => {
+            if (!link) {
+              link = new MomLink({
+                url: e.MOM_CHANNEL_URL as string,
+                momId: spec.momId,
+                key,
+                onPush: () => {},
+              });
+              await link.start();
+            }
+            return link;
+          },
+          key,
+          spec.momId,
+        )
+      : undefined;
+  const grant = outputGrant && new RunOutputGrant(outputGrant, renew);
+  if (!grant && e.OUTPUT_BUCKET)
+    log(`${WHO}: ${spec.jobId} came without an output grant: its output stays here`);
   // snapshots while the job runs, at the paths the API reads for a running job (its outPath
   // and errPath, re-rooted here); stopped, and the one in flight awaited, before the end's upload
-  const live =
-    e.OUTPUT_BUCKET && clients.s3
-      ? new LiveOutput({
-          s3: clients.s3,
-          bucket: e.OUTPUT_BUCKET,
-          jobId: spec.jobId,
-          files: [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p),
-          account,
-          everyMs: e.MOM_OUTPUT_SYNC_MS,
-          log,
-        })
-      : undefined;
+  const live = grant
+    ? new LiveOutput({
+        grant,
+        files: [spec.stdoutPath, spec.stderrPath].filter((p): p is string => !!p),
+        account,
+        everyMs: e.MOM_OUTPUT_SYNC_MS,
+        log,
+      })
+    : undefined;
   let uploaded: Promise<void> | undefined;
   // what the MOM delivered (an -o naming a directory got the default file name in it; output
   // refused at its path went to undelivered/): that is the output there is to keep
@@ -165,7 +190,7 @@ export async function runEcsMom(
     const files = d ? { ...spec, stdoutPath: d.o ?? spec.stdoutPath, stderrPath: d.e ?? null } : spec;
     uploaded ??= (async () => {
       await live?.stop();
-      await uploadOutputs(files, e.OUTPUT_BUCKET, clients.s3, log, account);
+      await uploadOutputs(files, grant, log, account);
     })();
     return uploaded;
   };
@@ -208,6 +233,7 @@ export async function runEcsMom(
   } finally {
     opts.stop?.removeEventListener("abort", onStop);
     await live?.stop();
+    link?.close();
     await mom.shutdown();
   }
 }
@@ -224,14 +250,13 @@ async function main(): Promise<void> {
   if (!region) throw new EnvError(WHO, ["AWS_REGION: is not set"]);
   const { doc } = makeDynamoClients({ region, endpoint: e.DDB_ENDPOINT });
   const sqs = makeSqsClient({ region, endpoint: e.SQS_ENDPOINT });
-  const s3 = e.OUTPUT_BUCKET ? new S3Client({ region, maxAttempts: 5 }) : undefined;
   const stop = new AbortController();
   process.on("SIGTERM", () => stop.abort());
   process.on("SIGINT", () => stop.abort());
   if (env.MOM_NODE) {
     // node mode (a pool node's long-lived task): up until ECS stops it (power-off). Its runs
     // are pushed on the MOM channel (MOM_CHANNEL_URL), which calls mom.run (infra/mom/ecs-node.ts).
-    const mom = await startNodeMom(env, { doc, sqs, s3 });
+    const mom = await startNodeMom(env, { doc, sqs });
     await new Promise<void>((resolve) =>
       stop.signal.addEventListener("abort", () => resolve(), { once: true }),
     );
@@ -239,7 +264,7 @@ async function main(): Promise<void> {
     await mom.shutdown();
     return;
   }
-  await runEcsMom(env, { doc, sqs, s3 }, { stop: stop.signal });
+  await runEcsMom(env, { doc, sqs }, { stop: stop.signal });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

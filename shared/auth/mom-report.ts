@@ -19,7 +19,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 export const MOM_REPORT_VERSION = 1;
 
 /** `connect`: a MOM opening its push channel (shared/server/mom-channel.ts) */
-export type MomReportKind = "obit" | "hello" | "beat" | "connect";
+export type MomReportKind = "obit" | "hello" | "beat" | "connect" | "grant";
 export type MomRefusal = "forged" | "stale" | "misdirected" | "replayed";
 
 export interface MomEnvelope<B = unknown> {
@@ -115,7 +115,7 @@ export function verifyReport(
     !e ||
     typeof e !== "object" ||
     e.v !== MOM_REPORT_VERSION ||
-    (e.kind !== "obit" && e.kind !== "hello" && e.kind !== "beat" && e.kind !== "connect") ||
+    !["obit", "hello", "beat", "connect", "grant"].includes(e.kind as string) ||
     typeof e.momId !== "string" ||
     typeof e.sentAt !== "number" ||
     !Number.isFinite(e.sentAt) ||

@@ -28,6 +28,8 @@ export class MomLink {
   private opened?: () => void;
   /** connects made (a reconnect is one more) */
   connects = 0;
+  /** asks waiting for their answer (ask) */
+  private readonly asks = new Set<{ match: (m: MomPush) => boolean; answer: (m: MomPush) => void }>();
 
   constructor(private readonly opts: MomLinkOptions) {
     this.retryMs = opts.retryMs ?? 100;
@@ -47,6 +49,35 @@ export class MomLink {
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(JSON.stringify(msg));
     return true;
+  }
+
+  /**
+   * Send `msg` and wait for the push `match` recognizes as its answer (the server answers a
+   * `grant` request on the same connection); that push does not go to onPush. Rejects when no
+   * connection is open or no answer came within `timeoutMs` (the caller tries again later).
+   */
+  ask(msg: MomSays, match: (m: MomPush) => boolean, timeoutMs = 10_000): Promise<MomPush> {
+    return new Promise((resolve, reject) => {
+      const entry = {
+        match,
+        answer: (m: MomPush) => {
+          clearTimeout(timer);
+          this.asks.delete(entry);
+          resolve(m);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.asks.delete(entry);
+        reject(new Error(`mom link: no answer to a ${msg.type} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.asks.add(entry);
+      if (!this.send(msg)) {
+        clearTimeout(timer);
+        this.asks.delete(entry);
+        reject(new Error(`mom link: no open connection for a ${msg.type}`));
+      }
+    });
   }
 
   /** Drop the connection as a network fault would (tests): the link reconnects. */
@@ -74,6 +105,8 @@ export class MomLink {
       this.opened = undefined;
     });
     ws.on("message", (data) => {
+      // a two-way route's empty answer to a report (API Gateway's $default): nothing to act on
+      if (String(data) === "") return;
       let msg: MomPush;
       try {
         msg = JSON.parse(String(data)) as MomPush;
@@ -81,6 +114,7 @@ export class MomLink {
         this.opts.log?.(`mom link: a frame that is not JSON`);
         return;
       }
+      for (const a of this.asks) if (a.match(msg)) return a.answer(msg);
       this.opts.onPush(msg);
     });
     ws.on("unexpected-response", (_req, res) => {

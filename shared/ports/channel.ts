@@ -7,6 +7,7 @@
  * table (MomStore.putMomConnection), written by the gateway's `$connect` route.
  */
 import type { JobRunSpec, KillReason } from "./executor.js";
+import type { OutputGrant } from "./output.js";
 
 /** The gateway's management API: post to one connection (the adapter wraps the AWS SDK client). */
 export interface MomConnections {
@@ -34,7 +35,9 @@ export const MOM_CONNECT_HEADER = "x-metaqueue-mom";
 export type MomPush =
   | { type: "run"; spec: JobRunSpec }
   | { type: "kill"; jobId: string; runCount: number; reason: KillReason }
-  | { type: "signal"; jobId: string; runCount: number; signal: NodeJS.Signals };
+  | { type: "signal"; jobId: string; runCount: number; signal: NodeJS.Signals }
+  /** the answer to a MOM's `grant` request: fresh upload URLs for its run, or why not */
+  | { type: "grant"; jobId: string; runCount: number; grant?: OutputGrant; refused?: string };
 
 /**
  * What a MOM sends back on its connection (the gateway's `$default` route): a signed report
@@ -42,7 +45,11 @@ export type MomPush =
  * forwards to the events queue, so the server acts on it where it acts on every MOM report.
  */
 export interface MomSays {
-  type: "report";
+  /**
+   * `report`: forwarded to the events queue; `grant`: a signed `grant` envelope whose body is
+   * {jobId, runCount, names}, answered on the connection with a `grant` push
+   */
+  type: "report" | "grant";
   /** a MomEnvelope (type "mom" added when forwarded) */
   report: unknown;
 }

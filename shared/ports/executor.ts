@@ -64,6 +64,11 @@ export interface JobRunSpec {
   interactive?: { keyHash: string };
   /** the MOM that must run it (node name locally, task id on ECS) */
   momId: string;
+  /**
+   * the right to upload this run's output (AWS: presigned PUT URLs for its stdout/stderr,
+   * snapshot and end), added by the executor at dispatch; the MOM keeps it from the job
+   */
+  outputGrant?: import("./output.js").OutputGrant;
   /** first node of exec_host */
   execHost: string;
 }

@@ -63,3 +63,35 @@ export function tailWindow(
   if (start > size) start = 0;
   return { start, len: Math.max(0, Math.min(max, size - start)) };
 }
+
+/**
+ * One upload a MOM may make: an HTTPS PUT of the whole object to `url` (S3 presigned: the key,
+ * the method, the expiry and, for a snapshot, the `partial` metadata are signed into it).
+ * `headers` must be sent as they are (none today: what is signed travels in the query).
+ */
+export interface OutputPut {
+  /** the file's name (the key's last component: outputKey) */
+  name: string;
+  /** a running job's snapshot (object metadata partial: 1) rather than the end's upload */
+  partial: boolean;
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The right to write one run's output objects (issue 12 point 2): what the server hands the MOM
+ * that holds the run, with the run (its dispatch) and again on the MOM's signed request.
+ */
+export interface OutputGrant {
+  jobId: string;
+  runCount: number;
+  /** epoch ms after which the URLs are refused: the MOM asks for fresh ones before */
+  expiresAt: number;
+  puts: OutputPut[];
+}
+
+/** Mints output grants (on AWS: S3 presigned PUT URLs, shared/adapters/s3/output-grant.ts). */
+export interface OutputGranter {
+  /** Grant the run the right to write `names` (file names, no directory) under the job's own prefix. */
+  grant(jobId: string, runCount: number, names: string[]): Promise<OutputGrant>;
+}

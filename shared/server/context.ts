@@ -54,6 +54,11 @@ export interface SiteContext {
   authenticate?: import("../api/identity.js").Authenticator;
   /** reads job output with the job owner's rights (local runtime); absent: the API answers 501 */
   output?: import("../ports/index.js").OutputReader;
+  /**
+   * mints the right to write one run's output (AWS: presigned S3 PUT URLs), for the MOM channel's
+   * `grant` requests (shared/server/output-grant.ts); absent: those are refused
+   */
+  outputGrants?: import("../ports/index.js").OutputGranter;
   /** CloudWatch EMF on Lambda, counters locally; absent = not measured */
   metrics?: import("../observability/metrics.js").MetricsPort;
   /**

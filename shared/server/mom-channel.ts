@@ -18,6 +18,7 @@
 import { MomReportError, type MomRefusal, verifyReport } from "../auth/mom-report.js";
 import { MOM_CONNECT_HEADER, type MomSays } from "../ports/channel.js";
 import type { SiteContext } from "./context.js";
+import { momGrant } from "./output-grant.js";
 
 export { MOM_CONNECT_HEADER };
 
@@ -26,7 +27,16 @@ export const refusedMomConnects: Record<string, number> = {};
 
 type ChannelCtx = Pick<
   SiteContext,
-  "store" | "bus" | "queueUrls" | "momSecret" | "clock" | "settings" | "metrics" | "log"
+  | "store"
+  | "bus"
+  | "queueUrls"
+  | "momSecret"
+  | "clock"
+  | "settings"
+  | "metrics"
+  | "log"
+  | "site"
+  | "outputGrants"
 >;
 
 export type ConnectResult = { ok: true; momId: string } | { ok: false; reason: MomRefusal; message: string };
@@ -76,9 +86,15 @@ export async function momConnect(
  * `$default`: a frame from a MOM. A signed report is checked (so a forger's frames cost the
  * events queue nothing) and forwarded to the events queue, where the server acts on MOM reports;
  * anything else is refused and counted. Never throws for a bad frame: the gateway would only
- * answer the MOM with an error it cannot act on.
+ * answer the MOM with an error it cannot act on. A `grant` request (output upload URLs for a run
+ * the MOM holds: shared/server/output-grant.ts) is answered: the returned text goes back on the
+ * connection (the route's response: $default is a two-way route).
  */
-export async function momMessage(ctx: ChannelCtx, connectionId: string, body: string): Promise<void> {
+export async function momMessage(
+  ctx: ChannelCtx,
+  connectionId: string,
+  body: string,
+): Promise<string | undefined> {
   let msg: MomSays;
   try {
     msg = JSON.parse(body) as MomSays;
@@ -86,6 +102,7 @@ export async function momMessage(ctx: ChannelCtx, connectionId: string, body: st
     refuse(ctx, "forged", `frame on ${connectionId} is not JSON`, "report");
     return;
   }
+  if (msg?.type === "grant") return JSON.stringify(await momGrant(ctx, msg.report));
   if (msg?.type !== "report") {
     refuse(ctx, "forged", `frame on ${connectionId} is not a report`, "report");
     return;

@@ -8,8 +8,6 @@ import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
@@ -17,6 +15,13 @@ import { runEcsMom } from "../../infra/mom/ecs.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { containerEnvironment } from "../../shared/adapters/executor/ecs.js";
+import { outputNames, S3OutputGranter } from "../../shared/adapters/s3/output-grant.js";
+import { startFakeS3 } from "../fixtures/fake-s3.js";
+import { jobRecord } from "../fixtures/job.js";
+import { memorySite } from "../fixtures/memory-site.js";
+import { makeMomChannelHandler } from "../../lambdas/handlers.js";
+import { startMomGateway } from "../../infra/local/mom-gateway.js";
+import { momKey } from "../../shared/auth/mom-report.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients } from "../../shared/adapters/aws-clients.js";
 import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
@@ -155,21 +160,18 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
   });
 
   it("uploads a running job's output every MOM_OUTPUT_SYNC_MS that it grew, marked partial, then the whole output last", async () => {
-    // S3 has no local engine here: the client is mocked and records each PUT as sent
-    const s3 = new S3Client({ region: "us-east-1", credentials: LOCAL_CREDENTIALS });
-    const puts: { key: string; body: string; partial: boolean }[] = [];
-    mockClient(s3)
-      .on(PutObjectCommand)
-      .callsFake(async (input) => {
-        const body = input.Body;
-        let text = "";
-        if (typeof body === "string") text = body;
-        else for await (const c of body as AsyncIterable<Buffer>) text += c.toString("utf8");
-        expect(Buffer.byteLength(text)).toBe(input.ContentLength);
-        puts.push({ key: String(input.Key), body: text, partial: input.Metadata?.partial === "1" });
-        return {};
-      });
-    const s = spec(43, "echo one; sleep 3.5; echo two\n");
+    // S3 has no local engine here: a real HTTP server checking the presigned URLs stands in
+    // for it, and the MOM has no S3 client at all: it PUTs to the URLs its spec carries
+    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
+    const granter = new S3OutputGranter("mq-out", {
+      region: "us-east-1",
+      endpoint: fake.endpoint,
+      forcePathStyle: true,
+      credentials,
+    });
+    const s0 = spec(43, "echo one; sleep 3.5; echo two\n");
+    const s = { ...s0, outputGrant: await granter.grant(s0.jobId, s0.runCount, outputNames(s0)) };
     const env = {
       JOB_SPEC: JSON.stringify(s),
       TABLE_NAME: TABLE,
@@ -179,8 +181,10 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
       MOM_TMP: path.join(dir, "tmp"),
       ...JOB_USER_ENV,
     };
-    const obit = await runEcsMom(env, { ...clients, s3 }, { log: () => {} });
+    const obit = await runEcsMom(env, clients, { log: () => {} }).finally(() => fake.stop());
     expect(obit.exitStatus).toBe(0);
+    expect(fake.requests.filter((r) => r.status !== 200)).toEqual([]);
+    const puts = fake.requests.map((r) => ({ key: r.key, body: r.body, partial: r.meta?.partial === "1" }));
     const out = puts.filter((p) => p.key === `43.casper/${path.basename(s.stdoutPath)}`);
     const err = puts.filter((p) => p.key === `43.casper/${path.basename(s.stderrPath as string)}`);
     // the whole output last, unmarked; before it, only snapshots
@@ -196,6 +200,65 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
     expect(err.filter((p) => p.partial).length).toBeLessThanOrEqual(1);
     expect(err.at(-1)).toMatchObject({ body: "", partial: false });
     await receiveObit("43.casper");
+  });
+
+  it("renews its grant for a long run with a signed request on the push channel, for its own run only", async () => {
+    const SECRET = "ecs-mom-test-secret";
+    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
+    // shorter than the MOM's renewal margin: its first PUT asks the channel for a fresh grant
+    const granter = new S3OutputGranter("mq-out", {
+      region: "us-east-1",
+      endpoint: fake.endpoint,
+      forcePathStyle: true,
+      credentials,
+      ttlMs: 4 * 60_000,
+    });
+    const renewed: string[] = [];
+    const store = new DynamoSiteStore(clients.doc, TABLE);
+    const site = await memorySite();
+    const ctx = {
+      ...site.ctx,
+      store,
+      momSecret: SECRET,
+      clock: { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) },
+      outputGrants: {
+        grant: async (jobId: string, runCount: number, names: string[]) => {
+          renewed.push(`${jobId}:${runCount}`);
+          return granter.grant(jobId, runCount, names);
+        },
+      },
+    };
+    const gw = await startMomGateway({
+      socketPath: path.join(dir, "gw.sock"),
+      route: makeMomChannelHandler(ctx),
+    });
+    try {
+      const s0 = spec(44, "echo one; sleep 2.5; echo two\n");
+      // the job item the server checks: run 1 of job 44 is this task's
+      await store.createJob(jobRecord(44, { state: "R", momId: s0.momId, runCount: 1 }));
+      const s = { ...s0, outputGrant: await granter.grant(s0.jobId, 1, outputNames(s0)) };
+      const env = {
+        JOB_SPEC: JSON.stringify(s),
+        TABLE_NAME: TABLE,
+        EVENTS_QUEUE_URL: eventsUrl,
+        OUTPUT_BUCKET: "mq-out",
+        MOM_OUTPUT_SYNC_MS: "1000",
+        MOM_KEY: momKey(SECRET, s0.momId),
+        MOM_CHANNEL_URL: gw.wsUrl,
+        MOM_TMP: path.join(dir, "tmp"),
+        ...JOB_USER_ENV,
+      };
+      const obit = await runEcsMom(env, clients, { log: () => {} });
+      expect(obit.exitStatus).toBe(0);
+    } finally {
+      await gw.stop();
+      await fake.stop();
+    }
+    expect(renewed.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(renewed)).toEqual(new Set(["44.casper:1"]));
+    expect(fake.requests.filter((r) => r.status !== 200)).toEqual([]);
+    expect(fake.objects.get(`44.casper/STDIN.o44`)).toEqual({ body: "one\ntwo\n", meta: {} });
   });
 
   it("the deploy-time seed creates the configured server objects once and keeps later qmgr changes", async () => {

@@ -21,7 +21,11 @@ import { ApiGatewayConnections, makeConnectionsClient } from "../../shared/adapt
 import { MomPusher } from "../../shared/adapters/channel/push.js";
 import { pushChannel } from "../../shared/adapters/executor/ecs-channel.js";
 import { DispatchError } from "../../shared/ports/index.js";
-import { memorySite } from "../fixtures/memory-site.js";
+import { type MemorySite, memorySite } from "../fixtures/memory-site.js";
+import { startFakeS3 } from "../fixtures/fake-s3.js";
+import { jobRecord } from "../fixtures/job.js";
+import { outputNames, S3OutputGranter } from "../../shared/adapters/s3/output-grant.js";
+import type { OutputGrant } from "../../shared/ports/index.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
 import { type NodeMom, startNodeMom } from "../../infra/mom/ecs-node.js";
@@ -65,10 +69,14 @@ describe("ECS node MOM (a pool node's long-lived task) on the local stack", () =
   });
 
   let linked: NodeMom | undefined;
+  let snapper: NodeMom | undefined;
   let gw: MomGateway | undefined;
+  /** the channel route's site context (the push channel test builds it) */
+  let ctx: MemorySite["ctx"];
   afterAll(async () => {
     await mom?.shutdown();
     await linked?.shutdown();
+    await snapper?.shutdown();
     await gw?.stop();
     await Promise.all([ddbLocal?.stop(), sqsEmu?.stop()]);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -176,7 +184,7 @@ describe("ECS node MOM (a pool node's long-lived task) on the local stack", () =
     // records its connection in the site table), over DynamoDB Local
     const store = new DynamoSiteStore(clients.doc, TABLE);
     const site = await memorySite();
-    const ctx = {
+    ctx = {
       ...site.ctx,
       store,
       momSecret: SECRET,
@@ -236,4 +244,75 @@ describe("ECS node MOM (a pool node's long-lived task) on the local stack", () =
     expect((e as DispatchError).retry).toBe("later");
     expect(gw.counts.posts).toBe(3); // run, run, kill: nothing posted for the unconnected MOM
   }, 90_000);
+
+  it("snapshots a pushed run's output while it runs and uploads it at the end, through its grant renewed on the channel", async () => {
+    expect(gw, "the push channel test ran first").toBeDefined();
+    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
+    const granter = new S3OutputGranter("mq-out", {
+      region: "us-east-1",
+      endpoint: fake.endpoint,
+      forcePathStyle: true,
+      credentials,
+      // shorter than the MOM's renewal margin: its first PUT asks for a fresh grant
+      ttlMs: 4 * 60_000,
+    });
+    const minted: OutputGrant[] = [];
+    ctx.outputGrants = {
+      grant: async (...a) => {
+        const g = await granter.grant(...a);
+        minted.push(g);
+        return g;
+      },
+    };
+    const store = new DynamoSiteStore(clients.doc, TABLE);
+    const momId = nodeMomId("f1", Date.UTC(2026, 11, 3, 2));
+    snapper = await startNodeMom(
+      {
+        MOM_NODE: "f1",
+        MOM_ID: momId,
+        MOM_KEY: momKey(SECRET, momId),
+        TABLE_NAME: TABLE,
+        EVENTS_QUEUE_URL: eventsUrl,
+        MOM_TMP: path.join(dir, "tmp3"),
+        MOM_HEARTBEAT_MS: "200",
+        MOM_OUTPUT_SYNC_MS: "1000",
+        MOM_CHANNEL_URL: (gw as MomGateway).wsUrl,
+        ...JOB_USER_ENV,
+      },
+      clients,
+      { log: () => {} },
+    );
+    // the job item the server checks a renewal against: this MOM holds run 1 of job 64
+    await store.createJob(jobRecord(64, { state: "R", momId, runCount: 1 }));
+    const s = spec(64, "echo one; sleep 3.5; echo two\n", momId);
+    const pushed = { ...s, outputGrant: await granter.grant(s.jobId, s.runCount, outputNames(s)) };
+    const channel = pushChannel(
+      new MomPusher(
+        store,
+        new ApiGatewayConnections(
+          makeConnectionsClient({
+            region: "us-east-1",
+            endpoint: (gw as MomGateway).endpoint,
+            credentials: LOCAL_CREDENTIALS,
+          }),
+        ),
+      ),
+    );
+    await channel.send(momId, pushed);
+    const o = (await receive("obit", "64.casper", 30_000)).body as Obituary;
+    await fake.stop();
+    expect(o).toMatchObject({ jobId: "64.casper", momId, exitStatus: 0 });
+    // every PUT verified (signature, key, expiry); renewed on the channel for this run only
+    expect(fake.requests.filter((r) => r.status !== 200)).toEqual([]);
+    expect(minted.length).toBeGreaterThanOrEqual(1);
+    expect(minted.every((g) => g.jobId === "64.casper" && g.runCount === 1)).toBe(true);
+    const out = fake.requests.filter((r) => r.key === "64.casper/STDIN.o64");
+    // snapshots while it ran (marked partial), then the whole output last, unmarked
+    expect(out.at(-1)).toMatchObject({ body: "one\ntwo\n", meta: {} });
+    const snaps = out.slice(0, -1);
+    expect(snaps.length).toBeGreaterThanOrEqual(1);
+    expect(snaps.every((r) => r.meta?.partial === "1")).toBe(true);
+    expect(snaps.map((r) => r.body)).toContain("one\n");
+  }, 60_000);
 });

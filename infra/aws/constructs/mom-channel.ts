@@ -65,7 +65,8 @@ export class MomChannel extends Construct {
       description: `metaqueue ${props.site}: MOMs connect here; the server pushes jobs to them`,
       connectRouteOptions: { integration: integration("ConnectIntegration") },
       disconnectRouteOptions: { integration: integration("DisconnectIntegration") },
-      defaultRouteOptions: { integration: integration("DefaultIntegration") },
+      // two-way: a MOM's `grant` request is answered on its connection by the route's response
+      defaultRouteOptions: { integration: integration("DefaultIntegration"), returnResponse: true },
     });
     for (const child of this.api.node.children) {
       if (!(child instanceof WebSocketRoute)) continue;

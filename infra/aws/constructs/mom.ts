@@ -124,8 +124,11 @@ export class MomCluster extends Construct {
   /** the site's node pools (issue 12), set by the stack before the scheduler is built */
   nodePools?: ExecutorExtension;
 
+  private readonly outputBucket: s3.IBucket;
+
   constructor(scope: Construct, id: string, props: MomClusterProps) {
     super(scope, id);
+    this.outputBucket = props.outputBucket;
     const base = props.baseImage ?? DEFAULT_MOM_BASE_IMAGE;
     if (!IMAGE_REF.test(base)) throw new Error(`momBaseImage: not an image reference: ${base}`);
     if (!PINNED_IMAGE.test(base))
@@ -267,16 +270,13 @@ export class MomCluster extends Construct {
     return { props: p, capacityProvider, taskDefinition };
   }
 
-  /** What a MOM task may do, on Fargate and EC2 alike. */
+  /**
+   * What a MOM task may do, on Fargate and EC2 alike. No S3 right (issue 12 point 2): a MOM
+   * writes a run's output only through the presigned PUT URLs the server gives it for that
+   * run's keys (grantOutputGrants), so neither it nor whatever steals its credentials can
+   * write another job's output.
+   */
   grantMomRole(role: iam.IRole, props: MomClusterProps): void {
-    // output files: PutObject only (grantPut adds tagging, retention and legal holds), keyed
-    // <jobId>/<file> by the MOM; the bucket is S3-managed encrypted, so no KMS grant
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ["s3:PutObject"],
-        resources: [props.outputBucket.arnForObjects("*")],
-      }),
-    );
     // the obituary
     props.eventsQueue.grantSendMessages(role);
     // heartbeats only: PutItem of MOM#<id> items holding just the heartbeat's attributes.
@@ -324,6 +324,31 @@ export class MomCluster extends Construct {
     for (const pool of this.pools) pool.taskDefinition.grantRun(grantee);
     // node pools: their task definitions, and StopTask/ListTasks of the cluster's tasks (power-off)
     this.nodePools?.grantPower(grantee);
+  }
+
+  /**
+   * What a function minting output grants needs (shared/adapters/s3/output-grant.ts): a URL it
+   * presigns carries its own right, so PutObject on the output bucket's objects, nothing else
+   * of S3 (grantPut would add tagging, retention and legal holds), and the bucket's name. The
+   * bucket is S3-managed encrypted: no KMS grant.
+   */
+  grantOutputGrants(fn: iam.IGrantable & { addEnvironment(k: string, v: string): unknown }): void {
+    fn.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ["s3:PutObject"],
+        resources: [this.outputBucket.arnForObjects("*")],
+      }),
+    );
+    fn.addEnvironment("OUTPUT_BUCKET", this.outputBucket.bucketName);
+  }
+
+  /**
+   * The MOM push channel's URL on the per-run task definitions' MOM containers: a per-run MOM
+   * connects there only to renew its run's output grant (a job outliving the first one).
+   */
+  connectChannel(url: string): void {
+    for (const td of [this.taskDefinition, ...this.pools.map((p) => p.taskDefinition)])
+      td.findContainer(MOM_CONTAINER_NAME)?.addEnvironment("MOM_CHANNEL_URL", url);
   }
 
   /** Find and stop this cluster's tasks (kill); nothing outside the cluster. */

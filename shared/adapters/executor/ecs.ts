@@ -42,7 +42,14 @@ import { momKey } from "../../auth/mom-report.js";
 import { specWithoutSiteSecrets } from "../../exec/job-secrets.js";
 import { RejectedError } from "../../errors.js";
 import { FARGATE_SIZES } from "../../config/node-pools.js";
-import { DispatchError, type Executor, type JobRunSpec, type KillReason } from "../../ports/index.js";
+import {
+  DispatchError,
+  type Executor,
+  type JobRunSpec,
+  type KillReason,
+  type OutputGranter,
+} from "../../ports/index.js";
+import { outputNames } from "../s3/output-grant.js";
 
 /** ECS: "A total of 8192 characters are allowed for overrides", JSON formatting included. */
 export const ECS_OVERRIDES_LIMIT = 8192;
@@ -70,6 +77,12 @@ export interface EcsExecutorConfig {
   pacer?: RatePacer;
   /** the site's ECS node pools (issue 12): long-lived node MOMs, powered on and off */
   nodes?: EcsNodeMoms;
+  /**
+   * mints each run's output grant (issue 12 point 2: presigned PUT URLs for its output keys,
+   * shared/adapters/s3/output-grant.ts), which its dispatch carries; absent: runs get none and
+   * their output stays in the task (the MOMs' roles have no S3 right)
+   */
+  outputGrants?: OutputGranter;
 }
 
 /**
@@ -458,7 +471,16 @@ export class EcsExecutor implements Executor {
     };
   }
 
-  async dispatch(spec: JobRunSpec): Promise<void> {
+  async dispatch(plain: JobRunSpec): Promise<void> {
+    // the run goes with the right to write its output, and only its own (a per-run task reads
+    // it from its overrides, a node MOM from the pushed run); minted here, no request made.
+    // A grant differs at each call (its signing time), which RunTask's clientToken tolerates:
+    // the token is per claim (jobId:runCount, and each claim is a new runCount), and the only
+    // resend of one claim's RunTask is the SDK's own retry, of the same serialized request.
+    const g = this.config.outputGrants;
+    const spec = g
+      ? { ...plain, outputGrant: await g.grant(plain.jobId, plain.runCount, outputNames(plain)) }
+      : plain;
     // a pool node's long-lived MOM gets its runs over the dispatch channel (ecs-nodes.ts)
     if (this.config.nodes?.isNodeMom(spec.momId)) return this.config.nodes.dispatch(spec);
     await runTaskPaced(this.ecs, this.pacer, this.runTaskInput(spec), spec.jobId);

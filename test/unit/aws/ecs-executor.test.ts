@@ -13,6 +13,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { momKey } from "../../../shared/auth/mom-report.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
+  ECS_OVERRIDES_LIMIT,
   EcsCapacityError,
   EcsDispatchError,
   RatePacer,
@@ -25,6 +26,7 @@ import {
   startedByFor,
 } from "../../../shared/adapters/executor/ecs.js";
 import { DispatchError } from "../../../shared/ports/index.js";
+import { S3OutputGranter } from "../../../shared/adapters/s3/output-grant.js";
 
 const GB = 1024 ** 3;
 const MB = 1024 ** 2;
@@ -81,6 +83,32 @@ describe("EcsExecutor", () => {
   beforeEach(() => {
     ecsMock.reset();
     ex = new EcsExecutor(new ECSClient({ region: "us-east-1" }), config);
+  });
+
+  it("a run's task carries its output grant: URLs of its own keys, fitting the overrides with a Lambda-sized token", async () => {
+    ecsMock.on(RunTaskCommand).resolves(okTask);
+    // a Lambda role's session token is about a kilobyte; 1200 random characters to be safe
+    const sessionToken = randomBytes(900).toString("base64");
+    const granted = new EcsExecutor(new ECSClient({ region: "us-east-1" }), {
+      ...config,
+      outputGrants: new S3OutputGranter("mq-out", {
+        region: "us-east-1",
+        credentials: { accessKeyId: "ASIATEST", secretAccessKey: "s", sessionToken },
+      }),
+    });
+    // a script of a few KiB, as users write them
+    await granted.dispatch(
+      spec({ script: `#!/bin/bash\n${"echo step; ./run --input data.txt\n".repeat(60)}` }),
+    );
+    const input = lastRunTask();
+    expect(JSON.stringify(input.overrides).length).toBeLessThanOrEqual(ECS_OVERRIDES_LIMIT);
+    const env = envOf(input);
+    const sent = JSON.parse(
+      env.JOB_SPEC ?? gunzipSync(Buffer.from(env.JOB_SPEC_GZ, "base64")).toString("utf8"),
+    );
+    expect(sent.outputGrant).toMatchObject({ jobId: "123.casper", runCount: 1 });
+    const paths = sent.outputGrant.puts.map((p: { url: string }) => new URL(p.url).pathname);
+    expect(new Set(paths)).toEqual(new Set(["/123.casper/STDIN.o123", "/123.casper/STDIN.e123"]));
   });
 
   it("names the MOM of a run ecs:<jobKey>:<runCount>", () => {

@@ -166,6 +166,22 @@ describe("node pools in the site stack", () => {
     for (const s of [stop, list]) expect(s?.Condition?.ArnEquals?.["ecs:cluster"]).toBeDefined();
   });
 
+  it("no pool's MOM task role may write to S3: output goes through each run's grant (issue 12 point 2)", () => {
+    const taskRoles = ofType("AWS::ECS::TaskDefinition").map(
+      ([, r]) => r.Properties.TaskRoleArn["Fn::GetAtt"][0],
+    );
+    // the per-run Fargate definition, the two default EC2 pools', and the three node pools'
+    expect(taskRoles.length).toBe(6);
+    const theirs = ofType("AWS::IAM::Policy").filter(([, r]) =>
+      (r.Properties.Roles as Cfn[]).some((x) => taskRoles.includes(x.Ref)),
+    );
+    expect(theirs.length).toBeGreaterThan(0);
+    const actions = theirs.flatMap(([, p]) =>
+      p.Properties.PolicyDocument.Statement.flatMap((st: Cfn) => [st.Action].flat()),
+    );
+    expect(actions.filter((a: string) => a.startsWith("s3:") || a === "*")).toEqual([]);
+  });
+
   it("the scheduler knows the pools and their nodes; every function their power policies", () => {
     const sched = fnEnv("scheduler cycles");
     const nodePools = JSON.stringify(sched.ECS_NODE_POOLS);
@@ -217,4 +233,47 @@ describe("node pools in the site stack", () => {
       ),
     ).toEqual([]);
   }, 120_000);
+});
+
+describe("output grants (issue 12 point 2)", () => {
+  const roleOfFn = (what: string) =>
+    ofType("AWS::Lambda::Function").find(
+      ([, r]) => r.Properties.Description === `metaqueue casper: ${what}`,
+    )?.[1].Properties.Role["Fn::GetAtt"][0];
+  const MINTERS = ["scheduler cycles", "HTTP API", "MOM push channel routes"];
+
+  it("what mints grants (scheduler, API, MOM channel) has PutObject on the output bucket's objects only", () => {
+    const [[bucketId]] = ofType("AWS::S3::Bucket");
+    const minters = MINTERS.map(roleOfFn);
+    expect(minters.every(Boolean)).toBe(true);
+    const puts = ofType("AWS::IAM::Policy").flatMap(([, p]) =>
+      (p.Properties.PolicyDocument.Statement as Cfn[])
+        .filter((st) => [st.Action].flat().some((a: string) => /^s3:(Put|\*)|^\*$/.test(a)))
+        .map((st) => ({ ...st, roles: (p.Properties.Roles as Cfn[]).map((r) => r.Ref) })),
+    );
+    expect(new Set(puts.flatMap((st) => st.roles))).toEqual(new Set(minters));
+    for (const st of puts) {
+      expect([st.Action].flat()).toEqual(["s3:PutObject"]);
+      // <bucket ARN>/*: the objects, not the bucket
+      expect(st.Resource).toEqual({ "Fn::Join": ["", [{ "Fn::GetAtt": [bucketId, "Arn"] }, "/*"]] });
+    }
+    for (const what of MINTERS) expect(fnEnv(what)?.OUTPUT_BUCKET).toEqual({ Ref: bucketId });
+  });
+
+  it("every MOM knows the push channel (per-run ones renew their grant there); its $default route answers", () => {
+    for (const [, t] of ofType("AWS::ECS::TaskDefinition")) {
+      const env = t.Properties.ContainerDefinitions[0].Environment as { Name: string }[];
+      expect(env.map((e) => e.Name)).toContain("MOM_CHANNEL_URL");
+    }
+    const [[wsApi]] = ofType("AWS::ApiGatewayV2::Api").filter(
+      ([, r]) => r.Properties.ProtocolType === "WEBSOCKET",
+    );
+    const routes = ofType("AWS::ApiGatewayV2::Route")
+      .map(([, r]) => r.Properties)
+      .filter((r) => r.ApiId.Ref === wsApi);
+    expect(routes.find((r) => r.RouteKey === "$default")?.RouteResponseSelectionExpression).toBe("$default");
+    expect(ofType("AWS::ApiGatewayV2::RouteResponse").map(([, r]) => r.Properties.RouteResponseKey)).toEqual([
+      "$default",
+    ]);
+  });
 });

@@ -1,32 +1,47 @@
 /**
  * The ECS MOM uploads a job's output before its obituary: whatever the job left at those paths
- * (a FIFO, a link) must neither hang it nor be followed. S3 is a recording stub (no local S3).
+ * (a FIFO, a link) must neither hang it nor be followed. It PUTs to the run's presigned URLs;
+ * a real HTTP server checking their signatures stands in for S3 (no local S3).
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
-import type { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadOutputs } from "../../../infra/mom/ecs.js";
+import { RunOutputGrant } from "../../../infra/mom/output-upload.js";
+import { outputNames, S3OutputGranter } from "../../../shared/adapters/s3/output-grant.js";
 import { lookupOsUser } from "../../../shared/auth/os-user.js";
+import type { JobRunSpec } from "../../../shared/ports/index.js";
+import { type FakeS3, startFakeS3 } from "../../fixtures/fake-s3.js";
 import { makeSpec, tempDir } from "./helpers.js";
 
 const work = tempDir("ecs-upload");
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+let fake: FakeS3;
+let granter: S3OutputGranter;
+beforeAll(async () => {
+  fake = await startFakeS3({ bucket: "b", region: "us-east-1", credentials });
+  granter = new S3OutputGranter("b", {
+    region: "us-east-1",
+    endpoint: fake.endpoint,
+    forcePathStyle: true,
+    credentials,
+  });
+});
+afterAll(async () => {
+  await fake?.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+});
 
-function stubS3() {
-  const put: Record<string, string> = {};
-  const s3 = {
-    send: async (cmd: PutObjectCommand) => {
-      const chunks: Buffer[] = [];
-      for await (const c of cmd.input.Body as Readable) chunks.push(Buffer.from(c));
-      put[String(cmd.input.Key)] = Buffer.concat(chunks).toString("utf8");
-      return {};
-    },
-  } as unknown as S3Client;
-  return { s3, put };
+/** The run's grant as its dispatch carries it, and what the stand-in S3 holds of its job. */
+async function stubS3(spec: JobRunSpec) {
+  const grant = new RunOutputGrant(await granter.grant(spec.jobId, spec.runCount, outputNames(spec)));
+  const put = () =>
+    Object.fromEntries(
+      [...fake.objects].filter(([k]) => k.startsWith(`${spec.jobId}/`)).map(([k, o]) => [k, o.body]),
+    );
+  return { grant, put };
 }
 
 describe("uploadOutputs (ECS MOM)", () => {
@@ -45,24 +60,23 @@ describe("uploadOutputs (ECS MOM)", () => {
       { eval: true, workerData: fifo },
     );
     const logs: string[] = [];
-    const { s3, put } = stubS3();
+    const bad = makeSpec(work, "", { stdoutPath: link, stderrPath: fifo });
+    const { grant, put } = await stubS3(bad);
     const t0 = Date.now();
-    await uploadOutputs(makeSpec(work, "", { stdoutPath: link, stderrPath: fifo }), "b", s3, (l) =>
-      logs.push(l),
-    );
+    await uploadOutputs(bad, grant, (l) => logs.push(l));
     const took = Date.now() - t0;
     await safety.terminate();
     expect(took).toBeLessThan(2000);
-    expect(put).toEqual({});
+    expect(put()).toEqual({});
     expect(logs.join("\n")).toMatch(/could not upload .*out\.o1/);
     expect(logs.join("\n")).toMatch(/could not upload .*err\.e1 .*not a regular file/);
 
     const plain = makeSpec(work, "");
     fs.writeFileSync(plain.stdoutPath, "hello\n");
     fs.writeFileSync(plain.stderrPath as string, "");
-    const ok = stubS3();
-    await uploadOutputs(plain, "b", ok.s3, () => {});
-    expect(ok.put).toEqual({
+    const ok = await stubS3(plain);
+    await uploadOutputs(plain, ok.grant, () => {});
+    expect(ok.put()).toEqual({
       [`${plain.jobId}/${path.basename(plain.stdoutPath)}`]: "hello\n",
       [`${plain.jobId}/${path.basename(plain.stderrPath as string)}`]: "",
     });
@@ -79,9 +93,9 @@ describe("uploadOutputs (ECS MOM)", () => {
       fs.writeFileSync(spec.stdoutPath, "root only\n", { mode: 0o600 });
       fs.writeFileSync(spec.stderrPath as string, "anyone\n", { mode: 0o644 });
       const logs: string[] = [];
-      const { s3, put } = stubS3();
-      await uploadOutputs(spec, "b", s3, (l) => logs.push(l), nobody);
-      expect(put).toEqual({ [`${spec.jobId}/${path.basename(spec.stderrPath as string)}`]: "anyone\n" });
+      const { grant, put } = await stubS3(spec);
+      await uploadOutputs(spec, grant, (l) => logs.push(l), nobody);
+      expect(put()).toEqual({ [`${spec.jobId}/${path.basename(spec.stderrPath as string)}`]: "anyone\n" });
       expect(logs.join("\n")).toMatch(/could not upload .*EACCES/);
       // the MOM is root again afterwards
       expect(process.geteuid?.()).toBe(0);

@@ -3,7 +3,8 @@
  * Unix socket) running the channel's route handler, the AWS SDK's management client posting to
  * it, MomLinks as MOMs, the memory store as the connection registry. A forged connect is
  * refused and counted; a MOM that reconnects gets pushes on its new connection; a push to a
- * connection gone meets 410 and ends as MomUnreachableError with the record dropped.
+ * connection gone meets 410 and ends as MomUnreachableError with the record dropped. A MOM's
+ * `grant` request is answered on its connection only for a run it holds (issue 12 point 2).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -18,6 +19,11 @@ import { ConnectionGoneError, type MomPush } from "../../../shared/ports/channel
 import { refusedMomConnects } from "../../../shared/server/mom-channel.js";
 import { type MomGateway, startMomGateway } from "../../../infra/local/mom-gateway.js";
 import { type MemorySite, memorySite } from "../../fixtures/memory-site.js";
+import { channelRenewer } from "../../../infra/mom/output-upload.js";
+import { S3OutputGranter } from "../../../shared/adapters/s3/output-grant.js";
+import { refusedGrants } from "../../../shared/server/output-grant.js";
+import { type FakeS3, startFakeS3 } from "../../fixtures/fake-s3.js";
+import { jobRecord } from "../../fixtures/job.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-chan-"));
 let s: MemorySite;
@@ -166,5 +172,82 @@ describe("the MOM push channel", () => {
     const sent = s.bus.take(s.ctx.queueUrls.events).map((b) => JSON.parse(b.body));
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ type: "mom", kind: "obit", momId: "n6:ff", body: obit });
+  });
+});
+
+describe("output grants on the channel (issue 12 point 2)", () => {
+  const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
+  let fake: FakeS3;
+  beforeAll(async () => {
+    fake = await startFakeS3({ bucket: "out", region: "us-east-1", credentials });
+    s.ctx.outputGrants = new S3OutputGranter("out", {
+      region: "us-east-1",
+      endpoint: fake.endpoint,
+      forcePathStyle: true,
+      credentials,
+    });
+    // n7:gg holds run 2 of job 71; job 72 is queued
+    await s.store.createJob(jobRecord(71, { state: "R", momId: "n7:gg", runCount: 2 }));
+    await s.store.createJob(jobRecord(72, { state: "Q", momId: "n7:gg", runCount: 2 }));
+  });
+  afterAll(async () => {
+    s.ctx.outputGrants = undefined;
+    await fake?.stop();
+  });
+
+  /** What the MOM does to renew its grant (infra/mom/output-upload.ts), on its own link. */
+  const askGrant = async (momId: string, jobId: string, runCount: number, key?: string) => {
+    const m = mom(momId);
+    await m.link.start();
+    const k = key ?? momKey(s.ctx.momSecret as string, momId);
+    return channelRenewer(async () => m.link, k, momId)(jobId, runCount, ["j71.o71", "j71.e71"]);
+  };
+
+  it("answers the MOM holding the run with URLs for that run's keys, which S3 takes", async () => {
+    const g = await askGrant("n7:gg", "71.casper", 2);
+    expect(g).toMatchObject({ jobId: "71.casper", runCount: 2 });
+    expect(g.puts.map((p) => new URL(p.url).pathname)).toEqual([
+      "/out/71.casper/j71.o71",
+      "/out/71.casper/j71.o71",
+      "/out/71.casper/j71.e71",
+      "/out/71.casper/j71.e71",
+    ]);
+    const put = g.puts[0];
+    const res = await fetch(put.url, { method: "PUT", body: "hi\n", headers: put.headers });
+    expect(res.status).toBe(200);
+    expect(fake.objects.get("71.casper/j71.o71")?.body).toBe("hi\n");
+  });
+
+  it("refuses and counts a grant for another MOM's run, an earlier run, a run not running, a forged request", async () => {
+    const before = { ...refusedGrants };
+    const refused = (p: Promise<unknown>) =>
+      p.then(
+        () => "granted",
+        (e: Error) => `${e.name}: ${e.message}`,
+      );
+    expect(await refused(askGrant("n8:gg", "71.casper", 2))).toMatch(/GrantRefusedError: .*misdirected/);
+    expect(await refused(askGrant("n7:gg", "71.casper", 1))).toMatch(/GrantRefusedError: .*stale/);
+    expect(await refused(askGrant("n7:gg", "72.casper", 2))).toMatch(/GrantRefusedError: .*stale/);
+    expect(await refused(askGrant("n7:gg", "71.casper", 2, "not-the-key"))).toMatch(
+      /GrantRefusedError: .*forged/,
+    );
+    const grew = (r: string) => (refusedGrants[r] ?? 0) - (before[r] ?? 0);
+    expect({ misdirected: grew("misdirected"), stale: grew("stale"), forged: grew("forged") }).toEqual({
+      misdirected: 1,
+      stale: 2,
+      forged: 1,
+    });
+  });
+
+  it("refuses a grant request signed too long ago (a replay), and one that is not a grant", async () => {
+    const m = mom("n7:gg");
+    await m.link.start();
+    const key = momKey(s.ctx.momSecret as string, "n7:gg");
+    const body = { jobId: "71.casper", runCount: 2, names: ["j71.o71"] };
+    const old = signReport(key, "n7:gg", "grant", body, Date.now() - 3600_000);
+    const isAnswer = (x: MomPush) => x.type === "grant" && x.jobId === "71.casper";
+    expect(await m.link.ask({ type: "grant", report: old }, isAnswer)).toMatchObject({ refused: "stale" });
+    const obit = signReport(key, "n7:gg", "obit", body);
+    expect(await m.link.ask({ type: "grant", report: obit }, isAnswer)).toMatchObject({ refused: "forged" });
   });
 });
