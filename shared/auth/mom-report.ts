@@ -18,8 +18,12 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const MOM_REPORT_VERSION = 1;
 
-/** `connect`: a MOM opening its push channel (shared/server/mom-channel.ts) */
-export type MomReportKind = "obit" | "hello" | "beat" | "connect";
+/**
+ * `connect`: a MOM opening its push channel (shared/server/mom-channel.ts); `norun`: its answer
+ * to a kill or signal of a run it does not hold (shared/exec/refusal.ts)
+ */
+export type MomReportKind = "obit" | "hello" | "beat" | "connect" | "norun";
+const KINDS: ReadonlySet<unknown> = new Set<MomReportKind>(["obit", "hello", "beat", "connect", "norun"]);
 export type MomRefusal = "forged" | "stale" | "misdirected" | "replayed";
 
 export interface MomEnvelope<B = unknown> {
@@ -115,7 +119,7 @@ export function verifyReport(
     !e ||
     typeof e !== "object" ||
     e.v !== MOM_REPORT_VERSION ||
-    (e.kind !== "obit" && e.kind !== "hello" && e.kind !== "beat" && e.kind !== "connect") ||
+    !KINDS.has(e.kind) ||
     typeof e.momId !== "string" ||
     typeof e.sentAt !== "number" ||
     !Number.isFinite(e.sentAt) ||
