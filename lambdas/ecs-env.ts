@@ -17,6 +17,8 @@ import { EcsNodes, type MomBeatReader } from "../shared/adapters/executor/ecs-no
 import { type Env, readEnv } from "../shared/config/env.js";
 import type { Executor, MomStore } from "../shared/ports/index.js";
 import { jsonVar, momSecretFromEnv, unconfiguredExecutor } from "./env.js";
+import { EcsNodePoolsSchema } from "../shared/config/node-pools-doc.js";
+import { loadedNodePools } from "./node-pools-env.js";
 
 /** An unset or empty variable is absent (CDK writes "" for an optional value it has none of). */
 const opt = <T extends z.ZodType>(t: T) => z.preprocess((x) => (x === "" ? undefined : x), t.optional());
@@ -67,32 +69,9 @@ export const EcsExecutorEnvSchema = z
      * the site's ECS node pools (issue 12), JSON {pools: [EcsNodePool], nodes: [[name, pool,
      * ncpus, memoryMiB, gpus]]} (infra/aws/constructs/mom.ts nodePoolEnvironment)
      */
-    ECS_NODE_POOLS: jsonVar(
-      { pools: [], nodes: [] },
-      z
-        .object({
-          pools: z.array(
-            z
-              .object({
-                name: z.string().min(1),
-                kind: z.enum(["fargate", "ec2", "external"]),
-                taskDefinition: z.string().min(1),
-                capacityProvider: z.string().min(1).optional(),
-              })
-              .strict(),
-          ),
-          nodes: z.array(
-            z.tuple([
-              z.string().min(1),
-              z.string().min(1),
-              z.number().positive(),
-              z.number().nonnegative(),
-              z.number().int().nonnegative(),
-            ]),
-          ),
-        })
-        .strict(),
-    ),
+    ECS_NODE_POOLS: jsonVar({ pools: [], nodes: [] }, EcsNodePoolsSchema),
+    /** set: the pools come from this SSM parameter instead (lambdas/node-pools-env.ts) */
+    NODE_POOLS_PARAMETER: opt(z.string()),
   })
   .superRefine((e, ctx) => {
     if (!e.ECS_CLUSTER) return;
@@ -121,7 +100,7 @@ export function executorFromEnv(
   const e = readEnv("Lambda", EcsExecutorEnvSchema, env);
   if (!e.ECS_CLUSTER || !e.ECS_TASK_DEFINITION || !e.AWS_REGION) return unconfiguredExecutor;
   const ecs = new ECSClient({ region: e.AWS_REGION, maxAttempts: 5 });
-  const np = e.ECS_NODE_POOLS;
+  const np = loadedNodePools(env)?.ecs ?? e.ECS_NODE_POOLS;
   const pusher = np.pools.length ? (shared.pusher ?? pusherFromEnv(env, shared.connections)) : undefined;
   const nodes = np.pools.length
     ? new EcsNodes(ecs, {
@@ -221,11 +200,24 @@ export function lazyExecutorFromEnv(env: Env = process.env): Executor {
     }
     return shared;
   };
+  // the pools' document the executor was built from: a refresh that changed it (a deploy added
+  // a node, a task definition's new revision) builds it again (lambdas/node-pools-env.ts)
+  let builtFrom: unknown;
+  const stale = () => {
+    const pools = loadedNodePools(env);
+    if (ex && pools !== builtFrom) {
+      ex = undefined;
+      keyed = false;
+    }
+    builtFrom = pools;
+  };
   const get = () => {
+    stale();
     ex ??= executorFromEnv(env, undefined, sharedOnce());
     return ex;
   };
   const withKey = async (): Promise<Executor> => {
+    stale();
     if (!keyed || !ex) {
       ex = executorFromEnv(env, await momSecretFromEnv(env), sharedOnce());
       keyed = true;

@@ -18,6 +18,12 @@ import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
 import { logger, metrics as containerMetrics } from "./middleware.js";
 import { loadPeers, ParameterCache, PEERS_TTL_MS, parsePeersEnv, ssmSecrets } from "./peers-env.js";
+import {
+  type NodePoolPolicy,
+  NodePoolPoliciesSchema,
+  type NodePoolsDoc,
+} from "../shared/config/node-pools-doc.js";
+import { loadedNodePools, loadNodePools } from "./node-pools-env.js";
 
 /**
  * A variable holding JSON (what the CDK stack serialises for the functions): absent or empty is
@@ -70,19 +76,12 @@ export const LambdaEnvSchema = z.object({
    * the site's node pools' power policies (issue 12), JSON [{name, idleOff, bootTimeout,
    * startsPerMinute}] in seconds as in the configuration; absent or empty: no pools
    */
-  NODE_POOLS: jsonVar(
-    [],
-    z.array(
-      z
-        .object({
-          name: z.string().min(1),
-          idleOff: z.number().int().nonnegative(),
-          bootTimeout: z.number().int().positive(),
-          startsPerMinute: z.number().int().positive(),
-        })
-        .strict(),
-    ),
-  ),
+  NODE_POOLS: jsonVar([], NodePoolPoliciesSchema),
+  /**
+   * SSM parameter holding the pools' policies and the ECS pools with their nodes
+   * (lambdas/node-pools-env.ts); set, it replaces NODE_POOLS and ECS_NODE_POOLS
+   */
+  NODE_POOLS_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
@@ -146,20 +145,27 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
       ? new S3OutputGranter(e.OUTPUT_BUCKET, { region: e.AWS_REGION })
       : undefined,
     // node pools (issue 12): the scheduler powers their nodes on and off, a hello brings one up
-    pools: new Map(
-      e.NODE_POOLS.map((p) => [
-        p.name,
-        {
-          name: p.name,
-          idleOffMs: p.idleOff * 1000,
-          bootTimeoutMs: p.bootTimeout * 1000,
-          startsPerMinute: p.startsPerMinute,
-        },
-      ]),
-    ),
+    pools: poolMap(loadedNodePools(env)?.policies ?? e.NODE_POOLS),
   };
   return cached;
 }
+
+function poolMap(policies: NodePoolPolicy[]): SiteContext["pools"] {
+  return new Map(
+    policies.map((p) => [
+      p.name,
+      {
+        name: p.name,
+        idleOffMs: p.idleOff * 1000,
+        bootTimeoutMs: p.bootTimeout * 1000,
+        startsPerMinute: p.startsPerMinute,
+      },
+    ]),
+  );
+}
+
+/** the pools' document the context's pools were built from (a refresh that changed it rebuilds them) */
+let poolsFrom: NodePoolsDoc | undefined;
 
 let peersLoaded: Promise<void> | undefined;
 let momSecretLoaded: Promise<string | undefined> | undefined;
@@ -186,7 +192,14 @@ export function momSecretFromEnv(env: Env = process.env): Promise<string | undef
  * transfer step, a forwarded qdel).
  */
 export async function siteContext(executor: Executor, env: Env = process.env): Promise<SiteContext> {
+  // the pools' parameter before anything reads the pools (the context, the executor)
+  await loadNodePools(env);
   const ctx = contextFromEnv(executor, env);
+  const pools = loadedNodePools(env);
+  if (pools && pools !== poolsFrom) {
+    ctx.pools = poolMap(pools.policies);
+    poolsFrom = pools;
+  }
   ctx.momSecret ??= await momSecretFromEnv(env);
   peersEnv ??= readEnv(WHO, LambdaEnvSchema, env);
   const e = peersEnv;

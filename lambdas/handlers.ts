@@ -31,6 +31,7 @@ import { MOM_CONNECT_HEADER, momConnect, momDisconnect, momMessage } from "../sh
 import type { SiteContext } from "../shared/server/context.js";
 import { triggerCycles } from "../shared/server/messages.js";
 import { type EndResult, handleObituary, momHello } from "../shared/server/job-end.js";
+import { handleNoRun } from "../shared/server/mom-norun.js";
 import { faultFromEnv } from "./fault.js";
 
 const ResourcesUsedSchema = z.object({
@@ -50,6 +51,7 @@ const ObitBodySchema = z.object({
   resourcesUsed: ResourcesUsedSchema,
   comment: z.string().max(4096).optional(),
   killedFor: z.enum(["qdel", "walltime", "shutdown", "rerun"]).optional(),
+  refused: z.enum(["user", "closing", "spec"]).optional(),
   delivered: z.object({ o: z.string().max(4096).optional(), e: z.string().max(4096).optional() }).optional(),
   stageinFailed: z.boolean().optional(),
 });
@@ -63,11 +65,20 @@ const HelloBodySchema = z.object({
   /** runs of earlier MOMs that ended, reported by this MOM (obituaries sent) */
   ended: z.array(RunRefSchema).max(10_000).optional(),
 });
-/** A MOM's report: obituary and hello only travel signed (shared/auth/mom-report.ts). */
+/** A MOM's answer to a kill or signal of a run it does not hold (shared/server/mom-norun.ts). */
+const NoRunBodySchema = z.object({
+  type: z.literal("norun"),
+  jobId: z.string().max(128),
+  runCount: z.number().int(),
+  momId: z.string().max(256),
+  asked: z.string().regex(/^(kill|SIG[A-Z0-9+-]{1,16})$/) as z.ZodType<"kill" | NodeJS.Signals>,
+  askedAt: z.number().optional(),
+});
+/** A MOM's report: obituary, hello and norun only travel signed (shared/auth/mom-report.ts). */
 const MomEnvelopeSchema = z.object({
   type: z.literal("mom"),
   v: z.number(),
-  kind: z.enum(["obit", "hello"]),
+  kind: z.enum(["obit", "hello", "norun"]),
   momId: z.string().max(256),
   sentAt: z.number(),
   nonce: z.string().max(64),
@@ -136,7 +147,7 @@ export function makeEventsHandler(ctx: SiteContext) {
       try {
         // an obituary or hello outside a signed envelope is what a forger sends (a deployment
         // without a MOM secret still takes them, unauthenticated, as before: see README)
-        if (json?.type === "obit" || json?.type === "hello") {
+        if (json?.type === "obit" || json?.type === "hello" || json?.type === "norun") {
           if (ctx.momSecret) throw new MomReportError("forged", `unsigned ${json.type} report`);
           return await unsignedReport(ctx, json);
         }
@@ -167,6 +178,8 @@ export const refusedMomReports: Record<string, number> = {};
 async function unsignedReport(ctx: SiteContext, json: unknown): Promise<EndResult> {
   const o = ObitBodySchema.safeParse(json);
   if (o.success) return handleObituary(ctx, o.data);
+  const n = NoRunBodySchema.safeParse(json);
+  if (n.success) return handleNoRun(ctx, n.data);
   const h = HelloBodySchema.parse(json);
   return momHello(ctx, h.momId, h.node, ctx.clock.now(), { running: h.running ?? [], ended: h.ended ?? [] });
 }
@@ -181,6 +194,12 @@ async function momReport(ctx: SiteContext, raw: z.infer<typeof MomEnvelopeSchema
     if (!o.success || o.data.momId !== env.momId)
       throw new MomReportError("forged", `obituary body does not match its envelope from ${env.momId}`);
     return handleObituary(ctx, o.data);
+  }
+  if (env.kind === "norun") {
+    const n = NoRunBodySchema.safeParse(env.body);
+    if (!n.success || n.data.momId !== env.momId)
+      throw new MomReportError("forged", `norun body does not match its envelope from ${env.momId}`);
+    return handleNoRun(ctx, n.data);
   }
   const h = HelloBodySchema.safeParse(env.body);
   if (!h.success || h.data.momId !== env.momId || nodeOfMomId(env.momId) !== h.data.node)

@@ -135,8 +135,9 @@ export class SiteStack extends Stack {
       // every function verifies MOM reports (events, sweeper) or derives MOM keys (scheduler);
       // the secret itself never travels in the environment (lambdas/env.ts momSecretFromEnv)
       MOM_SECRET_PARAMETER: momSecretParameter,
-      // the pools' power policies: the scheduler decides, the events function brings nodes up
-      ...(site.nodePools.length && { NODE_POOLS: this.nodePools.policies() }),
+      // where the pools are (an SSM parameter, not the 4 KB of environment): the scheduler
+      // decides, the events function brings nodes up, the API and sweeper power them
+      ...this.nodePools.environment(),
     };
     // Peers: the pull directives and identity maps from the configuration, inbox and secret
     // from context. A peer without a link is not peered (its messages would be refused).
@@ -177,7 +178,9 @@ export class SiteStack extends Stack {
       auth: props.auth,
     });
 
-    this.channel = new MomChannel(this, "MomChannel", common);
+    // the channel's routes never read the pools: no NODE_POOLS_PARAMETER, no read of it
+    const { NODE_POOLS_PARAMETER: _pools, ...channelEnvironment } = environment;
+    this.channel = new MomChannel(this, "MomChannel", { ...common, environment: channelEnvironment });
     // who pushes to MOMs: the scheduler (runs), the API (qdel, qsig), the sweeper (lost MOMs)
     for (const fn of [this.scheduler.scheduler, this.api.handler, this.scheduler.sweeper])
       this.channel.grantPush(fn);
@@ -197,7 +200,10 @@ export class SiteStack extends Stack {
       { name: "events", fn: this.events.handler },
       { name: "sweeper", fn: this.scheduler.sweeper },
     ];
-    for (const f of functions) grantParameterRead(f.fn, momSecretParameter);
+    for (const f of functions) {
+      grantParameterRead(f.fn, momSecretParameter);
+      this.nodePools.grantRead(f.fn);
+    }
     // the channel's function builds the same site context, which reads the peers at cold start
     if (peersParameter)
       for (const fn of [...functions.map((f) => f.fn), this.channel.handler])
@@ -205,6 +211,7 @@ export class SiteStack extends Stack {
     if (links.length) {
       this.inbox = new SiteInbox(this, "Inbox", { ...common, mom: this.mom });
       grantParameterRead(this.inbox.handler, momSecretParameter);
+      this.nodePools.grantRead(this.inbox.handler);
       functions.push({ name: "inbox", fn: this.inbox.handler });
       if (peersParameter) grantConfigRead(this.inbox.handler, peersParameter);
       for (const f of functions) SiteInbox.grantPeering(f.fn, links);

@@ -9,8 +9,9 @@
  * as the local MOM's do (infra/mom/local.ts): it connects out to the site's WebSocket API
  * (MOM_CHANNEL_URL, set by the CDK on pool task definitions) with a signed connect before its
  * hello, so a run the server pushes once the node is up finds its connection; a pushed run goes
- * to `run(spec)`. A run it cannot start goes back as a signed obituary asking for a rerun, on
- * the connection. Without MOM_CHANNEL_URL nothing reaches it, and the executor refuses runs on
+ * to `run(spec)`. A run it refuses goes back as a signed obituary with the reason, and a kill
+ * or signal of a run it does not hold as a signed `norun`, on the connection
+ * (shared/exec/refusal.ts). Without MOM_CHANNEL_URL nothing reaches it, and the executor refuses runs on
  * its node (`later`).
  *
  * As the per-run MOM (ecs.ts): jobs run as MOM_JOB_USER, never as the root MOM; their paths are
@@ -28,6 +29,7 @@ import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { specWithoutSiteSecrets } from "../../shared/exec/job-secrets.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { MomLink } from "../../shared/exec/mom-link.js";
+import { checkRunnable, type NoRunReport, refusalObituary, refusalOf } from "../../shared/exec/refusal.js";
 import type { MomPush } from "../../shared/ports/channel.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
@@ -35,8 +37,6 @@ import { type EcsMomClients, type EcsMomEnv, makeDirs, rebaseSpec, uploadOutputs
 import { channelRenewer, LiveOutput, OUTPUT_SYNC_MS, RunOutputGrant } from "./output-upload.js";
 
 const WHO = "ECS node MOM";
-/** PBS JOB_EXEC_RETRY: the job could not be started, try again */
-const JOB_EXEC_RETRY = -3;
 
 const NodeMomEnvSchema = envSchema({
   MOM_NODE: v.string(),
@@ -95,7 +95,7 @@ export async function startNodeMom(
   fs.chmodSync(tmpRoot, 0o711);
 
   // signed at every send, so a retry carries a fresh time
-  const send = async (kind: "obit" | "hello", body: unknown) => {
+  const send = async (kind: "obit" | "hello" | "norun", body: unknown) => {
     const msg = key ? { type: "mom", ...signReport(key, momId, kind, body) } : body;
     await clients.sqs.send(
       new SendMessageCommand({ QueueUrl: e.EVENTS_QUEUE_URL, MessageBody: JSON.stringify(msg) }),
@@ -145,6 +145,7 @@ export async function startNodeMom(
         log(`${WHO}: cannot create ${dir}: ${(err as Error).message}`);
       }
     }
+    checkRunnable(spec, { jobUser });
     // its output as the per-run MOM's (ecs.ts): snapshots while it runs, through its grant,
     // renewed over this MOM's channel as it nears expiry
     const grant = outputGrant && new RunOutputGrant(outputGrant, renew);
@@ -162,27 +163,25 @@ export async function startNodeMom(
     live?.start();
   };
 
-  // A run this MOM cannot start goes back as a signed obituary asking for a rerun (exit
-  // JOB_EXEC_RETRY): on the connection it came by, else on the events queue; the server
-  // requeues that run once, by its runCount (shared/server/mom-channel.ts), as the local MOM's.
-  const refuseRun = (spec: JobRunSpec, why: string) => {
-    const now = Date.now();
-    const obit: Obituary = {
-      type: "obit",
-      jobId: spec.jobId,
-      runCount: spec.runCount,
+  // A run this MOM refuses goes back as a signed obituary with the reason, and a kill or signal
+  // of a run it does not hold as a signed `norun` (shared/exec/refusal.ts): on the connection,
+  // else on the events queue, as the local MOM's. The server requeues a refused run once, by its
+  // runCount, and records a `norun` on the job.
+  const answer = (kind: "obit" | "norun", body: unknown, what: string) => {
+    if (!(key && link?.send({ type: "report", report: signReport(key, momId, kind, body) })))
+      void send(kind, body).catch((err) => log(`${WHO}: ${what}: ${(err as Error).message}`));
+  };
+  const noRun = (m: Extract<MomPush, { type: "kill" | "signal" }>) => {
+    if (mom.hasEnded(m.jobId, m.runCount)) return; // its obituary answers
+    const body: NoRunReport = {
+      type: "norun",
+      jobId: m.jobId,
+      runCount: m.runCount,
       momId,
-      exitStatus: JOB_EXEC_RETRY,
-      startedAt: now,
-      endedAt: now,
-      resourcesUsed: { walltime: 0, cput: 0, mem: 0, ncpus: spec.ncpus },
-      comment: `MOM ${momId} could not start the run: ${why}`,
-      killedFor: "rerun",
+      asked: m.type === "kill" ? "kill" : m.signal,
+      askedAt: m.at,
     };
-    if (!(key && link?.send({ type: "report", report: signReport(key, momId, "obit", obit) })))
-      void send("obit", obit).catch((err) =>
-        log(`${WHO}: refusal of ${spec.jobId}: ${(err as Error).message}`),
-      );
+    answer("norun", body, `norun of ${m.jobId}`);
   };
   const onPush = (m: MomPush) => {
     try {
@@ -194,12 +193,14 @@ export async function startNodeMom(
         try {
           run(m.spec);
         } catch (err) {
-          refuseRun(m.spec, (err as Error).message);
+          const refusal = refusalOf(err);
+          if (refusal)
+            answer("obit", refusalObituary(m.spec, momId, refusal, Date.now()), `refusal of ${m.spec.jobId}`);
         }
       } else if (m.type === "kill") {
-        mom.kill(m.jobId, m.runCount, m.reason);
+        if (!mom.kill(m.jobId, m.runCount, m.reason)) noRun(m);
       } else if (m.type === "signal") {
-        mom.signal(m.jobId, m.runCount, m.signal);
+        if (!mom.signal(m.jobId, m.runCount, m.signal)) noRun(m);
       }
     } catch (err) {
       log(`${WHO}: ${m.type}: ${(err as Error).message}`);

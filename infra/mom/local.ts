@@ -14,14 +14,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { signBeat, signReport } from "../../shared/auth/mom-report.js";
-
-/** PBS JOB_EXEC_RETRY: the job could not be started, try again */
-const JOB_EXEC_RETRY = -3;
 import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { MomLink } from "../../shared/exec/mom-link.js";
 import type { MomPush } from "../../shared/ports/channel.js";
-import type { JobRunSpec, Obituary } from "../../shared/ports/executor.js";
+import { checkRunnable, type NoRunReport, refusalObituary, refusalOf } from "../../shared/exec/refusal.js";
+import type { JobRunSpec } from "../../shared/ports/executor.js";
 import { keyOfId } from "../../shared/server/mutate.js";
 import type { MomReply, MomRequest } from "../../shared/adapters/executor/local.js";
 import {
@@ -82,7 +80,7 @@ async function main(): Promise<void> {
   const sqs = makeSqsClient({ region, endpoint: env.SQS_ENDPOINT, credentials: LOCAL_CREDENTIALS });
   const eventsUrl = env.EVENTS_QUEUE_URL;
   // signed at every send, so a retry carries a fresh time
-  const send = (kind: "obit" | "hello", body: unknown) =>
+  const send = (kind: "obit" | "hello" | "norun", body: unknown) =>
     sqs
       .send(
         new SendMessageCommand({
@@ -121,40 +119,48 @@ async function main(): Promise<void> {
   await send("hello", { type: "hello", momId, node, ...recovered });
   mom.start();
   const reply = (m: MomReply) => process.send?.(m);
-  // A run this MOM cannot start goes back to the server as a signed obituary asking for a
-  // rerun (exit JOB_EXEC_RETRY): on the connection it came by, else on the events queue. The
-  // server requeues that run once, by its runCount (shared/server/mom-channel.ts).
-  const refuseRun = (spec: JobRunSpec, why: string) => {
-    const now = Date.now();
-    const obit: Obituary = {
-      type: "obit",
-      jobId: spec.jobId,
-      runCount: spec.runCount,
+  // A run this MOM refuses (no account for its user here, closing, a spec it cannot run) goes
+  // back as a signed obituary with the reason (shared/exec/refusal.ts), and a kill or signal of a
+  // run it does not hold as a signed `norun`: on the connection the push came by, else on the
+  // events queue. The server requeues a refused run once, by its runCount, and records a `norun`
+  // on the job (shared/server/job-end.ts, mom-norun.ts).
+  const answer = (kind: "obit" | "norun", body: unknown, what: string) => {
+    if (!link.send({ type: "report", report: signReport(key, momId, kind, body) }))
+      void send(kind, body).catch((e) => console.error(`local MOM: ${what}: ${e}`));
+  };
+  const refuseRun = (spec: JobRunSpec, err: unknown) => {
+    const refusal = refusalOf(err);
+    if (!refusal) return console.error(`local MOM: ${(err as Error).message}`);
+    answer("obit", refusalObituary(spec, momId, refusal, Date.now()), `refusal of ${spec.jobId}`);
+  };
+  const noRun = (m: Extract<MomPush, { type: "kill" | "signal" }>) => {
+    if (mom.hasEnded(m.jobId, m.runCount)) return; // its obituary answers
+    const body: NoRunReport = {
+      type: "norun",
+      jobId: m.jobId,
+      runCount: m.runCount,
       momId,
-      exitStatus: JOB_EXEC_RETRY,
-      startedAt: now,
-      endedAt: now,
-      resourcesUsed: { walltime: 0, cput: 0, mem: 0, ncpus: spec.ncpus },
-      comment: `MOM ${momId} could not start the run: ${why}`,
-      killedFor: "rerun",
+      asked: m.type === "kill" ? "kill" : m.signal,
+      askedAt: m.at,
     };
-    if (!link.send({ type: "report", report: signReport(key, momId, "obit", obit) }))
-      void send("obit", obit).catch((e) => console.error(`local MOM: refusal of ${spec.jobId}: ${e}`));
+    answer("norun", body, `norun of ${m.jobId}`);
   };
   const onPush = (m: MomPush) => {
     try {
       if (m.type === "run") {
+        // a run for another MOM is not this one's to report (the sweeper finds it unreported)
+        if (m.spec.momId !== momId)
+          return console.error(`local MOM: run of ${m.spec.jobId} is for ${m.spec.momId}, not ${momId}`);
         try {
+          checkRunnable(m.spec, { runAsOwner: true });
           mom.run(m.spec);
         } catch (err) {
-          // a run for another MOM is not this one's to report (the sweeper finds it unreported)
-          if ((err as { code?: string }).code !== "WrongMom") refuseRun(m.spec, (err as Error).message);
-          else console.error(`local MOM: ${(err as Error).message}`);
+          refuseRun(m.spec, err);
         }
       } else if (m.type === "kill") {
-        mom.kill(m.jobId, m.runCount, m.reason);
+        if (!mom.kill(m.jobId, m.runCount, m.reason)) noRun(m);
       } else if (m.type === "signal") {
-        mom.signal(m.jobId, m.runCount, m.signal);
+        if (!mom.signal(m.jobId, m.runCount, m.signal)) noRun(m);
       }
     } catch (err) {
       console.error(`local MOM: ${m.type}: ${(err as Error).message}`);

@@ -18,8 +18,20 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const MOM_REPORT_VERSION = 1;
 
-/** `connect`: a MOM opening its push channel (shared/server/mom-channel.ts) */
-export type MomReportKind = "obit" | "hello" | "beat" | "connect" | "grant";
+/**
+ * `connect`: a MOM opening its push channel (shared/server/mom-channel.ts); `norun`: its answer
+ * to a kill or signal of a run it does not hold (shared/exec/refusal.ts); `grant`: its request for fresh output upload URLs
+ * (shared/server/output-grant.ts)
+ */
+export type MomReportKind = "obit" | "hello" | "beat" | "connect" | "norun" | "grant";
+const KINDS: ReadonlySet<unknown> = new Set<MomReportKind>([
+  "obit",
+  "hello",
+  "beat",
+  "connect",
+  "norun",
+  "grant",
+]);
 export type MomRefusal = "forged" | "stale" | "misdirected" | "replayed";
 
 export interface MomEnvelope<B = unknown> {
@@ -115,7 +127,7 @@ export function verifyReport(
     !e ||
     typeof e !== "object" ||
     e.v !== MOM_REPORT_VERSION ||
-    !["obit", "hello", "beat", "connect", "grant"].includes(e.kind as string) ||
+    !KINDS.has(e.kind) ||
     typeof e.momId !== "string" ||
     typeof e.sentAt !== "number" ||
     !Number.isFinite(e.sentAt) ||

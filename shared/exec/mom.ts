@@ -230,6 +230,12 @@ export class Mom {
     return true;
   }
 
+  /** Whether the run ran here and ended: its obituary, sent or on its way, answers for it. */
+  hasEnded(jobId: string, runCount: number): boolean {
+    const key = keyOf(jobId, runCount);
+    return this.finished.has(key) || this.pending.has(key);
+  }
+
   running(): { jobId: string; runCount: number }[] {
     return [...this.jobs.values()].map(({ jobId, runCount }) => ({ jobId, runCount }));
   }

@@ -31,11 +31,14 @@ export class ConnectionGoneError extends Error {
 /** The header a MOM's connect carries: its signed `connect` envelope, as base64url JSON. */
 export const MOM_CONNECT_HEADER = "x-metaqueue-mom";
 
-/** What the server pushes to a MOM. */
+/**
+ * What the server pushes to a MOM. `at` (epoch ms, the server's) of a kill or signal comes back
+ * in the MOM's `norun` answer when it does not hold the run (shared/exec/refusal.ts).
+ */
 export type MomPush =
   | { type: "run"; spec: JobRunSpec }
-  | { type: "kill"; jobId: string; runCount: number; reason: KillReason }
-  | { type: "signal"; jobId: string; runCount: number; signal: NodeJS.Signals }
+  | { type: "kill"; jobId: string; runCount: number; reason: KillReason; at?: number }
+  | { type: "signal"; jobId: string; runCount: number; signal: NodeJS.Signals; at?: number }
   /** the answer to a MOM's `grant` request: fresh upload URLs for its run, or why not */
   | { type: "grant"; jobId: string; runCount: number; grant?: OutputGrant; refused?: string };
 
@@ -60,4 +63,19 @@ export interface MomConnection {
   connectionId: string;
   /** the signed time of the connect (a later connect of the same MOM wins) */
   at: number;
+}
+
+/**
+ * A MOM's answer to a kill or signal of a run it does not hold (a signed `norun` report, sent
+ * on its connection: shared/exec/refusal.ts, shared/server/mom-norun.ts).
+ */
+export interface NoRunReport {
+  type: "norun";
+  jobId: string;
+  runCount: number;
+  momId: string;
+  /** what was asked: `kill` (qdel, qrerun, walltime) or the signal's name */
+  asked: "kill" | NodeJS.Signals;
+  /** when the server asked (the push's `at`): two requests are told apart, one redelivered is not */
+  askedAt?: number;
 }

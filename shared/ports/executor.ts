@@ -92,6 +92,14 @@ export class DispatchError extends Error {
 
 export type KillReason = "qdel" | "walltime" | "shutdown" | "rerun";
 
+/**
+ * Why a MOM refused a run it was pushed (it never started it): its node has no account for
+ * the job's user, the MOM is closing (power-off, shutdown), or the spec is one it cannot run
+ * (malformed, its directories cannot be made). PBS's MOM answers these with JOB_EXEC_RETRY or
+ * JOB_EXEC_FAILUID and the server requeues the job (shared/server/job-end.ts).
+ */
+export type RunRefusal = "user" | "closing" | "spec";
+
 /** Where jobs run: child-process MOMs locally, ECS tasks on AWS. */
 export interface Executor {
   /**
@@ -176,6 +184,11 @@ export interface Obituary {
   comment?: string;
   /** the kill reason, if the MOM killed it */
   killedFor?: KillReason;
+  /**
+   * The MOM refused the run and never started it (the comment says why): the server requeues
+   * the job once per refusal, and holds it after too many (settings.maxRunRefusals).
+   */
+  refused?: RunRefusal;
   /**
    * Where each stream was written: the path asked for, or the MOM's `undelivered/` copy when
    * that path could not be used; absent for a stream discarded (`/dev/null`, or nowhere to

@@ -106,7 +106,7 @@ export function requeueFields(cur: JobRecord, now: number, comment: string): Job
 export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<EndResult> {
   const key = keyOfId(o.jobId, ctx.site.short);
   const now = ctx.clock.now();
-  let outcome: "ended" | "requeued" | "held" | "stale" | "misdirected" = "stale";
+  let outcome: "ended" | "requeued" | "held" | "refused" | "stale" | "misdirected" = "stale";
   const { before, after } = await mutateJob(
     ctx,
     key,
@@ -123,6 +123,13 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       // where the MOM wrote the output, in the same write: the API reads a finished job's
       // output from there only
       const withUsage: JobRecord = { ...cur, used, obittime: now, delivered: o.delivered };
+      // A run its MOM refused never started: requeued with the MOM's reason (no usage, no
+      // accounting: PBS writes an R record only for a run that ran), held after too many. A
+      // subjob cannot be requeued alone (see jobLost): it ends failed below, with the reason.
+      if (o.refused && !cur.delReq && !cur.parentKey) {
+        outcome = "refused";
+        return { kind: "write", after: refusedFields(ctx, cur, now, o) };
+      }
       if ((cur.rerunReq || o.killedFor === "rerun") && !cur.delReq) {
         outcome = "requeued";
         return { kind: "write", after: requeueFields(withUsage, now, "Job requeued by qrerun") };
@@ -196,7 +203,7 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
       .dropMomBeat(o.momId, { jobId: o.jobId, runCount: o.runCount })
       .catch((err) => ctx.log.warn(`obituary of ${o.jobId}: heartbeat of ${o.momId} not dropped: ${err}`));
   // (assigned inside the decide callback, which TypeScript's narrowing does not follow)
-  const result = outcome as "ended" | "requeued" | "held" | "stale";
+  const result = outcome as "ended" | "requeued" | "held" | "refused" | "stale";
   if (result === "ended")
     await mailIfMarked(
       ctx,
@@ -214,6 +221,12 @@ export async function handleObituary(ctx: SiteContext, o: Obituary): Promise<End
     // requeued here (qrerun), a job moved here from a peer: its origin shows it queued again
     if (job.inbound) await reportState(ctx, job);
   } else if (result === "held") ctx.metrics?.count("JobsStageinFailed");
+  else if (result === "refused") {
+    // per node and reason: a node that refuses every run shows in its own series
+    ctx.metrics?.count("RunsRefused", 1, { reason: o.refused ?? "spec", node: nodeOfMomId(o.momId) });
+    ctx.log.warn(`obituary: ${o.momId} refused ${o.jobId} run ${o.runCount}: ${o.comment ?? o.refused}`);
+    if (job.inbound) await reportState(ctx, job);
+  }
   if (isFinished(job.state)) {
     if (job.parentKey) await subjobEnded(ctx, job);
     if (job.hasDeps) res.ended.push(job.key);
@@ -311,6 +324,31 @@ export async function applyDependencyOutcome(
   if (after.state === "Q") res.partitions.push(after.partition);
   if (isFinished(after.state) && after.hasDeps) res.ended.push(after.key);
   return res;
+}
+
+/** What PBS says of a job held after too many failed starts (req_runjob.c check_failed_attempts). */
+export const TOO_MANY_REFUSALS = "job held, too many failed attempts to run";
+
+/**
+ * A refused run's job: back to Q with the MOM's reason, counted; held (hold s) once its runs
+ * were refused settings.maxRunRefusals times, so it cannot loop between Q and a refusing node.
+ */
+function refusedFields(ctx: SiteContext, cur: JobRecord, now: number, o: Obituary): JobRecord {
+  const refusals = (cur.refusals ?? 0) + 1;
+  const why = o.comment ?? `MOM ${o.momId} refused the run (${o.refused})`;
+  const requeued = { ...requeueFields(cur, now, `Job requeued: ${why}`), refusals };
+  if (refusals < ctx.settings.maxRunRefusals) return requeued;
+  return {
+    ...requeued,
+    state: "H",
+    holds: cur.holds.includes("s") ? cur.holds : `${cur.holds}s`,
+    comment: TOO_MANY_REFUSALS,
+    hist: withTrace(requeued.hist, {
+      time: now,
+      source: "S",
+      message: `Job held after ${refusals} refused runs (last: ${why})`,
+    }),
+  };
 }
 
 /** A job whose MOM is gone: requeue it if it may rerun, else end it with a reason. */

@@ -133,6 +133,8 @@ export interface JobRecord {
   delReq?: boolean;
   /** qrerun asked; the obituary requeues it */
   rerunReq?: boolean;
+  /** runs of this job its MOMs refused (shared/exec/refusal.ts); held at settings.maxRunRefusals */
+  refusals?: number;
   hist: TraceEvent[];
   /**
    * Origin side of a move to a peer: set when the job goes T (transfer `id` to `peer`, valid

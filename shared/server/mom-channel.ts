@@ -9,11 +9,13 @@
  * `$default` route, in another invocation), and waiting for it through the table would be a
  * poll per dispatch. So `Executor.dispatch` resolves once the gateway took the message for the
  * MOM's live connection (PostToConnection succeeded), and rejects when the MOM has none (no
- * record, or 410 Gone). A MOM that cannot start a run it was pushed answers on its connection
- * with a signed obituary (exit JOB_EXEC_RETRY, killedFor "rerun"); `$default` forwards it to
- * the events queue, where the obituary handler requeues that run once (by its runCount: a
- * redelivery finds it settled). The local gateway posts the same way and answers nothing
- * more, so every integration test runs the AWS path.
+ * record, or 410 Gone). A MOM that refuses a run it was pushed answers on its connection with a
+ * signed obituary carrying its reason (`refused`, shared/exec/refusal.ts); `$default` forwards
+ * it to the events queue, where the obituary handler requeues that run once (by its runCount: a
+ * redelivery finds it settled), and holds the job after too many refusals. A kill or signal of
+ * a run the MOM does not hold is answered the same way with a signed `norun`, which the server
+ * records on the job (shared/server/mom-norun.ts). The local gateway posts the same way and
+ * answers nothing more, so every integration test runs the AWS path.
  */
 import { MomReportError, type MomRefusal, verifyReport } from "../auth/mom-report.js";
 import { MOM_CONNECT_HEADER, type MomSays } from "../ports/channel.js";
@@ -110,7 +112,8 @@ export async function momMessage(
   try {
     if (!ctx.momSecret) throw new MomReportError("forged", "this site has no MOM secret");
     const env = verifyReport(ctx.momSecret, msg.report, ctx.clock.now(), ctx.settings.momReportWindowMs);
-    if (env.kind !== "obit") throw new MomReportError("forged", `a ${env.kind} report on the channel`);
+    if (env.kind !== "obit" && env.kind !== "norun")
+      throw new MomReportError("forged", `a ${env.kind} report on the channel`);
     await ctx.bus.send(
       ctx.queueUrls.events,
       [{ body: JSON.stringify({ type: "mom", ...env }) }],

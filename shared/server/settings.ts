@@ -59,6 +59,12 @@ export interface SiteSettings {
    */
   usedUpdateMs: number;
   /**
+   * a job whose run MOMs refused this many times is held (hold s, "job held, too many failed
+   * attempts to run"), as PBS holds a job its MOMs keep rejecting (check_failed_attempts: run
+   * count over 20), so a job no node can start does not loop between queued and refused
+   */
+  maxRunRefusals: number;
+  /**
    * accounting records are kept this many days (0: for ever), longer than job history so that
    * `metaqueue accounting` can report a year; export them (docs/deploy.md) to keep them longer
    */
@@ -92,4 +98,5 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   acctKeepDays: 400,
   scriptLeaseMarginDays: 30,
   usedUpdateMs: 60_000,
+  maxRunRefusals: 20,
 };

@@ -100,8 +100,10 @@ export interface MomClusterProps {
 
 /** What the node pools (constructs/node-pools.ts) add to the scheduler's executor. */
 export interface ExecutorExtension {
-  /** ECS_NODE_POOLS (lambdas/ecs-env.ts) */
-  environment(): string;
+  /** where the executor reads the pools (NODE_POOLS_PARAMETER: lambdas/node-pools-env.ts) */
+  environment(): Record<string, string>;
+  /** let a function that drives the executor read them */
+  grantRead(grantee: iam.IGrantable): void;
   /** RunTask of the pools' task definitions, StopTask/ListTasks in the cluster */
   grantPower(grantee: iam.IGrantable): void;
 }
@@ -314,7 +316,7 @@ export class MomCluster extends Construct {
           gpus: p.gpus,
         })),
       ),
-      ...(this.nodePools && { ECS_NODE_POOLS: this.nodePools.environment() }),
+      ...this.nodePools?.environment(),
     };
   }
 

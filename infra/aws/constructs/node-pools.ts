@@ -19,6 +19,7 @@ import * as autoscaling from "aws-cdk-lib/aws-autoscaling";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import * as iam from "aws-cdk-lib/aws-iam";
+import * as ssm from "aws-cdk-lib/aws-ssm";
 import { Construct } from "constructs";
 import {
   EC2_INSTANCE_TYPES,
@@ -27,11 +28,13 @@ import {
   poolArch,
 } from "../../../shared/config/node-pools.js";
 import type { NodeConfig } from "../../../shared/config/site-config.js";
+import { encodeNodePools } from "../../../shared/config/node-pools-doc.js";
 import { parseSize } from "../../../shared/pbs/size.js";
 import { type ExecutorExtension, MOM_CONTAINER_NAME, type MomCluster, type MomClusterProps } from "./mom.js";
 
-/** Lambda environment variables hold 4 KB in all: the node list must leave room for the rest. */
-export const NODE_POOLS_ENV_MAX = 2048;
+/** A standard SSM parameter holds 4 KB; an advanced one 8 KB (and costs $0.05 a month). */
+export const STANDARD_PARAMETER_MAX = 4096;
+export const NODE_POOLS_PARAMETER_MAX = 8192;
 
 export interface BuiltNodePool {
   config: NodePoolConfig;
@@ -54,6 +57,12 @@ const idOf = (name: string) => name.replace(/[^A-Za-z0-9]/g, "").replace(/^./, (
 
 export class NodePools extends Construct implements ExecutorExtension {
   readonly pools: BuiltNodePool[] = [];
+  /**
+   * The pools' policies, task definitions and nodes (shared/config/node-pools-doc.ts), which
+   * the functions read at cold start (lambdas/node-pools-env.ts): not in their environment,
+   * whose 4 KB capped a site at ~40 pool nodes. Absent for a site without pools.
+   */
+  readonly parameter?: ssm.StringParameter;
 
   constructor(
     scope: Construct,
@@ -71,12 +80,40 @@ export class NodePools extends Construct implements ExecutorExtension {
             : this.external(pool, nodes),
       );
     }
+    if (!this.pools.length) return;
+    const value = this.document();
     // a deploy-time token stands for an ARN or name of up to ~100 characters
-    const env = this.environment().replace(/\$\{Token\[[^\]]*\]\}/g, "x".repeat(100));
-    if (env.length > NODE_POOLS_ENV_MAX)
+    const size = value.replace(/\$\{Token\[[^\]]*\]\}/g, "x".repeat(100)).length;
+    if (size > NODE_POOLS_PARAMETER_MAX)
       throw new Error(
-        `site ${props.site}: its node pools' description (${env.length} characters) exceeds the ${NODE_POOLS_ENV_MAX} the scheduler's environment can hold: fewer or shorter-named pool nodes`,
+        `site ${props.site}: its node pools' description (${size} characters) exceeds the ${NODE_POOLS_PARAMETER_MAX} an SSM parameter holds: name pool nodes in runs (n0001, n0002, ...), or fewer nodes`,
       );
+    this.parameter = new ssm.StringParameter(this, "Config", {
+      description: `metaqueue ${props.site}: its node pools (policies, task definitions, nodes)`,
+      stringValue: value,
+      tier: size > STANDARD_PARAMETER_MAX ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+  }
+
+  /** The parameter's value: policies, pools and nodes (nodes as runs of names). */
+  document(): string {
+    return encodeNodePools({ policies: JSON.parse(this.policies()), ecs: JSON.parse(this.ecsPools()) });
+  }
+
+  /**
+   * What a function that needs the pools gets in its environment: where to read them. Grant it
+   * the read too (grantRead).
+   */
+  environment(): Record<string, string> {
+    return this.parameter ? { NODE_POOLS_PARAMETER: this.parameter.parameterName } : {};
+  }
+
+  /** Let `fn` read the pools' parameter (GetParameter of it alone). */
+  grantRead(fn: iam.IGrantable): void {
+    if (!this.parameter) return;
+    fn.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ["ssm:GetParameter"], resources: [this.parameter.parameterArn] }),
+    );
   }
 
   private family(pool: NodePoolConfig): string {
@@ -181,8 +218,8 @@ export class NodePools extends Construct implements ExecutorExtension {
     return { config: pool, nodes, taskDefinition: td };
   }
 
-  /** ECS_NODE_POOLS for the scheduler (lambdas/ecs-env.ts): pools and their nodes' sizes. */
-  environment(): string {
+  /** The ECS part (lambdas/ecs-env.ts): pools and their nodes' sizes, as ECS_NODE_POOLS was. */
+  ecsPools(): string {
     return JSON.stringify({
       pools: this.pools.map((p) => ({
         name: p.config.name,
@@ -196,7 +233,7 @@ export class NodePools extends Construct implements ExecutorExtension {
     });
   }
 
-  /** NODE_POOLS for every function (lambdas/env.ts): the power policies. */
+  /** The power policies (lambdas/env.ts), as NODE_POOLS was. */
   policies(): string {
     return JSON.stringify(
       this.pools.map(({ config: p }) => ({

@@ -95,20 +95,27 @@ export async function pushKill(
   reason: KillReason,
 ): Promise<void> {
   try {
-    await pusher.push(job.momId, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason });
+    const at = Date.now();
+    await pusher.push(job.momId, { type: "kill", jobId: job.jobId, runCount: job.runCount, reason, at });
   } catch (err) {
     if (!(err instanceof MomUnreachableError)) throw err;
   }
 }
 
-/** qsig through the channel: an unreachable MOM is PBS's "Request to MOM failed" (409). */
+/**
+ * qsig through the channel: an unreachable MOM is PBS's "Request to MOM failed" (409). A MOM
+ * that does not hold the run answers later, on its connection, with a signed `norun`: the
+ * pusher cannot wait for it (on AWS the answer reaches another Lambda), so the server records
+ * it on the job, where tracejob shows it (shared/server/mom-norun.ts).
+ */
 export async function pushSignal(
   pusher: Pick<MomPusher, "push">,
   job: RunRef,
   signal: NodeJS.Signals,
 ): Promise<void> {
   try {
-    await pusher.push(job.momId, { type: "signal", jobId: job.jobId, runCount: job.runCount, signal });
+    const at = Date.now();
+    await pusher.push(job.momId, { type: "signal", jobId: job.jobId, runCount: job.runCount, signal, at });
   } catch (err) {
     if (!(err instanceof MomUnreachableError)) throw err;
     throw new RejectedError("MomRejected", `Request to MOM failed: ${err.message}`, 409);

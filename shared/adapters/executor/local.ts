@@ -26,7 +26,8 @@ export type MomRequest =
   /**
    * power-off: stop taking runs if it runs none (ok), else refuse (ok false, data = its runs).
    * One step in the MOM, so no run pushed meanwhile starts on a MOM about to be stopped: one
-   * that comes after is refused back to the server (a signed obituary asking for a rerun).
+   * that comes after is refused back to the server (a signed refusal, reason "closing":
+   * shared/exec/refusal.ts).
    */
   | { type: "retire"; reqId: number };
 export type MomReply =

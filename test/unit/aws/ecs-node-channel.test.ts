@@ -137,8 +137,12 @@ describe("ECS pool nodes on the push channel (executorFromEnv, MOM_CHANNEL_ENDPO
     await ex.kill(job, "qdel");
     await ex.signal(job, "SIGUSR1");
     expect(posts().map((p) => [p.conn, p.msg])).toEqual([
-      ["conn-now", { type: "kill", jobId: "7.casper", runCount: 1, reason: "qdel" }],
-      ["conn-now", { type: "signal", jobId: "7.casper", runCount: 1, signal: "SIGUSR1" }],
+      // `at`: the request's time, which a MOM's `norun` answer echoes
+      ["conn-now", { type: "kill", jobId: "7.casper", runCount: 1, reason: "qdel", at: expect.any(Number) }],
+      [
+        "conn-now",
+        { type: "signal", jobId: "7.casper", runCount: 1, signal: "SIGUSR1", at: expect.any(Number) },
+      ],
     ]);
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0);
   });

@@ -2,7 +2,8 @@
  * The site stack with node pools (issue 12): a task definition per pool (Fargate, EC2 on an
  * Auto Scaling group capacity provider from 0, EXTERNAL for ECS Anywhere), the scheduler allowed
  * to start only those task definitions and to stop tasks of its cluster only, the pools'
- * description in the functions' environment, and cdk-nag clean.
+ * description in an SSM parameter the functions that need it read (2,000 nodes fit), and
+ * cdk-nag clean.
  */
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
@@ -10,6 +11,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../../shared/config/site-config.js";
 import { SiteStack } from "../../../infra/aws/site-stack.js";
+import { decodeNodePools } from "../../../shared/config/node-pools-doc.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
 type Cfn = any;
@@ -64,6 +66,15 @@ const fnEnv = (what: string) =>
   ofType("AWS::Lambda::Function").find(
     ([, r]) => r.Properties.Description === `metaqueue casper: ${what}`,
   )?.[1].Properties.Environment.Variables;
+
+/** A CloudFormation string value as text: a reference becomes REF(id), an attribute ATT(id.attr). */
+function cfnText(v: Cfn): string {
+  if (typeof v === "string") return v;
+  if (v.Ref) return `REF(${v.Ref})`;
+  if (v["Fn::GetAtt"]) return `ATT(${v["Fn::GetAtt"].join(".")})`;
+  if (v["Fn::Join"]) return v["Fn::Join"][1].map(cfnText).join(v["Fn::Join"][0]);
+  throw new Error(`cannot read ${JSON.stringify(v)}`);
+}
 
 beforeAll(() => {
   stack = stackOf();
@@ -182,38 +193,91 @@ describe("node pools in the site stack", () => {
     expect(actions.filter((a: string) => a.startsWith("s3:") || a === "*")).toEqual([]);
   });
 
-  it("the scheduler knows the pools and their nodes; every function their power policies", () => {
-    const sched = fnEnv("scheduler cycles");
-    const nodePools = JSON.stringify(sched.ECS_NODE_POOLS);
-    for (const n of [
-      '\\"f1\\",\\"cpu\\",1,2048,0',
-      '\\"g1\\",\\"gpu\\",4,15360,1',
-      '\\"h1\\",\\"onprem\\",64,262144,0',
-    ])
-      expect(nodePools).toContain(n);
+  it("the pools are in an SSM parameter the functions that need them read; none in their environment", () => {
+    const params = ofType("AWS::SSM::Parameter").filter(([, r]) =>
+      String(r.Properties.Description).includes("node pools"),
+    );
+    expect(params).toHaveLength(1);
+    const [paramId, param] = params[0];
+    expect(param.Properties.Tier).toBe("Standard");
+    const doc = decodeNodePools(cfnText(param.Properties.Value));
+    expect(doc.policies).toEqual([
+      { name: "cpu", idleOff: 300, bootTimeout: 300, startsPerMinute: 10 },
+      { name: "gpu", idleOff: 600, bootTimeout: 300, startsPerMinute: 10 },
+      { name: "onprem", idleOff: 600, bootTimeout: 300, startsPerMinute: 10 },
+    ]);
+    expect(doc.ecs.nodes).toEqual([
+      ["f1", "cpu", 1, 2048, 0],
+      ["f2", "cpu", 4, 16384, 0],
+      ["g1", "gpu", 4, 15360, 1],
+      ["g2", "gpu", 4, 15360, 1],
+      ["g3", "gpu", 2, 8192, 1],
+      ["h1", "onprem", 64, 262144, 0],
+    ]);
     // the pools' task definitions and the EC2 pool's capacity provider, by reference
     const [providerId] = ofType("AWS::ECS::CapacityProvider").find(
       ([, r]) => r.Properties.Name === "mq-casper-node-gpu",
     ) as [string, unknown];
-    for (const id of [
-      providerId,
-      ...["cpu", "gpu", "onprem"].map((p) => byFamily(`metaqueue-casper-node-${p}`)[0]),
-    ])
-      expect(nodePools).toContain(`{"Ref":"${id}"}`);
-    for (const what of [
+    expect(doc.ecs.pools.map((p) => [p.name, p.kind, p.taskDefinition, p.capacityProvider])).toEqual([
+      ["cpu", "fargate", `REF(${byFamily("metaqueue-casper-node-cpu")[0]})`, undefined],
+      ["gpu", "ec2", `REF(${byFamily("metaqueue-casper-node-gpu")[0]})`, `REF(${providerId})`],
+      ["onprem", "external", `REF(${byFamily("metaqueue-casper-node-onprem")[0]})`, undefined],
+    ]);
+    const readers = [
       "scheduler cycles",
       "MOM reports and dependency releases",
       "periodic tick (silent MOMs, cycles)",
-    ]) {
+      "HTTP API",
+    ];
+    for (const what of readers) {
       const env = fnEnv(what);
       expect(env, what).toBeDefined();
-      expect(JSON.parse(env.NODE_POOLS)).toEqual([
-        { name: "cpu", idleOff: 300, bootTimeout: 300, startsPerMinute: 10 },
-        { name: "gpu", idleOff: 600, bootTimeout: 300, startsPerMinute: 10 },
-        { name: "onprem", idleOff: 600, bootTimeout: 300, startsPerMinute: 10 },
-      ]);
+      expect(env.NODE_POOLS_PARAMETER, what).toEqual({ Ref: paramId });
+      expect(env.NODE_POOLS, what).toBeUndefined();
+      expect(env.ECS_NODE_POOLS, what).toBeUndefined();
     }
+    // the channel's routes never read the pools: no variable, no grant
+    expect(fnEnv("MOM push channel routes").NODE_POOLS_PARAMETER).toBeUndefined();
+    // GetParameter of it, granted to exactly those functions' roles
+    const roleOf = (what: string) =>
+      ofType("AWS::Lambda::Function").find(
+        ([, r]) => r.Properties.Description === `metaqueue casper: ${what}`,
+      )?.[1].Properties.Role["Fn::GetAtt"][0];
+    const granted = ofType("AWS::IAM::Policy")
+      .filter(([, r]) =>
+        r.Properties.PolicyDocument.Statement.some(
+          (st: Cfn) =>
+            [st.Action].flat().includes("ssm:GetParameter") && JSON.stringify(st.Resource).includes(paramId),
+        ),
+      )
+      .flatMap(([, r]) => r.Properties.Roles.map((x: Cfn) => x.Ref));
+    expect(new Set(granted)).toEqual(new Set(readers.map(roleOf)));
+    expect(granted).not.toContain(roleOf("MOM push channel routes"));
   });
+
+  it("a site of 2,000 pool nodes fits its parameter (the environment held ~40)", () => {
+    const nodes = Array.from({ length: 2000 }, (_, i) => ({
+      name: `cpu${String(i + 1).padStart(4, "0")}`,
+      ncpus: 2,
+      mem: "4gb",
+      pool: "cpu",
+    }));
+    const big = Template.fromStack(stackOf(config([{ name: "cpu", kind: "fargate" }], nodes))).toJSON()
+      .Resources as typeof resources;
+    const [, param] = Object.entries(big).find(
+      ([, r]) => r.Type === "AWS::SSM::Parameter" && String(r.Properties.Description).includes("node pools"),
+    ) as [string, { Properties: Cfn }];
+    const text = cfnText(param.Properties.Value);
+    expect(text.length).toBeLessThan(4096);
+    expect(param.Properties.Tier).toBe("Standard");
+    const doc = decodeNodePools(text);
+    expect(doc.ecs.nodes).toHaveLength(2000);
+    expect(doc.ecs.nodes[0]).toEqual(["cpu0001", "cpu", 2, 4096, 0]);
+    expect(doc.ecs.nodes[1999]).toEqual(["cpu2000", "cpu", 2, 4096, 0]);
+    // and no function's environment grew with them
+    for (const [, r] of Object.entries(big).filter(([, r]) => r.Type === "AWS::Lambda::Function"))
+      expect(JSON.stringify(r.Properties.Environment ?? {}).length).toBeLessThan(4096);
+  }, 120_000);
 
   it("a site without pools has none of it; a site with a process pool is refused", () => {
     const plain = Template.fromStack(stackOf(config([], []))).toJSON().Resources as typeof resources;
