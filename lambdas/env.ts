@@ -61,6 +61,8 @@ export const LambdaEnvSchema = z.object({
   /** accounting records are kept this many days (0: for ever); job history is qmgr's job_history_duration */
   ACCOUNTING_KEEP_DAYS: z.coerce.number().int().nonnegative().default(DEFAULT_SETTINGS.acctKeepDays),
   SCRIPT_LEASE_MARGIN_DAYS: z.coerce.number().positive().default(DEFAULT_SETTINGS.scriptLeaseMarginDays),
+  /** refusals of one job's runs by MOMs before it is held (PBS holds after 20 failed starts) */
+  MAX_RUN_REFUSALS: z.coerce.number().int().positive().default(DEFAULT_SETTINGS.maxRunRefusals),
   /**
    * SSM String parameter holding the peers' JSON (lambdas/peers-env.ts PeerEnvSchema), read
    * with a PEERS_TTL_MS cache; absent or empty: PEERS, else no peers
@@ -110,6 +112,7 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     dispatchGraceMs: 300_000,
     acctKeepDays: e.ACCOUNTING_KEEP_DAYS,
     scriptLeaseMarginDays: e.SCRIPT_LEASE_MARGIN_DAYS,
+    maxRunRefusals: e.MAX_RUN_REFUSALS,
   };
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },

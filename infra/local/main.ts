@@ -26,6 +26,8 @@ const SettingsSchema = z
     peerClockSkewMs: z.number().int().min(0),
     repairIntervalMs: z.number().int().positive(),
     momReportWindowMs: z.number().int().positive(),
+    maxRunRefusals: z.number().int().positive(),
+    scriptLeaseMarginDays: z.number().positive(),
   })
   .partial()
   .strict();

@@ -92,6 +92,28 @@ describe("the entries' schemas", () => {
     expect(e.KILL_DELAY).toBe(10);
   });
 
+  it("a Lambda's settings: the script lease margin and the refusals before a hold, defaults and set", () => {
+    const base = {
+      AWS_REGION: "r",
+      SITE_SHORT: "s",
+      SITE_SERVER: "s-pbs",
+      TABLE_NAME: "t",
+      SCHED_QUEUE_URL: "https://q/sched",
+      EVENTS_QUEUE_URL: "https://q/events",
+    };
+    const d = readEnv("Lambda", LambdaEnvSchema, base);
+    expect([d.MAX_RUN_REFUSALS, d.SCRIPT_LEASE_MARGIN_DAYS]).toEqual([20, 30]);
+    const e = readEnv("Lambda", LambdaEnvSchema, {
+      ...base,
+      MAX_RUN_REFUSALS: "3",
+      SCRIPT_LEASE_MARGIN_DAYS: "60",
+    });
+    expect([e.MAX_RUN_REFUSALS, e.SCRIPT_LEASE_MARGIN_DAYS]).toEqual([3, 60]);
+    expect(
+      problems(() => readEnv("Lambda", LambdaEnvSchema, { ...base, MAX_RUN_REFUSALS: "0" })),
+    ).toHaveLength(1);
+  });
+
   it("the ECS executor: none without ECS_CLUSTER; with it, every other variable it needs", () => {
     expect(executorFromEnv({})).toBe(unconfiguredExecutor);
     expect(problems(() => executorFromEnv({ ECS_CLUSTER: "c", ECS_SUBNETS: " , " }))).toEqual([
