@@ -5,6 +5,7 @@
  * Powertools batch (`processPartialResponse`); the Lambda entries wrap these bodies in middy
  * with the Powertools logger and metrics middlewares (lambdas/middleware.ts).
  */
+import { countMomRefusal } from "../shared/observability/metrics.js";
 import {
   BatchProcessor,
   EventType,
@@ -165,7 +166,7 @@ export function makeEventsHandler(ctx: SiteContext) {
         if (!(err instanceof MomReportError)) throw err;
         // Not from the MOM it names, or not about its own work: never act on it, never retry it.
         refusedMomReports[err.reason] = (refusedMomReports[err.reason] ?? 0) + 1;
-        ctx.metrics?.count("MomReportsRefused", 1, { reason: err.reason });
+        countMomRefusal(ctx.metrics, "MomReportsRefused", err.reason);
         ctx.log.warn(`events: refused MOM report (${err.reason}): ${err.message}`);
         return "drop";
       }

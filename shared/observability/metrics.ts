@@ -11,6 +11,23 @@ export interface MetricsPort {
 
 export const noMetrics: MetricsPort = { count() {}, ms() {} };
 
+/**
+ * A refused MOM report, connect or output grant, counted under its own `name` with its
+ * dimensions; a forged one (a bad signature: not written by the MOM it names, e.g. job code
+ * trying to act for the site, issue 12) is counted once more as `MomForgeries`, with no
+ * dimension of its own, so one alarm watches every path (an alarm cannot sum a metric over
+ * dimension sets it does not name). Stale and replayed ones are not: a slow queue makes those.
+ */
+export function countMomRefusal(
+  metrics: MetricsPort | undefined,
+  name: "MomReportsRefused" | "MomConnectsRefused" | "MomGrantsRefused",
+  reason: string,
+  dims: Record<string, string> = {},
+): void {
+  metrics?.count(name, 1, { reason, ...dims });
+  if (reason === "forged") metrics?.count("MomForgeries", 1);
+}
+
 /** In-memory metrics: totals by `name` and `name|k=v,...`. */
 export class MemoryMetrics implements MetricsPort {
   readonly totals: Record<string, number> = {};

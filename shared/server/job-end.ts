@@ -3,6 +3,7 @@
  * jobs that depend on them. Every function here is idempotent: SQS may deliver the same
  * message twice, out of order, after a crash half-way through.
  */
+import { countMomRefusal } from "../observability/metrics.js";
 import type { Obituary } from "../ports/index.js";
 import { formatWalltime } from "../pbs/walltime.js";
 import { formatSize } from "../pbs/size.js";
@@ -469,7 +470,7 @@ export async function sweepRunning(ctx: SiteContext, partition: string): Promise
     if (beat && ctx.momSecret && !beatIsGenuine(ctx.momSecret, beat)) {
       // Not written by that MOM: trusting it could requeue a running job (run twice). Judge
       // nothing on it; the MOM's next genuine beat replaces it.
-      ctx.metrics?.count("MomReportsRefused", 1, { reason: "forged", kind: "beat" });
+      countMomRefusal(ctx.metrics, "MomReportsRefused", "forged", { kind: "beat" });
       ctx.log.warn(`sweeper: heartbeat of ${beat.momId} is not signed by it: ignored`);
       continue;
     }

@@ -17,6 +17,7 @@
  * records on the job (shared/server/mom-norun.ts). The local gateway posts the same way and
  * answers nothing more, so every integration test runs the AWS path.
  */
+import { countMomRefusal } from "../observability/metrics.js";
 import { MomReportError, type MomRefusal, verifyReport } from "../auth/mom-report.js";
 import { MOM_CONNECT_HEADER, type MomSays } from "../ports/channel.js";
 import type { SiteContext } from "./context.js";
@@ -45,8 +46,7 @@ export type ConnectResult = { ok: true; momId: string } | { ok: false; reason: M
 
 function refuse(ctx: ChannelCtx, reason: MomRefusal, message: string, what: "connect" | "report") {
   refusedMomConnects[`${what}:${reason}`] = (refusedMomConnects[`${what}:${reason}`] ?? 0) + 1;
-  ctx.metrics?.count(what === "connect" ? "MomConnectsRefused" : "MomReportsRefused", 1, {
-    reason,
+  countMomRefusal(ctx.metrics, what === "connect" ? "MomConnectsRefused" : "MomReportsRefused", reason, {
     via: "channel",
   });
   ctx.log.warn(`mom channel: refused ${what} (${reason}): ${message}`);

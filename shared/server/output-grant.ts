@@ -17,6 +17,7 @@
  * requeue or a new run (runCount + 1) committed before the read refuses the old MOM; a grant
  * given just before one is bounded by its expiry, and its keys are this job's own prefix.
  */
+import { countMomRefusal } from "../observability/metrics.js";
 import { MomReportError, type MomRefusal, verifyReport } from "../auth/mom-report.js";
 import type { MomPush } from "../ports/channel.js";
 import type { SiteContext } from "./context.js";
@@ -46,7 +47,7 @@ export async function momGrant(ctx: GrantCtx, report: unknown): Promise<MomPush>
   const answer = { type: "grant" as const, jobId: asked?.jobId ?? "", runCount: asked?.runCount ?? -1 };
   const refuse = (reason: MomRefusal | "unavailable", message: string): MomPush => {
     refusedGrants[reason] = (refusedGrants[reason] ?? 0) + 1;
-    ctx.metrics?.count("MomGrantsRefused", 1, { reason });
+    countMomRefusal(ctx.metrics, "MomGrantsRefused", reason);
     ctx.log.warn(`mom channel: refused output grant (${reason}): ${message}`);
     return { ...answer, refused: reason };
   };

@@ -143,5 +143,9 @@ describe.skipIf(!asRoot)("forged MOM reports from job code", () => {
     expect(m["MomReportsRefused|reason=misdirected"]).toBe(1);
     expect(m["MomReportsRefused|reason=stale"]).toBe(1);
     expect(m["MomReportsRefused|reason=replayed"]).toBe(1);
+    // every forged one, and only those, reaches the alarm's metric (stale/misdirected/replayed do not)
+    expect(m.MomForgeries).toBe(
+      m["MomReportsRefused|reason=forged"] + m["MomReportsRefused|reason=forged,kind=beat"],
+    );
   }, 120_000);
 });

@@ -16,7 +16,7 @@ import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { SCHEDULER_TIMEOUT_S } from "../../../shared/scheduler/accumulation.js";
 import type { QueueWithDlq } from "./queues.js";
-import { cycleDuration, dispatchFailures, jobsLost } from "./site-metrics.js";
+import { cycleDuration, dispatchFailures, jobsLost, momForgeries } from "./site-metrics.js";
 
 export interface SiteAlarmsProps {
   site: string;
@@ -88,6 +88,16 @@ export class SiteAlarms extends Construct {
       alarmName: `${p} jobs lost`,
       alarmDescription: "A MOM went silent and its jobs were requeued or ended (tasks stopped or died).",
       metric: jobsLost(props.site),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    add("MomForgeries", {
+      alarmName: `${p} forged MOM messages`,
+      alarmDescription:
+        'A report, push-channel connect or output-grant request signed with no MOM\'s key was refused: job code or a stolen task identity trying to act for the site. See the events, channel and sweeper logs ("refused").',
+      metric: momForgeries(props.site),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,

@@ -10,7 +10,7 @@ import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
 import type { QueueWithDlq } from "./queues.js";
-import { cycleDuration, dispatchFailures, jobsLost } from "./site-metrics.js";
+import { cycleDuration, dispatchFailures, jobsLost, momForgeries } from "./site-metrics.js";
 
 export interface SiteDashboardProps {
   site: string;
@@ -67,7 +67,13 @@ export class SiteDashboard extends Construct {
         width: W,
         height: H,
       }),
-      new cw.GraphWidget({ title: "Jobs lost", left: [jobsLost(props.site)], width: W, height: H }),
+      new cw.GraphWidget({
+        title: "Jobs lost / forged MOM messages refused",
+        left: [jobsLost(props.site)],
+        right: [momForgeries(props.site).with({ label: "forged MOM messages" })],
+        width: W,
+        height: H,
+      }),
       new cw.GraphWidget({
         title: "Scheduler cycle duration, max (ms)",
         left: [cycleDuration(props.site).with({ label: "cycle (ms)" })],

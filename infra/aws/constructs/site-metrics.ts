@@ -34,5 +34,11 @@ export function jobsLost(site: string): cw.IMetric {
   });
 }
 
+/**
+ * forged MOM reports, connects and output-grant requests refused (shared/observability/metrics.ts
+ * countMomRefusal): something that holds no MOM key tried to act for the site
+ */
+export const momForgeries = (site: string) => siteMetric(site, "MomForgeries", "Sum");
+
 /** the longest scheduler cycle of the minute, all partitions (ms) */
 export const cycleDuration = (site: string) => siteMetric(site, "CycleDuration", "Maximum");

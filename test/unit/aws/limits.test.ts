@@ -109,7 +109,7 @@ describe("watch", () => {
     ofType("AWS::CloudWatch::Alarm").filter(([, a]) => JSON.stringify(a.Properties).includes(`"${metric}"`));
 
   it("alarms on DispatchFailures, JobsLost (both outcomes) and cycle duration, sent to the topic", () => {
-    for (const m of ["DispatchFailures", "JobsLost", "CycleDuration"]) {
+    for (const m of ["DispatchFailures", "JobsLost", "CycleDuration", "MomForgeries"]) {
       const a = alarmsOn(m);
       expect(a, m).toHaveLength(1);
       expect(a[0][1].Properties.AlarmActions).toHaveLength(1);
@@ -124,7 +124,8 @@ describe("watch", () => {
   it("the dashboard charts them", () => {
     const [[, d]] = ofType("AWS::CloudWatch::Dashboard");
     const body = JSON.stringify(d.Properties.DashboardBody);
-    for (const m of ["DispatchFailures", "JobsLost", "CycleDuration"]) expect(body).toContain(m);
+    for (const m of ["DispatchFailures", "JobsLost", "CycleDuration", "MomForgeries"])
+      expect(body).toContain(m);
   });
 });
 

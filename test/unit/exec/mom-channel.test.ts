@@ -91,12 +91,15 @@ describe("the MOM push channel", () => {
     const before = refusedMomConnects["connect:forged"] ?? 0;
     const metric = "MomConnectsRefused|reason=forged,via=channel";
     const counted = s.metrics.totals[metric] ?? 0;
+    const forgeries = s.metrics.totals.MomForgeries ?? 0;
     const refusedBefore = gw.counts.refused;
     const evil = mom("n2:ee", momKey("not-the-site-secret", "n2:ee"));
     void evil.link.start();
     await until("refused", () => gw.counts.refused > refusedBefore);
     expect(refusedMomConnects["connect:forged"]).toBe(before + 1);
     expect(s.metrics.totals[metric]).toBe(counted + 1);
+    // the one count the forgery alarm watches (infra/aws/constructs/alarms.ts)
+    expect(s.metrics.totals.MomForgeries).toBe(forgeries + 1);
     expect(await s.store.getMomConnection("n2:ee")).toBeUndefined();
     await expect(pusher.push("n2:ee", kill("1.s"))).rejects.toBeInstanceOf(MomUnreachableError);
     expect(evil.got).toEqual([]);
