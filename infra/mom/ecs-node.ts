@@ -29,7 +29,7 @@ import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { specWithoutSiteSecrets } from "../../shared/exec/job-secrets.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { MomLink } from "../../shared/exec/mom-link.js";
-import { checkRunnable, type NoRunReport, refusalObituary, refusalOf } from "../../shared/exec/refusal.js";
+import { checkRunnable, noRunReport, refusalObituary, refusalOf } from "../../shared/exec/refusal.js";
 import type { MomPush } from "../../shared/ports/channel.js";
 import type { JobRunSpec, Obituary } from "../../shared/ports/index.js";
 import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
@@ -173,15 +173,7 @@ export async function startNodeMom(
   };
   const noRun = (m: Extract<MomPush, { type: "kill" | "signal" }>) => {
     if (mom.hasEnded(m.jobId, m.runCount)) return; // its obituary answers
-    const body: NoRunReport = {
-      type: "norun",
-      jobId: m.jobId,
-      runCount: m.runCount,
-      momId,
-      asked: m.type === "kill" ? "kill" : m.signal,
-      askedAt: m.at,
-    };
-    answer("norun", body, `norun of ${m.jobId}`);
+    answer("norun", noRunReport(m, momId), `norun of ${m.jobId}`);
   };
   const onPush = (m: MomPush) => {
     try {

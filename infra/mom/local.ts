@@ -18,7 +18,7 @@ import { envSchema, readEnv, v } from "../../shared/config/env.js";
 import { Mom } from "../../shared/exec/mom.js";
 import { MomLink } from "../../shared/exec/mom-link.js";
 import type { MomPush } from "../../shared/ports/channel.js";
-import { checkRunnable, type NoRunReport, refusalObituary, refusalOf } from "../../shared/exec/refusal.js";
+import { checkRunnable, noRunReport, refusalObituary, refusalOf } from "../../shared/exec/refusal.js";
 import type { JobRunSpec } from "../../shared/ports/executor.js";
 import { keyOfId } from "../../shared/server/mutate.js";
 import type { MomReply, MomRequest } from "../../shared/adapters/executor/local.js";
@@ -135,15 +135,7 @@ async function main(): Promise<void> {
   };
   const noRun = (m: Extract<MomPush, { type: "kill" | "signal" }>) => {
     if (mom.hasEnded(m.jobId, m.runCount)) return; // its obituary answers
-    const body: NoRunReport = {
-      type: "norun",
-      jobId: m.jobId,
-      runCount: m.runCount,
-      momId,
-      asked: m.type === "kill" ? "kill" : m.signal,
-      askedAt: m.at,
-    };
-    answer("norun", body, `norun of ${m.jobId}`);
+    answer("norun", noRunReport(m, momId), `norun of ${m.jobId}`);
   };
   const onPush = (m: MomPush) => {
     try {

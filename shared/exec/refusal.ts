@@ -12,9 +12,10 @@
  * The local MOM (infra/mom/local.ts) and the ECS node MOM (infra/mom/ecs-node.ts) share these,
  * so both answer alike.
  */
+import type { MomPush, NoRunReport } from "../ports/channel.js";
 import type { JobRunSpec, Obituary, RunRefusal } from "../ports/index.js";
 
-export type { NoRunReport } from "../ports/channel.js";
+export type { NoRunReport };
 import { jobAccount } from "./run-job.js";
 
 /** PBS JOB_EXEC_RETRY: the job could not be started, try again */
@@ -74,5 +75,17 @@ export function refusalObituary(
     resourcesUsed: { walltime: 0, cput: 0, mem: 0, ncpus: spec.ncpus },
     comment: `MOM ${momId} refused the run (${refusal.reason}): ${refusal.message}`,
     refused: refusal.reason,
+  };
+}
+
+/** The `norun` answer to a kill or signal of a run this MOM does not hold (the push's `at` echoed). */
+export function noRunReport(m: Extract<MomPush, { type: "kill" | "signal" }>, momId: string): NoRunReport {
+  return {
+    type: "norun",
+    jobId: m.jobId,
+    runCount: m.runCount,
+    momId,
+    asked: m.type === "kill" ? "kill" : m.signal,
+    askedAt: m.at,
   };
 }
