@@ -25,24 +25,16 @@
  *   role). So either way a long job needs fresh grants: the MOM asks for them over its push
  *   channel (shared/server/output-grant.ts) before the ones it holds expire.
  *
- * How: the PutObject request is built by the S3 client itself (endpoint, path style, key
- * encoding, metadata headers), stopped before it is sent, and presigned with SigV4 from
- * @smithy/signature-v4, as @aws-sdk/s3-request-presigner does (that package is not in this
- * repository's dependencies; this is its core, on the client the SDK already has). What is
- * signed: PUT, the key, `x-id=PutObject`, and for a snapshot `x-amz-meta-partial: 1` hoisted
- * into the query (S3 reads x-amz-* query parameters of a presigned request as headers); the
- * payload is UNSIGNED-PAYLOAD (the MOM streams the file), Content-Type is left free.
+ * How: `getSignedUrl` of @aws-sdk/s3-request-presigner on the site's S3 client: the client
+ * builds the PutObject request (endpoint, path style, key encoding, metadata headers) and the
+ * presigner signs PUT, the key, `x-id=PutObject` and, for a snapshot, `x-amz-meta-partial: 1`
+ * hoisted into the query (SigV4 hoists x-amz-* headers; S3 reads them back as headers), with
+ * UNSIGNED-PAYLOAD (the MOM streams the file) and Content-Type left free. A URL's only signed
+ * header is its host, so the MOM sends nothing but the file and its length.
  */
 import path from "node:path";
-import {
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-  type ServiceInputTypes,
-  type ServiceOutputTypes,
-} from "@aws-sdk/client-s3";
-import { SignatureV4 } from "@smithy/signature-v4";
-import type { FinalizeRequestMiddleware, HttpRequest } from "@smithy/types";
+import { PutObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { OutputGrant, OutputGranter, OutputPut } from "../../ports/index.js";
 import { outputKey, PARTIAL_META } from "./output-reader.js";
 
@@ -52,9 +44,6 @@ export const GRANT_TTL_MS = 60 * 60_000;
 const SIGV4_MAX_S = 7 * 24 * 3600;
 /** At most this many files per grant: stdout and stderr, as given and as delivered. */
 export const GRANT_MAX_NAMES = 4;
-
-/** The presigned request, returned in place of a response (it is never sent). */
-type Presigned = { presigned: HttpRequest };
 
 /** A file name is granted as a key's last component only: no path, nothing special. */
 export function isGrantableName(name: string): boolean {
@@ -70,7 +59,6 @@ export function outputNames(spec: { stdoutPath: string | null; stderrPath: strin
 
 export class S3OutputGranter implements OutputGranter {
   private readonly s3: S3Client;
-  private readonly signer: SignatureV4;
   private readonly ttlMs: number;
   private readonly now: () => number;
 
@@ -82,41 +70,9 @@ export class S3OutputGranter implements OutputGranter {
     const { ttlMs, now, ...s3config } = config;
     this.ttlMs = ttlMs ?? GRANT_TTL_MS;
     this.now = now ?? Date.now;
-    // its own client: the middleware below stops every request it makes. No checksum by
-    // default: a CRC of the (empty) body presigned here would not match the file PUT later.
+    // No checksum by default: a CRC of the (empty) body presigned here would not match the file
+    // PUT later.
     this.s3 = new S3Client({ ...s3config, requestChecksumCalculation: "WHEN_REQUIRED" });
-    this.signer = new SignatureV4({
-      service: "s3",
-      region: this.s3.config.region,
-      credentials: this.s3.config.credentials,
-      sha256: this.s3.config.sha256,
-      uriEscapePath: false,
-    });
-    const presign: FinalizeRequestMiddleware<ServiceInputTypes, ServiceOutputTypes> = () => async (args) => {
-      const request = args.request as HttpRequest;
-      // what the SDK adds for its own telemetry or checksums is not the MOM's to repeat
-      for (const h of Object.keys(request.headers)) {
-        const l = h.toLowerCase();
-        if (l.startsWith("amz-sdk-") || l === "x-amz-user-agent" || l.startsWith("x-amz-checksum-"))
-          delete request.headers[h];
-        if (l === "x-amz-sdk-checksum-algorithm") delete request.headers[h];
-      }
-      request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
-      const expiresIn = (args.input as { expiresIn?: number }).expiresIn;
-      const presigned = await this.signer.presign(request, {
-        expiresIn,
-        signingDate: new Date(this.now()),
-        // the MOM says text/plain; a stricter Content-Type would only make it fail
-        unsignableHeaders: new Set(["content-type"]),
-      });
-      return { response: {}, output: { $metadata: {}, presigned } as never };
-    };
-    this.s3.middlewareStack.addRelativeTo(presign, {
-      name: "metaqueuePresign",
-      relation: "before",
-      toMiddleware: "httpSigningMiddleware",
-      override: true,
-    });
   }
 
   async grant(jobId: string, runCount: number, names: string[]): Promise<OutputGrant> {
@@ -137,36 +93,13 @@ export class S3OutputGranter implements OutputGranter {
           Key: outputKey(jobId, name),
           ...(partial && { Metadata: { [PARTIAL_META]: "1" } }),
         });
-        // the presign middleware reads it from the input; S3's serializer ignores it
-        (cmd.input as { expiresIn?: number }).expiresIn = expiresIn;
-        const { presigned } = (await this.s3.send(cmd)) as unknown as Presigned;
-        puts.push({ name, partial, url: urlOf(presigned), headers: signedHeadersToSend(presigned) });
+        const url = await getSignedUrl(this.s3, cmd, { expiresIn, signingDate: new Date(now) });
+        // every header hoisted into the query: a header left to sign would be one the MOM must
+        // repeat exactly, which this grant does not carry
+        const signed = new URL(url).searchParams.get("X-Amz-SignedHeaders");
+        if (signed !== "host") throw new Error(`output grant of ${jobId}: URL signs headers ${signed}`);
+        puts.push({ name, partial, url, headers: {} });
       }
     return { jobId, runCount, expiresAt: now + expiresIn * 1000, puts };
   }
 }
-
-/** The headers the PUT must carry as signed (X-Amz-SignedHeaders; host is the client's own). */
-function signedHeadersToSend(r: HttpRequest): Record<string, string> {
-  const signed = String(r.query?.["X-Amz-SignedHeaders"] ?? "").split(";");
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) {
-    const l = k.toLowerCase();
-    if (l !== "host" && signed.includes(l)) out[l] = v;
-  }
-  return out;
-}
-
-function urlOf(r: HttpRequest): string {
-  const q = Object.entries(r.query ?? {})
-    .flatMap(([k, v]) =>
-      (Array.isArray(v) ? v : [v]).map((x) => (x == null ? encode(k) : `${encode(k)}=${encode(x)}`)),
-    )
-    .join("&");
-  const port = r.port ? `:${r.port}` : "";
-  return `${r.protocol}//${r.hostname}${port}${r.path}${q ? `?${q}` : ""}`;
-}
-
-/** RFC 3986 escaping, as SigV4 canonicalizes the query. */
-const encode = (s: string) =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
