@@ -13,7 +13,8 @@
  * entry: a read that shows jobs (a page, an array's subjobs) reads the rows it shows from the
  * table by key (BatchGetItem of the `A` items, no script), never more than it shows.
  */
-import { BatchGetCommand, QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
+import { batchGet } from "./batch-get.js";
+import { QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { JobState } from "../../pbs/types.js";
 import type { JobStore } from "../../ports/store.js";
 import type { JobRecord } from "../../server/job.js";
@@ -188,19 +189,16 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
    */
   private async records(jobKeys: string[], consistent: boolean): Promise<JobRecord[]> {
     const got = new Map<string, JobRecord>();
-    for (let i = 0; i < jobKeys.length; i += 100) {
-      let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-        [this.table]: { Keys: jobKeys.slice(i, i + 100).map((k) => keys.job(k)), ConsistentRead: consistent },
-      };
-      while (req && Object.keys(req).length) {
-        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
-        for (const it of r.Responses?.[this.table] ?? []) {
-          // an item from before the script's split carries it inline: a listing leaves it out
-          const { script: _script, ...j } = stripItem(it);
-          got.set(j.key, j as JobRecord);
-        }
-        req = r.UnprocessedKeys as typeof req;
-      }
+    const items = await batchGet(
+      this.doc,
+      this.table,
+      jobKeys.map((k) => keys.job(k)),
+      { consistent },
+    );
+    for (const it of items) {
+      // an item from before the script's split carries it inline: a listing leaves it out
+      const { script: _script, ...j } = stripItem(it);
+      got.set(j.key, j as JobRecord);
     }
     return jobKeys.flatMap((k) => got.get(k) ?? []);
   }

@@ -9,8 +9,8 @@
  * takes at most 100 keys and may return some unprocessed, which are asked again; throttled and
  * conflicting transactions are retried inside the store (retryBusy).
  */
+import { batchGet } from "./batch-get.js";
 import {
-  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
@@ -79,26 +79,17 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     const uniq = [...new Set(jobKeys)];
     const scripts = new Map<string, Record<string, unknown>>();
     const withScripts = opts.script !== false;
-    const per = withScripts ? 50 : 100;
-    for (let i = 0; i < uniq.length; i += per) {
-      let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-        [this.table]: {
-          Keys: uniq
-            .slice(i, i + per)
-            .flatMap((k) => (withScripts ? [keys.job(k), scriptKey(k)] : [keys.job(k)])),
-          ConsistentRead: true,
-        },
-      };
-      while (req && Object.keys(req).length) {
-        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
-        for (const it of r.Responses?.[this.table] ?? []) {
-          if (it.sk === SCRIPT_SK) scripts.set(String(it.pk), it);
-          else {
-            const j = stripItem(it);
-            out.set(j.key, j);
-          }
-        }
-        req = r.UnprocessedKeys as typeof req;
+    const items = await batchGet(
+      this.doc,
+      this.table,
+      uniq.flatMap((k) => (withScripts ? [keys.job(k), scriptKey(k)] : [keys.job(k)])),
+      { consistent: true },
+    );
+    for (const it of items) {
+      if (it.sk === SCRIPT_SK) scripts.set(String(it.pk), it);
+      else {
+        const j = stripItem(it);
+        out.set(j.key, j);
       }
     }
     for (const [k, j] of out)
@@ -138,19 +129,20 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
    * repeated DEPEND_REGISTER finds its edge already there and writes nothing.
    */
   async getJobAndEdge(key: string, childId: string): Promise<{ job?: JobRecord; edge?: EdgeRecord }> {
-    let req: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-      [this.table]: { Keys: [keys.job(key), scriptKey(key), keys.edge(key, childId)], ConsistentRead: true },
-    };
     const out: { job?: JobRecord; edge?: EdgeRecord } = {};
     let script: Record<string, unknown> | undefined;
-    while (req && Object.keys(req).length) {
-      const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of r.Responses?.[this.table] ?? []) {
-        if (it.sk === "A") out.job = stripItem(it);
-        else if (it.sk === SCRIPT_SK) script = it;
-        else out.edge = { parentKey: key, childId: it.childId, type: it.type, site: it.site };
-      }
-      req = r.UnprocessedKeys as typeof req;
+    const items = await batchGet(
+      this.doc,
+      this.table,
+      [keys.job(key), scriptKey(key), keys.edge(key, childId)],
+      {
+        consistent: true,
+      },
+    );
+    for (const it of items) {
+      if (it.sk === "A") out.job = stripItem(it);
+      else if (it.sk === SCRIPT_SK) script = it;
+      else out.edge = { parentKey: key, childId: it.childId, type: it.type, site: it.site };
     }
     if (out.job) out.job = withScript(out.job, script);
     return out;

@@ -8,8 +8,8 @@
  * in the job's transaction (jobs.ts, items.ts), these are the writes outside one; records are
  * partitioned by day so a day's records are one Query, in sort-key (time) order.
  */
+import { batchGet } from "./batch-get.js";
 import {
-  BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
   PutCommand,
@@ -143,17 +143,12 @@ export class DynamoLedger extends TableAccess implements Ledger {
     for (const it of recs.map(acctItem)) byKey.set(`${it.pk}\u0000${it.sk}`, it);
     const items = [...byKey.values()];
     const have = new Set<string>();
-    // BatchGetItem takes at most 100 keys
-    for (let i = 0; i < items.length; i += 100) {
-      let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-        [this.table]: { Keys: items.slice(i, i + 100).map((it) => ({ pk: it.pk, sk: it.sk })) },
-      };
-      while (req && Object.keys(req).length) {
-        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req as never }));
-        for (const it of r.Responses?.[this.table] ?? []) have.add(`${it.pk}\u0000${it.sk}`);
-        req = r.UnprocessedKeys as typeof req;
-      }
-    }
+    const found = await batchGet(
+      this.doc,
+      this.table,
+      items.map((it) => ({ pk: it.pk, sk: it.sk })),
+    );
+    for (const it of found) have.add(`${it.pk}\u0000${it.sk}`);
     const missing = items.filter((it) => !have.has(`${it.pk}\u0000${it.sk}`));
     const errs = await batchPut(this.doc, this.table, missing, (err) =>
       classifyStoreError(err, "", "a missing accounting record"),

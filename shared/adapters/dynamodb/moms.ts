@@ -11,7 +11,8 @@
  * would grow with every run ever made. TTL deletes only eventually; a beat that old is judged
  * silent by the sweeper anyway, so nothing reads past it.
  */
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { batchGet } from "./batch-get.js";
+import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../../errors.js";
 import type { MomConnection } from "../../ports/channel.js";
 import type { MomStore } from "../../ports/store.js";
@@ -55,23 +56,19 @@ export class DynamoMoms extends TableAccess implements MomStore {
   async getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>> {
     const out = new Map<string, MomBeat>();
     const ids = [...new Set(momIds)];
-    for (let i = 0; i < ids.length; i += 100) {
-      let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-        [this.table]: { Keys: ids.slice(i, i + 100).map((id) => keys.mom(id)) },
-      };
-      while (req && Object.keys(req).length) {
-        const r = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
-        for (const it of r.Responses?.[this.table] ?? []) {
-          out.set(it.momId, {
-            momId: it.momId,
-            jobs: it.jobs ?? [],
-            at: it.at,
-            nonce: it.nonce,
-            sig: it.sig,
-          });
-        }
-        req = r.UnprocessedKeys as typeof req;
-      }
+    const items = await batchGet(
+      this.doc,
+      this.table,
+      ids.map((id) => keys.mom(id)),
+    );
+    for (const it of items) {
+      out.set(it.momId, {
+        momId: it.momId,
+        jobs: it.jobs ?? [],
+        at: it.at,
+        nonce: it.nonce,
+        sig: it.sig,
+      });
     }
     return out;
   }

@@ -10,7 +10,8 @@
  * by key in one BatchGetItem (eventually consistent: half the read units; a lease read stale
  * is renewed again, which the renewal's condition turns into nothing).
  */
-import { BatchGetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { batchGet } from "./batch-get.js";
+import { QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { JobStore, ScriptLease } from "../../ports/store.js";
 import { ConflictError } from "../../errors.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
@@ -46,20 +47,13 @@ export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, Sc
     );
     const listed = (r.Items ?? []).map((it) => ({ key: String(it.key), seq: Number(it.seq) }));
     const got = new Map<string, Record<string, unknown>>();
-    let req: Record<string, { Keys: Record<string, unknown>[]; ProjectionExpression: string }> | undefined =
-      listed.length
-        ? {
-            [this.table]: {
-              Keys: listed.map((j) => scriptKey(j.key)),
-              ProjectionExpression: "pk, expiresAt, rn",
-            },
-          }
-        : undefined;
-    while (req && Object.keys(req).length) {
-      const b = await this.doc.send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of b.Responses?.[this.table] ?? []) got.set(String(it.pk), it);
-      req = b.UnprocessedKeys as typeof req;
-    }
+    const items = await batchGet(
+      this.doc,
+      this.table,
+      listed.map((j) => scriptKey(j.key)),
+      { projection: "pk, expiresAt, rn" },
+    );
+    for (const it of items) got.set(String(it.pk), it);
     const leases = listed.flatMap((j): ScriptLease[] => {
       // no B item: a script stored inline (before the split), which goes with its job
       const b = got.get(scriptKey(j.key).pk);
