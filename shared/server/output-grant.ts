@@ -55,7 +55,8 @@ export async function momGrant(ctx: GrantCtx, report: unknown): Promise<MomPush>
     if (!ctx.momSecret) throw new MomReportError("forged", "this site has no MOM secret");
     const env = verifyReport(ctx.momSecret, report, ctx.clock.now(), ctx.settings.momReportWindowMs, "grant");
     if (!asked) throw new MomReportError("forged", `grant request of ${env.momId} has no run`);
-    const job = await ctx.store.getJob(keyOfId(asked.jobId, ctx.site.short), true);
+    // the run check needs the job item only, not its script (job-script.ts: a second item)
+    const job = await ctx.store.getJob(keyOfId(asked.jobId, ctx.site.short), true, { script: false });
     if (!job || job.momId !== env.momId)
       throw new MomReportError("misdirected", `${env.momId} does not hold ${asked.jobId}`);
     if (job.runCount !== asked.runCount || !WRITING.has(job.state))
