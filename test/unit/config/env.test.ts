@@ -64,6 +64,16 @@ describe("readEnv", () => {
   });
 });
 
+/** What a Lambda must have set, and nothing more. */
+const LAMBDA_REQUIRED = {
+  AWS_REGION: "r",
+  SITE_SHORT: "s",
+  SITE_SERVER: "s-pbs",
+  TABLE_NAME: "t",
+  SCHED_QUEUE_URL: "https://q/sched",
+  EVENTS_QUEUE_URL: "https://q/events",
+};
+
 describe("the entries' schemas", () => {
   it("a Lambda without its environment names every variable it lacks", () => {
     const p = problems(() => readEnv("Lambda", LambdaEnvSchema, { SCHED_QUEUE_URL: "not a url" }));
@@ -79,12 +89,7 @@ describe("the entries' schemas", () => {
 
   it("a Lambda's optional variables may be empty, as unset", () => {
     const e = readEnv("Lambda", LambdaEnvSchema, {
-      AWS_REGION: "r",
-      SITE_SHORT: "s",
-      SITE_SERVER: "s-pbs",
-      TABLE_NAME: "t",
-      SCHED_QUEUE_URL: "https://q/sched",
-      EVENTS_QUEUE_URL: "https://q/events",
+      ...LAMBDA_REQUIRED,
       MOM_SECRET_PARAMETER: "",
       PEERS: "",
     });
@@ -93,24 +98,16 @@ describe("the entries' schemas", () => {
   });
 
   it("a Lambda's settings: the script lease margin and the refusals before a hold, defaults and set", () => {
-    const base = {
-      AWS_REGION: "r",
-      SITE_SHORT: "s",
-      SITE_SERVER: "s-pbs",
-      TABLE_NAME: "t",
-      SCHED_QUEUE_URL: "https://q/sched",
-      EVENTS_QUEUE_URL: "https://q/events",
-    };
-    const d = readEnv("Lambda", LambdaEnvSchema, base);
+    const d = readEnv("Lambda", LambdaEnvSchema, LAMBDA_REQUIRED);
     expect([d.MAX_RUN_REFUSALS, d.SCRIPT_LEASE_MARGIN_DAYS]).toEqual([20, 30]);
     const e = readEnv("Lambda", LambdaEnvSchema, {
-      ...base,
+      ...LAMBDA_REQUIRED,
       MAX_RUN_REFUSALS: "3",
       SCRIPT_LEASE_MARGIN_DAYS: "60",
     });
     expect([e.MAX_RUN_REFUSALS, e.SCRIPT_LEASE_MARGIN_DAYS]).toEqual([3, 60]);
     expect(
-      problems(() => readEnv("Lambda", LambdaEnvSchema, { ...base, MAX_RUN_REFUSALS: "0" })),
+      problems(() => readEnv("Lambda", LambdaEnvSchema, { ...LAMBDA_REQUIRED, MAX_RUN_REFUSALS: "0" })),
     ).toHaveLength(1);
   });
 
