@@ -15,8 +15,8 @@ import { runEcsMom } from "../../infra/mom/ecs.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { parseConfig } from "../../shared/config/site-config.js";
 import { containerEnvironment } from "../../shared/adapters/executor/ecs.js";
-import { outputNames, S3OutputGranter } from "../../shared/adapters/s3/output-grant.js";
-import { startFakeS3 } from "../fixtures/fake-s3.js";
+import { outputNames } from "../../shared/adapters/s3/output-grant.js";
+import { startFakeS3Granter } from "../fixtures/fake-s3.js";
 import { jobRecord } from "../fixtures/job.js";
 import { memorySite } from "../fixtures/memory-site.js";
 import { makeMomChannelHandler } from "../../lambdas/handlers.js";
@@ -162,14 +162,7 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
   it("uploads a running job's output every MOM_OUTPUT_SYNC_MS that it grew, marked partial, then the whole output last", async () => {
     // S3 has no local engine here: a real HTTP server checking the presigned URLs stands in
     // for it, and the MOM has no S3 client at all: it PUTs to the URLs its spec carries
-    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
-    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
-    const granter = new S3OutputGranter("mq-out", {
-      region: "us-east-1",
-      endpoint: fake.endpoint,
-      forcePathStyle: true,
-      credentials,
-    });
+    const { fake, granter } = await startFakeS3Granter("mq-out");
     const s0 = spec(43, "echo one; sleep 3.5; echo two\n");
     const s = { ...s0, outputGrant: await granter.grant(s0.jobId, s0.runCount, outputNames(s0)) };
     const env = {
@@ -204,16 +197,8 @@ describe("ECS MOM entry (runEcsMom) on the local stack", () => {
 
   it("renews its grant for a long run with a signed request on the push channel, for its own run only", async () => {
     const SECRET = "ecs-mom-test-secret";
-    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
-    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
     // shorter than the MOM's renewal margin: its first PUT asks the channel for a fresh grant
-    const granter = new S3OutputGranter("mq-out", {
-      region: "us-east-1",
-      endpoint: fake.endpoint,
-      forcePathStyle: true,
-      credentials,
-      ttlMs: 4 * 60_000,
-    });
+    const { fake, granter } = await startFakeS3Granter("mq-out", { ttlMs: 4 * 60_000 });
     const renewed: string[] = [];
     const store = new DynamoSiteStore(clients.doc, TABLE);
     const site = await memorySite();

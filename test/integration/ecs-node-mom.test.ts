@@ -22,9 +22,9 @@ import { MomPusher } from "../../shared/adapters/channel/push.js";
 import { pushChannel } from "../../shared/adapters/executor/ecs-channel.js";
 import { DispatchError } from "../../shared/ports/index.js";
 import { type MemorySite, memorySite } from "../fixtures/memory-site.js";
-import { startFakeS3 } from "../fixtures/fake-s3.js";
+import { startFakeS3Granter } from "../fixtures/fake-s3.js";
 import { jobRecord } from "../fixtures/job.js";
-import { outputNames, S3OutputGranter } from "../../shared/adapters/s3/output-grant.js";
+import { outputNames } from "../../shared/adapters/s3/output-grant.js";
 import type { OutputGrant } from "../../shared/ports/index.js";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { ensureQueues, makeSqsClient, type SqsEmulator, startSqsEmulator } from "../../infra/local/sqs.js";
@@ -247,16 +247,8 @@ describe("ECS node MOM (a pool node's long-lived task) on the local stack", () =
 
   it("snapshots a pushed run's output while it runs and uploads it at the end, through its grant renewed on the channel", async () => {
     expect(gw, "the push channel test ran first").toBeDefined();
-    const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
-    const fake = await startFakeS3({ bucket: "mq-out", region: "us-east-1", credentials });
-    const granter = new S3OutputGranter("mq-out", {
-      region: "us-east-1",
-      endpoint: fake.endpoint,
-      forcePathStyle: true,
-      credentials,
-      // shorter than the MOM's renewal margin: its first PUT asks for a fresh grant
-      ttlMs: 4 * 60_000,
-    });
+    // shorter than the MOM's renewal margin: its first PUT asks for a fresh grant
+    const { fake, granter } = await startFakeS3Granter("mq-out", { ttlMs: 4 * 60_000 });
     const minted: OutputGrant[] = [];
     ctx.outputGrants = {
       grant: async (...a) => {

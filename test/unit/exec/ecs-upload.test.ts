@@ -10,24 +10,17 @@ import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadOutputs } from "../../../infra/mom/ecs.js";
 import { RunOutputGrant } from "../../../infra/mom/output-upload.js";
-import { outputNames, S3OutputGranter } from "../../../shared/adapters/s3/output-grant.js";
+import { outputNames, type S3OutputGranter } from "../../../shared/adapters/s3/output-grant.js";
 import { lookupOsUser } from "../../../shared/auth/os-user.js";
 import type { JobRunSpec } from "../../../shared/ports/index.js";
-import { type FakeS3, startFakeS3 } from "../../fixtures/fake-s3.js";
+import { type FakeS3, startFakeS3Granter } from "../../fixtures/fake-s3.js";
 import { makeSpec, tempDir } from "./helpers.js";
 
 const work = tempDir("ecs-upload");
-const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
 let fake: FakeS3;
 let granter: S3OutputGranter;
 beforeAll(async () => {
-  fake = await startFakeS3({ bucket: "b", region: "us-east-1", credentials });
-  granter = new S3OutputGranter("b", {
-    region: "us-east-1",
-    endpoint: fake.endpoint,
-    forcePathStyle: true,
-    credentials,
-  });
+  ({ fake, granter } = await startFakeS3Granter("b"));
 });
 afterAll(async () => {
   await fake?.stop();

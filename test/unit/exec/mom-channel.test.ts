@@ -20,9 +20,8 @@ import { refusedMomConnects } from "../../../shared/server/mom-channel.js";
 import { type MomGateway, startMomGateway } from "../../../infra/local/mom-gateway.js";
 import { type MemorySite, memorySite } from "../../fixtures/memory-site.js";
 import { channelRenewer } from "../../../infra/mom/output-upload.js";
-import { S3OutputGranter } from "../../../shared/adapters/s3/output-grant.js";
 import { refusedGrants } from "../../../shared/server/output-grant.js";
-import { type FakeS3, startFakeS3 } from "../../fixtures/fake-s3.js";
+import { type FakeS3, startFakeS3Granter } from "../../fixtures/fake-s3.js";
 import { jobRecord } from "../../fixtures/job.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-chan-"));
@@ -179,16 +178,11 @@ describe("the MOM push channel", () => {
 });
 
 describe("output grants on the channel (issue 12 point 2)", () => {
-  const credentials = { accessKeyId: "AKTEST", secretAccessKey: "secret" };
   let fake: FakeS3;
   beforeAll(async () => {
-    fake = await startFakeS3({ bucket: "out", region: "us-east-1", credentials });
-    s.ctx.outputGrants = new S3OutputGranter("out", {
-      region: "us-east-1",
-      endpoint: fake.endpoint,
-      forcePathStyle: true,
-      credentials,
-    });
+    const started = await startFakeS3Granter("out");
+    fake = started.fake;
+    s.ctx.outputGrants = started.granter;
     // n7:gg holds run 2 of job 71; job 72 is queued
     await s.store.createJob(jobRecord(71, { state: "R", momId: "n7:gg", runCount: 2 }));
     await s.store.createJob(jobRecord(72, { state: "Q", momId: "n7:gg", runCount: 2 }));
