@@ -81,6 +81,11 @@ export interface ScriptLease {
   seq: number;
   until?: number;
   renewed: boolean;
+  /**
+   * The epoch second its first lease was granted, at submit (JobRecord.scriptGranted); absent
+   * for scripts stored before it was kept. What bounds the pass's walk (script-lease.ts).
+   */
+  granted?: number;
 }
 
 /** Jobs, their dependency edges and the job sequence. */
@@ -148,6 +153,13 @@ export interface JobStore {
    * none); never shortens one. Idempotent. Writes nothing for a job with no script item.
    */
   renewScriptLease(key: string, until: number): Promise<void>;
+  /**
+   * The shortest lease term (seconds from grant to end) any submit at this site has granted, as
+   * recorded by lowerScriptLeaseFloor; undefined if none was. Strongly consistent.
+   */
+  scriptLeaseFloor(): Promise<number | undefined>;
+  /** Record that a lease of `termS` seconds is granted: lowers the floor to it, never raises it. */
+  lowerScriptLeaseFloor(termS: number): Promise<void>;
 
   /**
    * Top `limit` ready jobs of a queue, in scheduling order: higher priority first, then earlier

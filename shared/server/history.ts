@@ -88,14 +88,27 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
     const { expiresAt: _gone, ...active } = job;
     return active as JobRecord;
   };
+  /**
+   * The lowest lease term this process knows the site's floor to be at or below (undefined:
+   * nothing known yet). Why a floor at all: the lease pass bounds the leases of jobs it has not
+   * read by it (script-lease.ts), so a term below it must be recorded before any job holds it.
+   */
+  let floorAtMost: number | undefined;
   /** A new job: as any job, and with its script's lease (script-lease.ts). */
   const stampNew = async (job: JobRecord): Promise<JobRecord> => {
     const j = await stamp(job);
     if (j.scriptUntil !== undefined) return j;
-    return {
-      ...j,
-      scriptUntil: scriptLeaseUntil(nowS(), await historyS(), opts.settings.scriptLeaseMarginDays),
-    };
+    const granted = nowS();
+    const until = scriptLeaseUntil(granted, await historyS(), opts.settings.scriptLeaseMarginDays);
+    const term = until - granted;
+    // before the job is written: a crash in between leaves a floor lower than needed (the pass
+    // reads more), never a job whose lease is shorter than the floor the pass trusts. Once per
+    // process and per lowering of the terms (qmgr job_history_duration, the margin setting).
+    if (floorAtMost === undefined || term < floorAtMost) {
+      await store.lowerScriptLeaseFloor(term);
+      floorAtMost = term;
+    }
+    return { ...j, scriptUntil: until, scriptGranted: granted };
   };
   const stampAcct = (rec: AcctRecord | undefined): AcctRecord | undefined => {
     const days = opts.settings.acctKeepDays;

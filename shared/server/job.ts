@@ -119,6 +119,8 @@ export interface JobRecord {
    * (shared/server/script-lease.ts). Absent: the script is kept for ever.
    */
   scriptUntil?: number;
+  /** Epoch seconds: when that lease was granted (at submit); stored with the script, as it is. */
+  scriptGranted?: number;
   alloc?: Allocation[];
   execHost?: string;
   execVnode?: string;

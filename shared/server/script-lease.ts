@@ -10,20 +10,26 @@
  *
  * What it reads: per queue (and its subjobs), the active jobs oldest first with their leases
  * (JobStore.scriptLeases: one small Query of the list index and one BatchGet of script items),
- * and it stops at the first job whose lease was granted at submit and is not due. Why that is
- * enough: leases granted at submit grow with seq (submit order), so every younger job's is at
- * least as long; a renewed lease is no such bound (an old job's, renewed far ahead), so the walk
- * goes past renewed ones, which are the few jobs active for longer than the margin. Jobs become
- * due in seq order too: a pass reads the oldest jobs, then stops, a page of a few items.
+ * and it stops at the first job granted its lease so recently that no job after it can be due.
+ * Why that bound holds with no memory of earlier passes:
+ * - every submit's lease is at least the site's floor (JobStore.scriptLeaseFloor: the shortest
+ *   term any submit granted; history.ts records a lower one before a job holds it), and a
+ *   renewal only ever extends a lease;
+ * - a job with a higher seq was granted its lease no earlier than SEQ_ORDER_SLACK_S before one
+ *   with a lower seq (seq.ts: a process uses a block of seqs for hours at most);
+ * so at a job granted at g, every later job's lease ends after g - slack + floor; once that is
+ * past `need`, none of them is due. With the defaults (two weeks of history, a 30-day margin,
+ * a week's notice, a day's slack), the walk reads the jobs submitted more than ~22 days ago and
+ * one more: the few held or queued that long, a page. The walk goes on past scripts stored
+ * before the grant time was kept (no bound from them), until it reaches one that has it.
  *
- * That order holds for leases granted under one history and margin. When either changes (qmgr
- * job_history_duration, the setting), or in a process's first pass (it cannot know what was
- * granted before it started, and scripts stored before leases existed have none), the pass
- * walks every active job once. Every renewal is conditional (it only ever extends a lease), so
- * two passes at once, a pass racing a job's end, or a replay can only make a script live longer.
+ * Every renewal is conditional (it only ever extends a lease), so two passes at once, a pass
+ * racing a job's end, or a replay can only make a script live longer. A submit that lowers the
+ * floor while a pass runs is seen by the next pass, an hour later, within the week's notice.
  */
 import type { SiteContext } from "./context.js";
 import { historySeconds, LEASE_NOTICE_S, scriptLeaseUntil } from "./history.js";
+import { SEQ_ORDER_SLACK_S } from "./seq.js";
 import { loadServerState } from "./server-state.js";
 
 /** How often the pass runs (besides the first tick of a process): far below the week's notice. */
@@ -38,12 +44,10 @@ export interface LeasePassResult {
   read: number;
   /** leases renewed */
   renewed: number;
-  /** whether every active job was looked at (first pass, or history or margin changed) */
-  full: boolean;
 }
 
-/** Per store: when the pass was last started, and the terms of the last one that went through. */
-const last = new WeakMap<object, { at: number; grant?: string }>();
+/** Per store: when the pass was last started. */
+const last = new WeakMap<object, number>();
 
 /**
  * Whether the pass is due: at a process's first tick, then every LEASE_PASS_MS (a failed pass
@@ -51,9 +55,9 @@ const last = new WeakMap<object, { at: number; grant?: string }>();
  * keeps its cadence across invocations.
  */
 export function leasePassDue(ctx: SiteContext, now = ctx.clock.now()): boolean {
-  const l = last.get(ctx.store);
-  if (l !== undefined && now - l.at < LEASE_PASS_MS) return false;
-  last.set(ctx.store, { at: now, grant: l?.grant });
+  const at = last.get(ctx.store);
+  if (at !== undefined && now - at < LEASE_PASS_MS) return false;
+  last.set(ctx.store, now);
   return true;
 }
 
@@ -61,15 +65,14 @@ export async function renewScriptLeases(ctx: SiteContext): Promise<LeasePassResu
   const st = await loadServerState(ctx);
   const nowS = Math.floor(ctx.clock.now() / 1000);
   const historyS = historySeconds(st.server.attrs.job_history_duration);
-  const margin = ctx.settings.scriptLeaseMarginDays;
   // a lease due now ends before this; a renewed one ends at `until`
   const need = nowS + historyS + LEASE_NOTICE_S;
-  const until = scriptLeaseUntil(nowS, historyS, margin);
-  // the terms leases are granted on: when they change, submit order no longer orders leases
-  const grant = `${historyS}/${margin}`;
-  const prev = last.get(ctx.store);
-  const full = prev?.grant !== grant;
-  const res: LeasePassResult = { read: 0, renewed: 0, full };
+  const until = scriptLeaseUntil(nowS, historyS, ctx.settings.scriptLeaseMarginDays);
+  // the walk stops after a job granted at or after this (the header says why); no floor yet:
+  // no submit recorded one, so there is no bound and the walk reads every active job
+  const floor = await ctx.store.scriptLeaseFloor();
+  const stopFrom = floor === undefined ? Number.POSITIVE_INFINITY : need - floor + SEQ_ORDER_SLACK_S;
+  const res: LeasePassResult = { read: 0, renewed: 0 };
   for (const queue of st.queues.keys())
     for (const sub of [false, true]) {
       let after: number | undefined;
@@ -81,14 +84,13 @@ export async function renewScriptLeases(ctx: SiteContext): Promise<LeasePassResu
           if (l.until === undefined || l.until < need) {
             await ctx.store.renewScriptLease(l.key, until);
             res.renewed++;
-          } else if (!l.renewed && !full) break walk;
+          }
+          if (l.granted !== undefined && l.granted >= stopFrom) break walk;
         }
         if (page.next === undefined) break;
         after = page.next;
         limit = Math.min(MAX_PAGE, limit * 2);
       }
     }
-  // recorded once the pass went through: after a failed one, the next walks in full
-  last.set(ctx.store, { at: prev?.at ?? ctx.clock.now(), grant });
   return res;
 }

@@ -103,6 +103,12 @@ export class DynamoSiteStore implements SiteStore {
   renewScriptLease(...a: Parameters<JobStore["renewScriptLease"]>) {
     return this.scripts.renewScriptLease(...a);
   }
+  scriptLeaseFloor() {
+    return this.scripts.scriptLeaseFloor();
+  }
+  lowerScriptLeaseFloor(...a: Parameters<JobStore["lowerScriptLeaseFloor"]>) {
+    return this.scripts.lowerScriptLeaseFloor(...a);
+  }
 
   // ---------- job index reads (job-indexes.ts) ----------
   queryReady(...a: Parameters<JobStore["queryReady"]>) {

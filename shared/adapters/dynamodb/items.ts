@@ -19,8 +19,18 @@ import { itemSize } from "./item-size.js";
 import { COLD_FIELDS, isWhole, PACKED, pack, packItem, unpackItem } from "./job-pack.js";
 import { keys } from "./table.js";
 
-// scriptUntil is the script item's (job-script.ts), never the job item's
-const NEVER_PATCH = new Set(["pk", "sk", "id", "key", "seq", "ver", "scriptUntil", ...INDEX_FIELDS]);
+// scriptUntil and scriptGranted are the script item's (job-script.ts), never the job item's
+const NEVER_PATCH = new Set([
+  "pk",
+  "sk",
+  "id",
+  "key",
+  "seq",
+  "ver",
+  "scriptUntil",
+  "scriptGranted",
+  ...INDEX_FIELDS,
+]);
 const COLD = new Set<string>(COLD_FIELDS);
 
 /**
@@ -105,7 +115,7 @@ export function buildJobUpdate(table: string, before: JobRecord, after: JobRecor
 /** The item a new job is stored as: the record plus its index attributes. */
 export function jobItem(job: JobRecord): Record<string, unknown> {
   // the script's lease goes with the script (job-script.ts scriptPut), not on the job item
-  const { scriptUntil: _lease, ...rec } = job;
+  const { scriptUntil: _lease, scriptGranted: _granted, ...rec } = job;
   return { ...keys.job(job.key), ...rec, ...indexAttrs(job) };
 }
 

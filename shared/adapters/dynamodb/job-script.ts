@@ -56,15 +56,21 @@ export const scriptKey = (key: string) => ({ pk: `JOB#${key}`, sk: SCRIPT_SK });
 
 /**
  * The script item of a new job (plain Put: the key is new with the job, the value never changes),
- * with its lease when the record carries one (`scriptUntil`, the TTL attribute here).
+ * with its lease when the record carries one (`scriptUntil`, the TTL attribute here, and
+ * `scriptGranted` as `gt`).
  */
-export function scriptPut(table: string, job: Pick<JobRecord, "key" | "script" | "scriptUntil">) {
+export function scriptPut(
+  table: string,
+  job: Pick<JobRecord, "key" | "script" | "scriptUntil" | "scriptGranted">,
+) {
   return {
     TableName: table,
     Item: {
       ...scriptKey(job.key),
       ...scriptValue(job.script),
       ...(job.scriptUntil !== undefined && { expiresAt: job.scriptUntil }),
+      // when the lease was granted: what lets the lease pass stop early (script-lease.ts)
+      ...(job.scriptGranted !== undefined && { gt: job.scriptGranted }),
     },
   };
 }

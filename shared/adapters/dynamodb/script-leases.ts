@@ -11,7 +11,7 @@
  * is renewed again, which the renewal's condition turns into nothing).
  */
 import { batchGet } from "./batch-get.js";
-import { QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { JobStore, ScriptLease } from "../../ports/store.js";
 import { ConflictError } from "../../errors.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
@@ -19,7 +19,11 @@ import { scriptKey, scriptLeaseRenewal } from "./job-script.js";
 import { TableAccess } from "./table-access.js";
 import { keys, LIST_INDEX } from "./table.js";
 
-export type ScriptLeaseMethods = "scriptLeases" | "renewScriptLease";
+export type ScriptLeaseMethods =
+  | "scriptLeases"
+  | "renewScriptLease"
+  | "scriptLeaseFloor"
+  | "lowerScriptLeaseFloor";
 
 export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, ScriptLeaseMethods> {
   async scriptLeases(
@@ -51,7 +55,7 @@ export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, Sc
       this.doc,
       this.table,
       listed.map((j) => scriptKey(j.key)),
-      { projection: "pk, expiresAt, rn" },
+      { projection: "pk, expiresAt, rn, gt" },
     );
     for (const it of items) got.set(String(it.pk), it);
     const leases = listed.flatMap((j): ScriptLease[] => {
@@ -64,6 +68,7 @@ export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, Sc
           seq: j.seq,
           until: typeof b.expiresAt === "number" ? b.expiresAt : undefined,
           renewed: b.rn === true,
+          ...(typeof b.gt === "number" && { granted: b.gt }),
         },
       ];
     });
@@ -77,6 +82,40 @@ export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, Sc
     } catch (err) {
       const e = classifyStoreError(err, `job ${key}: its script's lease is as long already`);
       // a failed condition: already as long (another pass, a replay) or no script item
+      if (e instanceof ConflictError) return;
+      throw e;
+    }
+  }
+
+  /** The floor lives on the job counter's item (`SRV/SEQ`, `leaseTerm`): one small item, no new key. */
+  async scriptLeaseFloor(): Promise<number | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: keys.seq(),
+        ProjectionExpression: "leaseTerm",
+        ConsistentRead: true,
+      }),
+    );
+    return typeof r.Item?.leaseTerm === "number" ? r.Item.leaseTerm : undefined;
+  }
+
+  async lowerScriptLeaseFloor(termS: number): Promise<void> {
+    try {
+      await retryBusy(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: keys.seq(),
+            UpdateExpression: "SET leaseTerm = :t",
+            ConditionExpression: "attribute_not_exists(leaseTerm) OR leaseTerm > :t",
+            ExpressionAttributeValues: { ":t": termS },
+          }),
+        ),
+      );
+    } catch (err) {
+      const e = classifyStoreError(err, `the script lease floor is ${termS} s or lower already`);
+      // a failed condition: the floor is as low already (another process, an earlier submit)
       if (e instanceof ConflictError) return;
       throw e;
     }

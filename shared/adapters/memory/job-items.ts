@@ -17,7 +17,17 @@ import { scriptKey } from "../dynamodb/job-script.js";
 import { keys } from "../dynamodb/table.js";
 import type { Item, WriteOp } from "./table.js";
 
-const NEVER_PATCH = new Set<string>(["pk", "sk", "id", "key", "seq", "ver", "scriptUntil", ...INDEX_FIELDS]);
+const NEVER_PATCH = new Set<string>([
+  "pk",
+  "sk",
+  "id",
+  "key",
+  "seq",
+  "ver",
+  "scriptUntil",
+  "scriptGranted",
+  ...INDEX_FIELDS,
+]);
 
 /**
  * The item a job is stored as, and the job an item holds: the DynamoDB adapter's own functions,
@@ -37,12 +47,14 @@ export function createJobOp(job: JobRecord): WriteOp {
 
 /**
  * A new job's script item (`JOB#<key>/B`, as dynamodb/job-script.ts stores it, uncompressed):
- * the script and its lease (`expiresAt` = the record's scriptUntil, the TTL attribute), so the
+ * the script and its lease (`expiresAt` = the record's scriptUntil, the TTL attribute; `gt`, when it
+ * was granted), so the
  * TTL deletes it when the lease ends, and the lease pass sees and renews it here as there.
  */
 export function scriptOp(job: JobRecord): WriteOp {
   const item: Item = { script: job.script };
   if (job.scriptUntil !== undefined) item.expiresAt = job.scriptUntil;
+  if (job.scriptGranted !== undefined) item.gt = job.scriptGranted;
   return { key: scriptKey(job.key), next: () => item };
 }
 

@@ -35,6 +35,7 @@ export function scriptLeases(
         seq: Number(it.seq),
         until: typeof b.expiresAt === "number" ? b.expiresAt : undefined,
         renewed: b.rn === true,
+        ...(typeof b.gt === "number" && { granted: b.gt }),
       },
     ];
   });
@@ -55,6 +56,29 @@ export function renewScriptLease(table: MemoryTable, key: string, until: number)
     );
   } catch (err) {
     // as on DynamoDB: a failed condition (as long already, or no script item) changes nothing
+    if (!(err instanceof ConflictError)) throw err;
+  }
+}
+
+/** The floor on the job counter's item (`SRV/SEQ`, `leaseTerm`), as on DynamoDB. */
+export function scriptLeaseFloor(table: MemoryTable): number | undefined {
+  const v = table.get(keys.seq())?.leaseTerm;
+  return typeof v === "number" ? v : undefined;
+}
+
+export function lowerScriptLeaseFloor(table: MemoryTable, termS: number): void {
+  try {
+    table.write(
+      [
+        {
+          key: keys.seq(),
+          cond: (cur) => !(typeof cur?.leaseTerm === "number" && cur.leaseTerm <= termS),
+          next: (cur) => ({ ...cur, leaseTerm: termS }),
+        },
+      ],
+      `the script lease floor is ${termS} s or lower already`,
+    );
+  } catch (err) {
     if (!(err instanceof ConflictError)) throw err;
   }
 }

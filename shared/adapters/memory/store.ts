@@ -57,7 +57,7 @@ import {
   withoutScript,
   withStoredScript,
 } from "./job-items.js";
-import { renewScriptLease, scriptLeases } from "./script-leases.js";
+import { lowerScriptLeaseFloor, renewScriptLease, scriptLeaseFloor, scriptLeases } from "./script-leases.js";
 import { scriptKey } from "../dynamodb/job-script.js";
 import { listedRecords, listJobPage } from "./job-pages.js";
 import { acctOf, acctOp, auditOf, chargeOp, peerOf, projectFrom } from "./records.js";
@@ -303,6 +303,16 @@ export class MemorySiteStore implements SiteStore {
   async renewScriptLease(key: string, until: number): Promise<void> {
     await this.io("renewScriptLease");
     renewScriptLease(this.table, key, until);
+  }
+
+  async scriptLeaseFloor(): Promise<number | undefined> {
+    await this.io("scriptLeaseFloor");
+    return scriptLeaseFloor(this.table);
+  }
+
+  async lowerScriptLeaseFloor(termS: number): Promise<void> {
+    await this.io("lowerScriptLeaseFloor");
+    lowerScriptLeaseFloor(this.table, termS);
   }
 
   async queryReady(queue: string, limit: number): Promise<JobRecord[]> {
