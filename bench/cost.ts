@@ -7,8 +7,10 @@
  *
  * What is not measured but counted from the code: S3 (locally output stays on disk; on ECS the
  * MOM PUTs each distinct output file once, infra/mom/ecs.ts uploadOutputs) and the HTTP API
- * request of each qsub. Lambda duration is the local handlers' wall time on a shared machine,
- * an upper bound. `npm run bench -- --cost-only [--cost-jobs 300]`
+ * request of each qsub. Lambda duration is the local handlers' wall time: in the burst, on 2
+ * cores shared by everything (an upper bound: mostly waiting for a turn), and again with the
+ * site running one job at a time (ALONE_JOBS), each handler alone as on its own Lambda instance
+ * but with nothing batched. `npm run bench -- --cost-only [--cost-jobs 300]`
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -108,8 +110,10 @@ export interface CostResult {
   sqsPerJob: number;
   lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
   s3PutsPerJob: number;
-  /** median wall time of one qsub sent alone (20 of them, after the counted run) */
+  /** median wall time of one qsub sent alone (ALONE_JOBS of them, after the counted run) */
   apiSerialMs: number;
+  /** per handler, run one job at a time: invocations per job, ms per call alone, memory */
+  lambdaAlone: Record<string, { perJob: number; msPerCall: number; mb: number }>;
   /** dollars per million jobs */
   usd: {
     ddbWrite: number;
@@ -118,14 +122,17 @@ export interface CostResult {
     lambda: number;
     httpApi: number;
     controlPlane: number;
-    /** Lambda and the control plane with each API call at its serial duration (apiSerialMs) */
-    lambdaApiSerial: number;
-    controlPlaneApiSerial: number;
+    /** Lambda and the control plane with every handler as it ran one job at a time (lambdaAlone) */
+    lambdaAlone: number;
+    controlPlaneAlone: number;
     s3Output: number;
     node1min: number;
     node10min: number;
   };
 }
+
+/** Jobs run one at a time for the handlers' durations alone (costRun). */
+const ALONE_JOBS = 20;
 
 export async function costRun(jobs: number): Promise<CostResult> {
   process.env.METAQUEUE_COST_METER = "1"; // before any client is built (this process and the MOMs)
@@ -190,19 +197,22 @@ export async function costRun(jobs: number): Promise<CostResult> {
     const { all } = await counting.done();
     const bad = done.filter((j) => j.exitStatus !== 0);
     if (bad.length) throw new Error(`${bad.length} realistic jobs failed (first: exit ${bad[0].exitStatus})`);
-    // One qsub at a time, outside the counted window: what one API call takes when it has the
-    // process to itself, as a Lambda instance has (above, 8 submits share the process with the
-    // scheduler, the events handler and each other, and each one's wall time holds their turns).
+    // One job at a time, outside the counted window: each submitted, then waited for to finish
+    // before the next. Above, 8 submitters, the scheduler, the events handler and 4 MOMs share 2
+    // cores, so a handler's wall time is mostly waiting for its turn (the API's ~830 ms a call);
+    // a Lambda instance has its CPU to itself. Here every handler runs alone, at the price of
+    // no batching (every job its own cycles and obituary: the most invocations a job can cost).
+    const alone = await countRequests([site]);
     const serial: number[] = [];
-    const serialIds: string[] = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < ALONE_JOBS; i++) {
       const t0 = performance.now();
-      serialIds.push(await submit());
+      const id = await submit();
       serial.push(performance.now() - t0);
+      await waitDone([id]);
     }
-    await waitDone(serialIds);
+    const trickle = summarizeInvocations((await alone.done()).all);
     serial.sort((a, b) => a - b);
-    return price(jobs, script, all, done, serial[serial.length >> 1]);
+    return price(jobs, script, all, done, serial[serial.length >> 1], trickle);
   } finally {
     await bench.stop();
   }
@@ -227,6 +237,7 @@ function price(
   all: Record<string, number>,
   done: JobRecord[],
   apiSerialMs: number,
+  trickle: Record<string, { n: number; ms: number }>,
 ): CostResult {
   const cap = summarizeCapacity(all);
   // a job item's billed KB as stored (no script: that is its B item; cold fields packed), for
@@ -255,15 +266,23 @@ function price(
   const inv = summarizeInvocations(all);
   const lambda: CostResult["lambda"] = {};
   let lambdaUsd = 0;
-  // the same, with each API call at its serial duration (one qsub at a time, apiSerialMs)
-  let lambdaSerialUsd = 0;
+  const callUsd = (fn: string, n: number, ms: number) =>
+    n * PRICES.lambdaRequest +
+    (ms / 1000) * ((LAMBDA_MEMORY_MB[fn] ?? 512) / 1024) * PRICES.lambdaArmGbSecond;
   for (const [fn, { n, ms }] of Object.entries(inv)) {
-    const mb = LAMBDA_MEMORY_MB[fn] ?? 512;
-    lambda[fn] = { perJob: n / jobs, msPerCall: n ? ms / n : 0, mb };
-    const usd = (t: number) => n * PRICES.lambdaRequest + (t / 1000) * (mb / 1024) * PRICES.lambdaArmGbSecond;
-    lambdaUsd += usd(ms);
-    lambdaSerialUsd += usd(fn === "api" ? n * apiSerialMs : ms);
+    lambda[fn] = { perJob: n / jobs, msPerCall: n ? ms / n : 0, mb: LAMBDA_MEMORY_MB[fn] ?? 512 };
+    lambdaUsd += callUsd(fn, n, ms);
   }
+  // one job at a time (costRun): each handler's invocations per job and durations alone; the
+  // sweeper's ticks come by the clock, not by the job, so its share is the burst's
+  const lambdaAlone: CostResult["lambdaAlone"] = {};
+  let lambdaAloneUsd = 0;
+  for (const [fn, { n, ms }] of Object.entries(trickle)) {
+    if (fn === "sweeper") continue;
+    lambdaAlone[fn] = { perJob: n / ALONE_JOBS, msPerCall: n ? ms / n : 0, mb: LAMBDA_MEMORY_MB[fn] ?? 512 };
+    lambdaAloneUsd += callUsd(fn, n, ms) / ALONE_JOBS;
+  }
+  if (inv.sweeper) lambdaAloneUsd += callUsd("sweeper", inv.sweeper.n, inv.sweeper.ms) / jobs;
   // HTTP API requests: each API invocation is one (the submits; the bench reads around the API)
   const httpApi = (inv.api?.n ?? 0) / jobs;
   // S3 on ECS: the MOM PUTs each distinct output file once at the end (stderr joined into stdout
@@ -284,16 +303,16 @@ function price(
     lambda: (lambdaUsd / jobs) * M,
     httpApi: httpApi * PRICES.httpApiRequest * M,
     controlPlane: 0,
-    lambdaApiSerial: 0,
-    controlPlaneApiSerial: 0,
+    lambdaAlone: 0,
+    controlPlaneAlone: 0,
     s3Output: s3 * PRICES.s3Put * M,
     // Fargate bills per second with a one-minute minimum
     node1min: (nodeHour / 60) * M,
     node10min: (nodeHour / 6) * M,
   };
   usd.controlPlane = usd.ddbWrite + usd.ddbRead + usd.sqs + usd.lambda + usd.httpApi;
-  usd.lambdaApiSerial = (lambdaSerialUsd / jobs) * M;
-  usd.controlPlaneApiSerial = usd.controlPlane - usd.lambda + usd.lambdaApiSerial;
+  usd.lambdaAlone = lambdaAloneUsd * M;
+  usd.controlPlaneAlone = usd.controlPlane - usd.lambda + usd.lambdaAlone;
   const unitsByPart: Record<string, number> = {};
   for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
   const sqsByQueue: Record<string, number> = {};
@@ -318,6 +337,7 @@ function price(
     lambda,
     s3PutsPerJob: s3,
     apiSerialMs,
+    lambdaAlone,
     usd,
   };
 }
@@ -360,7 +380,9 @@ export function printCost(r: CostResult): void {
   );
   console.log(`| control plane per million jobs | | ${f2(r.usd.controlPlane)} (target ≤ 10) |`);
   console.log(
-    `| … with each API call at its duration alone (median of 20 qsubs one at a time: ${r.apiSerialMs.toFixed(0)} ms; Lambda ${f2(r.usd.lambdaApiSerial)}) | | ${f2(r.usd.controlPlaneApiSerial)} |`,
+    `| … with Lambda as measured one job at a time, each call alone (${Object.entries(r.lambdaAlone)
+      .map(([fn, l]) => `${fn} ${f2(l.perJob)} × ${l.msPerCall.toFixed(0)} ms`)
+      .join(", ")}; sweeper as above; Lambda ${f2(r.usd.lambdaAlone)}) | | ${f2(r.usd.controlPlaneAlone)} |`,
   );
   console.log(
     `| job output to S3 (ECS MOM PUTs at the end, counted from the code, not measured; a job running past 60 s adds at most 60 snapshot PUTs per stream per hour) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
