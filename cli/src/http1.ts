@@ -3,7 +3,7 @@
  * an https server). Workflow tools run a command per job and per poll, and in a fresh process
  * node:http costs about 15 ms of CPU for one request (loading _http_client, _http_outgoing,
  * _http_common, the Agent and its parser, and running them for the first time) where this costs
- * about 9 ms, node:net included (README.md "Command latency"). node:net is loaded anyway when
+ * about 9 ms, node:net included (docs/benchmark-history.md, "Command latency"). node:net is loaded anyway when
  * stdout is a pipe, as it is under a workflow tool.
  *
  * Scope, as the commands need it: one request per connection (`connection: close`), the whole
