@@ -7,10 +7,10 @@
 import { ConflictError } from "../../errors.js";
 import type { ScriptLease } from "../../ports/store.js";
 import { scriptKey } from "../dynamodb/job-script.js";
-import { keys, LIST_INDEX, siteTableDefinition } from "../dynamodb/table.js";
-import type { MemoryTable } from "./table.js";
+import { keys, LIST_INDEX } from "../dynamodb/table.js";
+import { type MemoryTable, siteIndex } from "./table.js";
 
-const LIST = siteTableDefinition.indexes.find((i) => i.name === LIST_INDEX);
+const LIST = siteIndex(LIST_INDEX);
 
 export function scriptLeases(
   table: MemoryTable,
@@ -19,7 +19,6 @@ export function scriptLeases(
   after: number | undefined,
   limit: number,
 ): { leases: ScriptLease[]; next?: number } {
-  if (!LIST) throw new Error(`the site table has no ${LIST_INDEX} index`);
   const part = `${keys.list(queue, false)}${sub ? "#sub" : ""}`;
   const above = after === undefined ? undefined : keys.listSort(after);
   // one more than asked: whether there is more (DynamoDB says so by LastEvaluatedKey)

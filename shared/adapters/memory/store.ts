@@ -13,7 +13,6 @@
 import { randomUUID } from "node:crypto";
 import { ConflictError } from "../../errors.js";
 import type { JobRecord } from "../../server/job.js";
-import { TRANSFER_PARTITION } from "../dynamodb/indexes.js";
 import type { MomConnection } from "../../ports/channel.js";
 import type { JobChange, JobReadOptions, JobWrite, SettleEnd, SiteStore } from "../../ports/store.js";
 import { planJobGroups } from "../dynamodb/job-groups.js";
@@ -35,16 +34,7 @@ import type {
   WaitingJob,
 } from "../../server/records.js";
 import { itemSize } from "../dynamodb/item-size.js";
-import {
-  beatExpiresAt,
-  type IndexDefinition,
-  keys,
-  LIST_INDEX,
-  READY_INDEX,
-  RUN_INDEX,
-  siteTableDefinition,
-  WAIT_INDEX,
-} from "../dynamodb/table.js";
+import { keys, LIST_INDEX, READY_INDEX, RUN_INDEX, WAIT_INDEX } from "../dynamodb/table.js";
 import {
   createJobOp,
   edgeOf,
@@ -60,8 +50,10 @@ import {
 import { lowerScriptLeaseFloor, renewScriptLease, scriptLeaseFloor, scriptLeases } from "./script-leases.js";
 import { scriptKey } from "../dynamodb/job-script.js";
 import { listedRecords, listJobPage } from "./job-pages.js";
-import { acctOf, acctOp, auditOf, chargeOp, peerOf, projectFrom } from "./records.js";
-import { decimalAdd, type Item, MemoryTable, type WriteOp } from "./table.js";
+import * as moms from "./moms.js";
+import * as transfers from "./transfers.js";
+import { acctOf, acctOp, auditOf, chargeOp, projectFrom } from "./records.js";
+import { decimalAdd, type Item, MemoryTable, siteIndex, type WriteOp } from "./table.js";
 
 /** The operations a `fail` hook is asked about: the port's method names. */
 export type StoreOp = keyof SiteStore;
@@ -75,15 +67,10 @@ export interface MemoryStoreOptions {
   fail?: (op: StoreOp) => unknown;
 }
 
-const index = (name: string): IndexDefinition => {
-  const i = siteTableDefinition.indexes.find((x) => x.name === name);
-  if (!i) throw new Error(`the site table has no ${name} index`);
-  return i;
-};
-const READY = index(READY_INDEX);
-const RUN = index(RUN_INDEX);
-const LIST = index(LIST_INDEX);
-const WAIT = index(WAIT_INDEX);
+const READY = siteIndex(READY_INDEX);
+const RUN = siteIndex(RUN_INDEX);
+const LIST = siteIndex(LIST_INDEX);
+const WAIT = siteIndex(WAIT_INDEX);
 
 const STAT_KEEP_S = 2 * 24 * 3600;
 const pad15 = (n: number) => String(n).padStart(15, "0");
@@ -443,223 +430,84 @@ export class MemorySiteStore implements SiteStore {
       }));
   }
 
-  // ---------- MOMs ----------
+  // ---------- MOMs (moms.ts) ----------
 
   async putMomBeat(beat: MomBeat): Promise<void> {
     await this.io("putMomBeat");
-    this.table.write(
-      [{ key: keys.mom(beat.momId), next: () => ({ ...beat, expiresAt: beatExpiresAt(beat.at) }) }],
-      "",
-    );
+    moms.putMomBeat(this.table, beat);
   }
 
   async dropMomBeat(momId: string, run: { jobId: string; runCount: number }): Promise<void> {
     await this.io("dropMomBeat");
-    try {
-      this.table.write(
-        [
-          {
-            key: keys.mom(momId),
-            cond: (cur) => {
-              const jobs = (cur?.jobs ?? []) as MomBeat["jobs"];
-              return (
-                cur !== undefined &&
-                (jobs.length === 0 ||
-                  (jobs.length === 1 && jobs[0].jobId === run.jobId && jobs[0].runCount === run.runCount))
-              );
-            },
-            next: () => undefined,
-          },
-        ],
-        `MOM ${momId} holds other runs`,
-      );
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
+    moms.dropMomBeat(this.table, momId, run);
   }
 
   async getMomBeats(momIds: string[]): Promise<Map<string, MomBeat>> {
     await this.io("getMomBeats");
-    const out = new Map<string, MomBeat>();
-    for (const id of new Set(momIds)) {
-      const it = this.table.get(keys.mom(id));
-      if (!it) continue;
-      out.set(it.momId as string, {
-        momId: it.momId as string,
-        jobs: (it.jobs ?? []) as MomBeat["jobs"],
-        at: it.at as number,
-        nonce: it.nonce as string | undefined,
-        sig: it.sig as string | undefined,
-      });
-    }
-    return out;
+    return moms.getMomBeats(this.table, momIds);
   }
 
   async putMomBoot(node: string, momId: string, sentAt: number): Promise<boolean> {
     await this.io("putMomBoot");
-    try {
-      this.table.write(
-        [
-          {
-            key: keys.momBoot(node),
-            // a later boot wins; the same boot again (a redelivered hello) is accepted
-            cond: (cur) =>
-              cur === undefined ||
-              (typeof cur.sentAt === "number" && cur.sentAt < sentAt) ||
-              (cur.sentAt === sentAt && cur.momId === momId),
-            next: () => ({ momId, sentAt }),
-          },
-        ],
-        `node ${node} has a later MOM boot`,
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConflictError) return false;
-      throw err;
-    }
+    return moms.putMomBoot(this.table, node, momId, sentAt);
   }
 
   async putMomConnection(c: MomConnection): Promise<boolean> {
     await this.io("putMomConnection");
-    this.table.write([{ key: keys.connMom(c.connectionId), next: () => ({ momId: c.momId }) }], "");
-    try {
-      this.table.write(
-        [
-          {
-            key: keys.momConn(c.momId),
-            // a later connect wins; the same connect again is accepted
-            cond: (cur) =>
-              cur === undefined ||
-              (typeof cur.at === "number" && cur.at < c.at) ||
-              (cur.at === c.at && cur.connectionId === c.connectionId),
-            next: () => ({ ...c }),
-          },
-        ],
-        `MOM ${c.momId} has a later connection`,
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConflictError) return false;
-      throw err;
-    }
+    return moms.putMomConnection(this.table, c);
   }
 
   async getMomConnection(momId: string): Promise<MomConnection | undefined> {
     await this.io("getMomConnection");
-    const it = this.table.get(keys.momConn(momId));
-    return it
-      ? { momId: it.momId as string, connectionId: it.connectionId as string, at: it.at as number }
-      : undefined;
+    return moms.getMomConnection(this.table, momId);
   }
 
   async momOfConnection(connectionId: string): Promise<string | undefined> {
     await this.io("momOfConnection");
-    return this.table.get(keys.connMom(connectionId))?.momId as string | undefined;
+    return moms.momOfConnection(this.table, connectionId);
   }
 
   async dropMomConnection(momId: string, connectionId: string): Promise<void> {
     await this.io("dropMomConnection");
-    try {
-      this.table.write(
-        [
-          {
-            key: keys.momConn(momId),
-            cond: (cur) => cur?.connectionId === connectionId,
-            next: () => undefined,
-          },
-        ],
-        `MOM ${momId} holds another connection`,
-      );
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-    this.table.write([{ key: keys.connMom(connectionId), next: () => undefined }], "");
+    moms.dropMomConnection(this.table, momId, connectionId);
   }
 
-  // ---------- transfers and peers ----------
+  // ---------- transfers and peers (transfers.ts) ----------
 
   async queryTransfers(): Promise<JobRecord[]> {
     await this.io("queryTransfers");
-    return this.table.queryIndex(RUN, TRANSFER_PARTITION).map(jobOf);
+    return transfers.queryTransfers(this.table);
   }
 
   async getTransfer(transferId: string): Promise<TransferRecord | undefined> {
     await this.io("getTransfer");
-    const it = this.table.get(keys.xfer(transferId));
-    if (!it) return undefined;
-    return {
-      transferId,
-      status: it.status as TransferRecord["status"],
-      key: it.jobKey as string | undefined,
-      newId: it.newId as string | undefined,
-    };
+    return transfers.getTransfer(this.table, transferId);
   }
 
   async createInbound(job: JobRecord, transferId: string): Promise<void> {
-    const create = createJobOp(job);
+    const ops = transfers.inboundOps(job, transferId);
     await this.io("createInbound");
-    this.table.write(
-      [
-        {
-          key: keys.xfer(transferId),
-          cond: (cur) => cur === undefined,
-          next: () => ({ status: "created", jobKey: job.key, newId: job.id }),
-        },
-        create,
-        scriptOp(job),
-      ],
-      `transfer ${transferId} already known`,
-      true,
-    );
+    this.table.write(ops, `transfer ${transferId} already known`, true);
   }
 
   async abortInbound(transferId: string, job?: JobRecord): Promise<void> {
     await this.io("abortInbound");
-    const ops: WriteOp[] = [
-      {
-        key: keys.xfer(transferId),
-        // with no job, only an unknown transfer may be tombstoned; with one, the job's guard decides
-        cond: job ? undefined : (cur) => cur === undefined,
-        next: () => ({ status: "aborted", jobKey: job?.key, newId: job?.id }),
-      },
-    ];
-    if (job)
-      ops.push({
-        key: keys.job(job.key),
-        cond: (cur) => cur !== undefined && cur.ver === job.ver && cur.state === "T",
-        next: () => undefined,
-      });
-    if (job) ops.push({ key: scriptKey(job.key), next: () => undefined });
-    this.table.write(ops, `transfer ${transferId} changed concurrently`, true);
+    transfers.abortInbound(this.table, transferId, job);
   }
 
   async putPeerSeen(p: PeerSeen): Promise<void> {
     await this.io("putPeerSeen");
-    this.table.write([{ key: keys.peer(p.short), next: () => ({ ...p }) }], "");
+    transfers.putPeerSeen(this.table, p);
   }
 
   async getPeersSeen(): Promise<PeerSeen[]> {
     await this.io("getPeersSeen");
-    return this.table.query("PEER").map(peerOf);
+    return transfers.getPeersSeen(this.table);
   }
 
   async claimPeerMessage(c: PeerMessageClaim, now: number): Promise<void> {
     await this.io("claimPeerMessage");
-    // whole seconds, as the DynamoDB item's TTL attribute holds them
-    const nowS = Math.floor(now / 1000);
-    this.table.write(
-      [
-        {
-          key: keys.peerMessage(c.peer, c.id),
-          cond: (cur) =>
-            cur === undefined ||
-            cur.delivery === c.delivery ||
-            (typeof cur.expiresAt === "number" && cur.expiresAt < nowS),
-          next: () => ({ delivery: c.delivery, type: c.type, expiresAt: Math.ceil(c.until / 1000) }),
-        },
-      ],
-      `message ${c.id} from ${c.peer} already taken`,
-    );
+    transfers.claimPeerMessage(this.table, c, now);
   }
 
   // ---------- ledger ----------

@@ -27,6 +27,13 @@ import { classifyStoreError, DYNAMO_ITEM_LIMIT } from "../dynamodb/errors.js";
 import { type IndexDefinition, siteTableDefinition } from "../dynamodb/table.js";
 
 export type Item = Record<string, unknown>;
+
+/** One index of the site table, by name (the definition both adapters share). */
+export function siteIndex(name: string): IndexDefinition {
+  const i = siteTableDefinition.indexes.find((x) => x.name === name);
+  if (!i) throw new Error(`the site table has no ${name} index`);
+  return i;
+}
 export interface Key {
   pk: string;
   sk: string;
