@@ -19,8 +19,13 @@ import { itemSize } from "./item-size.js";
 import { COLD_FIELDS, isWhole, PACKED, pack, packItem, unpackItem } from "./job-pack.js";
 import { keys } from "./table.js";
 
-// scriptUntil and scriptGranted are the script item's (job-script.ts), never the job item's
-const NEVER_PATCH = new Set([
+/**
+ * Fields a job update never writes: the keys, `ver` (bumped by the update itself), the index
+ * attributes (recomputed from the state), and the script's lease (scriptUntil, scriptGranted),
+ * which is the script item's (job-script.ts), never the job item's. The memory adapter patches by
+ * the same set.
+ */
+export const NEVER_PATCH: ReadonlySet<string> = new Set([
   "pk",
   "sk",
   "id",

@@ -11,23 +11,11 @@
 import { checkCreatedIn, checkTransition } from "../../pbs/states.js";
 import type { JobRecord } from "../../server/job.js";
 import { INDEX_FIELDS, indexAttrs } from "../dynamodb/indexes.js";
-import { jobItem } from "../dynamodb/items.js";
+import { jobItem, NEVER_PATCH } from "../dynamodb/items.js";
 import type { EdgeRecord } from "../../server/records.js";
 import { scriptKey } from "../dynamodb/job-script.js";
 import { keys } from "../dynamodb/table.js";
 import type { Item, WriteOp } from "./table.js";
-
-const NEVER_PATCH = new Set<string>([
-  "pk",
-  "sk",
-  "id",
-  "key",
-  "seq",
-  "ver",
-  "scriptUntil",
-  "scriptGranted",
-  ...INDEX_FIELDS,
-]);
 
 /**
  * The item a job is stored as, and the job an item holds: the DynamoDB adapter's own functions,
