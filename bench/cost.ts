@@ -114,6 +114,8 @@ export interface CostResult {
   apiSerialMs: number;
   /** per handler, run one job at a time: invocations per job, ms per call alone, memory */
   lambdaAlone: Record<string, { perJob: number; msPerCall: number; mb: number }>;
+  /** the one-job-at-a-time phase priced whole (its own units, requests and invocations) */
+  oneAtATime?: { wruPerJob: number; rruPerJob: number; sqsPerJob: number; controlPlane: number };
   /** dollars per million jobs */
   usd: {
     ddbWrite: number;
@@ -204,15 +206,31 @@ export async function costRun(jobs: number): Promise<CostResult> {
     // no batching (every job its own cycles and obituary: the most invocations a job can cost).
     const alone = await countRequests([site]);
     const serial: number[] = [];
+    const aloneDone: JobRecord[] = [];
     for (let i = 0; i < ALONE_JOBS; i++) {
       const t0 = performance.now();
       const id = await submit();
       serial.push(performance.now() - t0);
-      await waitDone([id]);
+      aloneDone.push(...(await waitDone([id])));
     }
-    const trickle = summarizeInvocations((await alone.done()).all);
+    // the sweeper ticks by the clock, not by the job: its share stays the burst's (price)
+    const aloneAll = Object.fromEntries(
+      Object.entries((await alone.done()).all).filter(([k]) => !k.startsWith("lambda.sweeper.")),
+    );
+    const trickle = summarizeInvocations(aloneAll);
     serial.sort((a, b) => a - b);
-    return price(jobs, script, all, done, serial[serial.length >> 1], trickle);
+    const apiMs = serial[serial.length >> 1];
+    const r = price(jobs, script, all, done, apiMs, trickle);
+    // everything as the one-job-at-a-time phase counted it: no batching anywhere (more SQS
+    // requests and invocations per job), each handler alone
+    const single = price(ALONE_JOBS, script, aloneAll, aloneDone, apiMs, trickle, false);
+    r.oneAtATime = {
+      wruPerJob: single.wruPerJob,
+      rruPerJob: single.rruPerJob,
+      sqsPerJob: single.sqsPerJob,
+      controlPlane: single.usd.controlPlane,
+    };
+    return r;
   } finally {
     await bench.stop();
   }
@@ -238,6 +256,7 @@ function price(
   done: JobRecord[],
   apiSerialMs: number,
   trickle: Record<string, { n: number; ms: number }>,
+  log = true,
 ): CostResult {
   const cap = summarizeCapacity(all);
   // a job item's billed KB as stored (no script: that is its B item; cold fields packed), for
@@ -245,20 +264,22 @@ function price(
   const jobKb =
     done.reduce((a, j) => a + Math.ceil(itemSize(storedJobItem(j)) / 1024), 0) / Math.max(1, done.length);
   const avg = (f: (j: JobRecord) => number) => done.reduce((a, j) => a + f(j), 0) / Math.max(1, done.length);
-  console.error(
-    `cost: the job item (A) of a finished job: ${avg((j) => itemSize(storedJobItem(j))).toFixed(0)} B as stored (${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B unpacked, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B)`,
-  );
+  if (log)
+    console.error(
+      `cost: the job item (A) of a finished job: ${avg((j) => itemSize(storedJobItem(j))).toFixed(0)} B as stored (${avg((j) => itemSize({ ...jobItem(j), script: undefined })).toFixed(0)} B unpacked, of which its environment ${avg((j) => itemSize({ env: j.env })).toFixed(0)} B)`,
+    );
   // what the stored job item is made of, largest first: where a lever on its size has to look
   const fields = new Map<string, number>();
   for (const j of done)
     for (const [k, v] of Object.entries(storedJobItem(j)))
       if (v !== undefined) fields.set(k, (fields.get(k) ?? 0) + itemSize({ [k]: v }));
-  console.error(
-    `cost: job item fields (B, average): ${[...fields]
-      .sort((a, b) => b[1] - a[1])
-      .map(([k, n]) => `${k} ${(n / Math.max(1, done.length)).toFixed(0)}`)
-      .join(", ")}`,
-  );
+  if (log)
+    console.error(
+      `cost: job item fields (B, average): ${[...fields]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${(n / Math.max(1, done.length)).toFixed(0)}`)
+        .join(", ")}`,
+    );
   const txTable =
     (all["ddbtx.put.wru"] ?? 0) + 2 * jobKb * ((all["ddbtx.update"] ?? 0) + (all["ddbtx.delete"] ?? 0));
   const wruBilled = cap.wru - (cap.by["W.TransactWriteItemsN.table"] ?? 0) + txTable;
@@ -384,6 +405,10 @@ export function printCost(r: CostResult): void {
       .map(([fn, l]) => `${fn} ${f2(l.perJob)} × ${l.msPerCall.toFixed(0)} ms`)
       .join(", ")}; sweeper as above; Lambda ${f2(r.usd.lambdaAlone)}) | | ${f2(r.usd.controlPlaneAlone)} |`,
   );
+  if (r.oneAtATime)
+    console.log(
+      `| … everything as measured one job at a time (${ALONE_JOBS} jobs, nothing batched: ${f2(r.oneAtATime.wruPerJob)} WRU, ${f2(r.oneAtATime.rruPerJob)} RRU, ${f2(r.oneAtATime.sqsPerJob)} SQS requests — the pollers' empty receives between jobs included — and the invocations above per job) | | ${f2(r.oneAtATime.controlPlane)} |`,
+    );
   console.log(
     `| job output to S3 (ECS MOM PUTs at the end, counted from the code, not measured; a job running past 60 s adds at most 60 snapshot PUTs per stream per hour) | ${f2(r.s3PutsPerJob)} PUT | ${f2(r.usd.s3Output)} |`,
   );
