@@ -89,11 +89,13 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
     return active as JobRecord;
   };
   /**
-   * The lowest lease term this process knows the site's floor to be at or below (undefined:
-   * nothing known yet). Why a floor at all: the lease pass bounds the leases of jobs it has not
-   * read by it (script-lease.ts), so a term below it must be recorded before any job holds it.
+   * The lowest lease term this process has recorded as the site's floor, and that write (undefined:
+   * none yet, or it failed). Why a floor at all: the lease pass bounds the leases of jobs it has
+   * not read by it (script-lease.ts), so a term below it must be recorded before any job holds it.
+   * The write is shared: submissions arriving together at a process's start (a group commit of
+   * creates) wait for one conditional write, not one each.
    */
-  let floorAtMost: number | undefined;
+  let floor: { term: number; written: Promise<void> } | undefined;
   /** A new job: as any job, and with its script's lease (script-lease.ts). */
   const stampNew = async (job: JobRecord): Promise<JobRecord> => {
     const j = await stamp(job);
@@ -104,10 +106,16 @@ export function withHistory(store: SiteStore, opts: HistoryOptions): SiteStore {
     // before the job is written: a crash in between leaves a floor lower than needed (the pass
     // reads more), never a job whose lease is shorter than the floor the pass trusts. Once per
     // process and per lowering of the terms (qmgr job_history_duration, the margin setting).
-    if (floorAtMost === undefined || term < floorAtMost) {
-      await store.lowerScriptLeaseFloor(term);
-      floorAtMost = term;
+    if (floor === undefined || term < floor.term) {
+      const written = store.lowerScriptLeaseFloor(term);
+      const mine = { term, written };
+      floor = mine;
+      // a failed write is tried again by the next submit (its caller gets the error below)
+      written.catch(() => {
+        if (floor === mine) floor = undefined;
+      });
     }
+    await floor.written;
     return { ...j, scriptUntil: until, scriptGranted: granted };
   };
   const stampAcct = (rec: AcctRecord | undefined): AcctRecord | undefined => {
