@@ -11,7 +11,7 @@
  * is renewed again, which the renewal's condition turns into nothing).
  */
 import { batchGet } from "./batch-get.js";
-import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { JobStore, ScriptLease } from "../../ports/store.js";
 import { ConflictError } from "../../errors.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
@@ -77,14 +77,11 @@ export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, Sc
   }
 
   async renewScriptLease(key: string, until: number): Promise<void> {
-    try {
-      await retryBusy(() => this.doc.send(new UpdateCommand(scriptLeaseRenewal(this.table, key, until))));
-    } catch (err) {
-      const e = classifyStoreError(err, `job ${key}: its script's lease is as long already`);
-      // a failed condition: already as long (another pass, a replay) or no script item
-      if (e instanceof ConflictError) return;
-      throw e;
-    }
+    // a failed condition: already as long (another pass, a replay) or no script item
+    await this.oneWayUpdate(
+      scriptLeaseRenewal(this.table, key, until),
+      `job ${key}: its script's lease is as long already`,
+    );
   }
 
   /** The floor lives on the job counter's item (`SRV/SEQ`, `leaseTerm`): one small item, no new key. */
@@ -101,21 +98,28 @@ export class DynamoScriptLeases extends TableAccess implements Pick<JobStore, Sc
   }
 
   async lowerScriptLeaseFloor(termS: number): Promise<void> {
+    // a failed condition: the floor is as low already (another process, an earlier submit)
+    await this.oneWayUpdate(
+      {
+        TableName: this.table,
+        Key: keys.seq(),
+        UpdateExpression: "SET leaseTerm = :t",
+        ConditionExpression: "attribute_not_exists(leaseTerm) OR leaseTerm > :t",
+        ExpressionAttributeValues: { ":t": termS },
+      },
+      `the script lease floor is ${termS} s or lower already`,
+    );
+  }
+
+  /**
+   * An update whose condition only lets it move a value one way (a lease longer, the floor
+   * lower): a failed condition means the item is that far already, so it is done, not an error.
+   */
+  private async oneWayUpdate(input: UpdateCommandInput, already: string): Promise<void> {
     try {
-      await retryBusy(() =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: keys.seq(),
-            UpdateExpression: "SET leaseTerm = :t",
-            ConditionExpression: "attribute_not_exists(leaseTerm) OR leaseTerm > :t",
-            ExpressionAttributeValues: { ":t": termS },
-          }),
-        ),
-      );
+      await retryBusy(() => this.doc.send(new UpdateCommand(input)));
     } catch (err) {
-      const e = classifyStoreError(err, `the script lease floor is ${termS} s or lower already`);
-      // a failed condition: the floor is as low already (another process, an earlier submit)
+      const e = classifyStoreError(err, already);
       if (e instanceof ConflictError) return;
       throw e;
     }
