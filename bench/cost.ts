@@ -110,8 +110,6 @@ export interface CostResult {
   sqsPerJob: number;
   lambda: Record<string, { perJob: number; msPerCall: number; mb: number }>;
   s3PutsPerJob: number;
-  /** median wall time of one qsub sent alone (ALONE_JOBS of them, after the counted run) */
-  apiSerialMs: number;
   /** per handler, run one job at a time: invocations per job, ms per call alone, memory */
   lambdaAlone: Record<string, { perJob: number; msPerCall: number; mb: number }>;
   /** the one-job-at-a-time phase priced whole (its own units, requests and invocations) */
@@ -205,25 +203,17 @@ export async function costRun(jobs: number): Promise<CostResult> {
     // a Lambda instance has its CPU to itself. Here every handler runs alone, at the price of
     // no batching (every job its own cycles and obituary: the most invocations a job can cost).
     const alone = await countRequests([site]);
-    const serial: number[] = [];
     const aloneDone: JobRecord[] = [];
-    for (let i = 0; i < ALONE_JOBS; i++) {
-      const t0 = performance.now();
-      const id = await submit();
-      serial.push(performance.now() - t0);
-      aloneDone.push(...(await waitDone([id])));
-    }
+    for (let i = 0; i < ALONE_JOBS; i++) aloneDone.push(...(await waitDone([await submit()])));
     // the sweeper ticks by the clock, not by the job: its share stays the burst's (price)
     const aloneAll = Object.fromEntries(
       Object.entries((await alone.done()).all).filter(([k]) => !k.startsWith("lambda.sweeper.")),
     );
     const trickle = summarizeInvocations(aloneAll);
-    serial.sort((a, b) => a - b);
-    const apiMs = serial[serial.length >> 1];
-    const r = price(jobs, script, all, done, apiMs, trickle);
+    const r = price(jobs, script, all, done, trickle);
     // everything as the one-job-at-a-time phase counted it: no batching anywhere (more SQS
     // requests and invocations per job), each handler alone
-    const single = price(ALONE_JOBS, script, aloneAll, aloneDone, apiMs, trickle, false);
+    const single = price(ALONE_JOBS, script, aloneAll, aloneDone, trickle, false);
     r.oneAtATime = {
       wruPerJob: single.wruPerJob,
       rruPerJob: single.rruPerJob,
@@ -254,7 +244,6 @@ function price(
   script: string,
   all: Record<string, number>,
   done: JobRecord[],
-  apiSerialMs: number,
   trickle: Record<string, { n: number; ms: number }>,
   log = true,
 ): CostResult {
@@ -357,7 +346,6 @@ function price(
     sqsPerJob: req.sqs / jobs,
     lambda,
     s3PutsPerJob: s3,
-    apiSerialMs,
     lambdaAlone,
     usd,
   };
