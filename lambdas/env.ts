@@ -1,6 +1,8 @@
 /** Lambda configuration: validated environment, clients built once per container. */
 import { systemClock } from "../shared/ports/clock.js";
 import { S3Client } from "@aws-sdk/client-s3";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { claimsAuthenticator } from "../shared/api/identity.js";
@@ -11,6 +13,7 @@ import { DEFAULT_SETTINGS } from "../shared/server/settings.js";
 import { withHistory } from "../shared/server/history.js";
 import { makeDynamoClients, makeSqsClient } from "../shared/adapters/aws-clients.js";
 import { S3OutputGranter } from "../shared/adapters/s3/output-grant.js";
+import { AwsIntake } from "../shared/adapters/lambda/intake.js";
 import { s3OutputReader } from "../shared/adapters/s3/output-reader.js";
 import { SqsBus } from "../shared/adapters/sqs/bus.js";
 import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
@@ -84,6 +87,19 @@ export const LambdaEnvSchema = z.object({
    * (lambdas/node-pools-env.ts); set, it replaces NODE_POOLS and ECS_NODE_POOLS
    */
   NODE_POOLS_PARAMETER: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
+  /**
+   * the queues whose Lambda pollers an idle site pauses (shared/server/dormancy.ts), JSON
+   * [arn, ...]; absent or empty with no TICK_RULE: the site never sleeps (a stack from before)
+   */
+  INTAKE_QUEUE_ARNS: jsonVar([], z.array(z.string().min(1))),
+  /** the tick's EventBridge rule, paused with them (kept while the site has peers) */
+  TICK_RULE: z.preprocess((x) => (x === "" ? undefined : x), z.string().optional()),
+  /** idle seconds before the site sleeps (0: never) */
+  INTAKE_SLEEP_AFTER_SECONDS: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(DEFAULT_SETTINGS.intakeSleepAfterMs / 1000),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
@@ -113,6 +129,7 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     acctKeepDays: e.ACCOUNTING_KEEP_DAYS,
     scriptLeaseMarginDays: e.SCRIPT_LEASE_MARGIN_DAYS,
     maxRunRefusals: e.MAX_RUN_REFUSALS,
+    intakeSleepAfterMs: e.INTAKE_SLEEP_AFTER_SECONDS * 1000,
   };
   cached = {
     site: { server: e.SITE_SERVER, short: e.SITE_SHORT },
@@ -150,6 +167,18 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     // node pools (issue 12): the scheduler powers their nodes on and off, a hello brings one up
     pools: poolMap(loadedNodePools(env)?.policies ?? e.NODE_POOLS),
   };
+  if (e.INTAKE_QUEUE_ARNS.length || e.TICK_RULE) {
+    const ctx = cached;
+    // an idle site pauses its queues' pollers and its tick (issue 14: idle costs nothing)
+    ctx.intake = new AwsIntake({
+      lambda: new LambdaClient({ region: e.AWS_REGION, maxAttempts: 3 }),
+      events: new EventBridgeClient({ region: e.AWS_REGION, maxAttempts: 3 }),
+      queueArns: e.INTAKE_QUEUE_ARNS,
+      tickRule: e.TICK_RULE,
+      // peers are read after the context is built, and again when their parameter changes
+      keepTick: () => (ctx.peers?.size ?? 0) > 0,
+    });
+  }
   return cached;
 }
 

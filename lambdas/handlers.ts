@@ -28,6 +28,7 @@ import { MomReportError, nodeOfMomId, verifyReport } from "../shared/auth/mom-re
 import { runAccumulatedCycle } from "../shared/scheduler/accumulation.js";
 import { releaseCascade } from "../shared/server/cascade.js";
 import { siteTick } from "../shared/server/tick.js";
+import { settleIntake } from "../shared/server/dormancy.js";
 import { MOM_CONNECT_HEADER, momConnect, momDisconnect, momMessage } from "../shared/server/mom-channel.js";
 import type { SiteContext } from "../shared/server/context.js";
 import { triggerCycles } from "../shared/server/messages.js";
@@ -252,8 +253,13 @@ export function makeSweeperHandler(ctx: SiteContext) {
   // resolves with whether the site had work: EventBridge ignores it, the local runtime paces its
   // tick by it
   return async (): Promise<{ hasWork: boolean }> => {
+    const checkedAt = ctx.clock.now();
     const { touched, hasWork } = await siteTick(ctx);
     await triggerCycles(ctx, touched, "tick");
+    // an idle site pauses its intake (queue pollers, and on AWS this tick) after a while
+    await settleIntake(ctx, hasWork, checkedAt).catch((err) =>
+      ctx.log.warn(`sweeper: intake: ${(err as Error).message}`),
+    );
     // the dashboard's charts: this minute's job counts (a write only when they change)
     await sampleSite(ctx).catch((err) => ctx.log.warn(`sweeper: stats sample: ${(err as Error).message}`));
     return { hasWork };

@@ -125,6 +125,16 @@ export class StoreError extends MetaqueueError {
   }
 }
 
+/**
+ * The site's intake (shared/ports/intake.ts) could not be resumed, or kept changing under a
+ * producer: the work was not written, and asking again is safe (503, PBS's system error).
+ */
+export class IntakeError extends MetaqueueError {
+  constructor(message: string, cause?: unknown) {
+    super("IntakeUnavailable", message, 503, PBS_EXIT.SYSTEM, { cause, pbs: "SYSTEM" });
+  }
+}
+
 /** A conditional write lost a race; callers retry or report. Never shown to users as-is. */
 export class ConflictError extends MetaqueueError {
   constructor(message: string) {

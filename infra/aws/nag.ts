@@ -128,6 +128,27 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
     );
   }
 
+  // dormancy (shared/adapters/lambda/intake.ts): every function that may make work resumes the
+  // site's paused queue pollers, the sweeper pauses them
+  for (const fn of [
+    stack.api.handler,
+    stack.scheduler.scheduler,
+    stack.scheduler.sweeper,
+    stack.events.handler,
+    stack.channel.handler,
+    ...(stack.inbox ? [stack.inbox.handler] : []),
+  ]) {
+    ack(
+      roleOf(fn),
+      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:event-source-mapping:*]",
+      "An idle site pauses and resumes its queues' event source mappings (dormancy): a mapping's ID is made when it is created and a function cannot name its own mapping without a reference cycle; the function finds them by this site's queue ARNs.",
+    );
+    ack(
+      roleOf(fn),
+      "AwsSolutions-IAM5[Resource::*]",
+      "lambda:ListEventSourceMappings (finding this site's queue pollers by queue ARN, to pause or resume them) and ecs:ListTasks take no resource-level ARN; ecs:ListTasks is limited by an ecs:cluster condition to this site's cluster.",
+    );
+  }
   ack(
     roleOf(stack.api.handler),
     `AwsSolutions-IAM5[Resource::${arnOf(stack.state.outputBucket)}/*]`,

@@ -4,7 +4,7 @@
  * configuration file (infra/aws/app.ts).
  */
 import { assertAwsPools } from "../../shared/config/node-pools.js";
-import { Arn, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { Arn, ArnFormat, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -28,6 +28,8 @@ import { acknowledgeNagFindings } from "./nag.js";
 
 export interface SiteStackProps extends StackProps {
   site: SiteConfig;
+  /** idle seconds before the site pauses its intake (default 300; 0: never) */
+  intakeSleepAfterSeconds?: number;
   /** prefix of the table and queue names (the local runtime uses the same: "metaqueue-") */
   prefix?: string;
   auth: JwtAuthSettings;
@@ -163,8 +165,18 @@ export class SiteStack extends Stack {
       });
       environment.PEERS_PARAMETER = peersParameter.parameterName;
     }
+    // Dormancy (shared/server/dormancy.ts): an idle site pauses its queues' pollers and its
+    // tick, and any function that makes work resumes them. The rule has a name of its own so that
+    // every function can be told it without a reference cycle (the sweeper is its target).
+    const tickRule = `${prefix}${site.name}-tick`;
+    environment.TICK_RULE = tickRule;
+    environment.INTAKE_QUEUE_ARNS = Stack.of(this).toJsonString(
+      this.queues.all().map((q) => q.queue.queueArn),
+    );
+    if (props.intakeSleepAfterSeconds !== undefined)
+      environment.INTAKE_SLEEP_AFTER_SECONDS = String(Math.max(0, Math.floor(props.intakeSleepAfterSeconds)));
     const common = { site: site.name, environment, table, queues: this.queues, logRetention };
-    this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom });
+    this.scheduler = new Scheduler(this, "Scheduler", { ...common, mom: this.mom, tickRule });
     // the executor's settings (no ECS right): whether a run's MOM is its own, whose heartbeat
     // item then goes with the obituary
     this.events = new SiteEvents(this, "Events", {
@@ -216,6 +228,8 @@ export class SiteStack extends Stack {
       if (peersParameter) grantConfigRead(this.inbox.handler, peersParameter);
       for (const f of functions) SiteInbox.grantPeering(f.fn, links);
     }
+    // every function that may make work resumes a sleeping site's intake; the sweeper pauses it
+    for (const fn of [...functions.map((f) => f.fn), this.channel.handler]) grantIntake(fn, tickRule);
     this.dashboard = new SiteDashboard(this, "Watch", {
       site: site.name,
       functions,
@@ -261,6 +275,36 @@ export class SiteStack extends Stack {
 }
 
 /** Let `fn` read one plain (String) SSM parameter: GetParameter only, nothing else of SSM. */
+/**
+ * Pause and resume the site's intake (shared/adapters/lambda/intake.ts): its queues' event
+ * source mappings, found by queue (ListEventSourceMappings takes no resource), and its tick rule.
+ */
+function grantIntake(fn: NodejsFunction, tickRule: string): void {
+  const stack = Stack.of(fn);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["lambda:ListEventSourceMappings"], resources: ["*"] }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["lambda:UpdateEventSourceMapping"],
+      resources: [
+        stack.formatArn({
+          service: "lambda",
+          resource: "event-source-mapping",
+          resourceName: "*",
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["events:EnableRule", "events:DisableRule"],
+      resources: [stack.formatArn({ service: "events", resource: "rule", resourceName: tickRule })],
+    }),
+  );
+}
+
 function grantConfigRead(fn: NodejsFunction, p: ssm.IStringParameter): void {
   fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["ssm:GetParameter"], resources: [p.parameterArn] }));
 }

@@ -28,6 +28,7 @@ const SettingsSchema = z
     momReportWindowMs: z.number().int().positive(),
     maxRunRefusals: z.number().int().positive(),
     scriptLeaseMarginDays: z.number().positive(),
+    intakeSleepAfterMs: z.number().int().min(0),
   })
   .partial()
   .strict();

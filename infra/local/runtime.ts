@@ -274,40 +274,65 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         log(`${sc.name}: ${phase}: ${(err as Error)?.message ?? err}`);
       // The site's loops (what Lambda's triggers drive on AWS): its three SQS consumers and its
       // tick. pause() stops them, as a site whose functions stopped answering; resume() restarts.
-      const startPollers = () => {
-        // Long polls, as Lambda's pollers do: an idle site makes few receive requests.
-        const consume = (
-          label: string,
-          def: (typeof qdefs)["events"],
-          queueUrl: string,
-          handler: (e: SQSEvent) => Promise<SQSBatchResponse>,
-        ) =>
-          startSqsPoller({
-            sqs,
-            queueUrl,
-            handler,
-            batchSize: def.consumer.batchSize,
-            maxBatchingWindowMs: def.consumer.maxBatchingWindowMs,
-            concurrency: def.consumer.concurrency,
-            waitTimeSeconds: 10,
-            onError,
-            name: `${sc.name}-${label}`,
-          });
-        // Events first, so the MOMs' boot messages are handled as soon as they are sent.
-        const pollers = [
+      // Long polls, as Lambda's pollers do: an idle site makes few receive requests.
+      const consume = (
+        label: string,
+        def: (typeof qdefs)["events"],
+        queueUrl: string,
+        handler: (e: SQSEvent) => Promise<SQSBatchResponse>,
+      ) =>
+        startSqsPoller({
+          sqs,
+          queueUrl,
+          handler,
+          batchSize: def.consumer.batchSize,
+          maxBatchingWindowMs: def.consumer.maxBatchingWindowMs,
+          concurrency: def.consumer.concurrency,
+          waitTimeSeconds: 10,
+          onError,
+          name: `${sc.name}-${label}`,
+        });
+      // Events first, so the MOMs' boot messages are handled as soon as they are sent.
+      const consumers = {
+        events: () =>
           consume("events", qdefs.events, ctx.queueUrls.events, metered("events", makeEventsHandler(ctx))),
+        sched: () =>
           consume("sched", qdefs.sched, ctx.queueUrls.sched, metered("scheduler", makeSchedulerHandler(ctx))),
+        inbox: () =>
           consume("inbox", qdefs.inbox, urls[qdefs.inbox.name], metered("inbox", makeInboxHandler(ctx))),
-        ];
-        return async () => {
-          await Promise.all(pollers.map((p) => p.stop()));
-        };
       };
-      let stopPollers: (() => Promise<void>) | undefined = startPollers();
+      type Consumer = keyof typeof consumers;
+      const ALL_CONSUMERS = Object.keys(consumers) as Consumer[];
+      const running = new Map<Consumer, ReturnType<typeof startSqsPoller>>();
+      let closed = false;
+      const startPollers = (which: Consumer[] = ALL_CONSUMERS) => {
+        if (closed) return;
+        for (const c of which) if (!running.has(c)) running.set(c, consumers[c]());
+      };
+      const stopPollers = async (which: Consumer[] = ALL_CONSUMERS, opts?: { finishPoll?: boolean }) => {
+        await Promise.all(
+          which.map(async (c) => {
+            const p = running.get(c);
+            running.delete(c);
+            await p?.stop(opts);
+          }),
+        );
+      };
+      startPollers();
       stops.push(async () => {
-        await stopPollers?.();
-        stopPollers = undefined;
+        closed = true;
+        await stopPollers();
       });
+      // Dormancy (shared/server/dormancy.ts): an idle site stops its consumers, as Lambda's
+      // pollers are paused on AWS; a site with peers keeps its inbox (and, here as there, its
+      // tick): its peers' heartbeats and requests come there. Whatever makes work resumes them.
+      ctx.intake = {
+        // each poll runs out rather than being abandoned: the emulator would hand a message
+        // arriving meanwhile to the dead request, invisible (and its FIFO group locked) for the
+        // queue's visibility timeout
+        pause: () => stopPollers(ctx.peers?.size ? ["events", "sched"] : ALL_CONSUMERS, { finishPoll: true }),
+        resume: async () => startPollers(),
+      };
       await executor.start();
       stops.push(() => executor.stop());
       const sweeper = metered("sweeper", makeSweeperHandler(ctx));
@@ -337,12 +362,11 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         tick = undefined;
       });
       const pause = async () => {
-        await Promise.all([stopPollers?.(), tick?.stop()]);
-        stopPollers = undefined;
+        await Promise.all([stopPollers(), tick?.stop()]);
         tick = undefined;
       };
       const resume = () => {
-        stopPollers ??= startPollers();
+        startPollers();
         tick ??= startTick();
       };
       const apiHandler = metered("api", makeApiHandler(ctx));

@@ -44,8 +44,13 @@ export interface SqsPollerStats {
 }
 
 export interface SqsPoller {
-  /** aborts the in-flight long poll and waits for running handler invocations to finish */
-  stop(): Promise<void>;
+  /**
+   * Aborts the in-flight long poll and waits for running handler invocations to finish. With
+   * `finishPoll`, lets each long poll run out instead (up to waitTimeSeconds) and hands what it
+   * brings to the handler: nothing is stranded in an abandoned request (see below), at the price
+   * of a slower stop (the intake's pause, infra/local/runtime.ts).
+   */
+  stop(opts?: { finishPoll?: boolean }): Promise<void>;
   stats(): SqsPollerStats;
 }
 
@@ -108,7 +113,8 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
 
   const stats: SqsPollerStats = { invocations: 0, messages: 0, failures: 0 };
   const abort = new AbortController();
-  const stopped = () => abort.signal.aborted;
+  let finishing = false;
+  const stopped = () => finishing || abort.signal.aborted;
 
   let source: Promise<{ arn: string; region: string }> | null = null;
   const eventSource = () => {
@@ -234,8 +240,13 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
   );
 
   return {
-    stop: async () => {
-      abort.abort();
+    stop: async (o = {}) => {
+      if (o.finishPoll) {
+        finishing = true;
+        // idle scale-out workers have no poll to finish
+        for (const w of idleWorkers) w();
+        idleWorkers = [];
+      } else abort.abort();
       await Promise.all(workers);
     },
     stats: () => ({ ...stats }),

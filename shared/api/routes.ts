@@ -3,6 +3,7 @@
  * it the same events from a node:http server. Routes parse and validate, call shared/server,
  * and map typed errors to 4xx JSON.
  */
+import { ensureAwake } from "../server/dormancy.js";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
@@ -275,6 +276,10 @@ async function route(ctx: SiteContext, event: APIGatewayProxyEventV2): Promise<R
   if (method === "GET" && path === "/openapi.json") return json(200, openApiDocument());
   if (method === "GET" && path === "/health") return json(200, { ok: true, server: ctx.site.server });
   const identity = await authenticate(ctx, event);
+  // A request that may make work (qsub, qrls, qmgr, a deferred or held job's later release...)
+  // resumes a sleeping site first (shared/server/dormancy.ts); reads never wake it, nor does
+  // anyone the site does not know.
+  if (method !== "GET" && method !== "HEAD") await ensureAwake(ctx);
   const user = identity.user;
   const q = parseQuery(event);
   const web = await webRoute(ctx, event, user, () => actorFor(ctx, identity));

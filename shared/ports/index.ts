@@ -10,3 +10,4 @@ export * from "./output.js";
 export * from "./store.js";
 export * from "./mailer.js";
 export * from "./channel.js";
+export * from "./intake.js";

@@ -24,6 +24,7 @@ import type {
   AcctRecord,
   AuditRecord,
   EdgeRecord,
+  IntakeRecord,
   JobPage,
   JobPageQuery,
   ListedJob,
@@ -193,6 +194,13 @@ export interface ServerObjectStore {
   /** Create (expectVer undefined: must not exist) or replace at expectVer; ConflictError otherwise. */
   putServerObject(obj: ServerObject, expectVer?: number): Promise<void>;
   deleteServerObject(kind: ServerObject["kind"], name: string, expectVer: number): Promise<void>;
+  /** The intake's state (shared/server/dormancy.ts), read strongly consistent; undefined: never written (awake). */
+  getIntake(): Promise<IntakeRecord | undefined>;
+  /**
+   * Write the intake's state at `rec.ver`, replacing the one at `rec.ver - 1` (rec.ver 0: none
+   * written yet); a ConflictError when it changed meanwhile.
+   */
+  putIntake(rec: IntakeRecord): Promise<void>;
   /** A scheduler's last cycle summary (last writer wins: it is a report). */
   putCycleReport(sched: string, report: Record<string, unknown>): Promise<void>;
   getCycleReports(): Promise<Record<string, unknown>[]>;

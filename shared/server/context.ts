@@ -87,6 +87,11 @@ export interface SiteContext {
    * pool node's power state is left as stored.
    */
   pools?: ReadonlyMap<string, import("../scheduler/power.js").PoolPolicy>;
+  /**
+   * Pauses and resumes what consumes the site's queues and ticks (shared/server/dormancy.ts):
+   * an idle site sleeps. Absent: the site never sleeps.
+   */
+  intake?: import("../ports/index.js").IntakeSwitch;
 }
 
 /** The peer a server or short name means, if any. */

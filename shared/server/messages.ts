@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { type PeerBody, sealPeerMessage } from "../peers/messages.js";
 import type { PeerInfo, SiteContext } from "./context.js";
+import { ensureAwake } from "./dormancy.js";
 
 /** Messages on the scheduler FIFO queue: a request for one cycle of one partition. */
 export interface CycleTrigger {
@@ -21,6 +22,17 @@ export type SiteEvent = { type: "ended"; jobKey: string } | { type: "started"; j
  * a time (the group is locked while a batch is in flight) while partitions run in parallel.
  */
 export function triggerCycles(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
+  // A trigger is work: a sleeping site's intake is resumed before it is sent (dormancy.ts).
+  // Without an intake switch, or with `awake` cached, the batching below is not delayed past
+  // this turn of the event loop.
+  if (!ctx.intake) return gatherTriggers(ctx, partitions, reason);
+  const parts = [...partitions];
+  // no partition, no work (the idle tick asks for none)
+  if (parts.length === 0) return gatherTriggers(ctx, parts, reason);
+  return ensureAwake(ctx).then(() => gatherTriggers(ctx, parts, reason));
+}
+
+function gatherTriggers(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
   // Triggers asked for in one turn of the event loop go as one message per partition: the
   // submissions of one group commit all land together and each asks for a cycle of the same
   // partition, and one cycle that starts after all of their writes sees every one of them.

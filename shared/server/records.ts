@@ -15,6 +15,21 @@ export interface ServerObject {
   ver: number;
 }
 
+/**
+ * Whether the site's intake runs (shared/server/dormancy.ts): one item, changed only by
+ * conditional writes on `ver`.
+ * - awake: consuming;
+ * - draining: no work seen since `since`; asleep once that has lasted SLEEP_AFTER_MS;
+ * - asleep: the intake is paused (or being paused);
+ * - waking: a producer is resuming it (a failed resume leaves it here, for the next to retry).
+ */
+export interface IntakeRecord {
+  state: "awake" | "draining" | "asleep" | "waking";
+  /** when the state was entered (epoch ms, the writer's clock) */
+  since: number;
+  ver: number;
+}
+
 export interface MomBeat {
   momId: string;
   /** the runs the MOM holds, with their usage so far (walltime and cput in s, mem in bytes) */

@@ -75,6 +75,12 @@ export interface SiteSettings {
    * job's history without a write when the job ends; at least 2 x the pass's notice (14 days)
    */
   scriptLeaseMarginDays: number;
+  /**
+   * a site with no work for this long pauses its intake (shared/server/dormancy.ts: on AWS its
+   * queues' Lambda pollers and its tick, billed while idle); 0: never. At least
+   * MIN_SLEEP_AFTER_MS (a shorter value is raised to it), ms
+   */
+  intakeSleepAfterMs: number;
 }
 
 export const DEFAULT_SETTINGS: SiteSettings = {
@@ -99,4 +105,5 @@ export const DEFAULT_SETTINGS: SiteSettings = {
   scriptLeaseMarginDays: 30,
   usedUpdateMs: 60_000,
   maxRunRefusals: 20,
+  intakeSleepAfterMs: 5 * 60_000,
 };

@@ -53,6 +53,27 @@ export function recordContract(makeStore: MakeStore) {
       expect(got.find((o) => o.kind === "node")?.attrs).toEqual({ ncpus: 4 });
     });
 
+    it("keeps the intake's state: created once at ver 0, then each write at the next ver only; not a server object", async () => {
+      const s = store();
+      expect(await s.getIntake()).toBeUndefined();
+      await rejection(s.putIntake({ state: "asleep", since: T0, ver: 1 }), ConflictError);
+      await s.putIntake({ state: "draining", since: T0, ver: 0 });
+      await rejection(s.putIntake({ state: "awake", since: T0, ver: 0 }), ConflictError);
+      await s.putIntake({ state: "asleep", since: T0 + 1, ver: 1 });
+      // two writers from ver 1: one wins
+      const both = await Promise.allSettled([
+        s.putIntake({ state: "waking", since: T0 + 2, ver: 2 }),
+        s.putIntake({ state: "awake", since: T0 + 3, ver: 2 }),
+      ]);
+      expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const got = await s.getIntake();
+      expect(got?.ver).toBe(2);
+      expect(["waking", "awake"]).toContain(got?.state);
+      await rejection(s.putIntake({ state: "asleep", since: T0 + 4, ver: 4 }), ConflictError);
+      await s.putServerObject(queue("workq"));
+      expect((await s.getServerObjects()).map((o) => o.kind)).toEqual(["queue"]);
+    });
+
     it("keeps the last cycle report of each scheduler, and stat samples from a time on", async () => {
       const s = store();
       await s.putCycleReport("default", { at: 1, started: 2 });

@@ -25,6 +25,8 @@ export interface SchedulerProps {
   logRetention: logs.RetentionDays;
   /** default 1 minute */
   tick?: Duration;
+  /** the tick rule's name (the functions pause and resume it by name: shared/server/dormancy.ts) */
+  tickRule?: string;
 }
 
 export class Scheduler extends Construct {
@@ -67,6 +69,7 @@ export class Scheduler extends Construct {
     props.mom.grantKill(this.sweeper);
     this.tick = new events.Rule(this, "Tick", {
       description: `metaqueue ${props.site}: sweeper tick`,
+      ruleName: props.tickRule,
       schedule: events.Schedule.rate(props.tick ?? Duration.minutes(1)),
       targets: [new targets.LambdaFunction(this.sweeper, { retryAttempts: 0 })],
     });

@@ -143,6 +143,12 @@ export class DynamoSiteStore implements SiteStore {
   deleteServerObject(...a: Parameters<ServerObjectStore["deleteServerObject"]>) {
     return this.objects.deleteServerObject(...a);
   }
+  getIntake() {
+    return this.objects.getIntake();
+  }
+  putIntake(...a: Parameters<ServerObjectStore["putIntake"]>) {
+    return this.objects.putIntake(...a);
+  }
   putCycleReport(...a: Parameters<ServerObjectStore["putCycleReport"]>) {
     return this.objects.putCycleReport(...a);
   }

@@ -8,9 +8,9 @@
  * every other change; stat samples carry `expiresAt` (epoch seconds) for the table's TTL, which
  * deletes only eventually, so readers ask for a time range and never see stale samples either way.
  */
-import { DeleteCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { ServerObjectStore } from "../../ports/store.js";
-import type { ServerObject, StatSample } from "../../server/records.js";
+import type { IntakeRecord, ServerObject, StatSample } from "../../server/records.js";
 import { classifyStoreError } from "./errors.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
@@ -78,6 +78,30 @@ export class DynamoServerObjects extends TableAccess implements ServerObjectStor
       );
     } catch (err) {
       throw classifyStoreError(err, `${kind} ${name} changed concurrently`);
+    }
+  }
+
+  async getIntake(): Promise<IntakeRecord | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: keys.intake(), ConsistentRead: true }),
+    );
+    const it = r.Item;
+    return it ? { state: it.state, since: it.since, ver: it.ver } : undefined;
+  }
+
+  /** One conditional Put on `ver` (no `kind`: getServerObjects leaves the item out). */
+  async putIntake(rec: IntakeRecord): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...keys.intake(), state: rec.state, since: rec.since, ver: rec.ver },
+          ConditionExpression: rec.ver === 0 ? "attribute_not_exists(pk)" : "ver = :v",
+          ExpressionAttributeValues: rec.ver === 0 ? undefined : { ":v": rec.ver - 1 },
+        }),
+      );
+    } catch (err) {
+      throw classifyStoreError(err, "the site's intake changed concurrently");
     }
   }
 

@@ -9,6 +9,7 @@
  *   JOB#<seq>     A               the job
  *   JOB#<seq>     D#<childId>     "childId depends on this job" (a dependency edge)
  *   SRV           SERVER|Q#..|N#..|S#..|SEQ   server objects and the job counter (one Query reads them)
+ *   SRV           INTAKE                      whether the site's intake runs (server/dormancy.ts)
  *   MOM#<momId>   B               a MOM's last heartbeat (expires by TTL; dropped on its last obituary)
  *   BOOT#<node>   B               a node's last accepted MOM boot
  *   ACCT#<day>    <ts>#<jobId>#<T> accounting records
@@ -229,6 +230,7 @@ export const keys = {
   object: (kind: "server" | "queue" | "node" | "sched", name: string) =>
     kind === "server" ? keys.server() : keys[kind](name),
   seq: () => ({ pk: "SRV", sk: "SEQ" }),
+  intake: () => ({ pk: "SRV", sk: "INTAKE" }),
   /**
    * a MOM's heartbeat: its own partition, not SRV, so the server objects' Query never walks
    * past one item per run ever made (ECS MOMs are one per run); read by key only

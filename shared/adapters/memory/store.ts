@@ -20,6 +20,7 @@ import type {
   AcctRecord,
   AuditRecord,
   EdgeRecord,
+  IntakeRecord,
   JobPage,
   JobPageQuery,
   ListedJob,
@@ -394,6 +395,28 @@ export class MemorySiteStore implements SiteStore {
     this.table.write(
       [{ key: keys.object(kind, name), cond: (cur) => cur?.ver === expectVer, next: () => undefined }],
       `${kind} ${name} changed concurrently`,
+    );
+  }
+
+  async getIntake(): Promise<IntakeRecord | undefined> {
+    await this.io("getIntake");
+    const it = this.table.get(keys.intake());
+    return it
+      ? { state: it.state as IntakeRecord["state"], since: Number(it.since), ver: Number(it.ver) }
+      : undefined;
+  }
+
+  async putIntake(rec: IntakeRecord): Promise<void> {
+    await this.io("putIntake");
+    this.table.write(
+      [
+        {
+          key: keys.intake(),
+          cond: (cur) => (rec.ver === 0 ? cur === undefined : cur?.ver === rec.ver - 1),
+          next: () => ({ state: rec.state, since: rec.since, ver: rec.ver }),
+        },
+      ],
+      "the site's intake changed concurrently",
     );
   }
 
