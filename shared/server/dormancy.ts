@@ -142,18 +142,36 @@ export async function settleIntake(
     await ensureAwake(ctx);
     return "awake";
   }
+  if (state === "asleep" && cur) {
+    // Asleep and still idle: pause again. Idempotent, and it mends an intake that runs although
+    // the state says asleep (a local runtime restarted, a deploy that re-enabled the mappings).
+    return pauseAt(ctx, intake, cur);
+  }
   if (state !== "draining" || !cur || checkedAt - cur.since < after) return state;
   // No work seen from `since` to this tick's check, which began `after` later: sleep.
   if (!(await advance(ctx, cur, "asleep"))) return (await ctx.store.getIntake())?.state;
+  const asleep = { state: "asleep" as const, since: ctx.clock.now(), ver: cur.ver + 1 };
+  const left = await pauseAt(ctx, intake, asleep);
+  if (left === "asleep") {
+    ctx.log.info(`intake: paused (no work for ${Math.round((checkedAt - cur.since) / 1000)} s)`);
+    ctx.metrics?.count("IntakePaused", 1);
+  }
+  return left;
+}
+
+/** Pause, then make sure nobody woke the site meanwhile (`asleep` is the record we saw or wrote). */
+async function pauseAt(
+  ctx: SiteContext,
+  intake: IntakeSwitch,
+  asleep: IntakeRecord,
+): Promise<IntakeRecord["state"] | undefined> {
   await intake.pause();
   const now = await ctx.store.getIntake();
-  if (now?.state !== "asleep" || now.ver !== cur.ver + 1) {
+  if (now?.state !== "asleep" || now.ver !== asleep.ver) {
     // a producer woke the site while we paused: its resume may have come before our pause
     await intake.resume();
     ctx.log.info("intake: resumed (woken while pausing)");
     return now?.state;
   }
-  ctx.log.info(`intake: paused (no work for ${Math.round((checkedAt - cur.since) / 1000)} s)`);
-  ctx.metrics?.count("IntakePaused", 1);
   return "asleep";
 }

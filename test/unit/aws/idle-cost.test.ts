@@ -3,7 +3,8 @@
  * nothing runs or is billed by the hour while no job runs. The template has no NAT gateway, no
  * interface endpoint, no ECS service (MOMs are tasks started per job), no provisioned Lambda
  * concurrency, no customer-managed KMS key, on-demand DynamoDB, and every log group expires.
- * What is left is storage, alarms, and the sweeper's one-minute tick (see the doc).
+ * What is left is storage and alarms: the queues' Lambda pollers and the tick are paused while
+ * the site sleeps (dormancy: test/unit/aws/intake.test.ts, test/unit/server/dormancy.test.ts).
  */
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
