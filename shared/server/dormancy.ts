@@ -23,9 +23,13 @@
  * - it woke the site while the sleeper was between its asleep write and its pause: the sleeper
  *   re-reads after pausing, finds the state no longer its own asleep, and resumes;
  * - it trusted a cached `awake` (at most AWAKE_CACHE_MS old) read before the sleeper marked
- *   `draining` at t0: its work is written within REQUEST_MAX_MS of that read, so before
- *   t0 + intakeSleepAfterMs, and the sleeper's work check, made after that, sees it (the
- *   index it reads lags by seconds: MIN_SLEEP_AFTER_MS leaves minutes).
+ *   `draining` at t0. The API calls ensureAwake before it writes (a failed resume must leave
+ *   nothing written), and writes within REQUEST_MAX_MS (its Lambda's 29 s timeout): before
+ *   t0 + intakeSleepAfterMs, so the sleeper's work check, made after that, sees the work (the
+ *   index it reads lags by seconds: MIN_SLEEP_AFTER_MS leaves minutes). The others call it
+ *   after writing (triggerCycles): if their work was too late for the sleeper's check, their
+ *   call comes more than intakeSleepAfterMs after t0, past any cache of a read before t0, so
+ *   they read the state and wake the site.
  * A resume that fails leaves `waking` and throws: the request fails (the user retries) and the
  * next producer, or the tick, resumes again; nothing claims awake before a resume succeeded.
  */
