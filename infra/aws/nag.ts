@@ -61,14 +61,17 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   }
   const table = stack.state.table;
   const roleOf = (fn: NodejsFunction): IConstruct => fn.role ?? fn;
-  for (const fn of [
+  // the functions that build the site's context (lambdas/env.ts): they read the table, and
+  // pause or resume the site's intake
+  const siteFunctions = [
     stack.api.handler,
     stack.scheduler.scheduler,
     stack.scheduler.sweeper,
     stack.events.handler,
     stack.channel.handler,
     ...(stack.inbox ? [stack.inbox.handler] : []),
-  ]) {
+  ];
+  for (const fn of siteFunctions) {
     ack(
       roleOf(fn),
       `AwsSolutions-IAM5[Resource::${arnOf(table)}/index/*]`,
@@ -130,14 +133,7 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
 
   // dormancy (shared/adapters/lambda/intake.ts): every function that may make work resumes the
   // site's paused queue pollers, the sweeper pauses them
-  for (const fn of [
-    stack.api.handler,
-    stack.scheduler.scheduler,
-    stack.scheduler.sweeper,
-    stack.events.handler,
-    stack.channel.handler,
-    ...(stack.inbox ? [stack.inbox.handler] : []),
-  ]) {
+  for (const fn of siteFunctions) {
     ack(
       roleOf(fn),
       "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:event-source-mapping:*]",

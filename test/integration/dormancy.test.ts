@@ -5,10 +5,10 @@
  * scheduler queue meanwhile stays there, and a qsub wakes it: the job runs to its end, and the
  * waiting message is consumed.
  */
-import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIN_SLEEP_AFTER_MS } from "../../shared/server/dormancy.js";
-import { type Stack, startStack } from "./helpers.js";
+import { queueDepth, type Stack, startStack } from "./helpers.js";
 
 let s: Stack;
 
@@ -35,18 +35,7 @@ async function waitIntake(state: string, timeoutMs: number): Promise<void> {
   throw new Error(`intake not ${state} after ${timeoutMs} ms (last: ${last})`);
 }
 
-async function waiting(queueUrl: string): Promise<number> {
-  const out = await s.mq.sites[0].sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    }),
-  );
-  return (
-    Number(out.Attributes?.ApproximateNumberOfMessages) +
-    Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible)
-  );
-}
+const waiting = (queueUrl: string) => queueDepth(s.mq.sites[0].sqs, queueUrl);
 
 describe("an idle local site", () => {
   it(

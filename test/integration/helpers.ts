@@ -1,5 +1,6 @@
 /** Start a real local metaqueue (DynamoDB Local, SQS emulator, MOM processes) and drive the real CLI. */
 import { execFile } from "node:child_process";
+import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -158,3 +159,17 @@ export const idsOf = (table: string) =>
     .slice(2)
     .map((l) => l.split(/\s+/)[0])
     .filter(Boolean);
+
+/** Messages on a queue, visible or in flight (what a consumer has not deleted). */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    }),
+  );
+  return (
+    Number(out.Attributes?.ApproximateNumberOfMessages) +
+    Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible)
+  );
+}

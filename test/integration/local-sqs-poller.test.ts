@@ -17,6 +17,7 @@ import {
 } from "../../infra/local/sqs.js";
 import { type SqsPoller, startSqsPoller } from "../../infra/local/sqs-poller.js";
 import { dlqName } from "../../shared/adapters/sqs/queue-defs.js";
+import { queueDepth } from "./helpers.js";
 
 let emu: SqsEmulator;
 let sqs: SQSClient;
@@ -61,18 +62,7 @@ async function sendAll(queueUrl: string, bodies: string[], extra: (i: number) =>
   }
 }
 
-async function visibleCount(queueUrl: string): Promise<number> {
-  const out = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    }),
-  );
-  return (
-    Number(out.Attributes?.ApproximateNumberOfMessages) +
-    Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible)
-  );
-}
+const visibleCount = (queueUrl: string) => queueDepth(sqs, queueUrl);
 
 describe("ensureQueues", () => {
   it("creates DLQ then queue with a RedrivePolicy, and is idempotent (also when attributes changed)", async () => {

@@ -91,3 +91,31 @@ describe("an idle site pays for storage and alarms only", () => {
     expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(["rate(1 minute)"]);
   });
 });
+
+describe("an idle site pauses its pollers and tick (dormancy)", () => {
+  it("names the tick rule, and tells every site function the rule and its queues' ARNs", () => {
+    expect(ofType("AWS::Events::Rule").map((r) => r.Properties.Name)).toEqual(["metaqueue-casper-tick"]);
+    const site = ofType("AWS::Lambda::Function").filter(
+      (r) => r.Properties.Environment?.Variables?.SITE_SHORT,
+    );
+    expect(site.length).toBeGreaterThanOrEqual(5);
+    for (const f of site) {
+      const v = f.Properties.Environment.Variables;
+      expect(v.TICK_RULE).toBe("metaqueue-casper-tick");
+      // a JSON list of the three queues' ARNs (Fn::Join of their GetAtts)
+      const arns = JSON.stringify(v.INTAKE_QUEUE_ARNS);
+      expect(arns.match(/"Fn::GetAtt":\["\w+","Arn"\]/g)).toHaveLength(3);
+    }
+  });
+
+  it("grants the site's functions the mappings and the tick rule, nothing wider", () => {
+    const statements = ofType("AWS::IAM::Policy").flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const rule = statements.filter((s) => JSON.stringify(s.Action).includes("events:EnableRule"));
+    expect(rule.length).toBeGreaterThanOrEqual(5);
+    for (const s of rule) expect(JSON.stringify(s.Resource)).toContain(":rule/metaqueue-casper-tick");
+    const update = statements.filter((s) => s.Action === "lambda:UpdateEventSourceMapping");
+    expect(update.length).toBeGreaterThanOrEqual(5);
+    for (const s of update) expect(JSON.stringify(s.Resource)).toContain(":event-source-mapping:*");
+    expect(statements.some((s) => JSON.stringify(s.Action).includes("lambda:*"))).toBe(false);
+  });
+});

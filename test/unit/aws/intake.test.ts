@@ -1,8 +1,7 @@
 /**
  * The intake switch on AWS (shared/adapters/lambda/intake.ts), against mocked Lambda and
- * EventBridge clients (no local engine exists for either), and what the stack gives it: the
- * queue ARNs and the tick rule's name in every function's environment, and the rights to use
- * them.
+ * EventBridge clients (no local engine exists for either). What the stack gives it is asserted
+ * in idle-cost.test.ts.
  */
 import { DisableRuleCommand, EnableRuleCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import {
@@ -11,14 +10,10 @@ import {
   ResourceInUseException,
   UpdateEventSourceMappingCommand,
 } from "@aws-sdk/client-lambda";
-import { App } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { AwsIntake } from "../../../shared/adapters/lambda/intake.js";
 import { IntakeError } from "../../../shared/errors.js";
-import { parseConfig } from "../../../shared/config/site-config.js";
-import { SiteStack } from "../../../infra/aws/site-stack.js";
 
 const lambdaMock = mockClient(LambdaClient);
 const eventsMock = mockClient(EventBridgeClient);
@@ -114,57 +109,5 @@ describe("AwsIntake", () => {
     expect(err).toBeInstanceOf(IntakeError);
     expect((err as IntakeError).status).toBe(503);
     expect((err as IntakeError).cause).toBe(busy);
-  });
-});
-
-describe("the site stack's intake", () => {
-  // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
-  let resources: Record<string, { Type: string; Properties: Record<string, any> }>;
-  beforeEach(() => {
-    if (resources) return;
-    const site = parseConfig({
-      sites: [
-        {
-          name: "casper",
-          server: "casper-pbs",
-          queues: [{ name: "casper" }],
-          nodes: [{ name: "casper-n01", ncpus: 16, mem: "64gb" }],
-        },
-      ],
-    }).sites[0];
-    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
-    const stack = new SiteStack(app, "Metaqueue-casper", {
-      site,
-      prefix: "metaqueue-",
-      auth: { issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X", audience: ["c"] },
-    });
-    resources = Template.fromStack(stack).toJSON().Resources;
-  });
-
-  it("names the tick rule, and tells every site function the rule and its queues' ARNs", () => {
-    const rules = Object.values(resources).filter((r) => r.Type === "AWS::Events::Rule");
-    expect(rules.map((r) => r.Properties.Name)).toEqual(["metaqueue-casper-tick"]);
-    const site = Object.values(resources).filter(
-      (r) => r.Type === "AWS::Lambda::Function" && r.Properties.Environment?.Variables?.SITE_SHORT,
-    );
-    expect(site.length).toBeGreaterThanOrEqual(5);
-    for (const f of site) {
-      const v = f.Properties.Environment.Variables;
-      expect(v.TICK_RULE).toBe("metaqueue-casper-tick");
-      // a JSON list of the three queues' ARNs (Fn::Join of their GetAtts)
-      const arns = JSON.stringify(v.INTAKE_QUEUE_ARNS);
-      expect(arns.match(/"Fn::GetAtt":\["\w+","Arn"\]/g)).toHaveLength(3);
-    }
-  });
-
-  it("grants the site's functions the mappings and the tick rule, nothing wider", () => {
-    const policies = Object.values(resources).filter((r) => r.Type === "AWS::IAM::Policy");
-    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
-    const rule = statements.filter((s) => JSON.stringify(s.Action).includes("events:EnableRule"));
-    expect(rule.length).toBeGreaterThanOrEqual(5);
-    for (const s of rule) expect(JSON.stringify(s.Resource)).toContain(":rule/metaqueue-casper-tick");
-    const update = statements.filter((s) => s.Action === "lambda:UpdateEventSourceMapping");
-    for (const s of update) expect(JSON.stringify(s.Resource)).toContain(":event-source-mapping:*");
-    expect(statements.some((s) => JSON.stringify(s.Action).includes("lambda:*"))).toBe(false);
   });
 });
