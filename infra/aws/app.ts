@@ -45,6 +45,9 @@ for (const site of config.sites) {
     momSecretParameter: ctx(`momSecretParameter:${site.name}`) as string | undefined,
     momBaseImage: ctx("momBaseImage") as string | undefined,
     accountingKeepDays: ctx("accountingKeepDays") ? Number(ctx("accountingKeepDays")) : undefined,
+    intakeSleepAfterSeconds: sleepAfter(
+      ctx(`intakeSleepAfterSeconds:${site.name}`) ?? ctx("intakeSleepAfterSeconds"),
+    ),
   });
   if (auth.placeholder) {
     Annotations.of(stack).addWarningV2(
@@ -52,6 +55,17 @@ for (const site of config.sites) {
       `no jwtIssuer context value for ${site.name}: the API accepts no token until you deploy with -c jwtIssuer=<issuer URL> -c jwtAudience=<client id>`,
     );
   }
+}
+
+/** idle seconds before a site sleeps (0: never); a value that is not a whole number >= 0 stops the synth */
+function sleepAfter(v: unknown): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(
+      `intakeSleepAfterSeconds must be a whole number of seconds >= 0 (0: never sleep), got ${String(v)}`,
+    );
+  return n;
 }
 
 app.synth();

@@ -11,6 +11,8 @@
  *   queueAgeAlarmSeconds  default 300
  *   momBaseImage          the MOM image's base, pinned: node:22-slim@sha256:<index digest>
  *   accountingKeepDays    accounting records' retention in days, default 400 (0: for ever)
+ *   intakeSleepAfterSeconds  idle seconds before a site pauses its queue pollers and tick,
+ *                     default 300, 0: never (per site: intakeSleepAfterSeconds:<site>)
  *   peers:<site>      the site's peers: inbox URL and pair-secret parameter each (peerLinks)
  *   peerAccounts:<site>  AWS accounts that may send to the site's inbox
  */

@@ -33,7 +33,9 @@ beforeAll(async () => {
   delete env.CDK_DEFAULT_REGION;
   delete env.METAQUEUE_CONFIG;
   result = await new Promise((resolve, reject) => {
-    const child = spawn("npx", ["cdk", "synth", "--quiet", "-o", out], { cwd: REPO_ROOT, env });
+    // one site told never to sleep (dormancy), the other left at the default
+    const args = ["cdk", "synth", "--quiet", "-o", out, "-c", "intakeSleepAfterSeconds:derecho=0"];
+    const child = spawn("npx", args, { cwd: REPO_ROOT, env });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
@@ -67,6 +69,19 @@ describe("cdk synth (offline)", () => {
       );
       for (const t of TYPES) expect(types.has(t), `${site}: ${t}`).toBe(true);
     }
+  });
+
+  it("passes a site's intakeSleepAfterSeconds to its functions, and only to its own", () => {
+    const sleepAfter = (site: string) => {
+      const t = JSON.parse(fs.readFileSync(path.join(out, `Metaqueue-${site}.template.json`), "utf8"));
+      type Fn = { Type: string; Properties: { Environment?: { Variables?: Record<string, string> } } };
+      const fns = Object.values(t.Resources as Record<string, Fn>).filter(
+        (r) => r.Type === "AWS::Lambda::Function" && r.Properties.Environment?.Variables?.SITE_SHORT,
+      );
+      return new Set(fns.map((f) => f.Properties.Environment?.Variables?.INTAKE_SLEEP_AFTER_SECONDS));
+    };
+    expect(sleepAfter("derecho")).toEqual(new Set(["0"]));
+    expect(sleepAfter("casper")).toEqual(new Set([undefined]));
   });
 
   it("stages the MOM image context with only the Dockerfile and the MOM bundle, and the Lambda code as .mjs bundles", () => {
