@@ -132,13 +132,8 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
   }
 
   // dormancy (shared/adapters/lambda/intake.ts): every function that may make work resumes the
-  // site's paused queue pollers, the sweeper pauses them
+  // site's paused queue pollers, the sweeper pauses them; it finds them by queue ARN
   for (const fn of siteFunctions) {
-    ack(
-      roleOf(fn),
-      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:event-source-mapping:*]",
-      "An idle site pauses and resumes its queues' event source mappings (dormancy): a mapping's ID is made when it is created and a function cannot name its own mapping without a reference cycle; the function finds them by this site's queue ARNs.",
-    );
     ack(
       roleOf(fn),
       "AwsSolutions-IAM5[Resource::*]",

@@ -4,7 +4,7 @@
  * configuration file (infra/aws/app.ts).
  */
 import { assertAwsPools } from "../../shared/config/node-pools.js";
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { Arn, CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -229,7 +229,11 @@ export class SiteStack extends Stack {
       for (const f of functions) SiteInbox.grantPeering(f.fn, links);
     }
     // every function that may make work resumes a sleeping site's intake; the sweeper pauses it
-    for (const fn of [...functions.map((f) => f.fn), this.channel.handler]) grantIntake(fn, tickRule);
+    grantIntake(this, [...functions.map((f) => f.fn), this.channel.handler], tickRule, [
+      this.scheduler.schedSource,
+      this.events.source,
+      ...(this.inbox ? [this.inbox.source] : []),
+    ]);
     this.dashboard = new SiteDashboard(this, "Watch", {
       site: site.name,
       functions,
@@ -278,31 +282,37 @@ export class SiteStack extends Stack {
 /**
  * Pause and resume the site's intake (shared/adapters/lambda/intake.ts): its queues' event
  * source mappings, found by queue (ListEventSourceMappings takes no resource), and its tick rule.
+ * UpdateEventSourceMapping is granted on this site's mappings only, in a policy of its own: the
+ * functions' default policies cannot name them (a mapping depends on its function, which depends
+ * on its role's default policy), and nothing depends on this one.
  */
-function grantIntake(fn: NodejsFunction, tickRule: string): void {
-  const stack = Stack.of(fn);
-  fn.addToRolePolicy(
-    new iam.PolicyStatement({ actions: ["lambda:ListEventSourceMappings"], resources: ["*"] }),
-  );
-  fn.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ["lambda:UpdateEventSourceMapping"],
-      resources: [
-        stack.formatArn({
-          service: "lambda",
-          resource: "event-source-mapping",
-          resourceName: "*",
-          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        }),
-      ],
-    }),
-  );
-  fn.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ["events:EnableRule", "events:DisableRule"],
-      resources: [stack.formatArn({ service: "events", resource: "rule", resourceName: tickRule })],
-    }),
-  );
+function grantIntake(
+  scope: Construct,
+  fns: NodejsFunction[],
+  tickRule: string,
+  sources: { eventSourceMappingArn: string }[],
+): void {
+  const stack = Stack.of(scope);
+  for (const fn of fns) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ["lambda:ListEventSourceMappings"], resources: ["*"] }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ["events:EnableRule", "events:DisableRule"],
+        resources: [stack.formatArn({ service: "events", resource: "rule", resourceName: tickRule })],
+      }),
+    );
+  }
+  new iam.Policy(scope, "IntakeControl", {
+    roles: fns.map((fn) => fn.role).filter((r): r is iam.IRole => r !== undefined),
+    statements: [
+      new iam.PolicyStatement({
+        actions: ["lambda:UpdateEventSourceMapping"],
+        resources: sources.map((s) => s.eventSourceMappingArn),
+      }),
+    ],
+  });
 }
 
 function grantConfigRead(fn: NodejsFunction, p: ssm.IStringParameter): void {

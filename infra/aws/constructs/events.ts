@@ -18,6 +18,8 @@ export interface SiteEventsProps {
 
 export class SiteEvents extends Construct {
   readonly handler: NodejsFunction;
+  /** its queue\'s poller (paused while the site sleeps: shared/server/dormancy.ts) */
+  readonly source: SqsEventSource;
 
   constructor(scope: Construct, id: string, props: SiteEventsProps) {
     super(scope, id);
@@ -31,9 +33,8 @@ export class SiteEvents extends Construct {
       reservedConcurrentExecutions: reservedFor(queues.defs.events),
       logRetention: props.logRetention,
     });
-    this.handler.addEventSource(
-      new SqsEventSource(queues.events.queue, eventSourceProps(queues.defs.events)),
-    );
+    this.source = new SqsEventSource(queues.events.queue, eventSourceProps(queues.defs.events));
+    this.handler.addEventSource(this.source);
     props.table.grantReadWriteData(this.handler);
     for (const q of queues.all()) q.queue.grantSendMessages(this.handler);
   }

@@ -34,6 +34,8 @@ export interface SiteInboxProps extends SiteEventsProps {
 
 export class SiteInbox extends Construct {
   readonly handler: NodejsFunction;
+  /** its queue's poller (kept while the site sleeps: its peers' messages come there) */
+  readonly source: SqsEventSource;
 
   constructor(scope: Construct, id: string, props: SiteInboxProps) {
     super(scope, id);
@@ -46,7 +48,8 @@ export class SiteInbox extends Construct {
       reservedConcurrentExecutions: reservedFor(queues.defs.inbox),
       logRetention: props.logRetention,
     });
-    this.handler.addEventSource(new SqsEventSource(queues.inbox.queue, eventSourceProps(queues.defs.inbox)));
+    this.source = new SqsEventSource(queues.inbox.queue, eventSourceProps(queues.defs.inbox));
+    this.handler.addEventSource(this.source);
     props.table.grantReadWriteData(this.handler);
     for (const q of queues.all()) q.queue.grantSendMessages(this.handler);
     // a qdel forwarded by a peer stops the job's task here

@@ -33,6 +33,8 @@ export class Scheduler extends Construct {
   readonly scheduler: NodejsFunction;
   readonly sweeper: NodejsFunction;
   readonly tick: events.Rule;
+  /** the sched queue's poller (paused while the site sleeps: shared/server/dormancy.ts) */
+  readonly schedSource: SqsEventSource;
 
   constructor(scope: Construct, id: string, props: SchedulerProps) {
     super(scope, id);
@@ -50,7 +52,8 @@ export class Scheduler extends Construct {
       reservedConcurrentExecutions: reservedFor(queues.defs.sched),
       logRetention: props.logRetention,
     });
-    this.scheduler.addEventSource(new SqsEventSource(sched.queue, eventSourceProps(queues.defs.sched)));
+    this.schedSource = new SqsEventSource(sched.queue, eventSourceProps(queues.defs.sched));
+    this.scheduler.addEventSource(this.schedSource);
     props.table.grantReadWriteData(this.scheduler);
     for (const q of queues.all()) q.queue.grantSendMessages(this.scheduler);
     props.mom.grantDispatch(this.scheduler);

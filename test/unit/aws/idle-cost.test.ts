@@ -108,14 +108,25 @@ describe("an idle site pauses its pollers and tick (dormancy)", () => {
     }
   });
 
-  it("grants the site's functions the mappings and the tick rule, nothing wider", () => {
+  it("grants the site's functions its own mappings and the tick rule, nothing wider", () => {
     const statements = ofType("AWS::IAM::Policy").flatMap((p) => p.Properties.PolicyDocument.Statement);
     const rule = statements.filter((s) => JSON.stringify(s.Action).includes("events:EnableRule"));
     expect(rule.length).toBeGreaterThanOrEqual(5);
     for (const s of rule) expect(JSON.stringify(s.Resource)).toContain(":rule/metaqueue-casper-tick");
-    const update = statements.filter((s) => s.Action === "lambda:UpdateEventSourceMapping");
-    expect(update.length).toBeGreaterThanOrEqual(5);
-    for (const s of update) expect(JSON.stringify(s.Resource)).toContain(":event-source-mapping:*");
     expect(statements.some((s) => JSON.stringify(s.Action).includes("lambda:*"))).toBe(false);
+    // UpdateEventSourceMapping: this site's mappings by ARN, no other, in one policy on every role
+    const update = statements.filter((s) => s.Action === "lambda:UpdateEventSourceMapping");
+    expect(update).toHaveLength(1);
+    const mappings = Object.entries(resources)
+      .filter(([, r]) => r.Type === "AWS::Lambda::EventSourceMapping")
+      .map(([id]) => id)
+      .sort();
+    expect(mappings.length).toBeGreaterThanOrEqual(2);
+    const named = [...JSON.stringify(update[0].Resource).matchAll(/"Ref":"(\w+)"/g)].map((m) => m[1]).sort();
+    expect(named).toEqual(mappings);
+    const policy = ofType("AWS::IAM::Policy").find((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes("lambda:UpdateEventSourceMapping"),
+    );
+    expect(policy?.Properties.Roles.length).toBeGreaterThanOrEqual(5);
   });
 });
