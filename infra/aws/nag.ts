@@ -91,32 +91,29 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
       "Pushes to MOMs (PostToConnection): connection IDs exist only once a MOM connects; the statement names this site's MOM channel API only.",
     );
   }
-  ack(
-    roleOf(stack.api.handler),
-    "AwsSolutions-IAM5[Resource::*]",
-    "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
-  );
+  // `Resource::*` on a site function's role: one finding per role, acknowledged once below with
+  // every reason that role has (the ecs ones here, ListEventSourceMappings for all of them)
+  const anyResource = new Map<NodejsFunction, string[]>(siteFunctions.map((fn) => [fn, []]));
+  const ECS_LIST =
+    "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.";
+  anyResource.get(stack.api.handler)?.push(ECS_LIST);
   ack(
     roleOf(stack.scheduler.sweeper),
     `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
     "The sweeper stops a lost run's task before requeueing its job (issue 12): task IDs are made by RunTask at run time; limited to this site's cluster (resource and ecs:cluster condition).",
   );
-  ack(
-    roleOf(stack.scheduler.sweeper),
-    "AwsSolutions-IAM5[Resource::*]",
-    "ecs:ListTasks (finding a lost run's task by its startedBy tag) takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
-  );
+  anyResource
+    .get(stack.scheduler.sweeper)
+    ?.push(
+      "ecs:ListTasks (finding a lost run's task by its startedBy tag) takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
+    );
   if (stack.inbox) {
     ack(
       roleOf(stack.inbox.handler),
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
       "A peer's forwarded qdel stops the job's task: task IDs are not known at deploy time; limited to this site's cluster.",
     );
-    ack(
-      roleOf(stack.inbox.handler),
-      "AwsSolutions-IAM5[Resource::*]",
-      "ecs:ListTasks takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
-    );
+    anyResource.get(stack.inbox.handler)?.push(ECS_LIST);
   }
   if (stack.nodePools.pools.length) {
     ack(
@@ -124,21 +121,20 @@ export function acknowledgeNagFindings(stack: NagTargets): void {
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${Stack.of(stack).getLogicalId(stack.mom.cluster.node.defaultChild as never)}>/*]`,
       "Powering a pool node off stops its task (issue 12), whose ID is made by RunTask at run time; the statement is limited to this site's cluster (resource and ecs:cluster condition).",
     );
-    ack(
-      roleOf(stack.scheduler.scheduler),
-      "AwsSolutions-IAM5[Resource::*]",
-      "ecs:ListTasks (finding a pool node's task by its startedBy tag) takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
-    );
+    anyResource
+      .get(stack.scheduler.scheduler)
+      ?.push(
+        "ecs:ListTasks (finding a pool node's task by its startedBy tag) takes no resource-level ARN; it is limited by an ecs:cluster condition to this site's cluster.",
+      );
   }
 
   // dormancy (shared/adapters/lambda/intake.ts): every function that may make work resumes the
   // site's paused queue pollers, the sweeper pauses them; it finds them by queue ARN
-  for (const fn of siteFunctions) {
-    ack(
-      roleOf(fn),
-      "AwsSolutions-IAM5[Resource::*]",
-      "lambda:ListEventSourceMappings (finding this site's queue pollers by queue ARN, to pause or resume them) and ecs:ListTasks take no resource-level ARN; ecs:ListTasks is limited by an ecs:cluster condition to this site's cluster.",
+  for (const [fn, reasons] of anyResource) {
+    reasons.push(
+      "lambda:ListEventSourceMappings (finding this site's queue pollers by queue ARN, to pause or resume them) takes no resource-level ARN.",
     );
+    ack(roleOf(fn), "AwsSolutions-IAM5[Resource::*]", reasons.join(" "));
   }
   ack(
     roleOf(stack.api.handler),

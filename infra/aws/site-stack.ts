@@ -278,7 +278,6 @@ export class SiteStack extends Stack {
   }
 }
 
-/** Let `fn` read one plain (String) SSM parameter: GetParameter only, nothing else of SSM. */
 /**
  * Pause and resume the site's intake (shared/adapters/lambda/intake.ts): its queues' event
  * source mappings, found by queue (ListEventSourceMappings takes no resource), and its tick rule.
@@ -315,6 +314,7 @@ function grantIntake(
   });
 }
 
+/** Let `fn` read one plain (String) SSM parameter: GetParameter only, nothing else of SSM. */
 function grantConfigRead(fn: NodejsFunction, p: ssm.IStringParameter): void {
   fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["ssm:GetParameter"], resources: [p.parameterArn] }));
 }

@@ -186,10 +186,11 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       if (stopped()) return resolve();
       idleWorkers.push(resolve);
     });
-  abort.signal.addEventListener("abort", () => {
+  const wakeAll = () => {
     for (const w of idleWorkers) w();
     idleWorkers = [];
-  });
+  };
+  abort.signal.addEventListener("abort", wakeAll);
 
   const worker = async (scaleOut: boolean) => {
     let backoff = RECEIVE_BACKOFF_MIN_MS;
@@ -244,8 +245,7 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       if (o.finishPoll) {
         finishing = true;
         // idle scale-out workers have no poll to finish
-        for (const w of idleWorkers) w();
-        idleWorkers = [];
+        wakeAll();
       } else abort.abort();
       await Promise.all(workers);
     },
