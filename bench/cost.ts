@@ -24,7 +24,13 @@ import { itemSize } from "../shared/adapters/dynamodb/item-size.js";
 import { summarizeCapacity } from "../shared/adapters/capacity-meter.js";
 import { summarizeInvocations } from "../infra/local/invocation-meter.js";
 import { countRequests, startBenchStack } from "./local.js";
-import { LAMBDA_MEMORY_MB, PRICES, PRICES_AS_OF } from "./prices.js";
+import {
+  LAMBDA_MEMORY_MB,
+  PRICES,
+  PRICES_AS_OF,
+  PROVISIONED_UTILIZATION,
+  provisionedUnitUsd,
+} from "./prices.js";
 
 /** A job script as users write them: ~2 KB, a dozen directives, comments, a few commands. */
 export function realisticScript(): string {
@@ -125,6 +131,9 @@ export interface CostResult {
     /** Lambda and the control plane with every handler as it ran one job at a time (lambdaAlone) */
     lambdaAlone: number;
     controlPlaneAlone: number;
+    /** DynamoDB and controlPlaneAlone with the table provisioned at PROVISIONED_UTILIZATION */
+    ddbProvisioned: number;
+    controlPlaneProvisioned: number;
     s3Output: number;
     node1min: number;
     node10min: number;
@@ -315,6 +324,12 @@ function price(
     controlPlane: 0,
     lambdaAlone: 0,
     controlPlaneAlone: 0,
+    // the same units (a transaction's are doubled in both modes), at the hourly unit's price
+    // spread over what a steady site uses of it
+    ddbProvisioned:
+      (wruBilled / jobs) * provisionedUnitUsd("write") * M +
+      (cap.rru / jobs) * provisionedUnitUsd("read") * M,
+    controlPlaneProvisioned: 0,
     s3Output: s3 * PRICES.s3Put * M,
     // Fargate bills per second with a one-minute minimum
     node1min: (nodeHour / 60) * M,
@@ -323,6 +338,7 @@ function price(
   usd.controlPlane = usd.ddbWrite + usd.ddbRead + usd.sqs + usd.lambda + usd.httpApi;
   usd.lambdaAlone = lambdaAloneUsd * M;
   usd.controlPlaneAlone = usd.controlPlane - usd.lambda + usd.lambdaAlone;
+  usd.controlPlaneProvisioned = usd.controlPlaneAlone - usd.ddbWrite - usd.ddbRead + usd.ddbProvisioned;
   const unitsByPart: Record<string, number> = {};
   for (const [k, v] of Object.entries(cap.by)) unitsByPart[k] = v / jobs;
   const sqsByQueue: Record<string, number> = {};
@@ -392,6 +408,10 @@ export function printCost(r: CostResult): void {
     `| … with Lambda as measured one job at a time, each call alone (${Object.entries(r.lambdaAlone)
       .map(([fn, l]) => `${fn} ${f2(l.perJob)} × ${l.msPerCall.toFixed(0)} ms`)
       .join(", ")}; sweeper as above; Lambda ${f2(r.usd.lambdaAlone)}) | | ${f2(r.usd.controlPlaneAlone)} |`,
+  );
+  const breakEven = (100 * provisionedUnitUsd("write", 1)) / PRICES.ddbWru;
+  console.log(
+    `| … and the table provisioned (context tableCapacity), its capacity used at ${100 * PROVISIONED_UTILIZATION} % on average — a steady site; provisioned costs less per write than on demand above ${breakEven.toFixed(0)} % (DynamoDB ${f2(r.usd.ddbProvisioned)} instead of ${f2(r.usd.ddbWrite + r.usd.ddbRead)}) | | ${f2(r.usd.controlPlaneProvisioned)} |`,
   );
   if (r.oneAtATime)
     console.log(

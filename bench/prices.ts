@@ -12,6 +12,13 @@ export const PRICES = {
   ddbWru: 0.625 / 1e6,
   /** DynamoDB on-demand, per read request unit (4 KB strongly consistent; eventual is 0.5) */
   ddbRru: 0.125 / 1e6,
+  /**
+   * DynamoDB provisioned (standard table class), per write / read capacity unit-hour: one unit
+   * is one such request per second, billed every hour whether used or not
+   * (aws.amazon.com/dynamodb/pricing/provisioned)
+   */
+  ddbWcuHour: 0.00065,
+  ddbRcuHour: 0.00013,
   /** SQS FIFO, per request (64 KB chunk); standard queues are $0.40 per million */
   sqsFifoRequest: 0.5 / 1e6,
   sqsStandardRequest: 0.4 / 1e6,
@@ -42,3 +49,14 @@ export const LAMBDA_MEMORY_MB: Record<string, number> = {
   inbox: 512,
   sweeper: 512,
 };
+
+/**
+ * A provisioned table's capacity used on average: autoscaling's target (DynamoDB's default
+ * 70 %), reached only by a site whose load is steady (infra/aws/settings.ts tableCapacity).
+ */
+export const PROVISIONED_UTILIZATION = 0.7;
+
+/** $ per capacity unit consumed on a provisioned table used at `utilization` on average. */
+export function provisionedUnitUsd(kind: "write" | "read", utilization = PROVISIONED_UTILIZATION): number {
+  return (kind === "write" ? PRICES.ddbWcuHour : PRICES.ddbRcuHour) / 3600 / utilization;
+}

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { Annotations, App } from "aws-cdk-lib";
 import { REPO_ROOT } from "./constructs/lambda.js";
-import { authFor, cdkEnv, configPath, loadConfig, peerLinks } from "./settings.js";
+import { authFor, cdkEnv, configPath, loadConfig, peerLinks, tableCapacity } from "./settings.js";
 import { DEFAULT_PREFIX, SiteStack } from "./site-stack.js";
 
 const app = new App();
@@ -42,6 +42,7 @@ for (const site of config.sites) {
     queueAgeAlarmSeconds: ctx("queueAgeAlarmSeconds") ? Number(ctx("queueAgeAlarmSeconds")) : undefined,
     otherSites: config.sites.filter((s) => s.name !== site.name),
     peers: peerLinks(ctx(`peers:${site.name}`)),
+    tableCapacity: tableCapacity(ctx(`tableCapacity:${site.name}`) ?? ctx("tableCapacity")),
     momSecretParameter: ctx(`momSecretParameter:${site.name}`) as string | undefined,
     momBaseImage: ctx("momBaseImage") as string | undefined,
     accountingKeepDays: ctx("accountingKeepDays") ? Number(ctx("accountingKeepDays")) : undefined,

@@ -23,13 +23,15 @@ import { MomChannel } from "./constructs/mom-channel.js";
 import { SiteQueues } from "./constructs/queues.js";
 import { Scheduler } from "./constructs/scheduler.js";
 import { SiteSeed } from "./constructs/seed.js";
-import { SiteState } from "./constructs/state.js";
+import { SiteState, type TableCapacity } from "./constructs/state.js";
 import { acknowledgeNagFindings } from "./nag.js";
 
 export interface SiteStackProps extends StackProps {
   site: SiteConfig;
   /** idle seconds before the site pauses its intake (default 300; 0: never) */
   intakeSleepAfterSeconds?: number;
+  /** how the site table is billed (default on demand; context tableCapacity) */
+  tableCapacity?: TableCapacity;
   /** prefix of the table and queue names (the local runtime uses the same: "metaqueue-") */
   prefix?: string;
   auth: JwtAuthSettings;
@@ -92,7 +94,10 @@ export class SiteStack extends Stack {
     const prefix = props.prefix ?? DEFAULT_PREFIX;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
-    this.state = new SiteState(this, "State", { tableName: tableName(prefix, site.name) });
+    this.state = new SiteState(this, "State", {
+      tableName: tableName(prefix, site.name),
+      capacity: props.tableCapacity,
+    });
     const table = this.state.table;
     this.seed = new SiteSeed(this, "Seed", { site, table, managers: props.managers ?? "", logRetention });
     this.queues = new SiteQueues(this, "Queues", {
@@ -245,6 +250,7 @@ export class SiteStack extends Stack {
       site: site.name,
       functions,
       queues: this.queues.all(),
+      table,
       alarmEmail: props.alarmEmail,
       queueAgeThreshold: Duration.seconds(props.queueAgeAlarmSeconds ?? 300),
     });

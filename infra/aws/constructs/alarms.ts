@@ -5,11 +5,14 @@
  * - a queue's oldest message is older than the threshold (consumers stuck or too slow);
  * - a Lambda reported an error, or was throttled;
  * - dispatches keep failing, jobs are lost (their MOM went silent), a scheduler cycle nears the
- *   scheduler's timeout.
+ *   scheduler's timeout;
+ * - the site table throttled requests for ten minutes running (a provisioned table's maximum is
+ *   too low, or one key is written too often).
  */
 import { Duration } from "aws-cdk-lib";
 import * as cw from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
@@ -22,6 +25,8 @@ export interface SiteAlarmsProps {
   site: string;
   functions: { name: string; fn: lambda.IFunction }[];
   queues: QueueWithDlq[];
+  /** the site table */
+  table: dynamodb.ITable;
   /** default 300 s */
   queueAgeThreshold?: Duration;
   alarmEmail?: string;
@@ -111,6 +116,24 @@ export class SiteAlarms extends Construct {
       threshold: (SCHEDULER_TIMEOUT_S / 2) * 1000,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    // Sustained, not a burst: a provisioned table throttles while its scaling catches up (a few
+    // minutes), and the store's callers retry and answer 503 meanwhile (nothing half-written).
+    const throttled = (m: string) => props.table.metric(m, { period: Duration.minutes(5), statistic: "Sum" });
+    add("TableThrottles", {
+      alarmName: `${p} table throttled requests`,
+      alarmDescription:
+        "The site table throttled reads or writes for 10 minutes: raise a provisioned table's maximum (context tableCapacity), or find the hot key.",
+      metric: new cw.MathExpression({
+        expression: "r + w",
+        usingMetrics: { r: throttled("ReadThrottleEvents"), w: throttled("WriteThrottleEvents") },
+        period: Duration.minutes(5),
+        label: "throttle events",
+      }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
     for (const { name, fn } of props.functions) {

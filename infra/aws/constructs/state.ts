@@ -9,14 +9,37 @@
  */
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type { IScalableTableAttribute } from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { siteTableDefinition, type TableDefinition } from "../../../shared/adapters/dynamodb/table.js";
+
+/** Capacity units a provisioned table (and each of its indexes) scales between. */
+export interface CapacityRange {
+  min: number;
+  max: number;
+}
+
+/**
+ * How the site table is billed (context `tableCapacity`, infra/aws/settings.ts). On demand is
+ * the default: nothing is paid while the site is idle, and a burst of submissions is never
+ * throttled for want of capacity. Provisioned with autoscaling bills capacity by the hour
+ * whether used or not, ~3.5× cheaper per unit at full use (docs/deploy.md "Capacity mode"):
+ * for a site whose load is steady, at the price of throttling (qsub answers 503, nothing
+ * written) when a burst outruns the burst credit before the scaling catches up.
+ */
+export type TableCapacity =
+  | { mode: "on-demand" }
+  | { mode: "provisioned"; writes: CapacityRange; reads: CapacityRange; targetUtilization: number };
+
+export const ON_DEMAND: TableCapacity = { mode: "on-demand" };
 
 export interface SiteStateProps {
   tableName: string;
   /** default: the shared site table definition */
   definition?: TableDefinition;
+  /** default: on demand */
+  capacity?: TableCapacity;
 }
 
 const str = (name: string): dynamodb.Attribute => ({ name, type: dynamodb.AttributeType.STRING });
@@ -28,11 +51,18 @@ export class SiteState extends Construct {
   constructor(scope: Construct, id: string, props: SiteStateProps) {
     super(scope, id);
     const def = props.definition ?? siteTableDefinition;
+    const cap = props.capacity ?? ON_DEMAND;
+    // A provisioned table and each of its indexes start at their minimum; the scaling below
+    // moves them. An index short of write capacity throttles the table's writes too, so every
+    // index scales on its own, between the same bounds (the max is a cap, not a charge).
+    const provisioned =
+      cap.mode === "provisioned" ? { readCapacity: cap.reads.min, writeCapacity: cap.writes.min } : undefined;
     this.table = new dynamodb.Table(this, "Table", {
       tableName: props.tableName,
       partitionKey: str(def.pk),
       sortKey: str(def.sk),
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      billingMode: provisioned ? dynamodb.BillingMode.PROVISIONED : dynamodb.BillingMode.PAY_PER_REQUEST,
+      ...provisioned,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
@@ -47,7 +77,20 @@ export class SiteState extends Construct {
         ...(index.projection === "ALL"
           ? { projectionType: dynamodb.ProjectionType.ALL }
           : { projectionType: dynamodb.ProjectionType.INCLUDE, nonKeyAttributes: index.projection }),
+        ...provisioned,
       });
+    }
+    if (cap.mode === "provisioned") {
+      const scale = (attr: IScalableTableAttribute) =>
+        attr.scaleOnUtilization({ targetUtilizationPercent: cap.targetUtilization });
+      const w = { minCapacity: cap.writes.min, maxCapacity: cap.writes.max };
+      const r = { minCapacity: cap.reads.min, maxCapacity: cap.reads.max };
+      scale(this.table.autoScaleWriteCapacity(w));
+      scale(this.table.autoScaleReadCapacity(r));
+      for (const index of def.indexes) {
+        scale(this.table.autoScaleGlobalSecondaryIndexWriteCapacity(index.name, w));
+        scale(this.table.autoScaleGlobalSecondaryIndexReadCapacity(index.name, r));
+      }
     }
 
     // stdout/stderr of jobs run on ECS: s3://<bucket>/<jobId>/<file>

@@ -33,8 +33,12 @@ beforeAll(async () => {
   delete env.CDK_DEFAULT_REGION;
   delete env.METAQUEUE_CONFIG;
   result = await new Promise((resolve, reject) => {
-    // one site told never to sleep (dormancy), the other left at the default
-    const args = ["cdk", "synth", "--quiet", "-o", out, "-c", "intakeSleepAfterSeconds:derecho=0"];
+    // one site told never to sleep (dormancy) and to bill its table provisioned, the other left
+    // at the defaults
+    const args = [
+      ...["cdk", "synth", "--quiet", "-o", out, "-c", "intakeSleepAfterSeconds:derecho=0"],
+      ...["-c", "tableCapacity:derecho=provisioned:writes=5-2000,reads=5-1000"],
+    ];
     const child = spawn("npx", args, { cwd: REPO_ROOT, env });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
@@ -82,6 +86,23 @@ describe("cdk synth (offline)", () => {
     };
     expect(sleepAfter("derecho")).toEqual(new Set(["0"]));
     expect(sleepAfter("casper")).toEqual(new Set([undefined]));
+  });
+
+  it("bills a site's table as its tableCapacity says, and only its own", () => {
+    const table = (site: string) => {
+      const t = JSON.parse(fs.readFileSync(path.join(out, `Metaqueue-${site}.template.json`), "utf8"));
+      type R = { Type: string; Properties: Record<string, unknown> };
+      const all = Object.values(t.Resources as Record<string, R>);
+      const tbl = all.find((r) => r.Type === "AWS::DynamoDB::Table")?.Properties ?? {};
+      const scaling = all.filter((r) => r.Type === "AWS::ApplicationAutoScaling::ScalableTarget").length;
+      return { billing: tbl.BillingMode, throughput: tbl.ProvisionedThroughput, scaling };
+    };
+    expect(table("derecho")).toMatchObject({
+      billing: undefined,
+      throughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
+    });
+    expect(table("derecho").scaling).toBeGreaterThanOrEqual(2);
+    expect(table("casper")).toEqual({ billing: "PAY_PER_REQUEST", throughput: undefined, scaling: 0 });
   });
 
   it("stages the MOM image context with only the Dockerfile and the MOM bundle, and the Lambda code as .mjs bundles", () => {
