@@ -115,3 +115,84 @@ describe("dynamodb: a job item of the earlier shape", () => {
     }
   });
 });
+
+// Accounting records put together are packed (acct-packs.ts): fewer, fuller items. The contract
+// tests see records only; these look at the items DynamoDB holds.
+describe("dynamodb: accounting records packed", () => {
+  const T = Date.UTC(2026, 11, 4, 23, 59, 59, 900);
+  const rec = (dt: number, n: number, type: string) => ({
+    time: T + dt,
+    jobId: `${n}.casper`,
+    type,
+    data: { queue: "workq", user: "alice" },
+  });
+  const items = async (name: string, day: string) =>
+    (
+      await doc.send(
+        new QueryCommand({
+          TableName: name,
+          KeyConditionExpression: "pk = :p",
+          ExpressionAttributeValues: { ":p": `ACCT#${day}` },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items ?? [];
+
+  it("one item per records written within PACK_SPAN_MS of each other on one day; each found again, none put twice", async () => {
+    const name = `contract${++tables}`;
+    await raw.send(new CreateTableCommand(createTableInput(name)));
+    try {
+      const store = new DynamoSiteStore(doc, name);
+      const qs = Array.from({ length: 10 }, (_, i) => rec(i, i + 1, "Q"));
+      // 80 ms after the first: a pack of their own; the next day's: an item of its own there
+      const ss = [rec(80, 1, "S"), rec(85, 2, "S")];
+      const next = rec(150, 3, "S");
+      expect(await store.putAccts([...qs, ...ss, next].reverse())).toEqual(new Array(13).fill(undefined));
+
+      const day1 = await items(name, "2026-12-04");
+      expect(day1.map((it) => String(it.sk).endsWith("#pack"))).toEqual([true, true]);
+      expect(day1.map((it) => JSON.parse(String(it.recs)).length).sort()).toEqual([10, 2]);
+      const day2 = await items(name, "2026-12-05");
+      expect(day2).toHaveLength(1);
+      expect(day2[0].recs).toBeUndefined();
+      expect(day2[0].jobId).toBe("3.casper");
+      expect(await store.listAcct("2026-12-04")).toEqual([...qs, ...ss]);
+      expect(await store.listAcct("2026-12-05")).toEqual([next]);
+
+      // the end's repair check: every record found where it was packed (a pack's last member
+      // too, checked alone: its pack's key is its first member's), only the missing put
+      await store.ensureAcct([qs[9]]);
+      await store.ensureAcct([ss[1]]);
+      expect(await items(name, "2026-12-04")).toHaveLength(2);
+      const missing = rec(30, 11, "Q");
+      await store.ensureAcct([...qs, ...ss, next, missing]);
+      expect(await items(name, "2026-12-04")).toHaveLength(3);
+      expect(await items(name, "2026-12-05")).toHaveLength(1);
+      expect(await store.listAcct("2026-12-04")).toEqual(
+        [...qs.slice(0, 10), missing, ...ss].sort((a, b) => a.time - b.time),
+      );
+    } finally {
+      await raw.send(new DeleteTableCommand({ TableName: name }));
+    }
+  });
+
+  it("a day of more records than one Query page reads whole", async () => {
+    const name = `contract${++tables}`;
+    await raw.send(new CreateTableCommand(createTableInput(name)));
+    try {
+      const store = new DynamoSiteStore(doc, name);
+      // ~1.3 MB of single records (a second apart, so none packs): past a Query's 1 MB page
+      const big = "x".repeat(4000);
+      const recs = Array.from({ length: 320 }, (_, i) => ({
+        time: Date.UTC(2026, 11, 4, 1) + i * 1000,
+        jobId: `${i + 1}.casper`,
+        type: "E",
+        data: { note: big },
+      }));
+      expect((await store.putAccts(recs)).every((e) => e === undefined)).toBe(true);
+      expect((await store.listAcct("2026-12-04")).map((r) => r.jobId)).toEqual(recs.map((r) => r.jobId));
+    } finally {
+      await raw.send(new DeleteTableCommand({ TableName: name }));
+    }
+  }, 60_000);
+});

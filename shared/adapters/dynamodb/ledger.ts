@@ -8,7 +8,6 @@
  * in the job's transaction (jobs.ts, items.ts), these are the writes outside one; records are
  * partitioned by day so a day's records are one Query, in sort-key (time) order.
  */
-import { batchGet } from "./batch-get.js";
 import {
   BatchWriteCommand,
   GetCommand,
@@ -20,6 +19,7 @@ import {
 import { randomUUID } from "node:crypto";
 import type { Ledger, SettleEnd } from "../../ports/store.js";
 import type { AcctRecord, AuditRecord, ProjectRecord, UsageCharge } from "../../server/records.js";
+import { packAccts, recordSk, recordWindows, unpackAccts } from "./acct-packs.js";
 import { acctItem, chargesUpdate, chargeUpdate } from "./items.js";
 import { batchPut } from "./batch-put.js";
 import { classifyStoreError, retryBusy } from "./errors.js";
@@ -68,14 +68,28 @@ export class DynamoLedger extends TableAccess implements Ledger {
 
   /**
    * Several records at once (the Q records of submissions arriving together, the S records of a
-   * cycle's claims: group-commit.ts): BatchWriteItem, 25 a request (batch-put.ts), billed per
-   * item as the PutItems were. A record's key is its time, job and type, so a put sent again
-   * (unprocessed, or after a crash) rewrites the same record.
+   * cycle's claims: group-commit.ts), packed (acct-packs.ts: records within a few ms of each
+   * other in one item, billed by its size) and put with BatchWriteItem, 25 items a request
+   * (batch-put.ts). A pack's key and content follow from its records, so a put sent again
+   * (unprocessed, or after a crash) rewrites the same item. A record's error is its item's.
    */
-  putAccts(recs: AcctRecord[]): Promise<(Error | undefined)[]> {
-    return batchPut(this.doc, this.table, recs.map(acctItem), (err, i) =>
-      classifyStoreError(err, "", `the ${recs[i].type} record of ${recs[i].jobId}`),
+  async putAccts(recs: AcctRecord[]): Promise<(Error | undefined)[]> {
+    const packs = packAccts(recs);
+    const errs = await batchPut(
+      this.doc,
+      this.table,
+      packs.map((p) => p.item),
+      (err, i) => {
+        const first = recs[packs[i].members[0]];
+        const what = packs[i].members.length > 1 ? ` and ${packs[i].members.length - 1} more` : "";
+        return classifyStoreError(err, "", `the ${first.type} record of ${first.jobId}${what}`);
+      },
     );
+    const out: (Error | undefined)[] = new Array(recs.length).fill(undefined);
+    packs.forEach((p, i) => {
+      for (const m of p.members) out[m] = errs[i];
+    });
+    return out;
   }
 
   /**
@@ -130,30 +144,27 @@ export class DynamoLedger extends TableAccess implements Ledger {
 
   /**
    * Records that may be missing after a crash between a job's write and its record's (job-end.ts
-   * settleEnd): read by key (eventually consistent, half a read unit each), the missing ones put.
-   * A record read as missing only because the read lagged is put again with the same key and
-   * content: still one record.
+   * settleEnd): looked for where they would be, alone or packed (one eventually consistent Query
+   * of the few milliseconds before each, overlapping ones merged: acct-packs.ts recordWindows),
+   * the missing ones put. A record read as missing only because the read lagged is put again
+   * with the same key and content: read as one record (unpackAccts keeps one per key).
    */
   async ensureAcct(recs: AcctRecord[]): Promise<void> {
     if (!recs.length) return;
-    // one key once: DynamoDB refuses a BatchGetItem or BatchWriteItem naming a key twice
-    // (ValidationException; DynamoDB Local lets it pass, so no local test can see it), and the
-    // ends of one batch may name the same record (a redelivered obituary beside its first copy)
-    const byKey = new Map<string, ReturnType<typeof acctItem>>();
-    for (const it of recs.map(acctItem)) byKey.set(`${it.pk}\u0000${it.sk}`, it);
-    const items = [...byKey.values()];
     const have = new Set<string>();
-    const found = await batchGet(
-      this.doc,
-      this.table,
-      items.map((it) => ({ pk: it.pk, sk: it.sk })),
+    const found = await Promise.all(
+      recordWindows(recs).map((w) =>
+        this.queryItems({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :p AND sk BETWEEN :a AND :b",
+          ExpressionAttributeValues: { ":p": w.pk, ":a": w.from, ":b": w.to },
+        }),
+      ),
     );
-    for (const it of found) have.add(`${it.pk}\u0000${it.sk}`);
-    const missing = items.filter((it) => !have.has(`${it.pk}\u0000${it.sk}`));
-    const errs = await batchPut(this.doc, this.table, missing, (err) =>
-      classifyStoreError(err, "", "a missing accounting record"),
-    );
-    const err = errs.find((e) => e !== undefined);
+    for (const r of unpackAccts(found.flat())) have.add(recordSk(r));
+    const missing = recs.filter((r) => !have.has(recordSk(r)));
+    if (!missing.length) return;
+    const err = (await this.putAccts(missing)).find((e) => e !== undefined);
     if (err) throw err;
   }
 
@@ -193,22 +204,15 @@ export class DynamoLedger extends TableAccess implements Ledger {
     return (r.Items ?? []).map(auditOf);
   }
 
+  /** A day's records, packed or not, in key order (time, job, type); every page of the day. */
   async listAcct(day: string): Promise<AcctRecord[]> {
-    const r = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :p",
-        ExpressionAttributeValues: { ":p": `ACCT#${day}` },
-      }),
-    );
+    const items = await this.queryItems({
+      TableName: this.table,
+      KeyConditionExpression: "pk = :p",
+      ExpressionAttributeValues: { ":p": `ACCT#${day}` },
+    });
     // expiresAt (the TTL) too: reads leave out what expired before DynamoDB deleted it (history.ts)
-    return (r.Items ?? []).map((it) => ({
-      time: it.time,
-      jobId: it.jobId,
-      type: it.type,
-      data: it.data,
-      ...(typeof it.expiresAt === "number" && { expiresAt: it.expiresAt }),
-    }));
+    return unpackAccts(items);
   }
 }
 

@@ -13,12 +13,15 @@ import { StoreError } from "../../../shared/errors.js";
 import { DynamoSiteStore } from "../../../shared/adapters/dynamodb/index.js";
 import { acctItem } from "../../../shared/adapters/dynamodb/items.js";
 import { STORE_ATTEMPTS } from "../../../shared/adapters/dynamodb/errors.js";
+import { PACK_SPAN_MS } from "../../../shared/adapters/dynamodb/acct-packs.js";
 import type { AcctRecord } from "../../../shared/server/records.js";
 
 const meta = { $metadata: {} };
 const named = (name: string, message: string) => Object.assign(new Error(message), { name, ...meta });
+// a second apart: each record is an item of its own (records within PACK_SPAN_MS share one: the
+// packing tests below)
 const rec = (n: number, type = "S"): AcctRecord => ({
-  time: 1_780_000_000_000 + n,
+  time: 1_780_000_000_000 + n * 1000,
   jobId: `${n}.casper`,
   type,
   data: { user: "alice", queue: "workq" },
@@ -104,7 +107,7 @@ describe("putAccts: BatchWriteItem with UnprocessedItems retried", () => {
 
   it("a record named twice is sent once (DynamoDB refuses a batch naming a key twice)", async () => {
     ddb.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
-    const recs = [rec(1), rec(2), rec(1), rec(2, "Q")];
+    const recs = [rec(1), rec(2), rec(1), rec(3, "Q")];
     expect(await store.putAccts(recs)).toEqual([undefined, undefined, undefined, undefined]);
     const sent = ddb.commandCalls(BatchWriteCommand).flatMap((c) => sentIn(c as never));
     expect(sent).toHaveLength(3);
@@ -115,5 +118,36 @@ describe("putAccts: BatchWriteItem with UnprocessedItems retried", () => {
     expect(await store.putAccts([rec(1)])).toEqual([undefined]);
     expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
     expect(ddb.commandCalls(PutCommand)).toHaveLength(1);
+  });
+
+  const at = (ms: number, n: number): AcctRecord => ({
+    ...rec(0),
+    time: 1_780_000_000_000 + ms,
+    jobId: `${n}.casper`,
+  });
+
+  it("packs the close ones (their records as JSON in `recs`), and a pack's failure is each of its records'", async () => {
+    const recs = [at(0, 1), at(PACK_SPAN_MS, 2), at(PACK_SPAN_MS + 1, 3), at(PACK_SPAN_MS + 2, 4)];
+    ddb.on(BatchWriteCommand).rejects(named("ThrottlingException", "Rate exceeded"));
+    ddb.on(PutCommand).callsFake((input: { Item: Record<string, unknown> }) => {
+      if (typeof input.Item.recs === "string")
+        throw named("ValidationException", "Item size has exceeded the maximum");
+      return {};
+    });
+    const errs = await store.putAccts(recs);
+    const puts = ddb.commandCalls(PutCommand).map((c) => c.args[0].input.Item ?? {});
+    // 1 and 2 (PACK_SPAN_MS apart) in one pack; 3 is over PACK_SPAN_MS from 1: the next, with 4
+    expect(puts.map((it) => JSON.parse(String(it.recs)).map((r: AcctRecord) => r.jobId))).toEqual([
+      ["1.casper", "2.casper"],
+      ["3.casper", "4.casper"],
+    ]);
+    expect(puts[0].sk).toMatch(/#1\.casper#S#pack$/);
+    expect(errs.map((e) => (e as StoreError).code)).toEqual([
+      "JobTooLarge",
+      "JobTooLarge",
+      "JobTooLarge",
+      "JobTooLarge",
+    ]);
+    expect((errs[3] as StoreError).message).toMatch(/S record of 3\.casper and 1 more/);
   });
 });
