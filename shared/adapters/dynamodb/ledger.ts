@@ -1,12 +1,13 @@
 /**
  * The ledger: projects (allocation granted and usage by site, `PROJ/<account>`), accounting
- * records (`ACCT#<day>/<time>#<jobId>#<type>`) and the audit trail (`AUDIT#<day>/<time>#<rand>`,
+ * records (`ACCT#<day>/<time>#<jobId>#<type>`, or several written together in one item under the
+ * first's key and `#pack`: acct-packs.ts) and the audit trail (`AUDIT#<day>/<time>#<rand>`,
  * and the same line under the job, `JOB#<key>/L#...`, for tracejob).
  *
  * DynamoDB facts that shaped it: usage is counted with UpdateItem ADD, which needs no read and
  * adds concurrent charges without a lost update; a job's own accounting record and charge ride
  * in the job's transaction (jobs.ts, items.ts), these are the writes outside one; records are
- * partitioned by day so a day's records are one Query, in sort-key (time) order.
+ * partitioned by day so a day's records are one Query (paged), in sort-key (time) order.
  */
 import {
   BatchWriteCommand,

@@ -12,7 +12,8 @@
  *   SRV           INTAKE                      whether the site's intake runs (server/dormancy.ts)
  *   MOM#<momId>   B               a MOM's last heartbeat (expires by TTL; dropped on its last obituary)
  *   BOOT#<node>   B               a node's last accepted MOM boot
- *   ACCT#<day>    <ts>#<jobId>#<T> accounting records
+ *   ACCT#<day>    <ts>#<jobId>#<T> accounting records, one an item, or packed under the first's
+ *                 key + `#pack` (records written together: acct-packs.ts)
  *   XFER#<id>     X               a transfer received from a peer (job created, or aborted)
  *   PROJ          <account>       allocation and usage by site of a project
  *   PEER          <short>         a peer's last heartbeat and federation state
