@@ -176,6 +176,23 @@ describe("dynamodb: accounting records packed", () => {
     }
   });
 
+  it("records seconds apart: a window each, more windows than Queries in flight at once", async () => {
+    const name = `contract${++tables}`;
+    await raw.send(new CreateTableCommand(createTableInput(name)));
+    try {
+      const store = new DynamoSiteStore(doc, name);
+      const recs = Array.from({ length: 20 }, (_, i) => rec(-60_000 + i * 1000, i + 1, "S"));
+      const there = recs.filter((_, i) => i % 3 === 0);
+      await store.putAccts(there);
+      expect(await items(name, "2026-12-04")).toHaveLength(there.length);
+      await store.ensureAcct(recs);
+      expect(await items(name, "2026-12-04")).toHaveLength(20);
+      expect(await store.listAcct("2026-12-04")).toEqual(recs);
+    } finally {
+      await raw.send(new DeleteTableCommand({ TableName: name }));
+    }
+  });
+
   it("a day of more records than one Query page reads whole", async () => {
     const name = `contract${++tables}`;
     await raw.send(new CreateTableCommand(createTableInput(name)));

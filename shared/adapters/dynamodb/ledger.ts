@@ -28,6 +28,9 @@ import { mergeCharges } from "./job-groups.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
+/** Queries ensureAcct has in flight at once. */
+const ENSURE_QUERIES_AT_ONCE = 8;
+
 export class DynamoLedger extends TableAccess implements Ledger {
   async getProject(account: string): Promise<ProjectRecord | undefined> {
     const r = await this.doc.send(
@@ -153,16 +156,21 @@ export class DynamoLedger extends TableAccess implements Ledger {
   async ensureAcct(recs: AcctRecord[]): Promise<void> {
     if (!recs.length) return;
     const have = new Set<string>();
-    const found = await Promise.all(
-      recordWindows(recs).map((w) =>
-        this.queryItems({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :p AND sk BETWEEN :a AND :b",
-          ExpressionAttributeValues: { ":p": w.pk, ":a": w.from, ":b": w.to },
-        }),
-      ),
-    );
-    for (const r of unpackAccts(found.flat())) have.add(recordSk(r));
+    const windows = recordWindows(recs);
+    // a few Queries at a time: the ends of a lost MOM's jobs can name records hours apart, one
+    // window each
+    for (let i = 0; i < windows.length; i += ENSURE_QUERIES_AT_ONCE) {
+      const found = await Promise.all(
+        windows.slice(i, i + ENSURE_QUERIES_AT_ONCE).map((w) =>
+          this.queryItems({
+            TableName: this.table,
+            KeyConditionExpression: "pk = :p AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues: { ":p": w.pk, ":a": w.from, ":b": w.to },
+          }),
+        ),
+      );
+      for (const r of unpackAccts(found.flat())) have.add(recordSk(r));
+    }
     const missing = recs.filter((r) => !have.has(recordSk(r)));
     if (!missing.length) return;
     const err = (await this.putAccts(missing)).find((e) => e !== undefined);
