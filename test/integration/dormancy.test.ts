@@ -71,7 +71,10 @@ describe("an idle local site", () => {
 
       const r = await s.cli("qsub", ["--", "/bin/echo", "woken"]);
       expect(r.code, r.stderr).toBe(0);
-      expect((await site.ctx.store.getIntake())?.state).toBe("awake");
+      // woken: awake, or draining already (the intake runs in both): a tick may find no work
+      // between the API's wake and its job write, or after the job has ended (CI, 2026-12-04:
+      // "draining"); what shows the wake is the job running and the probe being consumed
+      expect(["awake", "draining"]).toContain((await site.ctx.store.getIntake())?.state);
       await s.waitState(r.stdout.trim(), ["F"]);
       expect(await s.attr(r.stdout.trim(), "Exit_status")).toBe("0");
       // the probe waited for the wake, then was consumed like any trigger

@@ -116,6 +116,17 @@ describe("dynamodb: a job item of the earlier shape", () => {
   });
 });
 
+/** A fresh table of the site's definition for `run`, deleted after it. */
+async function withTable(run: (name: string, store: DynamoSiteStore) => Promise<void>): Promise<void> {
+  const name = `contract${++tables}`;
+  await raw.send(new CreateTableCommand(createTableInput(name)));
+  try {
+    await run(name, new DynamoSiteStore(doc, name));
+  } finally {
+    await raw.send(new DeleteTableCommand({ TableName: name }));
+  }
+}
+
 // Accounting records put together are packed (acct-packs.ts): fewer, fuller items. The contract
 // tests see records only; these look at the items DynamoDB holds.
 describe("dynamodb: accounting records packed", () => {
@@ -139,10 +150,7 @@ describe("dynamodb: accounting records packed", () => {
     ).Items ?? [];
 
   it("one item per records written within PACK_SPAN_MS of each other on one day; each found again, none put twice", async () => {
-    const name = `contract${++tables}`;
-    await raw.send(new CreateTableCommand(createTableInput(name)));
-    try {
-      const store = new DynamoSiteStore(doc, name);
+    await withTable(async (name, store) => {
       const qs = Array.from({ length: 10 }, (_, i) => rec(i, i + 1, "Q"));
       // 80 ms after the first: a pack of their own; the next day's: an item of its own there
       const ss = [rec(80, 1, "S"), rec(85, 2, "S")];
@@ -171,16 +179,11 @@ describe("dynamodb: accounting records packed", () => {
       expect(await store.listAcct("2026-12-04")).toEqual(
         [...qs.slice(0, 10), missing, ...ss].sort((a, b) => a.time - b.time),
       );
-    } finally {
-      await raw.send(new DeleteTableCommand({ TableName: name }));
-    }
+    });
   });
 
   it("records seconds apart: a window each, more windows than Queries in flight at once", async () => {
-    const name = `contract${++tables}`;
-    await raw.send(new CreateTableCommand(createTableInput(name)));
-    try {
-      const store = new DynamoSiteStore(doc, name);
+    await withTable(async (name, store) => {
       const recs = Array.from({ length: 20 }, (_, i) => rec(-60_000 + i * 1000, i + 1, "S"));
       const there = recs.filter((_, i) => i % 3 === 0);
       await store.putAccts(there);
@@ -188,16 +191,11 @@ describe("dynamodb: accounting records packed", () => {
       await store.ensureAcct(recs);
       expect(await items(name, "2026-12-04")).toHaveLength(20);
       expect(await store.listAcct("2026-12-04")).toEqual(recs);
-    } finally {
-      await raw.send(new DeleteTableCommand({ TableName: name }));
-    }
+    });
   });
 
   it("a day of more records than one Query page reads whole", async () => {
-    const name = `contract${++tables}`;
-    await raw.send(new CreateTableCommand(createTableInput(name)));
-    try {
-      const store = new DynamoSiteStore(doc, name);
+    await withTable(async (_name, store) => {
       // ~1.3 MB of single records (a second apart, so none packs): past a Query's 1 MB page
       const big = "x".repeat(4000);
       const recs = Array.from({ length: 320 }, (_, i) => ({
@@ -208,8 +206,6 @@ describe("dynamodb: accounting records packed", () => {
       }));
       expect((await store.putAccts(recs)).every((e) => e === undefined)).toBe(true);
       expect((await store.listAcct("2026-12-04")).map((r) => r.jobId)).toEqual(recs.map((r) => r.jobId));
-    } finally {
-      await raw.send(new DeleteTableCommand({ TableName: name }));
-    }
+    });
   }, 60_000);
 });

@@ -19,7 +19,7 @@
  * again alone, after a repair read that lagged) is read once (`unpackAccts` keeps one per key).
  */
 import type { AcctRecord } from "../../server/records.js";
-import { acctItem } from "./items.js";
+import { acctItem, acctOf } from "./items.js";
 import { keys } from "./table.js";
 
 /** Records of a pack lie within this many ms of its first (the repair reads that far back). */
@@ -92,20 +92,10 @@ export function packAccts(recs: AcctRecord[]): { item: Item; members: number[] }
 export function unpackAccts(items: Item[]): AcctRecord[] {
   const byKey = new Map<string, AcctRecord>();
   for (const it of items) {
-    const rs: AcctRecord[] = typeof it.recs === "string" ? JSON.parse(it.recs) : [recordOf(it)];
+    const rs: AcctRecord[] = typeof it.recs === "string" ? JSON.parse(it.recs) : [acctOf(it)];
     for (const r of rs) byKey.set(recordSk(r), r);
   }
   return [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, r]) => r);
-}
-
-function recordOf(it: Item): AcctRecord {
-  return {
-    time: it.time as number,
-    jobId: it.jobId as string,
-    type: it.type as string,
-    data: it.data as AcctRecord["data"],
-    ...(typeof it.expiresAt === "number" && { expiresAt: it.expiresAt }),
-  };
 }
 
 /**

@@ -230,3 +230,14 @@ export function chargesUpdate(table: string, cs: UsageCharge[]): UpdateCommandIn
 export function acctItem(rec: AcctRecord): Record<string, unknown> {
   return { ...keys.acct(rec.time, rec.jobId, rec.type), ...rec };
 }
+
+/** The record a single accounting item holds, its TTL with it (readers leave expired ones out: history.ts). */
+export function acctOf(it: Record<string, unknown>): AcctRecord {
+  return {
+    time: it.time as number,
+    jobId: it.jobId as string,
+    type: it.type as string,
+    data: it.data as AcctRecord["data"],
+    ...(typeof it.expiresAt === "number" && { expiresAt: it.expiresAt }),
+  };
+}

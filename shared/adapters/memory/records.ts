@@ -10,16 +10,8 @@ export function acctOp(rec: AcctRecord): WriteOp {
   return { key: keys.acct(rec.time, rec.jobId, rec.type), next: () => ({ ...rec }) };
 }
 
-export function acctOf(it: Item): AcctRecord {
-  return {
-    time: it.time as number,
-    jobId: it.jobId as string,
-    type: it.type as string,
-    data: it.data as AcctRecord["data"],
-    // the TTL, as the DynamoDB adapter returns it (history.ts leaves expired records out)
-    ...(typeof it.expiresAt === "number" && { expiresAt: it.expiresAt }),
-  };
-}
+/** A record read back as the DynamoDB adapter reads a single record's item. */
+export { acctOf } from "../dynamodb/items.js";
 
 /** ADD to a project's counters (core-seconds cs_<where>, walltime ws_<where>), creating it if absent. */
 export function chargeOp(c: UsageCharge): WriteOp {
