@@ -128,4 +128,38 @@ describe("dashboard at scale", () => {
     expect(me.errors.filter((e) => !/404/.test(e))).toEqual([]);
     await me.context.close();
   }, 90_000);
+
+  it("a view still loading when the user moves on neither takes the page back nor keeps polling", async () => {
+    const me = await openAs(browser, "alice");
+    const { page } = me;
+    await page.goto(`${site.url}/ui/#/charts`);
+    await page.waitForSelector('body[data-ready="charts"]');
+    // hold the jobs view's first page until the charts view has loaded, so the jobs route ends last
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let jobsRequests = 0;
+    await page.route("**/v1/jobs?**", async (route) => {
+      jobsRequests++;
+      await held;
+      await route.continue();
+    });
+    await page.evaluate(() => {
+      location.hash = "#/jobs?user=bob";
+    });
+    await expect.poll(() => jobsRequests).toBe(1);
+    await page.evaluate(() => {
+      location.hash = "#/charts";
+    });
+    await page.waitForSelector('body[data-ready="charts"]');
+    release();
+    // the jobs view's poller would ask again after 3 s: give it 4
+    await page.waitForTimeout(4000);
+    expect(await page.evaluate(() => document.body.dataset.ready)).toBe("charts");
+    expect(await page.locator("tr[data-job]").count()).toBe(0);
+    expect(jobsRequests).toBe(1);
+    expect(me.errors.filter((e) => !/404/.test(e))).toEqual([]);
+    await me.context.close();
+  }, 60_000);
 });

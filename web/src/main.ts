@@ -9,6 +9,13 @@ import { app, loadSites } from "./state.js";
 import { renderSubmit } from "./submit.js";
 
 let stop: () => void = () => {};
+/**
+ * Which route() call owns the page. Views load asynchronously, so a quick second navigation (a
+ * filter, then a click on Charts) starts a route while the first is still loading; the first
+ * then finishes last. Without this count it would mark the page ready as its own view and start
+ * a poller nobody stops (seen in CI: the charts page never became ready).
+ */
+let generation = 0;
 
 function whoBox(): void {
   const who = document.getElementById("who") as HTMLElement;
@@ -71,15 +78,26 @@ async function route(): Promise<void> {
     if ((a as HTMLElement).dataset.view === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  const mine = ++generation;
   try {
-    if (view === "jobs") stop = await renderJobs(main);
-    else if (view === "job") stop = await renderJob(main, decodeURIComponent(path.split("/")[2] ?? ""));
-    else if (view === "charts") stop = await renderCharts(main);
-    else if (view === "submit") stop = await renderSubmit(main);
-    else stop = await renderOverview(main);
+    const stopView =
+      view === "jobs"
+        ? await renderJobs(main)
+        : view === "job"
+          ? await renderJob(main, decodeURIComponent(path.split("/")[2] ?? ""))
+          : view === "charts"
+            ? await renderCharts(main)
+            : view === "submit"
+              ? await renderSubmit(main)
+              : await renderOverview(main);
+    if (mine !== generation) {
+      stopView(); // a newer route owns the page: this view's poller must not run on
+      return;
+    }
+    stop = stopView;
     document.body.dataset.ready = view;
   } catch (e) {
-    main.replaceChildren(h("p", { class: "error" }, (e as Error).message));
+    if (mine === generation) main.replaceChildren(h("p", { class: "error" }, (e as Error).message));
   }
 }
 
