@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { startDynamoDbLocal } from "../infra/local/dynamodb.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients } from "../shared/adapters/aws-clients.js";
 import { createTableInput } from "../shared/adapters/dynamodb/table.js";
@@ -60,6 +60,35 @@ await measure("UpdateItem (Q to R: moves 3 index keys)", (i) =>
     }),
   ),
 );
+// what group commit buys on DynamoDB Local (shared/adapters/dynamodb/jobs.ts, PlainGroupWrites):
+// the same conditional claim, 25 to a TransactWriteItems; counted in items, not requests
+{
+  let n = 0;
+  const seconds = 5;
+  const end = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: 2 }, async () => {
+      while (Date.now() < end) {
+        const first = n;
+        n += 25;
+        await doc.send(
+          new TransactWriteCommand({
+            TransactItems: Array.from({ length: 25 }, (_, k) => ({
+              Update: {
+                TableName: "ceiling",
+                Key: { pk: `JOB#${(first + k) % 1000}`, sk: "A" },
+                UpdateExpression: "SET #s = :r, run = :p, runSk = :k, ver = ver + :one REMOVE rdy, rdySk",
+                ExpressionAttributeNames: { "#s": "state" },
+                ExpressionAttributeValues: { ":r": "R", ":p": "default", ":k": String(first + k), ":one": 1 },
+              },
+            })),
+          }),
+        );
+      }
+    }),
+  );
+  console.log(`| TransactWriteItems of 25 such updates (2 at once) | ${(n / seconds).toFixed(0)} items/s |`);
+}
 await measure("GetItem", (i) =>
   doc.send(new GetCommand({ TableName: "ceiling", Key: { pk: `JOB#${i % 1000}`, sk: "A" } })),
 );

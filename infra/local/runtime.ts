@@ -31,7 +31,7 @@ import { nodesToRun } from "../../shared/server/node-power.js";
 import { SqsBus } from "../../shared/adapters/sqs/bus.js";
 import { LOCAL_CREDENTIALS, makeDynamoClients, makeSqsClient } from "../../shared/adapters/aws-clients.js";
 import { siteQueues } from "../../shared/adapters/sqs/queue-defs.js";
-import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { DynamoSiteStore, type PlainGroupWrites } from "../../shared/adapters/dynamodb/index.js";
 import { createTableInput } from "../../shared/adapters/dynamodb/table.js";
 import { seedSite } from "../../shared/server/seed.js";
 import { MemoryMetrics } from "../../shared/observability/metrics.js";
@@ -74,6 +74,12 @@ export interface LocalOptions {
   momHeartbeatMs?: number;
   /** how often a MOM running no job beats (default IDLE_MOM_HEARTBEAT_MS) */
   momIdleHeartbeatMs?: number;
+  /**
+   * how the site's store sends a group of plain job writes (shared/adapters/dynamodb/jobs.ts):
+   * default "transactions", DynamoDB Local's fast path; "singles" is what the Lambdas do on AWS
+   * (bench/cost.ts runs that way, to measure AWS's bill)
+   */
+  plainGroupWrites?: PlainGroupWrites;
   log?: (line: string) => void;
 }
 
@@ -178,7 +184,7 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
           ...federationFor(sc, other),
         });
       }
-      const store = new DynamoSiteStore(doc, table);
+      const store = new DynamoSiteStore(doc, table, { plainGroups: opts.plainGroupWrites ?? "transactions" });
       await seedSite(store, sc, os.userInfo().username);
       const siteMetrics = new MemoryMetrics();
       // The site's MOM gateway (API Gateway's WebSocket API on AWS): its routes run the same

@@ -104,6 +104,28 @@ export function jobGroupContract(makeStore: MakeStore) {
       expect(await s.listAcct(dayOf(T0))).toEqual([]);
     });
 
+    it("plain writes (no record, no charge: the hot path): a stale one and a create over an existing key fail alone, the rest land", async () => {
+      const s = store();
+      const js = await running(s, 4);
+      await s.updateJob(js[2], { ...js[2], comment: "newer" });
+      const res = await s.writeJobs([
+        ...js.map((j) => ({ before: j, after: { ...j, comment: "seen" } })),
+        { create: job(9) },
+        { create: job(1) },
+      ]);
+      expect(res.map((r) => (r instanceof Error ? r.constructor.name : `${r.state}${r.ver}`))).toEqual([
+        "R1",
+        "R1",
+        "ConflictError",
+        "R1",
+        "Q0",
+        "ConflictError",
+      ]);
+      expect(await s.getJob("3")).toMatchObject({ state: "R", comment: "newer", ver: 1 });
+      for (const k of ["1", "2", "4"]) expect(await s.getJob(k)).toMatchObject({ comment: "seen", ver: 1 });
+      expect(await s.getJob("9")).toEqual(job(9));
+    });
+
     it("two writes of one job in a group: the first lands, the second (same ver) is a conflict", async () => {
       const s = store();
       const [a] = await running(s, 1);

@@ -24,6 +24,7 @@ import { COLD_FIELDS } from "../../shared/adapters/dynamodb/job-pack.js";
 import { scriptPut } from "../../shared/adapters/dynamodb/job-script.js";
 import { createTableInput, keys } from "../../shared/adapters/dynamodb/table.js";
 import { jobRecord } from "../fixtures/job.js";
+import { jobGroupContract } from "../contract/job-groups.contract.js";
 import { storeContract } from "../contract/store.contract.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-store-contract-"));
@@ -84,6 +85,24 @@ storeContract("dynamodb", async () => {
         )
       ).Items ?? [],
   };
+});
+
+// The local runtime's store sends groups of plain job writes in shared transactions (DynamoDB
+// Local's fast path, dynamodb/jobs.ts PlainGroupWrites); the contract above runs AWS's singles.
+describe("dynamodb, plain groups in transactions (the local runtime's store)", () => {
+  jobGroupContract(async () => {
+    const name = `contract${++tables}`;
+    await raw.send(new CreateTableCommand(createTableInput(name)));
+    return {
+      store: new DynamoSiteStore(doc, name, { plainGroups: "transactions" }),
+      cleanup: async () => {
+        await raw.send(new DeleteTableCommand({ TableName: name }));
+      },
+      // the group contract reads through the port only
+      ttlSweep: () => Promise.reject(new Error("not used by the group contract")),
+      partition: () => Promise.reject(new Error("not used by the group contract")),
+    };
+  });
 });
 
 // A table written by a version before the packed cold fields (job-pack.ts): the job item holds

@@ -23,12 +23,19 @@ import type {
   TransferStore,
 } from "../../ports/store.js";
 import { DynamoJobIndexes } from "./job-indexes.js";
-import { DynamoJobs } from "./jobs.js";
+import { DynamoJobs, type PlainGroupWrites } from "./jobs.js";
 import { DynamoLedger } from "./ledger.js";
 import { DynamoMoms } from "./moms.js";
 import { DynamoScriptLeases } from "./script-leases.js";
 import { DynamoServerObjects } from "./server-objects.js";
 import { DynamoTransfers } from "./transfers.js";
+
+export type { PlainGroupWrites } from "./jobs.js";
+
+export interface DynamoStoreOptions {
+  /** how a group of plain job writes is sent (default "singles", AWS's choice): jobs.ts */
+  plainGroups?: PlainGroupWrites;
+}
 
 export class DynamoSiteStore implements SiteStore {
   private readonly jobs: DynamoJobs;
@@ -42,8 +49,9 @@ export class DynamoSiteStore implements SiteStore {
   constructor(
     readonly doc: DynamoDBDocumentClient,
     readonly table: string,
+    opts: DynamoStoreOptions = {},
   ) {
-    this.jobs = new DynamoJobs(doc, table);
+    this.jobs = new DynamoJobs(doc, table, opts.plainGroups);
     this.jobIndexes = new DynamoJobIndexes(doc, table);
     this.scripts = new DynamoScriptLeases(doc, table);
     this.objects = new DynamoServerObjects(doc, table);

@@ -12,6 +12,7 @@
 import { batchGet } from "./batch-get.js";
 import {
   DeleteCommand,
+  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -42,7 +43,30 @@ import type { ScriptLeaseMethods } from "./script-leases.js";
 import { TableAccess } from "./table-access.js";
 import { keys } from "./table.js";
 
+/**
+ * How a group of plain job writes (no accounting record, no charge: every hot-path write) is
+ * sent. The per-write outcome is the same either way (each is conditional on its own ver, and a
+ * lost race is that write's ConflictError alone); what differs is the price of the group:
+ *   "singles"       one conditional write each, side by side. DynamoDB bills a transaction's
+ *                   items twice (a job item: 2 WRU, not 1), and a group of independent writes
+ *                   gains nothing from atomicity: the choice on AWS, where capacity is billed
+ *                   and scales out (lambdas/env.ts).
+ *   "transactions"  shared transactions, as the writes with records go. DynamoDB Local is one
+ *                   JVM on the site's own cores and pays per commit: one 25-item transaction
+ *                   carries ~2.3× the items per second of single UpdateItems (bench/ddb-ceiling
+ *                   .mts), so the local runtime (infra/local/runtime.ts) sends its groups this way.
+ */
+export type PlainGroupWrites = "singles" | "transactions";
+
 export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRead | ScriptLeaseMethods> {
+  constructor(
+    doc: DynamoDBDocumentClient,
+    table: string,
+    private readonly plainGroups: PlainGroupWrites = "singles",
+  ) {
+    super(doc, table);
+  }
+
   /** Bytes the job's item takes in this table (the same item createJob writes). */
   jobItemBytes(job: JobRecord): number {
     return jobItemSize(job);
@@ -382,11 +406,10 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
     out: (JobRecord | Error)[],
   ): Promise<void> {
     // Plain job writes (no record, no charge: every hot-path write since accounting left the
-    // job's write, job-end.ts settleEnd) go as single conditional writes, side by side: DynamoDB
-    // bills each item of a transaction twice (a ~2 KB job: 4 WRU instead of 2, issue 14), and a
-    // group of them gains nothing from atomicity, each being conditional on its own ver anyway.
-    // Writes of one job are still in different groups, sent in order (writeJobs).
-    if (group.every((i) => !writes[i].acct && !writes[i].charge)) {
+    // job's write, job-end.ts settleEnd) go as single conditional writes, side by side, unless
+    // this store sends them in transactions (PlainGroupWrites: billing on AWS, commits on
+    // DynamoDB Local). Writes of one job are still in different groups, sent in order (writeJobs).
+    if (this.plainGroups === "singles" && group.every((i) => !writes[i].acct && !writes[i].charge)) {
       await Promise.all(group.map(async (i) => (out[i] = await this.plain(writes[i]))));
       return;
     }
