@@ -162,26 +162,54 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
     if (f && f.ver === j.ver) byId.set(id, f);
     else if (touchKeys.has(j.key)) byId.delete(id);
   }
+  // Tell users why jobs wait (PBS comment), for the first few only: each comment is a write.
+  // They are other jobs than the ones starting, so they go beside the claims (and share their
+  // group commit) instead of after the dispatches, where they held the partition's next cycle.
+  if (waiting.length)
+    report.topWaiting = { jobId: byId.get(waiting[0][0])?.id ?? waiting[0][0], reason: waiting[0][1] };
+  const comments: Promise<unknown>[] = [];
+  for (const [cid, reason] of waiting) {
+    if (comments.length >= COMMENT_UPDATES_PER_CYCLE) break;
+    const j = byId.get(cid);
+    if (!j || j.array || j.comment === reason) continue;
+    comments.push(
+      groupWrite(ctx.store, { before: j, after: { ...j, comment: reason } }).catch((err) => {
+        if (!(err instanceof ConflictError)) throw err;
+      }),
+    );
+  }
+  // Each job goes to its MOM as soon as its claim lands (a dispatch that fails puts it back in
+  // the queue); its S record is written beside the dispatch, not before it: the job holds its
+  // cpus from the claim, so every round trip between claim and MOM is a slot held for nothing.
   const startedJobs: JobRecord[] = [];
-  await Promise.all([
+  const dispatches: Promise<void>[] = [];
+  const records: Promise<void>[] = [];
+  const started = (jobs: JobRecord[]) => {
+    startedJobs.push(...jobs);
+    for (const j of jobs) dispatches.push(dispatch(ctx, j));
+  };
+  const claims = [
     ...plain.map(async (d) => {
       const before = byId.get(d.jobId);
       if (!before) return;
-      const job = await claim(ctx, before, d, startedAt, poweredOn);
-      if (job) startedJobs.push(job);
+      const job = await claim(ctx, before, d, startedAt, poweredOn, records);
+      if (job) started([job]);
     }),
-    ...[...arrays.entries()].map(async ([key, ds]) => {
+    ...[...arrays.values()].map(async (ds) => {
       const parent = byId.get(ds[0].jobId);
       if (!parent) return;
-      const subs = await claimSubjobs(ctx, parent, ds, startedAt, poweredOn);
-      startedJobs.push(...subs);
-      void key;
+      started(await claimSubjobs(ctx, parent, ds, startedAt, poweredOn));
     }),
-  ]);
+  ];
+  // Everything begun is awaited before the cycle ends or fails (a Lambda may be frozen as soon as
+  // it returns), a claim that throws included: the jobs claimed beside it are still dispatched.
+  const failures: unknown[] = [];
+  const settle = (ps: Promise<unknown>[]) =>
+    Promise.all(ps.map((p) => p.catch((err: unknown) => void failures.push(err))));
+  await settle(claims);
+  await settle([...dispatches, ...records, ...comments]);
   report.started = startedJobs.length;
-
-  // Hand the claimed jobs to their MOMs. A dispatch that fails puts the job back in the queue.
-  await Promise.all(startedJobs.map((j) => dispatch(ctx, j)));
+  if (failures.length) throw failures[0];
   // Pool nodes: power on for jobs short of nodes, off when idle past idleOff (node-power.ts says
   // why only this cycle may power its partition's nodes off).
   await cyclePower(ctx, {
@@ -201,19 +229,6 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
       withAfterDeps.map((j) => ({ type: "started", jobKey: j.key })),
     );
 
-  // Tell users why jobs wait (PBS comment), for the first few only: each comment is a write.
-  if (waiting.length)
-    report.topWaiting = { jobId: byId.get(waiting[0][0])?.id ?? waiting[0][0], reason: waiting[0][1] };
-  let comments = 0;
-  for (const [cid, reason] of waiting) {
-    if (comments >= COMMENT_UPDATES_PER_CYCLE) break;
-    const j = byId.get(cid);
-    if (!j || j.array || j.comment === reason) continue;
-    comments++;
-    await ctx.store.updateJob(j, { ...j, comment: reason }).catch((err) => {
-      if (!(err instanceof ConflictError)) throw err;
-    });
-  }
   // Jobs of ours wait: say so to the peers (one that pulls from us may have room now).
   if (ctx.peers?.size && Object.keys(plan.waiting).length > 0) {
     const waitingQueues = Object.keys(plan.waiting)
@@ -323,12 +338,18 @@ function runFields(
   };
 }
 
+/**
+ * Claim one job for the run `d` decided (a conditional write from Q to R). Its S record follows
+ * the claim; with `records`, the put is left there for the caller to await (the cycle, after its
+ * dispatches), else it is awaited here.
+ */
 export async function claim(
   ctx: SiteContext,
   before: JobRecord,
   d: Decision,
   now: number,
   poweredOn: ReadonlyMap<string, number> = new Map(),
+  records?: Promise<void>[],
 ): Promise<JobRecord | undefined> {
   let fields: Partial<JobRecord>;
   try {
@@ -351,9 +372,11 @@ export async function claim(
     // Only a claim that landed writes it; a crash (or a failed put) is repaired at the job's end
     // (job-end.ts settleEnd rebuilds it from the job, as here).
     // Best effort: the run is claimed, so it must be dispatched whatever happens to its record.
-    await groupPutAcct(ctx.store, startRecord(started)).catch((err) =>
+    const record = groupPutAcct(ctx.store, startRecord(started)).catch((err) =>
       ctx.log.warn(`S record of ${started.id} left for its end: ${(err as Error).message}`),
     );
+    if (records) records.push(record);
+    else await record;
     return started;
   } catch (err) {
     if (err instanceof ConflictError) return undefined; // changed since we read it: next cycle decides again

@@ -4,7 +4,7 @@
  * and what a job that waits is told. The pure planner has its own tests (plan.test.ts); these
  * check that the cycle feeds it the site as stored and carries its decisions out.
  */
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { inspectStore } from "../../../shared/adapters/memory/index.js";
 import { LOOKAHEAD_MARGIN } from "../../../shared/scheduler/lookahead.js";
 import { triggerCycles } from "../../../shared/server/messages.js";
@@ -62,6 +62,32 @@ describe("a cycle", () => {
         stdoutPath: `/home/alice/hi.o${j.seq}`,
       }),
     ]);
+  });
+
+  it("hands a claimed job to its MOM without waiting for its S record, which lands before the cycle ends", async () => {
+    // the job holds its cpus from the claim: a round trip between claim and MOM is a slot idle
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const put = s.store.putAccts.bind(s.store);
+    s.store.putAccts = async (recs) => {
+      if (recs.some((r) => r.type === "S")) await gate;
+      return put(recs);
+    };
+    const id = await s.submit("alice", "true\n");
+    const cycling = s.settle();
+    await vi.waitFor(() => expect(s.executor.dispatched.map((d) => d.jobId)).toContain(id));
+    expect(inspectStore(s.store).acct.map((a) => a.type)).toEqual(["Q"]);
+    let ended = false;
+    void cycling.then(() => {
+      ended = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ended, "the cycle waits for the record it began").toBe(false);
+    release();
+    await cycling;
+    expect(inspectStore(s.store).acct.map((a) => a.type)).toEqual(["Q", "S"]);
   });
 
   it("starts jobs in priority order, FIFO among equals, as many as the nodes hold", async () => {
