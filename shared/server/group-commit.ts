@@ -3,8 +3,10 @@
  *
  * Writes asked for while the event loop is busy with other work (the claims of one cycle, the
  * ends of one batch of obituaries, submissions arriving together) are sent as one
- * JobStore.writeJobs: shared transactions instead of one 2-item transaction each, which is where
- * DynamoDB (and DynamoDB Local, about 3× per item) is cheaper (issue 14). Each caller still gets
+ * JobStore.writeJobs, which the store sends as it is cheapest there: writes with a record or a
+ * charge in shared transactions; plain ones one by one on AWS (a transaction bills its items
+ * twice) and in shared transactions on DynamoDB Local, which pays per commit (PlainGroupWrites,
+ * adapters/dynamodb/jobs.ts; issue 14). Each caller still gets
  * its own outcome: its record, or the error its write alone would have had. A ConflictError
  * sends the caller down its single-write path (mutateJob re-reads and decides again; a claim
  * leaves the job to the next cycle), so per-job semantics are those of updateJob/createJob.
