@@ -7,6 +7,7 @@
  */
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
+import { keyOfId } from "../shared/server/mutate.js";
 import type { LocalSite } from "../infra/local/runtime.js";
 import { countRequests, pct, startBenchStack } from "./local.js";
 
@@ -70,7 +71,8 @@ export async function transferRun(jobs: number): Promise<TransferResult> {
         return j?.state === "M" && j.movedTo ? j : undefined;
       }, 60_000);
       const there = await until(async () => {
-        const j = await derecho.ctx.store.getJob((origin.movedTo as string).split(".")[0]);
+        // a moved job keeps its ID (2.casper); the peer keys its copy by it (2@casper, keyOfId)
+        const j = await derecho.ctx.store.getJob(keyOfId(origin.movedTo as string, derecho.config.name));
         return j?.stime ? j : undefined;
       }, 60_000);
       lat.push((there.stime as number) - origin.ctime);
