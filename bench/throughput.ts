@@ -12,7 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { PlainGroupWrites } from "../shared/adapters/dynamodb/index.js";
 import { parseConfig } from "../shared/config/site-config.js";
-import { countRequests, harnessReads, startBenchStack, waitFinished } from "./local.js";
+import { countRequests, harnessReads, pct, startBenchStack, waitFinished } from "./local.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -139,11 +139,10 @@ async function oneRun(k: number) {
     // How long a job holds its slot (claimed until its end is written: the scheduler sees the
     // slot free only then) and waits for one (queued until claimed): with 64 slots, throughput
     // is at most 64 / the slot time.
-    const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)];
     const held = done.map((j) => (j.obittime ?? 0) - (j.stime ?? 0));
     const waited = done.map((j) => (j.stime ?? 0) - j.qtime);
     console.log(
-      `slot held (start to end written) p50 ${q(held, 0.5)} ms, p90 ${q(held, 0.9)} ms; queued p50 ${q(waited, 0.5)} ms, p90 ${q(waited, 0.9)} ms`,
+      `slot held (start to end written) p50 ${pct(held, 50)} ms, p90 ${pct(held, 90)} ms; queued p50 ${pct(waited, 50)} ms, p90 ${pct(waited, 90)} ms`,
     );
     console.log("CPU ms per job:");
     for (const [n, t] of Object.entries(cpu).sort((a, b) => b[1] - a[1]))

@@ -18,7 +18,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, localAwsCredentials, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { makeDynamoClients } from "../../shared/adapters/aws-clients.js";
-import { DynamoSiteStore } from "../../shared/adapters/dynamodb/index.js";
+import { DynamoSiteStore, type DynamoStoreOptions } from "../../shared/adapters/dynamodb/index.js";
 import { jobItem } from "../../shared/adapters/dynamodb/items.js";
 import { COLD_FIELDS } from "../../shared/adapters/dynamodb/job-pack.js";
 import { scriptPut } from "../../shared/adapters/dynamodb/job-script.js";
@@ -26,6 +26,7 @@ import { createTableInput, keys } from "../../shared/adapters/dynamodb/table.js"
 import { jobRecord } from "../fixtures/job.js";
 import { jobGroupContract } from "../contract/job-groups.contract.js";
 import { storeContract } from "../contract/store.contract.js";
+import type { StoreUnderTest } from "../contract/store-fixture.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mq-store-contract-"));
 let ddb: DynamoDbLocal | undefined;
@@ -48,11 +49,12 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-storeContract("dynamodb", async () => {
+/** A fresh table of the site's definition and the store over it, with the contract's hooks. */
+async function tableUnderTest(opts: DynamoStoreOptions = {}): Promise<StoreUnderTest> {
   const name = `contract${++tables}`;
   await raw.send(new CreateTableCommand(createTableInput(name)));
   return {
-    store: new DynamoSiteStore(doc, name),
+    store: new DynamoSiteStore(doc, name, opts),
     cleanup: async () => {
       await raw.send(new DeleteTableCommand({ TableName: name }));
     },
@@ -85,24 +87,14 @@ storeContract("dynamodb", async () => {
         )
       ).Items ?? [],
   };
-});
+}
+
+storeContract("dynamodb", () => tableUnderTest());
 
 // The local runtime's store sends groups of plain job writes in shared transactions (DynamoDB
 // Local's fast path, dynamodb/jobs.ts PlainGroupWrites); the contract above runs AWS's singles.
 describe("dynamodb, plain groups in transactions (the local runtime's store)", () => {
-  jobGroupContract(async () => {
-    const name = `contract${++tables}`;
-    await raw.send(new CreateTableCommand(createTableInput(name)));
-    return {
-      store: new DynamoSiteStore(doc, name, { plainGroups: "transactions" }),
-      cleanup: async () => {
-        await raw.send(new DeleteTableCommand({ TableName: name }));
-      },
-      // the group contract reads through the port only
-      ttlSweep: () => Promise.reject(new Error("not used by the group contract")),
-      partition: () => Promise.reject(new Error("not used by the group contract")),
-    };
-  });
+  jobGroupContract(() => tableUnderTest({ plainGroups: "transactions" }));
 });
 
 // A table written by a version before the packed cold fields (job-pack.ts): the job item holds

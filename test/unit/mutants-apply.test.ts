@@ -11,7 +11,12 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = path.resolve(import.meta.dirname, "../..");
-const dirs = ["test/unit/mutants", "test/unit/mutants/equivalent", "test/unit/peers/mutants"];
+const dirs = [
+  "test/unit/mutants",
+  "test/unit/mutants/equivalent",
+  "test/unit/peers/mutants",
+  "test/unit/peers/mutants/equivalent",
+];
 const patches = dirs.flatMap((d) =>
   fs.existsSync(path.join(root, d))
     ? fs
