@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { format } from "node:util";
 import { CreateTableCommand, DescribeTableCommand, UpdateTableCommand } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
@@ -268,10 +269,12 @@ export async function startLocal(opts: LocalOptions): Promise<LocalMetaqueue> {
         authenticate,
         // job output, read with the job owner's rights (never the runtime's)
         output: localOutputReader(),
+        // every argument, as console.* prints them: an error's stack and cause come after the
+        // message it was logged under (a 500 names only its request ID to the client)
         log: {
-          info: log,
-          warn: log,
-          error: (e: unknown) => log(String(e instanceof Error ? e.stack : e)),
+          info: (...a: unknown[]) => log(format(...a)),
+          warn: (...a: unknown[]) => log(format(...a)),
+          error: (...a: unknown[]) => log(format(...a)),
           debug: () => {},
         },
       };

@@ -22,7 +22,8 @@ import { DynamoSiteStore, type DynamoStoreOptions } from "../../shared/adapters/
 import { jobItem } from "../../shared/adapters/dynamodb/items.js";
 import { COLD_FIELDS } from "../../shared/adapters/dynamodb/job-pack.js";
 import { scriptPut } from "../../shared/adapters/dynamodb/job-script.js";
-import { createTableInput, keys } from "../../shared/adapters/dynamodb/table.js";
+import { createTableInput, keys, LIST_INDEX } from "../../shared/adapters/dynamodb/table.js";
+import type { JobRecord } from "../../shared/server/job.js";
 import { jobRecord } from "../fixtures/job.js";
 import { jobGroupContract } from "../contract/job-groups.contract.js";
 import { storeContract } from "../contract/store.contract.js";
@@ -137,6 +138,48 @@ async function withTable(run: (name: string, store: DynamoSiteStore) => Promise<
     await raw.send(new DeleteTableCommand({ TableName: name }));
   }
 }
+
+// qstat -x reads a queue's active and finished list partitions side by side. A job that ended
+// between the two reads is in both: it was listed twice, and the page's BatchGetItem repeated its
+// key, which DynamoDB refuses (a 500 to qstat, seen in the SIGKILL federation test under load).
+// The send below holds the finished partition's Query until the active one has answered and the
+// job has ended, the interleaving a loaded site met by chance.
+describe("dynamodb: a job that ends while a history page is read", () => {
+  it("is listed once, as it is now", async () => {
+    await withTable(async (name, store) => {
+      await store.createJob(jobRecord(1, { state: "Q" }));
+      await store.createJob(jobRecord(2, { state: "R" }));
+      let activeRead: () => void = () => {};
+      const activeDone = new Promise<void>((r) => {
+        activeRead = r;
+      });
+      const hooked = Object.create(doc) as DynamoDBDocumentClient;
+      hooked.send = (async (cmd: { input: Record<string, unknown> }) => {
+        const values = cmd.input.ExpressionAttributeValues as Record<string, unknown> | undefined;
+        const part =
+          cmd instanceof QueryCommand && cmd.input.IndexName === LIST_INDEX ? values?.[":k"] : undefined;
+        if (part === keys.list("workq", true)) await activeDone;
+        const out = await doc.send(cmd as never);
+        if (part === keys.list("workq", false)) {
+          const r = (await store.getJob("2")) as JobRecord;
+          await store.updateJob(r, { ...r, state: "F", mtime: r.mtime + 1 });
+          activeRead();
+        }
+        return out;
+      }) as never;
+      const page = await new DynamoSiteStore(hooked, name).listJobPage({
+        queues: ["workq"],
+        history: true,
+        limit: 10,
+        order: "oldest",
+      });
+      expect(page.jobs.map((j) => [j.key, j.state])).toEqual([
+        ["1", "Q"],
+        ["2", "F"],
+      ]);
+    });
+  });
+});
 
 // Accounting records put together are packed (acct-packs.ts): fewer, fuller items. The contract
 // tests see records only; these look at the items DynamoDB holds.

@@ -5,7 +5,8 @@
  * reader of the site table (job records, a job and its edge, accounting checks, MOM beats,
  * script leases) instead of a copy of it in each.
  *
- * Missing keys are simply absent from the result; the order of the result is DynamoDB's.
+ * Missing keys are simply absent from the result; the order of the result is DynamoDB's. A key
+ * given twice is asked once: DynamoDB refuses a request that repeats a key (ValidationException).
  */
 import {
   BatchGetCommand,
@@ -27,8 +28,9 @@ export async function batchGet(
   opts: { consistent?: boolean; projection?: string } = {},
 ): Promise<Item[]> {
   const out: Item[] = [];
-  for (let i = 0; i < keys.length; i += BATCH_GET_MAX) {
-    let left: Item[] | undefined = keys.slice(i, i + BATCH_GET_MAX);
+  const wanted = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
+  for (let i = 0; i < wanted.length; i += BATCH_GET_MAX) {
+    let left: Item[] | undefined = wanted.slice(i, i + BATCH_GET_MAX);
     while (left?.length) {
       const r: BatchGetCommandOutput = await doc.send(
         new BatchGetCommand({

@@ -184,7 +184,8 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
 
   /**
    * The `A` items of `jobKeys` (the script is in the B item: job-script.ts; a listing never shows
-   * it), in that order; keys whose job is gone since the index was read are left out.
+   * it), in that order, each once (a job read from two list partitions as it moved between them,
+   * active to finished, is one row); keys whose job is gone since the index was read are left out.
    * BatchGetItem takes 100 keys and may return some unprocessed, which are asked again.
    */
   private async records(jobKeys: string[], consistent: boolean): Promise<JobRecord[]> {
@@ -200,7 +201,7 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
       const { script: _script, ...j } = stripItem(it);
       got.set(j.key, j as JobRecord);
     }
-    return jobKeys.flatMap((k) => got.get(k) ?? []);
+    return [...new Set(jobKeys)].flatMap((k) => got.get(k) ?? []);
   }
 
   /**
@@ -214,7 +215,14 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
     const { parts, states } = pagePartitions(q);
     const newest = q.order !== "oldest";
     const pages = await Promise.all(parts.map((p) => this.readPartition(p, q, states)));
-    const all = pages.flatMap((p) => p.jobs).sort((a, b) => (newest ? b.seq - a.seq : a.seq - b.seq));
+    // The partitions are read side by side, not at one instant: a job that ends (or is moved to
+    // another queue) between two of the reads is in both. It is listed once; its row is read
+    // from the table below, as it is now. (BatchGetItem would also refuse the repeated key.)
+    const seen = new Set<string>();
+    const all = pages
+      .flatMap((p) => p.jobs)
+      .filter((j) => !seen.has(j.key) && !!seen.add(j.key))
+      .sort((a, b) => (newest ? b.seq - a.seq : a.seq - b.seq));
     const listed = all.slice(0, q.limit);
     const more = all.length > q.limit || pages.some((p) => p.more);
     const jobs = await this.records(
