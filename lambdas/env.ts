@@ -20,6 +20,7 @@ import { DynamoSiteStore } from "../shared/adapters/dynamodb/index.js";
 import { PeerPacing } from "../shared/peers/pacing.js";
 import type { Executor } from "../shared/ports/index.js";
 import { logger, metrics as containerMetrics } from "./middleware.js";
+import { siteLog } from "./site-log.js";
 import { loadPeers, ParameterCache, PEERS_TTL_MS, parsePeersEnv, ssmSecrets } from "./peers-env.js";
 import {
   type NodePoolPolicy,
@@ -120,7 +121,6 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
   // the container's logger and metrics (lambdas/middleware.ts flushes the metrics per invocation)
   const metrics = new PowertoolsMetrics(e.SITE_SHORT, containerMetrics);
   logger.appendPersistentKeys({ site: e.SITE_SHORT });
-  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   const settings = {
     ...DEFAULT_SETTINGS,
     killDelay: e.KILL_DELAY,
@@ -148,12 +148,7 @@ export function contextFromEnv(executor: Executor, env: Env = process.env): Site
     // one per container, as the context: resends, offers and heartbeats are paced per process
     pacing: new PeerPacing(),
     settings,
-    log: {
-      info: (m: unknown) => logger.info(text(m)),
-      warn: (m: unknown) => logger.warn(text(m)),
-      error: (m: unknown) => (m instanceof Error ? logger.error(m.message, m) : logger.error(text(m))),
-      debug: (m: unknown) => logger.debug(text(m)),
-    },
+    log: siteLog(logger),
     metrics,
     // API Gateway's JWT authorizer verified the token; the claims name the PBS user
     authenticate: claimsAuthenticator(),
