@@ -96,6 +96,7 @@ const CycleTriggerSchema = z.object({
   type: z.literal("cycle"),
   partition: z.string().max(128),
   reason: z.string().max(64),
+  offer: z.literal(true).optional(),
 });
 
 /**
@@ -111,6 +112,7 @@ async function processBatch(
   handle: (body: string, messageId: string) => Promise<EndResult | "drop">,
 ): Promise<SQSBatchResponse> {
   const touched = new Set<string>();
+  const offer = new Set<string>();
   // records in parallel; a record that throws is reported failed, the others are not
   const response = await processPartialResponse(
     event,
@@ -119,6 +121,7 @@ async function processBatch(
         const res = await handle(r.body, r.messageId);
         if (res === "drop") return;
         for (const p of res.partitions) touched.add(p);
+        for (const p of res.offer ?? []) offer.add(p);
         await releaseCascade(ctx, res.ended, touched);
       } catch (err) {
         ctx.log.error(`${name}: message ${r.messageId} failed: ${(err as Error).message}`);
@@ -132,7 +135,7 @@ async function processBatch(
   );
   if (touched.size) {
     try {
-      await triggerCycles(ctx, touched, name);
+      await triggerCycles(ctx, touched, name, offer);
     } catch (err) {
       // Without the trigger the tick still runs a cycle; report nothing as failed for that.
       ctx.log.warn(`${name}: could not trigger cycles: ${(err as Error).message}`);
@@ -212,11 +215,27 @@ async function momReport(ctx: SiteContext, raw: z.infer<typeof MomEnvelopeSchema
   });
 }
 
+/** JSON.parse, or undefined for a body that is not JSON (the record's own parse reports it). */
+function safeJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
 export function makeSchedulerHandler(ctx: SiteContext) {
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
     // A batch of triggers for one partition is one cycle: they all asked for "a cycle soon", so
     // the first trigger of a partition runs it and the later ones of the batch are answered.
+    // It offers room unpaced if any of them asks (a later one is answered by it too).
     const cycled = new Set<string>();
+    const offer = new Set(
+      event.Records.flatMap((r) => {
+        const t = CycleTriggerSchema.safeParse(safeJson(r.body));
+        return t.success && t.data.offer ? [t.data.partition] : [];
+      }),
+    );
     return processPartialResponse(
       event,
       async (r: SQSRecord) => {
@@ -229,7 +248,7 @@ export function makeSchedulerHandler(ctx: SiteContext) {
         }
         if (cycled.has(p)) return;
         try {
-          await runAccumulatedCycle(ctx, p);
+          await runAccumulatedCycle(ctx, p, { offerNow: offer.has(p) });
         } catch (err) {
           ctx.log.error(`scheduler: cycle of ${p} failed: ${(err as Error).stack}`);
           throw err;

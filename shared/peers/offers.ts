@@ -141,13 +141,20 @@ export function pickForOffer(inp: OfferPickInput): string[] {
 
 /**
  * After a cycle that left room: offer it to the peers we pull from, into the queues of this
- * partition. At most one offer per directive per offerIntervalMs (per process).
+ * partition. At most one offer per directive per offerIntervalMs (per process), unless the cycle
+ * answers a peer's BACKLOG (`paced: false`): every cycle that leaves room would offer it, and
+ * offers of one room in quick succession hand over nothing more, but the one answering a peer
+ * that has jobs waiting must go out, or they wait for the next tick (a minute on AWS) — the
+ * interval held it back when the room's previous offer (a job had just ended) was under
+ * offerIntervalMs old (bench/transfer.ts: the transfer latency's p99).
  */
 export async function sendOffers(
   ctx: SiteContext,
   partition: string,
   free: { ncpus: number; mem: number; ngpus: number }[],
+  opts: { paced?: boolean } = {},
 ): Promise<number> {
+  const paced = opts.paced ?? true;
   if (!ctx.peers?.size) return 0;
   const room = free.filter((n) => n.ncpus > 0);
   if (!room.length) return 0;
@@ -161,7 +168,7 @@ export async function sendOffers(
       .filter((d) => {
         const into = st.queues.get(d.into);
         if (!into || queuePartition(into) !== partition) return false;
-        return now - (lastOffer.get(offerKey(peer, d)) ?? 0) >= ctx.settings.offerIntervalMs;
+        return !paced || now - (lastOffer.get(offerKey(peer, d)) ?? 0) >= ctx.settings.offerIntervalMs;
       })
       .map((d) => ({ peer, d })),
   );
@@ -218,5 +225,6 @@ export async function onBacklog(ctx: SiteContext, peer: PeerInfo, m: Msg<"BACKLO
     .map((d) => st.queues.get(d.into))
     .filter((q) => q !== undefined)
     .map((q) => queuePartition(q));
-  return { partitions: [...new Set(parts)], ended: [] };
+  const partitions = [...new Set(parts)];
+  return { partitions, ended: [], offer: partitions };
 }

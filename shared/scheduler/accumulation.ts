@@ -5,7 +5,7 @@
 import type { SiteContext } from "../server/context.js";
 import { loadServerState } from "../server/server-state.js";
 import { schedFor } from "../server/objects.js";
-import { runCycle } from "./cycle.js";
+import { type CycleOptions, runCycle } from "./cycle.js";
 
 /**
  * The scheduler function's time limit (its Lambda timeout, infra/aws/constructs/scheduler.ts):
@@ -30,8 +30,12 @@ export async function accumulationMs(ctx: SiteContext, partition: string): Promi
  * partition's trigger group (the scheduler FIFO queue's message group) meanwhile, so triggers
  * sent during the wait queue up and are answered by the next cycle as one batch.
  */
-export async function runAccumulatedCycle(ctx: SiteContext, partition: string): Promise<void> {
+export async function runAccumulatedCycle(
+  ctx: SiteContext,
+  partition: string,
+  opts: CycleOptions = {},
+): Promise<void> {
   const ms = await accumulationMs(ctx, partition);
   if (ms > 0) await ctx.clock.sleep(ms);
-  await runCycle(ctx, partition);
+  await runCycle(ctx, partition, opts);
 }

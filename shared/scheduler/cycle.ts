@@ -62,7 +62,20 @@ const lastReports = new Map<string, CycleReport>();
 /** Most jobs whose "Not Running" comment a cycle refreshes: comments cost a write each. */
 const COMMENT_UPDATES_PER_CYCLE = 3;
 
-export async function runCycle(ctx: SiteContext, partition: string): Promise<CycleReport> {
+export interface CycleOptions {
+  /**
+   * Offer the room this cycle leaves to the peers even within the offer interval: a peer said
+   * its jobs wait (BACKLOG, answered by this cycle). Its BACKLOG is paced at its end, so these
+   * offers are too: at most one per offerIntervalMs per peer that asks.
+   */
+  offerNow?: boolean;
+}
+
+export async function runCycle(
+  ctx: SiteContext,
+  partition: string,
+  opts: CycleOptions = {},
+): Promise<CycleReport> {
   const startedAt = ctx.clock.now();
   const st = await loadServerState(ctx);
   const sched = schedFor(st, partition);
@@ -241,7 +254,7 @@ export async function runCycle(ctx: SiteContext, partition: string): Promise<Cyc
   // Room left and nothing of ours waiting for it: offer it to the peers we pull from.
   if (ctx.peers?.size && Object.keys(plan.waiting).length === 0) {
     const free = freeAfter(nodes, [...running.map((r) => r.alloc), ...plan.start.map((d) => d.alloc)]);
-    report.offers = await sendOffers(ctx, partition, free).catch((err) => {
+    report.offers = await sendOffers(ctx, partition, free, { paced: !opts.offerNow }).catch((err) => {
       ctx.log.warn(`offers from ${partition}: ${(err as Error).message}`);
       return 0;
     });

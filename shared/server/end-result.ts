@@ -8,4 +8,10 @@ export interface EndResult {
   partitions: string[];
   /** job keys that ended (their dependents must be looked at) */
   ended: string[];
+  /**
+   * partitions (of `partitions`) whose cycle offers its room to the peers even within the offer
+   * interval: a peer said it has jobs waiting (BACKLOG), and an offer held back by the interval
+   * would leave them waiting for the next tick (shared/peers/offers.ts)
+   */
+  offer?: string[];
 }

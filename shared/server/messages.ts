@@ -12,6 +12,8 @@ export interface CycleTrigger {
   type: "cycle";
   partition: string;
   reason: string;
+  /** the cycle offers its room to the peers even within the offer interval (EndResult.offer) */
+  offer?: true;
 }
 
 /** What the server itself puts on the events queue (MOMs send signed reports: shared/auth/mom-report.ts). */
@@ -21,18 +23,29 @@ export type SiteEvent = { type: "ended"; jobKey: string } | { type: "started"; j
  * Ask for a scheduler cycle. FIFO group = partition, so at most one cycle per partition runs at
  * a time (the group is locked while a batch is in flight) while partitions run in parallel.
  */
-export function triggerCycles(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
+export function triggerCycles(
+  ctx: SiteContext,
+  partitions: Iterable<string>,
+  reason: string,
+  offer: Iterable<string> = [],
+): Promise<void> {
+  const offering = new Set(offer);
   // A trigger is work: a sleeping site's intake is resumed before it is sent (dormancy.ts).
   // Without an intake switch, or with `awake` cached, the batching below is not delayed past
   // this turn of the event loop.
-  if (!ctx.intake) return gatherTriggers(ctx, partitions, reason);
+  if (!ctx.intake) return gatherTriggers(ctx, partitions, reason, offering);
   const parts = [...partitions];
   // no partition, no work (the idle tick asks for none)
-  if (parts.length === 0) return gatherTriggers(ctx, parts, reason);
-  return ensureAwake(ctx).then(() => gatherTriggers(ctx, parts, reason));
+  if (parts.length === 0) return gatherTriggers(ctx, parts, reason, offering);
+  return ensureAwake(ctx).then(() => gatherTriggers(ctx, parts, reason, offering));
 }
 
-function gatherTriggers(ctx: SiteContext, partitions: Iterable<string>, reason: string): Promise<void> {
+function gatherTriggers(
+  ctx: SiteContext,
+  partitions: Iterable<string>,
+  reason: string,
+  offer: Set<string>,
+): Promise<void> {
   // Triggers asked for in one turn of the event loop go as one message per partition: the
   // submissions of one group commit all land together and each asks for a cycle of the same
   // partition, and one cycle that starts after all of their writes sees every one of them.
@@ -54,7 +67,7 @@ function gatherTriggers(ctx: SiteContext, partitions: Iterable<string>, reason: 
   }
   let p = q.next;
   if (!p) {
-    const batch: PendingTriggers = { partitions: new Map(), sent: Promise.resolve() };
+    const batch: PendingTriggers = { partitions: new Map(), offer: new Set(), sent: Promise.resolve() };
     const state = q;
     batch.sent = state.inFlight
       .then(() => new Promise<void>((r) => setImmediate(r)))
@@ -62,7 +75,12 @@ function gatherTriggers(ctx: SiteContext, partitions: Iterable<string>, reason: 
         // from now on, a new trigger starts the next batch, sent after this one
         if (state.next === batch) state.next = undefined;
         const messages = [...batch.partitions].map(([partition, why]) => ({
-          body: JSON.stringify({ type: "cycle", partition, reason: why } satisfies CycleTrigger),
+          body: JSON.stringify({
+            type: "cycle",
+            partition,
+            reason: why,
+            ...(batch.offer.has(partition) && { offer: true as const }),
+          } satisfies CycleTrigger),
           groupId: partition,
           dedupId: randomUUID(),
         }));
@@ -78,12 +96,14 @@ function gatherTriggers(ctx: SiteContext, partitions: Iterable<string>, reason: 
     p = batch;
   }
   for (const part of partitions) if (!p.partitions.has(part)) p.partitions.set(part, reason);
+  for (const part of offer) p.offer.add(part);
   return p.sent;
 }
 
-/** Cycle triggers gathered for the next send: partition → the first reason. */
+/** Cycle triggers gathered for the next send: partition → the first reason; those to offer. */
 interface PendingTriggers {
   partitions: Map<string, string>;
+  offer: Set<string>;
   sent: Promise<void>;
 }
 /** Per scheduler queue: the batch still gathering, and the send the next batch waits for. */
