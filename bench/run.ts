@@ -9,7 +9,8 @@
  *   - afterok release gap (parent's end to dependent's start), p50
  *   - DynamoDB and SQS requests per job, counted in the SDK middleware of every process
  * then peer transfers between two sites (bench/transfer.ts; --no-transfer skips them,
- * --transfer-only runs only them, --transfer-jobs N sizes the burst),
+ * --transfer-only runs only them, --transfer-jobs N sizes the burst, --transfer-singles N the
+ * jobs sent one at a time for the latency: 60 by default; with 20, its p99 was their slowest),
  * then the PBS commands' latency as processes (bench/cli-latency.ts; --no-cli skips it),
  * and prints the medians over the runs as a table. `--idle` instead measures the CPU of an idle
  * `npm start` per process (bench/idle.ts). It is a benchmark, not a test: numbers
@@ -156,10 +157,11 @@ async function oneRun(k: number): Promise<RunResult> {
 async function transfers(): Promise<void> {
   if (args.includes("--no-transfer")) return;
   const n = opt("transfer-jobs", JOBS);
-  console.error(`peer transfers: ${RUNS} run(s), 20 single jobs then a burst of ${n}, two sites`);
+  const singles = opt("transfer-singles", 60);
+  console.error(`peer transfers: ${RUNS} run(s), ${singles} single jobs then a burst of ${n}, two sites`);
   const rs: TransferResult[] = [];
   for (let k = 0; k < RUNS; k++) {
-    const r = await transferRun(n);
+    const r = await transferRun(n, singles);
     console.error(
       `transfer run ${k + 1}/${RUNS}: ${JSON.stringify(r, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
     );

@@ -39,7 +39,8 @@ const config = parseConfig({
   ],
 });
 
-export async function transferRun(jobs: number): Promise<TransferResult> {
+/** `singles` jobs one at a time for the latency, then a burst of `jobs` */
+export async function transferRun(jobs: number, singles = 60): Promise<TransferResult> {
   const bench = await startBenchStack(config, "xfer");
   const { mq } = bench;
   try {
@@ -64,7 +65,7 @@ export async function transferRun(jobs: number): Promise<TransferResult> {
 
     // 1. latency, one job at a time on an idle peer
     const lat: number[] = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < singles; i++) {
       const key = await submit(casper, "/bin/true\n");
       const origin = await until(async () => {
         const j = await casper.ctx.store.getJob(key);

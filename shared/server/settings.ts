@@ -28,7 +28,9 @@ export interface SiteSettings {
    * at most one OFFER per pull directive, and one BACKLOG per peer, this often (ms). A hint that
    * comes sooner is dropped, not deferred (the next tick carries it), so this must stay under a
    * transfer's own round trip: at 500 ms every job after the first of a quiet origin waited for
-   * the peer's tick (README, "Peer transfers": 1.8 s against 0.19 s at 100 ms)
+   * the peer's tick (README, "Peer transfers": 1.8 s against 0.19 s at 100 ms). The OFFER that
+   * answers a peer's BACKLOG is not held back (shared/peers/offers.ts sendOffers): the BACKLOG
+   * was paced at its end.
    */
   offerIntervalMs: number;
   /** a peer silent for this long is shown as disconnected (ms) */
