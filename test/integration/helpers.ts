@@ -91,8 +91,22 @@ export async function startStack(
     credentialPath: credential,
     tickMs: tuning.tickMs ?? 500,
     momHeartbeatMs: 500,
-    settings: { killDelay: 1, momStaleMs: 3000, dispatchGraceMs: 5000, ...tuning.settings },
-    log: () => {},
+    // Jobs start in their submit directory without a login shell (`jobStart: workdir`), not as
+    // PBS does (home-login: job-start.test.ts and peers.test.ts keep that): a login shell reads
+    // the machine user's profile, and root's here runs `pyenv rehash`, whose lock a job killed
+    // mid-profile (qdel, a stack stopped after its test) leaves behind; every later login shell
+    // then waits PYENV_REHASH_TIMEOUT (60 s) for it, and tests time out far from the cause.
+    settings: {
+      killDelay: 1,
+      momStaleMs: 3000,
+      dispatchGraceMs: 5000,
+      jobStart: "workdir",
+      ...tuning.settings,
+    },
+    // MQ_TEST_LOG=<file> keeps the runtime's log (errors with their stacks) for a failing test
+    log: process.env.MQ_TEST_LOG
+      ? (l: string) => fs.appendFileSync(process.env.MQ_TEST_LOG as string, `${l}\n`)
+      : () => {},
   });
   const cli: Stack["cli"] = async (cmd, args, opts = {}) => {
     const as = opts.as;

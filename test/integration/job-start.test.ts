@@ -12,7 +12,8 @@ import { type Stack, script, startStack } from "./helpers.js";
 let s: Stack;
 beforeAll(async () => {
   // resources_used rewritten every second of walltime, so a short job shows it grow
-  s = await startStack(undefined, undefined, { settings: { usedUpdateMs: 1000 } });
+  // PBS's start (the owner's home, a login shell), which the other stacks leave out (helpers.ts)
+  s = await startStack(undefined, undefined, { settings: { usedUpdateMs: 1000, jobStart: "home-login" } });
 }, 120_000);
 afterAll(async () => {
   await s?.mq.stop();

@@ -32,7 +32,13 @@ export function runtimeProcess(
   const cfgFile = path.join(dir, "config.json");
   const credential = path.join(dir, "credential");
   const logFile = path.join(dir, "runtime.log");
-  fs.writeFileSync(cfgFile, JSON.stringify(config));
+  // jobs start in their submit directory, no login shell, unless the config says: why in
+  // helpers.ts startStack
+  const sites = (config as { sites: Record<string, unknown>[] }).sites;
+  fs.writeFileSync(
+    cfgFile,
+    JSON.stringify({ ...(config as object), sites: sites.map((s) => ({ jobStart: "workdir", ...s })) }),
+  );
   let proc: ChildProcess | undefined;
 
   const cli: RuntimeProcess["cli"] = async (cmd, args, input) => {
