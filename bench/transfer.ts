@@ -40,7 +40,7 @@ const config = parseConfig({
 });
 
 /** `singles` jobs one at a time for the latency, then a burst of `jobs` */
-export async function transferRun(jobs: number, singles = 60): Promise<TransferResult> {
+export async function transferRun(jobs: number, singles: number): Promise<TransferResult> {
   const bench = await startBenchStack(config, "xfer");
   const { mq } = bench;
   try {

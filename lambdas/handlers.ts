@@ -215,12 +215,12 @@ async function momReport(ctx: SiteContext, raw: z.infer<typeof MomEnvelopeSchema
   });
 }
 
-/** JSON.parse, or undefined for a body that is not JSON (the record's own parse reports it). */
-function safeJson(body: string): unknown {
+/** A trigger's body as read, or why it could not be (its record fails with that error). */
+function readTrigger(body: string): z.infer<typeof CycleTriggerSchema> | Error {
   try {
-    return JSON.parse(body);
-  } catch {
-    return undefined;
+    return CycleTriggerSchema.parse(JSON.parse(body));
+  } catch (err) {
+    return err as Error;
   }
 }
 
@@ -230,22 +230,20 @@ export function makeSchedulerHandler(ctx: SiteContext) {
     // the first trigger of a partition runs it and the later ones of the batch are answered.
     // It offers room unpaced if any of them asks (a later one is answered by it too).
     const cycled = new Set<string>();
+    // each record read once, before the first cycle, which must know the batch's offers
+    const triggers = new Map(event.Records.map((r) => [r.messageId, readTrigger(r.body)]));
     const offer = new Set(
-      event.Records.flatMap((r) => {
-        const t = CycleTriggerSchema.safeParse(safeJson(r.body));
-        return t.success && t.data.offer ? [t.data.partition] : [];
-      }),
+      [...triggers.values()].flatMap((t) => (t instanceof Error || !t.offer ? [] : [t.partition])),
     );
     return processPartialResponse(
       event,
       async (r: SQSRecord) => {
-        let p: string;
-        try {
-          p = CycleTriggerSchema.parse(JSON.parse(r.body)).partition;
-        } catch (err) {
+        const t = triggers.get(r.messageId) ?? readTrigger(r.body);
+        if (t instanceof Error) {
           ctx.log.error(`scheduler: malformed trigger ${r.messageId}`);
-          throw err;
+          throw t;
         }
+        const p = t.partition;
         if (cycled.has(p)) return;
         try {
           await runAccumulatedCycle(ctx, p, { offerNow: offer.has(p) });

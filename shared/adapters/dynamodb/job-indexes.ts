@@ -218,11 +218,8 @@ export class DynamoJobIndexes extends TableAccess implements Pick<JobStore, JobI
     // The partitions are read side by side, not at one instant: a job that ends (or is moved to
     // another queue) between two of the reads is in both. It is listed once; its row is read
     // from the table below, as it is now. (BatchGetItem would also refuse the repeated key.)
-    const seen = new Set<string>();
-    const all = pages
-      .flatMap((p) => p.jobs)
-      .filter((j) => !seen.has(j.key) && !!seen.add(j.key))
-      .sort((a, b) => (newest ? b.seq - a.seq : a.seq - b.seq));
+    const once = new Map(pages.flatMap((p) => p.jobs).map((j) => [j.key, j]));
+    const all = [...once.values()].sort((a, b) => (newest ? b.seq - a.seq : a.seq - b.seq));
     const listed = all.slice(0, q.limit);
     const more = all.length > q.limit || pages.some((p) => p.more);
     const jobs = await this.records(

@@ -100,13 +100,13 @@ export class DynamoJobs extends TableAccess implements Omit<JobStore, JobIndexRe
    */
   async getJobs(jobKeys: string[], opts: JobReadOptions = {}): Promise<Map<string, JobRecord>> {
     const out = new Map<string, JobRecord>();
-    const uniq = [...new Set(jobKeys)];
     const scripts = new Map<string, Record<string, unknown>>();
     const withScripts = opts.script !== false;
     const items = await batchGet(
       this.doc,
       this.table,
-      uniq.flatMap((k) => (withScripts ? [keys.job(k), scriptKey(k)] : [keys.job(k)])),
+      // a key given twice is asked once (batchGet)
+      jobKeys.flatMap((k) => (withScripts ? [keys.job(k), scriptKey(k)] : [keys.job(k)])),
       { consistent: true },
     );
     for (const it of items) {
