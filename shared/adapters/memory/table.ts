@@ -15,12 +15,16 @@
  *   `classifyStoreError` the DynamoDB adapter uses, so both adapters throw the same error.
  * - Secondary indexes are sparse and read as DynamoDB reads a GSI: only items carrying both index
  *   keys, ordered by the index sort key, projected to the index's attributes plus the keys.
- *   Each index is kept as DynamoDB keeps one, ordered: per index key value, a sorted array of
- *   the items' (index sort key, table key), updated by every write with a binary search. An
- *   index read finds where its range starts and reads only what it returns (and what its filter
- *   skips), so it costs the same with 100 jobs in the table as with 100,000 (bench/scale.ts).
+ *   Each index is kept as DynamoDB keeps one, ordered: per index key value, a B+ tree
+ *   (sorted-btree) of the items' (index sort key, table key). An index read starts where its
+ *   range starts and reads only what it returns (and what its filter skips), and a write
+ *   changes one entry in O(log n), so both cost the same with 100 jobs in a partition as with
+ *   a million (bench/scale.ts). A sorted array did the reads as well, but every write at the
+ *   front of a long partition moved the whole array: a job's start and end take the oldest
+ *   entries out of the ready and list partitions, ~50 ms a cycle at a million queued.
  * - Numbers added with ADD are summed in decimal, as DynamoDB does (0.1 + 0.2 is 0.3 there).
  */
+import sortedBTree from "sorted-btree";
 import { ConflictError } from "../../errors.js";
 import { itemSize } from "../dynamodb/item-size.js";
 import { classifyStoreError, DYNAMO_ITEM_LIMIT } from "../dynamodb/errors.js";
@@ -71,32 +75,25 @@ interface Entry {
   sk: string;
 }
 
-/** The first position in `arr` (sorted by s) whose s is not below `s` (`strict`: above `s`). */
-function bound(arr: Entry[], s: string, strict: boolean): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid].s < s || (strict && arr[mid].s === s)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+/**
+ * A bound of an index range: `top` sorts after every entry whose sort key is `s`; without it,
+ * `pk: ""` sorts before every one (a DynamoDB key attribute is never empty). Never stored.
+ */
+type Probe = Entry & { top?: true };
+
+const low = (s: string): Probe => ({ s, pk: "", sk: "" });
+const high = (s: string): Probe => ({ s, pk: "", sk: "", top: true });
 
 /** Entries compare by index sort key, then table key (DynamoDB leaves ties unordered). */
-const cmpEntry = (a: Entry, b: Entry) => cmp(a.s, b.s) || cmp(a.pk, b.pk) || cmp(a.sk, b.sk);
+const cmpEntry = (a: Probe, b: Probe): number =>
+  cmp(a.s, b.s) || (a.top || b.top ? (a.top ? 1 : 0) - (b.top ? 1 : 0) : cmp(a.pk, b.pk) || cmp(a.sk, b.sk));
 
-/** The position of `e` in `arr`, or where it would go. */
-function place(arr: Entry[], e: Entry): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cmpEntry(arr[mid], e) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+// sorted-btree is CommonJS with `exports.default`: a default import is its exports object under
+// Node's ESM loader (as TypeScript says); a loader that unwraps CommonJS defaults gives the class.
+type BTreeClass = typeof sortedBTree.default;
+const BTree: BTreeClass = sortedBTree.default ?? (sortedBTree as unknown as BTreeClass);
+
+type IndexPartition = sortedBTree.default<Entry, undefined>;
 
 /** DynamoDB's limit on the actions of one TransactWriteItems. */
 const MAX_TRANSACT_ITEMS = 100;
@@ -130,7 +127,7 @@ export class MemoryTable {
   /** pk -> sk -> item */
   private readonly parts = new Map<string, Map<string, Item>>();
   /** index name -> index key value -> entries by (index sort key, table key) */
-  private readonly indexes = new Map<string, Map<string, Entry[]>>();
+  private readonly indexes = new Map<string, Map<string, IndexPartition>>();
 
   constructor(private readonly indexDefs: IndexDefinition[] = siteTableDefinition.indexes) {
     for (const d of indexDefs) this.indexes.set(d.name, new Map());
@@ -157,19 +154,30 @@ export class MemoryTable {
    * table-key order (DynamoDB leaves that order unspecified: nothing may rely on it).
    */
   queryIndex(idx: IndexDefinition, value: string, range: IndexRange = {}): Item[] {
-    const arr = this.indexes.get(idx.name)?.get(value) ?? [];
-    let lo = 0;
-    let hi = arr.length;
+    const tree = this.indexes.get(idx.name)?.get(value);
+    if (!tree) return [];
+    // the range as two bounds, each the tighter of what the key condition says
+    let lo: Probe | undefined;
+    let hi: Probe | undefined;
+    const raise = (p: Probe) => {
+      if (!lo || cmpEntry(p, lo) > 0) lo = p;
+    };
+    const lower = (p: Probe) => {
+      if (!hi || cmpEntry(p, hi) < 0) hi = p;
+    };
     if (range.eq !== undefined) {
-      lo = bound(arr, range.eq, false);
-      hi = bound(arr, range.eq, true);
+      raise(low(range.eq));
+      lower(high(range.eq));
     }
-    if (range.above !== undefined) lo = Math.max(lo, bound(arr, range.above, true));
-    if (range.below !== undefined) hi = Math.min(hi, bound(arr, range.below, false));
+    if (range.above !== undefined) raise(high(range.above));
+    if (range.below !== undefined) lower(low(range.below));
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     const out: Item[] = [];
-    for (let n = 0; n < hi - lo && out.length < limit; n++) {
-      const e = arr[range.reverse ? hi - 1 - n : lo + n];
+    // a bound is never stored, so the walk starts at the first entry inside it
+    const walk = range.reverse ? tree.entriesReversed(hi) : tree.entries(lo);
+    for (const [e] of walk) {
+      if (out.length >= limit) break;
+      if (range.reverse ? lo && cmpEntry(e, lo) < 0 : hi && cmpEntry(e, hi) > 0) break;
       const it = this.parts.get(e.pk)?.get(e.sk) as Item;
       if (range.filter && !range.filter(it)) continue;
       out.push(structuredClone(project(idx, it)));
@@ -252,19 +260,19 @@ export class MemoryTable {
       const was = indexKey(d, before);
       const now = indexKey(d, after);
       if (was && now && was.v === now.v && was.s === now.s) continue;
-      const parts = this.indexes.get(d.name) as Map<string, Entry[]>;
+      const parts = this.indexes.get(d.name) as Map<string, IndexPartition>;
       if (was) {
-        const arr = parts.get(was.v) ?? [];
-        const e = { s: was.s, pk: key.pk, sk: key.sk };
-        const i = place(arr, e);
-        if (i < arr.length && cmpEntry(arr[i], e) === 0) arr.splice(i, 1);
-        if (arr.length === 0) parts.delete(was.v);
+        const tree = parts.get(was.v);
+        tree?.delete({ s: was.s, pk: key.pk, sk: key.sk });
+        if (tree?.size === 0) parts.delete(was.v);
       }
       if (now) {
-        const arr = parts.get(now.v) ?? [];
-        parts.set(now.v, arr);
-        const e = { s: now.s, pk: key.pk, sk: key.sk };
-        arr.splice(place(arr, e), 0, e);
+        let tree = parts.get(now.v);
+        if (!tree) {
+          tree = new BTree<Entry, undefined>(undefined, cmpEntry);
+          parts.set(now.v, tree);
+        }
+        tree.set({ s: now.s, pk: key.pk, sk: key.sk }, undefined);
       }
     }
   }
