@@ -202,17 +202,41 @@ function offerKey(peer: PeerInfo, d: { queue: string; into: string }): string {
 
 /**
  * After a cycle that left jobs waiting: tell the peers, so one that pulls from these queues and
- * has room offers it now rather than at its next tick. At most once per offerIntervalMs.
+ * has room offers it now rather than at its next tick. At most once per offerIntervalMs a peer.
+ *
+ * A BACKLOG held back by that interval for a job queued since the last one went is not dropped:
+ * it goes with a delay (SQS DelaySeconds on the peer's inbox, whole seconds, so at least 1 s).
+ * Why: the last BACKLOG's answer pulls the jobs waiting when it arrives, not a job queued just
+ * after it (two qsubs 50 ms apart, the first moved). Dropped, that job's BACKLOG would wait for
+ * this site's next tick (a minute on AWS) or the peer's next offer. `newestQtime` is the newest
+ * waiting job's qtime (undefined: not known, so it may be new): jobs all older than the last
+ * BACKLOG were waiting when it went, and its answer or the next undelayed one covers them, so
+ * a burst's cycles, once its submits are in, defer nothing. One delayed BACKLOG a peer is in
+ * flight at a time, naming every queue the held-back ones named (a later one with a queue it
+ * does not name goes too): at most about one more message a second a peer, while jobs come in.
  */
-export async function sendBacklog(ctx: SiteContext, queues: string[]): Promise<void> {
+export async function sendBacklog(ctx: SiteContext, queues: string[], newestQtime?: number): Promise<void> {
   if (!ctx.peers?.size || !queues.length) return;
   const now = ctx.clock.now();
-  const { lastBacklog } = pacingOf(ctx);
+  const { lastBacklog, deferredBacklog } = pacingOf(ctx);
+  const named = [...new Set(queues)].slice(0, 64);
   for (const peer of ctx.peers.values()) {
     const k = peer.short;
-    if (now - (lastBacklog.get(k) ?? 0) < ctx.settings.offerIntervalMs) continue;
-    lastBacklog.set(k, now);
-    await sendToPeer(ctx, peer, { type: "BACKLOG", queues: [...new Set(queues)].slice(0, 64) });
+    const last = lastBacklog.get(k) ?? 0;
+    const wait = last + ctx.settings.offerIntervalMs - now;
+    if (wait <= 0) {
+      lastBacklog.set(k, now);
+      await sendToPeer(ctx, peer, { type: "BACKLOG", queues: named });
+      continue;
+    }
+    if (newestQtime !== undefined && newestQtime < last) continue;
+    const pending = deferredBacklog.get(k);
+    const inFlight = pending && pending.at > now ? pending.queues : new Set<string>();
+    if (named.every((q) => inFlight.has(q))) continue;
+    const delaySeconds = Math.max(1, Math.ceil(wait / 1000));
+    const all = [...new Set([...inFlight, ...named])].slice(0, 64);
+    deferredBacklog.set(k, { at: now + delaySeconds * 1000, queues: new Set(all) });
+    await sendToPeer(ctx, peer, { type: "BACKLOG", queues: all }, { delaySeconds });
   }
 }
 

@@ -11,6 +11,8 @@ export class PeerPacing {
   readonly lastOffer = new Map<string, number>();
   /** last BACKLOG per peer (offers.ts) */
   readonly lastBacklog = new Map<string, number>();
+  /** the BACKLOG per peer sent with a delay: when its peer gets it, and for which queues (offers.ts) */
+  readonly deferredBacklog = new Map<string, { at: number; queues: Set<string> }>();
   /** last heartbeat round per federation state (peer-health.ts) */
   readonly lastBeat = new Map<string, number>();
 }

@@ -6,7 +6,7 @@
  *
  * Adapters: `shared/adapters/sqs` (SQS, and the emulator locally) and `shared/adapters/memory`.
  * Both must: keep the order of messages with the same `groupId` on a FIFO address; deliver every
- * message at least once; and fail the whole call (throw) when any message was not accepted, so
+ * message at least once, a delayed one not before its delay; and fail the whole call (throw) when any message was not accepted, so
  * the caller's handler fails and its own input is redelivered instead of a message being lost.
  */
 export interface BusMessage {
@@ -15,6 +15,11 @@ export interface BusMessage {
   groupId?: string;
   /** FIFO addresses: deduplication ID */
   dedupId?: string;
+  /**
+   * Standard addresses only (SQS refuses it on a FIFO queue): the message can be received only
+   * this many seconds after it was sent (SQS DelaySeconds, whole seconds, 0–900).
+   */
+  delaySeconds?: number;
 }
 
 export interface MessageBus {

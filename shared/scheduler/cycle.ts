@@ -244,12 +244,16 @@ export async function runCycle(
 
   // Jobs of ours wait: say so to the peers (one that pulls from us may have room now).
   if (ctx.peers?.size && Object.keys(plan.waiting).length > 0) {
-    const waitingQueues = Object.keys(plan.waiting)
-      .map((cid) => byId.get(cid)?.queue)
-      .filter((q): q is string => q !== undefined);
-    await sendBacklog(ctx, waitingQueues).catch((err) =>
-      ctx.log.warn(`backlog from ${partition}: ${(err as Error).message}`),
-    );
+    const waitingJobs = Object.keys(plan.waiting)
+      .map((cid) => byId.get(cid))
+      .filter((j): j is JobRecord => j !== undefined);
+    // the newest waiting job tells sendBacklog whether one held back by its interval must still go
+    const newest = Math.max(...waitingJobs.map((j) => j.qtime));
+    await sendBacklog(
+      ctx,
+      waitingJobs.map((j) => j.queue),
+      newest,
+    ).catch((err) => ctx.log.warn(`backlog from ${partition}: ${(err as Error).message}`));
   }
   // Room left and nothing of ours waiting for it: offer it to the peers we pull from.
   if (ctx.peers?.size && Object.keys(plan.waiting).length === 0) {

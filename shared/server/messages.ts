@@ -116,8 +116,22 @@ const pendingTriggers = new WeakMap<object, Map<string, QueueTriggers>>();
 const seal = (ctx: SiteContext, peer: PeerInfo, body: PeerBody) =>
   sealPeerMessage(ctx.site.short, peer.short, peer.secret, body, ctx.clock.now());
 
-export async function sendToPeer(ctx: SiteContext, peer: PeerInfo, body: PeerBody): Promise<void> {
-  await sendToPeerBatch(ctx, peer, [body]);
+/**
+ * One message to a peer. `delaySeconds`: the peer's inbox (a standard queue) hands it out only
+ * that much later (a BACKLOG deferred past the pacing interval: peers/offers.ts).
+ */
+export async function sendToPeer(
+  ctx: SiteContext,
+  peer: PeerInfo,
+  body: PeerBody,
+  opts: { delaySeconds?: number } = {},
+): Promise<void> {
+  if (!opts.delaySeconds) return sendToPeerBatch(ctx, peer, [body]);
+  await ctx.bus.send(
+    peer.inboxUrl,
+    [{ body: seal(ctx, peer, body), delaySeconds: opts.delaySeconds }],
+    `a delayed message to ${peer.short}`,
+  );
 }
 
 /** Several messages to one peer, in as few requests as the bus allows. */

@@ -74,6 +74,13 @@ busContract("SqsBus on the SQS emulator", () => ({
   bus,
   address: queue,
   receive,
+  receiveNow: async (queueUrl) => {
+    const r = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    return (r.Messages ?? []).map((m) => ({ body: String(m.Body) }));
+  },
+  elapse: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   // A FIFO queue refuses a message without a group ID: as an exception for a single
   // SendMessage, as a Failed entry inside a SendMessageBatch. (A body over 256 KB would do on
   // SQS, but the emulator accepts those.)

@@ -84,6 +84,7 @@ export class SqsBus implements MessageBus {
             MessageBody: m.body,
             MessageGroupId: m.groupId,
             MessageDeduplicationId: m.dedupId,
+            DelaySeconds: m.delaySeconds,
           }),
         );
         return;
@@ -96,6 +97,7 @@ export class SqsBus implements MessageBus {
             MessageBody: m.body,
             MessageGroupId: m.groupId,
             MessageDeduplicationId: m.dedupId,
+            DelaySeconds: m.delaySeconds,
           })),
         }),
       );
