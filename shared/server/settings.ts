@@ -25,12 +25,13 @@ export interface SiteSettings {
   /** re-send an unanswered transfer step after this long (ms) */
   transferResendMs: number;
   /**
-   * at most one OFFER per pull directive, and one BACKLOG per peer, this often (ms). A hint that
-   * comes sooner is dropped, not deferred (the next tick carries it), so this must stay under a
+   * at most one OFFER per pull directive, and one BACKLOG per peer, this often (ms). An OFFER that
+   * comes sooner is dropped (the next cycle or tick carries it), so this must stay under a
    * transfer's own round trip: at 500 ms every job after the first of a quiet origin waited for
    * the peer's tick (README, "Peer transfers": 1.8 s against 0.19 s at 100 ms). The OFFER that
    * answers a peer's BACKLOG is not held back (shared/peers/offers.ts sendOffers): the BACKLOG
-   * was paced at its end.
+   * was paced at its end. A BACKLOG that comes sooner, for a job queued since the last, goes with
+   * a 1 s delay (sendBacklog).
    */
   offerIntervalMs: number;
   /** a peer silent for this long is shown as disconnected (ms) */
