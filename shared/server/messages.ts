@@ -126,17 +126,18 @@ export async function sendToPeer(
   body: PeerBody,
   opts: { delaySeconds?: number } = {},
 ): Promise<void> {
-  if (!opts.delaySeconds) return sendToPeerBatch(ctx, peer, [body]);
-  await ctx.bus.send(
-    peer.inboxUrl,
-    [{ body: seal(ctx, peer, body), delaySeconds: opts.delaySeconds }],
-    `a delayed message to ${peer.short}`,
-  );
+  await sendToPeerBatch(ctx, peer, [body], opts);
 }
 
 /** Several messages to one peer, in as few requests as the bus allows. */
-export async function sendToPeerBatch(ctx: SiteContext, peer: PeerInfo, bodies: PeerBody[]): Promise<void> {
-  const messages = bodies.map((b) => ({ body: seal(ctx, peer, b) }));
+export async function sendToPeerBatch(
+  ctx: SiteContext,
+  peer: PeerInfo,
+  bodies: PeerBody[],
+  opts: { delaySeconds?: number } = {},
+): Promise<void> {
+  const delay = opts.delaySeconds ? { delaySeconds: opts.delaySeconds } : {};
+  const messages = bodies.map((b) => ({ body: seal(ctx, peer, b), ...delay }));
   await ctx.bus.send(peer.inboxUrl, messages, `messages to ${peer.short}`);
 }
 

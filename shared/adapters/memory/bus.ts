@@ -71,20 +71,12 @@ export class MemoryBus implements MessageBus {
 
   /** How many messages may be received now at an address, or at all addresses. */
   count(address?: string): number {
-    if (address !== undefined) return this.ready(address).length;
-    let n = 0;
-    for (const a of this.queues.keys()) n += this.ready(a).length;
-    return n;
+    return this.tally(address, true);
   }
 
   /** How many messages are held for their delay at an address, or at all addresses. */
   delayed(address?: string): number {
-    const now = this.clock.now();
-    const held = (a: string) => (this.queues.get(a) ?? []).filter((h) => h.at > now).length;
-    if (address !== undefined) return held(address);
-    let n = 0;
-    for (const a of this.queues.keys()) n += held(a);
-    return n;
+    return this.tally(address, false);
   }
 
   /** The addresses that have messages to receive now. */
@@ -95,5 +87,14 @@ export class MemoryBus implements MessageBus {
   private ready(address: string): Held[] {
     const now = this.clock.now();
     return (this.queues.get(address) ?? []).filter((h) => h.at <= now);
+  }
+
+  /** Messages receivable now (`ready`) or still held, at one address or all of them. */
+  private tally(address: string | undefined, ready: boolean): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const a of address !== undefined ? [address] : this.queues.keys())
+      n += (this.queues.get(a) ?? []).filter((h) => (h.at <= now) === ready).length;
+    return n;
   }
 }
