@@ -93,8 +93,10 @@ export class MemoryBus implements MessageBus {
   private tally(address: string | undefined, ready: boolean): number {
     const now = this.clock.now();
     let n = 0;
-    for (const a of address !== undefined ? [address] : this.queues.keys())
-      n += (this.queues.get(a) ?? []).filter((h) => (h.at <= now) === ready).length;
+    for (const a of address !== undefined ? [address] : this.queues.keys()) {
+      const q = this.queues.get(a) ?? [];
+      n += ready ? q.filter((h) => h.at <= now).length : q.filter((h) => h.at > now).length;
+    }
     return n;
   }
 }
