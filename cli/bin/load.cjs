@@ -51,15 +51,41 @@ function loadWithCache(file) {
   return { exports: mod.exports, save };
 }
 
-module.exports = (cmd) => {
+/**
+ * The shim (cli/bin/<cmd>, scripts/build.mjs says why) started Node without NODE_EXTRA_CA_CERTS
+ * and left its value here: the command's environment gets the variable back (what qsub -V sends,
+ * what it runs), and its TLS connection trusts the file itself (cli/src/http1.ts deferredCa,
+ * which finds it under this process-wide symbol: the bundle is loaded apart from this file).
+ */
+function restoreDeferredCa() {
+  const file = process.env.METAQUEUE_DEFERRED_CA_CERTS;
+  if (file === undefined) return;
+  delete process.env.METAQUEUE_DEFERRED_CA_CERTS;
+  process.env.NODE_EXTRA_CA_CERTS = file;
+  process[Symbol.for("metaqueue.deferredExtraCaCerts")] = file;
+}
+
+function run(cmd, argv) {
+  restoreDeferredCa();
   const file = path.join(__dirname, "..", "dist", `${cmd}.cjs`);
   let bundle;
   if (Module.enableCompileCache) {
     Module.enableCompileCache();
     bundle = { exports: require(file), save: () => {} };
   } else bundle = loadWithCache(file);
-  bundle.exports.main(cmd, process.argv.slice(2)).then((code) => {
+  bundle.exports.main(cmd, argv).then((code) => {
     process.exitCode = code;
     bundle.save();
   });
-};
+}
+
+// `node cli/bin/load.cjs <cmd> [args]`, as the shims run it
+if (require.main === module) {
+  if (process.argv[2]) run(process.argv[2], process.argv.slice(3));
+  else {
+    process.stderr.write("usage: node load.cjs <command> [arguments]\n");
+    process.exitCode = 2;
+  }
+}
+
+module.exports = (cmd) => run(cmd, process.argv.slice(2));

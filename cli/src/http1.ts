@@ -12,6 +12,7 @@
  * Rejects when no complete answer came (refused, reset, cut short, malformed, timeout): the
  * caller maps that to "cannot connect to server ..." as it did with node:http.
  */
+import { readFileSync } from "node:fs";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 
 export interface Http1Request {
@@ -241,6 +242,26 @@ export interface Http1Options {
   ca?: string | Buffer;
 }
 
+/** Where cli/bin/load.cjs leaves the NODE_EXTRA_CA_CERTS file the command's Node started without. */
+export const DEFERRED_CA = Symbol.for("metaqueue.deferredExtraCaCerts");
+
+/**
+ * The CAs a TLS connection trusts when the shim kept NODE_EXTRA_CA_CERTS from Node's start
+ * (scripts/build.mjs says why): Node's own roots and that file's, as Node would have trusted.
+ * Undefined (Node's defaults) when it did not. A file that cannot be read is ignored with the
+ * warning Node prints for it.
+ */
+export function deferredCa(roots: readonly string[]): string[] | undefined {
+  const file = (process as unknown as Record<symbol, unknown>)[DEFERRED_CA];
+  if (typeof file !== "string" || !file) return undefined;
+  try {
+    return [...roots, readFileSync(file, "utf8")];
+  } catch (err) {
+    process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 /**
  * Sends one request and reads its whole answer. Rejects with the socket's error (ECONNREFUSED,
  * ECONNRESET, a TLS certificate error...), an HttpProtocolError, or a timeout error.
@@ -258,17 +279,20 @@ export async function http1Request(
   const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = u.port ? Number(u.port) : https ? 443 : 80;
   const bytes = serializeRequest(u, req);
-  const socket: Socket = https
-    ? // only an https server pays for loading TLS; certificates are checked as node:https does
-      // (rejectUnauthorized, the default CAs and NODE_EXTRA_CA_CERTS, the server's name)
-      (await import("node:tls")).connect({
-        host,
-        port,
-        servername: isIP(host) ? undefined : host,
-        ALPNProtocols: ["http/1.1"],
-        ...(opts.ca === undefined ? {} : { ca: opts.ca }),
-      })
-    : netConnect({ host, port });
+  let socket: Socket;
+  if (https) {
+    // only an https server pays for loading TLS; certificates are checked as node:https does
+    // (rejectUnauthorized, the default CAs and NODE_EXTRA_CA_CERTS, the server's name)
+    const tls = await import("node:tls");
+    const ca = opts.ca ?? deferredCa(tls.rootCertificates);
+    socket = tls.connect({
+      host,
+      port,
+      servername: isIP(host) ? undefined : host,
+      ALPNProtocols: ["http/1.1"],
+      ...(ca === undefined ? {} : { ca }),
+    });
+  } else socket = netConnect({ host, port });
   return new Promise<Http1Response>((resolve, reject) => {
     const parser = new ResponseParser(req.method.toUpperCase());
     let settled = false;

@@ -208,14 +208,20 @@ function offerKey(peer: PeerInfo, d: { queue: string; into: string }): string {
  * it goes with a delay (SQS DelaySeconds on the peer's inbox, whole seconds, so at least 1 s).
  * Why: the last BACKLOG's answer pulls the jobs waiting when it arrives, not a job queued just
  * after it (two qsubs 50 ms apart, the first moved). Dropped, that job's BACKLOG would wait for
- * this site's next tick (a minute on AWS) or the peer's next offer. `newestQtime` is the newest
- * waiting job's qtime (undefined: not known, so it may be new): jobs all older than the last
- * BACKLOG were waiting when it went, and its answer or the next undelayed one covers them, so
- * a burst's cycles, once its submits are in, defer nothing. One delayed BACKLOG a peer is in
- * flight at a time, naming every queue the held-back ones named (a later one with a queue it
- * does not name goes too): at most about one more message a second a peer, while jobs come in.
+ * this site's next tick (a minute on AWS) or the peer's next offer. `newestEligible` is when
+ * the waiting job that became eligible last did (its qtime, or its etime when released from a
+ * hold or back from a peer that refused it; undefined: not known, so it may be new): jobs all
+ * eligible before the last BACKLOG were waiting when it went, and its answer or the next
+ * undelayed one covers them, so a burst's cycles, once its submits are in, defer nothing. One
+ * delayed BACKLOG a peer is in flight at a time, naming every queue the held-back ones named (a
+ * later one with a queue it does not name goes too): at most about one more message a second a
+ * peer, while jobs come in.
  */
-export async function sendBacklog(ctx: SiteContext, queues: string[], newestQtime?: number): Promise<void> {
+export async function sendBacklog(
+  ctx: SiteContext,
+  queues: string[],
+  newestEligible?: number,
+): Promise<void> {
   if (!ctx.peers?.size || !queues.length) return;
   const now = ctx.clock.now();
   const { lastBacklog, deferredBacklog } = pacingOf(ctx);
@@ -229,7 +235,7 @@ export async function sendBacklog(ctx: SiteContext, queues: string[], newestQtim
       await sendToPeer(ctx, peer, { type: "BACKLOG", queues: named });
       continue;
     }
-    if (newestQtime !== undefined && newestQtime < last) continue;
+    if (newestEligible !== undefined && newestEligible < last) continue;
     const pending = deferredBacklog.get(k);
     const inFlight = pending && pending.at > now ? pending.queues : new Set<string>();
     if (named.every((q) => inFlight.has(q))) continue;

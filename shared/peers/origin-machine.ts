@@ -333,9 +333,12 @@ function jobState(job: JobRecord | undefined, i: Extract<OriginInput, { kind: "j
 }
 
 function backToQueue(cur: JobRecord, now: number, comment: string): JobRecord {
+  const state = cur.holds ? "H" : "Q";
   return {
     ...cur,
-    state: cur.holds ? "H" : "Q",
+    state,
+    // enqueued again (PBS's etime): and a BACKLOG held back since tells the peers of it (offers.ts)
+    etime: state === "Q" ? now : cur.etime,
     xfer: undefined,
     mtime: now,
     comment,

@@ -247,8 +247,9 @@ export async function runCycle(
     const waitingJobs = Object.keys(plan.waiting)
       .map((cid) => byId.get(cid))
       .filter((j): j is JobRecord => j !== undefined);
-    // the newest waiting job tells sendBacklog whether one held back by its interval must still go
-    const newest = Math.max(...waitingJobs.map((j) => j.qtime));
+    // the job that became eligible last (queued, released, back from a peer that refused it)
+    // tells sendBacklog whether one held back by its interval must still go
+    const newest = Math.max(...waitingJobs.map((j) => Math.max(j.qtime, j.etime ?? 0)));
     await sendBacklog(
       ctx,
       waitingJobs.map((j) => j.queue),

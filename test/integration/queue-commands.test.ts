@@ -29,7 +29,7 @@ const cli = async (cmd: string, args: string[], input?: string) => {
     METAQUEUE_TOKEN: "",
   };
   try {
-    const r = await run(path.resolve("cli/bin", `${cmd}.js`), args, { cwd: stack.dir, env });
+    const r = await run(path.resolve("cli/bin", cmd), args, { cwd: stack.dir, env });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };

@@ -85,6 +85,9 @@ const READY_ATTRS = [
   "owner",
   "priority",
   "qtime",
+  // when the job last became eligible (submit, release, back from a peer): a cycle's BACKLOG
+  // tells the peers of jobs that came since the last one (shared/peers/offers.ts sendBacklog)
+  "etime",
   // qorder's place in the queue (absent: qtime)
   "qrank",
   "seq",

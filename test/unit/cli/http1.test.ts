@@ -13,7 +13,13 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpApi, nodeTransport } from "../../../cli/src/api-client.js";
-import { http1Request, ResponseParser, serializeRequest } from "../../../cli/src/http1.js";
+import {
+  DEFERRED_CA,
+  deferredCa,
+  http1Request,
+  ResponseParser,
+  serializeRequest,
+} from "../../../cli/src/http1.js";
 import { NotFoundError, RejectedError } from "../../../shared/errors.js";
 
 const servers: Server[] = [];
@@ -335,5 +341,25 @@ describe("https", () => {
     await expect(
       http1Request(`https://localhost:${port}/`, { method: "GET", headers: {} }, T),
     ).rejects.toThrow(/self[- ]signed/i);
+  });
+
+  it("trusts the NODE_EXTRA_CA_CERTS file the shim kept from Node's start (DEFERRED_CA)", async (t) => {
+    if (!hasOpenssl) t.skip();
+    const port = (
+      await listen(createHttpsServer({ cert, key }, (_req, res) => res.writeHead(204).end()))
+    ).split(":")[1];
+    const proc = process as unknown as Record<symbol, unknown>;
+    const url = `https://localhost:${port}/`;
+    try {
+      proc[DEFERRED_CA] = path.join(dir, "cert.pem");
+      expect((await http1Request(url, { method: "GET", headers: {} }, T)).status).toBe(204);
+      // Node's roots stay trusted beside it, as NODE_EXTRA_CA_CERTS adds to them
+      expect(deferredCa(["root"])).toEqual(["root", cert]);
+      // a file that cannot be read: Node's defaults (and the warning Node gives), so refused here
+      proc[DEFERRED_CA] = path.join(dir, "missing.pem");
+      await expect(http1Request(url, { method: "GET", headers: {} }, T)).rejects.toThrow(/self[- ]signed/i);
+    } finally {
+      delete proc[DEFERRED_CA];
+    }
   });
 });

@@ -24,7 +24,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 /** The built-ins `cmd args` loaded, run against a server that refuses connections. */
 async function modulesOf(cmd: string, args: string[]): Promise<{ modules: string[]; stderr: string }> {
   const list = path.join(dir, `${cmd}.txt`);
-  const r = await run(process.execPath, ["-r", preload, path.resolve("cli/bin", `${cmd}.js`), ...args], {
+  // what the shim cli/bin/<cmd> execs (the shim itself is tested below)
+  const r = await run(process.execPath, ["-r", preload, path.resolve("cli/bin/load.cjs"), cmd, ...args], {
     cwd: dir,
     env: {
       PATH: process.env.PATH,
@@ -64,4 +65,50 @@ describe("what a PBS command loads to start", () => {
       expect(modules).not.toContain("NativeModule fs/promises");
     });
   }
+});
+
+/**
+ * The shim (scripts/build.mjs says why it is sh): Node starts without NODE_EXTRA_CA_CERTS, the
+ * command's environment has it back, and its TLS connection is handed the file
+ * (test/unit/cli/http1.test.ts connects with it).
+ */
+describe("the shim and NODE_EXTRA_CA_CERTS", () => {
+  // written at exit by the command's process: what it has of the variable
+  const probe = path.join(dir, "ca-probe.cjs");
+  fs.writeFileSync(
+    probe,
+    `process.on("exit", () => require("node:fs").writeFileSync(process.env.MQ_CA_PROBE, JSON.stringify({ env: process.env.NODE_EXTRA_CA_CERTS ?? null, moved: process.env.METAQUEUE_DEFERRED_CA_CERTS ?? null, deferred: process[Symbol.for("metaqueue.deferredExtraCaCerts")] ?? null })));\n`,
+  );
+  /** `qstat --version` through the npm-linked shim (a symlink, as npm installs it) */
+  async function version(extra: Record<string, string>) {
+    const out = path.join(dir, `ca-${Object.keys(extra).join("-")}.json`);
+    const r = await run(path.resolve("node_modules/.bin/qstat"), ["--version"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, MQ_CA_PROBE: out, ...extra },
+    });
+    return { stdout: r.stdout, stderr: r.stderr, seen: JSON.parse(fs.readFileSync(out, "utf8")) };
+  }
+  // a file that is not there: Node warns as it starts when it reads the variable itself
+  const missing = path.join(dir, "no-such-ca.pem");
+
+  it("keeps the variable from Node's start, and gives it back to the command", async () => {
+    const r = await version({ NODE_EXTRA_CA_CERTS: missing, NODE_OPTIONS: `--require ${probe}` });
+    expect(r.stdout).toContain("pbs_version = metaqueue");
+    expect(r.stderr).not.toContain("Ignoring extra certs");
+    expect(r.seen).toEqual({ env: missing, moved: null, deferred: missing });
+  });
+
+  it("leaves it to Node when NODE_OPTIONS picks another CA store", async () => {
+    const r = await version({
+      NODE_EXTRA_CA_CERTS: missing,
+      NODE_OPTIONS: `--use-openssl-ca --require ${probe}`,
+    });
+    expect(r.stderr).toContain("Ignoring extra certs");
+    expect(r.seen).toEqual({ env: missing, moved: null, deferred: null });
+  });
+
+  it("changes nothing without the variable", async () => {
+    const r = await version({ NODE_OPTIONS: `--require ${probe}` });
+    expect(r.seen).toEqual({ env: null, moved: null, deferred: null });
+  });
 });

@@ -11,6 +11,7 @@ import type { PeerBody } from "../../../shared/peers/messages.js";
 import { sendBacklog } from "../../../shared/peers/offers.js";
 import { PeerPacing } from "../../../shared/peers/pacing.js";
 import { triggerCycles } from "../../../shared/server/messages.js";
+import { releaseJob } from "../../../shared/server/ops.js";
 import { DEFAULT_PARTITION } from "../../../shared/server/objects.js";
 import { memorySite } from "../../fixtures/memory-site.js";
 
@@ -85,6 +86,28 @@ describe("a BACKLOG within the offer interval", () => {
     expect([received(), held()]).toEqual([[], 0]);
     // a job queued since: its cycle's BACKLOG is held back by the interval, and deferred
     await site.submit("alice", "true\n");
+    await cycle();
+    expect([received(), held()]).toEqual([[], 1]);
+    site.clock.advance(1_000);
+    expect(received()).toEqual([["casper"]]);
+  });
+
+  it("is deferred for a job released from a hold since the last BACKLOG, however old its qtime", async () => {
+    const { site, received, held } = await casper();
+    const cycle = async () => {
+      await triggerCycles(site.ctx, [DEFAULT_PARTITION], "test");
+      await site.runScheduler();
+    };
+    await site.submit("alice", "sleep 1000\n", { resources: { select: "2:ncpus=4" } });
+    const old = await site.submit("alice", "true\n", { hold: true });
+    await site.submit("alice", "true\n");
+    await cycle();
+    expect(received()).toEqual([["casper"]]);
+    // the held job was queued before that BACKLOG went; released 30 ms after it, it is new to
+    // the peers (eligible since: PBS's etime), and its cycle's BACKLOG is deferred, not dropped
+    site.clock.advance(30);
+    await releaseJob(site.ctx, old, site.actor("alice"));
+    expect((await site.job(old)).etime).toBe(site.clock.now());
     await cycle();
     expect([received(), held()]).toEqual([[], 1]);
     site.clock.advance(1_000);

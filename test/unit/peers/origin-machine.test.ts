@@ -170,7 +170,13 @@ describe("origin: ACCEPT", () => {
 describe("origin: REJECT", () => {
   it("in transit under this transfer: back to Q with the reason, the peer remembered as refusing, a cycle", () => {
     const s = originStep(inTransit(), reject());
-    expect(written(s)?.after).toMatchObject({ state: "Q", xfer: undefined, refusedBy: ["derecho"] });
+    // eligible again from now (PBS's etime): a BACKLOG held back since tells the other peers
+    expect(written(s)?.after).toMatchObject({
+      state: "Q",
+      xfer: undefined,
+      refusedBy: ["derecho"],
+      etime: NOW,
+    });
     expect(written(s)?.after.comment).toContain("rejected: no room");
     expect(s.effects).toContainEqual({ kind: "cycle", partition: "default" });
     expect(sendsOf(s)).toEqual([]);
@@ -183,7 +189,8 @@ describe("origin: REJECT", () => {
   });
 
   it("a held job goes back to H", () => {
-    expect(written(originStep(inTransit({ holds: "u" }), reject()))?.after.state).toBe("H");
+    const after = written(originStep(inTransit({ holds: "u", etime: 5 }), reject()))?.after;
+    expect([after?.state, after?.etime]).toEqual(["H", 5]);
   });
 
   it.each([
