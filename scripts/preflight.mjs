@@ -17,12 +17,24 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 export const JAVA_PACKAGE = "openjdk-17-jre-headless";
 
-/** The runtime dependencies of `dir`'s package.json that have no folder in its node_modules. */
+/**
+ * The runtime dependencies of `dir`'s package.json that have no folder in its node_modules, and
+ * the PBS commands (cli/package.json's bin) whose node_modules/.bin link leads nowhere: a
+ * checkout updated past a change of the commands' files (cli/bin/qsub.js became cli/bin/qsub)
+ * keeps links to the old ones until npm installs again.
+ */
 export function missingDependencies(dir) {
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-  return Object.keys(pkg.dependencies ?? {}).filter(
+  const deps = Object.keys(pkg.dependencies ?? {}).filter(
     (name) => !existsSync(join(dir, "node_modules", name, "package.json")),
   );
+  const cliPkg = join(dir, "cli", "package.json");
+  const bins = existsSync(cliPkg) ? Object.keys(JSON.parse(readFileSync(cliPkg, "utf8")).bin ?? {}) : [];
+  // existsSync follows the link: false for a link whose target is gone
+  return [
+    ...deps,
+    ...bins.filter((b) => !existsSync(join(dir, "node_modules", ".bin", b))).map((b) => `.bin/${b}`),
+  ];
 }
 
 /**

@@ -147,6 +147,16 @@ describe("npm start's preflight", () => {
     fs.mkdirSync(path.join(dir, "node_modules", "a"), { recursive: true });
     fs.writeFileSync(path.join(dir, "node_modules", "a", "package.json"), "{}");
     expect(missingDependencies(dir)).toEqual(["b"]);
+    // a PBS command whose link leads to a file the checkout no longer has (npm installs again)
+    fs.mkdirSync(path.join(dir, "cli", "bin"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "cli", "package.json"), JSON.stringify({ bin: { qsub: "bin/qsub" } }));
+    fs.writeFileSync(path.join(dir, "cli", "bin", "qsub"), "#!/bin/sh\n");
+    fs.mkdirSync(path.join(dir, "node_modules", ".bin"));
+    fs.symlinkSync("../../cli/bin/qsub.js", path.join(dir, "node_modules", ".bin", "qsub"));
+    expect(missingDependencies(dir)).toEqual(["b", ".bin/qsub"]);
+    fs.rmSync(path.join(dir, "node_modules", ".bin", "qsub"));
+    fs.symlinkSync("../../cli/bin/qsub", path.join(dir, "node_modules", ".bin", "qsub"));
+    expect(missingDependencies(dir)).toEqual(["b"]);
   });
 
   it("installs Java as root with apt-get, and otherwise says exactly how", () => {
