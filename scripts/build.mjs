@@ -5,7 +5,7 @@
  *
  * Each PBS command is its own minified bundle, cli/dist/<cmd>.js, holding that command only (qsub
  * loads neither commander nor qstat's formatting), so a command starts by loading a single small
- * file; cli/bin/<cmd>.js are shims that call its main("<cmd>", argv). Workflow tools run a process
+ * file; cli/bin/<cmd> are sh shims that run cli/bin/load.cjs, which calls its main("<cmd>", argv). Workflow tools run a process
  * per job and per poll: README.md "Benchmarks" has the numbers and bench/cli-latency.ts
  * measures them.
  */

@@ -1,6 +1,6 @@
 /**
- * Every PBS command by name: `main("<cmd>", argv)`, as the tests run them;
- * the binaries do not: each `cli/bin/<cmd>.js` loads its own bundle cli/dist/<cmd>.js
+ * Every PBS command by name: `main("<cmd>", argv)`, as the tests run them; the binaries do
+ * not: each `cli/bin/<cmd>` (a sh shim) runs load.cjs, which loads cli/dist/<cmd>.cjs
  * (scripts/build.mjs), which holds that command only.
  */
 import { pbsnodes, qmgr, tracejob } from "./commands/admin.js";

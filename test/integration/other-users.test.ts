@@ -148,9 +148,9 @@ describe("a second user on the machine", () => {
             "env",
             "-i",
             `HOME=${home}`,
-            "PATH=/usr/bin:/bin",
-            process.execPath,
-            path.join(root, "cli/bin", `${cmd}.js`),
+            // the shim runs the `node` on PATH, as a user's shell would find it
+            `PATH=${path.dirname(process.execPath)}:/usr/bin:/bin`,
+            path.join(root, "cli/bin", cmd),
             ...args,
           ],
           { cwd: home },

@@ -98,21 +98,39 @@ function workDir(name: string): string {
   return d;
 }
 
+/**
+ * How long after derecho starts a copy its origin may still say what it knew before: casper
+ * hears ACCEPT and JOB_STATE over its inbox queue, after derecho's cycle has written R (the peer
+ * transfer bench: p99 0.4 s on a loaded 2-core machine). A poll in that window may see the job in
+ * transit (T, a tool's PENDING), as PBS shows a job being moved: not a job gone, and not counted
+ * as a poll of a job running at the peer.
+ */
+const HEARD_MS = 1_500;
+/** when the test first saw each job's copy running at derecho */
+const firstRunning = new Map<string, number>();
+
 /** Seen while derecho's copy of the job ran: the test's evidence that polls hit moved jobs. */
 async function runningAtDerecho(id: string): Promise<boolean> {
-  return (await rawAt("derecho", id))?.job_state === "R";
+  const running = (await rawAt("derecho", id))?.job_state === "R";
+  if (running && !firstRunning.has(id)) firstRunning.set(id, Date.now());
+  return running;
+}
+
+/** Running at derecho, and for long enough that casper has heard of it. */
+async function heardRunningAtDerecho(id: string): Promise<boolean> {
+  return (await runningAtDerecho(id)) && Date.now() - (firstRunning.get(id) ?? Date.now()) >= HEARD_MS;
 }
 
 /**
  * Run a driver's poll, and say which jobs ran at derecho for the whole of it: running there
- * before and after (a job runs once there: R, then F), so what the poll said of them is what the
- * origin says of a job running at its peer.
+ * before (long enough for casper to have heard) and after (a job runs once there: R, then F), so
+ * what the poll said of them is what the origin says of a job running at its peer.
  */
 async function whileRunningAtDerecho<T>(
   ids: string[],
   poll: () => Promise<T>,
 ): Promise<boolean[] & { result: T }> {
-  const before = await Promise.all(ids.map(runningAtDerecho));
+  const before = await Promise.all(ids.map(heardRunningAtDerecho));
   const result = await poll();
   const after = await Promise.all(ids.map(runningAtDerecho));
   return Object.assign(
