@@ -101,9 +101,9 @@ function workDir(name: string): string {
 /**
  * How long after derecho starts a copy its origin may still say what it knew before: casper
  * hears ACCEPT and JOB_STATE over its inbox queue, after derecho's cycle has written R (the peer
- * transfer bench: p99 0.4 s on a loaded 2-core machine). A poll in that window may see the job in
- * transit (T, a tool's PENDING), as PBS shows a job being moved: not a job gone, and not counted
- * as a poll of a job running at the peer.
+ * transfer bench: p99 0.4 s on a loaded 2-core machine). A poll in that window may see the job as
+ * it was before it ran there (in transit or queued: a tool's PENDING): not a job gone, and not
+ * counted as a poll of a job running at the peer.
  */
 const HEARD_MS = 1_500;
 /** when the test first saw each job's copy running at derecho */

@@ -27,7 +27,12 @@ async function casper() {
       .take("derecho-inbox")
       .map((m) => JSON.parse(JSON.parse(m.body).body) as PeerBody)
       .map((b) => (b.type === "BACKLOG" ? b.queues : b.type));
-  return { site, received, held: () => site.bus.delayed("derecho-inbox") };
+  /** a scheduling cycle of the default partition, as a trigger starts one */
+  const cycle = async () => {
+    await triggerCycles(site.ctx, [DEFAULT_PARTITION], "test");
+    await site.runScheduler();
+  };
+  return { site, received, cycle, held: () => site.bus.delayed("derecho-inbox") };
 }
 
 describe("a BACKLOG within the offer interval", () => {
@@ -69,11 +74,7 @@ describe("a BACKLOG within the offer interval", () => {
   });
 
   it("is deferred by a cycle only for a job queued since the last BACKLOG went", async () => {
-    const { site, received, held } = await casper();
-    const cycle = async () => {
-      await triggerCycles(site.ctx, [DEFAULT_PARTITION], "test");
-      await site.runScheduler();
-    };
+    const { site, received, held, cycle } = await casper();
     // both nodes taken: what comes next waits
     await site.submit("alice", "sleep 1000\n", { resources: { select: "2:ncpus=4" } });
     await cycle();
@@ -93,11 +94,7 @@ describe("a BACKLOG within the offer interval", () => {
   });
 
   it("is deferred for a job released from a hold since the last BACKLOG, however old its qtime", async () => {
-    const { site, received, held } = await casper();
-    const cycle = async () => {
-      await triggerCycles(site.ctx, [DEFAULT_PARTITION], "test");
-      await site.runScheduler();
-    };
+    const { site, received, held, cycle } = await casper();
     await site.submit("alice", "sleep 1000\n", { resources: { select: "2:ncpus=4" } });
     const old = await site.submit("alice", "true\n", { hold: true });
     await site.submit("alice", "true\n");
