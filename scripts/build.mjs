@@ -3,11 +3,11 @@
  * Bundles the deployable entry points with esbuild. Run by `npm run build`, `npm ci` (prepare),
  * `npm start` and `npm test`. Add a bundle by appending to BUNDLES.
  *
- * Each PBS command is its own minified bundle, cli/dist/<cmd>.js, holding that command only (qsub
- * loads neither commander nor qstat's formatting), so a command starts by loading a single small
- * file; cli/bin/<cmd> are sh shims that run cli/bin/load.cjs, which calls its main("<cmd>", argv). Workflow tools run a process
- * per job and per poll: README.md "Benchmarks" has the numbers and bench/cli-latency.ts
- * measures them.
+ * Each PBS command is its own minified bundle, cli/dist/<cmd>.cjs, holding that command only
+ * (qsub loads neither commander nor qstat's formatting), so a command starts by loading a single
+ * small file; cli/bin/<cmd> are sh shims that run cli/bin/load.cjs, which calls its
+ * main("<cmd>", argv). Workflow tools run a process per job and per poll: README.md "Benchmarks"
+ * has the numbers and bench/cli-latency.ts measures them.
  */
 import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";

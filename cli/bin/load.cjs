@@ -79,13 +79,9 @@ function run(cmd, argv) {
   });
 }
 
-// `node cli/bin/load.cjs <cmd> [args]`, as the shims run it
-if (require.main === module) {
-  if (process.argv[2]) run(process.argv[2], process.argv.slice(3));
-  else {
-    process.stderr.write("usage: node load.cjs <command> [arguments]\n");
-    process.exitCode = 2;
-  }
+// `node cli/bin/load.cjs <cmd> [args]`, as the shims run it (nothing requires this file)
+if (process.argv[2]) run(process.argv[2], process.argv.slice(3));
+else {
+  process.stderr.write("usage: node load.cjs <command> [arguments]\n");
+  process.exitCode = 2;
 }
-
-module.exports = (cmd) => run(cmd, process.argv.slice(2));

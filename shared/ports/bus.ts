@@ -6,8 +6,9 @@
  *
  * Adapters: `shared/adapters/sqs` (SQS, and the emulator locally) and `shared/adapters/memory`.
  * Both must: keep the order of messages with the same `groupId` on a FIFO address; deliver every
- * message at least once, a delayed one not before its delay; and fail the whole call (throw) when any message was not accepted, so
- * the caller's handler fails and its own input is redelivered instead of a message being lost.
+ * message at least once, a delayed one not before its delay; and fail the whole call (throw) when
+ * any message was not accepted, so the caller's handler fails and its own input is redelivered
+ * instead of a message being lost.
  */
 export interface BusMessage {
   body: string;

@@ -71,12 +71,15 @@ export class MemoryBus implements MessageBus {
 
   /** How many messages may be received now at an address, or at all addresses. */
   count(address?: string): number {
-    return this.tally(address, true);
+    return this.chosen(address).reduce((n, a) => n + this.ready(a).length, 0);
   }
 
   /** How many messages are held for their delay at an address, or at all addresses. */
   delayed(address?: string): number {
-    return this.tally(address, false);
+    return this.chosen(address).reduce(
+      (n, a) => n + (this.queues.get(a)?.length ?? 0) - this.ready(a).length,
+      0,
+    );
   }
 
   /** The addresses that have messages to receive now. */
@@ -89,14 +92,8 @@ export class MemoryBus implements MessageBus {
     return (this.queues.get(address) ?? []).filter((h) => h.at <= now);
   }
 
-  /** Messages receivable now (`ready`) or still held, at one address or all of them. */
-  private tally(address: string | undefined, ready: boolean): number {
-    const now = this.clock.now();
-    let n = 0;
-    for (const a of address !== undefined ? [address] : this.queues.keys()) {
-      const q = this.queues.get(a) ?? [];
-      n += ready ? q.filter((h) => h.at <= now).length : q.filter((h) => h.at > now).length;
-    }
-    return n;
+  /** One address, or every address that has had messages. */
+  private chosen(address: string | undefined): string[] {
+    return address !== undefined ? [address] : [...this.queues.keys()];
   }
 }
