@@ -8,6 +8,9 @@
  *   - submit-to-start latency on an idle site, p50
  *   - afterok release gap (parent's end to dependent's start), p50
  *   - DynamoDB and SQS requests per job, counted in the SDK middleware of every process
+ * and, after each of those runs, the same workload on single-node Slurm (bench/slurm.sh, stock
+ * and tuned settings; skipped when slurm-wlm is missing or with --no-slurm), so that both
+ * sides' medians come from runs taken in turns;
  * then peer transfers between two sites (bench/transfer.ts; --no-transfer skips them,
  * --transfer-only runs only them, --transfer-jobs N sizes the burst, --transfer-singles N the
  * jobs sent one at a time for the latency: 60 by default; with 20, its p99 was their slowest),
@@ -206,8 +209,21 @@ async function main(): Promise<void> {
   console.error(
     `metaqueue bench: ${RUNS} run(s) of ${JOBS} trivial jobs on 64 virtual cores, ${os.cpus().length} CPU(s), node ${process.version}, jobs start: ${JOB_START}`,
   );
+  // Slurm's runs alternate with metaqueue's (metaqueue, Slurm, metaqueue, Slurm, ...): on a
+  // shared or throttled machine the speed drifts over minutes, and three metaqueue runs followed
+  // by one Slurm run compared medians taken at different times (on 2026-12-04 Slurm tuned ran
+  // 44.2 jobs/s in one bench and 30.9 an hour later). Each side's figure is a median of RUNS.
+  const slurmOn = await slurmAvailable();
   const results: RunResult[] = [];
-  for (let k = 0; k < RUNS; k++) results.push(await oneRun(k));
+  const slurm: SlurmRun[] = [];
+  let slurmFailed: string | undefined;
+  for (let k = 0; k < RUNS; k++) {
+    results.push(await oneRun(k));
+    if (!slurmOn || slurmFailed) continue;
+    const s = await slurmRun(k);
+    if (typeof s === "string") slurmFailed = s;
+    else slurm.push(s);
+  }
   const m = (f: (r: RunResult) => number) => median(results.map(f));
   const rows: [string, string, string][] = [
     [
@@ -227,11 +243,11 @@ async function main(): Promise<void> {
   console.log(`\n| metric (median of ${RUNS} runs) | metaqueue | target |`);
   console.log("|---|---|---|");
   for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);
-  await slurmSideBySide({
-    throughput: m((r) => r.throughput),
-    start: m((r) => r.startP50) / 1000,
-    afterok: m((r) => r.afterokP50) / 1000,
-  });
+  if (!slurmOn) {
+    if (!args.includes("--no-slurm"))
+      console.log("\nSlurm side by side: skipped (slurm-wlm is not installed; apt-get install slurm-wlm)");
+  } else if (slurmFailed) console.log(`\nSlurm side by side: failed (${slurmFailed})`);
+  else printSideBySide(results, slurm);
   if (!args.includes("--no-cli"))
     await cliLatencyBench(config, { n: 30, slurm: !args.includes("--no-slurm") });
   await transfers();
@@ -239,19 +255,30 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-/**
- * The same workload on a single-node Slurm (bench/slurm.sh), when slurm-wlm is installed:
- * `apt-get install slurm-wlm`. Prints Slurm's numbers and metaqueue's ratio to them.
- */
-async function slurmSideBySide(mq: { throughput: number; start: number; afterok: number }): Promise<void> {
-  if (args.includes("--no-slurm")) return;
+/** slurm-wlm's daemons are installed (`apt-get install slurm-wlm`) and --no-slurm is not given */
+async function slurmAvailable(): Promise<boolean> {
+  if (args.includes("--no-slurm")) return false;
   try {
     await run("which", ["slurmctld"]);
+    return true;
   } catch {
-    console.log("\nSlurm side by side: skipped (slurm-wlm is not installed; apt-get install slurm-wlm)");
-    return;
+    return false;
   }
-  console.error("running the same workload on single-node Slurm (bench/slurm.sh)...");
+}
+
+/** One run of bench/slurm.sh, stock and tuned settings (throughput jobs/s; start, afterok s). */
+interface SlurmRun {
+  version: string;
+  default: { throughput: number; start: number; afterok: number };
+  tuned: { throughput: number; start: number; afterok: number };
+}
+
+/**
+ * The same workload on a single-node Slurm (bench/slurm.sh, which starts and stops its own
+ * slurmctld and slurmd for each setting): a SlurmRun, or why it failed.
+ */
+async function slurmRun(k: number): Promise<SlurmRun | string> {
+  console.error(`Slurm run ${k + 1}/${RUNS}: the same workload on single-node Slurm (bench/slurm.sh)...`);
   let out: string;
   try {
     out = (
@@ -260,8 +287,7 @@ async function slurmSideBySide(mq: { throughput: number; start: number; afterok:
       })
     ).stdout;
   } catch (err) {
-    console.log(`\nSlurm side by side: failed (${(err as Error).message.split("\n")[0]})`);
-    return;
+    return (err as Error).message.split("\n")[0];
   }
   const row = (label: string) => {
     const line = out.split("\n").find((l) => l.startsWith(`| ${label}`));
@@ -271,20 +297,69 @@ async function slurmSideBySide(mq: { throughput: number; start: number; afterok:
   const [thD, thT] = row("throughput");
   const [stD, stT] = row("submit-to-start");
   const [afD, afT] = row("afterok");
-  const ratio = (a: number, b: number) =>
-    Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "n/a";
-  console.log(`\n| same workload | metaqueue | Slurm default | Slurm tuned | metaqueue vs tuned |`);
+  if (![thD, thT, stD, stT, afD, afT].every(Number.isFinite)) return "bench/slurm.sh printed no table";
+  const r: SlurmRun = {
+    version: out.split("\n").find((l) => l.startsWith("Slurm:")) ?? "",
+    default: { throughput: thD, start: stD, afterok: afD },
+    tuned: { throughput: thT, start: stT, afterok: afT },
+  };
+  console.error(
+    `Slurm run ${k + 1}/${RUNS}: ${JSON.stringify(r.default)} (stock), ${JSON.stringify(r.tuned)} (tuned)`,
+  );
+  return r;
+}
+
+/**
+ * metaqueue's medians beside Slurm's (each of RUNS runs, taken in turns), and the throughput
+ * ratio of each metaqueue run to the tuned Slurm run right after it: the pairs ran under the
+ * same conditions, so their spread shows how much of a ratio is the machine's drift.
+ */
+function printSideBySide(mq: RunResult[], slurm: SlurmRun[]): void {
+  const med = (f: (r: RunResult) => number) => median(mq.map(f));
+  const us = {
+    throughput: med((r) => r.throughput),
+    start: med((r) => r.startP50) / 1000,
+    afterok: med((r) => r.afterokP50) / 1000,
+  };
+  const side = (mode: "default" | "tuned") => ({
+    throughput: median(slurm.map((s) => s[mode].throughput)),
+    start: median(slurm.map((s) => s[mode].start)),
+    afterok: median(slurm.map((s) => s[mode].afterok)),
+  });
+  const [dflt, tuned] = [side("default"), side("tuned")];
+  const ratio = (a: number, b: number) => (Number.isFinite(a) && b > 0 ? `${(a / b).toFixed(2)}×` : "n/a");
+  const list = (xs: number[], d = 1) => xs.map((x) => x.toFixed(d)).join(", ");
+  const pairs = slurm.map((s, k) => mq[k].throughput / s.tuned.throughput);
+  const title = `same workload, median of ${mq.length} runs (metaqueue) and ${slurm.length} (Slurm), in turns`;
+  console.log(`\n| ${title} | metaqueue | Slurm default | Slurm tuned | metaqueue vs tuned |`);
   console.log("|---|---|---|---|---|");
-  console.log(
-    `| throughput (jobs/s, higher is better) | ${mq.throughput.toFixed(1)} | ${thD} | ${thT} | ${ratio(mq.throughput, thT)} |`,
-  );
-  console.log(
-    `| submit-to-start p50 (s, lower is better) | ${mq.start.toFixed(3)} | ${stD} | ${stT} | ${ratio(stT, mq.start)} faster |`,
-  );
-  console.log(
-    `| afterok gap p50 (s, lower is better) | ${mq.afterok.toFixed(3)} | ${afD} | ${afT} | ${ratio(afT, mq.afterok)} faster |`,
-  );
-  console.log(`\n${out.split("\n").find((l) => l.startsWith("Slurm:")) ?? ""}`);
+  const row = (label: string, cells: (string | number)[]) =>
+    console.log(`| ${label} | ${cells.join(" | ")} |`);
+  row("throughput (jobs/s, higher is better)", [
+    us.throughput.toFixed(1),
+    dflt.throughput,
+    tuned.throughput,
+    ratio(us.throughput, tuned.throughput),
+  ]);
+  row("… each run (jobs/s), and each metaqueue run ÷ the tuned run after it", [
+    list(mq.map((r) => r.throughput)),
+    list(slurm.map((s) => s.default.throughput)),
+    list(slurm.map((s) => s.tuned.throughput)),
+    list(pairs, 2),
+  ]);
+  row("submit-to-start p50 (s, lower is better)", [
+    us.start.toFixed(3),
+    dflt.start,
+    tuned.start,
+    `${ratio(tuned.start, us.start)} faster`,
+  ]);
+  row("afterok gap p50 (s, lower is better)", [
+    us.afterok.toFixed(3),
+    dflt.afterok,
+    tuned.afterok,
+    `${ratio(tuned.afterok, us.afterok)} faster`,
+  ]);
+  console.log(`\n${slurm[0]?.version ?? ""}`);
 }
 
 main().catch((err) => {

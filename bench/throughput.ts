@@ -5,7 +5,8 @@
  * to last obituary), plus where the CPU goes: utime+stime (and, for processes that reap
  * children, the children's cutime+cstime: the MOMs' job shells) of this process (the runtime:
  * API, scheduler, events, sweeper, SQS emulator, the benchmark's own HTTP clients) and of each
- * descendant, from /proc, before and after the burst, as CPU ms per job. Linux only.
+ * descendant, from /proc, before and after the burst, as CPU ms per job, with the part spent in
+ * the kernel (stime, cstime) beside it. Linux only.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -45,7 +46,10 @@ interface Proc {
   pid: number;
   ppid: number;
   own: number;
+  /** of `own`, time in the kernel (stime): file-system metadata work shows here */
+  sys: number;
   children: number;
+  childrenSys: number;
   start: number;
 }
 function readAll(): Map<number, Proc> {
@@ -59,7 +63,9 @@ function readAll(): Map<number, Proc> {
         pid: Number(name),
         ppid: Number(f[1]),
         own: Number(f[11]) + Number(f[12]),
+        sys: Number(f[12]),
         children: Number(f[13]) + Number(f[14]),
+        childrenSys: Number(f[14]),
         start: Number(f[19]),
       });
     } catch {
@@ -119,18 +125,26 @@ async function oneRun(k: number) {
     const after = tree(process.pid);
     const { all, sum } = await counting.done();
     const cpu: Record<string, number> = {};
+    const sys: Record<string, number> = {};
     let total = 0;
+    let totalSys = 0;
     for (const p of after.values()) {
       const b = before.get(p.pid);
       const same = b && b.start === p.start;
       const own = same ? p.own - b.own : p.own;
+      const ownSys = same ? p.sys - b.sys : p.sys;
       const ch = same ? p.children - b.children : p.children;
+      const chSys = same ? p.childrenSys - b.childrenSys : p.childrenSys;
       const name = label(p.pid);
       cpu[name] = (cpu[name] ?? 0) + own;
-      if (ch)
-        cpu[`${name}: reaped children (job shells)`] =
-          (cpu[`${name}: reaped children (job shells)`] ?? 0) + ch;
+      sys[name] = (sys[name] ?? 0) + ownSys;
+      const shells = `${name}: reaped children (job shells)`;
+      if (ch) {
+        cpu[shells] = (cpu[shells] ?? 0) + ch;
+        sys[shells] = (sys[shells] ?? 0) + chSys;
+      }
       total += own + ch;
+      totalSys += ownSys + chSys;
     }
     const perJob = (t: number) => Math.round(((t / TCK) * 1000 * 100) / JOBS) / 100;
     console.log(
@@ -144,10 +158,14 @@ async function oneRun(k: number) {
     console.log(
       `slot held (start to end written) p50 ${pct(held, 50)} ms, p90 ${pct(held, 90)} ms; queued p50 ${pct(waited, 50)} ms, p90 ${pct(waited, 90)} ms`,
     );
-    console.log("CPU ms per job:");
+    // The kernel's share (stime) apart: on the 2026-12-04 machine a file created, renamed or
+    // removed on its ext4 cost ~20× what it costs on tmpfs (0.9 against 0.04 ms of system CPU
+    // for a mkdir, a write-and-rename and a create), and the MOMs' run records and job
+    // directories made their CPU per job vary from 4 to 13 ms between runs.
+    console.log("CPU ms per job (of it in the kernel):");
     for (const [n, t] of Object.entries(cpu).sort((a, b) => b[1] - a[1]))
-      if (t) console.log(`  ${perJob(t)}\t${n}`);
-    console.log(`  ${perJob(total)}\ttotal`);
+      if (t) console.log(`  ${perJob(t)}\t(${perJob(sys[n] ?? 0)})\t${n}`);
+    console.log(`  ${perJob(total)}\t(${perJob(totalSys)})\ttotal`);
     console.log(
       `harness: ${harnessReads.jobs - harness0} job reads while waiting (counted in the requests below)`,
     );
