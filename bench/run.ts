@@ -27,7 +27,7 @@ import { promisify } from "node:util";
 import { parseConfig } from "../shared/config/site-config.js";
 import type { JobRecord } from "../shared/server/job.js";
 import { cliLatencyBench } from "./cli-latency.js";
-import { countRequests, median, pct, startBenchStack, waitFinished } from "./local.js";
+import { countRequests, flushFileSystems, median, pct, startBenchStack, waitFinished } from "./local.js";
 import { idleBench } from "./idle.js";
 import { costRun, printCost } from "./cost.js";
 import { type TransferResult, transferRun } from "./transfer.js";
@@ -86,6 +86,7 @@ async function oneRun(k: number): Promise<RunResult> {
     await waitDone([await submit(trivial)], 30_000); // warm-up: MOMs, connections, JIT
 
     // 1. throughput and requests per job
+    flushFileSystems();
     const counting = await countRequests([site]);
     const t0 = Date.now();
     const ids: string[] = [];

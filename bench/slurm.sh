@@ -170,7 +170,8 @@ measure() { # $1 = label
   local label=$1 W="$T/work.$1" i t0 id pid cid
   mkdir -p "$W"; chmod 0777 "$W"
 
-  # (a) throughput
+  # (a) throughput; dirty data written back first, as bench/local.ts flushFileSystems does for metaqueue
+  sync
   t0=$(now)
   seq "$JOBS" | xargs -P 8 -I{} sbatch --parsable -o /dev/null -e /dev/null --wrap=/bin/true >"$W/ids" 2>"$W/sbatch.err"
   local t_sub; t_sub=$(now)

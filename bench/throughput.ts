@@ -13,7 +13,14 @@ import fs from "node:fs";
 import path from "node:path";
 import type { PlainGroupWrites } from "../shared/adapters/dynamodb/index.js";
 import { parseConfig } from "../shared/config/site-config.js";
-import { countRequests, harnessReads, pct, startBenchStack, waitFinished } from "./local.js";
+import {
+  countRequests,
+  flushFileSystems,
+  harnessReads,
+  pct,
+  startBenchStack,
+  waitFinished,
+} from "./local.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -107,6 +114,7 @@ async function oneRun(k: number) {
     const site = bench.mq.sites[0];
     const waitDone = (ids: string[]) => waitFinished(site, ids, 300_000);
     await waitDone([await bench.submit(site, "/bin/true\n")]);
+    flushFileSystems();
     const counting = await countRequests([site]);
     const harness0 = harnessReads.jobs;
     const before = tree(process.pid);
