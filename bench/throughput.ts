@@ -138,11 +138,10 @@ async function oneRun(k: number) {
     let totalSys = 0;
     for (const p of after.values()) {
       const b = before.get(p.pid);
-      const same = b && b.start === p.start;
-      const own = same ? p.own - b.own : p.own;
-      const ownSys = same ? p.sys - b.sys : p.sys;
-      const ch = same ? p.children - b.children : p.children;
-      const chSys = same ? p.childrenSys - b.childrenSys : p.childrenSys;
+      // a process that started during the burst (or reused a pid) counts from zero
+      const spent = (k: "own" | "sys" | "children" | "childrenSys") =>
+        b && b.start === p.start ? p[k] - b[k] : p[k];
+      const [own, ownSys, ch, chSys] = [spent("own"), spent("sys"), spent("children"), spent("childrenSys")];
       const name = label(p.pid);
       cpu[name] = (cpu[name] ?? 0) + own;
       sys[name] = (sys[name] ?? 0) + ownSys;
@@ -166,10 +165,9 @@ async function oneRun(k: number) {
     console.log(
       `slot held (start to end written) p50 ${pct(held, 50)} ms, p90 ${pct(held, 90)} ms; queued p50 ${pct(waited, 50)} ms, p90 ${pct(waited, 90)} ms`,
     );
-    // The kernel's share (stime) apart: on the 2026-12-04 machine a file created, renamed or
-    // removed on its ext4 cost ~20× what it costs on tmpfs (0.9 against 0.04 ms of system CPU
-    // for a mkdir, a write-and-rename and a create), and the MOMs' run records and job
-    // directories made their CPU per job vary from 4 to 13 ms between runs.
+    // The kernel's share (stime) apart: on the 2026-12-04 machine it was a third of the CPU, most
+    // of it the MOMs' file creations (why: flushFileSystems, bench/local.ts), and it made their
+    // CPU per job vary from 4 to 13 ms between runs.
     console.log("CPU ms per job (of it in the kernel):");
     for (const [n, t] of Object.entries(cpu).sort((a, b) => b[1] - a[1]))
       if (t) console.log(`  ${perJob(t)}\t(${perJob(sys[n] ?? 0)})\t${n}`);
