@@ -26,11 +26,14 @@ export const median = (xs: number[]) => pct(xs, 50);
 
 /**
  * Write back the page cache's dirty data before a measured burst (both sides: bench/slurm.sh does
- * the same), so that a run does not pay for what the one before it left. On an ext4 without a
- * journal (this machine's, a Firecracker VM), the inode allocator skips every inode deleted in
- * the last 5 s, or 5 min while its inode-table block is dirty, reading that block for each
+ * the same), so that a burst starts from clean inode-table blocks. On an ext4 without a journal
+ * (this machine's, a Firecracker VM), the inode allocator skips every inode deleted in the last
+ * 5 s, or 5 min if its inode-table block is dirty when it looks, reading that block for each
  * (fs/ext4/ialloc.c recently_deleted): a file created right after a run that removed thousands
- * of files cost up to 0.9 ms of system CPU, against 0.02 once past them (2026-12-04).
+ * of files cost up to 0.9 ms of system CPU, against 0.02 once past them (2026-12-04). This does
+ * not make runs independent: the burst dirties those blocks again with its own files, and from
+ * then on pays for whatever the runs of the last 5 minutes deleted (four runs in a row: 7.5 to
+ * 13.9 ms of kernel CPU a job; docs/benchmark-history.md, "midnight").
  */
 export function flushFileSystems(): void {
   try {
